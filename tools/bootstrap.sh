@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what trove-lite needs on a fresh Debian bookworm machine (as root) and
+# creates ./.venv with the package and its test dependencies. Safe to run again:
+# it skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for pair in mariadb-backup:mariadb-backup memcached:memcached pigz:pigz zstd:zstd \
+            pt-online-schema-change:percona-toolkit sysbench:sysbench e2fsck:e2fsprogs \
+            mariadbd:mariadb-server; do
+    cmd=${pair%%:*}; pkg=${pair##*:}
+    command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "bootstrap: apt-get install ${need_apt[*]}"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}" >/dev/null
+fi
+
+stamp=.venv/.installed-$(cat setup.cfg | sha1sum | cut -c1-12)
+if [ ! -f "$stamp" ]; then
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/pip install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+    .venv/bin/python -c 'import trove_lite, oslo_messaging, troveclient, swift' 
+    rm -f .venv/.installed-*
+    touch "$stamp"
+fi

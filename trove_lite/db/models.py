@@ -1,0 +1,242 @@
+"""Control-plane schema (SQLAlchemy 2). Alembic migrations in migrations/ create it.
+
+Who writes what:
+- the API writes intent (instances, configurations, backups as NEW, quotas);
+- the taskmanager writes task_status, server/volume ids, faults;
+- the conductor alone writes guest-reported state (service_statuses, backup
+  progress/results, root history) and drops out-of-order messages using
+  conductor_lastseen.
+"""
+
+import datetime
+import uuid
+
+from sqlalchemy import (BigInteger, Boolean, DateTime, Float, ForeignKey, Integer,
+                        String, Text, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def new_id():
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Datastore(Base):
+    __tablename__ = "datastores"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    default_version_id: Mapped[str | None] = mapped_column(String(36))
+    versions: Mapped[list["DatastoreVersion"]] = relationship(back_populates="datastore")
+
+
+class DatastoreVersion(Base):
+    __tablename__ = "datastore_versions"
+    __table_args__ = (UniqueConstraint("datastore_id", "name", name="uq_ds_version_name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    datastore_id: Mapped[str] = mapped_column(ForeignKey("datastores.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    manager: Mapped[str] = mapped_column(String(255), default="mariadb")
+    image_id: Mapped[str] = mapped_column(String(255))
+    packages: Mapped[str] = mapped_column(String(511), default="")
+    version: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    datastore: Mapped[Datastore] = relationship(back_populates="versions")
+
+
+class Flavor(Base):
+    __tablename__ = "flavors"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    ram: Mapped[int] = mapped_column(Integer)
+    vcpus: Mapped[int] = mapped_column(Integer, default=1)
+    disk: Mapped[int] = mapped_column(Integer, default=0)
+    ephemeral: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DatastoreVersionFlavor(Base):
+    """If a version has any rows here, only those flavors may be used with it."""
+
+    __tablename__ = "datastore_version_flavors"
+    __table_args__ = (UniqueConstraint("datastore_version_id", "flavor_id",
+                                       name="uq_dsv_flavor"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    datastore_version_id: Mapped[str] = mapped_column(ForeignKey("datastore_versions.id"))
+    flavor_id: Mapped[str] = mapped_column(String(36))
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    flavor_id: Mapped[str] = mapped_column(String(36))
+    datastore_version_id: Mapped[str] = mapped_column(ForeignKey("datastore_versions.id"))
+    volume_size: Mapped[int | None] = mapped_column(Integer)
+    volume_type: Mapped[str | None] = mapped_column(String(255))
+    volume_id: Mapped[str | None] = mapped_column(String(255))
+    server_id: Mapped[str | None] = mapped_column(String(255))
+    address: Mapped[str | None] = mapped_column(String(255))
+    task_status: Mapped[str] = mapped_column(String(32), default="NONE")
+    task_started_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    configuration_id: Mapped[str | None] = mapped_column(String(36))
+    slave_of_id: Mapped[str | None] = mapped_column(String(36))
+    restore_backup_id: Mapped[str | None] = mapped_column(String(36))
+    region_id: Mapped[str | None] = mapped_column(String(255))
+    encrypted_key: Mapped[str | None] = mapped_column(String(255))
+    access: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow,
+                                                       onupdate=utcnow)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+
+class ServiceStatus(Base):
+    """Guest-reported status; written only by the conductor (and by the API on create)."""
+
+    __tablename__ = "service_statuses"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    instance_id: Mapped[str] = mapped_column(String(36), unique=True)
+    status: Mapped[str] = mapped_column(String(64), default="NEW")
+    status_description: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class InstanceFault(Base):
+    __tablename__ = "instance_faults"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    instance_id: Mapped[str] = mapped_column(String(36), index=True)
+    message: Mapped[str] = mapped_column(String(1024))
+    details: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ConductorLastSeen(Base):
+    """Newest ``sent`` timestamp applied per instance and method (drops stale casts)."""
+
+    __tablename__ = "conductor_lastseen"
+    instance_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    method_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sent: Mapped[float] = mapped_column(Float)
+
+
+class Quota(Base):
+    __tablename__ = "quotas"
+    __table_args__ = (UniqueConstraint("tenant_id", "resource", name="uq_quota"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(64))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaUsage(Base):
+    __tablename__ = "quota_usages"
+    __table_args__ = (UniqueConstraint("tenant_id", "resource", name="uq_quota_usage"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(64))
+    in_use: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Configuration(Base):
+    __tablename__ = "configurations"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    datastore_version_id: Mapped[str] = mapped_column(ForeignKey("datastore_versions.id"))
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow,
+                                                       onupdate=utcnow)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ConfigurationParameter(Base):
+    """One value of a configuration group (stored as JSON text to keep its type)."""
+
+    __tablename__ = "configuration_parameters"
+    configuration_id: Mapped[str] = mapped_column(ForeignKey("configurations.id"),
+                                                  primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class DatastoreConfigurationParameter(Base):
+    """Validation rules per datastore version (trove-lite-manage loads them)."""
+
+    __tablename__ = "datastore_configuration_parameters"
+    __table_args__ = (UniqueConstraint("datastore_version_id", "name", name="uq_dcp"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    datastore_version_id: Mapped[str] = mapped_column(ForeignKey("datastore_versions.id"))
+    name: Mapped[str] = mapped_column(String(128))
+    data_type: Mapped[str] = mapped_column(String(32))
+    min_size: Mapped[str | None] = mapped_column(String(64))
+    max_size: Mapped[str | None] = mapped_column(String(64))
+    restart_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    dynamic: Mapped[bool] = mapped_column(Boolean, default=True)
+    allowed_values: Mapped[str | None] = mapped_column(Text)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Backup(Base):
+    __tablename__ = "backups"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(512))
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    instance_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    parent_id: Mapped[str | None] = mapped_column(String(36))
+    datastore_version_id: Mapped[str | None] = mapped_column(String(36))
+    backup_type: Mapped[str | None] = mapped_column(String(32))
+    storage_driver: Mapped[str | None] = mapped_column(String(32))
+    container: Mapped[str | None] = mapped_column(String(255))
+    location: Mapped[str | None] = mapped_column(String(1024))
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[float | None] = mapped_column(Float)
+    progress: Mapped[float | None] = mapped_column(Float)
+    meta: Mapped[str | None] = mapped_column(Text)  # LSNs, binlog coordinates (JSON)
+    status: Mapped[str] = mapped_column(String(32), default="NEW")
+    fail_reason: Mapped[str | None] = mapped_column(String(1024))
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow,
+                                                       onupdate=utcnow)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class BackupStrategy(Base):
+    __tablename__ = "backup_strategies"
+    __table_args__ = (UniqueConstraint("tenant_id", "instance_id", name="uq_backup_strategy"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    instance_id: Mapped[str] = mapped_column(String(36), default="")
+    backend: Mapped[str] = mapped_column(String(32), default="swift")
+    swift_container: Mapped[str] = mapped_column(String(255))
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RootEnabledHistory(Base):
+    __tablename__ = "root_enabled_history"
+    instance_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user: Mapped[str] = mapped_column(String(255))
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Reservation(Base):
+    """Audit of quota reservations (created/committed/rolled back)."""
+
+    __tablename__ = "reservations"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(64))
+    delta: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(32), default="Reserved")
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,139 @@
+"""Client API of one guest agent (topic ``guestagent.<instance id>``).
+
+Quick calls use ``[guest] rpc_short_timeout``; slow ones ``rpc_long_timeout``.
+A timeout surfaces as ``GuestTimeout`` naming the instance and the method; an
+error raised in the guest surfaces as ``GuestError`` with its message, or as the
+same trove-lite exception class when the guest raised one (NotFound, Conflict...).
+"""
+
+import oslo_messaging as messaging
+
+from trove_lite import exceptions
+from trove_lite.rpc import transport
+
+VERSION = "1.1"
+
+
+def guest_topic(instance_id):
+    return "guestagent.%s" % instance_id
+
+
+_PASS_THROUGH = {cls.__name__: cls for cls in (
+    exceptions.BadRequest, exceptions.InvalidName, exceptions.NotFound,
+    exceptions.Conflict, exceptions.InvalidConfigurationValue, exceptions.BackupError,
+    exceptions.RestoreError)}
+
+
+class GuestAPI:
+    def __init__(self, conf, instance_id):
+        self.instance_id = instance_id
+        self.short = conf.guest.rpc_short_timeout
+        self.long = conf.guest.rpc_long_timeout
+        self._client = transport.make_client(conf, guest_topic(instance_id), VERSION)
+
+    def _call(self, method, timeout, version="1.0", **kwargs):
+        cctxt = self._client.prepare(version=version, timeout=timeout)
+        try:
+            return cctxt.call({}, method, **kwargs)
+        except messaging.MessagingTimeout:
+            raise exceptions.GuestTimeout(instance_id=self.instance_id, method=method,
+                                          timeout=timeout)
+        except messaging.RemoteError as e:
+            cls = _PASS_THROUGH.get(e.exc_type)
+            if cls is not None:
+                raise cls(e.value)
+            raise exceptions.GuestError(instance_id=self.instance_id, method=method,
+                                        reason=e.value)
+
+    def _cast(self, method, version="1.0", **kwargs):
+        self._client.prepare(version=version).cast({}, method, **kwargs)
+
+    # lifecycle (1.0)
+    def prepare(self, flavor, databases, users, root_password=None, overrides=None,
+                backup=None, volume_device=None):
+        """Cast: the guest reports the outcome through heartbeats (HEALTHY or FAILED)."""
+        self._cast("prepare", flavor=flavor, databases=databases, users=users,
+                   root_password=root_password, overrides=overrides or {},
+                   backup=backup, volume_device=volume_device)
+
+    def ping(self):
+        return self._call("ping", self.short)
+
+    def get_status(self):
+        return self._call("get_status", self.short)
+
+    def restart(self):
+        return self._call("restart", self.long)
+
+    def stop_db(self):
+        return self._call("stop_db", self.long)
+
+    def start_db(self):
+        return self._call("start_db", self.long)
+
+    def update_flavor(self, flavor):
+        """Re-render the config for a new flavor (takes effect on restart)."""
+        return self._call("update_flavor", self.short, flavor=flavor)
+
+    def unmount_volume(self):
+        return self._call("unmount_volume", self.long)
+
+    def mount_volume(self, volume_device):
+        return self._call("mount_volume", self.long, volume_device=volume_device)
+
+    def get_volume_info(self):
+        return self._call("get_volume_info", self.short)
+
+    # databases, users, root (1.1)
+    def create_databases(self, databases):
+        return self._call("create_databases", self.short, "1.1", databases=databases)
+
+    def list_databases(self, limit=None, marker=None):
+        return self._call("list_databases", self.short, "1.1", limit=limit, marker=marker)
+
+    def delete_database(self, name):
+        return self._call("delete_database", self.short, "1.1", name=name)
+
+    def create_users(self, users):
+        return self._call("create_users", self.short, "1.1", users=users)
+
+    def list_users(self, limit=None, marker=None):
+        return self._call("list_users", self.short, "1.1", limit=limit, marker=marker)
+
+    def get_user(self, name, host):
+        return self._call("get_user", self.short, "1.1", name=name, host=host)
+
+    def update_user(self, name, host, attrs):
+        return self._call("update_user", self.short, "1.1", name=name, host=host,
+                          attrs=attrs)
+
+    def delete_user(self, name, host):
+        return self._call("delete_user", self.short, "1.1", name=name, host=host)
+
+    def change_passwords(self, users):
+        return self._call("change_passwords", self.short, "1.1", users=users)
+
+    def grant_access(self, name, host, databases):
+        return self._call("grant_access", self.short, "1.1", name=name, host=host,
+                          databases=databases)
+
+    def revoke_access(self, name, host, database):
+        return self._call("revoke_access", self.short, "1.1", name=name, host=host,
+                          database=database)
+
+    def list_access(self, name, host):
+        return self._call("list_access", self.short, "1.1", name=name, host=host)
+
+    def enable_root(self, password=None):
+        return self._call("enable_root", self.short, "1.1", password=password)
+
+    def disable_root(self):
+        return self._call("disable_root", self.short, "1.1")
+
+    def is_root_enabled(self):
+        return self._call("is_root_enabled", self.short, "1.1")
+
+    def apply_configuration(self, values, dynamic):
+        """Persist ``values`` as the instance's overrides and SET GLOBAL the dynamic ones."""
+        return self._call("apply_configuration", self.short, "1.1", values=values,
+                          dynamic=dynamic)

@@ -1,0 +1,60 @@
+"""Client API of the taskmanager: every method is a cast (fire and forget).
+
+Version history: 1.0 create/delete/restart/resize/reset_status/force_delete;
+1.1 backups; 1.2 configuration; 1.3 replication and upgrade.
+"""
+
+from trove_lite.rpc import transport
+
+VERSION = "1.3"
+
+
+class TaskManagerAPI:
+    def __init__(self, conf):
+        self.conf = conf
+        self._client = transport.make_client(conf, conf.taskmanager.topic, VERSION)
+
+    def _cast(self, ctx, method, version="1.0", **kwargs):
+        self._client.prepare(version=version).cast(ctx.to_dict(), method, **kwargs)
+
+    def create_instance(self, ctx, instance_id, databases=None, users=None,
+                        backup_id=None, root_password=None):
+        self._cast(ctx, "create_instance", instance_id=instance_id,
+                   databases=databases or [], users=users or [], backup_id=backup_id,
+                   root_password=root_password)
+
+    def delete_instance(self, ctx, instance_id):
+        self._cast(ctx, "delete_instance", instance_id=instance_id)
+
+    def force_delete_instance(self, ctx, instance_id):
+        self._cast(ctx, "force_delete_instance", instance_id=instance_id)
+
+    def restart_instance(self, ctx, instance_id):
+        self._cast(ctx, "restart_instance", instance_id=instance_id)
+
+    def resize_flavor(self, ctx, instance_id, old_flavor_id, new_flavor_id):
+        self._cast(ctx, "resize_flavor", instance_id=instance_id,
+                   old_flavor_id=old_flavor_id, new_flavor_id=new_flavor_id)
+
+    def resize_volume(self, ctx, instance_id, new_size):
+        self._cast(ctx, "resize_volume", instance_id=instance_id, new_size=new_size)
+
+    def reset_status(self, ctx, instance_id):
+        self._cast(ctx, "reset_status", instance_id=instance_id)
+
+    # 1.1
+    def create_backup(self, ctx, backup_id, instance_id):
+        self._cast(ctx, "create_backup", "1.1", backup_id=backup_id, instance_id=instance_id)
+
+    def delete_backup(self, ctx, backup_id):
+        self._cast(ctx, "delete_backup", "1.1", backup_id=backup_id)
+
+    # 1.2
+    def update_configuration(self, ctx, instance_id, configuration_id):
+        self._cast(ctx, "update_configuration", "1.2", instance_id=instance_id,
+                   configuration_id=configuration_id)
+
+    # 1.3
+    def upgrade(self, ctx, instance_id, datastore_version_id):
+        self._cast(ctx, "upgrade", "1.3", instance_id=instance_id,
+                   datastore_version_id=datastore_version_id)

@@ -1,0 +1,134 @@
+"""The compute interface: servers booted from images, as Nova offers them.
+
+The taskmanager is the only caller. Every implementation keeps Nova's words for
+server states so callers never translate: ``BUILD``, ``ACTIVE``, ``SHUTOFF``,
+``REBOOT``, ``REBUILD``, ``ERROR``.
+
+Implementations: ``local`` (a guest-agent process per server on its own loopback
+address) and ``nova`` (python-novaclient). One contract suite
+(``tests/functional/drivers/test_compute_contract.py``) runs against both.
+"""
+
+import abc
+import time
+from typing import NamedTuple
+
+from trove_lite import exceptions
+
+STATUSES = ("BUILD", "ACTIVE", "SHUTOFF", "REBOOT", "REBUILD", "ERROR")
+
+
+class DriverError(exceptions.DriverError):
+    """A compute backend failed; ``message`` says what and why."""
+
+
+class ServerNotFound(DriverError):
+    http_status = 404
+    code = "server_not_found"
+    message_format = "Server %(id)s could not be found."
+
+
+class ImageNotFound(DriverError):
+    http_status = 400
+    code = "image_not_found"
+    message_format = "Image %(id)s could not be found."
+
+
+class ServerFailed(DriverError):
+    """The server went to ERROR while a caller waited for another state."""
+
+    code = "server_failed"
+    message_format = "Server %(id)s is in ERROR: %(fault)s"
+
+
+class ServerTimeout(DriverError):
+    code = "server_timeout"
+    message_format = ("Server %(id)s did not reach %(statuses)s within %(timeout)s s "
+                      "(it is %(status)s).")
+
+
+class Flavor(NamedTuple):
+    id: str
+    name: str
+    ram: int     # MB
+    vcpus: int
+    disk: int    # GB
+
+
+class Server(NamedTuple):
+    id: str
+    name: str
+    status: str            # one of STATUSES
+    addresses: list        # IPv4 addresses (str); local: exactly one 127.x.y.z
+    image_id: str
+    fault: str | None
+
+
+class ComputeDriver(abc.ABC):
+    """Create, rebuild, reboot and delete servers.
+
+    Timing: ``create_server``, ``rebuild_server`` and ``reboot_server`` return as
+    soon as the backend accepted the request (local: the guest process has been
+    started, well under a second; Nova: one API call). Callers then use
+    ``wait_for_status``. ``delete_server`` returns only when the server is gone.
+
+    Failures: every method raises a ``DriverError`` subclass with a message fit
+    for a user: ``ServerNotFound`` for unknown ids (except ``delete_server``,
+    which is idempotent), ``ImageNotFound`` for unknown images. A server that
+    breaks after creation does not raise; it reports ``ERROR`` with ``fault``.
+    """
+
+    @abc.abstractmethod
+    def create_server(self, name, image_id, flavor, files, metadata):
+        """Boot a server; return it in BUILD (or already ACTIVE).
+
+        ``files`` maps relative paths (as Nova file injection, e.g.
+        ``etc/trove-lite/guest.conf``) to text content; ``metadata`` is a flat
+        str->str dict stored as server metadata.
+        """
+
+    @abc.abstractmethod
+    def get_server(self, server_id):
+        """The server's current state; raises ServerNotFound."""
+
+    @abc.abstractmethod
+    def list_servers(self):
+        """All servers this driver manages."""
+
+    @abc.abstractmethod
+    def rebuild_server(self, server_id, image_id, files=None):
+        """Replace the server's image, keeping id, addresses and attached volumes.
+
+        ``files`` replaces the injected files when given; otherwise the ones
+        from creation are kept. The server passes through REBUILD to ACTIVE.
+        """
+
+    @abc.abstractmethod
+    def reboot_server(self, server_id):
+        """Restart the server (every process on it); addresses are kept."""
+
+    @abc.abstractmethod
+    def delete_server(self, server_id):
+        """Delete the server and wait until it is gone; unknown ids are fine.
+
+        Attached volumes are detached (they become ``available``), not deleted.
+        """
+
+    def wait_for_status(self, server_id, statuses, timeout, interval=0.2):
+        """Poll until the server's status is one of ``statuses``; return it.
+
+        Raises ServerFailed if it goes to ERROR (unless ERROR is wanted),
+        ServerTimeout after ``timeout`` seconds, ServerNotFound if it vanishes.
+        """
+        statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
+        deadline = time.monotonic() + timeout
+        while True:
+            server = self.get_server(server_id)
+            if server.status in statuses:
+                return server
+            if server.status == "ERROR":
+                raise ServerFailed(id=server_id, fault=server.fault or "no fault recorded")
+            if time.monotonic() >= deadline:
+                raise ServerTimeout(id=server_id, statuses="/".join(statuses),
+                                    timeout=timeout, status=server.status)
+            time.sleep(interval)

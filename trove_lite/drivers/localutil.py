@@ -1,0 +1,149 @@
+"""Small helpers shared by the local drivers: locks, JSON state, owned processes.
+
+Processes are only ever signalled after proving they are ours: the PID must
+still have the start time we recorded (so a recycled PID is never hit), and a
+process found by scanning must carry the server's marker in its environment.
+"""
+
+import fcntl
+import json
+import os
+import signal
+import time
+
+ENV_SERVER_ID = "TROVE_LITE_SERVER_ID"
+ENV_SERVER_DIR = "TROVE_LITE_SERVER_DIR"
+
+
+class FileLock:
+    """An exclusive ``flock`` on ``path`` (created if missing), as a context manager."""
+
+    def __init__(self, path):
+        self.path = path
+        self.f = None
+
+    def __enter__(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.f = open(self.path, "a")
+        fcntl.flock(self.f, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.f, fcntl.LOCK_UN)
+        self.f.close()
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_json(path, data):
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def tail(path, lines=20, limit=2000):
+    try:
+        with open(path, errors="replace") as f:
+            text = "".join(f.readlines()[-lines:])
+    except OSError:
+        return ""
+    return text[-limit:].strip()
+
+
+# -- processes ------------------------------------------------------------------
+
+def start_time(pid):
+    """The process start time (clock ticks since boot) or None if it is gone/zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return None
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
+def environ(pid):
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def processes_marked(server_id):
+    """(pid, start_time) of every live process whose environment names ``server_id``."""
+    marker = ("%s=%s" % (ENV_SERVER_ID, server_id)).encode()
+    found = []
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        pid = int(entry)
+        if marker in environ(pid):
+            st = start_time(pid)
+            if st is not None:
+                found.append((pid, st))
+    return found
+
+
+def owned(pid, server_id, server_dir):
+    """(pid, start_time) if ``pid`` lives and provably belongs to the server, else None.
+
+    Proof: the server's marker in its environment (inherited from the guest
+    agent) or the server directory on its command line.
+    """
+    st = start_time(pid)
+    if st is None:
+        return None
+    marker = ("%s=%s" % (ENV_SERVER_ID, server_id)).encode()
+    if marker in environ(pid) or server_dir in cmdline(pid):
+        return (pid, st)
+    return None
+
+
+def terminate(procs, timeout, group_leaders=()):
+    """SIGTERM every (pid, start_time), wait up to ``timeout`` s, then SIGKILL the rest.
+
+    ``group_leaders`` are signalled as process groups. Returns the PIDs that
+    needed SIGKILL. A PID whose start time changed is never signalled.
+    """
+    procs = set(procs) | set(group_leaders)
+    _signal_all(procs, group_leaders, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(start_time(pid) == st for pid, st in procs):
+            return []
+        time.sleep(0.05)
+    stubborn = [pid for pid, st in procs if start_time(pid) == st]
+    _signal_all(procs, group_leaders, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(start_time(p) == st for p, st in procs):
+        time.sleep(0.02)
+    return stubborn
+
+
+def _signal_all(procs, group_leaders, sig):
+    for pid, st in procs:
+        if start_time(pid) != st:
+            continue
+        try:
+            if (pid, st) in group_leaders:
+                os.killpg(pid, sig)
+            else:
+                os.kill(pid, sig)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,92 @@
+"""The volume interface: block storage for a server's data, as Cinder offers it.
+
+Statuses keep Cinder's words: ``creating``, ``available``, ``in-use``,
+``extending``, ``error``.
+
+Implementations: ``local`` (a loop-mounted ext4 image file, or a plain directory
+where loop devices are unavailable) and ``cinder`` (python-cinderclient, with
+attachments through Nova). One contract suite
+(``tests/functional/drivers/test_volume_contract.py``) runs against both.
+"""
+
+import abc
+from typing import NamedTuple
+
+from trove_lite import exceptions
+
+STATUSES = ("creating", "available", "in-use", "extending", "error")
+
+
+class DriverError(exceptions.DriverError):
+    """A volume backend failed; ``message`` says what and why."""
+
+
+class VolumeNotFound(DriverError):
+    http_status = 404
+    code = "volume_not_found"
+    message_format = "Volume %(id)s could not be found."
+
+
+class VolumeBusy(DriverError):
+    """The volume could not be unmounted/detached because something uses it."""
+
+    http_status = 409
+    code = "volume_busy"
+    message_format = "Volume %(id)s is busy: %(reason)s"
+
+
+class VolumeTimeout(DriverError):
+    code = "volume_timeout"
+    message_format = ("Volume %(id)s did not reach %(statuses)s within %(timeout)s s "
+                      "(it is %(status)s).")
+
+
+class Volume(NamedTuple):
+    id: str
+    name: str
+    size: int            # GB
+    status: str          # one of STATUSES
+    device: str | None   # local: absolute mount path; Nova: e.g. '/dev/vdb'
+    backing: str         # 'loop-ext4' | 'directory' (local) | 'cinder'
+
+
+class VolumeDriver(abc.ABC):
+    """Create, attach, grow, detach and delete volumes.
+
+    Timing: every method returns when its effect is visible. ``create_volume``
+    returns an ``available`` volume (local: well under a second for a sparse
+    image; Cinder: polls until available). ``attach_volume`` returns once the
+    volume is ``in-use``; ``detach_volume`` once it is ``available`` again.
+    ``extend_volume`` is an offline grow: callers stop the database first; the
+    local driver unmounts, checks and resizes the filesystem and mounts it again
+    (about a second per GB on this machine), so the filesystem shows the new size.
+
+    Failures: ``VolumeNotFound`` for unknown ids (``delete_volume`` is
+    idempotent and never raises it); ``VolumeBusy`` when a mount cannot be
+    released because processes still use it (the message names them); other
+    ``DriverError`` subclasses with the backend's reason.
+    """
+
+    @abc.abstractmethod
+    def create_volume(self, size_gb, name):
+        """Create an empty volume of ``size_gb`` GB, formatted where local."""
+
+    @abc.abstractmethod
+    def get_volume(self, volume_id):
+        """The volume's current state; raises VolumeNotFound."""
+
+    @abc.abstractmethod
+    def attach_volume(self, volume_id, server_id):
+        """Attach to a server; return the device (local: the mount path)."""
+
+    @abc.abstractmethod
+    def detach_volume(self, volume_id, server_id):
+        """Detach (local: unmount); a volume not attached is left as it is."""
+
+    @abc.abstractmethod
+    def extend_volume(self, volume_id, new_size_gb):
+        """Grow to ``new_size_gb`` GB (must be larger than the current size)."""
+
+    @abc.abstractmethod
+    def delete_volume(self, volume_id):
+        """Delete (local: unmount and remove the image); unknown ids are fine."""

@@ -1,0 +1,356 @@
+"""Configuration-parameter rules and the validation of configuration-group values.
+
+A rule says what one server variable accepts: Trove's keys (``name``, ``type`` in
+integer/float/string/boolean, ``min``, ``max``, ``restart_required``) plus ours
+(``dynamic``, ``allowed_values``, ``multiple``, ``pattern``, ``cnf_option``; see
+tools/gen_validation_rules.py). Rules come from templates/<datastore>/
+validation-rules.json or, once loaded by ``trove-lite-manage
+db_load_datastore_config_parameters``, from database rows: everything here takes
+plain dicts, so both sources work the same.
+
+Everything is pure (no I/O except :func:`read_rules_file`). Errors are
+``InvalidConfigurationValue`` (HTTP 400) whose message names each bad parameter
+and what it accepts; all bad parameters of one request are reported together.
+"""
+
+import collections.abc
+import dataclasses
+import json
+import math
+import os
+import re
+
+from trove_lite.exceptions import InvalidConfigurationValue
+
+TYPES = ("integer", "float", "string", "boolean")
+DEFAULT_RULES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
+                                  os.pardir, "templates", "mariadb", "validation-rules.json")
+
+_TRUE = {"1", "on", "true"}
+_FALSE = {"0", "off", "false"}
+# mariadbd reads "64M" in option files; we store the number it means
+_INTEGER_RE = re.compile(r"^\s*([+-]?\d+)\s*([kmgt]?)\s*$", re.IGNORECASE)
+_SIZE_FACTORS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_FLOAT_RE = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+STRING_MAX = 1024
+# Option files process backslash escapes, strip surrounding quotes and treat "#"
+# as a comment; a value containing any of them would mean one thing in my.cnf
+# and another in SET GLOBAL. Control characters (newline!) would end the line.
+_UNSAFE_CHARS = set("\"'`\\#")
+_SHOWN_VALUES = 12
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """What one configuration parameter accepts."""
+
+    name: str
+    type: str
+    restart_required: bool
+    dynamic: bool
+    min: int | float | None = None
+    max: int | float | None = None
+    allowed_values: tuple | None = None
+    multiple: bool = False
+    pattern: str | None = None
+    cnf_option: str | None = None
+
+    @classmethod
+    def from_dict(cls, data):
+        """A rule from Trove's dict form; ValueError if it is malformed.
+
+        Without ``dynamic`` (a plain Trove rule) a parameter is dynamic exactly
+        when it needs no restart.
+        """
+        name, kind = data.get("name"), data.get("type")
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise ValueError("rule name %r is not a server variable name" % (name,))
+        if kind not in TYPES:
+            raise ValueError("rule %s: type %r is not one of %s" % (name, kind, TYPES))
+        restart = bool(data.get("restart_required", False))
+        allowed = data.get("allowed_values")
+        rule = cls(name=name, type=kind, restart_required=restart,
+                   dynamic=bool(data.get("dynamic", not restart)),
+                   min=data.get("min"), max=data.get("max"),
+                   allowed_values=tuple(allowed) if allowed else None,
+                   multiple=bool(data.get("multiple", False)),
+                   pattern=data.get("pattern"), cnf_option=data.get("cnf_option"))
+        if kind in ("integer", "float") and None not in (rule.min, rule.max) \
+                and rule.min > rule.max:
+            raise ValueError("rule %s: min %s > max %s" % (name, rule.min, rule.max))
+        if rule.pattern is not None:
+            re.compile(rule.pattern)
+        return rule
+
+    def to_dict(self):
+        """Trove's form (what GET .../parameters shows) plus our non-empty extras."""
+        data = {"name": self.name, "type": self.type,
+                "restart_required": self.restart_required, "dynamic": self.dynamic}
+        if self.type in ("integer", "float"):
+            data.update(min=self.min, max=self.max)
+        for key in ("allowed_values", "pattern", "cnf_option"):
+            if getattr(self, key):
+                data[key] = list(getattr(self, key)) if key == "allowed_values" \
+                    else getattr(self, key)
+        if self.multiple:
+            data["multiple"] = True
+        return data
+
+    @property
+    def option_name(self):
+        """The name to write in an option file (my.cnf)."""
+        return self.cnf_option or self.name
+
+    @property
+    def applies_live(self):
+        """True when SET GLOBAL is enough; False when the value waits for a restart."""
+        return self.dynamic and not self.restart_required
+
+
+def parse_rules(rules):
+    """{name: Rule} from an iterable of rule dicts (or Rules); ValueError on bad input."""
+    if isinstance(rules, collections.abc.Mapping):
+        rules = rules.values()
+    parsed = {}
+    for item in rules:
+        rule = item if isinstance(item, Rule) else Rule.from_dict(item)
+        if rule.name in parsed:
+            raise ValueError("rule %s is defined twice" % rule.name)
+        parsed[rule.name] = rule
+    return parsed
+
+
+def read_rules_file(path=DEFAULT_RULES_FILE):
+    """The rule dicts of a validation-rules.json file (validated by parsing them)."""
+    with open(path) as f:
+        data = json.load(f)
+    dicts = data["configuration-parameters"]
+    parse_rules(dicts)
+    return dicts
+
+
+def load_rules_file(path=DEFAULT_RULES_FILE):
+    return parse_rules(read_rules_file(path))
+
+
+def normalize_name(name):
+    """Variable names are case-insensitive and ``-`` equals ``_``, as in my.cnf."""
+    return name.strip().lower().replace("-", "_") if isinstance(name, str) else name
+
+
+def validate_values(rules, values):
+    """Check a configuration group's ``values`` against ``rules``; return them normalised.
+
+    ``rules`` is {name: Rule} or an iterable of rule dicts. Normalised means:
+    names lower-case with ``_``; integers as int (``"64M"`` becomes 67108864);
+    floats as float; booleans as bool (from true/false, 1/0, ON/OFF); enum values
+    in the server's spelling; sets de-duplicated and comma-joined. Raises
+    InvalidConfigurationValue listing every bad parameter; ``errors`` in its
+    kwargs holds the individual messages.
+    """
+    rules = _as_rules(rules)
+    if not isinstance(values, collections.abc.Mapping):
+        raise InvalidConfigurationValue(
+            reason="Configuration values must be an object mapping parameter names "
+                   "to values, not %s." % _json_type(values), errors=[])
+    result, errors = {}, []
+    for raw_name, value in values.items():
+        name = normalize_name(raw_name)
+        rule = rules.get(name)
+        if rule is None:
+            errors.append("Unknown configuration parameter: %s." % (raw_name,))
+        elif name in result:
+            errors.append("Configuration parameter %s is given twice." % name)
+        else:
+            try:
+                result[name] = validate_value(rule, value)
+            except _Invalid as exc:
+                errors.append(str(exc))
+    errors.extend(_check_combinations(result))
+    if errors:
+        raise InvalidConfigurationValue(reason=" ".join(errors), errors=errors)
+    return result
+
+
+def split_dynamic(rules, values):
+    """Split validated ``values`` into (applied live, applied at the next restart).
+
+    A parameter is applied live when its rule is dynamic and not
+    restart_required. Unknown names raise InvalidConfigurationValue.
+    """
+    rules = _as_rules(rules)
+    dynamic, restart = {}, {}
+    for raw_name, value in values.items():
+        name = normalize_name(raw_name)
+        if name not in rules:
+            raise InvalidConfigurationValue(
+                reason="Unknown configuration parameter: %s." % raw_name)
+        (dynamic if rules[name].applies_live else restart)[name] = value
+    return dynamic, restart
+
+
+def format_value(rule, value):
+    """A normalised value as mariadbd reads it (option file or SET GLOBAL literal)."""
+    if rule.type == "boolean":
+        return "ON" if value else "OFF"
+    if rule.type == "float":
+        return format(value, "f").rstrip("0").rstrip(".")
+    return str(value)
+
+
+class _Invalid(Exception):
+    """One parameter's value is not valid (collected into one API error)."""
+
+
+def validate_value(rule, value):
+    """One normalised value, or _Invalid with a message naming the parameter."""
+    if value is None:
+        raise _Invalid("%s needs a value, not null." % rule.name)
+    return _VALIDATORS[rule.type](rule, value)
+
+
+def _validate_integer(rule, value):
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        match = _INTEGER_RE.match(value)
+        if match:
+            number = int(match.group(1)) * _SIZE_FACTORS[match.group(2).lower()]
+    if number is None:
+        raise _Invalid("%s must be an integer, not %s." % (rule.name, _show(value)))
+    _check_range(rule, number, value)
+    return number
+
+
+def _validate_float(rule, value):
+    number = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str) and _FLOAT_RE.match(value):
+        number = float(value)
+    if number is None or math.isnan(number) or math.isinf(number):
+        raise _Invalid("%s must be a number, not %s." % (rule.name, _show(value)))
+    _check_range(rule, number, value)
+    return number
+
+
+def _validate_boolean(rule, value):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, (int, str)) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise _Invalid("%s must be a boolean (true/false, 1/0, ON/OFF), not %s."
+                   % (rule.name, _show(value)))
+
+
+def _validate_string(rule, value):
+    if not isinstance(value, str):
+        raise _Invalid("%s must be a string, not %s." % (rule.name, _show(value)))
+    if len(value) > STRING_MAX:
+        raise _Invalid("The value for %s is longer than %d characters."
+                       % (rule.name, STRING_MAX))
+    bad = sorted({c for c in value if c in _UNSAFE_CHARS or not c.isprintable()
+                  or not c.isascii()})
+    if bad:
+        raise _Invalid("The value for %s contains characters that are not allowed: %s."
+                       % (rule.name, ", ".join(repr(c) for c in bad)))
+    value = value.strip()
+    if rule.allowed_values:
+        value = _match_allowed(rule, value)
+    if rule.pattern and not re.fullmatch(rule.pattern, value):
+        raise _Invalid("The value %s for %s is not valid: it must match %s."
+                       % (_show(value), rule.name, rule.pattern))
+    return value
+
+
+def _match_allowed(rule, value):
+    canonical = {v.lower(): v for v in rule.allowed_values}
+    if rule.multiple:
+        chosen = []
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            if part.lower() not in canonical:
+                raise _Invalid("The value %s for %s is not valid: %s is not one of %s."
+                               % (_show(value), rule.name, _show(part), _choices(rule)))
+            if canonical[part.lower()] not in chosen:
+                chosen.append(canonical[part.lower()])
+        return ",".join(chosen)
+    if value.lower() not in canonical:
+        raise _Invalid("The value %s for %s is not valid: it must be one of %s."
+                       % (_show(value), rule.name, _choices(rule)))
+    return canonical[value.lower()]
+
+
+_VALIDATORS = {"integer": _validate_integer, "float": _validate_float,
+               "boolean": _validate_boolean, "string": _validate_string}
+
+
+def _check_range(rule, number, given):
+    low = rule.min if rule.min is not None else -math.inf
+    high = rule.max if rule.max is not None else math.inf
+    if not low <= number <= high:
+        raise _Invalid("The value %s for %s is out of range: min %s, max %s."
+                       % (given, rule.name, rule.min, rule.max))
+
+
+def _check_combinations(values):
+    """Cross-parameter rules that would stop mariadbd from starting."""
+    charset, collation = values.get("character_set_server"), values.get("collation_server")
+    if charset and collation and not (collation == charset == "binary"
+                                      or collation.startswith(charset + "_")):
+        return ["collation_server %s does not belong to character_set_server %s."
+                % (collation, charset)]
+    return []
+
+
+def _as_rules(rules):
+    if isinstance(rules, collections.abc.Mapping) and all(
+            isinstance(r, Rule) for r in rules.values()):
+        return rules
+    return parse_rules(rules)
+
+
+def _choices(rule):
+    values = rule.allowed_values
+    shown = ", ".join(values[:_SHOWN_VALUES])
+    if len(values) > _SHOWN_VALUES:
+        shown += " ... (%d values)" % len(values)
+    return shown
+
+
+def _show(value):
+    text = value if isinstance(value, str) else (
+        json.dumps(value) if _jsonable(value) else repr(value))
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return repr(text) if isinstance(value, str) else "%s %s" % (_json_type(value), text)
+
+
+def _json_type(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, collections.abc.Mapping):
+        return "object"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    return type(value).__name__
+
+
+def _jsonable(value):
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False

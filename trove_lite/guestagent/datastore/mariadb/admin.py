@@ -1,0 +1,307 @@
+"""Databases, users, grants and root of one MariaDB server, through SQL only.
+
+Every method first validates all of its input and reads what it needs
+(decide), then writes (act): a refused name, a missing user or an existing
+database raises before the first statement that changes anything. A batch
+(create_databases, create_users, change_passwords) is checked as a whole
+before its first write; a server failure in the middle of a batch can still
+leave the earlier items done.
+
+Writes are binlogged on purpose (no ``sql_log_bin=0``): they must reach
+replicas.
+
+Errors: ``InvalidName``/``BadRequest`` for input, ``NotFound`` for a missing
+user/database/grant, ``Conflict`` for one that already exists. Unexpected
+server errors propagate as ``pymysql.MySQLError``.
+
+Timing: each call opens one connection (about 1 ms over the socket) and runs
+a few statements; nothing here waits on anything else.
+"""
+
+import contextlib
+import re
+import secrets
+import string
+
+from trove_lite.exceptions import BadRequest, Conflict, NotFound
+from trove_lite.guestagent.datastore.mariadb import sql
+from trove_lite.guestagent.datastore.mariadb import validation as v
+
+# Accounts of the server and the agent; never listed, never managed as users.
+INTERNAL_USERS = v.RESERVED_USERS | {""}
+ROOT_HOST = "%"
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
+
+def generate_password(length=32):
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
+
+
+def paginate(items, key, limit=None, marker=None):
+    """One page of ``items`` ordered by ``key``: (page, next_marker).
+
+    ``marker`` is the key of the last item of the previous page; the page
+    starts after it. ``next_marker`` is None on the last page.
+    """
+    if limit is not None:
+        try:
+            limit = int(limit)
+        except (TypeError, ValueError):
+            raise BadRequest(reason="limit must be a positive integer") from None
+        if limit <= 0:
+            raise BadRequest(reason="limit must be a positive integer")
+    ordered = sorted(items, key=key)
+    if marker is not None:
+        ordered = [item for item in ordered if key(item) > marker]
+    if limit is None or len(ordered) <= limit:
+        return ordered, None
+    page = ordered[:limit]
+    return page, key(page[-1])
+
+
+def is_system_database(name):
+    return name.lower() in v.RESERVED_DATABASES or name.lower().startswith("#mysql50#")
+
+
+def user_key(user):
+    return "%s@%s" % (user["name"], user["host"])
+
+
+def _charset_alias(name):
+    # MariaDB 10.6+ reads "utf8" as "utf8mb3" (old_mode UTF8_IS_UTF8MB3)
+    return re.sub(r"^utf8(?!mb)", "utf8mb3", name)
+
+
+def _db_names(databases):
+    return [v.validate_database_name(d["name"] if isinstance(d, dict) else d)
+            for d in databases or []]
+
+
+class MariaDBAdmin:
+    """Administration of one server. ``connect()`` returns a pymysql connection
+    with all privileges (root over the unix socket), autocommit on."""
+
+    def __init__(self, connect):
+        self._connect = connect
+
+    @contextlib.contextmanager
+    def _cursor(self):
+        conn = self._connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql.session_setup())
+                yield cur
+        finally:
+            conn.close()
+
+    # -- reads used by the decisions ------------------------------------------
+    @staticmethod
+    def _databases(cur):
+        cur.execute(sql.list_schemata())
+        return {row[0]: row for row in cur.fetchall()}
+
+    @staticmethod
+    def _accounts(cur):
+        cur.execute(sql.list_accounts())
+        return {(row[0], row[1]) for row in cur.fetchall()}
+
+    @staticmethod
+    def _access(cur, name, host):
+        cur.execute(sql.show_grants(name, host))
+        return sql.parse_grant_databases(cur.fetchall())
+
+    @staticmethod
+    def _check_charsets(cur, specs):
+        wanted = [s for s in specs if s["character_set"] or s["collate"]]
+        if not wanted:
+            return
+        cur.execute(sql.list_character_sets())
+        charsets = {row[0] for row in cur.fetchall()}
+        cur.execute(sql.list_collations())
+        collations = {row[0]: row[1] for row in cur.fetchall()}
+        for spec in wanted:
+            charset = spec["character_set"] and _charset_alias(spec["character_set"])
+            collate = spec["collate"] and _charset_alias(spec["collate"])
+            if charset and charset not in charsets:
+                raise BadRequest(reason="unknown character set %r" % spec["character_set"])
+            if collate and collate not in collations:
+                raise BadRequest(reason="unknown collation %r" % spec["collate"])
+            if charset and collate and collations[collate] != charset:
+                raise BadRequest(reason="collation %r does not belong to character set %r"
+                                 % (spec["collate"], spec["character_set"]))
+
+    def _require_user(self, cur, name, host):
+        if (name, host) not in self._accounts(cur):
+            raise NotFound(kind="User", id="%s@%s" % (name, host))
+
+    def _require_databases(self, cur, names):
+        existing = self._databases(cur)
+        missing = [n for n in names if n not in existing]
+        if missing:
+            raise NotFound(kind="Database", id=", ".join(missing))
+
+    # -- databases --------------------------------------------------------------
+    def create_databases(self, databases):
+        """Create ``[{name, character_set?, collate?}]``; Conflict if any exists."""
+        specs = [v.validate_database_spec(d) for d in databases]
+        names = [s["name"] for s in specs]
+        if len(set(names)) != len(names):
+            raise BadRequest(reason="a database is listed twice")
+        with self._cursor() as cur:
+            existing = [n for n in names if n in self._databases(cur)]
+            if existing:
+                raise Conflict(reason="database(s) already exist: %s" % ", ".join(existing))
+            self._check_charsets(cur, specs)
+            for spec in specs:
+                cur.execute(sql.create_database(spec["name"], spec["character_set"],
+                                                spec["collate"]))
+        return names
+
+    def list_databases(self, limit=None, marker=None):
+        """User databases as ([{name, character_set, collate}], next_marker)."""
+        with self._cursor() as cur:
+            rows = self._databases(cur).values()
+        items = [{"name": r[0], "character_set": r[1], "collate": r[2]}
+                 for r in rows if not is_system_database(r[0])]
+        return paginate(items, key=lambda d: d["name"], limit=limit, marker=marker)
+
+    def delete_database(self, name):
+        name = v.validate_database_name(name)
+        with self._cursor() as cur:
+            self._require_databases(cur, [name])
+            cur.execute(sql.drop_database(name))
+
+    # -- users ------------------------------------------------------------------
+    def create_users(self, users):
+        """Create ``[{name, password, host?, databases?: [{name}]}]`` with access
+        to their databases. Conflict if any account exists, NotFound if a
+        database is missing -- before anything is created."""
+        specs = [v.validate_user_spec(u) for u in users]
+        keys = [(s["name"], s["host"]) for s in specs]
+        if len(set(keys)) != len(keys):
+            raise BadRequest(reason="a user is listed twice")
+        with self._cursor() as cur:
+            existing = [k for k in keys if k in self._accounts(cur)]
+            if existing:
+                raise Conflict(reason="user(s) already exist: %s" % ", ".join(
+                    "%s@%s" % k for k in existing))
+            self._require_databases(cur, sorted({d for s in specs for d in s["databases"]}))
+            for spec in specs:
+                cur.execute(sql.create_user(spec["name"], spec["host"], spec["password"]))
+                for database in spec["databases"]:
+                    cur.execute(sql.grant_all_on_database(database, spec["name"],
+                                                          spec["host"]))
+        return ["%s@%s" % k for k in keys]
+
+    def list_users(self, limit=None, marker=None):
+        """Users (not root, the agent or the server's own) as
+        ([{name, host, databases: [{name}]}], next_marker); marker is ``name@host``."""
+        with self._cursor() as cur:
+            accounts = [a for a in self._accounts(cur)
+                        if a[0].lower() not in INTERNAL_USERS and a[1] != "localhost"]
+            page, next_marker = paginate(
+                [{"name": n, "host": h} for n, h in accounts], key=user_key,
+                limit=limit, marker=marker)
+            for user in page:
+                user["databases"] = [{"name": d}
+                                     for d in self._access(cur, user["name"], user["host"])]
+        return page, next_marker
+
+    def get_user(self, name, host="%"):
+        name, host = v.validate_user_name(name), v.validate_host(host)
+        with self._cursor() as cur:
+            self._require_user(cur, name, host)
+            databases = self._access(cur, name, host)
+        return {"name": name, "host": host, "databases": [{"name": d} for d in databases]}
+
+    def update_user(self, name, host="%", new_name=None, new_host=None, new_password=None):
+        """Rename and/or move and/or re-password one user; grants move with it."""
+        name, host = v.validate_user_name(name), v.validate_host(host)
+        target_name = v.validate_user_name(new_name) if new_name else name
+        target_host = v.validate_host(new_host) if new_host else host
+        if new_password is not None:
+            v.validate_password(new_password)
+        renaming = (target_name, target_host) != (name, host)
+        if not renaming and new_password is None:
+            raise BadRequest(reason="nothing to update: give a new name, host or password")
+        with self._cursor() as cur:
+            accounts = self._accounts(cur)
+            if (name, host) not in accounts:
+                raise NotFound(kind="User", id="%s@%s" % (name, host))
+            if renaming and (target_name, target_host) in accounts:
+                raise Conflict(reason="user %s@%s already exists" % (target_name, target_host))
+            if renaming:
+                cur.execute(sql.rename_user(name, host, target_name, target_host))
+            if new_password is not None:
+                cur.execute(sql.set_password(target_name, target_host, new_password))
+        return {"name": target_name, "host": target_host}
+
+    def delete_user(self, name, host="%"):
+        name, host = v.validate_user_name(name), v.validate_host(host)
+        with self._cursor() as cur:
+            self._require_user(cur, name, host)
+            cur.execute(sql.drop_user(name, host))
+
+    def change_passwords(self, users):
+        """Set ``[{name, host?, password}]``; NotFound if any is missing, before any change."""
+        specs = [(v.validate_user_name(u.get("name")), v.validate_host(u.get("host")),
+                  v.validate_password(u.get("password"))) for u in users]
+        with self._cursor() as cur:
+            accounts = self._accounts(cur)
+            missing = ["%s@%s" % (n, h) for n, h, _ in specs if (n, h) not in accounts]
+            if missing:
+                raise NotFound(kind="User", id=", ".join(missing))
+            for name, host, password in specs:
+                cur.execute(sql.set_password(name, host, password))
+
+    # -- access -------------------------------------------------------------------
+    def grant_access(self, name, host, databases):
+        """Grant ALL on each database (names or {name}) to the user."""
+        name, host = v.validate_user_name(name), v.validate_host(host)
+        names = _db_names(databases)
+        with self._cursor() as cur:
+            self._require_user(cur, name, host)
+            self._require_databases(cur, names)
+            for database in names:
+                cur.execute(sql.grant_all_on_database(database, name, host))
+
+    def revoke_access(self, name, host, database):
+        """Revoke the user's access to one database; NotFound if it had none."""
+        name, host = v.validate_user_name(name), v.validate_host(host)
+        database = v.validate_database_name(database)
+        with self._cursor() as cur:
+            self._require_user(cur, name, host)
+            if database not in self._access(cur, name, host):
+                raise NotFound(kind="Access of %s@%s to database" % (name, host), id=database)
+            cur.execute(sql.revoke_all_on_database(database, name, host))
+
+    def list_access(self, name, host="%"):
+        """[{name}] of the databases the user has database-level grants on."""
+        return self.get_user(name, host)["databases"]
+
+    # -- root -----------------------------------------------------------------------
+    def enable_root(self, password=None):
+        """Create or re-password ``root@'%'`` with all privileges; returns the password
+        (a generated 32-character one when none is given)."""
+        password = v.validate_password(password) if password is not None \
+            else generate_password()
+        with self._cursor() as cur:
+            if ("root", ROOT_HOST) in self._accounts(cur):
+                cur.execute(sql.set_password("root", ROOT_HOST, password))
+            else:
+                cur.execute(sql.create_user("root", ROOT_HOST, password))
+            cur.execute(sql.grant_all_global("root", ROOT_HOST))
+        return password
+
+    def disable_root(self):
+        """Drop ``root@'%'`` (root over the local socket stays, for the agent).
+        Returns False if root was not enabled."""
+        with self._cursor() as cur:
+            if ("root", ROOT_HOST) not in self._accounts(cur):
+                return False
+            cur.execute(sql.drop_user("root", ROOT_HOST))
+        return True
+
+    def is_root_enabled(self):
+        with self._cursor() as cur:
+            return ("root", ROOT_HOST) in self._accounts(cur)

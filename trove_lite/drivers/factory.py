@@ -1,0 +1,95 @@
+"""Build the compute and volume drivers a ConfigOpts asks for.
+
+``build_drivers(conf)`` is what the taskmanager calls: it returns a
+``Drivers`` tuple (compute, volume, images). With the local drivers the volume
+driver is wired to the compute driver so that attach refuses unknown servers and
+server delete detaches the server's volumes, as Nova does. ``images`` is the
+local image registry (None for Nova, where Glance holds images); the system's
+MariaDB 10.11 is registered in it as ``mariadb-10.11`` on first use.
+"""
+
+import os
+from typing import NamedTuple
+
+from keystoneauth1 import loading as ks_loading
+
+from trove_lite.drivers import images as images_mod
+from trove_lite.drivers import opts
+
+
+class Drivers(NamedTuple):
+    compute: object
+    volume: object
+    images: object   # LocalImageRegistry or None
+
+
+def local_state_dir(conf, group):
+    return getattr(conf, group).state_dir or conf.state_dir
+
+
+def build_image_registry(conf, register_system=True):
+    registry = images_mod.LocalImageRegistry(
+        os.path.join(local_state_dir(conf, "local_compute"), "images.json"))
+    if register_system:
+        registry.ensure_system_mariadb()
+    return registry
+
+
+def build_local_volume(conf):
+    from trove_lite.drivers.volume.local import LocalVolumeDriver
+    g = conf.local_volume
+    return LocalVolumeDriver(local_state_dir(conf, "local_volume"),
+                             force_directory=g.force_directory, busy_timeout=g.busy_timeout)
+
+
+def build_local_compute(conf, images, volumes=None):
+    from trove_lite.drivers.compute.local import LocalComputeDriver
+    g = conf.local_compute
+    return LocalComputeDriver(local_state_dir(conf, "local_compute"), images,
+                              guest_command=g.guest_command,
+                              address_prefix=g.address_prefix,
+                              boot_seconds=g.boot_seconds, stop_timeout=g.stop_timeout,
+                              volumes=volumes)
+
+
+def openstack_session(conf):
+    """A keystoneauth1 session from ``[openstack_auth]``."""
+    ks_loading.register_auth_conf_options(conf, opts.AUTH_GROUP)
+    auth = ks_loading.load_auth_from_conf_options(conf, opts.AUTH_GROUP)
+    return ks_loading.load_session_from_conf_options(conf, opts.AUTH_GROUP, auth=auth)
+
+
+def build_nova_client(conf, session):
+    from trove_lite.drivers.compute import nova
+    return nova.make_client(session, conf.nova.endpoint_override, conf.nova.region_name)
+
+
+def build_drivers(conf):
+    compute = volume = images = None
+    session = None
+    if conf.drivers.compute == "nova" or conf.drivers.volume == "cinder":
+        session = openstack_session(conf)
+    if conf.drivers.volume == "local":
+        volume = build_local_volume(conf)
+    if conf.drivers.compute == "local":
+        images = build_image_registry(conf)
+        compute = build_local_compute(conf, images, volumes=volume)
+        if volume is not None:
+            volume.server_exists = compute.server_exists
+    else:
+        from trove_lite.drivers.compute.nova import NovaComputeDriver
+        compute = NovaComputeDriver(build_nova_client(conf, session),
+                                    network_id=conf.nova.network_id,
+                                    availability_zone=conf.nova.availability_zone,
+                                    delete_timeout=conf.nova.delete_timeout,
+                                    poll_interval=conf.nova.poll_interval)
+    if conf.drivers.volume == "cinder":
+        from trove_lite.drivers.volume import cinder
+        volume = cinder.CinderVolumeDriver(
+            cinder.make_client(session, conf.cinder.endpoint_override, conf.cinder.region_name),
+            build_nova_client(conf, session),
+            volume_type=conf.cinder.volume_type,
+            availability_zone=conf.cinder.availability_zone,
+            status_timeout=conf.cinder.status_timeout,
+            poll_interval=conf.cinder.poll_interval)
+    return Drivers(compute, volume, images)

@@ -1,0 +1,195 @@
+"""The backup storage interface: put a stream somewhere, get it back verified.
+
+Implementations: ``local`` (files under a root directory, the embedded default)
+and ``swift`` (python-swiftclient, segmented large objects). One contract suite
+(``tests/functional/backup/test_storage_contract.py``) runs against both.
+
+Locations are opaque strings a driver returns from ``save`` (and predicts with
+``location_for`` before a save starts, so a caller can record where partial data
+may be left if the process dies): ``file:///abs/path`` or
+``swift://container/object``. Metadata keys are ``[a-z0-9_]`` and values anything
+JSON can hold; keep each value under ~200 characters (Swift's header limit).
+"""
+
+import abc
+import hashlib
+import re
+from typing import NamedTuple
+
+from trove_lite import exceptions
+
+CHUNK = 1 << 20
+CHECKSUM_ALGORITHM = "md5"   # Swift computes md5 etags; one algorithm for both stores
+_META_KEY = re.compile(r"^[a-z0-9_]{1,64}$")
+
+
+class StorageError(exceptions.DriverError):
+    """The backup store failed; ``message`` names the object and the reason."""
+
+    code = "storage_error"
+
+
+class ObjectNotFound(StorageError):
+    http_status = 404
+    code = "storage_object_not_found"
+    message_format = "Backup object %(location)s does not exist."
+
+
+class ChecksumMismatch(StorageError):
+    code = "storage_checksum_mismatch"
+    message_format = ("Backup object %(location)s is corrupted: %(what)s is %(actual)s, "
+                      "expected %(expected)s.")
+
+
+class StoredObject(NamedTuple):
+    location: str
+    size: int          # bytes stored
+    checksum: str      # hex md5 of the stored bytes
+    metadata: dict
+
+
+class StorageDriver(abc.ABC):
+    """Store and fetch backup streams.
+
+    Timing: ``save`` consumes ``stream`` to EOF and returns only when the object
+    is complete and durable in the store (local: fsynced and renamed into place;
+    Swift: every segment acknowledged with a matching etag, then the manifest
+    written). It never stages the stream on local disk; memory use is bounded by
+    one chunk (1 MiB). ``progress(bytes_stored)`` is called from the saving
+    thread after each chunk, so a slow callback slows the save. ``load`` returns
+    at once with a stream; data arrives as it is read.
+
+    Atomicity: an object becomes visible to ``exists``/``load`` only when
+    complete. If ``save`` fails or the process dies, partial data may remain at
+    ``location_for(hint)``; ``cleanup_partial(location)`` removes it (and leaves a
+    completed object alone). ``save`` is not retried internally once data has been
+    consumed: a failure raises ``StorageError`` with the backend's reason, and the
+    caller re-runs the backup.
+
+    Verification: the stream from ``load`` raises ``ChecksumMismatch`` at EOF (on
+    the read that would return b'') if the bytes read differ in size or md5 from
+    what ``save`` stored; consumers must read to EOF before trusting the data.
+
+    Failures: ``ObjectNotFound`` from ``load``/``metadata`` for a missing
+    object; ``delete`` and ``cleanup_partial`` are idempotent (False if there was
+    nothing); a location of another driver raises ``StorageError``.
+    """
+
+    scheme = None
+
+    @abc.abstractmethod
+    def location_for(self, location_hint):
+        """The location ``save(location_hint, ...)`` will use ('container/name')."""
+
+    @abc.abstractmethod
+    def save(self, location_hint, stream, metadata, progress=None):
+        """Store ``stream`` (``read(n)`` returning b'' at EOF); return a StoredObject."""
+
+    @abc.abstractmethod
+    def load(self, location):
+        """A readable stream of the stored bytes, verified at EOF."""
+
+    @abc.abstractmethod
+    def metadata(self, location):
+        """The StoredObject (size, checksum, metadata) without reading the data."""
+
+    @abc.abstractmethod
+    def delete(self, location):
+        """Remove the object and all its segments; True if something was removed."""
+
+    @abc.abstractmethod
+    def exists(self, location):
+        """True if a complete object is at ``location``."""
+
+    @abc.abstractmethod
+    def cleanup_partial(self, location):
+        """Remove what an interrupted save left at ``location``; True if anything was."""
+
+
+def check_metadata(metadata):
+    for key in metadata:
+        if not _META_KEY.match(key):
+            raise StorageError("metadata key %r must match [a-z0-9_]{1,64}" % key)
+    return dict(metadata)
+
+
+def split_hint(location_hint):
+    """'container/some/name' -> ('container', 'some/name'), validated."""
+    container, _, name = location_hint.strip("/").partition("/")
+    if not container or not name or ".." in location_hint.split("/"):
+        raise StorageError("location hint %r must be 'container/name'" % location_hint)
+    return container, name
+
+
+class HashingReader:
+    """Wraps a source; counts and md5-hashes what passes through ``read``."""
+
+    def __init__(self, source, progress=None):
+        self.source = source
+        self.size = 0
+        self.md5 = hashlib.md5()
+        self.progress = progress
+
+    def read(self, n=CHUNK):
+        data = self.source.read(n)
+        if data:
+            self.size += len(data)
+            self.md5.update(data)
+            if self.progress:
+                self.progress(self.size)
+        return data
+
+
+class VerifyingReader:
+    """A stream that raises ChecksumMismatch at EOF if size or md5 differ.
+
+    ``chunks`` is an iterator of bytes; ``close_fn`` releases the source.
+    """
+
+    def __init__(self, location, chunks, expected_size, expected_md5, close_fn=None):
+        self.location = location
+        self._chunks = chunks
+        self._buf = b""
+        self._eof = False
+        self.expected_size = expected_size
+        self.expected_md5 = expected_md5
+        self.size = 0
+        self._md5 = hashlib.md5()
+        self._close_fn = close_fn
+
+    def read(self, n=CHUNK):
+        while not self._buf and not self._eof:
+            try:
+                self._buf = next(self._chunks)
+            except StopIteration:
+                self._eof = True
+                self._verify()
+        data, self._buf = self._buf[:n], self._buf[n:]
+        self.size += len(data)
+        self._md5.update(data)
+        return data
+
+    def _verify(self):
+        if self.size != self.expected_size:
+            raise ChecksumMismatch(location=self.location, what="size",
+                                   actual=self.size, expected=self.expected_size)
+        actual = self._md5.hexdigest()
+        if actual != self.expected_md5:
+            raise ChecksumMismatch(location=self.location, what="md5",
+                                   actual=actual, expected=self.expected_md5)
+
+    def drain(self):
+        """Read to EOF (verifying); used to tell corruption from other failures."""
+        while self.read(CHUNK):
+            pass
+
+    def close(self):
+        if self._close_fn:
+            self._close_fn()
+            self._close_fn = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,264 @@
+"""Backups in OpenStack Swift (python-swiftclient), as static large objects.
+
+``save('container/name')`` uploads the stream in segments of ``segment_size``
+bytes to ``<container>_segments/<name>/00000000, ...`` (each segment's md5 is
+computed while streaming and compared with the etag Swift returns), then writes
+an SLO manifest ``<container>/<name>`` listing them, with the object's size, md5
+and metadata as ``X-Object-Meta-*`` headers. The manifest appears only after
+every segment is in place, so a complete object is atomic; a failed or killed
+save leaves only segments, which ``cleanup_partial`` removes by prefix.
+``delete`` uses ``multipart-manifest=delete`` (Swift removes the segments) and
+then sweeps the prefix for strays.
+
+Timing: one HTTP PUT per segment, streamed with chunked transfer encoding (no
+buffering beyond 1 MiB); swiftclient retries only requests it can repeat
+(``retries``, ``timeout`` per request). A Swift that goes away in the middle of
+an upload fails the save with the connection error as the reason.
+"""
+
+import json
+import logging
+
+import swiftclient
+from swiftclient import exceptions as swift_exc
+import requests
+
+from trove_lite.drivers.storage import base
+
+LOG = logging.getLogger(__name__)
+
+_USER_META = "x-object-meta-m-"
+_SIZE = "x-object-meta-backup-size"
+_MD5 = "x-object-meta-backup-md5"
+SEGMENTS_SUFFIX = "_segments"
+
+
+class SwiftStorage(base.StorageDriver):
+    scheme = "swift"
+
+    def __init__(self, connection_factory, segment_size=2 * 1024 ** 3):
+        """``connection_factory()`` returns a new ``swiftclient.Connection``."""
+        if segment_size < 1:
+            raise ValueError("segment_size must be positive")
+        self._factory = connection_factory
+        self.segment_size = segment_size
+        self._conn = None
+
+    @classmethod
+    def from_conf(cls, conf):
+        g = conf.storage_swift
+        os_options = {k: v for k, v in (("project_name", g.project_name),
+                                        ("user_domain_name", g.user_domain_name),
+                                        ("project_domain_name", g.project_domain_name),
+                                        ("region_name", g.region_name)) if v}
+
+        def factory():
+            return swiftclient.Connection(
+                authurl=g.auth_url, user=g.user, key=g.key, auth_version=g.auth_version,
+                os_options=os_options, retries=g.retries, timeout=g.timeout,
+                starting_backoff=0.5, max_backoff=4)
+        return cls(factory, segment_size=g.segment_size)
+
+    @property
+    def conn(self):
+        if self._conn is None:
+            self._conn = self._factory()
+        return self._conn
+
+    # -- locations -----------------------------------------------------------
+    def location_for(self, location_hint):
+        container, name = base.split_hint(location_hint)
+        return "swift://%s/%s" % (container, name)
+
+    @staticmethod
+    def _split(location):
+        prefix = "swift://"
+        if not location.startswith(prefix):
+            raise base.StorageError("%s is not a Swift location" % location)
+        return base.split_hint(location[len(prefix):])
+
+    # -- save ----------------------------------------------------------------
+    def save(self, location_hint, stream, metadata, progress=None):
+        location = self.location_for(location_hint)
+        container, name = self._split(location)
+        metadata = base.check_metadata(metadata)
+        seg_container = container + SEGMENTS_SUFFIX
+        whole = base.HashingReader(stream, progress)
+        with _reason(location, "creating containers"):
+            self.conn.put_container(container)
+            self.conn.put_container(seg_container)
+        manifest = []
+        source = _Pushback(whole)
+        while source.peek() or not manifest:
+            seg_name = "%s/%08d" % (name, len(manifest))
+            segment = _SegmentReader(source, self.segment_size)
+            with _reason(location, "uploading segment %d" % len(manifest)):
+                etag = self.conn.put_object(seg_container, seg_name, segment,
+                                            chunk_size=base.CHUNK)
+            if etag != segment.md5.hexdigest():
+                raise base.ChecksumMismatch(location=location,
+                                            what="etag of segment %d" % len(manifest),
+                                            actual=etag, expected=segment.md5.hexdigest())
+            manifest.append({"path": "/%s/%s" % (seg_container, seg_name),
+                             "etag": etag, "size_bytes": segment.size})
+        stored = base.StoredObject(location, whole.size, whole.md5.hexdigest(), metadata)
+        headers = {_SIZE: str(stored.size), _MD5: stored.checksum}
+        headers.update({_USER_META + k.replace("_", "-"): json.dumps(v)
+                        for k, v in metadata.items()})
+        with _reason(location, "writing the manifest"):
+            self.conn.put_object(container, name, json.dumps(manifest),
+                                 headers=headers, query_string="multipart-manifest=put",
+                                 content_type="application/octet-stream")
+        return stored
+
+    # -- read ----------------------------------------------------------------
+    def metadata(self, location):
+        container, name = self._split(location)
+        with _reason(location, "reading metadata"):
+            headers = self.conn.head_object(container, name)
+        return _stored(location, headers)
+
+    def load(self, location):
+        container, name = self._split(location)
+        with _reason(location, "starting the download"):
+            headers, body = self.conn.get_object(container, name,
+                                                 resp_chunk_size=base.CHUNK)
+        stored = _stored(location, headers)
+        return base.VerifyingReader(location, _guarded(location, body), stored.size,
+                                    stored.checksum, close_fn=getattr(body, "close", None))
+
+    def exists(self, location):
+        try:
+            self.metadata(location)
+            return True
+        except base.ObjectNotFound:
+            return False
+
+    # -- delete --------------------------------------------------------------
+    def delete(self, location):
+        container, name = self._split(location)
+        removed = False
+        try:
+            with _reason(location, "deleting"):
+                self.conn.delete_object(container, name,
+                                        query_string="multipart-manifest=delete")
+            removed = True
+        except base.ObjectNotFound:
+            pass
+        return self._delete_segments(location) or removed
+
+    def cleanup_partial(self, location):
+        if self.exists(location):
+            return False
+        return self._delete_segments(location)
+
+    def _delete_segments(self, location):
+        container, name = self._split(location)
+        seg_container = container + SEGMENTS_SUFFIX
+        try:
+            with _reason(location, "listing segments"):
+                _, listing = self.conn.get_container(seg_container, prefix=name + "/",
+                                                     full_listing=True)
+        except base.ObjectNotFound:
+            return False
+        for entry in listing:
+            try:
+                with _reason(location, "deleting segment %s" % entry["name"]):
+                    self.conn.delete_object(seg_container, entry["name"])
+            except base.ObjectNotFound:
+                pass
+        return bool(listing)
+
+    def list_segments(self, location):
+        """Names of the segments stored for ``location`` (for checks and tests)."""
+        container, name = self._split(location)
+        try:
+            with _reason(location, "listing segments"):
+                _, listing = self.conn.get_container(container + SEGMENTS_SUFFIX,
+                                                     prefix=name + "/", full_listing=True)
+        except base.ObjectNotFound:
+            return []
+        return [e["name"] for e in listing]
+
+
+class _Pushback:
+    """A source with a one-chunk look-ahead, to tell EOF before opening a segment."""
+
+    def __init__(self, source):
+        self.source = source
+        self.head = b""
+
+    def peek(self):
+        if not self.head:
+            self.head = self.source.read(base.CHUNK)
+        return bool(self.head)
+
+    def read(self, n=base.CHUNK):
+        if self.head:
+            data, self.head = self.head[:n], self.head[n:]
+            return data
+        return self.source.read(n)
+
+
+class _SegmentReader:
+    """At most ``limit`` bytes of ``source``, md5-hashed as they pass."""
+
+    def __init__(self, source, limit):
+        self.source = source
+        self.remaining = limit
+        self.size = 0
+        self.md5 = base.hashlib.md5()
+
+    def read(self, n=base.CHUNK):
+        if self.remaining <= 0:
+            return b""
+        data = self.source.read(min(n, self.remaining))
+        self.remaining -= len(data)
+        self.size += len(data)
+        self.md5.update(data)
+        return data
+
+
+def _stored(location, headers):
+    headers = {k.lower(): v for k, v in headers.items()}
+    if _MD5 not in headers:
+        raise base.StorageError("%s is not a backup object written by trove-lite "
+                                "(no checksum metadata)" % location)
+    meta = {k[len(_USER_META):].replace("-", "_"): json.loads(v)
+            for k, v in headers.items() if k.startswith(_USER_META)}
+    return base.StoredObject(location, int(headers[_SIZE]), headers[_MD5], meta)
+
+
+def _guarded(location, body):
+    with _reason(location, "downloading"):
+        yield from body
+
+
+class _reason:
+    """Turns swiftclient/requests errors into StorageError naming the step."""
+
+    def __init__(self, location, step):
+        self.location, self.step = location, step
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or isinstance(exc, base.StorageError):
+            return False
+        if isinstance(exc, swift_exc.ClientException) and exc.http_status == 404:
+            raise base.ObjectNotFound(location=self.location) from exc
+        if isinstance(exc, (swift_exc.ClientException, requests.RequestException,
+                            OSError)):
+            cause = exc
+            # swiftclient hides a failed streaming PUT behind "no ability to reset"
+            if "ability to reset" in str(exc) and exc.__context__ is not None:
+                cause = exc.__context__
+            raise base.StorageError("Swift failed while %s for %s: %s" % (
+                self.step, self.location, _short(cause))) from exc
+        return False
+
+
+def _short(exc):
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 300 else text[:300] + "..."

@@ -121,12 +121,14 @@ def list_opts():
     return [(group, list(opts)) for group, opts in _OWN] + _module_opts()
 
 
-def make_conf(args=None, config_files=None, overrides=None):
+def make_conf(args=None, config_files=None, overrides=None, cli_opts=()):
     """A fresh ConfigOpts with every option registered and parsed.
 
-    ``overrides`` maps ``"group.name"`` (or ``"name"`` for DEFAULT) to a value.
+    ``overrides`` maps ``"group.name"`` (or ``"name"`` for DEFAULT) to a value;
+    ``cli_opts`` are extra command-line options of the calling program.
     """
     conf = cfg.ConfigOpts()
+    conf.register_cli_opts(list(cli_opts))
     for group, opts in list_opts():
         conf.register_opts(opts, group=group)
     # oslo.messaging looks these groups up on the ConfigOpts it is given; a

@@ -106,6 +106,7 @@ class ServiceStatus(Base):
     instance_id: Mapped[str] = mapped_column(String(36), unique=True)
     status: Mapped[str] = mapped_column(String(64), default="NEW")
     status_description: Mapped[str | None] = mapped_column(String(255))
+    volume_used: Mapped[float | None] = mapped_column(Float)  # GB, from the guest
     updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -1,0 +1,163 @@
+"""Run the real control plane as separate processes for functional tests.
+
+``ControlPlane(tmpdir, **options)`` writes one config file (its own AMQP
+exchange so concurrent runs never share queues, instance addresses from
+127.204.*, SQLite or MariaDB) and starts ``trove-lite-aio`` or the separate
+services (api, conductor, taskmanager) as child processes that it stops (by PID)
+at the end. ``client()`` returns a python-troveclient bound to a tenant.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import requests
+from keystoneauth1 import session as ks_session
+from keystoneauth1.noauth import NoAuth
+from troveclient.v1 import client as trove_client
+
+from tests.support.net import free_port
+
+PY = sys.executable
+
+
+class ControlPlane:
+    def __init__(self, base_dir, db_url=None, usage_timeout=120, heartbeat_interval=2,
+                 guest_command=None, extra_conf=""):
+        self.base_dir = base_dir
+        self.state_dir = os.path.join(base_dir, "state")
+        os.makedirs(self.state_dir, exist_ok=True)
+        self.port = free_port()
+        self.exchange = "trove_lite_test_%s" % uuid.uuid4().hex[:10]
+        self.conf_file = os.path.join(base_dir, "trove-lite.conf")
+        self.procs = {}
+        lines = [
+            "[DEFAULT]",
+            "state_dir = %s" % self.state_dir,
+            "control_exchange = %s" % self.exchange,
+            "",
+            "[api]",
+            "bind_port = %d" % self.port,
+            "",
+            "[taskmanager]",
+            "usage_timeout = %d" % usage_timeout,
+            "reconcile_interval = 2",
+            "topic = tm-%s" % self.exchange,
+            "",
+            "[conductor]",
+            "topic = cond-%s" % self.exchange,
+            "",
+            "[guest]",
+            "heartbeat_interval = %d" % heartbeat_interval,
+            "",
+            "[local_compute]",
+            "address_prefix = 127.204",
+        ]
+        if guest_command:
+            lines.append("guest_command = %s" % ",".join(guest_command))
+        if db_url:
+            lines += ["", "[database]", "connection = %s" % db_url]
+        with open(self.conf_file, "w") as f:
+            f.write("\n".join(lines) + "\n" + extra_conf)
+
+    @property
+    def endpoint_root(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def endpoint(self, tenant="demo"):
+        return "%s/v1.0/%s" % (self.endpoint_root, tenant)
+
+    def _spawn(self, name, argv):
+        log = open(os.path.join(self.base_dir, name + ".log"), "ab")
+        proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=self.base_dir)
+        log.close()
+        self.procs[name] = proc
+        return proc
+
+    def start_aio(self):
+        self._spawn("aio", [PY, "-m", "trove_lite.cmd.aio", "--state-dir", self.state_dir,
+                            "--port", str(self.port), "--config-file", self.conf_file])
+        self.wait_api()
+        return self
+
+    def start_services(self, names=("api", "conductor", "taskmanager")):
+        """Separate processes; the first start of the API process bootstraps the DB."""
+        if not os.path.exists(os.path.join(self.state_dir, ".bootstrapped")):
+            subprocess.run([PY, "-c",
+                            "import sys; from trove_lite.cmd import aio; "
+                            "conf = aio.make_aio_conf(sys.argv[1], config_files=[sys.argv[2]]); "
+                            "from trove_lite.db.session import Database; "
+                            "from trove_lite import config; "
+                            "aio.bootstrap(conf, Database(config.database_url(conf)))",
+                            self.state_dir, self.conf_file], check=True)
+            open(os.path.join(self.state_dir, ".bootstrapped"), "w").close()
+        for name in names:
+            self.start_service(name)
+        if "api" in names:
+            self.wait_api()
+        return self
+
+    def start_service(self, name):
+        return self._spawn(name, [PY, "-m", "trove_lite.cmd.%s" % name,
+                                  "--config-file", self.conf_file])
+
+    def kill(self, name, sig=signal.SIGKILL):
+        proc = self.procs.pop(name)
+        os.kill(proc.pid, sig)
+        proc.wait(timeout=30)
+
+    def wait_api(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError("%s exited with %s:\n%s" % (
+                        name, proc.returncode, self.log_tail(name)))
+            try:
+                if requests.get(self.endpoint_root + "/", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("API did not come up:\n" + "\n".join(
+            self.log_tail(n) for n in self.procs))
+
+    def log_tail(self, name, lines=40):
+        try:
+            with open(os.path.join(self.base_dir, name + ".log"), errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def client(self, tenant="demo"):
+        sess = ks_session.Session(auth=NoAuth(endpoint=self.endpoint(tenant)))
+        return trove_client.Client(session=sess)
+
+    def stop(self):
+        for name, proc in list(self.procs.items()):
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGTERM)
+        for name, proc in list(self.procs.items()):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs.clear()
+
+
+def wait_for_status(client, instance_id, statuses, timeout=120, interval=0.5):
+    """Poll ``instances.get`` until status is in ``statuses``; returns the instance."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        inst = client.instances.get(instance_id)
+        last = inst.status
+        if last in statuses:
+            return inst
+        time.sleep(interval)
+    raise AssertionError("instance %s stayed %s, wanted %s" % (instance_id, last, statuses))

@@ -1,0 +1,129 @@
+"""trove-lite-aio: API, taskmanager and conductor in one foreground process.
+
+    trove-lite-aio --state-dir DIR [--port 8779] [--transport-url URL] [--config-file F]
+
+Embedded defaults: SQLite under DIR, RabbitMQ at rabbit://guest:guest@127.0.0.1:5672/,
+local compute and volume drivers under DIR. On first start it runs the migrations,
+registers datastore ``mariadb`` version ``10.11`` (the system's MariaDB as a local
+image), loads its configuration parameters and creates a few small flavors.
+SIGTERM stops the three services cleanly; instances keep running, like VMs.
+"""
+
+import argparse
+import logging
+import os
+import sys
+
+from trove_lite.cmd import common
+
+common.prefer_threading_backend()
+
+from sqlalchemy import func, select  # noqa: E402
+
+from trove_lite import config  # noqa: E402
+from trove_lite.cmd import conductor as conductor_cmd  # noqa: E402
+from trove_lite.cmd import manage  # noqa: E402
+from trove_lite.cmd import taskmanager as taskmanager_cmd  # noqa: E402
+from trove_lite.db import models  # noqa: E402
+from trove_lite.db.session import Database  # noqa: E402
+
+LOG = logging.getLogger("trove_lite.aio")
+
+DEFAULT_FLAVORS = [
+    # id, name, RAM MB, vCPUs, disk GB
+    ("1", "tiny", 512, 1, 2),
+    ("2", "small", 1024, 1, 5),
+    ("3", "medium", 2048, 2, 10),
+    ("4", "large", 4096, 2, 20),
+]
+DATASTORE, VERSION, IMAGE = "mariadb", "10.11", "mariadb-10.11"
+
+
+def bootstrap(conf, db):
+    """First-start setup; idempotent (runs every start, changes nothing the second time)."""
+    db.sync()
+    manage.image_register_system(conf, IMAGE)
+    with db.session() as s:
+        have_version = s.execute(select(func.count()).select_from(models.DatastoreVersion)
+                                 ).scalar()
+        have_flavors = s.execute(select(func.count()).select_from(models.Flavor)).scalar()
+    if not have_version:
+        manage.datastore_update(db, DATASTORE, "")
+        manage.datastore_version_update(db, DATASTORE, VERSION, "mariadb", IMAGE, "", "1")
+        manage.datastore_update(db, DATASTORE, VERSION)
+        rules = os.path.join(config.templates_dir(conf), "mariadb", "validation-rules.json")
+        if os.path.exists(rules):
+            LOG.info(manage.load_config_parameters(db, DATASTORE, VERSION, rules))
+        LOG.info("registered datastore %s version %s (image %s)", DATASTORE, VERSION, IMAGE)
+    if not have_flavors:
+        for flavor in DEFAULT_FLAVORS:
+            manage.flavor_create(db, *flavor)
+        LOG.info("created flavors %s", ", ".join(f[1] for f in DEFAULT_FLAVORS))
+
+
+class AllInOne:
+    """The three control-plane services of one process (also used by the tests)."""
+
+    def __init__(self, conf):
+        self.conf = conf
+        self.db = Database(config.database_url(conf))
+        self.conductor = self.taskmanager = self.tm_server = self.api = None
+
+    def start(self):
+        from trove_lite.api import server as api_server
+        from trove_lite.api import wsgi
+        from trove_lite.rpc.taskmanager import TaskManagerAPI
+        bootstrap(self.conf, self.db)
+        self.conductor = conductor_cmd.start(self.conf, self.db)
+        self.taskmanager, self.tm_server = taskmanager_cmd.start(self.conf, self.db)
+        app = wsgi.make_app(self.conf, self.db, TaskManagerAPI(self.conf))
+        self.api = api_server.serve(self.conf, app)
+        LOG.info("API on http://%s:%d/v1.0/<tenant> (authentication: none; the tenant is "
+                 "taken from the URL)", self.conf.api.bind_host, self.conf.api.bind_port)
+        return self
+
+    def stop(self):
+        if self.api is not None:
+            self.api.shutdown()
+        if self.taskmanager is not None:
+            self.taskmanager.stop()
+        for server in (self.tm_server, self.conductor):
+            if server is not None:
+                server.stop()
+                server.wait()
+        self.db.dispose()
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="trove-lite-aio", description=__doc__.splitlines()[0])
+    p.add_argument("--state-dir", required=True)
+    p.add_argument("--port", type=int, default=8779)
+    p.add_argument("--transport-url", default=None)
+    p.add_argument("--config-file", action="append", default=[])
+    p.add_argument("--debug", action="store_true")
+    return p.parse_args(argv)
+
+
+def make_aio_conf(state_dir, port=8779, transport_url=None, config_files=(), extra=None):
+    state_dir = os.path.abspath(state_dir)
+    os.makedirs(state_dir, exist_ok=True)
+    overrides = {"state_dir": state_dir, "api.bind_port": port}
+    if transport_url:
+        overrides["transport_url"] = transport_url
+    overrides.update(extra or {})
+    return config.make_conf([], config_files=config_files, overrides=overrides)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    common.setup_logging("aio", debug=args.debug)
+    conf = make_aio_conf(args.state_dir, args.port, args.transport_url, args.config_file)
+    aio = AllInOne(conf).start()
+    signame = common.wait_for_termination()
+    LOG.info("%s: stopping API, taskmanager and conductor (instances keep running)", signame)
+    aio.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

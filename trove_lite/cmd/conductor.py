@@ -1,0 +1,37 @@
+"""trove-lite-conductor: records what guests report."""
+
+import logging
+import socket
+
+from trove_lite.cmd import common
+
+common.prefer_threading_backend()
+
+from trove_lite import config  # noqa: E402
+from trove_lite.conductor.manager import ConductorManager  # noqa: E402
+from trove_lite.db.session import Database  # noqa: E402
+from trove_lite.rpc import transport  # noqa: E402
+
+LOG = logging.getLogger("trove_lite.conductor")
+
+
+def start(conf, db):
+    server = transport.make_server(conf, conf.conductor.topic, socket.gethostname(),
+                                   [ConductorManager(db)])
+    server.start()
+    LOG.info("conductor listening on topic %s", conf.conductor.topic)
+    return server
+
+
+def main(argv=None):
+    conf = config.make_conf(argv)
+    common.setup_logging("conductor")
+    db = Database(config.database_url(conf))
+    server = start(conf, db)
+    common.wait_for_termination()
+    server.stop()
+    server.wait()
+
+
+if __name__ == "__main__":
+    main()

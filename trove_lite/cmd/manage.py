@@ -1,0 +1,243 @@
+"""trove-lite-manage: operator commands on the control-plane database.
+
+    trove-lite-manage [--config-file F] db_sync
+    trove-lite-manage datastore_update NAME DEFAULT_VERSION
+    trove-lite-manage datastore_version_update DATASTORE VERSION MANAGER IMAGE_ID PACKAGES ACTIVE
+                                               [--version NUMBER]
+    trove-lite-manage datastore_version_flavor_add DATASTORE VERSION FLAVOR_IDS
+    trove-lite-manage datastore_version_flavor_delete DATASTORE VERSION FLAVOR_ID
+    trove-lite-manage db_load_datastore_config_parameters DATASTORE VERSION RULES_JSON
+    trove-lite-manage flavor_create ID NAME RAM_MB VCPUS DISK_GB
+    trove-lite-manage flavor_list
+    trove-lite-manage image_register_system [IMAGE_ID]
+
+Argument order and meaning follow trove-manage. Each command prints one line
+saying what it changed; a bad argument exits 2 with a message and changes nothing.
+"""
+
+import argparse
+import json
+import sys
+
+from sqlalchemy import select
+
+from trove_lite import config, exceptions
+from trove_lite.db import models
+from trove_lite.db.session import Database
+
+
+# -- operations (also used by trove-lite-aio) ---------------------------------------
+def datastore_update(db, name, default_version):
+    with db.session() as s:
+        ds = s.execute(select(models.Datastore).where(
+            models.Datastore.name == name)).scalar_one_or_none()
+        if ds is None:
+            ds = models.Datastore(name=name)
+            s.add(ds)
+            s.flush()
+        if default_version:
+            v = _version(s, ds, default_version)
+            ds.default_version_id = v.id
+        return "Datastore '%s' updated." % name
+
+
+def datastore_version_update(db, datastore, version, manager, image_id, packages, active,
+                             version_number=None):
+    with db.session() as s:
+        ds = _datastore(s, datastore)
+        v = s.execute(select(models.DatastoreVersion).where(
+            models.DatastoreVersion.datastore_id == ds.id,
+            models.DatastoreVersion.name == version)).scalar_one_or_none()
+        if v is None:
+            v = models.DatastoreVersion(datastore_id=ds.id, name=version)
+            s.add(v)
+        v.manager, v.image_id, v.packages = manager, image_id, packages or ""
+        v.active = _bool(active)
+        v.version = version_number or version
+        s.flush()
+        if ds.default_version_id is None:
+            ds.default_version_id = v.id
+        return "Datastore version '%s' of '%s' updated." % (version, datastore)
+
+
+def datastore_version_flavor_add(db, datastore, version, flavor_ids):
+    with db.session() as s:
+        v = _version(s, _datastore(s, datastore), version)
+        added = []
+        for fid in [f.strip() for f in flavor_ids.split(",") if f.strip()]:
+            if s.get(models.Flavor, fid) is None:
+                raise exceptions.NotFound(kind="Flavor", id=fid)
+            exists = s.execute(select(models.DatastoreVersionFlavor).where(
+                models.DatastoreVersionFlavor.datastore_version_id == v.id,
+                models.DatastoreVersionFlavor.flavor_id == fid)).scalar_one_or_none()
+            if exists is None:
+                s.add(models.DatastoreVersionFlavor(datastore_version_id=v.id, flavor_id=fid))
+                added.append(fid)
+        return "Added flavors %s to %s %s." % (",".join(added) or "(none new)", datastore,
+                                                version)
+
+
+def datastore_version_flavor_delete(db, datastore, version, flavor_id):
+    with db.session() as s:
+        v = _version(s, _datastore(s, datastore), version)
+        row = s.execute(select(models.DatastoreVersionFlavor).where(
+            models.DatastoreVersionFlavor.datastore_version_id == v.id,
+            models.DatastoreVersionFlavor.flavor_id == flavor_id)).scalar_one_or_none()
+        if row is None:
+            raise exceptions.NotFound(kind="Flavor association", id=flavor_id)
+        s.delete(row)
+        return "Removed flavor %s from %s %s." % (flavor_id, datastore, version)
+
+
+def load_config_parameters(db, datastore, version, rules_path):
+    with open(rules_path) as f:
+        rules = json.load(f)["configuration-parameters"]
+    with db.session() as s:
+        v = _version(s, _datastore(s, datastore), version)
+        existing = {r.name: r for r in s.execute(
+            select(models.DatastoreConfigurationParameter).where(
+                models.DatastoreConfigurationParameter.datastore_version_id == v.id)).scalars()}
+        for rule in rules:
+            row = existing.get(rule["name"]) or models.DatastoreConfigurationParameter(
+                datastore_version_id=v.id, name=rule["name"])
+            row.data_type = rule["type"]
+            row.min_size = None if rule.get("min") is None else str(rule["min"])
+            row.max_size = None if rule.get("max") is None else str(rule["max"])
+            row.restart_required = bool(rule.get("restart_required", False))
+            row.dynamic = bool(rule.get("dynamic", not row.restart_required))
+            row.allowed_values = (json.dumps(rule["allowed_values"])
+                                  if rule.get("allowed_values") else None)
+            row.deleted = False
+            s.add(row)
+        return "Loaded %d configuration parameters for %s %s." % (len(rules), datastore,
+                                                                   version)
+
+
+def flavor_create(db, flavor_id, name, ram, vcpus, disk):
+    for label, value in (("RAM_MB", ram), ("VCPUS", vcpus), ("DISK_GB", disk)):
+        if int(value) < (1 if label != "DISK_GB" else 0):
+            raise exceptions.BadRequest(reason="%s must be positive, not %s" % (label, value))
+    with db.session() as s:
+        if s.get(models.Flavor, str(flavor_id)) is not None:
+            raise exceptions.Conflict(reason="Flavor %s already exists." % flavor_id)
+        s.add(models.Flavor(id=str(flavor_id), name=name, ram=int(ram), vcpus=int(vcpus),
+                            disk=int(disk)))
+        return "Flavor %s (%s) created." % (flavor_id, name)
+
+
+def flavor_list(db):
+    with db.session() as s:
+        rows = s.execute(select(models.Flavor).order_by(models.Flavor.ram)).scalars().all()
+        lines = ["%-6s %-12s %8s %6s %6s" % ("ID", "Name", "RAM(MB)", "vCPUs", "Disk")]
+        lines += ["%-6s %-12s %8d %6d %6d" % (f.id, f.name, f.ram, f.vcpus, f.disk)
+                  for f in rows]
+        return "\n".join(lines)
+
+
+def image_register_system(conf, image_id=None):
+    from trove_lite.drivers import images
+    registry = images.LocalImageRegistry(images.registry_path(conf))
+    image_id = registry.ensure_system_mariadb(*( [image_id] if image_id else []))
+    return "Registered local image %s (%s)." % (image_id, registry.get(image_id).get("version"))
+
+
+def _datastore(s, name_or_id):
+    ds = s.execute(select(models.Datastore).where(
+        (models.Datastore.name == name_or_id) | (models.Datastore.id == name_or_id))
+    ).scalar_one_or_none()
+    if ds is None:
+        raise exceptions.NotFound(kind="Datastore", id=name_or_id)
+    return ds
+
+
+def _version(s, ds, name_or_id):
+    v = s.execute(select(models.DatastoreVersion).where(
+        models.DatastoreVersion.datastore_id == ds.id,
+        (models.DatastoreVersion.name == name_or_id) |
+        (models.DatastoreVersion.id == name_or_id))).scalar_one_or_none()
+    if v is None:
+        raise exceptions.NotFound(kind="Datastore version", id=name_or_id)
+    return v
+
+
+def _bool(text):
+    if str(text).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(text).lower() in ("0", "false", "no", "off"):
+        return False
+    raise exceptions.BadRequest(reason="ACTIVE must be 1/0 or true/false, not %r" % text)
+
+
+# -- command line ---------------------------------------------------------------
+def build_parser():
+    p = argparse.ArgumentParser(prog="trove-lite-manage")
+    p.add_argument("--config-file", action="append", default=[])
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("db_sync")
+    c = sub.add_parser("datastore_update")
+    c.add_argument("name"), c.add_argument("default_version")
+    c = sub.add_parser("datastore_version_update")
+    for a in ("datastore", "version", "manager", "image_id", "packages", "active"):
+        c.add_argument(a)
+    c.add_argument("--version", dest="version_number")
+    c = sub.add_parser("datastore_version_flavor_add")
+    c.add_argument("datastore"), c.add_argument("version"), c.add_argument("flavor_ids")
+    c = sub.add_parser("datastore_version_flavor_delete")
+    c.add_argument("datastore"), c.add_argument("version"), c.add_argument("flavor_id")
+    c = sub.add_parser("db_load_datastore_config_parameters")
+    c.add_argument("datastore"), c.add_argument("version"), c.add_argument("rules_path")
+    c = sub.add_parser("flavor_create")
+    for a in ("id", "name", "ram", "vcpus", "disk"):
+        c.add_argument(a)
+    sub.add_parser("flavor_list")
+    c = sub.add_parser("image_register_system")
+    c.add_argument("image_id", nargs="?")
+    return p
+
+
+def run(args, conf, db):
+    cmd = args.command
+    if cmd == "db_sync":
+        db.sync()
+        return "Database schema is at the newest revision."
+    if cmd == "datastore_update":
+        return datastore_update(db, args.name, args.default_version)
+    if cmd == "datastore_version_update":
+        return datastore_version_update(db, args.datastore, args.version, args.manager,
+                                        args.image_id, args.packages, args.active,
+                                        args.version_number)
+    if cmd == "datastore_version_flavor_add":
+        return datastore_version_flavor_add(db, args.datastore, args.version, args.flavor_ids)
+    if cmd == "datastore_version_flavor_delete":
+        return datastore_version_flavor_delete(db, args.datastore, args.version,
+                                               args.flavor_id)
+    if cmd == "db_load_datastore_config_parameters":
+        return load_config_parameters(db, args.datastore, args.version, args.rules_path)
+    if cmd == "flavor_create":
+        return flavor_create(db, args.id, args.name, args.ram, args.vcpus, args.disk)
+    if cmd == "flavor_list":
+        return flavor_list(db)
+    if cmd == "image_register_system":
+        return image_register_system(conf, args.image_id)
+    raise AssertionError(cmd)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    conf = config.make_conf([], config_files=args.config_file)
+    db = Database(config.database_url(conf))
+    try:
+        print(run(args, conf, db))
+    except exceptions.TroveLiteError as e:
+        print("ERROR: %s" % e.message, file=sys.stderr)
+        return 2
+    except (OSError, ValueError, KeyError) as e:
+        print("ERROR: %s" % e, file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""trove-lite-taskmanager: runs instance flows; reconciles cut-off ones at start."""
+
+import logging
+import socket
+
+from trove_lite.cmd import common
+
+common.prefer_threading_backend()
+
+from trove_lite import config  # noqa: E402
+from trove_lite.db.session import Database  # noqa: E402
+from trove_lite.drivers import factory  # noqa: E402
+from trove_lite.rpc import transport  # noqa: E402
+from trove_lite.taskmanager.manager import TaskManager  # noqa: E402
+
+LOG = logging.getLogger("trove_lite.taskmanager")
+
+
+def start(conf, db):
+    """Start the RPC server and the reconciler; returns (manager, rpc server)."""
+    compute = factory.compute_driver(conf)
+    volumes = factory.volume_driver(conf)
+    manager = TaskManager(conf, db, compute, volumes)
+    manager.reconcile()  # before taking new work: pick up flows a dead taskmanager left
+    server = transport.make_server(conf, conf.taskmanager.topic, socket.gethostname(),
+                                   [manager])
+    server.start()
+    manager.start_reconciler()
+    LOG.info("taskmanager listening on topic %s", conf.taskmanager.topic)
+    return manager, server
+
+
+def main(argv=None):
+    conf = config.make_conf(argv)
+    common.setup_logging("taskmanager")
+    db = Database(config.database_url(conf))
+    manager, server = start(conf, db)
+    common.wait_for_termination()
+    manager.stop()
+    server.stop()
+    server.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Periodic status reports from the guest to the conductor.
+
+Every ``heartbeat_interval`` seconds, and at once when ``notify()`` is called
+(after prepare, restart, stop...), the agent reads the current service status and
+casts it with a ``sent`` timestamp. A change is therefore visible to the
+conductor within one interval even if nobody notifies.
+"""
+
+import logging
+import threading
+import time
+
+LOG = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    def __init__(self, conductor, instance_id, status_fn, interval, volume_used_fn=None):
+        self.conductor = conductor
+        self.instance_id = instance_id
+        self.status_fn = status_fn
+        self.interval = interval
+        self.volume_used_fn = volume_used_fn
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = None
+        self.last_status = None
+
+    def notify(self):
+        self._wake.set()
+
+    def report_root(self, user):
+        self.conductor.report_root(self.instance_id, user)
+
+    def beat(self):
+        status, description = self.status_fn()
+        payload = {"service_status": status, "description": description}
+        if self.volume_used_fn is not None:
+            payload["volume_used"] = self.volume_used_fn()
+        if status != self.last_status:
+            LOG.info("service status %s -> %s", self.last_status, status)
+        self.conductor.heartbeat(self.instance_id, payload, sent=time.time())
+        self.last_status = status
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                self.beat()
+            except Exception:
+                LOG.exception("heartbeat failed; will retry")
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    def start(self):
+        self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._wake.set()

@@ -1,0 +1,253 @@
+"""The guest agent's RPC endpoints (topic ``guestagent.<instance id>``).
+
+The manager translates RPC calls into calls on the datastore layer
+(``datastore/mariadb``: MariaDBApp for the lifecycle, MariaDBAdmin for
+databases/users/root) and reports status changes at once through the
+heartbeat. Its own small state (prepared?, volume device, flavor, configuration
+overrides) lives in ``GuestState`` so it survives an agent restart.
+"""
+
+import json
+import logging
+import os
+import shutil
+import threading
+
+import oslo_messaging as messaging
+
+from trove_lite.guestagent import volume as volume_util
+from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
+from trove_lite.guestagent.datastore.mariadb import app as mdb_app
+from trove_lite.guestagent.datastore.mariadb import config as mdb_config
+from trove_lite.status import ServiceStatus
+
+LOG = logging.getLogger(__name__)
+
+
+class GuestState:
+    """A JSON file of facts the agent must remember across restarts."""
+
+    def __init__(self, path):
+        self.path = path
+        self._lock = threading.Lock()
+
+    def read(self):
+        try:
+            with open(self.path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
+    def update(self, **fields):
+        with self._lock:
+            data = self.read()
+            data.update(fields)
+            tmp = self.path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(data, f)
+            os.replace(tmp, self.path)
+            return data
+
+
+class GuestManager:
+    target = messaging.Target(version="1.1")
+
+    def __init__(self, conf, instance_id, make_server, state, heartbeat, template_path):
+        """``make_server(datadir)`` returns the MariaDBServer for a datadir."""
+        self.conf = conf
+        self.instance_id = instance_id
+        self.make_server = make_server
+        self.state = state
+        self.heartbeat = heartbeat
+        self.template_path = template_path
+        self._lock = threading.RLock()
+
+    # -- helpers --------------------------------------------------------------
+    def _app(self):
+        st = self.state.read()
+        mount = st.get("mount_point")
+        datadir = os.path.join(mount, "data") if mount else None
+        return mdb_app.MariaDBApp(self.make_server(datadir), self.template_path)
+
+    def _admin(self):
+        app = self._app()
+        return mdb_admin.MariaDBAdmin(app.server.connect)
+
+    def current_status(self):
+        st = self.state.read()
+        if st.get("prepare_failed"):
+            return ServiceStatus.FAILED, st["prepare_failed"]
+        if not st.get("prepared"):
+            return (ServiceStatus.BUILDING if st.get("preparing")
+                    else ServiceStatus.NEW), None
+        status = self._app().status()
+        if status in ServiceStatus.SERVING and st.get("restart_required"):
+            return ServiceStatus.RESTART_REQUIRED, "configuration changes need a restart"
+        return status, None
+
+    def volume_used(self):
+        mount = self.state.read().get("mount_point")
+        if not mount or not os.path.isdir(mount):
+            return None
+        usage = shutil.disk_usage(mount)
+        return round(usage.used / 1024 ** 3, 3)
+
+    # -- lifecycle ------------------------------------------------------------
+    def prepare(self, ctx, flavor, databases, users, root_password=None, overrides=None,
+                backup=None, volume_device=None):
+        with self._lock:
+            if self.state.read().get("prepared"):
+                LOG.info("prepare: already prepared; reporting status again")
+                self.heartbeat.notify()
+                return
+            self.state.update(preparing=True, prepare_failed=None, flavor=flavor,
+                              overrides=overrides or {})
+            self.heartbeat.notify()
+            try:
+                mount = volume_util.mount(volume_device, self.conf.guest.mount_point)
+                self.state.update(mount_point=mount, volume_device=volume_device)
+                app = self._app()
+                result = app.prepare(flavor=flavor, server_id=_server_id(self.instance_id),
+                                     databases=databases, users=users,
+                                     root_password=root_password,
+                                     enable_root=bool(root_password),
+                                     config_overrides=overrides or {})
+            except Exception as e:
+                LOG.exception("prepare failed")
+                self.state.update(preparing=False, prepare_failed=_short(e))
+                self.heartbeat.notify()
+                return
+            self.state.update(preparing=False, prepared=True)
+            if root_password:
+                self.heartbeat.report_root("root")
+            LOG.info("prepare finished: %s", {k: v for k, v in (result or {}).items()
+                                              if "password" not in k})
+            self.heartbeat.notify()
+
+    def ping(self, ctx):
+        return "pong"
+
+    def get_status(self, ctx):
+        status, description = self.current_status()
+        return {"service_status": status, "description": description}
+
+    def restart(self, ctx):
+        with self._lock:
+            self._app().restart()
+            self.state.update(restart_required=False)
+        self.heartbeat.notify()
+
+    def stop_db(self, ctx):
+        with self._lock:
+            self._app().stop()
+        self.heartbeat.notify()
+
+    def start_db(self, ctx):
+        with self._lock:
+            self._app().start()
+        self.heartbeat.notify()
+
+    def update_flavor(self, ctx, flavor):
+        with self._lock:
+            self.state.update(flavor=flavor)
+            text = mdb_config.render_config(self.template_path, flavor,
+                                            _server_id(self.instance_id))
+            mdb_config.write_template_config(self._app().server, text)
+
+    def unmount_volume(self, ctx):
+        with self._lock:
+            st = self.state.read()
+            volume_util.unmount(st.get("volume_device"), st.get("mount_point"))
+
+    def mount_volume(self, ctx, volume_device):
+        with self._lock:
+            mount = volume_util.mount(volume_device, self.conf.guest.mount_point)
+            self.state.update(mount_point=mount, volume_device=volume_device)
+
+    def get_volume_info(self, ctx):
+        mount = self.state.read().get("mount_point")
+        if not mount:
+            return {}
+        usage = shutil.disk_usage(mount)
+        return {"total": usage.total / 1024 ** 3, "used": usage.used / 1024 ** 3}
+
+    # -- databases, users, root -------------------------------------------------
+    def create_databases(self, ctx, databases):
+        return self._admin().create_databases(databases)
+
+    def list_databases(self, ctx, limit=None, marker=None):
+        return self._admin().list_databases(limit=limit, marker=marker)
+
+    def delete_database(self, ctx, name):
+        return self._admin().delete_database(name)
+
+    def create_users(self, ctx, users):
+        return self._admin().create_users(users)
+
+    def list_users(self, ctx, limit=None, marker=None):
+        return self._admin().list_users(limit=limit, marker=marker)
+
+    def get_user(self, ctx, name, host):
+        return self._admin().get_user(name, host)
+
+    def update_user(self, ctx, name, host, attrs):
+        return self._admin().update_user(name, host, new_name=attrs.get("name"),
+                                         new_host=attrs.get("host"),
+                                         new_password=attrs.get("password"))
+
+    def delete_user(self, ctx, name, host):
+        return self._admin().delete_user(name, host)
+
+    def change_passwords(self, ctx, users):
+        return self._admin().change_passwords(users)
+
+    def grant_access(self, ctx, name, host, databases):
+        return self._admin().grant_access(name, host, databases)
+
+    def revoke_access(self, ctx, name, host, database):
+        return self._admin().revoke_access(name, host, database)
+
+    def list_access(self, ctx, name, host):
+        return self._admin().list_access(name, host)
+
+    def enable_root(self, ctx, password=None):
+        password = self._admin().enable_root(password)
+        self.heartbeat.report_root("root")
+        return {"name": "root", "password": password}
+
+    def disable_root(self, ctx):
+        return self._admin().disable_root()
+
+    def is_root_enabled(self, ctx):
+        return self._admin().is_root_enabled()
+
+    # -- configuration --------------------------------------------------------
+    def apply_configuration(self, ctx, values, dynamic):
+        """Persist ``values`` (all overrides) and SET GLOBAL those listed in ``dynamic``."""
+        with self._lock:
+            app = self._app()
+            mdb_config.write_overrides(app.server, values or {})
+            needs_restart = bool(set(values or {}) - set(dynamic or ()))
+            if dynamic:
+                conn = app.server.connect()
+                try:
+                    mdb_config.apply_dynamic(conn, {k: values[k] for k in dynamic
+                                                    if k in values})
+                finally:
+                    conn.close()
+            self.state.update(overrides=values or {},
+                              restart_required=needs_restart or self.state.read().get(
+                                  "restart_required", False))
+        self.heartbeat.notify()
+        return {"restart_required": needs_restart}
+
+
+def _server_id(instance_id):
+    # server_id must be a stable 32-bit number unique per instance
+    return (int(instance_id.replace("-", "")[:8], 16) % 4000000000) + 1
+
+
+def _short(e):
+    msg = getattr(e, "message", None) or str(e)
+    return ("%s: %s" % (type(e).__name__, msg))[:250]
+

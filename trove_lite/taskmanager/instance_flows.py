@@ -1,0 +1,369 @@
+"""Instance flows of the taskmanager: create, delete, restart, resize, reset.
+
+Each flow is a linear script of idempotent steps; what a step created is saved
+on the instance row before the next step runs, so a flow cut off by a killed
+taskmanager can be resumed (reconcile.py decides when). Failures end in an
+``*_ERROR`` task (or NONE for actions that leave the database as it was) plus an
+instance fault row whose message the user sees in ``instance show``.
+"""
+
+import datetime
+import json
+import logging
+import secrets
+import time
+
+from sqlalchemy import select
+
+from trove_lite import exceptions
+from trove_lite.db import models
+from trove_lite.rpc import guest as guest_rpc
+from trove_lite.rpc import transport
+from trove_lite.status import ServiceStatus, TaskStatus
+
+LOG = logging.getLogger(__name__)
+
+GUEST_CONF_PATH = "etc/trove-lite/guest.conf"
+POLL = 0.25
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class FlowError(Exception):
+    """A flow step failed; ``task`` is the error task to record."""
+
+    def __init__(self, task, message, details=None):
+        super().__init__(message)
+        self.task, self.message, self.details = task, message, details
+
+
+class InstanceFlows:
+    def __init__(self, conf, db, compute, volumes, guest_factory=None):
+        self.conf = conf
+        self.db = db
+        self.compute = compute
+        self.volumes = volumes
+        self.guest_factory = guest_factory or (
+            lambda instance_id: guest_rpc.GuestAPI(conf, instance_id))
+
+    # -- small state helpers ---------------------------------------------------
+    def load(self, instance_id):
+        with self.db.session() as s:
+            inst = s.get(models.Instance, instance_id)
+            if inst is None:
+                raise exceptions.NotFound(kind="Instance", id=instance_id)
+            s.expunge(inst)
+            return inst
+
+    def update(self, instance_id, **fields):
+        with self.db.session() as s:
+            inst = s.get(models.Instance, instance_id)
+            for key, value in fields.items():
+                setattr(inst, key, value)
+
+    def set_task(self, instance_id, task):
+        self.update(instance_id, task_status=task)
+
+    def add_fault(self, instance_id, message, details=None):
+        LOG.warning("instance %s fault: %s", instance_id, message)
+        with self.db.session() as s:
+            s.add(models.InstanceFault(instance_id=instance_id, message=message[:1024],
+                                       details=details))
+
+    def service_status(self, instance_id):
+        with self.db.session() as s:
+            row = s.execute(select(models.ServiceStatus).where(
+                models.ServiceStatus.instance_id == instance_id)).scalar_one_or_none()
+            return (row.status, row.status_description, row.updated_at) if row else (
+                None, None, None)
+
+    def set_service_status(self, instance_id, status, description=None):
+        with self.db.session() as s:
+            row = s.execute(select(models.ServiceStatus).where(
+                models.ServiceStatus.instance_id == instance_id)).scalar_one_or_none()
+            if row is not None:
+                row.status, row.status_description = status, description
+                row.updated_at = utcnow()
+
+    def flavor(self, flavor_id):
+        with self.db.session() as s:
+            f = s.get(models.Flavor, flavor_id)
+            if f is None:
+                raise exceptions.NotFound(kind="Flavor", id=flavor_id)
+            return {"id": f.id, "name": f.name, "ram": f.ram, "vcpus": f.vcpus,
+                    "disk": f.disk}
+
+    def image_id(self, datastore_version_id):
+        with self.db.session() as s:
+            return s.get(models.DatastoreVersion, datastore_version_id).image_id
+
+    def wait_for_service(self, instance_id, ok, deadline, fail=(ServiceStatus.FAILED,),
+                         since=None):
+        """Poll the conductor-written status until it is in ``ok`` (returns it).
+
+        Raises FlowError on a status in ``fail`` or when ``deadline`` (monotonic)
+        passes. ``since``: ignore reports older than this (UTC naive datetime).
+        """
+        while True:
+            status, description, updated = self.service_status(instance_id)
+            fresh = since is None or (updated is not None and updated >= since)
+            if fresh and status in ok:
+                return status
+            if fresh and status in fail:
+                raise FlowError(None, "The guest reported %s: %s" % (
+                    status, description or "no detail"))
+            if time.monotonic() > deadline:
+                raise FlowError(None, "Timed out waiting for the guest to report %s "
+                                      "(last report: %s)" % ("/".join(sorted(ok)), status))
+            time.sleep(POLL)
+
+    # -- create ---------------------------------------------------------------
+    def create(self, instance_id, databases=(), users=(), backup_id=None,
+               root_password=None):
+        inst = self.load(instance_id)
+        started = inst.task_started_at or utcnow()
+        deadline = time.monotonic() + max(
+            1, self.conf.taskmanager.usage_timeout - (utcnow() - started).total_seconds())
+        try:
+            self._create_steps(inst, databases, users, backup_id, root_password, deadline)
+        except FlowError as e:
+            self.update(instance_id, task_status=e.task or TaskStatus.BUILDING_ERROR)
+            if e.task == TaskStatus.BUILDING_ERROR_TIMEOUT_GA:
+                self.set_service_status(instance_id, ServiceStatus.FAILED_TIMEOUT_GUESTAGENT,
+                                        e.message)
+            self.add_fault(instance_id, e.message, e.details)
+            return
+        except Exception as e:  # a driver or bus failure we did not foresee
+            LOG.exception("create of instance %s failed", instance_id)
+            self.update(instance_id, task_status=TaskStatus.BUILDING_ERROR)
+            self.add_fault(instance_id, "Instance creation failed: %s" % e,
+                           details=type(e).__name__)
+            return
+        self.update(instance_id, task_status=TaskStatus.NONE)
+        LOG.info("instance %s is ACTIVE", instance_id)
+
+    def _create_steps(self, inst, databases, users, backup_id, root_password, deadline):
+        flavor = self.flavor(inst.flavor_id)
+        volume_id = inst.volume_id
+        if inst.volume_size and not volume_id:
+            try:
+                volume = self.volumes.create_volume(inst.volume_size, "trove-" + inst.id)
+            except Exception as e:
+                raise FlowError(TaskStatus.BUILDING_ERROR_VOLUME,
+                                "Volume creation failed: %s" % e)
+            volume_id = volume.id
+            self.update(inst.id, volume_id=volume_id)
+        server_id = inst.server_id
+        if not server_id:
+            self._precreate_guest_queue(inst.id)
+            try:
+                server = self.compute.create_server(
+                    "trove-" + inst.id, self.image_id(inst.datastore_version_id),
+                    _flavor_tuple(flavor), files={GUEST_CONF_PATH: self.guest_conf(inst.id)},
+                    metadata={"trove_instance_id": inst.id})
+            except Exception as e:
+                raise FlowError(TaskStatus.BUILDING_ERROR_SERVER,
+                                "Server creation failed: %s" % e)
+            server_id = server.id
+            self.update(inst.id, server_id=server_id,
+                        address=server.addresses[0] if server.addresses else None)
+        server = self._wait_server_active(server_id, deadline)
+        if server.addresses:
+            self.update(inst.id, address=server.addresses[0])
+        device = None
+        if volume_id:
+            device = self.volumes.attach_volume(volume_id, server_id)
+        status, _, _ = self.service_status(inst.id)
+        if status not in ServiceStatus.SERVING:
+            self.guest_factory(inst.id).prepare(
+                flavor, list(databases or []), list(users or []), root_password=root_password,
+                overrides=self.configuration_values(inst.configuration_id),
+                backup=self.backup_info(backup_id), volume_device=device)
+        try:
+            self.wait_for_service(inst.id, ServiceStatus.SERVING, deadline)
+        except FlowError as e:
+            if "Timed out" in e.message:
+                raise FlowError(TaskStatus.BUILDING_ERROR_TIMEOUT_GA,
+                                "The guest agent did not report ready within %d s; "
+                                "the instance is in ERROR. %s" % (
+                                    self.conf.taskmanager.usage_timeout, e.message))
+            raise FlowError(TaskStatus.BUILDING_ERROR_RESTORE if backup_id
+                            else TaskStatus.BUILDING_ERROR, e.message)
+
+    def _wait_server_active(self, server_id, deadline):
+        while True:
+            server = self.compute.get_server(server_id)
+            if server.status == "ACTIVE":
+                return server
+            if server.status == "ERROR":
+                raise FlowError(TaskStatus.BUILDING_ERROR_SERVER,
+                                "Server %s went to ERROR: %s" % (server_id, server.fault))
+            if time.monotonic() > deadline:
+                raise FlowError(TaskStatus.BUILDING_ERROR_SERVER,
+                                "Server %s did not become ACTIVE in time (%s)" % (
+                                    server_id, server.status))
+            time.sleep(POLL)
+
+    def _precreate_guest_queue(self, instance_id):
+        """Declare the guest's queue so a prepare cast waits there for the agent."""
+        server = transport.make_server(self.conf, guest_rpc.guest_topic(instance_id),
+                                       "precreate", [])
+        server.start()
+        server.stop()
+        server.wait()
+
+    def guest_conf(self, instance_id):
+        conf = self.conf
+        lines = [
+            "[DEFAULT]",
+            "transport_url = %s" % conf.transport_url,
+            "control_exchange = %s" % conf.control_exchange,
+            "",
+            "[guest]",
+            "instance_id = %s" % instance_id,
+            "heartbeat_interval = %d" % conf.guest.heartbeat_interval,
+            "",
+            "[conductor]",
+            "topic = %s" % conf.conductor.topic,
+            "",
+        ]
+        if conf.guest.templates_dir:
+            lines[6:6] = ["templates_dir = %s" % conf.guest.templates_dir]
+        if conf.taskmanager.guest_config_template:
+            lines.append(conf.taskmanager.guest_config_template)
+        return "\n".join(lines)
+
+    def configuration_values(self, configuration_id):
+        if not configuration_id:
+            return {}
+        with self.db.session() as s:
+            rows = s.execute(select(models.ConfigurationParameter).where(
+                models.ConfigurationParameter.configuration_id == configuration_id)).scalars()
+            return {r.key: json.loads(r.value) for r in rows}
+
+    def backup_info(self, backup_id):
+        return None if not backup_id else {"id": backup_id}
+
+    # -- delete ---------------------------------------------------------------
+    def delete(self, instance_id, force=False):
+        inst = self.load(instance_id)
+        errors = []
+        if inst.server_id:
+            try:
+                self.compute.delete_server(inst.server_id)
+            except Exception as e:
+                errors.append("server: %s" % e)
+        if inst.volume_id:
+            try:
+                if inst.server_id:
+                    try:
+                        self.volumes.detach_volume(inst.volume_id, inst.server_id)
+                    except Exception:
+                        LOG.debug("detach before delete failed", exc_info=True)
+                self.volumes.delete_volume(inst.volume_id)
+            except Exception as e:
+                errors.append("volume: %s" % e)
+        if errors and not force:
+            self.update(instance_id, task_status=TaskStatus.DELETE_ERROR)
+            self.add_fault(instance_id, "Delete failed: " + "; ".join(errors))
+            return
+        self.update(instance_id, deleted=True, deleted_at=utcnow(),
+                    task_status=TaskStatus.NONE)
+        self.set_service_status(instance_id, ServiceStatus.DELETED)
+        LOG.info("instance %s deleted%s", instance_id,
+                 " (ignoring: %s)" % "; ".join(errors) if errors else "")
+
+    # -- restart --------------------------------------------------------------
+    def restart(self, instance_id):
+        guest = self.guest_factory(instance_id)
+        since = utcnow()
+        try:
+            self.set_service_status(instance_id, ServiceStatus.RESTARTING)
+            guest.restart()
+            self.wait_for_service(instance_id, ServiceStatus.SERVING, self._state_deadline(),
+                                  since=since)
+        except (FlowError, exceptions.TroveLiteError) as e:
+            self.add_fault(instance_id, "Restart failed: %s" % _msg(e))
+        finally:
+            self.set_task(instance_id, TaskStatus.NONE)
+
+    def _state_deadline(self):
+        return time.monotonic() + self.conf.taskmanager.state_change_wait_time
+
+    # -- resize ---------------------------------------------------------------
+    def resize_flavor(self, instance_id, old_flavor_id, new_flavor_id):
+        guest = self.guest_factory(instance_id)
+        new, old = self.flavor(new_flavor_id), self.flavor(old_flavor_id)
+        since = utcnow()
+        try:
+            guest.update_flavor(new)
+            guest.restart()
+            self.wait_for_service(instance_id, ServiceStatus.SERVING, self._state_deadline(),
+                                  since=since)
+            self.update(instance_id, flavor_id=new_flavor_id)
+        except (FlowError, exceptions.TroveLiteError) as e:
+            self.add_fault(instance_id, "Resize to flavor %s failed, reverted to %s: %s" % (
+                new["name"], old["name"], _msg(e)))
+            try:
+                guest.update_flavor(old)
+                guest.restart()
+            except exceptions.TroveLiteError:
+                LOG.exception("revert of resize of %s failed", instance_id)
+        finally:
+            self.set_task(instance_id, TaskStatus.NONE)
+
+    def resize_volume(self, instance_id, new_size):
+        inst = self.load(instance_id)
+        guest = self.guest_factory(instance_id)
+        since = utcnow()
+        try:
+            guest.stop_db()
+            guest.unmount_volume()
+            self.volumes.detach_volume(inst.volume_id, inst.server_id)
+            self.volumes.extend_volume(inst.volume_id, new_size)
+            device = self.volumes.attach_volume(inst.volume_id, inst.server_id)
+            guest.mount_volume(device)
+            guest.start_db()
+            self.wait_for_service(instance_id, ServiceStatus.SERVING, self._state_deadline(),
+                                  since=since)
+            self.update(instance_id, volume_size=new_size)
+        except (FlowError, exceptions.TroveLiteError, OSError) as e:
+            self.add_fault(instance_id, "Volume resize to %d GB failed: %s" % (
+                new_size, _msg(e)))
+            self._try_start_again(inst, guest)
+        finally:
+            self.set_task(instance_id, TaskStatus.NONE)
+
+    def _try_start_again(self, inst, guest):
+        try:
+            device = self.volumes.attach_volume(inst.volume_id, inst.server_id)
+            guest.mount_volume(device)
+            guest.start_db()
+        except Exception:
+            LOG.exception("could not bring %s back after a failed volume resize", inst.id)
+
+    # -- reset ----------------------------------------------------------------
+    def reset_status(self, instance_id):
+        """Clear a stuck or failed task; the next heartbeat sets the real status."""
+        status, _, _ = self.service_status(instance_id)
+        self.set_task(instance_id, TaskStatus.NONE)
+        if status not in ServiceStatus.SERVING:
+            self.set_service_status(instance_id, ServiceStatus.UNKNOWN,
+                                    "status reset by request; waiting for the guest")
+
+
+def new_root_password():
+    return secrets.token_urlsafe(18)
+
+
+def _flavor_tuple(flavor):
+    from trove_lite.drivers.compute.base import Flavor
+    return Flavor(id=flavor["id"], name=flavor["name"], ram=flavor["ram"],
+                  vcpus=flavor["vcpus"], disk=flavor["disk"])
+
+
+def _msg(e):
+    return getattr(e, "message", None) or str(e)
+

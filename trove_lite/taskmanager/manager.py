@@ -1,0 +1,136 @@
+"""The taskmanager service: RPC endpoints (casts) that run instance flows.
+
+Every cast runs its flow in a thread of the RPC executor. The manager remembers
+which instances a flow of this process is driving; ``reconcile()`` (on start and
+every ``reconcile_interval``) looks at all instances with a task in progress and
+lets ``reconcile.decide`` pick what to do with those nobody drives, so a
+taskmanager killed mid-flow never leaves an instance in BUILD forever.
+"""
+
+import logging
+import threading
+
+import oslo_messaging as messaging
+from sqlalchemy import select
+
+from trove_lite.db import models
+from trove_lite.status import ServiceStatus, TaskStatus
+from trove_lite.taskmanager import instance_flows, reconcile
+
+LOG = logging.getLogger(__name__)
+
+
+class TaskManager:
+    target = messaging.Target(version="1.3")
+
+    def __init__(self, conf, db, compute, volumes, guest_factory=None):
+        self.conf = conf
+        self.db = db
+        self.flows = instance_flows.InstanceFlows(conf, db, compute, volumes, guest_factory)
+        self._driving = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+
+    # -- bookkeeping of flows run by this process ----------------------------
+    def _drive(self, instance_id, fn, *args, **kwargs):
+        with self._lock:
+            if instance_id in self._driving:
+                LOG.warning("instance %s already has a flow running here; %s ignored",
+                            instance_id, fn.__name__)
+                return
+            self._driving.add(instance_id)
+        try:
+            fn(instance_id, *args, **kwargs)
+        except Exception:
+            LOG.exception("Unexpected exception raised, please report it as a BUG")
+        finally:
+            with self._lock:
+                self._driving.discard(instance_id)
+
+    # -- RPC endpoints (1.0) ---------------------------------------------------
+    def create_instance(self, ctx, instance_id, databases=None, users=None, backup_id=None,
+                        root_password=None):
+        self._drive(instance_id, self.flows.create, databases or [], users or [], backup_id,
+                    root_password)
+
+    def delete_instance(self, ctx, instance_id):
+        self._drive(instance_id, self.flows.delete)
+
+    def force_delete_instance(self, ctx, instance_id):
+        self._drive(instance_id, self.flows.delete, force=True)
+
+    def restart_instance(self, ctx, instance_id):
+        self._drive(instance_id, self.flows.restart)
+
+    def resize_flavor(self, ctx, instance_id, old_flavor_id, new_flavor_id):
+        self._drive(instance_id, self.flows.resize_flavor, old_flavor_id, new_flavor_id)
+
+    def resize_volume(self, ctx, instance_id, new_size):
+        self._drive(instance_id, self.flows.resize_volume, new_size)
+
+    def reset_status(self, ctx, instance_id):
+        self.flows.reset_status(instance_id)
+
+    # -- reconciliation ---------------------------------------------------------
+    def snapshots(self):
+        now = instance_flows.utcnow()
+        with self.db.session() as s:
+            rows = s.execute(
+                select(models.Instance, models.ServiceStatus)
+                .outerjoin(models.ServiceStatus,
+                           models.ServiceStatus.instance_id == models.Instance.id)
+                .where(models.Instance.deleted.is_(False),
+                       models.Instance.task_status.in_(sorted(TaskStatus.ACTIVE)))).all()
+        with self._lock:
+            driving = set(self._driving)
+        return [reconcile.Snapshot(
+            instance_id=inst.id, task_status=inst.task_status,
+            task_started_at=inst.task_started_at,
+            service_status=st.status if st else None,
+            service_updated_at=st.updated_at if st else None,
+            has_server=bool(inst.server_id), now=now,
+            usage_timeout=self.conf.taskmanager.usage_timeout,
+            state_change_wait_time=self.conf.taskmanager.state_change_wait_time,
+            driven_here=inst.id in driving) for inst, st in rows]
+
+    def reconcile(self):
+        for snap in self.snapshots():
+            action, reason = reconcile.decide(snap)
+            if action in (reconcile.NOTHING, reconcile.WAIT):
+                continue
+            LOG.info("reconcile %s: %s (%s)", snap.instance_id, action, reason)
+            if action == reconcile.FINISH_OK:
+                self.flows.set_task(snap.instance_id, TaskStatus.NONE)
+            elif action == reconcile.FAIL_TIMEOUT:
+                task = (TaskStatus.BUILDING_ERROR_TIMEOUT_GA
+                        if snap.task_status == TaskStatus.BUILDING else TaskStatus.NONE)
+                self.flows.set_task(snap.instance_id, task)
+                if task == TaskStatus.BUILDING_ERROR_TIMEOUT_GA:
+                    self.flows.set_service_status(
+                        snap.instance_id, ServiceStatus.FAILED_TIMEOUT_GUESTAGENT, reason)
+                self.flows.add_fault(snap.instance_id, "Task %s did not finish: %s" % (
+                    snap.task_status, reason))
+            elif action == reconcile.RESUME_CREATE:
+                self._spawn(snap.instance_id, self.flows.create)
+            elif action == reconcile.RESUME_DELETE:
+                self._spawn(snap.instance_id, self.flows.delete)
+
+    def _spawn(self, instance_id, fn, *args):
+        t = threading.Thread(target=self._drive, args=(instance_id, fn) + args,
+                             name="flow-%s" % instance_id[:8], daemon=True)
+        t.start()
+
+    def start_reconciler(self):
+        def loop():
+            while not self._stop.is_set():
+                try:
+                    self.reconcile()
+                except Exception:
+                    LOG.exception("Unexpected exception raised, please report it as a BUG")
+                self._stop.wait(self.conf.taskmanager.reconcile_interval)
+        self._thread = threading.Thread(target=loop, name="reconciler", daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()

@@ -1,0 +1,59 @@
+"""Decide what to do with an instance whose flow may have been cut off.
+
+Pure: a snapshot in, an (action, reason) out. The taskmanager calls this on
+start for every instance with a task in progress and that no flow of this
+process is driving, and periodically afterwards.
+"""
+
+import datetime
+from typing import NamedTuple
+
+from trove_lite.status import ServiceStatus, TaskStatus
+
+
+class Snapshot(NamedTuple):
+    instance_id: str
+    task_status: str
+    task_started_at: datetime.datetime | None
+    service_status: str | None
+    service_updated_at: datetime.datetime | None
+    has_server: bool
+    now: datetime.datetime
+    usage_timeout: int          # seconds a create may take
+    state_change_wait_time: int  # seconds a restart/resize may take
+    driven_here: bool           # a flow of this process is working on it
+
+
+RESUME_CREATE = "resume_create"
+RESUME_DELETE = "resume_delete"
+FINISH_OK = "finish_ok"
+FAIL_TIMEOUT = "fail_timeout"
+WAIT = "wait"
+NOTHING = "nothing"
+
+
+def decide(s):
+    """Return (action, reason) for one instance."""
+    if s.driven_here:
+        return NOTHING, "a flow of this taskmanager is driving it"
+    age = (s.now - s.task_started_at).total_seconds() if s.task_started_at else None
+    if s.task_status == TaskStatus.BUILDING:
+        if s.service_status in ServiceStatus.SERVING:
+            return FINISH_OK, "the guest reported %s; the create finished while no " \
+                              "taskmanager watched" % s.service_status
+        if age is not None and age > s.usage_timeout:
+            return FAIL_TIMEOUT, "create was cut off and %d s have passed (limit %d s)" % (
+                age, s.usage_timeout)
+        return RESUME_CREATE, "create was cut off %s; resuming it" % (
+            "%d s in" % age if age is not None else "")
+    if s.task_status == TaskStatus.DELETING:
+        return RESUME_DELETE, "delete was cut off; finishing it"
+    if s.task_status in (TaskStatus.REBOOTING, TaskStatus.RESIZING, TaskStatus.UPDATING,
+                         TaskStatus.UPGRADING):
+        if s.service_status in ServiceStatus.SERVING:
+            return FINISH_OK, "%s was cut off but the database is serving" % s.task_status
+        if age is not None and age > s.state_change_wait_time:
+            return FAIL_TIMEOUT, "%s was cut off %d s ago and the database is %s" % (
+                s.task_status, age, s.service_status)
+        return WAIT, "%s cut off; waiting for the guest to report" % s.task_status
+    return NOTHING, "no task in progress"

@@ -78,9 +78,9 @@ CNF_OPTION_NAMES = {
     "time_zone": "default-time-zone",
 }
 
-# Signed 64-bit is what SQL BIGINT columns and most JSON readers hold; a limit
-# above 8 EiB means "unlimited" and is stored as this.
-INT64_MAX = 2 ** 63 - 1
+# Limits are kept as the server reports them, up to 2^64-1 (some defaults are that
+# value, e.g. tmp_disk_table_size = unlimited): whoever stores rules in SQL needs
+# an unsigned 64-bit or decimal column, not a signed BIGINT.
 # Per-connection buffers: each connection may allocate the full size, so with the
 # server's own limit (up to 2^64) one large query makes mariadbd die of OOM. We
 # use the limit the server itself puts on its sibling buffers read_buffer_size and
@@ -94,8 +94,9 @@ OVERRIDES = {
         "binlog_cache_size", "binlog_stmt_cache_size", "tmp_table_size",
         "max_heap_table_size", "myisam_sort_buffer_size")},
     # -1 locks out every account without its own limit and can only be set at
-    # startup; 0 means "no limit".
-    "max_user_connections": {"min": 0},
+    # startup; 0 means "no limit". SYSTEM_VARIABLES says dynamic, but a server
+    # started with 0 (the default) refuses SET GLOBAL (error 1290): restart-only.
+    "max_user_connections": {"min": 0, "dynamic": False, "restart_required": True},
     # DISABLED can only be set at startup (SET GLOBAL refuses it) and makes the
     # scheduler unusable until the next restart; ORIGINAL is a SET keyword.
     "event_scheduler": {"allowed_values": ["OFF", "ON"]},
@@ -120,10 +121,7 @@ QUERY = """SELECT LOWER(VARIABLE_NAME), VARIABLE_TYPE, NUMERIC_MIN_VALUE,
 
 
 def _number(text, kind):
-    value = float(text) if kind == "float" else int(text)
-    if kind == "integer":
-        value = max(-INT64_MAX - 1, min(INT64_MAX, value))
-    return value
+    return float(text) if kind == "float" else int(text)
 
 
 def rule_from_row(row, charsets, collations, engines):
@@ -166,8 +164,16 @@ def read_rules(conn, names=PARAMETERS):
         cur.execute("SELECT CHARACTER_SET_NAME FROM information_schema.CHARACTER_SETS "
                     "ORDER BY 1")
         charsets = [r[0] for r in cur.fetchall()]
-        cur.execute("SELECT COLLATION_NAME FROM information_schema.COLLATIONS ORDER BY 1")
+        # full names: since 10.10 COLLATIONS also lists charset-less uca1400_*
+        # names that SET collation_server refuses
+        cur.execute("SELECT FULL_COLLATION_NAME FROM "
+                    "information_schema.COLLATION_CHARACTER_SET_APPLICABILITY ORDER BY 1")
         collations = [r[0] for r in cur.fetchall()]
+        # compression algorithms other than zlib need a provider plugin (Debian:
+        # mariadb-plugin-provider-*); without it SET GLOBAL refuses them
+        cur.execute("SELECT SUBSTRING(PLUGIN_NAME, 10) FROM information_schema.PLUGINS "
+                    "WHERE PLUGIN_NAME LIKE 'provider\\_%%' AND PLUGIN_STATUS = 'ACTIVE'")
+        providers = {r[0] for r in cur.fetchall()}
         # PERFORMANCE_SCHEMA cannot hold user tables
         cur.execute("SELECT ENGINE FROM information_schema.ENGINES WHERE SUPPORT IN "
                     "('YES', 'DEFAULT') AND ENGINE <> 'PERFORMANCE_SCHEMA' ORDER BY 1")
@@ -178,6 +184,10 @@ def read_rules(conn, names=PARAMETERS):
     if missing:
         raise SystemExit("server %s has no variables %s" % (version, ", ".join(missing)))
     rules = [rule_from_row(rows[n], charsets, collations, engines) for n in sorted(names)]
+    for rule in rules:
+        if rule["name"] == "innodb_compression_algorithm":
+            rule["allowed_values"] = [v for v in rule["allowed_values"]
+                                      if v in ("none", "zlib") or v in providers]
     return version, rules
 
 

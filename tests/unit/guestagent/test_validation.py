@@ -57,7 +57,7 @@ def test_good_hosts(host):
     assert v.validate_host(host) == host
 
 
-@pytest.mark.parametrize("host", ["localhost", "a'b", "x;y", "h`", "h\u00e9", "a b", "h" * 256])
+@pytest.mark.parametrize("host", ["localhost", "a'b", "x;y", "h`", "h\u00e9", "a b", "h" * 61])
 def test_bad_hosts(host):
     with pytest.raises(InvalidName):
         v.validate_host(host)

@@ -20,7 +20,7 @@ Decisions:
 * ``@`` is refused in user names: troveclient addresses a user as
   ``name@host`` and an ``@`` inside the name makes that ambiguous.
 * Hosts: ``%``, IPv4/IPv6 literals and patterns (``10.0.%``, ``192.168.0.0/255.255.255.0``),
-  or host names. The rendered config has ``skip-name-resolve``, so host *names*
+  or host names; at most 60 characters (10.11 allows 255, 10.5 60). The rendered config has ``skip-name-resolve``, so host *names*
   are accepted but only match clients by IP.
 * Passwords: 1-128 printable ASCII characters, quotes and backslashes included
   (they are quoted, and tests prove it).
@@ -32,7 +32,7 @@ from trove_lite.exceptions import BadRequest, InvalidName
 
 DATABASE_NAME_MAX = 64
 USER_NAME_MAX = 80
-HOST_MAX = 255
+HOST_MAX = 60
 PASSWORD_MAX = 128
 
 RESERVED_DATABASES = frozenset({

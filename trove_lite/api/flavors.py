@@ -1,0 +1,29 @@
+"""Handlers of ``/flavors`` and ``/datastores/{ds}/versions/{v}/flavors``."""
+
+from trove_lite import catalog
+from trove_lite.api import views
+
+
+class FlavorsController:
+    def __init__(self, db):
+        self.db = db
+
+    def index(self, req):
+        req.can("flavor:index")
+        with self.db.session() as s:
+            rows = catalog.list_flavors(s)
+        return 200, {"flavors": [views.flavor(f, req.links) for f in rows]}
+
+    def show(self, req, flavor_id):
+        req.can("flavor:show")
+        with self.db.session() as s:
+            row = catalog.find_flavor(s, flavor_id)
+        return 200, {"flavor": views.flavor(row, req.links)}
+
+    def for_version(self, req, datastore, version):
+        """Flavors allowed for a datastore version (all when it restricts none)."""
+        req.can("datastore:list_associated_flavors")
+        with self.db.session() as s:
+            ds = catalog.find_datastore(s, datastore)
+            rows = catalog.list_version_flavors(s, catalog.find_version(s, ds, version))
+        return 200, {"flavors": [views.flavor(f, req.links) for f in rows]}

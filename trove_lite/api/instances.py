@@ -1,0 +1,121 @@
+"""Handlers of ``/instances``: policy check, body validation, service call, view."""
+
+from trove_lite.api import schemas, views
+from trove_lite.api.pagination import next_links, page_params
+from trove_lite.exceptions import BadRequest, NotImplementedYet
+from trove_lite.instance.service import CreateRequest
+
+# create-body keys we accept but whose feature is not built yet (501, not ignored)
+_CREATE_NOT_IMPLEMENTED = {
+    "configuration": "Attaching a configuration group at create",
+    "replica_of": "Creating replicas",
+    "replica_count": "Creating replicas",
+    "modules": "Modules",
+    "locality": "Locality policies for replicas",
+}
+
+
+def create_request(body):
+    """A CreateRequest from a schema-valid create body (501 for features not built)."""
+    b = body["instance"]
+    for key, feature in _CREATE_NOT_IMPLEMENTED.items():
+        if b.get(key):
+            raise NotImplementedYet(feature=feature)
+    if "flavorRef" not in b:
+        raise BadRequest(reason="a flavor is required (flavorRef)")
+    ds = b.get("datastore") or {}
+    volume = b.get("volume") or {}
+    return CreateRequest(
+        name=b["name"],
+        flavor_ref=str(b["flavorRef"]),
+        volume_size=volume.get("size"),
+        volume_type=volume.get("type"),
+        datastore=ds.get("type"),
+        datastore_version=ds.get("version"),
+        version_number=ds.get("version_number"),
+        databases=tuple(b.get("databases") or ()),
+        users=tuple(b.get("users") or ()),
+        backup_ref=(b.get("restorePoint") or {}).get("backupRef"),
+        access=b.get("access"),
+        region_name=b.get("region_name"),
+    )
+
+
+class InstancesController:
+    def __init__(self, conf, service):
+        self.conf = conf
+        self.service = service
+
+    def _list(self, req, path, detailed):
+        limit, marker = page_params(req.params, self.conf.api.max_limit)
+        snaps, more = self.service.list(req.tenant_id, limit, marker)
+        return 200, {
+            "instances": [views.instance(s, req.links, detailed) for s in snaps],
+            "links": next_links(req.links.url(path), req.params, limit,
+                                [s.instance.id for s in snaps], more),
+        }
+
+    def index(self, req):
+        req.can("instance:index")
+        return self._list(req, "instances", detailed=False)
+
+    def detail(self, req):
+        req.can("instance:detail")
+        return self._list(req, "instances/detail", detailed=True)
+
+    def show(self, req, instance_id):
+        req.can("instance:show", {"instance_id": instance_id})
+        snap = self.service.get(req.tenant_id, instance_id)
+        return 200, {"instance": views.instance(snap, req.links, detailed=True)}
+
+    def create(self, req):
+        req.can("instance:create")
+        create = create_request(req.body(schemas.INSTANCE_CREATE))
+        snap = self.service.create(req.ctx, req.tenant_id, create)
+        return 200, {"instance": views.instance(snap, req.links, detailed=True)}
+
+    def update(self, req, instance_id):
+        """PUT: rename only for now; configuration/detach/access answer 501."""
+        b = req.body(schemas.INSTANCE_UPDATE)["instance"]
+        for key, feature in (("configuration", "Attaching or detaching a configuration"),
+                             ("replica_of", "Detaching a replica"),
+                             ("access", "Changing instance access")):
+            if key in b:
+                raise NotImplementedYet(feature=feature)
+        if "name" not in b:
+            raise BadRequest(reason="nothing to update: give instance.name")
+        req.can("instance:update", {"instance_id": instance_id})
+        self.service.rename(req.ctx, req.tenant_id, instance_id, b["name"])
+        return 202, None
+
+    def edit(self, req, instance_id):
+        """PATCH (datastore upgrade)."""
+        req.can("instance:edit", {"instance_id": instance_id})
+        raise NotImplementedYet(feature="Upgrading an instance's datastore version")
+
+    def delete(self, req, instance_id):
+        req.can("instance:delete", {"instance_id": instance_id})
+        self.service.delete(req.ctx, req.tenant_id, instance_id)
+        return 202, None
+
+    def action(self, req, instance_id):
+        body = req.body(schemas.INSTANCE_ACTION)
+        (name, args), = body.items()
+        target = {"instance_id": instance_id}
+        if name == "restart":
+            req.can("instance:restart", target)
+            self.service.restart(req.ctx, req.tenant_id, instance_id)
+        elif name == "reset_status":
+            req.can("instance:reset_status", target)
+            self.service.reset_status(req.ctx, req.tenant_id, instance_id)
+        elif name == "resize" and "flavorRef" in args:
+            req.can("instance:resize_flavor", target)
+            self.service.resize_flavor(req.ctx, req.tenant_id, instance_id,
+                                       str(args["flavorRef"]))
+        elif name == "resize":
+            req.can("instance:resize_volume", target)
+            self.service.resize_volume(req.ctx, req.tenant_id, instance_id,
+                                       args["volume"]["size"])
+        else:
+            raise NotImplementedYet(feature="The %s action" % name)
+        return 202, None

@@ -1,0 +1,199 @@
+"""The API application: one routing table, one place mapping errors to faults.
+
+``make_app(conf, db, taskmanager_api, middleware=(), authorize=None)`` returns
+a WSGI callable. Request flow:
+
+1. ``middleware`` (e.g. the Keystone auth filter) wraps the app; a middleware
+   that authenticates puts a ``RequestContext`` in ``environ[ENVIRON_CONTEXT]``.
+   Without one (no-auth mode) the tenant comes from the URL path alone.
+2. The path is matched against ``ROUTES`` (path -> {method: handler name});
+   an unknown path is 404 itemNotFound, a known path with another method is
+   405 badMethod.
+3. The handler gets an ``ApiRequest`` (tenant, context, ``can(action,
+   target)`` for policy, ``body(schema)`` for validated JSON, ``links``) plus
+   the path parameters, and returns ``(status, body)``.
+4. Every ``TroveLiteError`` becomes Trove's fault document via
+   ``exceptions.fault_body``; anything else is logged once as a BUG and
+   answered 500 instanceFault with no traceback.
+"""
+
+import json
+import logging
+import time
+
+import routes
+import webob
+
+from trove_lite.api import datastores, flavors, instances, schemas, versions
+from trove_lite.api.views import Links
+from trove_lite.exceptions import BadRequest, Forbidden, NotFound, TroveLiteError, fault_body
+from trove_lite.instance.service import InstanceService
+from trove_lite.rpc.context import RequestContext
+
+LOG = logging.getLogger(__name__)
+
+ENVIRON_CONTEXT = "trove_lite.context"
+BUG_LINE = "Unexpected exception raised, please report it as a BUG"
+
+T = "/v1.0/{tenant_id}"
+# path -> {HTTP method: (controller, handler name)}; order matters where
+# a literal segment and a parameter compete (``instances/detail``).
+ROUTES = [
+    ("/", {"GET": ("versions", "index")}),
+    ("/v1.0", {"GET": ("versions", "show")}),
+    (T + "/instances", {"GET": ("instances", "index"), "POST": ("instances", "create")}),
+    (T + "/instances/detail", {"GET": ("instances", "detail")}),
+    (T + "/instances/{instance_id}", {"GET": ("instances", "show"),
+                                      "PUT": ("instances", "update"),
+                                      "PATCH": ("instances", "edit"),
+                                      "DELETE": ("instances", "delete")}),
+    (T + "/instances/{instance_id}/action", {"POST": ("instances", "action")}),
+    (T + "/flavors", {"GET": ("flavors", "index")}),
+    (T + "/flavors/{flavor_id}", {"GET": ("flavors", "show")}),
+    (T + "/datastores", {"GET": ("datastores", "index")}),
+    (T + "/datastores/versions/{version_id}", {"GET": ("datastores", "version_by_id")}),
+    (T + "/datastores/{datastore}", {"GET": ("datastores", "show")}),
+    (T + "/datastores/{datastore}/versions", {"GET": ("datastores", "versions")}),
+    (T + "/datastores/{datastore}/versions/{version}", {"GET": ("datastores",
+                                                                "version_show")}),
+    (T + "/datastores/{datastore}/versions/{version}/flavors", {"GET": ("flavors",
+                                                                        "for_version")}),
+]
+
+
+class BadMediaType(TroveLiteError):
+    http_status = 415
+    code = "bad_media_type"
+    message_format = "Unsupported Content-Type %(content_type)s; send application/json."
+
+
+class BadMethod(TroveLiteError):
+    http_status = 405
+    code = "bad_method"
+    message_format = "Method %(method)s is not allowed on %(path)s."
+
+
+class PathNotFound(NotFound):
+    code = "path_not_found"
+    message_format = "The resource %(path)s could not be found."
+
+
+def allow_all(ctx, action, target):
+    """The default policy hook: allow everything (no-auth mode)."""
+    return None
+
+
+class ApiRequest:
+    """What a handler sees of one request."""
+
+    def __init__(self, webob_request, tenant_id, ctx, authorize):
+        self.webob = webob_request
+        self.tenant_id = tenant_id
+        self.ctx = ctx
+        self._authorize = authorize
+        self.params = dict(webob_request.GET)
+        self.links = Links(webob_request.host_url, tenant_id)
+
+    def can(self, action, target=None):
+        """Policy check; the hook raises Forbidden (403) when refused."""
+        target = dict(target or {})
+        target.setdefault("project_id", self.tenant_id)
+        self._authorize(self.ctx, action, target)
+
+    def body(self, schema=None):
+        """The JSON body (validated against ``schema``): 400 if malformed, 415 if not JSON."""
+        ctype = self.webob.content_type or ""
+        if ctype and ctype != "application/json" and not ctype.endswith("+json"):
+            raise BadMediaType(content_type=ctype)
+        raw = self.webob.body
+        if not raw.strip():
+            raise BadRequest(reason="a JSON request body is required")
+        try:
+            body = json.loads(raw)
+        except ValueError as e:
+            raise BadRequest(reason="malformed JSON in request body: %s" % e) from None
+        if schema is not None:
+            schemas.validate(schema, body)
+        return body
+
+
+class App:
+    """The routed WSGI application (use ``make_app``)."""
+
+    def __init__(self, conf, controllers, authorize=None):
+        self.conf = conf
+        self.controllers = controllers
+        self.authorize = authorize or allow_all
+        self.mapper = routes.Mapper()
+        self.table = {}
+        for path, methods in ROUTES:
+            self.mapper.connect(path, path)
+            self.table[path] = methods
+
+    def __call__(self, environ, start_response):
+        request = webob.Request(environ)
+        started = time.monotonic()
+        try:
+            status, body, headers = self._dispatch(request)
+        except TroveLiteError as exc:
+            status, body = fault_body(exc)
+            headers = [("Allow", ", ".join(exc.kwargs["allow"]))] \
+                if isinstance(exc, BadMethod) else []
+        except Exception:
+            LOG.exception(BUG_LINE)
+            status, body = fault_body(TroveLiteError())
+            headers = []
+        response = webob.Response(status=status, headerlist=list(headers))
+        if body is not None:
+            response.content_type = "application/json"
+            response.charset = "utf-8"
+            response.body = json.dumps(body).encode("utf-8")
+        LOG.info("%s %s -> %d (%.1f ms)", request.method, request.path_qs, status,
+                 (time.monotonic() - started) * 1000)
+        return response(environ, start_response)
+
+    def _dispatch(self, request):
+        path = request.path_info.rstrip("/") or "/"
+        match = self.mapper.routematch(path)
+        if match is None:
+            raise PathNotFound(path=path)
+        params, route = match
+        methods = self.table[route.routepath]
+        if request.method not in methods:
+            raise BadMethod(method=request.method, path=path, allow=sorted(methods))
+        controller, name = methods[request.method]
+        tenant_id = params.pop("tenant_id", None)
+        ctx = self._context(request.environ, tenant_id)
+        api_request = ApiRequest(request, tenant_id, ctx, self.authorize)
+        result = getattr(self.controllers[controller], name)(api_request, **params)
+        status, body = result[0], result[1]
+        return status, body, (result[2] if len(result) > 2 else [])
+
+    @staticmethod
+    def _context(environ, tenant_id):
+        ctx = environ.get(ENVIRON_CONTEXT)
+        if ctx is None:
+            return RequestContext(project_id=tenant_id)
+        if tenant_id is not None and ctx.project_id != tenant_id and not ctx.is_admin:
+            raise Forbidden(message="User with project %s cannot access project %s."
+                                    % (ctx.project_id, tenant_id))
+        return ctx
+
+
+def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
+    """The WSGI app. ``middleware``: callables ``app -> app``, first is outermost.
+
+    ``authorize(ctx, action, target)`` is the policy hook (raise Forbidden to
+    refuse); None allows everything.
+    """
+    service = InstanceService(conf, db, taskmanager_api)
+    controllers = {
+        "versions": versions.VersionsController(),
+        "instances": instances.InstancesController(conf, service),
+        "flavors": flavors.FlavorsController(db),
+        "datastores": datastores.DatastoresController(db, conf),
+    }
+    app = App(conf, controllers, authorize)
+    for mw in reversed(list(middleware)):
+        app = mw(app)
+    return app

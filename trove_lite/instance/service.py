@@ -1,0 +1,341 @@
+"""The instance service: validates a request, records the intent, casts to the taskmanager.
+
+The API calls this and nothing else for instances. It never touches compute,
+volumes or a database engine: it writes rows (an Instance with a task, the
+initial ServiceStatus) and casts. The taskmanager does the work and its
+reconciler resumes any intent whose cast was lost, so a failed cast is logged,
+not reported as a failed request.
+
+Order in every write path: validate everything first (nothing is written when
+a check fails), then change the rows in ONE transaction, then cast.
+
+Concurrency: starting a task is a conditional UPDATE (``WHERE task_status =
+<the value we decided on>``); a request that lost the race gets 409, on SQLite
+and MariaDB alike.
+"""
+
+import dataclasses
+import json
+import logging
+
+from sqlalchemy import func, select, update
+
+from trove_lite import catalog
+from trove_lite.api import opts as api_opts
+from trove_lite.db import models
+from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
+from trove_lite.guestagent.datastore.mariadb import validation
+from trove_lite.status import ServiceStatus, TaskStatus, display_status
+
+LOG = logging.getLogger(__name__)
+
+NAME_MAX = 255
+RUNNING_BACKUP_STATES = ("NEW", "BUILDING", "SAVING")
+# Service statuses in which restart/resize may start (Trove's action_is_allowed).
+ACTION_SERVICE_STATES = frozenset([
+    ServiceStatus.RUNNING, ServiceStatus.HEALTHY, ServiceStatus.SHUTDOWN,
+    ServiceStatus.CRASHED, ServiceStatus.BLOCKED, ServiceStatus.RESTART_REQUIRED])
+
+
+class InstanceNotFound(NotFound):
+    code = "instance_not_found"
+    message_format = "Instance %(id)s could not be found."
+
+
+class TaskInProgress(Conflict):
+    code = "instance_task_in_progress"
+    message_format = ("Instance %(id)s is not currently available for %(action)s "
+                      "(task status was %(task)s).")
+
+
+class BackupNotFound(NotFound):
+    code = "backup_not_found"
+    message_format = "Backup %(id)s could not be found."
+
+
+@dataclasses.dataclass(frozen=True)
+class CreateRequest:
+    """A validated-shape create body (schemas.py checked the JSON types)."""
+
+    name: str
+    flavor_ref: str
+    volume_size: int | None
+    volume_type: str | None = None
+    datastore: str | None = None
+    datastore_version: str | None = None
+    version_number: str | None = None
+    databases: tuple = ()
+    users: tuple = ()
+    backup_ref: str | None = None
+    access: dict | None = None
+    region_name: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class InstanceSnapshot:
+    """One instance with everything its views need, read in one session."""
+
+    instance: models.Instance
+    service: models.ServiceStatus | None
+    datastore: models.Datastore
+    version: models.DatastoreVersion
+    fault: models.InstanceFault | None
+    backup_running: bool
+
+    @property
+    def service_status(self):
+        return self.service.status if self.service else ServiceStatus.NEW
+
+    @property
+    def status(self):
+        return display_status(self.instance.task_status, self.service_status,
+                              self.backup_running)
+
+
+# -- pure decisions -----------------------------------------------------------
+
+def refuse_action(task_status, service_status, backup_running):
+    """Why restart/resize may not start now (None when it may)."""
+    if task_status not in (TaskStatus.NONE, TaskStatus.RESTART_REQUIRED):
+        return "task status was %s" % task_status
+    if service_status not in ACTION_SERVICE_STATES:
+        return "status was %s" % display_status(task_status, service_status)
+    if backup_running:
+        return "a backup is running"
+    return None
+
+
+def refuse_delete(task_status):
+    """Why delete may not start now (None when it may): any running task blocks it."""
+    if task_status in TaskStatus.ACTIVE:
+        return "task status was %s" % task_status
+    return None
+
+
+def validate_name(name):
+    if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
+        raise BadRequest(reason="the instance name must be 1-%d characters" % NAME_MAX)
+    return name
+
+
+def validate_volume_size(size, max_size):
+    if size is None:
+        raise BadRequest(reason="a volume size is required (volume.size)")
+    if isinstance(size, bool) or int(size) <= 0:
+        raise BadRequest(reason="volume size %s must be an integer greater than 0" % size)
+    if int(size) > max_size:
+        raise BadRequest(reason="volume size %s GB is larger than the maximum of %d GB"
+                                % (size, max_size))
+    return int(size)
+
+
+def flavor_id_from_ref(ref):
+    """``flavorRef`` may be an id or a link ending in the id."""
+    ref = str(ref).rstrip("/")
+    return ref.rsplit("/", 1)[-1]
+
+
+class InstanceService:
+    """Instances of one control plane; see the module docstring for guarantees."""
+
+    def __init__(self, conf, db, taskmanager):
+        api_opts.register(conf)
+        self.conf = conf
+        self.db = db
+        self.taskmanager = taskmanager
+
+    # -- reads ------------------------------------------------------------------
+    def get(self, tenant_id, instance_id):
+        with self.db.session() as s:
+            return self._snapshots(s, [self._load(s, tenant_id, instance_id)])[0]
+
+    def list(self, tenant_id, limit, marker=None):
+        """(snapshots ordered by id, more_after) for ids greater than ``marker``."""
+        with self.db.session() as s:
+            q = select(models.Instance).where(models.Instance.tenant_id == tenant_id,
+                                              models.Instance.deleted.is_(False))
+            if marker:
+                q = q.where(models.Instance.id > marker)
+            rows = s.execute(q.order_by(models.Instance.id).limit(limit + 1)).scalars().all()
+            return self._snapshots(s, rows[:limit]), len(rows) > limit
+
+    def count(self, tenant_id):
+        with self.db.session() as s:
+            return s.execute(select(func.count()).select_from(models.Instance).where(
+                models.Instance.tenant_id == tenant_id,
+                models.Instance.deleted.is_(False))).scalar_one()
+
+    def _load(self, s, tenant_id, instance_id):
+        row = s.execute(select(models.Instance).where(
+            models.Instance.id == instance_id, models.Instance.tenant_id == tenant_id,
+            models.Instance.deleted.is_(False))).scalars().first()
+        if row is None:
+            # another tenant's instance is indistinguishable from a missing one
+            raise InstanceNotFound(id=instance_id)
+        return row
+
+    def _snapshots(self, s, rows):
+        ids = [r.id for r in rows]
+        if not ids:
+            return []
+        services = {st.instance_id: st for st in s.execute(select(models.ServiceStatus).where(
+            models.ServiceStatus.instance_id.in_(ids))).scalars()}
+        backing_up = set(s.execute(select(models.Backup.instance_id).where(
+            models.Backup.instance_id.in_(ids), models.Backup.deleted.is_(False),
+            models.Backup.status.in_(RUNNING_BACKUP_STATES))).scalars())
+        out = []
+        for row in rows:
+            version = s.get(models.DatastoreVersion, row.datastore_version_id)
+            out.append(InstanceSnapshot(row, services.get(row.id), version.datastore, version,
+                                        None, row.id in backing_up))
+        return [self._with_fault(s, snap) for snap in out]
+
+    def _with_fault(self, s, snap):
+        if snap.status != "ERROR":
+            return snap
+        fault = s.execute(select(models.InstanceFault).where(
+            models.InstanceFault.instance_id == snap.instance.id,
+            models.InstanceFault.deleted.is_(False)).order_by(
+            models.InstanceFault.created.desc())).scalars().first()
+        return dataclasses.replace(snap, fault=fault)
+
+    # -- create -----------------------------------------------------------------
+    def create(self, ctx, tenant_id, req):
+        """Validate, insert Instance(BUILDING)+ServiceStatus(NEW) atomically, cast."""
+        validate_name(req.name)
+        size = validate_volume_size(req.volume_size, self.conf.api.max_volume_size)
+        databases = [validation.validate_database_spec(d) for d in req.databases]
+        users = [validation.validate_user_spec(u) for u in req.users]
+        if req.region_name and req.region_name != self.conf.region:
+            raise BadRequest(reason="region %s is not served here (this is %s)"
+                                    % (req.region_name, self.conf.region))
+        now = models.utcnow()
+        with self.db.session() as s:
+            datastore, version = catalog.resolve_datastore_version(
+                s, req.datastore, req.datastore_version, req.version_number)
+            flavor = catalog.find_flavor(s, flavor_id_from_ref(req.flavor_ref))
+            catalog.check_flavor_allowed(s, flavor, datastore, version)
+            backup_id = self._restorable_backup(s, tenant_id, req.backup_ref)
+            inst = models.Instance(
+                id=models.new_id(), name=req.name, tenant_id=tenant_id,
+                flavor_id=flavor.id, datastore_version_id=version.id, volume_size=size,
+                volume_type=req.volume_type, task_status=TaskStatus.BUILDING,
+                task_started_at=now, region_id=self.conf.region,
+                restore_backup_id=backup_id,
+                access=json.dumps(req.access) if req.access is not None else None,
+                created=now, updated=now)
+            s.add(inst)
+            s.add(models.ServiceStatus(instance_id=inst.id, status=ServiceStatus.NEW,
+                                       updated_at=now))
+        LOG.info("instance %s (%s) recorded for tenant %s: %s %s, flavor %s, %d GB",
+                 inst.id, inst.name, tenant_id, datastore.name, version.name, flavor.id, size)
+        self._cast("create_instance", ctx, inst.id, databases=databases, users=users,
+                   backup_id=backup_id, root_password=None)
+        return self.get(tenant_id, inst.id)
+
+    def _restorable_backup(self, s, tenant_id, backup_ref):
+        if not backup_ref:
+            return None
+        backup = s.execute(select(models.Backup).where(
+            models.Backup.id == backup_ref, models.Backup.tenant_id == tenant_id,
+            models.Backup.deleted.is_(False))).scalars().first()
+        if backup is None:
+            raise BackupNotFound(id=backup_ref)
+        if backup.status != "COMPLETED":
+            raise BadRequest(reason="backup %s is %s; only a COMPLETED backup can be "
+                                    "restored" % (backup_ref, backup.status))
+        return backup.id
+
+    # -- updates ----------------------------------------------------------------
+    def rename(self, ctx, tenant_id, instance_id, name):
+        validate_name(name)
+        with self.db.session() as s:
+            self._load(s, tenant_id, instance_id).name = name
+
+    def delete(self, ctx, tenant_id, instance_id):
+        self._start_task(tenant_id, instance_id, "delete", TaskStatus.DELETING,
+                         lambda snap: refuse_delete(snap.instance.task_status))
+        self._cast("delete_instance", ctx, instance_id)
+
+    def restart(self, ctx, tenant_id, instance_id):
+        self._start_task(tenant_id, instance_id, "restart", TaskStatus.REBOOTING,
+                         self._refuse_action)
+        self._cast("restart_instance", ctx, instance_id)
+
+    def resize_flavor(self, ctx, tenant_id, instance_id, flavor_ref):
+        new_id = flavor_id_from_ref(flavor_ref)
+        with self.db.session() as s:
+            snap = self._snapshots(s, [self._load(s, tenant_id, instance_id)])[0]
+            flavor = catalog.find_flavor(s, new_id)
+            if flavor.id == snap.instance.flavor_id:
+                raise BadRequest(reason="the new flavor id must be different than the "
+                                        "current flavor id of '%s'" % flavor.id)
+            catalog.check_flavor_allowed(s, flavor, snap.datastore, snap.version)
+        old = self._start_task(tenant_id, instance_id, "resize", TaskStatus.RESIZING,
+                               self._refuse_action)
+        self._cast("resize_flavor", ctx, instance_id,
+                   old_flavor_id=old.instance.flavor_id, new_flavor_id=flavor.id)
+
+    def resize_volume(self, ctx, tenant_id, instance_id, new_size):
+        new_size = validate_volume_size(new_size, self.conf.api.max_volume_size)
+        current = self.get(tenant_id, instance_id).instance.volume_size or 0
+        if new_size <= current:
+            raise BadRequest(reason="the new volume size %d GB must be larger than the "
+                                    "current size of %d GB" % (new_size, current))
+        self._start_task(tenant_id, instance_id, "resize", TaskStatus.RESIZING,
+                         self._refuse_action)
+        self._cast("resize_volume", ctx, instance_id, new_size=new_size)
+
+    def reset_status(self, ctx, tenant_id, instance_id):
+        """Clear the task now (so a delete may follow at once), then tell the taskmanager.
+
+        The service status becomes UNKNOWN (shown as ERROR) unless the guest last
+        reported a serving database; its next heartbeat sets the real one.
+        """
+        now = models.utcnow()
+        with self.db.session() as s:
+            inst = self._load(s, tenant_id, instance_id)
+            inst.task_status = TaskStatus.NONE
+            inst.task_started_at = None
+            st = s.execute(select(models.ServiceStatus).where(
+                models.ServiceStatus.instance_id == inst.id)).scalars().first()
+            if st is not None and st.status not in ServiceStatus.SERVING:
+                st.status = ServiceStatus.UNKNOWN
+                st.status_description = "status reset by request; waiting for the guest"
+                st.updated_at = now
+        self._cast("reset_status", ctx, instance_id)
+
+    @staticmethod
+    def _refuse_action(snap):
+        return refuse_action(snap.instance.task_status, snap.service_status,
+                             snap.backup_running)
+
+    def _start_task(self, tenant_id, instance_id, action, new_task, refuse):
+        """Move the instance to ``new_task`` if ``refuse(snapshot)`` says nothing; 409 else."""
+        with self.db.session() as s:
+            snap = self._snapshots(s, [self._load(s, tenant_id, instance_id)])[0]
+            reason = refuse(snap)
+            if reason is not None:
+                if snap.instance.task_status in TaskStatus.ACTIVE:
+                    raise TaskInProgress(id=instance_id, action=action,
+                                         task=snap.instance.task_status)
+                raise InstanceNotActive(id=instance_id, status=snap.status, action=action,
+                                        message="Instance %s is not available for %s: %s."
+                                                % (instance_id, action, reason))
+            res = s.execute(update(models.Instance).where(
+                models.Instance.id == instance_id,
+                models.Instance.task_status == snap.instance.task_status).values(
+                task_status=new_task, task_started_at=models.utcnow(),
+                updated=models.utcnow()))
+            if res.rowcount != 1:
+                raise TaskInProgress(id=instance_id, action=action, task="changing")
+        LOG.info("instance %s: %s requested (task %s)", instance_id, action, new_task)
+        return snap
+
+    def _cast(self, method, ctx, instance_id, **kwargs):
+        try:
+            getattr(self.taskmanager, method)(ctx, instance_id=instance_id, **kwargs)
+        except Exception:
+            # The intent is recorded; the taskmanager's reconciler picks it up.
+            LOG.exception("cast %s for instance %s failed; the reconciler will resume it",
+                          method, instance_id)

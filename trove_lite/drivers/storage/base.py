@@ -66,6 +66,11 @@ class StorageDriver(abc.ABC):
     consumed: a failure raises ``StorageError`` with the backend's reason, and the
     caller re-runs the backup.
 
+    Metadata: ``save`` reads ``metadata`` after ``stream`` reaches EOF, so a
+    producer may complete it at EOF (the backup runner adds LSNs and binlog
+    coordinates then); an exception raised by ``stream.read`` fails the save and
+    no complete object appears.
+
     Verification: the stream from ``load`` raises ``ChecksumMismatch`` at EOF (on
     the read that would return b'') if the bytes read differ in size or md5 from
     what ``save`` stored; consumers must read to EOF before trusting the data.

@@ -42,7 +42,6 @@ class LocalStorage(base.StorageDriver):
     def save(self, location_hint, stream, metadata, progress=None):
         location = self.location_for(location_hint)
         path = self._path(location)
-        metadata = base.check_metadata(metadata)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         reader = base.HashingReader(stream, progress)
         try:
@@ -56,6 +55,7 @@ class LocalStorage(base.StorageDriver):
                 os.fsync(out.fileno())
         except OSError as exc:
             raise base.StorageError("writing %s failed: %s" % (location, exc)) from exc
+        metadata = base.check_metadata(metadata)
         stored = base.StoredObject(location, reader.size, reader.md5.hexdigest(), metadata)
         _write_json(path + META, {"size": stored.size, "checksum": stored.checksum,
                                   "checksum_algorithm": base.CHECKSUM_ALGORITHM,

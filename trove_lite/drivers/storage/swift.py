@@ -81,7 +81,6 @@ class SwiftStorage(base.StorageDriver):
     def save(self, location_hint, stream, metadata, progress=None):
         location = self.location_for(location_hint)
         container, name = self._split(location)
-        metadata = base.check_metadata(metadata)
         seg_container = container + SEGMENTS_SUFFIX
         whole = base.HashingReader(stream, progress)
         with _reason(location, "creating containers"):
@@ -101,6 +100,7 @@ class SwiftStorage(base.StorageDriver):
                                             actual=etag, expected=segment.md5.hexdigest())
             manifest.append({"path": "/%s/%s" % (seg_container, seg_name),
                              "etag": etag, "size_bytes": segment.size})
+        metadata = base.check_metadata(metadata)
         stored = base.StoredObject(location, whole.size, whole.md5.hexdigest(), metadata)
         headers = {_SIZE: str(stored.size), _MD5: stored.checksum}
         headers.update({_USER_META + k.replace("_", "-"): json.dumps(v)

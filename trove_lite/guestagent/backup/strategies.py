@@ -1,0 +1,146 @@
+"""Backup strategies: which tool streams, extracts and prepares a hot backup.
+
+A strategy is chosen per datastore version by name (``get_strategy``).
+``MariaBackupStrategy`` drives ``mariadb-backup``/``mbstream`` (MariaDB 10.x+);
+``XtraBackupStrategy`` has the same interface and arguments with Percona's
+``xtrabackup``/``xbstream`` (for MySQL), plus ``--apply-log-only`` on every
+prepare but the last, which xtrabackup needs and mariadb-backup ignores.
+Only MariaBackupStrategy is tested here: no xtrabackup build is installable.
+
+Facts (10.11, this machine): prepare of a 200 MB backup takes ~0.2 s; LSNs come
+from ``xtrabackup_checkpoints`` in ``--extra-lsndir``; binlog coordinates from
+the ``binlog_pos`` line of ``xtrabackup_info`` there (``xtrabackup_binlog_info``
+inside the stream holds the same).
+"""
+
+import os
+import re
+import shutil
+import subprocess
+
+from trove_lite import exceptions
+from trove_lite.guestagent.backup.pipeline import Stage
+from trove_lite.guestagent.datastore.mariadb.server import SYSTEM_BINARIES
+
+_BINLOG_POS = re.compile(r"filename '([^']*)', position '(\d+)'"
+                         r"(?:, GTID of the last change '([^']*)')?")
+CHECKPOINT_KEYS = ("backup_type", "from_lsn", "to_lsn", "last_lsn")
+
+
+class MariaBackupStrategy:
+    name = "mariabackup"
+    ok_marker = "completed OK!"
+
+    def __init__(self, binaries=SYSTEM_BINARIES, tool=None, stream_tool=None):
+        self.binaries = binaries
+        self.tool = tool or binaries.backup_tool
+        self.stream_tool = stream_tool or binaries.mbstream
+
+    def backup_stage(self, defaults_file, lsn_dir, incremental_basedir=None,
+                     user="root", password=None):
+        """The streaming backup process; ``password`` goes in the environment."""
+        argv = [self.tool, "--defaults-file=%s" % defaults_file, "--backup",
+                "--stream=xbstream", "--user=%s" % user,
+                "--extra-lsndir=%s" % lsn_dir, "--target-dir=%s" % lsn_dir]
+        if incremental_basedir:
+            argv.append("--incremental-basedir=%s" % incremental_basedir)
+        env = self.binaries.env()
+        if password:
+            env["MYSQL_PWD"] = password
+        return Stage(self.name, tuple(argv), env=env, ok_marker=self.ok_marker)
+
+    def extract_stage(self, target_dir):
+        return Stage("extract", (self.stream_tool, "-x", "-C", target_dir),
+                     env=self.binaries.env())
+
+    def prepare(self, target_dir, incremental_dir=None, last=True):
+        """Apply the redo log (and an incremental delta) in place; raises RestoreError."""
+        argv = [self.tool, "--prepare", "--target-dir=%s" % target_dir]
+        if incremental_dir:
+            argv.append("--incremental-dir=%s" % incremental_dir)
+        argv += self._prepare_extra(last)
+        proc = subprocess.run(argv, env=self.binaries.env(), capture_output=True,
+                              text=True, errors="replace")
+        if proc.returncode != 0 or self.ok_marker not in proc.stderr:
+            raise exceptions.RestoreError(reason="%s --prepare failed (exit %s): %s" % (
+                os.path.basename(self.tool), proc.returncode,
+                "".join(proc.stderr.splitlines(True)[-6:]).strip()))
+
+    def _prepare_extra(self, last):
+        return []
+
+    # -- LSN metadata -----------------------------------------------------------
+    @staticmethod
+    def read_lsn_dir(lsn_dir):
+        """LSNs and binlog coordinates a finished backup left in ``lsn_dir``."""
+        out = {}
+        with open(os.path.join(lsn_dir, "xtrabackup_checkpoints")) as f:
+            for line in f:
+                key, _, value = line.partition("=")
+                key, value = key.strip(), value.strip()
+                if key in CHECKPOINT_KEYS:
+                    out[key] = value if key == "backup_type" else int(value)
+        out.update(parse_binlog_info(_read(os.path.join(lsn_dir, "xtrabackup_info"))))
+        return out
+
+    @staticmethod
+    def write_basedir(lsn, directory):
+        """Recreate ``xtrabackup_checkpoints`` of a parent for --incremental-basedir."""
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, "xtrabackup_checkpoints"), "w") as f:
+            for key in CHECKPOINT_KEYS:
+                f.write("%s = %s\n" % (key, lsn[key]))
+
+    @staticmethod
+    def restored_binlog_info(datadir):
+        """Binlog coordinates of a prepared backup (file ``xtrabackup_binlog_info``)."""
+        text = _read(os.path.join(datadir, "xtrabackup_binlog_info")).split()
+        if len(text) < 2:
+            return {}
+        info = {"binlog_file": text[0], "binlog_position": int(text[1])}
+        if len(text) > 2:
+            info["gtid"] = text[2]
+        return info
+
+
+class XtraBackupStrategy(MariaBackupStrategy):
+    name = "xtrabackup"
+
+    def __init__(self, binaries=SYSTEM_BINARIES, tool=None, stream_tool=None):
+        super().__init__(binaries, tool or shutil.which("xtrabackup") or "xtrabackup",
+                         stream_tool or shutil.which("xbstream") or "xbstream")
+
+    def _prepare_extra(self, last):
+        return [] if last else ["--apply-log-only"]
+
+
+STRATEGIES = {s.name: s for s in (MariaBackupStrategy, XtraBackupStrategy)}
+
+
+def get_strategy(name, binaries=SYSTEM_BINARIES):
+    try:
+        return STRATEGIES[name](binaries)
+    except KeyError:
+        raise ValueError("unknown backup strategy %r (known: %s)"
+                         % (name, ", ".join(sorted(STRATEGIES))))
+
+
+def parse_binlog_info(xtrabackup_info_text):
+    """{'binlog_file', 'binlog_position', 'gtid'} from xtrabackup_info, or {}."""
+    for line in xtrabackup_info_text.splitlines():
+        if line.startswith("binlog_pos"):
+            m = _BINLOG_POS.search(line)
+            if m:
+                info = {"binlog_file": m.group(1), "binlog_position": int(m.group(2))}
+                if m.group(3):
+                    info["gtid"] = m.group(3)
+                return info
+    return {}
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""

@@ -8,7 +8,7 @@ import time
 import pymysql
 import pytest
 
-from trove_lite.exceptions import BadRequest, InvalidConfigurationValue, InvalidName
+from trove_lite.exceptions import BadRequest, InvalidConfigurationValue
 from tests.functional.guestagent.conftest import SMALL_FLAVOR, tcp
 
 pytestmark = pytest.mark.slow

@@ -137,14 +137,16 @@ class SwiftStorage(base.StorageDriver):
     # -- delete --------------------------------------------------------------
     def delete(self, location):
         container, name = self._split(location)
-        removed = False
-        try:
-            with _reason(location, "deleting"):
-                self.conn.delete_object(container, name,
-                                        query_string="multipart-manifest=delete")
-            removed = True
-        except base.ObjectNotFound:
-            pass
+        # a multipart-manifest=delete of a missing object answers 200 with the
+        # 404 inside its body, so ask first
+        removed = self.exists(location)
+        if removed:
+            try:
+                with _reason(location, "deleting"):
+                    self.conn.delete_object(container, name,
+                                            query_string="multipart-manifest=delete")
+            except base.ObjectNotFound:
+                pass
         return self._delete_segments(location) or removed
 
     def cleanup_partial(self, location):

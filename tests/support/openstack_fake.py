@@ -10,6 +10,9 @@ words, fault bodies and delayed transitions:
     volumes:  creating -> available; attaching -> in-use; detaching -> available;
               extending -> available/in-use; deleting -> gone
 
+Keystone: /identity/v3 (version document) and POST /identity/v3/auth/tokens
+        (password auth for ``username``/``password``; the catalog lists the fake's
+        compute and volumev3 endpoints), so the password path is exercised too.
 Nova:   /compute/v2.1/servers[/detail|/<id>[/action|/os-volume_attachments[/<vid>]]]
         /compute/v2.1/flavors/<id>
 Cinder: /volume/v3/<project>/volumes[/detail|/<id>[/action]]
@@ -59,7 +62,9 @@ class OpenStackFake:
 
     def __init__(self, images=("img-a", "img-b"), flavors=("1", "2"),
                  broken_images=("img-broken",), token="fake-token", project="demo",
-                 delay=0.2, host="127.206.255.254"):
+                 delay=0.2, host="127.206.255.254", username="trove",
+                 password="secret"):
+        self.username, self.password = username, password
         self.images = set(images) | set(broken_images)
         self.broken_images = set(broken_images)
         self.flavors = set(flavors)
@@ -93,6 +98,10 @@ class OpenStackFake:
         return "http://%s:%d" % (self.host, self._httpd.server_port)
 
     @property
+    def keystone_url(self):
+        return self.url + "/identity/v3"
+
+    @property
     def nova_url(self):
         return self.url + "/compute/v2.1"
 
@@ -105,21 +114,52 @@ class OpenStackFake:
         method = environ["REQUEST_METHOD"]
         path = environ.get("PATH_INFO", "")
         self.requests.append((method, path))
+        extra_headers = []
         try:
-            if environ.get("HTTP_X_AUTH_TOKEN") != self.token:
+            if path.startswith("/identity/"):
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = json.loads(environ["wsgi.input"].read(length)) if length else None
+                status, doc = self._keystone(method, path, body)
+                if status == 201:
+                    extra_headers.append(("X-Subject-Token", self.token))
+            elif environ.get("HTTP_X_AUTH_TOKEN") != self.token:
                 raise HTTPError(401, "unauthorized", "Authentication required")
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = json.loads(environ["wsgi.input"].read(length) or b"null") if length else None
-            with self.lock:
-                status, doc = self._route(method, path, body)
+            else:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = json.loads(environ["wsgi.input"].read(length)) if length else None
+                with self.lock:
+                    status, doc = self._route(method, path, body)
         except HTTPError as exc:
             status, doc = exc.status, {exc.fault: {"code": exc.status, "message": exc.message}}
         payload = b"" if doc is None else json.dumps(doc).encode()
         headers = [("Content-Type", "application/json"),
                    ("Content-Length", str(len(payload))),
-                   ("x-openstack-request-id", "req-" + str(uuid.uuid4()))]
+                   ("x-openstack-request-id", "req-" + str(uuid.uuid4()))] + extra_headers
         start_response("%d %s" % (status, _REASONS.get(status, "")), headers)
         return [payload]
+
+    def _keystone(self, method, path, body):
+        if method == "GET" and path.rstrip("/") == "/identity/v3":
+            return 200, {"version": {"id": "v3.14", "status": "stable",
+                                     "updated": "2020-04-07T00:00:00Z",
+                                     "links": [{"rel": "self", "href": self.keystone_url + "/"}],
+                                     "media-types": [{"base": "application/json",
+                                                      "type": "application/vnd.openstack.identity-v3+json"}]}}
+        if method == "POST" and path == "/identity/v3/auth/tokens":
+            user = body["auth"]["identity"]["password"]["user"]
+            if user.get("name") != self.username or user.get("password") != self.password:
+                raise HTTPError(401, "error", "The request you have made requires authentication.")
+            project = {"id": self.project, "name": self.project,
+                       "domain": {"id": "default", "name": "Default"}}
+            return 201, {"token": {
+                "methods": ["password"], "expires_at": "2099-01-01T00:00:00.000000Z",
+                "issued_at": "2020-01-01T00:00:00.000000Z", "project": project,
+                "user": {"id": "u-" + self.username, "name": self.username,
+                         "domain": {"id": "default", "name": "Default"}},
+                "roles": [{"id": "r1", "name": "member"}],
+                "catalog": [_service("compute", "nova", self.nova_url),
+                            _service("volumev3", "cinderv3", self.cinder_url)]}}
+        raise not_found("no identity route for %s %s" % (method, path))
 
     def _route(self, method, path, body):
         for pattern, methods in self._routes():
@@ -340,10 +380,16 @@ class OpenStackFake:
         return 202, None
 
 
+def _service(service_type, name, url):
+    return {"type": service_type, "name": name, "id": name,
+            "endpoints": [{"id": name + "-public", "interface": "public", "url": url,
+                           "region": "RegionOne", "region_id": "RegionOne"}]}
+
+
 def _personality(items):
     return {p["path"]: base64.b64decode(p["contents"]).decode() for p in items or []}
 
 
-_REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request",
+_REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
             401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
             409: "Conflict"}

@@ -15,6 +15,7 @@ from keystoneauth1 import loading as ks_loading
 
 from trove_lite.drivers import images as images_mod
 from trove_lite.drivers import opts
+from trove_lite.exceptions import DriverError
 
 
 class Drivers(NamedTuple):
@@ -53,10 +54,24 @@ def build_local_compute(conf, images, volumes=None):
 
 
 def openstack_session(conf):
-    """A keystoneauth1 session from ``[openstack_auth]``."""
-    ks_loading.register_auth_conf_options(conf, opts.AUTH_GROUP)
-    auth = ks_loading.load_auth_from_conf_options(conf, opts.AUTH_GROUP)
-    return ks_loading.load_session_from_conf_options(conf, opts.AUTH_GROUP, auth=auth)
+    """A keystoneauth1 session from ``[openstack_auth]``.
+
+    Like ``keystoneauth1.loading.load_auth_from_conf_options``, except that the
+    plugin's options already registered by ``opts.list_opts`` (optional copies of
+    the password plugin's) are not registered again, which oslo.config would
+    refuse as a conflicting duplicate. Missing required values still fail, with
+    keystoneauth's MissingRequiredOptions naming them.
+    """
+    group = opts.AUTH_GROUP
+    if not conf[group].auth_type:
+        raise DriverError(reason="[%s] auth_type is not set; the Nova and Cinder drivers "
+                                 "need credentials" % group)
+    loader = ks_loading.get_plugin_loader(conf[group].auth_type)
+    known = set(conf[group].keys())
+    conf.register_opts([o._to_oslo_opt() for o in loader.get_options()
+                        if o.dest not in known], group=group)
+    auth = loader.load_from_options_getter(lambda opt: conf[group][opt.dest])
+    return ks_loading.load_session_from_conf_options(conf, group, auth=auth)
 
 
 def build_nova_client(conf, session):

@@ -9,6 +9,7 @@ import ipaddress
 import pytest
 
 from tests.functional.drivers.conftest import FLAVOR, GUEST_CONF
+from trove_lite import exceptions
 from trove_lite.drivers.compute import base
 
 TIMEOUT = 15
@@ -125,3 +126,51 @@ def test_a_server_that_fails_to_boot_reports_error_with_a_fault(backend):
     assert failed.fault and failed.fault in err.value.message
     backend.compute.delete_server(server.id)
     assert backend.server_leftovers(server) == []
+
+
+def test_password_auth_finds_nova_and_cinder_in_the_catalog(tmp_state_dir):
+    """The real-cloud configuration: keystone password auth, endpoints from the catalog."""
+    from tests.support.openstack_fake import OpenStackFake
+    from trove_lite import config
+    from trove_lite.drivers import factory
+    fake = OpenStackFake(delay=0.05).start()
+    try:
+        path = tmp_state_dir + "/cloud.conf"
+        with open(path, "w") as f:
+            f.write("[drivers]\ncompute = nova\nvolume = cinder\n"
+                    "[openstack_auth]\nauth_type = password\nauth_url = %s\n"
+                    "username = trove\npassword = secret\nproject_name = demo\n"
+                    "user_domain_id = default\nproject_domain_id = default\n"
+                    "[nova]\npoll_interval = 0.05\n[cinder]\npoll_interval = 0.05\n"
+                    % fake.keystone_url)
+        drivers = factory.build_drivers(config.make_conf(config_files=[path]))
+        server = drivers.compute.create_server("db1", "img-a", FLAVOR, {}, {})
+        volume = drivers.volume.create_volume(1, "v")
+        assert drivers.compute.wait_for_status(server.id, "ACTIVE", TIMEOUT).image_id == "img-a"
+        assert drivers.volume.get_volume(volume.id).status == "available"
+        assert ("POST", "/identity/v3/auth/tokens") in fake.requests
+    finally:
+        fake.stop()
+
+
+def test_wrong_credentials_and_an_unreachable_cloud_are_driver_errors(tmp_state_dir):
+    from tests.support.openstack_fake import OpenStackFake
+    from trove_lite import config
+    from trove_lite.drivers import factory
+    fake = OpenStackFake(password="right").start()
+    path = tmp_state_dir + "/cloud.conf"
+    with open(path, "w") as f:
+        f.write("[drivers]\ncompute = nova\nvolume = cinder\n"
+                "[openstack_auth]\nauth_type = password\nauth_url = %s\nusername = trove\n"
+                "password = wrong\nproject_name = demo\nuser_domain_id = default\n"
+                "project_domain_id = default\n" % fake.keystone_url)
+    drivers = factory.build_drivers(config.make_conf(config_files=[path]))
+    try:
+        with pytest.raises(base.DriverError) as err:
+            drivers.compute.list_servers()
+        assert "Unauthorized" in err.value.message
+    finally:
+        fake.stop()
+    with pytest.raises(exceptions.DriverError) as err:
+        drivers.volume.create_volume(1, "v")   # nothing listens there any more
+    assert "ConnectFailure" in err.value.message

@@ -12,6 +12,7 @@ here; nothing above the driver sees novaclient types.
 
 import time
 
+from keystoneauth1 import exceptions as ks_exc
 from novaclient import client as nova_client
 from novaclient import exceptions as nova_exc
 
@@ -109,8 +110,12 @@ class _translated:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc is None or not isinstance(exc, nova_exc.ClientException):
+        if not isinstance(exc, (nova_exc.ClientException, ks_exc.ClientException)):
             return False
+        if isinstance(exc, ks_exc.ClientException):
+            # keystoneauth's own: wrong credentials, cloud unreachable, timeouts
+            raise base.DriverError(reason="OpenStack API call failed: %s: %s" % (
+                type(exc).__name__, exc)) from exc
         message = getattr(exc, "message", None) or str(exc)
         if isinstance(exc, nova_exc.NotFound) and self.server_id:
             raise base.ServerNotFound(id=self.server_id) from exc

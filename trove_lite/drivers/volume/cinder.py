@@ -11,6 +11,7 @@ extended volume is grown by the guest (resize2fs), not here.
 
 import time
 
+from keystoneauth1 import exceptions as ks_exc
 from cinderclient import client as cinder_client
 from cinderclient import exceptions as cinder_exc
 from novaclient import exceptions as nova_exc
@@ -126,8 +127,13 @@ class _translated:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if not isinstance(exc, (cinder_exc.ClientException, nova_exc.ClientException)):
+        if not isinstance(exc, (cinder_exc.ClientException, nova_exc.ClientException,
+                                ks_exc.ClientException)):
             return False
+        if isinstance(exc, ks_exc.ClientException):
+            # keystoneauth's own: wrong credentials, cloud unreachable, timeouts
+            raise base.DriverError(reason="OpenStack API call failed: %s: %s" % (
+                type(exc).__name__, exc)) from exc
         message = getattr(exc, "message", None) or str(exc)
         if self.volume_id and getattr(exc, "code", None) == 404 and "olume" in message:
             raise base.VolumeNotFound(id=self.volume_id) from exc

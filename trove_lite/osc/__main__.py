@@ -1,0 +1,5 @@
+import sys
+
+from trove_lite.osc.cli import main
+
+sys.exit(main())

@@ -1,0 +1,87 @@
+"""Connections to the migrated server and how server errors are reported.
+
+``connect`` opens an autocommit pymysql connection; it raises pymysql errors
+after ``timeout`` seconds of connect failure. ``fatal_text`` renders a server
+error the way gh-ost prints it: ``Error <code> (<state>): <message>``.
+"""
+
+import dataclasses
+
+import pymysql
+
+# fallback SQLSTATEs for when the failed session cannot be asked (it died)
+_SQLSTATE = {1044: "42000", 1045: "28000", 1048: "23000", 1050: "42S01", 1051: "42S02",
+             1054: "42S22", 1060: "42S21", 1061: "42000", 1062: "23000", 1064: "42000",
+             1068: "42000", 1072: "42000", 1091: "42000", 1136: "21S01", 1142: "42000",
+             1146: "42S02", 1166: "42000", 1171: "42000", 1205: "HY000", 1213: "40001",
+             1227: "42000", 1265: "01000", 1292: "22007", 1366: "22007", 1406: "22001",
+             1451: "23000", 1452: "23000", 4025: "23000"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionConfig:
+    host: str
+    port: int
+    user: str
+    password: str
+    unix_socket: str | None = None
+    timeout: float = 10.0
+
+    def with_host(self, host, port):
+        return dataclasses.replace(self, host=host, port=port, unix_socket=None)
+
+    def replication_settings(self):
+        kw = {"host": self.host, "port": self.port, "user": self.user, "passwd": self.password}
+        if self.unix_socket:
+            kw["unix_socket"] = self.unix_socket
+        return kw
+
+
+def connect(config, database=None, **kw):
+    kw.setdefault("connect_timeout", max(1, int(config.timeout)))
+    if config.unix_socket:
+        kw["unix_socket"] = config.unix_socket
+    else:
+        kw["host"], kw["port"] = config.host, config.port
+    return pymysql.connect(user=config.user, password=config.password, database=database,
+                           autocommit=True, charset="utf8mb4", **kw)
+
+
+def error_code(exc):
+    args = getattr(exc, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def fatal_text(exc, conn=None):
+    """``Error 1146 (42S02): Table 'test.x' doesn't exist`` for a pymysql error."""
+    code = error_code(exc)
+    if code is None:
+        return str(exc)
+    message = exc.args[1] if len(exc.args) > 1 else ""
+    state = None
+    if conn is not None:
+        try:
+            with conn.cursor() as cur:
+                cur.execute("get diagnostics condition 1 @trove_osc_state = RETURNED_SQLSTATE")
+                cur.execute("select @trove_osc_state")
+                state = cur.fetchone()[0]
+        except Exception:  # the session may be the one that died; fall back below
+            state = None
+    return "Error %d (%s): %s" % (code, state or _SQLSTATE.get(code, "HY000"), message)
+
+
+def query_all(conn, sql, args=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchall()
+
+
+def query_one(conn, sql, args=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchone()
+
+
+def execute(conn, sql, args=None):
+    with conn.cursor() as cur:
+        return cur.execute(sql, args)

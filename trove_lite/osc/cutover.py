@@ -1,0 +1,201 @@
+"""Cut-over: swap the ghost table in, atomically, holding locks as briefly as possible.
+
+Atomic protocol (gh-ost's, without its fixed sleeps):
+  session A: get_lock; create sentry ``_T_del``; ``lock tables T write, _T_del write``
+  migrator:  write ``AllEventsUpToLockProcessed:<nanos>`` and wait until applied
+  session B: ``rename table T to _T_del, _T_gho to T``  (blocks on A's locks)
+  migrator:  poll the processlist (every 2 ms) until B waits on a metadata lock
+  session A: drop the sentry, unlock  ->  B's rename runs first, atomically.
+If A dies, its locks go and B fails because the sentry still exists; if B
+dies, A unlocks and nothing was renamed. Either way T stays the original,
+complete table; the caller retries.
+
+``attempt()`` returns the seconds the original table was write-locked, or
+raises CutOverFailed (the caller cleans up with ``cleanup_sentry`` and retries).
+"""
+
+import threading
+import time
+
+from trove_lite.osc import conn as dbconn
+from trove_lite.osc import sql
+from trove_lite.osc.errors import MigrationError
+
+
+class CutOverFailed(MigrationError):
+    code = "osc_cut_over_failed"
+
+
+SENTRY_COMMENT = "ghost-cut-over-sentry"
+POLL_INTERVAL = 0.002
+
+
+def _conn_id(c):
+    return dbconn.query_one(c, "select connection_id()")[0]
+
+
+def _close(c):
+    try:
+        if c is not None:
+            c.close()
+    except Exception:  # a killed session; nothing to close
+        pass
+
+
+class CutOver:
+    """One cut-over attempt at a time; see module docstring."""
+
+    def __init__(self, conn_config, request, names, log, pause=None):
+        self.cfg = conn_config
+        self.req = request
+        self.names = names
+        self.db = request.database
+        self.log = log
+        self.pause = pause or (lambda phase: None)
+        self.timeout = request.cut_over_lock_timeout_seconds
+
+    def cleanup_sentry(self):
+        """Drop a sentry table left by a dead lock session (only ours: checked by comment)."""
+        c = dbconn.connect(self.cfg, self.db)
+        try:
+            row = dbconn.query_one(c, "select table_comment from information_schema.tables "
+                                      "where table_schema=%s and table_name=%s",
+                                   (self.db, self.names.old))
+            if row and row[0] == SENTRY_COMMENT:
+                dbconn.execute(c, sql.drop_table(self.db, self.names.old))
+                self.log.info("Dropped stale cut-over sentry table %s",
+                              sql.qualified(self.db, self.names.old))
+        finally:
+            _close(c)
+
+    def attempt(self, wait_for_events, before_rename=None):
+        lock_c = rename_c = watch_c = None
+        locked_at = None
+        renamer = _Renamer()
+        try:
+            lock_c = dbconn.connect(self.cfg, self.db)
+            watch_c = dbconn.connect(self.cfg, self.db)
+            rename_c = dbconn.connect(self.cfg, self.db)
+            lock_id, rename_id = _conn_id(lock_c), _conn_id(rename_c)
+            self.log.info("Session locking original & magic tables is %d", lock_id)
+            lock_name = "gh-ost.%s.%s.lock" % (self.db, self.req.table)
+            if dbconn.query_one(lock_c, "select get_lock(%s, 0)", (lock_name,))[0] != 1:
+                raise CutOverFailed("Unexpected error: get_lock(%s) failed" % lock_name)
+            dbconn.execute(lock_c, "set session lock_wait_timeout = %d" % self.timeout)
+            dbconn.execute(lock_c, sql.create_sentry(self.db, self.names.old))
+            self.log.info("Locking %s, %s", sql.qualified(self.db, self.req.table),
+                          sql.qualified(self.db, self.names.old))
+            dbconn.execute(lock_c, sql.lock_tables_write(self.db, self.req.table,
+                                                         self.names.old))
+            locked_at = time.monotonic()
+            self.log.info("Tables locked")
+            wait_for_events(self.timeout)
+            if before_rename:
+                before_rename()
+            self.log.info("Session renaming tables is %d", rename_id)
+            dbconn.execute(rename_c, "set session lock_wait_timeout = %d" % self.timeout)
+            renamer.start(rename_c, sql.rename_atomic(self.db, self.req.table, self.names.old,
+                                                      self.names.ghost))
+            self._wait_rename_blocked(watch_c, rename_id, renamer, locked_at)
+            self.pause("cut-over-rename-blocked")
+            dbconn.execute(lock_c, sql.drop_table(self.db, self.names.old))
+            dbconn.execute(lock_c, "unlock tables")
+            held = time.monotonic() - locked_at
+            self.log.info("Tables unlocked")
+            renamer.join(self.timeout + 5)
+            if renamer.error is not None:
+                raise CutOverFailed("rename failed: %s" % dbconn.fatal_text(renamer.error))
+            return held
+        except CutOverFailed:
+            self._abort(lock_c, watch_c, renamer)
+            raise
+        except Exception as exc:
+            self._abort(lock_c, watch_c, renamer)
+            if renamer.done.is_set() and renamer.error is None and renamer.conn_id:
+                # the rename went through before the failure (e.g. A died after dropping
+                # the sentry): the swap happened, atomically
+                return time.monotonic() - locked_at
+            text = dbconn.fatal_text(exc) if dbconn.error_code(exc) else str(exc)
+            raise CutOverFailed("cut-over attempt failed: %s" % text)
+        finally:
+            for c in (lock_c, rename_c, watch_c):
+                _close(c)
+
+    def _wait_rename_blocked(self, watch_c, rename_id, renamer, locked_at):
+        deadline = locked_at + self.timeout
+        while time.monotonic() < deadline:
+            if renamer.done.is_set():
+                raise CutOverFailed("rename session ended before it was blocked: %s" % (
+                    dbconn.fatal_text(renamer.error) if renamer.error else "no error"))
+            row = dbconn.query_one(watch_c, "select state, info from information_schema."
+                                   "processlist where id = %s", (rename_id,))
+            if row and row[0] and "metadata lock" in row[0] and (row[1] or "").lower() \
+                    .lstrip().startswith("rename"):
+                self.log.info("Found atomic RENAME to be blocking, as expected. "
+                              "Double checking the lock is still in place (though I don't "
+                              "strictly have to)")
+                return
+            if row is None and renamer.started.is_set():
+                raise CutOverFailed("rename session %d is gone" % rename_id)
+            time.sleep(POLL_INTERVAL)
+        raise CutOverFailed("Timeout while waiting for rename to block")
+
+    def _abort(self, lock_c, watch_c, renamer):
+        """Release locks without letting a pending rename win: unlock with the sentry in place."""
+        if renamer.conn_id is not None and not renamer.done.is_set() and watch_c is not None:
+            try:
+                dbconn.execute(watch_c, "kill query %d" % renamer.conn_id)
+            except Exception:  # it may have finished meanwhile
+                pass
+        if lock_c is not None:
+            try:
+                dbconn.execute(lock_c, "unlock tables")
+            except Exception:  # a dead lock session already released everything
+                pass
+        renamer.join(self.timeout + 5)
+        self.cleanup_sentry()
+
+    def two_step(self, wait_for_events):
+        """Non-atomic: rename the original away while locked, then the ghost in."""
+        c = dbconn.connect(self.cfg, self.db)
+        try:
+            dbconn.execute(c, "set session lock_wait_timeout = %d" % self.timeout)
+            dbconn.execute(c, sql.lock_tables_write(self.db, self.req.table))
+            started = time.monotonic()
+            wait_for_events(self.timeout)
+            dbconn.execute(c, "alter /* gh-ost */ table %s rename %s" % (
+                sql.qualified(self.db, self.req.table), sql.qualified(self.db, self.names.old)))
+            dbconn.execute(c, "unlock tables")
+            dbconn.execute(c, sql.rename_one(self.db, self.names.ghost, self.req.table))
+            return time.monotonic() - started
+        finally:
+            _close(c)
+
+
+class _Renamer:
+    """Runs the blocking RENAME in its own thread and records how it ended."""
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.started = threading.Event()
+        self.error = None
+        self.conn_id = None
+        self._thread = None
+
+    def start(self, c, statement):
+        self.conn_id = _conn_id(c)
+
+        def run():
+            self.started.set()
+            try:
+                dbconn.execute(c, statement)
+            except Exception as exc:  # reported to the cut-over through .error
+                self.error = exc
+            finally:
+                self.done.set()
+        self._thread = threading.Thread(target=run, name="osc-rename", daemon=True)
+        self._thread.start()
+
+    def join(self, timeout):
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -1,0 +1,13 @@
+"""The engine's error class (a member of the project's one hierarchy)."""
+
+from trove_lite.exceptions import TroveLiteError
+
+
+class MigrationError(TroveLiteError):
+    """The migration refused to start or failed; ``message`` is what gh-ost would print."""
+
+    code = "osc_migration_failed"
+    message_format = "%(reason)s"
+
+    def __init__(self, message):
+        super().__init__(message)

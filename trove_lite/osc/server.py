@@ -1,0 +1,138 @@
+"""Control socket (unix file and/or TCP on loopback): gh-ost's interactive commands.
+
+One line in, text out, connection closed. ``handle`` maps a command to a call
+on the Migration (the same calls the library exposes) and returns the reply.
+"""
+
+import os
+import socketserver
+import threading
+
+from trove_lite.osc.context import parse_load
+
+HELP = """available commands:
+status                               # Print a detailed status message
+sup                                  # Print a short status message
+coordinates                          # Print the currently inspected coordinates
+chunk-size=<newsize>                 # Set a new chunk-size
+dml-batch-size=<newsize>             # Set a new dml-batch-size
+nice-ratio=<ratio>                   # Set a new nice-ratio, immediate sleep after each row-copy operation, float (examples: 0 is aggressive, 0.7 adds 70% runtime, 1.0 doubles runtime, 2.0 triples runtime, ...)
+critical-load=<load>                 # Set a new set of max-load thresholds
+max-lag-millis=<max-lag>             # Set a new replication lag threshold
+max-load=<load>                      # Set a new set of max-load thresholds
+throttle-query=<query>               # Set a new throttle-query
+throttle-control-replicas=<replicas> # Set a new comma delimited list of throttle control replicas
+throttle                             # Force throttling
+no-throttle                          # End forced throttling (other throttling may still apply)
+unpostpone                           # Bail out a cut-over postpone; proceed to cut-over
+panic                                # panic and quit without cleanup
+help                                 # This message
+- use '?' (question mark) as argument to get info rather than set. e.g. "max-load=?" will just print out current max-load."""
+
+
+def handle(line, migration):
+    """Run one command against ``migration``; returns the reply text."""
+    line = line.strip()
+    cmd, _, arg = line.partition("=")
+    cmd, arg = cmd.strip(), arg.strip()
+    t = migration.tunables
+    readers = {"chunk-size": lambda: t.chunk_size, "dml-batch-size": lambda: t.dml_batch_size,
+               "nice-ratio": lambda: t.nice_ratio, "max-lag-millis": lambda: t.max_lag_millis,
+               "max-load": lambda: _load(t.max_load), "critical-load": lambda: _load(t.critical_load),
+               "throttle-query": lambda: t.throttle_query}
+    if arg == "?" and cmd in readers:
+        return "%s\n" % readers[cmd]()
+    try:
+        if cmd in ("help", ""):
+            return HELP + "\n"
+        if cmd in ("status", "info"):
+            return migration.status_text(detailed=True) + "\n"
+        if cmd == "sup":
+            return migration.status_text(detailed=False) + "\n"
+        if cmd == "coordinates":
+            return migration.coordinates() + "\n"
+        if cmd == "chunk-size":
+            t.set_chunk_size(int(arg))
+        elif cmd == "dml-batch-size":
+            t.set_dml_batch_size(int(arg))
+        elif cmd == "nice-ratio":
+            t.nice_ratio = max(0.0, float(arg))
+        elif cmd == "max-lag-millis":
+            t.max_lag_millis = max(100, int(arg))
+        elif cmd == "max-load":
+            t.max_load = parse_load(arg)
+        elif cmd == "critical-load":
+            t.critical_load = parse_load(arg)
+        elif cmd == "throttle-query":
+            t.throttle_query = arg
+        elif cmd == "throttle-control-replicas":
+            pass
+        elif cmd in ("throttle", "pause", "suspend"):
+            migration.throttle()
+        elif cmd in ("no-throttle", "unthrottle", "resume", "continue"):
+            migration.no_throttle()
+        elif cmd in ("unpostpone", "no-postpone", "cut-over"):
+            if migration.request.force_named_cut_over and arg != migration.request.table:
+                return "User commanded 'unpostpone' without specifying table name, but --force-named-cut-over is set\n"
+            migration.unpostpone()
+        elif cmd == "panic":
+            if migration.request.force_named_panic and arg != migration.request.table:
+                return "User commanded 'panic' without specifying table name, but --force-named-panic is set\n"
+            migration.panic()
+        else:
+            return "Unknown command: %s\n" % cmd
+    except ValueError as exc:
+        return "%s\n" % exc
+    return migration.status_text(detailed=False) + "\n" if cmd in readers else ""
+
+
+def _load(d):
+    return ",".join("%s=%s" % (k, int(v) if float(v).is_integer() else v) for k, v in d.items())
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    def handle(self):
+        line = self.rfile.readline().decode("utf-8", "replace")
+        reply = handle(line, self.server.migration)
+        self.wfile.write(reply.encode())
+
+
+class _Unix(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+class _Tcp(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class ControlServer:
+    """Serves the socket file and/or TCP port until ``stop()``; removes the socket file."""
+
+    def __init__(self, migration, socket_file="", tcp_port=0, drop_stale=False):
+        self.migration = migration
+        self.socket_file = socket_file
+        self.tcp_port = tcp_port
+        self.drop_stale = drop_stale
+        self.servers = []
+
+    def start(self):
+        if self.socket_file:
+            if os.path.exists(self.socket_file):
+                if not self.drop_stale:
+                    raise OSError("%s exists; use --initially-drop-socket-file" % self.socket_file)
+                os.unlink(self.socket_file)
+            self.servers.append(_Unix(self.socket_file, _Handler))
+        if self.tcp_port:
+            self.servers.append(_Tcp(("127.0.0.1", self.tcp_port), _Handler))
+        for s in self.servers:
+            s.migration = self.migration
+            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2},
+                             name="osc-control", daemon=True).start()
+
+    def stop(self):
+        for s in self.servers:
+            s.shutdown()
+            s.server_close()
+        if self.socket_file and os.path.exists(self.socket_file):
+            os.unlink(self.socket_file)

@@ -1,0 +1,209 @@
+"""Pure SQL builders for the migration engine; no connection, no I/O.
+
+Every identifier goes through ``quote``. Values are never inlined: builders
+return ``(sql, args)`` for pymysql's ``%s`` placeholders. Keys are tuples of
+column names; key values are tuples in the same order.
+"""
+
+CHANGELOG_STATE_ID = 2
+CHANGELOG_HEARTBEAT_ID = 1
+
+
+def quote(name):
+    """Quote one identifier with backticks (a backtick inside is doubled)."""
+    return "`%s`" % str(name).replace("`", "``")
+
+
+def qualified(db, table):
+    return "%s.%s" % (quote(db), quote(table))
+
+
+def columns_list(cols):
+    return ", ".join(quote(c) for c in cols)
+
+
+def ghost_name(table):
+    return "_%s_gho" % table
+
+
+def changelog_name(table):
+    return "_%s_ghc" % table
+
+
+def old_name(table, timestamp=None):
+    return "_%s_%s_del" % (table, timestamp) if timestamp else "_%s_del" % table
+
+
+def checkpoint_name(table):
+    return "_%s_ghk" % table
+
+
+# -- DDL ---------------------------------------------------------------------
+
+def create_ghost(db, table, ghost):
+    return "create /* gh-ost */ table %s like %s" % (qualified(db, ghost), qualified(db, table))
+
+
+def alter_table(db, table, alter):
+    return "alter /* gh-ost */ table %s %s" % (qualified(db, table), alter)
+
+
+def drop_table(db, table):
+    return "drop /* gh-ost */ table if exists %s" % qualified(db, table)
+
+
+def create_changelog(db, ghc):
+    return ("create /* gh-ost */ table %s (\n"
+            " id bigint unsigned auto_increment,\n"
+            " last_update timestamp not null DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,\n"
+            " hint varchar(64) charset ascii not null,\n"
+            " value varchar(4096) charset ascii not null,\n"
+            " primary key(id),\n"
+            " unique key hint_uidx(hint)\n"
+            ") auto_increment=256 comment='gh-ost changelog'" % qualified(db, ghc))
+
+
+def create_sentry(db, old):
+    return ("create /* gh-ost */ table %s (id int auto_increment primary key) "
+            "engine=InnoDB comment='ghost-cut-over-sentry'" % qualified(db, old))
+
+
+def lock_tables_write(db, *tables):
+    return "lock /* gh-ost */ tables %s" % ", ".join(
+        "%s write" % qualified(db, t) for t in tables)
+
+
+def rename_atomic(db, table, old, ghost):
+    return "rename /* gh-ost */ table %s to %s, %s to %s" % (
+        qualified(db, table), qualified(db, old), qualified(db, ghost), qualified(db, table))
+
+
+def rename_one(db, src, dst):
+    return "rename /* gh-ost */ table %s to %s" % (qualified(db, src), qualified(db, dst))
+
+
+def create_checkpoint_table(db, ghk):
+    return ("create /* gh-ost */ table %s (\n"
+            " gh_ost_chk_id bigint auto_increment primary key,\n"
+            " gh_ost_chk_timestamp bigint,\n"
+            " gh_ost_chk_coords varchar(4096),\n"
+            " gh_ost_chk_iteration bigint,\n"
+            " gh_ost_rows_copied bigint,\n"
+            " gh_ost_dml_applied bigint,\n"
+            " gh_ost_chunk_end json,\n"
+            " gh_ost_range_max json\n"
+            ") comment='gh-ost checkpoint'" % qualified(db, ghk))
+
+
+def insert_checkpoint(db, ghk):
+    return ("insert /* gh-ost */ into %s (gh_ost_chk_timestamp, gh_ost_chk_coords, "
+            "gh_ost_chk_iteration, gh_ost_rows_copied, gh_ost_dml_applied, gh_ost_chunk_end, "
+            "gh_ost_range_max) values (%%s, %%s, %%s, %%s, %%s, %%s, %%s)" % qualified(db, ghk))
+
+
+def latest_checkpoint(db, ghk):
+    return ("select gh_ost_chk_coords, gh_ost_chk_iteration, gh_ost_rows_copied, "
+            "gh_ost_dml_applied, gh_ost_chunk_end, gh_ost_range_max from %s "
+            "order by gh_ost_chk_id desc limit 1" % qualified(db, ghk))
+
+
+def create_trigger(db, name, timing, event, table, body):
+    return "create /* gh-ost */ trigger %s %s %s on %s for each row %s" % (
+        qualified(db, name), timing, event, qualified(db, table), body)
+
+
+# -- changelog ---------------------------------------------------------------
+
+def changelog_write(db, ghc):
+    """Upsert one hint row; args: (id or 0 for a fresh id, hint, value)."""
+    return ("insert /* gh-ost */ into %s (id, hint, value) values (NULLIF(%%s, 0), %%s, %%s) "
+            "on duplicate key update last_update=NOW(), value=VALUES(value)" % qualified(db, ghc))
+
+
+# -- key ranges --------------------------------------------------------------
+
+def _cmp(key, values, op):
+    """Lexicographic comparison of a (multi-column) key against values.
+
+    ``(a, b) > (x, y)`` becomes ``(a > x) or (a = x and b > y)``; written out
+    because MariaDB does not use an index for row-constructor comparisons.
+    Returns (sql, args). ``op`` is one of '>', '>=', '<', '<='.
+    """
+    strict = op[0]
+    parts, args = [], []
+    for i in range(len(key)):
+        eqs = ["%s = %%s" % quote(c) for c in key[:i]]
+        last_op = op if i == len(key) - 1 else strict
+        cond = eqs + ["%s %s %%s" % (quote(key[i]), last_op)]
+        parts.append("(" + " and ".join(cond) + ")")
+        args.extend(list(values[:i]) + [values[i]])
+    return "(" + " or ".join(parts) + ")", args
+
+
+def key_equals(key, values):
+    return " and ".join("%s <=> %%s" % quote(c) for c in key), list(values)
+
+
+def select_key_bound(db, table, key_name, key, descending):
+    order = " desc" if descending else ""
+    return "select /* gh-ost */ %s from %s force index (%s) order by %s limit 1" % (
+        columns_list(key), qualified(db, table), quote(key_name),
+        ", ".join(quote(c) + order for c in key))
+
+
+def chunk_end(db, table, key_name, key, start, range_max, chunk_size, inclusive_start):
+    """The key of the last row of the next chunk, or nothing when fewer rows remain."""
+    lo, lo_args = _cmp(key, start, ">=" if inclusive_start else ">")
+    hi, hi_args = _cmp(key, range_max, "<=")
+    sql = ("select /* gh-ost */ %s from %s force index (%s) where %s and %s order by %s "
+           "limit 1 offset %d" % (columns_list(key), qualified(db, table),
+                                  quote(key_name), lo, hi,
+                                  ", ".join(quote(c) for c in key), chunk_size - 1))
+    return sql, lo_args + hi_args
+
+
+def copy_chunk(db, table, ghost, key_name, key, src_cols, dst_cols, start, end, inclusive_start):
+    lo, lo_args = _cmp(key, start, ">=" if inclusive_start else ">")
+    hi, hi_args = _cmp(key, end, "<=")
+    sql = ("insert /* gh-ost */ ignore into %s (%s) (select %s from %s force index (%s) "
+           "where %s and %s lock in share mode)" % (
+               qualified(db, ghost), columns_list(dst_cols), columns_list(src_cols),
+               qualified(db, table), quote(key_name), lo, hi))
+    return sql, lo_args + hi_args
+
+
+# -- DML from binlog rows -----------------------------------------------------
+
+def delete_row(db, ghost, key, key_values):
+    cond, args = key_equals(key, key_values)
+    return "delete /* gh-ost */ from %s where %s" % (qualified(db, ghost), cond), args
+
+
+def replace_rows(db, ghost, dst_cols, rows):
+    """Upsert full row images: the binlog's values win over whatever the ghost holds.
+
+    REPLACE also evicts a ghost row that collides on another unique key; such a
+    row is stale (the original cannot hold both), and its own later event
+    re-creates it, which INSERT IGNORE would not do for the incoming row.
+    """
+    one = "(" + ", ".join(["%s"] * len(dst_cols)) + ")"
+    sql = "replace /* gh-ost */ into %s (%s) values %s" % (
+        qualified(db, ghost), columns_list(dst_cols), ", ".join([one] * len(rows)))
+    return sql, [v for row in rows for v in row]
+
+
+def insert_ignore_rows(db, ghost, dst_cols, rows):
+    one = "(" + ", ".join(["%s"] * len(dst_cols)) + ")"
+    sql = "insert /* gh-ost */ ignore into %s (%s) values %s" % (
+        qualified(db, ghost), columns_list(dst_cols), ", ".join([one] * len(rows)))
+    return sql, [v for row in rows for v in row]
+
+
+# -- checks ------------------------------------------------------------------
+
+def table_checksum(db, table, cols, key):
+    """Order-independent content checksum: count plus bit_xor of per-row crc32."""
+    concat = "concat_ws('#', %s)" % ", ".join(
+        "ifnull(hex(%s), 'NULL')" % quote(c) for c in cols)
+    return "select count(*), coalesce(bit_xor(crc32(%s)), 0) from %s" % (
+        concat, qualified(db, table))

@@ -1,0 +1,172 @@
+"""Binlog streamer: row events of the migrated table and its changelog, in order.
+
+A thread reads the server's binlog (MariaDB GTID, python-mysql-replication)
+from the position given at start, decodes only the original table and the
+changelog table (other tables are skipped before their rows are decoded),
+and puts one ``Txn`` per committed transaction on a queue. Heartbeat rows are
+consumed here (they only measure lag); changelog ``state`` rows are queued
+in order with the row changes, which is what makes "all events up to the
+lock are applied" a fact. The queue is bounded: if the applier falls behind,
+the reader blocks on it (the server keeps the binlog).
+
+Failure: an exception in the reader thread is stored in ``error`` and the
+thread ends; the migrator polls ``error``. ``stop()`` closes the stream.
+"""
+
+import dataclasses
+import queue
+import socket
+import threading
+import time
+
+from pymysqlreplication import BinLogStreamReader
+from pymysqlreplication.event import MariadbGtidEvent, RotateEvent, XidEvent
+from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+
+INSERT, UPDATE, DELETE, STATE = "insert", "update", "delete", "state"
+
+
+@dataclasses.dataclass
+class Txn:
+    coords: str                      # GTID state after this transaction
+    changes: list                    # [(kind, before dict|None, after dict|None)] or [(STATE, value, None)]
+
+
+def parse_gtid_state(text):
+    """'0-1-5,1-1-9' -> {0: '0-1-5', 1: '1-1-9'}."""
+    state = {}
+    for part in (text or "").split(","):
+        part = part.strip()
+        if part:
+            state[int(part.split("-")[0])] = part
+    return state
+
+
+def format_gtid_state(state):
+    return ",".join(state[d] for d in sorted(state))
+
+
+class Streamer:
+    """Reads binlog events for one table; see module docstring for the contract."""
+
+    def __init__(self, conn_config, database, table, changelog, start_gtid, server_id,
+                 log, maxsize=10000):
+        self.conn_config = conn_config
+        self.database = database
+        self.table = table
+        self.changelog = changelog
+        self.gtid_state = parse_gtid_state(start_gtid)
+        self.server_id = server_id
+        self.log = log
+        self.queue = queue.Queue(maxsize=maxsize)
+        self.error = None
+        self.last_heartbeat_value = time.time()
+        self.log_file, self.log_pos = "", 0
+        self.events_seen = 0
+        self._stopping = threading.Event()
+        self._stream = None
+        self._thread = None
+
+    @property
+    def heartbeat_lag(self):
+        """Seconds since the newest heartbeat seen was written (grows if events stall)."""
+        return max(0.0, time.time() - self.last_heartbeat_value)
+
+    @property
+    def coordinates(self):
+        return "%s:%d" % (self.log_file, self.log_pos)
+
+    def start(self):
+        self._stream = BinLogStreamReader(
+            connection_settings=self.conn_config.replication_settings(),
+            server_id=self.server_id, is_mariadb=True, blocking=True,
+            auto_position=format_gtid_state(self.gtid_state) or "0-0-0",
+            only_schemas=[self.database], only_tables=[self.table, self.changelog],
+            only_events=[MariadbGtidEvent, RotateEvent, XidEvent, WriteRowsEvent,
+                         UpdateRowsEvent, DeleteRowsEvent],
+            freeze_schema=True, enable_logging=False)
+        self._thread = threading.Thread(target=self._run, name="osc-streamer", daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        """End the reader within ~1 s. Closing the connection from this thread would
+        deadlock on the reader's buffer lock, so the socket is shut down instead, and
+        the library is told it is past its end position so it does not reconnect."""
+        self._stopping.set()
+        stream = self._stream
+        if stream is not None:
+            stream.end_log_pos = 1
+            stream.is_past_end_log_pos = True
+            sock = getattr(getattr(stream, "_stream_connection", None), "_sock", None)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:  # already closed
+                    pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if stream is not None and (self._thread is None or not self._thread.is_alive()):
+            try:
+                stream.close()
+            except Exception:  # already torn down
+                pass
+
+    def _run(self):
+        try:
+            self._read()
+        except Exception as exc:  # reported through .error to the migrator
+            if not self._stopping.is_set():
+                self.error = exc
+                self.log.error("binlog streamer failed: %s", exc)
+
+    def _read(self):
+        gtid, changes = None, []
+        for event in self._stream:
+            if self._stopping.is_set():
+                return
+            self.log_file, self.log_pos = self._stream.log_file or "", self._stream.log_pos or 0
+            if isinstance(event, MariadbGtidEvent):
+                gtid, changes = event.gtid, []
+            elif isinstance(event, XidEvent):
+                if gtid:
+                    self.gtid_state[int(gtid.split("-")[0])] = gtid
+                if changes:
+                    self._put(Txn(format_gtid_state(self.gtid_state), changes))
+                gtid, changes = None, []
+            elif isinstance(event, RotateEvent):
+                continue
+            elif event.table == self.changelog:
+                self._changelog_rows(event, changes)
+            else:
+                self.events_seen += len(event.rows)
+                changes.extend(_row_changes(event))
+
+    def _changelog_rows(self, event, changes):
+        for row in event.rows:
+            values = row.get("after_values") or row.get("values")
+            if values is None or isinstance(event, DeleteRowsEvent):
+                continue
+            hint, value = values.get("hint"), values.get("value")
+            if hint == "heartbeat":
+                try:
+                    self.last_heartbeat_value = int(value) / 1e9
+                except (TypeError, ValueError):
+                    pass
+            elif hint == "state":
+                changes.append((STATE, value, None))
+
+    def _put(self, txn):
+        while not self._stopping.is_set():
+            try:
+                self.queue.put(txn, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+
+def _row_changes(event):
+    if isinstance(event, WriteRowsEvent):
+        return [(INSERT, None, r["values"]) for r in event.rows]
+    if isinstance(event, DeleteRowsEvent):
+        return [(DELETE, r["values"], None) for r in event.rows]
+    return [(UPDATE, r["before_values"], r["after_values"]) for r in event.rows]

@@ -1,0 +1,29 @@
+drop table if exists gh_ost_test;
+create table gh_ost_test (
+  id int auto_increment,
+  c varchar(128) not null,
+  t text null,
+  primary key (id)
+) auto_increment = 1 default charset = gbk;
+
+insert into gh_ost_test (c, t) select concat(elt(1 + seq % 4, '中文字符', '汉字', '简体中文', 'ascii'), ' ', seq), repeat('数据库 ', seq % 10) from seq_1_to_150;
+insert into gh_ost_test (c, t) values ('鑫淼焱垚', '（全角）');
+
+drop event if exists gh_ost_test;
+delimiter ;;
+create event gh_ost_test
+  on schedule every 1 second
+  starts current_timestamp
+  ends current_timestamp + interval 60 second
+  on completion not preserve
+  enable
+  do
+begin
+  insert into gh_ost_test (c, t) values (concat('迁移 ', rand()), '表结构变更');
+  insert into gh_ost_test (c, t) values ('', null);
+  set @id := (select id from gh_ost_test order by rand() limit 1);
+  update gh_ost_test set c = concat(c, '改'), t = concat(coalesce(t, ''), '新') where id = @id;
+  set @del := (select id from gh_ost_test order by rand() limit 1);
+  delete from gh_ost_test where id = @del;
+end ;;
+delimiter ;

@@ -1,0 +1,1 @@
+from tests.support.keystone_aio import keystone_aio  # noqa: F401  (session fixture)

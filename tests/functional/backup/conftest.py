@@ -85,8 +85,8 @@ def load_shop(server, rows=20000):
         cur.execute("CREATE DATABASE shop")
         cur.execute("CREATE TABLE shop.orders (id INT PRIMARY KEY, customer VARCHAR(40), "
                     "amount DECIMAL(10,2), note TEXT)")
-        cur.execute("INSERT INTO shop.orders SELECT seq, CONCAT('customer-', seq % 977), "
-                    "seq * 1.25, REPEAT(MD5(seq), 3) FROM seq_1_to_%d" % rows)
+        cur.execute("INSERT INTO shop.orders SELECT seq, CONCAT('customer-', seq MOD 977), "
+                    "seq * 1.25, REPEAT(MD5(seq), 3) FROM shop.seq_1_to_%d" % rows)
         cur.execute("CREATE USER 'app'@'%' IDENTIFIED BY 'app-pw'")
         cur.execute("GRANT SELECT, INSERT ON shop.* TO 'app'@'%'")
 

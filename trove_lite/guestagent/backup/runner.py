@@ -117,10 +117,14 @@ class _BackupOutput:
 
     def __init__(self, pipeline, progress, on_eof):
         self.pipeline, self.progress, self.on_eof = pipeline, progress, on_eof
+        self.eof = False
 
     def read(self, n=storage_base.CHUNK):
+        if self.eof:
+            return b""
         data = self.pipeline.read(n)
         if not data:
+            self.eof = True
             self.progress.sample()
             self.pipeline.wait()
             self.pipeline.raise_for_failure()

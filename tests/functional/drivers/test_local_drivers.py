@@ -163,3 +163,17 @@ def test_system_mariadb_is_registered_as_an_image(local_backend):
     assert ids == sorted(["img-a", "img-b", images.SYSTEM_MARIADB_IMAGE_ID])
     with pytest.raises(images.DriverError):
         local_backend.images.register("bad", "bad", {"mariadbd": "/x", "colour": "red"})
+
+
+def test_reboot_after_a_host_restart_mounts_the_servers_volume_again(local_backend):
+    server = boot(local_backend, "db1")
+    volume = local_backend.volume.create_volume(1, "v")
+    path = local_backend.volume.attach_volume(volume.id, server.id)
+    with open(os.path.join(path, "ibdata1"), "w") as f:
+        f.write("data")
+    subprocess.run(["umount", path], check=True)      # what a host restart does to mounts
+    assert not os.path.exists(os.path.join(path, "ibdata1"))
+    local_backend.compute.reboot_server(server.id)
+    local_backend.compute.wait_for_status(server.id, "ACTIVE", TIMEOUT)
+    with open(os.path.join(path, "ibdata1")) as f:
+        assert f.read() == "data"

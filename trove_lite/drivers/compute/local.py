@@ -217,6 +217,10 @@ class LocalComputeDriver(base.ComputeDriver):
     def _launch(self, server_id):
         record = self._load(server_id)
         sdir = self._dir(server_id)
+        if self.volumes is not None:
+            # a VM finds its volumes attached when it boots, even after a host reboot
+            for volume_id in self.volumes.volumes_attached_to(server_id):
+                self.volumes.attach_volume(volume_id, server_id)
         cmd = self.guest_command + ["--server-dir", sdir]
         for path in record["files"]:
             if path.endswith(".conf"):

@@ -126,6 +126,9 @@ class LocalVolumeDriver(base.VolumeDriver):
         with self._lock(volume_id):
             r = self._load(volume_id)
             if r["attached_to"] == server_id:
+                # again after a host reboot (mounts gone): mount, same path
+                if r["backing"] == "loop-ext4":
+                    self._mount(volume_id)
                 return self._mount_path(volume_id)
             if r["attached_to"] or r["status"] != "available":
                 raise base.DriverError(reason="volume %s is %s (attached to %s), not available"

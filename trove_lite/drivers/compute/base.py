@@ -69,8 +69,10 @@ class ComputeDriver(abc.ABC):
 
     Timing: ``create_server``, ``rebuild_server`` and ``reboot_server`` return as
     soon as the backend accepted the request (local: the guest process has been
-    started, well under a second; Nova: one API call). Callers then use
-    ``wait_for_status``. ``delete_server`` returns only when the server is gone.
+    started, 0.02 s for create, 0.07 s for reboot; Nova: one API call). Callers
+    then use ``wait_for_status`` (local: ACTIVE after ``boot_seconds``, 1 s by
+    default). ``delete_server`` returns only when the server is gone (local:
+    0.06-0.08 s plus however long the guest's processes take to exit on SIGTERM).
 
     Failures: every method raises a ``DriverError`` subclass with a message fit
     for a user: ``ServerNotFound`` for unknown ids (except ``delete_server``,

@@ -58,8 +58,9 @@ class VolumeDriver(abc.ABC):
     image; Cinder: polls until available). ``attach_volume`` returns once the
     volume is ``in-use``; ``detach_volume`` once it is ``available`` again.
     ``extend_volume`` is an offline grow: callers stop the database first; the
-    local driver unmounts, checks and resizes the filesystem and mounts it again
-    (about a second per GB on this machine), so the filesystem shows the new size.
+    local driver unmounts, checks and resizes the filesystem and mounts it again,
+    so the filesystem shows the new size. Measured here (local): create 5 GB
+    0.03-0.08 s, attach 0.01-0.02 s, extend 5->10 GB 0.13-0.32 s, delete 0.03 s.
 
     Failures: ``VolumeNotFound`` for unknown ids (``delete_volume`` is
     idempotent and never raises it); ``VolumeBusy`` when a mount cannot be

@@ -92,8 +92,7 @@ class SwiftStorage(base.StorageDriver):
             seg_name = "%s/%08d" % (name, len(manifest))
             segment = _SegmentReader(source, self.segment_size)
             with _reason(location, "uploading segment %d" % len(manifest)):
-                etag = self.conn.put_object(seg_container, seg_name, segment,
-                                            chunk_size=base.CHUNK)
+                etag = self._put_once(seg_container, seg_name, segment)
             if etag != segment.md5.hexdigest():
                 raise base.ChecksumMismatch(location=location,
                                             what="etag of segment %d" % len(manifest),
@@ -110,6 +109,16 @@ class SwiftStorage(base.StorageDriver):
                                  headers=headers, query_string="multipart-manifest=put",
                                  content_type="application/octet-stream")
         return stored
+
+    def _put_once(self, container, name, segment):
+        # Streamed data cannot be sent twice; with retries swiftclient would fail
+        # with "no ability to reset contents" and lose the real reason.
+        conn = self.conn
+        retries, conn.retries = conn.retries, 0
+        try:
+            return conn.put_object(container, name, segment, chunk_size=base.CHUNK)
+        finally:
+            conn.retries = retries
 
     # -- read ----------------------------------------------------------------
     def metadata(self, location):
@@ -252,12 +261,8 @@ class _reason:
             raise base.ObjectNotFound(location=self.location) from exc
         if isinstance(exc, (swift_exc.ClientException, requests.RequestException,
                             OSError)):
-            cause = exc
-            # swiftclient hides a failed streaming PUT behind "no ability to reset"
-            if "ability to reset" in str(exc) and exc.__context__ is not None:
-                cause = exc.__context__
             raise base.StorageError("Swift failed while %s for %s: %s" % (
-                self.step, self.location, _short(cause))) from exc
+                self.step, self.location, _short(exc))) from exc
         return False
 
 

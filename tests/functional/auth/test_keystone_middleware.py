@@ -65,6 +65,14 @@ def test_invalid_token_is_401(app, keystone):
     assert resp.status_int == 401 and "unauthorized" in resp.json
 
 
+def test_identity_headers_sent_by_a_client_are_not_trusted(app, keystone):
+    beta = keystone.projects["beta"]
+    resp = webob.Request.blank("/v1.0/%s/instances" % beta, headers={
+        "X-Identity-Status": "Confirmed", "X-Project-Id": beta, "X-Roles": "admin",
+        "X-User-Id": "me"}).get_response(app)
+    assert resp.status_int == 401
+
+
 def test_version_document_needs_no_token(app):
     assert call(app, "/").status_int == 200
 

@@ -20,14 +20,20 @@ import dataclasses
 import json
 import os
 import sys
+import warnings
 
-import prettytable
-from keystoneauth1 import exceptions as ks_exceptions
-from keystoneauth1 import noauth
-from keystoneauth1 import session as ks_session
-from troveclient import exceptions as trove_exceptions
-from troveclient import utils as trove_utils
-from troveclient.v1 import client as trove_client
+# troveclient imports eventlet, which warns about its own deprecation on every
+# run; a user of a CLI has nothing to do about that.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+import prettytable  # noqa: E402
+from keystoneauth1 import exceptions as ks_exceptions  # noqa: E402
+from keystoneauth1 import noauth  # noqa: E402
+from keystoneauth1 import session as ks_session  # noqa: E402
+from troveclient import exceptions as trove_exceptions  # noqa: E402
+from troveclient import utils as trove_utils  # noqa: E402
+from troveclient.v1 import client as trove_client  # noqa: E402
 
 DEFAULT_URL = "http://127.0.0.1:8779/v1.0/%s"
 COMMANDS = {}
@@ -72,11 +78,20 @@ def _label(field):
     return " ".join(word[0].upper() + word[1:] for word in label.split())
 
 
+def _sort_key(value):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, value, "")
+    return (1, 0, str(value))
+
+
 def render_table(table):
     labels = {f: table.labels.get(f) or _label(f) for f in table.fields}
     pt = prettytable.PrettyTable([labels[f] for f in table.fields])
     align = {labels[f]: "l" for f in table.fields}
-    for i, row in enumerate(table.rows):
+    key = table.order_by or table.fields[0]
+    # sort on the values, not their strings: RAM 1024 comes after 512
+    rows = sorted(table.rows, key=lambda r: (r.get(key) is None, _sort_key(r.get(key))))
+    for i, row in enumerate(rows):
         values = [row.get(f, "") for f in table.fields]
         if i == 0:
             for f, v in zip(table.fields, values):
@@ -85,7 +100,7 @@ def render_table(table):
         pt.add_row(["" if v is None else str(v) for v in values])
     for column, side in align.items():
         pt.align[column] = side
-    return pt.get_string(sortby=labels[table.order_by or table.fields[0]])
+    return pt.get_string()
 
 
 def render_record(record):

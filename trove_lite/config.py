@@ -17,11 +17,6 @@ DEFAULT_OPTS = [
     cfg.StrOpt("state_dir", default=os.path.expanduser("~/.local/state/trove-lite"),
                help="Directory for the embedded database, local servers, volumes and "
                     "backups."),
-    cfg.StrOpt("transport_url", secret=True,
-               default="rabbit://guest:guest@127.0.0.1:5672/",
-               help="oslo.messaging transport URL (RabbitMQ)."),
-    cfg.StrOpt("control_exchange", default="trove_lite",
-               help="AMQP exchange for all trove-lite topics."),
     cfg.StrOpt("region", default="RegionOne", help="Region name shown on instances."),
 ]
 
@@ -118,7 +113,25 @@ def _module_opts():
 
 def list_opts():
     """Every option, for oslo-config-generator and for registration."""
-    return [(group, list(opts)) for group, opts in _OWN] + _module_opts()
+    own = [(group, list(opts)) for group, opts in _OWN]
+    own[0] = (None, own[0][1] + _messaging_default_opts())
+    return own + _module_opts()
+
+
+DEFAULT_TRANSPORT_URL = "rabbit://guest:guest@127.0.0.1:5672/"
+DEFAULT_EXCHANGE = "trove_lite"
+
+
+def _messaging_default_opts():
+    """oslo.messaging's own DEFAULT options (transport_url, control_exchange, ...).
+
+    They are registered from oslo.messaging rather than declared again, with our
+    defaults: the local RabbitMQ and our exchange.
+    """
+    # The very objects oslo.messaging registers itself (its list_opts() returns
+    # copies, which oslo.config would count as different, duplicate options).
+    from oslo_messaging import transport as msg_transport
+    return list(msg_transport._transport_opts)  # noqa: SLF001
 
 
 def make_conf(args=None, config_files=None, overrides=None, cli_opts=()):
@@ -131,12 +144,14 @@ def make_conf(args=None, config_files=None, overrides=None, cli_opts=()):
     conf.register_cli_opts(list(cli_opts))
     for group, opts in list_opts():
         conf.register_opts(opts, group=group)
-    # oslo.messaging looks these groups up on the ConfigOpts it is given; a
-    # private ConfigOpts lacks them (machine-recipes.md).
-    conf.register_opts([cfg.BoolOpt("enabled", default=False)],
-                       group="oslo_messaging_tracing")
-    conf.register_opts([cfg.BoolOpt("metrics_enabled", default=False)],
-                       group="oslo_messaging_metrics")
+    conf.set_default("transport_url", DEFAULT_TRANSPORT_URL)
+    conf.set_default("control_exchange", DEFAULT_EXCHANGE)
+    # oslo.messaging reads these groups from the ConfigOpts it is given but
+    # registers them only on its global CONF (machine-recipes.md).
+    from oslo_messaging._metrics import client as msg_metrics
+    from oslo_messaging._tracing import client as msg_tracing
+    conf.register_opts(msg_tracing.oslo_messaging_tracing, group="oslo_messaging_tracing")
+    conf.register_opts(msg_metrics.oslo_messaging_metrics, group="oslo_messaging_metrics")
     conf(args=list(args or []), project="trove-lite",
          default_config_files=list(config_files or []))
     for key, value in (overrides or {}).items():

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 10:55:46.450910
+Create Date: 2026-11-21 11:04:14.041259
 """
 from alembic import op
 import sqlalchemy as sa
@@ -55,7 +55,7 @@ def upgrade():
     op.create_table('conductor_lastseen',
     sa.Column('instance_id', sa.String(length=36), nullable=False),
     sa.Column('method_name', sa.String(length=64), nullable=False),
-    sa.Column('sent', sa.Float(), nullable=False),
+    sa.Column('sent', sa.Double(), nullable=False),
     sa.PrimaryKeyConstraint('instance_id', 'method_name')
     )
     op.create_table('datastores',

@@ -4,8 +4,14 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 
-from oslo_service import backend as _service_backend
+# futurist imports eventlet when it is installed (keystone pulls it in); we never
+# use it, so its deprecation banner is noise in every service log.
+warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
+warnings.filterwarnings("ignore", message="Eventlet is deprecated")
+
+from oslo_service import backend as _service_backend  # noqa: E402
 
 LOG = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
 """trove-lite-conductor: records what guests report."""
 
+import sys
 import logging
 import socket
 
@@ -24,7 +25,7 @@ def start(conf, db):
 
 
 def main(argv=None):
-    conf = config.make_conf(argv)
+    conf = config.make_conf(sys.argv[1:] if argv is None else argv)
     common.setup_logging("conductor")
     db = Database(config.database_url(conf))
     server = start(conf, db)

@@ -7,6 +7,7 @@ image holds; on Nova, where there is no server dir, the agent binds to 0.0.0.0
 and uses the system's binaries.
 """
 
+import sys
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ common.prefer_threading_backend()
 from trove_lite import config  # noqa: E402
 from trove_lite.guestagent import heartbeat as hb  # noqa: E402
 from trove_lite.guestagent import manager as gm  # noqa: E402
+from trove_lite.guestagent.datastore.mariadb import app as mdb_app  # noqa: E402
 from trove_lite.guestagent.datastore.mariadb.server import (  # noqa: E402
     SYSTEM_BINARIES, Binaries, MariaDBServer)
 from trove_lite.rpc import conductor as conductor_rpc  # noqa: E402
@@ -46,7 +48,7 @@ def binaries_of(image):
 
 
 def main(argv=None):
-    conf = config.make_conf(argv, cli_opts=CLI_OPTS)
+    conf = config.make_conf(sys.argv[1:] if argv is None else argv, cli_opts=CLI_OPTS)
     common.setup_logging("guestagent")
     instance_id = conf.guest.instance_id
     server_dir = conf.server_dir
@@ -87,7 +89,8 @@ def boot(manager, state):
     if not st.get("prepared"):
         return
     app = manager._app()
-    if app.server.is_running() or app.stopped_on_purpose():
+    stopped = os.path.exists(os.path.join(app.server.base_dir, mdb_app.STOP_MARKER))
+    if app.server.is_running() or stopped:
         return
     LOG.info("starting the database of this prepared instance")
     try:

@@ -135,10 +135,11 @@ def flavor_list(db):
 
 
 def image_register_system(conf, image_id=None):
-    from trove_lite.drivers import images
-    registry = images.LocalImageRegistry(images.registry_path(conf))
-    image_id = registry.ensure_system_mariadb(*( [image_id] if image_id else []))
-    return "Registered local image %s (%s)." % (image_id, registry.get(image_id).get("version"))
+    from trove_lite.drivers import factory
+    registry = factory.build_image_registry(conf, register_system=False)
+    spec = registry.ensure_system_mariadb(*([image_id] if image_id else []))
+    return "Registered local image %s (%s)." % (image_id or "mariadb-10.11",
+                                                 (spec or {}).get("version", "?"))
 
 
 def _datastore(s, name_or_id):

@@ -1,5 +1,6 @@
 """trove-lite-taskmanager: runs instance flows; reconciles cut-off ones at start."""
 
+import sys
 import logging
 import socket
 
@@ -18,9 +19,8 @@ LOG = logging.getLogger("trove_lite.taskmanager")
 
 def start(conf, db):
     """Start the RPC server and the reconciler; returns (manager, rpc server)."""
-    compute = factory.compute_driver(conf)
-    volumes = factory.volume_driver(conf)
-    manager = TaskManager(conf, db, compute, volumes)
+    drivers = factory.build_drivers(conf)
+    manager = TaskManager(conf, db, drivers.compute, drivers.volume)
     manager.reconcile()  # before taking new work: pick up flows a dead taskmanager left
     server = transport.make_server(conf, conf.taskmanager.topic, socket.gethostname(),
                                    [manager])
@@ -31,7 +31,7 @@ def start(conf, db):
 
 
 def main(argv=None):
-    conf = config.make_conf(argv)
+    conf = config.make_conf(sys.argv[1:] if argv is None else argv)
     common.setup_logging("taskmanager")
     db = Database(config.database_url(conf))
     manager, server = start(conf, db)

@@ -11,7 +11,7 @@ Who writes what:
 import datetime
 import uuid
 
-from sqlalchemy import (BigInteger, Boolean, DateTime, Float, ForeignKey, Integer,
+from sqlalchemy import (BigInteger, Boolean, DateTime, Double, Float, ForeignKey, Integer,
                         String, Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -126,7 +126,8 @@ class ConductorLastSeen(Base):
     __tablename__ = "conductor_lastseen"
     instance_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     method_name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    sent: Mapped[float] = mapped_column(Float)
+    # DOUBLE: a MariaDB FLOAT holds epoch seconds only to ~2 minutes
+    sent: Mapped[float] = mapped_column(Double)
 
 
 class Quota(Base):

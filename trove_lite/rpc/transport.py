@@ -20,7 +20,6 @@ def get_transport(conf):
     key = (id(conf), conf.transport_url)
     with _LOCK:
         if key not in _TRANSPORTS:
-            messaging.set_transport_defaults(conf.control_exchange)
             _TRANSPORTS[key] = messaging.get_rpc_transport(conf, url=conf.transport_url)
         return _TRANSPORTS[key]
 

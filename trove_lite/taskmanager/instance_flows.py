@@ -39,6 +39,10 @@ class FlowError(Exception):
         self.task, self.message, self.details = task, message, details
 
 
+class FlowCancelled(Exception):
+    """The user deleted the instance while this flow was running."""
+
+
 class InstanceFlows:
     def __init__(self, conf, db, compute, volumes, guest_factory=None):
         self.conf = conf
@@ -107,6 +111,7 @@ class InstanceFlows:
         passes. ``since``: ignore reports older than this (UTC naive datetime).
         """
         while True:
+            self._check_not_deleting(instance_id)
             status, description, updated = self.service_status(instance_id)
             fresh = since is None or (updated is not None and updated >= since)
             if fresh and status in ok:
@@ -128,6 +133,9 @@ class InstanceFlows:
             1, self.conf.taskmanager.usage_timeout - (utcnow() - started).total_seconds())
         try:
             self._create_steps(inst, databases, users, backup_id, root_password, deadline)
+        except FlowCancelled:
+            LOG.info("create of %s stopped: the instance is being deleted", instance_id)
+            return
         except FlowError as e:
             self.update(instance_id, task_status=e.task or TaskStatus.BUILDING_ERROR)
             if e.task == TaskStatus.BUILDING_ERROR_TIMEOUT_GA:
@@ -169,7 +177,7 @@ class InstanceFlows:
             server_id = server.id
             self.update(inst.id, server_id=server_id,
                         address=server.addresses[0] if server.addresses else None)
-        server = self._wait_server_active(server_id, deadline)
+        server = self._wait_server_active(inst.id, server_id, deadline)
         if server.addresses:
             self.update(inst.id, address=server.addresses[0])
         device = None
@@ -192,8 +200,13 @@ class InstanceFlows:
             raise FlowError(TaskStatus.BUILDING_ERROR_RESTORE if backup_id
                             else TaskStatus.BUILDING_ERROR, e.message)
 
-    def _wait_server_active(self, server_id, deadline):
+    def _check_not_deleting(self, instance_id):
+        if self.load(instance_id).task_status == TaskStatus.DELETING:
+            raise FlowCancelled()
+
+    def _wait_server_active(self, instance_id, server_id, deadline):
         while True:
+            self._check_not_deleting(instance_id)
             server = self.compute.get_server(server_id)
             if server.status == "ACTIVE":
                 return server

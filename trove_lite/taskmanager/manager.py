@@ -9,6 +9,7 @@ taskmanager killed mid-flow never leaves an instance in BUILD forever.
 
 import logging
 import threading
+import time
 
 import oslo_messaging as messaging
 from sqlalchemy import select
@@ -33,13 +34,23 @@ class TaskManager:
         self._thread = None
 
     # -- bookkeeping of flows run by this process ----------------------------
-    def _drive(self, instance_id, fn, *args, **kwargs):
-        with self._lock:
-            if instance_id in self._driving:
+    def _drive(self, instance_id, fn, *args, wait=0, **kwargs):
+        """Run ``fn`` for an instance unless another flow drives it.
+
+        ``wait``: seconds to wait for a running flow to end first (a delete waits
+        for a create, which notices the DELETING task and stops).
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            with self._lock:
+                if instance_id not in self._driving:
+                    self._driving.add(instance_id)
+                    break
+            if time.monotonic() >= deadline:
                 LOG.warning("instance %s already has a flow running here; %s ignored",
                             instance_id, fn.__name__)
                 return
-            self._driving.add(instance_id)
+            time.sleep(0.2)
         try:
             fn(instance_id, *args, **kwargs)
         except Exception:
@@ -55,10 +66,10 @@ class TaskManager:
                     root_password)
 
     def delete_instance(self, ctx, instance_id):
-        self._drive(instance_id, self.flows.delete)
+        self._drive(instance_id, self.flows.delete, wait=60)
 
     def force_delete_instance(self, ctx, instance_id):
-        self._drive(instance_id, self.flows.delete, force=True)
+        self._drive(instance_id, self.flows.delete, force=True, wait=60)
 
     def restart_instance(self, ctx, instance_id):
         self._drive(instance_id, self.flows.restart)

@@ -1,0 +1,61 @@
+"""Faults of the create flow: a silent guest, and a taskmanager killed mid-create."""
+
+import shutil
+import sys
+import tempfile
+import time
+
+import pytest
+
+from tests.functional.controlplane.conftest import destroy_everything
+from tests.support.controlplane import ControlPlane, wait_for_status
+
+pytestmark = pytest.mark.slow
+
+
+def test_guest_that_never_reports_ends_in_error_with_a_fault():
+    base = tempfile.mkdtemp(prefix="trove-lite-silent-")
+    # a "guest" that boots and never says anything
+    cp = ControlPlane(base, usage_timeout=8,
+                      guest_command=[sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        cp.start_aio()
+        trove = cp.client("faults")
+        started = time.monotonic()
+        inst = trove.instances.create("silent", "1", volume={"size": 1}, datastore="mariadb")
+        inst = wait_for_status(trove, inst.id, {"ERROR", "ACTIVE"}, timeout=40)
+        elapsed = time.monotonic() - started
+        assert inst.status == "ERROR"
+        assert elapsed < 8 + 10, "ERROR came %.1f s after create (timeout 8 s)" % elapsed
+        assert "did not report ready within 8 s" in inst.fault["message"]
+    finally:
+        destroy_everything(cp)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_taskmanager_killed_during_create_is_driven_to_active_after_restart():
+    base = tempfile.mkdtemp(prefix="trove-lite-tmkill-")
+    cp = ControlPlane(base, usage_timeout=90)
+    try:
+        cp.start_services(("api", "conductor", "taskmanager"))
+        trove = cp.client("faults")
+        inst = trove.instances.create("cut-off", "1", volume={"size": 1}, datastore="mariadb")
+        # kill it hard in the middle: once the server exists, before the guest is ready
+        deadline = time.monotonic() + 30
+        while not _server_dirs(cp):
+            assert time.monotonic() < deadline, cp.log_tail("taskmanager")
+            time.sleep(0.05)
+        cp.kill("taskmanager")
+        assert trove.instances.get(inst.id).status == "BUILD"
+        cp.start_service("taskmanager")
+        inst = wait_for_status(trove, inst.id, {"ACTIVE", "ERROR"}, timeout=120)
+        assert inst.status == "ACTIVE", inst.fault
+    finally:
+        destroy_everything(cp)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _server_dirs(cp):
+    import os
+    d = os.path.join(cp.state_dir, "servers")
+    return [os.path.join(d, x) for x in os.listdir(d)] if os.path.isdir(d) else []

@@ -1,0 +1,72 @@
+"""The pure decision functions of the control plane."""
+
+import datetime
+
+from trove_lite.conductor.manager import should_apply
+from trove_lite.status import display_status
+from trove_lite.taskmanager import reconcile
+
+NOW = datetime.datetime(2026, 11, 21, 12, 0, 0)
+
+
+def test_conductor_drops_out_of_order_and_duplicate_messages():
+    assert should_apply(None, 10.0)[0] is True
+    assert should_apply(10.0, 10.5)[0] is True
+    ok, reason = should_apply(10.5, 10.0)
+    assert ok is False and "out of order" in reason
+    assert should_apply(10.5, 10.5)[0] is False
+    assert should_apply(10.5, None)[0] is False
+
+
+def test_status_shown_to_users_follows_trove():
+    assert display_status("NONE", "HEALTHY") == "ACTIVE"
+    assert display_status("BUILDING", "NEW") == "BUILD"
+    assert display_status("BUILDING", "HEALTHY") == "BUILD"      # the task wins
+    assert display_status("REBOOTING", "SHUTDOWN") == "REBOOT"
+    assert display_status("RESIZING", "HEALTHY") == "RESIZE"
+    assert display_status("DELETING", "HEALTHY") == "SHUTDOWN"
+    assert display_status("BUILDING_ERROR_TIMEOUT_GA", "FAILED_TIMEOUT_GUESTAGENT") == "ERROR"
+    assert display_status("NONE", "HEALTHY", backup_running=True) == "BACKUP"
+    assert display_status("NONE", "CRASHED") == "SHUTDOWN"
+    assert display_status("NONE", "FAILED") == "FAILED"
+    assert display_status("NONE", "HEALTHY", server_status="ERROR") == "ERROR"
+    assert display_status("NONE", "RESTART_REQUIRED") == "RESTART_REQUIRED"
+
+
+def snap(**kw):
+    base = dict(instance_id="i", task_status="BUILDING",
+                task_started_at=NOW - datetime.timedelta(seconds=30), service_status="NEW",
+                service_updated_at=None, has_server=True, now=NOW, usage_timeout=400,
+                state_change_wait_time=180, driven_here=False)
+    base.update(kw)
+    return reconcile.Snapshot(**base)
+
+
+def test_reconcile_resumes_a_cut_off_create_within_its_time():
+    assert reconcile.decide(snap())[0] == reconcile.RESUME_CREATE
+
+
+def test_reconcile_fails_a_create_past_its_timeout():
+    action, reason = reconcile.decide(snap(task_started_at=NOW - datetime.timedelta(
+        seconds=401)))
+    assert action == reconcile.FAIL_TIMEOUT and "401" in reason
+
+
+def test_reconcile_finishes_a_create_whose_guest_already_reported():
+    assert reconcile.decide(snap(service_status="HEALTHY"))[0] == reconcile.FINISH_OK
+
+
+def test_reconcile_leaves_flows_this_process_drives_alone():
+    assert reconcile.decide(snap(driven_here=True))[0] == reconcile.NOTHING
+
+
+def test_reconcile_finishes_a_cut_off_delete():
+    assert reconcile.decide(snap(task_status="DELETING"))[0] == reconcile.RESUME_DELETE
+
+
+def test_reconcile_waits_then_fails_a_cut_off_restart():
+    assert reconcile.decide(snap(task_status="REBOOTING", service_status="SHUTDOWN"))[0] \
+        == reconcile.WAIT
+    assert reconcile.decide(snap(task_status="REBOOTING", service_status="SHUTDOWN",
+                                 task_started_at=NOW - datetime.timedelta(seconds=200))
+                            )[0] == reconcile.FAIL_TIMEOUT

@@ -58,26 +58,29 @@ class Rule:
 
     @classmethod
     def from_dict(cls, data):
-        """A rule from Trove's dict form; ValueError if it is malformed.
+        """A rule from Trove's dict form or a database row; ValueError if malformed.
 
-        Without ``dynamic`` (a plain Trove rule) a parameter is dynamic exactly
-        when it needs no restart.
+        Row spellings are accepted too: ``data_type``, ``min_size``/``max_size``
+        (numbers stored as strings) and ``allowed_values`` as a JSON list or a
+        comma-separated string. Without ``dynamic`` (a plain Trove rule) a
+        parameter is dynamic exactly when it needs no restart.
         """
-        name, kind = data.get("name"), data.get("type")
+        name, kind = data.get("name"), data.get("type", data.get("data_type"))
         if not isinstance(name, str) or not _NAME_RE.match(name):
             raise ValueError("rule name %r is not a server variable name" % (name,))
         if kind not in TYPES:
             raise ValueError("rule %s: type %r is not one of %s" % (name, kind, TYPES))
         restart = bool(data.get("restart_required", False))
-        allowed = data.get("allowed_values")
+        dynamic = data.get("dynamic")
         rule = cls(name=name, type=kind, restart_required=restart,
-                   dynamic=bool(data.get("dynamic", not restart)),
-                   min=data.get("min"), max=data.get("max"),
-                   allowed_values=tuple(allowed) if allowed else None,
+                   dynamic=(not restart) if dynamic is None else bool(dynamic),
+                   min=_limit(data.get("min", data.get("min_size")), kind, name),
+                   max=_limit(data.get("max", data.get("max_size")), kind, name),
+                   allowed_values=_allowed(data.get("allowed_values")),
                    multiple=bool(data.get("multiple", False)),
-                   pattern=data.get("pattern"), cnf_option=data.get("cnf_option"))
-        if kind in ("integer", "float") and None not in (rule.min, rule.max) \
-                and rule.min > rule.max:
+                   pattern=data.get("pattern") or None,
+                   cnf_option=data.get("cnf_option") or None)
+        if None not in (rule.min, rule.max) and rule.min > rule.max:
             raise ValueError("rule %s: min %s > max %s" % (name, rule.min, rule.max))
         if rule.pattern is not None:
             re.compile(rule.pattern)
@@ -106,6 +109,23 @@ class Rule:
     def applies_live(self):
         """True when SET GLOBAL is enough; False when the value waits for a restart."""
         return self.dynamic and not self.restart_required
+
+
+def _limit(value, kind, name):
+    if value is None or value == "" or kind not in ("integer", "float"):
+        return None
+    try:
+        return float(value) if kind == "float" else int(value)
+    except (TypeError, ValueError):
+        raise ValueError("rule %s: limit %r is not a number" % (name, value)) from None
+
+
+def _allowed(value):
+    if not value:
+        return None
+    if isinstance(value, str):
+        value = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+    return tuple(value)
 
 
 def parse_rules(rules):

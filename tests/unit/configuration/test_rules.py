@@ -200,6 +200,25 @@ def test_rules_from_plain_trove_rows_without_our_extras():
         "The value 0 for max_connections is out of range: min 1, max 100000."
 
 
+def test_rules_from_database_rows_with_string_limits():
+    rows = [{"name": "max_connections", "data_type": "integer", "min_size": "10",
+             "max_size": "100000", "restart_required": False, "dynamic": True,
+             "allowed_values": None},
+            {"name": "tmp_disk_table_size", "data_type": "integer", "min_size": "1024",
+             "max_size": "18446744073709551615", "restart_required": False},
+            {"name": "binlog_format", "data_type": "string", "min_size": None,
+             "max_size": None, "restart_required": False,
+             "allowed_values": '["MIXED", "STATEMENT", "ROW"]'},
+            {"name": "query_cache_type", "data_type": "string", "restart_required": False,
+             "allowed_values": "OFF,ON,DEMAND"}]
+    assert R.validate_values(rows, {"max_connections": "20", "binlog_format": "row",
+                                    "tmp_disk_table_size": 18446744073709551615,
+                                    "query_cache_type": "demand"}) == {
+        "max_connections": 20, "binlog_format": "ROW",
+        "tmp_disk_table_size": 18446744073709551615, "query_cache_type": "DEMAND"}
+    assert "out of range: min 10, max 100000" in invalid({"max_connections": 5}, rows).message
+
+
 def test_split_dynamic():
     values = R.validate_values(ROWS, {"max_connections": 50, "slow_query_log": "ON",
                                       "innodb_log_buffer_size": "4M"})
@@ -220,6 +239,7 @@ def test_split_dynamic_with_the_real_rules():
     [{"name": "x", "type": "int", "restart_required": False}],
     [{"name": "Bad Name", "type": "integer"}],
     [{"name": "x", "type": "integer", "min": 5, "max": 1}],
+    [{"name": "x", "type": "integer", "min": "five", "max": 1}],
     [{"name": "x", "type": "boolean"}, {"name": "x", "type": "boolean"}],
 ])
 def test_malformed_rules_are_refused_when_loaded(bad):

@@ -140,6 +140,18 @@ class Applier:
         self.run(sql.create_ghost(self.db, self.req.table, self.names.ghost))
         self.run(sql.alter_table(self.db, self.names.ghost, alter))
 
+    def copy_auto_increment(self, alter):
+        """Give the ghost the original's AUTO_INCREMENT (unless the ALTER sets one), so
+        ids of rows deleted at the end of the table are not handed out again."""
+        if "auto_increment" in alter.lower().replace("auto_increment primary", ""):
+            return
+        row = dbconn.query_one(self.copy_conn, "select auto_increment from information_schema."
+                               "tables where table_schema=%s and table_name=%s",
+                               (self.db, self.req.table))
+        if row and row[0]:
+            self.run("alter /* gh-ost */ table %s AUTO_INCREMENT=%d" % (
+                sql.qualified(self.db, self.names.ghost), int(row[0])))
+
     def write_changelog(self, hint, value, row_id=0):
         self.run(sql.changelog_write(self.db, self.names.changelog), (row_id, hint, value))
 

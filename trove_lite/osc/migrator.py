@@ -280,6 +280,7 @@ class Migration:
         a.create_changelog()
         self.log.info("Creating ghost table %s", sql.qualified(req.database, n.ghost))
         a.create_ghost(plan.alter)
+        a.copy_auto_increment(plan.alter)
         self.log.info("Ghost table altered")
         if req.checkpoint:
             a.drop(n.checkpoint)

@@ -95,6 +95,7 @@ class Writer(threading.Thread):
         self.kw, self.table, self.rate = kw, table, rate
         self.stop_event = threading.Event()
         self.inserted = []
+        self.deleted = set()
         self.ops = 0
         self.last_op_time = time.monotonic()
         self.errors = []
@@ -114,7 +115,9 @@ class Writer(threading.Thread):
                 cur.execute("update %s set name = concat(name, '+'), price = price + 1 "
                             "where id = %%s" % t, (1 + (i * 7919) % 5000,))
                 if i % 10 == 0:
-                    cur.execute("delete from %s where id = %%s" % t, (2 + (i * 104729) % 5000,))
+                    victim = 2 + (i * 104729) % 5000
+                    if cur.execute("delete from %s where id = %%s" % t, (victim,)):
+                        self.deleted.add(victim)
                     # move a unique value onto another row: collisions in the ghost table
                     cur.execute("update %s set u = -u where id = %%s" % t, (3 + (i * 31) % 5000,))
                 self.ops += 1
@@ -128,6 +131,10 @@ class Writer(threading.Thread):
                     time.sleep(0.05)
             time.sleep(1.0 / self.rate)
         c.close()
+
+    def surviving(self):
+        """Ids this writer inserted and did not delete: they must all be in the table."""
+        return set(self.inserted) - self.deleted
 
     def stop(self):
         self.stop_event.set()

@@ -1,0 +1,68 @@
+from trove_lite.osc import inspector as insp
+from trove_lite.osc.applier import RowMapper, plan_dml, value_converter
+from trove_lite.osc.parser import parse_alter
+from trove_lite.osc.streamer import DELETE, INSERT, UPDATE
+
+UK = insp.UniqueKey
+
+
+def test_primary_preferred_then_non_nullable_then_integer():
+    keys = [UK("u_name", ("name",), has_text=True, all_integer=False),
+            UK("u_null", ("x",), nullable=True), UK("PRIMARY", ("id",)), UK("u_int", ("n",))]
+    key, err = insp.choose_shared_key(keys, keys, {})
+    assert key.name == "PRIMARY" and err is None
+    key, _ = insp.choose_shared_key(keys[:2] + keys[3:], keys, {})
+    assert key.name == "u_int"
+
+
+def test_key_must_exist_after_alter_with_renames_applied():
+    orig = [UK("PRIMARY", ("id",))]
+    assert insp.choose_shared_key(orig, [UK("PRIMARY", ("id2",))], {"id": "id2"})[0].name == \
+        "PRIMARY"
+    key, err = insp.choose_shared_key(orig, [UK("PRIMARY", ("id", "x"))], {})
+    assert key is None and err.startswith("no shared unique key can be found after ALTER")
+
+
+def test_no_key_and_float_key_refusals():
+    assert insp.choose_shared_key([], [], {})[1].startswith(
+        "no PRIMARY nor UNIQUE key found in table")
+    f = [UK("u", ("f",), refused_type=True)]
+    assert insp.choose_shared_key(f, f, {})[0] is None
+
+
+def test_nullable_key_needs_flag():
+    k = [UK("u", ("x",), nullable=True)]
+    assert insp.choose_shared_key(k, k, {})[0] is None
+    assert insp.choose_shared_key(k, k, {}, allow_nullable=True)[0].name == "u"
+
+
+def _cols():
+    C = insp.Column
+    return [C("id", "int", "int(11)", False), C("b", "bit", "bit(3)", True),
+            C("s", "set", "set('a','b')", True), C("d", "datetime", "datetime", False),
+            C("g", "int", "int(11)", True, generated=True), C("old", "int", "int(11)", True)]
+
+
+def test_shared_columns_skip_generated_and_map_renames():
+    ghost = [c for c in _cols() if c.name != "old"] + [insp.Column("new", "int", "int", True)]
+    src, dst = insp.shared_columns(_cols(), ghost, parse_alter("change old new int"))
+    assert src == ["id", "b", "s", "d", "old"] and dst == ["id", "b", "s", "d", "new"]
+
+
+def test_binlog_values_round_trip():
+    cols = {c.name: c for c in _cols()}
+    assert value_converter(cols["b"], False)("101") == 5
+    assert value_converter(cols["s"], False)({"b", "a"}) == "a,b"
+    # a zero DATETIME arrives as None; the NOT NULL column gets the zero date back
+    assert value_converter(cols["d"], True)(None) == "0000-00-00 00:00:00"
+    assert value_converter(cols["id"], False)(None) is None
+
+
+def test_dml_plan_binlog_wins_and_key_moves_delete_first():
+    m = RowMapper(_cols(), ["id", "old"], ["id", "new"], ("id",), False)
+    ops = plan_dml([(INSERT, None, {"id": 1, "old": 5}),
+                    (UPDATE, {"id": 1, "old": 5}, {"id": 1, "old": 6}),
+                    (UPDATE, {"id": 1, "old": 6}, {"id": 2, "old": 6}),
+                    (DELETE, {"id": 2, "old": 6}, None)], m)
+    assert ops == [("replace", [1, 5]), ("replace", [1, 6]), ("delete", [1]),
+                   ("replace", [2, 6]), ("delete", [2])]

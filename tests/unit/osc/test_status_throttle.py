@@ -1,0 +1,53 @@
+from trove_lite.osc import status
+from trove_lite.osc.throttler import Decision, Metrics, decide
+
+
+def _snap(**kw):
+    base = dict(rows_copied=500, rows_estimate=1000, dml_applied=7, backlog=2, backlog_size=1000,
+                elapsed=75, copy_elapsed=10, coords="mysql-bin.000001:1234", lag=0.1,
+                heartbeat_lag=0.12, state="migrating", copy_complete=False)
+    base.update(kw)
+    return status.StatusSnapshot(**base)
+
+
+def test_status_line_as_gh_ost_prints_it():
+    assert status.status_line(_snap()) == (
+        "Copy: 500/1000 50.0%; Applied: 7; Backlog: 2/1000; Time: 1m15s(total), 10s(copy); "
+        "streamer: mysql-bin.000001:1234; Lag: 0.10s, HeartbeatLag: 0.12s, State: migrating; "
+        "ETA: 10s")
+
+
+def test_eta_na_and_due():
+    assert status.eta(_snap(rows_copied=0)) == "N/A"
+    line = status.status_line(_snap(copy_complete=True, state="postponing cut-over"))
+    assert "100.0%" in line and "ETA: due" in line and "State: postponing cut-over" in line
+
+
+def test_go_durations():
+    assert [status.go_duration(s) for s in (0, 45, 65, 3723)] == ["0s", "45s", "1m5s", "1h2m3s"]
+
+
+def test_print_cadence_every_second_then_less_often():
+    assert all(status.should_print(s, s - 1) for s in range(1, 61))
+    assert not status.should_print(61, 60) and status.should_print(65, 60)
+    assert not status.should_print(200, 180) and status.should_print(210, 180)
+    assert not status.should_print(5.5, 5)
+
+
+T = {"max_lag_millis": 1500, "max_load": {"Threads_running": 20},
+     "critical_load": {"Threads_running": 100}, "user_throttle": False}
+
+
+def test_throttle_decisions():
+    assert decide(Metrics(), T) == Decision(False)
+    assert decide(Metrics(heartbeat_lag=2.0), T).reason.startswith("lag=")
+    assert decide(Metrics(throttle_query_result=1), T).reason == "throttle-query"
+    assert decide(Metrics(flag_files=("/f",)), T).reason == "flag-file"
+    assert decide(Metrics(status={"Threads_running": 25}), T).reason.startswith("max-load")
+    assert decide(Metrics(), dict(T, user_throttle=True)).reason == "commanded by user"
+
+
+def test_critical_load_and_panic_file_panic():
+    assert decide(Metrics(status={"Threads_running": 100}), T).panic.startswith(
+        "critical-load met")
+    assert decide(Metrics(panic_flag_exists=True), T).panic

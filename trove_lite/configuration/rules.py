@@ -184,7 +184,7 @@ def validate_values(rules, values):
             errors.append("Configuration parameter %s is given twice." % name)
         else:
             try:
-                result[name] = validate_value(rule, value)
+                result[name] = _validate_one(rule, value)
             except _Invalid as exc:
                 errors.append(str(exc))
     errors.extend(_check_combinations(result))
@@ -224,7 +224,17 @@ class _Invalid(Exception):
 
 
 def validate_value(rule, value):
-    """One normalised value, or _Invalid with a message naming the parameter."""
+    """One parameter's normalised value; InvalidConfigurationValue if it is not valid.
+
+    Checks the value alone (no cross-parameter rules: see validate_values).
+    """
+    try:
+        return _validate_one(rule, value)
+    except _Invalid as exc:
+        raise InvalidConfigurationValue(reason=str(exc), errors=[str(exc)]) from None
+
+
+def _validate_one(rule, value):
     if value is None:
         raise _Invalid("%s needs a value, not null." % rule.name)
     return _VALIDATORS[rule.type](rule, value)
@@ -320,10 +330,18 @@ def _check_range(rule, number, given):
 
 
 def _check_combinations(values):
-    """Cross-parameter rules that would stop mariadbd from starting."""
+    """Cross-parameter rules that would stop mariadbd from starting.
+
+    The instance's config template sets both character_set_server and
+    collation_server; a group that overrides only one of them leaves a pair that
+    does not match, and mariadbd exits at start (measured on 10.11). So they
+    come together, and the collation must belong to the character set.
+    """
     charset, collation = values.get("character_set_server"), values.get("collation_server")
-    if charset and collation and not (collation == charset == "binary"
-                                      or collation.startswith(charset + "_")):
+    if (charset is None) != (collation is None):
+        return ["character_set_server and collation_server must be set together."]
+    if charset and not (collation == charset == "binary"
+                        or collation.startswith(charset + "_")):
         return ["collation_server %s does not belong to character_set_server %s."
                 % (collation, charset)]
     return []

@@ -16,6 +16,8 @@ import pymysql
 import pytest
 
 from trove_lite.configuration import rules as R
+from trove_lite.exceptions import InvalidConfigurationValue
+from trove_lite.guestagent.datastore.mariadb.server import ServerError
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +110,7 @@ def test_every_allowed_value_is_accepted_at_runtime(mariadb_factory):
             else:
                 continue
             for value in candidates:
-                value = R.validate_values(RULES, {name: value})[name]
+                value = R.validate_value(rule, value)
                 try:
                     set_global(cur, rule, value)
                 except pymysql.MySQLError as exc:
@@ -164,6 +166,20 @@ def test_all_rules_in_an_option_file_start_the_server(mariadb_factory):
     # the option-file placement values of MariaDBServer's own my.cnf win over ours
     differs = [d for d in differs if not d.startswith(tuple(server.options))]
     assert not differs, "\n".join(differs)
+
+
+def test_charset_without_its_collation_stops_mariadbd(mariadb_factory):
+    """Why a group must set character_set_server and collation_server together."""
+    server = mariadb_factory(area=202)
+    server.write_conf_d("10-template.cnf", "[mariadbd]\ncharacter_set_server = utf8mb4\n"
+                                           "collation_server = utf8mb4_general_ci\n")
+    server.write_conf_d("50-configuration-group.cnf",
+                        "[mariadbd]\ncharacter_set_server = latin1\n")
+    server.stop()
+    with pytest.raises(ServerError):
+        server.start(timeout=20)
+    with pytest.raises(InvalidConfigurationValue):
+        R.validate_values(RULES, {"character_set_server": "latin1"})
 
 
 def test_committed_rules_are_what_the_generator_reads_from_mariadb_10_11():

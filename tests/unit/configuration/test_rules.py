@@ -167,6 +167,9 @@ def test_strings_refuse_characters_that_break_a_mycnf_line(bad):
 def test_charset_and_collation_must_belong_together():
     exc = invalid({"character_set_server": "latin1", "collation_server": "utf8mb4_bin"})
     assert "does not belong to character_set_server latin1" in exc.message
+    for alone in ({"character_set_server": "latin1"},
+                  {"collation_server": "latin1_swedish_ci"}):
+        assert "must be set together" in invalid(alone).message
 
 
 def test_all_errors_reported_at_once_and_nothing_returned():

@@ -38,19 +38,19 @@ class DatastoresController:
         return 200, {"datastore": views.datastore(ds, versions, req.links)}
 
     def versions(self, req, datastore):
-        req.can("datastore:version:index")
+        req.can("datastore:version_index")
         with self.db.session() as s:
             versions = catalog.list_versions(s, catalog.find_datastore(s, datastore))
         return 200, {"versions": [views.version(v, req.links) for v in versions], "links": []}
 
     def version_show(self, req, datastore, version):
-        req.can("datastore:version:show")
+        req.can("datastore:version_show")
         with self.db.session() as s:
             row = catalog.find_version(s, catalog.find_datastore(s, datastore), version)
         return 200, {"version": views.version(row, req.links)}
 
     def version_by_id(self, req, version_id):
-        req.can("datastore:version:show")
+        req.can("datastore:version_show")
         with self.db.session() as s:
             row = catalog.get_version_by_id(s, version_id)
         return 200, {"version": views.version(row, req.links)}

@@ -22,7 +22,7 @@ class FlavorsController:
 
     def for_version(self, req, datastore, version):
         """Flavors allowed for a datastore version (all when it restricts none)."""
-        req.can("datastore:list_associated_flavors")
+        req.can("flavor:index")
         with self.db.session() as s:
             ds = catalog.find_datastore(s, datastore)
             rows = catalog.list_version_flavors(s, catalog.find_version(s, ds, version))

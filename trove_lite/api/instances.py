@@ -60,7 +60,7 @@ class InstancesController:
         return self._list(req, "instances", detailed=False)
 
     def detail(self, req):
-        req.can("instance:detail")
+        req.can("instance:index")
         return self._list(req, "instances/detail", detailed=True)
 
     def show(self, req, instance_id):
@@ -103,17 +103,17 @@ class InstancesController:
         (name, args), = body.items()
         target = {"instance_id": instance_id}
         if name == "restart":
-            req.can("instance:restart", target)
+            req.can("instance:action:restart", target)
             self.service.restart(req.ctx, req.tenant_id, instance_id)
         elif name == "reset_status":
-            req.can("instance:reset_status", target)
+            req.can("instance:action:reset_status", target)
             self.service.reset_status(req.ctx, req.tenant_id, instance_id)
         elif name == "resize" and "flavorRef" in args:
-            req.can("instance:resize_flavor", target)
+            req.can("instance:action:resize_flavor", target)
             self.service.resize_flavor(req.ctx, req.tenant_id, instance_id,
                                        str(args["flavorRef"]))
         elif name == "resize":
-            req.can("instance:resize_volume", target)
+            req.can("instance:action:resize_volume", target)
             self.service.resize_volume(req.ctx, req.tenant_id, instance_id,
                                        args["volume"]["size"])
         else:

@@ -26,7 +26,7 @@ import webob
 
 from trove_lite.api import datastores, flavors, instances, schemas, versions
 from trove_lite.api.views import Links
-from trove_lite.exceptions import BadRequest, Forbidden, NotFound, TroveLiteError, fault_body
+from trove_lite.exceptions import BadRequest, NotFound, TroveLiteError, fault_body
 from trove_lite.instance.service import InstanceService
 from trove_lite.rpc.context import RequestContext
 
@@ -175,8 +175,9 @@ class App:
         if ctx is None:
             return RequestContext(project_id=tenant_id)
         if tenant_id is not None and ctx.project_id != tenant_id and not ctx.is_admin:
-            raise Forbidden(message="User with project %s cannot access project %s."
-                                    % (ctx.project_id, tenant_id))
+            # the auth middleware refuses this first; answer as it does (404), so
+            # another project's tenant path looks like a missing resource
+            raise PathNotFound(path="/v1.0/%s" % tenant_id)
         return ctx
 
 

@@ -5,12 +5,15 @@ taskmanager; it needs the schema in place (``trove-lite-manage db_sync``).
 """
 
 import logging
+import sys
 
 from trove_lite.cmd import common
 
 common.prefer_threading_backend()
 
 from trove_lite import config  # noqa: E402
+from trove_lite.api import auth  # noqa: E402
+from trove_lite.api import policy  # noqa: E402
 from trove_lite.api import server as api_server  # noqa: E402
 from trove_lite.api import wsgi  # noqa: E402
 from trove_lite.db.session import Database  # noqa: E402
@@ -20,15 +23,22 @@ from trove_lite.rpc.taskmanager import TaskManagerAPI  # noqa: E402
 LOG = logging.getLogger("trove_lite.api")
 
 
-def start(conf, db, middleware=(), authorize=None):
-    """Build the app and start serving on [api] bind_host:bind_port; returns the server."""
-    app = wsgi.make_app(conf, db, TaskManagerAPI(conf), middleware=middleware,
-                        authorize=authorize)
+def start(conf, db, taskmanager_api=None):
+    """Build the authenticated app and serve it on [api] bind_host:bind_port.
+
+    Auth per ``[api] auth_strategy`` (``auth.wrap_app``), policy from
+    ``policy.make_enforcer``. Returns the server (``.shutdown()``).
+    """
+    enforcer = policy.make_enforcer(conf)
+    app = wsgi.make_app(
+        conf, db, taskmanager_api or TaskManagerAPI(conf),
+        middleware=[lambda inner: auth.wrap_app(inner, conf, enforcer)],
+        authorize=lambda ctx, action, target: policy.enforce(enforcer, ctx, action, target))
     return api_server.serve(conf, app)
 
 
 def main(argv=None):
-    conf = config.make_conf(argv)
+    conf = config.make_conf(sys.argv[1:] if argv is None else argv)
     common.setup_logging("api")
     db = Database(config.database_url(conf))
     server = start(conf, db)

@@ -325,3 +325,31 @@ def test_unexpected_error_is_500_without_traceback(api_env, tenant, tmp_path, ca
     finally:
         server.shutdown()
         broken.dispose()
+
+
+def test_policy_hook_with_the_auth_middleware(api_env, tenant):
+    """The app behind the no-auth middleware with the policy defaults: every action
+    name the handlers check is registered, and reset_status is admin-only."""
+    from trove_lite.api import auth, policy
+    enforcer = policy.make_enforcer(api_env.conf)
+    app = wsgi.make_app(
+        api_env.conf, api_env.db, None,
+        middleware=[lambda inner: auth.wrap_app(inner, api_env.conf, enforcer)],
+        authorize=lambda ctx, action, target: policy.enforce(enforcer, ctx, action, target))
+    server = api_server.serve(api_env.conf, app, "127.0.0.1", 0)
+    try:
+        import requests
+        base = "%s/v1.0/%s" % (server.url, tenant)
+        for path in ("/instances", "/instances/detail", "/flavors", "/flavors/1",
+                     "/datastores", "/datastores/mariadb", "/datastores/mariadb/versions",
+                     "/datastores/mariadb/versions/10.11",
+                     "/datastores/mariadb/versions/10.11/flavors",
+                     "/datastores/versions/" + api_env.ids["10.11"]):
+            assert requests.get(base + path, timeout=10).status_code == 200, path
+        inst = create(api_env, tenant)  # through the fixture's app: same database
+        resp = requests.post("%s/instances/%s/action" % (base, inst.id),
+                             json={"reset_status": {}}, timeout=10)
+        assert fault(resp, "forbidden", 403)
+        assert api_env.client(tenant).instances.get(inst.id).status == "BUILD"
+    finally:
+        server.shutdown()

@@ -33,11 +33,13 @@ DEFAULT_OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.par
 # log_output (the guest publishes logs from files), lower_case_table_names and
 # innodb_page_size (fixed at datadir creation: a change makes tables unreadable),
 # max_statement_time (a tiny value makes every statement of the guest agent time
-# out, and "0 = off, else >= N" cannot be expressed as one min/max range).
+# out, and "0 = off, else >= N" cannot be expressed as one min/max range),
+# binlog_format and binlog_row_image (backups, replication and online schema
+# changes read the binlog and need ROW with FULL images; the template sets them).
 PARAMETERS = """
 aria_pagecache_buffer_size auto_increment_increment auto_increment_offset autocommit
 binlog_annotate_row_events binlog_cache_size binlog_checksum binlog_expire_logs_seconds
-binlog_format binlog_row_image binlog_stmt_cache_size bulk_insert_buffer_size
+binlog_stmt_cache_size bulk_insert_buffer_size
 character_set_server collation_server concurrent_insert connect_timeout
 default_storage_engine div_precision_increment event_scheduler
 explicit_defaults_for_timestamp ft_max_word_len ft_min_word_len general_log

@@ -24,7 +24,7 @@ def test_rules_file_has_at_least_60_parameters_users_tune():
     assert len(RULES) >= 60
     for name in ("innodb_buffer_pool_size", "innodb_log_file_size", "max_connections",
                  "wait_timeout", "character_set_server", "collation_server", "sql_mode",
-                 "binlog_format", "sync_binlog", "slow_query_log", "long_query_time",
+                 "sync_binlog", "binlog_expire_logs_seconds", "slow_query_log", "long_query_time",
                  "innodb_flush_log_at_trx_commit", "innodb_io_capacity",
                  "table_open_cache", "tmp_table_size", "max_allowed_packet"):
         assert name in RULES, name
@@ -48,6 +48,10 @@ def test_restrictions_that_protect_the_instance_are_in_the_file():
     assert RULES["max_user_connections"].min == 0
     assert "DISABLED" not in RULES["event_scheduler"].allowed_values
     assert "no-threads" not in RULES["thread_handling"].allowed_values
+    # platform-managed: backups, replication and online schema changes need them
+    for name in ("binlog_format", "binlog_row_image", "log_bin", "server_id",
+                 "read_only", "lower_case_table_names"):
+        assert name not in RULES
     assert RULES["tx_isolation"].option_name == "transaction-isolation"
     assert RULES["time_zone"].option_name == "default-time-zone"
 
@@ -79,7 +83,7 @@ def test_generator_turns_server_rows_into_rules():
     ({"innodb_log_file_size": "64m"}, {"innodb_log_file_size": 64 << 20}),
     ({"long_query_time": 2}, {"long_query_time": 2.0}),
     ({"long_query_time": "0.25"}, {"long_query_time": 0.25}),
-    ({"binlog_format": "row"}, {"binlog_format": "ROW"}),
+    ({"query_cache_type": "demand"}, {"query_cache_type": "DEMAND"}),
     ({"innodb_flush_method": "o_direct"}, {"innodb_flush_method": "O_DIRECT"}),
     ({"sql_mode": "strict_trans_tables, NO_ENGINE_SUBSTITUTION,strict_trans_tables"},
      {"sql_mode": "STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION"}),
@@ -132,7 +136,7 @@ def test_wrong_type_names_parameter_and_type():
     assert "must be an integer, not array" in invalid({"max_connections": [200]}).message
     assert "must be a number" in invalid({"long_query_time": "fast"}).message
     assert "must be a number" in invalid({"long_query_time": "nan"}).message
-    assert "must be a string, not number 5" in invalid({"binlog_format": 5}).message
+    assert "must be a string, not number 5" in invalid({"tx_isolation": 5}).message
     assert "needs a value, not null" in invalid({"wait_timeout": None}).message
 
 
@@ -146,7 +150,7 @@ def test_unknown_parameter():
 
 
 def test_enum_and_set_values_are_checked():
-    assert "must be one of MIXED, STATEMENT, ROW" in invalid({"binlog_format": "FOO"}).message
+    assert "must be one of NEVER, AUTO, ALWAYS" in invalid({"concurrent_insert": "x"}).message
     assert "'NOPE' is not one of" in invalid({"sql_mode": "ANSI,NOPE"}).message
     assert "... (%d values)" % len(RULES["collation_server"].allowed_values) in \
         invalid({"collation_server": "klingon_ci"}).message

@@ -16,7 +16,7 @@ def isotime(dt):
 
 
 class Links:
-    """Self/bookmark hrefs for one request: ``<host>/v1.0/<tenant>/...`` and ``<host>/<tenant>/...``."""
+    """Hrefs for one request: self ``<host>/v1.0/<tenant>/...``, bookmark ``<host>/<tenant>/...``."""
 
     def __init__(self, host_url, tenant_id):
         self.host_url = host_url.rstrip("/")

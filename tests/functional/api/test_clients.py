@@ -1,4 +1,4 @@
-"""``openstack database ...`` (python-openstackclient, unchanged) and ``trove-lite`` against the API.
+"""``openstack database ...`` (python-openstackclient, unchanged) and ``trove-lite``.
 
 Client processes cost about a second each, so these run against SQLite only
 (the storage paths are covered by test_instances_api.py on both backends).

@@ -8,9 +8,11 @@ import logging
 import re
 
 import pytest
+import requests
 from sqlalchemy import update
 from troveclient import exceptions as tc_exc
 
+from trove_lite.api import auth, policy
 from trove_lite.api import server as api_server
 from trove_lite.api import wsgi
 from trove_lite.db import models
@@ -273,7 +275,6 @@ def test_routing_faults_and_version_document(api_env, tenant):
     resp = api_env.http("POST", tenant, "/instances", raw="name=x",
                         headers={"Content-Type": "application/x-www-form-urlencoded"})
     fault(resp, "badMediaType", 415)
-    import requests
     doc = requests.get(api_env.url + "/", timeout=10).json()
     assert doc["versions"][0]["id"] == "v1.0" and doc["versions"][0]["status"] == "CURRENT"
     assert doc["versions"][0]["links"][0]["href"] == api_env.url + "/v1.0/"
@@ -314,8 +315,7 @@ def test_unexpected_error_is_500_without_traceback(api_env, tenant, tmp_path, ca
     server = api_server.serve(api_env.conf, wsgi.make_app(api_env.conf, broken, None),
                               "127.0.0.1", 0)
     try:
-        import requests
-        with caplog.at_level(logging.ERROR, logger="trove_lite.api.wsgi"):
+            with caplog.at_level(logging.ERROR, logger="trove_lite.api.wsgi"):
             resp = requests.get("%s/v1.0/%s/instances" % (server.url, tenant), timeout=10)
         assert resp.status_code == 500
         assert resp.json() == {"instanceFault": {"code": 500,
@@ -330,7 +330,6 @@ def test_unexpected_error_is_500_without_traceback(api_env, tenant, tmp_path, ca
 def test_policy_hook_with_the_auth_middleware(api_env, tenant):
     """The app behind the no-auth middleware with the policy defaults: every action
     name the handlers check is registered, and reset_status is admin-only."""
-    from trove_lite.api import auth, policy
     enforcer = policy.make_enforcer(api_env.conf)
     app = wsgi.make_app(
         api_env.conf, api_env.db, None,
@@ -338,8 +337,7 @@ def test_policy_hook_with_the_auth_middleware(api_env, tenant):
         authorize=lambda ctx, action, target: policy.enforce(enforcer, ctx, action, target))
     server = api_server.serve(api_env.conf, app, "127.0.0.1", 0)
     try:
-        import requests
-        base = "%s/v1.0/%s" % (server.url, tenant)
+            base = "%s/v1.0/%s" % (server.url, tenant)
         for path in ("/instances", "/instances/detail", "/flavors", "/flavors/1",
                      "/datastores", "/datastores/mariadb", "/datastores/mariadb/versions",
                      "/datastores/mariadb/versions/10.11",

@@ -315,7 +315,7 @@ def test_unexpected_error_is_500_without_traceback(api_env, tenant, tmp_path, ca
     server = api_server.serve(api_env.conf, wsgi.make_app(api_env.conf, broken, None),
                               "127.0.0.1", 0)
     try:
-            with caplog.at_level(logging.ERROR, logger="trove_lite.api.wsgi"):
+        with caplog.at_level(logging.ERROR, logger="trove_lite.api.wsgi"):
             resp = requests.get("%s/v1.0/%s/instances" % (server.url, tenant), timeout=10)
         assert resp.status_code == 500
         assert resp.json() == {"instanceFault": {"code": 500,
@@ -337,7 +337,7 @@ def test_policy_hook_with_the_auth_middleware(api_env, tenant):
         authorize=lambda ctx, action, target: policy.enforce(enforcer, ctx, action, target))
     server = api_server.serve(api_env.conf, app, "127.0.0.1", 0)
     try:
-            base = "%s/v1.0/%s" % (server.url, tenant)
+        base = "%s/v1.0/%s" % (server.url, tenant)
         for path in ("/instances", "/instances/detail", "/flavors", "/flavors/1",
                      "/datastores", "/datastores/mariadb", "/datastores/mariadb/versions",
                      "/datastores/mariadb/versions/10.11",

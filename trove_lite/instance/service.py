@@ -18,7 +18,7 @@ import dataclasses
 import json
 import logging
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from trove_lite import catalog
 from trove_lite.api import opts as api_opts
@@ -158,12 +158,6 @@ class InstanceService:
                 q = q.where(models.Instance.id > marker)
             rows = s.execute(q.order_by(models.Instance.id).limit(limit + 1)).scalars().all()
             return self._snapshots(s, rows[:limit]), len(rows) > limit
-
-    def count(self, tenant_id):
-        with self.db.session() as s:
-            return s.execute(select(func.count()).select_from(models.Instance).where(
-                models.Instance.tenant_id == tenant_id,
-                models.Instance.deleted.is_(False))).scalar_one()
 
     def _load(self, s, tenant_id, instance_id):
         row = s.execute(select(models.Instance).where(

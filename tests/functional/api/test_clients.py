@@ -102,3 +102,37 @@ def test_trove_lite_cli(api_env, tenant):
     assert missing.returncode == 1 and missing.stderr.startswith("ERROR: ")
     refused = trove_lite(api_env, tenant, "delete", inst_id, check=False)
     assert refused.returncode == 1 and "BUILDING" in refused.stdout + refused.stderr
+
+
+def test_api_process_serves_until_sigterm(api_env, tmp_path):
+    """The ``trove-lite-api`` console script: config file, serve, clean exit on SIGTERM."""
+    import signal
+    import time
+
+    import requests
+
+    from tests.support.net import free_port
+    port = free_port()
+    conf_file = tmp_path / "api.conf"
+    conf_file.write_text("[DEFAULT]\nstate_dir = %s\n[database]\nconnection = %s\n"
+                         "[api]\nbind_port = %d\n" % (tmp_path, api_env.db.url, port))
+    proc = subprocess.Popen([os.path.join(BIN, "trove-lite-api"), "--config-file",
+                             str(conf_file)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        url = "http://127.0.0.1:%d" % port
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert requests.get(url + "/", timeout=2).json()["versions"][0]["id"] == "v1.0"
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+                time.sleep(0.1)
+        flavors = requests.get(url + "/v1.0/demo/flavors", timeout=5).json()["flavors"]
+        assert {f["name"] for f in flavors} == {"m1.small", "m1.medium", "m1.tiny"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0, out
+    assert "SIGTERM received" in out and "please report it as a BUG" not in out

@@ -351,3 +351,16 @@ def test_policy_hook_with_the_auth_middleware(api_env, tenant):
         assert api_env.client(tenant).instances.get(inst.id).status == "BUILD"
     finally:
         server.shutdown()
+
+
+def test_concurrent_actions_one_wins(api_env, tenant):
+    """Two restarts racing on an ACTIVE instance: exactly one starts, the other gets 409."""
+    import concurrent.futures
+    inst = create(api_env, tenant)
+    for _ in range(3):
+        api_env.make_active(inst.id)
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            codes = sorted(pool.map(
+                lambda _: api_env.http("POST", tenant, "/instances/%s/action" % inst.id,
+                                       {"restart": {}}).status_code, range(4)))
+        assert codes == [202, 409, 409, 409]

@@ -139,7 +139,7 @@ def image_register_system(conf, image_id=None):
     registry = factory.build_image_registry(conf, register_system=False)
     spec = registry.ensure_system_mariadb(*([image_id] if image_id else []))
     return "Registered local image %s (%s)." % (image_id or "mariadb-10.11",
-                                                 (spec or {}).get("version", "?"))
+                                                 (spec or {}).get("binaries", {}).get("version", "?"))
 
 
 def _datastore(s, name_or_id):

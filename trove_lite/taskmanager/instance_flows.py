@@ -180,9 +180,7 @@ class InstanceFlows:
         server = self._wait_server_active(inst.id, server_id, deadline)
         if server.addresses:
             self.update(inst.id, address=server.addresses[0])
-        device = None
-        if volume_id:
-            device = self.volumes.attach_volume(volume_id, server_id)
+        device = self._attach(volume_id, server_id) if volume_id else None
         status, _, _ = self.service_status(inst.id)
         if status not in ServiceStatus.SERVING:
             self.guest_factory(inst.id).prepare(
@@ -218,6 +216,13 @@ class InstanceFlows:
                                 "Server %s did not become ACTIVE in time (%s)" % (
                                     server_id, server.status))
             time.sleep(POLL)
+
+    def _attach(self, volume_id, server_id):
+        """Attach unless a resumed flow finds it attached already (the guest may use it)."""
+        volume = self.volumes.get_volume(volume_id)
+        if volume.status == "in-use" and volume.device:
+            return volume.device
+        return self.volumes.attach_volume(volume_id, server_id)
 
     def _precreate_guest_queue(self, instance_id):
         """Declare the guest's queue so a prepare cast waits there for the agent."""
@@ -351,8 +356,7 @@ class InstanceFlows:
 
     def _try_start_again(self, inst, guest):
         try:
-            device = self.volumes.attach_volume(inst.volume_id, inst.server_id)
-            guest.mount_volume(device)
+            guest.mount_volume(self._attach(inst.volume_id, inst.server_id))
             guest.start_db()
         except Exception:
             LOG.exception("could not bring %s back after a failed volume resize", inst.id)

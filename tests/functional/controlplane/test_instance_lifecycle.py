@@ -4,6 +4,7 @@
 import json
 import os
 import subprocess
+import sys
 import time
 
 import pymysql
@@ -127,7 +128,8 @@ def test_create_connect_restart_resize_delete(aio):
 
 
 def test_openstack_cli_create_show_delete(aio):
-    base = ["openstack", "--os-auth-type", "none", "--os-endpoint", aio.endpoint("osc-demo")]
+    openstack = os.path.join(os.path.dirname(sys.executable), "openstack")
+    base = [openstack, "--os-auth-type", "none", "--os-endpoint", aio.endpoint("osc-demo")]
     out = subprocess.run(base + ["database", "instance", "create", "osc-made", "--flavor", "1",
                                  "--size", "1", "--datastore", "mariadb",
                                  "--datastore-version", "10.11", "--databases", "appdb",

@@ -12,6 +12,7 @@ from trove_lite.drivers.storage import base
 
 PARTIAL = ".partial"
 META = ".meta.json"
+WRITEBACK = 8 << 20
 
 
 class LocalStorage(base.StorageDriver):
@@ -45,13 +46,19 @@ class LocalStorage(base.StorageDriver):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         reader = base.HashingReader(stream, progress)
         try:
-            with open(path + PARTIAL, "wb") as out:
+            with open(path + PARTIAL, "wb", buffering=0) as out:
+                flushed = 0
                 while True:
                     data = reader.read(base.CHUNK)
                     if not data:
                         break
-                    out.write(data)
-                out.flush()
+                    _write_all(out, data)
+                    if reader.size - flushed >= WRITEBACK:
+                        # start writeback now (async), so the final fsync is short
+                        # and a backup does not fill the page cache
+                        os.posix_fadvise(out.fileno(), flushed, reader.size - flushed,
+                                         os.POSIX_FADV_DONTNEED)
+                        flushed = reader.size
                 os.fsync(out.fileno())
         except OSError as exc:
             raise base.StorageError("writing %s failed: %s" % (location, exc)) from exc
@@ -93,6 +100,12 @@ class LocalStorage(base.StorageDriver):
         if os.path.exists(path):
             return _unlink(path + PARTIAL)
         return any([_unlink(path + PARTIAL), _unlink(path + META)])
+
+
+def _write_all(f, data):
+    view = memoryview(data)
+    while view:
+        view = view[f.write(view):]
 
 
 def _unlink(path):

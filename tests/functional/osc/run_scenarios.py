@@ -241,6 +241,7 @@ def reset_database(target, sql_mode=DEFAULT_SQL_MODE, time_zone="SYSTEM"):
         cur.execute("SET GLOBAL sql_mode = %s", (sql_mode,))
         cur.execute("SET GLOBAL time_zone = %s", (time_zone,))
         cur.execute("SET GLOBAL event_scheduler = ON")
+        cur.execute("SET GLOBAL log_bin_trust_function_creators = OFF")
 
 
 def run_sql_file(target, text, what):

@@ -1,3 +1,5 @@
+-- creating triggers with binlogs on needs SUPER or this (the engine user has no SUPER)
+set global log_bin_trust_function_creators = 1;
 drop table if exists gh_ost_test_audit;
 drop table if exists gh_ost_test;
 create table gh_ost_test (

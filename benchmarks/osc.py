@@ -1,0 +1,439 @@
+"""Online schema change benchmark: trove-lite-osc vs pt-online-schema-change vs ALTER.
+
+Builds a sysbench-like table (``--rows``, default 1,000,000) on a private mariadbd
+(127.205.*, binlogs on), then runs ``ALTER TABLE sbtest1 ENGINE=InnoDB`` with every method,
+idle and under a write load, all in the same run, and prints one table:
+
+- rows/s and total time: wall clock from the tool's start to its exit (the old table is not
+  dropped by either tool, so dropping 100 MB is not in anyone's time);
+- cut-over lock: the longest a single-row write was blocked while the tool swapped the
+  tables (writes overlapping the window from "Row copy complete" to exit for our engine,
+  from "Swapping tables" to "Swapped original and new tables OK" for pt-osc, the whole run
+  for ALTER), plus what the engine itself reports ("Lock & rename duration");
+- binlog backlog (our engine only, from its control socket every 0.5 s): binlog bytes
+  written by the server but not yet read by the engine's streamer, and events read but not
+  yet applied; max over the run and the last sample before the cut-over.
+
+"Idle" means a probe of ``--idle-rate`` (50) single-row writes/s, needed to see any lock
+at all; "load" means ``--rate`` (1,000) single-row writes/s (1/3 insert, 1/3 update of a
+random row, 1/3 delete of an earlier insert) from a Python thread, the achieved rate is
+printed. This is a measurement script, not a test: it asserts nothing.
+
+    .venv/bin/python benchmarks/osc.py                 # full run (several minutes)
+    .venv/bin/python benchmarks/osc.py --rows 100000   # quick run
+"""
+
+import argparse
+import dataclasses
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+import pymysql  # noqa: E402
+
+from tests.conftest import BINLOG_OPTIONS  # noqa: E402
+from tests.support.net import free_loopback  # noqa: E402
+from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer  # noqa: E402
+
+DB = "sbtest"
+TABLE = "sbtest1"
+USER = PASSWORD = "bench"
+ALTER = "engine=innodb"
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    host: str
+    socket: str
+
+    def connect(self, **kw):
+        return pymysql.connect(host=self.host, port=3306, user=USER, password=PASSWORD,
+                               database=DB, autocommit=True, connect_timeout=10, **kw)
+
+
+@dataclasses.dataclass
+class Outcome:
+    method: str
+    load: str
+    rows: int
+    seconds: float = 0.0
+    write_rate: float = 0.0
+    cutover_stall_ms: float | None = None
+    reported_lock_ms: float | None = None
+    max_stall_ms: float | None = None
+    backlog_bytes_max: int | None = None
+    backlog_bytes_end: int | None = None
+    backlog_events_max: int | None = None
+    backlog_events_end: int | None = None
+    error: str = ""
+
+
+# -- server and table -------------------------------------------------------------------
+
+def start_server():
+    options = dict(BINLOG_OPTIONS, innodb_buffer_pool_size="1G",
+                   innodb_log_file_size="256M", max_connections=200)
+    server = MariaDBServer(tempfile.mkdtemp(prefix="osc-bench-"),
+                           bind_address=free_loopback(205), port=3306, options=options)
+    server.initialize()
+    server.start()
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'" % (USER, PASSWORD))
+        # pt-osc creates triggers with binlogs on, which needs SUPER; keep one user for all
+        cur.execute("GRANT ALL PRIVILEGES ON *.* TO '%s'@'%%'" % USER)
+        cur.execute("CREATE DATABASE %s" % DB)
+    return server, Target(server.bind_address, server.socket)
+
+
+def build_table(target, rows):
+    """sysbench's sbtest schema, filled from MariaDB's sequence engine in 100k-row batches."""
+    with target.connect() as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS %s" % TABLE)
+        cur.execute("CREATE TABLE %s (id int unsigned not null auto_increment, "
+                    "k int unsigned not null default 0, c char(120) not null default '', "
+                    "pad char(60) not null default '', primary key (id), key k_1 (k))"
+                    % TABLE)
+        done = 0
+        while done < rows:
+            n = min(100000, rows - done)
+            cur.execute("INSERT INTO %s (k, c, pad) SELECT floor(rand() * %d), "
+                        "concat_ws('-', md5(seq), md5(seq + 1), md5(seq + 2)), md5(rand()) "
+                        "FROM seq_1_to_%d" % (TABLE, rows, n))
+            done += n
+        cur.execute("ANALYZE TABLE %s" % TABLE)
+        cur.execute("SELECT round((data_length + index_length) / 1048576) FROM "
+                    "information_schema.tables WHERE table_schema = %s AND table_name = %s",
+                    (DB, TABLE))
+        return cur.fetchone()[0]
+
+
+def cleanup_tables(target):
+    with target.connect() as conn, conn.cursor() as cur:
+        for name in ("_%s_del" % TABLE, "_%s_old" % TABLE, "_%s_gho" % TABLE,
+                     "_%s_ghc" % TABLE, "_%s_new" % TABLE):
+            cur.execute("DROP TABLE IF EXISTS `%s`" % name)
+
+
+# -- the write load ----------------------------------------------------------------------
+
+class Writer(threading.Thread):
+    """Single-row autocommit writes at ``rate``/s; records (start, end) of every write.
+
+    When a write blocks, later writes are issued back to back until the schedule is met
+    again, as an application with a queue would.
+    """
+
+    def __init__(self, target, rate, max_id):
+        super().__init__(daemon=True, name="writer")
+        self.target, self.rate, self.max_id = target, rate, max_id
+        self.spans = []
+        self.stopping = threading.Event()
+        self.error = None
+
+    def run(self):
+        import random
+        inserted = []
+        try:
+            conn = self.target.connect()
+            cur = conn.cursor()
+            start = time.monotonic()
+            i = 0
+            while not self.stopping.is_set():
+                due = start + i / self.rate
+                now = time.monotonic()
+                if due > now:
+                    time.sleep(due - now)
+                t0 = time.monotonic()
+                kind = i % 3
+                if kind == 0 or not inserted:
+                    cur.execute("INSERT INTO %s (k, c, pad) VALUES (%%s, 'w', 'w')" % TABLE,
+                                (i,))
+                    inserted.append(cur.lastrowid)
+                elif kind == 1:
+                    cur.execute("UPDATE %s SET k = k + 1 WHERE id = %%s" % TABLE,
+                                (random.randint(1, self.max_id),))
+                else:
+                    cur.execute("DELETE FROM %s WHERE id = %%s" % TABLE, (inserted.pop(0),))
+                self.spans.append((t0, time.monotonic()))
+                i += 1
+            conn.close()
+        except Exception as exc:    # reported in the table; the benchmark goes on
+            self.error = repr(exc)
+
+    def stop(self):
+        self.stopping.set()
+        self.join(30)
+
+    def achieved_rate(self, t_from, t_to):
+        n = sum(1 for a, _ in self.spans if t_from <= a <= t_to)
+        return n / max(t_to - t_from, 1e-9)
+
+    def max_stall(self, t_from=None, t_to=None):
+        """Longest write overlapping [t_from, t_to] (whole run if not given), in ms."""
+        spans = [(a, b) for a, b in self.spans
+                 if (t_from is None or b >= t_from) and (t_to is None or a <= t_to)]
+        return max((b - a) * 1000 for a, b in spans) if spans else None
+
+
+class LineReader(threading.Thread):
+    """Collects a process's output lines with their arrival time."""
+
+    def __init__(self, stream):
+        super().__init__(daemon=True)
+        self.stream, self.lines = stream, []
+
+    def run(self):
+        for raw in iter(self.stream.readline, b""):
+            self.lines.append((time.monotonic(), raw.decode(errors="replace").rstrip()))
+
+    def first(self, pattern):
+        for t, line in self.lines:
+            if re.search(pattern, line):
+                return t, line
+        return None, None
+
+    def tail(self, n=15):
+        return "\n".join(line for _, line in self.lines[-n:])
+
+
+# -- methods -----------------------------------------------------------------------------
+
+def engine_command(target, chunk_size, work_dir):
+    return [sys.executable, "-m", "trove_lite.osc", "--host=%s" % target.host, "--port=3306",
+            "--user=%s" % USER, "--password=%s" % PASSWORD, "--database=%s" % DB,
+            "--table=%s" % TABLE, "--alter=%s" % ALTER, "--allow-on-master",
+            "--assume-rbr", "--initially-drop-old-table", "--initially-drop-ghost-table",
+            "--chunk-size=%d" % chunk_size, "--max-load=Threads_running=100",
+            "--critical-load=Threads_running=1000",
+            "--serve-socket-file=%s" % os.path.join(work_dir, "osc.sock"),
+            "--initially-drop-socket-file", "--execute"]
+
+
+def socket_command(path, command):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(2)
+        s.connect(path)
+        s.sendall(command.encode() + b"\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data.decode(errors="replace")
+
+
+class BacklogSampler(threading.Thread):
+    """Every 0.5 s: server binlog position minus the engine streamer's, and its queue."""
+
+    def __init__(self, target, sock):
+        super().__init__(daemon=True)
+        self.target, self.sock = target, sock
+        self.samples = []       # (time, bytes or None, events or None)
+        self.stopping = threading.Event()
+
+    def run(self):
+        conn = self.target.connect()
+        with conn.cursor() as cur:
+            while not self.stopping.wait(0.5):
+                try:
+                    status = socket_command(self.sock, "status")
+                except OSError:
+                    continue
+                cur.execute("SHOW MASTER STATUS")
+                server_file, server_pos = cur.fetchone()[:2]
+                m = re.search(r"streamer: ([^:;\s]+):(\d+)", status)
+                q = re.search(r"Backlog: (\d+)/", status)
+                lag = (server_pos - int(m.group(2))
+                       if m and m.group(1) == server_file else None)
+                self.samples.append((time.monotonic(), lag, int(q.group(1)) if q else None))
+        conn.close()
+
+    def summary(self, until):
+        before = [s for s in self.samples if s[0] <= until] or self.samples
+        pick = lambda idx, rows: [r[idx] for r in rows if r[idx] is not None]
+        bytes_all, events_all = pick(1, self.samples), pick(2, self.samples)
+        bytes_end, events_end = pick(1, before[-2:]), pick(2, before[-2:])
+        return (max(bytes_all, default=None), bytes_end[-1] if bytes_end else None,
+                max(events_all, default=None), events_end[-1] if events_end else None)
+
+
+def run_engine(target, cfg, rate, load):
+    out = Outcome("trove-lite-osc", load, cfg.rows)
+    work_dir = tempfile.mkdtemp(prefix="osc-bench-engine-")
+    writer = Writer(target, rate, cfg.rows)
+    writer.start()
+    time.sleep(1)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(engine_command(target, cfg.chunk_size, work_dir), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    reader = LineReader(proc.stdout)
+    reader.start()
+    sampler = BacklogSampler(target, os.path.join(work_dir, "osc.sock"))
+    sampler.start()
+    code = proc.wait()
+    t1 = time.monotonic()
+    reader.join(5)
+    sampler.stopping.set()
+    writer.stop()
+    sampler.join(5)
+    shutil.rmtree(work_dir, ignore_errors=True)
+    if code != 0:
+        out.error = "exit %s: %s" % (code, reader.tail())
+        return out
+    t_copied, _ = reader.first(r"Row copy complete")
+    _, lock_line = reader.first(r"Lock & rename duration")
+    m = re.search(r"duration: ([\d.]+)s", lock_line or "")
+    out.seconds = t1 - t0
+    out.write_rate = writer.achieved_rate(t0, t1)
+    out.cutover_stall_ms = writer.max_stall(t_copied or t0, t1)
+    out.max_stall_ms = writer.max_stall(t0, t1)
+    out.reported_lock_ms = float(m.group(1)) * 1000 if m else None
+    (out.backlog_bytes_max, out.backlog_bytes_end, out.backlog_events_max,
+     out.backlog_events_end) = sampler.summary(t_copied or t1)
+    out.error = writer.error or ""
+    return out
+
+
+def run_pt_osc(target, cfg, rate, load):
+    out = Outcome("pt-online-schema-change", load, cfg.rows)
+    if not shutil.which("pt-online-schema-change"):
+        out.error = "not installed (apt-get install percona-toolkit)"
+        return out
+    cmd = ["pt-online-schema-change", "--alter", ALTER,
+           "h=%s,P=3306,u=%s,p=%s,D=%s,t=%s" % (target.host, USER, PASSWORD, DB, TABLE),
+           "--execute", "--no-version-check", "--recursion-method=none",
+           "--alter-foreign-keys-method=auto", "--no-drop-old-table",
+           "--chunk-size=%d" % cfg.chunk_size, "--chunk-time=0",
+           "--max-load=Threads_running=100", "--critical-load=Threads_running=1000"]
+    writer = Writer(target, rate, cfg.rows)
+    writer.start()
+    time.sleep(1)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    reader = LineReader(proc.stdout)
+    reader.start()
+    code = proc.wait()
+    t1 = time.monotonic()
+    reader.join(5)
+    writer.stop()
+    if code != 0:
+        out.error = "exit %s: %s" % (code, reader.tail())
+        return out
+    t_swap, _ = reader.first(r"Swapping tables")
+    t_swapped, _ = reader.first(r"Swapped original and new tables OK")
+    out.seconds = t1 - t0
+    out.write_rate = writer.achieved_rate(t0, t1)
+    out.cutover_stall_ms = writer.max_stall(t_swap or t0, t_swapped or t1)
+    out.max_stall_ms = writer.max_stall(t0, t1)
+    out.error = writer.error or ""
+    return out
+
+
+def run_alter(algorithm):
+    def run(target, cfg, rate, load):
+        out = Outcome("ALTER ALGORITHM=%s" % algorithm, load, cfg.rows)
+        writer = Writer(target, rate, cfg.rows)
+        writer.start()
+        time.sleep(1)
+        t0 = time.monotonic()
+        try:
+            with target.connect() as conn, conn.cursor() as cur:
+                cur.execute("ALTER TABLE %s %s, ALGORITHM=%s" % (TABLE, ALTER, algorithm))
+        except pymysql.err.MySQLError as exc:
+            out.error = str(exc)
+        t1 = time.monotonic()
+        writer.stop()
+        out.seconds = t1 - t0
+        out.write_rate = writer.achieved_rate(t0, t1)
+        out.cutover_stall_ms = out.max_stall_ms = writer.max_stall(t0, t1)
+        out.error = out.error or writer.error or ""
+        return out
+    return run
+
+
+METHODS = {"engine": run_engine, "pt-osc": run_pt_osc,
+           "copy": run_alter("COPY"), "inplace": run_alter("INPLACE")}
+
+
+# -- report ------------------------------------------------------------------------------
+
+def fmt(value, spec="%.0f"):
+    return "-" if value is None else spec % value
+
+
+def print_table(outcomes, size_mb):
+    print("\nALTER TABLE %s %s on %d rows (%s MB), chunk size as given; "
+          "stall = longest blocked single-row write" % (TABLE, ALTER, outcomes[0].rows,
+                                                        size_mb))
+    header = ("method", "load", "writes/s", "rows/s", "total s", "cut-over stall ms",
+              "reported lock ms", "max stall ms", "backlog KB max/end",
+              "backlog events max/end")
+    rows = [header]
+    for o in outcomes:
+        if o.error and not o.seconds:
+            rows.append((o.method, o.load, "FAILED: " + o.error.splitlines()[0][:100]))
+            continue
+        kb = lambda b: None if b is None else b / 1024
+        rows.append((o.method, o.load, fmt(o.write_rate), fmt(o.rows / o.seconds),
+                     fmt(o.seconds, "%.2f"), fmt(o.cutover_stall_ms, "%.1f"),
+                     fmt(o.reported_lock_ms, "%.1f"), fmt(o.max_stall_ms, "%.1f"),
+                     "%s/%s" % (fmt(kb(o.backlog_bytes_max)), fmt(kb(o.backlog_bytes_end))),
+                     "%s/%s" % (fmt(o.backlog_events_max), fmt(o.backlog_events_end))))
+    widths = [max(len(str(r[i])) for r in rows if i < len(r)) for i in range(len(header))]
+    for r in rows:
+        print("  ".join(str(v).ljust(widths[i]) for i, v in enumerate(r)))
+    for o in outcomes:
+        if o.error:
+            print("\n%s (%s): %s" % (o.method, o.load, o.error))
+    engine = [o.cutover_stall_ms for o in outcomes
+              if o.method == "trove-lite-osc" and o.cutover_stall_ms is not None]
+    if engine:
+        print("\ntrove-lite-osc cut-over stall median over %d runs: %.1f ms"
+              % (len(engine), statistics.median(engine)))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1000000)
+    parser.add_argument("--rate", type=float, default=1000, help="writes/s under load")
+    parser.add_argument("--idle-rate", type=float, default=50, help="probe writes/s idle")
+    parser.add_argument("--chunk-size", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per method and load")
+    parser.add_argument("--methods", default="engine,pt-osc,copy,inplace")
+    parser.add_argument("--loads", default="idle,load")
+    cfg = parser.parse_args(argv)
+    server, target = start_server()
+    outcomes = []
+    try:
+        started = time.monotonic()
+        size_mb = build_table(target, cfg.rows)
+        print("built %d rows (%s MB) in %.1fs" % (cfg.rows, size_mb,
+                                                  time.monotonic() - started), flush=True)
+        for name in cfg.methods.split(","):
+            for load in cfg.loads.split(","):
+                rate = cfg.rate if load == "load" else cfg.idle_rate
+                for _ in range(cfg.repeat):
+                    outcome = METHODS[name](target, cfg, rate, load)
+                    cleanup_tables(target)
+                    outcomes.append(outcome)
+                    print("%-24s %-5s %s" % (outcome.method, load, "failed" if outcome.error
+                                             and not outcome.seconds else
+                                             "%.2fs" % outcome.seconds), flush=True)
+    finally:
+        server.destroy()
+    print_table(outcomes, size_mb)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,8 +9,9 @@ one free 127.203.x.y address (the backup-test loopback area). Ready in ~2.5 s.
 valid) and ``start()`` brings them back on the same ports: a test can take Swift
 away in the middle of an upload. ``shutdown()`` stops everything, by PID.
 
-Usage (pytest): the session-scoped fixture ``swift_aio`` in
-``tests/functional/backup/conftest.py`` yields a started ``SwiftAIO``.
+Usage (pytest): import the session-scoped fixture ``swift_aio`` into a
+conftest (``from tests.support.swift_aio import swift_aio``); it yields a started
+``SwiftAIO`` (``auth_url``, ``user``, ``key``, ``stop()``, ``start()``).
 """
 
 import os
@@ -22,6 +23,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+
+import pytest
 
 from tests.support.net import free_loopback, free_port
 
@@ -187,3 +190,14 @@ def _terminate(proc, timeout=10):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture(scope="session")
+def swift_aio():
+    """A real Swift all-in-one (tempauth) shared by the session; stopped at the end."""
+    aio = SwiftAIO(area=203)
+    try:
+        aio.start()
+        yield aio
+    finally:
+        aio.shutdown()

@@ -7,24 +7,13 @@ import swiftclient
 
 from tests.conftest import BINLOG_OPTIONS
 from tests.support.net import free_loopback
-from tests.support.swift_aio import SwiftAIO
+from tests.support.swift_aio import swift_aio  # noqa: F401  (fixture)
 from trove_lite.drivers.storage.local import LocalStorage
 from trove_lite.drivers.storage.swift import SwiftStorage
 from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer
 
 AREA = 203
 SEGMENT = 256 * 1024
-
-
-@pytest.fixture(scope="session")
-def swift_aio():
-    """A real Swift all-in-one (tempauth), shared by the session; stopped at the end."""
-    aio = SwiftAIO(area=AREA)
-    try:
-        aio.start()
-        yield aio
-    finally:
-        aio.shutdown()
 
 
 def swift_storage(aio, segment_size=SEGMENT):

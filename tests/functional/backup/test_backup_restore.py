@@ -43,8 +43,9 @@ def children_cmdlines():
 
 
 def test_full_and_incrementals_restore_each_point(store, mariadb_factory, restored_server,
-                                                  tmp_state_dir, caplog):
+                                                  tmp_state_dir, caplog, monkeypatch):
     storage, container = store
+    monkeypatch.setattr(runner, "PROGRESS_INTERVAL", 0)    # a report for every chunk
     caplog.set_level("DEBUG")
     source = mariadb_factory(area=AREA)
     load_shop(source)
@@ -77,6 +78,9 @@ def test_full_and_incrementals_restore_each_point(store, mariadb_factory, restor
     phases = [r["phase"] for r in reports]
     assert phases[0] == "BUILDING" and phases[-1] == "COMPLETED"
     assert reports[-1]["percent"] == 100.0 and reports[-1]["estimated_total"] > 0
+    full = reports[:phases.index("COMPLETED") + 1]          # the full backup's reports
+    assert any(0 < r["percent"] < 100 for r in full), full
+    assert [r["percent"] for r in full] == sorted(r["percent"] for r in full)
     # the key is in no argv of the pipeline, no log line, no result
     assert any("openssl" in c for c in cmdlines)
     assert not any(KEY in c for c in cmdlines)

@@ -132,6 +132,35 @@ class _BackupOutput:
         return data
 
 
+def plan_backup(backup_id, parent, key, codec, strategy, container):
+    """Decide where a backup goes and what is stored with it (no side effects
+    beyond a random salt): returns (location hint, initial metadata)."""
+    codec_obj = codecs.get_codec(codec)
+    if parent is not None and "to_lsn" not in (parent.get("lsn") or {}):
+        raise exceptions.BackupError(reason="parent backup %s has no LSN metadata"
+                                            % parent.get("id"))
+    hint = "%s/%s.xbstream%s%s" % (container, backup_id, codec_obj.suffix,
+                                   ".enc" if key else "")
+    metadata = {"backup_id": backup_id, "strategy": strategy, "codec": codec_obj.name,
+                "format": "xbstream", "encrypted": bool(key),
+                "type": "incremental" if parent else "full",
+                "parent_id": parent["id"] if parent else None,
+                "parent_location": parent["location"] if parent else None}
+    if key:
+        metadata.update(cipher=CIPHER, key_check=key_check_value(key))
+    return hint, metadata
+
+
+def _backup_stages(strat, codec_name, key, server, lsn_dir, basedir, user, password):
+    codec_obj = codecs.get_codec(codec_name)
+    stages = [strat.backup_stage(server.config_file, lsn_dir, basedir, user, password)]
+    if codec_obj.compress:
+        stages.append(Stage("compress (%s)" % codec_obj.name, codec_obj.compress))
+    if key:
+        stages.append(Stage("encrypt", ENCRYPT_ARGV, secret=_key_bytes(key)))
+    return stages
+
+
 def run_backup(server, storage, backup_id, parent=None, key=None,
                codec=codecs.DEFAULT_CODEC, progress_cb=None, strategy="mariabackup",
                container="database_backups", user="root", password=None):
@@ -140,46 +169,32 @@ def run_backup(server, storage, backup_id, parent=None, key=None,
     ``parent`` is the result dict of the previous backup of the chain (None for
     a full backup). ``progress_cb(dict)`` gets phase (BUILDING, SAVING,
     COMPLETED), bytes_streamed, bytes_stored, estimated_total and percent, from
-    the streaming thread, at most every 0.5 s. Returns a dict with id, location,
-    size, checksum, type, parent_id, lsn, binlog, metadata (what is stored with
-    the object; a restore needs ``location`` and ``metadata``), raw_size,
-    duration_s. Raises BackupError with the failing stage's reason; partial data
-    is removed when the store is reachable (else ``cleanup_partial(location)``
-    later: the location is in the error's kwargs).
+    the streaming thread, at most every PROGRESS_INTERVAL (0.5 s); percent is of
+    the datadir's size, so an incremental reports little until COMPLETED (100).
+    Returns a dict with id, location, size, checksum, type, parent_id, lsn,
+    binlog, metadata (what is stored with the object; a restore needs
+    ``location`` and ``metadata``), raw_size, duration_s. Raises BackupError with
+    the failing stage's reason; partial data is removed when the store is
+    reachable (else ``cleanup_partial(location)`` later: the location is in the
+    error's kwargs).
     """
     strat = get_strategy(strategy, server.binaries)
-    codec_obj = codecs.get_codec(codec)
-    hint = "%s/%s.xbstream%s%s" % (container, backup_id, codec_obj.suffix,
-                                   ".enc" if key else "")
+    hint, metadata = plan_backup(backup_id, parent, key, codec, strat.name, container)
     location = storage.location_for(hint)
-    metadata = {"backup_id": backup_id, "strategy": strat.name, "codec": codec_obj.name,
-                "format": "xbstream", "encrypted": bool(key),
-                "type": "incremental" if parent else "full",
-                "parent_id": parent["id"] if parent else None,
-                "parent_location": parent["location"] if parent else None}
-    if key:
-        metadata.update(cipher=CIPHER, key_check=key_check_value(key))
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="trove-lite-backup-") as work:
-        lsn_dir = os.path.join(work, "lsn")
+        lsn_dir, basedir = os.path.join(work, "lsn"), None
         os.makedirs(lsn_dir)
-        basedir = None
         if parent:
             basedir = os.path.join(work, "parent")
             strat.write_basedir(parent["lsn"], basedir)
-        stages = [strat.backup_stage(server.config_file, lsn_dir, basedir, user, password)]
-        if codec_obj.compress:
-            stages.append(Stage("compress (%s)" % codec_obj.name, codec_obj.compress))
-        if key:
-            stages.append(Stage("encrypt", ENCRYPT_ARGV, secret=_key_bytes(key)))
+        stages = _backup_stages(strat, codec, key, server, lsn_dir, basedir, user, password)
         pipeline = Pipeline(stages)
         progress = _Progress(progress_cb, pipeline, estimate_size(server.datadir))
         progress(0, phase="BUILDING", force=True)
 
         def on_eof():
-            lsn = strat.read_lsn_dir(lsn_dir)
-            metadata.update(lsn)
-            metadata["raw_size"] = progress.streamed
+            metadata.update(strat.read_lsn_dir(lsn_dir), raw_size=progress.streamed)
 
         try:
             pipeline.start()
@@ -197,17 +212,22 @@ def run_backup(server, storage, backup_id, parent=None, key=None,
             _cleanup(storage, location)
             raise
     progress(stored.size, phase="COMPLETED", force=True)
-    result = {"id": backup_id, "location": stored.location, "size": stored.size,
-              "checksum": stored.checksum, "checksum_algorithm": storage_base.CHECKSUM_ALGORITHM,
-              "type": metadata["type"], "parent_id": metadata["parent_id"],
-              "lsn": {k: metadata[k] for k in ("backup_type", "from_lsn", "to_lsn", "last_lsn")},
-              "binlog": {k: metadata[k] for k in ("binlog_file", "binlog_position", "gtid")
-                         if k in metadata},
-              "raw_size": metadata["raw_size"], "metadata": dict(stored.metadata),
-              "duration_s": round(time.monotonic() - started, 3)}
+    result = _result(stored, round(time.monotonic() - started, 3))
     LOG.info("backup %s: completed, %d bytes stored (%d streamed) in %.1f s",
              backup_id, result["size"], result["raw_size"], result["duration_s"])
     return result
+
+
+def _result(stored, duration):
+    meta = stored.metadata
+    return {"id": meta["backup_id"], "location": stored.location, "size": stored.size,
+            "checksum": stored.checksum,
+            "checksum_algorithm": storage_base.CHECKSUM_ALGORITHM,
+            "type": meta["type"], "parent_id": meta["parent_id"],
+            "lsn": {k: meta[k] for k in ("backup_type", "from_lsn", "to_lsn", "last_lsn")},
+            "binlog": {k: meta[k] for k in ("binlog_file", "binlog_position", "gtid")
+                       if k in meta},
+            "raw_size": meta["raw_size"], "metadata": dict(meta), "duration_s": duration}
 
 
 def _cleanup(storage, location):

@@ -11,6 +11,7 @@ turns them into ``FATAL Error <code> (<state>): <message>``. With
 ``ERROR warnings detected in statement ...``.
 """
 
+import datetime
 import json
 import re
 import threading
@@ -21,6 +22,7 @@ from trove_lite.osc import sql
 from trove_lite.osc.errors import MigrationError
 from trove_lite.osc.streamer import DELETE, INSERT, UPDATE
 
+_EPOCH = datetime.datetime(1970, 1, 1)
 _TEMPORAL_ZERO = {"date": "0000-00-00", "datetime": "0000-00-00 00:00:00",
                   "timestamp": "0000-00-00 00:00:00"}
 
@@ -42,6 +44,8 @@ def value_converter(column, allow_zero_in_date):
     def convert(v):
         if v is None:
             return zero
+        if dt == "timestamp" and v == _EPOCH:
+            return "0000-00-00 00:00:00"     # the zero TIMESTAMP is stored as epoch 0
         if dt == "bit" and isinstance(v, str):
             return int(v, 2) if v else 0
         if dt == "set" and isinstance(v, (set, frozenset, list, tuple)):
@@ -55,13 +59,19 @@ def value_converter(column, allow_zero_in_date):
 class RowMapper:
     """Maps binlog row dicts of the original table to ghost-table parameters."""
 
-    def __init__(self, orig_columns, src_cols, dst_cols, key_cols, allow_zero_in_date):
+    def __init__(self, orig_columns, src_cols, dst_cols, key_cols, allow_zero_in_date,
+                 ghost_columns=None):
         by_name = {c.name: c for c in orig_columns}
+        ghost = {c.name: c for c in (ghost_columns or orig_columns)}
         self.src_cols = list(src_cols)
         self.dst_cols = list(dst_cols)
         self.key_cols = list(key_cols)
         self.dst_key = [dst_cols[src_cols.index(c)] for c in key_cols]
         self.conv = {c: value_converter(by_name[c], allow_zero_in_date) for c in src_cols}
+        self.placeholders = [sql.time_zone_placeholder(
+            by_name[s].data_type, ghost[d].data_type if d in ghost else by_name[s].data_type)
+            for s, d in zip(src_cols, dst_cols)]
+        self.key_placeholders = [self.placeholders[src_cols.index(c)] for c in key_cols]
 
     def row(self, values):
         return [self.conv[c](values.get(c)) for c in self.src_cols]
@@ -109,7 +119,11 @@ class Applier:
         self.copy_conn = dbconn.connect(self.cfg, self.db)
         self.dml_conn = dbconn.connect(self.cfg, self.db)
         dbconn.execute(self.copy_conn, "set session sql_mode = %s" % mode)
-        dbconn.execute(self.dml_conn, "set session time_zone = '+00:00', sql_mode = %s" % mode)
+        # the row copy runs in the server's time zone; DML applies binlog values in UTC
+        # and converts to/from that zone where the ALTER changes DATETIME<->TIMESTAMP
+        server_tz = dbconn.query_one(self.copy_conn, "select @@session.time_zone")[0]
+        dbconn.execute(self.dml_conn, "set session time_zone = '+00:00', sql_mode = %s, "
+                       "@trove_osc_tz = %%s" % mode, (server_tz,))
 
     def close(self):
         for c in (self.copy_conn, self.dml_conn):
@@ -184,12 +198,15 @@ class Applier:
             self.db, self.req.table, self.names.ghost, self.key.name, self.key.columns,
             self.mapper.src_cols, self.mapper.dst_cols, start, end, inclusive)
         c = self.copy_conn
+        if not self.req.panic_on_warnings:
+            # one autocommitted statement is its own transaction: two round trips fewer
+            return dbconn.execute(c, statement, args)
         dbconn.execute(c, "begin")
         try:
             with c.cursor() as cur:
                 n = cur.execute(statement, args)
                 warnings = cur.warning_count
-            if warnings and self.req.panic_on_warnings:
+            if warnings:
                 self._check_warnings(c, statement)
             dbconn.execute(c, "commit")
         except BaseException:
@@ -221,7 +238,8 @@ class Applier:
                 self._flush_rows(c, pending)
                 pending = []
                 dbconn.execute(c, *sql.delete_row(self.db, self.names.ghost,
-                                                  self.mapper.dst_key, values))
+                                                  self.mapper.dst_key, values,
+                                                  self.mapper.key_placeholders))
             self._flush_rows(c, pending)
             dbconn.execute(c, "commit")
         except BaseException:
@@ -234,15 +252,18 @@ class Applier:
             return
         if not self.req.panic_on_warnings:
             dbconn.execute(c, *sql.replace_rows(self.db, self.names.ghost,
-                                                self.mapper.dst_cols, rows))
+                                                self.mapper.dst_cols, rows,
+                                                self.mapper.placeholders))
             return
         # strict mode: evict same-key rows, then insert; a collision on another
         # unique key shows up as a warning and fails the migration
         for row in rows:
             key = [row[self.mapper.dst_cols.index(k)] for k in self.mapper.dst_key]
-            dbconn.execute(c, *sql.delete_row(self.db, self.names.ghost, self.mapper.dst_key, key))
+            dbconn.execute(c, *sql.delete_row(self.db, self.names.ghost, self.mapper.dst_key, key,
+                                              self.mapper.key_placeholders))
             statement, args = sql.insert_ignore_rows(self.db, self.names.ghost,
-                                                     self.mapper.dst_cols, [row])
+                                                     self.mapper.dst_cols, [row],
+                                                     self.mapper.placeholders)
             with c.cursor() as cur:
                 cur.execute(statement, args)
                 if cur.warning_count:

@@ -32,6 +32,8 @@ def _logger(values):
     elif values["quiet"]:
         level = logging.ERROR
     log.setLevel(level)
+    # the replication library warns when we close its stream on purpose
+    logging.getLogger("pymysqlreplication").setLevel(logging.ERROR)
     return log
 
 

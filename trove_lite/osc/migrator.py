@@ -304,7 +304,8 @@ class Migration:
         src, dst = insp.shared_columns(orig_cols, ghost_cols, plan, req.skip_renamed_columns)
         self.log.info("Chosen shared unique key is %s", key.name)
         self.log.info("Shared columns are %s", ",".join(src))
-        mapper = applier_mod.RowMapper(orig_cols, src, dst, key.columns, req.allow_zero_in_date)
+        mapper = applier_mod.RowMapper(orig_cols, src, dst, key.columns, req.allow_zero_in_date,
+                                       ghost_cols)
         self.applier.set_plan(key, mapper)
 
     def _start_streamer(self, cfg, start_gtid):
@@ -519,6 +520,9 @@ class Migration:
     def _create_ghost_triggers(self):
         for name, timing, event, body in (getattr(self, "_triggers", None) or []):
             new = insp.ghost_trigger_name(name, self.request)
+            # a failed earlier attempt may have created some of them already
+            self.applier.run("drop trigger if exists %s" % sql.qualified(
+                self.request.database, new))
             self.applier.run(sql.create_trigger(self.request.database, new, timing, event,
                                                 self.names.ghost, body))
             self.log.info("Created trigger %s on ghost table", sql.quote(new))

@@ -140,8 +140,10 @@ def _cmp(key, values, op):
     return "(" + " or ".join(parts) + ")", args
 
 
-def key_equals(key, values):
-    return " and ".join("%s <=> %%s" % quote(c) for c in key), list(values)
+def key_equals(key, values, placeholders=None):
+    placeholders = placeholders or ["%s"] * len(key)
+    return " and ".join("%s <=> %s" % (quote(c), p) for c, p in zip(key, placeholders)), \
+        list(values)
 
 
 def select_key_bound(db, table, key_name, key, descending):
@@ -174,29 +176,44 @@ def copy_chunk(db, table, ghost, key_name, key, src_cols, dst_cols, start, end, 
 
 # -- DML from binlog rows -----------------------------------------------------
 
-def delete_row(db, ghost, key, key_values):
-    cond, args = key_equals(key, key_values)
+def delete_row(db, ghost, key, key_values, placeholders=None):
+    cond, args = key_equals(key, key_values, placeholders)
     return "delete /* gh-ost */ from %s where %s" % (qualified(db, ghost), cond), args
 
 
-def replace_rows(db, ghost, dst_cols, rows):
+def replace_rows(db, ghost, dst_cols, rows, placeholders=None):
     """Upsert full row images: the binlog's values win over whatever the ghost holds.
 
     REPLACE also evicts a ghost row that collides on another unique key; such a
     row is stale (the original cannot hold both), and its own later event
     re-creates it, which INSERT IGNORE would not do for the incoming row.
+    ``placeholders`` (default ``%s`` each) may wrap a value, e.g. in convert_tz().
     """
-    one = "(" + ", ".join(["%s"] * len(dst_cols)) + ")"
+    one = "(" + ", ".join(placeholders or ["%s"] * len(dst_cols)) + ")"
     sql = "replace /* gh-ost */ into %s (%s) values %s" % (
         qualified(db, ghost), columns_list(dst_cols), ", ".join([one] * len(rows)))
     return sql, [v for row in rows for v in row]
 
 
-def insert_ignore_rows(db, ghost, dst_cols, rows):
-    one = "(" + ", ".join(["%s"] * len(dst_cols)) + ")"
+def insert_ignore_rows(db, ghost, dst_cols, rows, placeholders=None):
+    one = "(" + ", ".join(placeholders or ["%s"] * len(dst_cols)) + ")"
     sql = "insert /* gh-ost */ ignore into %s (%s) values %s" % (
         qualified(db, ghost), columns_list(dst_cols), ", ".join([one] * len(rows)))
     return sql, [v for row in rows for v in row]
+
+
+def time_zone_placeholder(src_type, dst_type, tz_var="@trove_osc_tz"):
+    """Placeholder for a binlog value applied with time_zone '+00:00'.
+
+    The binlog carries TIMESTAMP as UTC and DATETIME as wall-clock; when the
+    ALTER changes one into the other, convert the way the ALTER (and the row
+    copy, in the server's time zone held in ``tz_var``) converts.
+    """
+    if src_type == "timestamp" and dst_type == "datetime":
+        return "convert_tz(%%s, '+00:00', %s)" % tz_var
+    if src_type == "datetime" and dst_type == "timestamp":
+        return "convert_tz(%%s, %s, '+00:00')" % tz_var
+    return "%s"
 
 
 # -- checks ------------------------------------------------------------------

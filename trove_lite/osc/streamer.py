@@ -14,6 +14,7 @@ thread ends; the migrator polls ``error``. ``stop()`` closes the stream.
 """
 
 import dataclasses
+import datetime
 import queue
 import socket
 import threading
@@ -21,9 +22,39 @@ import time
 
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import MariadbGtidEvent, RotateEvent, XidEvent
-from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+from pymysqlreplication.row_event import (DeleteRowsEvent, RowsEvent, UpdateRowsEvent,
+                                         WriteRowsEvent)
 
 INSERT, UPDATE, DELETE, STATE = "insert", "update", "delete", "state"
+
+
+def _read_date(self):
+    raw = self.packet.read_uint24()
+    year, month, day = (raw >> 9) & 0x7FFF, (raw >> 5) & 0xF, raw & 0x1F
+    if year and month and day:
+        return datetime.date(year, month, day)
+    return "%04d-%02d-%02d" % (year, month, day)
+
+
+def _read_datetime2(self, column):
+    data = self.packet.read_int_be_by_size(5)
+    year_month = (data >> 22) & 0x1FFFF
+    parts = (year_month // 13, year_month % 13, (data >> 17) & 0x1F, (data >> 12) & 0x1F,
+             (data >> 6) & 0x3F, data & 0x3F)
+    micro = self._RowsEvent__read_fsp(column)
+    try:
+        return datetime.datetime(*parts, microsecond=micro)
+    except ValueError:
+        text = "%04d-%02d-%02d %02d:%02d:%02d" % parts
+        return text + (".%06d" % micro if micro else "")
+
+
+def _keep_zero_dates():
+    """python-mysql-replication turns zero and partly-zero dates ('0000-00-00',
+    '2020-00-15') into None, which would write NULL or fail; decode them to the
+    literal text instead so they round-trip (--allow-zero-in-date)."""
+    RowsEvent._RowsEvent__read_date = _read_date
+    RowsEvent._RowsEvent__read_datetime2 = _read_datetime2
 
 
 @dataclasses.dataclass
@@ -77,6 +108,7 @@ class Streamer:
         return "%s:%d" % (self.log_file, self.log_pos)
 
     def start(self):
+        _keep_zero_dates()
         self._stream = BinLogStreamReader(
             connection_settings=self.conn_config.replication_settings(),
             server_id=self.server_id, is_mariadb=True, blocking=True,

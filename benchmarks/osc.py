@@ -10,11 +10,13 @@ idle and under a write load, all in the same run, and prints one table:
   tables (writes overlapping the window from "Row copy complete" to exit for our engine,
   from "Swapping tables" to "Swapped original and new tables OK" for pt-osc, the whole run
   for ALTER), plus what the engine itself reports ("Lock & rename duration");
-- binlog backlog (our engine only, from its control socket every 0.5 s): binlog bytes
-  written by the server but not yet read by the engine's streamer, and events read but not
-  yet applied; max over the run and the last sample before the cut-over.
+- binlog backlog (our engine only, sampled every 0.5 s): binlog bytes written but not yet
+  read by the engine's streamer (its control socket's ``status``), events read but not yet
+  applied, and the apply lag (age of the newest write not yet in the ghost table); max over
+  the run and the last sample before the cut-over. A backlog that does not grow means the
+  engine keeps up with the write rate.
 
-"Idle" means a probe of ``--idle-rate`` (50) single-row writes/s, needed to see any lock
+"Idle" means a probe of ``--idle-rate`` (100) single-row writes/s, needed to see any lock
 at all; "load" means ``--rate`` (1,000) single-row writes/s (1/3 insert, 1/3 update of a
 random row, 1/3 delete of an earlier insert) from a Python thread, the achieved rate is
 printed. This is a measurement script, not a test: it asserts nothing.
@@ -24,6 +26,7 @@ printed. This is a measurement script, not a test: it asserts nothing.
 """
 
 import argparse
+import bisect
 import dataclasses
 import os
 import re
@@ -76,6 +79,8 @@ class Outcome:
     backlog_bytes_end: int | None = None
     backlog_events_max: int | None = None
     backlog_events_end: int | None = None
+    apply_lag_max: float | None = None
+    apply_lag_end: float | None = None
     error: str = ""
 
 
@@ -97,18 +102,19 @@ def start_server():
 
 
 def build_table(target, rows):
-    """sysbench's sbtest schema, filled from MariaDB's sequence engine in 100k-row batches."""
+    """sysbench's sbtest schema with shorter strings (about 112 MB per million rows, the
+    size of the reference figures), filled from the sequence engine in 100k-row batches."""
     with target.connect() as conn, conn.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS %s" % TABLE)
         cur.execute("CREATE TABLE %s (id int unsigned not null auto_increment, "
-                    "k int unsigned not null default 0, c char(120) not null default '', "
-                    "pad char(60) not null default '', primary key (id), key k_1 (k))"
+                    "k int unsigned not null default 0, c varchar(120) not null default '', "
+                    "pad varchar(60) not null default '', primary key (id), key k_1 (k))"
                     % TABLE)
         done = 0
         while done < rows:
             n = min(100000, rows - done)
             cur.execute("INSERT INTO %s (k, c, pad) SELECT floor(rand() * %d), "
-                        "concat_ws('-', md5(seq), md5(seq + 1), md5(seq + 2)), md5(rand()) "
+                        "concat_ws('-', md5(seq), left(md5(seq + 1), 16)), left(md5(rand()), 24) "
                         "FROM seq_1_to_%d" % (TABLE, rows, n))
             done += n
         cur.execute("ANALYZE TABLE %s" % TABLE)
@@ -140,6 +146,8 @@ class Writer(threading.Thread):
         self.spans = []
         self.stopping = threading.Event()
         self.error = None
+        self.retries = 0
+        self.inserts = []       # (id, commit time) of every insert, ids increasing
 
     def run(self):
         import random
@@ -157,23 +165,42 @@ class Writer(threading.Thread):
                 t0 = time.monotonic()
                 kind = i % 3
                 if kind == 0 or not inserted:
-                    cur.execute("INSERT INTO %s (k, c, pad) VALUES (%%s, 'w', 'w')" % TABLE,
-                                (i,))
-                    inserted.append(cur.lastrowid)
+                    sql, args = ("INSERT INTO %s (k, c, pad) VALUES (%%s, 'w', 'w')" % TABLE,
+                                 (i,))
                 elif kind == 1:
-                    cur.execute("UPDATE %s SET k = k + 1 WHERE id = %%s" % TABLE,
-                                (random.randint(1, self.max_id),))
+                    sql, args = ("UPDATE %s SET k = k + 1 WHERE id = %%s" % TABLE,
+                                 (random.randint(1, self.max_id),))
                 else:
-                    cur.execute("DELETE FROM %s WHERE id = %%s" % TABLE, (inserted.pop(0),))
+                    sql, args = "DELETE FROM %s WHERE id = %%s" % TABLE, (inserted.pop(0),)
+                self._execute(cur, sql, args)
+                if sql.startswith("INSERT"):
+                    inserted.append(cur.lastrowid)
+                    self.inserts.append((cur.lastrowid, time.monotonic()))
                 self.spans.append((t0, time.monotonic()))
                 i += 1
             conn.close()
         except Exception as exc:    # reported in the table; the benchmark goes on
             self.error = repr(exc)
 
+    def _execute(self, cur, sql, args):
+        """Retry deadlocks and lock wait timeouts as an application would; the retries
+        count in the write's latency."""
+        while True:
+            try:
+                return cur.execute(sql, args)
+            except pymysql.err.OperationalError as exc:
+                if exc.args[0] not in (1205, 1213):
+                    raise
+                self.retries += 1
+
     def stop(self):
         self.stopping.set()
         self.join(30)
+
+    def committed_at(self, row_id):
+        """Commit time of the writer's insert with the largest id <= ``row_id``."""
+        i = bisect.bisect_right(self.inserts, (row_id, float("inf")))
+        return self.inserts[i - 1][1] if i else None
 
     def achieved_rate(self, t_from, t_to):
         n = sum(1 for a, _ in self.spans if t_from <= a <= t_to)
@@ -184,6 +211,15 @@ class Writer(threading.Thread):
         spans = [(a, b) for a, b in self.spans
                  if (t_from is None or b >= t_from) and (t_to is None or a <= t_to)]
         return max((b - a) * 1000 for a, b in spans) if spans else None
+
+
+def save_log(cfg, name, reader):
+    if not cfg.logs:
+        return
+    os.makedirs(cfg.logs, exist_ok=True)
+    path = os.path.join(cfg.logs, "%s-%d.log" % (name, time.time()))
+    with open(path, "w") as f:
+        f.writelines("%.3f %s\n" % (t, line) for t, line in reader.lines)
 
 
 class LineReader(threading.Thread):
@@ -232,12 +268,15 @@ def socket_command(path, command):
 
 
 class BacklogSampler(threading.Thread):
-    """Every 0.5 s: server binlog position minus the engine streamer's, and its queue."""
+    """Every 0.5 s: server binlog position minus the engine streamer's (unread bytes,
+    including the engine's own row-copy inserts it must skip), the engine's queue of read
+    but unapplied events, and the apply lag: age of the newest writer insert that has
+    reached the ghost table (the writer's inserts get ids above every copied row)."""
 
-    def __init__(self, target, sock):
+    def __init__(self, target, sock, writer):
         super().__init__(daemon=True)
-        self.target, self.sock = target, sock
-        self.samples = []       # (time, bytes or None, events or None)
+        self.target, self.sock, self.writer = target, sock, writer
+        self.samples = []       # (time, bytes or None, events or None, lag s or None)
         self.stopping = threading.Event()
 
     def run(self):
@@ -252,18 +291,37 @@ class BacklogSampler(threading.Thread):
                 server_file, server_pos = cur.fetchone()[:2]
                 m = re.search(r"streamer: ([^:;\s]+):(\d+)", status)
                 q = re.search(r"Backlog: (\d+)/", status)
-                lag = (server_pos - int(m.group(2))
-                       if m and m.group(1) == server_file else None)
-                self.samples.append((time.monotonic(), lag, int(q.group(1)) if q else None))
+                unread = (server_pos - int(m.group(2))
+                          if m and m.group(1) == server_file else None)
+                self.samples.append((time.monotonic(), unread,
+                                     int(q.group(1)) if q else None, self._apply_lag(cur)))
         conn.close()
 
+    def _apply_lag(self, cur):
+        try:
+            cur.execute("SELECT max(id) FROM `_%s_gho`" % TABLE)
+        except pymysql.err.MySQLError:
+            return None     # not created yet, or already renamed
+        newest = cur.fetchone()[0]
+        first = self.writer.inserts[0][0] if self.writer.inserts else None
+        if newest is None or first is None or newest < first:
+            return None
+        # the newest insert committed so far that is not in the ghost yet
+        committed = self.writer.inserts[-1]
+        if committed[0] <= newest:
+            return 0.0
+        i = bisect.bisect_right(self.writer.inserts, (newest, float("inf")))
+        return time.monotonic() - self.writer.inserts[i][1]
+
     def summary(self, until):
+        """(max, last before ``until``) of unread bytes, queued events, apply lag."""
         before = [s for s in self.samples if s[0] <= until] or self.samples
-        pick = lambda idx, rows: [r[idx] for r in rows if r[idx] is not None]
-        bytes_all, events_all = pick(1, self.samples), pick(2, self.samples)
-        bytes_end, events_end = pick(1, before[-2:]), pick(2, before[-2:])
-        return (max(bytes_all, default=None), bytes_end[-1] if bytes_end else None,
-                max(events_all, default=None), events_end[-1] if events_end else None)
+        out = []
+        for idx in (1, 2, 3):
+            values = [r[idx] for r in self.samples if r[idx] is not None]
+            last = [r[idx] for r in before if r[idx] is not None]
+            out += [max(values, default=None), last[-1] if last else None]
+        return out
 
 
 def run_engine(target, cfg, rate, load):
@@ -278,7 +336,7 @@ def run_engine(target, cfg, rate, load):
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
     reader = LineReader(proc.stdout)
     reader.start()
-    sampler = BacklogSampler(target, os.path.join(work_dir, "osc.sock"))
+    sampler = BacklogSampler(target, os.path.join(work_dir, "osc.sock"), writer)
     sampler.start()
     code = proc.wait()
     t1 = time.monotonic()
@@ -287,6 +345,7 @@ def run_engine(target, cfg, rate, load):
     writer.stop()
     sampler.join(5)
     shutil.rmtree(work_dir, ignore_errors=True)
+    save_log(cfg, "engine-%s" % load, reader)
     if code != 0:
         out.error = "exit %s: %s" % (code, reader.tail())
         return out
@@ -299,7 +358,8 @@ def run_engine(target, cfg, rate, load):
     out.max_stall_ms = writer.max_stall(t0, t1)
     out.reported_lock_ms = float(m.group(1)) * 1000 if m else None
     (out.backlog_bytes_max, out.backlog_bytes_end, out.backlog_events_max,
-     out.backlog_events_end) = sampler.summary(t_copied or t1)
+     out.backlog_events_end, out.apply_lag_max, out.apply_lag_end) = \
+        sampler.summary(t_copied or t1)
     out.error = writer.error or ""
     return out
 
@@ -326,6 +386,7 @@ def run_pt_osc(target, cfg, rate, load):
     t1 = time.monotonic()
     reader.join(5)
     writer.stop()
+    save_log(cfg, "pt-osc-%s" % load, reader)
     if code != 0:
         out.error = "exit %s: %s" % (code, reader.tail())
         return out
@@ -376,8 +437,8 @@ def print_table(outcomes, size_mb):
           "stall = longest blocked single-row write" % (TABLE, ALTER, outcomes[0].rows,
                                                         size_mb))
     header = ("method", "load", "writes/s", "rows/s", "total s", "cut-over stall ms",
-              "reported lock ms", "max stall ms", "backlog KB max/end",
-              "backlog events max/end")
+              "reported lock ms", "max stall ms", "unread binlog KB max/end",
+              "queued events max/end", "apply lag s max/end")
     rows = [header]
     for o in outcomes:
         if o.error and not o.seconds:
@@ -388,7 +449,8 @@ def print_table(outcomes, size_mb):
                      fmt(o.seconds, "%.2f"), fmt(o.cutover_stall_ms, "%.1f"),
                      fmt(o.reported_lock_ms, "%.1f"), fmt(o.max_stall_ms, "%.1f"),
                      "%s/%s" % (fmt(kb(o.backlog_bytes_max)), fmt(kb(o.backlog_bytes_end))),
-                     "%s/%s" % (fmt(o.backlog_events_max), fmt(o.backlog_events_end))))
+                     "%s/%s" % (fmt(o.backlog_events_max), fmt(o.backlog_events_end)),
+                     "%s/%s" % (fmt(o.apply_lag_max, "%.2f"), fmt(o.apply_lag_end, "%.2f"))))
     widths = [max(len(str(r[i])) for r in rows if i < len(r)) for i in range(len(header))]
     for r in rows:
         print("  ".join(str(v).ljust(widths[i]) for i, v in enumerate(r)))
@@ -406,11 +468,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1000000)
     parser.add_argument("--rate", type=float, default=1000, help="writes/s under load")
-    parser.add_argument("--idle-rate", type=float, default=50, help="probe writes/s idle")
+    parser.add_argument("--idle-rate", type=float, default=100, help="probe writes/s idle")
     parser.add_argument("--chunk-size", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=1, help="runs per method and load")
     parser.add_argument("--methods", default="engine,pt-osc,copy,inplace")
     parser.add_argument("--loads", default="idle,load")
+    parser.add_argument("--logs", metavar="DIR", help="save each tool's output under DIR")
     cfg = parser.parse_args(argv)
     server, target = start_server()
     outcomes = []

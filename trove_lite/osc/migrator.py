@@ -480,7 +480,7 @@ class Migration:
         retries = max(1, req.default_retries)
         for attempt in range(1, retries + 1):
             self._wait_unthrottled()
-            self._apply_backlog(max_seconds=5.0)
+            self._catch_up()
             try:
                 if req.cut_over == "two-step":
                     held = cut.two_step(self._wait_for_sentinel)
@@ -496,6 +496,16 @@ class Migration:
                 if attempt == retries:
                     raise
                 self._backoff(attempt)
+
+    def _catch_up(self, max_seconds=30.0):
+        """Before locking: apply the backlog until the streamer is near the head of the
+        binlog, so the lock is held only for the last few events."""
+        deadline = time.monotonic() + max_seconds
+        while time.monotonic() < deadline:
+            self._apply_backlog(max_seconds=1.0)
+            if self.streamer.queue.qsize() == 0 and self.streamer.heartbeat_lag < 0.5:
+                return
+            time.sleep(0.01)
 
     def _backoff(self, attempt):
         if self.request.cut_over_exponential_backoff:

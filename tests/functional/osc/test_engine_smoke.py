@@ -51,3 +51,85 @@ def test_migration_under_load_keeps_every_row(mariadb_factory, tmp_path):
                     "and table_name in ('_t_gho', '_t_ghc')")
         assert cur.fetchone()[0] == 0
     c.close()
+
+
+def _request(kw, **extra):
+    from trove_lite.osc.context import MigrationRequest
+    return MigrationRequest(database=kw["database"], table="t", host=kw["host"], port=kw["port"],
+                            user=kw["user"], password=kw["password"], allow_on_master=True,
+                            alter="add column extra int default 7", **extra)
+
+
+def test_library_api_postpone_unpostpone_and_hooks(mariadb_factory, tmp_path):
+    """The guest agent's way: Migration in a thread, status(), unpostpone(), wait()."""
+    import time
+
+    from trove_lite.osc.context import Tunables
+    from trove_lite.osc.migrator import Migration
+
+    server = mariadb_factory(area=201)
+    kw = support.prepare(server)
+    support.create_table(kw, "t", 2000)
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    seen = tmp_path / "seen"
+    hook = hooks / "gh-ost-on-before-cut-over-record"
+    hook.write_text("#!/bin/sh\necho \"$GH_OST_TABLE_NAME $GH_OST_GHOST_TABLE_NAME "
+                    "$GH_OST_COPIED_ROWS\" > %s\n" % seen)
+    hook.chmod(0o755)
+    flag = tmp_path / "postpone"
+    flag.write_text("")
+    m = Migration(_request(kw, hooks_path=str(hooks)),
+                  Tunables({"chunk-size": 300, "postpone-cut-over-flag-file": str(flag)}),
+                  status_out=open(os.devnull, "w"))
+    m.start()
+    deadline = time.monotonic() + 30
+    while m.status()["state"] != "postponing cut-over" and time.monotonic() < deadline:
+        assert not m.wait(0.05), m.error
+    st = m.status()
+    assert st["state"] == "postponing cut-over" and st["rows_copied"] == 2000
+    assert st["copy_complete"] and st["eta_seconds"] == 0
+    m.unpostpone()                                 # the flag file still exists
+    assert m.wait(30) and m.error is None, m.error
+    assert m.status()["result"] == "success"
+    assert len(m.status()["cut_over_lock_seconds"]) == 1
+    assert seen.read_text().split() == ["t", "_t_gho", "2000"]
+    assert support.checksum(kw, "t") == support.checksum(kw, "_t_del")
+
+
+def test_failing_hook_aborts_and_original_is_untouched(mariadb_factory, tmp_path):
+    from trove_lite.osc.migrator import Migration
+
+    server = mariadb_factory(area=201)
+    kw = support.prepare(server)
+    support.create_table(kw, "t", 500)
+    before = support.checksum(kw, "t")
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    hook = hooks / "gh-ost-on-validated"
+    hook.write_text("#!/bin/sh\necho refused by policy >&2\nexit 3\n")
+    hook.chmod(0o755)
+    m = Migration(_request(kw, hooks_path=str(hooks)), status_out=open(os.devnull, "w"))
+    error = m.run()
+    assert error is not None and "exit code 3" in error.message
+    assert "refused by policy" in error.message
+    assert support.checksum(kw, "t") == before
+
+
+def test_refusal_messages_are_gh_osts(mariadb_factory, tmp_path):
+    server = mariadb_factory(area=201)
+    kw = support.prepare(server)
+    c = support.connect(kw)
+    with c.cursor() as cur:
+        cur.execute("create table nokey (a int, b int)")
+        cur.execute("create table t (id int primary key, v int)")
+    c.close()
+    cases = [("nokey", "add column c int", "no PRIMARY nor UNIQUE key found in table"),
+             ("t", "drop primary key", "no shared unique key can be found after ALTER"),
+             ("t", "rename to t2", "alter statement seems to RENAME the table"),
+             ("t", "add column x nosuchtype", "FATAL Error 4161 (HY000): Unknown data type")]
+    for table, alter, text in cases:
+        proc = subprocess.run(support.engine_cmd(kw, table, alter), capture_output=True,
+                              text=True, cwd=support.ROOT, timeout=60)
+        assert proc.returncode != 0
+        assert text in proc.stdout + proc.stderr, (alter, proc.stderr[-1500:])

@@ -1,0 +1,101 @@
+"""Replica topologies: the engine inspects a replica and finds the master from it
+(gh-ost's default mode), and --test-on-replica swaps and swaps back on the replica."""
+
+import time
+
+import pytest
+
+from tests.functional.osc import support
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def pair(mariadb_factory):
+    master = mariadb_factory(area=201)
+    replica = mariadb_factory(area=201, server_id=2)
+    kw = support.prepare(master)
+    c = replica.connect()
+    with c.cursor() as cur:
+        cur.execute("change master to master_host=%s, master_port=%s, master_user=%s, "
+                    "master_password=%s, master_use_gtid=slave_pos",
+                    (master.bind_address, master.port, support.USER, support.PASSWORD))
+        cur.execute("start slave")
+    c.close()
+    rkw = dict(kw, host=replica.bind_address)
+    support.create_table(kw, "t", 1000)
+    _wait_replicated(rkw, 1000)
+    return kw, rkw
+
+
+def _wait_replicated(kw, rows, table="t", timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            c = support.connect(kw)
+            with c.cursor() as cur:
+                cur.execute("select count(*) from %s" % table)
+                if cur.fetchone()[0] >= rows:
+                    return
+        except Exception:  # table not there yet
+            pass
+        time.sleep(0.1)
+    raise AssertionError("replica did not catch up")
+
+
+def _columns(kw, table="t"):
+    c = support.connect(kw)
+    with c.cursor() as cur:
+        cur.execute("select column_name from information_schema.columns where "
+                    "table_schema='test' and table_name=%s", (table,))
+        return {r[0] for r in cur.fetchall()}
+
+
+def _engine(rkw, tmp_path, *extra, writer=None):
+    flag = tmp_path / "postpone"
+    flag.write_text("")
+    cmd = [a for a in support.engine_cmd(rkw, "t", "add column extra int", *extra,
+                                         "--postpone-cut-over-flag-file=%s" % flag)
+           if a != "--allow-on-master"]
+    log = str(tmp_path / "engine.log")
+    proc = support.start_engine(cmd, log)
+    try:
+        support.wait_log(log, "postponing cut-over", proc)
+        if writer is not None:
+            writer.stop()
+        flag.unlink()
+        assert proc.wait(90) == 0, open(log).read()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return open(log).read()
+
+
+def test_inspects_replica_applies_on_master(pair, tmp_path):
+    kw, rkw = pair
+    writer = support.Writer(kw, "t", rate=100)
+    writer.start()
+    try:
+        text = _engine(rkw, tmp_path, "--chunk-size=200", writer=writer)
+    finally:
+        writer.stop()
+    assert writer.ops > 0 and not writer.errors
+    assert "Master found to be %s:3306" % kw["host"] in text
+    assert "extra" in _columns(kw)
+    assert support.checksum(kw, "t") == support.checksum(kw, "_t_del")
+    _wait_replicated(rkw, 1, table="_t_del")
+    assert "extra" in _columns(rkw)
+
+
+def test_test_on_replica_swaps_back_and_leaves_replication_stopped(pair, tmp_path):
+    kw, rkw = pair
+    text = _engine(rkw, tmp_path, "--test-on-replica")
+    assert "swapped back" in text
+    assert "extra" not in _columns(rkw) and "extra" not in _columns(kw)
+    assert "extra" in _columns(rkw, "_t_gho")
+    assert support.checksum(rkw, "t") == support.checksum(rkw, "_t_gho")
+    c = support.connect(rkw)
+    with c.cursor() as cur:
+        cur.execute("show slave status")
+        row = dict(zip([d[0] for d in cur.description], cur.fetchone()))
+    assert row["Slave_SQL_Running"] == "No"

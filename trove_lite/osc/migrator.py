@@ -467,6 +467,8 @@ class Migration:
                 announced = True
             self._apply_backlog(max_seconds=0.2)
             self._check_abort()
+            if self.throttler.current.panic:
+                raise MigrationError(self.throttler.current.panic)
             time.sleep(0.05)
         self.progress.postponing = False
 

@@ -112,7 +112,7 @@ class Streamer:
         self._stream = BinLogStreamReader(
             connection_settings=self.conn_config.replication_settings(),
             server_id=self.server_id, is_mariadb=True, blocking=True,
-            auto_position=format_gtid_state(self.gtid_state) or "0-0-0",
+            auto_position=format_gtid_state(self.gtid_state),
             only_schemas=[self.database], only_tables=[self.table, self.changelog],
             only_events=[MariadbGtidEvent, RotateEvent, XidEvent, WriteRowsEvent,
                          UpdateRowsEvent, DeleteRowsEvent],

@@ -66,3 +66,39 @@ def test_dml_plan_binlog_wins_and_key_moves_delete_first():
                     (DELETE, {"id": 2, "old": 6}, None)], m)
     assert ops == [("replace", [1, 5]), ("replace", [1, 6]), ("delete", [1]),
                    ("replace", [2, 6]), ("delete", [2])]
+
+
+class _Packet:
+    def __init__(self, value, size):
+        self.value, self.size = value, size
+
+    def read_uint24(self):
+        return self.value
+
+    def read_int_be_by_size(self, n):
+        return self.value if n == self.size else 0
+
+
+class _Event:
+    def __init__(self, packet):
+        self.packet = packet
+
+    def _RowsEvent__read_fsp(self, column):
+        return 0
+
+
+def test_zero_and_partial_dates_decode_to_their_text():
+    from trove_lite.osc import streamer
+    assert streamer._read_date(_Event(_Packet(0, 3))) == "0000-00-00"
+    assert streamer._read_date(_Event(_Packet((2020 << 9) | 15, 3))) == "2020-00-15"
+    assert str(streamer._read_date(_Event(_Packet((2021 << 9) | (2 << 5) | 3, 3)))) == \
+        "2021-02-03"
+    # DATETIME2 packs year*13+month in 17 bits after the sign bit
+    packed = (1 << 39) | ((2020 * 13 + 0) << 22) | (0 << 17)
+    assert streamer._read_datetime2(_Event(_Packet(packed, 5)), None) == "2020-00-00 00:00:00"
+
+
+def test_zero_timestamp_round_trips():
+    import datetime
+    c = insp.Column("ts", "timestamp", "timestamp", False)
+    assert value_converter(c, True)(datetime.datetime(1970, 1, 1)) == "0000-00-00 00:00:00"

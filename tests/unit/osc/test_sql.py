@@ -56,3 +56,12 @@ def test_cut_over_statements():
     assert "comment='ghost-cut-over-sentry'" in sql.create_sentry("d", "_t_del")
     assert sql.lock_tables_write("d", "t", "_t_del") == (
         "lock /* gh-ost */ tables `d`.`t` write, `d`.`_t_del` write")
+
+
+def test_time_zone_conversion_only_when_alter_changes_temporal_type():
+    assert sql.time_zone_placeholder("timestamp", "timestamp") == "%s"
+    assert sql.time_zone_placeholder("datetime", "datetime") == "%s"
+    assert sql.time_zone_placeholder("timestamp", "datetime") == \
+        "convert_tz(%s, '+00:00', @trove_osc_tz)"
+    assert sql.time_zone_placeholder("datetime", "timestamp") == \
+        "convert_tz(%s, @trove_osc_tz, '+00:00')"

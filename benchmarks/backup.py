@@ -11,7 +11,9 @@ oltp_read_write prepare``, then, interleaved for ``--rounds`` rounds:
   ours restore   runner.run_restore([...]) from the local store (verified md5,
                  key check, prepare, move into place)
 
-and, with --swift, our backup and restore against a Swift all-in-one. MB/s are
+and, with --swift, our backup and restore against a Swift all-in-one; with
+--compare-codecs, the raw chain with each codec candidate (best of 2; ratio =
+stored / xbstream bytes). MB/s are
 of the uncompressed xbstream (the same byte count for every row), medians over
 the rounds. Target: ours >= 0.9 x raw, both ways.
 
@@ -93,6 +95,8 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--codec", default=codecs.DEFAULT_CODEC, choices=sorted(codecs.CODECS))
     p.add_argument("--swift", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--compare-codecs", action="store_true",
+                   help="also time the raw chain with every codec candidate")
     args = p.parse_args()
     codec = codecs.get_codec(args.codec)
     work = tempfile.mkdtemp(prefix="trove-lite-bench-backup-")
@@ -136,6 +140,8 @@ def main():
                 for k in times:
                     times[k].append(this[k])
         report(times, sizes, codec)
+        if args.compare_codecs:
+            compare_codecs(server, keyfile, work, sizes["raw"] / 1e6)
     finally:
         server.destroy()
         if aio is not None:
@@ -164,6 +170,33 @@ def run_ours(server, storage, codec, work, rnd, sizes):
     shutil.rmtree(os.path.dirname(target))
     storage.delete(result["location"])
     return backup, restore
+
+
+# codec candidates for --compare-codecs: the registered codecs plus other levels
+CANDIDATES = list(codecs.CODECS.values()) + [
+    codecs.Codec("zstd-3", ("zstd", "-3", "-T0", "-q", "-c"), ("zstd", "-d", "-q", "-c"), ""),
+    codecs.Codec("zstd-fast3", ("zstd", "--fast=3", "-T0", "-q", "-c"),
+                 ("zstd", "-d", "-q", "-c"), ""),
+    codecs.Codec("gzip-3", ("pigz", "-3", "-c"), ("pigz", "-d", "-c"), ""),
+    codecs.Codec("gzip-6", ("pigz", "-6", "-c"), ("pigz", "-d", "-c"), ""),
+]
+
+
+def compare_codecs(server, keyfile, work, raw_mb):
+    """The raw chain with each candidate codec: the numbers behind DEFAULT_CODEC."""
+    print("\n%-11s %8s %9s %8s %9s %7s" % ("codec", "backup s", "MB/s", "restore", "MB/s",
+                                          "ratio"))
+    for codec in CANDIDATES:
+        if not codec.compress:
+            codec = codecs.Codec("none", ("cat",), ("cat",), "")
+        sizes, b, r = {}, [], []
+        for _ in range(2):
+            tb, tr = run_raw(server, codec, keyfile, work, sizes)
+            b.append(tb)
+            r.append(tr)
+        print("%-11s %8.2f %9.1f %8.2f %9.1f %7.3f" % (
+            codec.name, min(b), raw_mb / min(b), min(r), raw_mb / min(r),
+            sizes["raw_stored"] / (raw_mb * 1e6)))
 
 
 def start_swift(work):

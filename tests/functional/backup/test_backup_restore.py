@@ -64,7 +64,7 @@ def test_full_and_incrementals_restore_each_point(store, mariadb_factory, restor
         result = runner.run_backup(source, storage, "bk%d" % i, parent=parent, key=KEY,
                                    progress_cb=progress, container=container)
         assert result["type"] == ("incremental" if i else "full")
-        assert result["size"] > 0 and len(result["checksum"]) == 32
+        assert result["size"] > 0 and len(result["checksum"]) == 64
         assert storage.exists(result["location"])
         if parent:
             assert result["lsn"]["from_lsn"] == parent["lsn"]["to_lsn"]
@@ -156,7 +156,7 @@ def test_corrupted_object_fails_clearly_and_leaves_nothing(one_backup, tmp_state
         f.seek(backup["size"] // 2)
         f.write(b"\x00" * 64)
     target = os.path.join(tmp_state_dir, "target")
-    with pytest.raises(exceptions.RestoreError, match="corrupted: md5 is") as err:
+    with pytest.raises(exceptions.RestoreError, match="corrupted: sha256 is") as err:
         runner.run_restore([backup], storage, KEY, target)
     assert backup["location"] in err.value.message
     assert not os.path.exists(target)

@@ -50,7 +50,7 @@ def test_roundtrip_segments_metadata_and_delete(store):
                           progress=seen.append)
     assert stored.location == storage.location_for(container + "/b1.xbstream")
     assert stored.size == len(data)
-    assert stored.checksum == base.hashlib.md5(data).hexdigest()
+    assert stored.checksum == base.hashlib.sha256(data).hexdigest()
     assert seen and seen[-1] == len(data)
     assert storage.exists(stored.location)
     assert storage.metadata(stored.location).metadata == meta

@@ -1,7 +1,7 @@
 """Backups as files under a root directory: the embedded default store.
 
 ``save('container/name')`` writes ``<root>/container/name.partial``, fsyncs it,
-writes ``name.meta.json`` (size, md5, metadata) and renames the data into place,
+writes ``name.meta.json`` (size, sha256, metadata) and renames the data into place,
 so ``<root>/container/name`` exists only when complete. Timing: disk speed.
 """
 
@@ -63,7 +63,7 @@ class LocalStorage(base.StorageDriver):
         except OSError as exc:
             raise base.StorageError("writing %s failed: %s" % (location, exc)) from exc
         metadata = base.check_metadata(metadata)
-        stored = base.StoredObject(location, reader.size, reader.md5.hexdigest(), metadata)
+        stored = base.StoredObject(location, reader.size, reader.hash.hexdigest(), metadata)
         _write_json(path + META, {"size": stored.size, "checksum": stored.checksum,
                                   "checksum_algorithm": base.CHECKSUM_ALGORITHM,
                                   "metadata": metadata})

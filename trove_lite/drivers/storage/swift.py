@@ -3,7 +3,7 @@
 ``save('container/name')`` uploads the stream in segments of ``segment_size``
 bytes to ``<container>_segments/<name>/00000000, ...`` (each segment's md5 is
 computed while streaming and compared with the etag Swift returns), then writes
-an SLO manifest ``<container>/<name>`` listing them, with the object's size, md5
+an SLO manifest ``<container>/<name>`` listing them, with the object's size, sha256
 and metadata as ``X-Object-Meta-*`` headers. The manifest appears only after
 every segment is in place, so a complete object is atomic; a failed or killed
 save leaves only segments, which ``cleanup_partial`` removes by prefix.
@@ -29,7 +29,7 @@ LOG = logging.getLogger(__name__)
 
 _USER_META = "x-object-meta-m-"
 _SIZE = "x-object-meta-backup-size"
-_MD5 = "x-object-meta-backup-md5"
+_SHA256 = "x-object-meta-backup-sha256"
 SEGMENTS_SUFFIX = "_segments"
 
 
@@ -100,8 +100,8 @@ class SwiftStorage(base.StorageDriver):
             manifest.append({"path": "/%s/%s" % (seg_container, seg_name),
                              "etag": etag, "size_bytes": segment.size})
         metadata = base.check_metadata(metadata)
-        stored = base.StoredObject(location, whole.size, whole.md5.hexdigest(), metadata)
-        headers = {_SIZE: str(stored.size), _MD5: stored.checksum}
+        stored = base.StoredObject(location, whole.size, whole.hash.hexdigest(), metadata)
+        headers = {_SIZE: str(stored.size), _SHA256: stored.checksum}
         headers.update({_USER_META + k.replace("_", "-"): json.dumps(v)
                         for k, v in metadata.items()})
         with _reason(location, "writing the manifest"):
@@ -232,12 +232,12 @@ class _SegmentReader:
 
 def _stored(location, headers):
     headers = {k.lower(): v for k, v in headers.items()}
-    if _MD5 not in headers:
+    if _SHA256 not in headers:
         raise base.StorageError("%s is not a backup object written by trove-lite "
                                 "(no checksum metadata)" % location)
     meta = {k[len(_USER_META):].replace("-", "_"): json.loads(v)
             for k, v in headers.items() if k.startswith(_USER_META)}
-    return base.StoredObject(location, int(headers[_SIZE]), headers[_MD5], meta)
+    return base.StoredObject(location, int(headers[_SIZE]), headers[_SHA256], meta)
 
 
 def _guarded(location, body):

@@ -1,24 +1,27 @@
 """Compression codecs for backup streams, as external filter commands.
 
-Measured on this 2-core machine (benchmarks/backup.py, 372 MB xbstream of
-sysbench tables, page-cached; MB/s of uncompressed input; ratio = out/in):
+Measured on this 2-core machine with ``benchmarks/backup.py --compare-codecs``
+(303 MB xbstream of 197 MB of sysbench tables; the whole raw chain
+``mariadb-backup --stream | codec | openssl enc -aes-256-cbc -pbkdf2 > file`` and
+back ``openssl -d | codec -d | mbstream -x`` + prepare; best of 2, MB/s of
+xbstream; ratio = stored / xbstream bytes):
 
-    codec                 compress   decompress   ratio   full chain*
-    zstd -1 -T0 (2 thr)   547 MB/s   1770 MB/s    0.286   313 MB/s
-    zstd -3 -T0           368 MB/s                0.307
-    zstd --fast=3 -T0     840 MB/s                0.555
-    lz4 -1                346 MB/s   1283 MB/s    0.563   168 MB/s
-    pigz -1               228 MB/s    335 MB/s    0.326   136 MB/s
-    pigz -3               114 MB/s                0.313
-    gzip -1 (1 thread)    106 MB/s                0.325
-    none                                          1.0     182 MB/s
+    codec                 backup      restore     ratio
+    zstd -1 -T0           256 MB/s    330 MB/s    0.276   <- default
+    zstd -3 -T0           157 MB/s    413 MB/s    0.299
+    zstd --fast=3 -T0     285 MB/s    371 MB/s    0.538
+    lz4 -1                223 MB/s    193 MB/s    0.545
+    pigz -1               111 MB/s    148 MB/s    0.316
+    pigz -3                63 MB/s    139 MB/s    0.306
+    pigz -6                42 MB/s    141 MB/s    0.300
+    none (cat)            229 MB/s    357 MB/s    1.000
 
-    * mariadb-backup --stream | codec | openssl enc -aes-256-cbc -pbkdf2 > file
-
-zstd -1 wins on every axis here: twice pigz -1's speed with a smaller output
-(less for openssl to encrypt and for the store to carry), so it is the default.
-``gzip`` (pigz) stays for stores that must be readable with gzip alone; ``lz4``
-is listed because it was measured, but it loses to zstd in speed and size.
+Codec alone on the page-cached stream: zstd -1 -T0 547 MB/s in (1770 MB/s
+decompress), pigz -1 228 MB/s, lz4 -1 346 MB/s. zstd -1 is as fast as storing
+uncompressed (the backup tool's reading is then the limit) at a quarter of the
+size, and twice as fast as pigz -1 with a smaller output, so it is the default;
+--fast levels buy a little speed for twice the bytes. ``gzip`` (pigz) stays for
+stores that must be readable with gzip alone.
 """
 
 import dataclasses

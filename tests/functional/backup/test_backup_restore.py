@@ -174,12 +174,21 @@ def test_restore_refuses_a_non_empty_datadir_and_a_broken_chain(one_backup, tmp_
         runner.run_restore([backup, backup], storage, KEY, os.path.join(tmp_state_dir, "x"))
 
 
-def test_failing_backup_tool_stores_nothing(mariadb_factory, tmp_state_dir):
-    storage = LocalStorage(os.path.join(tmp_state_dir, "store"))
+def test_failing_backup_tool_stores_nothing(store, mariadb_factory):
+    storage, container = store
     source = mariadb_factory(area=AREA)
     with pytest.raises(exceptions.BackupError, match="mariabackup exited") as err:
-        runner.run_backup(source, storage, "nouser", key=KEY, container="c",
+        runner.run_backup(source, storage, "nouser", key=KEY, container=container,
                           user="no_such_user")
     assert "Access denied" in err.value.message
     assert not storage.exists(err.value.kwargs["location"])
-    assert os.listdir(os.path.join(storage.root, "c")) == []
+    assert stored_names(storage, container) == []
+
+
+def test_restore_of_a_missing_object_fails_cleanly(one_backup, tmp_state_dir):
+    storage, backup = one_backup
+    storage.delete(backup["location"])
+    target = os.path.join(tmp_state_dir, "target")
+    with pytest.raises(exceptions.RestoreError, match="does not exist"):
+        runner.run_restore([backup], storage, KEY, target)
+    assert not os.path.exists(target)

@@ -73,10 +73,13 @@ class LocalStorage(base.StorageDriver):
 
     def metadata(self, location):
         path = self._path(location)
-        if not os.path.exists(path):
+        try:
+            with open(path + META) as f:
+                meta = json.load(f)
+        except FileNotFoundError:
+            meta = None
+        if meta is None or not os.path.exists(path):
             raise base.ObjectNotFound(location=location)
-        with open(path + META) as f:
-            meta = json.load(f)
         return base.StoredObject(location, meta["size"], meta["checksum"], meta["metadata"])
 
     def load(self, location):

@@ -288,8 +288,9 @@ def _extract_one(storage, item, key, strat, target, progress):
     os.makedirs(target)
     meta = item["metadata"]
     pipeline = Pipeline(_restore_stages(meta, key, strat, target), feed=True, collect=False)
-    reader = storage.load(item["location"])
+    reader = None
     try:
+        reader = storage.load(item["location"])
         pipeline.start()
         try:
             while True:
@@ -310,12 +311,13 @@ def _extract_one(storage, item, key, strat, target, progress):
     except storage_base.ChecksumMismatch as exc:
         raise exceptions.RestoreError(reason="backup %s: %s" % (
             meta.get("backup_id"), exc.message)) from exc
-    except (PipelineError, storage_base.StorageError) as exc:
+    except (PipelineError, storage_base.StorageError, OSError) as exc:
         raise exceptions.RestoreError(reason="restoring backup %s failed: %s" % (
             meta.get("backup_id"), exc)) from exc
     finally:
         pipeline.kill()
-        reader.close()
+        if reader is not None:
+            reader.close()
 
 
 def run_restore(chain, storage, key, target_datadir, binaries=SYSTEM_BINARIES,

@@ -457,11 +457,23 @@ def print_table(outcomes, size_mb):
     for o in outcomes:
         if o.error:
             print("\n%s (%s): %s" % (o.method, o.load, o.error))
-    engine = [o.cutover_stall_ms for o in outcomes
-              if o.method == "trove-lite-osc" and o.cutover_stall_ms is not None]
-    if engine:
-        print("\ntrove-lite-osc cut-over stall median over %d runs: %.1f ms"
-              % (len(engine), statistics.median(engine)))
+    print_medians(outcomes)
+
+
+def print_medians(outcomes):
+    """Medians per method and load: the figures to compare on a noisy shared machine."""
+    groups = {}
+    for o in outcomes:
+        if o.seconds:
+            groups.setdefault((o.method, o.load), []).append(o)
+    if not groups:
+        return
+    print("\nmedians (runs): total s, cut-over stall ms")
+    for (method, load), runs in groups.items():
+        stalls = [o.cutover_stall_ms for o in runs if o.cutover_stall_ms is not None]
+        print("  %-24s %-5s (%d)  %6.2f  %8s" % (
+            method, load, len(runs), statistics.median(o.seconds for o in runs),
+            fmt(statistics.median(stalls) if stalls else None, "%.1f")))
 
 
 def main(argv=None):

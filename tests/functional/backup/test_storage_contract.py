@@ -113,3 +113,27 @@ def test_foreign_location_is_refused(store):
     storage, _ = store
     with pytest.raises(base.StorageError):
         storage.exists("ftp://elsewhere/x")
+
+
+@pytest.mark.parametrize("driver", ["local", "swift"])
+def test_get_storage_builds_each_driver_from_config(driver, swift_aio, tmp_state_dir):
+    from oslo_config import cfg
+
+    from trove_lite.drivers.storage import get_storage, opts
+    conf = cfg.ConfigOpts()
+    conf.register_opt(cfg.StrOpt("state_dir"))
+    opts.register_opts(conf)
+    conf([], default_config_files=[])
+    conf.set_override("state_dir", tmp_state_dir)
+    conf.set_override("driver", driver, group="backup_storage")
+    conf.set_override("auth_url", swift_aio.auth_url, group="storage_swift")
+    conf.set_override("user", swift_aio.user, group="storage_swift")
+    conf.set_override("key", swift_aio.key, group="storage_swift")
+    conf.set_override("segment_size", 1000, group="storage_swift")
+    storage = get_storage(conf)
+    stored = storage.save("conf-test/obj", io.BytesIO(b"y" * 2500), {"n": 1})
+    assert stored.location.startswith({"local": "file://" + tmp_state_dir,
+                                       "swift": "swift://conf-test/"}[driver])
+    with storage.load(stored.location) as stream:
+        assert read_all(stream) == b"y" * 2500
+    assert storage.delete(stored.location)

@@ -8,8 +8,10 @@ and applies the incrementals in order, and only then moves the result into the
 target datadir: on any failure the target is left as it was (absent or empty).
 
 The key is bytes/str handed to openssl through an inherited pipe (see
-pipeline.py); what is stored with a backup is a salted PBKDF2 check value, so a
-wrong key is refused before anything is downloaded.
+pipeline.py); what is stored with a backup is a salted PBKDF2-SHA256 check
+value (50,000 rounds: no easier to guess against than the ciphertext itself,
+which openssl derives with 10,000), so a wrong key is refused before anything is
+downloaded.
 """
 
 import hashlib
@@ -55,7 +57,10 @@ def key_check_value(key, salt=None):
 
 
 def key_matches(key, check_value):
-    _, rounds, salt, digest = check_value.split("$")
+    try:
+        _, rounds, salt, digest = check_value.split("$")
+    except (AttributeError, ValueError):
+        raise exceptions.RestoreError(reason="the backup's key check value is damaged")
     actual = hashlib.pbkdf2_hmac("sha256", _key_bytes(key), bytes.fromhex(salt), int(rounds))
     return hmac.compare_digest(actual.hex(), digest)
 

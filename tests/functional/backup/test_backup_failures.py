@@ -44,7 +44,7 @@ runner.run_backup(server, storage, "killed", key="k", codec="none",
 """
 
 
-def test_killed_backup_leaves_nothing_after_cleanup(store, mariadb_factory):
+def test_killed_backup_leaves_nothing_after_cleanup(store, mariadb_factory, tmp_state_dir):
     storage, container = store
     source = mariadb_factory(area=AREA)
     load_shop(source, rows=5000)
@@ -58,6 +58,8 @@ def test_killed_backup_leaves_nothing_after_cleanup(store, mariadb_factory):
         args["auth"] = [conn.authurl, conn.user, conn.key]
     child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(args)],
                              stdout=subprocess.PIPE, start_new_session=True,
+                             # its work dir (LSN files) must not outlive the test
+                             env=dict(os.environ, TMPDIR=tmp_state_dir),
                              cwd=os.path.dirname(os.path.dirname(os.path.dirname(
                                  os.path.dirname(os.path.abspath(__file__))))))
     try:

@@ -15,12 +15,14 @@ thread ends; the migrator polls ``error``. ``stop()`` closes the stream.
 
 import dataclasses
 import datetime
+import logging
 import queue
 import socket
 import threading
 import time
 
 from pymysqlreplication import BinLogStreamReader
+from pymysqlreplication.constants.NONE_SOURCE import EMPTY_SET
 from pymysqlreplication.event import MariadbGtidEvent, RotateEvent, XidEvent
 from pymysqlreplication.row_event import (DeleteRowsEvent, RowsEvent, UpdateRowsEvent,
                                          WriteRowsEvent)
@@ -49,12 +51,43 @@ def _read_datetime2(self, column):
         return text + (".%06d" % micro if micro else "")
 
 
+_FSP_BYTES = {0: 0, 1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 3}
+
+
+def _read_time2(self, column):
+    """TIME(n) as the server packs it: a 3-byte offset integer part plus a
+    fraction that borrows from it when negative (the library gets negative
+    fractions wrong: -00:00:00.000099 came back as -00:00:00.999901)."""
+    fsp = column.fsp or 0
+    intpart = int.from_bytes(self.packet.read(3), "big") - 0x800000
+    n = _FSP_BYTES.get(fsp, 0)
+    frac = int.from_bytes(self.packet.read(n), "big", signed=False) if n else 0
+    if n == 1:
+        if intpart < 0 and frac:
+            intpart, frac = intpart + 1, frac - 0x100
+        frac *= 10000
+    elif n == 2:
+        if intpart < 0 and frac:
+            intpart, frac = intpart + 1, frac - 0x10000
+        frac *= 100
+    elif n == 3:
+        if intpart < 0 and frac:
+            intpart, frac = intpart + 1, frac - 0x1000000
+    packed = intpart * (1 << 24) + frac
+    negative, packed = packed < 0, abs(packed)
+    hms, micro = packed >> 24, packed % (1 << 24)
+    value = datetime.timedelta(hours=(hms >> 12) % 1024, minutes=(hms >> 6) % 64,
+                               seconds=hms % 64, microseconds=micro)
+    return -value if negative else value
+
+
 def _keep_zero_dates():
     """python-mysql-replication turns zero and partly-zero dates ('0000-00-00',
     '2020-00-15') into None, which would write NULL or fail; decode them to the
     literal text instead so they round-trip (--allow-zero-in-date)."""
     RowsEvent._RowsEvent__read_date = _read_date
     RowsEvent._RowsEvent__read_datetime2 = _read_datetime2
+    RowsEvent._RowsEvent__read_time2 = _read_time2
 
 
 @dataclasses.dataclass
@@ -109,6 +142,8 @@ class Streamer:
 
     def start(self):
         _keep_zero_dates()
+        # the library warns when stop() shuts its socket on purpose
+        logging.getLogger("pymysqlreplication").setLevel(logging.ERROR)
         self._stream = BinLogStreamReader(
             connection_settings=self.conn_config.replication_settings(),
             server_id=self.server_id, is_mariadb=True, blocking=True,
@@ -196,9 +231,21 @@ class Streamer:
                 continue
 
 
+def _with_empty_sets(values, none_sources):
+    """The library reports an empty SET as None; put the empty string back."""
+    for name, source in (none_sources or {}).items():
+        if source == EMPTY_SET:
+            values[name] = ""
+    return values
+
+
 def _row_changes(event):
     if isinstance(event, WriteRowsEvent):
-        return [(INSERT, None, r["values"]) for r in event.rows]
+        return [(INSERT, None, _with_empty_sets(r["values"], r.get("none_sources")))
+                for r in event.rows]
     if isinstance(event, DeleteRowsEvent):
-        return [(DELETE, r["values"], None) for r in event.rows]
-    return [(UPDATE, r["before_values"], r["after_values"]) for r in event.rows]
+        return [(DELETE, _with_empty_sets(r["values"], r.get("none_sources")), None)
+                for r in event.rows]
+    return [(UPDATE, _with_empty_sets(r["before_values"], r.get("before_none_sources")),
+             _with_empty_sets(r["after_values"], r.get("after_none_sources")))
+            for r in event.rows]

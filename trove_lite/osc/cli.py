@@ -4,6 +4,7 @@ Exit codes: 0 success, 1 refusal or failure (``FATAL <message>`` on stderr),
 2 command-line error (Go flag wording plus usage).
 """
 
+import configparser
 import faulthandler
 import logging
 import os
@@ -56,6 +57,18 @@ def _validate(values, given):
     return None
 
 
+def _apply_conf(values, given):
+    """--conf: a my.cnf-style file whose [client] user/password fill unset flags."""
+    parser = configparser.ConfigParser(allow_no_value=True, interpolation=None,
+                                       strict=False)
+    with open(values["conf"]) as f:
+        parser.read_file(f)
+    if parser.has_section("client"):
+        for key in ("user", "password"):
+            if key not in given and parser.has_option("client", key):
+                values[key] = parser.get("client", key).strip().strip("'\"")
+
+
 def main(argv=None):
     # `kill -USR1 <pid>` dumps every thread's stack: how to see where a stuck run waits
     faulthandler.register(signal.SIGUSR1, all_threads=True)
@@ -72,6 +85,12 @@ def main(argv=None):
         print(VERSION)
         return 0
     log = _logger(values)
+    if values["conf"]:
+        try:
+            _apply_conf(values, given)
+        except (OSError, configparser.Error) as exc:
+            sys.stderr.write("FATAL cannot read --conf %s: %s\n" % (values["conf"], exc))
+            return 1
     if not values["table"] and "alter table" not in values["alter"].lower():
         log.critical("--table must be provided and table name must not be empty")
         return 1

@@ -23,6 +23,7 @@ from trove_lite.osc.errors import MigrationError
 from trove_lite.osc.streamer import DELETE, INSERT, UPDATE
 
 _EPOCH = datetime.datetime(1970, 1, 1)
+REPLACE_ROWS_PER_STATEMENT = 500
 _TEMPORAL_ZERO = {"date": "0000-00-00", "datetime": "0000-00-00 00:00:00",
                   "timestamp": "0000-00-00 00:00:00"}
 
@@ -251,9 +252,11 @@ class Applier:
         if not rows:
             return
         if not self.req.panic_on_warnings:
-            dbconn.execute(c, *sql.replace_rows(self.db, self.names.ghost,
-                                                self.mapper.dst_cols, rows,
-                                                self.mapper.placeholders))
+            # bounded statements: one big binlog transaction must not exceed max_allowed_packet
+            for i in range(0, len(rows), REPLACE_ROWS_PER_STATEMENT):
+                dbconn.execute(c, *sql.replace_rows(
+                    self.db, self.names.ghost, self.mapper.dst_cols,
+                    rows[i:i + REPLACE_ROWS_PER_STATEMENT], self.mapper.placeholders))
             return
         # strict mode: evict same-key rows, then insert; a collision on another
         # unique key shows up as a warning and fails the migration

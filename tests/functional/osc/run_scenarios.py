@@ -34,8 +34,8 @@ compares ``mariadb`` client output, so a latin1 -> utf8mb4 conversion compares e
 Standalone: ``python tests/functional/osc/run_scenarios.py [names...]`` starts one private
 mariadbd (127.201.*, binlogs on), runs the scenarios, prints one line each and
 ``N passed, N failed``. The engine command is ``python -m trove_lite.osc`` unless
-``TROVE_LITE_OSC_CMD`` names another (e.g. a gh-ost binary). ``--reference`` replaces the
-engine by an offline copy (CREATE LIKE, ALTER, INSERT SELECT, RENAME with writes stopped):
+``TROVE_LITE_OSC_CMD`` names another (e.g. a gh-ost binary). ``--reference [--write-seconds S]``
+replaces the engine by an offline copy (CREATE LIKE, ALTER, INSERT SELECT, RENAME with writes stopped):
 it checks the scenario data themselves (SQL valid, compared columns right), not an engine.
 """
 
@@ -222,9 +222,13 @@ class Result:
     def ok(self):
         return self.status != "failed"
 
-    def line(self):
+    def line(self, width=600):
+        """One line: name, status, time, and the reason flattened and cut to ``width``."""
         text = "%-40s %-7s %5.1fs" % (self.name, self.status.upper(), self.seconds)
-        return text + ("  " + self.reason if self.reason else "")
+        reason = " | ".join(part.strip() for part in self.reason.splitlines() if part.strip())
+        if len(reason) > width:
+            reason = reason[:width] + "..."
+        return text + ("  " + reason if reason else "")
 
 
 class Failed(Exception):
@@ -437,11 +441,11 @@ def expect_refusal(scenario, proc, log_path, timeout):
 
 # -- the offline reference (checks the scenario data, not an engine) -------------------
 
-def run_reference(scenario, target, work_dir, timeout):
+def run_reference(scenario, target, write_seconds=1.5):
     """Migrate with plain SQL after stopping the writes: what a correct engine must produce."""
     if scenario.expect_failure is not None:
         return 0    # refusals are the engine's job; create.sql has been checked already
-    time.sleep(1.5)     # let the event write a little
+    time.sleep(write_seconds)     # let the event write a while
     stop_write_load(target)
     ghost = "_%s_gho" % TABLE
     with target.admin(database=DATABASE) as conn, conn.cursor() as cur:
@@ -496,8 +500,12 @@ def _reference_columns(cur, scenario, ghost):
 
 # -- driver --------------------------------------------------------------------------
 
-def run_scenario(scenario, target, timeout=90, reference=False, keep_dir=None):
-    """Run one scenario on a prepared target; never raises for a scenario failure."""
+def run_scenario(scenario, target, timeout=90, reference=None, keep_dir=None):
+    """Run one scenario on a prepared target; never raises for a scenario failure.
+
+    ``reference``: None runs the engine; a number runs the offline reference copy after
+    letting the EVENT write that many seconds.
+    """
     started = time.monotonic()
     if scenario.ignore_versions and re.search(scenario.ignore_versions, target.version):
         return Result(scenario.name, "skipped", "ignored on %s" % target.version)
@@ -508,12 +516,16 @@ def run_scenario(scenario, target, timeout=90, reference=False, keep_dir=None):
         reset_database(target, scenario.sql_mode)
         offset = log_size(target.error_log)
         run_sql_file(target, scenario.create_sql, "create.sql")
-        runner = run_reference if reference else run_engine
-        rows = runner(scenario, target, work_dir, timeout)
+        if reference is None:
+            rows = run_engine(scenario, target, work_dir, timeout)
+        else:
+            rows = run_reference(scenario, target, reference)
         errors = event_errors(target, offset)
-        if reference and errors:
+        if reference is not None and errors:
             # the write load is part of the scenario: a broken EVENT body tests nothing
             raise Failed("the scenario's EVENT failed: %s" % errors[0])
+        if errors:
+            reason += "; %d EVENT errors, first: %s" % (len(errors), errors[0][-120:])
         reason = "%d rows equal" % rows if rows else ""
         if scenario.destroy_sql:
             run_sql_file(target, scenario.destroy_sql, "destroy.sql")
@@ -550,6 +562,8 @@ def main(argv=None):
     parser.add_argument("names", nargs="*", help="scenario folder names (default: all)")
     parser.add_argument("--reference", action="store_true",
                         help="offline SQL copy instead of the engine (checks the data)")
+    parser.add_argument("--write-seconds", type=float, default=1.5,
+                        help="with --reference: how long the EVENT writes first")
     parser.add_argument("--timeout", type=float, default=90)
     parser.add_argument("--keep", metavar="DIR", help="keep every work dir under DIR")
     args = parser.parse_args(argv)
@@ -559,7 +573,8 @@ def main(argv=None):
     try:
         target = prepare_target(server)
         for scenario in scenarios:
-            result = run_scenario(scenario, target, args.timeout, args.reference, args.keep)
+            result = run_scenario(scenario, target, args.timeout,
+                                  args.write_seconds if args.reference else None, args.keep)
             counts[result.status] += 1
             print(result.line() + ("  (log: %s)" % result.log_path
                                    if result.status == "failed" else ""), flush=True)

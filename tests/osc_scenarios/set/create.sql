@@ -22,7 +22,7 @@ begin
   insert into gh_ost_test values (null, 1, 'a,d');
   insert into gh_ost_test values (null, 2, make_set(floor(rand() * 16), 'a', 'b', 'c', 'd'));
   set @id := (select id from gh_ost_test order by rand() limit 1);
-  update gh_ost_test set s = concat_ws(',', s, 'c') where id = @id;
+  update gh_ost_test set s = if(s is null or s = '', 'c', concat(s, ',c')) where id = @id;
   set @del := (select id from gh_ost_test order by rand() limit 1);
   delete from gh_ost_test where id = @del;
 end ;;

@@ -51,7 +51,23 @@ def _columns(kw, table="t"):
         return {r[0] for r in cur.fetchall()}
 
 
-def _engine(rkw, tmp_path, *extra, writer=None):
+def _sync(kw, rkw, timeout=20):
+    """Wait until the replica has applied everything the master has logged."""
+    def q(k, sql_text):
+        c = support.connect(k)
+        with c.cursor() as cur:
+            cur.execute(sql_text)
+            value = cur.fetchone()[0]
+        c.close()
+        return value
+    target = q(kw, "select @@global.gtid_binlog_pos")
+    deadline = time.monotonic() + timeout
+    while q(rkw, "select @@global.gtid_slave_pos") != target:
+        assert time.monotonic() < deadline, "replica did not catch up"
+        time.sleep(0.05)
+
+
+def _engine(rkw, tmp_path, *extra, writer=None, kw=None):
     flag = tmp_path / "postpone"
     flag.write_text("")
     cmd = [a for a in support.engine_cmd(rkw, "t", "add column extra int", *extra,
@@ -63,6 +79,7 @@ def _engine(rkw, tmp_path, *extra, writer=None):
         support.wait_log(log, "postponing cut-over", proc)
         if writer is not None:
             writer.stop()
+            _sync(kw, rkw)
         flag.unlink()
         assert proc.wait(90) == 0, open(log).read()[-3000:]
     finally:
@@ -76,7 +93,7 @@ def test_inspects_replica_applies_on_master(pair, tmp_path):
     writer = support.Writer(kw, "t", rate=100)
     writer.start()
     try:
-        text = _engine(rkw, tmp_path, "--chunk-size=200", writer=writer)
+        text = _engine(rkw, tmp_path, "--chunk-size=200", writer=writer, kw=kw)
     finally:
         writer.stop()
     assert writer.ops > 0 and not writer.errors
@@ -99,3 +116,18 @@ def test_test_on_replica_swaps_back_and_leaves_replication_stopped(pair, tmp_pat
         cur.execute("show slave status")
         row = dict(zip([d[0] for d in cur.description], cur.fetchone()))
     assert row["Slave_SQL_Running"] == "No"
+
+
+def test_migrate_on_replica_changes_only_the_replica(pair, tmp_path):
+    kw, rkw = pair
+    writer = support.Writer(kw, "t", rate=100)
+    writer.start()
+    try:
+        _engine(rkw, tmp_path, "--migrate-on-replica", "--chunk-size=200", writer=writer, kw=kw)
+    finally:
+        writer.stop()
+    assert writer.ops > 0 and not writer.errors
+    assert "extra" in _columns(rkw) and "extra" not in _columns(kw)
+    # replicated writes reached the ghost through the replica's own binlog
+    assert support.checksum(rkw, "t") == support.checksum(rkw, "_t_del")
+    assert support.checksum(rkw, "_t_del") == support.checksum(kw, "t")

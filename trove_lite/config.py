@@ -94,6 +94,7 @@ _OWN = [
 
 # Modules of other parts that contribute options through their own list_opts().
 _OPT_MODULES = [
+    "trove_lite.api.opts",
     "trove_lite.drivers.opts",
     "trove_lite.drivers.storage.opts",
     "trove_lite.api.auth",

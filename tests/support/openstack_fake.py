@@ -243,6 +243,9 @@ class OpenStackFake:
         else:
             self._later(server, "ACTIVE")
         self.servers[server_id] = server
+        for bdm in spec.get("block_device_mapping_v2") or []:
+            if bdm.get("destination_type") == "volume" and bdm.get("boot_index") != 0:
+                self.attach({"volumeAttachment": {"volumeId": bdm["uuid"]}}, server_id)
         return 202, {"server": {"id": server_id, "links": [], "adminPass": "x",
                                 "OS-DCF:diskConfig": "MANUAL"}}
 

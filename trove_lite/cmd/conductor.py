@@ -1,8 +1,8 @@
 """trove-lite-conductor: records what guests report."""
 
-import sys
 import logging
 import socket
+import sys
 
 from trove_lite.cmd import common
 

@@ -7,11 +7,12 @@ image holds; on Nova, where there is no server dir, the agent binds to 0.0.0.0
 and uses the system's binaries.
 """
 
-import sys
 import json
 import logging
 import os
 import socket
+import sys
+import threading
 
 from oslo_config import cfg
 
@@ -70,6 +71,7 @@ def main(argv=None):
                         manager.volume_used)
     manager.heartbeat = beat
     boot(manager, state)
+    boot_prepare(manager, state, server_dir, info)
     server = transport.make_server(conf, guest_rpc.guest_topic(instance_id),
                                    socket.gethostname(), [manager])
     server.start()
@@ -81,6 +83,33 @@ def main(argv=None):
     beat.stop()
     server.stop()
     server.wait()
+
+
+PREPARE_FILE = os.path.join("root", "etc", "trove-lite", "prepare.json")
+
+
+def boot_prepare(manager, state, server_dir, info):
+    """Start the injected prepare request at once, in parallel with connecting to
+    the bus. Needs the volume's device: the local driver writes it into
+    server.json; elsewhere (Nova) the prepare cast brings it."""
+    if not server_dir or state.read().get("prepared"):
+        return
+    path = os.path.join(server_dir, PREPARE_FILE)
+    devices = list((info.get("volume_devices") or {}).values())
+    try:
+        with open(path) as f:
+            request = json.load(f)
+    except (OSError, ValueError):
+        return
+    if not devices:
+        return
+
+    def run():
+        manager.prepare(None, volume_device=devices[0], **request)
+        if state.read().get("prepared"):
+            os.unlink(path)  # it holds the first passwords
+
+    threading.Thread(target=run, name="boot-prepare", daemon=True).start()
 
 
 def boot(manager, state):

@@ -1,8 +1,8 @@
 """trove-lite-taskmanager: runs instance flows; reconciles cut-off ones at start."""
 
-import sys
 import logging
 import socket
+import sys
 
 from trove_lite.cmd import common
 

@@ -34,7 +34,7 @@ LOCAL_COMPUTE_OPTS = [
     cfg.StrOpt("address_prefix", default="127.77",
                help="Servers get the first free address <prefix>.x.y (loopback) with "
                     "nothing listening on port 3306."),
-    cfg.FloatOpt("boot_seconds", default=1.0, min=0,
+    cfg.FloatOpt("boot_seconds", default=0.2, min=0,
                  help="A guest is BUILD for this long after start; exiting non-zero "
                       "within it makes the server ERROR."),
     cfg.FloatOpt("stop_timeout", default=30.0, min=0,

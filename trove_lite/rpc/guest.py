@@ -51,6 +51,8 @@ class GuestAPI:
     # lifecycle (1.0)
     def prepare(self, flavor, databases, users, root_password=None, overrides=None,
                 backup=None, volume_device=None):
+        # Note: the same request also reaches the guest as an injected file
+        # (taskmanager PREPARE_PATH); the guest runs whichever comes first, once.
         """Cast: the guest reports the outcome through heartbeats (HEALTHY or FAILED)."""
         self._cast("prepare", flavor=flavor, databases=databases, users=users,
                    root_password=root_password, overrides=overrides or {},

@@ -40,6 +40,13 @@ def make_client(conf, topic, version, timeout=None, server=None):
     return messaging.get_rpc_client(get_transport(conf), target, timeout=timeout)
 
 
+def release(conf):
+    """Close and forget the transport of one ConfigOpts (tests, short-lived tools)."""
+    with _LOCK:
+        for key in [k for k in _TRANSPORTS if k[0] == id(conf)]:
+            _TRANSPORTS.pop(key).cleanup()
+
+
 def cleanup():
     with _LOCK:
         for transport in _TRANSPORTS.values():

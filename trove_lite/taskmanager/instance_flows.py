@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from trove_lite import exceptions
 from trove_lite.db import models
+from trove_lite.drivers.compute import base as compute_base
 from trove_lite.rpc import guest as guest_rpc
 from trove_lite.rpc import transport
 from trove_lite.status import ServiceStatus, TaskStatus
@@ -24,7 +25,10 @@ from trove_lite.status import ServiceStatus, TaskStatus
 LOG = logging.getLogger(__name__)
 
 GUEST_CONF_PATH = "etc/trove-lite/guest.conf"
-POLL = 0.25
+# The prepare request, injected with the server so the guest can start preparing
+# while it still connects to the bus; the prepare cast follows and is idempotent.
+PREPARE_PATH = "etc/trove-lite/prepare.json"
+POLL = 0.1
 
 
 def utcnow():
@@ -104,12 +108,13 @@ class InstanceFlows:
             return s.get(models.DatastoreVersion, datastore_version_id).image_id
 
     def wait_for_service(self, instance_id, ok, deadline, fail=(ServiceStatus.FAILED,),
-                         since=None):
+                         since=None, server_id=None):
         """Poll the conductor-written status until it is in ``ok`` (returns it).
 
         Raises FlowError on a status in ``fail`` or when ``deadline`` (monotonic)
         passes. ``since``: ignore reports older than this (UTC naive datetime).
         """
+        polls = 0
         while True:
             self._check_not_deleting(instance_id)
             status, description, updated = self.service_status(instance_id)
@@ -119,6 +124,12 @@ class InstanceFlows:
             if fresh and status in fail:
                 raise FlowError(None, "The guest reported %s: %s" % (
                     status, description or "no detail"))
+            polls += 1
+            if server_id is not None and polls % 20 == 0:  # about every 2 s
+                died = self._server_died(server_id)
+                if died:
+                    raise FlowError(None, "The server stopped before the guest reported "
+                                          "ready: %s" % died)
             if time.monotonic() > deadline:
                 raise FlowError(None, "Timed out waiting for the guest to report %s "
                                       "(last report: %s)" % ("/".join(sorted(ok)), status))
@@ -154,7 +165,7 @@ class InstanceFlows:
 
     def _create_steps(self, inst, databases, users, backup_id, root_password, deadline):
         flavor = self.flavor(inst.flavor_id)
-        volume_id = inst.volume_id
+        volume_id = inst.volume_id or self._orphan_volume(inst)
         if inst.volume_size and not volume_id:
             try:
                 volume = self.volumes.create_volume(inst.volume_size, "trove-" + inst.id)
@@ -163,14 +174,22 @@ class InstanceFlows:
                                 "Volume creation failed: %s" % e)
             volume_id = volume.id
             self.update(inst.id, volume_id=volume_id)
-        server_id = inst.server_id
+        prepare = {"flavor": flavor, "databases": list(databases or []),
+                   "users": list(users or []), "root_password": root_password,
+                   "overrides": self.configuration_values(inst.configuration_id),
+                   "backup": self.backup_info(backup_id)}
+        server_id = self._usable_server(inst.server_id or self._orphan_server(inst))
+        if server_id != inst.server_id:
+            self.update(inst.id, server_id=server_id, volume_id=volume_id)
         if not server_id:
             self._precreate_guest_queue(inst.id)
+            files = {GUEST_CONF_PATH: self.guest_conf(inst.id),
+                     PREPARE_PATH: json.dumps(prepare)}
             try:
                 server = self.compute.create_server(
                     "trove-" + inst.id, self.image_id(inst.datastore_version_id),
-                    _flavor_tuple(flavor), files={GUEST_CONF_PATH: self.guest_conf(inst.id)},
-                    metadata={"trove_instance_id": inst.id})
+                    _flavor_tuple(flavor), files=files,
+                    metadata={"trove_instance_id": inst.id}, volume_id=volume_id)
             except Exception as e:
                 raise FlowError(TaskStatus.BUILDING_ERROR_SERVER,
                                 "Server creation failed: %s" % e)
@@ -183,12 +202,9 @@ class InstanceFlows:
         device = self._attach(volume_id, server_id) if volume_id else None
         status, _, _ = self.service_status(inst.id)
         if status not in ServiceStatus.SERVING:
-            self.guest_factory(inst.id).prepare(
-                flavor, list(databases or []), list(users or []), root_password=root_password,
-                overrides=self.configuration_values(inst.configuration_id),
-                backup=self.backup_info(backup_id), volume_device=device)
+            self.guest_factory(inst.id).prepare(volume_device=device, **prepare)
         try:
-            self.wait_for_service(inst.id, ServiceStatus.SERVING, deadline)
+            self.wait_for_service(inst.id, ServiceStatus.SERVING, deadline, server_id=server_id)
         except FlowError as e:
             if "Timed out" in e.message:
                 raise FlowError(TaskStatus.BUILDING_ERROR_TIMEOUT_GA,
@@ -197,6 +213,13 @@ class InstanceFlows:
                                     self.conf.taskmanager.usage_timeout, e.message))
             raise FlowError(TaskStatus.BUILDING_ERROR_RESTORE if backup_id
                             else TaskStatus.BUILDING_ERROR, e.message)
+
+    def _server_died(self, server_id):
+        """A reason if the server is in ERROR or SHUTOFF (its guest cannot answer)."""
+        server = self.compute.get_server(server_id)
+        if server.status in ("ERROR", "SHUTOFF"):
+            return "%s%s" % (server.status, ": %s" % server.fault if server.fault else "")
+        return None
 
     def _check_not_deleting(self, instance_id):
         if self.load(instance_id).task_status == TaskStatus.DELETING:
@@ -217,9 +240,48 @@ class InstanceFlows:
                                     server_id, server.status))
             time.sleep(POLL)
 
-    def _attach(self, volume_id, server_id):
-        """Attach unless a resumed flow finds it attached already (the guest may use it)."""
+    def _orphan_server(self, inst):
+        """A server a cut-off flow created before it could record its id."""
+        for server in self.compute.list_servers():
+            if server.name == "trove-" + inst.id:
+                LOG.info("instance %s: adopting server %s left by a cut-off flow",
+                         inst.id, server.id)
+                return server.id
+        return None
+
+    def _usable_server(self, server_id):
+        """Keep a server found on resume only if its guest can still come up: one
+        left SHUTOFF or in ERROR by a cut-off flow is deleted and made again."""
+        if not server_id:
+            return None
+        try:
+            server = self.compute.get_server(server_id)
+        except compute_base.ServerNotFound:
+            return None
+        if server.status in ("SHUTOFF", "ERROR"):
+            LOG.info("replacing server %s (%s) found on resume", server_id, server.status)
+            self.compute.delete_server(server_id)
+            return None
+        return server_id
+
+    def _orphan_volume(self, inst):
+        lister = getattr(self.volumes, "list_volumes", None)
+        for volume in (lister() if lister else []):
+            if volume.name == "trove-" + inst.id:
+                LOG.info("instance %s: adopting volume %s left by a cut-off flow",
+                         inst.id, volume.id)
+                self.update(inst.id, volume_id=volume.id)
+                return volume.id
+        return None
+
+    def _attach(self, volume_id, server_id, timeout=60):
+        """The volume's device, attaching it unless it is attached already (at boot,
+        or by a flow that was cut off: the guest may be using it)."""
+        deadline = time.monotonic() + timeout
         volume = self.volumes.get_volume(volume_id)
+        while volume.status in ("attaching", "creating") and time.monotonic() < deadline:
+            time.sleep(POLL)
+            volume = self.volumes.get_volume(volume_id)
         if volume.status == "in-use" and volume.device:
             return volume.device
         return self.volumes.attach_volume(volume_id, server_id)
@@ -376,8 +438,7 @@ def new_root_password():
 
 
 def _flavor_tuple(flavor):
-    from trove_lite.drivers.compute.base import Flavor
-    return Flavor(id=flavor["id"], name=flavor["name"], ram=flavor["ram"],
+    return compute_base.Flavor(id=flavor["id"], name=flavor["name"], ram=flavor["ram"],
                   vcpus=flavor["vcpus"], disk=flavor["disk"])
 
 

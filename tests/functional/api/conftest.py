@@ -193,9 +193,7 @@ def api_env(request):
         rpc_server.stop()
         rpc_server.wait()
         # only this conf's transport: others may be in use by other fixtures
-        with transport._LOCK:
-            for key in [k for k in transport._TRANSPORTS if k[0] == id(conf)]:
-                transport._TRANSPORTS.pop(key).cleanup()
+        transport.release(conf)
         db.dispose()
         if schema is not None:
             schema.drop()

@@ -159,8 +159,8 @@ def test_unknown_flavor_or_datastore_is_refused_and_creates_nothing(aio):
     from troveclient import exceptions as tc_exc
     with pytest.raises(tc_exc.ClientException) as e:
         trove.instances.create("x", "999", volume={"size": 1}, datastore="mariadb")
-    assert e.value.code == 404 and "999" in str(e.value)
+    assert e.value.http_status == 404 and "999" in str(e.value)
     with pytest.raises(tc_exc.ClientException) as e:
         trove.instances.create("x", "1", volume={"size": 1}, datastore="oracle")
-    assert 400 <= e.value.code < 500 and "oracle" in str(e.value)
+    assert 400 <= e.value.http_status < 500 and "oracle" in str(e.value)
     assert trove.instances.list() == []

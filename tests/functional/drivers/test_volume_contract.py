@@ -5,10 +5,12 @@ driver (against the HTTP fake of Cinder and Nova's os-volume_attachments).
 """
 
 import os
+import time
 
 import pytest
 
-from tests.functional.drivers.test_compute_contract import boot
+from tests.functional.drivers.test_compute_contract import (FLAVOR, GUEST_CONF, TIMEOUT,
+                                                            boot)
 from trove_lite.drivers.volume import base
 
 GIB = 1024 ** 3
@@ -102,3 +104,19 @@ def test_unknown_volume_ids_raise_not_found(backend):
     with pytest.raises(base.VolumeNotFound):
         backend.volume.attach_volume(missing, server.id)
     backend.volume.delete_volume(missing)   # idempotent: no error
+
+
+def test_a_volume_given_at_create_is_attached_when_the_server_boots(backend):
+    volume = backend.volume.create_volume(1, "data-boot")
+    server = backend.compute.create_server("db-boot", backend.image_a, FLAVOR,
+                                           {GUEST_CONF: "x = 1\n"}, {}, volume_id=volume.id)
+    backend.compute.wait_for_status(server.id, "ACTIVE", TIMEOUT)
+    deadline = time.monotonic() + TIMEOUT
+    attached = backend.volume.get_volume(volume.id)
+    while attached.status != "in-use" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        attached = backend.volume.get_volume(volume.id)
+    assert attached.status == "in-use" and attached.device
+    assert backend.volume_attached(attached)
+    backend.compute.delete_server(server.id)
+    assert backend.volume.get_volume(volume.id).status in ("available", "detaching")

@@ -61,7 +61,7 @@ class LocalComputeDriver(base.ComputeDriver):
     """
 
     def __init__(self, state_dir, images, guest_command=None, address_prefix="127.77",
-                 boot_seconds=1.0, stop_timeout=30.0, volumes=None):
+                 boot_seconds=0.2, stop_timeout=30.0, volumes=None):
         self.servers_dir = os.path.join(os.path.abspath(state_dir), "servers")
         self.images = images
         self.guest_command = list(guest_command or default_guest_command())
@@ -73,8 +73,11 @@ class LocalComputeDriver(base.ComputeDriver):
         os.makedirs(self.servers_dir, exist_ok=True)
 
     # -- interface ----------------------------------------------------------------
-    def create_server(self, name, image_id, flavor, files, metadata):
+    def create_server(self, name, image_id, flavor, files, metadata, volume_id=None):
         image = self.images.get(image_id)
+        if volume_id is not None and self.volumes is None:
+            raise base.DriverError(reason="this compute driver has no volume driver to "
+                                          "attach %s at boot" % volume_id)
         files = _checked_files(files or {})
         server_id = str(uuid.uuid4())
         sdir = self._dir(server_id)
@@ -89,6 +92,14 @@ class LocalComputeDriver(base.ComputeDriver):
                 "files": sorted(files), "created_at": time.time(),
                 "started_at": None, "fault": None})
         _write_files(sdir, files)
+        if volume_id is not None:
+            try:
+                device = self.volumes.attach_volume(volume_id, server_id)
+            except Exception as exc:
+                self._set(server_id, status="ERROR",
+                          fault="volume %s could not be attached at boot: %s" % (volume_id, exc))
+                return self.get_server(server_id)
+            self._set(server_id, volume_devices={volume_id: device})
         self._launch(server_id)
         return self.get_server(server_id)
 
@@ -290,7 +301,9 @@ def _write_files(sdir, files):
     for path, content in files.items():
         target = os.path.join(sdir, "root", path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "w") as f:
+        # injected files carry credentials (transport URL, first passwords)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
             f.write(content)
 
 

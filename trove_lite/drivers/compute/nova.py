@@ -38,8 +38,12 @@ class NovaComputeDriver(base.ComputeDriver):
         self.delete_timeout = delete_timeout
         self.poll_interval = poll_interval
 
-    def create_server(self, name, image_id, flavor, files, metadata):
+    def create_server(self, name, image_id, flavor, files, metadata, volume_id=None):
         kwargs = {"meta": dict(metadata or {}), "files": _absolute(files)}
+        if volume_id is not None:
+            kwargs["block_device_mapping_v2"] = [{
+                "uuid": volume_id, "source_type": "volume", "destination_type": "volume",
+                "boot_index": -1, "delete_on_termination": False}]
         if self.network_id:
             kwargs["nics"] = [{"net-id": self.network_id}]
         if self.availability_zone:

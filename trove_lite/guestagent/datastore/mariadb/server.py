@@ -104,17 +104,25 @@ class MariaDBServer:
         return os.path.join(self.base_dir, "mysqld.pid")
 
     @property
+    def tmp_dir(self):
+        return os.path.join(self.base_dir, "tmp")
+
+    @property
     def error_log(self):
         return os.path.join(self.base_dir, "error.log")
 
     # -- configuration --------------------------------------------------------
     def write_config(self):
         os.makedirs(self.conf_d, exist_ok=True)
+        os.makedirs(self.tmp_dir, exist_ok=True)
         lines = ["!includedir %s" % self.conf_d, "", "[mariadbd]",
                  "datadir = %s" % self.datadir,
                  "socket = %s" % self.socket,
                  "pid-file = %s" % self.pid_file,
                  "log-error = %s" % self.error_log,
+                 # a private tmpdir: servers sharing /tmp can collide on
+                 # temporary-table file names
+                 "tmpdir = %s" % self.tmp_dir,
                  "bind-address = %s" % self.bind_address,
                  "port = %d" % self.port,
                  "user = root"]
@@ -158,9 +166,9 @@ class MariaDBServer:
             shutil.rmtree(data, ignore_errors=True)
             os.makedirs(data)
             cnf = os.path.join(root, "install.cnf")
-            _atomic_write(cnf, "[mariadbd]\ndatadir = %s\nuser = root\n"
+            _atomic_write(cnf, "[mariadbd]\ndatadir = %s\nuser = root\ntmpdir = %s\n"
                                "innodb_log_file_size = 32M\n%s%s" % (
-                                   data,
+                                   data, root,
                                    "basedir = %s\n" % self.binaries.basedir
                                    if self.binaries.basedir else "",
                                    "lc-messages-dir = %s\n" % self.binaries.lc_messages_dir

@@ -58,6 +58,10 @@ ROUTES = [
                                                                 "version_show")}),
     (T + "/datastores/{datastore}/versions/{version}/flavors", {"GET": ("flavors",
                                                                         "for_version")}),
+    # -- databases, users, root (issue 4) --
+    # -- configuration groups and parameters (issue 4) --
+    # -- quotas, limits, mgmt (issue 4) --
+    # -- backups and backup strategies (issue 5) --
 ]
 
 
@@ -193,6 +197,10 @@ def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
         "instances": instances.InstancesController(conf, service),
         "flavors": flavors.FlavorsController(db),
         "datastores": datastores.DatastoresController(db, conf),
+        # -- databases, users, root (issue 4) --
+        # -- configuration groups and parameters (issue 4) --
+        # -- quotas, limits, mgmt (issue 4) --
+        # -- backups and backup strategies (issue 5) --
     }
     app = App(conf, controllers, authorize)
     for mw in reversed(list(middleware)):

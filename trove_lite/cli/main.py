@@ -355,7 +355,23 @@ def do_datastore_version_show(cs, args):
 
 # -- entry point -------------------------------------------------------------------
 
+# Command modules of other areas register themselves with @command on import.
+COMMAND_MODULES = ("trove_lite.cli.databases", "trove_lite.cli.configurations",
+                   "trove_lite.cli.quotas", "trove_lite.cli.backups")
+
+
+def load_command_modules():
+    import importlib
+    for name in COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+
 def build_parser():
+    load_command_modules()
     parser = argparse.ArgumentParser(prog="trove-lite", description=__doc__.split("\n")[0])
     parser.add_argument("--endpoint", default=os.environ.get("TROVE_LITE_ENDPOINT"),
                         help="API endpoint including /v1.0/<tenant> "

@@ -70,16 +70,14 @@ class AllInOne:
         self.conductor = self.taskmanager = self.tm_server = self.api = None
 
     def start(self):
-        from trove_lite.api import server as api_server
-        from trove_lite.api import wsgi
-        from trove_lite.rpc.taskmanager import TaskManagerAPI
+        from trove_lite.cmd import api as api_cmd
         bootstrap(self.conf, self.db)
         self.conductor = conductor_cmd.start(self.conf, self.db)
         self.taskmanager, self.tm_server = taskmanager_cmd.start(self.conf, self.db)
-        app = wsgi.make_app(self.conf, self.db, TaskManagerAPI(self.conf))
-        self.api = api_server.serve(self.conf, app)
-        LOG.info("API on http://%s:%d/v1.0/<tenant> (authentication: none; the tenant is "
-                 "taken from the URL)", self.conf.api.bind_host, self.conf.api.bind_port)
+        self.api = api_cmd.start(self.conf, self.db)
+        LOG.info("API on http://%s:%d/v1.0/<tenant> (authentication: %s)",
+                 self.conf.api.bind_host, self.conf.api.bind_port,
+                 self.conf.api.auth_strategy)
         return self
 
     def stop(self):

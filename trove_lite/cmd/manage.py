@@ -107,6 +107,8 @@ def load_config_parameters(db, datastore, version, rules_path):
             row.dynamic = bool(rule.get("dynamic", not row.restart_required))
             row.allowed_values = (json.dumps(rule["allowed_values"])
                                   if rule.get("allowed_values") else None)
+            extra = {k: rule[k] for k in ("multiple", "pattern", "cnf_option") if rule.get(k)}
+            row.cnf_extra = json.dumps(extra, sort_keys=True) if extra else None
             row.deleted = False
             s.add(row)
         return "Loaded %d configuration parameters for %s %s." % (len(rules), datastore,

@@ -186,6 +186,8 @@ class DatastoreConfigurationParameter(Base):
     restart_required: Mapped[bool] = mapped_column(Boolean, default=False)
     dynamic: Mapped[bool] = mapped_column(Boolean, default=True)
     allowed_values: Mapped[str | None] = mapped_column(Text)
+    # JSON: rule keys without a column of their own (multiple, pattern, cnf_option)
+    cnf_extra: Mapped[str | None] = mapped_column(Text)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
 
 

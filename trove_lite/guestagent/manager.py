@@ -225,24 +225,38 @@ class GuestManager:
         return self._admin().is_root_enabled()
 
     # -- configuration --------------------------------------------------------
-    def apply_configuration(self, ctx, values, dynamic):
-        """Persist ``values`` (all overrides) and SET GLOBAL those listed in ``dynamic``."""
+    def apply_configuration(self, ctx, values, dynamic, options=None):
+        """Attach (or replace) the configuration group ``values``.
+
+        ``dynamic``: variables that SET GLOBAL changes (may include variables of
+        the previous group: they return to the defaults); ``options``:
+        {variable: option-file name} where they differ. All or nothing: a value
+        the server refuses raises InvalidConfigurationValue and changes nothing.
+        Returns {"restart_required": bool} (the instance then reports
+        RESTART_REQUIRED until it restarts).
+        """
         with self._lock:
-            app = self._app()
-            mdb_config.write_overrides(app.server, values or {})
-            needs_restart = bool(set(values or {}) - set(dynamic or ()))
-            if dynamic:
-                conn = app.server.connect()
-                try:
-                    mdb_config.apply_dynamic(conn, {k: values[k] for k in dynamic
-                                                    if k in values})
-                finally:
-                    conn.close()
-            self.state.update(overrides=values or {},
-                              restart_required=needs_restart or self.state.read().get(
-                                  "restart_required", False))
+            needs_restart = self._app().attach_configuration(values or {}, dynamic or (),
+                                                             options)
+            self._after_configuration(values or {}, needs_restart)
         self.heartbeat.notify()
         return {"restart_required": needs_restart}
+
+    def detach_configuration(self, ctx, dynamic, options=None):
+        """Remove the configuration group; dynamic values return to the defaults now."""
+        with self._lock:
+            needs_restart = self._app().detach_configuration(dynamic or (), options)
+            self._after_configuration({}, needs_restart)
+        self.heartbeat.notify()
+        return {"restart_required": needs_restart}
+
+    def _after_configuration(self, values, needs_restart):
+        restart = needs_restart or bool(self.state.read().get("restart_required", False))
+        self.state.update(overrides=values, restart_required=restart)
+
+    def get_configuration(self, ctx, names):
+        """{name: live @@global value} for the server variables ``names``."""
+        return self._app().live_values(names or ())
 
 
 def _server_id(instance_id):

@@ -135,7 +135,20 @@ class GuestAPI:
     def is_root_enabled(self):
         return self._call("is_root_enabled", self.short, "1.1")
 
-    def apply_configuration(self, values, dynamic):
-        """Persist ``values`` as the instance's overrides and SET GLOBAL the dynamic ones."""
+    def apply_configuration(self, values, dynamic, options=None):
+        """Persist ``values`` as the instance's overrides and SET GLOBAL the dynamic ones.
+
+        All or nothing (a refused value raises InvalidConfigurationValue);
+        returns {"restart_required": bool}. ``options``: {variable: option name}.
+        """
         return self._call("apply_configuration", self.short, "1.1", values=values,
-                          dynamic=dynamic)
+                          dynamic=dynamic, options=options or {})
+
+    def detach_configuration(self, dynamic, options=None):
+        """Remove the overrides; dynamic variables return to the defaults at once."""
+        return self._call("detach_configuration", self.short, "1.1", dynamic=dynamic,
+                          options=options or {})
+
+    def get_configuration(self, names):
+        """{name: live @@global value} of the server variables ``names``."""
+        return self._call("get_configuration", self.short, "1.1", names=list(names))

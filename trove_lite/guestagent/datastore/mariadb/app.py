@@ -23,6 +23,7 @@ of course still drop it).
 """
 
 import datetime
+import decimal
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ from typing import NamedTuple
 import pymysql
 
 from trove_lite.exceptions import BadRequest
-from trove_lite.guestagent.datastore.mariadb import config
+from trove_lite.guestagent.datastore.mariadb import config, sql
 from trove_lite.guestagent.datastore.mariadb import validation as v
 from trove_lite.guestagent.datastore.mariadb.admin import MariaDBAdmin
 
@@ -83,6 +84,12 @@ def decide_status(prepared, process_alive, stop_marker, ping_ok):
     if stop_marker:
         return StatusDecision(SHUTDOWN, "mariadbd was stopped on request")
     return StatusDecision(CRASHED, "mariadbd is not running and was not stopped on request")
+
+
+def _option_map(option_names):
+    """{variable: option name} normalised as read_overrides names keys."""
+    return {v.validate_parameter_name(k): v.validate_parameter_name(o)
+            for k, o in (option_names or {}).items()}
 
 
 def _now():
@@ -245,41 +252,74 @@ class MariaDBApp:
         return self._read_json(ROOT_HISTORY, [])
 
     # -- configuration groups ----------------------------------------------------------
-    def attach_configuration(self, values, dynamic_names):
+    def attach_configuration(self, values, dynamic_names, option_names=None):
         """Apply a configuration group: dynamic values at once, all values persisted.
 
-        ``dynamic_names``: which of ``values`` the server can change at run time
-        (from the parameter table). Dynamic values are set first, so a value the
-        server refuses leaves both the server and the files unchanged
-        (InvalidConfigurationValue). Returns True if a restart is needed for the
-        rest to take effect.
+        ``values`` are keyed by server variable name. ``dynamic_names``: which
+        variables the server can change at run time (from the parameter table);
+        it may name variables of the previous group too: those the new group no
+        longer sets go back to the template's (or compiled-in) value at once.
+        ``option_names``: {variable: option-file name} where they differ
+        (``tx_isolation`` is written as ``transaction_isolation``). Dynamic
+        values are set first, so a value the server refuses leaves both the
+        server and the files unchanged (InvalidConfigurationValue). Returns True
+        if a restart is needed for the rest to take effect.
         """
         values = {v.validate_parameter_name(k): val for k, val in values.items()}
         dynamic = {v.validate_parameter_name(n) for n in dynamic_names}
+        options = _option_map(option_names)
         for value in values.values():
             config.format_option_value(value)
         previous_file = config.read_overrides(self.server)
         live = {k: val for k, val in values.items() if k in dynamic}
-        if live and self.server.is_running():
+        running = self.server.is_running()
+        if live and running:
             with self.connect() as conn:
                 config.apply_dynamic(conn, live)
-        config.write_overrides(self.server, values)
+        config.write_overrides(self.server, {options.get(k, k): val
+                                             for k, val in values.items()})
         written = config.read_overrides(self.server)
+        dynamic_options = {options.get(n, n) for n in dynamic}
+        removed = [n for n in dynamic if options.get(n, n) in previous_file
+                   and n not in values]
+        if removed and running:
+            with self.connect() as conn:
+                config.restore_dynamic(self.server, conn, removed)
         changed_static = {k for k in set(written) | set(previous_file)
-                          if k not in dynamic and written.get(k) != previous_file.get(k)}
+                          if k not in dynamic_options and written.get(k) != previous_file.get(k)}
         return bool(changed_static)
 
-    def detach_configuration(self, dynamic_names):
+    def detach_configuration(self, dynamic_names, option_names=None):
         """Remove the configuration group; dynamic values go back to the template's
         (or compiled-in) values at once. Returns True if a restart is needed."""
         dynamic = {v.validate_parameter_name(n) for n in dynamic_names}
+        options = _option_map(option_names)
         previous_file = config.read_overrides(self.server)
         config.remove_overrides(self.server)
-        live = [k for k in previous_file if k in dynamic]
+        live = [n for n in dynamic if options.get(n, n) in previous_file]
         if live and self.server.is_running():
             with self.connect() as conn:
                 config.restore_dynamic(self.server, conn, live)
-        return any(k not in dynamic for k in previous_file)
+        dynamic_options = {options.get(n, n) for n in dynamic}
+        return any(k not in dynamic_options for k in previous_file)
+
+    def live_values(self, names):
+        """{name: @@global value} of server variables ``names`` (unknown ones left out)."""
+        out = {}
+        with self.connect() as conn, conn.cursor() as cur:
+            for name in names:
+                try:
+                    cur.execute(sql.select_global(v.validate_parameter_name(name)))
+                except pymysql.MySQLError:
+                    continue
+                value = cur.fetchone()[0]
+                # RPC carries JSON: DECIMAL and bytes values become float and text
+                if isinstance(value, decimal.Decimal):
+                    value = float(value)
+                elif isinstance(value, bytes):
+                    value = value.decode("utf-8", "replace")
+                out[name] = value
+        return out
 
     # -- small file helpers ---------------------------------------------------------------
     def _remove(self, name):

@@ -91,7 +91,10 @@ class GuestAPI:
         return self._call("create_databases", self.short, "1.1", databases=databases)
 
     def list_databases(self, limit=None, marker=None):
-        return self._call("list_databases", self.short, "1.1", limit=limit, marker=marker)
+        """(databases, next_marker); the guest's tuple arrives as a JSON list."""
+        items, next_marker = self._call("list_databases", self.short, "1.1", limit=limit,
+                                        marker=marker)
+        return items, next_marker
 
     def delete_database(self, name):
         return self._call("delete_database", self.short, "1.1", name=name)
@@ -100,7 +103,10 @@ class GuestAPI:
         return self._call("create_users", self.short, "1.1", users=users)
 
     def list_users(self, limit=None, marker=None):
-        return self._call("list_users", self.short, "1.1", limit=limit, marker=marker)
+        """(users, next_marker); the marker is ``name@host``."""
+        items, next_marker = self._call("list_users", self.short, "1.1", limit=limit,
+                                        marker=marker)
+        return items, next_marker
 
     def get_user(self, name, host):
         return self._call("get_user", self.short, "1.1", name=name, host=host)

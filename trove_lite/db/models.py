@@ -216,6 +216,16 @@ class Backup(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class BackupKey(Base):
+    """A tenant's backup encryption key, encrypted with the control plane's master
+    key (trove_lite/backup/keys.py); never shown by the API."""
+
+    __tablename__ = "backup_keys"
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    encrypted_key: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class BackupStrategy(Base):
     __tablename__ = "backup_strategies"
     __table_args__ = (UniqueConstraint("tenant_id", "instance_id", name="uq_backup_strategy"),)

@@ -24,7 +24,7 @@ import time
 import routes
 import webob
 
-from trove_lite.api import datastores, flavors, instances, schemas, versions
+from trove_lite.api import backups, datastores, flavors, instances, schemas, versions
 from trove_lite.api.views import Links
 from trove_lite.exceptions import BadRequest, NotFound, TroveLiteError, fault_body
 from trove_lite.instance.service import InstanceService
@@ -62,6 +62,13 @@ ROUTES = [
     # -- configuration groups and parameters (issue 4) --
     # -- quotas, limits, mgmt (issue 4) --
     # -- backups and backup strategies (issue 5) --
+    (T + "/backups", {"GET": ("backups", "index"), "POST": ("backups", "create")}),
+    (T + "/backups/{backup_id}", {"GET": ("backups", "show"),
+                                  "DELETE": ("backups", "delete")}),
+    (T + "/instances/{instance_id}/backups", {"GET": ("backups", "for_instance")}),
+    (T + "/backup_strategies", {"GET": ("backups", "strategy_index"),
+                                "POST": ("backups", "strategy_create"),
+                                "DELETE": ("backups", "strategy_delete")}),
 ]
 
 
@@ -201,6 +208,7 @@ def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
         # -- configuration groups and parameters (issue 4) --
         # -- quotas, limits, mgmt (issue 4) --
         # -- backups and backup strategies (issue 5) --
+        "backups": backups.BackupsController(conf, db, taskmanager_api),
     }
     app = App(conf, controllers, authorize)
     for mw in reversed(list(middleware)):

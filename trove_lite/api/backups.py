@@ -1,0 +1,125 @@
+"""Handlers of ``/backups``, ``/instances/{id}/backups`` and ``/backup_strategies``.
+
+Bodies as python-troveclient sends them; views with the keys it (and ``trove
+backup-show``) reads: id, name, description, locationRef, instance_id, created,
+updated, size (GB, as Trove), status, parent_id, project_id, datastore{type,
+version, version_id}, storage_driver; plus progress (percent of the estimated
+data streamed), checksum and fail_reason. Nothing secret is stored on a backup.
+"""
+
+import json
+
+from trove_lite.api import views
+from trove_lite.api.pagination import next_links, page_params
+from trove_lite.backup.service import BackupService
+
+BACKUP_CREATE = {
+    "type": "object", "required": ["backup"],
+    "properties": {"backup": {
+        "type": "object", "required": ["name"],
+        "properties": {
+            "name": {"type": "string"},
+            "instance": {"type": "string", "minLength": 1},
+            "description": {"type": ["string", "null"]},
+            "parent_id": {"type": ["string", "null"]},
+            "incremental": {"type": ["integer", "boolean", "null"]},
+            "storage_driver": {"type": ["string", "null"]},
+            "swift_container": {"type": ["string", "null"]},
+        },
+    }},
+}
+
+STRATEGY_CREATE = {
+    "type": "object", "required": ["backup_strategy"],
+    "properties": {"backup_strategy": {
+        "type": "object", "required": ["swift_container"],
+        "properties": {"instance_id": {"type": ["string", "null"]},
+                       "swift_container": {"type": "string", "minLength": 1}},
+    }},
+}
+
+
+def backup_view(view):
+    b = view.backup
+    try:
+        meta = json.loads(b.meta) if b.meta else {}
+    except ValueError:
+        meta = {}
+    return {
+        "id": b.id, "name": b.name, "description": b.description,
+        "locationRef": b.location if b.status == "COMPLETED" else None,
+        "instance_id": b.instance_id,
+        "created": views.isotime(b.created), "updated": views.isotime(b.updated),
+        "size": b.size, "status": b.status, "parent_id": b.parent_id,
+        "project_id": b.tenant_id,
+        "datastore": {"type": view.datastore, "version": view.version,
+                      "version_id": b.datastore_version_id},
+        "storage_driver": b.storage_driver,
+        "progress": b.progress, "checksum": b.checksum, "fail_reason": b.fail_reason,
+        "backup_type": b.backup_type, "container": b.container,
+        "size_bytes": meta.get("size_bytes"),
+    }
+
+
+def strategy_view(row):
+    return {"project_id": row.tenant_id, "instance_id": row.instance_id or None,
+            "backend": row.backend, "swift_container": row.swift_container}
+
+
+class BackupsController:
+    def __init__(self, conf, db, taskmanager):
+        self.conf = conf
+        self.service = BackupService(conf, db, taskmanager)
+
+    def _list(self, req, path, instance_id=None):
+        limit, marker = page_params(req.params, self.conf.api.max_limit)
+        found, more = self.service.list(req.tenant_id, limit, marker,
+                                        instance_id=instance_id or req.params.get(
+                                            "instance_id"),
+                                        datastore=req.params.get("datastore"))
+        return 200, {"backups": [backup_view(v) for v in found],
+                     "links": next_links(req.links.url(path), req.params, limit,
+                                         [v.backup.id for v in found], more)}
+
+    def index(self, req):
+        req.can("backup:index")
+        return self._list(req, "backups")
+
+    def for_instance(self, req, instance_id):
+        req.can("instance:backups", {"instance_id": instance_id})
+        self.service.instances.get(req.tenant_id, instance_id)  # 404 for a missing one
+        return self._list(req, "instances/%s/backups" % instance_id, instance_id)
+
+    def show(self, req, backup_id):
+        req.can("backup:show", {"backup_id": backup_id})
+        return 200, {"backup": backup_view(self.service.get(req.tenant_id, backup_id))}
+
+    def create(self, req):
+        req.can("backup:create")
+        body = req.body(BACKUP_CREATE)["backup"]
+        view = self.service.create(req.ctx, req.tenant_id, body)
+        return 202, {"backup": backup_view(view)}
+
+    def delete(self, req, backup_id):
+        req.can("backup:delete", {"backup_id": backup_id})
+        self.service.delete(req.ctx, req.tenant_id, backup_id)
+        return 202, None
+
+    # -- strategies -----------------------------------------------------------------
+    def strategy_index(self, req):
+        req.can("backup_strategy:index")
+        rows = self.service.list_strategies(req.tenant_id, req.params.get("instance_id"))
+        return 200, {"backup_strategies": [strategy_view(r) for r in rows]}
+
+    def strategy_create(self, req):
+        req.can("backup_strategy:create")
+        b = req.body(STRATEGY_CREATE)["backup_strategy"]
+        row = self.service.create_strategy(req.tenant_id, b.get("instance_id"),
+                                           b["swift_container"])
+        return 202, {"backup_strategy": strategy_view(row)}
+
+    def strategy_delete(self, req):
+        req.can("backup_strategy:delete")
+        self.service.delete_strategy(req.tenant_id, req.params.get("instance_id"))
+        return 202, None
+

@@ -1,0 +1,1 @@
+"""Backups in the control plane: API-side service, tenant keys, options."""

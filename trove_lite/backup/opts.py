@@ -1,0 +1,33 @@
+"""Options of backups in the control plane (``[backup]``).
+
+The stores themselves are configured in ``[backup_storage]``, ``[storage_local]``
+and ``[storage_swift]`` (drivers/storage/opts.py); the taskmanager copies those
+into every guest's injected config.
+"""
+
+from oslo_config import cfg
+
+BACKUP_OPTS = [
+    cfg.StrOpt("master_key", secret=True, default=None,
+               help="Secret that encrypts the per-tenant backup keys stored in the "
+                    "control-plane database. Default: a random key kept in "
+                    "<state_dir>/backup-master.key (created on first use, mode 0600)."),
+    cfg.StrOpt("codec", default="zstd", choices=["zstd", "gzip", "none"],
+               help="Compression of backup streams."),
+    cfg.IntOpt("progress_timeout", default=90, min=1,
+               help="Seconds a running backup may go without any report from its guest "
+                    "agent before it is marked FAILED and its partial objects are "
+                    "removed (a guest sends one at least every progress_interval)."),
+    cfg.FloatOpt("progress_interval", default=2.0, min=0.1,
+                 help="Seconds between progress reports of a running backup (guest)."),
+]
+
+
+def list_opts():
+    return [("backup", list(BACKUP_OPTS))]
+
+
+def register(conf):
+    """Idempotent; config.py does not list this module yet."""
+    for group, opts in list_opts():
+        conf.register_opts(opts, group=group)

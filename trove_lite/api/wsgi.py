@@ -25,6 +25,7 @@ import routes
 import webob
 
 from trove_lite.api import backups, datastores, flavors, instances, schemas, versions
+from trove_lite.api import configurations
 from trove_lite.api.views import Links
 from trove_lite.exceptions import BadRequest, NotFound, TroveLiteError, fault_body
 from trove_lite.instance.service import InstanceService
@@ -60,6 +61,24 @@ ROUTES = [
                                                                         "for_version")}),
     # -- databases, users, root (issue 4) --
     # -- configuration groups and parameters (issue 4) --
+    (T + "/configurations", {"GET": ("configurations", "index"),
+                             "POST": ("configurations", "create")}),
+    (T + "/configurations/{configuration_id}", {"GET": ("configurations", "show"),
+                                                "PATCH": ("configurations", "edit"),
+                                                "PUT": ("configurations", "update"),
+                                                "DELETE": ("configurations", "delete")}),
+    (T + "/configurations/{configuration_id}/instances", {"GET": ("configurations",
+                                                                  "instances")}),
+    (T + "/datastores/versions/{version_id}/parameters", {
+        "GET": ("configurations", "parameters_by_version")}),
+    (T + "/datastores/versions/{version_id}/parameters/{name}", {
+        "GET": ("configurations", "parameter_by_version")}),
+    (T + "/datastores/{datastore}/versions/{version}/parameters", {
+        "GET": ("configurations", "parameters")}),
+    (T + "/datastores/{datastore}/versions/{version}/parameters/{name}", {
+        "GET": ("configurations", "parameter")}),
+    (T + "/instances/{instance_id}/configuration", {"GET": ("configurations",
+                                                            "effective")}),
     # -- quotas, limits, mgmt (issue 4) --
     # -- backups and backup strategies (issue 5) --
     (T + "/backups", {"GET": ("backups", "index"), "POST": ("backups", "create")}),
@@ -206,6 +225,7 @@ def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
         "datastores": datastores.DatastoresController(db, conf),
         # -- databases, users, root (issue 4) --
         # -- configuration groups and parameters (issue 4) --
+        "configurations": configurations.ConfigurationsController(conf, db),
         # -- quotas, limits, mgmt (issue 4) --
         # -- backups and backup strategies (issue 5) --
         "backups": backups.BackupsController(conf, db, taskmanager_api),

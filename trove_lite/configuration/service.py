@@ -1,0 +1,409 @@
+"""Configuration groups: validate, record, and apply them to instances through the guest.
+
+``ConfigurationService(conf, db, guest_factory=None)`` is what the API calls.
+
+How a change reaches the servers (decided here, not in the taskmanager): attach,
+detach, PATCH and PUT call each attached instance's guest agent synchronously
+from the API (Trove's API talks to the guest directly for configuration too),
+because the user must learn at once when a server refuses a value, and the
+guest applies a group all or nothing (``MariaDBApp.attach_configuration``). Each
+guest call takes milliseconds (SET GLOBAL + one file write), bounded by
+``[guest] rpc_short_timeout``; a timeout is 503 GuestTimeout.
+
+Order in every write: validate everything first (bad names, types, ranges: 400
+and nothing changed); then for attach/detach ask the guest, and record the
+instance's ``configuration_id`` only after the guest succeeded; for PATCH/PUT
+write the new values, then push them to every attached instance (an instance
+whose guest fails is named in the error; the others keep the new values, and
+the group shows what was asked, so a retry converges).
+
+Dynamic values are set with SET GLOBAL and written to the instance's
+``conf.d/50-configuration-group.cnf``; others wait for a restart and the guest
+reports RESTART_REQUIRED until then. Detach removes the file and sets the
+dynamic values back to the template's (or compiled-in) values.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import re
+
+from sqlalchemy import func, select
+
+from trove_lite import catalog, config
+from trove_lite.configuration import rules as rules_mod
+from trove_lite.db import models
+from trove_lite.exceptions import BadRequest, Conflict, NotFound, TroveLiteError
+from trove_lite.status import ServiceStatus, TaskStatus
+
+LOG = logging.getLogger(__name__)
+
+NAME_MAX = 255
+# Service statuses in which a guest can take a configuration change.
+APPLY_SERVICE_STATES = frozenset([ServiceStatus.RUNNING, ServiceStatus.HEALTHY,
+                                  ServiceStatus.RESTART_REQUIRED])
+_TEMPLATE_OPTION_RE = re.compile(r"^([a-z][a-z0-9_]*)\s*=", re.MULTILINE)
+
+
+class ConfigurationNotFound(NotFound):
+    code = "configuration_not_found"
+    message_format = "Configuration group %(id)s could not be found."
+
+
+class ParameterNotFound(NotFound):
+    code = "configuration_parameter_not_found"
+    message_format = ("Configuration parameter %(name)s could not be found for "
+                      "datastore version %(version)s.")
+
+
+class ConfigurationInUse(Conflict):
+    code = "configuration_in_use"
+    message_format = ("Configuration group %(id)s is attached to %(count)d instance(s) "
+                      "(%(instances)s); detach it first.")
+
+
+class ConfigurationMismatch(BadRequest):
+    code = "configuration_datastore_mismatch"
+    message_format = ("The datastore version of configuration group %(id)s (%(group)s) "
+                      "does not match the instance's (%(instance)s).")
+
+
+class ConfigurationAlreadyAttached(Conflict):
+    code = "configuration_already_attached"
+    message_format = ("Instance %(instance_id)s already has configuration group "
+                      "%(configuration_id)s attached; detach it first.")
+
+
+class NoConfigurationAttached(BadRequest):
+    code = "configuration_not_attached"
+    message_format = "Instance %(instance_id)s has no configuration group attached."
+
+
+class InstanceNotReady(Conflict):
+    code = "instance_not_ready_for_configuration"
+    message_format = ("Instance %(id)s cannot take a configuration change now "
+                      "(%(reason)s).")
+
+
+class ApplyFailed(TroveLiteError):
+    http_status = 500
+    code = "configuration_apply_failed"
+    message_format = ("The configuration group was saved but could not be applied to "
+                      "instance(s): %(failures)s")
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupView:
+    """One configuration group with what its views need."""
+
+    row: models.Configuration
+    values: dict
+    datastore: models.Datastore
+    version: models.DatastoreVersion
+    instance_count: int
+
+
+# -- pure helpers ---------------------------------------------------------------
+def rule_dict(row):
+    """A DatastoreConfigurationParameter row as a rule dict rules.Rule reads."""
+    data = {"name": row.name, "data_type": row.data_type, "min_size": row.min_size,
+            "max_size": row.max_size, "restart_required": bool(row.restart_required),
+            "dynamic": bool(row.dynamic), "allowed_values": row.allowed_values}
+    if row.cnf_extra:
+        data.update(json.loads(row.cnf_extra))
+    return data
+
+
+def apply_plan(rules, old_values, new_values):
+    """What the guest needs to move an instance from ``old_values`` to ``new_values``.
+
+    Returns (dynamic, options): the dynamic variables among both groups' names
+    (those the new group drops go back to the defaults live), and the option-file
+    names that differ from the variable names.
+    """
+    names = set(old_values) | set(new_values)
+    dynamic = sorted(n for n in names if n in rules and rules[n].applies_live)
+    options = {n: rules[n].option_name for n in sorted(names)
+               if n in rules and rules[n].cnf_option}
+    return dynamic, options
+
+
+def option_values(rules, values):
+    """``values`` keyed by option-file name (what a prepare writes before the first start)."""
+    return {(rules[n].option_name if n in rules else n).replace("-", "_"): v
+            for n, v in values.items()}
+
+
+def refuse_apply(task_status, service_status):
+    """Why an instance cannot take a configuration change now (None when it can)."""
+    if task_status not in (TaskStatus.NONE, TaskStatus.RESTART_REQUIRED):
+        return "task status is %s" % task_status
+    if service_status not in APPLY_SERVICE_STATES:
+        return "its database is %s" % service_status
+    return None
+
+
+def template_parameter_names(conf):
+    """Option names the MariaDB config template sets (their live values are shown)."""
+    path = os.path.join(config.templates_dir(conf), "mariadb", "config.template")
+    try:
+        with open(path) as f:
+            return set(_TEMPLATE_OPTION_RE.findall(f.read()))
+    except OSError:
+        return set()
+
+
+def _validate_name(name):
+    if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
+        raise BadRequest(reason="the configuration group name must be 1-%d characters"
+                         % NAME_MAX)
+    return name
+
+
+# -- reads used by other services ---------------------------------------------------
+def load_rules(s, version_id):
+    rows = s.execute(select(models.DatastoreConfigurationParameter).where(
+        models.DatastoreConfigurationParameter.datastore_version_id == version_id,
+        models.DatastoreConfigurationParameter.deleted.is_(False))).scalars()
+    return rules_mod.parse_rules(rule_dict(r) for r in rows)
+
+
+def load_values(s, configuration_id):
+    rows = s.execute(select(models.ConfigurationParameter).where(
+        models.ConfigurationParameter.configuration_id == configuration_id)).scalars()
+    return {r.key: json.loads(r.value) for r in rows}
+
+
+def find_group(s, tenant_id, configuration_id):
+    row = s.execute(select(models.Configuration).where(
+        models.Configuration.id == configuration_id,
+        models.Configuration.tenant_id == tenant_id,
+        models.Configuration.deleted.is_(False))).scalars().first()
+    if row is None:
+        raise ConfigurationNotFound(id=configuration_id)
+    return row
+
+
+def check_attachable(s, tenant_id, configuration_id, version_id):
+    """The group's id if ``tenant_id`` may use it on an instance of ``version_id``."""
+    row = find_group(s, tenant_id, configuration_id)
+    if row.datastore_version_id != version_id:
+        raise ConfigurationMismatch(id=row.id, group=row.datastore_version_id,
+                                    instance=version_id)
+    return row.id
+
+
+def prepare_overrides(db, configuration_id):
+    """{option name: value} of a group, for the prepare of a new instance ({} if none)."""
+    if not configuration_id:
+        return {}
+    with db.session() as s:
+        row = s.get(models.Configuration, configuration_id)
+        if row is None:
+            return {}
+        return option_values(load_rules(s, row.datastore_version_id),
+                             load_values(s, configuration_id))
+
+
+class ConfigurationService:
+    """Configuration groups of one control plane; see the module docstring."""
+
+    def __init__(self, conf, db, guest_factory=None):
+        self.conf = conf
+        self.db = db
+        if guest_factory is None:
+            from trove_lite.rpc import guest as guest_rpc
+            guest_factory = lambda instance_id: guest_rpc.GuestAPI(conf, instance_id)  # noqa
+        self.guest_factory = guest_factory
+
+    # -- parameters ------------------------------------------------------------------
+    def parameters(self, datastore=None, version=None, version_id=None):
+        """(version row, [Rule]) of a datastore version, by names or by version id."""
+        with self.db.session() as s:
+            if version_id is not None:
+                v = catalog.get_version_by_id(s, version_id)
+            else:
+                v = catalog.find_version(s, catalog.find_datastore(s, datastore), version)
+            rules = load_rules(s, v.id)
+        return v, [rules[n] for n in sorted(rules)]
+
+    def parameter(self, name, **version_ref):
+        v, rules = self.parameters(**version_ref)
+        norm = rules_mod.normalize_name(name)
+        for rule in rules:
+            if rule.name == norm:
+                return v, rule
+        raise ParameterNotFound(name=name, version=v.name)
+
+    # -- groups ----------------------------------------------------------------------
+    def list(self, tenant_id, limit, marker=None):
+        with self.db.session() as s:
+            q = select(models.Configuration).where(
+                models.Configuration.tenant_id == tenant_id,
+                models.Configuration.deleted.is_(False))
+            if marker:
+                q = q.where(models.Configuration.id > marker)
+            rows = s.execute(q.order_by(models.Configuration.id).limit(limit + 1)
+                             ).scalars().all()
+            return [self._view(s, r) for r in rows[:limit]], len(rows) > limit
+
+    def get(self, tenant_id, configuration_id):
+        with self.db.session() as s:
+            return self._view(s, find_group(s, tenant_id, configuration_id))
+
+    def _view(self, s, row):
+        version = s.get(models.DatastoreVersion, row.datastore_version_id)
+        count = s.execute(select(func.count()).select_from(models.Instance).where(
+            models.Instance.configuration_id == row.id,
+            models.Instance.deleted.is_(False))).scalar()
+        return GroupView(row, load_values(s, row.id), version.datastore, version, count)
+
+    def create(self, tenant_id, name, values, description=None, datastore=None,
+               version=None, version_number=None):
+        _validate_name(name)
+        now = models.utcnow()
+        with self.db.session() as s:
+            _, v = catalog.resolve_datastore_version(s, datastore, version, version_number)
+            values = rules_mod.validate_values(load_rules(s, v.id), values)
+            row = models.Configuration(id=models.new_id(), name=name, description=description,
+                                       tenant_id=tenant_id, datastore_version_id=v.id,
+                                       created=now, updated=now)
+            s.add(row)
+            s.flush()
+            self._write_values(s, row.id, values)
+        LOG.info("configuration group %s (%s) created for tenant %s: %s", row.id, name,
+                 tenant_id, sorted(values))
+        return self.get(tenant_id, row.id)
+
+    @staticmethod
+    def _write_values(s, configuration_id, values):
+        for old in s.execute(select(models.ConfigurationParameter).where(
+                models.ConfigurationParameter.configuration_id == configuration_id)).scalars():
+            s.delete(old)
+        s.flush()
+        for key, value in values.items():
+            s.add(models.ConfigurationParameter(configuration_id=configuration_id, key=key,
+                                                value=json.dumps(value)))
+
+    def change(self, tenant_id, configuration_id, values, replace, name=None,
+               description=None):
+        """PATCH (``replace`` False: merge) or PUT (replace); pushes to attached instances."""
+        if name is not None:
+            _validate_name(name)
+        with self.db.session() as s:
+            row = find_group(s, tenant_id, configuration_id)
+            rules = load_rules(s, row.datastore_version_id)
+            old = load_values(s, row.id)
+            checked = rules_mod.validate_values(rules, values)
+            new = checked if replace else rules_mod.validate_values(rules, {**old, **checked})
+            self._write_values(s, row.id, new)
+            if name is not None:
+                row.name = name
+            if description is not None:
+                row.description = description
+            row.updated = models.utcnow()
+            attached = s.execute(select(models.Instance.id).where(
+                models.Instance.configuration_id == row.id,
+                models.Instance.deleted.is_(False))).scalars().all()
+        dynamic, options = apply_plan(rules, old, new)
+        failures = []
+        for instance_id in attached:
+            try:
+                self.guest_factory(instance_id).apply_configuration(new, dynamic, options)
+            except TroveLiteError as e:
+                LOG.warning("configuration %s: instance %s failed: %s", configuration_id,
+                            instance_id, e.message)
+                failures.append("%s: %s" % (instance_id, e.message))
+        LOG.info("configuration group %s %s: %s; pushed to %d instance(s)", configuration_id,
+                 "replaced" if replace else "patched", sorted(new), len(attached))
+        if failures:
+            raise ApplyFailed(failures="; ".join(failures))
+
+    def delete(self, tenant_id, configuration_id):
+        with self.db.session() as s:
+            row = find_group(s, tenant_id, configuration_id)
+            users = s.execute(select(models.Instance.id).where(
+                models.Instance.configuration_id == row.id,
+                models.Instance.deleted.is_(False))).scalars().all()
+            if users:
+                raise ConfigurationInUse(id=row.id, count=len(users),
+                                         instances=", ".join(users))
+            row.deleted = True
+            row.updated = models.utcnow()
+
+    def instances(self, tenant_id, configuration_id, limit, marker=None):
+        with self.db.session() as s:
+            find_group(s, tenant_id, configuration_id)
+            q = select(models.Instance.id, models.Instance.name).where(
+                models.Instance.configuration_id == configuration_id,
+                models.Instance.deleted.is_(False))
+            if marker:
+                q = q.where(models.Instance.id > marker)
+            rows = s.execute(q.order_by(models.Instance.id).limit(limit + 1)).all()
+        return [{"id": r.id, "name": r.name} for r in rows[:limit]], len(rows) > limit
+
+    # -- instances -------------------------------------------------------------------
+    def _instance(self, s, tenant_id, instance_id):
+        inst = s.execute(select(models.Instance).where(
+            models.Instance.id == instance_id, models.Instance.tenant_id == tenant_id,
+            models.Instance.deleted.is_(False))).scalars().first()
+        if inst is None:
+            raise NotFound(kind="Instance", id=instance_id)
+        st = s.execute(select(models.ServiceStatus.status).where(
+            models.ServiceStatus.instance_id == instance_id)).scalar()
+        reason = refuse_apply(inst.task_status, st)
+        if reason:
+            raise InstanceNotReady(id=instance_id, reason=reason)
+        return inst
+
+    def attach(self, tenant_id, instance_id, configuration_id):
+        """Apply the group on the instance's server, then record it (all or nothing)."""
+        with self.db.session() as s:
+            inst = self._instance(s, tenant_id, instance_id)
+            if inst.configuration_id:
+                raise ConfigurationAlreadyAttached(instance_id=instance_id,
+                                                   configuration_id=inst.configuration_id)
+            check_attachable(s, tenant_id, configuration_id, inst.datastore_version_id)
+            rules = load_rules(s, inst.datastore_version_id)
+            values = load_values(s, configuration_id)
+        dynamic, options = apply_plan(rules, {}, values)
+        result = self.guest_factory(instance_id).apply_configuration(values, dynamic, options)
+        self._set_configuration(instance_id, configuration_id)
+        LOG.info("instance %s: configuration %s attached (restart needed: %s)", instance_id,
+                 configuration_id, result.get("restart_required"))
+
+    def detach(self, tenant_id, instance_id):
+        with self.db.session() as s:
+            inst = self._instance(s, tenant_id, instance_id)
+            if not inst.configuration_id:
+                raise NoConfigurationAttached(instance_id=instance_id)
+            configuration_id = inst.configuration_id
+            rules = load_rules(s, inst.datastore_version_id)
+            values = load_values(s, configuration_id)
+        dynamic, options = apply_plan(rules, values, {})
+        result = self.guest_factory(instance_id).detach_configuration(dynamic, options)
+        self._set_configuration(instance_id, None)
+        LOG.info("instance %s: configuration %s detached (restart needed: %s)", instance_id,
+                 configuration_id, result.get("restart_required"))
+
+    def _set_configuration(self, instance_id, configuration_id):
+        with self.db.session() as s:
+            inst = s.get(models.Instance, instance_id)
+            inst.configuration_id = configuration_id
+            inst.updated = models.utcnow()
+
+    def effective(self, tenant_id, instance_id):
+        """{name: live value} of the template's and the group's parameters."""
+        with self.db.session() as s:
+            inst = s.execute(select(models.Instance).where(
+                models.Instance.id == instance_id, models.Instance.tenant_id == tenant_id,
+                models.Instance.deleted.is_(False))).scalars().first()
+            if inst is None:
+                raise NotFound(kind="Instance", id=instance_id)
+            rules = load_rules(s, inst.datastore_version_id)
+            values = load_values(s, inst.configuration_id) if inst.configuration_id else {}
+        by_option = {r.option_name.replace("-", "_"): r.name for r in rules.values()}
+        names = {by_option.get(n, n) for n in template_parameter_names(self.conf)}
+        names |= set(values)
+        return self.guest_factory(instance_id).get_configuration(sorted(names))

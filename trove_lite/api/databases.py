@@ -1,0 +1,171 @@
+"""Handlers of ``/instances/{id}/databases``, ``/users`` and ``/root``.
+
+Flat, as everywhere in the API: policy check, body schema, service call
+(``GuestAdminService``), Trove's response shape (docs/trove-api.md). User
+paths carry ``name@host`` as troveclient quotes it; WSGI hands it over decoded.
+"""
+
+from trove_lite.api.pagination import next_links, page_params
+
+_NAME = {"type": "string"}
+_NULLABLE_STRING = {"type": ["string", "null"]}
+DATABASE = {"type": "object", "required": ["name"],
+            "properties": {"name": _NAME, "character_set": _NULLABLE_STRING,
+                           "collate": _NULLABLE_STRING}}
+DATABASE_REF = {"type": "object", "required": ["name"], "properties": {"name": _NAME}}
+USER = {"type": "object", "required": ["name", "password"],
+        "properties": {"name": _NAME, "password": {"type": "string"},
+                       "host": _NULLABLE_STRING,
+                       "databases": {"type": "array", "items": DATABASE_REF}}}
+
+DATABASES_CREATE = {"type": "object", "required": ["databases"],
+                    "properties": {"databases": {"type": "array", "minItems": 1,
+                                                 "items": DATABASE}}}
+USERS_CREATE = {"type": "object", "required": ["users"],
+                "properties": {"users": {"type": "array", "minItems": 1, "items": USER}}}
+PASSWORDS_CHANGE = {"type": "object", "required": ["users"],
+                    "properties": {"users": {"type": "array", "minItems": 1, "items": {
+                        "type": "object", "required": ["name", "password"],
+                        "properties": {"name": _NAME, "password": {"type": "string"},
+                                       "host": _NULLABLE_STRING}}}}}
+USER_UPDATE = {"type": "object", "required": ["user"],
+               "properties": {"user": {"type": "object", "minProperties": 1,
+                                       "properties": {"name": _NULLABLE_STRING,
+                                                      "password": _NULLABLE_STRING,
+                                                      "host": _NULLABLE_STRING},
+                                       "additionalProperties": False}}}
+ACCESS_GRANT = {"type": "object", "required": ["databases"],
+                "properties": {"databases": {"type": "array", "minItems": 1,
+                                             "items": DATABASE_REF}}}
+ROOT_ENABLE = {"type": "object",
+               "properties": {"password": _NULLABLE_STRING}}
+
+
+def _user_view(user):
+    return {"name": user["name"], "host": user["host"],
+            "databases": [{"name": d["name"]} for d in user.get("databases") or []]}
+
+
+class DatabasesController:
+    def __init__(self, conf, service):
+        self.conf = conf
+        self.service = service
+
+    def index(self, req, instance_id):
+        req.can("database:index", {"instance_id": instance_id})
+        limit, marker = page_params(req.params, self.conf.api.max_limit)
+        items, next_marker = self.service.list_databases(req.tenant_id, instance_id,
+                                                         limit, marker)
+        names = [d["name"] for d in items]
+        return 200, {"databases": [{"name": n} for n in names],
+                     "links": next_links(req.links.url("instances/%s/databases"
+                                                       % instance_id),
+                                         req.params, limit, names, next_marker is not None)}
+
+    def create(self, req, instance_id):
+        req.can("database:create", {"instance_id": instance_id})
+        body = req.body(DATABASES_CREATE)
+        self.service.create_databases(req.tenant_id, instance_id, body["databases"])
+        return 202, None
+
+    def delete(self, req, instance_id, database):
+        req.can("database:delete", {"instance_id": instance_id})
+        self.service.delete_database(req.tenant_id, instance_id, database)
+        return 202, None
+
+
+class UsersController:
+    def __init__(self, conf, service):
+        self.conf = conf
+        self.service = service
+
+    def index(self, req, instance_id):
+        req.can("user:index", {"instance_id": instance_id})
+        limit, marker = page_params(req.params, self.conf.api.max_limit)
+        items, next_marker = self.service.list_users(req.tenant_id, instance_id, limit,
+                                                     marker)
+        return 200, {"users": [_user_view(u) for u in items],
+                     "links": next_links(req.links.url("instances/%s/users" % instance_id),
+                                         req.params, limit,
+                                         ["%s@%s" % (u["name"], u["host"]) for u in items],
+                                         next_marker is not None)}
+
+    def create(self, req, instance_id):
+        req.can("user:create", {"instance_id": instance_id})
+        body = req.body(USERS_CREATE)
+        self.service.create_users(req.tenant_id, instance_id, body["users"])
+        return 202, None
+
+    def update_all(self, req, instance_id):
+        """PUT /users: change the passwords of several users."""
+        req.can("user:update_all", {"instance_id": instance_id})
+        body = req.body(PASSWORDS_CHANGE)
+        self.service.change_passwords(req.tenant_id, instance_id, body["users"])
+        return 202, None
+
+    def show(self, req, instance_id, user):
+        req.can("user:show", {"instance_id": instance_id})
+        return 200, {"user": _user_view(self.service.get_user(req.tenant_id, instance_id,
+                                                              user))}
+
+    def update(self, req, instance_id, user):
+        req.can("user:update", {"instance_id": instance_id})
+        body = req.body(USER_UPDATE)
+        self.service.update_user(req.tenant_id, instance_id, user, body["user"])
+        return 202, None
+
+    def delete(self, req, instance_id, user):
+        req.can("user:delete", {"instance_id": instance_id})
+        self.service.delete_user(req.tenant_id, instance_id, user)
+        return 202, None
+
+    def access_index(self, req, instance_id, user):
+        req.can("user:access:index", {"instance_id": instance_id})
+        databases = self.service.list_access(req.tenant_id, instance_id, user)
+        return 200, {"databases": [{"name": d["name"]} for d in databases]}
+
+    def access_grant(self, req, instance_id, user):
+        req.can("user:access:grant", {"instance_id": instance_id})
+        body = req.body(ACCESS_GRANT)
+        self.service.grant_access(req.tenant_id, instance_id, user, body["databases"])
+        return 202, None
+
+    def access_revoke(self, req, instance_id, user, database):
+        req.can("user:access:revoke", {"instance_id": instance_id})
+        self.service.revoke_access(req.tenant_id, instance_id, user, database)
+        return 202, None
+
+
+class RootController:
+    def __init__(self, service):
+        self.service = service
+
+    def index(self, req, instance_id):
+        req.can("root:index", {"instance_id": instance_id})
+        return 200, {"rootEnabled": self.service.root_enabled(req.tenant_id, instance_id)}
+
+    def create(self, req, instance_id):
+        """POST, with an optional ``{"password": ...}`` (troveclient sends no body
+        when no password is given)."""
+        req.can("root:create", {"instance_id": instance_id})
+        password = None
+        if req.webob.body.strip():
+            password = req.body(ROOT_ENABLE).get("password")
+        name, password = self.service.enable_root(req.tenant_id, instance_id, password)
+        return 200, {"user": {"name": name, "password": password}}
+
+    def delete(self, req, instance_id):
+        req.can("root:delete", {"instance_id": instance_id})
+        self.service.disable_root(req.tenant_id, instance_id)
+        return 204, None
+
+
+def make_controllers(conf, db, instances):
+    """The controllers of this module for ``wsgi.make_app`` (``instances``: InstanceService)."""
+    from trove_lite.instance.guest_admin import GuestAdminService
+    from trove_lite.rpc.guest import GuestAPI
+    service = GuestAdminService(conf, db, lambda instance_id: GuestAPI(conf, instance_id),
+                                instances)
+    return {"databases": DatabasesController(conf, service),
+            "users": UsersController(conf, service),
+            "root": RootController(service)}

@@ -26,6 +26,7 @@ import webob
 
 from trove_lite.api import backups, datastores, flavors, instances, schemas, versions
 from trove_lite.api import configurations
+from trove_lite.api import databases, quotas
 from trove_lite.api.views import Links
 from trove_lite.exceptions import BadRequest, NotFound, TroveLiteError, fault_body
 from trove_lite.instance.service import InstanceService
@@ -60,6 +61,23 @@ ROUTES = [
     (T + "/datastores/{datastore}/versions/{version}/flavors", {"GET": ("flavors",
                                                                         "for_version")}),
     # -- databases, users, root (issue 4) --
+    (T + "/instances/{instance_id}/databases", {"GET": ("databases", "index"),
+                                                "POST": ("databases", "create")}),
+    (T + "/instances/{instance_id}/databases/{database}", {"DELETE": ("databases",
+                                                                      "delete")}),
+    (T + "/instances/{instance_id}/users", {"GET": ("users", "index"),
+                                            "POST": ("users", "create"),
+                                            "PUT": ("users", "update_all")}),
+    (T + "/instances/{instance_id}/users/{user}", {"GET": ("users", "show"),
+                                                   "PUT": ("users", "update"),
+                                                   "DELETE": ("users", "delete")}),
+    (T + "/instances/{instance_id}/users/{user}/databases", {
+        "GET": ("users", "access_index"), "PUT": ("users", "access_grant")}),
+    (T + "/instances/{instance_id}/users/{user}/databases/{database}", {
+        "DELETE": ("users", "access_revoke")}),
+    (T + "/instances/{instance_id}/root", {"GET": ("root", "index"),
+                                           "POST": ("root", "create"),
+                                           "DELETE": ("root", "delete")}),
     # -- configuration groups and parameters (issue 4) --
     (T + "/configurations", {"GET": ("configurations", "index"),
                              "POST": ("configurations", "create")}),
@@ -80,6 +98,10 @@ ROUTES = [
     (T + "/instances/{instance_id}/configuration", {"GET": ("configurations",
                                                             "effective")}),
     # -- quotas, limits, mgmt (issue 4) --
+    (T + "/limits", {"GET": ("limits", "index")}),
+    (T + "/mgmt/quotas/{tenant}", {"GET": ("mgmt", "quota_show"),
+                                   "PUT": ("mgmt", "quota_update")}),
+    (T + "/mgmt/instances/{instance_id}/root", {"GET": ("mgmt", "root_history")}),
     # -- backups and backup strategies (issue 5) --
     (T + "/backups", {"GET": ("backups", "index"), "POST": ("backups", "create")}),
     (T + "/backups/{backup_id}", {"GET": ("backups", "show"),
@@ -224,9 +246,11 @@ def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
         "flavors": flavors.FlavorsController(db),
         "datastores": datastores.DatastoresController(db, conf),
         # -- databases, users, root (issue 4) --
+        **databases.make_controllers(conf, db, service),
         # -- configuration groups and parameters (issue 4) --
         "configurations": configurations.ConfigurationsController(conf, db),
         # -- quotas, limits, mgmt (issue 4) --
+        **quotas.make_controllers(conf, db, service),
         # -- backups and backup strategies (issue 5) --
         "backups": backups.BackupsController(conf, db, taskmanager_api),
     }

@@ -2,12 +2,12 @@
 
 from trove_lite.api import schemas, views
 from trove_lite.api.pagination import next_links, page_params
+from trove_lite.configuration.service import ConfigurationService
 from trove_lite.exceptions import BadRequest, NotImplementedYet
 from trove_lite.instance.service import CreateRequest
 
 # create-body keys we accept but whose feature is not built yet (501, not ignored)
 _CREATE_NOT_IMPLEMENTED = {
-    "configuration": "Attaching a configuration group at create",
     "replica_of": "Creating replicas",
     "replica_count": "Creating replicas",
     "modules": "Modules",
@@ -38,6 +38,7 @@ def create_request(body):
         backup_ref=(b.get("restorePoint") or {}).get("backupRef"),
         access=b.get("access"),
         region_name=b.get("region_name"),
+        configuration=b.get("configuration"),
     )
 
 
@@ -45,6 +46,7 @@ class InstancesController:
     def __init__(self, conf, service):
         self.conf = conf
         self.service = service
+        self.configurations = ConfigurationService(conf, service.db)
 
     def _list(self, req, path, detailed):
         limit, marker = page_params(req.params, self.conf.api.max_limit)
@@ -75,17 +77,23 @@ class InstancesController:
         return 200, {"instance": views.instance(snap, req.links, detailed=True)}
 
     def update(self, req, instance_id):
-        """PUT: rename only for now; configuration/detach/access answer 501."""
+        """PUT: rename, and attach (``configuration: ID``) or detach (``null``) a
+        configuration group; replica detach and access answer 501."""
         b = req.body(schemas.INSTANCE_UPDATE)["instance"]
-        for key, feature in (("configuration", "Attaching or detaching a configuration"),
-                             ("replica_of", "Detaching a replica"),
+        for key, feature in (("replica_of", "Detaching a replica"),
                              ("access", "Changing instance access")):
             if key in b:
                 raise NotImplementedYet(feature=feature)
-        if "name" not in b:
-            raise BadRequest(reason="nothing to update: give instance.name")
+        if "name" not in b and "configuration" not in b:
+            raise BadRequest(reason="nothing to update: give instance.name or "
+                                    "instance.configuration")
         req.can("instance:update", {"instance_id": instance_id})
-        self.service.rename(req.ctx, req.tenant_id, instance_id, b["name"])
+        if "name" in b:
+            self.service.rename(req.ctx, req.tenant_id, instance_id, b["name"])
+        if b.get("configuration"):
+            self.configurations.attach(req.tenant_id, instance_id, b["configuration"])
+        elif "configuration" in b:
+            self.configurations.detach(req.tenant_id, instance_id)
         return 202, None
 
     def edit(self, req, instance_id):

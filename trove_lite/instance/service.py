@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 
 from trove_lite import catalog
 from trove_lite.api import opts as api_opts
+from trove_lite.configuration import service as configuration_service
 from trove_lite.db import models
 from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
 from trove_lite.guestagent.datastore.mariadb import validation
@@ -69,6 +70,7 @@ class CreateRequest:
     backup_ref: str | None = None
     access: dict | None = None
     region_name: str | None = None
+    configuration: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,12 +212,14 @@ class InstanceService:
             flavor = catalog.find_flavor(s, flavor_id_from_ref(req.flavor_ref))
             catalog.check_flavor_allowed(s, flavor, datastore, version)
             backup_id = self._restorable_backup(s, tenant_id, req.backup_ref)
+            configuration_id = (configuration_service.check_attachable(
+                s, tenant_id, req.configuration, version.id) if req.configuration else None)
             inst = models.Instance(
                 id=models.new_id(), name=req.name, tenant_id=tenant_id,
                 flavor_id=flavor.id, datastore_version_id=version.id, volume_size=size,
                 volume_type=req.volume_type, task_status=TaskStatus.BUILDING,
                 task_started_at=now, region_id=self.conf.region,
-                restore_backup_id=backup_id,
+                restore_backup_id=backup_id, configuration_id=configuration_id,
                 access=json.dumps(req.access) if req.access is not None else None,
                 created=now, updated=now)
             s.add(inst)

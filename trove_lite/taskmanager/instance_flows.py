@@ -16,6 +16,7 @@ import time
 from sqlalchemy import select
 
 from trove_lite import exceptions
+from trove_lite.configuration import service as configuration_service
 from trove_lite.db import models
 from trove_lite.drivers.compute import base as compute_base
 from trove_lite.rpc import guest as guest_rpc
@@ -316,12 +317,8 @@ class InstanceFlows:
         return "\n".join(lines)
 
     def configuration_values(self, configuration_id):
-        if not configuration_id:
-            return {}
-        with self.db.session() as s:
-            rows = s.execute(select(models.ConfigurationParameter).where(
-                models.ConfigurationParameter.configuration_id == configuration_id)).scalars()
-            return {r.key: json.loads(r.value) for r in rows}
+        """The group's values keyed by option-file name (the guest writes them as is)."""
+        return configuration_service.prepare_overrides(self.db, configuration_id)
 
     def backup_info(self, backup_id):
         return None if not backup_id else {"id": backup_id}

@@ -71,6 +71,8 @@ def main(argv=None):
                         manager.volume_used)
     manager.heartbeat = beat
     boot(manager, state)
+    threading.Thread(target=manager.backups.recover, name="backup-recover",
+                     daemon=True).start()
     boot_prepare(manager, state, server_dir, info)
     server = transport.make_server(conf, guest_rpc.guest_topic(instance_id),
                                    socket.gethostname(), [manager])

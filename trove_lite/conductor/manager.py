@@ -19,6 +19,7 @@ from trove_lite.status import ServiceStatus
 
 LOG = logging.getLogger(__name__)
 
+FINISHED_BACKUP_STATES = frozenset(["COMPLETED", "FAILED", "DELETE_FAILED", "DELETED"])
 BACKUP_FIELDS = frozenset(["status", "size", "checksum", "location", "progress", "meta",
                            "fail_reason", "backup_type"])
 
@@ -87,6 +88,12 @@ class ConductorManager:
             backup = session.get(models.Backup, backup_id)
             if backup is None or backup.instance_id != instance_id:
                 LOG.warning("backup update for unknown backup %s dropped", backup_id)
+                return
+            if backup.status in FINISHED_BACKUP_STATES:
+                # e.g. failed by the taskmanager as stalled: a late report must not
+                # revive a backup whose partial objects were removed
+                LOG.info("backup update for %s dropped: it is %s already", backup_id,
+                         backup.status)
                 return
             for key, value in (backup_fields or {}).items():
                 if key not in BACKUP_FIELDS:

@@ -16,6 +16,7 @@ import threading
 import oslo_messaging as messaging
 
 from trove_lite.guestagent import volume as volume_util
+from trove_lite.guestagent.backup import agent as backup_agent
 from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
 from trove_lite.guestagent.datastore.mariadb import app as mdb_app
 from trove_lite.guestagent.datastore.mariadb import config as mdb_config
@@ -61,6 +62,9 @@ class GuestManager:
         self.heartbeat = heartbeat
         self.template_path = template_path
         self._lock = threading.RLock()
+        self.backups = backup_agent.BackupAgent(conf, instance_id, state,
+                                                lambda: self.heartbeat.conductor,
+                                                lambda: self.heartbeat.notify())
 
     # -- helpers --------------------------------------------------------------
     def _app(self):
@@ -110,6 +114,8 @@ class GuestManager:
                 mount = volume_util.mount(volume_device, self.conf.guest.mount_point)
                 self.state.update(mount_point=mount, volume_device=volume_device)
                 app = self._app()
+                if backup:
+                    backup_agent.restore(self.conf, backup, app.server)
                 result = app.prepare(flavor=flavor, server_id=_server_id(self.instance_id),
                                      databases=databases, users=users,
                                      root_password=root_password,
@@ -257,6 +263,12 @@ class GuestManager:
     def get_configuration(self, ctx, names):
         """{name: live @@global value} for the server variables ``names``."""
         return self._app().live_values(names or ())
+
+    # -- backups --------------------------------------------------------------
+    def create_backup(self, ctx, backup):
+        """Start the backup in the background (see backup/agent.py); it reports
+        through the conductor."""
+        self.backups.start(backup, self._app().server)
 
 
 def _server_id(instance_id):

@@ -158,3 +158,9 @@ class GuestAPI:
     def get_configuration(self, names):
         """{name: live @@global value} of the server variables ``names``."""
         return self._call("get_configuration", self.short, "1.1", names=list(names))
+
+    # backups (1.1)
+    def create_backup(self, backup):
+        """Cast: the guest runs the backup in the background and reports its progress
+        and outcome through the conductor (``update_backup``)."""
+        self._cast("create_backup", "1.1", backup=backup)

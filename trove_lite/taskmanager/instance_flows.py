@@ -22,6 +22,7 @@ from trove_lite.drivers.compute import base as compute_base
 from trove_lite.rpc import guest as guest_rpc
 from trove_lite.rpc import transport
 from trove_lite.status import ServiceStatus, TaskStatus
+from trove_lite.taskmanager import backup_flows
 
 LOG = logging.getLogger(__name__)
 
@@ -312,6 +313,7 @@ class InstanceFlows:
         ]
         if conf.guest.templates_dir:
             lines[6:6] = ["templates_dir = %s" % conf.guest.templates_dir]
+        lines.append(backup_flows.guest_storage_conf(conf))
         if conf.taskmanager.guest_config_template:
             lines.append(conf.taskmanager.guest_config_template)
         return "\n".join(lines)
@@ -321,7 +323,14 @@ class InstanceFlows:
         return configuration_service.prepare_overrides(self.db, configuration_id)
 
     def backup_info(self, backup_id):
-        return None if not backup_id else {"id": backup_id}
+        """The restore request for prepare (chain, key), or None."""
+        if not backup_id:
+            return None
+        try:
+            return backup_flows.restore_request(self.conf, self.db, backup_id)
+        except exceptions.TroveLiteError as e:
+            raise FlowError(TaskStatus.BUILDING_ERROR_RESTORE,
+                            "Restore from backup %s is not possible: %s" % (backup_id, _msg(e)))
 
     # -- delete ---------------------------------------------------------------
     def delete(self, instance_id, force=False):

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from trove_lite.db import models
 from trove_lite.status import ServiceStatus, TaskStatus
-from trove_lite.taskmanager import instance_flows, reconcile
+from trove_lite.taskmanager import backup_flows, instance_flows, reconcile
 
 LOG = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ class TaskManager:
         self.conf = conf
         self.db = db
         self.flows = instance_flows.InstanceFlows(conf, db, compute, volumes, guest_factory)
+        self.backups = backup_flows.BackupFlows(conf, db, self.flows.guest_factory)
         self._driving = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -83,6 +84,13 @@ class TaskManager:
     def reset_status(self, ctx, instance_id):
         self.flows.reset_status(instance_id)
 
+    # -- backups (1.1) ---------------------------------------------------------
+    def create_backup(self, ctx, backup_id, instance_id):
+        self.backups.create(backup_id, instance_id)
+
+    def delete_backup(self, ctx, backup_id):
+        self.backups.delete(backup_id)
+
     # -- reconciliation ---------------------------------------------------------
     def snapshots(self):
         now = instance_flows.utcnow()
@@ -106,6 +114,10 @@ class TaskManager:
             driven_here=inst.id in driving) for inst, st in rows]
 
     def reconcile(self):
+        try:
+            self.backups.check_stalled()
+        except Exception:
+            LOG.exception("Unexpected exception raised, please report it as a BUG")
         for snap in self.snapshots():
             action, reason = reconcile.decide(snap)
             if action in (reconcile.NOTHING, reconcile.WAIT):

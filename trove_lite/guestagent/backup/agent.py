@@ -1,0 +1,193 @@
+"""The guest agent's side of backups: run one in the background and report it,
+restore a chain before the first start, clean up after a restart.
+
+Reporting: every change goes to the conductor as ``update_backup`` (status,
+progress, location, then size/checksum/meta or fail_reason), in send order (one
+lock, strictly increasing ``sent``), and at least every ``[backup]
+progress_interval`` while the backup runs, so the taskmanager can tell a slow
+backup (reports keep coming) from a dead agent (they stop).
+
+State: the running backup's id and location are kept in GuestState
+(``running_backup``) before anything is stored, so an agent that was killed
+removes the partial objects when it starts again (``recover``) and reports the
+backup FAILED (the conductor ignores that if the taskmanager already did).
+
+Secrets: the key arrives in the request and goes only to runner.py (which hands
+it to openssl through a pipe); it is never logged or reported.
+"""
+
+import logging
+import os
+import shutil
+import threading
+import time
+
+from trove_lite import exceptions
+from trove_lite.backup import opts as backup_opts
+from trove_lite.drivers import storage as storage_drivers
+from trove_lite.guestagent.backup import runner
+
+LOG = logging.getLogger(__name__)
+GB = 1024 ** 3
+
+
+def _message(exc):
+    return getattr(exc, "message", None) or str(exc) or type(exc).__name__
+
+
+class Reporter:
+    """Ordered, throttled ``update_backup`` casts for one backup."""
+
+    def __init__(self, conductor, instance_id, backup_id, interval):
+        self.conductor, self.instance_id, self.backup_id = conductor, instance_id, backup_id
+        self.interval = interval
+        self.fields = {}
+        self._lock = threading.Lock()
+        self._last_sent = 0.0
+        self._stop = threading.Event()
+        self._ticker = None
+
+    def send(self, **fields):
+        with self._lock:
+            self.fields.update(fields)
+            sent = max(time.time(), self._last_sent + 1e-6)
+            self._last_sent = sent
+            try:
+                self.conductor.update_backup(self.instance_id, self.backup_id, sent=sent,
+                                             **self.fields)
+            except Exception:
+                LOG.exception("backup %s: report to the conductor failed", self.backup_id)
+
+    def progress(self, report):
+        """runner's progress_cb: BUILDING until data is stored, then SAVING."""
+        status = "SAVING" if report.get("bytes_stored") else "BUILDING"
+        if report.get("phase") == "COMPLETED":
+            return
+        changed = status != self.fields.get("status")
+        if changed or time.time() - self._last_sent >= self.interval:
+            self.send(status=status, progress=report.get("percent", 0.0))
+        else:
+            self.fields["progress"] = report.get("percent", 0.0)
+
+    def start_ticker(self):
+        def tick():
+            while not self._stop.wait(self.interval):
+                if time.time() - self._last_sent >= self.interval * 0.9:
+                    self.send()
+        self._ticker = threading.Thread(target=tick, name="backup-report", daemon=True)
+        self._ticker.start()
+
+    def stop_ticker(self):
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+
+
+class BackupAgent:
+    """Runs at most one backup at a time on this guest."""
+
+    def __init__(self, conf, instance_id, state, conductor_fn, notify_fn=lambda: None):
+        """``conductor_fn()`` returns the ConductorAPI; ``notify_fn()`` asks for a
+        heartbeat now (the instance's shown status follows the backup)."""
+        backup_opts.register(conf)
+        self.conf, self.instance_id, self.state = conf, instance_id, state
+        self.conductor_fn, self.notify_fn = conductor_fn, notify_fn
+        self._lock = threading.Lock()
+        self.running = None
+
+    def storage(self):
+        return storage_drivers.get_storage(self.conf)
+
+    def start(self, request, server):
+        """Start ``request`` (from the taskmanager) in a thread; returns at once."""
+        with self._lock:
+            busy, self.running = self.running, self.running or request["id"]
+        if busy:
+            Reporter(self.conductor_fn(), self.instance_id, request["id"], 0).send(
+                status="FAILED", fail_reason="backup %s is still running on this "
+                                             "instance" % busy)
+            return
+        threading.Thread(target=self._run, args=(request, server),
+                         name="backup-%s" % request["id"][:8], daemon=True).start()
+
+    def _run(self, request, server):
+        bid = request["id"]
+        reporter = Reporter(self.conductor_fn(), self.instance_id, bid,
+                            self.conf.backup.progress_interval)
+        try:
+            storage = self.storage()
+            hint, _ = runner.plan_backup(bid, request.get("parent"), request.get("key"),
+                                         request["codec"], request["strategy"],
+                                         request["container"])
+            location = storage.location_for(hint)
+            self.state.update(running_backup={"id": bid, "location": location})
+            reporter.send(status="BUILDING", location=location, progress=0.0)
+            reporter.start_ticker()
+            result = runner.run_backup(
+                server, storage, bid, parent=request.get("parent"), key=request.get("key"),
+                codec=request["codec"], progress_cb=reporter.progress,
+                strategy=request["strategy"], container=request["container"])
+        except Exception as e:
+            reporter.stop_ticker()
+            if not isinstance(e, exceptions.TroveLiteError):
+                LOG.exception("backup %s failed unexpectedly", bid)
+            reporter.send(status="FAILED", fail_reason=_message(e)[:1000])
+        else:
+            reporter.stop_ticker()
+            reporter.send(status="COMPLETED", progress=100.0, location=result["location"],
+                          size=round(result["size"] / GB, 6), checksum=result["checksum"],
+                          backup_type=result["type"], meta=report_meta(result))
+        finally:
+            self.state.update(running_backup=None)
+            with self._lock:
+                self.running = None
+            self.notify_fn()
+
+    def recover(self):
+        """After an agent restart: remove what a backup cut off by it left, report it."""
+        running = self.state.read().get("running_backup")
+        if not running:
+            return
+        LOG.warning("backup %s was running when the agent stopped; cleaning up",
+                    running["id"])
+        try:
+            removed = self.storage().cleanup_partial(running["location"])
+            detail = "partial data removed" if removed else "no partial data was left"
+        except Exception as e:
+            detail = "its partial data could not be removed: %s" % _message(e)
+        Reporter(self.conductor_fn(), self.instance_id, running["id"], 0).send(
+            status="FAILED", fail_reason="the guest agent restarted while the backup "
+                                         "was running; %s" % detail)
+        self.state.update(running_backup=None)
+
+
+def report_meta(result):
+    """What the control plane keeps of a finished backup (no secret: key_check is a
+    salted PBKDF2 value)."""
+    return {"lsn": result["lsn"], "binlog": result["binlog"],
+            "metadata": result["metadata"], "size_bytes": result["size"],
+            "raw_size": result["raw_size"], "duration_s": result["duration_s"],
+            "checksum_algorithm": result.get("checksum_algorithm")}
+
+
+def restore(conf, request, server):
+    """Restore ``request`` (restore_request of the taskmanager: chain, key) into
+    ``server.datadir`` before its first start. A datadir already holding a
+    database was restored by an earlier, cut-off prepare: kept. Raises
+    RestoreError naming the backup; the datadir is then left empty."""
+    datadir = server.datadir
+    if os.path.isdir(os.path.join(datadir, "mysql")):
+        LOG.info("restore of %s: the datadir already holds a database", request["id"])
+        return None
+    if os.path.isdir(datadir):
+        for name in os.listdir(datadir):   # leftovers of a cut-off restore
+            path = os.path.join(datadir, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+    try:
+        result = runner.run_restore(request["chain"], storage_drivers.get_storage(conf),
+                                    request.get("key"), datadir, server.binaries)
+    except Exception as e:
+        raise exceptions.RestoreError(reason="restore from backup %s failed: %s"
+                                             % (request["id"], _message(e)))
+    LOG.info("restored backup chain %s in %.1f s", result["restored"], result["duration_s"])
+    return result

@@ -1,0 +1,229 @@
+"""Backup flows of the taskmanager: start a backup, delete a chain, fail stalled
+backups, describe a restore, configure guests' stores.
+
+The guest runs the backup itself (guestagent/backup/agent.py) and reports
+through the conductor; the taskmanager only hands it the request (with the
+tenant's key), removes objects (it has the store's credentials too) and watches
+for backups whose guest went silent:
+
+``check_stalled`` (every reconcile pass) fails a NEW/BUILDING/SAVING backup whose
+last report (the conductor's last-seen ``sent`` of its ``update_backup``; the
+row's creation time before the first one) is older than ``[backup]
+progress_timeout``, and removes its partial objects. A running guest reports at
+least every ``progress_interval``, so only a dead, restarted or cut-off guest
+(or a cast nobody received) gets there.
+"""
+
+import datetime
+import json
+import logging
+import os
+
+from sqlalchemy import select, update
+
+from trove_lite import exceptions
+from trove_lite.backup import opts as backup_opts
+from trove_lite.backup.keys import TenantKeys
+from trove_lite.backup.service import RUNNING, descendants
+from trove_lite.db import models
+from trove_lite.drivers import storage as storage_drivers
+
+LOG = logging.getLogger(__name__)
+
+FAIL = "fail"
+NOTHING = "nothing"
+STRATEGY = "mariabackup"
+
+
+def decide_stalled(status, seconds_since_report, timeout):
+    """(action, reason) for one backup from its status and report age (pure)."""
+    if status not in RUNNING:
+        return NOTHING, "not running (%s)" % status
+    if seconds_since_report > timeout:
+        return FAIL, ("the guest agent sent no progress for %d s (limit %d s): it was "
+                      "killed, restarted or cut off while the backup was %s"
+                      % (seconds_since_report, timeout, status))
+    return NOTHING, "last report %.0f s ago" % seconds_since_report
+
+
+def _epoch(dt):
+    return dt.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def _meta(row):
+    try:
+        return json.loads(row.meta) if row.meta else {}
+    except ValueError:
+        return {}
+
+
+def local_root(conf):
+    return os.path.abspath(conf.storage_local.root or os.path.join(conf.state_dir, "backups"))
+
+
+def guest_storage_conf(conf):
+    """The store options of this control plane as guest-config text (the guest
+    writes backups and reads restores itself)."""
+    backup_opts.register(conf)
+    lines = ["", "[backup]", "progress_interval = %s" % conf.backup.progress_interval,
+             "", "[backup_storage]", "driver = %s" % conf.backup_storage.driver,
+             "container = %s" % conf.backup_storage.container]
+    if conf.backup_storage.driver == "local":
+        lines += ["", "[storage_local]", "root = %s" % local_root(conf)]
+    else:
+        g = conf.storage_swift
+        lines += ["", "[storage_swift]"]
+        for name in ("auth_url", "auth_version", "user", "key", "project_name",
+                     "user_domain_name", "project_domain_name", "region_name",
+                     "segment_size", "retries", "timeout"):
+            value = getattr(g, name)
+            if value is not None:
+                lines.append("%s = %s" % (name, value))
+    return "\n".join(lines) + "\n"
+
+
+def restore_request(conf, db, backup_id):
+    """What a guest's prepare needs to restore ``backup_id``: the chain (full
+    first) with locations and stored metadata, and the tenant's key.
+    Raises RestoreError if the chain is incomplete or the key is missing."""
+    chain = []
+    with db.session() as s:
+        row = s.get(models.Backup, backup_id)
+        tenant = row.tenant_id if row else None
+        while row is not None:
+            meta = _meta(row)
+            if row.deleted or row.status != "COMPLETED" or "metadata" not in meta:
+                raise exceptions.RestoreError(
+                    reason="backup %s of the chain is %s" % (
+                        row.id, "deleted" if row.deleted else row.status))
+            chain.insert(0, {"id": row.id, "location": row.location,
+                             "size": meta.get("size_bytes"), "metadata": meta["metadata"]})
+            row = s.get(models.Backup, row.parent_id) if row.parent_id else None
+    if not chain:
+        raise exceptions.RestoreError(reason="backup %s does not exist" % backup_id)
+    try:
+        key = TenantKeys(conf, db).get(tenant, create=False)
+    except exceptions.TroveLiteError as e:
+        raise exceptions.RestoreError(reason=e.message)
+    return {"id": backup_id, "chain": chain, "key": key}
+
+
+class BackupFlows:
+    def __init__(self, conf, db, guest_factory, storage_factory=None):
+        backup_opts.register(conf)
+        self.conf = conf
+        self.db = db
+        self.guest_factory = guest_factory
+        self.storage_factory = storage_factory or (lambda: storage_drivers.get_storage(conf))
+        self.keys = TenantKeys(conf, db)
+
+    # -- helpers ------------------------------------------------------------------
+    def _fail(self, backup_id, reason, only_if=RUNNING):
+        """Mark FAILED unless it left ``only_if`` meanwhile; True if this call did."""
+        with self.db.session() as s:
+            res = s.execute(update(models.Backup).where(
+                models.Backup.id == backup_id, models.Backup.status.in_(only_if)).values(
+                status="FAILED", fail_reason=reason[:1024], updated=models.utcnow()))
+        if res.rowcount:
+            LOG.warning("backup %s FAILED: %s", backup_id, reason)
+        return bool(res.rowcount)
+
+    # -- create -------------------------------------------------------------------
+    def create(self, backup_id, instance_id):
+        """Hand the backup to the guest (a cast); it reports from then on."""
+        with self.db.session() as s:
+            row = s.get(models.Backup, backup_id)
+            if row is None or row.deleted or row.status != "NEW":
+                LOG.info("backup %s is no longer NEW; not started", backup_id)
+                return
+            parent = s.get(models.Backup, row.parent_id) if row.parent_id else None
+            tenant, container = row.tenant_id, row.container
+        try:
+            request = {"id": backup_id, "container": container,
+                       "codec": self.conf.backup.codec, "strategy": STRATEGY,
+                       "parent": self._parent_request(parent),
+                       "key": self.keys.get(tenant)}
+            self.guest_factory(instance_id).create_backup(request)
+        except Exception as e:
+            LOG.exception("backup %s could not be started", backup_id)
+            self._fail(backup_id, "the backup could not be started: %s"
+                       % (getattr(e, "message", None) or e))
+            return
+        LOG.info("backup %s of instance %s handed to its guest", backup_id, instance_id)
+
+    @staticmethod
+    def _parent_request(parent):
+        if parent is None:
+            return None
+        meta = _meta(parent)
+        if parent.status != "COMPLETED" or "lsn" not in meta:
+            raise exceptions.BackupError(reason="parent backup %s is %s without LSN "
+                                                "metadata" % (parent.id, parent.status))
+        return {"id": parent.id, "location": parent.location, "lsn": meta["lsn"]}
+
+    # -- delete -------------------------------------------------------------------
+    def delete(self, backup_id):
+        """Delete the backup and its descendants, deepest first: objects, then rows.
+        A store failure stops there: that backup becomes DELETE_FAILED (with the
+        reason) and its ancestors stay."""
+        with self.db.session() as s:
+            row = s.get(models.Backup, backup_id)
+            if row is None or row.deleted:
+                return
+            rows = s.execute(select(models.Backup.id, models.Backup.parent_id).where(
+                models.Backup.tenant_id == row.tenant_id,
+                models.Backup.deleted.is_(False))).all()
+        storage = None
+        for bid in descendants([(r.id, r.parent_id) for r in rows], backup_id):
+            with self.db.session() as s:
+                location = s.get(models.Backup, bid).location
+            try:
+                if location:
+                    storage = storage or self.storage_factory()
+                    storage.delete(location)
+            except Exception as e:
+                reason = "deleting the stored backup failed: %s" % (
+                    getattr(e, "message", None) or e)
+                self._fail_delete(bid, reason)
+                return
+            with self.db.session() as s:
+                b = s.get(models.Backup, bid)
+                b.deleted, b.status = True, "DELETED"
+            LOG.info("backup %s deleted (%s)", bid, location or "nothing stored")
+
+    def _fail_delete(self, backup_id, reason):
+        LOG.warning("backup %s DELETE_FAILED: %s", backup_id, reason)
+        with self.db.session() as s:
+            b = s.get(models.Backup, backup_id)
+            b.status, b.fail_reason = "DELETE_FAILED", reason[:1024]
+
+    # -- stalled backups ----------------------------------------------------------
+    def check_stalled(self, now=None):
+        """Fail running backups whose guest went silent; remove their partial data."""
+        now = now or models.utcnow()
+        timeout = self.conf.backup.progress_timeout
+        with self.db.session() as s:
+            rows = s.execute(select(models.Backup, models.ConductorLastSeen.sent).outerjoin(
+                models.ConductorLastSeen,
+                (models.ConductorLastSeen.instance_id == models.Backup.id)
+                & (models.ConductorLastSeen.method_name == "update_backup")).where(
+                models.Backup.deleted.is_(False),
+                models.Backup.status.in_(RUNNING))).all()
+        for row, sent in rows:
+            last = max(sent or 0.0, _epoch(row.created))
+            action, reason = decide_stalled(row.status, _epoch(now) - last, timeout)
+            if action != FAIL:
+                continue
+            cleaned = self._cleanup(row.location)
+            self._fail(row.id, reason + "; " + cleaned, only_if=(row.status,))
+
+    def _cleanup(self, location):
+        if not location:
+            return "nothing was stored"
+        try:
+            removed = self.storage_factory().cleanup_partial(location)
+        except Exception as e:
+            LOG.warning("partial data at %s not removed: %s", location, e)
+            return "its partial data at %s could not be removed: %s" % (
+                location, getattr(e, "message", None) or e)
+        return "partial data removed" if removed else "no partial data was left"

@@ -1,0 +1,292 @@
+"""Configuration groups end to end: python-troveclient, ``openstack database
+configuration`` and ``trove-lite configuration-*`` against the real control plane,
+checked with ``SELECT @@global.<name>`` on the instances' own mariadbd.
+
+One control plane and two instances (tiny flavor: template max_connections 100,
+innodb_log_buffer_size 16M). The tests run in file order and share the group
+``shared``: instance A is created with it, B gets it attached later.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pymysql
+import pytest
+import requests
+from troveclient import exceptions as tc_exc
+
+from tests.functional.controlplane.conftest import destroy_everything
+from tests.support.controlplane import ControlPlane, wait_for_status
+
+pytestmark = pytest.mark.slow
+
+TENANT = "demo"
+USER, PASSWORD = "cfg", "Cfg-pass-1"
+MB = 1024 * 1024
+OPENSTACK = os.path.join(os.path.dirname(sys.executable), "openstack")
+
+
+@pytest.fixture(scope="module")
+def cp():
+    base = tempfile.mkdtemp(prefix="trove-lite-cfg-")
+    plane = ControlPlane(base).start_aio()
+    yield plane
+    destroy_everything(plane)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def trove(cp):
+    return cp.client(TENANT)
+
+
+@pytest.fixture(scope="module")
+def shared(trove):
+    """The group instance A is created with (tx_isolation is written as its cnf name)."""
+    return trove.configurations.create(
+        "shared", json.dumps({"max_connections": 123, "tx_isolation": "READ-COMMITTED"}),
+        description="made by the test", datastore="mariadb", datastore_version="10.11")
+
+
+@pytest.fixture(scope="module")
+def pair(cp, trove, shared):
+    """Instances A (created with ``shared``) and B (no group), both ACTIVE."""
+    user = [{"name": USER, "password": PASSWORD, "databases": []}]
+    a = trove.instances.create("cfg-a", "1", volume={"size": 1}, datastore="mariadb",
+                               datastore_version="10.11", users=user,
+                               configuration=shared.id)
+    b = trove.instances.create("cfg-b", "1", volume={"size": 1}, datastore="mariadb",
+                               datastore_version="10.11", users=user)
+    out = []
+    for inst in (a, b):
+        inst = wait_for_status(trove, inst.id, {"ACTIVE", "ERROR"}, timeout=120)
+        assert inst.status == "ACTIVE", (getattr(inst, "fault", None), cp.log_tail("aio"))
+        out.append(inst)
+    return out
+
+
+def glob(inst, name):
+    """``SELECT @@global.<name>`` on the instance's server, as a customer would."""
+    conn = pymysql.connect(host=inst.ip[0], port=3306, user=USER, password=PASSWORD,
+                           connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@global.%s" % name)
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def osc(cp, *argv, ok=True):
+    out = subprocess.run([OPENSTACK, "--os-auth-type", "none", "--os-endpoint",
+                          cp.endpoint(TENANT), "database", "configuration", *argv],
+                         capture_output=True, text=True, timeout=60)
+    if ok:
+        assert out.returncode == 0, out.stderr
+    return out
+
+
+def cli(cp, *argv):
+    return subprocess.run([sys.executable, "-m", "trove_lite.cli.main", "--endpoint",
+                           cp.endpoint(TENANT), *argv],
+                          capture_output=True, text=True, timeout=60)
+
+
+def wait_status(trove, inst, wanted, timeout=30):
+    inst = wait_for_status(trove, inst.id, {wanted, "ERROR"}, timeout=timeout)
+    assert inst.status == wanted
+    return inst
+
+
+def raw(cp, method, path, body):
+    """A request with a body troveclient would never send (wrong JSON types)."""
+    resp = requests.request(method, cp.endpoint(TENANT) + path, json=body, timeout=10)
+    return resp.status_code, resp.json() if resp.content else None
+
+
+# -- parameters ------------------------------------------------------------------
+def test_parameters_by_name_and_version_id(cp, trove):
+    params = trove.configuration_parameters.parameters("mariadb", "10.11")
+    by_name = {p.name: p for p in params}
+    assert len(by_name) >= 60
+    mc = by_name["max_connections"]
+    assert (mc.type, mc.min, mc.max, mc.restart_required) == ("integer", 10, 100000, False)
+    assert by_name["performance_schema"].restart_required is True
+    version_id = mc.datastore_version_id
+    again = trove.configuration_parameters.parameters_by_version(version_id)
+    assert {p.name for p in again} == set(by_name)
+    one = trove.configuration_parameters.get_parameter_by_version(version_id, "max_connections")
+    assert one.max == 100000
+    with pytest.raises(tc_exc.NotFound):
+        trove.configuration_parameters.get_parameter("mariadb", "10.11", "no_such_thing")
+    listed = json.loads(osc(cp, "parameter", "list", "10.11", "--datastore", "mariadb",
+                            "-f", "json").stdout)
+    row = [r for r in listed if r["Name"] == "max_connections"][0]
+    assert (row["Min Size"], row["Max Size"], row["Restart Required"]) == (10, 100000, False)
+
+
+# -- create with a group ----------------------------------------------------------
+def test_instance_created_with_group_runs_its_values(cp, trove, shared, pair):
+    a, b = pair
+    assert glob(a, "max_connections") == 123
+    assert glob(a, "tx_isolation") == "READ-COMMITTED"
+    assert glob(b, "max_connections") == 100
+    effective = trove.instances.configuration(a.id).configuration
+    assert effective["max_connections"] == 123
+    assert effective["innodb_log_buffer_size"] == 16 * MB
+    assert [i.id for i in trove.configurations.instances(shared.id)] == [a.id]
+    assert trove.configurations.get(shared.id).instance_count == 1
+
+
+# -- bad input: 400 naming the parameter, nothing changed --------------------------
+def test_bad_values_are_refused_and_change_nothing(cp, trove, shared, pair):
+    a, _ = pair
+    before = trove.configurations.get(shared.id).values
+    groups_before = len(trove.configurations.list())
+
+    with pytest.raises(tc_exc.BadRequest) as err:
+        trove.configurations.edit(shared.id, json.dumps({"max_connections": 5}))
+    assert "max_connections" in str(err.value) and "min 10" in str(err.value) \
+        and "max 100000" in str(err.value)
+    with pytest.raises(tc_exc.BadRequest) as err:
+        trove.configurations.edit(shared.id, json.dumps({"max_connections": 150,
+                                                         "no_such_knob": 1}))
+    assert "no_such_knob" in str(err.value)
+    with pytest.raises(tc_exc.BadRequest) as err:
+        trove.configurations.create("bad", json.dumps({"max_connections": 100001}),
+                                    datastore="mariadb", datastore_version="10.11")
+    assert "max_connections" in str(err.value) and "max 100000" in str(err.value)
+
+    for method, path, body, needle in (
+            ("PATCH", "/configurations/%s" % shared.id,
+             {"configuration": {"values": {"max_connections": "lots"}}}, "max_connections"),
+            ("PATCH", "/configurations/%s" % shared.id,
+             {"configuration": {"values": {"max_connections": True}}}, "max_connections"),
+            ("PUT", "/configurations/%s" % shared.id,
+             {"configuration": {"values": [["max_connections", 150]]}}, "values"),
+            ("POST", "/configurations",
+             {"configuration": {"name": 7, "values": {}}}, "name"),
+            ("PUT", "/instances/%s" % a.id, {"instance": {"configuration": 5}},
+             "configuration")):
+        status, body = raw(cp, method, path, body)
+        assert status == 400, body
+        assert needle in body["badRequest"]["message"]
+
+    assert trove.configurations.get(shared.id).values == before
+    assert len(trove.configurations.list()) == groups_before
+    assert glob(a, "max_connections") == 123
+
+
+# -- attach, patch to two instances, restart required, restart, resize -----------------
+def test_attach_applies_dynamic_values_at_once(cp, trove, shared, pair):
+    _, b = pair
+    osc(cp, "attach", b.id, shared.id)
+    assert glob(b, "max_connections") == 123
+    assert glob(b, "tx_isolation") == "READ-COMMITTED"
+    assert wait_status(trove, b, "ACTIVE").status == "ACTIVE"
+    with pytest.raises(tc_exc.Conflict):
+        trove.instances.update(b.id, configuration=shared.id)
+    ids = {r["ID"] for r in json.loads(osc(cp, "instances", shared.id, "-f", "json").stdout)}
+    assert ids == {i.id for i in pair}
+
+
+def test_patch_reaches_every_instance_and_restart_applies_the_rest(cp, trove, shared, pair):
+    a, b = pair
+    trove.configurations.edit(shared.id, json.dumps(
+        {"max_connections": 250, "innodb_log_buffer_size": "32M"}))
+    for inst in pair:
+        assert glob(inst, "max_connections") == 250
+        assert glob(inst, "innodb_log_buffer_size") == 16 * MB  # needs a restart
+        wait_status(trove, inst, "RESTART_REQUIRED")
+    assert trove.configurations.get(shared.id).values == {
+        "max_connections": 250, "innodb_log_buffer_size": 32 * MB,
+        "tx_isolation": "READ-COMMITTED"}
+
+    trove.instances.restart(b.id)
+    wait_status(trove, b, "ACTIVE", timeout=60)
+    assert glob(b, "innodb_log_buffer_size") == 32 * MB
+    assert glob(b, "max_connections") == 250
+    assert glob(b, "tx_isolation") == "READ-COMMITTED"
+
+    trove.instances.resize_instance(a.id, "2")
+    deadline = time.monotonic() + 60
+    while trove.instances.get(a.id).flavor["id"] != "2" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    a = wait_status(trove, a, "ACTIVE", timeout=60)
+    assert a.flavor["id"] == "2"
+    assert glob(a, "innodb_log_buffer_size") == 32 * MB
+    assert glob(a, "max_connections") == 250
+    # the new flavor's template took effect too (1 GB: half for the buffer pool)
+    assert glob(a, "innodb_buffer_pool_size") == 512 * MB
+
+
+def test_delete_while_attached_is_refused(cp, trove, shared, pair):
+    with pytest.raises(tc_exc.Conflict) as err:
+        trove.configurations.delete(shared.id)
+    assert "detach it first" in str(err.value)
+    out = osc(cp, "delete", shared.id, ok=False)
+    assert out.returncode != 0
+    assert trove.configurations.get(shared.id).instance_count == 2
+
+
+def test_put_replaces_and_dropped_values_return_to_defaults(cp, trove, shared, pair):
+    trove.configurations.update(shared.id, json.dumps({"max_connections": 300}),
+                                description="replaced")
+    group = trove.configurations.get(shared.id)
+    assert (group.values, group.description) == ({"max_connections": 300}, "replaced")
+    for inst in pair:
+        assert glob(inst, "max_connections") == 300
+        assert glob(inst, "tx_isolation") == "REPEATABLE-READ"  # compiled-in default
+        # innodb_log_buffer_size is back to the template's at the next restart
+        wait_status(trove, inst, "RESTART_REQUIRED")
+
+
+def test_detach_restores_template_values(cp, trove, shared, pair):
+    a, b = pair
+    trove.instances.update(b.id, remove_configuration=True)
+    osc(cp, "detach", a.id)
+    assert glob(b, "max_connections") == 100  # tiny flavor's template value
+    assert glob(a, "max_connections") == 200  # small flavor's (A was resized)
+    for inst in pair:
+        trove.instances.restart(inst.id)
+    for inst in pair:
+        wait_status(trove, inst, "ACTIVE", timeout=60)
+        assert glob(inst, "innodb_log_buffer_size") == 16 * MB
+        assert glob(inst, "max_connections") in (100, 200)
+    assert list(trove.configurations.instances(shared.id)) == []
+    with pytest.raises(tc_exc.BadRequest):
+        trove.instances.update(a.id, remove_configuration=True)
+    trove.configurations.delete(shared.id)
+    with pytest.raises(tc_exc.NotFound):
+        trove.configurations.get(shared.id)
+
+
+def test_trove_lite_cli_configuration_commands(cp, trove, pair):
+    made = cli(cp, "--json", "configuration-create", "cli-group",
+               '{"long_query_time": 2.5, "sql_mode": "strict_trans_tables,ansi_quotes"}',
+               "--datastore", "mariadb", "--datastore_version", "10.11")
+    assert made.returncode == 0, made.stderr
+    group = json.loads(made.stdout)
+    assert group["values"] == {"long_query_time": 2.5,
+                               "sql_mode": "STRICT_TRANS_TABLES,ANSI_QUOTES"}
+    listed = json.loads(cli(cp, "--json", "configuration-list").stdout)
+    assert group["id"] in {g["id"] for g in listed}
+    _, b = pair
+    assert cli(cp, "configuration-attach", b.id, "cli-group").returncode == 0
+    assert float(glob(b, "long_query_time")) == 2.5
+    assert glob(b, "sql_mode") == "ANSI_QUOTES,STRICT_TRANS_TABLES"
+    bad = cli(cp, "configuration-patch", "cli-group", '{"long_query_time": -1}')
+    assert bad.returncode == 1 and "long_query_time" in bad.stderr
+    effective = json.loads(cli(cp, "--json", "configuration-default", b.id).stdout)
+    assert float(effective["configuration"]["long_query_time"]) == 2.5
+    param = json.loads(cli(cp, "--json", "configuration-parameter-show", "10.11",
+                           "max_connections", "--datastore", "mariadb").stdout)
+    assert (param["min"], param["max"]) == (10, 100000)
+    assert cli(cp, "configuration-detach", b.id).returncode == 0
+    assert float(glob(b, "long_query_time")) == 10.0  # the template's value
+    assert cli(cp, "configuration-delete", "cli-group").returncode == 0

@@ -20,6 +20,9 @@ BACKUP_OPTS = [
                     "removed (a guest sends one at least every progress_interval)."),
     cfg.FloatOpt("progress_interval", default=2.0, min=0.1,
                  help="Seconds between progress reports of a running backup (guest)."),
+    cfg.FloatOpt("max_rate_mb", default=0.0, min=0.0,
+                 help="Cap on the MB/s a guest writes into the store (0: no cap), to "
+                      "bound the I/O a backup takes from a busy instance."),
 ]
 
 

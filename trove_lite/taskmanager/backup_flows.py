@@ -66,6 +66,7 @@ def guest_storage_conf(conf):
     writes backups and reads restores itself)."""
     backup_opts.register(conf)
     lines = ["", "[backup]", "progress_interval = %s" % conf.backup.progress_interval,
+             "max_rate_mb = %s" % conf.backup.max_rate_mb,
              "", "[backup_storage]", "driver = %s" % conf.backup_storage.driver,
              "container = %s" % conf.backup_storage.container]
     if conf.backup_storage.driver == "local":

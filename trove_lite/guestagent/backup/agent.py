@@ -83,6 +83,35 @@ class Reporter:
             self._ticker.join()
 
 
+class _RateLimitedStream:
+    def __init__(self, stream, rate):
+        self.stream, self.rate = stream, rate
+        self.started, self.count = time.monotonic(), 0
+
+    def read(self, n=1 << 20):
+        data = self.stream.read(n)
+        self.count += len(data)
+        ahead = self.count / self.rate - (time.monotonic() - self.started)
+        if ahead > 0:
+            time.sleep(ahead)
+        return data
+
+
+class RateLimitedStorage:
+    """A store whose ``save`` consumes at most ``rate`` bytes/s (the pipeline
+    behind it then stalls on its pipes, so the backup tool reads slower too)."""
+
+    def __init__(self, store, rate):
+        self.store, self.rate = store, rate
+
+    def save(self, location_hint, stream, metadata, progress=None):
+        return self.store.save(location_hint, _RateLimitedStream(stream, self.rate),
+                               metadata, progress=progress)
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
 class BackupAgent:
     """Runs at most one backup at a time on this guest."""
 
@@ -96,7 +125,9 @@ class BackupAgent:
         self.running = None
 
     def storage(self):
-        return storage_drivers.get_storage(self.conf)
+        store = storage_drivers.get_storage(self.conf)
+        rate = self.conf.backup.max_rate_mb
+        return RateLimitedStorage(store, rate * 1024 * 1024) if rate > 0 else store
 
     def start(self, request, server):
         """Start ``request`` (from the taskmanager) in a thread; returns at once."""

@@ -417,4 +417,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, not this __main__ copy: command modules
+    # register into trove_lite.cli.main.COMMANDS, which __main__ does not see.
+    from trove_lite.cli import main as _cli
+    sys.exit(_cli.main())

@@ -567,6 +567,8 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=90)
     parser.add_argument("--keep", metavar="DIR", help="keep every work dir under DIR")
     args = parser.parse_args(argv)
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
     scenarios = discover(args.names or None)
     server = start_server()
     counts = {"passed": 0, "failed": 0, "skipped": 0}

@@ -18,17 +18,61 @@ from tests.support.controlplane import ControlPlane, wait_for_status
 from tests.support.swift_aio import swift_aio  # noqa: F401  (fixture)
 
 USER, PASSWORD = "app", "app-Pw-1"
+# Guests report every second and write at most 2 MB/s into the store, so a backup
+# of ~20 MB of random data runs for ~10 s: long enough to cut it off mid-way. The
+# other backups (about 1 MB compressed) take half a second more.
 FAST = """
 [backup]
 progress_timeout = 8
 progress_interval = 1
+max_rate_mb = 2
 """
+TIMEOUT = 8
 
 
 def make_cp(extra):
     base = tempfile.mkdtemp(prefix="trove-lite-bk-")
     cp = ControlPlane(base, heartbeat_interval=2, extra_conf=FAST + extra).start_aio()
     return cp, base
+
+
+def tenant_keys(cp):
+    """The control plane's TenantKeys (to replace a tenant's key in a test)."""
+    from trove_lite import config
+    from trove_lite.backup.keys import TenantKeys
+    from trove_lite.cmd import aio as aio_cmd
+    from trove_lite.db.session import Database
+    conf = aio_cmd.make_aio_conf(cp.state_dir, config_files=[cp.conf_file])
+    return TenantKeys(conf, Database(config.database_url(conf)))
+
+
+def add_random_data(inst, megabytes=20):
+    """Incompressible rows, so the stored backup is as big as the data."""
+    run_sql(inst, "CREATE TABLE IF NOT EXISTS noise (id INT PRIMARY KEY, b BLOB)",
+            "INSERT INTO noise SELECT seq, RANDOM_BYTES(1024) FROM seq_1_to_%d"
+            % (megabytes * 1024))
+
+
+def wait_status(trove, backup_id, statuses, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        b = trove.backups.get(backup_id)
+        if b.status in statuses:
+            return b
+        time.sleep(0.2)
+    raise AssertionError("backup %s never reached %s (last %s)" % (backup_id, statuses,
+                                                                    b.status))
+
+
+def expect_restore_error(cp, trove, inst_id, words):
+    """The restore instance ends in ERROR with a fault naming the cause, and no
+    mariadbd was left running for it."""
+    inst = wait_for_status(trove, inst_id, {"ACTIVE", "ERROR"}, timeout=90)
+    assert inst.status == "ERROR"
+    message = inst.fault["message"]
+    assert "Restore failed" in message and all(w in message for w in words), message
+    assert not mariadbd_running(cp, inst_id)
+    return message
 
 
 def teardown_cp(cp, base):

@@ -10,8 +10,10 @@ import time
 import pytest
 
 from tests.functional.backups_api.conftest import (
-    checksums, create_instance, local_objects, mariadbd_running, run_sql, server_dir,
-    wait_active, wait_backup, wait_for_status, wait_gone)
+    TIMEOUT, add_random_data, checksums, create_instance, expect_restore_error,
+    local_objects, run_sql, server_dir, tenant_keys, wait_active, wait_backup, wait_gone,
+    wait_status)
+from trove_lite.backup.keys import new_key
 
 pytestmark = pytest.mark.slow
 
@@ -77,3 +79,76 @@ def test_full_and_incrementals_restore_each_point_then_cascade_delete(local_cp, 
     trove.backups.delete(full.id)
     wait_gone(trove, [full.id, inc1.id, inc2.id])
     assert local_objects(local_cp) == []
+
+
+def test_backup_of_an_instance_that_is_not_active_is_refused(local_cp):
+    trove = local_cp.client()
+    building = create_instance(trove, "bk-building", users=False)
+    with pytest.raises(Exception) as refused:
+        trove.backups.create("too-early", building.id)
+    assert getattr(refused.value, "http_status", None) == 409
+    assert "BUILD" in str(refused.value)
+    assert not [b for b in trove.backups.list() if b.name == "too-early"]
+    wait_active(trove, building.id)
+    trove.instances.delete(building.id)
+
+
+def test_corrupted_object_fails_the_restore_cleanly(local_cp, source):
+    trove = local_cp.client()
+    backup = wait_backup(trove, trove.backups.create("to-corrupt", source.id).id)
+    path = backup.locationRef[len("file://"):]
+    with open(path, "r+b") as f:
+        f.seek(os.path.getsize(path) // 2)
+        chunk = f.read(64)
+        f.seek(-len(chunk), os.SEEK_CUR)
+        f.write(bytes(b ^ 0xFF for b in chunk))
+    inst = create_instance(trove, "from-corrupt", backup=backup.id, users=False)
+    expect_restore_error(local_cp, trove, inst.id, ["corrupted", backup.id])
+    trove.instances.delete(inst.id)
+    trove.backups.delete(backup.id)
+
+
+def test_wrong_key_fails_the_restore_cleanly(local_cp, source):
+    trove = local_cp.client()
+    backup = wait_backup(trove, trove.backups.create("keyed", source.id).id)
+    keys = tenant_keys(local_cp)
+    original = keys.get("demo", create=False)
+    keys.replace("demo", new_key())   # e.g. a key lost and made again
+    try:
+        inst = create_instance(trove, "from-wrong-key", backup=backup.id, users=False)
+        expect_restore_error(local_cp, trove, inst.id, ["wrong encryption key"])
+    finally:
+        keys.replace("demo", original)
+    trove.instances.delete(inst.id)
+    trove.backups.delete(backup.id)
+
+
+def guest_agent_pid(cp, inst_id):
+    """The guest agent's PID: the child of the wrapper shell named in guest.pid."""
+    with open(os.path.join(server_dir(cp, inst_id), "guest.pid")) as f:
+        leader = int(f.read().split()[0])
+    with open("/proc/%d/task/%d/children" % (leader, leader)) as f:
+        children = [int(p) for p in f.read().split()]
+    assert len(children) == 1, children
+    return children[0]
+
+
+def test_guest_killed_mid_backup_ends_failed_and_removes_partial_data(local_cp, source):
+    """Last in the module: the source's agent stays dead (its database runs on)."""
+    trove = local_cp.client()
+    add_random_data(source)
+    expected = checksums(source)
+    backup = trove.backups.create("killed", source.id)
+    running = wait_status(trove, backup.id, {"SAVING", "COMPLETED", "FAILED"})
+    assert running.status == "SAVING" and 0 < running.progress < 100
+    assert any(backup.id in name for name in local_objects(local_cp))   # partial data
+    os.kill(guest_agent_pid(local_cp, source.id), signal.SIGKILL)
+    killed_at = time.monotonic()
+    failed = wait_backup(trove, backup.id, timeout=TIMEOUT + 20)
+    assert failed.status == "FAILED"
+    assert time.monotonic() - killed_at < TIMEOUT + 6    # heartbeat timeout + a pass
+    assert "no progress" in failed.fail_reason and "partial data removed" in \
+        failed.fail_reason, failed.fail_reason
+    assert not [n for n in local_objects(local_cp) if backup.id in n]
+    assert trove.instances.get(source.id).status == "ACTIVE"
+    assert checksums(source) == expected      # the database never noticed

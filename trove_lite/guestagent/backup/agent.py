@@ -218,7 +218,8 @@ def restore(conf, request, server):
         result = runner.run_restore(request["chain"], storage_drivers.get_storage(conf),
                                     request.get("key"), datadir, server.binaries)
     except Exception as e:
-        raise exceptions.RestoreError(reason="restore from backup %s failed: %s"
-                                             % (request["id"], _message(e)))
+        # short: the guest's status description keeps 250 characters, and the
+        # inner message already names the backup (and the location if corrupted)
+        raise exceptions.RestoreError(reason="Restore failed: %s" % _message(e))
     LOG.info("restored backup chain %s in %.1f s", result["restored"], result["duration_s"])
     return result

@@ -65,7 +65,7 @@ def pair(cp, trove, shared):
     out = []
     for inst in (a, b):
         inst = wait_for_status(trove, inst.id, {"ACTIVE", "ERROR"}, timeout=120)
-        assert inst.status == "ACTIVE", (getattr(inst, "fault", None), cp.log_tail("aio"))
+        assert inst.status == "ACTIVE", getattr(inst, "fault", None)
         out.append(inst)
     return out
 

@@ -344,27 +344,32 @@ class ConfigurationService:
         return [{"id": r.id, "name": r.name} for r in rows[:limit]], len(rows) > limit
 
     # -- instances -------------------------------------------------------------------
-    def _instance(self, s, tenant_id, instance_id):
+    @staticmethod
+    def _instance(s, tenant_id, instance_id):
         inst = s.execute(select(models.Instance).where(
             models.Instance.id == instance_id, models.Instance.tenant_id == tenant_id,
             models.Instance.deleted.is_(False))).scalars().first()
         if inst is None:
             raise NotFound(kind="Instance", id=instance_id)
+        return inst
+
+    @staticmethod
+    def _check_ready(s, inst):
         st = s.execute(select(models.ServiceStatus.status).where(
-            models.ServiceStatus.instance_id == instance_id)).scalar()
+            models.ServiceStatus.instance_id == inst.id)).scalar()
         reason = refuse_apply(inst.task_status, st)
         if reason:
-            raise InstanceNotReady(id=instance_id, reason=reason)
-        return inst
+            raise InstanceNotReady(id=inst.id, reason=reason)
 
     def attach(self, tenant_id, instance_id, configuration_id):
         """Apply the group on the instance's server, then record it (all or nothing)."""
         with self.db.session() as s:
             inst = self._instance(s, tenant_id, instance_id)
+            check_attachable(s, tenant_id, configuration_id, inst.datastore_version_id)
             if inst.configuration_id:
                 raise ConfigurationAlreadyAttached(instance_id=instance_id,
                                                    configuration_id=inst.configuration_id)
-            check_attachable(s, tenant_id, configuration_id, inst.datastore_version_id)
+            self._check_ready(s, inst)
             rules = load_rules(s, inst.datastore_version_id)
             values = load_values(s, configuration_id)
         dynamic, options = apply_plan(rules, {}, values)
@@ -378,6 +383,7 @@ class ConfigurationService:
             inst = self._instance(s, tenant_id, instance_id)
             if not inst.configuration_id:
                 raise NoConfigurationAttached(instance_id=instance_id)
+            self._check_ready(s, inst)
             configuration_id = inst.configuration_id
             rules = load_rules(s, inst.datastore_version_id)
             values = load_values(s, configuration_id)
@@ -396,11 +402,7 @@ class ConfigurationService:
     def effective(self, tenant_id, instance_id):
         """{name: live value} of the template's and the group's parameters."""
         with self.db.session() as s:
-            inst = s.execute(select(models.Instance).where(
-                models.Instance.id == instance_id, models.Instance.tenant_id == tenant_id,
-                models.Instance.deleted.is_(False))).scalars().first()
-            if inst is None:
-                raise NotFound(kind="Instance", id=instance_id)
+            inst = self._instance(s, tenant_id, instance_id)
             rules = load_rules(s, inst.datastore_version_id)
             values = load_values(s, inst.configuration_id) if inst.configuration_id else {}
         by_option = {r.option_name.replace("-", "_"): r.name for r in rules.values()}

@@ -18,6 +18,14 @@ of the uncompressed xbstream (the same byte count for every row), medians over
 the rounds. Target: ours >= 0.9 x raw, both ways.
 
     .venv/bin/python benchmarks/backup.py [--tables 4 --rows 200000 --rounds 3]
+
+With ``--api``, the same through the whole control plane (trove-lite-aio, local
+store, python-troveclient): an instance loaded with sysbench, then per round
+``backups.create`` -> COMPLETED and ``instances.create(restorePoint=...)`` ->
+ACTIVE, beside the raw chains run on that instance's own mariadbd in the same
+round and beside creating an empty instance (the provisioning both creates pay).
+
+    .venv/bin/python benchmarks/backup.py --api [--rounds 3]
 """
 
 import argparse
@@ -97,7 +105,13 @@ def main():
     p.add_argument("--swift", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--compare-codecs", action="store_true",
                    help="also time the raw chain with every codec candidate")
+    p.add_argument("--api", action="store_true",
+                   help="time backup-create and create --backup through the API")
     args = p.parse_args()
+    if args.api:
+        import backup_api
+        return backup_api.main(args, codec=codecs.get_codec(args.codec), raw_backup=raw_backup,
+                               raw_restore=raw_restore)
     codec = codecs.get_codec(args.codec)
     work = tempfile.mkdtemp(prefix="trove-lite-bench-backup-")
     server = MariaDBServer(os.path.join(work, "src"), bind_address=free_loopback(205),

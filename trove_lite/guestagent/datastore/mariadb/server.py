@@ -13,7 +13,7 @@ Layout under ``base_dir``::
     mysqld.sock, mysqld.pid, error.log
 
 Timing on this machine: initialising from the cached template datadir takes
-0.1-0.3 s (a copy), ``mariadb-install-db`` 0.6-3 s (done once per binary tree);
+0.05-0.1 s (a sparse copy), ``mariadb-install-db`` 0.6-3 s (done once per binary tree);
 start until a socket connection works 0.2-1 s; SIGTERM stop 0.1-2 s.
 """
 
@@ -147,7 +147,10 @@ class MariaDBServer:
             return
         template = self.template_datadir()
         os.makedirs(self.datadir, exist_ok=True)
-        subprocess.run(["cp", "-a", template + "/.", self.datadir], check=True)
+        # sparse: the template's 32 MB redo log is mostly zeros; writing them into
+        # a fresh volume was 80% of the copy time (0.43 s -> 0.08 s here)
+        subprocess.run(["cp", "-a", "--sparse=always", template + "/.", self.datadir],
+                       check=True)
 
     def template_datadir(self):
         """Return a pristine datadir for these binaries, building it once (locked)."""

@@ -7,8 +7,8 @@ always 0 because a reservation is taken and committed in the SAME transaction
 that writes the resource (the instance row, the new volume size), so there is
 nothing to expire or roll back.
 
-Atomicity: :meth:`QuotaEngine.reserve` locks the tenant's usage rows
-(``SELECT ... FOR UPDATE`` on MariaDB; on SQLite every write transaction
+Atomicity: :meth:`QuotaEngine.reserve` locks the tenant's ``instances`` usage
+row, the tenant's mutex (``SELECT ... FOR UPDATE`` on MariaDB; on SQLite every write transaction
 already starts with ``BEGIN IMMEDIATE``, see db/session.py, so writers are
 serialised) before it reads them; N concurrent creates at a quota of 3 accept
 exactly 3, and the others get 413 overLimit. A usage row is created on first
@@ -27,6 +27,7 @@ import uuid
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from trove_lite.db import models
 from trove_lite.exceptions import BadRequest, QuotaExceeded
@@ -35,6 +36,7 @@ LOG = logging.getLogger(__name__)
 
 RESOURCES = ("instances", "volumes", "backups", "ram")
 UNLIMITED = -1
+MUTEX_RESOURCE = "instances"
 _RELEASE_NAMESPACE = uuid.UUID("5b0c6f0e-6d2a-4bb4-9a55-6b1c1d7f3a10")
 
 
@@ -99,12 +101,11 @@ class QuotaEngine:
 
     def usage(self, s, tenant_id, lock=False):
         """resource -> QuotaUsage row, created (counted from existing rows) if missing."""
-        rows = self._usage_rows(s, tenant_id, lock)
+        rows = self._usage_rows(s, tenant_id, lock=False)
         missing = [r for r in RESOURCES if r not in rows]
         if missing:
-            counted = _count_existing(s, tenant_id)
-            for resource in missing:
-                self._create_usage_row(s, tenant_id, resource, counted[resource])
+            self._create_usage_rows(s, tenant_id, missing)
+        if missing or lock:
             rows = self._usage_rows(s, tenant_id, lock)
         return rows
 
@@ -112,20 +113,50 @@ class QuotaEngine:
     def _usage_rows(s, tenant_id, lock):
         q = select(models.QuotaUsage).where(models.QuotaUsage.tenant_id == tenant_id)
         if lock:
-            # ordered, so two transactions lock the rows in the same order
-            q = q.order_by(models.QuotaUsage.resource).with_for_update()
+            # One row is the tenant's mutex: every writer of usage locks it
+            # first, by its unique key, so no two writers ever lock rows in
+            # different orders (locking all rows with one FOR UPDATE deadlocked
+            # on MariaDB when two plans -- index range vs. table scan + sort --
+            # visited them in different orders).
+            s.execute(select(models.QuotaUsage.id).where(
+                models.QuotaUsage.tenant_id == tenant_id,
+                models.QuotaUsage.resource == MUTEX_RESOURCE).with_for_update())
+            # rows read before the lock must show the values committed since
+            q = q.execution_options(populate_existing=True)
         return {row.resource: row for row in s.execute(q).scalars()}
 
     @staticmethod
-    def _create_usage_row(s, tenant_id, resource, in_use):
-        # a concurrent transaction may create the same row: the unique key
-        # decides, and the loser carries on with the winner's row
-        try:
-            with s.begin_nested():
-                s.add(models.QuotaUsage(tenant_id=tenant_id, resource=resource,
-                                        in_use=in_use, reserved=0))
-        except IntegrityError:
-            LOG.debug("usage row %s/%s created concurrently", tenant_id, resource)
+    def _create_usage_rows(s, tenant_id, resources):
+        """Insert the missing rows; a concurrent creator may win, which is fine.
+
+        SQLite: inside the caller's transaction (it holds the only write lock;
+        another connection would wait for it). MariaDB: each row in its own
+        short transaction on another connection, committed before the caller
+        locks the rows -- inserting inside the caller's transaction would leave
+        the losers of a duplicate-key race holding shared locks on the row and
+        deadlocking on the FOR UPDATE that follows.
+        """
+        engine = s.get_bind()
+        if engine.dialect.name == "sqlite":
+            counted = _count_existing(s, tenant_id)
+            for resource in resources:
+                try:
+                    with s.begin_nested():
+                        s.add(models.QuotaUsage(tenant_id=tenant_id, resource=resource,
+                                                in_use=counted[resource], reserved=0))
+                except IntegrityError:
+                    pass
+            return
+        with Session(bind=engine) as other:
+            counted = _count_existing(other, tenant_id)
+            other.rollback()
+            for resource in resources:
+                try:
+                    with other.begin():
+                        other.add(models.QuotaUsage(tenant_id=tenant_id, resource=resource,
+                                                    in_use=counted[resource], reserved=0))
+                except IntegrityError:
+                    LOG.debug("usage row %s/%s created concurrently", tenant_id, resource)
 
     def show(self, s, tenant_id):
         """[{resource, in_use, reserved, limit}] as Trove's mgmt quota API lists them."""

@@ -20,7 +20,7 @@ import logging
 
 from sqlalchemy import select, update
 
-from trove_lite import catalog
+from trove_lite import catalog, quota
 from trove_lite.api import opts as api_opts
 from trove_lite.configuration import service as configuration_service
 from trove_lite.db import models
@@ -145,6 +145,7 @@ class InstanceService:
         self.conf = conf
         self.db = db
         self.taskmanager = taskmanager
+        self.quotas = quota.QuotaEngine(conf)
 
     # -- reads ------------------------------------------------------------------
     def get(self, tenant_id, instance_id):
@@ -214,6 +215,8 @@ class InstanceService:
             backup_id = self._restorable_backup(s, tenant_id, req.backup_ref)
             configuration_id = (configuration_service.check_attachable(
                 s, tenant_id, req.configuration, version.id) if req.configuration else None)
+            # same transaction as the insert: concurrent creates cannot overshoot
+            self.quotas.reserve(s, tenant_id, quota.instance_deltas(size, flavor.ram))
             inst = models.Instance(
                 id=models.new_id(), name=req.name, tenant_id=tenant_id,
                 flavor_id=flavor.id, datastore_version_id=version.id, volume_size=size,
@@ -269,8 +272,11 @@ class InstanceService:
                 raise BadRequest(reason="the new flavor id must be different than the "
                                         "current flavor id of '%s'" % flavor.id)
             catalog.check_flavor_allowed(s, flavor, snap.datastore, snap.version)
+            old_ram = s.get(models.Flavor, snap.instance.flavor_id).ram
         old = self._start_task(tenant_id, instance_id, "resize", TaskStatus.RESIZING,
-                               self._refuse_action)
+                               self._refuse_action,
+                               lambda s, _: self.quotas.reserve(
+                                   s, tenant_id, {"ram": flavor.ram - old_ram}))
         self._cast("resize_flavor", ctx, instance_id,
                    old_flavor_id=old.instance.flavor_id, new_flavor_id=flavor.id)
 
@@ -281,7 +287,10 @@ class InstanceService:
             raise BadRequest(reason="the new volume size %d GB must be larger than the "
                                     "current size of %d GB" % (new_size, current))
         self._start_task(tenant_id, instance_id, "resize", TaskStatus.RESIZING,
-                         self._refuse_action)
+                         self._refuse_action,
+                         lambda s, snap: self.quotas.reserve(
+                             s, tenant_id,
+                             {"volumes": new_size - (snap.instance.volume_size or 0)}))
         self._cast("resize_volume", ctx, instance_id, new_size=new_size)
 
     def reset_status(self, ctx, tenant_id, instance_id):
@@ -308,8 +317,11 @@ class InstanceService:
         return refuse_action(snap.instance.task_status, snap.service_status,
                              snap.backup_running)
 
-    def _start_task(self, tenant_id, instance_id, action, new_task, refuse):
-        """Move the instance to ``new_task`` if ``refuse(snapshot)`` says nothing; 409 else."""
+    def _start_task(self, tenant_id, instance_id, action, new_task, refuse, reserve=None):
+        """Move the instance to ``new_task`` if ``refuse(snapshot)`` says nothing; 409 else.
+
+        ``reserve(session, snapshot)`` takes quota in the same transaction (413).
+        """
         with self.db.session() as s:
             snap = self._snapshots(s, [self._load(s, tenant_id, instance_id)])[0]
             reason = refuse(snap)
@@ -320,6 +332,8 @@ class InstanceService:
                 raise InstanceNotActive(id=instance_id, status=snap.status, action=action,
                                         message="Instance %s is not available for %s: %s."
                                                 % (instance_id, action, reason))
+            if reserve is not None:
+                reserve(s, snap)
             res = s.execute(update(models.Instance).where(
                 models.Instance.id == instance_id,
                 models.Instance.task_status == snap.instance.task_status).values(

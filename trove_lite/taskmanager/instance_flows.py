@@ -15,7 +15,7 @@ import time
 
 from sqlalchemy import select
 
-from trove_lite import exceptions
+from trove_lite import exceptions, quota
 from trove_lite.configuration import service as configuration_service
 from trove_lite.db import models
 from trove_lite.drivers.compute import base as compute_base
@@ -357,6 +357,7 @@ class InstanceFlows:
             return
         self.update(instance_id, deleted=True, deleted_at=utcnow(),
                     task_status=TaskStatus.NONE)
+        quota.release_instance(self.db, self.conf, instance_id)  # idempotent
         self.set_service_status(instance_id, ServiceStatus.DELETED)
         LOG.info("instance %s deleted%s", instance_id,
                  " (ignoring: %s)" % "; ".join(errors) if errors else "")

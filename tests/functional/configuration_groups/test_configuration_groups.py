@@ -162,6 +162,13 @@ def test_bad_values_are_refused_and_change_nothing(cp, trove, shared, pair):
                                     datastore="mariadb", datastore_version="10.11")
     assert "max_connections" in str(err.value) and "max 100000" in str(err.value)
 
+    with pytest.raises(tc_exc.BadRequest) as err:  # a pattern from the rules' cnf_extra
+        trove.configurations.edit(shared.id, json.dumps({"time_zone": "Mars/Olympus"}))
+    assert "time_zone" in str(err.value)
+    with pytest.raises(tc_exc.BadRequest) as err:  # mariadbd would not start
+        trove.configurations.edit(shared.id, json.dumps({"character_set_server": "latin1"}))
+    assert "collation_server" in str(err.value)
+
     for method, path, body, needle in (
             ("PATCH", "/configurations/%s" % shared.id,
              {"configuration": {"values": {"max_connections": "lots"}}}, "max_connections"),
@@ -290,3 +297,28 @@ def test_trove_lite_cli_configuration_commands(cp, trove, pair):
     assert cli(cp, "configuration-detach", b.id).returncode == 0
     assert float(glob(b, "long_query_time")) == 10.0  # the template's value
     assert cli(cp, "configuration-delete", "cli-group").returncode == 0
+
+
+def test_openstack_cli_create_list_show_default_delete(cp, trove, pair):
+    made = json.loads(osc(cp, "create", "osc-group", '{"time_zone": "+02:00"}',
+                          "--datastore", "mariadb", "--datastore-version", "10.11",
+                          "--description", "from osc", "-f", "json").stdout)
+    assert json.loads(made["values"]) == {"time_zone": "+02:00"}
+    listed = json.loads(osc(cp, "list", "-f", "json").stdout)
+    row = [r for r in listed if r["ID"] == made["id"]][0]
+    assert (row["Name"], row["Datastore Name"], row["Datastore Version Name"]) == (
+        "osc-group", "mariadb", "10.11")
+    shown = json.loads(osc(cp, "show", "osc-group", "-f", "json").stdout)
+    assert (shown["description"], shown["instance_count"]) == ("from osc", 0)
+    a, _ = pair
+    trove.instances.update(a.id, configuration=made["id"])
+    assert glob(a, "time_zone") == "+02:00"
+    default = json.loads(osc(cp, "default", a.id, "-f", "json").stdout)
+    assert default["time_zone"] == "+02:00" and default["max_connections"] == 200
+    trove.instances.restart(a.id)  # written as default_time_zone, which mariadbd reads
+    wait_status(trove, a, "ACTIVE", timeout=60)
+    assert glob(a, "time_zone") == "+02:00"
+    trove.instances.update(a.id, remove_configuration=True)
+    assert glob(a, "time_zone") == "SYSTEM"
+    osc(cp, "delete", "osc-group")
+    assert made["id"] not in {c.id for c in trove.configurations.list()}

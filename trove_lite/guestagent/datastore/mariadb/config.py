@@ -207,11 +207,31 @@ def apply_dynamic(conn, values):
 def restore_dynamic(server, conn, names):
     """After :func:`remove_overrides`: set each dynamic ``names`` back to its file value.
 
-    Names the remaining files do not set go back to the compiled-in DEFAULT.
+    Names the remaining files do not set go back to the compiled-in default.
     """
     remaining = file_values(server)
     wanted = {}
     for name in names:
         name = validate_parameter_name(name)
-        wanted[name] = remaining.get(name)
+        wanted[name] = remaining[name] if name in remaining else compiled_default(name)
     return apply_dynamic(conn, wanted) if wanted else {}
+
+
+# Dynamic variables (of the 10.11 rules) whose DEFAULT (and information_schema
+# DEFAULT_VALUE) is the value given at start, not the compiled-in one, with their
+# compiled-in defaults (``mariadbd --no-defaults --verbose --help``). Measured on
+# 10.11 by starting with a non-default value of every dynamic string rule and
+# running SET GLOBAL x = DEFAULT: only these four kept the start value.
+_START_VALUE_DEFAULTS = {"time_zone": "SYSTEM", "default_storage_engine": "InnoDB",
+                         "character_set_server": "latin1",
+                         "collation_server": "latin1_swedish_ci"}
+
+
+def compiled_default(name):
+    """The compiled-in default of ``name`` for SET GLOBAL (None: the DEFAULT keyword).
+
+    ``SET GLOBAL x = DEFAULT`` is the compiled-in value except for the few
+    variables in _START_VALUE_DEFAULTS, where it would keep what a detached
+    group's file set at the last start.
+    """
+    return _START_VALUE_DEFAULTS.get(name)

@@ -70,6 +70,10 @@ def instance(snap, links, detailed=False):
     used = getattr(snap.service, "volume_used", None) if snap.service else None
     if "volume" in body and used is not None:
         body["volume"]["used"] = used
+    if inst.configuration_id:
+        # Trove adds the group's name too; clients read only the id
+        body["configuration"] = {"id": inst.configuration_id, "links": links.links(
+            "configurations/%s" % inst.configuration_id)}
     if snap.fault is not None:
         body["fault"] = {"message": snap.fault.message, "created": isotime(snap.fault.created),
                          "details": snap.fault.details}

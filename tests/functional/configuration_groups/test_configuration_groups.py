@@ -140,6 +140,8 @@ def test_instance_created_with_group_runs_its_values(cp, trove, shared, pair):
     assert effective["max_connections"] == 123
     assert effective["innodb_log_buffer_size"] == 16 * MB
     assert [i.id for i in trove.configurations.instances(shared.id)] == [a.id]
+    assert trove.instances.get(a.id).configuration["id"] == shared.id
+    assert not hasattr(trove.instances.get(b.id), "configuration")
     assert trove.configurations.get(shared.id).instance_count == 1
 
 

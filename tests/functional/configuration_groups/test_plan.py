@@ -1,37 +1,31 @@
 """The pure parts of the configuration-group service (no processes)."""
 
-import json
-
+from trove_lite.cmd import manage
 from trove_lite.configuration import rules as R
 from trove_lite.configuration import service as S
-from trove_lite.db import models
+from trove_lite.db.session import Database
 from trove_lite.status import ServiceStatus, TaskStatus
 
 RULES = R.load_rules_file()
 
 
-def row(**rule):
-    """A DatastoreConfigurationParameter as trove-lite-manage stores a rule."""
-    extra = {k: rule.pop(k) for k in ("multiple", "pattern", "cnf_option") if k in rule}
-    return models.DatastoreConfigurationParameter(
-        name=rule["name"], data_type=rule["type"],
-        min_size=None if rule.get("min") is None else str(rule["min"]),
-        max_size=None if rule.get("max") is None else str(rule["max"]),
-        restart_required=rule.get("restart_required", False),
-        dynamic=rule.get("dynamic", True),
-        allowed_values=json.dumps(rule["allowed_values"]) if rule.get("allowed_values")
-        else None,
-        cnf_extra=json.dumps(extra) if extra else None)
-
-
-def test_rows_round_trip_to_the_file_rules():
-    with open(R.DEFAULT_RULES_FILE) as f:
-        dicts = json.load(f)["configuration-parameters"]
-    from_rows = R.parse_rules(S.rule_dict(row(**dict(d))) for d in dicts)
-    assert from_rows == RULES
-    # the extras matter: sql_mode is a set, time_zone has a pattern
+def test_rules_loaded_by_manage_are_the_file_rules(tmp_path):
+    """trove-lite-manage db_load_datastore_config_parameters keeps every rule key
+    (multiple, pattern, cnf_option in cnf_extra), so validation from the table is
+    the validation from the file."""
+    db = Database("sqlite:///%s" % (tmp_path / "cp.sqlite"))
+    db.sync()
+    manage.datastore_update(db, "mariadb", "")
+    manage.datastore_version_update(db, "mariadb", "10.11", "mariadb", "img", "", "1")
+    manage.load_config_parameters(db, "mariadb", "10.11", R.DEFAULT_RULES_FILE)
+    service = S.ConfigurationService(None, db, guest_factory=lambda i: None)
+    _, loaded = service.parameters(datastore="mariadb", version="10.11")
+    db.dispose()
+    assert {r.name: r for r in loaded} == RULES
+    from_rows = {r.name: r for r in loaded}
     assert R.validate_values(from_rows, {"sql_mode": "ansi_quotes,ansi_quotes"}) == {
         "sql_mode": "ANSI_QUOTES"}
+    assert from_rows["tx_isolation"].option_name == "transaction-isolation"
 
 
 def test_plan_lists_dynamic_names_of_both_groups_and_renamed_options():

@@ -3,8 +3,13 @@
 One control plane for the module (local store, [backup] progress_timeout 8 s).
 """
 
+import glob
+import json
 import os
 import signal
+import sqlite3
+import subprocess
+import sys
 import time
 
 import pytest
@@ -75,10 +80,25 @@ def test_full_and_incrementals_restore_each_point_then_cascade_delete(local_cp, 
     for inst in restored:
         trove.instances.delete(inst.id)
 
+    assert_key_never_shown(local_cp, trove)
     assert len(local_objects(local_cp)) == 6   # object + metadata of each
     trove.backups.delete(full.id)
     wait_gone(trove, [full.id, inc1.id, inc2.id])
     assert local_objects(local_cp) == []
+
+
+def assert_key_never_shown(cp, trove):
+    """The tenant's key is in no API answer, no log and no stored metadata."""
+    key = tenant_keys(cp).get("demo", create=False)
+    shown = json.dumps([b._info for b in trove.backups.list()])
+    assert key not in shown
+    logs = [os.path.join(cp.base_dir, "aio.log")] + glob.glob(
+        os.path.join(cp.state_dir, "servers", "*", "guest.log"))
+    for path in logs + glob.glob(os.path.join(cp.state_dir, "backups", "*", "*.json")):
+        with open(path, errors="replace") as f:
+            assert key not in f.read(), path
+    with sqlite3.connect(os.path.join(cp.state_dir, "trove-lite.sqlite")) as conn:
+        assert key not in json.dumps(conn.execute("SELECT * FROM backups").fetchall())
 
 
 def test_backup_of_an_instance_that_is_not_active_is_refused(local_cp):
@@ -121,6 +141,39 @@ def test_wrong_key_fails_the_restore_cleanly(local_cp, source):
         keys.replace("demo", original)
     trove.instances.delete(inst.id)
     trove.backups.delete(backup.id)
+
+
+def cli(cp, *args):
+    exe = os.path.join(os.path.dirname(sys.executable), "trove-lite")
+    proc = subprocess.run([exe, "--endpoint", cp.endpoint(), *args], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_cli_backup_commands_and_create_from_backup(local_cp, source):
+    trove = local_cp.client()
+    shown = json.loads(cli(local_cp, "--json", "backup-create", "cli-full", source.id,
+                           "--description", "from the CLI"))
+    assert shown["name"] == "cli-full" and shown["status"] == "NEW"
+    done = wait_backup(trove, shown["id"])
+    assert done.status == "COMPLETED"
+    inc = json.loads(cli(local_cp, "--json", "backup-create", source.name, "cli-inc",
+                         "--incremental"))
+    assert inc["parent_id"] == done.id
+    wait_backup(trove, inc["id"])
+    table = cli(local_cp, "backup-list")
+    assert "cli-full" in table and "cli-inc" in table and "COMPLETED" in table
+    assert "cli-inc" in cli(local_cp, "backup-list-instance", source.id)
+    show = cli(local_cp, "backup-show", "cli-inc")
+    assert "| progress" in show and "100.0" in show and done.id in show
+    created = json.loads(cli(local_cp, "--json", "create", "cli-restored", "1", "--size",
+                             "1", "--backup", inc["id"]))
+    restored = wait_active(trove, created["id"])
+    assert checksums(restored) == checksums(source)
+    trove.instances.delete(restored.id)
+    assert "accepted" in cli(local_cp, "backup-delete", "cli-full")
+    wait_gone(trove, [done.id, inc["id"]])
 
 
 def guest_agent_pid(cp, inst_id):

@@ -56,6 +56,23 @@ def test_chain_in_swift_restores_each_point_and_cascade_delete_empties_it(
     assert swift_objects(swift_aio) == []
 
 
+def test_backup_strategy_chooses_the_container(swift_cp, swift_aio, source):
+    trove = swift_cp.client()
+    trove.backup_strategies.create(swift_container="project_bk")
+    trove.backup_strategies.create(instance_id=source.id, swift_container="source_bk")
+    listed = {(s.instance_id, s.swift_container) for s in trove.backup_strategies.list()}
+    assert listed == {(None, "project_bk"), (source.id, "source_bk")}
+    backup = wait_backup(trove, trove.backups.create("sw-strategy", source.id).id)
+    assert backup.locationRef.startswith("swift://source_bk/"), backup.locationRef
+    assert swift_objects(swift_aio, "source_bk")
+    trove.backup_strategies.delete(instance_id=source.id)
+    trove.backup_strategies.delete()
+    assert list(trove.backup_strategies.list()) == []
+    trove.backups.delete(backup.id)
+    wait_gone(trove, [backup.id])
+    assert swift_objects(swift_aio, "source_bk") == []
+
+
 def test_swift_stopped_mid_backup_fails_it_with_the_reason(swift_cp, swift_aio, source):
     trove = swift_cp.client()
     add_random_data(source)

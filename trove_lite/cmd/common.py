@@ -11,15 +11,15 @@ import warnings
 warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
 warnings.filterwarnings("ignore", message="Eventlet is deprecated")
 
-from oslo_service import backend as _service_backend  # noqa: E402
 
 LOG = logging.getLogger(__name__)
 
 
 def prefer_threading_backend():
     """Keep oslo libraries off eventlet (we never monkey-patch)."""
+    from oslo_service import backend  # here: importing it costs ~0.1 s
     try:
-        _service_backend.init_backend(_service_backend.BackendType.THREADING)
+        backend.init_backend(backend.BackendType.THREADING)
     except Exception:  # already initialised, or an older oslo.service
         pass
 

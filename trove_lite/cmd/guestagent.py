@@ -7,111 +7,94 @@ image holds; on Nova, where there is no server dir, the agent binds to 0.0.0.0
 and uses the system's binaries.
 """
 
-import json
+import configparser
 import logging
 import os
 import socket
 import sys
 import threading
 
-from oslo_config import cfg
-
+# Only light modules here: the early prepare starts before the RPC stack loads.
 from trove_lite.cmd import common
-
-common.prefer_threading_backend()
-
-from trove_lite import config  # noqa: E402
-from trove_lite.guestagent import heartbeat as hb  # noqa: E402
-from trove_lite.guestagent import manager as gm  # noqa: E402
-from trove_lite.guestagent.datastore.mariadb import app as mdb_app  # noqa: E402
-from trove_lite.guestagent.datastore.mariadb.server import (  # noqa: E402
-    SYSTEM_BINARIES, Binaries, MariaDBServer)
-from trove_lite.rpc import conductor as conductor_rpc  # noqa: E402
-from trove_lite.rpc import guest as guest_rpc  # noqa: E402
-from trove_lite.rpc import transport  # noqa: E402
+from trove_lite.guestagent import state as guest_state
+from trove_lite.guestagent.datastore.mariadb import app as mdb_app
+from trove_lite.guestagent.early import EarlyPrepare
 
 LOG = logging.getLogger("trove_lite.guestagent")
 
-CLI_OPTS = [cfg.StrOpt("server-dir", help="The local server's directory (local driver).")]
+DEFAULT_TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "templates")
 
 
-def read_server_info(server_dir):
-    if not server_dir:
-        return {"address": "0.0.0.0", "image": {}}
-    with open(os.path.join(server_dir, "server.json")) as f:
-        return json.load(f)
+def _arg_values(argv, name):
+    values = []
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            values.append(argv[i + 1])
+        elif arg.startswith(name + "="):
+            values.append(arg.split("=", 1)[1])
+    return values
 
 
-def binaries_of(image):
-    fields = set(Binaries.__dataclass_fields__)
-    spec = {k: v for k, v in (image or {}).items() if k in fields}
-    return Binaries(**spec) if spec else SYSTEM_BINARIES
+def _template_path(config_files):
+    """``[guest] templates_dir`` from the config files, read without oslo.config."""
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.read(config_files)
+    base = parser.get("guest", "templates_dir", fallback=None) or DEFAULT_TEMPLATES
+    return os.path.join(base, "mariadb", "config.template")
 
 
 def main(argv=None):
-    conf = config.make_conf(sys.argv[1:] if argv is None else argv, cli_opts=CLI_OPTS)
+    argv = sys.argv[1:] if argv is None else list(argv)
     common.setup_logging("guestagent")
+    server_dir = (_arg_values(argv, "--server-dir") or [None])[-1]
+    template = _template_path(_arg_values(argv, "--config-file"))
+    early = EarlyPrepare.maybe_start(server_dir, template)
+
+    from oslo_config import cfg
+
+    common.prefer_threading_backend()
+    import oslo_messaging as messaging
+
+    from trove_lite import config
+    from trove_lite.guestagent import heartbeat as hb
+    from trove_lite.guestagent import manager as gm
+    from trove_lite.rpc import conductor as conductor_rpc
+    from trove_lite.rpc import guest as guest_rpc
+    from trove_lite.rpc import transport
+
+    conf = config.make_conf(argv, cli_opts=[cfg.StrOpt(
+        "server-dir", help="The local server's directory (local driver).")])
     instance_id = conf.guest.instance_id
-    server_dir = conf.server_dir
-    info = read_server_info(server_dir)
-    work_dir = os.path.abspath(server_dir or "/var/lib/trove-lite-guest")
-    os.makedirs(os.path.join(work_dir, "state"), exist_ok=True)
-    binaries = binaries_of(info.get("image"))
-
-    def make_server(datadir):
-        return MariaDBServer(os.path.join(work_dir, "mysql"),
-                             bind_address=info.get("address") or "0.0.0.0", port=3306,
-                             binaries=binaries, datadir=datadir)
-
-    template = os.path.join(config.templates_dir(conf), "mariadb", "config.template")
-    state = gm.GuestState(os.path.join(work_dir, "state", "guest.json"))
-    manager = gm.GuestManager(conf, instance_id, make_server, state, None, template)
+    info = guest_state.read_server_info(server_dir)
+    work_dir = guest_state.work_dir_of(server_dir)
+    state = guest_state.state_of(work_dir)
+    manager = gm.GuestManager(conf, instance_id, guest_state.server_factory(work_dir, info),
+                              state, None, template)
+    manager.target = messaging.Target(version=gm.GuestManager.RPC_VERSION)
+    manager.early = early
     beat = hb.Heartbeat(conductor_rpc.ConductorAPI(conf), instance_id,
                         manager.current_status, conf.guest.heartbeat_interval,
                         manager.volume_used)
     manager.heartbeat = beat
+    if early is not None:
+        early.on_done(lambda e: (beat.report_root("root") if e.root_enabled() else None,
+                                 beat.notify()))
     boot(manager, state)
     threading.Thread(target=manager.backups.recover, name="backup-recover",
                      daemon=True).start()
-    boot_prepare(manager, state, server_dir, info)
+    beat.start()  # first: the status goes out while the RPC server still connects
     server = transport.make_server(conf, guest_rpc.guest_topic(instance_id),
                                    socket.gethostname(), [manager])
     server.start()
-    beat.start()
     LOG.info("guest agent for instance %s serving on %s (address %s, %s)", instance_id,
-             guest_rpc.guest_topic(instance_id), info.get("address"), binaries.mariadbd)
+             guest_rpc.guest_topic(instance_id), info.get("address"),
+             guest_state.binaries_of(info.get("image")).mariadbd)
     signame = common.wait_for_termination()
     LOG.info("%s: stopping the agent (the database keeps running)", signame)
     beat.stop()
     server.stop()
     server.wait()
-
-
-PREPARE_FILE = os.path.join("root", "etc", "trove-lite", "prepare.json")
-
-
-def boot_prepare(manager, state, server_dir, info):
-    """Start the injected prepare request at once, in parallel with connecting to
-    the bus. Needs the volume's device: the local driver writes it into
-    server.json; elsewhere (Nova) the prepare cast brings it."""
-    if not server_dir or state.read().get("prepared"):
-        return
-    path = os.path.join(server_dir, PREPARE_FILE)
-    devices = list((info.get("volume_devices") or {}).values())
-    try:
-        with open(path) as f:
-            request = json.load(f)
-    except (OSError, ValueError):
-        return
-    if not devices:
-        return
-
-    def run():
-        manager.prepare(None, volume_device=devices[0], **request)
-        if state.read().get("prepared"):
-            os.unlink(path)  # it holds the first passwords
-
-    threading.Thread(target=run, name="boot-prepare", daemon=True).start()
 
 
 def boot(manager, state):
@@ -128,7 +111,6 @@ def boot(manager, state):
         app.start()
     except Exception:
         LOG.exception("the database did not start at boot")
-
 
 
 if __name__ == "__main__":

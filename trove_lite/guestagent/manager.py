@@ -7,51 +7,26 @@ heartbeat. Its own small state (prepared?, volume device, flavor, configuration
 overrides) lives in ``GuestState`` so it survives an agent restart.
 """
 
-import json
 import logging
 import os
 import shutil
 import threading
-
-import oslo_messaging as messaging
 
 from trove_lite.guestagent import volume as volume_util
 from trove_lite.guestagent.backup import agent as backup_agent
 from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
 from trove_lite.guestagent.datastore.mariadb import app as mdb_app
 from trove_lite.guestagent.datastore.mariadb import config as mdb_config
+from trove_lite.guestagent.state import GuestState, server_id_of  # noqa: F401 (re-export)
 from trove_lite.status import ServiceStatus
 
 LOG = logging.getLogger(__name__)
 
 
-class GuestState:
-    """A JSON file of facts the agent must remember across restarts."""
-
-    def __init__(self, path):
-        self.path = path
-        self._lock = threading.Lock()
-
-    def read(self):
-        try:
-            with open(self.path) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return {}
-
-    def update(self, **fields):
-        with self._lock:
-            data = self.read()
-            data.update(fields)
-            tmp = self.path + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(data, f)
-            os.replace(tmp, self.path)
-            return data
-
-
 class GuestManager:
-    target = messaging.Target(version="1.1")
+    # The RPC server sets ``target`` (oslo_messaging.Target(version=RPC_VERSION)):
+    # this module stays free of oslo.messaging so the agent can start fast.
+    RPC_VERSION = "1.1"
 
     def __init__(self, conf, instance_id, make_server, state, heartbeat, template_path):
         """``make_server(datadir)`` returns the MariaDBServer for a datadir."""
@@ -62,6 +37,7 @@ class GuestManager:
         self.heartbeat = heartbeat
         self.template_path = template_path
         self._lock = threading.RLock()
+        self.early = None  # an EarlyPrepare running the injected request, if any
         self.backups = backup_agent.BackupAgent(conf, instance_id, state,
                                                 lambda: self.heartbeat.conductor,
                                                 lambda: self.heartbeat.notify())
@@ -99,6 +75,8 @@ class GuestManager:
     # -- lifecycle ------------------------------------------------------------
     def prepare(self, ctx, flavor, databases, users, root_password=None, overrides=None,
                 backup=None, volume_device=None):
+        if self.early is not None:
+            self.early.wait()
         with self._lock:
             st = self.state.read()
             if st.get("prepared") or st.get("prepare_failed"):
@@ -116,7 +94,7 @@ class GuestManager:
                 app = self._app()
                 if backup:
                     backup_agent.restore(self.conf, backup, app.server)
-                result = app.prepare(flavor=flavor, server_id=_server_id(self.instance_id),
+                result = app.prepare(flavor=flavor, server_id=server_id_of(self.instance_id),
                                      databases=databases, users=users,
                                      root_password=root_password,
                                      enable_root=bool(root_password),
@@ -160,7 +138,7 @@ class GuestManager:
         with self._lock:
             self.state.update(flavor=flavor)
             text = mdb_config.render_config(self.template_path, flavor,
-                                            _server_id(self.instance_id))
+                                            server_id_of(self.instance_id))
             mdb_config.write_template_config(self._app().server, text)
 
     def unmount_volume(self, ctx):
@@ -269,11 +247,6 @@ class GuestManager:
         """Start the backup in the background (see backup/agent.py); it reports
         through the conductor."""
         self.backups.start(backup, self._app().server)
-
-
-def _server_id(instance_id):
-    # server_id must be a stable 32-bit number unique per instance
-    return (int(instance_id.replace("-", "")[:8], 16) % 4000000000) + 1
 
 
 def _short(e):

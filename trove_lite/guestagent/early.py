@@ -1,0 +1,105 @@
+"""Prepare from the injected request while the agent is still starting.
+
+The taskmanager injects the prepare request with the server
+(``etc/trove-lite/prepare.json``) and attaches the volume at boot. Loading the
+RPC stack and connecting to RabbitMQ takes the agent about a second; an
+EarlyPrepare does the database work in that second, in a thread started before
+those imports. The prepare cast that follows finds the work done (or waits for
+it) and runs nothing twice. Restores are left to the cast: they need the
+storage configuration.
+"""
+
+import json
+import logging
+import os
+import threading
+
+from trove_lite.guestagent import state as guest_state
+from trove_lite.guestagent.datastore.mariadb.app import MariaDBApp
+
+LOG = logging.getLogger(__name__)
+
+PREPARE_FILE = os.path.join("root", "etc", "trove-lite", "prepare.json")
+
+
+def _short(e):
+    msg = getattr(e, "message", None) or str(e)
+    return ("%s: %s" % (type(e).__name__, msg))[:250]
+
+
+class EarlyPrepare:
+    def __init__(self, server_dir, request, device, info, template_path):
+        self.server_dir = server_dir
+        self.request = request
+        self.device = device
+        self.info = info
+        self.template_path = template_path
+        self.work_dir = guest_state.work_dir_of(server_dir)
+        self.state = guest_state.state_of(self.work_dir)
+        self.done = threading.Event()
+        self.result = None
+        self._callbacks = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def maybe_start(cls, server_dir, template_path):
+        """Start if this is a first boot with an injected plain (non-restore) request."""
+        if not server_dir:
+            return None
+        try:
+            info = guest_state.read_server_info(server_dir)
+            with open(os.path.join(server_dir, PREPARE_FILE)) as f:
+                request = json.load(f)
+        except (OSError, ValueError):
+            return None
+        devices = list((info.get("volume_devices") or {}).values())
+        st = guest_state.state_of(guest_state.work_dir_of(server_dir)).read()
+        if (not devices or request.get("backup") or st.get("prepared")
+                or st.get("prepare_failed") or st.get("preparing")):
+            return None
+        early = cls(server_dir, request, devices[0], info, template_path)
+        threading.Thread(target=early._run, name="early-prepare", daemon=True).start()
+        return early
+
+    def _run(self):
+        req = self.request
+        instance_id = (self.info.get("metadata") or {}).get("trove_instance_id", "0")
+        st = self.state
+        st.update(preparing=True, prepare_failed=None, flavor=req["flavor"],
+                  overrides=req.get("overrides") or {}, mount_point=self.device,
+                  volume_device=self.device)
+        try:
+            make_server = guest_state.server_factory(self.work_dir, self.info)
+            app = MariaDBApp(make_server(os.path.join(self.device, "data")),
+                             self.template_path)
+            self.result = app.prepare(
+                flavor=req["flavor"], server_id=guest_state.server_id_of(instance_id),
+                databases=req.get("databases") or [], users=req.get("users") or [],
+                root_password=req.get("root_password"),
+                enable_root=bool(req.get("root_password")),
+                config_overrides=req.get("overrides") or {})
+            st.update(preparing=False, prepared=True)
+            os.unlink(os.path.join(self.server_dir, PREPARE_FILE))  # first passwords
+            LOG.info("early prepare finished in %s", (self.result or {}).get("timings"))
+        except Exception as e:
+            LOG.exception("early prepare failed")
+            st.update(preparing=False, prepare_failed=_short(e))
+        with self._lock:
+            self.done.set()
+            callbacks = list(self._callbacks)
+        for cb in callbacks:
+            cb(self)
+
+    def on_done(self, callback):
+        """Call ``callback(self)`` when done (at once if it is done already)."""
+        with self._lock:
+            if not self.done.is_set():
+                self._callbacks.append(callback)
+                return
+        callback(self)
+
+    def root_enabled(self):
+        return bool(self.result and self.result.get("root_password"))
+
+    def wait(self, timeout=None):
+        return self.done.wait(timeout)

@@ -16,6 +16,7 @@ import logging
 
 from sqlalchemy import select
 
+from trove_lite import quota
 from trove_lite.backup import opts
 from trove_lite.db import models
 from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
@@ -101,6 +102,7 @@ class BackupService:
         self.db = db
         self.taskmanager = taskmanager
         self.instances = InstanceService(conf, db, taskmanager)
+        self.quotas = quota.QuotaEngine(conf)
 
     # -- reads ------------------------------------------------------------------
     def _load(self, s, tenant_id, backup_id):
@@ -181,6 +183,8 @@ class BackupService:
                 backup_type="incremental" if parent else "full",
                 storage_driver=self.conf.backup_storage.driver, container=container,
                 progress=0.0, status="NEW")
+            # same transaction as the row: concurrent creates cannot overshoot (413)
+            self.quotas.reserve(s, tenant_id, {"backups": 1})
             s.add(row)
         LOG.info("backup %s (%s) of instance %s recorded: %s%s into %s", row.id, row.name,
                  instance_id, row.backup_type,

@@ -21,7 +21,7 @@ import os
 
 from sqlalchemy import select, update
 
-from trove_lite import exceptions
+from trove_lite import exceptions, quota
 from trove_lite.backup import opts as backup_opts
 from trove_lite.backup.keys import TenantKeys
 from trove_lite.backup.service import RUNNING, descendants
@@ -117,6 +117,7 @@ class BackupFlows:
         self.guest_factory = guest_factory
         self.storage_factory = storage_factory or (lambda: storage_drivers.get_storage(conf))
         self.keys = TenantKeys(conf, db)
+        self.quotas = quota.QuotaEngine(conf)
 
     # -- helpers ------------------------------------------------------------------
     def _fail(self, backup_id, reason, only_if=RUNNING):
@@ -189,7 +190,10 @@ class BackupFlows:
                 return
             with self.db.session() as s:
                 b = s.get(models.Backup, bid)
+                if b.deleted:
+                    continue   # a concurrent delete of the same chain got here first
                 b.deleted, b.status = True, "DELETED"
+                self.quotas.reserve(s, b.tenant_id, {"backups": -1})
             LOG.info("backup %s deleted (%s)", bid, location or "nothing stored")
 
     def _fail_delete(self, backup_id, reason):

@@ -113,6 +113,25 @@ def test_backup_of_an_instance_that_is_not_active_is_refused(local_cp):
     trove.instances.delete(building.id)
 
 
+def test_backup_quota_is_enforced_and_given_back_on_delete(local_cp, source):
+    trove, admin = local_cp.client(), local_cp.client("admin")
+    assert not list(trove.backups.list())
+    admin.quota.update("demo", {"backups": 1})
+    try:
+        first = wait_backup(trove, trove.backups.create("quota-1", source.id).id)
+        with pytest.raises(Exception) as refused:
+            trove.backups.create("quota-2", source.id)
+        assert getattr(refused.value, "http_status", None) == 413
+        assert "backups" in str(refused.value)
+        trove.backups.delete(first.id)
+        wait_gone(trove, [first.id])
+        second = wait_backup(trove, trove.backups.create("quota-2", source.id).id)
+        trove.backups.delete(second.id)
+        wait_gone(trove, [second.id])
+    finally:
+        admin.quota.update("demo", {"backups": -1})
+
+
 def test_corrupted_object_fails_the_restore_cleanly(local_cp, source):
     trove = local_cp.client()
     backup = wait_backup(trove, trove.backups.create("to-corrupt", source.id).id)

@@ -213,7 +213,9 @@ def do_show(cs, args):
              help="The zone hint (accepted, not used by local drivers)."),
          arg("--datastore", default=None, help="A datastore name or ID."),
          arg("--datastore_version", "--datastore-version", default=None,
-             help="A datastore version name or ID."))
+             help="A datastore version name or ID."),
+         arg("--configuration", default=None,
+             help="ID of a configuration group to attach at create."))
 def do_create(cs, args):
     flavor_id = find_flavor(cs, args.flavor).id
     if args.size is not None and args.size <= 0:
@@ -232,7 +234,7 @@ def do_create(cs, args):
         args.name, flavor_id, volume=volume, databases=databases, users=users,
         restorePoint={"backupRef": args.backup} if args.backup else None,
         availability_zone=args.availability_zone, datastore=args.datastore,
-        datastore_version=args.datastore_version)
+        datastore_version=args.datastore_version, configuration=args.configuration)
     return instance_record(instance._info)
 
 

@@ -299,6 +299,10 @@ def test_trove_lite_cli_configuration_commands(cp, trove, pair):
     assert cli(cp, "configuration-detach", b.id).returncode == 0
     assert float(glob(b, "long_query_time")) == 10.0  # the template's value
     assert cli(cp, "configuration-delete", "cli-group").returncode == 0
+    # create --configuration with a group that does not exist: refused, nothing made
+    bad = cli(cp, "create", "never", "1", "--size", "1", "--configuration", "no-such-group")
+    assert bad.returncode == 1 and "no-such-group" in bad.stderr
+    assert "never" not in {i.name for i in trove.instances.list()}
 
 
 def test_openstack_cli_create_list_show_default_delete(cp, trove, pair):

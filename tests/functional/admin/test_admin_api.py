@@ -270,6 +270,10 @@ def test_users_with_troveclient(env):
 
     users = {(u.name, u.host): u.databases for u in trove.users.list(inst)}
     assert users[("alice", "%")] == [{"name": "app"}] and users[("bob", "127.%")] == []
+    page = trove.users.list(inst, limit=1)
+    assert [u.name for u in page] == ["alice"] and page.next == "alice@%"
+    assert [(u.name, u.host) for u in trove.users.list(inst, marker=page.next)] == \
+        [("bob", "127.%")]
     bob = trove.users.get(inst, "bob", "127.%")  # path bob%40127%2e%25
     assert (bob.name, bob.host, bob.databases) == ("bob", "127.%", [])
 

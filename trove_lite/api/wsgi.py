@@ -101,6 +101,9 @@ ROUTES = [
     (T + "/limits", {"GET": ("limits", "index")}),
     (T + "/mgmt/quotas/{tenant}", {"GET": ("mgmt", "quota_show"),
                                    "PUT": ("mgmt", "quota_update")}),
+    (T + "/mgmt/instances", {"GET": ("mgmt", "instance_index")}),
+    (T + "/mgmt/instances/{instance_id}", {"GET": ("mgmt", "instance_show")}),
+    (T + "/mgmt/instances/{instance_id}/rpc_ping", {"GET": ("mgmt", "rpc_ping")}),
     (T + "/mgmt/instances/{instance_id}/root", {"GET": ("mgmt", "root_history")}),
     # -- backups and backup strategies (issue 5) --
     (T + "/backups", {"GET": ("backups", "index"), "POST": ("backups", "create")}),

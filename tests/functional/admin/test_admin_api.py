@@ -427,12 +427,9 @@ def test_other_tenants_instance_is_404(env):
 def test_root_with_every_client(env, capsys):
     trove, inst = env.trove, env.inst.id
     assert trove.root.is_instance_root_enabled(inst).rootEnabled is True
-    # troveclient has no call for Trove's mgmt root history
-    resp = api(env, "GET", "/mgmt/instances/%s/root" % inst, tenant="admin")
-    assert resp.status_code == 200
-    record = resp.json()["root_history"]
-    assert record["id"] == inst and record["user"] == "root"
-    assert record["enabled"] != "Never"
+    history = env.admin.mgmt_instances.root_enabled_history(inst)
+    assert history.id == inst and history.user == "root"
+    assert history.enabled.startswith(time.strftime("%Y-"))
     assert_fault(api(env, "GET", "/mgmt/instances/%s/root" % inst), 403, "forbidden")
 
     trove.root.delete(inst)
@@ -460,3 +457,19 @@ def test_root_with_every_client(env, capsys):
     trove_lite(env, "root-disable", inst, capsys=capsys)
     assert not can_login(env.address, "root", ROOT_PW)
     trove.root.create_instance_root(inst, ROOT_PW)  # the other tests inspect with it
+
+
+def test_mgmt_instances(env):
+    mgmt = env.admin.mgmt_instances
+    listed = {i.id: i for i in mgmt.list()}
+    assert env.inst.id in listed
+    assert listed[env.inst.id].tenant_id == env.tenant
+    shown = mgmt.show(env.inst.id)
+    assert shown.server_id and shown.volume_id and shown.service_status == "HEALTHY"
+    deleted = {i.id for i in mgmt.list(deleted=True)}
+    assert set(env.accepted[1:]) <= deleted and env.inst.id not in deleted
+    resp = api(env, "GET", "/mgmt/instances/%s/rpc_ping" % env.inst.id, tenant="admin")
+    assert resp.status_code == 204
+    assert_fault(api(env, "GET", "/mgmt/instances"), 403, "forbidden")
+    assert_fault(api(env, "GET", "/mgmt/instances/%s/rpc_ping" % env.accepted[1],
+                     tenant="admin"), 404, "itemNotFound")

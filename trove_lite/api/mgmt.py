@@ -1,0 +1,112 @@
+"""Handlers of the admin-only ``/mgmt/`` API: quotas, instances of every
+tenant, guest ping and root history.
+
+Everything under ``/mgmt/`` is refused (403) for non-admins by the auth
+middleware before routing (policy ``mgmt:access``); each handler checks its
+own rule too, so an operator can narrow one without the other.
+"""
+
+from sqlalchemy import select
+
+from trove_lite import quota
+from trove_lite.api import views
+from trove_lite.api.pagination import next_links, page_params
+from trove_lite.db import models
+from trove_lite.exceptions import BadRequest
+from trove_lite.instance.service import InstanceNotFound
+
+QUOTAS_UPDATE = {"type": "object", "required": ["quotas"],
+                 "properties": {"quotas": {"type": "object", "minProperties": 1,
+                                           "additionalProperties": {"type": "integer"}}}}
+
+
+def _flag(value):
+    """``?deleted=`` as troveclient sends it (``False``/``True``, any case) -> bool."""
+    if value in (None, "", "None"):
+        return False
+    if str(value).lower() in ("true", "1", "yes"):
+        return True
+    if str(value).lower() in ("false", "0", "no"):
+        return False
+    raise BadRequest(reason="deleted must be true or false, got %r" % value)
+
+
+def mgmt_instance(snap, links):
+    """The tenant view plus what an operator needs: owner, server, volume, task."""
+    inst = snap.instance
+    body = views.instance(snap, links, detailed=True)
+    body.update({"tenant_id": inst.tenant_id, "server_id": inst.server_id,
+                 "volume_id": inst.volume_id, "task_description": inst.task_status,
+                 "service_status": snap.service_status, "deleted": bool(inst.deleted),
+                 "deleted_at": views.isotime(inst.deleted_at)})
+    return body
+
+
+class MgmtController:
+    def __init__(self, conf, db, engine, admin_service, instances):
+        self.conf = conf
+        self.db = db
+        self.engine = engine
+        self.admin = admin_service
+        self.instances = instances
+
+    # -- quotas -----------------------------------------------------------------------
+    def quota_show(self, req, tenant):
+        req.can("quota:show", {"project_id": tenant})
+        with self.db.session() as s:
+            return 200, {"quotas": self.engine.show(s, tenant)}
+
+    def quota_update(self, req, tenant):
+        """PUT ``{"quotas": {resource: limit}}`` -> 200 ``{"quotas": {resource: limit}}``."""
+        req.can("quota:update", {"project_id": tenant})
+        values = quota.validate_limits(req.body(QUOTAS_UPDATE)["quotas"])
+        with self.db.session() as s:
+            return 200, {"quotas": self.engine.set_limits(s, tenant, values)}
+
+    # -- instances ----------------------------------------------------------------------
+    def instance_index(self, req):
+        """Instances of every tenant, by id; ``?deleted=true`` lists deleted ones."""
+        req.can("mgmt:instance:index")
+        limit, marker = page_params(req.params, self.conf.api.max_limit)
+        deleted = _flag(req.params.get("deleted"))
+        with self.db.session() as s:
+            q = select(models.Instance).where(models.Instance.deleted.is_(deleted))
+            if marker:
+                q = q.where(models.Instance.id > marker)
+            rows = s.execute(q.order_by(models.Instance.id).limit(limit + 1)).scalars().all()
+            snaps = self.instances._snapshots(s, rows[:limit])  # noqa: SLF001
+        return 200, {"instances": [mgmt_instance(snap, req.links) for snap in snaps],
+                     "links": next_links(req.links.url("mgmt/instances"), req.params, limit,
+                                         [snap.instance.id for snap in snaps],
+                                         len(rows) > limit)}
+
+    def _snapshot(self, instance_id):
+        with self.db.session() as s:
+            row = s.execute(select(models.Instance).where(
+                models.Instance.id == instance_id)).scalars().first()
+            if row is None:
+                raise InstanceNotFound(id=instance_id)
+            return self.instances._snapshots(s, [row])[0]  # noqa: SLF001
+
+    def instance_show(self, req, instance_id):
+        req.can("mgmt:instance:show", {"instance_id": instance_id})
+        return 200, {"instance": mgmt_instance(self._snapshot(instance_id), req.links)}
+
+    def rpc_ping(self, req, instance_id):
+        """204 when the guest agent answers a ping within the short timeout, else 503."""
+        req.can("mgmt:instance:rpc_ping", {"instance_id": instance_id})
+        snap = self._snapshot(instance_id)
+        if snap.instance.deleted:
+            raise InstanceNotFound(id=instance_id)
+        self.admin.guest_factory(instance_id).ping()
+        return 204, None
+
+    def root_history(self, req, instance_id):
+        """Trove's mgmt root history: when root was last enabled and by whom."""
+        req.can("mgmt:instance:show", {"instance_id": instance_id})
+        history = self.admin.root_history(instance_id, any_tenant=True)
+        enabled = views.isotime(history.enabled) if history.enabled else "Never"
+        return 200, {"root_history": {
+            "id": instance_id, "enabled": enabled, "user": history.user or "Nobody",
+            # troveclient's RootHistory prints ``created``
+            "created": enabled}}

@@ -7,11 +7,12 @@ always 0 because a reservation is taken and committed in the SAME transaction
 that writes the resource (the instance row, the new volume size), so there is
 nothing to expire or roll back.
 
-Atomicity: :meth:`QuotaEngine.reserve` locks the tenant's ``instances`` usage
-row, the tenant's mutex (``SELECT ... FOR UPDATE`` on MariaDB; on SQLite every write transaction
-already starts with ``BEGIN IMMEDIATE``, see db/session.py, so writers are
-serialised) before it reads them; N concurrent creates at a quota of 3 accept
-exactly 3, and the others get 413 overLimit. A usage row is created on first
+Atomicity: :meth:`QuotaEngine.reserve` first locks the tenant's ``instances``
+usage row, which serves as the tenant's mutex (``SELECT ... FOR UPDATE`` on
+MariaDB; on SQLite every write transaction already starts with ``BEGIN
+IMMEDIATE``, see db/session.py, so writers are serialised), then reads the
+usage; N concurrent creates at a quota of 3 accept exactly 3, and the others
+get 413 overLimit (measured on both backends, tests/functional/admin). A usage row is created on first
 use, counted from the rows that already exist, so a tenant whose instances
 predate quota tracking starts with the right numbers.
 

@@ -161,7 +161,8 @@ class RootController:
 
 
 def make_controllers(conf, db, instances):
-    """The controllers of this module for ``wsgi.make_app`` (``instances``: InstanceService)."""
+    """The controllers of this module for ``wsgi.make_app`` (``instances``: the
+    InstanceService)."""
     from trove_lite.instance.guest_admin import GuestAdminService
     from trove_lite.rpc.guest import GuestAPI
     service = GuestAdminService(conf, db, lambda instance_id: GuestAPI(conf, instance_id),

@@ -9,7 +9,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from tests.support.controldb import control_db  # noqa: F401
+from tests.support.controldb import control_db  # noqa: F401  (fixture)
 from trove_lite import config, quota
 from trove_lite.db import models
 from trove_lite.exceptions import BadRequest

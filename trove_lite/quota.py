@@ -111,6 +111,12 @@ class QuotaEngine:
         return rows
 
     @staticmethod
+    def tracked(s, tenant_id):
+        """Has the tenant any usage rows yet?"""
+        return s.execute(select(models.QuotaUsage.id).where(
+            models.QuotaUsage.tenant_id == tenant_id).limit(1)).first() is not None
+
+    @staticmethod
     def _usage_rows(s, tenant_id, lock):
         q = select(models.QuotaUsage).where(models.QuotaUsage.tenant_id == tenant_id)
         if lock:
@@ -226,7 +232,12 @@ def release_instance(db, conf, instance_id):
                     tenant_id=inst.tenant_id, resource=resource, delta=delta,
                     status="Released"))
             s.flush()  # a second release stops here, on the primary key
-            engine.reserve(s, inst.tenant_id, deltas)
+            if not engine.tracked(s, inst.tenant_id):
+                # first usage rows are counted from live rows, which already
+                # exclude this deleted instance: nothing to subtract
+                engine.usage(s, inst.tenant_id)
+            else:
+                engine.reserve(s, inst.tenant_id, deltas)
     except IntegrityError:
         LOG.info("quota of instance %s was already released", instance_id)
         return False

@@ -134,3 +134,20 @@ def test_over_limit_decision():
     assert quota.over_limit(limits, usage, {"ram": 50}) == []
     assert quota.over_limit(limits, usage, {"ram": 51, "backups": 1}) == ["backups", "ram"]
     assert quota.over_limit(limits, usage, {"instances": -1}) == []
+
+
+def test_release_of_an_untracked_tenant_counts_instead_of_subtracting(control_db, conf):
+    """Instances recorded before quotas were tracked: the first usage rows are
+    counted from live rows, so the deleted instance is not subtracted twice."""
+    version_id = _seed(control_db)
+    with control_db.session() as s:
+        rows = [models.Instance(name="old", tenant_id="t5", flavor_id="1",
+                                datastore_version_id=version_id, volume_size=3)
+                for _ in range(2)]
+        s.add_all(rows)
+    with control_db.session() as s:
+        s.get(models.Instance, rows[0].id).deleted = True
+    assert quota.release_instance(control_db, conf, rows[0].id) is True
+    with control_db.session() as s:
+        usage = {q["resource"]: q["in_use"] for q in quota.QuotaEngine(conf).show(s, "t5")}
+    assert usage == {"instances": 1, "volumes": 3, "backups": 0, "ram": 512}

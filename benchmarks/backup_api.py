@@ -161,10 +161,17 @@ def report(times, raw_mb):
             ("raw restore", med["raw_restore"], med["raw_restore"])]
     for label, t, raw in rows:
         print("%-34s %9.2f %9.1f %8.2f" % (label, t, raw_mb / t, raw / t))
-    for way, t in (("backup", med["api_backup"]), ("restore", restore_only)):
-        ratio = med["raw_" + way] / t
-        print("target api >= 0.9 x raw, %s: %.2f %s" % (way, ratio,
-                                                        "OK" if ratio >= 0.9 else "MISSED"))
+    # the machine is shared: a round's api and raw runs are seconds apart, so the
+    # median of per-round ratios is steadier than the ratio of medians
+    per_round = {
+        "backup": [r / a for r, a in zip(times["raw_backup"], times["api_backup"])],
+        "restore": [r / (a - e) for r, a, e in zip(times["raw_restore"], times["api_restore"],
+                                                    times["empty_create"])]}
+    for way, ratios in per_round.items():
+        ratio = statistics.median(ratios)
+        print("target api >= 0.9 x raw, %s: %.2f %s (per round: %s)" % (
+            way, ratio, "OK" if ratio >= 0.9 else "MISSED",
+            ", ".join("%.2f" % r for r in ratios)))
 
 
 if __name__ == "__main__":

@@ -207,15 +207,22 @@ def test_quota_api_is_admin_only_and_validated(env):
     assert {q.resource: q.limit for q in env.admin.quota.show(env.tenant)}["instances"] == 3
 
 
-def test_volume_resize_is_quota_checked(env):
+def test_resize_is_quota_checked(env):
     env.admin.quota.update(env.tenant, {"volumes": 1})
     resp = api(env, "POST", "/instances/%s/action" % env.inst.id,
                {"resize": {"volume": {"size": 2}}})
     assert resp.status_code == 413
     assert resp.json()["overLimit"]["message"] == \
         "Quota exceeded for resources: ['volumes']"
+    env.admin.quota.update(env.tenant, {"ram": 1000})
+    resp = api(env, "POST", "/instances/%s/action" % env.inst.id,
+               {"resize": {"flavorRef": "2"}})  # 512 -> 1024 MB
+    assert resp.json() == {"overLimit": {
+        "code": 413, "message": "Quota exceeded for resources: ['ram']"}}
     assert env.trove.instances.get(env.inst.id).status == "ACTIVE"
-    env.admin.quota.update(env.tenant, {"volumes": 40})
+    quotas = {q.resource: q.in_use for q in env.admin.quota.show(env.tenant)}
+    assert (quotas["volumes"], quotas["ram"]) == (1, 512)
+    env.admin.quota.update(env.tenant, {"volumes": 40, "ram": 4096})
 
 
 # -- databases --------------------------------------------------------------------------

@@ -186,7 +186,7 @@ class InstanceFlows:
         if not server_id:
             self._precreate_guest_queue(inst.id)
             files = {GUEST_CONF_PATH: self.guest_conf(inst.id),
-                     PREPARE_PATH: json.dumps(prepare)}
+                     PREPARE_PATH: json.dumps(backup_flows.injectable(prepare))}
             try:
                 server = self.compute.create_server(
                     "trove-" + inst.id, self.image_id(inst.datastore_version_id),

@@ -14,6 +14,8 @@ import concurrent.futures
 import contextlib
 import io
 import json
+import os
+import signal
 import threading
 import time
 import types
@@ -42,7 +44,8 @@ def _create_body(name):
 
 @pytest.fixture(scope="module")
 def env():
-    cp = start_control_plane("trove-lite-admin-")
+    # a silent guest costs the API this long (test_silent_guest_is_503)
+    cp = start_control_plane("trove-lite-admin-", "[guest]\nrpc_short_timeout = 3\n")
     tenant = uuid.uuid4().hex  # uuid-like: OSC's quota commands take it as a project id
     trove, admin = cp.client(tenant), cp.client("admin")
     try:
@@ -480,3 +483,22 @@ def test_mgmt_instances(env):
     assert_fault(api(env, "GET", "/mgmt/instances"), 403, "forbidden")
     assert_fault(api(env, "GET", "/mgmt/instances/%s/rpc_ping" % env.accepted[1],
                      tenant="admin"), 404, "itemNotFound")
+
+
+def test_silent_guest_is_503_within_the_short_timeout(env):
+    """A guest agent that stops answering (SIGSTOP) costs one short timeout, not a hang."""
+    server_id = env.admin.mgmt_instances.show(env.inst.id).server_id
+    # guest.pid: the group leader of the guest agent's processes (local compute driver)
+    with open(os.path.join(env.cp.state_dir, "servers", server_id, "guest.pid")) as f:
+        pgid = int(f.read().split()[0])
+    os.killpg(pgid, signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        resp = api(env, "GET", "/instances/%s/databases" % env.inst.id)
+        elapsed = time.monotonic() - start
+    finally:
+        os.killpg(pgid, signal.SIGCONT)
+    message = assert_fault(resp, 503, "serviceUnavailable")
+    assert "did not answer list_databases within 3 s" in message
+    assert 3 <= elapsed < 6
+    assert "shop" in [d.name for d in env.trove.databases.list(env.inst.id)]

@@ -77,10 +77,10 @@ def test_full_and_incrementals_restore_each_point_then_cascade_delete(local_cp, 
     for inst, (backup, expected) in zip(restored, points):
         inst = wait_active(trove, inst.id)
         assert checksums(inst) == expected, backup.name  # users came with the data
+    assert_key_never_shown(local_cp, trove)
     for inst in restored:
         trove.instances.delete(inst.id)
 
-    assert_key_never_shown(local_cp, trove)
     assert len(local_objects(local_cp)) == 6   # object + metadata of each
     trove.backups.delete(full.id)
     wait_gone(trove, [full.id, inc1.id, inc2.id])
@@ -94,7 +94,10 @@ def assert_key_never_shown(cp, trove):
     assert key not in shown
     logs = [os.path.join(cp.base_dir, "aio.log")] + glob.glob(
         os.path.join(cp.state_dir, "servers", "*", "guest.log"))
-    for path in logs + glob.glob(os.path.join(cp.state_dir, "backups", "*", "*.json")):
+    files = [os.path.join(d, f) for d, _, names in os.walk(os.path.join(
+        cp.state_dir, "servers")) for f in names if f.endswith((".json", ".conf"))]
+    for path in logs + files + glob.glob(os.path.join(cp.state_dir, "backups", "*",
+                                                      "*.json")):
         with open(path, errors="replace") as f:
             assert key not in f.read(), path
     with sqlite3.connect(os.path.join(cp.state_dir, "trove-lite.sqlite")) as conn:

@@ -16,6 +16,8 @@ import io
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import types
@@ -256,6 +258,15 @@ def test_databases_with_osc_and_cli(env, capsys):
     assert {"Name": "osc_db"} in osc_json(env, "db", "list", env.inst.id)
     assert osc(env, "db", "delete", env.inst.id, "osc_db")[0] == 0
     assert "osc_db" not in server_databases(env)
+
+    # once through the installed binary too (the rest run its code in-process)
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "openstack"),
+                           "--os-auth-type", "none", "--os-endpoint",
+                           env.cp.endpoint(env.tenant), "database", "db", "list",
+                           env.inst.id, "-f", "json"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert {"Name": "shop"} in json.loads(proc.stdout)
 
     trove_lite(env, "database-create", env.inst.name, "cli_db", "--collate",
                "utf8mb4_unicode_ci", capsys=capsys)

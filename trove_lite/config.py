@@ -98,6 +98,7 @@ _OPT_MODULES = [
     "trove_lite.drivers.opts",
     "trove_lite.drivers.storage.opts",
     "trove_lite.api.auth",
+    "trove_lite.backup.opts",
 ]
 
 

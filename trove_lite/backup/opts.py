@@ -31,6 +31,6 @@ def list_opts():
 
 
 def register(conf):
-    """Idempotent; config.py does not list this module yet."""
+    """Idempotent: for a ConfigOpts built without config.make_conf (tests, tools)."""
     for group, opts in list_opts():
         conf.register_opts(opts, group=group)

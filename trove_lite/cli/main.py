@@ -208,7 +208,7 @@ def do_show(cs, args):
              help="Optional list of databases."),
          arg("--users", nargs="+", default=[], metavar="<user:password>",
              help="Optional list of users."),
-         arg("--backup", default=None, help="A backup ID to restore from."),
+         arg("--backup", default=None, help="A backup name or ID to restore from."),
          arg("--availability_zone", "--availability-zone", default=None,
              help="The zone hint (accepted, not used by local drivers)."),
          arg("--datastore", default=None, help="A datastore name or ID."),
@@ -232,7 +232,8 @@ def do_create(cs, args):
         users.append({"name": name, "password": password, "databases": databases})
     instance = cs.instances.create(
         args.name, flavor_id, volume=volume, databases=databases, users=users,
-        restorePoint={"backupRef": args.backup} if args.backup else None,
+        restorePoint=({"backupRef": trove_utils.find_resource(cs.backups, args.backup).id}
+                      if args.backup else None),
         availability_zone=args.availability_zone, datastore=args.datastore,
         datastore_version=args.datastore_version, configuration=args.configuration)
     return instance_record(instance._info)

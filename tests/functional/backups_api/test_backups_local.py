@@ -190,7 +190,7 @@ def test_cli_backup_commands_and_create_from_backup(local_cp, source):
     show = cli(local_cp, "backup-show", "cli-inc")
     assert "| progress" in show and "100.0" in show and done.id in show
     created = json.loads(cli(local_cp, "--json", "create", "cli-restored", "1", "--size",
-                             "1", "--backup", inc["id"]))
+                             "1", "--backup", "cli-inc"))
     restored = wait_active(trove, created["id"])
     assert checksums(restored) == checksums(source)
     trove.instances.delete(restored.id)

@@ -9,7 +9,8 @@ idle and under a write load, all in the same run, and prints one table:
 - cut-over lock: the longest a single-row write was blocked while the tool swapped the
   tables (writes overlapping the window from "Row copy complete" to exit for our engine,
   from "Swapping tables" to "Swapped original and new tables OK" for pt-osc, the whole run
-  for ALTER), plus what the engine itself reports ("Lock & rename duration");
+  for ALTER; the window's length when no write fell into it), plus what the engine itself
+  reports ("Lock & rename duration");
 - binlog backlog (our engine only, sampled every 0.5 s): binlog bytes written but not yet
   read by the engine's streamer (its control socket's ``status``), events read but not yet
   applied, and the apply lag (age of the newest write not yet in the ghost table); max over
@@ -207,10 +208,16 @@ class Writer(threading.Thread):
         return n / max(t_to - t_from, 1e-9)
 
     def max_stall(self, t_from=None, t_to=None):
-        """Longest write overlapping [t_from, t_to] (whole run if not given), in ms."""
+        """Longest write overlapping [t_from, t_to] (whole run if not given), in ms.
+
+        If no write overlapped a given window, the window's length is returned: no write
+        was blocked longer than that (a short swap can fall between two probe writes).
+        """
         spans = [(a, b) for a, b in self.spans
                  if (t_from is None or b >= t_from) and (t_to is None or a <= t_to)]
-        return max((b - a) * 1000 for a, b in spans) if spans else None
+        if spans:
+            return max((b - a) * 1000 for a, b in spans)
+        return (t_to - t_from) * 1000 if t_from is not None and t_to is not None else None
 
 
 def save_log(cfg, name, reader):

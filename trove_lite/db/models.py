@@ -105,7 +105,7 @@ class ServiceStatus(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     instance_id: Mapped[str] = mapped_column(String(36), unique=True)
     status: Mapped[str] = mapped_column(String(64), default="NEW")
-    status_description: Mapped[str | None] = mapped_column(String(255))
+    status_description: Mapped[str | None] = mapped_column(String(1024))
     volume_used: Mapped[float | None] = mapped_column(Float)  # GB, from the guest
     updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
 

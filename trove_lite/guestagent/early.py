@@ -15,16 +15,13 @@ import os
 import threading
 
 from trove_lite.guestagent import state as guest_state
+from trove_lite.guestagent.state import failure_text
 from trove_lite.guestagent.datastore.mariadb.app import MariaDBApp
 
 LOG = logging.getLogger(__name__)
 
 PREPARE_FILE = os.path.join("root", "etc", "trove-lite", "prepare.json")
 
-
-def _short(e):
-    msg = getattr(e, "message", None) or str(e)
-    return ("%s: %s" % (type(e).__name__, msg))[:250]
 
 
 class EarlyPrepare:
@@ -83,7 +80,7 @@ class EarlyPrepare:
             LOG.info("early prepare finished in %s", (self.result or {}).get("timings"))
         except Exception as e:
             LOG.exception("early prepare failed")
-            st.update(preparing=False, prepare_failed=_short(e))
+            st.update(preparing=False, prepare_failed=failure_text(e))
         with self._lock:
             self.done.set()
             callbacks = list(self._callbacks)

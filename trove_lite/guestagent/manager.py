@@ -17,7 +17,8 @@ from trove_lite.guestagent.backup import agent as backup_agent
 from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
 from trove_lite.guestagent.datastore.mariadb import app as mdb_app
 from trove_lite.guestagent.datastore.mariadb import config as mdb_config
-from trove_lite.guestagent.state import GuestState, server_id_of  # noqa: F401 (re-export)
+from trove_lite.guestagent.state import (  # noqa: F401 (GuestState re-exported)
+    GuestState, failure_text, server_id_of)
 from trove_lite.status import ServiceStatus
 
 LOG = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class GuestManager:
                                      config_overrides=overrides or {})
             except Exception as e:
                 LOG.exception("prepare failed")
-                self.state.update(preparing=False, prepare_failed=_short(e))
+                self.state.update(preparing=False, prepare_failed=failure_text(e))
                 self.heartbeat.notify()
                 return
             self.state.update(preparing=False, prepared=True)
@@ -247,9 +248,3 @@ class GuestManager:
         """Start the backup in the background (see backup/agent.py); it reports
         through the conductor."""
         self.backups.start(backup, self._app().server)
-
-
-def _short(e):
-    msg = getattr(e, "message", None) or str(e)
-    return ("%s: %s" % (type(e).__name__, msg))[:250]
-

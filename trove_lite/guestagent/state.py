@@ -74,3 +74,9 @@ def server_factory(work_dir, info):
 def server_id_of(instance_id):
     """A stable 32-bit server_id for the instance (replication needs them unique)."""
     return (int(instance_id.replace("-", "")[:8], 16) % 4000000000) + 1
+
+
+def failure_text(exc, limit=1000):
+    """What the user sees of a guest-side failure (it becomes the instance fault)."""
+    msg = getattr(exc, "message", None) or str(exc)
+    return ("%s: %s" % (type(exc).__name__, msg))[:limit]

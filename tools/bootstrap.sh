@@ -26,3 +26,7 @@ if [ ! -f "$stamp" ]; then
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
+
+# Guests are short-lived Python processes; with PYTHONDONTWRITEBYTECODE set (as on
+# these machines) they would compile trove_lite on every start. Compile it once.
+.venv/bin/python -m compileall -q trove_lite >/dev/null

@@ -165,7 +165,14 @@ class InstanceFlows:
         self.update(instance_id, task_status=TaskStatus.NONE)
         LOG.info("instance %s is ACTIVE", instance_id)
 
+    def _step(self, inst, what, started):
+        """Log a finished step of a long flow: the operator's view of its progress."""
+        now = time.monotonic()
+        LOG.info("instance %s: %s (%.2f s)", inst.id, what, now - started)
+        return now
+
     def _create_steps(self, inst, databases, users, backup_id, root_password, deadline):
+        t = time.monotonic()
         flavor = self.flavor(inst.flavor_id)
         volume_id = inst.volume_id or self._orphan_volume(inst)
         if inst.volume_size and not volume_id:
@@ -176,6 +183,7 @@ class InstanceFlows:
                                 "Volume creation failed: %s" % e)
             volume_id = volume.id
             self.update(inst.id, volume_id=volume_id)
+            t = self._step(inst, "volume %s created" % volume_id, t)
         prepare = {"flavor": flavor, "databases": list(databases or []),
                    "users": list(users or []), "root_password": root_password,
                    "overrides": self.configuration_values(inst.configuration_id),
@@ -185,6 +193,7 @@ class InstanceFlows:
             self.update(inst.id, server_id=server_id, volume_id=volume_id)
         if not server_id:
             self._precreate_guest_queue(inst.id)
+            t = self._step(inst, "guest queue declared", t)
             files = {GUEST_CONF_PATH: self.guest_conf(inst.id),
                      PREPARE_PATH: json.dumps(backup_flows.injectable(prepare))}
             try:
@@ -198,15 +207,19 @@ class InstanceFlows:
             server_id = server.id
             self.update(inst.id, server_id=server_id,
                         address=server.addresses[0] if server.addresses else None)
+            t = self._step(inst, "server %s created" % server_id, t)
         server = self._wait_server_active(inst.id, server_id, deadline)
+        t = self._step(inst, "server %s is ACTIVE" % server_id, t)
         if server.addresses:
             self.update(inst.id, address=server.addresses[0])
         device = self._attach(volume_id, server_id) if volume_id else None
         status, _, _ = self.service_status(inst.id)
         if status not in ServiceStatus.SERVING:
             self.guest_factory(inst.id).prepare(volume_device=device, **prepare)
+            t = self._step(inst, "prepare sent to the guest", t)
         try:
             self.wait_for_service(inst.id, ServiceStatus.SERVING, deadline, server_id=server_id)
+            self._step(inst, "the guest reports the database serving", t)
         except FlowError as e:
             if "Timed out" in e.message:
                 raise FlowError(TaskStatus.BUILDING_ERROR_TIMEOUT_GA,

@@ -29,10 +29,20 @@ def destroy_everything(cp):
     from trove_lite.drivers import factory
     conf = aio_cmd.make_aio_conf(cp.state_dir, config_files=[cp.conf_file])
     drivers = factory.build_drivers(conf)
+    errors = []
+    # servers first (their processes hold the volumes), then volumes; one failure
+    # must not leave the rest running after the test's directory is removed
     for server in drivers.compute.list_servers():
-        drivers.compute.delete_server(server.id)
+        try:
+            drivers.compute.delete_server(server.id)
+        except Exception as exc:
+            errors.append("server %s: %s" % (server.id, exc))
     for volume in drivers.volume.list_volumes():
-        drivers.volume.delete_volume(volume.id)
+        try:
+            drivers.volume.delete_volume(volume.id)
+        except Exception as exc:
+            errors.append("volume %s: %s" % (volume.id, exc))
+    assert not errors, "cleanup left: %s" % "; ".join(errors)
 
 
 @pytest.fixture(scope="module")

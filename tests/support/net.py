@@ -13,15 +13,7 @@ different suites never collide:
 import random
 import socket
 
-
-def port_free(address, port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((address, port))
-        except OSError:
-            return False
-        return True
+from trove_lite.drivers.localutil import port_free
 
 
 def free_loopback(second_octet, port=3306):

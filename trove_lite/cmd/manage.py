@@ -21,7 +21,7 @@ import sys
 
 from sqlalchemy import select
 
-from trove_lite import config, exceptions
+from trove_lite import catalog, config, exceptions
 from trove_lite.db import models
 from trove_lite.db.session import Database
 
@@ -36,7 +36,7 @@ def datastore_update(db, name, default_version):
             s.add(ds)
             s.flush()
         if default_version:
-            v = _version(s, ds, default_version)
+            v = catalog.find_version(s, ds, default_version)
             ds.default_version_id = v.id
         return "Datastore '%s' updated." % name
 
@@ -44,7 +44,7 @@ def datastore_update(db, name, default_version):
 def datastore_version_update(db, datastore, version, manager, image_id, packages, active,
                              version_number=None):
     with db.session() as s:
-        ds = _datastore(s, datastore)
+        ds = catalog.find_datastore(s, datastore)
         v = s.execute(select(models.DatastoreVersion).where(
             models.DatastoreVersion.datastore_id == ds.id,
             models.DatastoreVersion.name == version)).scalar_one_or_none()
@@ -62,7 +62,7 @@ def datastore_version_update(db, datastore, version, manager, image_id, packages
 
 def datastore_version_flavor_add(db, datastore, version, flavor_ids):
     with db.session() as s:
-        v = _version(s, _datastore(s, datastore), version)
+        v = catalog.find_version(s, catalog.find_datastore(s, datastore), version)
         added = []
         for fid in [f.strip() for f in flavor_ids.split(",") if f.strip()]:
             if s.get(models.Flavor, fid) is None:
@@ -79,7 +79,7 @@ def datastore_version_flavor_add(db, datastore, version, flavor_ids):
 
 def datastore_version_flavor_delete(db, datastore, version, flavor_id):
     with db.session() as s:
-        v = _version(s, _datastore(s, datastore), version)
+        v = catalog.find_version(s, catalog.find_datastore(s, datastore), version)
         row = s.execute(select(models.DatastoreVersionFlavor).where(
             models.DatastoreVersionFlavor.datastore_version_id == v.id,
             models.DatastoreVersionFlavor.flavor_id == flavor_id)).scalar_one_or_none()
@@ -93,7 +93,7 @@ def load_config_parameters(db, datastore, version, rules_path):
     with open(rules_path) as f:
         rules = json.load(f)["configuration-parameters"]
     with db.session() as s:
-        v = _version(s, _datastore(s, datastore), version)
+        v = catalog.find_version(s, catalog.find_datastore(s, datastore), version)
         existing = {r.name: r for r in s.execute(
             select(models.DatastoreConfigurationParameter).where(
                 models.DatastoreConfigurationParameter.datastore_version_id == v.id)).scalars()}
@@ -142,25 +142,6 @@ def image_register_system(conf, image_id=None):
     spec = registry.ensure_system_mariadb(*([image_id] if image_id else []))
     return "Registered local image %s (%s)." % (image_id or "mariadb-10.11",
                                                  (spec or {}).get("binaries", {}).get("version", "?"))
-
-
-def _datastore(s, name_or_id):
-    ds = s.execute(select(models.Datastore).where(
-        (models.Datastore.name == name_or_id) | (models.Datastore.id == name_or_id))
-    ).scalar_one_or_none()
-    if ds is None:
-        raise exceptions.NotFound(kind="Datastore", id=name_or_id)
-    return ds
-
-
-def _version(s, ds, name_or_id):
-    v = s.execute(select(models.DatastoreVersion).where(
-        models.DatastoreVersion.datastore_id == ds.id,
-        (models.DatastoreVersion.name == name_or_id) |
-        (models.DatastoreVersion.id == name_or_id))).scalar_one_or_none()
-    if v is None:
-        raise exceptions.NotFound(kind="Datastore version", id=name_or_id)
-    return v
 
 
 def _bool(text):

@@ -9,13 +9,12 @@ knows which binaries to run.
 """
 
 import dataclasses
-import fcntl
-import json
 import os
 import re
 import shutil
 import subprocess
 
+from trove_lite.drivers import localutil
 from trove_lite.drivers.compute.base import DriverError, ImageNotFound
 from trove_lite.guestagent.datastore.mariadb.server import Binaries
 
@@ -110,32 +109,12 @@ class LocalImageRegistry:
 
     def _read(self):
         try:
-            with open(self.path) as f:
-                return json.load(f)
+            return localutil.read_json(self.path)
         except FileNotFoundError:
             return {}
 
     def _write(self, images):
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(images, f, indent=1, sort_keys=True)
-        os.replace(tmp, self.path)
+        localutil.write_json(self.path, images)
 
     def _locked(self):
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        return _FileLock(self.path + ".lock")
-
-
-class _FileLock:
-    def __init__(self, path):
-        self.path = path
-        self.f = None
-
-    def __enter__(self):
-        self.f = open(self.path, "a")
-        fcntl.flock(self.f, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        fcntl.flock(self.f, fcntl.LOCK_UN)
-        self.f.close()
+        return localutil.FileLock(self.path + ".lock")

@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import signal
+import socket
 import time
 
 ENV_SERVER_ID = "TROVE_LITE_SERVER_ID"
@@ -147,3 +148,14 @@ def _signal_all(procs, group_leaders, sig):
                 os.kill(pid, sig)
         except ProcessLookupError:
             pass
+
+
+def port_free(address, port):
+    """True if nothing listens on ``address:port`` (a bind succeeds)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+        return True

@@ -35,7 +35,6 @@ process of the server (the guest's database too) and starts the guest again.
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -220,7 +219,7 @@ class LocalComputeDriver(base.ComputeDriver):
         ranges = [range(0, 256)] * (3 - len(octets)) + [range(1, 255)]
         for suffix in _product(ranges):
             address = ".".join(octets + [str(n) for n in suffix])
-            if address not in taken and _port_free(address, DB_PORT):
+            if address not in taken and localutil.port_free(address, DB_PORT):
                 return address
         raise base.DriverError(reason="no free address left in %s.*" % self.address_prefix)
 
@@ -314,16 +313,6 @@ def _product(ranges):
     for head in ranges[0]:
         for rest in _product(ranges[1:]):
             yield (head,) + rest
-
-
-def _port_free(address, port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((address, port))
-        except OSError:
-            return False
-        return True
 
 
 def _listdir(path):

@@ -106,12 +106,8 @@ class BackupService:
 
     # -- reads ------------------------------------------------------------------
     def _load(self, s, tenant_id, backup_id):
-        row = s.execute(select(models.Backup).where(
-            models.Backup.id == backup_id, models.Backup.tenant_id == tenant_id,
-            models.Backup.deleted.is_(False))).scalars().first()
-        if row is None:
-            raise BackupNotFound(id=backup_id)
-        return row
+        return models.get_owned(s, models.Backup, tenant_id, backup_id,
+                                BackupNotFound(id=backup_id))
 
     def _views(self, s, rows):
         out = []
@@ -200,11 +196,8 @@ class BackupService:
         """The parent backup: the one named, else with ``incremental`` the newest
         COMPLETED backup of the instance (none: a full backup)."""
         if parent_id:
-            parent = s.execute(select(models.Backup).where(
-                models.Backup.id == parent_id, models.Backup.tenant_id == tenant_id,
-                models.Backup.deleted.is_(False))).scalars().first()
-            if parent is None:
-                raise BackupNotFound(id=parent_id)
+            parent = models.get_owned(s, models.Backup, tenant_id, parent_id,
+                                      BackupNotFound(id=parent_id))
             if parent.instance_id != instance_id:
                 raise BadRequest(reason="parent backup %s is of another instance (%s)"
                                         % (parent_id, parent.instance_id))

@@ -176,13 +176,8 @@ def load_values(s, configuration_id):
 
 
 def find_group(s, tenant_id, configuration_id):
-    row = s.execute(select(models.Configuration).where(
-        models.Configuration.id == configuration_id,
-        models.Configuration.tenant_id == tenant_id,
-        models.Configuration.deleted.is_(False))).scalars().first()
-    if row is None:
-        raise ConfigurationNotFound(id=configuration_id)
-    return row
+    return models.get_owned(s, models.Configuration, tenant_id, configuration_id,
+                            ConfigurationNotFound(id=configuration_id))
 
 
 def check_attachable(s, tenant_id, configuration_id, version_id):
@@ -346,12 +341,8 @@ class ConfigurationService:
     # -- instances -------------------------------------------------------------------
     @staticmethod
     def _instance(s, tenant_id, instance_id):
-        inst = s.execute(select(models.Instance).where(
-            models.Instance.id == instance_id, models.Instance.tenant_id == tenant_id,
-            models.Instance.deleted.is_(False))).scalars().first()
-        if inst is None:
-            raise NotFound(kind="Instance", id=instance_id)
-        return inst
+        return models.get_owned(s, models.Instance, tenant_id, instance_id,
+                                NotFound(kind="Instance", id=instance_id))
 
     @staticmethod
     def _check_ready(s, inst):

@@ -12,7 +12,7 @@ import datetime
 import uuid
 
 from sqlalchemy import (BigInteger, Boolean, DateTime, Double, Float, ForeignKey, Integer,
-                        String, Text, UniqueConstraint)
+                        String, Text, UniqueConstraint, select)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -26,6 +26,16 @@ def new_id():
 
 class Base(DeclarativeBase):
     pass
+
+
+def get_owned(s, model, tenant_id, row_id, not_found):
+    """The tenant's live (not deleted) row of ``model`` with this id, else raise
+    ``not_found``: another tenant's row is indistinguishable from a missing one."""
+    row = s.execute(select(model).where(model.id == row_id, model.tenant_id == tenant_id,
+                                        model.deleted.is_(False))).scalars().first()
+    if row is None:
+        raise not_found
+    return row
 
 
 class Datastore(Base):

@@ -163,13 +163,8 @@ class InstanceService:
             return self._snapshots(s, rows[:limit]), len(rows) > limit
 
     def _load(self, s, tenant_id, instance_id):
-        row = s.execute(select(models.Instance).where(
-            models.Instance.id == instance_id, models.Instance.tenant_id == tenant_id,
-            models.Instance.deleted.is_(False))).scalars().first()
-        if row is None:
-            # another tenant's instance is indistinguishable from a missing one
-            raise InstanceNotFound(id=instance_id)
-        return row
+        return models.get_owned(s, models.Instance, tenant_id, instance_id,
+                                InstanceNotFound(id=instance_id))
 
     def _snapshots(self, s, rows):
         ids = [r.id for r in rows]
@@ -237,11 +232,8 @@ class InstanceService:
     def _restorable_backup(self, s, tenant_id, backup_ref):
         if not backup_ref:
             return None
-        backup = s.execute(select(models.Backup).where(
-            models.Backup.id == backup_ref, models.Backup.tenant_id == tenant_id,
-            models.Backup.deleted.is_(False))).scalars().first()
-        if backup is None:
-            raise BackupNotFound(id=backup_ref)
+        backup = models.get_owned(s, models.Backup, tenant_id, backup_ref,
+                                  BackupNotFound(id=backup_ref))
         if backup.status != "COMPLETED":
             raise BadRequest(reason="backup %s is %s; only a COMPLETED backup can be "
                                     "restored" % (backup_ref, backup.status))

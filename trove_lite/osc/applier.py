@@ -11,11 +11,14 @@ turns them into ``FATAL Error <code> (<state>): <message>``. With
 ``ERROR warnings detected in statement ...``.
 """
 
+import concurrent.futures
 import datetime
 import json
 import re
 import threading
 import time
+
+from pymysql.constants import CLIENT
 
 from trove_lite.osc import conn as dbconn
 from trove_lite.osc import sql
@@ -81,24 +84,47 @@ class RowMapper:
         return [self.conv[c](values.get(c)) for c in self.key_cols]
 
 
-def plan_dml(changes, mapper):
+def plan_dml(changes, mapper, pending=None):
     """Binlog changes -> ordered [('delete', key) | ('replace', row)] operations.
 
     The binlog wins: INSERT and UPDATE write the full after-image (upsert); an
     UPDATE that moves the unique key first deletes the old key; DELETE deletes.
+
+    ``pending`` (a ``PendingRange``) holds the keys the row copy has not reached:
+    a change to such a key is left out, because the change is committed (it is in
+    the binlog) and the copy will read the row as it is now. Writing it early
+    would put rows in random places ahead of the copy, splitting the ghost
+    table's pages, for nothing.
     """
     ops = []
     for kind, before, after in changes:
         if kind == DELETE:
             ops.append(("delete", mapper.key(before)))
         elif kind == INSERT:
-            ops.append(("replace", mapper.row(after)))
+            ops.append(("replace", mapper.row(after), mapper.key(after)))
         elif kind == UPDATE:
             old_key, new_key = mapper.key(before), mapper.key(after)
             if old_key != new_key:
                 ops.append(("delete", old_key))
-            ops.append(("replace", mapper.row(after)))
-    return ops
+            ops.append(("replace", mapper.row(after), new_key))
+    if pending is not None:
+        ops = [op for op in ops if not pending.holds(op[-1])]
+    return [op[:2] for op in ops]
+
+
+class PendingRange:
+    """Keys the row copy has yet to copy: above ``low`` (or from it, when
+    ``inclusive``) up to ``high``. Only for all-integer keys, whose order in
+    Python is the server's order."""
+
+    def __init__(self, low, inclusive, high):
+        self.low, self.inclusive, self.high = list(low), inclusive, list(high)
+
+    def holds(self, key):
+        if any(not isinstance(v, int) for v in key):
+            return False
+        above = key >= self.low if self.inclusive else key > self.low
+        return above and key <= self.high
 
 
 class Applier:
@@ -112,14 +138,21 @@ class Applier:
         self.log = log
         self.copy_conn = None
         self.dml_conn = None
+        self.bound_conn = None      # reads the next chunk's end while a chunk copies
+        self._bound_pool = None
         self.mapper = None
         self.key = None
+        self.pending = None         # PendingRange while the row copy runs
 
     def connect(self):
         mode = session_sql_mode_expr(self.req.allow_zero_in_date, self.req.skip_strict_mode)
         self.copy_conn = dbconn.connect(self.cfg, self.db)
-        self.dml_conn = dbconn.connect(self.cfg, self.db)
+        self.dml_conn = dbconn.connect(self.cfg, self.db, client_flag=CLIENT.MULTI_STATEMENTS)
         dbconn.execute(self.copy_conn, "set session sql_mode = %s" % mode)
+        self.bound_conn = dbconn.connect(self.cfg, self.db)
+        dbconn.execute(self.bound_conn, "set session sql_mode = %s" % mode)
+        self._bound_pool = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="osc-chunk-bounds")
         # the row copy runs in the server's time zone; DML applies binlog values in UTC
         # and converts to/from that zone where the ALTER changes DATETIME<->TIMESTAMP
         server_tz = dbconn.query_one(self.copy_conn, "select @@session.time_zone")[0]
@@ -127,7 +160,9 @@ class Applier:
                        "@trove_osc_tz = %%s" % mode, (server_tz,))
 
     def close(self):
-        for c in (self.copy_conn, self.dml_conn):
+        if self._bound_pool is not None:
+            self._bound_pool.shutdown(wait=True, cancel_futures=True)
+        for c in (self.copy_conn, self.dml_conn, self.bound_conn):
             try:
                 if c is not None:
                     c.close()
@@ -188,89 +223,170 @@ class Applier:
         return (list(lo), list(hi)) if lo else (None, None)
 
     def next_chunk_end(self, start, range_max, chunk_size, inclusive):
-        row = dbconn.query_one(self.copy_conn, *sql.chunk_end(
+        return self._chunk_end(self.copy_conn, start, range_max, chunk_size, inclusive)
+
+    def prefetch_chunk_end(self, start, range_max, chunk_size, inclusive):
+        """The same read on its own session and thread, so it overlaps the running
+        chunk copy (one round trip fewer per chunk); returns a future."""
+        return self._bound_pool.submit(self._chunk_end, self.bound_conn, start, range_max,
+                                       chunk_size, inclusive)
+
+    def _chunk_end(self, c, start, range_max, chunk_size, inclusive):
+        row = dbconn.query_one(c, *sql.chunk_end(
             self.db, self.req.table, self.key.name, self.key.columns, start, range_max,
             chunk_size, inclusive))
         return list(row) if row else list(range_max)
 
-    def copy_chunk(self, start, end, inclusive):
-        """Copy one key range; returns rows inserted."""
+    def copy_chunk(self, start, end, inclusive, changes=None):
+        """Copy one key range; returns (rows inserted, binlog ops applied).
+
+        ``changes``, the binlog batch that must be applied before this chunk, goes
+        in the same transaction and the same round trip, ahead of the copy: the
+        order gh-ost keeps (events, then the next chunk) with one commit instead
+        of two. The copy runs in the server's time zone, the events in UTC.
+        """
         statement, args = sql.copy_chunk(
             self.db, self.req.table, self.names.ghost, self.key.name, self.key.columns,
             self.mapper.src_cols, self.mapper.dst_cols, start, end, inclusive)
+        if changes and not self.req.panic_on_warnings:
+            return self._apply_and_copy(changes, statement, args)
+        applied = self.apply_changes(changes) if changes else 0
         c = self.copy_conn
         if not self.req.panic_on_warnings:
             # one autocommitted statement is its own transaction: two round trips fewer
-            return dbconn.execute(c, statement, args)
+            return dbconn.execute(c, statement, args), applied
         dbconn.execute(c, "begin")
         try:
             with c.cursor() as cur:
                 n = cur.execute(statement, args)
                 warnings = cur.warning_count
             if warnings:
-                self._check_warnings(c, statement)
+                self._check_warnings(c, statement, args)
             dbconn.execute(c, "commit")
         except BaseException:
             _rollback(c)
             raise
-        return n
+        return n, applied
 
-    def _check_warnings(self, c, statement):
+    def _apply_and_copy(self, changes, statement, args):
+        ops = plan_dml(changes, self.mapper, self.pending)
+        counts = self._transaction(self._batch_statements(ops) + [
+            ("set session time_zone = @trove_osc_tz", None), (statement, args),
+            ("set session time_zone = '+00:00'", None)])
+        return counts[-2], len(ops)
+
+    def _transaction(self, statements):
+        """Run [(sql, args)] as one transaction in one round trip (a multi-statement
+        request on the DML session); returns each statement's affected-row count."""
+        c = self.dml_conn
+        try:
+            with c.cursor() as cur:
+                cur.execute(";\n".join(["begin"] + [cur.mogrify(s, a) for s, a in statements]
+                                       + ["commit"]))
+                counts = []
+                while cur.nextset():          # the first result is begin's
+                    counts.append(cur.rowcount)
+        except BaseException:
+            _rollback(c)
+            dbconn.execute(c, "set session time_zone = '+00:00'")
+            raise
+        return counts[:len(statements)]
+
+    def _check_warnings(self, c, statement, args):
         expected = re.compile(r"Duplicate entry .* for key '(%s\.)?%s'" % (
             re.escape(self.names.ghost), re.escape(self.key.name)))
         rows = dbconn.query_all(c, "show warnings")
         bad = [r for r in rows if not expected.search(r[2] or "")]
         if bad:
+            with c.cursor() as cur:
+                text = cur.mogrify(statement, args)
             raise MigrationError("ERROR warnings detected in statement %s: %s" % (
-                statement[:200], "; ".join("%s %s: %s" % (r[0], r[1], r[2]) for r in bad)))
+                text[:200], "; ".join("%s %s: %s" % (r[0], r[1], r[2]) for r in bad)))
 
     # -- binlog DML -----------------------------------------------------------
     def apply_changes(self, changes):
-        """Apply row changes in one transaction (time_zone +00:00); returns ops count."""
-        ops = plan_dml(changes, self.mapper)
+        """Apply row changes in one transaction (time_zone +00:00); returns ops count.
+
+        The whole transaction goes to the server as one multi-statement request
+        (see ``_batch_statements``): one round trip per batch instead of one per
+        statement. With --panic-on-warnings each
+        statement's warnings must be read, so that mode sends them one by one.
+        """
+        ops = plan_dml(changes, self.mapper, self.pending)
+        if not ops:
+            return 0
+        if not self.req.panic_on_warnings:
+            self._transaction(self._batch_statements(ops))
+            return len(ops)
         c = self.dml_conn
         dbconn.execute(c, "begin")
         try:
-            pending = []
             for op, values in ops:
                 if op == "replace":
-                    pending.append(values)
-                    continue
-                self._flush_rows(c, pending)
-                pending = []
-                dbconn.execute(c, *sql.delete_row(self.db, self.names.ghost,
-                                                  self.mapper.dst_key, values,
-                                                  self.mapper.key_placeholders))
-            self._flush_rows(c, pending)
+                    self._insert_strict(c, values)
+                else:
+                    dbconn.execute(c, *sql.delete_row(self.db, self.names.ghost,
+                                                      self.mapper.dst_key, values,
+                                                      self.mapper.key_placeholders))
             dbconn.execute(c, "commit")
         except BaseException:
             _rollback(c)
             raise
         return len(ops)
 
-    def _flush_rows(self, c, rows):
-        if not rows:
-            return
-        if not self.req.panic_on_warnings:
-            # bounded statements: one big binlog transaction must not exceed max_allowed_packet
-            for i in range(0, len(rows), REPLACE_ROWS_PER_STATEMENT):
-                dbconn.execute(c, *sql.replace_rows(
+    def _batch_statements(self, ops):
+        """Binlog-ordered ops -> statements: replaces become multi-row REPLACEs (bounded,
+        so one statement stays far below max_allowed_packet)."""
+        statements, pending = [], []
+
+        def flush():
+            for i in range(0, len(pending), REPLACE_ROWS_PER_STATEMENT):
+                statements.append(sql.replace_rows(
                     self.db, self.names.ghost, self.mapper.dst_cols,
-                    rows[i:i + REPLACE_ROWS_PER_STATEMENT], self.mapper.placeholders))
-            return
-        # strict mode: evict same-key rows, then insert; a collision on another
-        # unique key shows up as a warning and fails the migration
-        for row in rows:
-            key = [row[self.mapper.dst_cols.index(k)] for k in self.mapper.dst_key]
-            dbconn.execute(c, *sql.delete_row(self.db, self.names.ghost, self.mapper.dst_key, key,
-                                              self.mapper.key_placeholders))
-            statement, args = sql.insert_ignore_rows(self.db, self.names.ghost,
-                                                     self.mapper.dst_cols, [row],
-                                                     self.mapper.placeholders)
-            with c.cursor() as cur:
-                cur.execute(statement, args)
-                if cur.warning_count:
-                    self._check_warnings(c, statement)
+                    pending[i:i + REPLACE_ROWS_PER_STATEMENT], self.mapper.placeholders))
+            pending.clear()
+
+        if self.key.all_integer and not self.key.nullable:
+            # integer keys: the last change of each key decides. Deletes first, then
+            # the surviving rows in binlog order: two statements for the whole batch.
+            # (A REPLACE that evicts a row on another unique key is followed by that
+            # row's own later REPLACE, as in binlog order.)
+            key_at = [self.mapper.dst_cols.index(k) for k in self.mapper.dst_key]
+            last = {}
+            for op, values in ops:
+                key = tuple(values) if op == "delete" else tuple(values[i] for i in key_at)
+                last.pop(key, None)
+                last[key] = (op, values)
+            gone = [list(k) for k, (op, _) in last.items() if op == "delete"]
+            if gone:
+                statements.append(sql.delete_rows(self.db, self.names.ghost,
+                                                  self.mapper.dst_key, gone))
+            pending.extend(values for op, values in last.values() if op == "replace")
+            flush()
+            return statements
+        for op, values in ops:
+            if op == "replace":
+                pending.append(values)
+                continue
+            flush()
+            statements.append(sql.delete_row(self.db, self.names.ghost, self.mapper.dst_key,
+                                              values, self.mapper.key_placeholders))
+        flush()
+        return statements
+
+    def _insert_strict(self, c, row):
+        """--panic-on-warnings: evict the same-key row, then insert; a collision on
+        another unique key shows up as a warning and fails the migration."""
+        key = [row[self.mapper.dst_cols.index(k)] for k in self.mapper.dst_key]
+        dbconn.execute(c, *sql.delete_row(self.db, self.names.ghost, self.mapper.dst_key, key,
+                                          self.mapper.key_placeholders))
+        statement, args = sql.insert_ignore_rows(self.db, self.names.ghost,
+                                                 self.mapper.dst_cols, [row],
+                                                 self.mapper.placeholders)
+        with c.cursor() as cur:
+            cur.execute(statement, args)
+            if cur.warning_count:
+                self._check_warnings(c, statement, args)
 
     # -- checkpoint -----------------------------------------------------------
     def create_checkpoint_table(self):

@@ -64,7 +64,6 @@ class MigrationRequest:
     resume: bool = False
     gtid: bool = False
     heartbeat_interval_millis: int = 100
-    throttle_control_replicas: str = ""
     panic_flag_file: str = ""
     serve_socket_file: str = ""
     serve_tcp_port: int = 0
@@ -87,7 +86,8 @@ class MigrationRequest:
 # flag names that are live tunables rather than request fields
 TUNABLE_FLAGS = ("chunk-size", "dml-batch-size", "nice-ratio", "max-lag-millis",
                  "max-load", "critical-load", "throttle-query", "throttle-flag-file",
-                 "throttle-additional-flag-file", "postpone-cut-over-flag-file")
+                 "throttle-additional-flag-file", "postpone-cut-over-flag-file",
+                 "throttle-control-replicas")
 
 
 def request_from_flags(values):
@@ -101,6 +101,17 @@ def request_from_flags(values):
     kw["cut_over_lock_timeout_seconds"] = min(10, max(1, int(kw.get(
         "cut_over_lock_timeout_seconds", 3))))
     return MigrationRequest(**kw)
+
+
+def parse_replicas(text):
+    """``h1:3307,h2`` -> [('h1', 3307), ('h2', 3306)]."""
+    out = []
+    for part in (text or "").split(","):
+        part = part.strip()
+        if part:
+            host, _, port = part.rpartition(":") if ":" in part else (part, "", "3306")
+            out.append((host, int(port)))
+    return out
 
 
 def parse_load(text):
@@ -133,6 +144,7 @@ class Tunables:
         self.throttle_flag_file = ""
         self.throttle_additional_flag_file = "/tmp/gh-ost.throttle"
         self.postpone_flag_file = ""
+        self.throttle_control_replicas = []
         self.user_throttle = False
         self.user_unpostponed = False
         self.set_chunk_size(values.get("chunk-size", 1000))
@@ -146,6 +158,7 @@ class Tunables:
         self.throttle_additional_flag_file = values.get("throttle-additional-flag-file",
                                                         "/tmp/gh-ost.throttle")
         self.postpone_flag_file = values.get("postpone-cut-over-flag-file", "")
+        self.throttle_control_replicas = parse_replicas(values.get("throttle-control-replicas"))
 
     def set_chunk_size(self, n):
         with self._lock:

@@ -34,7 +34,8 @@ from trove_lite.osc.context import Progress, Tunables
 from trove_lite.osc.errors import MigrationError
 from trove_lite.osc.hooks import Hooks
 from trove_lite.osc.parser import parse_alter
-from trove_lite.osc.streamer import STATE, Streamer
+from trove_lite.osc.streamer import STATE
+from trove_lite.osc.streamer_process import ProcessStreamer
 from trove_lite.osc.throttler import Throttler
 
 SENTINEL = "AllEventsUpToLockProcessed"
@@ -76,6 +77,7 @@ class Migration:
         self._thread = None
         self._parts = []
         self.streamer = self.applier = self.throttler = self.heartbeat = None
+        self.servers = {}
         self._sentinel_seen = set()
         self._last_status_second = -1
         self._applied_coords = ""
@@ -109,6 +111,11 @@ class Migration:
                    cut_over_lock_seconds=list(self.progress.cut_over_lock_seconds),
                    eta_seconds=status_mod.eta_seconds(s))
         return out
+
+    def server_text(self, role):
+        """``Host: h:p, Version: v`` of the 'inspector' or 'applier' (empty before it
+        is connected), as gh-ost's socket commands of those names print it."""
+        return self.servers.get(role, "")
 
     def status_text(self, detailed=True):
         line = status_mod.status_line(self._snapshot())
@@ -160,14 +167,17 @@ class Migration:
         iconn = dbconn.connect(inspector_cfg, req.database)
         self._parts.append(iconn.close)
         inspector = insp.Inspector(iconn, req, self.log)
+        self.servers["inspector"] = _server_text(inspector_cfg, iconn)
         applier_cfg = self._choose_servers(inspector, inspector_cfg)
         self._inspect(inspector, req)
         if req.attempt_instant_ddl and self._try_instant(applier_cfg, plan):
+            self.hooks.run("success", self._hook_env())
             return
         start_gtid = dbconn.query_one(iconn, "select @@global.gtid_binlog_pos")[0]
         self.applier = applier_mod.Applier(applier_cfg, req, self.names, self.log)
         self.applier.connect()
         self._parts.append(self.applier.close)
+        self.servers["applier"] = _server_text(applier_cfg, self.applier.copy_conn)
         checkpoint = self._prepare_tables(plan)
         if checkpoint:
             start_gtid = checkpoint["coords"]
@@ -309,9 +319,9 @@ class Migration:
         self.applier.set_plan(key, mapper)
 
     def _start_streamer(self, cfg, start_gtid):
-        self.streamer = Streamer(cfg, self.request.database, self.request.table,
-                                 self.names.changelog, start_gtid,
-                                 self.request.replica_server_id, self.log)
+        self.streamer = ProcessStreamer(cfg, self.request.database, self.request.table,
+                                        self.names.changelog, start_gtid,
+                                        self.request.replica_server_id, self.log)
         self.streamer.start()
         self._parts.append(self.streamer.stop)
         self.log.info("Beginning streaming at gtid %s", start_gtid or "(empty)")
@@ -324,7 +334,7 @@ class Migration:
         self._parts.append(self.heartbeat.stop)
         self.throttler = Throttler(inspector_cfg, req.database, self.tunables,
                                    lambda: self.streamer.heartbeat_lag, req.panic_flag_file,
-                                   self.log)
+                                   self.log, changelog=self.names.changelog)
         self.throttler.start()
         self._parts.append(self.throttler.stop)
         stop = threading.Event()
@@ -359,13 +369,33 @@ class Migration:
             inclusive = True
         self.log.info("Migration min values: [%s]; max values: [%s]", start, range_max)
         last_cp = time.monotonic()
+        ahead = None  # ((start, inclusive, chunk size), future of that chunk's end)
+        # keys the copy has not reached yet: their binlog changes can wait for the copy.
+        # Not after --resume: rows copied past the checkpoint before the crash are in
+        # the ghost table, and the replayed changes must reach them.
+        track = (a.key.all_integer and not a.key.nullable and range_max is not None
+                 and not checkpoint)
+        if track:
+            a.pending = applier_mod.PendingRange(start, inclusive, range_max)
         while start is not None and range_max is not None:
-            self._apply_backlog(max_seconds=1.0)
             self._wait_unthrottled()
+            batch = self._apply_backlog(max_seconds=1.0, keep_last=True)
             chunk = self.tunables.chunk_size
-            end = a.next_chunk_end(start, range_max, chunk, inclusive)
+            if ahead is not None and ahead[0] == (start, inclusive, chunk):
+                end = ahead[1].result()
+            else:
+                end = a.next_chunk_end(start, range_max, chunk, inclusive)
+            ahead = None
+            if end != list(range_max):
+                ahead = ((end, False, chunk),
+                         a.prefetch_chunk_end(end, range_max, chunk, False))
             began = time.monotonic()
-            p.rows_copied += a.copy_chunk(start, end, inclusive)
+            copied, applied = a.copy_chunk(start, end, inclusive, batch[0] if batch else None)
+            p.rows_copied += copied
+            if track:
+                a.pending = applier_mod.PendingRange(end, False, range_max)
+            if batch:
+                self._applied(batch, applied)
             p.iteration += 1
             if end == list(range_max):
                 start = None
@@ -378,6 +408,7 @@ class Migration:
                     time.monotonic() - last_cp >= self.request.checkpoint_seconds):
                 self._checkpoint(end if start is not None else range_max, range_max)
                 last_cp = time.monotonic()
+        a.pending = None
         p.copy_end_time = time.time()
         self.log.info("Row copy complete")
 
@@ -408,32 +439,45 @@ class Migration:
             raise MigrationError("binlog streamer failed: %s" % self.streamer.error)
 
     # -- binlog events -------------------------------------------------------------
-    def _apply_backlog(self, max_seconds):
-        """Apply queued binlog transactions (batched) until the queue is empty or time is up."""
+    def _apply_backlog(self, max_seconds, keep_last=False):
+        """Apply queued binlog transactions (batched) until the queue is empty or time is up.
+
+        With ``keep_last`` the last batch (the one that empties the queue) is returned
+        unapplied, for the next chunk copy to carry in its own transaction.
+        """
         deadline = time.monotonic() + max_seconds
-        q = self.streamer.queue
         while time.monotonic() < deadline:
             self._check_abort()
-            changes, coords = [], None
-            batch = self.tunables.dml_batch_size
-            while len(changes) < batch:
-                try:
-                    txn = q.get_nowait()
-                except queue.Empty:
-                    break
-                for change in txn.changes:
-                    if change[0] == STATE:
-                        self._on_state(change[1], changes)
-                    else:
-                        changes.append(change)
-                coords = txn.coords
-            if coords is None:
-                return
-            if changes:
-                self.progress.dml_applied += self.applier.apply_changes(changes)
-            self._applied_coords = coords
-            self.progress.applied_coords = coords
-            self.progress.backlog = q.qsize()
+            batch = self._take_batch()
+            if batch is None:
+                return None
+            if keep_last and self.streamer.queue.empty():
+                return batch
+            self._applied(batch, self.applier.apply_changes(batch[0]) if batch[0] else 0)
+        return None
+
+    def _take_batch(self):
+        """Whole queued transactions up to --dml-batch-size row changes: (changes, coords),
+        or None when nothing is queued."""
+        q = self.streamer.queue
+        changes, coords = [], None
+        while len(changes) < self.tunables.dml_batch_size:
+            try:
+                txn = q.get_nowait()
+            except queue.Empty:
+                break
+            for change in txn.changes:
+                if change[0] == STATE:
+                    self._on_state(change[1], changes)
+                else:
+                    changes.append(change)
+            coords = txn.coords
+        return None if coords is None else (changes, coords)
+
+    def _applied(self, batch, ops):
+        self.progress.dml_applied += ops
+        self._applied_coords = self.progress.applied_coords = batch[1]
+        self.progress.backlog = self.streamer.queue.qsize()
 
     def _on_state(self, value, pending):
         if value and value.startswith(SENTINEL):
@@ -621,3 +665,9 @@ class Migration:
             self.log.info("test pause at %s for %ss", phase, seconds)
             self._test_pause = "" if phase != "row-copy" else self._test_pause
             time.sleep(float(seconds or 1))
+
+
+def _server_text(cfg, conn):
+    version = dbconn.query_one(conn, "select @@version")[0]
+    where = cfg.unix_socket if cfg.unix_socket else "%s:%d" % (cfg.host, cfg.port)
+    return "Host: %s, Version: %s" % (where, version)

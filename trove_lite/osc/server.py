@@ -8,12 +8,14 @@ import os
 import socketserver
 import threading
 
-from trove_lite.osc.context import parse_load
+from trove_lite.osc.context import parse_load, parse_replicas
 
 HELP = """available commands:
 status                               # Print a detailed status message
 sup                                  # Print a short status message
 coordinates                          # Print the currently inspected coordinates
+applier                              # Print the hostname of the applier
+inspector                            # Print the hostname of the inspector
 chunk-size=<newsize>                 # Set a new chunk-size
 dml-batch-size=<newsize>             # Set a new dml-batch-size
 nice-ratio=<ratio>                   # Set a new nice-ratio, immediate sleep after each row-copy operation, float (examples: 0 is aggressive, 0.7 adds 70% runtime, 1.0 doubles runtime, 2.0 triples runtime, ...)
@@ -39,7 +41,9 @@ def handle(line, migration):
     readers = {"chunk-size": lambda: t.chunk_size, "dml-batch-size": lambda: t.dml_batch_size,
                "nice-ratio": lambda: t.nice_ratio, "max-lag-millis": lambda: t.max_lag_millis,
                "max-load": lambda: _load(t.max_load), "critical-load": lambda: _load(t.critical_load),
-               "throttle-query": lambda: t.throttle_query}
+               "throttle-query": lambda: t.throttle_query,
+               "throttle-control-replicas": lambda: ",".join(
+                   "%s:%d" % r for r in t.throttle_control_replicas)}
     if arg == "?" and cmd in readers:
         return "%s\n" % readers[cmd]()
     try:
@@ -51,6 +55,9 @@ def handle(line, migration):
             return migration.status_text(detailed=False) + "\n"
         if cmd == "coordinates":
             return migration.coordinates() + "\n"
+        if cmd in ("applier", "inspector"):
+            text = migration.server_text(cmd)
+            return text + "\n" if text else ""
         if cmd == "chunk-size":
             t.set_chunk_size(int(arg))
         elif cmd == "dml-batch-size":
@@ -66,7 +73,7 @@ def handle(line, migration):
         elif cmd == "throttle-query":
             t.throttle_query = arg
         elif cmd == "throttle-control-replicas":
-            pass
+            t.throttle_control_replicas = parse_replicas(arg)
         elif cmd in ("throttle", "pause", "suspend"):
             migration.throttle()
         elif cmd in ("no-throttle", "unthrottle", "resume", "continue"):

@@ -181,6 +181,17 @@ def delete_row(db, ghost, key, key_values, placeholders=None):
     return "delete /* gh-ost */ from %s where %s" % (qualified(db, ghost), cond), args
 
 
+def delete_rows(db, ghost, key, keys):
+    """One DELETE for many keys (integer keys: plain equality is the server's)."""
+    if len(key) == 1:
+        cond = "%s in (%s)" % (quote(key[0]), ", ".join(["%s"] * len(keys)))
+    else:
+        one = "(" + " and ".join("%s = %%s" % quote(c) for c in key) + ")"
+        cond = " or ".join([one] * len(keys))
+    return ("delete /* gh-ost */ from %s where %s" % (qualified(db, ghost), cond),
+            [v for k in keys for v in k])
+
+
 def replace_rows(db, ghost, dst_cols, rows, placeholders=None):
     """Upsert full row images: the binlog's values win over whatever the ghost holds.
 

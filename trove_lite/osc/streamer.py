@@ -110,17 +110,11 @@ def format_gtid_state(state):
     return ",".join(state[d] for d in sorted(state))
 
 
-class Streamer:
-    """Reads binlog events for one table; see module docstring for the contract."""
+class StreamState:
+    """What the migrator reads of a streamer: its queue of ``Txn``, its failure, and
+    where it is (binlog position, newest heartbeat, events seen)."""
 
-    def __init__(self, conn_config, database, table, changelog, start_gtid, server_id,
-                 log, maxsize=10000):
-        self.conn_config = conn_config
-        self.database = database
-        self.table = table
-        self.changelog = changelog
-        self.gtid_state = parse_gtid_state(start_gtid)
-        self.server_id = server_id
+    def __init__(self, log, maxsize):
         self.log = log
         self.queue = queue.Queue(maxsize=maxsize)
         self.error = None
@@ -128,7 +122,6 @@ class Streamer:
         self.log_file, self.log_pos = "", 0
         self.events_seen = 0
         self._stopping = threading.Event()
-        self._stream = None
         self._thread = None
 
     @property
@@ -139,6 +132,30 @@ class Streamer:
     @property
     def coordinates(self):
         return "%s:%d" % (self.log_file, self.log_pos)
+
+    def _put(self, txn):
+        """Queue a transaction, waiting while the queue is full, unless stopping."""
+        while not self._stopping.is_set():
+            try:
+                self.queue.put(txn, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+
+class Streamer(StreamState):
+    """Reads binlog events for one table; see module docstring."""
+
+    def __init__(self, conn_config, database, table, changelog, start_gtid, server_id,
+                 log, maxsize=10000):
+        super().__init__(log, maxsize)
+        self.conn_config = conn_config
+        self.database = database
+        self.table = table
+        self.changelog = changelog
+        self.gtid_state = parse_gtid_state(start_gtid)
+        self.server_id = server_id
+        self._stream = None
 
     def start(self):
         _keep_zero_dates()
@@ -151,7 +168,10 @@ class Streamer:
             only_schemas=[self.database], only_tables=[self.table, self.changelog],
             only_events=[MariadbGtidEvent, RotateEvent, XidEvent, WriteRowsEvent,
                          UpdateRowsEvent, DeleteRowsEvent],
-            freeze_schema=True, enable_logging=False)
+            freeze_schema=True, enable_logging=False,
+            # the server sends a heartbeat each second when idle, so its dump thread
+            # notices within a second that a killed engine's connection is gone
+            slave_heartbeat=1)
         self._thread = threading.Thread(target=self._run, name="osc-streamer", daemon=True)
         self._thread.start()
 
@@ -222,13 +242,6 @@ class Streamer:
             elif hint == "state":
                 changes.append((STATE, value, None))
 
-    def _put(self, txn):
-        while not self._stopping.is_set():
-            try:
-                self.queue.put(txn, timeout=0.2)
-                return
-            except queue.Full:
-                continue
 
 
 def _with_empty_sets(values, none_sources):

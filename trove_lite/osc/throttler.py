@@ -14,6 +14,7 @@ import threading
 import time
 
 from trove_lite.osc import conn as dbconn
+from trove_lite.osc import sql
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Metrics:
     throttle_query_result: int | None = None
     flag_files: tuple = ()            # paths that exist
     panic_flag_exists: bool = False
+    replica_lags: tuple = ()          # (host:port, seconds or None when it cannot be read)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +48,11 @@ def decide(m, t):
         return Decision(True, "flag-file")
     if m.heartbeat_lag * 1000 > t.get("max_lag_millis", 1500):
         return Decision(True, "lag=%.6fs" % m.heartbeat_lag)
+    for name, lag in m.replica_lags:
+        if lag is None:
+            return Decision(True, "%s replica-lag unknown" % name)
+        if lag * 1000 > t.get("max_lag_millis", 1500):
+            return Decision(True, "%s replica-lag=%.6fs" % (name, lag))
     if m.throttle_query_result is not None and m.throttle_query_result > 0:
         return Decision(True, "throttle-query")
     for name, limit in t.get("max_load", {}).items():
@@ -56,9 +63,12 @@ def decide(m, t):
 
 
 class Throttler:
-    def __init__(self, conn_config, database, tunables, streamer_lag, panic_flag_file, log):
+    def __init__(self, conn_config, database, tunables, streamer_lag, panic_flag_file, log,
+                 changelog=None):
         self.cfg = conn_config
         self.database = database
+        self.changelog = changelog
+        self._replica_conns = {}
         self.tunables = tunables
         self.streamer_lag = streamer_lag
         self.panic_flag_file = panic_flag_file
@@ -80,6 +90,11 @@ class Throttler:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=3)
+        for c in self._replica_conns.values():
+            try:
+                c.close()
+            except Exception:  # best effort
+                pass
         try:
             self._conn.close()
         except Exception:  # best effort
@@ -125,4 +140,30 @@ class Throttler:
                 result = int(row[0]) if row and row[0] is not None else 0
             except Exception as exc:  # a broken query does not throttle (gh-ost logs it)
                 self.log.warning("throttle-query failed: %s", exc)
-        return Metrics(status=status, throttle_query_result=result)
+        return Metrics(status=status, throttle_query_result=result,
+                       replica_lags=self._replica_lags(t["throttle_control_replicas"]))
+
+    def _replica_lags(self, replicas):
+        """--throttle-control-replicas: the age of our newest heartbeat on each replica
+        (gh-ost's measure), on a connection kept per replica."""
+        out = []
+        for host, port in replicas:
+            name = "%s:%d" % (host, port)
+            try:
+                c = self._replica_conns.get(name)
+                if c is None:
+                    c = self._replica_conns[name] = dbconn.connect(
+                        self.cfg.with_host(host, port), self.database)
+                row = dbconn.query_one(c, "select value from %s where hint = 'heartbeat'"
+                                       % sql.qualified(self.database, self.changelog))
+                out.append((name, max(0.0, time.time() - int(row[0]) / 1e9) if row else None))
+            except Exception as exc:  # unreachable or not replicated yet: lag unknown
+                self.log.debug("replica %s lag check failed: %s", name, exc)
+                bad = self._replica_conns.pop(name, None)
+                try:
+                    if bad is not None:
+                        bad.close()
+                except Exception:  # already broken
+                    pass
+                out.append((name, None))
+        return tuple(out)

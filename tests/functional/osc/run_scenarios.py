@@ -436,6 +436,9 @@ def expect_refusal(scenario, proc, log_path, timeout):
     if scenario.expect_failure.lower() not in output.lower():
         raise Failed("engine exited %s without %r; log tail:\n%s"
                      % (code, scenario.expect_failure, log_tail(log_path)))
+    fatal = [line for line in output.splitlines() if "FATAL" in line]
+    if any("%s" in line for line in fatal):
+        raise Failed("the refusal shows an unfilled placeholder: %s" % fatal)
     return 0
 
 

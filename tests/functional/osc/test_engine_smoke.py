@@ -3,7 +3,9 @@ runner drives it (postpone flag, stop writes, remove flag, compare checksums).""
 
 import os
 import subprocess
+import time
 
+import pymysql
 import pytest
 
 from tests.functional.osc import support
@@ -27,11 +29,16 @@ def test_migration_under_load_keeps_every_row(mariadb_factory, tmp_path):
         "--serve-socket-file=%s" % sock, "--exact-rowcount"), log)
     try:
         support.wait_log(log, "postponing cut-over", proc)
-        status = subprocess.run(["python3", "-c", (
-            "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
-            "s.sendall(b'sup\\n'); print(s.recv(4096).decode())"), sock],
-            capture_output=True, text=True, timeout=10).stdout
-        assert "State: postponing cut-over" in status
+
+        def ask(command):
+            return subprocess.run(["python3", "-c", (
+                "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
+                "s.sendall(sys.argv[2].encode() + b'\\n'); print(s.recv(4096).decode())"),
+                sock, command], capture_output=True, text=True, timeout=10).stdout
+
+        assert "State: postponing cut-over" in ask("sup")
+        for role in ("applier", "inspector"):
+            assert ask(role).startswith("Host: %s:%d, Version: 10.11" % (kw["host"], kw["port"]))
         writer.stop()
         assert writer.ops > 20 and not writer.errors
         os.unlink(flag)
@@ -60,6 +67,18 @@ def _request(kw, **extra):
                             alter="add column extra int default 7", **extra)
 
 
+def _recording_hook(tmp_path, name, words):
+    """A hooks directory whose hook ``name`` writes ``words`` (expanded) to a file;
+    returns (hooks directory, that file)."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    seen = tmp_path / "seen"
+    hook = hooks / name
+    hook.write_text("#!/bin/sh\necho \"%s\" > %s\n" % (words, seen))
+    hook.chmod(0o755)
+    return hooks, seen
+
+
 def test_library_api_postpone_unpostpone_and_hooks(mariadb_factory, tmp_path):
     """The guest agent's way: Migration in a thread, status(), unpostpone(), wait()."""
     import time
@@ -70,13 +89,9 @@ def test_library_api_postpone_unpostpone_and_hooks(mariadb_factory, tmp_path):
     server = mariadb_factory(area=201)
     kw = support.prepare(server)
     support.create_table(kw, "t", 2000)
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    seen = tmp_path / "seen"
-    hook = hooks / "gh-ost-on-before-cut-over-record"
-    hook.write_text("#!/bin/sh\necho \"$GH_OST_TABLE_NAME $GH_OST_GHOST_TABLE_NAME "
-                    "$GH_OST_COPIED_ROWS\" > %s\n" % seen)
-    hook.chmod(0o755)
+    hooks, seen = _recording_hook(tmp_path, "gh-ost-on-before-cut-over-record",
+                                  "$GH_OST_TABLE_NAME $GH_OST_GHOST_TABLE_NAME "
+                                  "$GH_OST_COPIED_ROWS")
     flag = tmp_path / "postpone"
     flag.write_text("")
     m = Migration(_request(kw, hooks_path=str(hooks)),
@@ -95,6 +110,28 @@ def test_library_api_postpone_unpostpone_and_hooks(mariadb_factory, tmp_path):
     assert len(m.status()["cut_over_lock_seconds"]) == 1
     assert seen.read_text().split() == ["t", "_t_gho", "2000"]
     assert support.checksum(kw, "t") == support.checksum(kw, "_t_del")
+
+
+def test_instant_ddl_runs_the_success_hook(mariadb_factory, tmp_path):
+    """--attempt-instant-ddl: ADD COLUMN is instant on 10.11; no ghost table, and the
+    success hook still tells the operator's tooling that the migration is done."""
+    from trove_lite.osc.migrator import Migration
+
+    server = mariadb_factory(area=201)
+    kw = support.prepare(server)
+    support.create_table(kw, "t", 500)
+    hooks, seen = _recording_hook(tmp_path, "gh-ost-on-success", "$GH_OST_TABLE_NAME done")
+    m = Migration(_request(kw, hooks_path=str(hooks), attempt_instant_ddl=True),
+                  status_out=open(os.devnull, "w"))
+    assert m.run() is None
+    assert seen.read_text().split() == ["t", "done"]
+    c = support.connect(kw)
+    with c.cursor() as cur:
+        cur.execute("show create table t")
+        assert "`extra`" in cur.fetchone()[1]
+        cur.execute("show tables like '\\_t\\_%'")
+        assert cur.fetchall() == ()
+    c.close()
 
 
 def test_failing_hook_aborts_and_original_is_untouched(mariadb_factory, tmp_path):
@@ -133,3 +170,59 @@ def test_refusal_messages_are_gh_osts(mariadb_factory, tmp_path):
                               text=True, cwd=support.ROOT, timeout=60)
         assert proc.returncode != 0
         assert text in proc.stdout + proc.stderr, (alter, proc.stderr[-1500:])
+
+
+def test_changes_ahead_of_the_copy_reach_the_new_table(mariadb_factory, tmp_path):
+    """Updates, deletes, re-inserts and key moves all over the key range while the copy
+    is slow: rows the copy has not reached take their change from the copy, rows it
+    has passed from the binlog; either way the new table equals the original."""
+    import random
+    import threading
+    server = mariadb_factory(area=201)
+    kw = support.prepare(server)
+    support.create_table(kw, "t", 20000)
+    stop, done = threading.Event(), []
+
+    def write():
+        rnd, c = random.Random(7), support.connect(kw)
+
+        def run(cur, statement, args):
+            try:
+                return cur.execute(statement, args)
+            except pymysql.IntegrityError:   # the moved-to key is taken: a normal refusal
+                return 0
+
+        with c.cursor() as cur:
+            while not stop.is_set():
+                run(cur, "update t set name = concat(name, '*'), price = price + 1 "
+                    "where id = %s", (rnd.randint(1, 20000),))
+                run(cur, "update t set id = id + 100000 where id = %s", (rnd.randint(1, 20000),))
+                run(cur, "update t set id = id - 100000 where id = %s",
+                    (100000 + rnd.randint(1, 20000),))
+                b = rnd.randint(1, 20000)
+                if run(cur, "delete from t where id = %s", (b,)):
+                    run(cur, "insert into t (id, u, name) values (%s, %s, 'again')", (b, -b))
+                done.append(1)
+                time.sleep(0.002)
+        c.close()
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    flag = tmp_path / "postpone.flag"
+    flag.write_text("")
+    log = str(tmp_path / "engine.log")
+    proc = support.start_engine(support.engine_cmd(
+        kw, "t", "add column extra int default 3", "--chunk-size=100", "--nice-ratio=1",
+        "--postpone-cut-over-flag-file=%s" % flag), log)
+    try:
+        support.wait_log(log, "postponing cut-over", proc, timeout=120)
+        stop.set()
+        writer.join(10)
+        os.unlink(flag)
+        assert proc.wait(60) == 0, open(log).read()[-3000:]
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+    assert len(done) > 200
+    assert support.checksum(kw, "t") == support.checksum(kw, "_t_del")

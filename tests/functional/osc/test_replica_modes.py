@@ -137,3 +137,37 @@ def test_migrate_on_replica_changes_only_the_replica(pair, tmp_path):
     # replicated writes reached the ghost through the replica's own binlog
     assert support.checksum(rkw, "t") == support.checksum(rkw, "_t_del")
     assert support.checksum(rkw, "_t_del") == support.checksum(kw, "t")
+
+
+def test_lagging_control_replica_throttles_until_it_catches_up(pair, tmp_path):
+    """--throttle-control-replicas: with the replica's SQL thread stopped its lag grows,
+    the engine reports itself throttled for that replica and copies nothing more; once
+    replication runs again the migration finishes."""
+    kw, rkw = pair
+    support.create_table(kw, "t", 20000)
+    _sync(kw, rkw)
+    r = support.connect(rkw)
+    with r.cursor() as cur:
+        cur.execute("stop slave sql_thread")
+    replica = "%s:%d" % (rkw["host"], rkw["port"])
+    log = str(tmp_path / "engine.log")
+    proc = support.start_engine(support.engine_cmd(
+        kw, "t", "add column extra int", "--chunk-size=100", "--nice-ratio=1",
+        "--max-lag-millis=500", "--throttle-control-replicas=%s" % replica), log)
+    try:
+        support.wait_log(log, "State: throttled, %s replica-lag" % replica, proc, timeout=30)
+        copied = lambda: [ln for ln in open(log).read().splitlines() if ln.startswith("Copy: ")]
+        time.sleep(2.5)
+        held = copied()[-3:]
+        assert all("throttled" in ln for ln in held), held
+        assert len({ln.split(";")[0] for ln in held}) == 1, "rows were copied while throttled"
+        with r.cursor() as cur:
+            cur.execute("start slave sql_thread")
+        assert proc.wait(120) == 0, open(log).read()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with r.cursor() as cur:
+            cur.execute("start slave sql_thread")
+        r.close()
+    assert support.checksum(kw, "t") == support.checksum(kw, "_t_del")

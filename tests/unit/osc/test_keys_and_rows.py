@@ -1,5 +1,5 @@
 from trove_lite.osc import inspector as insp
-from trove_lite.osc.applier import RowMapper, plan_dml, value_converter
+from trove_lite.osc.applier import PendingRange, RowMapper, plan_dml, value_converter
 from trove_lite.osc.parser import parse_alter
 from trove_lite.osc.streamer import DELETE, INSERT, UPDATE
 
@@ -66,6 +66,24 @@ def test_dml_plan_binlog_wins_and_key_moves_delete_first():
                     (DELETE, {"id": 2, "old": 6}, None)], m)
     assert ops == [("replace", [1, 5]), ("replace", [1, 6]), ("delete", [1]),
                    ("replace", [2, 6]), ("delete", [2])]
+
+
+def test_changes_to_rows_the_copy_has_not_reached_wait_for_the_copy():
+    """Copied so far: keys up to 10; the copy will still read 11..100 as they are."""
+    m = RowMapper(_cols(), ["id", "old"], ["id", "new"], ("id",), False)
+    pending = PendingRange([10], False, [100])
+    ops = plan_dml([(UPDATE, {"id": 5, "old": 1}, {"id": 5, "old": 2}),      # copied: apply
+                    (UPDATE, {"id": 50, "old": 1}, {"id": 50, "old": 2}),    # not yet: skip
+                    (DELETE, {"id": 60, "old": 1}, None),                    # not yet: skip
+                    (UPDATE, {"id": 7, "old": 1}, {"id": 70, "old": 1}),     # moves ahead
+                    (UPDATE, {"id": 80, "old": 1}, {"id": 8, "old": 1}),     # moves behind
+                    (INSERT, None, {"id": 10, "old": 3}),                    # the boundary
+                    (INSERT, None, {"id": 101, "old": 3})], m, pending)      # past the range
+    assert ops == [("replace", [5, 2]), ("delete", [7]), ("replace", [8, 1]),
+                   ("replace", [10, 3]), ("replace", [101, 3])]
+    # the first chunk includes its lower bound
+    assert PendingRange([1], True, [100]).holds([1])
+    assert not PendingRange([1], False, [100]).holds([1])
 
 
 class _Packet:

@@ -47,6 +47,17 @@ def test_throttle_decisions():
     assert decide(Metrics(), dict(T, user_throttle=True)).reason == "commanded by user"
 
 
+def test_control_replica_lag_throttles():
+    lagging = Metrics(replica_lags=(("r1:3306", 0.2), ("r2:3307", 2.5)))
+    assert decide(lagging, T) == Decision(True, "r2:3307 replica-lag=2.500000s")
+    assert decide(Metrics(replica_lags=(("r1:3306", 0.2),)), T) == Decision(False)
+    # a replica we cannot read is not assumed to be fine
+    assert decide(Metrics(replica_lags=(("r1:3306", None),)), T).reason == \
+        "r1:3306 replica-lag unknown"
+    from trove_lite.osc.context import parse_replicas
+    assert parse_replicas("h1:3307, h2") == [("h1", 3307), ("h2", 3306)]
+
+
 def test_critical_load_and_panic_file_panic():
     assert decide(Metrics(status={"Threads_running": 100}), T).panic.startswith(
         "critical-load met")

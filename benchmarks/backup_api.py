@@ -85,10 +85,8 @@ class _Server:
 
 def main(args, codec, raw_backup, raw_restore):
     work = tempfile.mkdtemp(prefix="trove-lite-bench-api-")
-    # the harness writes address_prefix = 127.204 first; the later value wins
-    cp = ControlPlane(work, usage_timeout=900, extra_conf=(
-        "\n[local_compute]\naddress_prefix = 127.205\n\n[backup]\ncodec = %s\n"
-        % codec.name))
+    cp = ControlPlane(work, usage_timeout=900, address_area=205,
+                      extra_conf="\n[backup]\ncodec = %s\n" % codec.name)
     cp.start_aio()
     try:
         trove = cp.client("bench")

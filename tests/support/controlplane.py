@@ -1,8 +1,8 @@
 """Run the real control plane as separate processes for functional tests.
 
 ``ControlPlane(tmpdir, **options)`` writes one config file (its own AMQP
-exchange so concurrent runs never share queues, instance addresses from
-127.204.*, SQLite or MariaDB) and starts ``trove-lite-aio`` or the separate
+exchange so concurrent runs never share queues, instance addresses from a
+127.<area>.<k>.* of its own (area 204 unless asked), SQLite or MariaDB) and starts ``trove-lite-aio`` or the separate
 services (api, conductor, taskmanager) as child processes that it stops (by PID)
 at the end. ``client()`` returns a python-troveclient bound to a tenant.
 """
@@ -19,14 +19,14 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.noauth import NoAuth
 from troveclient.v1 import client as trove_client
 
-from tests.support.net import free_port
+from tests.support.net import free_port, reserve_subnet
 
 PY = sys.executable
 
 
 class ControlPlane:
     def __init__(self, base_dir, db_url=None, usage_timeout=120, heartbeat_interval=2,
-                 guest_command=None, extra_conf=""):
+                 guest_command=None, extra_conf="", address_area=204):
         self.base_dir = base_dir
         self.state_dir = os.path.join(base_dir, "state")
         os.makedirs(self.state_dir, exist_ok=True)
@@ -34,6 +34,7 @@ class ControlPlane:
         self.exchange = "trove_lite_test_%s" % uuid.uuid4().hex[:10]
         self.conf_file = os.path.join(base_dir, "trove-lite.conf")
         self.procs = {}
+        self.address_prefix, self._subnet_lock = reserve_subnet(address_area)
         lines = [
             "[DEFAULT]",
             "state_dir = %s" % self.state_dir,
@@ -54,7 +55,7 @@ class ControlPlane:
             "heartbeat_interval = %d" % heartbeat_interval,
             "",
             "[local_compute]",
-            "address_prefix = 127.204",
+            "address_prefix = %s" % self.address_prefix,
         ]
         if guest_command:
             lines.append("guest_command = %s" % ",".join(guest_command))

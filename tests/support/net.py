@@ -10,8 +10,11 @@ different suites never collide:
     127.205.* benchmarks                 127.206.* drivers contract tests
 """
 
+import fcntl
+import os
 import random
 import socket
+import tempfile
 
 from trove_lite.drivers.localutil import port_free
 
@@ -23,6 +26,31 @@ def free_loopback(second_octet, port=3306):
         if port_free(addr, port):
             return addr
     raise RuntimeError("no free loopback address in 127.%d.0.0/16" % second_octet)
+
+
+def reserve_subnet(second_octet):
+    """A 127.<second_octet>.<k> prefix (a /24) no other process on this machine holds.
+
+    Returns ``(prefix, lock)``: the prefix stays ours while ``lock`` (an open
+    file with an exclusive flock) is open; the kernel drops the lock when the
+    process ends, however it ends. Used where addresses are handed out in order
+    from .1 (the local compute driver): two test runs at once on one machine would
+    otherwise both give their first instance 127.<second_octet>.0.1.
+    """
+    lock_dir = os.path.join(tempfile.gettempdir(), "trove-lite-test-subnets")
+    os.makedirs(lock_dir, exist_ok=True)
+    for third in random.sample(range(0, 255), 255):
+        prefix = "127.%d.%d" % (second_octet, third)
+        lock = open(os.path.join(lock_dir, prefix + ".lock"), "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        if all(port_free("%s.%d" % (prefix, n), 3306) for n in (1, 2, 3)):
+            return prefix, lock
+        lock.close()
+    raise RuntimeError("no free /24 left in 127.%d.0.0/16" % second_octet)
 
 
 def free_port(address="127.0.0.1"):

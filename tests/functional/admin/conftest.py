@@ -10,12 +10,9 @@ from tests.functional.controlplane.conftest import destroy_everything
 from tests.support.controlplane import ControlPlane
 from tests.support.keystone_aio import keystone_aio  # noqa: F401  (session fixture)
 
-ADDRESS_CONF = "[local_compute]\naddress_prefix = 127.202\n"
-
-
 def start_control_plane(prefix, extra_conf=""):
     base = tempfile.mkdtemp(prefix=prefix)
-    cp = ControlPlane(base, extra_conf=ADDRESS_CONF + extra_conf)
+    cp = ControlPlane(base, extra_conf=extra_conf, address_area=202)
     try:
         cp.start_aio()
     except BaseException:

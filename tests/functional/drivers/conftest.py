@@ -15,6 +15,7 @@ import sys
 
 import pytest
 
+from tests.support.net import reserve_subnet
 from tests.support.openstack_fake import OpenStackFake
 from trove_lite import config
 from trove_lite.drivers import factory, images, localutil
@@ -31,8 +32,9 @@ class LocalBackend:
     image_a, image_b = "img-a", "img-b"
 
     def __init__(self, state_dir, **overrides):
+        self.address_prefix, self._subnet_lock = reserve_subnet(206)
         opts = {"state_dir": state_dir,
-                "local_compute.address_prefix": "127.206",
+                "local_compute.address_prefix": self.address_prefix,
                 "local_compute.guest_command": [sys.executable, STAND_IN_GUEST],
                 "local_compute.stop_timeout": 5.0,
                 "local_volume.busy_timeout": 0.5}

@@ -99,7 +99,8 @@ def test_addresses_skip_busy_ones_and_are_freed_by_delete(local_backend):
     assert again.addresses == delete_me.addresses     # freed and handed out again
     # something else listening on the next address's :3306 makes the driver skip it
     taken = {first.addresses[0], again.addresses[0]}
-    nxt = next("127.206.0.%d" % n for n in range(1, 255) if "127.206.0.%d" % n not in taken)
+    prefix = local_backend.address_prefix
+    nxt = next("%s.%d" % (prefix, n) for n in range(1, 255) if "%s.%d" % (prefix, n) not in taken)
     squatter = socket.create_server((nxt, 3306))
     try:
         other = boot(local_backend, "d")

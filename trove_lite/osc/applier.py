@@ -441,9 +441,10 @@ class Heartbeat:
     """Writes ``heartbeat`` (epoch nanoseconds) to the changelog every interval on
     its own connection; errors are counted and retried, never raised."""
 
-    def __init__(self, conn_config, db, changelog, interval, log):
+    def __init__(self, conn_config, db, changelog, interval, log, paused=None):
         self.cfg, self.db, self.changelog = conn_config, db, changelog
         self.interval = interval
+        self.paused = paused or (lambda: False)  # critical-load hibernation: write nothing
         self.log = log
         self.lock = threading.Lock()
         self._stop = threading.Event()
@@ -472,6 +473,8 @@ class Heartbeat:
 
     def _run(self):
         while not self._stop.wait(self.interval):
+            if self.paused():
+                continue
             try:
                 self.beat()
             except Exception as exc:  # lag will show it; keep trying

@@ -77,6 +77,10 @@ class MigrationRequest:
     mysql_timeout: float = 0.0
     critical_load_interval_millis: int = 0
     critical_load_hibernate_seconds: int = 0
+    throttle_http: str = ""
+    throttle_http_interval_millis: int = 100
+    throttle_http_timeout_millis: int = 1000
+    ignore_http_errors: bool = False
 
     @property
     def table_prefix(self):

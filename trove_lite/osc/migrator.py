@@ -36,7 +36,7 @@ from trove_lite.osc.hooks import Hooks
 from trove_lite.osc.parser import parse_alter
 from trove_lite.osc.streamer import STATE
 from trove_lite.osc.streamer_process import ProcessStreamer
-from trove_lite.osc.throttler import Throttler
+from trove_lite.osc.throttler import CriticalLoad, HttpCheck, Throttler
 
 SENTINEL = "AllEventsUpToLockProcessed"
 
@@ -328,13 +328,22 @@ class Migration:
 
     def _start_background(self, applier_cfg, inspector_cfg):
         req = self.request
-        self.heartbeat = applier_mod.Heartbeat(applier_cfg, req.database, self.names.changelog,
-                                               req.heartbeat_interval_millis / 1000.0, self.log)
+        self.heartbeat = applier_mod.Heartbeat(
+            applier_cfg, req.database, self.names.changelog,
+            req.heartbeat_interval_millis / 1000.0, self.log,
+            paused=lambda: self.throttler is not None and self.throttler.hibernating())
         self.heartbeat.start()
         self._parts.append(self.heartbeat.stop)
-        self.throttler = Throttler(inspector_cfg, req.database, self.tunables,
-                                   lambda: self.streamer.heartbeat_lag, req.panic_flag_file,
-                                   self.log, changelog=self.names.changelog)
+        http = None
+        if req.throttle_http:
+            http = HttpCheck(req.throttle_http, req.throttle_http_interval_millis,
+                             req.throttle_http_timeout_millis, req.ignore_http_errors, self.log)
+        self.throttler = Throttler(
+            inspector_cfg, req.database, self.tunables, lambda: self.streamer.heartbeat_lag,
+            req.panic_flag_file, self.log, changelog=self.names.changelog,
+            critical=CriticalLoad(req.critical_load_interval_millis,
+                                  req.critical_load_hibernate_seconds, self.log),
+            http=http)
         self.throttler.start()
         self._parts.append(self.throttler.stop)
         stop = threading.Event()
@@ -509,7 +518,8 @@ class Migration:
                 self.log.info("postponing cut-over: flag file %s exists", t.postpone_flag_file)
                 self.hooks.run("begin-postponed", self._hook_env())
                 announced = True
-            self._apply_backlog(max_seconds=0.2)
+            if not self.throttler.hibernating():  # critical-load: hands off the server
+                self._apply_backlog(max_seconds=0.2)
             self._check_abort()
             if self.throttler.current.panic:
                 raise MigrationError(self.throttler.current.panic)

@@ -1,17 +1,23 @@
 """Throttler: collect metrics, then decide (purely) whether to pause or panic.
 
 ``decide(snapshot, tunables)`` is a pure function: a Metrics snapshot and the
-tunables in, a Decision out (throttle?, reason, panic reason). The Throttler
-thread collects a snapshot every 100 ms (the throttle query and status
-variables at most once a second), calls ``decide`` and publishes the result;
-the migrator reads ``current`` before each chunk and DML batch. Collection
+tunables in, a Decision out (throttle?, reason, panic reason, critical-load
+met). The Throttler thread collects a snapshot every 100 ms (the throttle query
+and status variables at most once a second), calls ``decide``, lets
+``CriticalLoad`` turn a met critical-load into a panic, a second look or a
+hibernation (gh-ost's three ways), and publishes the result; the migrator reads
+``current`` before each chunk and DML batch. ``--throttle-http`` is polled on
+its own thread (a slow endpoint must not stall the 100 ms loop). Collection
 errors are logged and count as "no signal", never as a reason to stop.
 """
 
 import dataclasses
+import datetime
 import os
 import threading
 import time
+import urllib.error
+import urllib.request
 
 from trove_lite.osc import conn as dbconn
 from trove_lite.osc import sql
@@ -25,6 +31,7 @@ class Metrics:
     flag_files: tuple = ()            # paths that exist
     panic_flag_exists: bool = False
     replica_lags: tuple = ()          # (host:port, seconds or None when it cannot be read)
+    http_status: int = 0              # --throttle-http: last status, -1 unreachable, 0 none
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,16 +39,27 @@ class Decision:
     throttle: bool
     reason: str = ""
     panic: str = ""
+    critical: str = ""                # "name=value, >=limit" when critical-load is met
 
 
 def decide(m, t):
     """Pure throttle decision. ``t`` is a Tunables snapshot dict."""
     if m.panic_flag_exists:
         return Decision(False, panic="Found panic-file; aborting")
+    critical = ""
     for name, limit in t.get("critical_load", {}).items():
         value = m.status.get(name)
         if value is not None and value >= limit:
-            return Decision(False, panic="critical-load met: %s=%s, >=%s" % (name, value, limit))
+            critical = "%s=%s, >=%s" % (name, _number(value), _number(limit))
+            break
+    return dataclasses.replace(_throttle_reason(m, t), critical=critical)
+
+
+def _number(v):
+    return "%d" % v if float(v).is_integer() else "%s" % v
+
+
+def _throttle_reason(m, t):
     if t.get("user_throttle"):
         return Decision(True, "commanded by user")
     if m.flag_files:
@@ -55,6 +73,8 @@ def decide(m, t):
             return Decision(True, "%s replica-lag=%.6fs" % (name, lag))
     if m.throttle_query_result is not None and m.throttle_query_result > 0:
         return Decision(True, "throttle-query")
+    if m.http_status not in (0, 200):
+        return Decision(True, "http=%d" % m.http_status)
     for name, limit in t.get("max_load", {}).items():
         value = m.status.get(name)
         if value is not None and value >= limit:
@@ -62,10 +82,98 @@ def decide(m, t):
     return Decision(False)
 
 
+def _wall(ts):
+    return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class CriticalLoad:
+    """What a met ``--critical-load`` does, as gh-ost decides it:
+
+    - by default the migration panics at once: ``critical-load met: name=v, >=limit``;
+    - with ``--critical-load-interval-millis=N`` it logs ``critical-load met once``
+      and looks again N ms later; only if it is still met does it panic
+      (``critical-load met again after N millis: ...``);
+    - with ``--critical-load-hibernate-seconds=S`` it never panics: everything
+      that touches the server (copy, apply, heartbeat, throttle checks) stops for
+      S seconds (``critical-load-hibernate until <time>``), then the migration
+      goes on and the load is checked again.
+
+    ``react(met, now)`` takes this collection's finding ("" when not met) and
+    returns a Decision that overrides the plain one, or None.
+    """
+
+    def __init__(self, interval_millis, hibernate_seconds, log):
+        self.interval_millis = max(0, int(interval_millis or 0))
+        self.hibernate_seconds = max(0, int(hibernate_seconds or 0))
+        self.log = log
+        self.hibernate_until = 0.0
+        self.recheck_at = None
+
+    def hibernating(self, now):
+        return now < self.hibernate_until
+
+    def recheck_due(self, now):
+        return self.recheck_at is not None and now >= self.recheck_at
+
+    def react(self, met, now):
+        if self.hibernating(now):
+            return Decision(True, "critical-load-hibernate until %s" % _wall(self.hibernate_until))
+        if self.recheck_due(now):
+            self.recheck_at = None
+            if met:
+                return Decision(False, panic="critical-load met again after %d millis: %s"
+                                % (self.interval_millis, met))
+            self.log.info("critical-load no longer met after %d millis", self.interval_millis)
+            return None
+        if not met:
+            return None
+        if self.hibernate_seconds:
+            self.hibernate_until = now + self.hibernate_seconds
+            self.log.error("critical-load met: %s. Will hibernate for the duration of %ds, "
+                           "until %s", met, self.hibernate_seconds, _wall(self.hibernate_until))
+            return Decision(True, "critical-load-hibernate until %s" % _wall(self.hibernate_until))
+        if not self.interval_millis:
+            return Decision(False, panic="critical-load met: %s" % met)
+        if self.recheck_at is None:
+            self.recheck_at = now + self.interval_millis / 1000.0
+            self.log.error("critical-load met once: %s. Will check again in %d millis",
+                           met, self.interval_millis)
+        return None
+
+
+class HttpCheck:
+    """``--throttle-http``: a HEAD request every interval; the last status code is
+    the signal (anything but 200 throttles). A request that fails counts as -1
+    (throttles) unless ``--ignore-http-errors``, then as no signal."""
+
+    def __init__(self, url, interval_millis, timeout_millis, ignore_errors, log):
+        self.url = url
+        self.interval = max(0.01, (interval_millis or 100) / 1000.0)
+        self.timeout = max(0.01, (timeout_millis or 1000) / 1000.0)
+        self.ignore_errors = ignore_errors
+        self.log = log
+        self.status = 0
+
+    def check(self):
+        try:
+            req = urllib.request.Request(self.url, method="HEAD")
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                self.status = resp.status
+        except urllib.error.HTTPError as exc:
+            self.status = exc.code
+        except Exception as exc:  # unreachable, timed out, bad URL
+            self.log.debug("throttle-http %s failed: %s", self.url, exc)
+            if not self.ignore_errors:
+                self.status = -1
+        return self.status
+
+
 class Throttler:
     def __init__(self, conn_config, database, tunables, streamer_lag, panic_flag_file, log,
-                 changelog=None):
+                 changelog=None, critical=None, http=None):
         self.cfg = conn_config
+        self.critical = critical or CriticalLoad(0, 0, log)
+        self.http = http
         self.database = database
         self.changelog = changelog
         self._replica_conns = {}
@@ -82,9 +190,35 @@ class Throttler:
 
     def start(self):
         self._conn = dbconn.connect(self.cfg, self.database)
-        self.current = decide(self.collect(), self.tunables.snapshot())
+        if self.http is not None:
+            self.http.check()
+            threading.Thread(target=self._run_http, name="osc-throttle-http",
+                             daemon=True).start()
+        self.current = self.evaluate()
         self._thread = threading.Thread(target=self._run, name="osc-throttler", daemon=True)
         self._thread.start()
+
+    def hibernating(self):
+        return self.critical.hibernating(time.time())
+
+    def evaluate(self):
+        """One collection and decision (the migrator reads the result as ``current``)."""
+        now = time.time()
+        if self.critical.hibernating(now):  # touch nothing on the server
+            self._slow_at = 0.0             # and read it afresh on waking
+            if self.panic_flag_file and os.path.exists(self.panic_flag_file):
+                return Decision(False, panic="Found panic-file; aborting")
+            return self.critical.react("", now)
+        t = self.tunables.snapshot()
+        d = decide(self.collect(force_server=self.critical.recheck_due(now)), t)
+        if d.panic:
+            return d
+        return self.critical.react(d.critical, now) or d
+
+    def _run_http(self):
+        while not self._stop.wait(self.http.interval):
+            if not self.hibernating():
+                self.http.check()
 
     def stop(self):
         self._stop.set()
@@ -103,20 +237,21 @@ class Throttler:
     def _run(self):
         while not self._stop.wait(0.1):
             try:
-                self.current = decide(self.collect(), self.tunables.snapshot())
+                self.current = self.evaluate()
             except Exception as exc:  # no signal this cycle; keep going
                 self.log.debug("throttler collection failed: %s", exc)
 
-    def collect(self):
+    def collect(self, force_server=False):
         t = self.tunables.snapshot()
         now = time.monotonic()
-        if now - self._slow_at >= 1.0 or not self._slow_at:
+        if force_server or now - self._slow_at >= 1.0 or not self._slow_at:
             self._slow_at = now
             self._slow = self._collect_server(t)
         files = tuple(f for f in (t["throttle_flag_file"], t["throttle_additional_flag_file"])
                       if f and os.path.exists(f))
         return dataclasses.replace(
             self._slow, heartbeat_lag=self.streamer_lag(), flag_files=files,
+            http_status=self.http.status if self.http is not None else 0,
             panic_flag_exists=bool(self.panic_flag_file and os.path.exists(self.panic_flag_file)))
 
     def _collect_server(self, t):

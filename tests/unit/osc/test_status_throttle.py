@@ -1,5 +1,5 @@
 from trove_lite.osc import status
-from trove_lite.osc.throttler import Decision, Metrics, decide
+from trove_lite.osc.throttler import CriticalLoad, Decision, HttpCheck, Metrics, decide
 
 
 def _snap(**kw):
@@ -58,7 +58,70 @@ def test_control_replica_lag_throttles():
     assert parse_replicas("h1:3307, h2") == [("h1", 3307), ("h2", 3306)]
 
 
-def test_critical_load_and_panic_file_panic():
-    assert decide(Metrics(status={"Threads_running": 100}), T).panic.startswith(
-        "critical-load met")
-    assert decide(Metrics(panic_flag_exists=True), T).panic
+def test_panic_file_panics_and_critical_load_is_reported_with_the_other_reasons():
+    assert decide(Metrics(panic_flag_exists=True), T).panic == "Found panic-file; aborting"
+    d = decide(Metrics(status={"Threads_running": 100}, throttle_query_result=1), T)
+    assert d.critical == "Threads_running=100, >=100" and d.reason == "throttle-query"
+    assert decide(Metrics(status={"Threads_running": 99}), T).critical == ""
+
+
+def test_throttle_http_status_other_than_200_throttles():
+    assert decide(Metrics(http_status=200), T) == Decision(False)
+    assert decide(Metrics(http_status=0), T) == Decision(False)  # not configured
+    assert decide(Metrics(http_status=503), T).reason == "http=503"
+    assert decide(Metrics(http_status=-1), T).reason == "http=-1"  # unreachable
+
+
+class _Log:
+    def __init__(self):
+        self.lines = []
+
+    def _add(self, fmt, *args):
+        self.lines.append(fmt % args)
+
+    info = error = debug = warning = _add
+
+
+MET = "Threads_running=100, >=100"
+
+
+def test_critical_load_panics_at_once_by_default():
+    c = CriticalLoad(0, 0, _Log())
+    assert c.react("", 10.0) is None
+    assert c.react(MET, 10.0).panic == "critical-load met: " + MET
+
+
+def test_critical_load_interval_looks_again_before_panicking():
+    log = _Log()
+    c = CriticalLoad(500, 0, log)
+    assert c.react(MET, 10.0) is None and not c.recheck_due(10.4)
+    assert log.lines == ["critical-load met once: %s. Will check again in 500 millis" % MET]
+    assert c.react(MET, 10.2) is None                # waiting for the second look
+    assert c.recheck_due(10.5)
+    assert c.react("", 10.5) is None                 # gone: the migration goes on
+    assert c.react(MET, 20.0) is None                # met once more: a new first look
+    assert c.react(MET, 20.5).panic == "critical-load met again after 500 millis: " + MET
+
+
+def test_critical_load_hibernate_throttles_for_the_period_then_looks_again():
+    log = _Log()
+    c = CriticalLoad(0, 3, log)
+    d = c.react(MET, 100.0)
+    assert d.throttle and d.reason.startswith("critical-load-hibernate until ")
+    assert "Will hibernate for the duration of 3s" in log.lines[0]
+    assert c.hibernating(102.9) and c.react("", 102.9).throttle
+    assert not c.hibernating(103.0) and c.react("", 103.0) is None
+    assert c.react(MET, 104.0).throttle and c.hibernating(106.9)   # never a panic
+
+
+def test_http_check_reads_the_status_and_errors():
+    from tests.support.http_stub import StatusEndpoint
+
+    with StatusEndpoint(200) as ep:
+        check = HttpCheck(ep.url, 100, 1000, False, _Log())
+        assert check.check() == 200
+        ep.code = 429
+        assert check.check() == 429
+    assert check.check() == -1                       # nobody listens any more
+    lenient = HttpCheck(ep.url, 100, 1000, True, _Log())
+    assert lenient.check() == 0                      # --ignore-http-errors: no signal

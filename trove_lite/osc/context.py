@@ -81,6 +81,7 @@ class MigrationRequest:
     throttle_http_interval_millis: int = 100
     throttle_http_timeout_millis: int = 1000
     ignore_http_errors: bool = False
+    tungsten: bool = False
 
     @property
     def table_prefix(self):

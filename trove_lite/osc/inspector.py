@@ -6,6 +6,7 @@ refusal text; the pure helpers (``choose_shared_key``, ``check_alter_plan``,
 """
 
 import dataclasses
+import time
 
 from trove_lite.osc import conn as dbconn
 from trove_lite.osc import sql
@@ -182,13 +183,22 @@ class Inspector:
         if not log_bin:
             raise MigrationError("%s:%d must have binary logs enabled"
                                  % (self.req.host, self.req.port))
+        where = "%s:%d" % (self.req.host, self.req.port)
         if fmt != "ROW" and not self.req.assume_rbr:
-            if self.req.switch_to_rbr:
-                dbconn.execute(self.conn, "set global binlog_format='ROW'")
-            else:
+            if not self.req.switch_to_rbr:
                 raise MigrationError("You must be using ROW binlog format. I can switch it for "
-                                     "you, provided --switch-to-rbr and that %s:%d doesn't have "
-                                     "replicas" % (self.req.host, self.req.port))
+                                     "you, provided --switch-to-rbr and that %s doesn't have "
+                                     "replicas" % where)
+            if dbconn.query_all(self.conn, "show /* gh-ost */ slave hosts"):
+                raise MigrationError("%s has %s binlog_format, but I'm too scared to change it "
+                                     "to ROW because it has replicas. Bailing out" % (where, fmt))
+            self.log.info("%s has %s binlog_format. I will change it to ROW, and will NOT "
+                          "change it back, even in the event of failure.", where, fmt)
+            dbconn.execute(self.conn, "set global binlog_format='ROW'")
+            dbconn.execute(self.conn, "set session binlog_format='ROW'")
+        if not self.req.assume_rbr:
+            # the replication SQL thread keeps the format it started with
+            self.restart_replication()
         if image != "FULL":
             raise MigrationError("%s:%d has %s binlog_row_image, and only FULL is supported. "
                                  "This operation cannot proceed." % (
@@ -255,6 +265,28 @@ class Inspector:
             return int(self.q1("select /* gh-ost */ count(*) from %s"
                                % sql.qualified(db, table))[0])
         return estimate
+
+    def restart_replication(self, max_wait=10.0):
+        """Stop and start replication (if this server is a replica) so that its SQL
+        thread logs with the current global binlog settings; wait until both
+        threads run again."""
+        if self.replica_status() is None:
+            return
+        where = "%s:%d" % (self.req.host, self.req.port)
+        self.log.info("Restarting replication on %s to make sure binlog settings apply to "
+                      "replication thread", where)
+        dbconn.execute(self.conn, "stop slave")
+        dbconn.execute(self.conn, "start slave")
+        deadline = time.monotonic() + max_wait
+        while True:
+            st = self.replica_status() or {}
+            if st.get("Slave_IO_Running") == "Yes" and st.get("Slave_SQL_Running") == "Yes":
+                self.log.debug("Replication restarted")
+                return
+            if time.monotonic() > deadline:
+                raise MigrationError("Replication did not restart within the maximum wait time "
+                                     "of %ds" % max_wait)
+            time.sleep(0.25)
 
     def replica_status(self):
         with self.conn.cursor() as cur:

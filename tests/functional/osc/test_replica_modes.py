@@ -10,10 +10,10 @@ from tests.functional.osc import support
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def pair(mariadb_factory):
+def _make_pair(mariadb_factory, rows=1000, **replica_options):
+    """A master with table t of ``rows`` rows and a replica that has caught up."""
     master = mariadb_factory(area=201)
-    replica = mariadb_factory(area=201, server_id=2)
+    replica = mariadb_factory(area=201, server_id=2, **replica_options)
     kw = support.prepare(master)
     c = replica.connect()
     with c.cursor() as cur:
@@ -23,9 +23,14 @@ def pair(mariadb_factory):
         cur.execute("start slave")
     c.close()
     rkw = dict(kw, host=replica.bind_address)
-    support.create_table(kw, "t", 1000)
-    _wait_replicated(rkw, 1000)
+    support.create_table(kw, "t", rows)
+    _wait_replicated(rkw, rows)
     return kw, rkw
+
+
+@pytest.fixture
+def pair(mariadb_factory):
+    return _make_pair(mariadb_factory)
 
 
 def _wait_replicated(kw, rows, table="t", timeout=20):
@@ -171,3 +176,88 @@ def test_lagging_control_replica_throttles_until_it_catches_up(pair, tmp_path):
             cur.execute("start slave sql_thread")
         r.close()
     assert support.checksum(kw, "t") == support.checksum(kw, "_t_del")
+
+
+def _binlog_format(kw):
+    c = support.connect(kw)
+    with c.cursor() as cur:
+        cur.execute("select @@global.binlog_format")
+        fmt = cur.fetchone()[0]
+    c.close()
+    return fmt
+
+
+def _set_global(kw, statement):
+    c = support.connect(kw)
+    with c.cursor() as cur:
+        cur.execute(statement)
+    c.close()
+
+
+def _run(cmd, log):
+    proc = support.start_engine(cmd, log)
+    try:
+        code = proc.wait(120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return code, open(log).read()
+
+
+def _without(cmd, *flags):
+    return [a for a in cmd if a not in flags]
+
+
+def test_switch_to_rbr_on_a_replica_restarts_its_replication(pair, tmp_path):
+    """A MIXED-format replica: refused without --switch-to-rbr; with it the engine sets
+    ROW, restarts replication so the SQL thread logs rows, and the migration
+    (inspecting the replica, applying on the master) completes."""
+    kw, rkw = pair
+    _set_global(rkw, "set global binlog_format='MIXED'")
+    base = _without(support.engine_cmd(rkw, "t", "add column extra int"),
+                    "--allow-on-master", "--assume-rbr")
+    code, text = _run(base, str(tmp_path / "refused.log"))
+    assert code == 1 and "You must be using ROW binlog format. I can switch it for you, " \
+        "provided --switch-to-rbr and that %s:3306 doesn't have replicas" % rkw["host"] in text
+    assert _binlog_format(rkw) == "MIXED"
+
+    code, text = _run(base + ["--switch-to-rbr"], str(tmp_path / "switched.log"))
+    assert code == 0, text[-3000:]
+    assert "%s:3306 has MIXED binlog_format. I will change it to ROW" % rkw["host"] in text
+    assert "Restarting replication on %s:3306" % rkw["host"] in text
+    assert _binlog_format(rkw) == "ROW"
+    c = support.connect(rkw)
+    with c.cursor() as cur:
+        cur.execute("show slave status")
+        row = dict(zip([d[0] for d in cur.description], cur.fetchone()))
+    c.close()
+    assert (row["Slave_IO_Running"], row["Slave_SQL_Running"]) == ("Yes", "Yes")
+    assert "extra" in _columns(kw)
+    assert support.checksum(kw, "t") == support.checksum(kw, "_t_del")
+
+
+def test_switch_to_rbr_is_refused_on_a_master_with_replicas(pair, tmp_path):
+    kw, rkw = pair
+    _set_global(kw, "set global binlog_format='MIXED'")
+    try:
+        code, text = _run(_without(support.engine_cmd(kw, "t", "add column extra int"),
+                                   "--assume-rbr") + ["--switch-to-rbr"],
+                          str(tmp_path / "engine.log"))
+        assert code == 1
+        assert ("%s:3306 has MIXED binlog_format, but I'm too scared to change it to ROW "
+                "because it has replicas. Bailing out" % kw["host"]) in text
+        assert _binlog_format(kw) == "MIXED"
+    finally:
+        _set_global(kw, "set global binlog_format='ROW'")
+
+
+def test_replica_without_log_slave_updates_is_refused(mariadb_factory, tmp_path):
+    kw, rkw = _make_pair(mariadb_factory, rows=100, log_slave_updates="OFF")
+    base = _without(support.engine_cmd(rkw, "t", "add column extra int"), "--allow-on-master")
+    code, text = _run(base, str(tmp_path / "default.log"))
+    assert code == 1 and "%s:3306 must have log_slave_updates enabled for executing " \
+        "migration" % rkw["host"] in text
+    code, text = _run(base + ["--migrate-on-replica"], str(tmp_path / "on-replica.log"))
+    assert code == 1 and "%s:3306 must have log_slave_updates enabled for testing/migrating " \
+        "on replica" % rkw["host"] in text
+    assert "extra" not in _columns(kw)

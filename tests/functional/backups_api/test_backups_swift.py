@@ -5,6 +5,8 @@ Segments are 1 MiB, so every backup is a static large object with segments in
 ``trove_backups_segments``.
 """
 
+import time
+
 import pytest
 
 from tests.functional.backups_api.conftest import (
@@ -80,6 +82,11 @@ def test_swift_stopped_mid_backup_fails_it_with_the_reason(swift_cp, swift_aio, 
     backup = trove.backups.create("sw-cut", source.id)
     running = wait_status(trove, backup.id, {"SAVING", "COMPLETED", "FAILED"})
     assert running.status == "SAVING"
+    # cut Swift off once the upload is under way (a segment stored), not before it
+    deadline = time.monotonic() + 30
+    while not any(n.startswith("trove_backups_segments/") for n in swift_objects(swift_aio)):
+        assert time.monotonic() < deadline, "no segment reached Swift within 30 s"
+        time.sleep(0.05)
     swift_aio.stop()
     try:
         failed = wait_backup(trove, backup.id, timeout=60)

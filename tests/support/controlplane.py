@@ -7,6 +7,7 @@ services (api, conductor, taskmanager) as child processes that it stops (by PID)
 at the end. ``client()`` returns a python-troveclient bound to a tenant.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -133,6 +134,40 @@ class ControlPlane:
                 return "".join(f.readlines()[-lines:])
         except OSError:
             return ""
+
+    def diagnose(self, address=None, lines=40):
+        """What a failing test should print about the instances' servers: each
+        server's record, the tail of its guest log and of any mariadbd error log
+        under it, what listens on ``address``:3306, and every mariadbd running."""
+        out = []
+        servers = os.path.join(self.state_dir, "servers")
+        for sid in sorted(os.listdir(servers)) if os.path.isdir(servers) else ():
+            sdir = os.path.join(servers, sid)
+            if not os.path.isdir(sdir):
+                continue
+            try:
+                with open(os.path.join(sdir, "server.json")) as f:
+                    record = json.load(f)
+                out.append("== server %s: address %s, status %s" % (
+                    sid, record.get("address"), record.get("status")))
+            except (OSError, ValueError):
+                out.append("== server %s (no server.json)" % sid)
+            for root, _dirs, files in os.walk(sdir):
+                for name in files:
+                    if name in ("guest.log", "error.log"):
+                        path = os.path.join(root, name)
+                        with open(path, errors="replace") as f:
+                            tail = f.read().splitlines()[-lines:]
+                        out.append("-- %s\n%s" % (path, "\n".join(tail)))
+        for argv in (["ss", "-ltnp"], ["ps", "-eo", "pid,ppid,etime,args"]):
+            try:
+                text = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
+            except (OSError, subprocess.SubprocessError) as exc:
+                text = str(exc)
+            keep = [ln for ln in text.splitlines()
+                    if (address and address in ln) or "mariadbd" in ln]
+            out.append("-- %s\n%s" % (" ".join(argv), "\n".join(keep)))
+        return "\n".join(out)
 
     def client(self, tenant="demo"):
         sess = ks_session.Session(auth=NoAuth(endpoint=self.endpoint(tenant)))

@@ -31,10 +31,14 @@ MB = 1024 * 1024
 OPENSTACK = os.path.join(os.path.dirname(sys.executable), "openstack")
 
 
+PLANE = {}  # the module's control plane, for glob()'s diagnostics
+
+
 @pytest.fixture(scope="module")
 def cp():
     base = tempfile.mkdtemp(prefix="trove-lite-cfg-")
     plane = ControlPlane(base).start_aio()
+    PLANE["cp"] = plane
     yield plane
     destroy_everything(plane)
     shutil.rmtree(base, ignore_errors=True)
@@ -72,8 +76,12 @@ def pair(cp, trove, shared):
 
 def glob(inst, name):
     """``SELECT @@global.<name>`` on the instance's server, as a customer would."""
-    conn = pymysql.connect(host=inst.ip[0], port=3306, user=USER, password=PASSWORD,
-                           connect_timeout=5)
+    try:
+        conn = pymysql.connect(host=inst.ip[0], port=3306, user=USER, password=PASSWORD,
+                               connect_timeout=5)
+    except pymysql.OperationalError as exc:
+        raise AssertionError("cannot connect to %s (%s) at %s:3306: %s\n%s" % (
+            inst.name, inst.id, inst.ip[0], exc, PLANE["cp"].diagnose(inst.ip[0]))) from exc
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT @@global.%s" % name)

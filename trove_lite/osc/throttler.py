@@ -235,7 +235,9 @@ class Throttler:
             pass
 
     def _run(self):
-        while not self._stop.wait(0.1):
+        # a panic is final: the migrator may look only after its current chunk and
+        # nice sleep, and must still see it then (a later look could start over)
+        while not self.current.panic and not self._stop.wait(0.1):
             try:
                 self.current = self.evaluate()
             except Exception as exc:  # no signal this cycle; keep going

@@ -125,3 +125,22 @@ def test_http_check_reads_the_status_and_errors():
     assert check.check() == -1                       # nobody listens any more
     lenient = HttpCheck(ep.url, 100, 1000, True, _Log())
     assert lenient.check() == 0                      # --ignore-http-errors: no signal
+
+
+def test_a_panic_stays_until_the_migrator_looks():
+    """critical-load met again -> panic; the load then drops (or a new first look
+    starts): the published decision must still be the panic."""
+    import threading
+
+    from trove_lite.osc.context import Tunables
+    from trove_lite.osc.throttler import Throttler
+
+    t = Throttler(None, "test", Tunables(), lambda: 0.0, "", _Log())
+    decisions = iter([Decision(False, panic="critical-load met again after 500 millis: x"),
+                      Decision(False), Decision(True, "throttle-query")])
+    t.evaluate = lambda: next(decisions)
+    runner = threading.Thread(target=t._run, daemon=True)
+    runner.start()
+    runner.join(2)
+    assert not runner.is_alive()
+    assert t.current.panic.startswith("critical-load met again")

@@ -30,6 +30,7 @@ class TaskManager:
         self.flows = instance_flows.InstanceFlows(conf, db, compute, volumes, guest_factory)
         self.backups = backup_flows.BackupFlows(conf, db, self.flows.guest_factory)
         self._driving = set()
+        self._started = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
@@ -111,7 +112,8 @@ class TaskManager:
             has_server=bool(inst.server_id), now=now,
             usage_timeout=self.conf.taskmanager.usage_timeout,
             state_change_wait_time=self.conf.taskmanager.state_change_wait_time,
-            driven_here=inst.id in driving) for inst, st in rows]
+            driven_here=inst.id in driving,
+            uptime=time.monotonic() - self._started) for inst, st in rows]
 
     def reconcile(self):
         try:

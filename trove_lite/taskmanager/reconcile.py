@@ -22,6 +22,14 @@ class Snapshot(NamedTuple):
     usage_timeout: int          # seconds a create may take
     state_change_wait_time: int  # seconds a restart/resize may take
     driven_here: bool           # a flow of this process is working on it
+    uptime: float = 1e9         # seconds this taskmanager has been running
+
+
+# A create with no server yet may not have reached any taskmanager: the API
+# writes the instance and then casts, and a cast waits in the queue while the
+# taskmanager is busy or down. Resuming it then would start a flow without the
+# request's users and databases, and the cast, when it comes, would be ignored.
+CREATE_CAST_GRACE = 30
 
 
 RESUME_CREATE = "resume_create"
@@ -44,6 +52,10 @@ def decide(s):
         if age is not None and age > s.usage_timeout:
             return FAIL_TIMEOUT, "create was cut off and %d s have passed (limit %d s)" % (
                 age, s.usage_timeout)
+        waited = min(age if age is not None else 0.0, s.uptime)
+        if not s.has_server and waited < CREATE_CAST_GRACE:
+            return WAIT, "no server yet; the create request may still be on its way " \
+                         "(%d s of %d s)" % (waited, CREATE_CAST_GRACE)
         return RESUME_CREATE, "create was cut off %s; resuming it" % (
             "%d s in" % age if age is not None else "")
     if s.task_status == TaskStatus.DELETING:

@@ -59,3 +59,37 @@ def _server_dirs(cp):
     import os
     d = os.path.join(cp.state_dir, "servers")
     return [os.path.join(d, x) for x in os.listdir(d)] if os.path.isdir(d) else []
+
+
+def test_create_cast_queued_while_the_taskmanager_is_down_keeps_its_users():
+    """The API writes the instance and casts; the cast waits in the queue while the
+    taskmanager is down. When it starts, its first reconcile pass sees a BUILDING
+    instance that no flow drives: it must leave it to the queued cast, which carries
+    the users and databases (a flow of its own would create an instance without
+    them, and the cast would then be ignored)."""
+    import pymysql
+
+    base = tempfile.mkdtemp(prefix="trove-lite-queued-")
+    cp = ControlPlane(base, usage_timeout=90)
+    try:
+        cp.start_services(("api", "conductor", "taskmanager"))
+        time.sleep(1)                          # its queue exists once it has started
+        cp.kill("taskmanager")
+        trove = cp.client("faults")
+        inst = trove.instances.create(
+            "queued", "1", volume={"size": 1}, datastore="mariadb",
+            databases=[{"name": "shop"}],
+            users=[{"name": "clerk", "password": "Clerk-pass-1", "databases": [
+                {"name": "shop"}]}])
+        time.sleep(3)                          # older than a reconcile interval
+        cp.start_service("taskmanager")
+        inst = wait_for_status(trove, inst.id, {"ACTIVE", "ERROR"}, timeout=120)
+        assert inst.status == "ACTIVE", getattr(inst, "fault", None)
+        assert [d.name for d in trove.databases.list(inst.id)] == ["shop"]
+        conn = pymysql.connect(host=inst.ip[0], port=3306, user="clerk",
+                               password="Clerk-pass-1", database="shop", connect_timeout=5)
+        conn.close()
+        assert "create_instance ignored" not in cp.log_tail("taskmanager", 100000)
+    finally:
+        destroy_everything(cp)
+        shutil.rmtree(base, ignore_errors=True)

@@ -46,6 +46,20 @@ def test_reconcile_resumes_a_cut_off_create_within_its_time():
     assert reconcile.decide(snap())[0] == reconcile.RESUME_CREATE
 
 
+def test_reconcile_waits_for_the_create_cast_before_resuming_a_create_without_server():
+    """The API writes the instance, then casts: a reconcile pass in between must not
+    start a flow of its own (it would lack the request's users and databases)."""
+    young = snap(has_server=False, task_started_at=NOW - datetime.timedelta(seconds=1))
+    action, reason = reconcile.decide(young)
+    assert action == reconcile.WAIT and "on its way" in reason
+    # a taskmanager that just started: queued casts come first, however old the task
+    assert reconcile.decide(snap(has_server=False, uptime=5))[0] == reconcile.WAIT
+    assert reconcile.decide(snap(has_server=False, uptime=100))[0] == reconcile.RESUME_CREATE
+    # with a server the cast was taken by a flow that died: resume at once
+    assert reconcile.decide(snap(task_started_at=NOW - datetime.timedelta(seconds=1),
+                                 uptime=1))[0] == reconcile.RESUME_CREATE
+
+
 def test_reconcile_fails_a_create_past_its_timeout():
     action, reason = reconcile.decide(snap(task_started_at=NOW - datetime.timedelta(
         seconds=401)))

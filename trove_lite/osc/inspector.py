@@ -161,6 +161,11 @@ class Inspector:
         self.req = request
         self.log = log
 
+    @property
+    def address(self):
+        """``host:port`` of the inspected server, as gh-ost's messages name it."""
+        return "%s:%d" % (self.req.host, self.req.port)
+
     def q1(self, sql_text, args=None):
         return dbconn.query_one(self.conn, sql_text, args)
 
@@ -180,10 +185,9 @@ class Inspector:
     def validate_binlogs(self):
         log_bin, fmt, image = self.q1("select @@global.log_bin, @@global.binlog_format, "
                                       "@@global.binlog_row_image")
+        where = self.address
         if not log_bin:
-            raise MigrationError("%s:%d must have binary logs enabled"
-                                 % (self.req.host, self.req.port))
-        where = "%s:%d" % (self.req.host, self.req.port)
+            raise MigrationError("%s must have binary logs enabled" % where)
         if fmt != "ROW" and not self.req.assume_rbr:
             if not self.req.switch_to_rbr:
                 raise MigrationError("You must be using ROW binlog format. I can switch it for "
@@ -200,9 +204,8 @@ class Inspector:
             # the replication SQL thread keeps the format it started with
             self.restart_replication()
         if image != "FULL":
-            raise MigrationError("%s:%d has %s binlog_row_image, and only FULL is supported. "
-                                 "This operation cannot proceed." % (
-                                     self.req.host, self.req.port, image))
+            raise MigrationError("%s has %s binlog_row_image, and only FULL is supported. "
+                                 "This operation cannot proceed." % (where, image))
 
     def validate_table(self, db, table):
         row = self.q1("select engine, table_type, table_rows from information_schema.tables "
@@ -272,9 +275,8 @@ class Inspector:
         threads run again."""
         if self.replica_status() is None:
             return
-        where = "%s:%d" % (self.req.host, self.req.port)
         self.log.info("Restarting replication on %s to make sure binlog settings apply to "
-                      "replication thread", where)
+                      "replication thread", self.address)
         dbconn.execute(self.conn, "stop slave")
         dbconn.execute(self.conn, "start slave")
         deadline = time.monotonic() + max_wait
@@ -287,6 +289,19 @@ class Inspector:
                 raise MigrationError("Replication did not restart within the maximum wait time "
                                      "of %ds" % max_wait)
             time.sleep(0.25)
+
+    def validate_log_slave_updates(self, purpose):
+        """The streamer reads this replica's binlog: the master's writes must be in it.
+        ``purpose`` completes gh-ost's refusal ("executing migration", "testing/...")."""
+        if self.q1("select @@global.log_slave_updates")[0]:
+            self.log.info("log_slave_updates validated on %s", self.address)
+            return
+        if self.req.tungsten:
+            self.log.warning("log_slave_updates not found on %s, but --tungsten provided, so "
+                             "I'm proceeding", self.address)
+            return
+        raise MigrationError("%s must have log_slave_updates enabled for %s"
+                             % (self.address, purpose))
 
     def replica_status(self):
         with self.conn.cursor() as cur:

@@ -217,7 +217,7 @@ class Migration:
             if replica is None:
                 raise MigrationError("--test-on-replica or --migrate-on-replica given, but %s:%d "
                                      "is not a replica" % (req.host, req.port))
-            self._require_log_slave_updates(inspector, "testing/migrating on replica")
+            inspector.validate_log_slave_updates("testing/migrating on replica")
             return inspector_cfg
         if replica is None and not req.assume_master_host:
             if not req.allow_on_master:
@@ -232,26 +232,13 @@ class Migration:
         else:
             host, port = replica["Master_Host"], int(replica["Master_Port"])
         if replica is not None:
-            # the streamer reads the replica's binlog: the master's writes must be in it
-            self._require_log_slave_updates(inspector, "executing migration")
+            inspector.validate_log_slave_updates("executing migration")
         self.log.info("Master found to be %s:%d", host, port)
         cfg = inspector_cfg.with_host(host, port)
         if req.master_user:
             cfg = dataclasses.replace(cfg, user=req.master_user,
                                       password=req.master_password or req.password)
         return cfg
-
-    def _require_log_slave_updates(self, inspector, purpose):
-        req = self.request
-        if dbconn.query_one(inspector.conn, "select @@global.log_slave_updates")[0]:
-            self.log.info("log_slave_updates validated on %s:%d", req.host, req.port)
-            return
-        if req.tungsten:
-            self.log.warning("log_slave_updates not found on %s:%d, but --tungsten provided, so "
-                             "I'm proceeding", req.host, req.port)
-            return
-        raise MigrationError("%s:%d must have log_slave_updates enabled for %s"
-                             % (req.host, req.port, purpose))
 
     def _inspect(self, inspector, req):
         inspector.validate_grants()

@@ -47,6 +47,11 @@ def decide(s):
     age = (s.now - s.task_started_at).total_seconds() if s.task_started_at else None
     if s.task_status == TaskStatus.BUILDING:
         if s.service_status in ServiceStatus.SERVING:
+            if not s.has_server:
+                # cut off between creating the server and recording it: the resumed
+                # flow adopts the server (and its address) and finishes at once
+                return RESUME_CREATE, "the guest reported %s but its server is not " \
+                                      "recorded; resuming to adopt it" % s.service_status
             return FINISH_OK, "the guest reported %s; the create finished while no " \
                               "taskmanager watched" % s.service_status
         if age is not None and age > s.usage_timeout:

@@ -60,6 +60,14 @@ def test_reconcile_waits_for_the_create_cast_before_resuming_a_create_without_se
                                  uptime=1))[0] == reconcile.RESUME_CREATE
 
 
+def test_reconcile_adopts_a_serving_guest_whose_server_was_never_recorded():
+    """Killed after the driver made the server but before the flow recorded it: the
+    guest reports HEALTHY; finishing would leave an instance with no server."""
+    orphan = snap(has_server=False, service_status="HEALTHY", uptime=1,
+                  task_started_at=NOW - datetime.timedelta(seconds=5))
+    assert reconcile.decide(orphan)[0] == reconcile.RESUME_CREATE
+
+
 def test_reconcile_fails_a_create_past_its_timeout():
     action, reason = reconcile.decide(snap(task_started_at=NOW - datetime.timedelta(
         seconds=401)))

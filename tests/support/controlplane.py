@@ -128,6 +128,14 @@ class ControlPlane:
         raise RuntimeError("API did not come up:\n" + "\n".join(
             self.log_tail(n) for n in self.procs))
 
+    def wait_taskmanager(self, timeout=60):
+        """Until the taskmanager consumes its topic: a cast sent before its queue
+        exists is dropped by the broker, and only the reconciler would find it."""
+        deadline = time.monotonic() + timeout
+        while "taskmanager listening on topic" not in self.log_tail("taskmanager", 100000):
+            assert time.monotonic() < deadline, self.log_tail("taskmanager")
+            time.sleep(0.1)
+
     def log_tail(self, name, lines=40):
         try:
             with open(os.path.join(self.base_dir, name + ".log"), errors="replace") as f:

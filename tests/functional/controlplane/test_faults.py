@@ -38,6 +38,7 @@ def test_taskmanager_killed_during_create_is_driven_to_active_after_restart():
     cp = ControlPlane(base, usage_timeout=90)
     try:
         cp.start_services(("api", "conductor", "taskmanager"))
+        cp.wait_taskmanager()
         trove = cp.client("faults")
         inst = trove.instances.create("cut-off", "1", volume={"size": 1}, datastore="mariadb")
         # kill it hard in the middle: once the server exists, before the guest is ready
@@ -73,7 +74,7 @@ def test_create_cast_queued_while_the_taskmanager_is_down_keeps_its_users():
     cp = ControlPlane(base, usage_timeout=90)
     try:
         cp.start_services(("api", "conductor", "taskmanager"))
-        time.sleep(1)                          # its queue exists once it has started
+        cp.wait_taskmanager()                  # its queue exists once it listens
         cp.kill("taskmanager")
         trove = cp.client("faults")
         inst = trove.instances.create(

@@ -168,8 +168,11 @@ def read_rules(conn, names=PARAMETERS):
         charsets = [r[0] for r in cur.fetchall()]
         # full names: since 10.10 COLLATIONS also lists charset-less uca1400_*
         # names that SET collation_server refuses
-        cur.execute("SELECT FULL_COLLATION_NAME FROM "
-                    "information_schema.COLLATION_CHARACTER_SET_APPLICABILITY ORDER BY 1")
+        try:
+            cur.execute("SELECT FULL_COLLATION_NAME FROM "
+                        "information_schema.COLLATION_CHARACTER_SET_APPLICABILITY ORDER BY 1")
+        except pymysql.err.OperationalError:   # before 10.10 every name has a charset
+            cur.execute("SELECT COLLATION_NAME FROM information_schema.COLLATIONS ORDER BY 1")
         collations = [r[0] for r in cur.fetchall()]
         # compression algorithms other than zlib need a provider plugin (Debian:
         # mariadb-plugin-provider-*); without it SET GLOBAL refuses them

@@ -10,6 +10,7 @@
     trove-lite-manage flavor_create ID NAME RAM_MB VCPUS DISK_GB
     trove-lite-manage flavor_list
     trove-lite-manage image_register_system [IMAGE_ID]
+    trove-lite-manage image_fetch IMAGE_ID... [--inactive]
 
 Argument order and meaning follow trove-manage. Each command prints one line
 saying what it changed; a bad argument exits 2 with a message and changes nothing.
@@ -17,6 +18,7 @@ saying what it changed; a bad argument exits 2 with a message and changes nothin
 
 import argparse
 import json
+import os
 import sys
 
 from sqlalchemy import select
@@ -144,6 +146,33 @@ def image_register_system(conf, image_id=None):
                                                  (spec or {}).get("binaries", {}).get("version", "?"))
 
 
+def image_fetch(conf, db, image_id, active=True, progress=print):
+    """Build (or take from the cache) a local image of another server version, register
+    it and its datastore version, and load that version's own configuration rules."""
+    from trove_lite.drivers import factory, imagebuild
+    registry = factory.build_image_registry(conf)
+    if image_id == "mariadb-10.11":
+        spec = registry.ensure_system_mariadb(image_id)["binaries"]
+        rules = os.path.join(config.templates_dir(conf), "mariadb", "validation-rules.json")
+        datastore, version = "mariadb", "10.11"
+    else:
+        recipe = imagebuild.recipe_of(image_id)
+        spec, rules = imagebuild.build(image_id, progress=progress)
+        registry.register(image_id, "MariaDB %s (Debian %s)" % (spec["version"], recipe.suite),
+                          spec)
+        datastore, version = recipe.datastore, recipe.version
+    with db.session() as s:
+        known = s.execute(select(models.Datastore).where(
+            models.Datastore.name == datastore)).scalar_one_or_none()
+    if known is None:
+        datastore_update(db, datastore, "")
+    datastore_version_update(db, datastore, version, datastore, image_id, "",
+                             "1" if active else "0", version)
+    load_config_parameters(db, datastore, version, rules)
+    return "Image %s (%s %s) registered as datastore %s version %s." % (
+        image_id, datastore, spec["version"], datastore, version)
+
+
 def _bool(text):
     if str(text).lower() in ("1", "true", "yes", "on"):
         return True
@@ -176,6 +205,9 @@ def build_parser():
     sub.add_parser("flavor_list")
     c = sub.add_parser("image_register_system")
     c.add_argument("image_id", nargs="?")
+    c = sub.add_parser("image_fetch")
+    c.add_argument("image_ids", nargs="+")
+    c.add_argument("--inactive", action="store_true")
     return p
 
 
@@ -203,6 +235,8 @@ def run(args, conf, db):
         return flavor_list(db)
     if cmd == "image_register_system":
         return image_register_system(conf, args.image_id)
+    if cmd == "image_fetch":
+        return "\n".join(image_fetch(conf, db, i, not args.inactive) for i in args.image_ids)
     raise AssertionError(cmd)
 
 

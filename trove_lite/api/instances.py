@@ -4,7 +4,17 @@ from trove_lite.api import schemas, views
 from trove_lite.api.pagination import next_links, page_params
 from trove_lite.configuration.service import ConfigurationService
 from trove_lite.exceptions import BadRequest, NotImplementedYet
+from trove_lite.instance import upgrade
 from trove_lite.instance.service import CreateRequest
+
+INSTANCE_EDIT = {
+    "type": "object", "required": ["instance"],
+    "properties": {"instance": {
+        "type": "object", "minProperties": 1, "additionalProperties": False,
+        "properties": {"datastore_version": {"type": "string", "minLength": 1,
+                                             "maxLength": 255}},
+    }},
+}
 
 # create-body keys we accept but whose feature is not built yet (501, not ignored)
 _CREATE_NOT_IMPLEMENTED = {
@@ -97,9 +107,15 @@ class InstancesController:
         return 202, None
 
     def edit(self, req, instance_id):
-        """PATCH (datastore upgrade)."""
+        """PATCH ``{"instance": {"datastore_version": ID|NAME}}``: upgrade (troveclient
+        ``instances.upgrade``); see instance/upgrade.py for what is refused."""
+        b = req.body(INSTANCE_EDIT)["instance"]
+        if "datastore_version" not in b:
+            raise BadRequest(reason="nothing to change: give instance.datastore_version")
         req.can("instance:edit", {"instance_id": instance_id})
-        raise NotImplementedYet(feature="Upgrading an instance's datastore version")
+        upgrade.request_upgrade(self.service, req.ctx, req.tenant_id, instance_id,
+                                b["datastore_version"])
+        return 202, None
 
     def delete(self, req, instance_id):
         req.can("instance:delete", {"instance_id": instance_id})

@@ -12,6 +12,7 @@ import os
 import shutil
 import threading
 
+from trove_lite.guestagent import upgrade as upgrade_agent
 from trove_lite.guestagent import volume as volume_util
 from trove_lite.guestagent.backup import agent as backup_agent
 from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
@@ -27,7 +28,7 @@ LOG = logging.getLogger(__name__)
 class GuestManager:
     # The RPC server sets ``target`` (oslo_messaging.Target(version=RPC_VERSION)):
     # this module stays free of oslo.messaging so the agent can start fast.
-    RPC_VERSION = "1.1"
+    RPC_VERSION = "1.2"
 
     def __init__(self, conf, instance_id, make_server, state, heartbeat, template_path):
         """``make_server(datadir)`` returns the MariaDBServer for a datadir."""
@@ -42,6 +43,7 @@ class GuestManager:
         self.backups = backup_agent.BackupAgent(conf, instance_id, state,
                                                 lambda: self.heartbeat.conductor,
                                                 lambda: self.heartbeat.notify())
+        self.upgrades = upgrade_agent.UpgradeAgent(self)
 
     # -- helpers --------------------------------------------------------------
     def _app(self):
@@ -248,3 +250,23 @@ class GuestManager:
         """Start the backup in the background (see backup/agent.py); it reports
         through the conductor."""
         self.backups.start(backup, self._app().server)
+
+    # -- upgrades (1.2) ---------------------------------------------------------
+    def pre_upgrade(self, ctx, slow_shutdown=True):
+        """Stop, save configuration and state on the volume, unmount (see upgrade.py)."""
+        with self._lock:
+            info = self.upgrades.pre_upgrade(slow_shutdown)
+        self.heartbeat.notify()
+        return info
+
+    def post_upgrade(self, ctx, upgrade_info, volume_device=None):
+        with self._lock:
+            return self.upgrades.post_upgrade(upgrade_info, volume_device)
+
+    def rollback_upgrade(self, ctx, upgrade_info, volume_device=None):
+        with self._lock:
+            return self.upgrades.rollback_upgrade(upgrade_info, volume_device)
+
+    def finish_upgrade(self, ctx):
+        with self._lock:
+            self.upgrades.finish_upgrade()

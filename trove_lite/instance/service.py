@@ -183,12 +183,17 @@ class InstanceService:
         return [self._with_fault(s, snap) for snap in out]
 
     def _with_fault(self, s, snap):
-        if snap.status != "ERROR":
+        """The latest fault when in ERROR, or when the last operation left one (an
+        upgrade rolled back: ACTIVE on the old version, and the reason shown)."""
+        started = snap.instance.task_started_at
+        if snap.status != "ERROR" and started is None:
             return snap
         fault = s.execute(select(models.InstanceFault).where(
             models.InstanceFault.instance_id == snap.instance.id,
             models.InstanceFault.deleted.is_(False)).order_by(
             models.InstanceFault.created.desc())).scalars().first()
+        if snap.status != "ERROR" and (fault is None or fault.created < started):
+            return snap
         return dataclasses.replace(snap, fault=fault)
 
     # -- create -----------------------------------------------------------------

@@ -11,7 +11,7 @@ import oslo_messaging as messaging
 from trove_lite import exceptions
 from trove_lite.rpc import transport
 
-VERSION = "1.1"
+VERSION = "1.2"
 
 
 def guest_topic(instance_id):
@@ -164,3 +164,22 @@ class GuestAPI:
         """Cast: the guest runs the backup in the background and reports its progress
         and outcome through the conductor (``update_backup``)."""
         self._cast("create_backup", "1.1", backup=backup)
+
+    # upgrades (1.2): the server is rebuilt with the new image between pre and post
+    def pre_upgrade(self, slow_shutdown=True):
+        """Stop the database, save configuration and state on the volume, unmount.
+        Returns the upgrade info to hand to post_upgrade/rollback_upgrade."""
+        return self._call("pre_upgrade", self.long, "1.2", slow_shutdown=slow_shutdown)
+
+    def post_upgrade(self, upgrade_info, volume_device=None):
+        """Restore, start the new version, run mariadb-upgrade; {"version": ...}."""
+        return self._call("post_upgrade", self.long, "1.2", upgrade_info=upgrade_info,
+                          volume_device=volume_device)
+
+    def rollback_upgrade(self, upgrade_info, volume_device=None):
+        """On the old image again: the saved datadir back, restore, start."""
+        return self._call("rollback_upgrade", self.long, "1.2", upgrade_info=upgrade_info,
+                          volume_device=volume_device)
+
+    def finish_upgrade(self):
+        return self._call("finish_upgrade", self.short, "1.2")

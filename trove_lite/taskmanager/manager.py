@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from trove_lite.db import models
 from trove_lite.status import ServiceStatus, TaskStatus
-from trove_lite.taskmanager import backup_flows, instance_flows, reconcile
+from trove_lite.taskmanager import backup_flows, instance_flows, reconcile, upgrade_flows
 
 LOG = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ class TaskManager:
         self.db = db
         self.flows = instance_flows.InstanceFlows(conf, db, compute, volumes, guest_factory)
         self.backups = backup_flows.BackupFlows(conf, db, self.flows.guest_factory)
+        self.upgrades = upgrade_flows.UpgradeFlows(self.flows)
         self._driving = set()
         self._started = time.monotonic()
         self._lock = threading.Lock()
@@ -91,6 +92,10 @@ class TaskManager:
 
     def delete_backup(self, ctx, backup_id):
         self.backups.delete(backup_id)
+
+    # -- upgrade (1.3) -----------------------------------------------------------
+    def upgrade(self, ctx, instance_id, datastore_version_id):
+        self._drive(instance_id, self.upgrades.upgrade, datastore_version_id)
 
     # -- reconciliation ---------------------------------------------------------
     def snapshots(self):

@@ -261,7 +261,7 @@ def test_rename_and_not_implemented_updates(api_env, tenant):
     fault(resp, "notImplemented", 501)
     resp = api_env.http("PATCH", tenant, "/instances/" + inst.id,
                         {"instance": {"datastore_version": "10.11"}})
-    fault(resp, "notImplemented", 501)
+    assert "already runs version 10.11" in fault(resp, "badRequest", 400)
     resp = api_env.http("PUT", tenant, "/instances/" + inst.id, {"instance": {"name": 7}})
     assert "instance/name" in fault(resp, "badRequest", 400)
     assert client.instances.get(inst.id).name == "renamed"

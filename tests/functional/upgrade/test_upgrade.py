@@ -1,0 +1,239 @@
+"""Datastore-version upgrades end to end: MariaDB 10.5 -> 10.11 -> 11.8 on one instance.
+
+Real images (Debian bullseye's 10.5 and trixie's 11.8, built by ``trove-lite-manage
+image_fetch`` from the cache bootstrap fills), a real control plane, python-
+troveclient's ``instances.upgrade`` (PATCH /instances/{id}). The instance holds a
+table, a view, a procedure, a trigger, a user with a grant, root enabled and an
+attached configuration group; all are checked on the instance's own mariadbd
+after every hop. The tests run in file order on that one instance: provision on
+10.5, refused requests (nothing changes), hop to 10.11, an injected post_upgrade
+failure that rolls back to 10.11, hop to 11.8.
+"""
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pymysql
+import pytest
+from troveclient import exceptions as tc_exc
+
+from tests.functional.controlplane.conftest import destroy_everything
+from tests.support.controlplane import ControlPlane, wait_for_status
+
+pytestmark = pytest.mark.slow
+
+TENANT = "demo"
+APP_USER, APP_PASSWORD = "app", "App-pass-1"
+GROUP = {"max_connections": 123, "innodb_lock_wait_timeout": 77}
+ROWS = 50
+STATE = {}
+
+
+def _build_images():
+    from trove_lite.drivers import imagebuild
+    try:
+        for image_id in ("mariadb-10.5", "mariadb-11.8"):
+            imagebuild.build(image_id, progress=lambda line: None)
+    except imagebuild.ImageBuildError as e:
+        pytest.skip("the MariaDB 10.5/11.8 images cannot be fetched here: %s" % e.message)
+
+
+def manage(cp, *args):
+    proc = subprocess.run([sys.executable, "-m", "trove_lite.cmd.manage", "--config-file",
+                           cp.conf_file, *args], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def cp():
+    _build_images()
+    base = tempfile.mkdtemp(prefix="trove-lite-upg-")
+    plane = ControlPlane(base).start_aio()
+    try:
+        manage(plane, "image_fetch", "mariadb-10.5", "mariadb-11.8")
+        # for the refusals: a version of another datastore, an inactive newer one
+        manage(plane, "datastore_update", "othersql", "")
+        manage(plane, "datastore_version_update", "othersql", "12.0", "mariadb",
+               "mariadb-11.8", "", "1")
+        manage(plane, "datastore_version_update", "mariadb", "12.0", "mariadb",
+               "mariadb-11.8", "", "0")
+        yield plane
+    finally:
+        destroy_everything(plane)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def trove(cp):
+    return cp.client(TENANT)
+
+
+def server_dir(cp, instance_id):
+    for path in glob.glob(os.path.join(cp.state_dir, "servers", "*", "server.json")):
+        with open(path) as f:
+            if json.load(f)["name"] == "trove-" + instance_id:
+                return os.path.dirname(path)
+    raise AssertionError("no server for instance %s" % instance_id)
+
+
+def volume_dir(cp, instance_id):
+    with open(os.path.join(server_dir(cp, instance_id), "state", "guest.json")) as f:
+        return json.load(f)["mount_point"]
+
+
+def connect(trove, instance_id, user, password, database=None):
+    address = trove.instances.get(instance_id).ip[0]
+    return pymysql.connect(host=address, port=3306, user=user, password=password,
+                           database=database, autocommit=True, connect_timeout=10)
+
+
+def query(conn, sql):
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchall()
+
+
+def check_everything(trove, instance_id, version):
+    """What a user would look at after an upgrade; returns SELECT VERSION()."""
+    inst = trove.instances.get(instance_id)
+    assert inst.status == "ACTIVE"
+    assert inst.datastore["version"] == version
+    assert trove.root.is_root_enabled(instance_id).rootEnabled is True
+    root = connect(trove, instance_id, "root", STATE["root_password"])
+    try:
+        server_version = query(root, "SELECT VERSION()")[0][0]
+        assert server_version.startswith(version + "."), server_version
+        # the configuration group is applied by the new server
+        assert query(root, "SELECT @@global.max_connections, "
+                           "@@global.innodb_lock_wait_timeout") == ((123, 77),)
+    finally:
+        root.close()
+    app = connect(trove, instance_id, APP_USER, APP_PASSWORD, "shop")
+    try:
+        assert query(app, "SELECT COUNT(*), SUM(qty) FROM items")[0] == (
+            ROWS, sum(range(ROWS)))
+        assert query(app, "SELECT n FROM big_items ORDER BY n LIMIT 1") == ((41,),)
+        assert query(app, "SELECT COUNT(*) FROM audit")[0][0] == ROWS
+        with app.cursor() as cur:
+            cur.execute("CALL count_items(@n)")
+            cur.execute("SELECT @n")
+            assert cur.fetchone() == (ROWS,)
+            # the trigger still fires
+            cur.execute("INSERT INTO items (n, qty) VALUES (%s, 0)" % (1000 + len(version)))
+            cur.execute("DELETE FROM items WHERE n >= 1000")
+            cur.execute("DELETE FROM audit WHERE n >= 1000")
+    finally:
+        app.close()
+    return server_version
+
+
+def upgrade_and_wait(trove, instance_id, version):
+    trove.instances.upgrade(instance_id, version)
+    assert trove.instances.get(instance_id).status == "UPGRADE"
+    return wait_for_status(trove, instance_id, ("ACTIVE", "ERROR"), timeout=240)
+
+
+def test_images_are_registered_with_their_own_rules(trove):
+    versions = {v.name: v for v in trove.datastore_versions.list("mariadb")}
+    assert {"10.5", "10.11", "11.8"} <= set(versions)
+    names = {}
+    for name in ("10.5", "11.8"):
+        names[name] = {p.name for p in trove.configuration_parameters.parameters(
+            "mariadb", versions[name].id)}
+    # read from each server: 11.x removed the change buffer, 10.5 has no
+    # binlog_expire_logs_seconds yet
+    assert "innodb_change_buffering" in names["10.5"]
+    assert "innodb_change_buffering" not in names["11.8"]
+    assert "binlog_expire_logs_seconds" not in names["10.5"]
+    assert "binlog_expire_logs_seconds" in names["11.8"]
+
+
+def test_provision_on_10_5_with_group_user_and_objects(trove):
+    group = trove.configurations.create("upg", json.dumps(GROUP), datastore="mariadb",
+                                        datastore_version="10.5")
+    inst = trove.instances.create(
+        "upg", "1", volume={"size": 1}, datastore="mariadb", datastore_version="10.5",
+        databases=[{"name": "shop"}],
+        users=[{"name": APP_USER, "password": APP_PASSWORD, "databases": [{"name": "shop"}]}],
+        configuration=group.id)
+    STATE.update(id=inst.id, group=group.id)
+    wait_for_status(trove, inst.id, ("ACTIVE",), timeout=180)
+    STATE["root_password"] = trove.root.create(inst.id)[1]
+    root = connect(trove, inst.id, "root", STATE["root_password"], "shop")
+    try:
+        for sql in (
+                "CREATE TABLE items (n INT PRIMARY KEY, qty INT) ENGINE=InnoDB",
+                "CREATE TABLE audit (n INT, at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)",
+                "CREATE TRIGGER items_audit AFTER INSERT ON items FOR EACH ROW "
+                "INSERT INTO audit (n) VALUES (NEW.n)",
+                "INSERT INTO items SELECT seq, seq FROM seq_0_to_%d" % (ROWS - 1),
+                "CREATE VIEW big_items AS SELECT n FROM items WHERE qty > 40",
+                "CREATE PROCEDURE count_items(OUT c INT) SELECT COUNT(*) INTO c FROM items"):
+            query(root, sql)
+        query(root, "GRANT EXECUTE ON shop.* TO '%s'@'%%'" % APP_USER)
+    finally:
+        root.close()
+    assert check_everything(trove, inst.id, "10.5").startswith("10.5.23")
+
+
+def test_refused_upgrades_change_nothing(cp, trove):
+    iid = STATE["id"]
+    # the group would not start on 11.8: its innodb_lock_wait_timeout max is 10^8
+    trove.configurations.edit(STATE["group"], json.dumps({"innodb_lock_wait_timeout":
+                                                          200000000}))
+    with pytest.raises(tc_exc.BadRequest) as info:
+        trove.instances.upgrade(iid, "11.8")
+    assert "innodb_lock_wait_timeout" in str(info.value)
+    trove.configurations.edit(STATE["group"], json.dumps({"innodb_lock_wait_timeout": 77}))
+    others = {v.name: v.id for v in trove.datastore_versions.list("othersql")}
+    for ref, words in (("10.5", "already runs"),
+                       (others["12.0"], "another datastore"),
+                       ("12.0", "not active")):
+        with pytest.raises(tc_exc.BadRequest) as info:
+            trove.instances.upgrade(iid, ref)
+        assert words in str(info.value)
+    with pytest.raises(tc_exc.NotFound):
+        trove.instances.upgrade(iid, "9.9")
+    check_everything(trove, iid, "10.5")
+
+
+def test_hop_10_5_to_10_11_keeps_everything(trove):
+    iid = STATE["id"]
+    trove.instances.upgrade(iid, "10.11")
+    assert trove.instances.get(iid).status == "UPGRADE"
+    # an instance that is not ACTIVE is refused
+    with pytest.raises(tc_exc.Conflict):
+        trove.instances.upgrade(iid, "11.8")
+    wait_for_status(trove, iid, ("ACTIVE", "ERROR"), timeout=240)
+    check_everything(trove, iid, "10.11")
+    # a downgrade is refused
+    with pytest.raises(tc_exc.BadRequest) as info:
+        trove.instances.upgrade(iid, "10.5")
+    assert "downgrades are not supported" in str(info.value)
+
+
+def test_failed_post_upgrade_rolls_back_to_10_11(cp, trove):
+    iid = STATE["id"]
+    hook = os.path.join(volume_dir(cp, iid), ".fail-post-upgrade")
+    with open(hook, "w") as f:
+        f.write("injected by the test: post_upgrade refused")
+    inst = upgrade_and_wait(trove, iid, "11.8")
+    assert inst.status == "ACTIVE"
+    assert "injected by the test" in inst.fault["message"]
+    assert "rolled back" in inst.fault["message"]
+    # the old version runs on the datadir it left, although 11.8 had upgraded it
+    check_everything(trove, iid, "10.11")
+    assert not os.path.exists(hook)
+
+
+def test_hop_10_11_to_11_8_keeps_everything(trove):
+    iid = STATE["id"]
+    inst = upgrade_and_wait(trove, iid, "11.8")
+    assert inst.status == "ACTIVE", getattr(inst, "fault", None)
+    assert check_everything(trove, iid, "11.8").startswith("11.8.")

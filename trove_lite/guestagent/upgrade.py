@@ -1,0 +1,187 @@
+"""The guest's side of a datastore-version upgrade (Trove's pre_upgrade / post_upgrade).
+
+The server is rebuilt with the new version's image between the two calls: on
+Nova its root disk is replaced, so everything the instance needs beyond its data
+is saved on the volume first, in ``<mount>/upgrade/``::
+
+    conf.d/        the rendered template and the configuration group's file
+    guest.json     the agent's state (prepared, flavor, overrides...)
+    base/          the server's marker files (prepare-complete, root-enabled)
+    data-before/   a copy of the datadir as the old version left it: a failed
+                   upgrade goes back to it (MariaDB cannot downgrade a datadir)
+    info.json      the version it came from
+
+post_upgrade and rollback_upgrade restore these from the volume (never from the
+local disk, which a real rebuild does not keep), start the server, and
+post_upgrade runs the new version's ``mariadb-upgrade``. finish_upgrade drops
+the saved copy once the taskmanager has seen the new version answer.
+
+Test hook: a file ``<mount>/.fail-post-upgrade`` (its text is the reason) makes
+the next post_upgrade fail after ``mariadb-upgrade``, once, so tests exercise the
+rollback with a datadir the new version has already changed.
+
+Timing here (small datadir): pre_upgrade 0.3-1 s (slow shutdown, copy),
+post_upgrade 1-2 s (start, mariadb-upgrade), rollback 0.5 s.
+"""
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+
+from trove_lite.exceptions import TroveLiteError
+from trove_lite.guestagent import volume as volume_util
+from trove_lite.guestagent.datastore.mariadb import app as mdb_app
+
+LOG = logging.getLogger(__name__)
+
+SAVE_DIR = "upgrade"
+FAIL_HOOK = ".fail-post-upgrade"
+MARKERS = (mdb_app.PREPARED_MARKER, mdb_app.ROOT_HISTORY)
+# state that belongs to the server, not to what is saved: set again on restore
+_PLACEMENT_KEYS = ("mount_point", "volume_device")
+
+
+class UpgradeError(TroveLiteError):
+    code = "upgrade_failed"
+    message_format = "%(reason)s"
+
+
+class UpgradeAgent:
+    """Runs the upgrade steps on one instance; ``manager`` is its GuestManager."""
+
+    def __init__(self, manager, upgrade_timeout=600):
+        self.manager = manager
+        self.upgrade_timeout = upgrade_timeout
+
+    @property
+    def _state(self):
+        return self.manager.state
+
+    def _mount(self, volume_device=None):
+        st = self._state.read()
+        device = volume_device or st.get("volume_device")
+        mount = volume_util.mount(device, self.manager.conf.guest.mount_point)
+        self._state.update(mount_point=mount, volume_device=device)
+        return mount
+
+    # -- before the rebuild ---------------------------------------------------------
+    def pre_upgrade(self, slow_shutdown=True):
+        """Stop the database (cleanly and slowly before a major upgrade), save what
+        the instance needs on the volume, unmount it. Returns the upgrade info."""
+        app = self.manager._app()
+        server = app.server
+        if slow_shutdown and server.is_running():
+            # a slow shutdown leaves no undo or change-buffer work for the new version
+            with app.connect() as conn, conn.cursor() as cur:
+                cur.execute("SET GLOBAL innodb_fast_shutdown = 0")
+        version = _version(app) if server.is_running() else None
+        app.stop()
+        st = self._state.read()
+        mount = st["mount_point"]
+        save = os.path.join(mount, SAVE_DIR)
+        shutil.rmtree(save, ignore_errors=True)
+        os.makedirs(os.path.join(save, "base"))
+        if os.path.isdir(server.conf_d):
+            shutil.copytree(server.conf_d, os.path.join(save, "conf.d"))
+        for name in MARKERS:
+            path = os.path.join(server.base_dir, name)
+            if os.path.exists(path):
+                shutil.copy2(path, os.path.join(save, "base", name))
+        _write_json(os.path.join(save, "guest.json"),
+                    {k: v for k, v in st.items() if k not in _PLACEMENT_KEYS})
+        _write_json(os.path.join(save, "info.json"), {"version": version})
+        subprocess.run(["cp", "-a", "--sparse=always", server.datadir,
+                        os.path.join(save, "data-before")], check=True)
+        volume_util.unmount(st.get("volume_device"), mount)
+        LOG.info("pre_upgrade: %s stopped, configuration and datadir copy saved in %s",
+                 version, save)
+        return {"mount_point": mount, "save_dir": save, "version": version}
+
+    # -- after the rebuild ----------------------------------------------------------
+    def post_upgrade(self, upgrade_info, volume_device=None):
+        """Restore the saved configuration, start the new version on the old
+        datadir, run its mariadb-upgrade. Returns {"version": what the server says}."""
+        app = self._restore(volume_device)
+        app.start(timeout=self.upgrade_timeout)
+        self._run_upgrade_tool(app.server)
+        hook = os.path.join(self._state.read()["mount_point"], FAIL_HOOK)
+        if os.path.exists(hook):
+            with open(hook) as f:
+                reason = f.read().strip() or "injected post_upgrade failure"
+            os.unlink(hook)
+            raise UpgradeError(reason=reason)
+        version = _version(app)
+        self.manager.heartbeat.notify()
+        LOG.info("post_upgrade: the server answers as %s", version)
+        return {"version": version}
+
+    def rollback_upgrade(self, upgrade_info, volume_device=None):
+        """Back on the old image: put the saved datadir back, restore, start."""
+        st = self._state.read()
+        mount = self._mount(volume_device or st.get("volume_device"))
+        app = self.manager._app()
+        app.server.stop()
+        before = os.path.join(mount, SAVE_DIR, "data-before")
+        if os.path.isdir(before):
+            shutil.rmtree(app.server.datadir, ignore_errors=True)
+            os.rename(before, app.server.datadir)
+        app = self._restore(volume_device)
+        app.start(timeout=self.upgrade_timeout)
+        version = _version(app)
+        shutil.rmtree(os.path.join(mount, SAVE_DIR), ignore_errors=True)
+        self.manager.heartbeat.notify()
+        LOG.info("rollback_upgrade: back on %s", version)
+        return {"version": version}
+
+    def finish_upgrade(self):
+        """The upgrade is confirmed: drop the saved copy (it holds a whole datadir)."""
+        mount = self._state.read().get("mount_point")
+        if mount:
+            shutil.rmtree(os.path.join(mount, SAVE_DIR), ignore_errors=True)
+
+    # -- helpers --------------------------------------------------------------------
+    def _restore(self, volume_device):
+        """Configuration, markers and state from the volume, not the local disk."""
+        mount = self._mount(volume_device)
+        save = os.path.join(mount, SAVE_DIR)
+        if not os.path.isdir(save):
+            raise UpgradeError(reason="nothing saved for an upgrade on the volume (%s)" % save)
+        saved = _read_json(os.path.join(save, "guest.json"))
+        self._state.update(**saved)
+        server = self.manager._app().server
+        shutil.rmtree(server.conf_d, ignore_errors=True)
+        if os.path.isdir(os.path.join(save, "conf.d")):
+            shutil.copytree(os.path.join(save, "conf.d"), server.conf_d)
+        for name in MARKERS:
+            src = os.path.join(save, "base", name)
+            if os.path.exists(src):
+                os.makedirs(server.base_dir, exist_ok=True)
+                shutil.copy2(src, os.path.join(server.base_dir, name))
+        return self.manager._app()
+
+    def _run_upgrade_tool(self, server):
+        b = server.binaries
+        proc = subprocess.run([b.upgrade_tool, "--socket=%s" % server.socket, "--user=root",
+                               "--silent"], env=b.env(), capture_output=True, text=True,
+                              timeout=self.upgrade_timeout)
+        if proc.returncode != 0:
+            raise UpgradeError(reason="mariadb-upgrade failed (%d): %s" % (
+                proc.returncode, (proc.stderr or proc.stdout)[-800:].strip()))
+
+
+def _version(app):
+    with app.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT VERSION()")
+        return cur.fetchone()[0]
+
+
+def _write_json(path, data):
+    with open(path, "w") as f:
+        json.dump(data, f)
+
+
+def _read_json(path):
+    with open(path) as f:
+        return json.load(f)

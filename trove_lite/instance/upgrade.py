@@ -1,0 +1,93 @@
+"""Requesting a datastore-version upgrade (``PATCH /instances/{id}``).
+
+Everything is checked before the task changes, so a refused request changes
+nothing: the target version (id or name, within the instance's datastore) must
+exist, be active and be newer; the instance must be ACTIVE with no task; the
+attached configuration group's values must be valid under the new version's
+own rules (a value the new server would refuse at start is a 400 now, not a
+failed upgrade later). Then the task becomes UPGRADING and the taskmanager runs
+the flow (taskmanager/upgrade_flows.py).
+"""
+
+from sqlalchemy import select
+
+from trove_lite import catalog
+from trove_lite.configuration import rules as rules_mod
+from trove_lite.configuration import service as configuration_service
+from trove_lite.db import models
+from trove_lite.exceptions import BadRequest
+from trove_lite.status import TaskStatus
+
+
+def version_key(text):
+    """'10.11' -> (10, 11); None if it is not a dotted number (pure)."""
+    try:
+        return tuple(int(p) for p in str(text).split("."))
+    except ValueError:
+        return None
+
+
+def refuse_upgrade(old, new):
+    """Why the instance on version ``old`` cannot move to ``new`` (None if it can).
+
+    ``old``/``new``: dicts with datastore_id, name, version, active (pure).
+    """
+    if new["datastore_id"] != old["datastore_id"]:
+        return ("datastore version %s belongs to another datastore; an upgrade stays "
+                "within the instance's datastore" % new["name"])
+    if not new["active"]:
+        return "datastore version %s is not active" % new["name"]
+    a, b = version_key(old["version"]), version_key(new["version"])
+    if a is None or b is None:
+        return "versions %s and %s cannot be compared" % (old["version"], new["version"])
+    if b == a:
+        return "the instance already runs version %s" % old["name"]
+    if b < a:
+        return ("version %s is older than %s: downgrades are not supported"
+                % (new["name"], old["name"]))
+    return None
+
+
+def _as_dict(v):
+    return {"id": v.id, "datastore_id": v.datastore_id, "name": v.name,
+            "version": v.version or v.name, "active": bool(v.active)}
+
+
+def find_target(s, datastore_id, ref):
+    """The version ``ref`` names: an id (any datastore, refused later if another
+    one) or a name within the instance's datastore."""
+    row = s.get(models.DatastoreVersion, ref)
+    if row is None:
+        row = s.execute(select(models.DatastoreVersion).where(
+            models.DatastoreVersion.datastore_id == datastore_id,
+            models.DatastoreVersion.name == ref)).scalars().first()
+    if row is None:
+        raise catalog.DatastoreVersionNotFound(id=ref)
+    return row
+
+
+def check_configuration(s, configuration_id, new_version_id):
+    """The attached group's values must pass the new version's rules (400 if not)."""
+    if not configuration_id:
+        return
+    values = configuration_service.load_values(s, configuration_id)
+    rules = configuration_service.load_rules(s, new_version_id)
+    rules_mod.validate_values(rules, values)
+
+
+def request_upgrade(service, ctx, tenant_id, instance_id, ref):
+    """Check, set the UPGRADING task, cast. ``service`` is the InstanceService."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise BadRequest(reason="instance.datastore_version must name a datastore version")
+    with service.db.session() as s:
+        inst = service._load(s, tenant_id, instance_id)
+        old = _as_dict(s.get(models.DatastoreVersion, inst.datastore_version_id))
+        new = _as_dict(find_target(s, old["datastore_id"], ref))
+        reason = refuse_upgrade(old, new)
+        if reason:
+            raise BadRequest(reason=reason)
+        check_configuration(s, inst.configuration_id, new["id"])
+    service._start_task(tenant_id, instance_id, "upgrade", TaskStatus.UPGRADING,
+                        service._refuse_action)
+    service._cast("upgrade", ctx, instance_id, datastore_version_id=new["id"])
+    return new

@@ -1,0 +1,49 @@
+"""The pure decisions of an upgrade: which requests are refused, what counts as major,
+whether the server answers with the version asked for."""
+
+import pytest
+
+from trove_lite.instance.upgrade import refuse_upgrade, version_key
+from trove_lite.taskmanager.upgrade_flows import answers_as, is_major
+
+
+def v(version, datastore="ds-mariadb", active=True, name=None):
+    return {"datastore_id": datastore, "name": name or version, "version": version,
+            "active": active}
+
+
+def test_newer_version_of_the_same_datastore_is_accepted():
+    assert refuse_upgrade(v("10.5"), v("10.11")) is None
+    assert refuse_upgrade(v("10.11"), v("11.8")) is None
+    assert refuse_upgrade(v("10.5"), v("11.8")) is None
+
+
+@pytest.mark.parametrize("old,new,words", [
+    (v("10.11"), v("10.5"), "downgrades are not supported"),
+    (v("11.8"), v("10.11"), "downgrades are not supported"),
+    (v("10.11"), v("10.11"), "already runs"),
+    (v("10.5"), v("12.0", active=False), "not active"),
+    (v("10.5"), v("12.0", datastore="ds-other"), "another datastore"),
+    (v("10.5"), v("latest"), "cannot be compared"),
+])
+def test_refusals_say_why(old, new, words):
+    assert words in refuse_upgrade(old, new)
+
+
+def test_versions_compare_as_numbers_not_text():
+    assert version_key("10.11") > version_key("10.5")
+    assert version_key("10.5") < version_key("10.5.1")
+    assert version_key("x.y") is None
+
+
+def test_a_change_of_major_or_minor_is_major():
+    assert is_major("10.5", "10.11")
+    assert is_major("10.11", "11.8")
+    assert not is_major("10.11.6", "10.11.14")
+
+
+def test_answers_as_matches_whole_version_components():
+    assert answers_as("11.8.9-MariaDB-0+deb13u1 from Debian", "11.8")
+    assert answers_as("10.11.14-MariaDB-0+deb12u2-log", "10.11.14")
+    assert not answers_as("11.80.1-MariaDB", "11.8")
+    assert not answers_as("10.11.14-MariaDB", "11.8")

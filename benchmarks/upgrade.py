@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Seconds per upgrade hop (MariaDB 10.5 -> 10.11 -> 11.8), beside a raw in-place upgrade.
+
+    .venv/bin/python benchmarks/upgrade.py [--runs 3] [--rows 20000]
+
+Baseline, measured in the same run: what a person does by hand on this machine
+with the same images and the same data: slow shutdown of the old mariadbd
+(innodb_fast_shutdown=0), start the new binary on the datadir, run its
+mariadb-upgrade, first successful query. trove-lite: PATCH /instances/{id}
+(python-troveclient ``instances.upgrade``) until the instance is ACTIVE on the
+new version, with a table of ``--rows`` rows on it. Prints the median and max
+per hop and the ratio to the baseline's median (target: at most 1.5).
+Needs the images (tools/bootstrap.sh builds them).
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import pymysql  # noqa: E402
+
+from tests.support.controlplane import ControlPlane, wait_for_status  # noqa: E402
+from trove_lite.drivers import imagebuild, images  # noqa: E402
+from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer  # noqa: E402
+
+HOPS = (("10.5", "10.11"), ("10.11", "11.8"))
+IMAGES = {"10.5": "mariadb-10.5", "11.8": "mariadb-11.8"}
+FILL = ("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(64), n INT, KEY (n))",
+        "INSERT INTO t SELECT seq, MD5(seq), seq %% 97 FROM seq_1_to_%d")
+
+
+def binaries(version):
+    if version == "10.11":
+        return images.binaries_from_spec(images.system_mariadb_image())
+    spec, _ = imagebuild.build(IMAGES[version], progress=lambda line: None)
+    return images.binaries_from_spec(spec)
+
+
+def raw_run(rows):
+    """One raw 10.5 -> 10.11 -> 11.8: {hop: seconds}."""
+    work = tempfile.mkdtemp(prefix="tl-bench-upg-raw-")
+    try:
+        first = MariaDBServer(work, binaries=binaries("10.5"),
+                              options={"skip-networking": None})
+        first.initialize()
+        first.start()
+        with first.connect() as conn, conn.cursor() as cur:
+            cur.execute("CREATE DATABASE b")
+            cur.execute("USE b")
+            cur.execute(FILL[0])
+            cur.execute(FILL[1] % rows)
+        server, out = first, {}
+        for old, new in HOPS:
+            t0 = time.monotonic()
+            with server.connect() as conn, conn.cursor() as cur:
+                cur.execute("SET GLOBAL innodb_fast_shutdown = 0")
+            server.stop()
+            server = MariaDBServer(work, binaries=binaries(new),
+                                   options={"skip-networking": None})
+            server.start()
+            b = server.binaries
+            subprocess.run([b.upgrade_tool, "--socket=" + server.socket, "--user=root",
+                            "--silent"], env=b.env(), check=True, capture_output=True)
+            with server.connect() as conn, conn.cursor() as cur:
+                cur.execute("SELECT COUNT(*) FROM b.t")
+                assert cur.fetchone()[0] == rows
+            out["%s -> %s" % (old, new)] = time.monotonic() - t0
+        server.stop()
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def trove_run(trove, name, rows):
+    """One instance through both hops with the API: {hop: seconds}."""
+    inst = trove.instances.create(name, "1", volume={"size": 1}, datastore="mariadb",
+                                  datastore_version="10.5")
+    inst = wait_for_status(trove, inst.id, {"ACTIVE", "ERROR"}, timeout=300)
+    password = trove.root.create(inst.id)[1]
+    conn = pymysql.connect(host=inst.ip[0], user="root", password=password, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("CREATE DATABASE b")
+        cur.execute("USE b")
+        cur.execute(FILL[0])
+        cur.execute(FILL[1] % rows)
+    conn.close()
+    out = {}
+    for old, new in HOPS:
+        t0 = time.monotonic()
+        trove.instances.upgrade(inst.id, new)
+        # the task is set before the PATCH answers: ACTIVE now means finished
+        done = wait_for_status(trove, inst.id, {"ACTIVE", "ERROR"}, timeout=300,
+                               interval=0.05)
+        elapsed = time.monotonic() - t0
+        if done.status != "ACTIVE" or done.datastore["version"] != new:
+            raise RuntimeError("%s -> %s ended %s on %s: %s" % (
+                old, new, done.status, done.datastore["version"],
+                getattr(done, "fault", None)))
+        out["%s -> %s" % (old, new)] = elapsed
+    trove.instances.delete(inst.id)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--rows", type=int, default=20000)
+    args = ap.parse_args()
+    base_dir = tempfile.mkdtemp(prefix="tl-bench-upg-")
+    cp = ControlPlane(base_dir, usage_timeout=300)
+    try:
+        cp.start_aio()
+        subprocess.run([sys.executable, "-m", "trove_lite.cmd.manage", "--config-file",
+                        cp.conf_file, "image_fetch", "mariadb-10.5", "mariadb-11.8"],
+                       check=True, capture_output=True)
+        trove = cp.client("bench")
+        raw_run(100)                       # warm-up: template datadirs, page cache
+        trove_run(trove, "warmup", 100)
+        raw, api = [], []
+        for i in range(args.runs):
+            raw.append(raw_run(args.rows))
+            api.append(trove_run(trove, "bench-%d" % i, args.rows))
+            print("run %d: raw %s | trove-lite %s" % (i + 1, fmt(raw[-1]), fmt(api[-1])),
+                  flush=True)
+        print("\nupgrade hops on %d cores, %d rows, %d runs" % (os.cpu_count(), args.rows,
+                                                               args.runs))
+        for old, new in HOPS:
+            hop = "%s -> %s" % (old, new)
+            b = [r[hop] for r in raw]
+            t = [r[hop] for r in api]
+            print("%-15s raw in-place median %5.2f s (max %5.2f)   trove-lite median %5.2f s "
+                  "(max %5.2f)   ratio %.2f" % (hop, statistics.median(b), max(b),
+                                                statistics.median(t), max(t),
+                                                statistics.median(t) / statistics.median(b)))
+    finally:
+        try:
+            for inst in cp.client("bench").instances.list():
+                cp.client("bench").instances.delete(inst.id)
+        except Exception:
+            pass
+        time.sleep(2)
+        cp.stop()
+        shutil.rmtree(base_dir, ignore_errors=True)
+
+
+def fmt(hops):
+    return ", ".join("%s %.2f s" % (k, v) for k, v in hops.items())
+
+
+if __name__ == "__main__":
+    main()

@@ -67,6 +67,11 @@ def decide(s):
         return RESUME_DELETE, "delete was cut off; finishing it"
     if s.task_status in (TaskStatus.REBOOTING, TaskStatus.RESIZING, TaskStatus.UPDATING,
                          TaskStatus.UPGRADING):
+        waited = min(age if age is not None else 0.0, s.uptime)
+        if s.service_status in ServiceStatus.SERVING and waited < CREATE_CAST_GRACE:
+            # the API sets the task, then casts: the flow may not have started yet
+            return WAIT, "%s requested %d s ago; its request may still be on its way" % (
+                s.task_status, waited)
         if s.service_status in ServiceStatus.SERVING:
             return FINISH_OK, "%s was cut off but the database is serving" % s.task_status
         if age is not None and age > s.state_change_wait_time:

@@ -92,3 +92,15 @@ def test_reconcile_waits_then_fails_a_cut_off_restart():
     assert reconcile.decide(snap(task_status="REBOOTING", service_status="SHUTDOWN",
                                  task_started_at=NOW - datetime.timedelta(seconds=200))
                             )[0] == reconcile.FAIL_TIMEOUT
+
+
+def test_reconcile_leaves_a_just_requested_action_to_its_cast():
+    # the API sets the task, then casts: a pass in between must not end the task
+    # because the database still serves (an upgrade then ran while shown ACTIVE)
+    for task in ("UPGRADING", "REBOOTING", "RESIZING"):
+        just_now = snap(task_status=task, service_status="HEALTHY",
+                        task_started_at=NOW - datetime.timedelta(seconds=0.2))
+        assert reconcile.decide(just_now)[0] == reconcile.WAIT
+        later = snap(task_status=task, service_status="HEALTHY",
+                     task_started_at=NOW - datetime.timedelta(seconds=45))
+        assert reconcile.decide(later)[0] == reconcile.FINISH_OK

@@ -19,6 +19,7 @@ from trove_lite.cmd import common
 from trove_lite.guestagent import state as guest_state
 from trove_lite.guestagent.datastore.mariadb import app as mdb_app
 from trove_lite.guestagent.early import EarlyPrepare
+from trove_lite.guestagent.upgrade import EarlyUpgrade
 
 LOG = logging.getLogger("trove_lite.guestagent")
 
@@ -50,6 +51,7 @@ def main(argv=None):
     server_dir = (_arg_values(argv, "--server-dir") or [None])[-1]
     template = _template_path(_arg_values(argv, "--config-file"))
     early = EarlyPrepare.maybe_start(server_dir, template)
+    early_upgrade = EarlyUpgrade.maybe_start(server_dir)
 
     from oslo_config import cfg
 
@@ -84,7 +86,9 @@ def main(argv=None):
     if early is not None:
         early.on_done(lambda e: (beat.report_root("root") if e.root_enabled() else None,
                                  beat.notify()))
-    boot(manager, state)
+    manager.upgrades.early = early_upgrade
+    if early_upgrade is None:   # else it starts the database, on the new version
+        boot(manager, state)
     threading.Thread(target=manager.backups.recover, name="backup-recover",
                      daemon=True).start()
     beat.start()  # first: the status goes out while the RPC server still connects

@@ -43,7 +43,9 @@ class GuestManager:
         self.backups = backup_agent.BackupAgent(conf, instance_id, state,
                                                 lambda: self.heartbeat.conductor,
                                                 lambda: self.heartbeat.notify())
-        self.upgrades = upgrade_agent.UpgradeAgent(self)
+        self.upgrades = upgrade_agent.UpgradeAgent(self.state, self._app,
+                                                   conf.guest.mount_point,
+                                                   lambda: self.heartbeat.notify())
 
     # -- helpers --------------------------------------------------------------
     def _app(self):
@@ -261,7 +263,9 @@ class GuestManager:
 
     def post_upgrade(self, ctx, upgrade_info, volume_device=None):
         with self._lock:
-            return self.upgrades.post_upgrade(upgrade_info, volume_device)
+            result = self.upgrades.post_upgrade(upgrade_info, volume_device)
+        self.heartbeat.notify()
+        return result
 
     def rollback_upgrade(self, ctx, upgrade_info, volume_device=None):
         with self._lock:

@@ -29,14 +29,18 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 
 from trove_lite.exceptions import TroveLiteError
+from trove_lite.guestagent import state as guest_state
 from trove_lite.guestagent import volume as volume_util
 from trove_lite.guestagent.datastore.mariadb import app as mdb_app
 
 LOG = logging.getLogger(__name__)
 
 SAVE_DIR = "upgrade"
+# the post_upgrade request injected with the rebuild (see EarlyUpgrade)
+UPGRADE_FILE = os.path.join("root", "etc", "trove-lite", "upgrade.json")
 FAIL_HOOK = ".fail-post-upgrade"
 MARKERS = (mdb_app.PREPARED_MARKER, mdb_app.ROOT_HISTORY)
 # state that belongs to the server, not to what is saved: set again on restore
@@ -49,20 +53,27 @@ class UpgradeError(TroveLiteError):
 
 
 class UpgradeAgent:
-    """Runs the upgrade steps on one instance; ``manager`` is its GuestManager."""
+    """Runs the upgrade steps on one instance.
 
-    def __init__(self, manager, upgrade_timeout=600):
-        self.manager = manager
+    ``state``: the agent's GuestState; ``make_app()``: the MariaDBApp for the
+    datadir the state names; ``mount_point``: where a block-device volume is
+    mounted; ``notify()``: send a heartbeat now. ``early``: an EarlyUpgrade
+    that already runs post_upgrade from the injected request, if any.
+    """
+
+    def __init__(self, state, make_app, mount_point, notify=lambda: None,
+                 upgrade_timeout=600):
+        self._state = state
+        self._make_app = make_app
+        self.mount_point = mount_point
+        self.notify = notify
         self.upgrade_timeout = upgrade_timeout
-
-    @property
-    def _state(self):
-        return self.manager.state
+        self.early = None
 
     def _mount(self, volume_device=None):
         st = self._state.read()
         device = volume_device or st.get("volume_device")
-        mount = volume_util.mount(device, self.manager.conf.guest.mount_point)
+        mount = volume_util.mount(device, self.mount_point)
         self._state.update(mount_point=mount, volume_device=device)
         return mount
 
@@ -70,7 +81,7 @@ class UpgradeAgent:
     def pre_upgrade(self, slow_shutdown=True):
         """Stop the database (cleanly and slowly before a major upgrade), save what
         the instance needs on the volume, unmount it. Returns the upgrade info."""
-        app = self.manager._app()
+        app = self._make_app()
         server = app.server
         if slow_shutdown and server.is_running():
             # a slow shutdown leaves no undo or change-buffer work for the new version
@@ -102,7 +113,12 @@ class UpgradeAgent:
     # -- after the rebuild ----------------------------------------------------------
     def post_upgrade(self, upgrade_info, volume_device=None):
         """Restore the saved configuration, start the new version on the old
-        datadir, run its mariadb-upgrade. Returns {"version": what the server says}."""
+        datadir, run its mariadb-upgrade. Returns {"version": what the server says}.
+
+        When an EarlyUpgrade ran it from the injected request, its outcome."""
+        early, self.early = self.early, None
+        if early is not None:
+            return early.outcome(self.upgrade_timeout)
         app = self._restore(volume_device)
         app.start(timeout=self.upgrade_timeout)
         self._run_upgrade_tool(app.server)
@@ -113,7 +129,7 @@ class UpgradeAgent:
             os.unlink(hook)
             raise UpgradeError(reason=reason)
         version = _version(app)
-        self.manager.heartbeat.notify()
+        self.notify()
         LOG.info("post_upgrade: the server answers as %s", version)
         return {"version": version}
 
@@ -121,7 +137,7 @@ class UpgradeAgent:
         """Back on the old image: put the saved datadir back, restore, start."""
         st = self._state.read()
         mount = self._mount(volume_device or st.get("volume_device"))
-        app = self.manager._app()
+        app = self._make_app()
         app.server.stop()
         before = os.path.join(mount, SAVE_DIR, "data-before")
         if os.path.isdir(before):
@@ -131,7 +147,7 @@ class UpgradeAgent:
         app.start(timeout=self.upgrade_timeout)
         version = _version(app)
         shutil.rmtree(os.path.join(mount, SAVE_DIR), ignore_errors=True)
-        self.manager.heartbeat.notify()
+        self.notify()
         LOG.info("rollback_upgrade: back on %s", version)
         return {"version": version}
 
@@ -150,7 +166,7 @@ class UpgradeAgent:
             raise UpgradeError(reason="nothing saved for an upgrade on the volume (%s)" % save)
         saved = _read_json(os.path.join(save, "guest.json"))
         self._state.update(**saved)
-        server = self.manager._app().server
+        server = self._make_app().server
         shutil.rmtree(server.conf_d, ignore_errors=True)
         if os.path.isdir(os.path.join(save, "conf.d")):
             shutil.copytree(os.path.join(save, "conf.d"), server.conf_d)
@@ -159,7 +175,7 @@ class UpgradeAgent:
             if os.path.exists(src):
                 os.makedirs(server.base_dir, exist_ok=True)
                 shutil.copy2(src, os.path.join(server.base_dir, name))
-        return self.manager._app()
+        return self._make_app()
 
     def _run_upgrade_tool(self, server):
         b = server.binaries
@@ -185,3 +201,56 @@ def _write_json(path, data):
 def _read_json(path):
     with open(path) as f:
         return json.load(f)
+
+
+class EarlyUpgrade:
+    """post_upgrade from the request injected with the rebuild, while the agent
+    still loads its RPC stack (0.5-0.8 s here): the post_upgrade call that follows
+    gets this outcome instead of doing the work again. The file is removed once
+    read, so a later reboot does not upgrade again."""
+
+    def __init__(self, agent, request):
+        self.agent = agent
+        self.request = request
+        self.done = threading.Event()
+        self.result = self.error = None
+
+    @classmethod
+    def maybe_start(cls, server_dir):
+        if not server_dir:
+            return None
+        path = os.path.join(server_dir, UPGRADE_FILE)
+        try:
+            request = _read_json(path)
+            os.unlink(path)
+        except (OSError, ValueError):
+            return None
+        work_dir = guest_state.work_dir_of(server_dir)
+        make_server = guest_state.server_factory(work_dir, guest_state.read_server_info(
+            server_dir))
+        state = guest_state.state_of(work_dir)
+
+        def make_app():
+            mount = state.read().get("mount_point")
+            return mdb_app.MariaDBApp(make_server(os.path.join(mount, "data")
+                                                  if mount else None), None)
+        info = request["upgrade_info"]
+        early = cls(UpgradeAgent(state, make_app, info.get("mount_point")), request)
+        threading.Thread(target=early._run, name="early-upgrade", daemon=True).start()
+        return early
+
+    def _run(self):
+        try:
+            self.result = self.agent.post_upgrade(self.request["upgrade_info"],
+                                                  self.request.get("volume_device"))
+        except Exception as e:
+            LOG.exception("early post_upgrade failed")
+            self.error = e
+        self.done.set()
+
+    def outcome(self, timeout):
+        if not self.done.wait(timeout):
+            raise UpgradeError(reason="post_upgrade did not finish within %d s" % timeout)
+        if self.error is not None:
+            raise self.error
+        return self.result

@@ -21,6 +21,7 @@ newer, of the same datastore, active, and the attached configuration group is
 valid under the new version's rules.
 """
 
+import json
 import logging
 import time
 
@@ -30,6 +31,9 @@ from trove_lite.status import ServiceStatus, TaskStatus
 from trove_lite.taskmanager import instance_flows as flows_mod
 
 LOG = logging.getLogger(__name__)
+
+# the post_upgrade request, injected with the rebuild (guestagent/upgrade.py EarlyUpgrade)
+UPGRADE_PATH = "etc/trove-lite/upgrade.json"
 
 
 def is_major(old_version, new_version):
@@ -71,7 +75,10 @@ class UpgradeFlows:
             return
         t = f._step(inst, "pre_upgrade done: database stopped, configuration saved", t0)
         try:
-            self._rebuild(inst, new["image_id"])
+            device = self._device(inst)
+            # the guest starts post_upgrade from this file while it still connects
+            self._rebuild(inst, new["image_id"], {UPGRADE_PATH: json.dumps(
+                {"upgrade_info": info, "volume_device": device})})
             t = f._step(inst, "server rebuilt with image %s" % new["image_id"], t)
             device = f._attach(inst.volume_id, inst.server_id) if inst.volume_id else None
             since = flows_mod.utcnow()
@@ -95,10 +102,15 @@ class UpgradeFlows:
         self._serving_then_done(instance_id, since)
         f._step(inst, "%s finished" % what, t0)
 
-    def _rebuild(self, inst, image_id):
+    def _device(self, inst):
+        if not inst.volume_id:
+            return None
+        return self.flows.volumes.get_volume(inst.volume_id).device
+
+    def _rebuild(self, inst, image_id, extra_files=None):
         f = self.flows
-        f.compute.rebuild_server(inst.server_id, image_id,
-                                 files={flows_mod.GUEST_CONF_PATH: f.guest_conf(inst.id)})
+        files = {flows_mod.GUEST_CONF_PATH: f.guest_conf(inst.id), **(extra_files or {})}
+        f.compute.rebuild_server(inst.server_id, image_id, files=files)
         f.compute.wait_for_status(inst.server_id, "ACTIVE",
                                   f.conf.taskmanager.state_change_wait_time)
 

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import pymysql
 import pytest
@@ -182,6 +183,23 @@ def test_provision_on_10_5_with_group_user_and_objects(trove):
     assert check_everything(trove, inst.id, "10.5").startswith("10.5.23")
 
 
+def wait_backup(trove, backup_id, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        backup = trove.backups.get(backup_id)
+        if backup.status in ("COMPLETED", "FAILED"):
+            return backup
+        time.sleep(0.3)
+    raise AssertionError("backup %s stayed %s" % (backup_id, backup.status))
+
+
+def test_backup_on_10_5_uses_the_image_s_own_mariabackup(trove):
+    # the system's 10.11 mariadb-backup refuses a 10.5 server
+    backup = wait_backup(trove, trove.backups.create("before", STATE["id"]).id)
+    assert backup.status == "COMPLETED", backup
+    STATE["backup"] = backup.id
+
+
 def test_refused_upgrades_change_nothing(cp, trove):
     iid = STATE["id"]
     # the group would not start on 11.8: its innodb_lock_wait_timeout max is 10^8
@@ -237,3 +255,17 @@ def test_hop_10_11_to_11_8_keeps_everything(trove):
     inst = upgrade_and_wait(trove, iid, "11.8")
     assert inst.status == "ACTIVE", getattr(inst, "fault", None)
     assert check_everything(trove, iid, "11.8").startswith("11.8.")
+
+
+def test_backup_from_before_the_upgrade_restores_into_its_own_version(trove):
+    inst = trove.instances.create("restored", "1", volume={"size": 1}, datastore="mariadb",
+                                  datastore_version="10.5",
+                                  restorePoint={"backupRef": STATE["backup"]})
+    inst = wait_for_status(trove, inst.id, ("ACTIVE", "ERROR"), timeout=180)
+    assert inst.status == "ACTIVE", getattr(inst, "fault", None)
+    root = connect(trove, inst.id, "root", STATE["root_password"], "shop")
+    try:
+        assert query(root, "SELECT VERSION()")[0][0].startswith("10.5.")
+        assert query(root, "SELECT COUNT(*) FROM items")[0][0] == ROWS
+    finally:
+        root.close()

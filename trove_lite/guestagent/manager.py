@@ -12,6 +12,7 @@ import os
 import shutil
 import threading
 
+from trove_lite.guestagent import early as early_mod
 from trove_lite.guestagent import volume as volume_util
 from trove_lite.guestagent.backup import agent as backup_agent
 from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
@@ -39,6 +40,7 @@ class GuestManager:
         self.template_path = template_path
         self._lock = threading.RLock()
         self.early = None  # an EarlyPrepare running the injected request, if any
+        self.server_dir = None  # local driver: where the injected request lies
         self.backups = backup_agent.BackupAgent(conf, instance_id, state,
                                                 lambda: self.heartbeat.conductor,
                                                 lambda: self.heartbeat.notify())
@@ -105,6 +107,8 @@ class GuestManager:
                 self.state.update(preparing=False, prepare_failed=failure_text(e))
                 self.heartbeat.notify()
                 return
+            finally:
+                early_mod.remove_request(self.server_dir)
             self.state.update(preparing=False, prepared=True)
             if root_password:
                 self.heartbeat.report_root("root")

@@ -57,12 +57,17 @@ def load_master(conf):
     return secret.encode()
 
 
+def master_fernet(conf):
+    """A Fernet under the master key: what the control plane encrypts at rest with."""
+    digest = hashlib.sha256(load_master(conf)).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
 class TenantKeys:
     """Per-tenant keys in the control-plane database (``db``)."""
 
     def __init__(self, conf, db):
-        digest = hashlib.sha256(load_master(conf)).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+        self._fernet = master_fernet(conf)
         self.db = db
 
     def get(self, tenant_id, create=True):

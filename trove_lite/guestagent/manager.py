@@ -185,7 +185,8 @@ class GuestManager:
     def update_user(self, ctx, name, host, attrs):
         return self._admin().update_user(name, host, new_name=attrs.get("name"),
                                          new_host=attrs.get("host"),
-                                         new_password=attrs.get("password"))
+                                         new_password=attrs.get("password"),
+                                         new_password_hash=attrs.get("password_hash"))
 
     def delete_user(self, ctx, name, host):
         return self._admin().delete_user(name, host)

@@ -92,3 +92,16 @@ def test_reconcile_waits_then_fails_a_cut_off_restart():
     assert reconcile.decide(snap(task_status="REBOOTING", service_status="SHUTDOWN",
                                  task_started_at=NOW - datetime.timedelta(seconds=200))
                             )[0] == reconcile.FAIL_TIMEOUT
+
+
+def test_reconcile_fails_a_create_whose_request_is_lost_instead_of_degrading_it():
+    """No server, no stored request (users, databases) and the cast had its time:
+    resuming would report ACTIVE an instance without what was asked for."""
+    lost = snap(has_server=False, has_request=False, uptime=100)
+    action, reason = reconcile.decide(lost)
+    assert action == reconcile.FAIL_LOST_REQUEST
+    assert "users and databases are unknown and were not created" in reason
+    # while the cast may still come, it waits; with a server, the guest has the request
+    assert reconcile.decide(snap(has_server=False, has_request=False, uptime=1))[0] == \
+        reconcile.WAIT
+    assert reconcile.decide(snap(has_request=False))[0] == reconcile.RESUME_CREATE

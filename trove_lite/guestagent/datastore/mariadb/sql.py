@@ -99,10 +99,14 @@ def native_password_hash(password):
     return "*" + hashlib.sha1(inner).hexdigest().upper()
 
 
+def is_native_password_hash(value):
+    return isinstance(value, str) and bool(_NATIVE_HASH_RE.match(value))
+
+
 def _identified(password, password_hash):
     if password_hash is None:
         password_hash = native_password_hash(password)
-    elif not _NATIVE_HASH_RE.match(password_hash):
+    elif not is_native_password_hash(password_hash):
         raise ValueError("not a mysql_native_password hash")
     return "IDENTIFIED BY PASSWORD %s" % quote_string(password_hash)
 

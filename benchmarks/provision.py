@@ -11,8 +11,11 @@ max of each and the ratio to the baseline median (target: at most 1.5).
 """
 
 import argparse
+import ast
 import concurrent.futures
+import glob
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -93,6 +96,30 @@ def delete_all(trove):
         time.sleep(0.2)
 
 
+_STEP_RE = re.compile(r"^(\S+ \S+) .*instance (\S+): (.+?) \((\d+\.\d+) s\)$")
+
+
+def flow_profile(cp, instance_ids):
+    """Median seconds per create step of ``instance_ids``, from the flow's step log
+    lines (each says how long since the previous step), and the guest's own
+    prepare timings (initialize, start, sql) from the guests' logs."""
+    steps = {}
+    for line in cp.log_tail("aio", 1000000).splitlines():
+        m = _STEP_RE.match(line)
+        if m and m.group(2) in instance_ids:
+            name = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "<id>", m.group(3))
+            steps.setdefault(name, []).append(float(m.group(4)))
+    guest = {}
+    for log in glob.glob(os.path.join(cp.state_dir, "servers", "*", "guest.log")):
+        with open(log, errors="replace") as f:
+            text = f.read()
+        m = re.search(r"early prepare finished in (\{.*\})", text)
+        if m:
+            for k, v in ast.literal_eval(m.group(1)).items():
+                guest.setdefault("guest " + k, []).append(v)
+    return {k: statistics.median(v) for k, v in list(steps.items()) + list(guest.items())}
+
+
 def summary(label, times, base):
     med = statistics.median(times)
     print("%-34s median %6.2f s   max %6.2f s   ratio to baseline median %.2f" % (
@@ -117,8 +144,10 @@ def main():
             seq.append(create_and_wait(trove, "seq-%d" % i)[0])
             delete_all(trove)
         with concurrent.futures.ThreadPoolExecutor(args.runs) as pool:
-            conc = [f.result()[0] for f in [pool.submit(create_and_wait, trove, "par-%d" % i)
-                                             for i in range(args.runs)]]
+            results = [f.result() for f in [pool.submit(create_and_wait, trove, "par-%d" % i)
+                                            for i in range(args.runs)]]
+        conc = [r[0] for r in results]
+        profile = flow_profile(cp, {r[1] for r in results})
         delete_all(trove)
         bmed, bcmed = statistics.median(base), statistics.median(base_conc)
         print("\nprovisioning on %d cores, %d runs each" % (os.cpu_count(), args.runs))
@@ -128,6 +157,9 @@ def main():
                                                       bcmed, max(base_conc)))
         summary("trove-lite sequential", seq, bmed)
         summary("trove-lite %d concurrent" % args.runs, conc, bcmed)
+        print("\nwhere a concurrent create spends its time (median s per step):")
+        for step, seconds in profile.items():
+            print("  %-48s %6.2f" % (step, seconds))
     finally:
         try:
             delete_all(cp.client("bench"))

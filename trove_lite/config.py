@@ -35,7 +35,8 @@ API_OPTS = [
 ]
 
 TASKMANAGER_OPTS = [
-    cfg.StrOpt("topic", default="trove-lite-taskmanager", help="Taskmanager RPC topic."),
+    cfg.StrOpt("topic", default="trove-lite-taskmanager", help="Taskmanager RPC topic. Unset: <default>.<deployment id>, as "
+                    "control_exchange is trove_lite_<deployment id> (rpc/transport.py)."),
     cfg.IntOpt("usage_timeout", default=400, min=1,
                help="Seconds a new instance may take to report ready before it goes "
                     "to ERROR with a fault."),
@@ -49,7 +50,7 @@ TASKMANAGER_OPTS = [
 ]
 
 CONDUCTOR_OPTS = [
-    cfg.StrOpt("topic", default="trove-lite-conductor", help="Conductor RPC topic."),
+    cfg.StrOpt("topic", default="trove-lite-conductor", help="Conductor RPC topic. Unset: <default>.<deployment id>."),
 ]
 
 GUEST_OPTS = [

@@ -43,13 +43,19 @@ def load_master(conf):
     if conf.backup.master_key:
         return conf.backup.master_key.encode()
     path = os.path.join(conf.state_dir, MASTER_FILE)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
+    if not os.path.exists(path):
+        # written aside, then linked into place: a process starting at the same time
+        # (API and taskmanager) finds either no file or the whole key, never a part
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
     with open(path) as f:
         secret = f.read().strip()
     if not secret:
@@ -57,12 +63,17 @@ def load_master(conf):
     return secret.encode()
 
 
+def master_fernet(conf):
+    """A Fernet under the master key: what the control plane encrypts at rest with."""
+    digest = hashlib.sha256(load_master(conf)).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
 class TenantKeys:
     """Per-tenant keys in the control-plane database (``db``)."""
 
     def __init__(self, conf, db):
-        digest = hashlib.sha256(load_master(conf)).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+        self._fernet = master_fernet(conf)
         self.db = db
 
     def get(self, tenant_id, create=True):

@@ -24,8 +24,9 @@ from trove_lite import config  # noqa: E402
 from trove_lite.cmd import conductor as conductor_cmd  # noqa: E402
 from trove_lite.cmd import manage  # noqa: E402
 from trove_lite.cmd import taskmanager as taskmanager_cmd  # noqa: E402
-from trove_lite.db import models  # noqa: E402
+from trove_lite.db import deployment, models  # noqa: E402
 from trove_lite.db.session import Database  # noqa: E402
+from trove_lite.rpc import transport  # noqa: E402
 
 LOG = logging.getLogger("trove_lite.aio")
 
@@ -72,6 +73,7 @@ class AllInOne:
     def start(self):
         from trove_lite.cmd import api as api_cmd
         bootstrap(self.conf, self.db)
+        transport.isolate(self.conf, deployment.deployment_id(self.db))
         self.conductor = conductor_cmd.start(self.conf, self.db)
         self.taskmanager, self.tm_server = taskmanager_cmd.start(self.conf, self.db)
         self.api = api_cmd.start(self.conf, self.db)

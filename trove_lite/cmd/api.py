@@ -16,6 +16,7 @@ from trove_lite.api import auth  # noqa: E402
 from trove_lite.api import policy  # noqa: E402
 from trove_lite.api import server as api_server  # noqa: E402
 from trove_lite.api import wsgi  # noqa: E402
+from trove_lite.db import deployment  # noqa: E402
 from trove_lite.db.session import Database  # noqa: E402
 from trove_lite.rpc import transport  # noqa: E402
 from trove_lite.rpc.taskmanager import TaskManagerAPI  # noqa: E402
@@ -41,6 +42,7 @@ def main(argv=None):
     conf = config.make_conf(sys.argv[1:] if argv is None else argv)
     common.setup_logging("api")
     db = Database(config.database_url(conf))
+    transport.isolate(conf, deployment.deployment_id(db))
     server = start(conf, db)
     signame = common.wait_for_termination()
     LOG.info("%s received; finishing in-flight requests", signame)

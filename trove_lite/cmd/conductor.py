@@ -10,6 +10,7 @@ common.prefer_threading_backend()
 
 from trove_lite import config  # noqa: E402
 from trove_lite.conductor.manager import ConductorManager  # noqa: E402
+from trove_lite.db import deployment  # noqa: E402
 from trove_lite.db.session import Database  # noqa: E402
 from trove_lite.rpc import transport  # noqa: E402
 
@@ -28,6 +29,7 @@ def main(argv=None):
     conf = config.make_conf(sys.argv[1:] if argv is None else argv)
     common.setup_logging("conductor")
     db = Database(config.database_url(conf))
+    transport.isolate(conf, deployment.deployment_id(db))
     server = start(conf, db)
     common.wait_for_termination()
     server.stop()

@@ -79,6 +79,7 @@ def main(argv=None):
                               state, None, template)
     manager.target = messaging.Target(version=gm.GuestManager.RPC_VERSION)
     manager.early = early
+    manager.server_dir = server_dir
     beat = hb.Heartbeat(conductor_rpc.ConductorAPI(conf), instance_id,
                         manager.current_status, conf.guest.heartbeat_interval,
                         manager.volume_used)

@@ -9,6 +9,7 @@ from trove_lite.cmd import common
 common.prefer_threading_backend()
 
 from trove_lite import config  # noqa: E402
+from trove_lite.db import deployment  # noqa: E402
 from trove_lite.db.session import Database  # noqa: E402
 from trove_lite.drivers import factory  # noqa: E402
 from trove_lite.rpc import transport  # noqa: E402
@@ -19,7 +20,7 @@ LOG = logging.getLogger("trove_lite.taskmanager")
 
 def start(conf, db):
     """Start the RPC server and the reconciler; returns (manager, rpc server)."""
-    drivers = factory.build_drivers(conf)
+    drivers = factory.build_drivers(conf, deployment.deployment_id(db))
     manager = TaskManager(conf, db, drivers.compute, drivers.volume)
     manager.reconcile()  # before taking new work: pick up flows a dead taskmanager left
     server = transport.make_server(conf, conf.taskmanager.topic, socket.gethostname(),
@@ -34,6 +35,7 @@ def main(argv=None):
     conf = config.make_conf(sys.argv[1:] if argv is None else argv)
     common.setup_logging("taskmanager")
     db = Database(config.database_url(conf))
+    transport.isolate(conf, deployment.deployment_id(db))
     manager, server = start(conf, db)
     common.wait_for_termination()
     manager.stop()

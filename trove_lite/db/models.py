@@ -264,3 +264,25 @@ class Reservation(Base):
     delta: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(32), default="Reserved")
     created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Deployment(Base):
+    """One row: this control plane's id, made by the migration that created the
+    table (db_sync). Its exchange, topics and instance address range derive
+    from it, so deployments sharing a broker or a machine never meet."""
+
+    __tablename__ = "deployments"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CreateRequest(Base):
+    """A create's users, databases and root password (as password hashes), Fernet-
+    encrypted (trove_lite/db/create_requests.py), from the API's insert until the
+    guest has created them; ``summary`` names them (no secrets) for a fault."""
+
+    __tablename__ = "create_requests"
+    instance_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    encrypted: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(String(1024))
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)

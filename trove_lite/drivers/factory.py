@@ -1,6 +1,6 @@
 """Build the compute and volume drivers a ConfigOpts asks for.
 
-``build_drivers(conf)`` is what the taskmanager calls: it returns a
+``build_drivers(conf, deployment_id)`` is what the taskmanager calls: it returns a
 ``Drivers`` tuple (compute, volume, images). With the local drivers the volume
 driver is wired to the compute driver so that attach refuses unknown servers and
 server delete detaches the server's volumes, as Nova does. ``images`` is the
@@ -43,14 +43,14 @@ def build_local_volume(conf):
                              force_directory=g.force_directory, busy_timeout=g.busy_timeout)
 
 
-def build_local_compute(conf, images, volumes=None):
+def build_local_compute(conf, images, volumes=None, deployment_id=None):
     from trove_lite.drivers.compute.local import LocalComputeDriver
     g = conf.local_compute
     return LocalComputeDriver(local_state_dir(conf, "local_compute"), images,
                               guest_command=g.guest_command,
                               address_prefix=g.address_prefix,
                               boot_seconds=g.boot_seconds, stop_timeout=g.stop_timeout,
-                              volumes=volumes)
+                              volumes=volumes, deployment_id=deployment_id)
 
 
 def openstack_session(conf):
@@ -79,7 +79,7 @@ def build_nova_client(conf, session):
     return nova.make_client(session, conf.nova.endpoint_override, conf.nova.region_name)
 
 
-def build_drivers(conf):
+def build_drivers(conf, deployment_id=None):
     compute = volume = images = None
     session = None
     if conf.drivers.compute == "nova" or conf.drivers.volume == "cinder":
@@ -88,7 +88,8 @@ def build_drivers(conf):
         volume = build_local_volume(conf)
     if conf.drivers.compute == "local":
         images = build_image_registry(conf)
-        compute = build_local_compute(conf, images, volumes=volume)
+        compute = build_local_compute(conf, images, volumes=volume,
+                                      deployment_id=deployment_id)
         if volume is not None:
             volume.server_exists = compute.server_exists
     else:

@@ -32,8 +32,12 @@ LOCAL_COMPUTE_OPTS = [
                      "--server-dir DIR and --config-file F for each injected .conf. "
                      "Default: <this python> -m trove_lite.cmd.guestagent."),
     cfg.StrOpt("address_prefix", default="127.77",
-               help="Servers get the first free address <prefix>.x.y (loopback) with "
-                    "nothing listening on port 3306."),
+               help="Loopback range of the servers' addresses. Three octets "
+                    "(127.77.5): that /24. Fewer: the driver claims a /24 of the range "
+                    "for its deployment (starting at one derived from the deployment "
+                    "id; a machine-wide claim file keeps other deployments out). A "
+                    "server gets the first address of the /24 with nothing listening "
+                    "on port 3306."),
     cfg.FloatOpt("boot_seconds", default=0.2, min=0,
                  help="A guest is BUILD for this long after start; exiting non-zero "
                       "within it makes the server ERROR."),

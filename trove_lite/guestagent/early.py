@@ -23,6 +23,16 @@ LOG = logging.getLogger(__name__)
 PREPARE_FILE = os.path.join("root", "etc", "trove-lite", "prepare.json")
 
 
+def remove_request(server_dir):
+    """Delete the injected request (it names the users and their password hashes)
+    once a prepare ran, whatever its outcome; the cast's prepare removes it too."""
+    if not server_dir:
+        return
+    try:
+        os.unlink(os.path.join(server_dir, PREPARE_FILE))
+    except FileNotFoundError:
+        pass
+
 
 class EarlyPrepare:
     def __init__(self, server_dir, request, device, info, template_path):
@@ -76,11 +86,12 @@ class EarlyPrepare:
                 enable_root=bool(req.get("root_password")),
                 config_overrides=req.get("overrides") or {})
             st.update(preparing=False, prepared=True)
-            os.unlink(os.path.join(self.server_dir, PREPARE_FILE))  # first passwords
             LOG.info("early prepare finished in %s", (self.result or {}).get("timings"))
         except Exception as e:
             LOG.exception("early prepare failed")
             st.update(preparing=False, prepare_failed=failure_text(e))
+        finally:
+            remove_request(self.server_dir)
         with self._lock:
             self.done.set()
             callbacks = list(self._callbacks)

@@ -13,6 +13,7 @@ import shutil
 import threading
 
 from trove_lite.guestagent import upgrade as upgrade_agent
+from trove_lite.guestagent import early as early_mod
 from trove_lite.guestagent import volume as volume_util
 from trove_lite.guestagent.backup import agent as backup_agent
 from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
@@ -40,6 +41,7 @@ class GuestManager:
         self.template_path = template_path
         self._lock = threading.RLock()
         self.early = None  # an EarlyPrepare running the injected request, if any
+        self.server_dir = None  # local driver: where the injected request lies
         self.backups = backup_agent.BackupAgent(conf, instance_id, state,
                                                 lambda: self.heartbeat.conductor,
                                                 lambda: self.heartbeat.notify())
@@ -109,6 +111,8 @@ class GuestManager:
                 self.state.update(preparing=False, prepare_failed=failure_text(e))
                 self.heartbeat.notify()
                 return
+            finally:
+                early_mod.remove_request(self.server_dir)
             self.state.update(preparing=False, prepared=True)
             if root_password:
                 self.heartbeat.report_root("root")
@@ -185,7 +189,8 @@ class GuestManager:
     def update_user(self, ctx, name, host, attrs):
         return self._admin().update_user(name, host, new_name=attrs.get("name"),
                                          new_host=attrs.get("host"),
-                                         new_password=attrs.get("password"))
+                                         new_password=attrs.get("password"),
+                                         new_password_hash=attrs.get("password_hash"))
 
     def delete_user(self, ctx, name, host):
         return self._admin().delete_user(name, host)

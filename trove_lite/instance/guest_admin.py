@@ -21,8 +21,9 @@ import dataclasses
 
 from sqlalchemy import select
 
-from trove_lite.db import models
+from trove_lite.db import create_requests, models
 from trove_lite.exceptions import BadRequest, InstanceNotActive, NotFound
+from trove_lite.guestagent.datastore.mariadb import sql
 from trove_lite.guestagent.datastore.mariadb import validation as v
 from trove_lite.status import ServiceStatus, TaskStatus
 
@@ -119,8 +120,9 @@ class GuestAdminService:
         if len({(s["name"], s["host"]) for s in specs}) != len(specs):
             raise BadRequest(reason="a user is listed twice")
         guest = self.guest(tenant_id, instance_id, "creating users")
+        # the bus and the guest see only the hashes (create_requests.hashed_users)
         return guest.create_users([dict(s, databases=[{"name": d} for d in s["databases"]])
-                                   for s in specs])
+                                   for s in create_requests.hashed_users(specs)])
 
     def list_users(self, tenant_id, instance_id, limit, marker):
         return self.guest(tenant_id, instance_id, "listing users").list_users(
@@ -139,7 +141,8 @@ class GuestAdminService:
         if attrs.get("host") is not None:
             clean["host"] = v.validate_host(attrs["host"])
         if attrs.get("password") is not None:
-            clean["password"] = v.validate_password(attrs["password"])
+            clean["password_hash"] = sql.native_password_hash(
+                v.validate_password(attrs["password"]))
         if not clean:
             raise BadRequest(reason="nothing to update: give a new name, host or password")
         return self.guest(tenant_id, instance_id, "updating a user").update_user(
@@ -154,7 +157,8 @@ class GuestAdminService:
             raise BadRequest(reason="give at least one user")
         specs = [{"name": v.validate_user_name(u.get("name")),
                   "host": v.validate_host(u.get("host")),
-                  "password": v.validate_password(u.get("password"))} for u in users]
+                  "password_hash": sql.native_password_hash(
+                      v.validate_password(u.get("password")))} for u in users]
         self.guest(tenant_id, instance_id, "changing passwords").change_passwords(specs)
 
     # -- access ---------------------------------------------------------------------

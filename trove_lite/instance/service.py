@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from trove_lite import catalog, quota
 from trove_lite.api import opts as api_opts
 from trove_lite.configuration import service as configuration_service
-from trove_lite.db import models
+from trove_lite.db import create_requests, models
 from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
 from trove_lite.guestagent.datastore.mariadb import validation
 from trove_lite.status import ServiceStatus, TaskStatus, display_status
@@ -228,9 +228,13 @@ class InstanceService:
             s.add(inst)
             s.add(models.ServiceStatus(instance_id=inst.id, status=ServiceStatus.NEW,
                                        updated_at=now))
+            # users and databases wait (encrypted) with the row: a lost cast loses nothing
+            s.add(create_requests.CreateRequests(self.conf, self.db).row(
+                inst.id, databases, users))
         LOG.info("instance %s (%s) recorded for tenant %s: %s %s, flavor %s, %d GB",
                  inst.id, inst.name, tenant_id, datastore.name, version.name, flavor.id, size)
-        self._cast("create_instance", ctx, inst.id, databases=databases, users=users,
+        # no users on the bus: the taskmanager reads the stored request
+        self._cast("create_instance", ctx, inst.id, databases=[], users=[],
                    backup_id=backup_id, root_password=None)
         return self.get(tenant_id, inst.id)
 

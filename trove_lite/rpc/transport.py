@@ -8,11 +8,41 @@ import logging
 import threading
 
 import oslo_messaging as messaging
+from oslo_config import cfg
 
 LOG = logging.getLogger(__name__)
 
+# (group, option, name pattern): what a deployment gets for itself unless the
+# operator set it. oslo.messaging's rabbit driver names a topic's queue after the
+# topic alone, whatever the exchange: a private exchange is not enough, the
+# topics must differ too.
+_PER_DEPLOYMENT = (
+    (None, "control_exchange", "trove_lite_%s"),
+    ("taskmanager", "topic", "trove-lite-taskmanager.%s"),
+    ("conductor", "topic", "trove-lite-conductor.%s"),
+)
+_UNSET = (cfg.Locations.opt_default, cfg.Locations.set_default)
+
 _TRANSPORTS = {}
 _LOCK = threading.Lock()
+
+
+def isolate(conf, deployment_id):
+    """Give the deployment its own exchange and topics where the operator set none.
+
+    Call before the first transport of ``conf`` is made. Returns {option: value}
+    of what it set. Guests get the same names in their injected config.
+    """
+    short = deployment_id[:12]
+    chosen = {}
+    for group, name, pattern in _PER_DEPLOYMENT:
+        if conf.get_location(name, group).location in _UNSET:
+            conf.set_default(name, pattern % short, group=group)
+            chosen["%s.%s" % (group or "DEFAULT", name)] = pattern % short
+    if chosen:
+        LOG.info("deployment %s: %s", deployment_id,
+                 ", ".join("%s = %s" % kv for kv in sorted(chosen.items())))
+    return chosen
 
 
 def get_transport(conf):

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from trove_lite import exceptions, quota
 from trove_lite.configuration import service as configuration_service
-from trove_lite.db import models
+from trove_lite.db import create_requests, models
 from trove_lite.drivers.compute import base as compute_base
 from trove_lite.rpc import guest as guest_rpc
 from trove_lite.rpc import transport
@@ -57,6 +57,7 @@ class InstanceFlows:
         self.volumes = volumes
         self.guest_factory = guest_factory or (
             lambda instance_id: guest_rpc.GuestAPI(conf, instance_id))
+        self.requests = create_requests.CreateRequests(conf, db)
 
     # -- small state helpers ---------------------------------------------------
     def load(self, instance_id):
@@ -140,12 +141,30 @@ class InstanceFlows:
     # -- create ---------------------------------------------------------------
     def create(self, instance_id, databases=(), users=(), backup_id=None,
                root_password=None):
+        """Run (or resume) a create. Users, databases and root password come from the
+        stored request (create_requests.py) when there is one, else from the
+        arguments; the request is erased when the create ends, either way."""
+        try:
+            self._create(instance_id, databases, users, backup_id, root_password)
+        finally:
+            self.requests.erase(instance_id)
+
+    def _create(self, instance_id, databases, users, backup_id, root_password):
         inst = self.load(instance_id)
         started = inst.task_started_at or utcnow()
         deadline = time.monotonic() + max(
             1, self.conf.taskmanager.usage_timeout - (utcnow() - started).total_seconds())
+        backup_id = backup_id or inst.restore_backup_id
         try:
+            request = self.requests.load(instance_id)
+            if request is not None:
+                databases, users = request["databases"], request["users"]
+                root_password = request.get("root_password") or root_password
             self._create_steps(inst, databases, users, backup_id, root_password, deadline)
+        except create_requests.RequestUnreadable as e:
+            self.update(instance_id, task_status=TaskStatus.BUILDING_ERROR)
+            self.add_fault(instance_id, "Instance creation failed: %s" % e.message)
+            return
         except FlowCancelled:
             LOG.info("create of %s stopped: the instance is being deleted", instance_id)
             return

@@ -107,6 +107,7 @@ class TaskManager:
                            models.ServiceStatus.instance_id == models.Instance.id)
                 .where(models.Instance.deleted.is_(False),
                        models.Instance.task_status.in_(sorted(TaskStatus.ACTIVE)))).all()
+            requested = set(s.execute(select(models.CreateRequest.instance_id)).scalars())
         with self._lock:
             driving = set(self._driving)
         return [reconcile.Snapshot(
@@ -118,7 +119,8 @@ class TaskManager:
             usage_timeout=self.conf.taskmanager.usage_timeout,
             state_change_wait_time=self.conf.taskmanager.state_change_wait_time,
             driven_here=inst.id in driving,
-            uptime=time.monotonic() - self._started) for inst, st in rows]
+            uptime=time.monotonic() - self._started,
+            has_request=inst.id in requested) for inst, st in rows]
 
     def reconcile(self):
         try:
@@ -141,6 +143,9 @@ class TaskManager:
                         snap.instance_id, ServiceStatus.FAILED_TIMEOUT_GUESTAGENT, reason)
                 self.flows.add_fault(snap.instance_id, "Task %s did not finish: %s" % (
                     snap.task_status, reason))
+            elif action == reconcile.FAIL_LOST_REQUEST:
+                self.flows.set_task(snap.instance_id, TaskStatus.BUILDING_ERROR)
+                self.flows.add_fault(snap.instance_id, "Instance creation failed: " + reason)
             elif action == reconcile.RESUME_CREATE:
                 self._spawn(snap.instance_id, self.flows.create)
             elif action == reconcile.RESUME_DELETE:

@@ -23,19 +23,22 @@ class Snapshot(NamedTuple):
     state_change_wait_time: int  # seconds a restart/resize may take
     driven_here: bool           # a flow of this process is working on it
     uptime: float = 1e9         # seconds this taskmanager has been running
+    has_request: bool = True    # the create's stored request (users, databases) exists
 
 
 # A create with no server yet may not have reached any taskmanager: the API
-# writes the instance and then casts, and a cast waits in the queue while the
-# taskmanager is busy or down. Resuming it then would start a flow without the
-# request's users and databases, and the cast, when it comes, would be ignored.
-CREATE_CAST_GRACE = 30
+# writes the instance (and its request) and then casts, and a cast waits in the
+# queue while the taskmanager is busy or down. The stored request lets a resumed
+# flow do everything the cast asked for; the grace only spares running the create
+# twice (the cast, when it comes, is then ignored).
+CREATE_CAST_GRACE = 10
 
 
 RESUME_CREATE = "resume_create"
 RESUME_DELETE = "resume_delete"
 FINISH_OK = "finish_ok"
 FAIL_TIMEOUT = "fail_timeout"
+FAIL_LOST_REQUEST = "fail_lost_request"
 WAIT = "wait"
 NOTHING = "nothing"
 
@@ -61,6 +64,11 @@ def decide(s):
         if not s.has_server and waited < CREATE_CAST_GRACE:
             return WAIT, "no server yet; the create request may still be on its way " \
                          "(%d s of %d s)" % (waited, CREATE_CAST_GRACE)
+        if not s.has_server and not s.has_request:
+            # resuming would make an instance without what was asked for
+            return FAIL_LOST_REQUEST, "the create request never reached a taskmanager " \
+                                      "and is not stored: its users and databases are " \
+                                      "unknown and were not created"
         return RESUME_CREATE, "create was cut off %s; resuming it" % (
             "%d s in" % age if age is not None else "")
     if s.task_status == TaskStatus.DELETING:

@@ -140,6 +140,11 @@ class ApiEnv:
     def endpoint(self, tenant):
         return "%s/v1.0/%s" % (self.url, tenant)
 
+    def create_request(self, instance_id):
+        """The users and databases the API stored (encrypted) for the taskmanager."""
+        from trove_lite.db.create_requests import CreateRequests
+        return CreateRequests(self.conf, self.db).load(instance_id)
+
     def client(self, tenant):
         auth = noauth.NoAuth(endpoint=self.endpoint(tenant))
         return trove_client.Client(session=ks_session.Session(auth=auth, timeout=30))

@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+from trove_lite.guestagent.datastore.mariadb import sql
+
 pytestmark = [pytest.mark.slow,
               pytest.mark.parametrize("api_env", ["sqlite"], indirect=True)]
 
@@ -43,8 +45,9 @@ def test_openstack_database_commands(api_env, tenant):
                              "--users", "app:pw1", "-f", "json").stdout)
     assert created["status"] == "BUILD" and created["name"] == "osc-db"
     assert (created["flavor"], created["volume"], created["datastore"]) == ("1", 1, "mariadb")
-    cast = api_env.recorder.wait_for("create_instance", created["id"])
-    assert cast["users"][0]["name"] == "app" and cast["users"][0]["databases"] == ["shop"]
+    api_env.recorder.wait_for("create_instance", created["id"])
+    request = api_env.create_request(created["id"])
+    assert request["users"][0]["name"] == "app" and request["users"][0]["databases"] == ["shop"]
 
     api_env.make_active(created["id"])
     listed = json.loads(osc(api_env, tenant, "instance", "list", "-f", "json").stdout)
@@ -71,9 +74,10 @@ def test_trove_lite_cli(api_env, tenant):
     assert "| status" in out and "BUILD" in out
     inst_id = [line.split("|")[2].strip() for line in out.splitlines()
                if line.startswith("| id ")][0]
-    cast = api_env.recorder.wait_for("create_instance", inst_id)
-    assert cast["users"] == [{"name": "u1", "host": "%", "password": "p:w",
-                              "databases": ["db1", "db2"]}]
+    api_env.recorder.wait_for("create_instance", inst_id)
+    assert api_env.create_request(inst_id)["users"] == [
+        {"name": "u1", "host": "%", "password_hash": sql.native_password_hash("p:w"),
+         "databases": ["db1", "db2"]}]
 
     table = trove_lite(api_env, tenant, "list").stdout.splitlines()
     assert [c.strip() for c in table[1].split("|")[1:-1]] == [

@@ -17,6 +17,7 @@ from trove_lite.api import server as api_server
 from trove_lite.api import wsgi
 from trove_lite.db import models
 from trove_lite.db.session import Database
+from trove_lite.guestagent.datastore.mariadb import sql
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,7 @@ def fault(resp, name, code):
     return body[name]["message"]
 
 
-def test_create_returns_build_and_casts_users_and_databases(api_env, tenant):
+def test_create_returns_build_and_stores_users_and_databases(api_env, tenant):
     users = [{"name": "app", "password": "s3cret!", "databases": [{"name": "shop"}]}]
     inst = create(api_env, tenant, name="shop-db", databases=[{"name": "shop"}], users=users,
                   datastore_version="10.11")
@@ -45,9 +46,11 @@ def test_create_returns_build_and_casts_users_and_databases(api_env, tenant):
     assert inst.datastore == {"type": "mariadb", "version": "10.11", "version_number": "10.11.6"}
     assert inst.volume["size"] == 2 and inst.flavor["id"] == "1"
     cast = api_env.recorder.wait_for("create_instance", inst.id)
-    assert [d["name"] for d in cast["databases"]] == ["shop"]
-    assert cast["users"] == [{"name": "app", "host": "%", "password": "s3cret!",
-                              "databases": ["shop"]}]
+    assert "s3cret!" not in repr(cast)   # no password on the bus
+    request = api_env.create_request(inst.id)
+    assert [d["name"] for d in request["databases"]] == ["shop"]
+    assert request["users"] == [{"name": "app", "host": "%", "databases": ["shop"],
+                                 "password_hash": sql.native_password_hash("s3cret!")}]
 
     shown = api_env.client(tenant).instances.get(inst.id)
     assert shown.name == "shop-db" and shown.status == "BUILD"

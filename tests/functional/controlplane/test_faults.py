@@ -94,3 +94,44 @@ def test_create_cast_queued_while_the_taskmanager_is_down_keeps_its_users():
     finally:
         destroy_everything(cp)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_create_cast_lost_still_ends_with_its_users_and_databases():
+    """The cast of a create is dropped (no taskmanager queue exists yet). The
+    taskmanager that starts later only finds the instance row: the reconciler must
+    resume with the requested users and databases, which wait encrypted in the
+    control DB (no clear password there) and are erased once the guest has them."""
+    import glob
+    import os
+    import sqlite3
+
+    import pymysql
+
+    base = tempfile.mkdtemp(prefix="trove-lite-lost-")
+    cp = ControlPlane(base, usage_timeout=90)
+    password = "Lost-cast-pass-4e7"
+    try:
+        cp.start_services(("api", "conductor"))   # nobody consumes the create cast
+        trove = cp.client("faults")
+        inst = trove.instances.create(
+            "lost", "1", volume={"size": 1}, datastore="mariadb",
+            databases=[{"name": "shop"}],
+            users=[{"name": "clerk", "password": password, "databases": [
+                {"name": "shop"}]}])
+        db_file = os.path.join(cp.state_dir, "trove-lite.sqlite")
+        for path in glob.glob(db_file + "*"):
+            with open(path, "rb") as f:
+                assert password.encode() not in f.read(), path
+        time.sleep(2)
+        cp.start_service("taskmanager")
+        inst = wait_for_status(trove, inst.id, {"ACTIVE", "ERROR"}, timeout=120)
+        assert inst.status == "ACTIVE", getattr(inst, "fault", None)
+        assert [d.name for d in trove.databases.list(inst.id)] == ["shop"]
+        conn = pymysql.connect(host=inst.ip[0], port=3306, user="clerk",
+                               password=password, database="shop", connect_timeout=5)
+        conn.close()
+        with sqlite3.connect(db_file) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM create_requests").fetchone() == (0,)
+    finally:
+        destroy_everything(cp)
+        shutil.rmtree(base, ignore_errors=True)

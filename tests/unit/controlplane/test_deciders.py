@@ -104,3 +104,16 @@ def test_reconcile_leaves_a_just_requested_action_to_its_cast():
         later = snap(task_status=task, service_status="HEALTHY",
                      task_started_at=NOW - datetime.timedelta(seconds=45))
         assert reconcile.decide(later)[0] == reconcile.FINISH_OK
+
+
+def test_reconcile_fails_a_create_whose_request_is_lost_instead_of_degrading_it():
+    """No server, no stored request (users, databases) and the cast had its time:
+    resuming would report ACTIVE an instance without what was asked for."""
+    lost = snap(has_server=False, has_request=False, uptime=100)
+    action, reason = reconcile.decide(lost)
+    assert action == reconcile.FAIL_LOST_REQUEST
+    assert "users and databases are unknown and were not created" in reason
+    # while the cast may still come, it waits; with a server, the guest has the request
+    assert reconcile.decide(snap(has_server=False, has_request=False, uptime=1))[0] == \
+        reconcile.WAIT
+    assert reconcile.decide(snap(has_request=False))[0] == reconcile.RESUME_CREATE

@@ -36,9 +36,15 @@ def test_quote_string_escapes(value, quoted):
 
 def test_account_and_user_statements():
     assert sql.account("bob", "%") == "'bob'@'%'"
-    assert sql.create_user("bob", "10.0.%", "p'w") == \
-        "CREATE USER 'bob'@'10.0.%' IDENTIFIED BY 'p\\'w'"
-    assert sql.set_password("bob", "%", "x") == "ALTER USER 'bob'@'%' IDENTIFIED BY 'x'"
+    # the statement holds only the hash: it goes to the binary log as sent
+    assert sql.create_user("bob", "10.0.%", "pw") == \
+        "CREATE USER 'bob'@'10.0.%' IDENTIFIED BY PASSWORD " \
+        "'*D821809F681A40A6E379B50D0463EFAE20BDD122'"
+    assert "p'w" not in sql.create_user("bob", "%", "p'w")
+    assert sql.set_password("bob", "%", password_hash="*" + "A" * 40) == \
+        "ALTER USER 'bob'@'%' IDENTIFIED BY PASSWORD '*" + "A" * 40 + "'"
+    with pytest.raises(ValueError):
+        sql.set_password("bob", "%", password_hash="' OR 1 -- ")
     assert sql.rename_user("bob", "%", "rob", "10.%") == \
         "RENAME USER 'bob'@'%' TO 'rob'@'10.%'"
     assert sql.drop_user("o'neil", "%") == "DROP USER 'o\\'neil'@'%'"

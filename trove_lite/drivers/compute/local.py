@@ -22,9 +22,16 @@ server, also ones it forgot to register under pids/. A process is signalled only
 when proven to belong to the server (marker in /proc/<pid>/environ or the server
 dir on its command line, and an unchanged start time).
 
-Addresses: the first free ``<prefix>.x.y`` (default 127.77) not held by another
+Addresses: the first free address of the driver's /24 not held by another
 server directory and with nothing listening on :3306; kept across reboot and
-rebuild, freed by delete.
+rebuild, freed by delete. A prefix of three octets (``127.204.7``) is that /24.
+A shorter one (the default ``127.77``) is a range the driver claims a /24 of
+for itself, once: a claim is a file ``<claims_dir>/<prefix>`` naming the claiming
+servers directory, made under a machine-wide lock, and the search starts at a
+/24 derived from the deployment id. So two deployments (or test runs) on one
+machine never hand out the same address, even when both start at once. A claim
+whose servers directory is gone is stale and may be taken; the chosen /24 is
+also kept in ``servers/.address_prefix`` and preferred at the next start.
 
 States: REBOOT/REBUILD while those run; then BUILD for the first
 ``boot_seconds`` while the guest lives, ACTIVE after; SHUTOFF once the guest
@@ -33,10 +40,12 @@ of guest.log) or could not be started at all. A reboot, like a VM's, stops every
 process of the server (the guest's database too) and starts the guest again.
 """
 
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -44,6 +53,7 @@ from trove_lite.drivers import localutil
 from trove_lite.drivers.compute import base
 
 DB_PORT = 3306
+DEFAULT_CLAIMS_DIR = os.path.join(tempfile.gettempdir(), "trove-lite-address-claims")
 WRAPPER = 'cd "$TROVE_LITE_SERVER_DIR" && rm -f guest.exit; "$@"; echo $? > guest.exit'
 
 
@@ -60,11 +70,15 @@ class LocalComputeDriver(base.ComputeDriver):
     """
 
     def __init__(self, state_dir, images, guest_command=None, address_prefix="127.77",
-                 boot_seconds=0.2, stop_timeout=30.0, volumes=None):
+                 boot_seconds=0.2, stop_timeout=30.0, volumes=None, deployment_id=None,
+                 claims_dir=None):
         self.servers_dir = os.path.join(os.path.abspath(state_dir), "servers")
         self.images = images
         self.guest_command = list(guest_command or default_guest_command())
         self.address_prefix = address_prefix.rstrip(".")
+        self.deployment_id = deployment_id
+        self.claims_dir = claims_dir or DEFAULT_CLAIMS_DIR
+        self._subnet = None     # the /24 this driver hands addresses out of
         self.boot_seconds = boot_seconds
         self.stop_timeout = stop_timeout
         self.volumes = volumes
@@ -207,7 +221,7 @@ class LocalComputeDriver(base.ComputeDriver):
 
     # -- addresses ------------------------------------------------------------------
     def _allocate_address(self):
-        """The first free address in the prefix; call with the servers lock held."""
+        """The first free address of our /24; call with the servers lock held."""
         taken = set()
         for sid in os.listdir(self.servers_dir):
             try:
@@ -215,13 +229,66 @@ class LocalComputeDriver(base.ComputeDriver):
                     self.servers_dir, sid, "server.json"))["address"])
             except (OSError, ValueError, KeyError):
                 pass
-        octets = self.address_prefix.split(".")
-        ranges = [range(0, 256)] * (3 - len(octets)) + [range(1, 255)]
-        for suffix in _product(ranges):
-            address = ".".join(octets + [str(n) for n in suffix])
+        subnet = self.subnet()
+        for n in range(1, 255):
+            address = "%s.%d" % (subnet, n)
             if address not in taken and localutil.port_free(address, DB_PORT):
                 return address
-        raise base.DriverError(reason="no free address left in %s.*" % self.address_prefix)
+        raise base.DriverError(reason="no free address left in %s.*" % subnet)
+
+    def subnet(self):
+        """The /24 (``a.b.c``) addresses come from; claimed on first use."""
+        if self._subnet is None:
+            octets = self.address_prefix.split(".")
+            if len(octets) >= 3:
+                self._subnet = ".".join(octets[:3])
+            else:
+                self._subnet = self._claim_subnet(octets)
+        return self._subnet
+
+    def _claim_subnet(self, octets):
+        """Claim a /24 of the ``octets`` range for this servers directory (see the
+        module docstring); DriverError when every one is held."""
+        candidates = ["%s.%d" % (".".join(octets + ["%d" % a for a in head]), c)
+                      for head in _product([range(0, 256)] * (2 - len(octets)))
+                      for c in range(0, 256)]
+        seed = self.deployment_id or self.servers_dir
+        start = int(hashlib.sha256(seed.encode()).hexdigest(), 16) % len(candidates)
+        ordered = candidates[start:] + candidates[:start]
+        kept = os.path.join(self.servers_dir, ".address_prefix")
+        try:
+            with open(kept) as f:
+                ordered.insert(0, f.read().strip())
+        except OSError:
+            pass
+        with localutil.FileLock(os.path.join(self.claims_dir, ".lock")):
+            for subnet in ordered:
+                if subnet in candidates and self._take_claim(subnet):
+                    with open(kept, "w") as f:
+                        f.write(subnet + "\n")
+                    return subnet
+        raise base.DriverError(reason="every /24 of %s.* is claimed by another deployment "
+                                      "(see %s)" % (self.address_prefix, self.claims_dir))
+
+    def _take_claim(self, subnet):
+        """True if ``subnet`` is ours now: claimed by us before, or free (no claim, or
+        a stale one) with nothing of anyone else listening in it."""
+        path = os.path.join(self.claims_dir, subnet)
+        try:
+            owner = localutil.read_json(path).get("servers_dir")
+        except (OSError, ValueError, AttributeError):
+            owner = None
+        if owner == self.servers_dir:
+            return True
+        if owner and os.path.isdir(owner):
+            return False
+        # unclaimed: still skip one in use by something that does not claim
+        if not all(localutil.port_free("%s.%d" % (subnet, n), DB_PORT) for n in (1, 2, 3)):
+            return False
+        localutil.write_json(path, {"servers_dir": self.servers_dir,
+                                    "deployment_id": self.deployment_id,
+                                    "claimed_at": time.time()})
+        return True
 
     # -- processes ------------------------------------------------------------------
     def _launch(self, server_id):

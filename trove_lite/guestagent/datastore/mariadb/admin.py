@@ -72,6 +72,15 @@ def _charset_alias(name):
     return re.sub(r"^utf8(?!mb)", "utf8mb3", name)
 
 
+def _password_hash(spec):
+    """The hash of a spec's ``password``, or its validated ``password_hash``."""
+    if spec.get("password") is None and spec.get("password_hash") is not None:
+        if not sql.is_native_password_hash(spec["password_hash"]):
+            raise BadRequest(reason="password_hash is not a mysql_native_password hash")
+        return spec["password_hash"]
+    return sql.native_password_hash(v.validate_password(spec.get("password")))
+
+
 def _db_names(databases):
     return [v.validate_database_name(d["name"] if isinstance(d, dict) else d)
             for d in databases or []]
@@ -173,10 +182,10 @@ class MariaDBAdmin:
 
     # -- users ------------------------------------------------------------------
     def create_users(self, users):
-        """Create ``[{name, password, host?, databases?: [{name}]}]`` with access
-        to their databases. Conflict if any account exists, NotFound if a
+        """Create ``[{name, password (or password_hash), host?, databases?: [{name}]}]``
+        with access to their databases. Conflict if any account exists, NotFound if a
         database is missing -- before anything is created."""
-        specs = [v.validate_user_spec(u) for u in users]
+        specs = [v.validate_user_spec(u, allow_hash=True) for u in users]
         keys = [(s["name"], s["host"]) for s in specs]
         if len(set(keys)) != len(keys):
             raise BadRequest(reason="a user is listed twice")
@@ -187,7 +196,8 @@ class MariaDBAdmin:
                     "%s@%s" % k for k in existing))
             self._require_databases(cur, sorted({d for s in specs for d in s["databases"]}))
             for spec in specs:
-                cur.execute(sql.create_user(spec["name"], spec["host"], spec["password"]))
+                cur.execute(sql.create_user(spec["name"], spec["host"], spec.get("password"),
+                                            password_hash=spec.get("password_hash")))
                 for database in spec["databases"]:
                     cur.execute(sql.grant_all_on_database(database, spec["name"],
                                                           spec["host"]))
@@ -214,15 +224,20 @@ class MariaDBAdmin:
             databases = self._access(cur, name, host)
         return {"name": name, "host": host, "databases": [{"name": d} for d in databases]}
 
-    def update_user(self, name, host="%", new_name=None, new_host=None, new_password=None):
-        """Rename and/or move and/or re-password one user; grants move with it."""
+    def update_user(self, name, host="%", new_name=None, new_host=None, new_password=None,
+                    new_password_hash=None):
+        """Rename and/or move and/or re-password one user; grants move with it.
+        The new password may come as its mysql_native_password hash instead."""
         name, host = v.validate_user_name(name), v.validate_host(host)
         target_name = v.validate_user_name(new_name) if new_name else name
         target_host = v.validate_host(new_host) if new_host else host
         if new_password is not None:
-            v.validate_password(new_password)
+            new_password_hash = sql.native_password_hash(v.validate_password(new_password))
+        elif new_password_hash is not None and not sql.is_native_password_hash(
+                new_password_hash):
+            raise BadRequest(reason="password_hash is not a mysql_native_password hash")
         renaming = (target_name, target_host) != (name, host)
-        if not renaming and new_password is None:
+        if not renaming and new_password_hash is None:
             raise BadRequest(reason="nothing to update: give a new name, host or password")
         with self._cursor() as cur:
             accounts = self._accounts(cur)
@@ -232,8 +247,9 @@ class MariaDBAdmin:
                 raise Conflict(reason="user %s@%s already exists" % (target_name, target_host))
             if renaming:
                 cur.execute(sql.rename_user(name, host, target_name, target_host))
-            if new_password is not None:
-                cur.execute(sql.set_password(target_name, target_host, new_password))
+            if new_password_hash is not None:
+                cur.execute(sql.set_password(target_name, target_host,
+                                             password_hash=new_password_hash))
         return {"name": target_name, "host": target_host}
 
     def delete_user(self, name, host="%"):
@@ -243,16 +259,17 @@ class MariaDBAdmin:
             cur.execute(sql.drop_user(name, host))
 
     def change_passwords(self, users):
-        """Set ``[{name, host?, password}]``; NotFound if any is missing, before any change."""
+        """Set ``[{name, host?, password (or password_hash)}]``; NotFound if any is
+        missing, before any change."""
         specs = [(v.validate_user_name(u.get("name")), v.validate_host(u.get("host")),
-                  v.validate_password(u.get("password"))) for u in users]
+                  _password_hash(u)) for u in users]
         with self._cursor() as cur:
             accounts = self._accounts(cur)
             missing = ["%s@%s" % (n, h) for n, h, _ in specs if (n, h) not in accounts]
             if missing:
                 raise NotFound(kind="User", id=", ".join(missing))
-            for name, host, password in specs:
-                cur.execute(sql.set_password(name, host, password))
+            for name, host, password_hash in specs:
+                cur.execute(sql.set_password(name, host, password_hash=password_hash))
 
     # -- access -------------------------------------------------------------------
     def grant_access(self, name, host, databases):

@@ -171,7 +171,7 @@ class MariaDBApp:
                              config_overrides):
         """Validate everything prepare will use; raises before anything is written."""
         db_specs = [v.validate_database_spec(d) for d in databases or ()]
-        user_specs = [v.validate_user_spec(u) for u in users or ()]
+        user_specs = [v.validate_user_spec(u, allow_hash=True) for u in users or ()]
         if root_password is not None:
             v.validate_password(root_password)
         fresh = not os.path.isdir(os.path.join(self.server.datadir, "mysql"))

@@ -18,6 +18,7 @@ Assumptions the callers must keep:
 """
 
 import decimal
+import hashlib
 import re
 
 # Backslash escapes understood by MariaDB in string literals (default sql_mode).
@@ -84,12 +85,39 @@ def list_schemata():
 
 
 # -- users --------------------------------------------------------------------
-def create_user(name, host, password):
-    return "CREATE USER %s IDENTIFIED BY %s" % (account(name, host), quote_string(password))
+# Account statements carry the mysql_native_password hash, never the password:
+# the server writes them to the binary log as sent, and from there they reach
+# every replica, backup and binlog archive. (PASSWORD('pw') in the statement would
+# be logged in clear too.)
+_NATIVE_HASH_RE = re.compile(r"^\*[0-9A-F]{40}$")
 
 
-def set_password(name, host, password):
-    return "ALTER USER %s IDENTIFIED BY %s" % (account(name, host), quote_string(password))
+def native_password_hash(password):
+    """``'*' + HEX(SHA1(SHA1(password)))``: what ``PASSWORD()`` returns for
+    mysql_native_password accounts."""
+    inner = hashlib.sha1(str(password).encode("utf-8")).digest()
+    return "*" + hashlib.sha1(inner).hexdigest().upper()
+
+
+def is_native_password_hash(value):
+    return isinstance(value, str) and bool(_NATIVE_HASH_RE.match(value))
+
+
+def _identified(password, password_hash):
+    if password_hash is None:
+        password_hash = native_password_hash(password)
+    elif not is_native_password_hash(password_hash):
+        raise ValueError("not a mysql_native_password hash")
+    return "IDENTIFIED BY PASSWORD %s" % quote_string(password_hash)
+
+
+def create_user(name, host, password=None, password_hash=None):
+    """``CREATE USER``; give the password or its :func:`native_password_hash`."""
+    return "CREATE USER %s %s" % (account(name, host), _identified(password, password_hash))
+
+
+def set_password(name, host, password=None, password_hash=None):
+    return "ALTER USER %s %s" % (account(name, host), _identified(password, password_hash))
 
 
 def rename_user(name, host, new_name, new_host):

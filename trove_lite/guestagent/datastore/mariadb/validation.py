@@ -29,6 +29,7 @@ Decisions:
 import re
 
 from trove_lite.exceptions import BadRequest, InvalidName
+from trove_lite.guestagent.datastore.mariadb import sql
 
 DATABASE_NAME_MAX = 64
 USER_NAME_MAX = 80
@@ -151,14 +152,25 @@ def validate_database_spec(spec):
             "collate": validate_charset(spec.get("collate"), "collation")}
 
 
-def validate_user_spec(spec, max_length=USER_NAME_MAX):
-    """``{name, password, host?, databases?: [{name}]}`` -> normalised dict."""
+def validate_user_spec(spec, max_length=USER_NAME_MAX, allow_hash=False):
+    """``{name, password, host?, databases?: [{name}]}`` -> normalised dict.
+
+    ``allow_hash``: the control plane's own requests may carry ``password_hash``
+    (the mysql_native_password hash) instead of the password; users' input may not.
+    """
     if not isinstance(spec, dict):
         raise BadRequest(reason="a user must be an object with name and password")
     databases = spec.get("databases") or []
     if not isinstance(databases, list):
         raise BadRequest(reason="databases must be a list")
-    return {"name": validate_user_name(spec.get("name"), max_length),
-            "host": validate_host(spec.get("host")),
-            "password": validate_password(spec.get("password")),
-            "databases": [validate_database_spec(d)["name"] for d in databases]}
+    out = {"name": validate_user_name(spec.get("name"), max_length),
+           "host": validate_host(spec.get("host")),
+           "databases": [validate_database_spec(d)["name"] for d in databases]}
+    if allow_hash and spec.get("password") is None and spec.get("password_hash"):
+        if not sql.is_native_password_hash(spec["password_hash"]):
+            raise BadRequest(reason="password_hash is not a mysql_native_password hash")
+        out["password_hash"] = spec["password_hash"]
+    else:
+        out["password"] = validate_password(spec.get("password"))
+    return out
+

@@ -11,6 +11,20 @@ API_OPTS = [
     cfg.IntOpt("max_volume_size", default=10, min=1,
                help="Largest volume (GB) a create or resize-volume request may ask for "
                     "(Trove's max_accepted_volume_size)."),
+    cfg.IntOpt("max_request_body_size", default=1024 * 1024, min=1024,
+               help="Largest request body (bytes); a larger one is refused with 413 "
+                    "before it is read."),
+    cfg.IntOpt("max_json_depth", default=32, min=4,
+               help="Deepest nesting of arrays and objects accepted in a JSON body."),
+    cfg.FloatOpt("client_socket_timeout", default=10.0, min=0.1,
+                 help="Seconds the API waits for a client's next bytes (request line, "
+                      "headers, body) before giving up on it, and for an idle kept-alive "
+                      "connection before closing it."),
+    cfg.IntOpt("backlog", default=128, min=1,
+               help="Listen backlog: connections the kernel queues before accept."),
+    cfg.FloatOpt("shutdown_timeout", default=1.5, min=0,
+                 help="On stop, seconds in-flight requests get to finish before their "
+                      "connections are closed."),
 ]
 
 

@@ -58,3 +58,12 @@ class TaskManagerAPI:
     def upgrade(self, ctx, instance_id, datastore_version_id):
         self._cast(ctx, "upgrade", "1.3", instance_id=instance_id,
                    datastore_version_id=datastore_version_id)
+
+    def promote_to_replica_source(self, ctx, instance_id):
+        self._cast(ctx, "promote_to_replica_source", "1.3", instance_id=instance_id)
+
+    def eject_replica_source(self, ctx, instance_id):
+        self._cast(ctx, "eject_replica_source", "1.3", instance_id=instance_id)
+
+    def detach_replica(self, ctx, instance_id):
+        self._cast(ctx, "detach_replica", "1.3", instance_id=instance_id)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from trove_lite.db import models
 from trove_lite.status import ServiceStatus, TaskStatus
-from trove_lite.taskmanager import backup_flows, instance_flows, reconcile
+from trove_lite.taskmanager import backup_flows, instance_flows, reconcile, replication_flows
 
 LOG = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ class TaskManager:
         self.db = db
         self.flows = instance_flows.InstanceFlows(conf, db, compute, volumes, guest_factory)
         self.backups = backup_flows.BackupFlows(conf, db, self.flows.guest_factory)
+        self.replication = replication_flows.ReplicationFlows(self.flows)
+        self.flows.replication = self.replication
         self._driving = set()
         self._started = time.monotonic()
         self._lock = threading.Lock()
@@ -91,6 +93,16 @@ class TaskManager:
 
     def delete_backup(self, ctx, backup_id):
         self.backups.delete(backup_id)
+
+    # -- replication (1.3) -------------------------------------------------------
+    def promote_to_replica_source(self, ctx, instance_id):
+        self._drive(instance_id, self.replication.promote)
+
+    def eject_replica_source(self, ctx, instance_id):
+        self._drive(instance_id, self.replication.eject)
+
+    def detach_replica(self, ctx, instance_id):
+        self._drive(instance_id, self.replication.detach)
 
     # -- reconciliation ---------------------------------------------------------
     def snapshots(self):

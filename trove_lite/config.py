@@ -100,6 +100,7 @@ _OPT_MODULES = [
     "trove_lite.drivers.storage.opts",
     "trove_lite.api.auth",
     "trove_lite.backup.opts",
+    "trove_lite.instance.replication",
 ]
 
 

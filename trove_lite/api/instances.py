@@ -5,6 +5,7 @@ from trove_lite.api.pagination import next_links, page_params
 from trove_lite.configuration.service import ConfigurationService
 from trove_lite.exceptions import BadRequest, NotImplementedYet
 from trove_lite.instance import upgrade
+from trove_lite.instance import replication
 from trove_lite.instance.service import CreateRequest
 
 INSTANCE_EDIT = {
@@ -18,8 +19,6 @@ INSTANCE_EDIT = {
 
 # create-body keys we accept but whose feature is not built yet (501, not ignored)
 _CREATE_NOT_IMPLEMENTED = {
-    "replica_of": "Creating replicas",
-    "replica_count": "Creating replicas",
     "modules": "Modules",
     "locality": "Locality policies for replicas",
 }
@@ -82,18 +81,28 @@ class InstancesController:
 
     def create(self, req):
         req.can("instance:create")
-        create = create_request(req.body(schemas.INSTANCE_CREATE))
-        snap = self.service.create(req.ctx, req.tenant_id, create)
+        body = req.body(schemas.INSTANCE_CREATE)
+        create = create_request(body)
+        replica_of = body["instance"].get("replica_of")
+        if replica_of:
+            snap = replication.create_replicas(self.service, req.ctx, req.tenant_id, create,
+                                               replica_of, body["instance"].get("replica_count"))
+        elif body["instance"].get("replica_count") is not None:
+            raise BadRequest(reason="replica_count needs replica_of")
+        else:
+            snap = self.service.create(req.ctx, req.tenant_id, create)
         return 200, {"instance": views.instance(snap, req.links, detailed=True)}
 
     def update(self, req, instance_id):
         """PUT: rename, and attach (``configuration: ID``) or detach (``null``) a
         configuration group; replica detach and access answer 501."""
         b = req.body(schemas.INSTANCE_UPDATE)["instance"]
-        for key, feature in (("replica_of", "Detaching a replica"),
-                             ("access", "Changing instance access")):
-            if key in b:
-                raise NotImplementedYet(feature=feature)
+        if "access" in b:
+            raise NotImplementedYet(feature="Changing instance access")
+        if "replica_of" in b:  # the schema lets only null through: detach
+            req.can("instance:update", {"instance_id": instance_id})
+            replication.start_detach(self.service, req.ctx, req.tenant_id, instance_id)
+            return 202, None
         if "name" not in b and "configuration" not in b:
             raise BadRequest(reason="nothing to update: give instance.name or "
                                     "instance.configuration")
@@ -140,6 +149,12 @@ class InstancesController:
             req.can("instance:action:resize_volume", target)
             self.service.resize_volume(req.ctx, req.tenant_id, instance_id,
                                        args["volume"]["size"])
+        elif name == "promote_to_replica_source":
+            req.can("instance:action:promote_to_replica_source", target)
+            replication.start_promote(self.service, req.ctx, req.tenant_id, instance_id)
+        elif name == "eject_replica_source":
+            req.can("instance:action:eject_replica_source", target)
+            replication.start_eject(self.service, req.ctx, req.tenant_id, instance_id)
         else:
             raise NotImplementedYet(feature="The %s action" % name)
         return 202, None

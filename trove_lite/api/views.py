@@ -8,6 +8,8 @@ known, as Trove does.
 
 import json
 
+from trove_lite.instance import replication
+
 API_VERSION = "v1.0"
 
 
@@ -74,6 +76,7 @@ def instance(snap, links, detailed=False):
         # Trove adds the group's name too; clients read only the id
         body["configuration"] = {"id": inst.configuration_id, "links": links.links(
             "configurations/%s" % inst.configuration_id)}
+    body.update(replication.view(snap, links))
     if snap.fault is not None:
         body["fault"] = {"message": snap.fault.message, "created": isotime(snap.fault.created),
                          "details": snap.fault.details}

@@ -82,7 +82,7 @@ def main(argv=None):
     manager.server_dir = server_dir
     beat = hb.Heartbeat(conductor_rpc.ConductorAPI(conf), instance_id,
                         manager.current_status, conf.guest.heartbeat_interval,
-                        manager.volume_used)
+                        manager.volume_used, manager.heartbeat_extra)
     manager.heartbeat = beat
     if early is not None:
         early.on_done(lambda e: (beat.report_root("root") if e.root_enabled() else None,

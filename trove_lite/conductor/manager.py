@@ -78,6 +78,9 @@ class ConductorManager:
             row.updated_at = _from_ts(sent)
             if payload.get("volume_used") is not None:
                 row.volume_used = float(payload["volume_used"])
+            if "replication" in payload:
+                row.replication = (json.dumps(payload["replication"], default=str)
+                                   if payload["replication"] else None)
 
     def update_backup(self, ctx, instance_id, backup_id, backup_fields, sent=None):
         with self.db.session() as session:

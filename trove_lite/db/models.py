@@ -117,6 +117,7 @@ class ServiceStatus(Base):
     status: Mapped[str] = mapped_column(String(64), default="NEW")
     status_description: Mapped[str | None] = mapped_column(String(1024))
     volume_used: Mapped[float | None] = mapped_column(Float)  # GB, from the guest
+    replication: Mapped[str | None] = mapped_column(Text)  # JSON block, from the guest
     updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
 
 

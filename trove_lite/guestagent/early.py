@@ -61,7 +61,8 @@ class EarlyPrepare:
             return None
         devices = list((info.get("volume_devices") or {}).values())
         st = guest_state.state_of(guest_state.work_dir_of(server_dir)).read()
-        if (not devices or request.get("backup") or st.get("prepared")
+        if (not devices or request.get("backup") or request.get("replication")
+                or st.get("prepared")
                 or st.get("prepare_failed") or st.get("preparing")):
             return None
         early = cls(server_dir, request, devices[0], info, template_path)

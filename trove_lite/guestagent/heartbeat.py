@@ -14,12 +14,14 @@ LOG = logging.getLogger(__name__)
 
 
 class Heartbeat:
-    def __init__(self, conductor, instance_id, status_fn, interval, volume_used_fn=None):
+    def __init__(self, conductor, instance_id, status_fn, interval, volume_used_fn=None,
+                 extra_fn=None):
         self.conductor = conductor
         self.instance_id = instance_id
         self.status_fn = status_fn
         self.interval = interval
         self.volume_used_fn = volume_used_fn
+        self.extra_fn = extra_fn  # more payload keys (the replication block)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = None
@@ -36,6 +38,8 @@ class Heartbeat:
         payload = {"service_status": status, "description": description}
         if self.volume_used_fn is not None:
             payload["volume_used"] = self.volume_used_fn()
+        if self.extra_fn is not None:
+            payload.update(self.extra_fn())
         if status != self.last_status:
             LOG.info("service status %s -> %s", self.last_status, status)
         self.conductor.heartbeat(self.instance_id, payload, sent=time.time())

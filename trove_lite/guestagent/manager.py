@@ -19,6 +19,7 @@ from trove_lite.guestagent.backup import agent as backup_agent
 from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
 from trove_lite.guestagent.datastore.mariadb import app as mdb_app
 from trove_lite.guestagent.datastore.mariadb import config as mdb_config
+from trove_lite.guestagent.datastore.mariadb import replication as mdb_replication
 from trove_lite.guestagent.state import (  # noqa: F401 (GuestState re-exported)
     GuestState, failure_text, server_id_of)
 from trove_lite.status import ServiceStatus
@@ -29,7 +30,7 @@ LOG = logging.getLogger(__name__)
 class GuestManager:
     # The RPC server sets ``target`` (oslo_messaging.Target(version=RPC_VERSION)):
     # this module stays free of oslo.messaging so the agent can start fast.
-    RPC_VERSION = "1.2"
+    RPC_VERSION = "1.3"
 
     def __init__(self, conf, instance_id, make_server, state, heartbeat, template_path):
         """``make_server(datadir)`` returns the MariaDBServer for a datadir."""
@@ -48,6 +49,11 @@ class GuestManager:
         self.upgrades = upgrade_agent.UpgradeAgent(self.state, self._app,
                                                    conf.guest.mount_point,
                                                    lambda: self.heartbeat.notify())
+
+        self.replication = mdb_replication.Replication(
+            self._app, state, os.path.dirname(template_path),
+            lambda: self._app().server.bind_address)
+        self.replication.resume()
 
     # -- helpers --------------------------------------------------------------
     def _app(self):
@@ -70,7 +76,17 @@ class GuestManager:
         status = self._app().status()
         if status in ServiceStatus.SERVING and st.get("restart_required"):
             return ServiceStatus.RESTART_REQUIRED, "configuration changes need a restart"
+        if status in ServiceStatus.SERVING and (st.get("replication") or {}).get("role"):
+            repl = self.replication.status() or {}
+            if repl.get("broken"):
+                return ServiceStatus.BLOCKED, repl["broken_reason"]
         return status, None
+
+    def heartbeat_extra(self):
+        """What the heartbeat carries besides the status: the replication block."""
+        if not (self.state.read().get("replication") or {}).get("role"):
+            return {}
+        return {"replication": self.replication.status()}
 
     def volume_used(self):
         mount = self.state.read().get("mount_point")
@@ -81,7 +97,7 @@ class GuestManager:
 
     # -- lifecycle ------------------------------------------------------------
     def prepare(self, ctx, flavor, databases, users, root_password=None, overrides=None,
-                backup=None, volume_device=None):
+                backup=None, volume_device=None, replication=None):
         if self.early is not None:
             self.early.wait()
         with self._lock:
@@ -101,6 +117,11 @@ class GuestManager:
                 app = self._app()
                 if backup:
                     backup_agent.restore(self.conf, backup, app.server)
+                if replication:
+                    # a replica: the source's data, users and databases come seeded
+                    self.replication.seed(replication, app.server)
+                    self.replication.write_role_config(flavor)
+                    databases, users, root_password = [], [], None
                 result = app.prepare(flavor=flavor, server_id=server_id_of(self.instance_id),
                                      databases=databases, users=users,
                                      root_password=root_password,
@@ -113,6 +134,15 @@ class GuestManager:
                 return
             finally:
                 early_mod.remove_request(self.server_dir)
+
+            if replication:
+                try:
+                    self.replication.start_replica(flavor)
+                except Exception as e:
+                    LOG.exception("starting replication failed")
+                    self.state.update(preparing=False, prepare_failed=failure_text(e))
+                    self.heartbeat.notify()
+                    return
             self.state.update(preparing=False, prepared=True)
             if root_password:
                 self.heartbeat.report_root("root")
@@ -149,6 +179,8 @@ class GuestManager:
             text = mdb_config.render_config(self.template_path, flavor,
                                             server_id_of(self.instance_id))
             mdb_config.write_template_config(self._app().server, text)
+            if (self.state.read().get("replication") or {}).get("role"):
+                self.replication.write_role_config(flavor)
 
     def unmount_volume(self, ctx):
         with self._lock:
@@ -279,3 +311,46 @@ class GuestManager:
     def finish_upgrade(self, ctx):
         with self._lock:
             self.upgrades.finish_upgrade()
+
+    # -- replication (1.3) ------------------------------------------------------
+    def _flavor(self):
+        return self.state.read().get("flavor") or {}
+
+    def enable_as_source(self, ctx, strategy):
+        with self._lock:
+            self.replication.enable_source(strategy, self._flavor())
+        self.heartbeat.notify()
+
+    def offer_seed(self, ctx):
+        """{host, port, token} of a one-connection seed stream (see replication.py)."""
+        return self.replication.offer_seed()
+
+    def demote_begin(self, ctx):
+        with self._lock:
+            return self.replication.demote_begin()
+
+    def demote_abort(self, ctx):
+        with self._lock:
+            self.replication.demote_abort()
+
+    def wait_applied(self, ctx, coords, seconds):
+        self.replication.wait_applied(coords, seconds)
+
+    def promote_to_source(self, ctx):
+        with self._lock:
+            coords = self.replication.promote(self._flavor())
+        self.heartbeat.notify()
+        return coords
+
+    def follow_source(self, ctx, host, port, coords, strategy, source_id=None):
+        with self._lock:
+            self.replication.follow(host, port, coords, strategy, self._flavor(), source_id)
+        self.heartbeat.notify()
+
+    def detach_replica(self, ctx):
+        with self._lock:
+            self.replication.detach(self._flavor())
+        self.heartbeat.notify()
+
+    def replication_status(self, ctx):
+        return self.replication.status()

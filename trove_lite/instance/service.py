@@ -26,6 +26,7 @@ from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models
 from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
 from trove_lite.guestagent.datastore.mariadb import validation
+from trove_lite.instance import replication
 from trove_lite.status import ServiceStatus, TaskStatus, display_status
 
 LOG = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class InstanceSnapshot:
     version: models.DatastoreVersion
     fault: models.InstanceFault | None
     backup_running: bool
+    replicas: tuple = ()  # ids of live replicas when this is a replication source
 
     @property
     def service_status(self):
@@ -142,6 +144,7 @@ class InstanceService:
 
     def __init__(self, conf, db, taskmanager):
         api_opts.register(conf)
+        replication.register(conf)
         self.conf = conf
         self.db = db
         self.taskmanager = taskmanager
@@ -175,11 +178,13 @@ class InstanceService:
         backing_up = set(s.execute(select(models.Backup.instance_id).where(
             models.Backup.instance_id.in_(ids), models.Backup.deleted.is_(False),
             models.Backup.status.in_(RUNNING_BACKUP_STATES))).scalars())
+        replicas = replication.replicas_of(s, ids)
         out = []
         for row in rows:
             version = s.get(models.DatastoreVersion, row.datastore_version_id)
             out.append(InstanceSnapshot(row, services.get(row.id), version.datastore, version,
-                                        None, row.id in backing_up))
+                                        None, row.id in backing_up,
+                                        tuple(replicas.get(row.id, ()))))
         return [self._with_fault(s, snap) for snap in out]
 
     def _with_fault(self, s, snap):
@@ -255,6 +260,7 @@ class InstanceService:
             self._load(s, tenant_id, instance_id).name = name
 
     def delete(self, ctx, tenant_id, instance_id):
+        replication.refuse_delete_source(self, tenant_id, instance_id)
         self._start_task(tenant_id, instance_id, "delete", TaskStatus.DELETING,
                          lambda snap: refuse_delete(snap.instance.task_status))
         self._cast("delete_instance", ctx, instance_id)

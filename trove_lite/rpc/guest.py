@@ -11,7 +11,7 @@ import oslo_messaging as messaging
 from trove_lite import exceptions
 from trove_lite.rpc import transport
 
-VERSION = "1.2"
+VERSION = "1.3"
 
 
 def guest_topic(instance_id):
@@ -50,13 +50,15 @@ class GuestAPI:
 
     # lifecycle (1.0)
     def prepare(self, flavor, databases, users, root_password=None, overrides=None,
-                backup=None, volume_device=None):
+                backup=None, volume_device=None, replication=None):
         # Note: the same request also reaches the guest as an injected file
         # (taskmanager PREPARE_PATH); the guest runs whichever comes first, once.
         """Cast: the guest reports the outcome through heartbeats (HEALTHY or FAILED)."""
-        self._cast("prepare", flavor=flavor, databases=databases, users=users,
-                   root_password=root_password, overrides=overrides or {},
-                   backup=backup, volume_device=volume_device)
+        extra = {"replication": replication} if replication else {}
+        self._cast("prepare", "1.3" if replication else "1.0", flavor=flavor,
+                   databases=databases, users=users, root_password=root_password,
+                   overrides=overrides or {}, backup=backup, volume_device=volume_device,
+                   **extra)
 
     def ping(self):
         return self._call("ping", self.short)
@@ -183,3 +185,38 @@ class GuestAPI:
 
     def finish_upgrade(self):
         return self._call("finish_upgrade", self.short, "1.2")
+
+    # replication (1.3)
+    def enable_as_source(self, strategy):
+        """Replication account, heartbeat writer, source role (idempotent)."""
+        return self._call("enable_as_source", self.short, "1.3", strategy=strategy)
+
+    def offer_seed(self):
+        """{host, port, token} of a one-connection hot-backup stream for a new replica."""
+        return self._call("offer_seed", self.short, "1.3")
+
+    def demote_begin(self):
+        """Old source: heartbeat stopped, read_only; returns its final coordinates."""
+        return self._call("demote_begin", self.long, "1.3")
+
+    def demote_abort(self):
+        return self._call("demote_abort", self.short, "1.3")
+
+    def wait_applied(self, coords, seconds):
+        """Returns once this replica applied up to ``coords``; GuestError after ``seconds``."""
+        return self._call("wait_applied", seconds + self.short, "1.3", coords=coords,
+                          seconds=seconds)
+
+    def promote_to_source(self):
+        """Stop replicating, become the source; returns where followers start."""
+        return self._call("promote_to_source", self.long, "1.3")
+
+    def follow_source(self, host, port, coords, strategy, source_id=None):
+        return self._call("follow_source", self.long, "1.3", host=host, port=port,
+                          coords=coords, strategy=strategy, source_id=source_id)
+
+    def detach_replica(self):
+        return self._call("detach_replica", self.long, "1.3")
+
+    def replication_status(self):
+        return self._call("replication_status", self.short, "1.3")

@@ -6,7 +6,7 @@ Version history: 1.0 create/delete/restart/resize/reset_status/force_delete;
 
 from trove_lite.rpc import transport
 
-VERSION = "1.3"
+VERSION = "1.4"
 
 
 class TaskManagerAPI:
@@ -58,3 +58,12 @@ class TaskManagerAPI:
     def upgrade(self, ctx, instance_id, datastore_version_id):
         self._cast(ctx, "upgrade", "1.3", instance_id=instance_id,
                    datastore_version_id=datastore_version_id)
+
+    def promote_to_replica_source(self, ctx, instance_id):
+        self._cast(ctx, "promote_to_replica_source", "1.4", instance_id=instance_id)
+
+    def eject_replica_source(self, ctx, instance_id):
+        self._cast(ctx, "eject_replica_source", "1.4", instance_id=instance_id)
+
+    def detach_replica(self, ctx, instance_id):
+        self._cast(ctx, "detach_replica", "1.4", instance_id=instance_id)

@@ -58,6 +58,7 @@ class InstanceFlows:
         self.guest_factory = guest_factory or (
             lambda instance_id: guest_rpc.GuestAPI(conf, instance_id))
         self.requests = create_requests.CreateRequests(conf, db)
+        self.replication = None  # ReplicationFlows, set by the TaskManager
 
     # -- small state helpers ---------------------------------------------------
     def load(self, instance_id):
@@ -207,6 +208,8 @@ class InstanceFlows:
                    "users": list(users or []), "root_password": root_password,
                    "overrides": self.configuration_values(inst.configuration_id),
                    "backup": self.backup_info(backup_id)}
+        if inst.slave_of_id:
+            prepare["replication"] = self._seed_request(inst)
         server_id = self._usable_server(inst.server_id or self._orphan_server(inst))
         if server_id != inst.server_id:
             self.update(inst.id, server_id=server_id, volume_id=volume_id)
@@ -247,6 +250,12 @@ class InstanceFlows:
                                     self.conf.taskmanager.usage_timeout, e.message))
             raise FlowError(TaskStatus.BUILDING_ERROR_RESTORE if backup_id
                             else TaskStatus.BUILDING_ERROR, e.message)
+
+    def _seed_request(self, inst):
+        try:
+            return self.replication.seed_request(inst)
+        except Exception as e:
+            raise FlowError(TaskStatus.BUILDING_ERROR, "Replica creation failed: %s" % e)
 
     def _server_died(self, server_id):
         """A reason if the server is in ERROR or SHUTOFF (its guest cannot answer)."""

@@ -16,13 +16,14 @@ from sqlalchemy import select
 
 from trove_lite.db import models
 from trove_lite.status import ServiceStatus, TaskStatus
-from trove_lite.taskmanager import backup_flows, instance_flows, reconcile, upgrade_flows
+from trove_lite.taskmanager import (backup_flows, instance_flows, reconcile, replication_flows,
+                                   upgrade_flows)
 
 LOG = logging.getLogger(__name__)
 
 
 class TaskManager:
-    target = messaging.Target(version="1.3")
+    target = messaging.Target(version="1.4")
 
     def __init__(self, conf, db, compute, volumes, guest_factory=None):
         self.conf = conf
@@ -30,6 +31,8 @@ class TaskManager:
         self.flows = instance_flows.InstanceFlows(conf, db, compute, volumes, guest_factory)
         self.backups = backup_flows.BackupFlows(conf, db, self.flows.guest_factory)
         self.upgrades = upgrade_flows.UpgradeFlows(self.flows)
+        self.replication = replication_flows.ReplicationFlows(self.flows)
+        self.flows.replication = self.replication
         self._driving = set()
         self._started = time.monotonic()
         self._lock = threading.Lock()
@@ -96,6 +99,16 @@ class TaskManager:
     # -- upgrade (1.3) -----------------------------------------------------------
     def upgrade(self, ctx, instance_id, datastore_version_id):
         self._drive(instance_id, self.upgrades.upgrade, datastore_version_id)
+
+    # -- replication (1.4) -------------------------------------------------------
+    def promote_to_replica_source(self, ctx, instance_id):
+        self._drive(instance_id, self.replication.promote)
+
+    def eject_replica_source(self, ctx, instance_id):
+        self._drive(instance_id, self.replication.eject)
+
+    def detach_replica(self, ctx, instance_id):
+        self._drive(instance_id, self.replication.detach)
 
     # -- reconciliation ---------------------------------------------------------
     def snapshots(self):

@@ -261,7 +261,7 @@ def test_rename_and_not_implemented_updates(api_env, tenant):
                         {"instance": {"configuration": "cfg-1"}})
     assert "cfg-1" in fault(resp, "itemNotFound", 404)  # no such configuration group
     resp = api_env.http("PUT", tenant, "/instances/" + inst.id, {"instance": {"replica_of": None}})
-    fault(resp, "notImplemented", 501)
+    assert "not a replica" in fault(resp, "badRequest", 400)  # detach of a lone instance
     resp = api_env.http("PATCH", tenant, "/instances/" + inst.id,
                         {"instance": {"datastore_version": "10.11"}})
     assert "already runs version 10.11" in fault(resp, "badRequest", 400)

@@ -1,0 +1,22 @@
+"""service_statuses.replication: the guest's replication block (JSON)
+
+Revision ID: 0005
+Revises: 0004
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = '0005'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("service_statuses") as batch:
+        batch.add_column(sa.Column("replication", sa.Text(), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table("service_statuses") as batch:
+        batch.drop_column("replication")

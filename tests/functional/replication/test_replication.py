@@ -1,0 +1,241 @@
+"""Replication end to end, in both strategies (the ``cp`` fixture's parameter):
+python-troveclient -> API -> taskmanager -> the guests' own mariadbd servers.
+
+One source per strategy is shared by the tests of this module, in file order:
+create two replicas under a writer, refusals, a broken replica, promote under
+a writer, detach, delete rules, eject after killing the source's server.
+"""
+
+import os
+import signal
+import threading
+import time
+
+import pymysql
+import pytest
+from troveclient import exceptions as trove_exc
+
+from tests.functional.replication.conftest import connect, server_socket
+from tests.support.controlplane import wait_for_status
+
+pytestmark = pytest.mark.slow
+STATE = {}
+
+
+def checksum(inst):
+    with connect(inst) as conn, conn.cursor() as cur:
+        cur.execute("CHECKSUM TABLE orders")
+        return cur.fetchone()[1]
+
+
+def wait_until(fn, timeout=30, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except Exception as e:     # noqa: BLE001 -- shown if it never holds
+            last = e
+        time.sleep(0.3)
+    raise AssertionError("%s did not hold within %d s (last: %r)" % (what, timeout, last))
+
+
+class Writer:
+    """Inserts rows one by one into whichever server accepts them; ``acked`` holds
+    the ids whose COMMIT returned (those must never be lost)."""
+
+    def __init__(self, targets, start_id):
+        self.targets = targets       # list of instances, tried in order
+        self.next_id = start_id
+        self.acked = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        conn = None
+        while not self.stop.is_set():
+            try:
+                if conn is None:
+                    conn = self._connect()
+                with conn.cursor() as cur:
+                    cur.execute("INSERT INTO orders VALUES (%s, 'w')", (self.next_id,))
+                self.acked.append(self.next_id)
+                self.next_id += 1
+            except pymysql.MySQLError:
+                conn = None
+                time.sleep(0.02)
+
+    def _connect(self):
+        for inst in self.targets:
+            conn = connect(inst, connect_timeout=1)
+            with conn.cursor() as cur:
+                cur.execute("SELECT @@read_only")
+                if not cur.fetchone()[0]:
+                    return conn
+            conn.close()
+        raise pymysql.err.OperationalError(0, "no writable server")
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+
+
+def test_create_replicas_under_writes(cp, source):
+    trove = cp.client()
+    with Writer([source], 10000) as writer:
+        replica = trove.instances.create("rep", "1", volume={"size": 1},
+                                         replica_of=source.name, replica_count=2)
+        assert replica.status == "BUILD"
+        replica = wait_for_status(trove, replica.id, {"ACTIVE", "ERROR"}, timeout=120)
+        assert replica.status == "ACTIVE", getattr(replica, "fault", None)
+    assert len(writer.acked) > 10, "the source kept serving writes while seeding"
+    shown = trove.instances.get(source.id)
+    ids = sorted(r["id"] for r in shown.replicas)
+    assert replica.id in ids and len(ids) == 2
+    second = wait_for_status(trove, [i for i in ids if i != replica.id][0], {"ACTIVE"})
+    for rep in (replica, second):
+        assert rep.replica_of["id"] == source.id
+        wait_until(lambda: checksum(rep) == checksum(source), what="same rows as the source")
+        with connect(rep) as conn, conn.cursor() as cur:
+            with pytest.raises(pymysql.err.OperationalError) as err:
+                cur.execute("INSERT INTO orders VALUES (900001, 'on a replica')")
+            assert err.value.args[0] == 1290    # --read-only
+    block = wait_until(lambda: trove.instances.get(replica.id).replication.get("lag_seconds")
+                       is not None and trove.instances.get(replica.id).replication,
+                       what="a reported lag")
+    assert block["role"] == "replica" and block["source_id"] == source.id
+    assert block["sql_thread"] == "Yes" and block["io_thread"] == "Yes"
+    assert 0 <= block["lag_seconds"] < 10
+    assert block["strategy"] == cp.strategy
+    assert trove.instances.get(source.id).replication["role"] == "source"
+    STATE[cp.strategy] = {"replicas": [replica, second]}
+
+
+def test_refusals(cp, source):
+    trove = cp.client()
+    rep = STATE[cp.strategy]["replicas"][0]
+    with pytest.raises(trove_exc.BadRequest, match="replica of a replica"):
+        trove.instances.create("rr", "1", volume={"size": 1}, replica_of=rep.id)
+    with pytest.raises(trove_exc.BadRequest, match="datastore version"):
+        trove.instances.create("rv", "1", volume={"size": 1}, replica_of=source.id,
+                               datastore="mariadb", datastore_version="9.9")
+    with pytest.raises(trove_exc.NotFound):
+        trove.instances.create("rn", "1", volume={"size": 1}, replica_of="no-such")
+    with pytest.raises(trove_exc.BadRequest, match="healthy"):
+        trove.instances.eject_replica_source(rep.id)
+    with pytest.raises(trove_exc.BadRequest, match="not a replica"):
+        trove.instances.promote_to_replica_source(source.id)
+    with pytest.raises(trove_exc.BadRequest, match="replication source"):
+        trove.instances.delete(source.id)
+    assert trove.instances.get(source.id).status == "ACTIVE"
+    assert len(trove.instances.list()) == 3
+
+
+def test_broken_replica_shows_error(cp, source):
+    trove = cp.client()
+    rep = STATE[cp.strategy]["replicas"][1]
+    sock, _ = server_socket(cp, trove, rep.id)
+    local = pymysql.connect(unix_socket=sock, user="root", autocommit=True, database="shop")
+    with local.cursor() as cur:
+        cur.execute("SET SESSION sql_log_bin = 0")
+        cur.execute("INSERT INTO orders VALUES (777777, 'local')")
+    with connect(source) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders VALUES (777777, 'from the source')")
+    shown = wait_until(lambda: (lambda i: i.operating_status == "BLOCKED" and i)(
+        trove.instances.get(rep.id)), what="the replica reported broken")
+    assert "1062" in shown.replication["last_error"]
+    assert shown.replication["sql_thread"] == "No"
+    with local.cursor() as cur:      # the operator repairs it
+        cur.execute("SET SESSION sql_log_bin = 0")
+        cur.execute("DELETE FROM orders WHERE id = 777777")
+        cur.execute("START SLAVE")
+    local.close()
+    wait_until(lambda: trove.instances.get(rep.id).operating_status == "HEALTHY",
+               what="the repaired replica healthy")
+    wait_until(lambda: checksum(rep) == checksum(source), what="caught up")
+
+
+def test_promote_under_writer(cp, source):
+    trove = cp.client()
+    new, sibling = STATE[cp.strategy]["replicas"]
+    with Writer([source, new], 20000) as writer:
+        time.sleep(1)
+        started = time.monotonic()
+        trove.instances.promote_to_replica_source(new.id)
+        wait_until(lambda: trove.instances.get(new.id).status == "ACTIVE"
+                   and not getattr(trove.instances.get(new.id), "replica_of", None),
+                   timeout=60, what="promote finished")
+        took = time.monotonic() - started
+        time.sleep(1.5)
+    assert not getattr(trove.instances.get(new.id), "fault", None)
+    assert writer.acked, "the writer committed"
+    with connect(new) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id FROM orders WHERE id >= 20000")
+        have = {r[0] for r in cur.fetchall()}
+    lost = sorted(set(writer.acked) - have)
+    assert lost == [], "acknowledged rows lost by the switchover"
+    shown = trove.instances.get(new.id)
+    assert sorted(r["id"] for r in shown.replicas) == sorted([source.id, sibling.id])
+    for member in (source, sibling):
+        assert trove.instances.get(member.id).replica_of["id"] == new.id
+        wait_until(lambda: checksum(member) == checksum(new), what="followers in sync")
+        with connect(member) as conn, conn.cursor() as cur:
+            with pytest.raises(pymysql.err.OperationalError):
+                cur.execute("INSERT INTO orders VALUES (900002, 'old source')")
+    print("promote took %.2f s, %d rows acknowledged, 0 lost" % (took, len(writer.acked)))
+    STATE[cp.strategy].update(source=new, followers=[source, sibling])
+
+
+def test_detach_and_delete_rules(cp, source):
+    trove = cp.client()
+    st = STATE[cp.strategy]
+    new, (old, sibling) = st["source"], st["followers"]
+    trove.instances.update(sibling.id, detach_replica_source=True)
+    wait_until(lambda: trove.instances.get(sibling.id).status == "ACTIVE"
+               and not getattr(trove.instances.get(sibling.id), "replica_of", None),
+               what="detached")
+    with connect(sibling) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders VALUES (900003, 'standalone now')")
+    assert [r["id"] for r in trove.instances.get(new.id).replicas] == [old.id]
+    with pytest.raises(trove_exc.BadRequest):
+        trove.instances.delete(new.id)
+    trove.instances.delete(sibling.id)
+    wait_until(lambda: sibling.id not in [i.id for i in trove.instances.list()],
+               what="the detached instance deleted")
+
+
+def test_eject_after_source_server_killed(cp, source):
+    trove = cp.client()
+    st = STATE[cp.strategy]
+    dead, follower = st["source"], st["followers"][0]
+    _, server_id = server_socket(cp, trove, dead.id)
+    sdir = os.path.join(cp.state_dir, "servers", server_id)
+    pids = []
+    for name in ("guest.pid", os.path.join("mysql", "mysqld.pid")):
+        with open(os.path.join(sdir, name)) as f:
+            pids.append(int(f.read().split()[0]))
+    for pid in pids:     # the whole server: its agent and its database
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: _eject(trove, follower.id), timeout=40,
+               what="eject accepted once the source is silent")
+    wait_until(lambda: trove.instances.get(follower.id).status == "ACTIVE"
+               and not getattr(trove.instances.get(follower.id), "replica_of", None),
+               timeout=60, what="eject finished")
+    with connect(follower) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders VALUES (900004, 'new source')")
+    assert not getattr(trove.instances.get(dead.id), "replica_of", None)
+    assert not getattr(trove.instances.get(follower.id), "replicas", None)
+
+
+def _eject(trove, instance_id):
+    try:
+        trove.instances.eject_replica_source(instance_id)
+        return True
+    except trove_exc.BadRequest:
+        return False

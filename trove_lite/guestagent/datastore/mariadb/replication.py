@@ -1,0 +1,568 @@
+"""Replication of one MariaDB server, as its guest agent runs it.
+
+Roles: a *source* writes a heartbeat row every second (``mysql.trove_lite_heartbeat``,
+so replicas measure their lag by it, not by Seconds_Behind_Master alone); a
+*replica* is ``read_only`` and applies from its source; an instance with no role
+stands alone. The role, the strategy and the source's address are kept in the
+guest state; the set's replication password in a 0600 file beside it (MariaDB
+keeps it in master.info as well), never in logs, argv, RPC or the binlog: the
+account is created with its mysql_native_password hash, and a replica receives
+the clear password over the seed connection, not over the bus.
+
+Strategies: ``gtid`` (``MASTER_USE_GTID=slave_pos``, ``gtid_slave_pos`` from the
+snapshot) and ``binlog`` (file/position, ``MASTER_USE_GTID=no``). Positions are
+per server: after a promote, binlog-mode replicas start at the coordinates the
+new source reports at the moment it stops replicating, before it takes writes.
+
+Seeding: the source's agent listens on its own address for ONE connection
+carrying a one-time token; it streams ``mariadb-backup --stream=xbstream``
+into it (length-prefixed chunks, then a status line), and the replica's agent
+feeds the chunks straight into ``mbstream -x`` in its datadir: nothing is staged
+on disk on either side. SQL comes from the pure builders at the top.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import shutil
+import socket
+import struct
+import tempfile
+import threading
+import time
+
+import jinja2
+import pymysql
+
+from trove_lite import exceptions
+from trove_lite.guestagent.backup.pipeline import Pipeline, PipelineError
+from trove_lite.guestagent.backup.strategies import MariaBackupStrategy
+from trove_lite.guestagent.datastore.mariadb import sql
+
+LOG = logging.getLogger(__name__)
+
+STRATEGIES = ("gtid", "binlog")
+REPL_USER = "os_repl"
+HEARTBEAT_TABLE = "mysql.trove_lite_heartbeat"
+CONF_FILE = "20-replication.cnf"
+TEMPLATE = "replication.template"
+SECRET_FILE = "replication.secret"
+CHUNK = 1 << 20
+_LEN = struct.Struct("!I")
+
+
+class ReplicationError(exceptions.TroveLiteError):
+    code = "replication_error"
+    message_format = "Replication failed: %(reason)s"
+
+
+# -- pure SQL builders ------------------------------------------------------------
+def native_password_hash(password):
+    """mysql_native_password's stored form: ``'*' + HEX(SHA1(SHA1(pw)))``."""
+    return "*" + hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest().upper()
+
+
+def create_repl_user(password_hash):
+    """Statements creating the replication account from its hash (no clear text)."""
+    acct = sql.account(REPL_USER, "%")
+    return ["CREATE USER IF NOT EXISTS %s IDENTIFIED BY PASSWORD %s"
+            % (acct, sql.quote_string(password_hash)),
+            "GRANT REPLICATION SLAVE, SLAVE MONITOR ON *.* TO %s" % acct]
+
+
+def create_heartbeat_table():
+    return ("CREATE TABLE IF NOT EXISTS %s (id TINYINT UNSIGNED PRIMARY KEY, "
+            "ts DATETIME(6) NOT NULL, server_id INT UNSIGNED NOT NULL) ENGINE=InnoDB"
+            % HEARTBEAT_TABLE)
+
+
+def write_heartbeat():
+    return "REPLACE INTO %s VALUES (1, UTC_TIMESTAMP(6), @@server_id)" % HEARTBEAT_TABLE
+
+
+def read_lag():
+    """Seconds between now and the source's last heartbeat as applied here."""
+    return ("SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) / 1e6 FROM %s "
+            "WHERE id = 1" % HEARTBEAT_TABLE)
+
+
+def change_master(host, port, strategy, coords, user=None, password=None):
+    """CHANGE MASTER for ``strategy``; ``coords`` {binlog_file, binlog_position} in
+    binlog mode. User/password are kept by the server when not given."""
+    parts = ["MASTER_HOST = %s" % sql.quote_string(host), "MASTER_PORT = %d" % int(port),
+             "MASTER_CONNECT_RETRY = 1"]
+    if user is not None:
+        parts += ["MASTER_USER = %s" % sql.quote_string(user),
+                  "MASTER_PASSWORD = %s" % sql.quote_string(password)]
+    if strategy == "gtid":
+        parts.append("MASTER_USE_GTID = slave_pos")
+    elif strategy == "binlog":
+        parts += ["MASTER_LOG_FILE = %s" % sql.quote_string(coords["binlog_file"]),
+                  "MASTER_LOG_POS = %d" % int(coords["binlog_position"]),
+                  "MASTER_USE_GTID = no"]
+    else:
+        raise ValueError("unknown replication strategy %r" % strategy)
+    return "CHANGE MASTER TO " + ", ".join(parts)
+
+
+def wait_for_coords(strategy, coords, timeout):
+    """SELECTs, each returning 0 (or more) once this replica applied up to ``coords``
+    and -1/NULL on timeout. In binlog mode the position wait is followed by a wait
+    on the GTID the source logged last: with parallel apply MASTER_POS_WAIT can
+    return when the coordinator has read that far, before the workers committed."""
+    waits = []
+    if strategy == "binlog":
+        waits.append("SELECT MASTER_POS_WAIT(%s, %d, %d)" % (
+            sql.quote_string(coords["binlog_file"]), int(coords["binlog_position"]),
+            int(timeout)))
+    if coords.get("gtid") or strategy == "gtid":
+        waits.append("SELECT MASTER_GTID_WAIT(%s, %d)" % (
+            sql.quote_string(coords.get("gtid") or ""), int(timeout)))
+    return waits
+
+
+def render_config(template_dir, role, flavor):
+    """The replication option file of ``role`` (source, replica or None)."""
+    with open(os.path.join(template_dir, TEMPLATE)) as f:
+        template = jinja2.Environment(undefined=jinja2.StrictUndefined,
+                                      keep_trailing_newline=True).from_string(f.read())
+    return template.render(role=role or "none",
+                           flavor={"ram": int(flavor.get("ram") or 512),
+                                   "vcpus": int(flavor.get("vcpus") or 1)})
+
+
+# -- pure decisions ---------------------------------------------------------------
+def decide_health(role, slave):
+    """(broken?, reason) of a replica from its SHOW SLAVE STATUS dict (pure)."""
+    if role != "replica" or slave is None:
+        return False, None
+    if slave.get("Slave_SQL_Running") != "Yes" and slave.get("Last_SQL_Errno"):
+        return True, "replication SQL thread stopped: error %s: %s" % (
+            slave["Last_SQL_Errno"], slave.get("Last_SQL_Error"))
+    if slave.get("Slave_IO_Running") == "No" and slave.get("Last_IO_Errno"):
+        return True, "replication IO thread stopped: error %s: %s" % (
+            slave["Last_IO_Errno"], slave.get("Last_IO_Error"))
+    return False, None
+
+
+def most_advanced(candidates):
+    """The id of the replica that applied the most of the dead source (pure).
+
+    ``candidates``: {id: {"gtid": "d-s-n,...", "binlog_file", "binlog_position"}}
+    as ``status()`` reports ``received_coords``. GTID seq_no of domain 0 first,
+    then the source's file/position.
+    """
+    def key(item):
+        coords = item[1] or {}
+        seq = 0
+        for part in (coords.get("gtid") or "").split(","):
+            bits = part.strip().split("-")
+            if len(bits) == 3 and bits[0] == "0":
+                seq = int(bits[2])
+        return (seq, coords.get("binlog_file") or "", int(coords.get("binlog_position") or 0))
+    return max(sorted(candidates.items()), key=key)[0] if candidates else None
+
+
+# -- the seed stream ------------------------------------------------------------------
+def _send_frame(conn, data):
+    conn.sendall(_LEN.pack(len(data)) + data)
+
+
+def _recv_exact(conn, n):
+    buf = bytearray()
+    while len(buf) < n:
+        part = conn.recv(n - len(buf))
+        if not part:
+            raise ReplicationError(reason="the source closed the seed stream early "
+                                          "(%d of %d bytes of a frame)" % (len(buf), n))
+        buf += part
+    return bytes(buf)
+
+
+def _recv_frame(conn):
+    (n,) = _LEN.unpack(_recv_exact(conn, _LEN.size))
+    return _recv_exact(conn, n) if n else b""
+
+
+class SeedSender:
+    """One seed stream offered by a source; serves one connection with the token."""
+
+    def __init__(self, server, address, password, timeout=300):
+        self.server, self.password, self.timeout = server, password, timeout
+        self.token = secrets.token_hex(16)
+        self.sock = socket.create_server((address, 0))
+        self.sock.settimeout(timeout)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, name="seed-sender", daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        try:
+            conn, peer = self.sock.accept()
+        except OSError as e:
+            LOG.warning("seed stream on port %d: nobody came (%s)", self.port, e)
+            return
+        finally:
+            self.sock.close()
+        with conn:
+            conn.settimeout(self.timeout)
+            try:
+                token = _recv_frame(conn).decode()
+                if not hmac.compare_digest(token, self.token):
+                    LOG.warning("seed stream: wrong token from %s; closed", peer)
+                    return
+                _send_frame(conn, json.dumps({"password": self.password}).encode())
+                status = self._stream(conn)
+            except (OSError, ReplicationError) as e:
+                LOG.warning("seed stream to %s broken: %s", peer, e)
+                return
+            _send_frame(conn, b"")
+            _send_frame(conn, json.dumps(status).encode())
+            LOG.info("seed stream to %s finished: %s", peer, status)
+
+    def _stream(self, conn):
+        strat = MariaBackupStrategy(self.server.binaries)
+        with tempfile.TemporaryDirectory(prefix="trove-lite-seed-") as lsn_dir:
+            pipeline = Pipeline([strat.backup_stage(self.server.config_file, lsn_dir)])
+            pipeline.start()
+            sent = 0
+            try:
+                while True:
+                    data = pipeline.read(CHUNK)
+                    if not data:
+                        break
+                    _send_frame(conn, data)
+                    sent += len(data)
+                pipeline.wait()
+                pipeline.raise_for_failure()
+            except PipelineError as e:
+                return {"ok": False, "error": str(e)[:500], "bytes": sent}
+            finally:
+                pipeline.kill()
+        return {"ok": True, "bytes": sent}
+
+
+def receive_seed(stream, binaries, datadir):
+    """Stream the source's hot backup into the empty ``datadir`` and prepare it.
+
+    Returns (password, binlog coordinates of the snapshot). On any failure the
+    datadir is emptied and ReplicationError raised.
+    """
+    strat = MariaBackupStrategy(binaries)
+    os.makedirs(datadir, exist_ok=True)
+    started = time.monotonic()
+    try:
+        with socket.create_connection((stream["host"], int(stream["port"])),
+                                      timeout=60) as conn:
+            _send_frame(conn, stream["token"].encode())
+            header = json.loads(_recv_frame(conn) or b"{}")
+            if "password" not in header:
+                raise ReplicationError(reason="the source refused the seed stream")
+            pipeline = Pipeline([strat.extract_stage(datadir)], feed=True, collect=False)
+            pipeline.start()
+            received = 0
+            try:
+                while True:
+                    data = _recv_frame(conn)
+                    if not data:
+                        break
+                    pipeline.write(data)
+                    received += len(data)
+                pipeline.close_input()
+                pipeline.wait()
+                pipeline.raise_for_failure()
+            finally:
+                pipeline.kill()
+            status = json.loads(_recv_frame(conn) or b"{}")
+        if not status.get("ok"):
+            raise ReplicationError(reason="the source's backup failed: %s"
+                                          % status.get("error", "no status"))
+        strat.prepare(datadir)
+        coords = strat.restored_binlog_info(datadir)
+        if not coords:
+            raise ReplicationError(reason="the snapshot has no binlog coordinates")
+    except (OSError, ValueError, PipelineError, exceptions.TroveLiteError) as e:
+        _empty(datadir)
+        if isinstance(e, ReplicationError):
+            raise
+        raise ReplicationError(reason="seeding from %s failed: %s" % (
+            stream.get("host"), getattr(e, "message", None) or e))
+    LOG.info("seeded %d bytes from %s in %.1f s at %s", received, stream["host"],
+             time.monotonic() - started, coords)
+    return header["password"], coords
+
+
+def _empty(datadir):
+    for name in os.listdir(datadir) if os.path.isdir(datadir) else ():
+        path = os.path.join(datadir, name)
+        shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
+
+
+# -- the agent's side -------------------------------------------------------------
+class Replication:
+    """Replication role of this instance's server. ``app_fn()`` gives the MariaDBApp."""
+
+    def __init__(self, app_fn, state, template_dir, address_fn):
+        self.app_fn, self.state = app_fn, state
+        self.template_dir, self.address_fn = template_dir, address_fn
+        self._heartbeat = None
+        self._stop = threading.Event()
+
+    # -- state --------------------------------------------------------------------
+    @property
+    def info(self):
+        return self.state.read().get("replication") or {}
+
+    def _set(self, **fields):
+        info = dict(self.info)
+        info.update(fields)
+        self.state.update(replication=info)
+        return info
+
+    def _secret_path(self):
+        return os.path.join(os.path.dirname(self.state.path), SECRET_FILE)
+
+    def password(self, create=False):
+        try:
+            with open(self._secret_path()) as f:
+                return f.read().strip()
+        except FileNotFoundError:
+            if not create:
+                raise ReplicationError(reason="this instance has no replication account")
+        password = secrets.token_urlsafe(24)
+        self._store_password(password)
+        return password
+
+    def _store_password(self, password):
+        path = self._secret_path()
+        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password)
+        os.replace(path + ".tmp", path)
+
+    def _write_config(self, role, flavor):
+        app = self.app_fn()
+        app.server.write_conf_d(CONF_FILE, render_config(self.template_dir, role, flavor))
+
+    def _execute(self, *statements, log_bin=True):
+        """Run statements as root over the socket; sql_log_bin=0 unless ``log_bin``."""
+        with self.app_fn().connect() as conn, conn.cursor() as cur:
+            if not log_bin:
+                cur.execute("SET SESSION sql_log_bin = 0")
+            out = None
+            for stmt in statements:
+                cur.execute(stmt)
+                out = cur.fetchall() if cur.description else out
+            return out
+
+    def _coords(self, cur):
+        cur.execute("SHOW MASTER STATUS")
+        row = cur.fetchone()
+        cur.execute("SELECT @@GLOBAL.gtid_binlog_pos")
+        gtid = cur.fetchone()[0]
+        return {"binlog_file": row[0] if row else None,
+                "binlog_position": int(row[1]) if row else None, "gtid": gtid}
+
+    # -- source --------------------------------------------------------------------
+    def enable_source(self, strategy, flavor):
+        """Make this server a source (idempotent): account, heartbeat, role."""
+        password = self.password(create=True)
+        self._execute(*create_repl_user(native_password_hash(password)),
+                      create_heartbeat_table(), write_heartbeat(),
+                      "SET GLOBAL read_only = OFF")
+        self._write_config("source", flavor)
+        self._set(role="source", strategy=strategy, source_host=None)
+        self.start_heartbeat()
+
+    def offer_seed(self):
+        """Start a one-connection seed stream; returns {host, port, token}."""
+        sender = SeedSender(self.app_fn().server, self.address_fn(), self.password())
+        return {"host": self.address_fn(), "port": sender.port, "token": sender.token}
+
+    def start_heartbeat(self):
+        if self._heartbeat is not None and self._heartbeat.is_alive():
+            return
+        self._stop.clear()
+        self._heartbeat = threading.Thread(target=self._beat, name="repl-heartbeat",
+                                           daemon=True)
+        self._heartbeat.start()
+
+    def stop_heartbeat(self):
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=5)
+        self._heartbeat = None
+
+    def _beat(self):
+        conn = None
+        while not self._stop.is_set():
+            try:
+                if self.info.get("role") != "source":
+                    return
+                if conn is None:
+                    conn = self.app_fn().connect(connect_timeout=2)
+                with conn.cursor() as cur:
+                    cur.execute(write_heartbeat())
+            except (pymysql.MySQLError, OSError):
+                conn = None   # the server restarts or stops; retry next second
+            self._stop.wait(1.0)
+        if conn is not None:
+            conn.close()
+
+    def resume(self):
+        """After an agent restart: a source writes its heartbeat again."""
+        if self.info.get("role") == "source":
+            self.start_heartbeat()
+
+    # -- replica ---------------------------------------------------------------------
+    def seed(self, request, server):
+        """Prepare's first half on a replica: datadir from the source's stream."""
+        password, coords = receive_seed(request["stream"], server.binaries, server.datadir)
+        self._store_password(password)
+        self._set(role="replica", strategy=request["strategy"],
+                  source_host=request["source_host"], source_port=request["source_port"],
+                  source_id=request.get("source_id"), seed_coords=coords)
+        return coords
+
+    def start_replica(self, flavor):
+        """Prepare's second half: config written, server running -> replicate."""
+        info = self.info
+        coords = info["seed_coords"]
+        stmts = ["STOP SLAVE", "RESET SLAVE ALL"]
+        if info["strategy"] == "gtid":
+            stmts.append("SET GLOBAL gtid_slave_pos = %s" % sql.quote_string(
+                coords.get("gtid") or ""))
+        stmts += [change_master(info["source_host"], info["source_port"], info["strategy"],
+                                coords, REPL_USER, self.password()),
+                  "SET GLOBAL read_only = ON", "START SLAVE"]
+        self._execute(*stmts, log_bin=False)
+
+    def write_role_config(self, flavor):
+        self._write_config(self.info.get("role"), flavor)
+
+    # -- switchover --------------------------------------------------------------------
+    def demote_begin(self):
+        """Old source, planned switchover: stop writes, return final coordinates."""
+        self.stop_heartbeat()
+        with self.app_fn().connect() as conn, conn.cursor() as cur:
+            cur.execute("SET GLOBAL read_only = ON")
+            # wait out transactions that were committing when read_only was set
+            cur.execute("FLUSH TABLES WITH READ LOCK")
+            coords = self._coords(cur)
+            cur.execute("UNLOCK TABLES")
+        self._set(role="demoting")
+        return coords
+
+    def demote_abort(self):
+        self._execute("SET GLOBAL read_only = OFF")
+        self._set(role="source")
+        self.start_heartbeat()
+
+    def wait_applied(self, coords, timeout):
+        strategy = self.info.get("strategy")
+        with self.app_fn().connect(read_timeout=timeout + 5) as conn, conn.cursor() as cur:
+            for stmt in wait_for_coords(strategy, coords, timeout):
+                cur.execute(stmt)
+                row = cur.fetchone()
+                if row is None or row[0] is None or int(row[0]) < 0:
+                    break
+            else:
+                return
+        raise ReplicationError(reason="did not apply up to %s within %d s" % (
+            coords.get("gtid") if strategy == "gtid" else "%s:%s" % (
+                coords["binlog_file"], coords["binlog_position"]), timeout))
+
+    def promote(self, flavor):
+        """Become the source: stop replicating, record where followers start, open."""
+        self._execute("STOP SLAVE", "RESET SLAVE ALL", log_bin=False)
+        with self.app_fn().connect() as conn, conn.cursor() as cur:
+            coords = self._coords(cur)
+        strategy = self.info.get("strategy")
+        self.enable_source(strategy, flavor)
+        return coords
+
+    def follow(self, host, port, coords, strategy, flavor, source_id=None):
+        """Replicate from a new source starting at ``coords`` (its own positions)."""
+        was = self.info.get("role")
+        stmts = ["STOP SLAVE"]
+        if strategy == "gtid" and was in ("source", "demoting", None):
+            # a former source continues from what it has itself
+            stmts.append("SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos")
+        keep_account = was == "replica"
+        stmts += [change_master(host, port, strategy, coords,
+                                None if keep_account else REPL_USER,
+                                None if keep_account else self.password()),
+                  "SET GLOBAL read_only = ON", "START SLAVE"]
+        self.stop_heartbeat()
+        self._execute(*stmts, log_bin=False)
+        self._set(role="replica", strategy=strategy, source_host=host, source_port=port,
+                  source_id=source_id)
+        self._write_config("replica", flavor)
+
+    def detach(self, flavor):
+        """Stand alone: stop replicating, writable."""
+        self._execute("STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF",
+                      log_bin=False)
+        self._set(role=None, source_host=None, source_id=None)
+        self._write_config(None, flavor)
+
+    # -- status ------------------------------------------------------------------------
+    def status(self):
+        """The ``replication`` block the heartbeat carries (None for no role)."""
+        info = self.info
+        role = info.get("role")
+        if not role:
+            return None
+        out = {"role": role, "strategy": info.get("strategy"),
+               "source_id": info.get("source_id")}
+        try:
+            with self.app_fn().connect(connect_timeout=2, read_timeout=5) as conn, \
+                    conn.cursor(pymysql.cursors.DictCursor) as cur:
+                cur.execute("SELECT @@GLOBAL.gtid_binlog_pos AS gtid_binlog_pos, "
+                            "@@GLOBAL.gtid_slave_pos AS gtid_slave_pos, "
+                            "@@GLOBAL.read_only AS read_only")
+                out.update(cur.fetchone())
+                cur.execute("SHOW MASTER STATUS")
+                master = cur.fetchone()
+                if master:
+                    out["binlog_file"], out["binlog_position"] = (master["File"],
+                                                                  master["Position"])
+                if role == "replica":
+                    cur.execute("SHOW SLAVE STATUS")
+                    slave = cur.fetchone()
+                    out.update(_slave_fields(slave))
+                    try:
+                        cur.execute(read_lag())
+                        row = cur.fetchone()
+                        out["lag_seconds"] = (round(float(list(row.values())[0]), 3)
+                                              if row else None)
+                    except pymysql.MySQLError:
+                        out["lag_seconds"] = None
+                    broken, reason = decide_health(role, slave)
+                    out["broken"], out["broken_reason"] = broken, reason
+        except (pymysql.MySQLError, OSError) as e:
+            out["error"] = "cannot read replication status: %s" % e
+        out["read_only"] = bool(out.get("read_only"))
+        return out
+
+
+def _slave_fields(slave):
+    if not slave:
+        return {"io_thread": None, "sql_thread": None, "last_error": None,
+                "source_coords": None, "received_coords": None}
+    error = slave.get("Last_SQL_Error") or slave.get("Last_IO_Error") or None
+    return {"io_thread": slave.get("Slave_IO_Running"),
+            "sql_thread": slave.get("Slave_SQL_Running"),
+            "io_state": slave.get("Slave_IO_State"),
+            "seconds_behind_master": slave.get("Seconds_Behind_Master"),
+            "last_error": error,
+            "source_host": slave.get("Master_Host"),
+            "source_coords": {"binlog_file": slave.get("Relay_Master_Log_File"),
+                              "binlog_position": slave.get("Exec_Master_Log_Pos"),
+                              "gtid": slave.get("Gtid_Slave_Pos")},
+            "received_coords": {"binlog_file": slave.get("Master_Log_File"),
+                                "binlog_position": slave.get("Read_Master_Log_Pos"),
+                                "gtid": slave.get("Gtid_IO_Pos")}}

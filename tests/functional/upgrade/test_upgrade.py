@@ -153,6 +153,9 @@ def test_images_are_registered_with_their_own_rules(trove):
     assert "innodb_change_buffering" not in names["11.8"]
     assert "binlog_expire_logs_seconds" not in names["10.5"]
     assert "binlog_expire_logs_seconds" in names["11.8"]
+    # fetched with a private apt configuration: the system's lists know no other suite
+    system_lists = " ".join(os.listdir("/var/lib/apt/lists"))
+    assert "bullseye" not in system_lists and "trixie" not in system_lists
 
 
 def test_provision_on_11_8_with_a_value_only_11_8_accepts(trove):
@@ -281,6 +284,13 @@ def test_hop_10_11_to_11_8_keeps_everything(trove):
     inst = upgrade_and_wait(trove, iid, "11.8")
     assert inst.status == "ACTIVE", getattr(inst, "fault", None)
     assert check_everything(trove, iid, "11.8").startswith("11.8.")
+    # the group moved with its only instance: edits are checked against 11.8's rules
+    group = trove.configurations.get(STATE["group"])
+    assert group.datastore_version_name == "11.8"
+    with pytest.raises(tc_exc.BadRequest) as info:
+        trove.configurations.edit(STATE["group"], json.dumps(
+            {"innodb_lock_wait_timeout": 200000000}))
+    assert "innodb_lock_wait_timeout" in str(info.value)
 
 
 def test_backup_from_before_the_upgrade_restores_into_its_own_version(trove):

@@ -102,6 +102,12 @@ def main(argv=None):
     signame = common.wait_for_termination()
     LOG.info("%s: stopping the agent (the database keeps running)", signame)
     beat.stop()
+    if manager.upgrades.rebuild_expected:
+        # pre_upgrade answered and nothing else may run until the rebuild: skip the
+        # RPC server's drain, which waits out its 1 s poll (a second per upgrade hop)
+        LOG.info("stopped for the upgrade's rebuild")
+        logging.shutdown()
+        os._exit(0)
     server.stop()
     server.wait()
 

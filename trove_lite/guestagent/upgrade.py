@@ -30,6 +30,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 
 from trove_lite.exceptions import TroveLiteError
 from trove_lite.guestagent import state as guest_state
@@ -69,6 +70,7 @@ class UpgradeAgent:
         self.notify = notify
         self.upgrade_timeout = upgrade_timeout
         self.early = None
+        self.rebuild_expected = False   # pre_upgrade done: the server is rebuilt next
 
     def _mount(self, volume_device=None):
         st = self._state.read()
@@ -106,6 +108,7 @@ class UpgradeAgent:
         subprocess.run(["cp", "-a", "--sparse=always", server.datadir,
                         os.path.join(save, "data-before")], check=True)
         volume_util.unmount(st.get("volume_device"), mount)
+        self.rebuild_expected = True
         LOG.info("pre_upgrade: %s stopped, configuration and datadir copy saved in %s",
                  version, save)
         return {"mount_point": mount, "save_dir": save, "version": version}
@@ -119,9 +122,12 @@ class UpgradeAgent:
         early, self.early = self.early, None
         if early is not None:
             return early.outcome(self.upgrade_timeout)
+        t0 = time.monotonic()
         app = self._restore(volume_device)
         app.start(timeout=self.upgrade_timeout)
+        t1 = time.monotonic()
         self._run_upgrade_tool(app.server)
+        t2 = time.monotonic()
         hook = os.path.join(self._state.read()["mount_point"], FAIL_HOOK)
         if os.path.exists(hook):
             with open(hook) as f:
@@ -130,7 +136,8 @@ class UpgradeAgent:
             raise UpgradeError(reason=reason)
         version = _version(app)
         self.notify()
-        LOG.info("post_upgrade: the server answers as %s", version)
+        LOG.info("post_upgrade: the server answers as %s (restore and start %.2f s, "
+                 "mariadb-upgrade %.2f s)", version, t1 - t0, t2 - t1)
         return {"version": version}
 
     def rollback_upgrade(self, upgrade_info, volume_device=None):

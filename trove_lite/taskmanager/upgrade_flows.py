@@ -25,6 +25,8 @@ import json
 import logging
 import time
 
+from sqlalchemy import func, select
+
 from trove_lite import exceptions
 from trove_lite.db import models
 from trove_lite.status import ServiceStatus, TaskStatus
@@ -93,7 +95,7 @@ class UpgradeFlows:
             self._rollback(inst, old, info, "%s failed and was rolled back: %s" % (what,
                                                                                    _msg(e)))
             return
-        f.update(instance_id, datastore_version_id=new["id"])
+        self._record_version(instance_id, new["id"])
         try:
             guest.finish_upgrade()
         except exceptions.TroveLiteError:
@@ -101,6 +103,23 @@ class UpgradeFlows:
                         exc_info=True)
         self._serving_then_done(instance_id, since)
         f._step(inst, "%s finished" % what, t0)
+
+    def _record_version(self, instance_id, version_id):
+        """The instance runs ``version_id`` now. Its configuration group moves with it
+        unless another instance uses it: its values passed the new version's rules
+        (the API checked), and its later edits must be checked against them too."""
+        with self.flows.db.session() as s:
+            inst = s.get(models.Instance, instance_id)
+            inst.datastore_version_id = version_id
+            if not inst.configuration_id:
+                return
+            shared = s.execute(select(func.count()).select_from(models.Instance).where(
+                models.Instance.configuration_id == inst.configuration_id,
+                models.Instance.id != instance_id,
+                models.Instance.deleted.is_(False))).scalar()
+            if not shared:
+                s.get(models.Configuration, inst.configuration_id).datastore_version_id = \
+                    version_id
 
     def _device(self, inst):
         if not inst.volume_id:

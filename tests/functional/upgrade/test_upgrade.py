@@ -153,6 +153,35 @@ def test_images_are_registered_with_their_own_rules(trove):
     assert "innodb_change_buffering" not in names["11.8"]
     assert "binlog_expire_logs_seconds" not in names["10.5"]
     assert "binlog_expire_logs_seconds" in names["11.8"]
+    # fetched with a private apt configuration: the system's lists know no other suite
+    system_lists = " ".join(os.listdir("/var/lib/apt/lists"))
+    assert "bullseye" not in system_lists and "trixie" not in system_lists
+
+
+def test_provision_on_11_8_with_a_value_only_11_8_accepts(trove):
+    values = {"max_connections": 77, "log_slow_verbosity": "engine"}
+    with pytest.raises(tc_exc.BadRequest) as info:   # 10.5's rules: no 'engine'
+        trove.configurations.create("old", json.dumps(values), datastore="mariadb",
+                                    datastore_version="10.5")
+    assert "log_slow_verbosity" in str(info.value)
+    group = trove.configurations.create("new", json.dumps(values), datastore="mariadb",
+                                        datastore_version="11.8")
+    inst = trove.instances.create(
+        "on-11-8", "1", volume={"size": 1}, datastore="mariadb", datastore_version="11.8",
+        databases=[{"name": "shop"}],
+        users=[{"name": APP_USER, "password": APP_PASSWORD, "databases": [{"name": "shop"}]}],
+        configuration=group.id)
+    inst = wait_for_status(trove, inst.id, ("ACTIVE", "ERROR"), timeout=180)
+    assert inst.status == "ACTIVE", getattr(inst, "fault", None)
+    app = connect(trove, inst.id, APP_USER, APP_PASSWORD, "shop")
+    try:
+        assert query(app, "SELECT VERSION()")[0][0].startswith("11.8.")
+        assert query(app, "SELECT @@global.max_connections, @@global.log_slow_verbosity"
+                     ) == ((77, "engine"),)
+        query(app, "CREATE TABLE t (a INT)")
+    finally:
+        app.close()
+    trove.instances.delete(inst.id)
 
 
 def test_provision_on_10_5_with_group_user_and_objects(trove):
@@ -255,6 +284,13 @@ def test_hop_10_11_to_11_8_keeps_everything(trove):
     inst = upgrade_and_wait(trove, iid, "11.8")
     assert inst.status == "ACTIVE", getattr(inst, "fault", None)
     assert check_everything(trove, iid, "11.8").startswith("11.8.")
+    # the group moved with its only instance: edits are checked against 11.8's rules
+    group = trove.configurations.get(STATE["group"])
+    assert group.datastore_version_name == "11.8"
+    with pytest.raises(tc_exc.BadRequest) as info:
+        trove.configurations.edit(STATE["group"], json.dumps(
+            {"innodb_lock_wait_timeout": 200000000}))
+    assert "innodb_lock_wait_timeout" in str(info.value)
 
 
 def test_backup_from_before_the_upgrade_restores_into_its_own_version(trove):

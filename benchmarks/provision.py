@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time from POST /instances to ACTIVE, beside this machine's own baseline.
 
-    .venv/bin/python benchmarks/provision.py [--runs 5]
+    .venv/bin/python benchmarks/provision.py [--runs 5] [--no-preload]
 
 Baseline, measured in the same run: what a person does by hand for one MariaDB
 on this machine: `mariadb-install-db` into an empty datadir, start mariadbd,
@@ -129,9 +129,13 @@ def summary(label, times, base):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--no-preload", action="store_true",
+                    help="start guests as new interpreters, not from the driver's fork "
+                         "server (to compare)")
     args = ap.parse_args()
     base_dir = tempfile.mkdtemp(prefix="tl-bench-prov-")
-    cp = ControlPlane(base_dir, usage_timeout=300)
+    cp = ControlPlane(base_dir, usage_timeout=300, extra_conf=(
+        "[local_compute]\npreload_guests = false\n" if args.no_preload else ""))
     try:
         cp.start_aio()
         trove = cp.client("bench")

@@ -50,7 +50,8 @@ def build_local_compute(conf, images, volumes=None, deployment_id=None):
                               guest_command=g.guest_command,
                               address_prefix=g.address_prefix,
                               boot_seconds=g.boot_seconds, stop_timeout=g.stop_timeout,
-                              volumes=volumes, deployment_id=deployment_id)
+                              volumes=volumes, deployment_id=deployment_id,
+                              preload_guests=g.preload_guests)
 
 
 def openstack_session(conf):

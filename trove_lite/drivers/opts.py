@@ -38,6 +38,10 @@ LOCAL_COMPUTE_OPTS = [
                     "id; a machine-wide claim file keeps other deployments out). A "
                     "server gets the first address of the /24 with nothing listening "
                     "on port 3306."),
+    cfg.BoolOpt("preload_guests", default=True,
+                help="Start the default guest agent from a fork server that has its "
+                     "modules loaded already (saves each guest ~0.4 s of CPU at boot); "
+                     "unused with a guest_command."),
     cfg.FloatOpt("boot_seconds", default=0.2, min=0,
                  help="A guest is BUILD for this long after start; exiting non-zero "
                       "within it makes the server ERROR."),

@@ -15,7 +15,9 @@ Layout of one server, ``<state_dir>/servers/<server_id>/``::
 
 The guest is started detached (its own session and process group) as
 ``<guest_command> --server-dir <dir> [--config-file root/<x>.conf ...]`` under a
-tiny ``sh`` wrapper that records the exit status. Its environment carries
+tiny ``sh`` wrapper that records the exit status; the default agent is forked
+instead by a fork server with its modules loaded (launcher.py), whose session
+leader plays the wrapper's part. Its environment carries
 ``TROVE_LITE_SERVER_ID`` and ``TROVE_LITE_SERVER_DIR``; everything it starts
 inherits them, which is how reboot, rebuild and delete find every process of the
 server, also ones it forgot to register under pids/. A process is signalled only
@@ -41,6 +43,7 @@ process of the server (the guest's database too) and starts the guest again.
 """
 
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -50,7 +53,9 @@ import time
 import uuid
 
 from trove_lite.drivers import localutil
-from trove_lite.drivers.compute import base
+from trove_lite.drivers.compute import base, launcher
+
+LOG = logging.getLogger(__name__)
 
 DB_PORT = 3306
 DEFAULT_CLAIMS_DIR = os.path.join(tempfile.gettempdir(), "trove-lite-address-claims")
@@ -71,9 +76,12 @@ class LocalComputeDriver(base.ComputeDriver):
 
     def __init__(self, state_dir, images, guest_command=None, address_prefix="127.77",
                  boot_seconds=0.2, stop_timeout=30.0, volumes=None, deployment_id=None,
-                 claims_dir=None):
+                 claims_dir=None, preload_guests=True):
         self.servers_dir = os.path.join(os.path.abspath(state_dir), "servers")
         self.images = images
+        # the default agent boots from a pre-loaded fork server (launcher.py)
+        self._launcher = (launcher.Launcher() if preload_guests and not guest_command
+                          else None)
         self.guest_command = list(guest_command or default_guest_command())
         self.address_prefix = address_prefix.rstrip(".")
         self.deployment_id = deployment_id
@@ -305,19 +313,29 @@ class LocalComputeDriver(base.ComputeDriver):
         env = dict(os.environ)
         env[localutil.ENV_SERVER_ID] = server_id
         env[localutil.ENV_SERVER_DIR] = sdir
-        try:
-            with open(os.path.join(sdir, "guest.log"), "ab") as log:
-                proc = subprocess.Popen(
-                    ["/bin/sh", "-c", WRAPPER, "guest-wrapper"] + cmd, cwd=sdir, env=env,
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                    start_new_session=True, close_fds=True)
-        except OSError as exc:
-            self._set(server_id, status="ERROR", fault="guest could not start: %s" % exc)
-            return
-        self._children[server_id] = proc
-        st = localutil.start_time(proc.pid)
+        log_path = os.path.join(sdir, "guest.log")
+        pid = None
+        if self._launcher is not None:
+            try:
+                pid = self._launcher.spawn(cmd[len(self.guest_command):], env, sdir,
+                                           log_path)
+            except OSError as exc:
+                LOG.warning("starting guest %s the plain way: %s", server_id, exc)
+        if pid is None:
+            try:
+                with open(log_path, "ab") as log:
+                    proc = subprocess.Popen(
+                        ["/bin/sh", "-c", WRAPPER, "guest-wrapper"] + cmd, cwd=sdir,
+                        env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                        start_new_session=True, close_fds=True)
+            except OSError as exc:
+                self._set(server_id, status="ERROR", fault="guest could not start: %s" % exc)
+                return
+            self._children[server_id] = proc
+            pid = proc.pid
+        st = localutil.start_time(pid)
         with open(os.path.join(sdir, "guest.pid"), "w") as f:
-            f.write("%d %s\n" % (proc.pid, st))
+            f.write("%d %s\n" % (pid, st))
         self._set(server_id, status="ACTIVE", started_at=time.time(), fault=None)
 
     def _guest(self, server_id):

@@ -8,6 +8,8 @@ a writer, detach, delete rules, eject after killing the source's server.
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -26,6 +28,15 @@ def checksum(inst):
     with connect(inst) as conn, conn.cursor() as cur:
         cur.execute("CHECKSUM TABLE orders")
         return cur.fetchone()[1]
+
+
+def cli(cp, *args):
+    """``trove-lite`` (our CLI) against this control plane; its Property/Value rows."""
+    out = subprocess.run([sys.executable, "-m", "trove_lite.cli.main", *args],
+                         env=dict(os.environ, TROVE_LITE_ENDPOINT=cp.endpoint()),
+                         capture_output=True, text=True, check=True).stdout
+    return {line.split("|")[1].strip(): line.split("|")[2].strip()
+            for line in out.splitlines() if line.startswith("| ") and "Property" not in line}
 
 
 def wait_until(fn, timeout=30, what="condition"):
@@ -114,6 +125,10 @@ def test_create_replicas_under_writes(cp, source):
     assert 0 <= block["lag_seconds"] < 10
     assert block["strategy"] == cp.strategy
     assert trove.instances.get(source.id).replication["role"] == "source"
+    shown = cli(cp, "show", replica.id)
+    assert shown["replica_of"] == source.id and shown["replication_role"] == "replica"
+    assert shown["replication_sql_thread"] == "Yes"
+    assert sorted(cli(cp, "show", source.id)["replicas"].split(", ")) == ids
     STATE[cp.strategy] = {"replicas": [replica, second]}
 
 
@@ -135,6 +150,88 @@ def test_refusals(cp, source):
         trove.instances.delete(source.id)
     assert trove.instances.get(source.id).status == "ACTIVE"
     assert len(trove.instances.list()) == 3
+
+
+def test_replication_password_stays_secret(cp, source):
+    """The set's replication password is in no API answer, log, argv or binlog."""
+    trove = cp.client()
+    rep = STATE[cp.strategy]["replicas"][0]
+    _, server_id = server_socket(cp, trove, rep.id)
+    with open(os.path.join(cp.state_dir, "servers", server_id, "state",
+                           "replication.secret")) as f:
+        password = f.read().strip()
+    assert len(password) >= 24
+    needle = password.encode()
+    sock, _ = server_socket(cp, trove, source.id)
+    with pymysql.connect(unix_socket=sock, user="root") as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@datadir")
+        datadir = cur.fetchone()[0]
+    binlogs = [os.path.join(datadir, n) for n in os.listdir(datadir)
+               if n.startswith("mysql-bin.0")]
+    assert binlogs
+    places = binlogs + [os.path.join(cp.base_dir, "aio.log")]
+    for root, _dirs, files in os.walk(os.path.join(cp.state_dir, "servers")):
+        places += [os.path.join(root, n) for n in files if n.endswith(".log")]
+    for path in places:
+        with open(path, "rb") as f:
+            assert needle not in f.read(), "replication password in clear in %s" % path
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    assert needle not in f.read(), "password in the argv of %s" % pid
+            except OSError:
+                pass
+    for inst in (source, rep):
+        assert password not in str(trove.instances.get(inst.id)._info)
+
+
+def test_seed_killed_on_the_source(cp, source):
+    """The hot backup feeding a new replica is killed on the source: the replica
+    ends in ERROR with a fault, the source serves on, nothing is left running."""
+    trove = cp.client()
+    _, src_server = server_socket(cp, trove, source.id)
+    with connect(source) as conn, conn.cursor() as cur:   # a few seconds of stream
+        cur.execute("CREATE TABLE IF NOT EXISTS bulk (id INT PRIMARY KEY, b LONGBLOB)")
+        cur.execute("REPLACE INTO bulk SELECT seq, REPEAT('x', 1048576) "
+                    "FROM seq_1_to_60")
+    cfg = os.path.join(cp.state_dir, "servers", src_server, "mysql", "my.cnf")
+    failed = trove.instances.create("seedfail", "1", volume={"size": 1},
+                                    replica_of=source.id)
+    pid = wait_until(lambda: _backup_pid(cfg), timeout=60, what="the seed backup running")
+    os.kill(pid, signal.SIGKILL)
+    failed = wait_for_status(trove, failed.id, {"ACTIVE", "ERROR"}, timeout=120)
+    assert failed.status == "ERROR"
+    assert "seed" in failed.fault["message"] or "backup" in failed.fault["message"]
+    assert trove.instances.get(source.id).status == "ACTIVE"
+    with connect(source) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders VALUES (900010, 'source serves on')")
+        cur.execute("DROP TABLE bulk")
+    assert _backup_pid(cfg) is None
+    listening = subprocess.run(["ss", "-ltnH", "src", source.ip[0]], capture_output=True,
+                               text=True).stdout.split()
+    assert [a for a in listening if a.startswith(source.ip[0] + ":")] == \
+        [source.ip[0] + ":3306"], "no seed listener is left open on the source"
+    trove.instances.delete(failed.id)
+    wait_until(lambda: failed.id not in [i.id for i in trove.instances.list()],
+               what="the failed replica deleted")
+    assert sorted(r["id"] for r in trove.instances.get(source.id).replicas) == sorted(
+        r.id for r in STATE[cp.strategy]["replicas"])
+
+
+def _backup_pid(cfg):
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"mariadb-backup") and \
+                ("--defaults-file=%s" % cfg).encode() in argv:
+            return int(pid)
+    return None
 
 
 def test_broken_replica_shows_error(cp, source):
@@ -161,13 +258,34 @@ def test_broken_replica_shows_error(cp, source):
     wait_until(lambda: checksum(rep) == checksum(source), what="caught up")
 
 
+def test_restarted_replica_resumes_without_reseed(cp, source):
+    trove = cp.client()
+    rep = STATE[cp.strategy]["replicas"][0]
+    trove.instances.restart(rep.id)
+    with connect(source) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders VALUES (900020, 'while the replica restarts')")
+    wait_for_status(trove, rep.id, {"ACTIVE"}, timeout=90)
+    wait_until(lambda: checksum(rep) == checksum(source), what="the replica caught up")
+    _, server_id = server_socket(cp, trove, rep.id)
+    with open(os.path.join(cp.state_dir, "servers", server_id, "guest.log")) as f:
+        assert f.read().count("seeded ") == 1, "the restart did not seed again"
+    trove.instances.restart(source.id)
+    wait_for_status(trove, source.id, {"ACTIVE"}, timeout=90)
+    wait_until(lambda: (trove.instances.get(rep.id).replication.get("lag_seconds") or 99) < 5
+               and trove.instances.get(rep.id).replication["io_thread"] == "Yes",
+               what="the heartbeat flowing again after the source restarted")
+
+
 def test_promote_under_writer(cp, source):
     trove = cp.client()
     new, sibling = STATE[cp.strategy]["replicas"]
     with Writer([source, new], 20000) as writer:
         time.sleep(1)
         started = time.monotonic()
-        trove.instances.promote_to_replica_source(new.id)
+        if cp.strategy == "gtid":
+            trove.instances.promote_to_replica_source(new.id)
+        else:
+            cli(cp, "promote-to-replica-source", new.id)
         wait_until(lambda: trove.instances.get(new.id).status == "ACTIVE"
                    and not getattr(trove.instances.get(new.id), "replica_of", None),
                    timeout=60, what="promote finished")
@@ -196,7 +314,10 @@ def test_detach_and_delete_rules(cp, source):
     trove = cp.client()
     st = STATE[cp.strategy]
     new, (old, sibling) = st["source"], st["followers"]
-    trove.instances.update(sibling.id, detach_replica_source=True)
+    if cp.strategy == "gtid":
+        trove.instances.update(sibling.id, detach_replica_source=True)
+    else:
+        cli(cp, "detach-replica", sibling.id)
     wait_until(lambda: trove.instances.get(sibling.id).status == "ACTIVE"
                and not getattr(trove.instances.get(sibling.id), "replica_of", None),
                what="detached")
@@ -222,7 +343,7 @@ def test_eject_after_source_server_killed(cp, source):
             pids.append(int(f.read().split()[0]))
     for pid in pids:     # the whole server: its agent and its database
         os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: _eject(trove, follower.id), timeout=40,
+    wait_until(lambda: _eject(cp, trove, follower.id), timeout=40,
                what="eject accepted once the source is silent")
     wait_until(lambda: trove.instances.get(follower.id).status == "ACTIVE"
                and not getattr(trove.instances.get(follower.id), "replica_of", None),
@@ -233,9 +354,12 @@ def test_eject_after_source_server_killed(cp, source):
     assert not getattr(trove.instances.get(follower.id), "replicas", None)
 
 
-def _eject(trove, instance_id):
+def _eject(cp, trove, instance_id):
     try:
-        trove.instances.eject_replica_source(instance_id)
+        if cp.strategy == "gtid":
+            trove.instances.eject_replica_source(instance_id)
+        else:
+            cli(cp, "eject-replica-source", instance_id)
         return True
-    except trove_exc.BadRequest:
+    except (trove_exc.BadRequest, subprocess.CalledProcessError):
         return False

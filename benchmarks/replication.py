@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,6 +27,7 @@ sys.path.insert(0, ROOT)
 
 import pymysql  # noqa: E402
 
+from tests.functional.replication.writer import Writer  # noqa: E402
 from tests.support.controlplane import ControlPlane, wait_for_status  # noqa: E402
 from tests.support.net import free_loopback  # noqa: E402
 from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer  # noqa: E402
@@ -121,41 +121,14 @@ def replica_once(trove, source_id, name):
         time.sleep(0.05)
 
 
-class Writer(threading.Thread):
-    def __init__(self, instances):
-        super().__init__(daemon=True)
-        self.instances, self.acked, self.next_id = instances, [], 1
-        self.stop = threading.Event()
-
-    def run(self):
-        conn = None
-        while not self.stop.is_set():
-            try:
-                if conn is None:
-                    conn = self._writable()
-                with conn.cursor() as cur:
-                    cur.execute("INSERT INTO w VALUES (%s)", (self.next_id,))
-                self.acked.append(self.next_id)
-                self.next_id += 1
-            except pymysql.MySQLError:
-                conn = None
-                time.sleep(0.01)
-
-    def _writable(self):
-        for inst in self.instances:
-            conn = pymysql.connect(host=inst.ip[0], user="u", password=PW, database="b",
-                                   autocommit=True, connect_timeout=1)
-            with conn.cursor() as cur:
-                cur.execute("SELECT @@read_only")
-                if not cur.fetchone()[0]:
-                    return conn
-            conn.close()
-        raise pymysql.err.OperationalError(0, "no writable server")
+def _connect(inst):
+    return pymysql.connect(host=inst.ip[0], user="u", password=PW, database="b",
+                           autocommit=True, connect_timeout=1)
 
 
-def promote_once(trove, source, replica):
-    writer = Writer([source, replica])
-    writer.start()
+def promote_once(trove, source, replica, start_id):
+    writer = Writer([source, replica], _connect, table="w", start_id=start_id)
+    writer.__enter__()
     time.sleep(1)
     t0 = time.monotonic()
     trove.instances.promote_to_replica_source(replica.id)
@@ -166,8 +139,7 @@ def promote_once(trove, source, replica):
         time.sleep(0.05)
     elapsed = time.monotonic() - t0
     time.sleep(1)
-    writer.stop.set()
-    writer.join()
+    writer.__exit__()
     if getattr(inst, "fault", None):
         raise RuntimeError("promote failed: %s" % inst.fault)
     conn = pymysql.connect(host=replica.ip[0], user="u", password=PW, database="b")
@@ -205,8 +177,8 @@ def main():
             replicas.append(rep)
         promotes = []
         current = src
-        for rep in replicas[:2]:
-            promotes.append(promote_once(trove, current, rep))
+        for i, rep in enumerate(replicas[:2]):
+            promotes.append(promote_once(trove, current, rep, 1000000 * (i + 1)))
             current = rep
         bmed, smed = statistics.median(base), statistics.median(seeds)
         print("\nreplication on %d cores, %d MB of data, %d runs" % (

@@ -112,27 +112,20 @@ class GuestManager:
                     backup_agent.restore(self.conf, backup, app.server)
                 if replication:
                     # a replica: the source's data, users and databases come seeded
-                    self.replication.seed(replication, app.server)
-                    self.replication.write_role_config(flavor)
+                    self.replication.before_prepare(replication, flavor)
                     databases, users, root_password = [], [], None
                 result = app.prepare(flavor=flavor, server_id=server_id_of(self.instance_id),
                                      databases=databases, users=users,
                                      root_password=root_password,
                                      enable_root=bool(root_password),
                                      config_overrides=overrides or {})
+                if replication:
+                    self.replication.start_replica(flavor)
             except Exception as e:
                 LOG.exception("prepare failed")
                 self.state.update(preparing=False, prepare_failed=failure_text(e))
                 self.heartbeat.notify()
                 return
-            if replication:
-                try:
-                    self.replication.start_replica(flavor)
-                except Exception as e:
-                    LOG.exception("starting replication failed")
-                    self.state.update(preparing=False, prepare_failed=failure_text(e))
-                    self.heartbeat.notify()
-                    return
             self.state.update(preparing=False, prepared=True)
             if root_password:
                 self.heartbeat.report_root("root")

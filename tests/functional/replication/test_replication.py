@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pymysql
@@ -18,6 +17,7 @@ import pytest
 from troveclient import exceptions as trove_exc
 
 from tests.functional.replication.conftest import connect, server_socket
+from tests.functional.replication.writer import Writer
 from tests.support.controlplane import wait_for_status
 
 pytestmark = pytest.mark.slow
@@ -53,53 +53,13 @@ def wait_until(fn, timeout=30, what="condition"):
     raise AssertionError("%s did not hold within %d s (last: %r)" % (what, timeout, last))
 
 
-class Writer:
-    """Inserts rows one by one into whichever server accepts them; ``acked`` holds
-    the ids whose COMMIT returned (those must never be lost)."""
-
-    def __init__(self, targets, start_id):
-        self.targets = targets       # list of instances, tried in order
-        self.next_id = start_id
-        self.acked = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        conn = None
-        while not self.stop.is_set():
-            try:
-                if conn is None:
-                    conn = self._connect()
-                with conn.cursor() as cur:
-                    cur.execute("INSERT INTO orders VALUES (%s, 'w')", (self.next_id,))
-                self.acked.append(self.next_id)
-                self.next_id += 1
-            except pymysql.MySQLError:
-                conn = None
-                time.sleep(0.02)
-
-    def _connect(self):
-        for inst in self.targets:
-            conn = connect(inst, connect_timeout=1)
-            with conn.cursor() as cur:
-                cur.execute("SELECT @@read_only")
-                if not cur.fetchone()[0]:
-                    return conn
-            conn.close()
-        raise pymysql.err.OperationalError(0, "no writable server")
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(10)
+def _writer_connect(inst):
+    return connect(inst, connect_timeout=1)
 
 
 def test_create_replicas_under_writes(cp, source):
     trove = cp.client()
-    with Writer([source], 10000) as writer:
+    with Writer([source], _writer_connect, start_id=10000) as writer:
         replica = trove.instances.create("rep", "1", volume={"size": 1},
                                          replica_of=source.name, replica_count=2)
         assert replica.status == "BUILD"
@@ -279,7 +239,7 @@ def test_restarted_replica_resumes_without_reseed(cp, source):
 def test_promote_under_writer(cp, source):
     trove = cp.client()
     new, sibling = STATE[cp.strategy]["replicas"]
-    with Writer([source, new], 20000) as writer:
+    with Writer([source, new], _writer_connect, start_id=20000) as writer:
         time.sleep(1)
         started = time.monotonic()
         if cp.strategy == "gtid":

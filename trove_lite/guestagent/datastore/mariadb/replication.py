@@ -427,6 +427,20 @@ class Replication:
                   source_id=request.get("source_id"), seed_coords=coords)
         return coords
 
+    def prepare_replica(self, request, flavor, prepare):
+        """A replica's whole prepare: seed, role config, ``prepare()`` (the app's,
+        without users or databases: they come seeded), replicate. Returns what
+        ``prepare()`` returned."""
+        self.before_prepare(request, flavor)
+        result = prepare()
+        self.start_replica(flavor)
+        return result
+
+    def before_prepare(self, request, flavor):
+        """Seed the datadir and write the replica's config, before the first start."""
+        self.seed(request, self.app_fn().server)
+        self.write_role_config(flavor)
+
     def start_replica(self, flavor):
         """Prepare's second half: config written, server running -> replicate."""
         info = self.info
@@ -439,6 +453,26 @@ class Replication:
                                 coords, REPL_USER, self.password()),
                   "SET GLOBAL read_only = ON", "START SLAVE"]
         self._execute(*stmts, log_bin=False)
+        self.wait_running()
+
+    def wait_running(self, timeout=30):
+        """Until both replication threads run (the first report then says so);
+        raises ReplicationError with the server's error if one stops instead."""
+        deadline = time.monotonic() + timeout
+        with self.app_fn().connect() as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
+            while True:
+                cur.execute("SHOW SLAVE STATUS")
+                slave = cur.fetchone() or {}
+                if slave.get("Slave_IO_Running") == "Yes" and \
+                        slave.get("Slave_SQL_Running") == "Yes":
+                    return
+                broken, reason = decide_health("replica", slave)
+                if broken or time.monotonic() > deadline:
+                    raise ReplicationError(reason=reason or "replication did not start "
+                                           "within %d s (IO thread %s: %s)" % (
+                                               timeout, slave.get("Slave_IO_Running"),
+                                               slave.get("Last_IO_Error") or "no error"))
+                time.sleep(0.02)
 
     def write_role_config(self, flavor):
         self._write_config(self.info.get("role"), flavor)

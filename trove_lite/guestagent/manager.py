@@ -307,6 +307,9 @@ class GuestManager:
             self.replication.follow(host, port, coords, strategy, self._flavor(), source_id)
         self.heartbeat.notify()
 
+    def coords_after(self, ctx, gtid_pos):
+        return self.replication.coords_after(gtid_pos)
+
     def detach_replica(self, ctx):
         with self._lock:
             self.replication.detach(self._flavor())

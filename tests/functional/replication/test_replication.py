@@ -162,7 +162,7 @@ def test_seed_killed_on_the_source(cp, source):
     os.kill(pid, signal.SIGKILL)
     failed = wait_for_status(trove, failed.id, {"ACTIVE", "ERROR"}, timeout=120)
     assert failed.status == "ERROR"
-    assert "seed" in failed.fault["message"] or "backup" in failed.fault["message"]
+    assert "the source's backup failed" in failed.fault["message"]
     assert trove.instances.get(source.id).status == "ACTIVE"
     with connect(source) as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO orders VALUES (900010, 'source serves on')")
@@ -292,9 +292,21 @@ def test_detach_and_delete_rules(cp, source):
 
 
 def test_eject_after_source_server_killed(cp, source):
+    """kill -9 of the source's whole server; a replica that had received less
+    than the others gets the rest from the elected source."""
     trove = cp.client()
     st = STATE[cp.strategy]
     dead, follower = st["source"], st["followers"][0]
+    lagging = trove.instances.create("lagging", "1", replica_of=dead.id)
+    lagging = wait_for_status(trove, lagging.id, {"ACTIVE", "ERROR"}, timeout=120)
+    assert lagging.status == "ACTIVE", getattr(lagging, "fault", None)
+    sock, _ = server_socket(cp, trove, lagging.id)
+    with pymysql.connect(unix_socket=sock, user="root") as conn, conn.cursor() as cur:
+        cur.execute("STOP SLAVE IO_THREAD")
+    with connect(dead) as conn, conn.cursor() as cur:
+        cur.executemany("INSERT INTO orders VALUES (%s, 'before the crash')",
+                        [(i,) for i in range(950000, 950050)])
+    wait_until(lambda: checksum(follower) == checksum(dead), what="the follower has all")
     _, server_id = server_socket(cp, trove, dead.id)
     sdir = os.path.join(cp.state_dir, "servers", server_id)
     pids = []
@@ -303,15 +315,20 @@ def test_eject_after_source_server_killed(cp, source):
             pids.append(int(f.read().split()[0]))
     for pid in pids:     # the whole server: its agent and its database
         os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: _eject(cp, trove, follower.id), timeout=40,
+    wait_until(lambda: _eject(cp, trove, lagging.id), timeout=40,
                what="eject accepted once the source is silent")
-    wait_until(lambda: trove.instances.get(follower.id).status == "ACTIVE"
-               and not getattr(trove.instances.get(follower.id), "replica_of", None),
-               timeout=60, what="eject finished")
+    wait_until(lambda: trove.instances.get(lagging.id).status == "ACTIVE"
+               and trove.instances.get(lagging.id).replica_of["id"] == follower.id,
+               timeout=60, what="eject finished: the most advanced replica elected")
+    assert not getattr(trove.instances.get(lagging.id), "fault", None)
+    assert not getattr(trove.instances.get(follower.id), "replica_of", None)
+    assert [r["id"] for r in trove.instances.get(follower.id).replicas] == [lagging.id]
+    assert not getattr(trove.instances.get(dead.id), "replica_of", None)
     with connect(follower) as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO orders VALUES (900004, 'new source')")
-    assert not getattr(trove.instances.get(dead.id), "replica_of", None)
-    assert not getattr(trove.instances.get(follower.id), "replicas", None)
+    wait_until(lambda: checksum(lagging) == checksum(follower),
+               what="the lagging replica got what only the others had received")
+    assert trove.instances.get(lagging.id).replication["sql_thread"] == "Yes"
 
 
 def _eject(cp, trove, instance_id):

@@ -103,3 +103,16 @@ def test_strategy_per_datastore_version():
     conf.set_override("version_strategies", {"10.5": "binlog"}, group="replication")
     assert ir.strategy_for(conf, "10.5") == "binlog"
     assert ir.strategy_for(conf, "10.11") == "gtid"
+
+
+def test_binlog_resume_point_by_gtid():
+    events = [("mysql-bin.000001", 4, "Format_desc", 1, 256, "Server ver"),
+              ("mysql-bin.000001", 256, "Gtid_list", 1, 285, "[]"),
+              ("mysql-bin.000001", 330, "Gtid", 1, 372, "BEGIN GTID 0-1-7"),
+              ("mysql-bin.000001", 500, "Xid", 1, 531, "COMMIT /* xid=9 */"),
+              ("mysql-bin.000001", 531, "Gtid", 2, 573, "GTID 0-2-8"),
+              ("mysql-bin.000001", 700, "Gtid", 2, 742, "BEGIN GTID 0-2-9")]
+    assert r.first_event_after(events, 7) == ("mysql-bin.000001", 531)
+    assert r.first_event_after(events, 6) == ("mysql-bin.000001", 330)
+    assert r.first_event_after(events, 9) is None
+    assert r.domain0_seq("1-3-4,0-2-12") == 12 and r.domain0_seq("") == 0

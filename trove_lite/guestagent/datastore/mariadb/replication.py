@@ -134,6 +134,29 @@ def render_config(template_dir, role, flavor):
                                    "vcpus": int(flavor.get("vcpus") or 1)})
 
 
+def domain0_seq(gtid_pos):
+    """The sequence number of domain 0 in a GTID position ``'0-1-5,1-2-3'`` (0 if none)."""
+    for part in (gtid_pos or "").split(","):
+        bits = part.strip().split("-")
+        if len(bits) == 3 and bits[0] == "0":
+            return int(bits[2])
+    return 0
+
+
+def first_event_after(events, seq):
+    """(file, pos) of the first transaction of domain 0 with a sequence number above
+    ``seq``, from SHOW BINLOG EVENTS rows (Log_name, Pos, Event_type, Server_id,
+    End_log_pos, Info) in binlog order; None if there is none (pure)."""
+    for row in events:
+        if row[2] != "Gtid":
+            continue
+        words = str(row[5]).split()
+        gtid = next((w for w in words if w.count("-") == 2), "")
+        if domain0_seq(gtid) > seq:
+            return row[0], int(row[1])
+    return None
+
+
 # -- pure decisions ---------------------------------------------------------------
 def decide_health(role, slave):
     """(broken?, reason) of a replica from its SHOW SLAVE STATUS dict (pure)."""
@@ -157,11 +180,7 @@ def most_advanced(candidates):
     """
     def key(item):
         coords = item[1] or {}
-        seq = 0
-        for part in (coords.get("gtid") or "").split(","):
-            bits = part.strip().split("-")
-            if len(bits) == 3 and bits[0] == "0":
-                seq = int(bits[2])
+        seq = domain0_seq(coords.get("gtid"))
         return (seq, coords.get("binlog_file") or "", int(coords.get("binlog_position") or 0))
     return max(sorted(candidates.items()), key=key)[0] if candidates else None
 
@@ -271,15 +290,17 @@ def receive_seed(stream, binaries, datadir):
                         break
                     pipeline.write(data)
                     received += len(data)
+                # the source's verdict first: a backup killed there also leaves
+                # mbstream a truncated stream, which is only the consequence
+                status = json.loads(_recv_frame(conn) or b"{}")
+                if not status.get("ok"):
+                    raise ReplicationError(reason="the source's backup failed: %s"
+                                                  % status.get("error", "no status"))
                 pipeline.close_input()
                 pipeline.wait()
                 pipeline.raise_for_failure()
             finally:
                 pipeline.kill()
-            status = json.loads(_recv_frame(conn) or b"{}")
-        if not status.get("ok"):
-            raise ReplicationError(reason="the source's backup failed: %s"
-                                          % status.get("error", "no status"))
         strat.prepare(datadir)
         coords = strat.restored_binlog_info(datadir)
         if not coords:
@@ -518,6 +539,26 @@ class Replication:
         self.enable_source(strategy, flavor)
         return coords
 
+    def coords_after(self, gtid_pos):
+        """Where in THIS server's binlogs a replica that executed up to ``gtid_pos``
+        resumes in binlog mode (positions are per server): the first later
+        transaction, else the end. Refused if this server's binlogs start later."""
+        seq = domain0_seq(gtid_pos)
+        with self.app_fn().connect() as conn, conn.cursor() as cur:
+            cur.execute("SHOW BINARY LOGS")
+            files = [row[0] for row in cur.fetchall()]
+            for name in files:
+                cur.execute("SHOW BINLOG EVENTS IN %s" % sql.quote_string(name))
+                events = cur.fetchall()
+                found = first_event_after(events, seq)
+                if found is not None:
+                    if name == files[0] and _first_seq(events) > seq + 1:
+                        raise ReplicationError(reason="this server's binary logs begin "
+                                               "after %s: the replica must be re-seeded"
+                                               % gtid_pos)
+                    return {"binlog_file": found[0], "binlog_position": found[1]}
+            return self._coords(cur)
+
     def follow(self, host, port, coords, strategy, flavor, source_id=None):
         """Replicate from a new source starting at ``coords`` (its own positions)."""
         was = self.info.get("role")
@@ -581,6 +622,17 @@ class Replication:
             out["error"] = "cannot read replication status: %s" % e
         out["read_only"] = bool(out.get("read_only"))
         return out
+
+
+def _first_seq(events):
+    found = first_event_after(events, -1)
+    if found is None:
+        return 0
+    for row in events:
+        if row[0] == found[0] and int(row[1]) == found[1]:
+            return domain0_seq(next((w for w in str(row[5]).split() if w.count("-") == 2),
+                                    ""))
+    return 0
 
 
 def _slave_fields(slave):

@@ -155,7 +155,8 @@ def instance_record(info):
         flat["fault_date"] = fault["created"]
         if fault.get("details"):
             flat["fault_details"] = fault["details"]
-    return Record(raw=info, flat=flat)
+    from trove_lite.cli import replication
+    return Record(raw=info, flat=replication.flatten(info, flat))
 
 
 def _record(resource):
@@ -215,7 +216,11 @@ def do_show(cs, args):
          arg("--datastore_version", "--datastore-version", default=None,
              help="A datastore version name or ID."),
          arg("--configuration", default=None,
-             help="ID of a configuration group to attach at create."))
+             help="ID of a configuration group to attach at create."),
+         arg("--replica_of", "--replica-of", default=None,
+             help="ID or name of an instance to replicate from."),
+         arg("--replica_count", "--replica-count", type=int, default=None,
+             help="Number of replicas to create (with --replica_of)."))
 def do_create(cs, args):
     flavor_id = find_flavor(cs, args.flavor).id
     if args.size is not None and args.size <= 0:
@@ -235,7 +240,9 @@ def do_create(cs, args):
         restorePoint=({"backupRef": trove_utils.find_resource(cs.backups, args.backup).id}
                       if args.backup else None),
         availability_zone=args.availability_zone, datastore=args.datastore,
-        datastore_version=args.datastore_version, configuration=args.configuration)
+        datastore_version=args.datastore_version, configuration=args.configuration,
+        replica_of=find_instance(cs, args.replica_of).id if args.replica_of else None,
+        replica_count=args.replica_count)
     return instance_record(instance._info)
 
 
@@ -360,7 +367,8 @@ def do_datastore_version_show(cs, args):
 
 # Command modules of other areas register themselves with @command on import.
 COMMAND_MODULES = ("trove_lite.cli.databases", "trove_lite.cli.configurations",
-                   "trove_lite.cli.quotas", "trove_lite.cli.backups")
+                   "trove_lite.cli.quotas", "trove_lite.cli.backups",
+                   "trove_lite.cli.replication")
 
 
 def load_command_modules():

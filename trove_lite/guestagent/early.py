@@ -61,8 +61,7 @@ class EarlyPrepare:
             return None
         devices = list((info.get("volume_devices") or {}).values())
         st = guest_state.state_of(guest_state.work_dir_of(server_dir)).read()
-        if (not devices or request.get("backup") or request.get("replication")
-                or st.get("prepared")
+        if (not devices or request.get("backup") or st.get("prepared")
                 or st.get("prepare_failed") or st.get("preparing")):
             return None
         early = cls(server_dir, request, devices[0], info, template_path)
@@ -80,7 +79,8 @@ class EarlyPrepare:
             make_server = guest_state.server_factory(self.work_dir, self.info)
             app = MariaDBApp(make_server(os.path.join(self.device, "data")),
                              self.template_path)
-            self.result = app.prepare(
+            self.result = replica_prepare(self, app, req) if req.get("replication") else \
+                app.prepare(
                 flavor=req["flavor"], server_id=guest_state.server_id_of(instance_id),
                 databases=req.get("databases") or [], users=req.get("users") or [],
                 root_password=req.get("root_password"),
@@ -112,3 +112,14 @@ class EarlyPrepare:
 
     def wait(self, timeout=None):
         return self.done.wait(timeout)
+
+
+def replica_prepare(early, app, req):
+    """A replica's prepare (seeded from its source's stream, see replication.py)."""
+    from trove_lite.guestagent.datastore.mariadb.replication import Replication
+    instance_id = (early.info.get("metadata") or {}).get("trove_instance_id", "0")
+    repl = Replication(lambda: app, early.state, os.path.dirname(early.template_path),
+                       lambda: app.server.bind_address)
+    return repl.prepare_replica(req["replication"], req["flavor"], lambda: app.prepare(
+        flavor=req["flavor"], server_id=guest_state.server_id_of(instance_id),
+        config_overrides=req.get("overrides") or {}))

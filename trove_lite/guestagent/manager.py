@@ -119,14 +119,15 @@ class GuestManager:
                     backup_agent.restore(self.conf, backup, app.server)
                 if replication:
                     # a replica: the source's data, users and databases come seeded
-                    self.replication.seed(replication, app.server)
-                    self.replication.write_role_config(flavor)
+                    self.replication.before_prepare(replication, flavor)
                     databases, users, root_password = [], [], None
                 result = app.prepare(flavor=flavor, server_id=server_id_of(self.instance_id),
                                      databases=databases, users=users,
                                      root_password=root_password,
                                      enable_root=bool(root_password),
                                      config_overrides=overrides or {})
+                if replication:
+                    self.replication.start_replica(flavor)
             except Exception as e:
                 LOG.exception("prepare failed")
                 self.state.update(preparing=False, prepare_failed=failure_text(e))
@@ -134,15 +135,6 @@ class GuestManager:
                 return
             finally:
                 early_mod.remove_request(self.server_dir)
-
-            if replication:
-                try:
-                    self.replication.start_replica(flavor)
-                except Exception as e:
-                    LOG.exception("starting replication failed")
-                    self.state.update(preparing=False, prepare_failed=failure_text(e))
-                    self.heartbeat.notify()
-                    return
             self.state.update(preparing=False, prepared=True)
             if root_password:
                 self.heartbeat.report_root("root")
@@ -346,6 +338,9 @@ class GuestManager:
         with self._lock:
             self.replication.follow(host, port, coords, strategy, self._flavor(), source_id)
         self.heartbeat.notify()
+
+    def coords_after(self, ctx, gtid_pos):
+        return self.replication.coords_after(gtid_pos)
 
     def detach_replica(self, ctx):
         with self._lock:

@@ -148,8 +148,6 @@ def create_replicas(service, ctx, tenant_id, req, replica_of, replica_count):
         raise BadRequest(reason="a replica has its source's databases and users; "
                                 "they cannot be given with replica_of")
     inst_service.validate_name(req.name)
-    size = inst_service.validate_volume_size(req.volume_size,
-                                             service.conf.api.max_volume_size)
     now = models.utcnow()
     ids = []
     with service.db.session() as s:
@@ -161,6 +159,10 @@ def create_replicas(service, ctx, tenant_id, req, replica_of, replica_count):
         if reason:
             raise ReplicationRefused(reason="Instance %s cannot be a replication source: "
                                             "%s." % (source.id, reason))
+        # no size given: the source's (its data must fit)
+        size = inst_service.validate_volume_size(
+            req.volume_size if req.volume_size is not None else source.volume_size,
+            service.conf.api.max_volume_size)
         version = catalog.get_version_by_id(s, source.datastore_version_id)
         if req.datastore_version and req.datastore_version not in (version.id, version.name):
             raise BadRequest(reason="a replica runs its source's datastore version (%s), "

@@ -13,11 +13,11 @@ takes a write (binlog positions are per server); the old source and the siblings
 follow it from there. If a replica cannot catch up in time the old source is
 reopened and nothing else changed.
 
-Eject (the source is dead): the replica that applied the most becomes the
-source; the others follow it (GTID: from their own position; binlog: after
-they applied all they had received, from the new source's coordinates, which
-is correct when they had received as much as the winner -- they read the same
-source's binlog); the dead source leaves the set.
+Eject (the source is dead): the replica that received the most becomes the
+source once it applied all of it; the others apply what they received and
+follow it (GTID: from their own position; binlog: from the winner's binlog
+position of the first transaction they lack, found by its GTID, which MariaDB
+records on every replica whatever the strategy); the dead source leaves the set.
 """
 
 import logging
@@ -116,11 +116,13 @@ class ReplicationFlows:
                  time.monotonic() - started)
 
     def _follow(self, followers, new, coords, strategy):
-        """Point ``followers`` at ``new`` (from ``coords``) and record the topology."""
+        """Point ``followers`` at ``new`` (from ``coords``, or ``coords(member)``)
+        and record the topology."""
         errors = []
         for member in followers:
             try:
-                self._guest(member.id).follow_source(new.address, PORT, coords, strategy,
+                start = coords(member) if callable(coords) else coords
+                self._guest(member.id).follow_source(new.address, PORT, start, strategy,
                                                      new.id)
             except exceptions.TroveLiteError as e:
                 errors.append("%s: %s" % (member.id, _msg(e)))
@@ -156,6 +158,10 @@ class ReplicationFlows:
                 self._guest(member.id).wait_applied(
                     _received(reports[member.id]), self.conf.replication.switchover_timeout)
             coords = self._guest(winner.id).promote_to_source()
+            if strategy == "binlog":
+                # a replica that had received less than the winner resumes at the
+                # winner's copy of its next transaction
+                coords = self._binlog_resume_point(winner)
             self._follow(others, winner, coords, strategy)
             with self.db.session() as s:
                 s.get(models.Instance, dead.id).slave_of_id = None
@@ -167,6 +173,13 @@ class ReplicationFlows:
             self.flows.add_fault(replica_id, "Eject failed: %s" % _msg(e))
         finally:
             self.flows.set_task(replica_id, TaskStatus.NONE)
+
+    def _binlog_resume_point(self, winner):
+        def coords(member):
+            executed = (self._guest(member.id).replication_status() or {}).get(
+                "gtid_slave_pos")
+            return self._guest(winner.id).coords_after(executed)
+        return coords
 
     # -- detach ----------------------------------------------------------------------------
     def detach(self, replica_id):

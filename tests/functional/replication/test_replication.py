@@ -8,7 +8,8 @@ a writer, detach, delete rules, eject after killing the source's server.
 
 import os
 import signal
-import threading
+import subprocess
+import sys
 import time
 
 import pymysql
@@ -16,6 +17,7 @@ import pytest
 from troveclient import exceptions as trove_exc
 
 from tests.functional.replication.conftest import connect, server_socket
+from tests.functional.replication.writer import Writer
 from tests.support.controlplane import wait_for_status
 
 pytestmark = pytest.mark.slow
@@ -26,6 +28,15 @@ def checksum(inst):
     with connect(inst) as conn, conn.cursor() as cur:
         cur.execute("CHECKSUM TABLE orders")
         return cur.fetchone()[1]
+
+
+def cli(cp, *args):
+    """``trove-lite`` (our CLI) against this control plane; its Property/Value rows."""
+    out = subprocess.run([sys.executable, "-m", "trove_lite.cli.main", *args],
+                         env=dict(os.environ, TROVE_LITE_ENDPOINT=cp.endpoint()),
+                         capture_output=True, text=True, check=True).stdout
+    return {line.split("|")[1].strip(): line.split("|")[2].strip()
+            for line in out.splitlines() if line.startswith("| ") and "Property" not in line}
 
 
 def wait_until(fn, timeout=30, what="condition"):
@@ -42,53 +53,13 @@ def wait_until(fn, timeout=30, what="condition"):
     raise AssertionError("%s did not hold within %d s (last: %r)" % (what, timeout, last))
 
 
-class Writer:
-    """Inserts rows one by one into whichever server accepts them; ``acked`` holds
-    the ids whose COMMIT returned (those must never be lost)."""
-
-    def __init__(self, targets, start_id):
-        self.targets = targets       # list of instances, tried in order
-        self.next_id = start_id
-        self.acked = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        conn = None
-        while not self.stop.is_set():
-            try:
-                if conn is None:
-                    conn = self._connect()
-                with conn.cursor() as cur:
-                    cur.execute("INSERT INTO orders VALUES (%s, 'w')", (self.next_id,))
-                self.acked.append(self.next_id)
-                self.next_id += 1
-            except pymysql.MySQLError:
-                conn = None
-                time.sleep(0.02)
-
-    def _connect(self):
-        for inst in self.targets:
-            conn = connect(inst, connect_timeout=1)
-            with conn.cursor() as cur:
-                cur.execute("SELECT @@read_only")
-                if not cur.fetchone()[0]:
-                    return conn
-            conn.close()
-        raise pymysql.err.OperationalError(0, "no writable server")
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(10)
+def _writer_connect(inst):
+    return connect(inst, connect_timeout=1)
 
 
 def test_create_replicas_under_writes(cp, source):
     trove = cp.client()
-    with Writer([source], 10000) as writer:
+    with Writer([source], _writer_connect, start_id=10000) as writer:
         replica = trove.instances.create("rep", "1", volume={"size": 1},
                                          replica_of=source.name, replica_count=2)
         assert replica.status == "BUILD"
@@ -114,6 +85,10 @@ def test_create_replicas_under_writes(cp, source):
     assert 0 <= block["lag_seconds"] < 10
     assert block["strategy"] == cp.strategy
     assert trove.instances.get(source.id).replication["role"] == "source"
+    shown = cli(cp, "show", replica.id)
+    assert shown["replica_of"] == source.id and shown["replication_role"] == "replica"
+    assert shown["replication_sql_thread"] == "Yes"
+    assert sorted(cli(cp, "show", source.id)["replicas"].split(", ")) == ids
     STATE[cp.strategy] = {"replicas": [replica, second]}
 
 
@@ -135,6 +110,88 @@ def test_refusals(cp, source):
         trove.instances.delete(source.id)
     assert trove.instances.get(source.id).status == "ACTIVE"
     assert len(trove.instances.list()) == 3
+
+
+def test_replication_password_stays_secret(cp, source):
+    """The set's replication password is in no API answer, log, argv or binlog."""
+    trove = cp.client()
+    rep = STATE[cp.strategy]["replicas"][0]
+    _, server_id = server_socket(cp, trove, rep.id)
+    with open(os.path.join(cp.state_dir, "servers", server_id, "state",
+                           "replication.secret")) as f:
+        password = f.read().strip()
+    assert len(password) >= 24
+    needle = password.encode()
+    sock, _ = server_socket(cp, trove, source.id)
+    with pymysql.connect(unix_socket=sock, user="root") as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@datadir")
+        datadir = cur.fetchone()[0]
+    binlogs = [os.path.join(datadir, n) for n in os.listdir(datadir)
+               if n.startswith("mysql-bin.0")]
+    assert binlogs
+    places = binlogs + [os.path.join(cp.base_dir, "aio.log")]
+    for root, _dirs, files in os.walk(os.path.join(cp.state_dir, "servers")):
+        places += [os.path.join(root, n) for n in files if n.endswith(".log")]
+    for path in places:
+        with open(path, "rb") as f:
+            assert needle not in f.read(), "replication password in clear in %s" % path
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    assert needle not in f.read(), "password in the argv of %s" % pid
+            except OSError:
+                pass
+    for inst in (source, rep):
+        assert password not in str(trove.instances.get(inst.id)._info)
+
+
+def test_seed_killed_on_the_source(cp, source):
+    """The hot backup feeding a new replica is killed on the source: the replica
+    ends in ERROR with a fault, the source serves on, nothing is left running."""
+    trove = cp.client()
+    _, src_server = server_socket(cp, trove, source.id)
+    with connect(source) as conn, conn.cursor() as cur:   # a few seconds of stream
+        cur.execute("CREATE TABLE IF NOT EXISTS bulk (id INT PRIMARY KEY, b LONGBLOB)")
+        cur.execute("REPLACE INTO bulk SELECT seq, REPEAT('x', 1048576) "
+                    "FROM seq_1_to_60")
+    cfg = os.path.join(cp.state_dir, "servers", src_server, "mysql", "my.cnf")
+    failed = trove.instances.create("seedfail", "1", volume={"size": 1},
+                                    replica_of=source.id)
+    pid = wait_until(lambda: _backup_pid(cfg), timeout=60, what="the seed backup running")
+    os.kill(pid, signal.SIGKILL)
+    failed = wait_for_status(trove, failed.id, {"ACTIVE", "ERROR"}, timeout=120)
+    assert failed.status == "ERROR"
+    assert "the source's backup failed" in failed.fault["message"]
+    assert trove.instances.get(source.id).status == "ACTIVE"
+    with connect(source) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders VALUES (900010, 'source serves on')")
+        cur.execute("DROP TABLE bulk")
+    assert _backup_pid(cfg) is None
+    listening = subprocess.run(["ss", "-ltnH", "src", source.ip[0]], capture_output=True,
+                               text=True).stdout.split()
+    assert [a for a in listening if a.startswith(source.ip[0] + ":")] == \
+        [source.ip[0] + ":3306"], "no seed listener is left open on the source"
+    trove.instances.delete(failed.id)
+    wait_until(lambda: failed.id not in [i.id for i in trove.instances.list()],
+               what="the failed replica deleted")
+    assert sorted(r["id"] for r in trove.instances.get(source.id).replicas) == sorted(
+        r.id for r in STATE[cp.strategy]["replicas"])
+
+
+def _backup_pid(cfg):
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"mariadb-backup") and \
+                ("--defaults-file=%s" % cfg).encode() in argv:
+            return int(pid)
+    return None
 
 
 def test_broken_replica_shows_error(cp, source):
@@ -161,13 +218,34 @@ def test_broken_replica_shows_error(cp, source):
     wait_until(lambda: checksum(rep) == checksum(source), what="caught up")
 
 
+def test_restarted_replica_resumes_without_reseed(cp, source):
+    trove = cp.client()
+    rep = STATE[cp.strategy]["replicas"][0]
+    trove.instances.restart(rep.id)
+    with connect(source) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders VALUES (900020, 'while the replica restarts')")
+    wait_for_status(trove, rep.id, {"ACTIVE"}, timeout=90)
+    wait_until(lambda: checksum(rep) == checksum(source), what="the replica caught up")
+    _, server_id = server_socket(cp, trove, rep.id)
+    with open(os.path.join(cp.state_dir, "servers", server_id, "guest.log")) as f:
+        assert f.read().count("seeded ") == 1, "the restart did not seed again"
+    trove.instances.restart(source.id)
+    wait_for_status(trove, source.id, {"ACTIVE"}, timeout=90)
+    wait_until(lambda: (trove.instances.get(rep.id).replication.get("lag_seconds") or 99) < 5
+               and trove.instances.get(rep.id).replication["io_thread"] == "Yes",
+               what="the heartbeat flowing again after the source restarted")
+
+
 def test_promote_under_writer(cp, source):
     trove = cp.client()
     new, sibling = STATE[cp.strategy]["replicas"]
-    with Writer([source, new], 20000) as writer:
+    with Writer([source, new], _writer_connect, start_id=20000) as writer:
         time.sleep(1)
         started = time.monotonic()
-        trove.instances.promote_to_replica_source(new.id)
+        if cp.strategy == "gtid":
+            trove.instances.promote_to_replica_source(new.id)
+        else:
+            cli(cp, "promote-to-replica-source", new.id)
         wait_until(lambda: trove.instances.get(new.id).status == "ACTIVE"
                    and not getattr(trove.instances.get(new.id), "replica_of", None),
                    timeout=60, what="promote finished")
@@ -196,7 +274,10 @@ def test_detach_and_delete_rules(cp, source):
     trove = cp.client()
     st = STATE[cp.strategy]
     new, (old, sibling) = st["source"], st["followers"]
-    trove.instances.update(sibling.id, detach_replica_source=True)
+    if cp.strategy == "gtid":
+        trove.instances.update(sibling.id, detach_replica_source=True)
+    else:
+        cli(cp, "detach-replica", sibling.id)
     wait_until(lambda: trove.instances.get(sibling.id).status == "ACTIVE"
                and not getattr(trove.instances.get(sibling.id), "replica_of", None),
                what="detached")
@@ -211,9 +292,21 @@ def test_detach_and_delete_rules(cp, source):
 
 
 def test_eject_after_source_server_killed(cp, source):
+    """kill -9 of the source's whole server; a replica that had received less
+    than the others gets the rest from the elected source."""
     trove = cp.client()
     st = STATE[cp.strategy]
     dead, follower = st["source"], st["followers"][0]
+    lagging = trove.instances.create("lagging", "1", replica_of=dead.id)
+    lagging = wait_for_status(trove, lagging.id, {"ACTIVE", "ERROR"}, timeout=120)
+    assert lagging.status == "ACTIVE", getattr(lagging, "fault", None)
+    sock, _ = server_socket(cp, trove, lagging.id)
+    with pymysql.connect(unix_socket=sock, user="root") as conn, conn.cursor() as cur:
+        cur.execute("STOP SLAVE IO_THREAD")
+    with connect(dead) as conn, conn.cursor() as cur:
+        cur.executemany("INSERT INTO orders VALUES (%s, 'before the crash')",
+                        [(i,) for i in range(950000, 950050)])
+    wait_until(lambda: checksum(follower) == checksum(dead), what="the follower has all")
     _, server_id = server_socket(cp, trove, dead.id)
     sdir = os.path.join(cp.state_dir, "servers", server_id)
     pids = []
@@ -222,20 +315,28 @@ def test_eject_after_source_server_killed(cp, source):
             pids.append(int(f.read().split()[0]))
     for pid in pids:     # the whole server: its agent and its database
         os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: _eject(trove, follower.id), timeout=40,
+    wait_until(lambda: _eject(cp, trove, lagging.id), timeout=40,
                what="eject accepted once the source is silent")
-    wait_until(lambda: trove.instances.get(follower.id).status == "ACTIVE"
-               and not getattr(trove.instances.get(follower.id), "replica_of", None),
-               timeout=60, what="eject finished")
+    wait_until(lambda: trove.instances.get(lagging.id).status == "ACTIVE"
+               and trove.instances.get(lagging.id).replica_of["id"] == follower.id,
+               timeout=60, what="eject finished: the most advanced replica elected")
+    assert not getattr(trove.instances.get(lagging.id), "fault", None)
+    assert not getattr(trove.instances.get(follower.id), "replica_of", None)
+    assert [r["id"] for r in trove.instances.get(follower.id).replicas] == [lagging.id]
+    assert not getattr(trove.instances.get(dead.id), "replica_of", None)
     with connect(follower) as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO orders VALUES (900004, 'new source')")
-    assert not getattr(trove.instances.get(dead.id), "replica_of", None)
-    assert not getattr(trove.instances.get(follower.id), "replicas", None)
+    wait_until(lambda: checksum(lagging) == checksum(follower),
+               what="the lagging replica got what only the others had received")
+    assert trove.instances.get(lagging.id).replication["sql_thread"] == "Yes"
 
 
-def _eject(trove, instance_id):
+def _eject(cp, trove, instance_id):
     try:
-        trove.instances.eject_replica_source(instance_id)
+        if cp.strategy == "gtid":
+            trove.instances.eject_replica_source(instance_id)
+        else:
+            cli(cp, "eject-replica-source", instance_id)
         return True
-    except trove_exc.BadRequest:
+    except (trove_exc.BadRequest, subprocess.CalledProcessError):
         return False

@@ -134,6 +134,29 @@ def render_config(template_dir, role, flavor):
                                    "vcpus": int(flavor.get("vcpus") or 1)})
 
 
+def domain0_seq(gtid_pos):
+    """The sequence number of domain 0 in a GTID position ``'0-1-5,1-2-3'`` (0 if none)."""
+    for part in (gtid_pos or "").split(","):
+        bits = part.strip().split("-")
+        if len(bits) == 3 and bits[0] == "0":
+            return int(bits[2])
+    return 0
+
+
+def first_event_after(events, seq):
+    """(file, pos) of the first transaction of domain 0 with a sequence number above
+    ``seq``, from SHOW BINLOG EVENTS rows (Log_name, Pos, Event_type, Server_id,
+    End_log_pos, Info) in binlog order; None if there is none (pure)."""
+    for row in events:
+        if row[2] != "Gtid":
+            continue
+        words = str(row[5]).split()
+        gtid = next((w for w in words if w.count("-") == 2), "")
+        if domain0_seq(gtid) > seq:
+            return row[0], int(row[1])
+    return None
+
+
 # -- pure decisions ---------------------------------------------------------------
 def decide_health(role, slave):
     """(broken?, reason) of a replica from its SHOW SLAVE STATUS dict (pure)."""
@@ -157,11 +180,7 @@ def most_advanced(candidates):
     """
     def key(item):
         coords = item[1] or {}
-        seq = 0
-        for part in (coords.get("gtid") or "").split(","):
-            bits = part.strip().split("-")
-            if len(bits) == 3 and bits[0] == "0":
-                seq = int(bits[2])
+        seq = domain0_seq(coords.get("gtid"))
         return (seq, coords.get("binlog_file") or "", int(coords.get("binlog_position") or 0))
     return max(sorted(candidates.items()), key=key)[0] if candidates else None
 
@@ -271,15 +290,17 @@ def receive_seed(stream, binaries, datadir):
                         break
                     pipeline.write(data)
                     received += len(data)
+                # the source's verdict first: a backup killed there also leaves
+                # mbstream a truncated stream, which is only the consequence
+                status = json.loads(_recv_frame(conn) or b"{}")
+                if not status.get("ok"):
+                    raise ReplicationError(reason="the source's backup failed: %s"
+                                                  % status.get("error", "no status"))
                 pipeline.close_input()
                 pipeline.wait()
                 pipeline.raise_for_failure()
             finally:
                 pipeline.kill()
-            status = json.loads(_recv_frame(conn) or b"{}")
-        if not status.get("ok"):
-            raise ReplicationError(reason="the source's backup failed: %s"
-                                          % status.get("error", "no status"))
         strat.prepare(datadir)
         coords = strat.restored_binlog_info(datadir)
         if not coords:
@@ -427,6 +448,20 @@ class Replication:
                   source_id=request.get("source_id"), seed_coords=coords)
         return coords
 
+    def prepare_replica(self, request, flavor, prepare):
+        """A replica's whole prepare: seed, role config, ``prepare()`` (the app's,
+        without users or databases: they come seeded), replicate. Returns what
+        ``prepare()`` returned."""
+        self.before_prepare(request, flavor)
+        result = prepare()
+        self.start_replica(flavor)
+        return result
+
+    def before_prepare(self, request, flavor):
+        """Seed the datadir and write the replica's config, before the first start."""
+        self.seed(request, self.app_fn().server)
+        self.write_role_config(flavor)
+
     def start_replica(self, flavor):
         """Prepare's second half: config written, server running -> replicate."""
         info = self.info
@@ -439,6 +474,26 @@ class Replication:
                                 coords, REPL_USER, self.password()),
                   "SET GLOBAL read_only = ON", "START SLAVE"]
         self._execute(*stmts, log_bin=False)
+        self.wait_running()
+
+    def wait_running(self, timeout=30):
+        """Until both replication threads run (the first report then says so);
+        raises ReplicationError with the server's error if one stops instead."""
+        deadline = time.monotonic() + timeout
+        with self.app_fn().connect() as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
+            while True:
+                cur.execute("SHOW SLAVE STATUS")
+                slave = cur.fetchone() or {}
+                if slave.get("Slave_IO_Running") == "Yes" and \
+                        slave.get("Slave_SQL_Running") == "Yes":
+                    return
+                broken, reason = decide_health("replica", slave)
+                if broken or time.monotonic() > deadline:
+                    raise ReplicationError(reason=reason or "replication did not start "
+                                           "within %d s (IO thread %s: %s)" % (
+                                               timeout, slave.get("Slave_IO_Running"),
+                                               slave.get("Last_IO_Error") or "no error"))
+                time.sleep(0.02)
 
     def write_role_config(self, flavor):
         self._write_config(self.info.get("role"), flavor)
@@ -483,6 +538,26 @@ class Replication:
         strategy = self.info.get("strategy")
         self.enable_source(strategy, flavor)
         return coords
+
+    def coords_after(self, gtid_pos):
+        """Where in THIS server's binlogs a replica that executed up to ``gtid_pos``
+        resumes in binlog mode (positions are per server): the first later
+        transaction, else the end. Refused if this server's binlogs start later."""
+        seq = domain0_seq(gtid_pos)
+        with self.app_fn().connect() as conn, conn.cursor() as cur:
+            cur.execute("SHOW BINARY LOGS")
+            files = [row[0] for row in cur.fetchall()]
+            for name in files:
+                cur.execute("SHOW BINLOG EVENTS IN %s" % sql.quote_string(name))
+                events = cur.fetchall()
+                found = first_event_after(events, seq)
+                if found is not None:
+                    if name == files[0] and _first_seq(events) > seq + 1:
+                        raise ReplicationError(reason="this server's binary logs begin "
+                                               "after %s: the replica must be re-seeded"
+                                               % gtid_pos)
+                    return {"binlog_file": found[0], "binlog_position": found[1]}
+            return self._coords(cur)
 
     def follow(self, host, port, coords, strategy, flavor, source_id=None):
         """Replicate from a new source starting at ``coords`` (its own positions)."""
@@ -547,6 +622,17 @@ class Replication:
             out["error"] = "cannot read replication status: %s" % e
         out["read_only"] = bool(out.get("read_only"))
         return out
+
+
+def _first_seq(events):
+    found = first_event_after(events, -1)
+    if found is None:
+        return 0
+    for row in events:
+        if row[0] == found[0] and int(row[1]) == found[1]:
+            return domain0_seq(next((w for w in str(row[5]).split() if w.count("-") == 2),
+                                    ""))
+    return 0
 
 
 def _slave_fields(slave):

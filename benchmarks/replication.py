@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Replica creation and promote, beside this machine's raw figures.
+
+    .venv/bin/python benchmarks/replication.py [--runs 3] [--mb 50]
+
+Baseline, measured in the same run on a source holding the same data: by hand,
+`mariadb-backup --backup --stream=xbstream | mbstream -x` into an empty dir,
+`mariadb-backup --prepare`, start mariadbd on it, CHANGE MASTER from the
+snapshot's GTID, START SLAVE, until both threads run. trove-lite: POST a
+replica (python-troveclient) until it is ACTIVE and reports its IO and SQL
+threads running (target: at most 1.5x the baseline median); then promote under a
+live writer, from the POST until the new source is ACTIVE and out of the set,
+with the number of acknowledged rows lost (target: at most 2 s, 0 lost).
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import pymysql  # noqa: E402
+
+from tests.functional.replication.writer import Writer  # noqa: E402
+from tests.support.controlplane import ControlPlane, wait_for_status  # noqa: E402
+from tests.support.net import free_loopback  # noqa: E402
+from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer  # noqa: E402
+
+OPTIONS = {"log_bin": "mysql-bin", "binlog_format": "ROW", "log_slave_updates": "ON",
+           "gtid_strict_mode": "ON", "innodb_log_file_size": "32M",
+           "innodb_buffer_pool_size": "128M", "performance_schema": "OFF"}
+PW = "bench-Pw1"
+
+
+def load(conn, mb):
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS bulk (id INT PRIMARY KEY, b LONGBLOB)")
+        for start in range(0, mb, 10):
+            cur.execute("INSERT INTO bulk SELECT seq, REPEAT(MD5(seq), 32768) FROM "
+                        "seq_%d_to_%d" % (start + 1, min(start + 10, mb)))
+
+
+def baseline_once(source, workdir):
+    data = os.path.join(workdir, "data")
+    os.makedirs(data)
+    t0 = time.monotonic()
+    backup = subprocess.Popen(["mariadb-backup", "--defaults-file=%s" % source.config_file,
+                               "--backup", "--stream=xbstream", "--user=root",
+                               "--target-dir=%s" % workdir], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+    subprocess.run(["mbstream", "-x", "-C", data], stdin=backup.stdout, check=True)
+    backup.stdout.close()
+    if backup.wait() != 0:
+        raise RuntimeError("mariadb-backup failed")
+    subprocess.run(["mariadb-backup", "--prepare", "--target-dir=%s" % data], check=True,
+                   capture_output=True)
+    with open(os.path.join(data, "xtrabackup_binlog_info")) as f:
+        gtid = f.read().split()[2]
+    replica = MariaDBServer(workdir, bind_address=free_loopback(205), datadir=data,
+                            options=dict(OPTIONS, server_id=2, read_only="ON"))
+    replica.start()
+    with replica.connect() as conn, conn.cursor() as cur:
+        cur.execute("SET GLOBAL gtid_slave_pos = '%s'" % gtid)
+        cur.execute("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=3306, MASTER_USER="
+                    "'repl', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos"
+                    % (source.bind_address, PW))
+        cur.execute("START SLAVE")
+        while True:
+            cur.execute("SHOW SLAVE STATUS")
+            row = dict(zip([d[0] for d in cur.description], cur.fetchone()))
+            if row["Slave_IO_Running"] == "Yes" and row["Slave_SQL_Running"] == "Yes":
+                break
+            time.sleep(0.02)
+    elapsed = time.monotonic() - t0
+    replica.destroy()
+    return elapsed
+
+
+def baseline(runs, mb):
+    base = tempfile.mkdtemp(prefix="tl-bench-repl-src-")
+    source = MariaDBServer(base, bind_address=free_loopback(205),
+                           options=dict(OPTIONS, server_id=1))
+    try:
+        source.initialize()
+        source.start()
+        with source.connect() as conn, conn.cursor() as cur:
+            cur.execute("CREATE DATABASE b")
+            cur.execute("CREATE USER repl@'%%' IDENTIFIED BY '%s'" % PW)
+            cur.execute("GRANT REPLICATION SLAVE ON *.* TO repl@'%'")
+            conn.select_db("b")
+            load(conn, mb)
+        times = []
+        for _ in range(runs):
+            work = tempfile.mkdtemp(prefix="tl-bench-repl-")
+            try:
+                times.append(baseline_once(source, work))
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        return times
+    finally:
+        source.destroy()
+
+
+def replica_once(trove, source_id, name):
+    t0 = time.monotonic()
+    inst = trove.instances.create(name, "1", volume={"size": 1}, replica_of=source_id)
+    while True:
+        inst = trove.instances.get(inst.id)
+        block = getattr(inst, "replication", None) or {}
+        if inst.status == "ACTIVE" and block.get("io_thread") == "Yes" \
+                and block.get("sql_thread") == "Yes":
+            return time.monotonic() - t0, inst
+        if inst.status == "ERROR":
+            raise RuntimeError("replica %s: %s" % (name, getattr(inst, "fault", None)))
+        time.sleep(0.05)
+
+
+def _connect(inst):
+    return pymysql.connect(host=inst.ip[0], user="u", password=PW, database="b",
+                           autocommit=True, connect_timeout=1)
+
+
+def promote_once(trove, source, replica, start_id):
+    writer = Writer([source, replica], _connect, table="w", start_id=start_id)
+    writer.__enter__()
+    time.sleep(1)
+    t0 = time.monotonic()
+    trove.instances.promote_to_replica_source(replica.id)
+    while True:
+        inst = trove.instances.get(replica.id)
+        if inst.status == "ACTIVE" and not getattr(inst, "replica_of", None):
+            break
+        time.sleep(0.05)
+    elapsed = time.monotonic() - t0
+    time.sleep(1)
+    writer.__exit__()
+    if getattr(inst, "fault", None):
+        raise RuntimeError("promote failed: %s" % inst.fault)
+    conn = pymysql.connect(host=replica.ip[0], user="u", password=PW, database="b")
+    with conn.cursor() as cur:
+        cur.execute("SELECT id FROM w")
+        have = {r[0] for r in cur.fetchall()}
+    conn.close()
+    return elapsed, len(set(writer.acked) - have), len(writer.acked)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--mb", type=int, default=50, help="MB of data on the source")
+    args = ap.parse_args()
+    base = baseline(args.runs, args.mb)
+    base_dir = tempfile.mkdtemp(prefix="tl-bench-repl-")
+    cp = ControlPlane(base_dir, usage_timeout=300, heartbeat_interval=1)
+    try:
+        cp.start_aio()
+        trove = cp.client("bench")
+        src = trove.instances.create("src", "1", volume={"size": 2}, datastore="mariadb",
+                                     datastore_version="10.11", databases=[{"name": "b"}],
+                                     users=[{"name": "u", "password": PW,
+                                             "databases": [{"name": "b"}]}])
+        src = wait_for_status(trove, src.id, {"ACTIVE"}, timeout=300)
+        with pymysql.connect(host=src.ip[0], user="u", password=PW, database="b",
+                             autocommit=True) as conn:
+            load(conn, args.mb)
+            conn.cursor().execute("CREATE TABLE w (id INT PRIMARY KEY)")
+        seeds, replicas = [], []
+        for i in range(args.runs):
+            took, rep = replica_once(trove, src.id, "rep-%d" % i)
+            seeds.append(took)
+            replicas.append(rep)
+        promotes = []
+        current = src
+        for i, rep in enumerate(replicas[:2]):
+            promotes.append(promote_once(trove, current, rep, 1000000 * (i + 1)))
+            current = rep
+        bmed, smed = statistics.median(base), statistics.median(seeds)
+        print("\nreplication on %d cores, %d MB of data, %d runs" % (
+            os.cpu_count(), args.mb, args.runs))
+        print("%-44s median %6.2f s   max %6.2f s" % (
+            "baseline backup|mbstream+prepare+start+slave", bmed, max(base)))
+        print("%-44s median %6.2f s   max %6.2f s   ratio %.2f (target <= 1.5)" % (
+            "trove-lite POST -> replicating replica", smed, max(seeds), smed / bmed))
+        for took, lost, acked in promotes:
+            print("%-44s %6.2f s   %d of %d acknowledged rows lost (target <= 2 s, 0)" % (
+                "trove-lite promote under a writer", took, lost, acked))
+    finally:
+        from tests.functional.controlplane.conftest import destroy_everything
+        try:
+            destroy_everything(cp)
+        finally:
+            shutil.rmtree(base_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

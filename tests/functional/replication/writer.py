@@ -1,0 +1,52 @@
+"""A live writer for switchover tests and benchmarks."""
+
+import threading
+import time
+
+import pymysql
+
+
+class Writer:
+    """Inserts ids one by one into the first of ``instances`` that is writable;
+    ``acked`` holds the ids whose COMMIT returned (those must never be lost).
+    ``connect(inst)`` opens a connection to an instance's database."""
+
+    def __init__(self, instances, connect, table="orders", start_id=1):
+        self.instances, self.connect, self.table = instances, connect, table
+        self.next_id = start_id
+        self.acked = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        conn = None
+        while not self.stop.is_set():
+            try:
+                if conn is None:
+                    conn = self._writable()
+                with conn.cursor() as cur:
+                    cur.execute("INSERT INTO %s (id) VALUES (%%s)" % self.table,
+                                (self.next_id,))
+                self.acked.append(self.next_id)
+                self.next_id += 1
+            except pymysql.MySQLError:
+                conn = None
+                time.sleep(0.02)
+
+    def _writable(self):
+        for inst in self.instances:
+            conn = self.connect(inst)
+            with conn.cursor() as cur:
+                cur.execute("SELECT @@read_only")
+                if not cur.fetchone()[0]:
+                    return conn
+            conn.close()
+        raise pymysql.err.OperationalError(0, "no writable server")
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)

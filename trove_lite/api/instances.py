@@ -1,5 +1,7 @@
 """Handlers of ``/instances``: policy check, body validation, service call, view."""
 
+import ipaddress
+
 from trove_lite.api import schemas, views
 from trove_lite.api.pagination import next_links, page_params
 from trove_lite.configuration.service import ConfigurationService
@@ -15,7 +17,52 @@ _CREATE_NOT_IMPLEMENTED = {
 }
 
 
-def create_request(body):
+def access_settings(access, partial=False):
+    """``{is_public, allowed_cidrs}`` with each CIDR parsed and normalised (400 if not
+    one); ``partial`` (an update) keeps only the keys given."""
+    if partial:
+        return {k: v for k, v in access_settings(access).items() if k in access}
+    cidrs = []
+    for cidr in access.get("allowed_cidrs") or ():
+        try:
+            cidrs.append(str(ipaddress.ip_network(cidr, strict=False)))
+        except ValueError:
+            raise BadRequest(reason="allowed_cidrs: %r is not a CIDR (like 10.0.0.0/24 or "
+                                    "192.0.2.7)" % cidr) from None
+    return {"is_public": bool(access.get("is_public", False)), "allowed_cidrs": cidrs}
+
+
+def check_placement(b, conf):
+    """Volume type, zone and networks: only what this deployment offers (400 else)."""
+    vtype = (b.get("volume") or {}).get("type")
+    if vtype is not None and vtype not in conf.api.volume_types:
+        raise BadRequest(reason="volume type %r is not offered here (offered: %s)"
+                                % (vtype, ", ".join(conf.api.volume_types) or "none"))
+    zone = b.get("availability_zone")
+    if zone is not None and zone not in conf.api.availability_zones:
+        raise BadRequest(reason="availability zone %r is not offered here (offered: %s)"
+                                % (zone, ", ".join(conf.api.availability_zones) or "none"))
+    if b.get("nics"):
+        raise BadRequest(reason="nics: choosing networks is not supported; instances are "
+                                "attached to the deployment's network")
+
+
+def check_grants(b):
+    """Users may be granted only databases created in the same request.
+
+    A restore brings databases the request cannot name, so it is not checked.
+    """
+    if b.get("restorePoint"):
+        return
+    created = {d["name"] for d in b.get("databases") or ()}
+    for user in b.get("users") or ():
+        missing = [d["name"] for d in user.get("databases") or () if d["name"] not in created]
+        if missing:
+            raise BadRequest(reason="user %s is granted %s, which the request does not "
+                                    "create" % (user["name"], ", ".join(missing)))
+
+
+def create_request(body, conf):
     """A CreateRequest from a schema-valid create body (501 for features not built)."""
     b = body["instance"]
     for key, feature in _CREATE_NOT_IMPLEMENTED.items():
@@ -23,6 +70,8 @@ def create_request(body):
             raise NotImplementedYet(feature=feature)
     if "flavorRef" not in b:
         raise BadRequest(reason="a flavor is required (flavorRef)")
+    check_placement(b, conf)
+    check_grants(b)
     ds = b.get("datastore") or {}
     volume = b.get("volume") or {}
     return CreateRequest(
@@ -36,7 +85,7 @@ def create_request(body):
         databases=tuple(b.get("databases") or ()),
         users=tuple(b.get("users") or ()),
         backup_ref=(b.get("restorePoint") or {}).get("backupRef"),
-        access=b.get("access"),
+        access=access_settings(b["access"]) if "access" in b else None,
         region_name=b.get("region_name"),
         configuration=b.get("configuration"),
     )
@@ -72,24 +121,25 @@ class InstancesController:
 
     def create(self, req):
         req.can("instance:create")
-        create = create_request(req.body(schemas.INSTANCE_CREATE))
+        create = create_request(req.body(schemas.INSTANCE_CREATE), self.conf)
         snap = self.service.create(req.ctx, req.tenant_id, create)
         return 200, {"instance": views.instance(snap, req.links, detailed=True)}
 
     def update(self, req, instance_id):
-        """PUT: rename, and attach (``configuration: ID``) or detach (``null``) a
-        configuration group; replica detach and access answer 501."""
+        """PUT: rename; attach (``configuration: ID``) or detach (``null``) a
+        configuration group; set ``access``. Replica detach answers 501."""
         b = req.body(schemas.INSTANCE_UPDATE)["instance"]
-        for key, feature in (("replica_of", "Detaching a replica"),
-                             ("access", "Changing instance access")):
-            if key in b:
-                raise NotImplementedYet(feature=feature)
-        if "name" not in b and "configuration" not in b:
-            raise BadRequest(reason="nothing to update: give instance.name or "
-                                    "instance.configuration")
+        if "replica_of" in b:
+            raise NotImplementedYet(feature="Detaching a replica")
+        if not b.keys() & {"name", "configuration", "access"}:
+            raise BadRequest(reason="nothing to update: give instance.name, "
+                                    "instance.configuration or instance.access")
+        access = access_settings(b["access"], partial=True) if "access" in b else None
         req.can("instance:update", {"instance_id": instance_id})
         if "name" in b:
             self.service.rename(req.ctx, req.tenant_id, instance_id, b["name"])
+        if access is not None:
+            self.service.set_access(req.ctx, req.tenant_id, instance_id, access)
         if b.get("configuration"):
             self.configurations.attach(req.tenant_id, instance_id, b["configuration"])
         elif "configuration" in b:
@@ -97,8 +147,10 @@ class InstancesController:
         return 202, None
 
     def edit(self, req, instance_id):
-        """PATCH (datastore upgrade)."""
+        """PATCH (datastore upgrade): 404 for an instance the tenant does not have, then 501."""
         req.can("instance:edit", {"instance_id": instance_id})
+        self.service.get(req.tenant_id, instance_id)
+        req.body(schemas.INSTANCE_EDIT)
         raise NotImplementedYet(feature="Upgrading an instance's datastore version")
 
     def delete(self, req, instance_id):

@@ -30,6 +30,17 @@ from trove_lite.api import opts as api_opts
 LOG = logging.getLogger(__name__)
 
 
+class _Gateway(cheroot_wsgi.Gateway_10):
+    """Honours an app's ``Connection: close`` (stock cheroot keeps the connection
+    and first reads the unread rest of the body, waiting on a stalled client
+    once more)."""
+
+    def start_response(self, status, headers, exc_info=None):
+        if any(k.lower() == "connection" and v.lower() == "close" for k, v in headers):
+            self.req.close_connection = True
+        return super().start_response(status, headers, exc_info)
+
+
 class _Server(cheroot_wsgi.Server):
     # idle connections beyond this get no keep-alive (closed after their response)
     keep_alive_conn_limit = 256
@@ -71,6 +82,7 @@ def serve(conf, app, host=None, port=None):
         shutdown_timeout=api.shutdown_timeout, server_name="trove-lite")
     # the app refuses large bodies itself, in Trove's fault format
     server.max_request_body_size = 0
+    server.gateway = _Gateway
     server.prepare()  # binds and listens: a taken port raises here
     LOG.info("API listening on http://%s:%d with %d workers", server.bind_addr[0],
              server.bind_addr[1], api.workers)

@@ -1,7 +1,8 @@
 """Client API of the taskmanager: every method is a cast (fire and forget).
 
 Version history: 1.0 create/delete/restart/resize/reset_status/force_delete;
-1.1 backups; 1.2 configuration; 1.3 replication and upgrade.
+1.1 backups; 1.2 configuration; 1.3 replication and upgrade, access, mgmt stop/reboot/
+rebuild.
 """
 
 from trove_lite.rpc import transport
@@ -58,3 +59,12 @@ class TaskManagerAPI:
     def upgrade(self, ctx, instance_id, datastore_version_id):
         self._cast(ctx, "upgrade", "1.3", instance_id=instance_id,
                    datastore_version_id=datastore_version_id)
+
+    def update_access(self, ctx, instance_id):
+        self._cast(ctx, "update_access", "1.3", instance_id=instance_id)
+
+    def reboot_instance(self, ctx, instance_id):
+        self._cast(ctx, "reboot_instance", "1.3", instance_id=instance_id)
+
+    def rebuild_instance(self, ctx, instance_id, image_id):
+        self._cast(ctx, "rebuild_instance", "1.3", instance_id=instance_id, image_id=image_id)

@@ -20,12 +20,16 @@ What a client can and cannot do to it:
   the connections still busy; it returns within that bound.
 """
 
+import json
 import logging
 import threading
 
+from cheroot import errors as cheroot_errors
+from cheroot import server as cheroot_server
 from cheroot import wsgi as cheroot_wsgi
 
 from trove_lite.api import opts as api_opts
+from trove_lite.exceptions import FAULT_NAMES
 
 LOG = logging.getLogger(__name__)
 
@@ -41,7 +45,35 @@ class _Gateway(cheroot_wsgi.Gateway_10):
         return super().start_response(status, headers, exc_info)
 
 
+class _Request(cheroot_server.HTTPRequest):
+    def simple_response(self, status, msg=""):
+        """What cheroot answers itself (a request line with raw non-ASCII bytes, a
+        malformed header...) in Trove's fault format, not text/plain."""
+        status = str(status)
+        code = int(status[:3])
+        if code < 400:
+            return super().simple_response(status, msg)
+        name = FAULT_NAMES.get(code, "badRequest" if code < 500 else "instanceFault")
+        if isinstance(msg, bytes):
+            msg = msg.decode("latin-1")
+        body = json.dumps({name: {"code": code, "message": msg or status[4:]}}).encode()
+        head = ("%s %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                "Connection: close\r\n\r\n" % (self.server.protocol, status, len(body)))
+        self.close_connection = True
+        try:
+            self.conn.wfile.write(head.encode("ISO-8859-1") + body)
+        except OSError as ex:
+            if ex.args and ex.args[0] not in cheroot_errors.socket_errors_to_ignore:
+                raise
+        return None
+
+
+class _Connection(cheroot_server.HTTPConnection):
+    RequestHandlerClass = _Request
+
+
 class _Server(cheroot_wsgi.Server):
+    ConnectionClass = _Connection
     # idle connections beyond this get no keep-alive (closed after their response)
     keep_alive_conn_limit = 256
 

@@ -161,7 +161,10 @@ class ApiRequest:
         self.tenant_id = tenant_id
         self.ctx = ctx
         self._authorize = authorize
-        self.params = dict(webob_request.GET)
+        try:
+            self.params = dict(webob_request.GET)
+        except UnicodeDecodeError:
+            raise BadRequest(reason="the query string is not valid UTF-8") from None
         self.links = Links(webob_request.host_url, tenant_id)
 
     def can(self, action, target=None):

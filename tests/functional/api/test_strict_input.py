@@ -136,6 +136,19 @@ def test_undecodable_path_bytes_are_a_fault_not_a_500(api_env, tenant):
         assert "UTF-8" in fault(resp, "badRequest", 400)
 
 
+def test_undecodable_query_string_is_a_fault_not_a_500(api_env, tenant):
+    for query in ("?marker=%ff", "?lim%ff=1"):
+        resp = api_env.http("GET", tenant, "/instances" + query)
+        assert "UTF-8" in fault(resp, "badRequest", 400)
+
+
+def test_raw_bytes_in_the_request_line_are_a_fault_too(api_env, tenant):
+    head = b"GET /v1.0/%s/instances/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n" % tenant.encode()
+    response, _ = raw_request(api_env.server.host, api_env.server.port, head)
+    assert response.startswith(b"HTTP/1.1 400"), response[:200]
+    assert json_of(response)["badRequest"]["code"] == 400
+
+
 def test_patch_of_a_missing_or_foreign_instance_is_404(api_env, tenant):
     inst = create(api_env, tenant)
     body = {"instance": {"datastore_version": "10.11"}}
@@ -182,6 +195,17 @@ def test_a_10_mb_body_is_refused_413_without_being_read(api_env, tenant):
     body = json_of(response)
     assert body["overLimit"]["code"] == 413 and "1048576" in body["overLimit"]["message"]
     assert took < 2.0
+    assert api_env.count_instances(tenant) == 0
+
+
+def test_a_chunked_body_over_the_limit_is_413(api_env, tenant):
+    head = ("POST /v1.0/%s/instances HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            "\r\nTransfer-Encoding: chunked\r\n\r\n" % tenant).encode()
+    chunk = b"100000\r\n" + b" " * 0x100000 + b"\r\n"  # 1 MiB a chunk
+    response, _ = raw_request(api_env.server.host, api_env.server.port, head,
+                              chunk * 2 + b"0\r\n\r\n")
+    assert response.startswith(b"HTTP/1.1 413"), response[:200]
+    assert json_of(response)["overLimit"]["code"] == 413
     assert api_env.count_instances(tenant) == 0
 
 

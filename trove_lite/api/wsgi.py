@@ -26,6 +26,7 @@ import webob
 
 from trove_lite.api import backups, datastores, flavors, instances, schemas, versions
 from trove_lite.api import opts as api_opts
+from trove_lite.api import server
 from trove_lite.api import configurations
 from trove_lite.api import databases, quotas
 from trove_lite.api.views import Links
@@ -202,6 +203,9 @@ def read_body(environ, limit):
             raw = stream.read(limit + 1) if environ.get("HTTP_TRANSFER_ENCODING") else b""
     except (OSError, ValueError) as exc:  # socket timeout, reset, bad chunk framing
         raise BodyNotReceived(reason=str(exc) or type(exc).__name__) from None
+    body_read = environ.get(server.ENVIRON_BODY_READ)
+    if body_read is not None:
+        body_read()  # the server's request deadline no longer applies
     if len(raw) > limit:
         raise RequestTooLarge(limit=limit)
     if length and len(raw) < int(length):

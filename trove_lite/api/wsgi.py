@@ -217,11 +217,16 @@ def parse_json(raw, max_depth):
     """Decoded JSON, no deeper than ``max_depth`` and with every string storable."""
     _check_depth(raw, max_depth)
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, RecursionError) as e:
         raise BadRequest(reason="malformed JSON in request body: %s" % e) from None
     _check_strings(body)
     return body
+
+
+def _no_constant(name):
+    """NaN and Infinity are not JSON (Python's parser takes them by default)."""
+    raise ValueError("%s is not a JSON number" % name)
 
 
 def _check_depth(raw, max_depth):

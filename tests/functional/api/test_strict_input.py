@@ -76,6 +76,8 @@ RAW_BODIES = [
      '{"instance": {"name": "a\\ud800", "flavorRef": "1", "volume": {"size": 1}}}',
      "surrogate"),
     ("JSON nested 5000 deep", '{"instance": ' + "[" * 5000 + "]" * 5000 + "}", "deep"),
+    ("NaN, which is not JSON",
+     '{"instance": {"name": "x", "flavorRef": "1", "volume": {"size": NaN}}}', "NaN"),
 ]
 
 

@@ -33,3 +33,13 @@ def test_not_enforced_says_so(caplog):
     fw = firewall.NotEnforced("no firewall here")
     assert fw.apply([("127.77.0.5", 3306, ("10.0.0.0/8",))]) is False
     assert "NOT enforced: no firewall here" in caplog.text
+
+
+def test_a_failing_nft_is_reported_once_and_retried(tmp_path, caplog):
+    nft = tmp_path / "nft"
+    nft.write_text("#!/bin/sh\necho 'Operation not permitted' >&2\nexit 1\n")
+    nft.chmod(0o755)
+    fw = firewall.NftablesFirewall("t1", str(nft))
+    entries = [("127.77.0.5", 3306, ("10.0.0.0/8",))]
+    assert fw.apply(entries) is False and fw.apply(entries) is False
+    assert caplog.text.count("NOT enforced: nft failed on table t1: Operation not permitted") == 1

@@ -81,7 +81,7 @@ class NftablesFirewall(AccessFirewall):
     def __init__(self, table, nft="nft"):
         self.table = table
         self.nft = nft
-        self._applied = None
+        self._applied = self._failed = None
 
     def apply(self, entries):
         script = ruleset(self.table, entries)
@@ -92,13 +92,15 @@ class NftablesFirewall(AccessFirewall):
                            capture_output=True, timeout=10)
         except (OSError, subprocess.SubprocessError) as exc:
             detail = getattr(exc, "stderr", None) or exc
-            LOG.error("allowed_cidrs NOT enforced: nft failed on table %s: %s",
-                      self.table, str(detail).strip())
-            self._applied = None
+            # retried on every call (each reconcile pass); said once per rule set
+            log = LOG.debug if script == self._failed else LOG.error
+            log("allowed_cidrs NOT enforced: nft failed on table %s: %s",
+                self.table, str(detail).strip())
+            self._applied, self._failed = None, script
             return False
         LOG.info("access rules of %d instance(s) applied (nftables table %s)",
                  len(entries), self.table)
-        self._applied = script
+        self._applied, self._failed = script, None
         return True
 
 

@@ -9,34 +9,19 @@ data streamed), checksum and fail_reason. Nothing secret is stored on a backup.
 
 import json
 
-from trove_lite.api import views
+from trove_lite.api import schemas, views
 from trove_lite.api.pagination import next_links, page_params
+from trove_lite.api.schemas import name, obj, text
 from trove_lite.backup.service import BackupService
 
-BACKUP_CREATE = {
-    "type": "object", "required": ["backup"],
-    "properties": {"backup": {
-        "type": "object", "required": ["name"],
-        "properties": {
-            "name": {"type": "string"},
-            "instance": {"type": "string", "minLength": 1},
-            "description": {"type": ["string", "null"]},
-            "parent_id": {"type": ["string", "null"]},
-            "incremental": {"type": ["integer", "boolean", "null"]},
-            "storage_driver": {"type": ["string", "null"]},
-            "swift_container": {"type": ["string", "null"]},
-        },
-    }},
-}
+BACKUP_CREATE = obj(["backup"], backup=obj(
+    ["name"], name=name(255), instance=schemas.ID, description=text(512),
+    parent_id=schemas.NULLABLE_ID,
+    incremental={"oneOf": [schemas.integer(0, 1, nullable=True), {"type": "boolean"}]},
+    storage_driver=name(32, nullable=True), swift_container=name(255, nullable=True)))
 
-STRATEGY_CREATE = {
-    "type": "object", "required": ["backup_strategy"],
-    "properties": {"backup_strategy": {
-        "type": "object", "required": ["swift_container"],
-        "properties": {"instance_id": {"type": ["string", "null"]},
-                       "swift_container": {"type": "string", "minLength": 1}},
-    }},
-}
+STRATEGY_CREATE = obj(["backup_strategy"], backup_strategy=obj(
+    ["swift_container"], instance_id=schemas.NULLABLE_ID, swift_container=name(255)))
 
 
 def backup_view(view):

@@ -5,36 +5,28 @@ Shapes are Trove's, as python-troveclient and ``openstack database configuration
 read them (docs/trove-api.md). The service is trove_lite/configuration/service.py.
 """
 
+from trove_lite.api import schemas
 from trove_lite.api.pagination import next_links, page_params
+from trove_lite.api.schemas import name, obj, text
 from trove_lite.api.views import isotime
 from trove_lite.configuration.service import ConfigurationService
 
-_VALUES = {"type": "object"}
-_TEXT_OR_NULL = {"type": ["string", "null"]}
+# names and values are checked against the datastore's rules by the service
+_VALUES = {"type": "object", "maxProperties": 200,
+           "propertyNames": {"maxLength": 128, "pattern": schemas.NO_CONTROL},
+           "additionalProperties": {"type": ["string", "integer", "number", "boolean"],
+                                    "maxLength": 4096, "pattern": schemas.NO_CONTROL,
+                                    # a server variable is at most an unsigned 64-bit
+                                    "minimum": -2 ** 63, "maximum": 2 ** 64 - 1}}
+_NAME = name(255)
+_DESCRIPTION = text(255)
 
-CONFIGURATION_CREATE = {
-    "type": "object", "required": ["configuration"],
-    "properties": {"configuration": {
-        "type": "object", "required": ["name", "values"],
-        "properties": {
-            "name": {"type": "string"},
-            "description": _TEXT_OR_NULL,
-            "values": _VALUES,
-            "datastore": {"type": "object",
-                          "properties": {"type": _TEXT_OR_NULL, "version": _TEXT_OR_NULL,
-                                         "version_number": _TEXT_OR_NULL}},
-        },
-    }},
-}
+CONFIGURATION_CREATE = obj(["configuration"], configuration=obj(
+    ["name", "values"], name=_NAME, description=_DESCRIPTION, values=_VALUES,
+    datastore=schemas.DATASTORE))
 
-CONFIGURATION_CHANGE = {
-    "type": "object", "required": ["configuration"],
-    "properties": {"configuration": {
-        "type": "object", "required": ["values"],
-        "properties": {"values": _VALUES, "name": {"type": "string"},
-                       "description": _TEXT_OR_NULL},
-    }},
-}
+CONFIGURATION_CHANGE = obj(["configuration"], configuration=obj(
+    ["values"], values=_VALUES, name=_NAME, description=_DESCRIPTION))
 
 
 def configuration_view(group, detailed=True):

@@ -5,40 +5,25 @@ Flat, as everywhere in the API: policy check, body schema, service call
 paths carry ``name@host`` as troveclient quotes it; WSGI hands it over decoded.
 """
 
+from trove_lite.api import schemas
 from trove_lite.api.pagination import next_links, page_params
+from trove_lite.api.schemas import array, name, obj
+from trove_lite.guestagent.datastore.mariadb import validation as mariadb
 
-_NAME = {"type": "string"}
-_NULLABLE_STRING = {"type": ["string", "null"]}
-DATABASE = {"type": "object", "required": ["name"],
-            "properties": {"name": _NAME, "character_set": _NULLABLE_STRING,
-                           "collate": _NULLABLE_STRING}}
-DATABASE_REF = {"type": "object", "required": ["name"], "properties": {"name": _NAME}}
-USER = {"type": "object", "required": ["name", "password"],
-        "properties": {"name": _NAME, "password": {"type": "string"},
-                       "host": _NULLABLE_STRING,
-                       "databases": {"type": "array", "items": DATABASE_REF}}}
+DATABASE = schemas.DATABASE
+DATABASE_REF = schemas.DATABASE_REF
+USER = schemas.USER
 
-DATABASES_CREATE = {"type": "object", "required": ["databases"],
-                    "properties": {"databases": {"type": "array", "minItems": 1,
-                                                 "items": DATABASE}}}
-USERS_CREATE = {"type": "object", "required": ["users"],
-                "properties": {"users": {"type": "array", "minItems": 1, "items": USER}}}
-PASSWORDS_CHANGE = {"type": "object", "required": ["users"],
-                    "properties": {"users": {"type": "array", "minItems": 1, "items": {
-                        "type": "object", "required": ["name", "password"],
-                        "properties": {"name": _NAME, "password": {"type": "string"},
-                                       "host": _NULLABLE_STRING}}}}}
-USER_UPDATE = {"type": "object", "required": ["user"],
-               "properties": {"user": {"type": "object", "minProperties": 1,
-                                       "properties": {"name": _NULLABLE_STRING,
-                                                      "password": _NULLABLE_STRING,
-                                                      "host": _NULLABLE_STRING},
-                                       "additionalProperties": False}}}
-ACCESS_GRANT = {"type": "object", "required": ["databases"],
-                "properties": {"databases": {"type": "array", "minItems": 1,
-                                             "items": DATABASE_REF}}}
-ROOT_ENABLE = {"type": "object",
-               "properties": {"password": _NULLABLE_STRING}}
+DATABASES_CREATE = obj(["databases"], databases=array(DATABASE, min_items=1))
+USERS_CREATE = obj(["users"], users=array(USER, min_items=1))
+PASSWORDS_CHANGE = obj(["users"], users=array(
+    obj(["name", "password"], name=schemas.USER_NAME, password=schemas.PASSWORD,
+        host=schemas.HOST), min_items=1))
+USER_UPDATE = obj(["user"], user=obj(
+    min_properties=1, name=name(mariadb.USER_NAME_MAX, nullable=True),
+    password=name(mariadb.PASSWORD_MAX, min_length=0, nullable=True), host=schemas.HOST))
+ACCESS_GRANT = obj(["databases"], databases=array(DATABASE_REF, min_items=1))
+ROOT_ENABLE = obj(password=name(mariadb.PASSWORD_MAX, min_length=0, nullable=True))
 
 
 def _user_view(user):

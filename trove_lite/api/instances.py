@@ -1,21 +1,13 @@
 """Handlers of ``/instances``: policy check, body validation, service call, view."""
 
+import ipaddress
+
 from trove_lite.api import schemas, views
 from trove_lite.api.pagination import next_links, page_params
 from trove_lite.configuration.service import ConfigurationService
 from trove_lite.exceptions import BadRequest, NotImplementedYet
-from trove_lite.instance import upgrade
-from trove_lite.instance import replication
+from trove_lite.instance import replication, upgrade
 from trove_lite.instance.service import CreateRequest
-
-INSTANCE_EDIT = {
-    "type": "object", "required": ["instance"],
-    "properties": {"instance": {
-        "type": "object", "minProperties": 1, "additionalProperties": False,
-        "properties": {"datastore_version": {"type": "string", "minLength": 1,
-                                             "maxLength": 255}},
-    }},
-}
 
 # create-body keys we accept but whose feature is not built yet (501, not ignored)
 _CREATE_NOT_IMPLEMENTED = {
@@ -24,7 +16,52 @@ _CREATE_NOT_IMPLEMENTED = {
 }
 
 
-def create_request(body):
+def access_settings(access, partial=False):
+    """``{is_public, allowed_cidrs}`` with each CIDR parsed and normalised (400 if not
+    one); ``partial`` (an update) keeps only the keys given."""
+    if partial:
+        return {k: v for k, v in access_settings(access).items() if k in access}
+    cidrs = []
+    for cidr in access.get("allowed_cidrs") or ():
+        try:
+            cidrs.append(str(ipaddress.ip_network(cidr, strict=False)))
+        except ValueError:
+            raise BadRequest(reason="allowed_cidrs: %r is not a CIDR (like 10.0.0.0/24 or "
+                                    "192.0.2.7)" % cidr) from None
+    return {"is_public": bool(access.get("is_public", False)), "allowed_cidrs": cidrs}
+
+
+def check_placement(b, conf):
+    """Volume type, zone and networks: only what this deployment offers (400 else)."""
+    vtype = (b.get("volume") or {}).get("type")
+    if vtype is not None and vtype not in conf.api.volume_types:
+        raise BadRequest(reason="volume type %r is not offered here (offered: %s)"
+                                % (vtype, ", ".join(conf.api.volume_types) or "none"))
+    zone = b.get("availability_zone")
+    if zone is not None and zone not in conf.api.availability_zones:
+        raise BadRequest(reason="availability zone %r is not offered here (offered: %s)"
+                                % (zone, ", ".join(conf.api.availability_zones) or "none"))
+    if b.get("nics"):
+        raise BadRequest(reason="nics: choosing networks is not supported; instances are "
+                                "attached to the deployment's network")
+
+
+def check_grants(b):
+    """Users may be granted only databases created in the same request.
+
+    A restore brings databases the request cannot name, so it is not checked.
+    """
+    if b.get("restorePoint"):
+        return
+    created = {d["name"] for d in b.get("databases") or ()}
+    for user in b.get("users") or ():
+        missing = [d["name"] for d in user.get("databases") or () if d["name"] not in created]
+        if missing:
+            raise BadRequest(reason="user %s is granted %s, which the request does not "
+                                    "create" % (user["name"], ", ".join(missing)))
+
+
+def create_request(body, conf):
     """A CreateRequest from a schema-valid create body (501 for features not built)."""
     b = body["instance"]
     for key, feature in _CREATE_NOT_IMPLEMENTED.items():
@@ -32,6 +69,8 @@ def create_request(body):
             raise NotImplementedYet(feature=feature)
     if "flavorRef" not in b:
         raise BadRequest(reason="a flavor is required (flavorRef)")
+    check_placement(b, conf)
+    check_grants(b)
     ds = b.get("datastore") or {}
     volume = b.get("volume") or {}
     return CreateRequest(
@@ -45,7 +84,7 @@ def create_request(body):
         databases=tuple(b.get("databases") or ()),
         users=tuple(b.get("users") or ()),
         backup_ref=(b.get("restorePoint") or {}).get("backupRef"),
-        access=b.get("access"),
+        access=access_settings(b["access"]) if "access" in b else None,
         region_name=b.get("region_name"),
         configuration=b.get("configuration"),
     )
@@ -82,7 +121,7 @@ class InstancesController:
     def create(self, req):
         req.can("instance:create")
         body = req.body(schemas.INSTANCE_CREATE)
-        create = create_request(body)
+        create = create_request(body, self.conf)
         replica_of = body["instance"].get("replica_of")
         if replica_of:
             snap = replication.create_replicas(self.service, req.ctx, req.tenant_id, create,
@@ -94,21 +133,24 @@ class InstancesController:
         return 200, {"instance": views.instance(snap, req.links, detailed=True)}
 
     def update(self, req, instance_id):
-        """PUT: rename, and attach (``configuration: ID``) or detach (``null``) a
-        configuration group; replica detach and access answer 501."""
-        b = req.body(schemas.INSTANCE_UPDATE)["instance"]
-        if "access" in b:
-            raise NotImplementedYet(feature="Changing instance access")
+        """PUT: rename; attach (``configuration: ID``) or detach (``null``) a
+        configuration group; set ``access``. Replica detach answers 501."""
+        return self._update(req, instance_id, req.body(schemas.INSTANCE_UPDATE)["instance"])
+
+    def _update(self, req, instance_id, b):
         if "replica_of" in b:  # the schema lets only null through: detach
             req.can("instance:update", {"instance_id": instance_id})
             replication.start_detach(self.service, req.ctx, req.tenant_id, instance_id)
             return 202, None
-        if "name" not in b and "configuration" not in b:
-            raise BadRequest(reason="nothing to update: give instance.name or "
-                                    "instance.configuration")
+        if not b.keys() & {"name", "configuration", "access"}:
+            raise BadRequest(reason="nothing to update: give instance.name, "
+                                    "instance.configuration or instance.access")
+        access = access_settings(b["access"], partial=True) if "access" in b else None
         req.can("instance:update", {"instance_id": instance_id})
         if "name" in b:
             self.service.rename(req.ctx, req.tenant_id, instance_id, b["name"])
+        if access is not None:
+            self.service.set_access(req.ctx, req.tenant_id, instance_id, access)
         if b.get("configuration"):
             self.configurations.attach(req.tenant_id, instance_id, b["configuration"])
         elif "configuration" in b:
@@ -116,15 +158,21 @@ class InstancesController:
         return 202, None
 
     def edit(self, req, instance_id):
-        """PATCH ``{"instance": {"datastore_version": ID|NAME}}``: upgrade (troveclient
-        ``instances.upgrade``); see instance/upgrade.py for what is refused."""
-        b = req.body(INSTANCE_EDIT)["instance"]
-        if "datastore_version" not in b:
-            raise BadRequest(reason="nothing to change: give instance.datastore_version")
+        """PATCH: ``{"instance": {"datastore_version": ID|NAME}}`` upgrades (troveclient
+        ``instances.upgrade``; see instance/upgrade.py for what is refused); ``name``,
+        ``configuration`` and ``replica_of: null`` change what PUT changes (troveclient
+        ``instances.edit``). 404 for an instance the tenant does not have."""
+        b = req.body(schemas.INSTANCE_EDIT)["instance"]
         req.can("instance:edit", {"instance_id": instance_id})
-        upgrade.request_upgrade(self.service, req.ctx, req.tenant_id, instance_id,
-                                b["datastore_version"])
-        return 202, None
+        self.service.get(req.tenant_id, instance_id)
+        if "datastore_version" in b:
+            if len(b) > 1:
+                raise BadRequest(reason="an upgrade (instance.datastore_version) changes "
+                                        "nothing else in the same request")
+            upgrade.request_upgrade(self.service, req.ctx, req.tenant_id, instance_id,
+                                    b["datastore_version"])
+            return 202, None
+        return self._update(req, instance_id, b)
 
     def delete(self, req, instance_id):
         req.can("instance:delete", {"instance_id": instance_id})

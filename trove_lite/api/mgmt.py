@@ -9,15 +9,21 @@ own rule too, so an operator can narrow one without the other.
 from sqlalchemy import select
 
 from trove_lite import quota
-from trove_lite.api import views
+from trove_lite.api import schemas, views
+from trove_lite.api.schemas import obj
 from trove_lite.api.pagination import next_links, page_params
 from trove_lite.db import models
 from trove_lite.exceptions import BadRequest
 from trove_lite.instance.service import InstanceNotFound
 
-QUOTAS_UPDATE = {"type": "object", "required": ["quotas"],
-                 "properties": {"quotas": {"type": "object", "minProperties": 1,
-                                           "additionalProperties": {"type": "integer"}}}}
+QUOTAS_UPDATE = obj(["quotas"], quotas={
+    "type": "object", "minProperties": 1, "maxProperties": 10,
+    "propertyNames": {"maxLength": 64}, "additionalProperties": schemas.integer(-1)})
+
+
+MGMT_ACTION = obj(min_properties=1, max_properties=1, stop=schemas.EMPTY,
+                  reboot=schemas.EMPTY, rebuild=obj(["image_id"], image_id=schemas.name(255)),
+                  **{"reset-task-status": schemas.EMPTY})
 
 
 def _flag(value):
@@ -91,6 +97,27 @@ class MgmtController:
     def instance_show(self, req, instance_id):
         req.can("mgmt:instance:show", {"instance_id": instance_id})
         return 200, {"instance": mgmt_instance(self._snapshot(instance_id), req.links)}
+
+    def instance_action(self, req, instance_id):
+        """troveclient's mgmt_instances.stop/reboot/reset_task_status/rebuild -> 202.
+
+        ``stop`` stops the database (the guest reports SHUTDOWN) and returns once
+        it is stopped; ``reboot`` and ``rebuild`` restart the whole server (onto
+        another image for rebuild) as a task, like a user's restart.
+        """
+        (action, args), = req.body(MGMT_ACTION).items()
+        req.can("mgmt:instance:action", {"instance_id": instance_id})
+        inst = self._snapshot(instance_id).instance
+        if inst.deleted:
+            raise InstanceNotFound(id=instance_id)
+        if action == "stop":
+            self.admin.guest(inst.tenant_id, instance_id, "stop").stop_db()
+        elif action == "reset-task-status":
+            self.instances.reset_task_status(inst.tenant_id, instance_id)
+        else:
+            self.instances.reboot(req.ctx, inst.tenant_id, instance_id,
+                                  args.get("image_id"))
+        return 202, None
 
     def rpc_ping(self, req, instance_id):
         """204 when the guest agent answers a ping within the short timeout, else 503."""

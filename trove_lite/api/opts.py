@@ -20,8 +20,17 @@ API_OPTS = [
                  help="Seconds the API waits for a client's next bytes (request line, "
                       "headers, body) before giving up on it, and for an idle kept-alive "
                       "connection before closing it."),
+    cfg.FloatOpt("client_request_timeout", default=30.0, min=0.5,
+                 help="Seconds a client has to send a whole request (request line, "
+                      "headers and body); a slower one is disconnected."),
     cfg.IntOpt("backlog", default=128, min=1,
                help="Listen backlog: connections the kernel queues before accept."),
+    cfg.ListOpt("volume_types", default=[],
+                help="Volume types a create may ask for (volume.type); any other is "
+                     "refused with 400. Empty: none (the volume driver's default)."),
+    cfg.ListOpt("availability_zones", default=[],
+                help="Availability zones a create may ask for; any other is refused "
+                     "with 400. Empty: none (the compute driver's default)."),
     cfg.FloatOpt("shutdown_timeout", default=1.5, min=0,
                  help="On stop, seconds in-flight requests get to finish before their "
                       "connections are closed."),

@@ -1,100 +1,141 @@
-"""JSON Schemas of request bodies, and ``validate()`` mapping a mismatch to 400.
+"""JSON Schemas of request bodies, the helpers that build them, and ``validate()``.
+
+Every body schema is strict, built from the helpers below:
+
+- ``obj(...)`` refuses unknown fields (``additionalProperties: false``);
+- ``name(n)`` / ``text(n)`` are bounded by their column (``n``) and refuse
+  NUL and other control characters (``text`` allows newlines and tabs);
+- ``integer(lo, hi)`` is a bounded JSON integer: ``1.0`` is not one (stock
+  jsonschema draft 7 says it is), and ``10**30`` is out of range, not an
+  OverflowError in the database layer.
 
 Shapes follow what python-troveclient and ``openstack database`` send (see
 docs/trove-api.md): e.g. OSC always sends ``volume.type`` (null when unset),
-``nics: []`` and ``access: {"is_public": false}``. Types are checked here;
-meaning (does the flavor exist, is the name valid) is the service's job.
+``nics: []`` and ``access: {"is_public": false}``. Types and sizes are
+checked here; meaning (does the flavor exist, may the user have that
+database) is the service's job. ``tests/unit/api/test_schemas.py`` walks
+every schema to keep it strict.
 """
 
 import jsonschema
 
 from trove_lite.exceptions import BadRequest
+from trove_lite.guestagent.datastore.mariadb import validation as mariadb
 
-NON_EMPTY_STRING = {"type": "string", "minLength": 1, "maxLength": 255}
+# no C0 control characters, no DEL; lone surrogates are refused before any schema
+NO_CONTROL = "^[^\\x00-\\x1f\\x7f]*$"
+NO_CONTROL_BUT_WHITESPACE = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"
+INT32_MAX = 2 ** 31 - 1
+
+
+def name(max_length, min_length=1, nullable=False):
+    schema = {"type": ["string", "null"] if nullable else "string",
+              "minLength": min_length, "maxLength": max_length, "pattern": NO_CONTROL}
+    return schema
+
+
+def text(max_length, nullable=True):
+    return {"type": ["string", "null"] if nullable else "string",
+            "maxLength": max_length, "pattern": NO_CONTROL_BUT_WHITESPACE}
+
+
+def integer(minimum, maximum=INT32_MAX, nullable=False):
+    return {"type": ["integer", "null"] if nullable else "integer",
+            "minimum": minimum, "maximum": maximum}
+
+
+def array(items, max_items=100, min_items=0):
+    return {"type": "array", "items": items, "minItems": min_items, "maxItems": max_items}
+
+
+def obj(required=(), min_properties=0, max_properties=None, **properties):
+    """A strict object: only ``properties``, the ``required`` ones present."""
+    schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = list(required)
+    if min_properties:
+        schema["minProperties"] = min_properties
+    if max_properties is not None:
+        schema["maxProperties"] = max_properties
+    return schema
+
+
+ID = name(36)
+NULLABLE_ID = name(36, nullable=True)
+EMPTY = obj()
 # Trove accepts sizes and flavor ids as numbers or as digit strings
-VOLUME_SIZE = {"oneOf": [{"type": "integer", "minimum": 1},
-                         {"type": "string", "pattern": "^[0-9]{1,16}$"}]}
-FLAVOR_REF = {"oneOf": [NON_EMPTY_STRING, {"type": "integer"}]}
+VOLUME_SIZE = {"oneOf": [integer(1), {"type": "string", "maxLength": 9,
+                                          "pattern": "^[0-9]{1,9}$"}]}
+FLAVOR_REF = {"oneOf": [name(255), integer(0)]}
 
-DATABASE = {
-    "type": "object", "required": ["name"],
-    "properties": {"name": {"type": "string"},
-                   "character_set": {"type": ["string", "null"]},
-                   "collate": {"type": ["string", "null"]}},
-}
-USER = {
-    "type": "object", "required": ["name", "password"],
-    "properties": {"name": {"type": "string"},
-                   "password": {"type": "string"},
-                   "host": {"type": ["string", "null"]},
-                   "databases": {"type": "array", "items": {
-                       "type": "object", "required": ["name"],
-                       "properties": {"name": {"type": "string"}}}}},
-}
-ACCESS = {
-    "type": "object",
-    "properties": {"is_public": {"type": "boolean"},
-                   "allowed_cidrs": {"type": "array", "items": {"type": "string"}}},
-    "additionalProperties": False,
-}
+DATABASE_NAME = name(mariadb.DATABASE_NAME_MAX)
+USER_NAME = name(mariadb.USER_NAME_MAX)
+HOST = name(mariadb.HOST_MAX, nullable=True)
+PASSWORD = name(mariadb.PASSWORD_MAX, min_length=0)
+CHARSET = name(64, nullable=True)
 
-INSTANCE_CREATE = {
-    "type": "object", "required": ["instance"],
-    "properties": {"instance": {
-        "type": "object", "required": ["name"],
-        "properties": {
-            "name": {"type": "string"},
-            "flavorRef": FLAVOR_REF,
-            "volume": {"type": "object", "required": ["size"],
-                       "properties": {"size": VOLUME_SIZE,
-                                      "type": {"type": ["string", "null"]}}},
-            "datastore": {"type": "object",
-                          "properties": {"type": {"type": ["string", "null"]},
-                                         "version": {"type": ["string", "null"]},
-                                         "version_number": {"type": ["string", "null"]}}},
-            "databases": {"type": "array", "items": DATABASE},
-            "users": {"type": "array", "items": USER},
-            "restorePoint": {"type": "object", "required": ["backupRef"],
-                             "properties": {"backupRef": NON_EMPTY_STRING}},
-            "availability_zone": {"type": ["string", "null"]},
-            "nics": {"type": "array", "items": {"type": "object"}},
-            "configuration": {"type": ["string", "null"]},
-            "replica_of": {"type": ["string", "null"]},
-            "replica_count": {"type": ["integer", "null"], "minimum": 1},
-            "modules": {"type": "array", "items": {"type": "object"}},
-            "locality": {"type": ["string", "null"]},
-            "region_name": {"type": ["string", "null"]},
-            "access": ACCESS,
-        },
-    }},
-}
+DATABASE = obj(["name"], name=DATABASE_NAME, character_set=CHARSET, collate=CHARSET)
+DATABASE_REF = obj(["name"], name=DATABASE_NAME)
+USER = obj(["name", "password"], name=USER_NAME, password=PASSWORD, host=HOST,
+           databases=array(DATABASE_REF))
+# CIDRs are parsed by the service (ipaddress); here only their shape and count
+ACCESS = obj(is_public={"type": "boolean"},
+             allowed_cidrs=array(name(43), max_items=50))
+DATASTORE = obj(type=name(255, nullable=True), version=name(255, nullable=True),
+                version_number=name(255, nullable=True))
 
-INSTANCE_UPDATE = {
-    "type": "object", "required": ["instance"],
-    "properties": {"instance": {
-        "type": "object",
-        "properties": {"name": {"type": "string"},
-                       "configuration": {"type": ["string", "null"]},
-                       "replica_of": {"type": "null"},
-                       "access": ACCESS},
-    }},
+INSTANCE_NAME = name(255)
+INSTANCE_CREATE_FIELDS = {
+    "name": INSTANCE_NAME,
+    "flavorRef": FLAVOR_REF,
+    "volume": obj(["size"], size=VOLUME_SIZE, type=name(255, nullable=True)),
+    "datastore": DATASTORE,
+    "databases": array(DATABASE),
+    "users": array(USER),
+    "restorePoint": obj(["backupRef"], backupRef=name(255)),
+    "availability_zone": name(255, nullable=True),
+    # any network but the deployment's own is refused by the service
+    "nics": array(obj(**{"net-id": name(36, nullable=True), "v4-fixed-ip": name(15),
+                         "port-id": name(36, nullable=True), "network_id": ID,
+                         "subnet_id": ID, "ip_address": name(45)}), max_items=8),
+    "configuration": NULLABLE_ID,
+    "replica_of": NULLABLE_ID,
+    "replica_count": integer(1, 16, nullable=True),
+    "modules": array(obj(id=ID), max_items=20),
+    "locality": name(32, nullable=True),
+    "region_name": name(255, nullable=True),
+    "access": ACCESS,
 }
+INSTANCE_CREATE = obj(["instance"], instance=obj(["name"], **INSTANCE_CREATE_FIELDS))
 
-INSTANCE_ACTION = {
-    "type": "object", "minProperties": 1, "maxProperties": 1,
-    "properties": {
-        "restart": {"type": "object"},
-        "reset_status": {"type": "object"},
-        "resize": {"type": "object", "minProperties": 1, "maxProperties": 1,
-                   "properties": {"flavorRef": FLAVOR_REF,
-                                  "volume": {"type": "object", "required": ["size"],
-                                             "properties": {"size": VOLUME_SIZE}}},
-                   "additionalProperties": False},
-        "promote_to_replica_source": {"type": "object"},
-        "eject_replica_source": {"type": "object"},
-    },
-    "additionalProperties": False,
-}
+INSTANCE_UPDATE = obj(["instance"], instance=obj(
+    name=INSTANCE_NAME, configuration=NULLABLE_ID, replica_of={"type": "null"},
+    access=ACCESS))
+
+INSTANCE_EDIT = obj(["instance"], instance=obj(
+    min_properties=1, datastore_version=name(255), name=INSTANCE_NAME,
+    configuration=NULLABLE_ID, replica_of={"type": "null"}))
+
+INSTANCE_ACTION = obj(
+    min_properties=1, max_properties=1,
+    restart=EMPTY,
+    reset_status=EMPTY,
+    resize=obj(min_properties=1, max_properties=1, flavorRef=FLAVOR_REF,
+               volume=obj(["size"], size=VOLUME_SIZE)),
+    promote_to_replica_source=EMPTY,
+    eject_replica_source=EMPTY,
+)
+
+
+def _is_strict_integer(_checker, instance):
+    # JSON integers only: not bool (a Python int subclass), not 1.0
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft7Validator,
+    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine(
+        "integer", _is_strict_integer))
 
 
 def _field(error):
@@ -102,15 +143,29 @@ def _field(error):
     return path or "body"
 
 
+def _detail(error):
+    if error.validator == "oneOf" and error.context:
+        return "%r is not valid here (%s)" % (
+            _short(error.instance), "; ".join(sorted({e.message for e in error.context})))
+    if error.validator == "pattern":
+        return "control characters are not allowed"
+    if error.validator == "maxLength":
+        return "longer than %d characters" % error.validator_value
+    if error.validator == "additionalProperties":
+        return error.message.replace("Additional properties are not allowed",
+                                     "unknown field(s)")
+    return error.message if len(error.message) < 300 else error.message[:300] + "..."
+
+
+def _short(value):
+    text_ = repr(value)
+    return text_ if len(text_) < 60 else text_[:60] + "..."
+
+
 def validate(schema, body):
     """Return ``body`` if it matches ``schema``; else BadRequest naming the field."""
-    validator = jsonschema.Draft7Validator(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(body))
+    error = jsonschema.exceptions.best_match(_Validator(schema).iter_errors(body))
     if error is None:
         return body
-    if error.validator == "oneOf" and error.context:
-        detail = "%r is not valid here (%s)" % (
-            error.instance, "; ".join(sorted({e.message for e in error.context})))
-    else:
-        detail = error.message
-    raise BadRequest(reason="invalid input for field '%s': %s" % (_field(error), detail))
+    raise BadRequest(reason="invalid input for field '%s': %s" % (_field(error),
+                                                                   _detail(error)))

@@ -13,6 +13,10 @@ What a client can and cannot do to it:
   are closed.
 - A client that stops sending mid-request (headers or body) holds one worker
   for at most ``client_socket_timeout`` per read; the body then answers 400.
+  One that keeps sending a byte now and then is cut once its request (line,
+  headers, body) has taken ``[api] client_request_timeout`` (``_Watchdog``):
+  otherwise eight trickling clients would hold the eight workers for ever.
+  Headers are bounded to 64 KiB.
 - A body larger than ``[api] max_request_body_size`` is refused (413) by the
   app from its Content-Length, without reading it.
 - ``shutdown()`` stops accepting, closes idle connections, lets in-flight
@@ -20,17 +24,127 @@ What a client can and cannot do to it:
   the connections still busy; it returns within that bound.
 """
 
+import json
 import logging
+import socket
 import threading
+import time
 
+from cheroot import errors as cheroot_errors
+from cheroot import server as cheroot_server
 from cheroot import wsgi as cheroot_wsgi
 
 from trove_lite.api import opts as api_opts
+from trove_lite.exceptions import FAULT_NAMES
 
 LOG = logging.getLogger(__name__)
 
 
+class _Gateway(cheroot_wsgi.Gateway_10):
+    """Honours an app's ``Connection: close`` (stock cheroot keeps the connection
+    and first reads the unread rest of the body, waiting on a stalled client
+    once more), and tells the watchdog when the body has been read."""
+
+    def get_environ(self):
+        env = super().get_environ()
+        conn, watchdog = self.req.conn, self.req.server.watchdog
+        env[ENVIRON_BODY_READ] = lambda: watchdog.release(conn)
+        return env
+
+    def start_response(self, status, headers, exc_info=None):
+        self.req.server.watchdog.release(self.req.conn)
+        if any(k.lower() == "connection" and v.lower() == "close" for k, v in headers):
+            self.req.close_connection = True
+        return super().start_response(status, headers, exc_info)
+
+
+ENVIRON_BODY_READ = "trove_lite.body_read"
+MAX_HEADER_BYTES = 64 * 1024
+
+
+class _Watchdog:
+    """Shuts the socket of a connection whose request is still arriving after
+    ``limit`` seconds; the worker reading it then sees the end of its input."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self._deadlines = {}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="api-watchdog", daemon=True)
+        self._thread.start()
+
+    def watch(self, conn):
+        with self._lock:
+            self._deadlines[conn] = time.monotonic() + self.limit
+
+    def release(self, conn):
+        with self._lock:
+            self._deadlines.pop(conn, None)
+
+    def stop(self):
+        self._stopped.set()
+
+    def _run(self):
+        while not self._stopped.wait(min(0.25, self.limit / 4)):
+            now = time.monotonic()
+            with self._lock:
+                late = [c for c, deadline in self._deadlines.items() if deadline < now]
+                for conn in late:
+                    del self._deadlines[conn]
+            for conn in late:
+                LOG.info("closing a connection whose request took over %.1f s to arrive",
+                         self.limit)
+                try:
+                    conn.socket.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+class _Request(cheroot_server.HTTPRequest):
+    def parse_request(self):
+        """The request line and headers, and then the body (``read_body`` in the app
+        calls ``environ[ENVIRON_BODY_READ]``), must arrive within the watchdog's limit."""
+        watchdog = self.server.watchdog
+        watchdog.watch(self.conn)
+        try:
+            super().parse_request()
+        finally:
+            if not (self.ready and self._expects_body()):
+                watchdog.release(self.conn)
+
+    def _expects_body(self):
+        length = self.inheaders.get(b"Content-Length", b"0")
+        return self.chunked_read or (length.isdigit() and int(length) > 0)
+
+    def simple_response(self, status, msg=""):
+        """What cheroot answers itself (a request line with raw non-ASCII bytes, a
+        malformed header...) in Trove's fault format, not text/plain."""
+        status = str(status)
+        code = int(status[:3])
+        if code < 400:
+            return super().simple_response(status, msg)
+        name = FAULT_NAMES.get(code, "badRequest" if code < 500 else "instanceFault")
+        if isinstance(msg, bytes):
+            msg = msg.decode("latin-1")
+        body = json.dumps({name: {"code": code, "message": msg or status[4:]}}).encode()
+        head = ("%s %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                "Connection: close\r\n\r\n" % (self.server.protocol, status, len(body)))
+        self.close_connection = True
+        try:
+            self.conn.wfile.write(head.encode("ISO-8859-1") + body)
+        except OSError as ex:
+            if ex.args and ex.args[0] not in cheroot_errors.socket_errors_to_ignore:
+                raise
+        return None
+
+
+class _Connection(cheroot_server.HTTPConnection):
+    RequestHandlerClass = _Request
+
+
 class _Server(cheroot_wsgi.Server):
+    ConnectionClass = _Connection
     # idle connections beyond this get no keep-alive (closed after their response)
     keep_alive_conn_limit = 256
 
@@ -56,6 +170,7 @@ class ApiServer:
         return "http://%s:%d" % (self.host, self.port)
 
     def shutdown(self):
+        self._server.watchdog.stop()
         self._server.stop()
         self._thread.join(self._shutdown_timeout + 1)
 
@@ -71,6 +186,9 @@ def serve(conf, app, host=None, port=None):
         shutdown_timeout=api.shutdown_timeout, server_name="trove-lite")
     # the app refuses large bodies itself, in Trove's fault format
     server.max_request_body_size = 0
+    server.max_request_header_size = MAX_HEADER_BYTES
+    server.gateway = _Gateway
+    server.watchdog = _Watchdog(api.client_request_timeout)
     server.prepare()  # binds and listens: a taken port raises here
     LOG.info("API listening on http://%s:%d with %d workers", server.bind_addr[0],
              server.bind_addr[1], api.workers)

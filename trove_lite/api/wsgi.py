@@ -25,6 +25,8 @@ import routes
 import webob
 
 from trove_lite.api import backups, datastores, flavors, instances, schemas, versions
+from trove_lite.api import opts as api_opts
+from trove_lite.api import server
 from trove_lite.api import configurations
 from trove_lite.api import databases, quotas
 from trove_lite.api.views import Links
@@ -35,6 +37,7 @@ from trove_lite.rpc.context import RequestContext
 LOG = logging.getLogger(__name__)
 
 ENVIRON_CONTEXT = "trove_lite.context"
+TENANT_MAX = 64
 BUG_LINE = "Unexpected exception raised, please report it as a BUG"
 
 T = "/v1.0/{tenant_id}"
@@ -103,6 +106,7 @@ ROUTES = [
                                    "PUT": ("mgmt", "quota_update")}),
     (T + "/mgmt/instances", {"GET": ("mgmt", "instance_index")}),
     (T + "/mgmt/instances/{instance_id}", {"GET": ("mgmt", "instance_show")}),
+    (T + "/mgmt/instances/{instance_id}/action", {"POST": ("mgmt", "instance_action")}),
     (T + "/mgmt/instances/{instance_id}/rpc_ping", {"GET": ("mgmt", "rpc_ping")}),
     (T + "/mgmt/instances/{instance_id}/root", {"GET": ("mgmt", "root_history")}),
     # -- backups and backup strategies (issue 5) --
@@ -128,6 +132,17 @@ class BadMethod(TroveLiteError):
     message_format = "Method %(method)s is not allowed on %(path)s."
 
 
+class RequestTooLarge(TroveLiteError):
+    http_status = 413
+    code = "request_too_large"
+    message_format = "The request body is larger than the limit of %(limit)d bytes."
+
+
+class BodyNotReceived(BadRequest):
+    code = "body_not_received"
+    message_format = "The request body was not received in full: %(reason)s"
+
+
 class PathNotFound(NotFound):
     code = "path_not_found"
     message_format = "The resource %(path)s could not be found."
@@ -141,12 +156,16 @@ def allow_all(ctx, action, target):
 class ApiRequest:
     """What a handler sees of one request."""
 
-    def __init__(self, webob_request, tenant_id, ctx, authorize):
+    def __init__(self, webob_request, tenant_id, ctx, authorize, limits):
         self.webob = webob_request
+        self._limits = limits
         self.tenant_id = tenant_id
         self.ctx = ctx
         self._authorize = authorize
-        self.params = dict(webob_request.GET)
+        try:
+            self.params = dict(webob_request.GET)
+        except UnicodeDecodeError:
+            raise BadRequest(reason="the query string is not valid UTF-8") from None
         self.links = Links(webob_request.host_url, tenant_id)
 
     def can(self, action, target=None):
@@ -160,23 +179,106 @@ class ApiRequest:
         ctype = self.webob.content_type or ""
         if ctype and ctype != "application/json" and not ctype.endswith("+json"):
             raise BadMediaType(content_type=ctype)
-        raw = self.webob.body
+        raw = read_body(self.webob.environ, self._limits["max_request_body_size"])
         if not raw.strip():
             raise BadRequest(reason="a JSON request body is required")
-        try:
-            body = json.loads(raw)
-        except ValueError as e:
-            raise BadRequest(reason="malformed JSON in request body: %s" % e) from None
+        body = parse_json(raw, self._limits["max_json_depth"])
         if schema is not None:
             schemas.validate(schema, body)
         return body
+
+
+def read_body(environ, limit):
+    """At most ``limit`` bytes of the request body: 413 beyond, 400 if it stops coming.
+
+    A Content-Length over the limit was refused before routing; a chunked body
+    is read up to limit + 1 bytes.
+    """
+    length = environ.get("CONTENT_LENGTH")
+    stream = environ["wsgi.input"]
+    try:
+        if length:
+            raw = stream.read(int(length))
+        else:
+            raw = stream.read(limit + 1) if environ.get("HTTP_TRANSFER_ENCODING") else b""
+    except (OSError, ValueError) as exc:  # socket timeout, reset, bad chunk framing
+        raise BodyNotReceived(reason=str(exc) or type(exc).__name__) from None
+    body_read = environ.get(server.ENVIRON_BODY_READ)
+    if body_read is not None:
+        body_read()  # the server's request deadline no longer applies
+    if len(raw) > limit:
+        raise RequestTooLarge(limit=limit)
+    if length and len(raw) < int(length):
+        raise BodyNotReceived(reason="%d of %s bytes" % (len(raw), length))
+    return raw
+
+
+def parse_json(raw, max_depth):
+    """Decoded JSON, no deeper than ``max_depth`` and with every string storable."""
+    _check_depth(raw, max_depth)
+    try:
+        body = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:
+        raise BadRequest(reason="malformed JSON in request body: %s" % e) from None
+    _check_strings(body)
+    return body
+
+
+def _no_constant(name):
+    """NaN and Infinity are not JSON (Python's parser takes them by default)."""
+    raise ValueError("%s is not a JSON number" % name)
+
+
+def _check_depth(raw, max_depth):
+    """Refuse nesting deeper than ``max_depth`` before parsing (the parser would
+    recurse); brackets inside strings are skipped."""
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > max_depth:
+                raise BadRequest(reason="the JSON body is nested too deep (more than %d "
+                                        "levels)" % max_depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+
+
+def _check_strings(value):
+    """Lone surrogates (``"\\ud800"``) decode but can be neither stored nor encoded."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRequest(reason="a string in the body holds a lone UTF-16 "
+                                        "surrogate") from None
 
 
 class App:
     """The routed WSGI application (use ``make_app``)."""
 
     def __init__(self, conf, controllers, authorize=None):
+        api_opts.register(conf)
         self.conf = conf
+        self.limits = {"max_request_body_size": conf.api.max_request_body_size,
+                       "max_json_depth": conf.api.max_json_depth}
         self.controllers = controllers
         self.authorize = authorize or allow_all
         self.mapper = routes.Mapper()
@@ -192,8 +294,7 @@ class App:
             status, body, headers = self._dispatch(request)
         except TroveLiteError as exc:
             status, body = fault_body(exc)
-            headers = [("Allow", ", ".join(exc.kwargs["allow"]))] \
-                if isinstance(exc, BadMethod) else []
+            headers = _fault_headers(exc)
         except Exception:
             LOG.exception(BUG_LINE)
             status, body = fault_body(TroveLiteError())
@@ -203,12 +304,18 @@ class App:
             response.content_type = "application/json"
             response.charset = "utf-8"
             response.body = json.dumps(body).encode("utf-8")
-        LOG.info("%s %s -> %d (%.1f ms)", request.method, request.path_qs, status,
+        LOG.info("%s %s -> %d (%.1f ms)", request.method, _loggable_path(environ), status,
                  (time.monotonic() - started) * 1000)
         return response(environ, start_response)
 
     def _dispatch(self, request):
-        path = request.path_info.rstrip("/") or "/"
+        length = request.environ.get("CONTENT_LENGTH")
+        if length and length.isdigit() and int(length) > self.limits["max_request_body_size"]:
+            raise RequestTooLarge(limit=self.limits["max_request_body_size"])
+        try:
+            path = request.path_info.rstrip("/") or "/"
+        except UnicodeDecodeError:
+            raise BadRequest(reason="the request path is not valid UTF-8") from None
         match = self.mapper.routematch(path)
         if match is None:
             raise PathNotFound(path=path)
@@ -218,8 +325,10 @@ class App:
             raise BadMethod(method=request.method, path=path, allow=sorted(methods))
         controller, name = methods[request.method]
         tenant_id = params.pop("tenant_id", None)
+        if tenant_id is not None:
+            validate_tenant(tenant_id)
         ctx = self._context(request.environ, tenant_id)
-        api_request = ApiRequest(request, tenant_id, ctx, self.authorize)
+        api_request = ApiRequest(request, tenant_id, ctx, self.authorize, self.limits)
         result = getattr(self.controllers[controller], name)(api_request, **params)
         status, body = result[0], result[1]
         return status, body, (result[2] if len(result) > 2 else [])
@@ -234,6 +343,30 @@ class App:
             # another project's tenant path looks like a missing resource
             raise PathNotFound(path="/v1.0/%s" % tenant_id)
         return ctx
+
+
+def validate_tenant(tenant_id):
+    """A path's tenant must fit the tenant columns (64) and hold no control characters."""
+    if len(tenant_id) > TENANT_MAX or any(ord(c) < 32 or ord(c) == 127 for c in tenant_id):
+        raise BadRequest(reason="the tenant in the path must be at most %d printable "
+                                "characters" % TENANT_MAX)
+
+
+def _fault_headers(exc):
+    if isinstance(exc, BadMethod):
+        return [("Allow", ", ".join(exc.kwargs["allow"]))]
+    if isinstance(exc, (RequestTooLarge, BodyNotReceived)):
+        # the rest of the body is not read: this connection cannot carry another request
+        return [("Connection", "close")]
+    return []
+
+
+def _loggable_path(environ):
+    """The raw path for the log line (webob's path_qs fails on undecodable bytes)."""
+    path = environ.get("PATH_INFO", "")
+    qs = environ.get("QUERY_STRING")
+    return (path + "?" + qs if qs else path).encode("latin-1", "replace").decode(
+        "utf-8", "replace")
 
 
 def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):

@@ -259,6 +259,17 @@ class InstanceService:
         with self.db.session() as s:
             self._load(s, tenant_id, instance_id).name = name
 
+    def set_access(self, ctx, tenant_id, instance_id, access):
+        """Merge ``access`` (``is_public`` and/or ``allowed_cidrs``) into the instance's;
+        the taskmanager applies it to the server."""
+        with self.db.session() as s:
+            inst = self._load(s, tenant_id, instance_id)
+            current = {"is_public": False, "allowed_cidrs": []}
+            current.update(json.loads(inst.access) if inst.access else {})
+            current.update(access)
+            inst.access = json.dumps(current)
+        self._cast("update_access", ctx, instance_id)
+
     def delete(self, ctx, tenant_id, instance_id):
         replication.refuse_delete_source(self, tenant_id, instance_id)
         self._start_task(tenant_id, instance_id, "delete", TaskStatus.DELETING,
@@ -299,6 +310,32 @@ class InstanceService:
                              s, tenant_id,
                              {"volumes": new_size - (snap.instance.volume_size or 0)}))
         self._cast("resize_volume", ctx, instance_id, new_size=new_size)
+
+    # -- mgmt actions (any tenant's instance; the API checks the admin policy) ----
+    def reboot(self, ctx, tenant_id, instance_id, image_id=None):
+        """Reboot the server, or rebuild it onto ``image_id`` (a registered image)."""
+        if image_id is not None:
+            with self.db.session() as s:
+                known = s.execute(select(models.DatastoreVersion.id).where(
+                    models.DatastoreVersion.image_id == image_id)).first()
+            if known is None:
+                raise BadRequest(reason="image %s is not the image of any datastore "
+                                        "version" % image_id)
+        action = "rebuild" if image_id else "reboot"
+        self._start_task(tenant_id, instance_id, action, TaskStatus.REBOOTING,
+                         self._refuse_action)
+        if image_id:
+            self._cast("rebuild_instance", ctx, instance_id, image_id=image_id)
+        else:
+            self._cast("reboot_instance", ctx, instance_id)
+
+    def reset_task_status(self, tenant_id, instance_id):
+        """mgmt reset-task-status: the task becomes NONE, nothing else changes."""
+        with self.db.session() as s:
+            inst = self._load(s, tenant_id, instance_id)
+            LOG.info("instance %s: task %s reset to NONE", instance_id, inst.task_status)
+            inst.task_status = TaskStatus.NONE
+            inst.task_started_at = None
 
     def reset_status(self, ctx, tenant_id, instance_id):
         """Clear the task now (so a delete may follow at once), then tell the taskmanager.

@@ -1,12 +1,13 @@
 """Client API of the taskmanager: every method is a cast (fire and forget).
 
 Version history: 1.0 create/delete/restart/resize/reset_status/force_delete;
-1.1 backups; 1.2 configuration; 1.3 replication and upgrade.
+1.1 backups; 1.2 configuration; 1.3 upgrade; 1.4 replication (promote, eject, detach);
+1.5 access, mgmt reboot/rebuild.
 """
 
 from trove_lite.rpc import transport
 
-VERSION = "1.4"
+VERSION = "1.5"
 
 
 class TaskManagerAPI:
@@ -67,3 +68,12 @@ class TaskManagerAPI:
 
     def detach_replica(self, ctx, instance_id):
         self._cast(ctx, "detach_replica", "1.4", instance_id=instance_id)
+
+    def update_access(self, ctx, instance_id):
+        self._cast(ctx, "update_access", "1.5", instance_id=instance_id)
+
+    def reboot_instance(self, ctx, instance_id):
+        self._cast(ctx, "reboot_instance", "1.5", instance_id=instance_id)
+
+    def rebuild_instance(self, ctx, instance_id, image_id):
+        self._cast(ctx, "rebuild_instance", "1.5", instance_id=instance_id, image_id=image_id)

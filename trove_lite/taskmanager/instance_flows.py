@@ -19,6 +19,7 @@ from trove_lite import exceptions, quota
 from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models
 from trove_lite.drivers.compute import base as compute_base
+from trove_lite.drivers.compute import firewall as access_firewall
 from trove_lite.rpc import guest as guest_rpc
 from trove_lite.rpc import transport
 from trove_lite.status import ServiceStatus, TaskStatus
@@ -50,11 +51,12 @@ class FlowCancelled(Exception):
 
 
 class InstanceFlows:
-    def __init__(self, conf, db, compute, volumes, guest_factory=None):
+    def __init__(self, conf, db, compute, volumes, guest_factory=None, firewall=None):
         self.conf = conf
         self.db = db
         self.compute = compute
         self.volumes = volumes
+        self.firewall = firewall or access_firewall.for_compute(compute, conf)
         self.guest_factory = guest_factory or (
             lambda instance_id: guest_rpc.GuestAPI(conf, instance_id))
         self.requests = create_requests.CreateRequests(conf, db)
@@ -234,6 +236,7 @@ class InstanceFlows:
         t = self._step(inst, "server %s is ACTIVE" % server_id, t)
         if server.addresses:
             self.update(inst.id, address=server.addresses[0])
+        self.apply_access()  # before the guest creates the users
         device = self._attach(volume_id, server_id) if volume_id else None
         status, _, _ = self.service_status(inst.id)
         if status not in ServiceStatus.SERVING:
@@ -400,6 +403,7 @@ class InstanceFlows:
                     task_status=TaskStatus.NONE)
         quota.release_instance(self.db, self.conf, instance_id)  # idempotent
         self.set_service_status(instance_id, ServiceStatus.DELETED)
+        self.apply_access()  # its rules go with it
         LOG.info("instance %s deleted%s", instance_id,
                  " (ignoring: %s)" % "; ".join(errors) if errors else "")
 
@@ -416,6 +420,47 @@ class InstanceFlows:
             self.add_fault(instance_id, "Restart failed: %s" % _msg(e))
         finally:
             self.set_task(instance_id, TaskStatus.NONE)
+
+    def reboot(self, instance_id, image_id=None):
+        """mgmt reboot (the whole server), or rebuild onto ``image_id``; the data
+        volume stays attached. The database is started even if it was stopped on
+        purpose (mgmt stop), which a plain boot leaves stopped: a reboot is how an
+        operator brings it back."""
+        inst = self.load(instance_id)
+        what = "Rebuild onto image %s" % image_id if image_id else "Reboot"
+        since = utcnow()
+        try:
+            self.set_service_status(instance_id, ServiceStatus.RESTARTING)
+            if image_id:
+                self.compute.rebuild_server(inst.server_id, image_id)
+            else:
+                self.compute.reboot_server(inst.server_id)
+            # waits in the guest's queue until the rebooted agent consumes it
+            self.guest_factory(instance_id).start_db()
+            self.wait_for_service(instance_id, ServiceStatus.SERVING, self._state_deadline(),
+                                  since=since)
+        except (FlowError, exceptions.TroveLiteError, OSError) as e:
+            self.add_fault(instance_id, "%s failed: %s" % (what, _msg(e)))
+        finally:
+            self.set_task(instance_id, TaskStatus.NONE)
+
+    # -- access -----------------------------------------------------------------
+    def apply_access(self):
+        """Every live instance's ``allowed_cidrs`` onto its database port (see
+        drivers/compute/firewall.py); called on each change and reconcile pass."""
+        entries = []
+        with self.db.session() as s:
+            rows = s.execute(select(models.Instance.address, models.Instance.access).where(
+                models.Instance.deleted.is_(False), models.Instance.address.is_not(None),
+                models.Instance.access.is_not(None))).all()
+        for address, access in rows:
+            try:
+                cidrs = json.loads(access).get("allowed_cidrs") or []
+            except (ValueError, AttributeError):
+                cidrs = []
+            if cidrs:
+                entries.append((address, 3306, tuple(cidrs)))
+        return self.firewall.apply(entries)
 
     def _state_deadline(self):
         return time.monotonic() + self.conf.taskmanager.state_change_wait_time

@@ -23,7 +23,7 @@ LOG = logging.getLogger(__name__)
 
 
 class TaskManager:
-    target = messaging.Target(version="1.4")
+    target = messaging.Target(version="1.5")
 
     def __init__(self, conf, db, compute, volumes, guest_factory=None):
         self.conf = conf
@@ -89,6 +89,16 @@ class TaskManager:
     def reset_status(self, ctx, instance_id):
         self.flows.reset_status(instance_id)
 
+    # -- mgmt and access (1.5) -------------------------------------------------
+    def reboot_instance(self, ctx, instance_id):
+        self._drive(instance_id, self.flows.reboot)
+
+    def rebuild_instance(self, ctx, instance_id, image_id):
+        self._drive(instance_id, self.flows.reboot, image_id)
+
+    def update_access(self, ctx, instance_id):
+        self.flows.apply_access()
+
     # -- backups (1.1) ---------------------------------------------------------
     def create_backup(self, ctx, backup_id, instance_id):
         self.backups.create(backup_id, instance_id)
@@ -136,10 +146,11 @@ class TaskManager:
             has_request=inst.id in requested) for inst, st in rows]
 
     def reconcile(self):
-        try:
-            self.backups.check_stalled()
-        except Exception:
-            LOG.exception("Unexpected exception raised, please report it as a BUG")
+        for check in (self.backups.check_stalled, self.flows.apply_access):
+            try:
+                check()
+            except Exception:
+                LOG.exception("Unexpected exception raised, please report it as a BUG")
         for snap in self.snapshots():
             action, reason = reconcile.decide(snap)
             if action in (reconcile.NOTHING, reconcile.WAIT):

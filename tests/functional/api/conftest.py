@@ -33,7 +33,8 @@ from trove_lite.rpc import transport
 from trove_lite.rpc.taskmanager import TaskManagerAPI
 
 CAST_METHODS = ("create_instance", "delete_instance", "force_delete_instance",
-                "restart_instance", "resize_flavor", "resize_volume", "reset_status")
+                "restart_instance", "resize_flavor", "resize_volume", "reset_status",
+                "update_access")
 
 
 class RecordingEndpoint:

@@ -131,3 +131,33 @@ def test_listen_backlog_is_the_configured_one(serve):
     out = subprocess.run(["ss", "-ltnH", "sport = :%d" % server.port], capture_output=True,
                          text=True, check=True).stdout
     assert out.split()[2] == "77", out
+
+
+def test_trickling_clients_are_cut_at_the_request_deadline(serve):
+    """Clients sending a body byte every 0.3 s never hit the 1 s read timeout; the
+    1.5 s request deadline cuts them, so the workers serve others again."""
+    server = serve(client_request_timeout=1.5)
+    trickling = connect(server, 2)
+    stop = threading.Event()
+
+    def trickle():
+        for s in trickling:
+            s.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        while not stop.wait(0.3):
+            for s in trickling:
+                try:
+                    s.sendall(b"a")
+                except OSError:
+                    pass
+
+    feeder = threading.Thread(target=trickle)
+    feeder.start()
+    try:
+        time.sleep(0.3)
+        resp, took = timed_get(server.url + "/")
+        assert resp.status_code == 200
+        assert took < 3.0, "a request behind 2 trickling bodies took %.2f s" % took
+    finally:
+        stop.set()
+        feeder.join()
+        close_all(trickling)

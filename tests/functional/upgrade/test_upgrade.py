@@ -250,6 +250,21 @@ def test_refused_upgrades_change_nothing(cp, trove):
     check_everything(trove, iid, "10.5")
 
 
+def test_no_room_for_the_rollback_copy_stops_nothing(cp, trove):
+    iid = STATE["id"]
+    volume = volume_dir(cp, iid)
+    filler = os.path.join(volume, "filler")
+    subprocess.run(["fallocate", "-l", str(shutil.disk_usage(volume).free - 2 ** 20),
+                    filler], check=True)
+    try:
+        inst = upgrade_and_wait(trove, iid, "10.11")
+    finally:
+        os.unlink(filler)
+    assert inst.status == "ACTIVE"
+    assert "resize the volume first" in inst.fault["message"]
+    check_everything(trove, iid, "10.5")
+
+
 def test_hop_10_5_to_10_11_keeps_everything(trove):
     iid = STATE["id"]
     trove.instances.upgrade(iid, "10.11")

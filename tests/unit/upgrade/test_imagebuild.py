@@ -39,3 +39,13 @@ def test_a_build_without_its_complete_marker_is_not_used(tmp_path):
     assert imagebuild.cached_image("mariadb-10.5", str(tmp_path)) is None
     (d / ".complete").write_text("")
     assert imagebuild.cached_image("mariadb-10.5", str(tmp_path))[0] == {}
+
+
+def test_template_option_10_5_lacks_is_still_shown_under_its_name():
+    # binlog_expire_logs_seconds is "loose_" in the template (10.5 has no such
+    # variable); the instance's effective configuration still names it
+    from trove_lite import config
+    from trove_lite.configuration import service
+    names = service.template_parameter_names(config.make_conf([]))
+    assert "binlog_expire_logs_seconds" in names
+    assert not [n for n in names if n.startswith("loose")]

@@ -15,6 +15,7 @@ Needs the images (tools/bootstrap.sh builds them).
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -140,6 +141,7 @@ def main():
                   "(max %5.2f)   ratio %.2f" % (hop, statistics.median(b), max(b),
                                                 statistics.median(t), max(t),
                                                 statistics.median(t) / statistics.median(b)))
+        phases(os.path.join(base_dir, "aio.log"))
     finally:
         try:
             for inst in cp.client("bench").instances.list():
@@ -149,6 +151,22 @@ def main():
         time.sleep(2)
         cp.stop()
         shutil.rmtree(base_dir, ignore_errors=True)
+
+
+def phases(log_path):
+    """Median of each step of the flow, from the taskmanager's step log (both hops)."""
+    steps = {}
+    with open(log_path) as f:
+        for line in f:
+            m = PHASE_RE.search(line)
+            if m:
+                steps.setdefault(m.group(1), []).append(float(m.group(2)))
+    print("trove-lite steps (median over all hops): " + ", ".join(
+        "%s %.2f s" % (name, statistics.median(times)) for name, times in steps.items()))
+
+
+PHASE_RE = re.compile(r": (pre_upgrade done|server rebuilt|post_upgrade done)[^(]*"
+                      r"\((\d+\.\d+) s\)")
 
 
 def fmt(hops):

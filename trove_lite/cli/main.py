@@ -286,6 +286,13 @@ def do_resize_volume(cs, args):
     cs.instances.resize_volume(find_instance(cs, args.instance), args.size)
 
 
+@command("upgrade", "Upgrades an instance to a newer version of its datastore.",
+         arg("instance", help="ID or name of the instance."),
+         arg("datastore_version", help="ID or name of the datastore version."))
+def do_upgrade(cs, args):
+    cs.instances.upgrade(find_instance(cs, args.instance), args.datastore_version)
+
+
 @command("reset-status", "Clears the task of an instance stuck in BUILD or ERROR.",
          arg("instance", help="ID or name of the instance."))
 def do_reset_status(cs, args):

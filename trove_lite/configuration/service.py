@@ -43,7 +43,8 @@ NAME_MAX = 255
 # Service statuses in which a guest can take a configuration change.
 APPLY_SERVICE_STATES = frozenset([ServiceStatus.RUNNING, ServiceStatus.HEALTHY,
                                   ServiceStatus.RESTART_REQUIRED])
-_TEMPLATE_OPTION_RE = re.compile(r"^([a-z][a-z0-9_]*)\s*=", re.MULTILINE)
+# "loose_" marks an option some versions lack (mariadbd then ignores it)
+_TEMPLATE_OPTION_RE = re.compile(r"^(?:loose_)?([a-z][a-z0-9_]*)\s*=", re.MULTILINE)
 
 
 class ConfigurationNotFound(NotFound):

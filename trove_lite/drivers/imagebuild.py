@@ -173,14 +173,20 @@ class PrivateApt:
             "apt-cache", *self._opts(), "depends", "--recurse", "--no-recommends",
             "--no-suggests", "--no-conflicts", "--no-breaks", "--no-replaces",
             "--no-enhances", *packages])
-        return sorted({line.strip() for line in out.splitlines()
-                       if line and not line.startswith(" ") and not line.startswith("<")})
+        return parse_depends(out)
 
     def download(self, names, dest):
         os.makedirs(dest, exist_ok=True)
         _run(self.suite, "apt-get download", ["apt-get", *self._opts(), "download", *names],
              cwd=dest)
         return sorted(os.path.join(dest, n) for n in os.listdir(dest) if n.endswith(".deb"))
+
+
+def parse_depends(text):
+    """Package names of ``apt-cache depends --recurse`` output (pure): the unindented
+    lines, without virtual packages (``<name>``), which a real package provides."""
+    return sorted({line.strip() for line in text.splitlines()
+                   if line.strip() and not line.startswith(" ") and not line.startswith("<")})
 
 
 def patch_tree(image_id, tree):

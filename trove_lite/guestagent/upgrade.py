@@ -85,6 +85,7 @@ class UpgradeAgent:
         the instance needs on the volume, unmount it. Returns the upgrade info."""
         app = self._make_app()
         server = app.server
+        _check_room(server.datadir)
         if slow_shutdown and server.is_running():
             # a slow shutdown leaves no undo or change-buffer work for the new version
             with app.connect() as conn, conn.cursor() as cur:
@@ -192,6 +193,17 @@ class UpgradeAgent:
         if proc.returncode != 0:
             raise UpgradeError(reason="mariadb-upgrade failed (%d): %s" % (
                 proc.returncode, (proc.stderr or proc.stdout)[-800:].strip()))
+
+
+def _check_room(datadir):
+    """The rollback copy must fit on the volume: refuse before anything stops."""
+    used = int(subprocess.run(["du", "-s", "--block-size=1", datadir], check=True,
+                              capture_output=True, text=True).stdout.split()[0])
+    free = shutil.disk_usage(datadir).free
+    if used * 1.1 > free:
+        raise UpgradeError(reason="the volume has %d MB free; the copy of the datadir kept "
+                                  "for a rollback needs %d MB: resize the volume first" % (
+                                      free // 2 ** 20, used * 1.1 // 2 ** 20))
 
 
 def _version(app):

@@ -71,7 +71,7 @@ class UpgradeFlows:
         what = "Upgrade from %s to %s" % (old["name"], new["name"])
         try:
             info = guest.pre_upgrade(slow_shutdown=is_major(old["version"], new["version"]))
-        except exceptions.TroveLiteError as e:
+        except Exception as e:   # the guest refused, timed out, or the bus failed
             f.add_fault(instance_id, "%s failed before anything changed: %s" % (what, _msg(e)))
             self._start_again(instance_id, guest)
             return

@@ -250,6 +250,21 @@ def test_refused_upgrades_change_nothing(cp, trove):
     check_everything(trove, iid, "10.5")
 
 
+def test_no_room_for_the_rollback_copy_stops_nothing(cp, trove):
+    iid = STATE["id"]
+    volume = volume_dir(cp, iid)
+    filler = os.path.join(volume, "filler")
+    subprocess.run(["fallocate", "-l", str(shutil.disk_usage(volume).free - 2 ** 20),
+                    filler], check=True)
+    try:
+        inst = upgrade_and_wait(trove, iid, "10.11")
+    finally:
+        os.unlink(filler)
+    assert inst.status == "ACTIVE"
+    assert "resize the volume first" in inst.fault["message"]
+    check_everything(trove, iid, "10.5")
+
+
 def test_hop_10_5_to_10_11_keeps_everything(trove):
     iid = STATE["id"]
     trove.instances.upgrade(iid, "10.11")
@@ -279,9 +294,19 @@ def test_failed_post_upgrade_rolls_back_to_10_11(cp, trove):
     assert not os.path.exists(hook)
 
 
-def test_hop_10_11_to_11_8_keeps_everything(trove):
+def cli(cp, *argv):
+    return subprocess.run([sys.executable, "-m", "trove_lite.cli.main", "--endpoint",
+                           cp.endpoint(TENANT), *argv],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_hop_10_11_to_11_8_keeps_everything(cp, trove):
     iid = STATE["id"]
-    inst = upgrade_and_wait(trove, iid, "11.8")
+    refused = cli(cp, "upgrade", "upg", "10.5")          # our CLI, by instance name
+    assert refused.returncode != 0 and "downgrades are not supported" in refused.stderr
+    done = cli(cp, "upgrade", "upg", "11.8")
+    assert done.returncode == 0, done.stderr
+    inst = wait_for_status(trove, iid, ("ACTIVE", "ERROR"), timeout=240)
     assert inst.status == "ACTIVE", getattr(inst, "fault", None)
     assert check_everything(trove, iid, "11.8").startswith("11.8.")
     # the group moved with its only instance: edits are checked against 11.8's rules

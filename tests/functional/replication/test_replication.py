@@ -108,6 +108,11 @@ def test_refusals(cp, source):
         trove.instances.promote_to_replica_source(source.id)
     with pytest.raises(trove_exc.BadRequest, match="replication source"):
         trove.instances.delete(source.id)
+    with pytest.raises(trove_exc.BadRequest, match="read-only replica"):
+        trove.users.create(rep.id, [{"name": "bob", "password": "B0b-secret"}])
+    with pytest.raises(trove_exc.BadRequest, match="read-only replica"):
+        trove.databases.create(rep.id, [{"name": "more"}])
+    assert "alice" in [u.name for u in trove.users.list(rep.id)]   # reads are served
     assert trove.instances.get(source.id).status == "ACTIVE"
     assert len(trove.instances.list()) == 3
 
@@ -229,6 +234,17 @@ def test_restarted_replica_resumes_without_reseed(cp, source):
     _, server_id = server_socket(cp, trove, rep.id)
     with open(os.path.join(cp.state_dir, "servers", server_id, "guest.log")) as f:
         assert f.read().count("seeded ") == 1, "the restart did not seed again"
+    trove.instances.resize_instance(rep.id, "3")    # 2 vCPUs: 4 apply threads
+    wait_until(lambda: str(trove.instances.get(rep.id).flavor["id"]) == "3"
+               and trove.instances.get(rep.id).status == "ACTIVE", timeout=90,
+               what="the replica resized")
+    sock, _ = server_socket(cp, trove, rep.id)
+    with pymysql.connect(unix_socket=sock, user="root") as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@slave_parallel_threads, @@read_only")
+        assert cur.fetchone() == (4, 1)
+    with connect(source) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders VALUES (900021, 'after the resize')")
+    wait_until(lambda: checksum(rep) == checksum(source), what="replicating after resize")
     trove.instances.restart(source.id)
     wait_for_status(trove, source.id, {"ACTIVE"}, timeout=90)
     wait_until(lambda: (trove.instances.get(rep.id).replication.get("lag_seconds") or 99) < 5

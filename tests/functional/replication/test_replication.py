@@ -163,7 +163,12 @@ def test_seed_killed_on_the_source(cp, source):
     cfg = os.path.join(cp.state_dir, "servers", src_server, "mysql", "my.cnf")
     failed = trove.instances.create("seedfail", "1", volume={"size": 1},
                                     replica_of=source.id)
-    pid = wait_until(lambda: _backup_pid(cfg), timeout=60, what="the seed backup running")
+    deadline = time.monotonic() + 60
+    pid = _backup_pid(cfg)
+    while pid is None:      # the stream lasts about a second: look often
+        assert time.monotonic() < deadline, "the seed backup never ran"
+        time.sleep(0.01)
+        pid = _backup_pid(cfg)
     os.kill(pid, signal.SIGKILL)
     failed = wait_for_status(trove, failed.id, {"ACTIVE", "ERROR"}, timeout=120)
     assert failed.status == "ERROR"

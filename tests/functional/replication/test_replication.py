@@ -14,6 +14,7 @@ import time
 
 import pymysql
 import pytest
+import requests
 from troveclient import exceptions as trove_exc
 
 from tests.functional.replication.conftest import connect, server_socket
@@ -39,6 +40,14 @@ def cli(cp, *args):
             for line in out.splitlines() if line.startswith("| ") and "Property" not in line}
 
 
+def osc(cp, *args):
+    """``openstack database ...`` (python-openstackclient) against this control plane."""
+    return subprocess.run([os.path.join(os.path.dirname(sys.executable), "openstack"),
+                           "--os-auth-type", "none", "--os-endpoint", cp.endpoint(),
+                           "database", *args], capture_output=True, text=True,
+                          check=True).stdout
+
+
 def wait_until(fn, timeout=30, what="condition"):
     deadline = time.monotonic() + timeout
     last = None
@@ -60,9 +69,14 @@ def _writer_connect(inst):
 def test_create_replicas_under_writes(cp, source):
     trove = cp.client()
     with Writer([source], _writer_connect, start_id=10000) as writer:
-        replica = trove.instances.create("rep", "1", volume={"size": 1},
-                                         replica_of=source.name, replica_count=2)
-        assert replica.status == "BUILD"
+        if cp.strategy == "gtid":
+            replica = trove.instances.create("rep", "1", volume={"size": 1},
+                                             replica_of=source.name, replica_count=2)
+            assert replica.status == "BUILD"
+        else:   # openstack database (no flavor, no size: the source's)
+            osc(cp, "instance", "create", "rep", "--replica-of", source.name,
+                "--replica-count", "2")
+            replica = [i for i in trove.instances.list() if i.name == "rep"][0]
         replica = wait_for_status(trove, replica.id, {"ACTIVE", "ERROR"}, timeout=120)
         assert replica.status == "ACTIVE", getattr(replica, "fault", None)
     assert len(writer.acked) > 10, "the source kept serving writes while seeding"
@@ -85,6 +99,8 @@ def test_create_replicas_under_writes(cp, source):
     assert 0 <= block["lag_seconds"] < 10
     assert block["strategy"] == cp.strategy
     assert trove.instances.get(source.id).replication["role"] == "source"
+    if cp.strategy == "binlog":
+        assert source.id in osc(cp, "instance", "show", replica.id)
     shown = cli(cp, "show", replica.id)
     assert shown["replica_of"] == source.id and shown["replication_role"] == "replica"
     assert shown["replication_sql_thread"] == "Yes"
@@ -108,6 +124,15 @@ def test_refusals(cp, source):
         trove.instances.promote_to_replica_source(source.id)
     with pytest.raises(trove_exc.BadRequest, match="replication source"):
         trove.instances.delete(source.id)
+    for body, why in (({"replica_count": 2}, "replica_count needs replica_of"),
+                      ({"replica_of": source.id, "replica_count": 11}, "replica_count must be"),
+                      ({"replica_of": source.id, "replica_count": "2"}, "replica_count"),
+                      ({"replica_of": source.id, "restorePoint": {"backupRef": "b"}},
+                       "restorePoint")):
+        resp = requests.post(cp.endpoint() + "/instances", json={"instance": dict(
+            {"name": "bad", "flavorRef": "1", "volume": {"size": 1}}, **body)})
+        assert resp.status_code == 400 and why in resp.json()["badRequest"]["message"], \
+            resp.text
     with pytest.raises(trove_exc.BadRequest, match="read-only replica"):
         trove.users.create(rep.id, [{"name": "bob", "password": "B0b-secret"}])
     with pytest.raises(trove_exc.BadRequest, match="read-only replica"):

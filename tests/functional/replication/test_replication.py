@@ -253,6 +253,34 @@ def test_broken_replica_shows_error(cp, source):
     wait_until(lambda: checksum(rep) == checksum(source), what="caught up")
 
 
+def test_backup_of_a_replica_restores(cp, source):
+    """Backups offloaded to a replica restore like any other."""
+    if cp.strategy != "gtid":
+        pytest.skip("the backup path does not depend on the strategy")
+    from tests.functional.backups_api.conftest import wait_backup
+    trove = cp.client()
+    rep = STATE[cp.strategy]["replicas"][0]
+    wait_until(lambda: checksum(rep) == checksum(source), what="the replica caught up")
+    backup = wait_backup(trove, trove.backups.create("of-a-replica", rep.id).id)
+    assert backup.status == "COMPLETED" and backup.instance_id == rep.id
+    restored = trove.instances.create("from-replica", "1", volume={"size": 1},
+                                      restorePoint={"backupRef": backup.id})
+    restored = wait_for_status(trove, restored.id, {"ACTIVE", "ERROR"}, timeout=120)
+    assert restored.status == "ACTIVE", getattr(restored, "fault", None)
+    assert checksum(restored) == checksum(source)
+    assert not getattr(restored, "replica_of", None)
+    sock, _ = server_socket(cp, trove, restored.id)
+    with pymysql.connect(unix_socket=sock, user="root") as conn, conn.cursor() as cur:
+        cur.execute("SHOW SLAVE STATUS")
+        assert cur.fetchone() is None, "a restored copy must not replicate"
+    with connect(restored) as conn, conn.cursor() as cur:   # a standalone copy
+        cur.execute("INSERT INTO orders VALUES (900030, 'restored copy')")
+    trove.instances.delete(restored.id)
+    trove.backups.delete(backup.id)
+    wait_until(lambda: restored.id not in [i.id for i in trove.instances.list()],
+               what="the restored copy deleted")
+
+
 def test_restarted_replica_resumes_without_reseed(cp, source):
     trove = cp.client()
     rep = STATE[cp.strategy]["replicas"][0]

@@ -161,7 +161,9 @@ def test_replication_password_stays_secret(cp, source):
     assert binlogs
     places = binlogs + [os.path.join(cp.base_dir, "aio.log")]
     for root, _dirs, files in os.walk(os.path.join(cp.state_dir, "servers")):
-        places += [os.path.join(root, n) for n in files if n.endswith(".log")]
+        # logs, the agents' state and injected files (the 0600 secret file aside)
+        places += [os.path.join(root, n) for n in files if n.endswith((".log", ".json"))
+                   or "etc" in root.split(os.sep)]
     for path in places:
         with open(path, "rb") as f:
             assert needle not in f.read(), "replication password in clear in %s" % path

@@ -67,7 +67,7 @@ def create_request(body, conf):
     for key, feature in _CREATE_NOT_IMPLEMENTED.items():
         if b.get(key):
             raise NotImplementedYet(feature=feature)
-    if "flavorRef" not in b:
+    if "flavorRef" not in b and not b.get("replica_of"):  # a replica may take its source's
         raise BadRequest(reason="a flavor is required (flavorRef)")
     check_placement(b, conf)
     check_grants(b)
@@ -75,7 +75,7 @@ def create_request(body, conf):
     volume = b.get("volume") or {}
     return CreateRequest(
         name=b["name"],
-        flavor_ref=str(b["flavorRef"]),
+        flavor_ref=str(b["flavorRef"]) if "flavorRef" in b else None,
         volume_size=volume.get("size"),
         volume_type=volume.get("type"),
         datastore=ds.get("type"),

@@ -43,6 +43,9 @@ class RootHistory:
     user: str | None
 
 
+_READS = ("listing", "showing")  # the actions a replica serves itself
+
+
 def refuse_guest_call(task_status, service_status):
     """Pure decision: why the guest may not be asked now (None when it may)."""
     if task_status not in _USABLE_TASKS:
@@ -92,6 +95,12 @@ class GuestAdminService:
                                     message="Instance %s is not available for %s: %s "
                                             "(status %s)." % (instance_id, action, reason,
                                                               snap.status))
+        if snap.instance.slave_of_id and not action.startswith(_READS):
+            # a local write on a replica would diverge it from its source (and its
+            # own GTIDs would break a later promote): writes go to the source
+            raise BadRequest(reason="Instance %s is a read-only replica of %s: %s is done "
+                                    "on the source and replicates." % (
+                                        instance_id, snap.instance.slave_of_id, action))
         return self.guest_factory(instance_id)
 
     # -- databases ----------------------------------------------------------------

@@ -134,6 +134,7 @@ def create_replicas(service, ctx, tenant_id, req, replica_of, replica_count):
     """Record ``replica_count`` replicas of ``replica_of`` and cast their creates.
 
     Same datastore version as the source (a different one asked for is refused);
+    the source's flavor and volume size unless others are given;
     the source must be ACTIVE and not a replica itself. Returns the first
     replica's snapshot (Trove answers with one instance).
     """
@@ -171,7 +172,8 @@ def create_replicas(service, ctx, tenant_id, req, replica_of, replica_count):
                                                    version.datastore.name):
             raise BadRequest(reason="a replica runs its source's datastore (%s)"
                                     % version.datastore.name)
-        flavor = catalog.find_flavor(s, inst_service.flavor_id_from_ref(req.flavor_ref))
+        flavor = catalog.find_flavor(s, inst_service.flavor_id_from_ref(req.flavor_ref)
+                                     if req.flavor_ref else source.flavor_id)
         catalog.check_flavor_allowed(s, flavor, version.datastore, version)
         service.quotas.reserve(s, tenant_id, {k: v * int(count) for k, v in
                                               quota.instance_deltas(size, flavor.ram).items()})

@@ -86,4 +86,11 @@ def decide(s):
             return FAIL_TIMEOUT, "%s was cut off %d s ago and the database is %s" % (
                 s.task_status, age, s.service_status)
         return WAIT, "%s cut off; waiting for the guest to report" % s.task_status
+    if s.task_status in (TaskStatus.PROMOTING, TaskStatus.EJECTING, TaskStatus.DETACHING):
+        # not resumed: a switchover cut off halfway needs a person to look at the set
+        if age is not None and age > s.state_change_wait_time:
+            return FAIL_TIMEOUT, "%s was cut off %d s ago; the replication set may be " \
+                                 "half switched over: check each member's replica_of " \
+                                 "and read_only" % (s.task_status, age)
+        return WAIT, "%s cut off; its flow may still end" % s.task_status
     return NOTHING, "no task in progress"

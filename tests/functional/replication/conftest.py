@@ -15,7 +15,8 @@ def cp(request):
     base = tempfile.mkdtemp(prefix="trove-lite-repl-")
     plane = ControlPlane(base, heartbeat_interval=1, extra_conf=(
         "\n[replication]\nstrategy = %s\nsource_heartbeat_expiry = 6\n"
-        "switchover_timeout = 20\n" % request.param)).start_aio()
+        "switchover_timeout = 20\n\n[backup_storage]\ndriver = local\n"
+        % request.param)).start_aio()
     plane.strategy = request.param
     yield plane
     if os.environ.get("REPLICATION_DEBUG"):

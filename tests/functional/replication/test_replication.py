@@ -14,6 +14,7 @@ import time
 
 import pymysql
 import pytest
+import requests
 from troveclient import exceptions as trove_exc
 
 from tests.functional.replication.conftest import connect, server_socket
@@ -39,6 +40,14 @@ def cli(cp, *args):
             for line in out.splitlines() if line.startswith("| ") and "Property" not in line}
 
 
+def osc(cp, *args):
+    """``openstack database ...`` (python-openstackclient) against this control plane."""
+    return subprocess.run([os.path.join(os.path.dirname(sys.executable), "openstack"),
+                           "--os-auth-type", "none", "--os-endpoint", cp.endpoint(),
+                           "database", *args], capture_output=True, text=True,
+                          check=True).stdout
+
+
 def wait_until(fn, timeout=30, what="condition"):
     deadline = time.monotonic() + timeout
     last = None
@@ -60,9 +69,14 @@ def _writer_connect(inst):
 def test_create_replicas_under_writes(cp, source):
     trove = cp.client()
     with Writer([source], _writer_connect, start_id=10000) as writer:
-        replica = trove.instances.create("rep", "1", volume={"size": 1},
-                                         replica_of=source.name, replica_count=2)
-        assert replica.status == "BUILD"
+        if cp.strategy == "gtid":
+            replica = trove.instances.create("rep", "1", volume={"size": 1},
+                                             replica_of=source.name, replica_count=2)
+            assert replica.status == "BUILD"
+        else:   # openstack database (no flavor, no size: the source's)
+            osc(cp, "instance", "create", "rep", "--replica-of", source.name,
+                "--replica-count", "2")
+            replica = [i for i in trove.instances.list() if i.name == "rep"][0]
         replica = wait_for_status(trove, replica.id, {"ACTIVE", "ERROR"}, timeout=120)
         assert replica.status == "ACTIVE", getattr(replica, "fault", None)
     assert len(writer.acked) > 10, "the source kept serving writes while seeding"
@@ -85,6 +99,8 @@ def test_create_replicas_under_writes(cp, source):
     assert 0 <= block["lag_seconds"] < 10
     assert block["strategy"] == cp.strategy
     assert trove.instances.get(source.id).replication["role"] == "source"
+    if cp.strategy == "binlog":
+        assert source.id in osc(cp, "instance", "show", replica.id)
     shown = cli(cp, "show", replica.id)
     assert shown["replica_of"] == source.id and shown["replication_role"] == "replica"
     assert shown["replication_sql_thread"] == "Yes"
@@ -108,6 +124,20 @@ def test_refusals(cp, source):
         trove.instances.promote_to_replica_source(source.id)
     with pytest.raises(trove_exc.BadRequest, match="replication source"):
         trove.instances.delete(source.id)
+    for body, why in (({"replica_count": 2}, "replica_count needs replica_of"),
+                      ({"replica_of": source.id, "replica_count": 11}, "replica_count must be"),
+                      ({"replica_of": source.id, "replica_count": "2"}, "replica_count"),
+                      ({"replica_of": source.id, "restorePoint": {"backupRef": "b"}},
+                       "restorePoint")):
+        resp = requests.post(cp.endpoint() + "/instances", json={"instance": dict(
+            {"name": "bad", "flavorRef": "1", "volume": {"size": 1}}, **body)})
+        assert resp.status_code == 400 and why in resp.json()["badRequest"]["message"], \
+            resp.text
+    with pytest.raises(trove_exc.BadRequest, match="read-only replica"):
+        trove.users.create(rep.id, [{"name": "bob", "password": "B0b-secret"}])
+    with pytest.raises(trove_exc.BadRequest, match="read-only replica"):
+        trove.databases.create(rep.id, [{"name": "more"}])
+    assert "alice" in [u.name for u in trove.users.list(rep.id)]   # reads are served
     assert trove.instances.get(source.id).status == "ACTIVE"
     assert len(trove.instances.list()) == 3
 
@@ -131,7 +161,9 @@ def test_replication_password_stays_secret(cp, source):
     assert binlogs
     places = binlogs + [os.path.join(cp.base_dir, "aio.log")]
     for root, _dirs, files in os.walk(os.path.join(cp.state_dir, "servers")):
-        places += [os.path.join(root, n) for n in files if n.endswith(".log")]
+        # logs, the agents' state and injected files (the 0600 secret file aside)
+        places += [os.path.join(root, n) for n in files if n.endswith((".log", ".json"))
+                   or "etc" in root.split(os.sep)]
     for path in places:
         with open(path, "rb") as f:
             assert needle not in f.read(), "replication password in clear in %s" % path
@@ -158,11 +190,16 @@ def test_seed_killed_on_the_source(cp, source):
     cfg = os.path.join(cp.state_dir, "servers", src_server, "mysql", "my.cnf")
     failed = trove.instances.create("seedfail", "1", volume={"size": 1},
                                     replica_of=source.id)
-    pid = wait_until(lambda: _backup_pid(cfg), timeout=60, what="the seed backup running")
+    deadline = time.monotonic() + 60
+    pid = _backup_pid(cfg)
+    while pid is None:      # the stream lasts about a second: look often
+        assert time.monotonic() < deadline, "the seed backup never ran"
+        time.sleep(0.01)
+        pid = _backup_pid(cfg)
     os.kill(pid, signal.SIGKILL)
     failed = wait_for_status(trove, failed.id, {"ACTIVE", "ERROR"}, timeout=120)
     assert failed.status == "ERROR"
-    assert "the source's backup failed" in failed.fault["message"]
+    assert "the source's backup failed or was cut off" in failed.fault["message"]
     assert trove.instances.get(source.id).status == "ACTIVE"
     with connect(source) as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO orders VALUES (900010, 'source serves on')")
@@ -218,6 +255,34 @@ def test_broken_replica_shows_error(cp, source):
     wait_until(lambda: checksum(rep) == checksum(source), what="caught up")
 
 
+def test_backup_of_a_replica_restores(cp, source):
+    """Backups offloaded to a replica restore like any other."""
+    if cp.strategy != "gtid":
+        pytest.skip("the backup path does not depend on the strategy")
+    from tests.functional.backups_api.conftest import wait_backup
+    trove = cp.client()
+    rep = STATE[cp.strategy]["replicas"][0]
+    wait_until(lambda: checksum(rep) == checksum(source), what="the replica caught up")
+    backup = wait_backup(trove, trove.backups.create("of-a-replica", rep.id).id)
+    assert backup.status == "COMPLETED" and backup.instance_id == rep.id
+    restored = trove.instances.create("from-replica", "1", volume={"size": 1},
+                                      restorePoint={"backupRef": backup.id})
+    restored = wait_for_status(trove, restored.id, {"ACTIVE", "ERROR"}, timeout=120)
+    assert restored.status == "ACTIVE", getattr(restored, "fault", None)
+    assert checksum(restored) == checksum(source)
+    assert not getattr(restored, "replica_of", None)
+    sock, _ = server_socket(cp, trove, restored.id)
+    with pymysql.connect(unix_socket=sock, user="root") as conn, conn.cursor() as cur:
+        cur.execute("SHOW SLAVE STATUS")
+        assert cur.fetchone() is None, "a restored copy must not replicate"
+    with connect(restored) as conn, conn.cursor() as cur:   # a standalone copy
+        cur.execute("INSERT INTO orders VALUES (900030, 'restored copy')")
+    trove.instances.delete(restored.id)
+    trove.backups.delete(backup.id)
+    wait_until(lambda: restored.id not in [i.id for i in trove.instances.list()],
+               what="the restored copy deleted")
+
+
 def test_restarted_replica_resumes_without_reseed(cp, source):
     trove = cp.client()
     rep = STATE[cp.strategy]["replicas"][0]
@@ -229,11 +294,34 @@ def test_restarted_replica_resumes_without_reseed(cp, source):
     _, server_id = server_socket(cp, trove, rep.id)
     with open(os.path.join(cp.state_dir, "servers", server_id, "guest.log")) as f:
         assert f.read().count("seeded ") == 1, "the restart did not seed again"
-    trove.instances.restart(source.id)
+    trove.instances.resize_instance(rep.id, "3")    # 2 vCPUs: 4 apply threads
+    wait_until(lambda: str(trove.instances.get(rep.id).flavor["id"]) == "3"
+               and trove.instances.get(rep.id).status == "ACTIVE", timeout=90,
+               what="the replica resized")
+    sock, _ = server_socket(cp, trove, rep.id)
+    with pymysql.connect(unix_socket=sock, user="root") as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@slave_parallel_threads, @@read_only")
+        assert cur.fetchone() == (4, 1)
+    with connect(source) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders VALUES (900021, 'after the resize')")
+    wait_until(lambda: checksum(rep) == checksum(source), what="replicating after resize")
+    # the source's whole server reboots (agent and database): its agent resumes the
+    # heartbeat writer, the replica reconnects
+    _, src_server = server_socket(cp, trove, source.id)
+    from trove_lite.cmd import aio as aio_cmd
+    from trove_lite.drivers import factory
+    compute = factory.build_drivers(aio_cmd.make_aio_conf(
+        cp.state_dir, config_files=[cp.conf_file])).compute
+    compute.reboot_server(src_server)
     wait_for_status(trove, source.id, {"ACTIVE"}, timeout=90)
-    wait_until(lambda: (trove.instances.get(rep.id).replication.get("lag_seconds") or 99) < 5
-               and trove.instances.get(rep.id).replication["io_thread"] == "Yes",
-               what="the heartbeat flowing again after the source restarted")
+    time.sleep(4)   # without a heartbeat writer the lag would now be over 4 s
+    wait_until(lambda: (lambda b: b.get("io_thread") == "Yes" and b.get(
+        "lag_seconds") is not None and b["lag_seconds"] < 3)(
+        trove.instances.get(rep.id).replication),
+        timeout=60, what="the heartbeat flowing again after the source rebooted")
+    with connect(source) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders VALUES (900022, 'after the reboot')")
+    wait_until(lambda: checksum(rep) == checksum(source), what="replicating after reboot")
 
 
 def test_promote_under_writer(cp, source):

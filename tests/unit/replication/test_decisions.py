@@ -116,3 +116,17 @@ def test_binlog_resume_point_by_gtid():
     assert r.first_event_after(events, 6) == ("mysql-bin.000001", 330)
     assert r.first_event_after(events, 9) is None
     assert r.domain0_seq("1-3-4,0-2-12") == 12 and r.domain0_seq("") == 0
+
+
+def test_cut_off_switchover_ends_with_a_fault_not_forever():
+    from tests.unit.controlplane.test_deciders import NOW, snap
+    from trove_lite.taskmanager import reconcile
+    for task in ("PROMOTING", "EJECTING", "DETACHING"):
+        fresh = snap(task_status=task, service_status="HEALTHY")
+        assert reconcile.decide(fresh)[0] == reconcile.WAIT
+        old = snap(task_status=task, service_status="HEALTHY",
+                   task_started_at=NOW - datetime.timedelta(seconds=500))
+        action, reason = reconcile.decide(old)
+        assert action == reconcile.FAIL_TIMEOUT and "replica_of" in reason
+        assert reconcile.decide(snap(task_status=task, driven_here=True))[0] == \
+            reconcile.NOTHING

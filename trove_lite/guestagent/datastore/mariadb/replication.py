@@ -15,10 +15,12 @@ per server: after a promote, binlog-mode replicas start at the coordinates the
 new source reports at the moment it stops replicating, before it takes writes.
 
 Seeding: the source's agent listens on its own address for ONE connection
-carrying a one-time token; it streams ``mariadb-backup --stream=xbstream``
-into it (length-prefixed chunks, then a status line), and the replica's agent
-feeds the chunks straight into ``mbstream -x`` in its datadir: nothing is staged
-on disk on either side. SQL comes from the pure builders at the top.
+carrying a one-time token; after a header frame ``mariadb-backup
+--stream=xbstream`` writes into the socket and the replica's ``mbstream -x``
+reads it into the datadir: nothing is staged on disk on either side and the
+data never passes through Python. A failed backup resets the connection; a
+stream is taken only if mbstream succeeded and the backup's closing files
+arrived. SQL comes from the pure builders at the top.
 """
 
 import hashlib
@@ -30,6 +32,7 @@ import secrets
 import shutil
 import socket
 import struct
+import subprocess
 import tempfile
 import threading
 import time
@@ -38,7 +41,6 @@ import jinja2
 import pymysql
 
 from trove_lite import exceptions
-from trove_lite.guestagent.backup.pipeline import Pipeline, PipelineError
 from trove_lite.guestagent.backup.strategies import MariaBackupStrategy
 from trove_lite.guestagent.datastore.mariadb import sql
 
@@ -50,7 +52,6 @@ HEARTBEAT_TABLE = "mysql.trove_lite_heartbeat"
 CONF_FILE = "20-replication.cnf"
 TEMPLATE = "replication.template"
 SECRET_FILE = "replication.secret"
-CHUNK = 1 << 20
 _LEN = struct.Struct("!I")
 
 
@@ -207,7 +208,13 @@ def _recv_frame(conn):
 
 
 class SeedSender:
-    """One seed stream offered by a source; serves one connection with the token."""
+    """One seed stream offered by a source; serves one connection with the token.
+
+    After the token and the header frame, mariadb-backup writes its xbstream
+    straight into the socket (no copy through Python). Success ends the stream
+    with a normal close; a failed backup with a reset, which the replica's
+    mbstream sees as a read error.
+    """
 
     def __init__(self, server, address, password, timeout=300):
         self.server, self.password, self.timeout = server, password, timeout
@@ -226,49 +233,43 @@ class SeedSender:
             return
         finally:
             self.sock.close()
-        with conn:
+        ok = False
+        try:
             conn.settimeout(self.timeout)
-            try:
-                token = _recv_frame(conn).decode()
-                if not hmac.compare_digest(token, self.token):
-                    LOG.warning("seed stream: wrong token from %s; closed", peer)
-                    return
-                _send_frame(conn, json.dumps({"password": self.password}).encode())
-                status = self._stream(conn)
-            except (OSError, ReplicationError) as e:
-                LOG.warning("seed stream to %s broken: %s", peer, e)
+            token = _recv_frame(conn).decode()
+            if not hmac.compare_digest(token, self.token):
+                LOG.warning("seed stream: wrong token from %s; closed", peer)
                 return
-            _send_frame(conn, b"")
-            _send_frame(conn, json.dumps(status).encode())
-            LOG.info("seed stream to %s finished: %s", peer, status)
+            _send_frame(conn, json.dumps({"password": self.password}).encode())
+            ok, detail = self._stream(conn)
+            LOG.info("seed stream to %s %s", peer, "finished" if ok else "failed: " + detail)
+        except (OSError, ReplicationError) as e:
+            LOG.warning("seed stream to %s broken: %s", peer, e)
+        finally:
+            if not ok:   # a reset, not an end of stream: the replica must not take it
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
 
     def _stream(self, conn):
         strat = MariaBackupStrategy(self.server.binaries)
         with tempfile.TemporaryDirectory(prefix="trove-lite-seed-") as lsn_dir:
-            pipeline = Pipeline([strat.backup_stage(self.server.config_file, lsn_dir)])
-            pipeline.start()
-            sent = 0
-            try:
-                while True:
-                    data = pipeline.read(CHUNK)
-                    if not data:
-                        break
-                    _send_frame(conn, data)
-                    sent += len(data)
-                pipeline.wait()
-                pipeline.raise_for_failure()
-            except PipelineError as e:
-                return {"ok": False, "error": str(e)[:500], "bytes": sent}
-            finally:
-                pipeline.kill()
-        return {"ok": True, "bytes": sent}
+            stage = strat.backup_stage(self.server.config_file, lsn_dir)
+            conn.setblocking(True)
+            proc = subprocess.Popen(stage.argv, env=stage.env, stdin=subprocess.DEVNULL,
+                                    stdout=conn.fileno(), stderr=subprocess.PIPE)
+            err = proc.communicate()[1].decode(errors="replace")
+        tail = "".join(err.splitlines(True)[-6:]).strip()
+        if proc.returncode != 0 or strat.ok_marker not in err:
+            return False, "%s exited with %s: %s" % (strat.name, proc.returncode, tail)
+        return True, "ok"
 
 
 def receive_seed(stream, binaries, datadir):
     """Stream the source's hot backup into the empty ``datadir`` and prepare it.
 
-    Returns (password, binlog coordinates of the snapshot). On any failure the
-    datadir is emptied and ReplicationError raised.
+    mbstream reads the socket itself. Returns (password, binlog coordinates of
+    the snapshot). On any failure the datadir is emptied and ReplicationError
+    raised.
     """
     strat = MariaBackupStrategy(binaries)
     os.makedirs(datadir, exist_ok=True)
@@ -280,40 +281,38 @@ def receive_seed(stream, binaries, datadir):
             header = json.loads(_recv_frame(conn) or b"{}")
             if "password" not in header:
                 raise ReplicationError(reason="the source refused the seed stream")
-            pipeline = Pipeline([strat.extract_stage(datadir)], feed=True, collect=False)
-            pipeline.start()
-            received = 0
-            try:
-                while True:
-                    data = _recv_frame(conn)
-                    if not data:
-                        break
-                    pipeline.write(data)
-                    received += len(data)
-                # the source's verdict first: a backup killed there also leaves
-                # mbstream a truncated stream, which is only the consequence
-                status = json.loads(_recv_frame(conn) or b"{}")
-                if not status.get("ok"):
-                    raise ReplicationError(reason="the source's backup failed: %s"
-                                                  % status.get("error", "no status"))
-                pipeline.close_input()
-                pipeline.wait()
-                pipeline.raise_for_failure()
-            finally:
-                pipeline.kill()
+            stage = strat.extract_stage(datadir)
+            conn.setblocking(True)
+            proc = subprocess.Popen(stage.argv, env=stage.env, stdin=conn.fileno(),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            err = proc.communicate()[1].decode(errors="replace")
+        complete = all(os.path.exists(os.path.join(datadir, name))
+                       for name in ("xtrabackup_checkpoints", "xtrabackup_info"))
+        # mbstream may exit 0 after a read error (seen with a reset connection)
+        if proc.returncode != 0 or not complete or "Errcode" in err:
+            raise ReplicationError(reason="the source's backup failed or was cut off "
+                                          "(mbstream exited with %s%s): %s" % (
+                                              proc.returncode,
+                                              "" if complete else ", stream incomplete",
+                                              "".join(err.splitlines(True)[-3:]).strip()))
         strat.prepare(datadir)
         coords = strat.restored_binlog_info(datadir)
         if not coords:
             raise ReplicationError(reason="the snapshot has no binlog coordinates")
-    except (OSError, ValueError, PipelineError, exceptions.TroveLiteError) as e:
+    except (OSError, ValueError, exceptions.TroveLiteError) as e:
         _empty(datadir)
         if isinstance(e, ReplicationError):
             raise
         raise ReplicationError(reason="seeding from %s failed: %s" % (
             stream.get("host"), getattr(e, "message", None) or e))
-    LOG.info("seeded %d bytes from %s in %.1f s at %s", received, stream["host"],
+    LOG.info("seeded %d bytes from %s in %.1f s at %s", _size(datadir), stream["host"],
              time.monotonic() - started, coords)
     return header["password"], coords
+
+
+def _size(datadir):
+    return sum(os.path.getsize(os.path.join(root, n)) for root, _d, files in os.walk(datadir)
+               for n in files)
 
 
 def _empty(datadir):

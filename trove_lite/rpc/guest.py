@@ -217,7 +217,7 @@ class GuestAPI:
 
     def coords_after(self, gtid_pos):
         """Binlog file/position on this server after the transaction ``gtid_pos``."""
-        return self._call("coords_after", self.long, "1.2", gtid_pos=gtid_pos)
+        return self._call("coords_after", self.long, "1.3", gtid_pos=gtid_pos)
 
     def detach_replica(self):
         return self._call("detach_replica", self.long, "1.3")

@@ -5,7 +5,9 @@ Atomic protocol (gh-ost's, without its fixed sleeps):
   migrator:  write ``AllEventsUpToLockProcessed:<nanos>`` and wait until applied
   session B: ``rename table T to _T_del, _T_gho to T``  (blocks on A's locks)
   migrator:  poll the processlist (every 2 ms) until B waits on a metadata lock
-  session A: drop the sentry, unlock  ->  B's rename runs first, atomically.
+  session A: drop the sentry; wait until B is queued on T itself (see
+             ``_wait_rename_queued_on_table``); unlock  ->  B's rename runs
+             before the writes waiting on T, atomically.
 If A dies, its locks go and B fails because the sentry still exists; if B
 dies, A unlocks and nothing was renamed. Either way T stays the original,
 complete table; the caller retries.
@@ -16,6 +18,8 @@ raises CutOverFailed (the caller cleans up with ``cleanup_sentry`` and retries).
 
 import threading
 import time
+
+import pymysql
 
 from trove_lite.osc import conn as dbconn
 from trove_lite.osc import sql
@@ -28,6 +32,7 @@ class CutOverFailed(MigrationError):
 
 SENTRY_COMMENT = "ghost-cut-over-sentry"
 POLL_INTERVAL = 0.002
+ER_LOCK_WAIT_TIMEOUT, ER_NO_SUCH_TABLE = 1205, 1146
 
 
 def _conn_id(c):
@@ -99,6 +104,7 @@ class CutOver:
             self._wait_rename_blocked(watch_c, rename_id, renamer, locked_at)
             self.pause("cut-over-rename-blocked")
             dbconn.execute(lock_c, sql.drop_table(self.db, self.names.old))
+            self._wait_rename_queued_on_table(watch_c, renamer, locked_at)
             dbconn.execute(lock_c, "unlock tables")
             held = time.monotonic() - locked_at
             self.log.info("Tables unlocked")
@@ -140,13 +146,57 @@ class CutOver:
             time.sleep(POLL_INTERVAL)
         raise CutOverFailed("Timeout while waiting for rename to block")
 
+    def _wait_rename_queued_on_table(self, watch_c, renamer, locked_at):
+        """Wait until the RENAME waits for the original table itself, not before it.
+
+        The server takes a statement's metadata locks one at a time, in the byte
+        order of their names, and waits at the first it cannot get. For a table
+        ``t``, ``_t_del`` and ``_t_gho`` sort first: the RENAME queues on the sentry
+        (which this session holds), and only once the sentry is dropped does it
+        take ``_t_gho`` and queue on ``t``. An exclusive request queued on ``t``
+        is served before the writes waiting there; a write that gets ``t`` before
+        the RENAME has queued goes to the original table after the sentinel, and is
+        lost. So: hold ``t`` until the RENAME holds the last name that sorts before
+        it (a probe that must not wait for that name fails at once). Another session
+        holding ``_t_gho`` (a backup, a monitoring query) delays that.
+        """
+        table = self.req.table.encode("utf-8")
+        before = sorted(n for n in (self.names.old, self.names.ghost)
+                        if n.encode("utf-8") < table)
+        if not before:
+            return      # the RENAME's first lock is the table's: it is queued there
+        # SHOW CREATE TABLE takes the high-priority shared lock, which waits for a
+        # granted exclusive lock only, not for a pending one: it fails at once once
+        # the RENAME holds the name (a plain SELECT would fail while it merely waits)
+        probe = "show /* gh-ost */ create table %s" % sql.qualified(self.db, before[-1])
+        dbconn.execute(watch_c, "set session lock_wait_timeout = 0")
+        deadline = locked_at + self.timeout
+        while time.monotonic() < deadline:
+            if renamer.done.is_set():
+                raise CutOverFailed("rename session ended before it was blocked: %s" % (
+                    dbconn.fatal_text(renamer.error) if renamer.error else "no error"))
+            try:
+                dbconn.execute(watch_c, probe)
+            except pymysql.MySQLError as exc:
+                if dbconn.error_code(exc) == ER_LOCK_WAIT_TIMEOUT:
+                    self.log.info("Found atomic RENAME queued on %s", sql.quote(self.req.table))
+                    return
+                if dbconn.error_code(exc) != ER_NO_SUCH_TABLE:   # the dropped sentry, free
+                    raise
+            time.sleep(POLL_INTERVAL)
+        raise CutOverFailed("Timeout while waiting for rename to queue on %s"
+                            % sql.quote(self.req.table))
+
     def _abort(self, lock_c, watch_c, renamer):
-        """Release locks without letting a pending rename win: unlock with the sentry in place."""
+        """Release locks without letting a pending rename win: kill it, then unlock."""
         if renamer.conn_id is not None and not renamer.done.is_set() and watch_c is not None:
             try:
                 dbconn.execute(watch_c, "kill query %d" % renamer.conn_id)
             except Exception:  # it may have finished meanwhile
                 pass
+            # once the sentry is dropped only the lock on T holds the RENAME back:
+            # let the killed RENAME end before T is unlocked
+            renamer.join(1.0)
         if lock_c is not None:
             try:
                 dbconn.execute(lock_c, "unlock tables")

@@ -39,24 +39,78 @@ def session_sql_mode_expr(allow_zero_in_date, skip_strict):
     return "concat(%s, '%s')" % (mode, extra)
 
 
-def value_converter(column, allow_zero_in_date):
+def binary_width(column):
+    """n of a BINARY(n) column (0 for any other type)."""
+    if column is None or column.data_type != "binary":
+        return 0
+    m = re.match(r"binary\((\d+)\)", column.column_type, re.I)
+    return int(m.group(1)) if m else 1
+
+
+def members(column):
+    """The values of an ENUM or SET column, in definition order."""
+    m = re.match(r"^(?:enum|set)\((.*)\)$", column.column_type, re.I | re.S)
+    return [v.replace("''", "'").replace("\\\\", "\\")
+            for v in re.findall(r"'((?:[^']|'')*)'", m.group(1))] if m else []
+
+
+def value_converter(column, allow_zero_in_date, ghost=None):
     """A function turning a python-mysql-replication value into a value that
-    round-trips exactly when bound as a parameter (with time_zone +00:00)."""
+    round-trips exactly when bound as a parameter (with time_zone +00:00).
+
+    Byte-exact for binary strings: the binlog carries a BINARY(n) value without
+    its trailing zero bytes, which the column stores (and an ALTER to VARBINARY
+    keeps); they are put back for the source column's width, and for the ghost
+    column's when that is BINARY too (a key compared on it must match exactly).
+    """
     dt = column.data_type
     zero = _TEMPORAL_ZERO.get(dt) if not column.nullable else None
+    pad = max(binary_width(column), binary_width(ghost))
+    set_order = members(ghost if ghost is not None and ghost.data_type == "set" else column) \
+        if dt == "set" else []
 
     def convert(v):
         if v is None:
             return zero
+        if pad and isinstance(v, (bytes, bytearray)) and len(v) < pad:
+            return bytes(v).ljust(pad, b"\0")
         if dt == "timestamp" and v == _EPOCH:
             return "0000-00-00 00:00:00"     # the zero TIMESTAMP is stored as epoch 0
         if dt == "bit" and isinstance(v, str):
             return int(v, 2) if v else 0
         if dt == "set" and isinstance(v, (set, frozenset, list, tuple)):
-            return ",".join(sorted(v))
+            rank = {m: i for i, m in enumerate(set_order)}
+            return ",".join(sorted(v, key=lambda m: (rank.get(m, len(rank)), m)))
         if dt == "json" and not isinstance(v, (str, bytes)):
             return json.dumps(v)
         return v
+    return convert
+
+
+def stored_number(ghost):
+    """For an ENUM or SET ghost column: a function from a value's text to the number
+    the ghost stores for it (its index, its bit mask). A key is compared on that
+    number: as text, a SET compares in the order its members are written, and an
+    ENUM or SET of another collation by that collation. Text that is no member is
+    left as it is (the server then compares it as text)."""
+    names = members(ghost)
+    exact = {m: i for i, m in enumerate(names)}
+    folded = {m.lower(): i for i, m in enumerate(names)}
+
+    def index(m):
+        i = exact.get(m)
+        return folded.get(m.lower()) if i is None else i
+
+    def convert(v):
+        if not isinstance(v, str):
+            return v
+        if ghost.data_type == "enum":
+            i = index(v)
+            return 0 if v == "" else (v if i is None else i + 1)
+        positions = [index(m) for m in v.split(",")] if v else []
+        if any(i is None for i in positions):
+            return v
+        return sum(1 << i for i in set(positions))
     return convert
 
 
@@ -71,7 +125,11 @@ class RowMapper:
         self.dst_cols = list(dst_cols)
         self.key_cols = list(key_cols)
         self.dst_key = [dst_cols[src_cols.index(c)] for c in key_cols]
-        self.conv = {c: value_converter(by_name[c], allow_zero_in_date) for c in src_cols}
+        self.conv = {s: value_converter(by_name[s], allow_zero_in_date, ghost.get(d))
+                     for s, d in zip(src_cols, dst_cols)}
+        # key values are compared on the ghost: ENUM/SET by their stored number there
+        self.key_conv = [stored_number(ghost[d]) if d in ghost and ghost[d].data_type in
+                         ("enum", "set") else (lambda v: v) for d in self.dst_key]
         self.placeholders = [sql.time_zone_placeholder(
             by_name[s].data_type, ghost[d].data_type if d in ghost else by_name[s].data_type)
             for s, d in zip(src_cols, dst_cols)]
@@ -81,7 +139,11 @@ class RowMapper:
         return [self.conv[c](values.get(c)) for c in self.src_cols]
 
     def key(self, values):
-        return [self.conv[c](values.get(c)) for c in self.key_cols]
+        return [k(self.conv[c](values.get(c))) for c, k in zip(self.key_cols, self.key_conv)]
+
+    def key_of_row(self, row):
+        """The ghost key of a row as ``row()`` returns it."""
+        return [k(row[self.dst_cols.index(d)]) for d, k in zip(self.dst_key, self.key_conv)]
 
 
 def plan_dml(changes, mapper, pending=None):
@@ -215,9 +277,9 @@ class Applier:
         dbconn.execute(self.copy_conn, "start transaction with consistent snapshot")
         try:
             lo = dbconn.query_one(self.copy_conn, sql.select_key_bound(
-                self.db, self.req.table, self.key.name, cols, False))
+                self.db, self.req.table, self.key.name, cols, False, self.key.enum_set))
             hi = dbconn.query_one(self.copy_conn, sql.select_key_bound(
-                self.db, self.req.table, self.key.name, cols, True))
+                self.db, self.req.table, self.key.name, cols, True, self.key.enum_set))
         finally:
             dbconn.execute(self.copy_conn, "commit")
         return (list(lo), list(hi)) if lo else (None, None)
@@ -234,7 +296,7 @@ class Applier:
     def _chunk_end(self, c, start, range_max, chunk_size, inclusive):
         row = dbconn.query_one(c, *sql.chunk_end(
             self.db, self.req.table, self.key.name, self.key.columns, start, range_max,
-            chunk_size, inclusive))
+            chunk_size, inclusive, self.key.enum_set))
         return list(row) if row else list(range_max)
 
     def copy_chunk(self, start, end, inclusive, changes=None):
@@ -377,7 +439,7 @@ class Applier:
     def _insert_strict(self, c, row):
         """--panic-on-warnings: evict the same-key row, then insert; a collision on
         another unique key shows up as a warning and fails the migration."""
-        key = [row[self.mapper.dst_cols.index(k)] for k in self.mapper.dst_key]
+        key = self.mapper.key_of_row(row)
         dbconn.execute(c, *sql.delete_row(self.db, self.names.ghost, self.mapper.dst_key, key,
                                           self.mapper.key_placeholders))
         statement, args = sql.insert_ignore_rows(self.db, self.names.ghost,

@@ -35,6 +35,7 @@ class UniqueKey:
     refused_type: bool = False
     has_text: bool = False
     all_integer: bool = True
+    enum_set: tuple = ()    # ENUM/SET columns: ranges compare their stored numbers
 
     @property
     def is_primary(self):
@@ -81,40 +82,53 @@ def read_unique_keys(conn, db, table, columns):
             nullable=any(c.nullable for c in cols),
             refused_type=any(c.data_type in _REFUSED_KEY_TYPES for c in cols),
             has_text=any(c.data_type in _TEXT_TYPES for c in cols),
-            all_integer=all(c.data_type in _INTEGER_TYPES for c in cols)))
+            all_integer=all(c.data_type in _INTEGER_TYPES for c in cols),
+            enum_set=tuple(c.name for c in cols if c.data_type in ("enum", "set"))))
     return out
 
 
 def shared_columns(orig_columns, ghost_columns, plan, skip_renamed=False):
-    """(source names, ghost names) of the columns the copy carries over."""
-    ghost = {c.name: c for c in ghost_columns}
+    """(source names, ghost names) of the columns the copy carries over.
+
+    Column names are case-insensitive (``modify NAME ...`` keeps column ``name``'s
+    values); a column the ALTER drops and adds again is a new column, not shared.
+    """
+    ghost = {c.name.lower(): c for c in ghost_columns}
     src, dst = [], []
     for c in orig_columns:
-        if c.generated:
-            continue
-        if skip_renamed and c.name in plan.renamed_columns:
+        if c.generated or plan.readds(c.name):
             continue
         target = plan.mapped_name(c.name)
-        g = ghost.get(target)
+        if skip_renamed and target != c.name:
+            continue
+        g = ghost.get(target.lower())
         if g is None or g.generated:
             continue
         src.append(c.name)
-        dst.append(target)
+        dst.append(g.name)
     return src, dst
 
 
-def choose_shared_key(orig_keys, ghost_keys, renames, allow_nullable=False):
-    """The best unique key present, with the same columns, before and after the ALTER.
+def _names(columns, plan=None):
+    """A key's column set as compared before and after the ALTER: renames applied,
+    case and order ignored (a key is the same key whatever its name and order)."""
+    return frozenset((plan.mapped_name(c) if plan else c).lower() for c in columns)
+
+
+def choose_shared_key(orig_keys, ghost_keys, plan, allow_nullable=False):
+    """The best unique key present, with the same column set, before and after the ALTER
+    (under any name, in any column order: gh-ost's shared unique key).
 
     Returns (key, error_text). Preference: PRIMARY, non-nullable, no charset,
     integer, fewer columns. FLOAT, DOUBLE and JSON keys are never used.
     """
     usable = [k for k in orig_keys if not k.refused_type]
-    if not orig_keys:
+    if not orig_keys or not ghost_keys:
         return None, "no PRIMARY nor UNIQUE key found in table! Bailing out"
-    ghost_sets = {tuple(k.columns) for k in ghost_keys if not k.refused_type}
+    ghost_sets = {_names(k.columns) for k in ghost_keys if not k.refused_type}
     shared = [k for k in usable
-              if tuple(renames.get(c, c) for c in k.columns) in ghost_sets]
+              if not any(plan.readds(c) for c in k.columns)
+              and _names(k.columns, plan) in ghost_sets]
     if not shared:
         return None, "no shared unique key can be found after ALTER! Bailing out"
     shared.sort(key=UniqueKey.sort_key)
@@ -140,11 +154,11 @@ def check_alter_plan(plan, approve_renamed, skip_renamed):
     return None
 
 
-def check_datetime_to_timestamp(orig_columns, ghost_columns, key, renames):
-    ghost = {c.name: c for c in ghost_columns}
+def check_datetime_to_timestamp(orig_columns, ghost_columns, key, plan):
+    ghost = {c.name.lower(): c for c in ghost_columns}
     orig = {c.name: c for c in orig_columns}
     for name in key.columns:
-        g = ghost.get(renames.get(name, name))
+        g = ghost.get(plan.mapped_name(name).lower())
         if orig[name].data_type == "datetime" and g is not None and g.data_type == "timestamp":
             return ("no support at this time for converting a column from DATETIME to TIMESTAMP "
                     "that is also part of the chosen unique key. Column: %s, key: %s"

@@ -304,11 +304,11 @@ class Migration:
         orig_keys = insp.read_unique_keys(iconn, req.database, req.table, orig_cols)
         ghost_keys = insp.read_unique_keys(self.applier.copy_conn, req.database,
                                            self.names.ghost, ghost_cols)
-        key, error = insp.choose_shared_key(orig_keys, ghost_keys, plan.renamed_columns,
+        key, error = insp.choose_shared_key(orig_keys, ghost_keys, plan,
                                             req.allow_nullable_unique_key)
         if error:
             raise MigrationError(error)
-        error = insp.check_datetime_to_timestamp(orig_cols, ghost_cols, key, plan.renamed_columns)
+        error = insp.check_datetime_to_timestamp(orig_cols, ghost_cols, key, plan)
         if error:
             raise MigrationError(error)
         src, dst = insp.shared_columns(orig_cols, ghost_cols, plan, req.skip_renamed_columns)

@@ -43,7 +43,18 @@ class AlterPlan:
     engine: str | None = None
 
     def mapped_name(self, column):
-        return self.renamed_columns.get(column, column)
+        """The column's name after the ALTER; column names are case-insensitive."""
+        for old, new in self.renamed_columns.items():
+            if old.lower() == column.lower():
+                return new
+        return column
+
+    def readds(self, column):
+        """True when the ALTER drops the column and adds one of the same name: a new
+        column (its own default applies), not a shared one."""
+        name = column.lower()
+        return (name in {c.lower() for c in self.dropped_columns}
+                and name in {c.lower() for c in self.added_columns})
 
 
 def unquote(ident):

@@ -146,19 +146,27 @@ def key_equals(key, values, placeholders=None):
         list(values)
 
 
-def select_key_bound(db, table, key_name, key, descending):
+def key_values_list(key, numeric=()):
+    """The select list of a key's values. ENUM and SET columns (``numeric``) are read
+    as the numbers they are stored and ordered by (``e + 0``): bound back as numbers,
+    they compare in index order, where their text would compare alphabetically."""
+    return ", ".join("%s + 0" % quote(c) if c in numeric else quote(c) for c in key)
+
+
+def select_key_bound(db, table, key_name, key, descending, numeric=()):
     order = " desc" if descending else ""
     return "select /* gh-ost */ %s from %s force index (%s) order by %s limit 1" % (
-        columns_list(key), qualified(db, table), quote(key_name),
+        key_values_list(key, numeric), qualified(db, table), quote(key_name),
         ", ".join(quote(c) + order for c in key))
 
 
-def chunk_end(db, table, key_name, key, start, range_max, chunk_size, inclusive_start):
+def chunk_end(db, table, key_name, key, start, range_max, chunk_size, inclusive_start,
+              numeric=()):
     """The key of the last row of the next chunk, or nothing when fewer rows remain."""
     lo, lo_args = _cmp(key, start, ">=" if inclusive_start else ">")
     hi, hi_args = _cmp(key, range_max, "<=")
     sql = ("select /* gh-ost */ %s from %s force index (%s) where %s and %s order by %s "
-           "limit 1 offset %d" % (columns_list(key), qualified(db, table),
+           "limit 1 offset %d" % (key_values_list(key, numeric), qualified(db, table),
                                   quote(key_name), lo, hi,
                                   ", ".join(quote(c) for c in key), chunk_size - 1))
     return sql, lo_args + hi_args

@@ -4,36 +4,55 @@ from trove_lite.osc.parser import parse_alter
 from trove_lite.osc.streamer import DELETE, INSERT, UPDATE
 
 UK = insp.UniqueKey
+NO_RENAMES = parse_alter("engine=innodb")
 
 
 def test_primary_preferred_then_non_nullable_then_integer():
     keys = [UK("u_name", ("name",), has_text=True, all_integer=False),
             UK("u_null", ("x",), nullable=True), UK("PRIMARY", ("id",)), UK("u_int", ("n",))]
-    key, err = insp.choose_shared_key(keys, keys, {})
+    key, err = insp.choose_shared_key(keys, keys, NO_RENAMES)
     assert key.name == "PRIMARY" and err is None
-    key, _ = insp.choose_shared_key(keys[:2] + keys[3:], keys, {})
+    key, _ = insp.choose_shared_key(keys[:2] + keys[3:], keys, NO_RENAMES)
     assert key.name == "u_int"
 
 
 def test_key_must_exist_after_alter_with_renames_applied():
     orig = [UK("PRIMARY", ("id",))]
-    assert insp.choose_shared_key(orig, [UK("PRIMARY", ("id2",))], {"id": "id2"})[0].name == \
+    assert insp.choose_shared_key(orig, [UK("PRIMARY", ("id2",))], parse_alter("change id id2 int"))[0].name == \
         "PRIMARY"
-    key, err = insp.choose_shared_key(orig, [UK("PRIMARY", ("id", "x"))], {})
+    key, err = insp.choose_shared_key(orig, [UK("PRIMARY", ("id", "x"))], NO_RENAMES)
     assert key is None and err.startswith("no shared unique key can be found after ALTER")
 
 
 def test_no_key_and_float_key_refusals():
-    assert insp.choose_shared_key([], [], {})[1].startswith(
+    assert insp.choose_shared_key([], [], NO_RENAMES)[1].startswith(
         "no PRIMARY nor UNIQUE key found in table")
     f = [UK("u", ("f",), refused_type=True)]
-    assert insp.choose_shared_key(f, f, {})[0] is None
+    assert insp.choose_shared_key(f, f, NO_RENAMES)[0] is None
+
+
+def test_a_key_is_shared_under_another_name_order_or_letter_case():
+    orig = [UK("u_ab", ("a", "B"))]
+    for ghost in ([UK("PRIMARY", ("b", "a"))], [UK("other", ("A", "b"))]):
+        assert insp.choose_shared_key(orig, ghost, NO_RENAMES)[0].name == "u_ab"
+
+
+def test_a_table_left_without_any_unique_key_is_refused_as_gh_ost_words_it():
+    key, err = insp.choose_shared_key([UK("PRIMARY", ("id",))], [], NO_RENAMES)
+    assert key is None and err == "no PRIMARY nor UNIQUE key found in table! Bailing out"
+
+
+def test_a_key_on_a_dropped_and_re_added_column_is_not_shared():
+    keys = [UK("PRIMARY", ("id",)), UK("u", ("c",))]
+    plan = parse_alter("drop column c, add column c int not null default 4")
+    assert insp.choose_shared_key(keys[1:], keys[1:], plan)[0] is None
+    assert insp.choose_shared_key(keys, keys, plan)[0].name == "PRIMARY"
 
 
 def test_nullable_key_needs_flag():
     k = [UK("u", ("x",), nullable=True)]
-    assert insp.choose_shared_key(k, k, {})[0] is None
-    assert insp.choose_shared_key(k, k, {}, allow_nullable=True)[0].name == "u"
+    assert insp.choose_shared_key(k, k, NO_RENAMES)[0] is None
+    assert insp.choose_shared_key(k, k, NO_RENAMES, allow_nullable=True)[0].name == "u"
 
 
 def _cols():
@@ -47,6 +66,18 @@ def test_shared_columns_skip_generated_and_map_renames():
     ghost = [c for c in _cols() if c.name != "old"] + [insp.Column("new", "int", "int", True)]
     src, dst = insp.shared_columns(_cols(), ghost, parse_alter("change old new int"))
     assert src == ["id", "b", "s", "d", "old"] and dst == ["id", "b", "s", "d", "new"]
+
+
+def test_column_identity_ignores_letter_case_and_re_added_columns_are_new():
+    C = insp.Column
+    orig = [C("id", "int", "int", False), C("name", "varchar", "varchar(9)", False),
+            C("Val", "int", "int", False), C("c", "int", "int", True)]
+    ghost = [C("id", "int", "int", False), C("NAME", "varchar", "varchar(9)", False),
+             C("VAL2", "int", "int", False), C("C", "int", "int", False)]
+    plan = parse_alter("modify NAME varchar(9) not null, change val VAL2 int not null, "
+                       "drop column c, add column C int not null default 5")
+    assert insp.shared_columns(orig, ghost, plan) == (["id", "name", "Val"],
+                                                      ["id", "NAME", "VAL2"])
 
 
 def test_binlog_values_round_trip():

@@ -354,16 +354,23 @@ class Applier:
             raise
         return counts[:len(statements)]
 
-    def _check_warnings(self, c, statement, args):
+    def _check_warnings(self, c, statement, args, number=1, total=1):
+        """--panic-on-warnings, worded as gh-ost words it: each server warning but a
+        duplicate on the migration's own key is logged as ``Level: message (code)``,
+        and the statement fails with ``ERROR warnings detected in statement <n> of
+        <total>: [<warnings>]``."""
         expected = re.compile(r"Duplicate entry .* for key '(%s\.)?%s'" % (
             re.escape(self.names.ghost), re.escape(self.key.name)))
         rows = dbconn.query_all(c, "show warnings")
-        bad = [r for r in rows if not expected.search(r[2] or "")]
+        bad = ["%s: %s (%d)" % (r[0], r[2], r[1]) for r in rows
+               if not expected.search(r[2] or "")]
         if bad:
             with c.cursor() as cur:
-                text = cur.mogrify(statement, args)
-            raise MigrationError("ERROR warnings detected in statement %s: %s" % (
-                text[:200], "; ".join("%s %s: %s" % (r[0], r[1], r[2]) for r in bad)))
+                self.log.debug("warnings in statement: %s", cur.mogrify(statement, args)[:500])
+            for warning in bad:
+                self.log.error("%s", warning)
+            raise MigrationError("ERROR warnings detected in statement %d of %d: [%s]" % (
+                number, total, " ".join(bad)))
 
     # -- binlog DML -----------------------------------------------------------
     def apply_changes(self, changes):
@@ -383,9 +390,9 @@ class Applier:
         c = self.dml_conn
         dbconn.execute(c, "begin")
         try:
-            for op, values in ops:
+            for number, (op, values) in enumerate(ops, 1):
                 if op == "replace":
-                    self._insert_strict(c, values)
+                    self._insert_strict(c, values, number, len(ops))
                 else:
                     dbconn.execute(c, *sql.delete_row(self.db, self.names.ghost,
                                                       self.mapper.dst_key, values,
@@ -436,7 +443,7 @@ class Applier:
         flush()
         return statements
 
-    def _insert_strict(self, c, row):
+    def _insert_strict(self, c, row, number=1, total=1):
         """--panic-on-warnings: evict the same-key row, then insert; a collision on
         another unique key shows up as a warning and fails the migration."""
         key = self.mapper.key_of_row(row)
@@ -448,7 +455,7 @@ class Applier:
         with c.cursor() as cur:
             cur.execute(statement, args)
             if cur.warning_count:
-                self._check_warnings(c, statement, args)
+                self._check_warnings(c, statement, args, number, total)
 
     # -- checkpoint -----------------------------------------------------------
     def create_checkpoint_table(self):

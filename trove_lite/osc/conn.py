@@ -58,8 +58,8 @@ def fatal_text(exc, conn=None):
     if code is None:
         return str(exc)
     message = exc.args[1] if len(exc.args) > 1 else ""
-    state = None
-    if conn is not None:
+    state = getattr(exc, "sqlstate", None)      # the server's own, from its error packet
+    if state is None and conn is not None:
         try:
             with conn.cursor() as cur:
                 cur.execute("get diagnostics condition 1 @trove_osc_state = RETURNED_SQLSTATE")

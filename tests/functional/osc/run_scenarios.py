@@ -491,13 +491,17 @@ def _reference_columns(cur, scenario, ghost):
     ghost_stored = {c.lower() for c in stored(ghost)}
     orig = [c.strip() for c in scenario.orig_columns.split(",")]
     new = [c.strip() for c in scenario.ghost_columns.split(",")]
-    plain = re.compile(r"^\w+$")
+    plain = re.compile(r"^[^\W\d]\w*$")
     if scenario.orig_columns != "*" and all(plain.match(c) for c in orig + new):
         # plain column lists name a rename mapping (old name -> new name)
         pairs = [(o, n) for o, n in zip(orig, new) if n.lower() in ghost_stored]
         return (", ".join(quote(p[0]) for p in pairs),
                 ", ".join(quote(p[1]) for p in pairs))
-    shared = [quote(c) for c in stored(TABLE) if c.lower() in ghost_stored]
+    # a column the ALTER drops (and may add again) is not copied: its new default applies
+    dropped = {name.lower() for name in re.findall(
+        r"\bdrop\s+(?:column\s+)?`?(\w+)`?", scenario.alter, re.I)}
+    shared = [quote(c) for c in stored(TABLE)
+              if c.lower() in ghost_stored and c.lower() not in dropped]
     return ", ".join(shared), ", ".join(shared)
 
 

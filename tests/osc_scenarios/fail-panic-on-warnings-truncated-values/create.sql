@@ -1,0 +1,24 @@
+drop table if exists gh_ost_test;
+create table gh_ost_test (
+  id int auto_increment,
+  i int not null,
+  c varchar(32) not null,
+  primary key (id)
+) auto_increment = 1;
+
+insert into gh_ost_test (i, c) select seq, if(seq = 7, 'a long value that will not fit', 'short') from seq_1_to_40;
+
+drop event if exists gh_ost_test;
+delimiter ;;
+create event gh_ost_test
+  on schedule every 1 second
+  starts current_timestamp
+  ends current_timestamp + interval 60 second
+  on completion not preserve
+  enable
+  do
+begin
+
+  insert into gh_ost_test (i, c) values (1, 'short');
+end ;;
+delimiter ;

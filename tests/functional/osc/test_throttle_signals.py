@@ -97,14 +97,23 @@ def test_unreachable_throttle_http_throttles_unless_errors_are_ignored(kw, tmp_p
 
 
 def test_critical_load_interval_survives_a_spike_and_panics_on_a_lasting_one(kw, tmp_path):
+    """The cut-over is postponed (flag file) in both runs, so neither migration can
+    finish before the second look, however fast the machine copies."""
     limit = _threads_connected(kw) + 12      # the engine's own sessions stay below it
     spike = [support.connect(kw) for _ in range(20)]
     log = str(tmp_path / "spike.log")
+    flag = tmp_path / "postpone.flag"
+    flag.write_text("")
     proc = _slow_engine(kw, "t", log, "--critical-load=Threads_connected=%d" % limit,
-                        "--critical-load-interval-millis=1500")
+                        "--critical-load-interval-millis=1500",
+                        "--postpone-cut-over-flag-file=%s" % flag)
     try:
         support.wait_log(log, "critical-load met once: Threads_connected=", proc, timeout=30)
         _close(spike)                        # gone before the second look
+        support.wait_log(log, "critical-load no longer met after 1500 millis", proc,
+                         timeout=30)
+        support.wait_log(log, "postponing cut-over", proc, timeout=120)
+        flag.unlink()
         assert proc.wait(120) == 0, open(log).read()[-3000:]
     finally:
         if proc.poll() is None:
@@ -114,8 +123,10 @@ def test_critical_load_interval_survives_a_spike_and_panics_on_a_lasting_one(kw,
     support.create_table(kw, "u", 20000)
     lasting = [support.connect(kw) for _ in range(20)]
     log = str(tmp_path / "lasting.log")
+    flag.write_text("")
     proc = _slow_engine(kw, "u", log, "--critical-load=Threads_connected=%d" % limit,
-                        "--critical-load-interval-millis=1000")
+                        "--critical-load-interval-millis=1000",
+                        "--postpone-cut-over-flag-file=%s" % flag)
     try:
         assert proc.wait(60) == 1
     finally:
@@ -124,6 +135,7 @@ def test_critical_load_interval_survives_a_spike_and_panics_on_a_lasting_one(kw,
         _close(lasting)
     text = open(log).read()
     assert "critical-load met again after 1000 millis: Threads_connected=" in text, text[-3000:]
+    assert "Done migrating" not in text
 
 
 def test_critical_load_hibernate_stops_all_writes_then_finishes(kw, tmp_path):

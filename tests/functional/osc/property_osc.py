@@ -113,59 +113,52 @@ class Case:
         return "create table %s (%s) engine=innodb" % (TABLE, ", ".join(defs))
 
     def _alter(self):
-        rnd, clauses, dropped = self.rnd, [], set()
-        plain = [c for c in self.cols if not c.generated and c.name not in self.key_names]
-        generated_src = {c.ddl for c in self.cols if c.generated}
+        """(ALTER text, dropped column names); each column is named by one clause at most
+        (the server refuses a column modified twice, or modified and dropped)."""
+        rnd, clauses, touched, dropped = self.rnd, [], set(), set()
+        generated_src = " ".join(c.ddl for c in self.cols if c.generated)
+        modify = {
+            "binary": lambda c: "modify %s varbinary(%d) not null" % (c.name, c.size + 4),
+            "enum": lambda c: "modify %s enum('orange','blue','green','red','x') not null"
+                              % c.name,
+            "latin1": lambda c: "modify %s varchar(%d) charset utf8mb4 null"
+                                % (c.name, c.size + 8),
+            "set": lambda c: "modify %s set('z','y','x','w','v') null" % c.name,
+        }
         for _ in range(rnd.randint(1, 3)):
-            choice = rnd.randrange(8)
-            cand = [c for c in plain if c.name not in dropped]
+            choice = rnd.randrange(6)
+            free = [c for c in self.cols if not c.generated and c.name not in touched]
+            plain = [c for c in free if c.name not in self.key_names]
             if choice == 0:
                 clauses.append("add column n%d int not null default %d" % (
                     len(clauses), rnd.randint(0, 99)))
-            elif choice == 1 and cand:
-                c = rnd.choice(cand)
-                if not any(c.name in g for g in generated_src):
-                    clauses.append("drop column %s" % c.name)
-                    dropped.add(c.name)
-            elif choice == 2:
-                for c in self.cols:
-                    if c.kind == "binary" and c.name not in dropped and not c.generated:
-                        clauses.append("modify %s varbinary(%d) not null" % (c.name, c.size + 4))
-                        dropped.add(c.name + "#")
-                        break
-            elif choice == 3:
-                for c in self.cols:
-                    if c.kind == "enum" and c.name + "#" not in dropped:
-                        clauses.append("modify %s enum('orange','blue','green','red','x') "
-                                       "not null" % c.name)
-                        dropped.add(c.name + "#")
-                        break
-            elif choice == 4:
-                for c in self.cols:
-                    if c.kind == "latin1" and c.name not in dropped and c.name + "#" not in dropped:
-                        clauses.append("modify %s varchar(%d) charset utf8mb4 null"
-                                       % (c.name, c.size + 8))
-                        dropped.add(c.name + "#")
-                        break
-            elif choice == 5 and cand:
-                c = rnd.choice(cand)
-                clauses.append("add key k%d (%s)" % (len(clauses), c.name)
-                               if c.kind not in ("json",) else "engine=innodb")
-            elif choice == 6:
-                for c in self.cols:
-                    if c.kind == "set" and c.name not in dropped and c.name + "#" not in dropped:
-                        clauses.append("modify %s set('z','y','x','w','v') null" % c.name)
-                        dropped.add(c.name + "#")
-                        break
-            elif choice == 7 and cand:
-                c = rnd.choice(cand)
-                clauses.append("modify %s %s" % (c.name.upper(), c.ddl))
-                dropped.add(c.name + "#")
-        if not clauses or all(c.startswith("engine") for c in clauses):
+                continue
+            if choice == 1:      # a conversion: key columns included
+                cand = [c for c in free if c.kind in modify]
+                make = lambda c: modify[c.kind](c)
+            elif choice == 2:    # drop (not a key column, not a generated column's source)
+                cand = [c for c in plain if c.name not in generated_src]
+                make = lambda c: "drop column %s" % c.name
+            elif choice == 3:    # a new secondary key
+                cand = [c for c in plain if c.kind != "json"]
+                make = lambda c: "add key k%d (%s)" % (len(clauses), c.name)
+            elif choice == 4:    # the column named in other letter case
+                cand = plain
+                make = lambda c: "modify %s %s" % (c.name.upper(), c.ddl)
+            else:
+                cand = []
+            if not cand:
+                continue
+            c = rnd.choice(cand)
+            clauses.append(make(c))
+            touched.add(c.name)
+            if choice == 2:
+                dropped.add(c.name)
+        if not clauses:
             clauses.append("add column extra varchar(10) not null default 'x'")
-        if len([c for c in clauses if c.startswith("engine")]) > 1:
-            clauses = [c for c in clauses if not c.startswith("engine")] + ["engine=innodb"]
-        return ", ".join(clauses), {d for d in dropped if not d.endswith("#")}
+        if rnd.random() < 0.2:
+            clauses.append("engine=innodb")
+        return ", ".join(clauses), dropped
 
     # -- values -------------------------------------------------------------------
     def value(self, col, rnd):

@@ -72,6 +72,8 @@ def value_converter(column, allow_zero_in_date, ghost=None):
     def convert(v):
         if v is None:
             return zero
+        if pad and v == "":
+            v = b""     # the library decodes an empty binary string as text
         if pad and isinstance(v, (bytes, bytearray)) and len(v) < pad:
             return bytes(v).ljust(pad, b"\0")
         if dt == "timestamp" and v == _EPOCH:

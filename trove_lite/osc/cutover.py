@@ -47,6 +47,14 @@ def _close(c):
         pass
 
 
+def rename_probe_name(table, old, ghost):
+    """The last name the atomic RENAME locks before ``table`` (the server takes a
+    statement's metadata locks in the byte order of their names), or None when
+    ``table`` sorts first: once the RENAME holds that name, it waits on ``table``."""
+    before = sorted(n for n in (old, ghost) if n.encode("utf-8") < table.encode("utf-8"))
+    return before[-1] if before else None
+
+
 class CutOver:
     """One cut-over attempt at a time; see module docstring."""
 
@@ -160,15 +168,13 @@ class CutOver:
         it (a probe that must not wait for that name fails at once). Another session
         holding ``_t_gho`` (a backup, a monitoring query) delays that.
         """
-        table = self.req.table.encode("utf-8")
-        before = sorted(n for n in (self.names.old, self.names.ghost)
-                        if n.encode("utf-8") < table)
-        if not before:
+        name = rename_probe_name(self.req.table, self.names.old, self.names.ghost)
+        if name is None:
             return      # the RENAME's first lock is the table's: it is queued there
         # SHOW CREATE TABLE takes the high-priority shared lock, which waits for a
         # granted exclusive lock only, not for a pending one: it fails at once once
         # the RENAME holds the name (a plain SELECT would fail while it merely waits)
-        probe = "show /* gh-ost */ create table %s" % sql.qualified(self.db, before[-1])
+        probe = "show /* gh-ost */ create table %s" % sql.qualified(self.db, name)
         dbconn.execute(watch_c, "set session lock_wait_timeout = 0")
         deadline = locked_at + self.timeout
         while time.monotonic() < deadline:

@@ -259,7 +259,8 @@ def run_sql_file(target, text, what):
 
 
 def stop_write_load(target, timeout=20):
-    """Disable every event in ``test`` and wait until no event execution is running.
+    """Disable every event in ``test``, stop the event scheduler, and wait until no event
+    execution is running.
 
     Event executions show as COMMAND='Connect' threads of the definer; the engine's own
     connections (TCP, user gh-ost) never do.
@@ -272,6 +273,10 @@ def stop_write_load(target, timeout=20):
                 cur.execute("ALTER EVENT `%s`.`%s` DISABLE" % (DATABASE, event))
             except pymysql.err.MySQLError:
                 pass    # ended and dropped between the listing and now
+        # stopping the scheduler returns once it has ended: an execution it had just
+        # spawned is in the processlist by then (under load, one could start after a
+        # first look found none, and write to the table after the cut-over)
+        cur.execute("SET GLOBAL event_scheduler = OFF")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             cur.execute("SELECT count(*) FROM information_schema.processlist "

@@ -162,7 +162,9 @@ def test_refusal_messages_are_gh_osts(mariadb_factory, tmp_path):
         cur.execute("create table t (id int primary key, v int)")
     c.close()
     cases = [("nokey", "add column c int", "no PRIMARY nor UNIQUE key found in table"),
-             ("t", "drop primary key", "no shared unique key can be found after ALTER"),
+             ("t", "drop primary key", "no PRIMARY nor UNIQUE key found in table"),
+             ("t", "drop primary key, add unique key (v)",
+              "no shared unique key can be found after ALTER"),
              ("t", "rename to t2", "alter statement seems to RENAME the table"),
              ("t", "add column x nosuchtype", "FATAL Error 4161 (HY000): Unknown data type")]
     for table, alter, text in cases:

@@ -80,6 +80,27 @@ def test_column_identity_ignores_letter_case_and_re_added_columns_are_new():
                                                       ["id", "NAME", "VAL2"])
 
 
+def test_binary_values_get_back_the_zero_bytes_the_binlog_drops():
+    C = insp.Column
+    src, ghost = C("b", "binary", "binary(4)", True), C("b", "varbinary", "varbinary(8)", True)
+    convert = value_converter(src, False, ghost)
+    assert convert(b"a") == b"a\0\0\0" and convert("") == b"\0\0\0\0"
+    assert convert(None) is None and convert(b"abcd") == b"abcd"
+    to_wider = value_converter(ghost, False, C("b", "binary", "binary(6)", False))
+    assert to_wider(b"ab") == b"ab\0\0\0\0"
+
+
+def test_enum_and_set_keys_are_compared_by_the_ghost_s_stored_numbers():
+    C = insp.Column
+    orig = [C("e", "enum", "enum('red','green')", False),
+            C("s", "set", "set('d','c','b','a')", False)]
+    ghost = [C("e", "enum", "enum('green','red')", False),
+             C("s", "set", "set('a','b','c','d')", False)]
+    mapper = RowMapper(orig, ["e", "s"], ["e", "s"], ["e", "s"], False, ghost)
+    assert mapper.key({"e": "red", "s": {"a", "d"}}) == [2, 0b1001]
+    assert mapper.row({"e": "red", "s": {"d", "a"}}) == ["red", "a,d"]
+
+
 def test_binlog_values_round_trip():
     cols = {c.name: c for c in _cols()}
     assert value_converter(cols["b"], False)("101") == 5

@@ -65,3 +65,12 @@ def test_time_zone_conversion_only_when_alter_changes_temporal_type():
         "convert_tz(%s, '+00:00', @trove_osc_tz)"
     assert sql.time_zone_placeholder("datetime", "timestamp") == \
         "convert_tz(%s, @trove_osc_tz, '+00:00')"
+
+
+def test_the_cut_over_probes_the_last_name_its_rename_locks_before_the_table():
+    from trove_lite.osc.cutover import rename_probe_name
+    assert rename_probe_name("t", "_t_del", "_t_gho") == "_t_gho"
+    assert rename_probe_name("orders", "_orders_del", "_orders_gho") == "_orders_gho"
+    # '_' sorts after capitals and digits: the RENAME queues on such a table first
+    assert rename_probe_name("Orders", "_Orders_del", "_Orders_gho") is None
+    assert rename_probe_name("9t", "_9t_del", "_9t_gho") is None

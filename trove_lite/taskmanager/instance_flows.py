@@ -151,6 +151,10 @@ class InstanceFlows:
 
     def _create(self, instance_id, databases, users, backup_id, root_password):
         inst = self.load(instance_id)
+        if inst.task_status != TaskStatus.BUILDING:
+            # a late cast (or resume) of a create that has ended: nothing left to do
+            LOG.info("create of %s not run: its task is %s", instance_id, inst.task_status)
+            return
         started = inst.task_started_at or utcnow()
         deadline = time.monotonic() + max(
             1, self.conf.taskmanager.usage_timeout - (utcnow() - started).total_seconds())

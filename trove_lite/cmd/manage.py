@@ -24,7 +24,7 @@ import sys
 from sqlalchemy import select
 
 from trove_lite import catalog, config, exceptions
-from trove_lite.db import models
+from trove_lite.db import deployment, models
 from trove_lite.db.session import Database
 
 
@@ -215,7 +215,8 @@ def run(args, conf, db):
     cmd = args.command
     if cmd == "db_sync":
         db.sync()
-        return "Database schema is at the newest revision."
+        return "Database schema is at the newest revision (deployment %s)." % (
+            deployment.deployment_id(db))
     if cmd == "datastore_update":
         return datastore_update(db, args.name, args.default_version)
     if cmd == "datastore_version_update":

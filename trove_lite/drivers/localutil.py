@@ -14,6 +14,10 @@ import time
 
 ENV_SERVER_ID = "TROVE_LITE_SERVER_ID"
 ENV_SERVER_DIR = "TROVE_LITE_SERVER_DIR"
+# Guests forked by the driver's fork server (compute/launcher.py) keep its
+# command line and the environment it was started with; they are known by that
+# command line and by their working directory, the server's directory.
+LAUNCHER_MODULE = "trove_lite.drivers.compute.launcher"
 
 
 class FileLock:
@@ -85,8 +89,21 @@ def cmdline(pid):
         return ""
 
 
-def processes_marked(server_id):
-    """(pid, start_time) of every live process whose environment names ``server_id``."""
+def cwd(pid):
+    try:
+        return os.readlink("/proc/%d/cwd" % pid).removesuffix(" (deleted)")
+    except OSError:
+        return None
+
+
+def launched_in(pid, server_dir):
+    """True if ``pid`` is a guest process the fork server started for ``server_dir``."""
+    return LAUNCHER_MODULE in cmdline(pid) and cwd(pid) == server_dir
+
+
+def processes_marked(server_id, server_dir=None):
+    """(pid, start_time) of every live process whose environment names ``server_id``
+    (or, given ``server_dir``, that the fork server started for it)."""
     marker = ("%s=%s" % (ENV_SERVER_ID, server_id)).encode()
     found = []
     me = os.getpid()
@@ -94,7 +111,7 @@ def processes_marked(server_id):
         if not entry.isdigit() or int(entry) == me:
             continue
         pid = int(entry)
-        if marker in environ(pid):
+        if marker in environ(pid) or (server_dir and launched_in(pid, server_dir)):
             st = start_time(pid)
             if st is not None:
                 found.append((pid, st))
@@ -105,13 +122,15 @@ def owned(pid, server_id, server_dir):
     """(pid, start_time) if ``pid`` lives and provably belongs to the server, else None.
 
     Proof: the server's marker in its environment (inherited from the guest
-    agent) or the server directory on its command line.
+    agent), the server directory on its command line, or the fork server's
+    command line with the server directory as working directory.
     """
     st = start_time(pid)
     if st is None:
         return None
     marker = ("%s=%s" % (ENV_SERVER_ID, server_id)).encode()
-    if marker in environ(pid) or server_dir in cmdline(pid):
+    if (marker in environ(pid) or server_dir in cmdline(pid)
+            or launched_in(pid, server_dir)):
         return (pid, st)
     return None
 

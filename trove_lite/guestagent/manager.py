@@ -231,8 +231,8 @@ class GuestManager:
     def list_access(self, ctx, name, host):
         return self._admin().list_access(name, host)
 
-    def enable_root(self, ctx, password=None):
-        password = self._admin().enable_root(password)
+    def enable_root(self, ctx, password=None, password_hash=None):
+        password = self._admin().enable_root(password, password_hash=password_hash)
         self.heartbeat.report_root("root")
         return {"name": "root", "password": password}
 

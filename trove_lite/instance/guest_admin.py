@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from trove_lite.db import create_requests, models
 from trove_lite.exceptions import BadRequest, InstanceNotActive, NotFound
+from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
 from trove_lite.guestagent.datastore.mariadb import sql
 from trove_lite.guestagent.datastore.mariadb import validation as v
 from trove_lite.status import ServiceStatus, TaskStatus
@@ -191,10 +192,12 @@ class GuestAdminService:
     def enable_root(self, tenant_id, instance_id, password=None):
         """(name, password); a generated password when none is given. The guest
         reports it to the conductor, which records it in the root history."""
-        if password is not None:
-            v.validate_password(password)
-        result = self.guest(tenant_id, instance_id, "enabling root").enable_root(password)
-        return result["name"], result["password"]
+        # made and hashed here: the bus and the guest never see the password
+        password = v.validate_password(password) if password is not None \
+            else mdb_admin.generate_password()
+        result = self.guest(tenant_id, instance_id, "enabling root").enable_root(
+            password_hash=sql.native_password_hash(password))
+        return result["name"], password
 
     def disable_root(self, tenant_id, instance_id):
         if not self.guest(tenant_id, instance_id, "disabling root").disable_root():

@@ -134,7 +134,10 @@ class GuestAPI:
     def list_access(self, name, host):
         return self._call("list_access", self.short, "1.1", name=name, host=host)
 
-    def enable_root(self, password=None):
+    def enable_root(self, password=None, password_hash=None):
+        """Give the password's hash to keep the password off the bus and the guest."""
+        if password_hash is not None:
+            return self._call("enable_root", self.short, "1.1", password_hash=password_hash)
         return self._call("enable_root", self.short, "1.1", password=password)
 
     def disable_root(self):

@@ -154,6 +154,10 @@ class InstanceFlows:
 
     def _create(self, instance_id, databases, users, backup_id, root_password):
         inst = self.load(instance_id)
+        if inst.task_status != TaskStatus.BUILDING:
+            # a late cast (or resume) of a create that has ended: nothing left to do
+            LOG.info("create of %s not run: its task is %s", instance_id, inst.task_status)
+            return
         started = inst.task_started_at or utcnow()
         deadline = time.monotonic() + max(
             1, self.conf.taskmanager.usage_timeout - (utcnow() - started).total_seconds())
@@ -232,15 +236,20 @@ class InstanceFlows:
             self.update(inst.id, server_id=server_id,
                         address=server.addresses[0] if server.addresses else None)
             t = self._step(inst, "server %s created" % server_id, t)
+        # a restore waits for the cast (the injected request cannot carry its key):
+        # send it while the server boots when the volume is attached already (the
+        # guest's queue exists, so the cast waits there for the agent)
+        sent = bool(backup_id) and self._send_prepare(inst, prepare, volume_id,
+                                                      booting=True)
+        if sent:
+            t = self._step(inst, "prepare sent to the booting guest", t)
         server = self._wait_server_active(inst.id, server_id, deadline)
         t = self._step(inst, "server %s is ACTIVE" % server_id, t)
         if server.addresses:
             self.update(inst.id, address=server.addresses[0])
         self.apply_access()  # before the guest creates the users
         device = self._attach(volume_id, server_id) if volume_id else None
-        status, _, _ = self.service_status(inst.id)
-        if status not in ServiceStatus.SERVING:
-            self.guest_factory(inst.id).prepare(volume_device=device, **prepare)
+        if not sent and self._send_prepare(inst, prepare, volume_id, device=device):
             t = self._step(inst, "prepare sent to the guest", t)
         try:
             self.wait_for_service(inst.id, ServiceStatus.SERVING, deadline, server_id=server_id)
@@ -259,6 +268,20 @@ class InstanceFlows:
             return self.replication.seed_request(inst)
         except Exception as e:
             raise FlowError(TaskStatus.BUILDING_ERROR, "Replica creation failed: %s" % e)
+
+    def _send_prepare(self, inst, prepare, volume_id, device=None, booting=False):
+        """Cast prepare unless the guest serves already; ``booting``: only if the
+        volume's device is known without attaching. True if sent."""
+        if booting:
+            volume = self.volumes.get_volume(volume_id) if volume_id else None
+            if volume is None or volume.status != "in-use" or not volume.device:
+                return False
+            device = volume.device
+        status, _, _ = self.service_status(inst.id)
+        if status in ServiceStatus.SERVING:
+            return False
+        self.guest_factory(inst.id).prepare(volume_device=device, **prepare)
+        return True
 
     def _server_died(self, server_id):
         """A reason if the server is in ERROR or SHUTOFF (its guest cannot answer)."""

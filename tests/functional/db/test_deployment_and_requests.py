@@ -4,7 +4,9 @@ import pytest
 from sqlalchemy import select
 
 from trove_lite import config
+from trove_lite.cmd import manage
 from trove_lite.db import create_requests, deployment, models
+from trove_lite.db.session import Database
 from trove_lite.guestagent.datastore.mariadb import sql
 
 USERS = [{"name": "clerk", "host": "%", "password": "At-rest-pw-61", "databases": ["shop"]}]
@@ -15,6 +17,18 @@ def test_db_sync_makes_one_deployment_id_and_keeps_it(control_db):
     first = deployment.deployment_id(control_db)
     control_db.sync()
     assert deployment.deployment_id(control_db) == first and len(first) == 32
+
+
+def test_manage_db_sync_names_the_deployment(tmp_path, capsys):
+    conf_file = tmp_path / "t.conf"
+    conf_file.write_text("[DEFAULT]\nstate_dir = %s\n" % tmp_path)
+    assert manage.main(["--config-file", str(conf_file), "db_sync"]) == 0
+    out = capsys.readouterr().out
+    db = Database("sqlite:///%s" % (tmp_path / "trove-lite.sqlite"))
+    try:
+        assert "(deployment %s)" % deployment.deployment_id(db) in out
+    finally:
+        db.dispose()
 
 
 def _conf(tmp_path, master=None):

@@ -71,5 +71,22 @@ def test_running_guest_is_stopped_whole_by_delete(driver):
     members = _group(leader)
     assert len(members) >= 2, members          # the session leader and the agent
     assert "trove_lite.drivers.compute.launcher" in localutil.cmdline(leader)
+    # as if the driver had died before recording the guest: delete still finds it
+    os.unlink(os.path.join(driver.server_dir(server.id), "guest.pid"))
     driver.delete_server(server.id)
     assert not [p for p in members if localutil.start_time(p) is not None]
+
+
+def test_guest_is_on_record_as_soon_as_it_is_forked(driver, tmp_path):
+    sdir = tmp_path / "lone"
+    sdir.mkdir()
+    pid = driver._launcher.spawn(["--server-dir", str(sdir)], {}, str(sdir),
+                                 str(sdir / "guest.log"))
+    try:
+        deadline = time.monotonic() + 10
+        while not (sdir / "guest.pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (sdir / "guest.pid").read_text().split()[0] == str(pid)
+    finally:
+        localutil.terminate([(pid, localutil.start_time(pid))], 5, group_leaders=[
+            (pid, localutil.start_time(pid))])

@@ -23,6 +23,7 @@ PASSWORDS = {
     "change": "Clear-Change-5d6f",
     "root_again": "Clear-Root2-8e1a",
     "second": "Clear-Second-3b9c",
+    "root_api": "Clear-RootApi-4a2d",
 }
 
 
@@ -55,6 +56,10 @@ def test_account_statements_keep_passwords_out_of_binlog_and_disk(app_factory):
     tcp(app.server, "alice", PASSWORDS["change"], "shop").close()
     app.enable_root(PASSWORDS["root_again"])
     tcp(app.server, "root", PASSWORDS["root_again"]).close()
+    # through the API the guest gets only the hash, and returns no password
+    assert admin.enable_root(password_hash=sql.native_password_hash(
+        PASSWORDS["root_api"])) is None
+    tcp(app.server, "root", PASSWORDS["root_api"]).close()
     admin.create_users([{"name": "bob", "password": PASSWORDS["second"]}])
     tcp(app.server, "bob", PASSWORDS["second"]).close()
 

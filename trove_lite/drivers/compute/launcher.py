@@ -31,6 +31,8 @@ import sys
 import threading
 import traceback
 
+from trove_lite.drivers import localutil
+
 
 def preload():
     """Import what a guest agent imports (see trove_lite/cmd/guestagent.py)."""
@@ -73,6 +75,12 @@ def _session_leader(request):
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()
     os.chdir(request["server_dir"])
+    # recorded here too: a driver that dies right after the request still leaves
+    # the server's group leader on record
+    me = os.getpid()
+    with open("guest.pid.tmp", "w") as f:
+        f.write("%d %s\n" % (me, localutil.start_time(me)))
+    os.replace("guest.pid.tmp", "guest.pid")
     log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)

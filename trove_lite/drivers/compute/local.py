@@ -352,7 +352,7 @@ class LocalComputeDriver(base.ComputeDriver):
         """Stop every process of the server: the guest's group, pids/, marked ones."""
         sdir = self._dir(server_id)
         leader = self._guest(server_id)
-        procs = set(localutil.processes_marked(server_id))
+        procs = set(localutil.processes_marked(server_id, sdir))
         pids_dir = os.path.join(sdir, "pids")
         for name in _listdir(pids_dir):
             try:

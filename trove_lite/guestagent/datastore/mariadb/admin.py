@@ -297,16 +297,21 @@ class MariaDBAdmin:
         return self.get_user(name, host)["databases"]
 
     # -- root -----------------------------------------------------------------------
-    def enable_root(self, password=None):
+    def enable_root(self, password=None, password_hash=None):
         """Create or re-password ``root@'%'`` with all privileges; returns the password
-        (a generated 32-character one when none is given)."""
-        password = v.validate_password(password) if password is not None \
-            else generate_password()
+        (a generated 32-character one when none is given), or None when the caller
+        gave only its ``password_hash`` (and so keeps the password to itself)."""
+        if password_hash is not None and password is None:
+            password_hash = _password_hash({"password_hash": password_hash})
+        else:
+            password = v.validate_password(password) if password is not None \
+                else generate_password()
+            password_hash = sql.native_password_hash(password)
         with self._cursor() as cur:
             if ("root", ROOT_HOST) in self._accounts(cur):
-                cur.execute(sql.set_password("root", ROOT_HOST, password))
+                cur.execute(sql.set_password("root", ROOT_HOST, password_hash=password_hash))
             else:
-                cur.execute(sql.create_user("root", ROOT_HOST, password))
+                cur.execute(sql.create_user("root", ROOT_HOST, password_hash=password_hash))
             cur.execute(sql.grant_all_global("root", ROOT_HOST))
         return password
 

@@ -134,7 +134,7 @@ def main(argv=None):
     started = time.monotonic()
     aio.stop()
     LOG.info("stopped in %.2f s", time.monotonic() - started)
-    return 0
+    common.exit_now(0)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """What every trove-lite service process does at start and stop."""
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -81,3 +82,19 @@ def _logged(name, stop):
         except Exception:
             LOG.exception("stopping %s failed", name)
     return run
+
+
+def exit_now(code=0):
+    """Exit once the services are stopped, skipping interpreter finalization.
+
+    Tearing down the modules these processes import (oslo, kombu, keystone
+    middleware, eventlet pulled in by them) takes 0.8-2 s after everything is
+    already stopped and flushed; that alone broke the 2 s SIGTERM budget.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

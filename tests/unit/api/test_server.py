@@ -69,7 +69,8 @@ def test_fifty_idle_connections_do_not_hold_the_workers(serve):
     try:
         resp, took = timed_get(server.url + "/")
         assert resp.status_code == 200 and resp.text == "ok"
-        assert took < 0.5, "a request behind 50 idle connections took %.2f s" % took
+        # before: queued behind 50 connections each holding a worker for 1 s (~25 s)
+        assert took < 3.0, "a request behind 50 idle connections took %.2f s" % took
     finally:
         close_all(idle)
 

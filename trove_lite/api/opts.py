@@ -20,6 +20,10 @@ API_OPTS = [
                  help="Seconds the API waits for a client's next bytes (request line, "
                       "headers, body) before giving up on it, and for an idle kept-alive "
                       "connection before closing it."),
+    cfg.IntOpt("max_workers", default=32, min=1,
+               help="Threads the API may add beyond [api] workers while every worker "
+                    "is busy and requests wait (clients stalling their bodies hold a "
+                    "worker until client_socket_timeout)."),
     cfg.FloatOpt("client_request_timeout", default=30.0, min=0.5,
                  help="Seconds a client has to send a whole request (request line, "
                       "headers and body); a slower one is disconnected."),

@@ -91,6 +91,22 @@ def test_slow_body_clients_hold_a_worker_only_until_the_read_timeout(serve):
         close_all(slow)
 
 
+def test_the_pool_grows_while_every_worker_waits_on_a_stalled_body(serve):
+    """Six clients stall their bodies on two workers with a 5 s read timeout: the
+    pool adds workers, so a GET does not wait for the timeouts."""
+    server = serve(client_socket_timeout=5.0, max_workers=16)
+    slow = connect(server, 6)
+    try:
+        for s in slow:
+            s.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
+        time.sleep(0.2)
+        resp, took = timed_get(server.url + "/")
+        assert resp.status_code == 200
+        assert took < 2.5, "a request behind 6 stalled bodies took %.2f s" % took
+    finally:
+        close_all(slow)
+
+
 def test_shutdown_finishes_the_in_flight_request_and_returns_quickly(serve):
     server = serve(shutdown_timeout=1.5)
     idle = connect(server, 5)

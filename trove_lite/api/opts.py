@@ -35,7 +35,7 @@ API_OPTS = [
     cfg.ListOpt("availability_zones", default=[],
                 help="Availability zones a create may ask for; any other is refused "
                      "with 400. Empty: none (the compute driver's default)."),
-    cfg.FloatOpt("shutdown_timeout", default=1.5, min=0,
+    cfg.FloatOpt("shutdown_timeout", default=1.0, min=0,
                  help="On stop, seconds in-flight requests get to finish before their "
                       "connections are closed."),
 ]

@@ -77,10 +77,12 @@ def stop_in_parallel(stoppers, timeout=5.0):
 
 def _logged(name, stop):
     def run():
+        started = time.monotonic()
         try:
             stop()
         except Exception:
             LOG.exception("stopping %s failed", name)
+        LOG.info("%s stopped in %.2f s", name, time.monotonic() - started)
     return run
 
 

@@ -20,6 +20,10 @@ API_OPTS = [
                  help="Seconds the API waits for a client's next bytes (request line, "
                       "headers, body) before giving up on it, and for an idle kept-alive "
                       "connection before closing it."),
+    cfg.IntOpt("max_workers", default=32, min=1,
+               help="Threads the API may add beyond [api] workers while every worker "
+                    "is busy and requests wait (clients stalling their bodies hold a "
+                    "worker until client_socket_timeout)."),
     cfg.FloatOpt("client_request_timeout", default=30.0, min=0.5,
                  help="Seconds a client has to send a whole request (request line, "
                       "headers and body); a slower one is disconnected."),
@@ -31,7 +35,7 @@ API_OPTS = [
     cfg.ListOpt("availability_zones", default=[],
                 help="Availability zones a create may ask for; any other is refused "
                      "with 400. Empty: none (the compute driver's default)."),
-    cfg.FloatOpt("shutdown_timeout", default=1.5, min=0,
+    cfg.FloatOpt("shutdown_timeout", default=1.0, min=0,
                  help="On stop, seconds in-flight requests get to finish before their "
                       "connections are closed."),
 ]

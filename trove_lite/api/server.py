@@ -64,10 +64,15 @@ MAX_HEADER_BYTES = 64 * 1024
 
 class _Watchdog:
     """Shuts the socket of a connection whose request is still arriving after
-    ``limit`` seconds; the worker reading it then sees the end of its input."""
+    ``limit`` seconds; the worker reading it then sees the end of its input.
 
-    def __init__(self, limit):
+    Also grows the worker pool (up to its ``max``) while requests wait and no
+    worker is idle: clients stalling their bodies hold workers until the read
+    timeout, and others should not wait behind them."""
+
+    def __init__(self, limit, pool=None):
         self.limit = limit
+        self.pool = pool
         self._deadlines = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -99,6 +104,16 @@ class _Watchdog:
                     conn.socket.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+            if self.pool is not None:
+                self._grow()
+
+    def _grow(self):
+        pool = self.pool
+        waiting = pool.qsize
+        if waiting and not pool.idle and len(pool._threads) < pool.max:  # noqa: SLF001
+            LOG.info("all %d API workers busy with %d request(s) waiting: adding workers",
+                     len(pool._threads), waiting)  # noqa: SLF001
+            pool.grow(waiting)
 
 
 class _Request(cheroot_server.HTTPRequest):
@@ -181,14 +196,14 @@ def serve(conf, app, host=None, port=None):
     api = conf.api
     address = (host or api.bind_host, api.bind_port if port is None else port)
     server = _Server(
-        address, app, numthreads=api.workers, max=api.workers,
+        address, app, numthreads=api.workers, max=max(api.workers, api.max_workers),
         request_queue_size=api.backlog, timeout=api.client_socket_timeout,
         shutdown_timeout=api.shutdown_timeout, server_name="trove-lite")
     # the app refuses large bodies itself, in Trove's fault format
     server.max_request_body_size = 0
     server.max_request_header_size = MAX_HEADER_BYTES
     server.gateway = _Gateway
-    server.watchdog = _Watchdog(api.client_request_timeout)
+    server.watchdog = _Watchdog(api.client_request_timeout, server.requests)
     server.prepare()  # binds and listens: a taken port raises here
     LOG.info("API listening on http://%s:%d with %d workers", server.bind_addr[0],
              server.bind_addr[1], api.workers)

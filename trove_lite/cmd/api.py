@@ -49,6 +49,7 @@ def main(argv=None):
     server.shutdown()
     transport.cleanup()
     db.dispose()
+    common.exit_now(0)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """What every trove-lite service process does at start and stop."""
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -76,8 +77,26 @@ def stop_in_parallel(stoppers, timeout=5.0):
 
 def _logged(name, stop):
     def run():
+        started = time.monotonic()
         try:
             stop()
         except Exception:
             LOG.exception("stopping %s failed", name)
+        LOG.info("%s stopped in %.2f s", name, time.monotonic() - started)
     return run
+
+
+def exit_now(code=0):
+    """Exit once the services are stopped, skipping interpreter finalization.
+
+    Tearing down the modules these processes import (oslo, kombu, keystone
+    middleware, eventlet pulled in by them) takes 0.8-2 s after everything is
+    already stopped and flushed; that alone broke the 2 s SIGTERM budget.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

@@ -1,0 +1,114 @@
+"""The pure decisions of datastore logs: statuses, pending bytes, the conf.d file,
+and the guest's reads and rotation on real files."""
+
+import base64
+import os
+
+import pytest
+
+from trove_lite.exceptions import BadRequest, NotFound
+from trove_lite.guestagent import logs as guest_logs
+from trove_lite.instance import logs as service
+
+
+@pytest.mark.parametrize("log_type,enabled,pending,size,expected", [
+    ("SYS", False, False, 0, "Unavailable"),
+    ("SYS", False, False, 10, "Ready"),
+    ("USER", False, False, 10, "Disabled"),
+    ("USER", True, False, 0, "Enabled"),
+    ("USER", True, False, 5, "Ready"),
+    ("USER", True, True, 5, "Restart Required"),
+])
+def test_guest_status(log_type, enabled, pending, size, expected):
+    assert guest_logs.decide_status(log_type, enabled, pending, size) == expected
+
+
+@pytest.mark.parametrize("guest,published,pending,rotated,expected", [
+    ("Ready", 0, 10, False, "Ready"),
+    ("Ready", 10, 0, False, "Published"),
+    ("Ready", 10, 5, False, "Partial"),
+    ("Ready", 10, 5, True, "Rotated"),
+    ("Disabled", 10, 0, False, "Disabled"),
+    ("Restart Required", 10, 0, False, "Restart Required"),
+])
+def test_trove_status(guest, published, pending, rotated, expected):
+    assert service.log_status(guest, published, pending, rotated) == expected
+
+
+def test_pending_counts_from_the_offset_of_the_same_file_only():
+    meta = dict(service.empty_meta(), file_id="1:2", offset=100)
+    assert service.pending_bytes(meta, {"file_id": "1:2", "size": 150}) == 50
+    assert service.pending_bytes(meta, {"file_id": "1:3", "size": 30}) == 30
+
+
+def test_conf_keeps_the_switches_and_files():
+    text = guest_logs.render_conf({"general"}, {"general": "/v/logs/general.log",
+                                                "slow_query": "/v/logs/slow_query.log"})
+    assert "general_log = ON" in text and "slow_query_log = OFF" in text
+    assert "general_log_file = /v/logs/general.log" in text
+
+
+def test_unknown_name_is_not_found():
+    with pytest.raises(NotFound):
+        guest_logs.check_name("../../etc/passwd")
+
+
+class _State:
+    def __init__(self):
+        self.data = {}
+
+    def read(self):
+        return dict(self.data)
+
+    def update(self, **fields):
+        self.data.update(fields)
+
+
+def _logs(tmp_path, max_size=100, keep=2):
+    return guest_logs.GuestLogs(lambda: None, _State(), lambda: str(tmp_path),
+                                lambda: str(tmp_path / "guest.log"), max_size, keep)
+
+
+def test_sys_log_refuses_enable(tmp_path):
+    with pytest.raises(BadRequest):
+        _logs(tmp_path).set_enabled("guest", True)
+
+
+def test_reads_continue_from_the_offset_and_restart_after_rotation(tmp_path):
+    logs = _logs(tmp_path)
+    path = tmp_path / "guest.log"
+    path.write_bytes(b"a" * 60)
+    first = logs.read("guest", 0, 40)
+    assert base64.b64decode(first["data"]) == b"a" * 40
+    second = logs.read("guest", 40, 40, first["file_id"])
+    assert base64.b64decode(second["data"]) == b"a" * 20 and not second["rotated"]
+    os.replace(path, str(path) + ".1")
+    path.write_bytes(b"new\n")
+    third = logs.read("guest", 60, 40, first["file_id"])
+    assert third["rotated"] and base64.b64decode(third["data"]) == b"new\n"
+
+
+@pytest.mark.parametrize("size,read_to_end,expected", [
+    (50, True, False), (150, True, True), (150, False, False), (401, False, True)])
+def test_rotation_decision(size, read_to_end, expected):
+    assert guest_logs.should_rotate(size, 100, read_to_end) is expected
+
+
+def test_user_log_rotates_once_read_to_its_end_and_keeps_a_bound(tmp_path):
+    class App:
+        def connect(self):
+            raise __import__("pymysql").MySQLError("no server")
+    logs = guest_logs.GuestLogs(App, _State(), lambda: str(tmp_path),
+                                lambda: None, max_size=10, keep=2)
+    path = tmp_path / "logs" / "general.log"
+    path.parent.mkdir()
+    for _ in range(4):
+        path.write_bytes(b"x" * 30)
+        got = logs.read("general", 0, 30, None)
+        # a first read gets the whole file: nothing is rotated away unread
+        assert base64.b64decode(got["data"]) == b"x" * 30
+        done = logs.read("general", 30, 30, got["file_id"])
+        assert done["size"] == 0 and done["file_id"] is None
+    assert sorted(os.listdir(path.parent)) == ["general.log.1", "general.log.2"]
+    path.write_bytes(b"y" * 50)  # past 4 x max_size: rotated even unread
+    assert logs.read("general", 0, 20, None)["size"] == 0

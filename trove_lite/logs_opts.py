@@ -10,7 +10,7 @@ LOGS_OPTS = [
     cfg.IntOpt("max_size", default=64 * 1024 ** 2, min=4096,
                help="Bytes after which the guest rotates a general or slow-query log "
                     "once it is published (or never read)."),
-    cfg.IntOpt("keep", default=2, min=0, max=20,
+    cfg.IntOpt("keep", default=2, min=1, max=20,
                help="Rotated files of each log kept on the volume."),
     cfg.IntOpt("object_size", default=4 * 1024 ** 2, min=4096, max=4 * 1024 ** 2,
                help="Largest number of log bytes in one published object."),
@@ -19,3 +19,8 @@ LOGS_OPTS = [
 
 def list_opts():
     return [("logs", LOGS_OPTS)]
+
+
+def guest_conf_text(conf):
+    """The ``[logs]`` options a guest rotates by, as guest-config text."""
+    return "\n[logs]\nmax_size = %d\nkeep = %d\n" % (conf.logs.max_size, conf.logs.keep)

@@ -11,8 +11,8 @@ Logs (Trove's names and types):
 - ``error`` (the server's error log) and ``guest`` (this agent's log) (SYS):
   always on; enabling or disabling them is refused.
 
-Rotation: on a read, a USER log over ``max_size`` bytes that the publisher has
-read to its end (or any past 4 x ``max_size``) is renamed to
+Rotation: a read that reaches the end of a USER log over ``max_size`` bytes (or
+the heartbeat, for a log past 4 x ``max_size`` that nobody publishes) renames it to
 ``NAME.log.1`` (older ones shift up, at most ``keep`` kept) and the server
 reopens its file (``FLUSH GENERAL/SLOW LOGS``), so a busy log cannot fill the
 volume. A file's identity (inode) tells the publisher a rotation happened.
@@ -192,10 +192,7 @@ class GuestLogs:
                 os.unlink(older)
             elif os.path.exists(older):
                 os.replace(older, "%s.%d" % (path, n + 1))
-        if self.keep:
-            os.replace(path, path + ".1")
-        else:
-            os.unlink(path)
+        os.replace(path, path + ".1")
         try:
             conn = self._app().connect()
             try:
@@ -209,15 +206,15 @@ class GuestLogs:
         return True
 
     def read(self, name, offset, limit, file_id=None):
-        """{"data": base64, "offset", "size", "file_id", "rotated"}: up to ``limit``
-        bytes from ``offset`` (from 0 if the file is not ``file_id`` any more)."""
+        """Up to ``limit`` bytes from ``offset`` (from 0 if the file is not ``file_id``
+        any more: ``rotated``). Returns {"data": base64, "offset", "next_offset",
+        "file_id", "size", "rotated"}; the caller continues at (``file_id``,
+        ``next_offset``). A read that reaches the end of a USER log past
+        ``max_size`` rotates it and adds what the server wrote meanwhile, so
+        nothing is lost."""
         check_name(name)
         path = self.path(name)
         size, current = _file_info(path) if path else (0, None)
-        if should_rotate(size, self.max_size, current is not None and current == file_id
-                         and offset >= size):
-            if self.rotate_if_needed(name):
-                size, current = _file_info(path)
         rotated = bool(file_id) and current != file_id
         if rotated or offset > size:
             offset = 0
@@ -226,5 +223,23 @@ class GuestLogs:
             with open(path, "rb") as f:
                 f.seek(offset)
                 data = f.read(max(0, min(limit, READ_LIMIT)))
-        return {"data": base64.b64encode(data).decode(), "offset": offset, "size": size,
-                "file_id": current, "rotated": rotated}
+        next_offset, next_id = offset + len(data), current
+        if (current is not None and should_rotate(size, self.max_size,
+                                                  next_offset >= size)
+                and self.rotate_if_needed(name)):
+            # what the server wrote between our read and the rename is in .1
+            with open(path + ".1", "rb") as f:
+                f.seek(next_offset)
+                data += f.read()
+            next_offset, next_id = 0, _file_info(path)[1]
+        return {"data": base64.b64encode(data).decode(), "offset": offset,
+                "next_offset": next_offset, "size": size, "file_id": next_id,
+                "rotated": rotated}
+
+    def maintain(self):
+        """Rotate USER logs nobody publishes once past the hard bound (called from
+        the heartbeat), so a busy log cannot fill the volume."""
+        for name in _USER_VARS:
+            path = self.path(name)
+            if path and should_rotate(_file_info(path)[0], self.max_size, False):
+                self.rotate_if_needed(name)

@@ -189,35 +189,35 @@ class LogService:
             raise BadRequest(reason="log %s is disabled: enable it before publishing it"
                                     % name)
         meta = self.load_meta(instance_id, name)
-        fernet = self._fernet(tenant_id)
         limit = self.conf.logs.object_size
+        fernet = self._fernet(tenant_id)
         while True:
             piece = guest.guest_log_read(name, meta["offset"], limit, meta["file_id"])
-            if piece["rotated"] or piece["file_id"] != meta["file_id"]:
-                meta["rotations"] += 1 if piece["rotated"] else 0
-                meta["file_id"] = piece["file_id"]
+            meta["rotations"] += 1 if piece["rotated"] else 0
             data = base64.b64decode(piece["data"])
-            if not data:
-                break
-            number = meta["next_number"]
-            object_name = self.prefix(instance_id, name) + OBJECT_FORMAT % number
-            token = fernet.encrypt(data)
-            stored = self.storage().save(
-                "%s/%s" % (self.container, object_name), io.BytesIO(token),
-                {"lines": data.count(b"\n"), "size": len(data), "encrypted": "fernet"})
-            meta["objects"].append({"number": number, "name": object_name,
-                                    "location": stored.location, "size": len(data),
-                                    "lines": data.count(b"\n")})
-            meta["offset"] = piece["offset"] + len(data)
-            meta["next_number"] = number + 1
+            if data:
+                self._upload(fernet, instance_id, name, meta, data)
+            meta["offset"], meta["file_id"] = piece["next_offset"], piece["file_id"]
             self._save_meta(instance_id, name, meta)
             if len(data) < limit:
                 break
-        if meta["file_id"] is not None:
-            self._save_meta(instance_id, name, meta)
         LOG.info("published log %s of instance %s: %d objects, offset %d", name,
                  instance_id, len(meta["objects"]), meta["offset"])
         return meta
+
+    def _upload(self, fernet, instance_id, name, meta, data):
+        """``data`` as the next numbered object, encrypted; recorded in ``meta``."""
+        number = meta["next_number"]
+        object_name = self.prefix(instance_id, name) + OBJECT_FORMAT % number
+        lines = data.count(b"\n")
+        stored = self.storage().save(
+            "%s/%s" % (self.container, object_name),
+            io.BytesIO(fernet.encrypt(data)),
+            {"lines": lines, "size": len(data), "encrypted": "fernet"})
+        meta["objects"].append({"number": number, "name": object_name,
+                                "location": stored.location, "size": len(data),
+                                "lines": lines})
+        meta["next_number"] = number + 1
 
     def _discard(self, instance_id, name):
         meta = self.load_meta(instance_id, name)

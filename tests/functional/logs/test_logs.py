@@ -28,7 +28,7 @@ USER, PASSWORD = "app", "app-Pw-1"
 def env():
     base = tempfile.mkdtemp(prefix="trove-lite-logs-")
     cp = ControlPlane(base, heartbeat_interval=2,
-                      extra_conf="[logs]\nobject_size = 4096\n").start_aio()
+                      extra_conf="[logs]\nobject_size = 4096\nmax_size = 65536\n").start_aio()
     try:
         trove = cp.client("demo")
         inst = trove.instances.create(
@@ -62,12 +62,13 @@ def assert_fault(resp, status, name):
     return body[name]["message"]
 
 
-def run_query(env, sql):
+def run_query(env, *sqls):
     conn = pymysql.connect(host=env.inst.ip[0], port=3306, user=USER, password=PASSWORD,
                            database="shop", autocommit=True)
     try:
         with conn.cursor() as cur:
-            cur.execute(sql)
+            for sql in sqls:
+                cur.execute(sql)
             return cur.fetchall()
     finally:
         conn.close()
@@ -188,3 +189,72 @@ def test_disable_turns_the_general_log_off(env):
     before = env.trove.instances.log_show(env.inst, "general").pending
     run_query(env, "SELECT 'not_logged'")
     assert env.trove.instances.log_show(env.inst, "general").pending == before
+
+
+def test_slow_query_log_uses_the_configuration_groups_threshold(env, capsys):
+    group = env.trove.configurations.create(
+        "slowlogs", json.dumps({"long_query_time": 0.3}), datastore="mariadb",
+        datastore_version="10.11")
+    env.trove.instances.update(env.inst, configuration=group.id)
+    try:
+        env.trove.instances.log_action(env.inst, "slow_query", enable=True)
+        run_query(env, "SELECT 'quick_one'")
+        run_query(env, "SELECT 'slow_one', SLEEP(0.6)")
+        rc, out, err = cli_run(env, capsys, "log-tail", env.inst.id, "slow_query",
+                               "--lines", "0")
+        assert rc == 0, err
+        assert "slow_one" in out and "quick_one" not in out
+        assert "Query_time: 0.6" in out
+    finally:
+        env.trove.instances.update(env.inst, remove_configuration=True)
+
+
+def test_a_filled_general_log_rotates_and_keeps_a_bounded_number(env, capsys):
+    """[logs] max_size is 64 KiB here, keep 2: each round writes ~130 KiB."""
+    env.trove.instances.log_action(env.inst, "general", enable=True)
+    log_file = run_query(env, "SELECT @@general_log_file")[0][0]
+    log_dir = os.path.dirname(log_file)
+    env.trove.instances.log_action(env.inst, "general", publish=True)
+    for round_ in range(4):
+        run_query(env, *["SELECT 'rot_%d_%04d', '%s'" % (round_, i, "z" * 100)
+                         for i in range(600)])
+        env.trove.instances.log_action(env.inst, "general", publish=True)
+        # the next publish finds the file read to its end: it rotates, loses nothing
+        env.trove.instances.log_action(env.inst, "general", publish=True)
+        names = sorted(n for n in os.listdir(log_dir) if n.startswith("general.log"))
+        assert len(names) <= 3, names
+        assert sum(os.path.getsize(os.path.join(log_dir, n)) for n in names) < 3 * 150000
+    assert "general.log.2" in names
+    path = os.path.join(tempfile.mkdtemp(prefix="trove-lite-logsave-"), "general.log")
+    rc, _, err = cli_run(env, capsys, "log-save", env.inst.id, "general", "--file", path)
+    assert rc == 0, err
+    saved = open(path).read()
+    for round_ in range(4):
+        for i in (0, 599):
+            assert "rot_%d_%04d" % (round_, i) in saved
+
+
+def test_openstack_client_lists_and_shows_logs(env):
+    import contextlib
+    import io
+
+    from openstackclient import shell
+    from osc_lib.clientmanager import ClientCache, ClientManager
+    for attr in vars(ClientManager).values():
+        if isinstance(attr, ClientCache):
+            attr._handle = None
+
+    def osc(*args):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = shell.main(["--os-auth-type", "none", "--os-endpoint",
+                             env.cp.endpoint("demo"), "database", *args, "-f", "json"])
+        assert rc == 0, err.getvalue()
+        return json.loads(out.getvalue())
+
+    listed = {row["Name"]: row for row in osc("log", "list", env.inst.id)}
+    assert listed["error"]["Type"] == "SYS" and listed["general"]["Type"] == "USER"
+    shown = osc("log", "show", env.inst.id, "guest")
+    assert shown["name"] == "guest" and shown["metafile"] == "%s/guest.metafile" % env.inst.id
+    published = osc("log", "set", env.inst.id, "guest", "--publish")
+    assert published["status"] == "Published" and published["pending"] == 0

@@ -79,7 +79,7 @@ def test_reads_continue_from_the_offset_and_restart_after_rotation(tmp_path):
     path = tmp_path / "guest.log"
     path.write_bytes(b"a" * 60)
     first = logs.read("guest", 0, 40)
-    assert base64.b64decode(first["data"]) == b"a" * 40
+    assert base64.b64decode(first["data"]) == b"a" * 40 and first["next_offset"] == 40
     second = logs.read("guest", 40, 40, first["file_id"])
     assert base64.b64decode(second["data"]) == b"a" * 20 and not second["rotated"]
     os.replace(path, str(path) + ".1")
@@ -94,21 +94,35 @@ def test_rotation_decision(size, read_to_end, expected):
     assert guest_logs.should_rotate(size, 100, read_to_end) is expected
 
 
-def test_user_log_rotates_once_read_to_its_end_and_keeps_a_bound(tmp_path):
-    class App:
-        def connect(self):
-            raise __import__("pymysql").MySQLError("no server")
-    logs = guest_logs.GuestLogs(App, _State(), lambda: str(tmp_path),
+class _NoServer:
+    def connect(self):
+        raise __import__("pymysql").MySQLError("no server")
+
+
+def test_a_read_to_the_end_rotates_loses_nothing_and_keeps_a_bound(tmp_path):
+    logs = guest_logs.GuestLogs(_NoServer, _State(), lambda: str(tmp_path),
                                 lambda: None, max_size=10, keep=2)
     path = tmp_path / "logs" / "general.log"
     path.parent.mkdir()
-    for _ in range(4):
-        path.write_bytes(b"x" * 30)
-        got = logs.read("general", 0, 30, None)
-        # a first read gets the whole file: nothing is rotated away unread
-        assert base64.b64decode(got["data"]) == b"x" * 30
-        done = logs.read("general", 30, 30, got["file_id"])
-        assert done["size"] == 0 and done["file_id"] is None
+    for round_ in range(4):
+        path.write_bytes(b"%d" % round_ * 30)
+        part = logs.read("general", 0, 20, None)
+        assert part["next_offset"] == 20 and part["file_id"]  # not at the end: kept
+        rest = logs.read("general", 20, 20, part["file_id"])
+        # the end of a file past max_size: rotated, the rest handed over with it
+        assert base64.b64decode(rest["data"]) == b"%d" % round_ * 10
+        assert rest["next_offset"] == 0 and rest["file_id"] is None
     assert sorted(os.listdir(path.parent)) == ["general.log.1", "general.log.2"]
-    path.write_bytes(b"y" * 50)  # past 4 x max_size: rotated even unread
-    assert logs.read("general", 0, 20, None)["size"] == 0
+
+
+def test_maintain_rotates_an_unpublished_log_past_the_hard_bound(tmp_path):
+    logs = guest_logs.GuestLogs(_NoServer, _State(), lambda: str(tmp_path),
+                                lambda: None, max_size=10, keep=2)
+    path = tmp_path / "logs" / "general.log"
+    path.parent.mkdir()
+    path.write_bytes(b"y" * 30)
+    logs.maintain()
+    assert path.exists()  # under 4 x max_size: waits for a publish
+    path.write_bytes(b"y" * 41)
+    logs.maintain()
+    assert not path.exists() and (path.parent / "general.log.1").exists()

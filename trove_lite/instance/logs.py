@@ -10,9 +10,10 @@ tenant's encryption key never leaves it (not even on the bus):
 2. the guest hands over what is new since that offset, at most ``[logs]
    object_size`` bytes per call (from 0 of a new file if it rotated);
 3. each piece becomes the next numbered object ``<instance>/<log>/log-NNNNNN``,
-   Fernet-encrypted under a key derived from the tenant's backup key, and the
-   metafile is rewritten after each object, so a publish never uploads a byte
-   twice, even after one that failed half-way.
+   AES-256-GCM-encrypted under a key derived from the tenant's backup key; the
+   metafile is rewritten when the publish ends, also when it fails half-way, so
+   a publish never uploads a byte twice (a process killed mid-way leaves the old
+   metafile, and the next publish rewrites the same numbered objects in place).
 
 ``discard`` deletes the published objects (the offset stays: a later publish
 carries on with what is new). Reading back (``objects``/``object_data``) needs
@@ -24,9 +25,11 @@ import hashlib
 import io
 import json
 import logging
+import os
 import threading
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from trove_lite.backup.keys import TenantKeys
 from trove_lite.drivers import storage as storage_drivers
@@ -65,10 +68,24 @@ def empty_meta():
     return {"file_id": None, "offset": 0, "next_number": 1, "objects": [], "rotations": 0}
 
 
-def tenant_fernet(tenant_key):
-    """The Fernet of a tenant's logs, derived from its backup key (never stored)."""
-    digest = hashlib.sha256(b"trove-lite datastore logs\0" + tenant_key.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
+class LogCipher:
+    """AES-256-GCM under a key derived from the tenant's backup key (never stored).
+
+    An object is ``nonce (12 bytes) || ciphertext || tag``; its name is the
+    associated data, so an object moved to another name does not decrypt.
+    (Fernet would store base64, a third more bytes, at a third of the speed.)"""
+
+    def __init__(self, tenant_key):
+        self._aead = AESGCM(hashlib.sha256(b"trove-lite datastore logs\0"
+                                           + tenant_key.encode()).digest())
+
+    def encrypt(self, data, name):
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, data, name.encode())
+
+    def decrypt(self, blob, name):
+        """The plain bytes; InvalidTag if the key, the name or a byte is wrong."""
+        return self._aead.decrypt(blob[:12], blob[12:], name.encode())
 
 
 class LogService:
@@ -105,10 +122,10 @@ class LogService:
     def _location(self, object_name):
         return self.storage().location_for("%s/%s" % (self.container, object_name))
 
-    def _fernet(self, tenant_id):
+    def _cipher(self, tenant_id):
         if self._keys is None:
             self._keys = TenantKeys(self.conf, self.db)
-        return tenant_fernet(self._keys.get(tenant_id))
+        return LogCipher(self._keys.get(tenant_id))
 
     def _lock(self, instance_id, name):
         with self._locks_guard:
@@ -190,30 +207,34 @@ class LogService:
                                     % name)
         meta = self.load_meta(instance_id, name)
         limit = self.conf.logs.object_size
-        fernet = self._fernet(tenant_id)
-        while True:
-            piece = guest.guest_log_read(name, meta["offset"], limit, meta["file_id"])
-            meta["rotations"] += 1 if piece["rotated"] else 0
-            data = base64.b64decode(piece["data"])
-            if data:
-                self._upload(fernet, instance_id, name, meta, data)
-            meta["offset"], meta["file_id"] = piece["next_offset"], piece["file_id"]
+        cipher = self._cipher(tenant_id)
+        try:
+            while True:
+                piece = guest.guest_log_read(name, meta["offset"], limit, meta["file_id"])
+                meta["rotations"] += 1 if piece["rotated"] else 0
+                data = base64.b64decode(piece["data"])
+                if data:
+                    self._upload(cipher, instance_id, name, meta, data)
+                meta["offset"], meta["file_id"] = piece["next_offset"], piece["file_id"]
+                if len(data) < limit:
+                    break
+        finally:
+            # also after a failure: what was uploaded is recorded, not redone (and a
+            # publish cut off before this rewrites the same numbered objects)
             self._save_meta(instance_id, name, meta)
-            if len(data) < limit:
-                break
         LOG.info("published log %s of instance %s: %d objects, offset %d", name,
                  instance_id, len(meta["objects"]), meta["offset"])
         return meta
 
-    def _upload(self, fernet, instance_id, name, meta, data):
+    def _upload(self, cipher, instance_id, name, meta, data):
         """``data`` as the next numbered object, encrypted; recorded in ``meta``."""
         number = meta["next_number"]
         object_name = self.prefix(instance_id, name) + OBJECT_FORMAT % number
         lines = data.count(b"\n")
         stored = self.storage().save(
             "%s/%s" % (self.container, object_name),
-            io.BytesIO(fernet.encrypt(data)),
-            {"lines": lines, "size": len(data), "encrypted": "fernet"})
+            io.BytesIO(cipher.encrypt(data, object_name)),
+            {"lines": lines, "size": len(data), "encrypted": "aes-256-gcm"})
         meta["objects"].append({"number": number, "name": object_name,
                                 "location": stored.location, "size": len(data),
                                 "lines": lines})
@@ -243,10 +264,10 @@ class LogService:
         for obj in self.load_meta(instance_id, name)["objects"]:
             if obj["number"] == number:
                 with self.storage().load(obj["location"]) as stream:
-                    token = b"".join(iter(lambda: stream.read(1 << 20), b""))
+                    blob = b"".join(iter(lambda: stream.read(1 << 20), b""))
                 try:
-                    return self._fernet(tenant_id).decrypt(token)
-                except InvalidToken:
+                    return self._cipher(tenant_id).decrypt(blob, obj["name"])
+                except InvalidTag:
                     raise LogStoreError(reason="published object %d of log %s cannot be "
                                                "decrypted with the tenant's key"
                                                % (number, name))

@@ -126,3 +126,15 @@ def test_maintain_rotates_an_unpublished_log_past_the_hard_bound(tmp_path):
     path.write_bytes(b"y" * 41)
     logs.maintain()
     assert not path.exists() and (path.parent / "general.log.1").exists()
+
+
+def test_published_objects_open_only_with_the_tenants_key_under_their_own_name():
+    from cryptography.exceptions import InvalidTag
+    blob = service.LogCipher("tenant-a-key").encrypt(b"SELECT 1\n", "i/general/log-000001")
+    assert b"SELECT" not in blob
+    assert service.LogCipher("tenant-a-key").decrypt(
+        blob, "i/general/log-000001") == b"SELECT 1\n"
+    for key, name in (("tenant-b-key", "i/general/log-000001"),
+                      ("tenant-a-key", "i/general/log-000002")):
+        with pytest.raises(InvalidTag):
+            service.LogCipher(key).decrypt(blob, name)

@@ -30,18 +30,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from trove_lite.config import make_conf  # noqa: E402
 from trove_lite.drivers.storage.local import LocalStorage  # noqa: E402
 from trove_lite.guestagent.logs import GuestLogs  # noqa: E402
+from trove_lite.guestagent.state import GuestState  # noqa: E402
 from trove_lite.instance.logs import LogService  # noqa: E402
-
-
-class _State:
-    def __init__(self):
-        self.data = {}
-
-    def read(self):
-        return dict(self.data)
-
-    def update(self, **fields):
-        self.data.update(fields)
 
 
 class _InProcessGuest:
@@ -99,7 +89,8 @@ def main():
         log_path = os.path.join(guest_dir, "guest.log")
         no_server = types.SimpleNamespace(
             server=types.SimpleNamespace(error_log=os.path.join(guest_dir, "error.log")))
-        logs = GuestLogs(lambda: no_server, _State(), lambda: guest_dir, lambda: log_path,
+        logs = GuestLogs(lambda: no_server, GuestState(os.path.join(base, "state.json")),
+                         lambda: guest_dir, lambda: log_path,
                          conf.logs.max_size, conf.logs.keep)
         service = LogService(conf, None, _Guests(_InProcessGuest(logs)), storage=store)
         service._keys = _Keys()

@@ -8,6 +8,7 @@ import pytest
 
 from trove_lite.exceptions import BadRequest, NotFound
 from trove_lite.guestagent import logs as guest_logs
+from trove_lite.guestagent.state import GuestState
 from trove_lite.instance import logs as service
 
 
@@ -53,19 +54,9 @@ def test_unknown_name_is_not_found():
         guest_logs.check_name("../../etc/passwd")
 
 
-class _State:
-    def __init__(self):
-        self.data = {}
-
-    def read(self):
-        return dict(self.data)
-
-    def update(self, **fields):
-        self.data.update(fields)
-
-
 def _logs(tmp_path, max_size=100, keep=2):
-    return guest_logs.GuestLogs(lambda: None, _State(), lambda: str(tmp_path),
+    return guest_logs.GuestLogs(lambda: None, GuestState(str(tmp_path / "state.json")),
+                                lambda: str(tmp_path),
                                 lambda: str(tmp_path / "guest.log"), max_size, keep)
 
 
@@ -100,7 +91,8 @@ class _NoServer:
 
 
 def test_a_read_to_the_end_rotates_loses_nothing_and_keeps_a_bound(tmp_path):
-    logs = guest_logs.GuestLogs(_NoServer, _State(), lambda: str(tmp_path),
+    logs = guest_logs.GuestLogs(_NoServer, GuestState(str(tmp_path / "state.json")),
+                                lambda: str(tmp_path),
                                 lambda: None, max_size=10, keep=2)
     path = tmp_path / "logs" / "general.log"
     path.parent.mkdir()
@@ -116,7 +108,8 @@ def test_a_read_to_the_end_rotates_loses_nothing_and_keeps_a_bound(tmp_path):
 
 
 def test_maintain_rotates_an_unpublished_log_past_the_hard_bound(tmp_path):
-    logs = guest_logs.GuestLogs(_NoServer, _State(), lambda: str(tmp_path),
+    logs = guest_logs.GuestLogs(_NoServer, GuestState(str(tmp_path / "state.json")),
+                                lambda: str(tmp_path),
                                 lambda: None, max_size=10, keep=2)
     path = tmp_path / "logs" / "general.log"
     path.parent.mkdir()

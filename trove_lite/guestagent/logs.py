@@ -17,6 +17,9 @@ the heartbeat, for a log past 4 x ``max_size`` that nobody publishes) renames it
 reopens its file (``FLUSH GENERAL/SLOW LOGS``), so a busy log cannot fill the
 volume. A file's identity (inode) tells the publisher a rotation happened.
 
+Passwords: reads replace the password literals of account statements (which
+MariaDB logs as sent) by ``'<secret>'`` before anything leaves the guest.
+
 The publisher (the control plane) reads with ``read(name, offset, limit,
 file_id)``: bytes from ``offset`` of the current file when ``file_id`` matches,
 else from 0 of the new file (``rotated`` in the answer).
@@ -25,6 +28,7 @@ else from 0 of the new file (``rotated`` in the answer).
 import base64
 import logging
 import os
+import re
 
 import pymysql
 
@@ -43,6 +47,45 @@ _USER_VARS = {
 CONF_NAME = "40-guest-logs.cnf"
 READ_LIMIT = 4 << 20
 HARD_FACTOR = 4
+
+
+# MariaDB writes statements to its general and slow logs as sent, passwords and
+# all (MySQL rewrites them; MariaDB 10.11 does not): what leaves the guest has the
+# literal after these replaced by '<secret>', as MySQL's logs show them.
+_QUOTED = rb"""(?:'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")"""
+_SECRET = re.compile(
+    rb"(?i)(\bIDENTIFIED\s+BY\s+|\b(?:OLD_)?PASSWORD\s*\(\s*"
+    rb"|\bMASTER_PASSWORD\s*=\s*|\bSET\s+PASSWORD\b[^=\n]*=\s*)" + _QUOTED)
+
+
+_KEYWORDS = (b"identified", b"password")
+
+
+def redact(data):
+    """``data`` with password literals of account statements replaced (pure).
+
+    Only lines holding a keyword go through the expression (a scan of all bytes
+    with it ran at 30 MB/s; ``lower``/``find`` at memory speed)."""
+    lower = data.lower()
+    starts = set()
+    for word in _KEYWORDS:
+        at = lower.find(word)
+        while at != -1:
+            starts.add(lower.rfind(b"\n", 0, at) + 1)
+            at = lower.find(word, at + len(word))
+    if not starts:
+        return data
+    out, done = [], 0
+    for start in sorted(starts):
+        if start < done:
+            continue
+        end = lower.find(b"\n", start)
+        end = len(data) if end == -1 else end + 1
+        out.append(data[done:start])
+        out.append(_SECRET.sub(rb"\1'<secret>'", data[start:end]))
+        done = end
+    out.append(data[done:])
+    return b"".join(out)
 
 
 def check_name(name):
@@ -206,12 +249,13 @@ class GuestLogs:
         return True
 
     def read(self, name, offset, limit, file_id=None):
-        """Up to ``limit`` bytes from ``offset`` (from 0 if the file is not ``file_id``
-        any more: ``rotated``). Returns {"data": base64, "offset", "next_offset",
-        "file_id", "size", "rotated"}; the caller continues at (``file_id``,
-        ``next_offset``). A read that reaches the end of a USER log past
-        ``max_size`` rotates it and adds what the server wrote meanwhile, so
-        nothing is lost."""
+        """Up to ``limit`` bytes from ``offset`` (from 0 if the file is not
+        ``file_id`` any more: ``rotated``), cut after the last whole line, password
+        literals redacted. Returns {"data": base64, "offset", "next_offset",
+        "file_id", "size", "rotated", "at_end"}; the caller continues at
+        (``file_id``, ``next_offset``) unless ``at_end``. A read that reaches the
+        end of a USER log past ``max_size`` rotates it and adds what the server
+        wrote meanwhile, so nothing is lost."""
         check_name(name)
         path = self.path(name)
         size, current = _file_info(path) if path else (0, None)
@@ -223,18 +267,21 @@ class GuestLogs:
             with open(path, "rb") as f:
                 f.seek(offset)
                 data = f.read(max(0, min(limit, READ_LIMIT)))
+            if len(data) == limit and b"\n" in data:
+                # whole lines only, so a statement is redacted in one piece
+                data = data[:data.rindex(b"\n") + 1]
         next_offset, next_id = offset + len(data), current
-        if (current is not None and should_rotate(size, self.max_size,
-                                                  next_offset >= size)
+        at_end = next_offset >= size
+        if (current is not None and should_rotate(size, self.max_size, at_end)
                 and self.rotate_if_needed(name)):
             # what the server wrote between our read and the rename is in .1
             with open(path + ".1", "rb") as f:
                 f.seek(next_offset)
                 data += f.read()
             next_offset, next_id = 0, _file_info(path)[1]
-        return {"data": base64.b64encode(data).decode(), "offset": offset,
+        return {"data": base64.b64encode(redact(data)).decode(), "offset": offset,
                 "next_offset": next_offset, "size": size, "file_id": next_id,
-                "rotated": rotated}
+                "rotated": rotated, "at_end": at_end}
 
     def maintain(self):
         """Rotate USER logs nobody publishes once past the hard bound (called from

@@ -216,7 +216,7 @@ class LogService:
                 if data:
                     self._upload(cipher, instance_id, name, meta, data)
                 meta["offset"], meta["file_id"] = piece["next_offset"], piece["file_id"]
-                if len(data) < limit:
+                if piece["at_end"] or not data:
                     break
         finally:
             # also after a failure: what was uploaded is recorded, not redone (and a

@@ -258,3 +258,13 @@ def test_openstack_client_lists_and_shows_logs(env):
     assert shown["name"] == "guest" and shown["metafile"] == "%s/guest.metafile" % env.inst.id
     published = osc("log", "set", env.inst.id, "guest", "--publish")
     assert published["status"] == "Published" and published["pending"] == 0
+
+
+def test_passwords_in_the_general_log_are_not_published(env, capsys):
+    env.trove.instances.log_action(env.inst, "general", enable=True)
+    # the user sets its own password to what it is: nothing changes but the log line
+    run_query(env, "SET PASSWORD = PASSWORD('%s')" % PASSWORD)
+    rc, out, err = cli_run(env, capsys, "log-tail", env.inst.id, "general", "--lines", "20")
+    assert rc == 0, err
+    assert "SET PASSWORD = PASSWORD('<secret>')" in out
+    assert PASSWORD not in out

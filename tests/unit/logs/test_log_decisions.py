@@ -131,3 +131,46 @@ def test_published_objects_open_only_with_the_tenants_key_under_their_own_name()
                       ("tenant-a-key", "i/general/log-000002")):
         with pytest.raises(InvalidTag):
             service.LogCipher(key).decrypt(blob, name)
+
+
+@pytest.mark.parametrize("statement", [
+    b"CREATE USER 'u1'@'%' IDENTIFIED BY 'Sekret1'",
+    b"SET PASSWORD FOR 'u1'@'%' = PASSWORD('Sek''ret\\'1')",
+    b'alter user u1 identified by "Sekret1"',
+    b"SET PASSWORD = 'Sekret1'",
+    b"CHANGE MASTER TO MASTER_HOST='h', MASTER_PASSWORD='Sekret1', MASTER_PORT=3306",
+    b"CREATE USER a IDENTIFIED VIA mysql_native_password USING PASSWORD('Sekret1')",
+])
+def test_password_literals_never_leave_the_guest(statement):
+    redacted = guest_logs.redact(b"\t5 Query\t" + statement + b"\n")
+    assert b"Sekret1" not in redacted and b"ret" not in redacted.split(b"<secret>")[-1]
+    assert b"'<secret>'" in redacted
+
+
+def test_other_statements_pass_unchanged():
+    text = b"SELECT 'IDENTIFIED BY', password FROM t WHERE x = 'PASSWORD'\n"
+    assert guest_logs.redact(text) == text
+
+
+def test_full_pieces_end_on_a_whole_line(tmp_path):
+    logs = _logs(tmp_path)
+    (tmp_path / "guest.log").write_bytes(b"line one\nline two IDENTIFIED BY 'pw'\n")
+    piece = logs.read("guest", 0, 20)
+    assert base64.b64decode(piece["data"]) == b"line one\n" and piece["next_offset"] == 9
+    assert not piece["at_end"]
+    rest = logs.read("guest", 9, 100, piece["file_id"])
+    assert base64.b64decode(rest["data"]) == b"line two IDENTIFIED BY '<secret>'\n"
+    assert rest["at_end"]
+
+
+def test_redaction_keeps_every_other_byte():
+    lines = [b"SELECT %d\n" % i for i in range(50)]
+    lines[10] = b"GRANT ALL ON *.* TO a IDENTIFIED BY 'one'\n"
+    lines[11] = b"SET PASSWORD = PASSWORD('two') -- password\n"
+    lines[49] = b"ALTER USER b IDENTIFIED BY 'three'"  # no newline at the end
+    out = guest_logs.redact(b"".join(lines))
+    expected = list(lines)
+    expected[10] = b"GRANT ALL ON *.* TO a IDENTIFIED BY '<secret>'\n"
+    expected[11] = b"SET PASSWORD = PASSWORD('<secret>') -- password\n"
+    expected[49] = b"ALTER USER b IDENTIFIED BY '<secret>'"
+    assert out == b"".join(expected)

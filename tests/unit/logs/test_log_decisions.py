@@ -174,3 +174,17 @@ def test_redaction_keeps_every_other_byte():
     expected[11] = b"SET PASSWORD = PASSWORD('<secret>') -- password\n"
     expected[49] = b"ALTER USER b IDENTIFIED BY '<secret>'"
     assert out == b"".join(expected)
+
+
+def test_enable_on_a_server_that_is_down_waits_for_the_restart(tmp_path):
+    from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer
+    server = MariaDBServer(str(tmp_path / "srv"), bind_address="127.0.0.1", port=1)
+    app = type("App", (), {"server": server, "connect": lambda self: server.connect(
+        connect_timeout=1)})()
+    logs = guest_logs.GuestLogs(lambda: app, GuestState(str(tmp_path / "state.json")),
+                                lambda: str(tmp_path / "vol"), lambda: None, 10, 2)
+    assert logs.set_enabled("slow_query", True)["status"] == "Restart Required"
+    conf = (tmp_path / "srv" / "conf.d" / guest_logs.CONF_NAME).read_text()
+    assert "slow_query_log = ON" in conf and "general_log = OFF" in conf
+    logs.after_restart()
+    assert logs.describe("slow_query")["status"] == "Enabled"

@@ -29,6 +29,7 @@ import base64
 import logging
 import os
 import re
+import threading
 
 import pymysql
 
@@ -143,6 +144,7 @@ class GuestLogs:
         self.guest_log_path = guest_log_path
         self.max_size = max_size
         self.keep = keep
+        self._rotating = threading.Lock()  # RPC reads and the heartbeat's maintain
 
     # -- paths and state ----------------------------------------------------------
     def log_dir(self):
@@ -226,6 +228,10 @@ class GuestLogs:
     # -- rotation and reads ---------------------------------------------------------
     def rotate_if_needed(self, name):
         """Rotate a USER log past ``max_size`` now; True if it rotated."""
+        with self._rotating:
+            return self._rotate(name)
+
+    def _rotate(self, name):
         path = self.path(name)
         if LOG_TYPES[name] != USER or not path or _file_info(path)[0] <= self.max_size:
             return False

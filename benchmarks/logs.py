@@ -13,6 +13,13 @@ functional tests' wall time, not here). MB/s are of the log bytes; medians over
 ``--rounds``. Each ours round publishes a fresh log (discard, new file).
 
     .venv/bin/python benchmarks/logs.py [--mb 64 --rounds 3 --object-mb 4]
+
+With ``--api``, the same through the whole control plane (trove-lite-aio, local
+store, python-troveclient, the guest over RabbitMQ): an instance whose general
+log is filled with ``--mb`` MB of queries, one ``publish`` timed, beside a raw
+upload of that log file in the same pieces in the same run.
+
+    .venv/bin/python benchmarks/logs.py --api [--mb 16]
 """
 
 import argparse
@@ -72,12 +79,64 @@ def make_log(path, megabytes):
     return os.path.getsize(path)
 
 
+def through_api(args):
+    import pymysql
+
+    from tests.functional.controlplane.conftest import destroy_everything
+    from tests.support.controlplane import ControlPlane, wait_for_status
+    base = tempfile.mkdtemp(prefix="tl-bl-")  # short: mariadbd's socket path is <= 107
+    cp = ControlPlane(base, extra_conf="[logs]\nobject_size = %d\nmax_size = %d\n"
+                      % (args.object_mb << 20, 1 << 30)).start_aio()
+    try:
+        trove = cp.client("demo")
+        inst = trove.instances.create("bench-logs", "1", volume={"size": 1},
+                                      datastore="mariadb", datastore_version="10.11",
+                                      databases=[{"name": "b"}],
+                                      users=[{"name": "b", "password": "b-Pw-1",
+                                              "databases": [{"name": "b"}]}])
+        inst = wait_for_status(trove, inst.id, {"ACTIVE", "ERROR"}, timeout=180)
+        if inst.status != "ACTIVE":
+            raise SystemExit("instance failed: %s" % getattr(inst, "fault", None))
+        trove.instances.log_action(inst, "general", enable=True)
+        conn = pymysql.connect(host=inst.ip[0], user="b", password="b-Pw-1",
+                               autocommit=True)
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@general_log_file")
+            log_file = cur.fetchone()[0]
+            filler = "x" * 200
+            while os.path.getsize(log_file) < args.mb << 20:
+                for i in range(2000):
+                    cur.execute("SELECT %d, '%s'" % (i, filler))
+                print("filled %d MB" % (os.path.getsize(log_file) >> 20), end="\r",
+                      flush=True)
+        conn.close()
+        store = LocalStorage(os.path.join(base, "raw-store"))
+        size = os.path.getsize(log_file)
+        start = time.monotonic()
+        with open(log_file, "rb") as f:
+            for n, data in enumerate(iter(lambda: f.read(args.object_mb << 20), b"")):
+                store.save("raw/%06d" % n, io.BytesIO(data), {})
+        raw = size / 1e6 / (time.monotonic() - start)
+        start = time.monotonic()
+        log = trove.instances.log_action(inst, "general", publish=True)
+        ours = log.published / 1e6 / (time.monotonic() - start)
+        print("publish through the API, %d MB general log in %d MB objects: ours %.0f "
+              "MB/s, raw upload %.0f MB/s (%.2f x raw)"
+              % (size >> 20, args.object_mb, ours, raw, ours / raw))
+    finally:
+        destroy_everything(cp)
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mb", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--object-mb", type=int, default=4)
+    parser.add_argument("--api", action="store_true", default=False)
     args = parser.parse_args()
+    if args.api:
+        return through_api(args)
     base = tempfile.mkdtemp(prefix="trove-lite-bench-logs-")
     try:
         conf = make_conf(overrides={"state_dir": base,

@@ -9,8 +9,12 @@ fault format; troveclient's and the OpenStack client's log commands work.
 
 import json
 import os
+import select
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 import uuid
 
 import pymysql
@@ -268,3 +272,24 @@ def test_passwords_in_the_general_log_are_not_published(env, capsys):
     assert rc == 0, err
     assert "SET PASSWORD = PASSWORD('<secret>')" in out
     assert PASSWORD not in out
+
+
+def test_log_tail_follow_prints_queries_as_they_come(env):
+    env.trove.instances.log_action(env.inst, "general", enable=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trove_lite.cli.main", "--endpoint", env.cp.endpoint("demo"),
+         "log-tail", env.inst.id, "general", "--lines", "1", "--follow", "--interval",
+         "0.5"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        marker = "followed_%s" % uuid.uuid4().hex[:8]
+        time.sleep(1)
+        run_query(env, "SELECT '%s'" % marker)
+        deadline = time.monotonic() + 30
+        seen = b""
+        while marker.encode() not in seen and time.monotonic() < deadline:
+            if select.select([proc.stdout], [], [], 1)[0]:
+                seen += os.read(proc.stdout.fileno(), 65536)
+        assert marker.encode() in seen, seen[-2000:]
+    finally:
+        proc.kill()  # by its PID: the process this test started
+        proc.wait()

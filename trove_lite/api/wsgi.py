@@ -29,6 +29,7 @@ from trove_lite.api import opts as api_opts
 from trove_lite.api import server
 from trove_lite.api import configurations
 from trove_lite.api import databases, quotas
+from trove_lite.api import logs
 from trove_lite.api.views import Links
 from trove_lite.exceptions import BadRequest, NotFound, TroveLiteError, fault_body
 from trove_lite.instance.service import InstanceService
@@ -117,6 +118,13 @@ ROUTES = [
     (T + "/backup_strategies", {"GET": ("backups", "strategy_index"),
                                 "POST": ("backups", "strategy_create"),
                                 "DELETE": ("backups", "strategy_delete")}),
+    # -- datastore logs (issue 17) --
+    (T + "/instances/{instance_id}/log", {"GET": ("logs", "index"),
+                                          "POST": ("logs", "action")}),
+    (T + "/instances/{instance_id}/log/{log_name}", {"GET": ("logs", "show")}),
+    (T + "/instances/{instance_id}/log/{log_name}/objects", {"GET": ("logs", "objects")}),
+    (T + "/instances/{instance_id}/log/{log_name}/objects/{number}", {
+        "GET": ("logs", "object_show")}),
 ]
 
 
@@ -391,6 +399,8 @@ def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
         **quotas.make_controllers(conf, db, service),
         # -- backups and backup strategies (issue 5) --
         "backups": backups.BackupsController(conf, db, taskmanager_api),
+        # -- datastore logs (issue 17) --
+        **logs.make_controllers(conf, db, service),
     }
     app = App(conf, controllers, authorize)
     for mw in reversed(list(middleware)):

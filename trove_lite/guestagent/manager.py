@@ -14,6 +14,7 @@ import threading
 
 from trove_lite.guestagent import upgrade as upgrade_agent
 from trove_lite.guestagent import early as early_mod
+from trove_lite.guestagent import logs as guest_logs
 from trove_lite.guestagent import volume as volume_util
 from trove_lite.guestagent.backup import agent as backup_agent
 from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
@@ -30,7 +31,7 @@ LOG = logging.getLogger(__name__)
 class GuestManager:
     # The RPC server sets ``target`` (oslo_messaging.Target(version=RPC_VERSION)):
     # this module stays free of oslo.messaging so the agent can start fast.
-    RPC_VERSION = "1.3"
+    RPC_VERSION = "1.4"
 
     def __init__(self, conf, instance_id, make_server, state, heartbeat, template_path):
         """``make_server(datadir)`` returns the MariaDBServer for a datadir."""
@@ -54,6 +55,10 @@ class GuestManager:
             self._app, state, os.path.dirname(template_path),
             lambda: self._app().server.bind_address)
         self.replication.resume()
+        self.logs = guest_logs.GuestLogs(
+            self._app, state, lambda: self.state.read().get("mount_point"),
+            lambda: os.path.join(self.server_dir, "guest.log") if self.server_dir else None,
+            conf.logs.max_size, conf.logs.keep)
 
     # -- helpers --------------------------------------------------------------
     def _app(self):
@@ -84,6 +89,10 @@ class GuestManager:
 
     def heartbeat_extra(self):
         """What the heartbeat carries besides the status: the replication block."""
+        try:
+            self.logs.maintain()  # rotate a log nobody publishes before it fills the volume
+        except Exception:
+            LOG.exception("rotating datastore logs failed")
         if not (self.state.read().get("replication") or {}).get("role"):
             return {}
         return {"replication": self.replication.status()}
@@ -153,6 +162,7 @@ class GuestManager:
         with self._lock:
             self._app().restart()
             self.state.update(restart_required=False)
+            self.logs.after_restart()
         self.heartbeat.notify()
 
     def stop_db(self, ctx):
@@ -349,3 +359,15 @@ class GuestManager:
 
     def replication_status(self, ctx):
         return self.replication.status()
+
+    # -- datastore logs (1.4) -----------------------------------------------------
+    def guest_log_list(self, ctx):
+        """[{name, type, status, size, file_id, enabled}] (see guestagent/logs.py)."""
+        return self.logs.list()
+
+    def guest_log_enable(self, ctx, name, enable):
+        with self._lock:
+            return self.logs.set_enabled(name, enable)
+
+    def guest_log_read(self, ctx, name, offset, limit, file_id=None):
+        return self.logs.read(name, offset, limit, file_id)

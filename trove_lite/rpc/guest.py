@@ -11,7 +11,7 @@ import oslo_messaging as messaging
 from trove_lite import exceptions
 from trove_lite.rpc import transport
 
-VERSION = "1.3"
+VERSION = "1.4"
 
 
 def guest_topic(instance_id):
@@ -227,3 +227,17 @@ class GuestAPI:
 
     def replication_status(self):
         return self._call("replication_status", self.short, "1.3")
+
+    # datastore logs (1.4)
+    def guest_log_list(self):
+        """[{name, type, status, size, file_id, enabled}] of the instance's logs."""
+        return self._call("guest_log_list", self.short, "1.4")
+
+    def guest_log_enable(self, name, enable):
+        """Turn a USER log on or off; BadRequest for a SYS log, NotFound for no log."""
+        return self._call("guest_log_enable", self.short, "1.4", name=name, enable=enable)
+
+    def guest_log_read(self, name, offset, limit, file_id=None):
+        """Up to ``limit`` bytes of the log from ``offset`` (base64 in ``data``)."""
+        return self._call("guest_log_read", self.short, "1.4", name=name, offset=offset,
+                          limit=limit, file_id=file_id)

@@ -15,7 +15,7 @@ import time
 
 from sqlalchemy import select
 
-from trove_lite import exceptions, quota
+from trove_lite import exceptions, logs_opts, quota
 from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models
 from trove_lite.drivers.compute import base as compute_base
@@ -381,6 +381,7 @@ class InstanceFlows:
         if conf.guest.templates_dir:
             lines[6:6] = ["templates_dir = %s" % conf.guest.templates_dir]
         lines.append(backup_flows.guest_storage_conf(conf))
+        lines.append(logs_opts.guest_conf_text(conf))
         if conf.taskmanager.guest_config_template:
             lines.append(conf.taskmanager.guest_config_template)
         return "\n".join(lines)

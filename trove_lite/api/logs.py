@@ -1,0 +1,59 @@
+"""Handlers of ``/instances/{id}/log``: Trove's datastore-log API.
+
+``GET /log`` lists, ``GET /log/{name}`` and ``POST /log {"name": N}`` show,
+``POST /log {"name": N, "enable"|"disable"|"publish"|"discard": 1}`` acts
+(troveclient ``log_list``/``log_show``/``log_action``). Published logs are read
+back through ``GET /log/{name}/objects[/{number}]`` (ours: the objects are
+encrypted with the tenant's key, which only the control plane holds).
+"""
+
+import base64
+
+from trove_lite.api.schemas import name, obj
+from trove_lite.exceptions import BadRequest
+
+FLAG = {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 1}, {"type": "boolean"}]}
+LOG_ACTION = obj(["name"], name=name(64), enable=FLAG, disable=FLAG, publish=FLAG,
+                 discard=FLAG)
+
+
+class LogsController:
+    def __init__(self, service):
+        self.service = service
+
+    def index(self, req, instance_id):
+        req.can("instance:guest_log_list", {"instance_id": instance_id})
+        return 200, {"logs": self.service.list(req.tenant_id, instance_id)}
+
+    def show(self, req, instance_id, log_name):
+        req.can("instance:guest_log_list", {"instance_id": instance_id})
+        return 200, {"log": self.service.show(req.tenant_id, instance_id, log_name)}
+
+    def action(self, req, instance_id):
+        req.can("instance:guest_log_action", {"instance_id": instance_id})
+        body = req.body(LOG_ACTION)
+        actions = [a for a in ("enable", "disable", "publish", "discard") if body.get(a)]
+        return 200, {"log": self.service.action(req.tenant_id, instance_id, body["name"],
+                                                actions)}
+
+    def objects(self, req, instance_id, log_name):
+        req.can("instance:guest_log_list", {"instance_id": instance_id})
+        return 200, {"objects": self.service.objects(req.tenant_id, instance_id, log_name)}
+
+    def object_show(self, req, instance_id, log_name, number):
+        req.can("instance:guest_log_list", {"instance_id": instance_id})
+        if not number.isdigit() or len(number) > 9:
+            raise BadRequest(reason="object number %r is not a number" % number[:20])
+        data = self.service.object_data(req.tenant_id, instance_id, log_name, int(number))
+        return 200, {"object": {"number": int(number),
+                                "data": base64.b64encode(data).decode()}}
+
+
+def make_controllers(conf, db, instances):
+    """The controllers of this module for ``wsgi.make_app``."""
+    from trove_lite.instance.guest_admin import GuestAdminService
+    from trove_lite.instance.logs import LogService
+    from trove_lite.rpc.guest import GuestAPI
+    guests = GuestAdminService(conf, db, lambda instance_id: GuestAPI(conf, instance_id),
+                               instances)
+    return {"logs": LogsController(LogService(conf, db, guests))}

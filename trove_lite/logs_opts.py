@@ -1,0 +1,26 @@
+"""Options of datastore logs (``[logs]``): where published logs go, how the guest
+rotates them."""
+
+from oslo_config import cfg
+
+LOGS_OPTS = [
+    cfg.StrOpt("container", default="database_logs",
+               help="Container (Swift) or top directory (local store) of published "
+                    "datastore logs."),
+    cfg.IntOpt("max_size", default=64 * 1024 ** 2, min=4096,
+               help="Bytes after which the guest rotates a general or slow-query log "
+                    "once it is published (or never read)."),
+    cfg.IntOpt("keep", default=2, min=1, max=20,
+               help="Rotated files of each log kept on the volume."),
+    cfg.IntOpt("object_size", default=4 * 1024 ** 2, min=4096, max=4 * 1024 ** 2,
+               help="Largest number of log bytes in one published object."),
+]
+
+
+def list_opts():
+    return [("logs", LOGS_OPTS)]
+
+
+def guest_conf_text(conf):
+    """The ``[logs]`` options a guest rotates by, as guest-config text."""
+    return "\n[logs]\nmax_size = %d\nkeep = %d\n" % (conf.logs.max_size, conf.logs.keep)

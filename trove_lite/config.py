@@ -101,6 +101,7 @@ _OPT_MODULES = [
     "trove_lite.api.auth",
     "trove_lite.backup.opts",
     "trove_lite.instance.replication",
+    "trove_lite.taskmanager.ha",
 ]
 
 

@@ -30,7 +30,7 @@ LOG = logging.getLogger(__name__)
 class GuestManager:
     # The RPC server sets ``target`` (oslo_messaging.Target(version=RPC_VERSION)):
     # this module stays free of oslo.messaging so the agent can start fast.
-    RPC_VERSION = "1.3"
+    RPC_VERSION = "1.5"
 
     def __init__(self, conf, instance_id, make_server, state, heartbeat, template_path):
         """``make_server(datadir)`` returns the MariaDBServer for a datadir."""
@@ -349,3 +349,9 @@ class GuestManager:
 
     def replication_status(self, ctx):
         return self.replication.status()
+
+    # -- high availability (1.5) --------------------------------------------------
+    def set_durability(self, ctx, durability, timeout_ms):
+        with self._lock:
+            self.replication.set_durability(durability, timeout_ms, self._flavor())
+        self.heartbeat.notify()

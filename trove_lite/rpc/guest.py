@@ -11,7 +11,7 @@ import oslo_messaging as messaging
 from trove_lite import exceptions
 from trove_lite.rpc import transport
 
-VERSION = "1.3"
+VERSION = "1.5"
 
 
 def guest_topic(instance_id):
@@ -224,3 +224,9 @@ class GuestAPI:
 
     def replication_status(self):
         return self._call("replication_status", self.short, "1.3")
+
+    # high availability (1.5)
+    def set_durability(self, durability, timeout_ms):
+        """Semi-sync (``semisync``) or ``async`` for this member's replication role."""
+        return self._call("set_durability", self.short, "1.5", durability=durability,
+                          timeout_ms=timeout_ms)

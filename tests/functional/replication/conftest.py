@@ -27,17 +27,23 @@ def cp(request):
 
 @pytest.fixture(scope="module")
 def source(cp):
-    trove = cp.client()
+    inst = create_source(cp.client(), "src")
+    with connect(inst) as conn, conn.cursor() as cur:
+        cur.executemany("INSERT INTO orders VALUES (%s, %s)",
+                        [(i, "item-%d" % i) for i in range(1, 501)])
+    return inst
+
+
+def create_source(trove, name):
+    """An ACTIVE instance with database shop, user alice and an empty orders table."""
     inst = trove.instances.create(
-        "src", "1", volume={"size": 1}, datastore="mariadb", datastore_version="10.11",
+        name, "1", volume={"size": 1}, datastore="mariadb", datastore_version="10.11",
         databases=[{"name": "shop"}],
         users=[{"name": "alice", "password": "s3cret-Pw", "databases": [{"name": "shop"}]}])
     inst = wait_for_status(trove, inst.id, {"ACTIVE", "ERROR"}, timeout=120)
     assert inst.status == "ACTIVE", getattr(inst, "fault", None)
     with connect(inst) as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE orders (id INT PRIMARY KEY, item VARCHAR(40))")
-        cur.executemany("INSERT INTO orders VALUES (%s, %s)",
-                        [(i, "item-%d" % i) for i in range(1, 501)])
     return inst
 
 

@@ -1,0 +1,52 @@
+import os
+import shutil
+import tempfile
+
+import pymysql
+import pytest
+
+from tests.functional.controlplane.conftest import destroy_everything
+from tests.functional.replication.conftest import create_source
+from tests.support.controlplane import ControlPlane, wait_for_status
+
+
+@pytest.fixture(scope="module")
+def cp():
+    base = tempfile.mkdtemp(prefix="trove-lite-ha-")
+    plane = ControlPlane(base, heartbeat_interval=1, extra_conf=(
+        "\n[replication]\nswitchover_timeout = 20\n\n[ha]\nendpoint_refresh_interval = 1\n"
+    )).start_aio()
+    yield plane
+    if os.environ.get("HA_DEBUG"):
+        print(plane.log_tail("aio", 300))
+    destroy_everything(plane)
+    stop_proxies(plane)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def stop_proxies(plane):
+    """The set's HAProxies outlive the control plane, like instances: stop ours."""
+    from trove_lite.drivers.endpoint.haproxy import LocalHAProxy
+    driver = LocalHAProxy(plane.state_dir, None, None)
+    root = os.path.join(plane.state_dir, "endpoints")
+    for set_id in os.listdir(root) if os.path.isdir(root) else ():
+        if not set_id.startswith("."):
+            driver.remove(set_id)
+
+
+@pytest.fixture(scope="module")
+def pair(cp):
+    """A source with one replica (the set the tests share), and its writer table."""
+    trove = cp.client()
+    src = create_source(trove, "ha-src")
+    rep = trove.instances.create("ha-rep", "1", volume={"size": 1}, replica_of=src.id)
+    rep = wait_for_status(trove, rep.id, {"ACTIVE", "ERROR"}, timeout=120)
+    assert rep.status == "ACTIVE", getattr(rep, "fault", None)
+    return {"source": src, "replica": rep}
+
+
+def connect_to(endpoint, **kw):
+    host, port = endpoint.rsplit(":", 1)
+    kw.setdefault("connect_timeout", 2)
+    return pymysql.connect(host=host, port=int(port), user="alice", password="s3cret-Pw",
+                           database="shop", autocommit=True, **kw)

@@ -12,6 +12,17 @@ snapshot, asks it, and applies the result through the driver. It runs when a
 flow changed the set (replica created or deleted, promote, eject, detach) and
 every ``[ha] endpoint_refresh_interval`` seconds, so ``ro`` follows lag.
 
+Failover: ``decide_failover`` (pure, Patroni style) reads a ``SetHealth``
+snapshot and returns an action and one sentence, which is logged. The source
+is declared dead only on two signals together: ``PROBES_TO_DEAD`` consecutive
+failed direct probes of its mariadbd AND its agent silent for ``[ha]
+failover_window`` seconds or reporting the database down (an agent can
+outlive its database). Then rw is taken off it (fencing: nothing reaches it
+through rw any more), the eject flow promotes the replica that received the
+most (it applies all it received first) and repoints the others, and rw
+follows the new source. Under semisync no acknowledged commit is lost: each
+was received by at least one replica before the client saw it.
+
 Durability: with ``[replication] durability = semisync`` (the default) a
 source with at least one replica waits, at AFTER_SYNC, for one replica to
 acknowledge each commit (MariaDB's semi-synchronous replication), so a commit
@@ -25,7 +36,9 @@ writes it takes meanwhile are not protected.
 import json
 import logging
 import os
+import socket
 import threading
+import time
 from typing import NamedTuple
 
 from oslo_config import cfg
@@ -34,7 +47,8 @@ from sqlalchemy import delete, select
 from trove_lite import exceptions
 from trove_lite.db import models
 from trove_lite.drivers.endpoint import base as endpoint_base
-from trove_lite.status import ServiceStatus
+from trove_lite.guestagent.datastore.mariadb.replication import domain0_seq
+from trove_lite.status import ServiceStatus, TaskStatus
 
 LOG = logging.getLogger(__name__)
 
@@ -47,10 +61,18 @@ HA_OPTS = [
                  help="A replica further behind its source than this many seconds "
                       "leaves the ro endpoint until it catches up."),
     cfg.FloatOpt("endpoint_refresh_interval", default=2.0, min=0.2,
-                 help="Seconds between two checks of every set's ro membership."),
+                 help="Seconds between two checks of every set's ro membership and "
+                      "of its source's health."),
+    cfg.BoolOpt("auto_failover", default=True,
+                help="Promote the most advanced replica when a set's source is dead."),
+    cfg.FloatOpt("failover_window", default=3.0, min=0.5,
+                 help="Seconds without a heartbeat from a source (with its mariadbd "
+                      "failing direct probes too) before it is declared dead."),
 ]
 
 PORT = 3306
+PROBES_TO_DEAD = 2
+NOTHING, WAIT, FAILOVER = "nothing", "wait", "failover"
 
 
 def list_opts():
@@ -94,6 +116,58 @@ def decide_layout(source, replicas, max_lag):
     return endpoint_base.Layout(rw=rw, ro=tuple(ro)), reasons
 
 
+class SetHealth(NamedTuple):
+    source_id: str
+    heartbeat_age: float | None     # seconds since the source's guest last reported
+    reported_serving: bool          # its last report said the database serves
+    probe_failures: int             # consecutive failed direct probes of its mariadbd
+    replicas: tuple                 # (id, answers a probe?, received GTID seq of domain 0)
+    busy: str | None                # a task running on a member, if any
+    window: float
+
+
+def decide_failover(h):
+    """(action, target replica id or None, reason) for one set (pure)."""
+    if h.busy:
+        return NOTHING, None, "a flow (%s) is changing the set of %s" % (h.busy, h.source_id)
+    # the agent may outlive its database: a report that it does not serve counts
+    # as much as no report at all
+    silent = (h.heartbeat_age is None or h.heartbeat_age >= h.window
+              or not h.reported_serving)
+    unreachable = h.probe_failures >= PROBES_TO_DEAD
+    if not silent and not unreachable:
+        return NOTHING, None, "source %s is alive" % h.source_id
+    if not silent:
+        return WAIT, None, ("source %s fails direct probes (%d) but its agent still "
+                            "reports: not failing over on one signal" % (
+                                h.source_id, h.probe_failures))
+    if not unreachable:
+        return WAIT, None, ("source %s is silent or reports its database down, but the "
+                            "database answers: not failing over on one signal"
+                            % h.source_id)
+    alive = [r for r in h.replicas if r[1]]
+    if not alive:
+        return NOTHING, None, ("source %s is dead but no replica answers: nothing to "
+                               "promote" % h.source_id)
+    winner = max(sorted(alive), key=lambda r: r[2])
+    age = "ever" if h.heartbeat_age is None else "%.1f s" % h.heartbeat_age
+    return FAILOVER, winner[0], (
+        "source %s is dead (last report %s ago%s, %d failed probes): failing over to "
+        "%s, the replica that received the most (GTID seq %d)" % (
+            h.source_id, age, "" if h.reported_serving else " said it is down",
+            h.probe_failures, winner[0], winner[2]))
+
+
+def probe(address, port=PORT, timeout=1.0):
+    """True if a mariadbd answers at ``address`` with its greeting."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            return len(s.recv(64)) > 0
+    except OSError:
+        return False
+
+
 def build_endpoints(conf, compute):
     """The endpoint driver ``[ha] endpoint_driver`` names, or None."""
     register(conf)
@@ -113,13 +187,14 @@ class HA:
         self.endpoints = endpoints
         self._lock = threading.Lock()
         self._applied = {}      # set id -> the last Layout applied
+        self._probe_failures = {}   # source id -> consecutive failed probes
         self._stop = threading.Event()
 
-    def set_changed(self, source_id):
+    def set_changed(self, source_id, keep=False):
         """After a flow changed the set of ``source_id``: endpoints first (the
         shortest write outage), then every member's semi-sync side."""
         try:
-            self.sync(source_id)
+            self.sync(source_id, keep=keep)
         except Exception as e:
             LOG.warning("endpoints of the set of %s not updated: %s", source_id, _msg(e))
         if source_id and self._alive(source_id):
@@ -160,16 +235,21 @@ class HA:
             return src, [member(r) for r in rows], set_id
 
     # -- act -----------------------------------------------------------------------------
-    def sync(self, source_id):
+    def sync(self, source_id, keep=False, fence=False):
+        """Apply the set's layout; ``keep``: a source left without replicas by a
+        failover keeps its endpoints (its clients use them); ``fence``: rw off
+        the source."""
         if self.endpoints is None:
             return
         with self._lock:
             source, replicas, set_id = self.snapshot(source_id)
-            if source is None or not replicas:
+            if source is None or not (replicas or (keep and set_id)):
                 self._remove(set_id or source_id, source_id)
                 return
             set_id = set_id or source_id
             layout, reasons = decide_layout(source, replicas, self.conf.ha.ro_max_lag)
+            if fence:
+                layout = layout._replace(rw=None)
             if self._applied.get(set_id) == layout:
                 return
             for reason in reasons:
@@ -213,6 +293,56 @@ class HA:
             except (exceptions.TroveLiteError, OSError) as e:
                 LOG.warning("endpoints of the set of %s not refreshed: %s", source_id,
                             _msg(e))
+            if self.conf.ha.auto_failover:
+                self.check_source(source_id)
+
+    # -- failover ---------------------------------------------------------------------
+    def health(self, source_id):
+        """The SetHealth snapshot of a set (reads the control DB, probes the source)."""
+        now = models.utcnow()
+        with self.db.session() as s:
+            source = s.get(models.Instance, source_id)
+            st = s.execute(select(models.ServiceStatus).where(
+                models.ServiceStatus.instance_id == source_id)).scalar_one_or_none()
+            rows = s.execute(select(models.Instance).where(
+                models.Instance.slave_of_id == source_id,
+                models.Instance.deleted.is_(False))).scalars().all()
+            busy = next((m.task_status for m in [source] + list(rows)
+                         if m.task_status != TaskStatus.NONE), None)
+            members = [(r.id, r.address) for r in rows]
+            address = source.address
+            age = (now - st.updated_at).total_seconds() if st and st.updated_at else None
+            serving = bool(st) and st.status in ServiceStatus.SERVING
+        ok = probe(address) if address else False
+        failures = 0 if ok else self._probe_failures.get(source_id, 0) + 1
+        self._probe_failures[source_id] = failures
+        _src, reports, _set = self.snapshot(source_id)
+        seqs = {m.id: domain0_seq(((m.report or {}).get("received_coords") or {}).get("gtid"))
+                for m in reports}
+        replicas = tuple((mid, bool(addr) and probe(addr), seqs.get(mid, 0))
+                         for mid, addr in members) if failures >= PROBES_TO_DEAD else ()
+        return SetHealth(source_id, age, serving, failures, replicas, busy,
+                         self.conf.ha.failover_window)
+
+    def check_source(self, source_id):
+        action, target, reason = decide_failover(self.health(source_id))
+        if action == NOTHING and reason.endswith("alive"):
+            return
+        LOG.info("failover check: %s", reason)
+        if action == FAILOVER:
+            self.failover(source_id, target, reason)
+
+    def failover(self, source_id, target, reason):
+        started = time.monotonic()
+        self.sync(source_id, fence=True)     # nothing reaches the dead source through rw
+        self.flows.set_task(target, TaskStatus.EJECTING)
+        self.flows.replication.eject(target)     # clears the task; a fault if it failed
+        new = self.flows.load(target)
+        winner = target if not new.slave_of_id else new.slave_of_id
+        self._probe_failures.pop(source_id, None)
+        self.set_changed(winner, keep=True)
+        LOG.warning("failover of %s done in %.2f s: %s is the source (%s)", source_id,
+                    time.monotonic() - started, winner, reason)
 
     def start(self):
         if self.endpoints is None:

@@ -36,13 +36,19 @@ def stop_proxies(plane):
 
 @pytest.fixture(scope="module")
 def pair(cp):
-    """A source with one replica (the set the tests share), and its writer table."""
+    """A source with two replicas (the set the tests share), and its orders table."""
     trove = cp.client()
     src = create_source(trove, "ha-src")
-    rep = trove.instances.create("ha-rep", "1", volume={"size": 1}, replica_of=src.id)
-    rep = wait_for_status(trove, rep.id, {"ACTIVE", "ERROR"}, timeout=120)
-    assert rep.status == "ACTIVE", getattr(rep, "fault", None)
-    return {"source": src, "replica": rep}
+    rep = trove.instances.create("ha-rep", "1", volume={"size": 1}, replica_of=src.id,
+                                 replica_count=2)
+    reps = []
+    for rid in [rep.id] + [r["id"] for r in trove.instances.get(src.id).replicas
+                           if r["id"] != rep.id]:
+        inst = wait_for_status(trove, rid, {"ACTIVE", "ERROR"}, timeout=120)
+        assert inst.status == "ACTIVE", getattr(inst, "fault", None)
+        reps.append(inst)
+    assert len(reps) == 2
+    return {"source": src, "replica": reps[0], "sibling": reps[1]}
 
 
 def connect_to(endpoint, **kw):

@@ -16,6 +16,8 @@ def cp(request):
     plane = ControlPlane(base, heartbeat_interval=1, extra_conf=(
         "\n[replication]\nstrategy = %s\nsource_heartbeat_expiry = 6\n"
         "switchover_timeout = 20\n\n[backup_storage]\ndriver = local\n"
+        # these tests eject by hand: no automatic failover (tests/functional/ha)
+        "\n[ha]\nauto_failover = false\n"
         % request.param)).start_aio()
     plane.strategy = request.param
     yield plane

@@ -5,7 +5,8 @@ import pytest
 from trove_lite.drivers.endpoint.base import EndpointError, Layout, Member
 from trove_lite.drivers.endpoint.haproxy import admin_commands
 from trove_lite.guestagent.datastore.mariadb import replication as repl
-from trove_lite.taskmanager.ha import MemberSnapshot, decide_layout
+from trove_lite.taskmanager.ha import (FAILOVER, NOTHING, WAIT, MemberSnapshot, SetHealth,
+                                     decide_failover, decide_layout)
 
 TEMPLATES = "templates/mariadb"
 
@@ -87,3 +88,39 @@ def test_admin_commands_move_rw_old_out_first_and_keep_survivors():
     with pytest.raises(EndpointError):
         admin_commands("ro", {"r0": None}, {"x": "1.1.1.1:1", "y": "1.1.1.2:1"})
     assert Layout(rw=None, ro=()).rw is None
+
+
+def _health(age=0.5, serving=True, failures=0, replicas=(("r1", True, 10), ("r2", True, 12)),
+            busy=None):
+    return SetHealth("src", age, serving, failures, tuple(replicas), busy, 3.0)
+
+
+def test_failover_needs_two_signals():
+    assert decide_failover(_health())[0] == NOTHING
+    action, target, reason = decide_failover(_health(failures=5))
+    assert (action, target) == (WAIT, None) and "one signal" in reason
+    action, target, reason = decide_failover(_health(age=60.0, failures=0))
+    assert (action, target) == (WAIT, None) and "one signal" in reason
+    action, target, reason = decide_failover(_health(age=60.0, failures=1))
+    assert action == WAIT     # one failed probe is not yet a dead database
+
+
+def test_failover_picks_the_replica_that_received_the_most():
+    action, target, reason = decide_failover(_health(age=3.5, failures=2))
+    assert (action, target) == (FAILOVER, "r2")
+    assert reason.startswith("source src is dead (last report 3.5 s ago, 2 failed probes)")
+    # an agent that outlives its database: it reports, but says the database is down
+    action, target, _ = decide_failover(_health(age=0.2, serving=False, failures=2))
+    assert (action, target) == (FAILOVER, "r2")
+    # a replica that does not answer is not a candidate, however far it got
+    action, target, _ = decide_failover(_health(age=9, failures=3, replicas=(
+        ("r1", True, 10), ("r2", False, 99))))
+    assert target == "r1"
+
+
+def test_no_failover_during_a_flow_or_without_a_replica():
+    action, _, reason = decide_failover(_health(age=9, failures=3, busy="PROMOTING"))
+    assert action == NOTHING and "PROMOTING" in reason
+    action, _, reason = decide_failover(_health(age=9, failures=3, replicas=(
+        ("r1", False, 10),)))
+    assert action == NOTHING and "no replica answers" in reason

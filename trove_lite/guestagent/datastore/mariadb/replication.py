@@ -416,10 +416,14 @@ class Replication:
         ``semisync_settings``); a replica's IO thread reconnects so that its
         source counts it as a semi-sync client."""
         info = self.info
+        was = self._execute("SELECT @@GLOBAL.rpl_semi_sync_slave_enabled")[0][0]
         self._execute(*semisync_settings(role, info.get("durability"),
                                          info.get("semisync_timeout_ms") or 10000),
                       log_bin=False)
-        if role == "replica":
+        now = self._execute("SELECT @@GLOBAL.rpl_semi_sync_slave_enabled")[0][0]
+        # a replica still being seeded has no source configured yet: it starts
+        # replicating with the setting already in place
+        if role == "replica" and was != now and self._execute("SHOW SLAVE STATUS"):
             self._execute("STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD", log_bin=False)
 
     def set_durability(self, durability, timeout_ms, flavor):

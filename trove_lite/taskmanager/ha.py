@@ -244,7 +244,7 @@ class HA:
         with self._lock:
             source, replicas, set_id = self.snapshot(source_id)
             if source is None or not (replicas or (keep and set_id)):
-                self._remove(set_id or source_id, source_id)
+                self._remove(source_id)
                 return
             set_id = set_id or source_id
             layout, reasons = decide_layout(source, replicas, self.conf.ha.ro_max_lag)
@@ -269,12 +269,15 @@ class HA:
                         row.set_id, row.rw, row.ro = set_id, eps.rw, eps.ro
             self._applied[set_id] = layout
 
-    def _remove(self, set_id, source_id):
+    def _remove(self, source_id):
+        """Endpoints go with the set whose source ``source_id`` was deleted or left
+        alone; a member that left a set has no row any more, so removing by it
+        never touches the set it left."""
         with self.db.session() as s:
-            rows = s.execute(select(models.ReplicationEndpoint).where(
-                models.ReplicationEndpoint.set_id == set_id)).scalars().all()
-            if not rows:
+            own = s.get(models.ReplicationEndpoint, source_id)
+            if own is None:
                 return
+            set_id = own.set_id
             s.execute(delete(models.ReplicationEndpoint).where(
                 models.ReplicationEndpoint.set_id == set_id))
         self.endpoints.remove(set_id)

@@ -21,48 +21,24 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import pymysql  # noqa: E402
-
 from tests.functional.controlplane.conftest import destroy_everything  # noqa: E402
-from tests.functional.ha.conftest import connect_to, stop_proxies  # noqa: E402
+from tests.functional.ha.conftest import connect_to  # noqa: E402
 from tests.functional.ha.test_ha import kill_server  # noqa: E402
 from tests.functional.replication.conftest import connect, create_source  # noqa: E402
+from tests.functional.replication.writer import Writer  # noqa: E402
 from tests.support.controlplane import ControlPlane, wait_for_status  # noqa: E402
+from trove_lite.drivers.endpoint.haproxy import remove_all  # noqa: E402
 
 
-class TimedWriter:
-    """INSERTs through ``endpoint``; ``acked`` is [(id, monotonic time)]."""
-
-    def __init__(self, endpoint, start_id):
-        self.endpoint, self.next_id = endpoint, start_id
-        self.acked, self.stop = [], threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        conn = None
-        while not self.stop.is_set():
-            try:
-                if conn is None:
-                    conn = connect_to(self.endpoint, connect_timeout=1, read_timeout=15,
-                                      write_timeout=15)
-                with conn.cursor() as cur:
-                    cur.execute("INSERT INTO orders (id) VALUES (%s)", (self.next_id,))
-                self.acked.append((self.next_id, time.monotonic()))
-                self.next_id += 1
-            except pymysql.MySQLError:
-                conn = None
-                time.sleep(0.02)
-
-    def outage(self, since):
-        """Longest gap between acknowledged commits from ``since`` on."""
-        times = [t for _, t in self.acked if t >= since - 5]
-        return max((b - a for a, b in zip(times, times[1:])), default=float("nan"))
+def outage(writer, since):
+    """Longest gap between acknowledged commits around ``since``."""
+    times = [t for t in writer.acked_at if t >= since - 5]
+    return max((b - a for a, b in zip(times, times[1:])), default=float("nan"))
 
 
 def wait(fn, timeout, what):
@@ -78,11 +54,24 @@ def wait(fn, timeout, what):
     raise RuntimeError("%s did not happen within %d s" % (what, timeout))
 
 
+def probe_write(endpoint):
+    try:
+        with connect_to(endpoint, read_timeout=15) as conn, conn.cursor() as cur:
+            cur.execute("SELECT @@server_id, @@read_only")
+            ident = cur.fetchone()
+            cur.execute("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master%'")
+            semi = dict(cur.fetchall())
+            cur.execute("INSERT INTO orders (id) VALUES (1)")
+            return "ok on %s, %s" % (ident, semi)
+    except Exception as e:   # noqa: BLE001 -- a diagnosis, printed
+        return "failed: %r" % e
+
+
 def lost(inst, writer, first_id):
     with connect(inst) as conn, conn.cursor() as cur:
         cur.execute("SELECT id FROM orders WHERE id >= %s", (first_id,))
         have = {r[0] for r in cur.fetchall()}
-    return len({i for i, _ in writer.acked} - have)
+    return len(set(writer.acked) - have)
 
 
 def source_of(trove, member_id):
@@ -93,18 +82,21 @@ def source_of(trove, member_id):
 
 def measure(trove, eps, members, start_id, event):
     """Run ``event()`` under a writer; (outage s, lost rows, new source)."""
-    with_writer = TimedWriter(eps["rw"], start_id)
-    with_writer.thread.start()
-    wait(lambda: len(with_writer.acked) > 50, 30, "writes through rw")
-    t0 = time.monotonic()
-    new_id = event()
-    wait(lambda: len([1 for _, t in with_writer.acked if t > time.monotonic() - 0.5]) > 5,
-         60, "writes resumed through rw")
-    time.sleep(1)
-    with_writer.stop.set()
-    with_writer.thread.join(20)
+    with Writer([eps["rw"]], lambda ep: connect_to(ep, connect_timeout=1, read_timeout=15),
+                start_id=start_id) as writer:
+        wait(lambda: len(writer.acked) > 50, 30, "writes through rw")
+        t0 = time.monotonic()
+        new_id = event()
+        try:
+            wait(lambda: len([1 for t in writer.acked_at if t > time.monotonic() - 0.5]) > 5,
+                 60, "writes resumed through rw")
+        except RuntimeError:
+            print("writer thread alive: %s; a fresh write through rw: %s" % (
+                writer.thread.is_alive(), probe_write(eps["rw"])))
+            raise
+        time.sleep(1)
     new = trove.instances.get(new_id)
-    return with_writer.outage(t0), lost(new, with_writer, start_id), new
+    return outage(writer, t0), lost(new, writer, start_id), new
 
 
 def main():
@@ -166,9 +158,12 @@ def main():
                   "writes lost: %d (target 0)" % (name, statistics.median(outages),
                                                  max(outages), target,
                                                  sum(m for _, m in rows)))
+    except Exception:
+        print(cp.log_tail("aio", 120))
+        raise
     finally:
         destroy_everything(cp)
-        stop_proxies(cp)
+        remove_all(cp.state_dir)
         shutil.rmtree(base, ignore_errors=True)
 
 

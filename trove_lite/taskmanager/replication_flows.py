@@ -125,10 +125,10 @@ class ReplicationFlows:
             self.flows.add_fault(replica_id, "Promote failed: %s" % _msg(e))
             self.flows.set_task(replica_id, TaskStatus.NONE)
             return
+        self.flows.set_changed(replica_id)     # rw moved before the promote shows done
         self.flows.set_task(replica_id, TaskStatus.NONE)
         LOG.info("instance %s promoted to replication source in %.2f s", replica_id,
                  time.monotonic() - started)
-        self.flows.set_changed(replica_id)
 
     def _follow(self, followers, new, coords, strategy):
         """Point ``followers`` at ``new`` (from ``coords``, or ``coords(member)``)

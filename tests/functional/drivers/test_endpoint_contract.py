@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.support.net import reserve_subnet
 from trove_lite.drivers.endpoint.base import Layout, Member
 from trove_lite.drivers.endpoint.haproxy import LocalHAProxy
 
@@ -57,9 +58,11 @@ def alive(s):
 
 @pytest.fixture
 def driver(tmp_path):
-    d = LocalHAProxy(str(tmp_path), lambda: "127.203.250", "templates/haproxy")
+    prefix, lock = reserve_subnet(206)     # the drivers contract area
+    d = LocalHAProxy(str(tmp_path), lambda: prefix, "templates/haproxy")
     yield d
     d.remove("set1")
+    lock.close()
 
 
 def test_endpoint_contract(driver):

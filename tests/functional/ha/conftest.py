@@ -8,6 +8,7 @@ import pytest
 from tests.functional.controlplane.conftest import destroy_everything
 from tests.functional.replication.conftest import create_source
 from tests.support.controlplane import ControlPlane, wait_for_status
+from trove_lite.drivers.endpoint.haproxy import remove_all
 
 
 @pytest.fixture(scope="module")
@@ -20,18 +21,8 @@ def cp():
     if os.environ.get("HA_DEBUG"):
         print(plane.log_tail("aio", 300))
     destroy_everything(plane)
-    stop_proxies(plane)
+    remove_all(plane.state_dir)    # the sets' HAProxies outlive the control plane
     shutil.rmtree(base, ignore_errors=True)
-
-
-def stop_proxies(plane):
-    """The set's HAProxies outlive the control plane, like instances: stop ours."""
-    from trove_lite.drivers.endpoint.haproxy import LocalHAProxy
-    driver = LocalHAProxy(plane.state_dir, None, None)
-    root = os.path.join(plane.state_dir, "endpoints")
-    for set_id in os.listdir(root) if os.path.isdir(root) else ():
-        if not set_id.startswith("."):
-            driver.remove(set_id)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import pytest
 
 from tests.functional.controlplane.conftest import destroy_everything
 from tests.support.controlplane import ControlPlane, wait_for_status
+from trove_lite.drivers.endpoint.haproxy import remove_all
 
 
 @pytest.fixture(scope="module", params=["gtid", "binlog"])
@@ -24,6 +25,7 @@ def cp(request):
     if os.environ.get("REPLICATION_DEBUG"):
         print(plane.log_tail("aio", 300), plane.diagnose(lines=30))
     destroy_everything(plane)
+    remove_all(plane.state_dir)    # the sets' HAProxies (tests/functional/ha)
     shutil.rmtree(base, ignore_errors=True)
 
 

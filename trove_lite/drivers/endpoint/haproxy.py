@@ -217,3 +217,11 @@ class LocalHAProxy(base.EndpointDriver):
                if line.strip() and not line.startswith(("IP changed", "no need to change"))]
         if bad:
             raise base.EndpointError(reason="haproxy refused %s: %s" % (commands, text))
+
+
+def remove_all(state_dir):
+    """Stop every set's proxy under ``state_dir`` (a deployment being torn down)."""
+    driver = LocalHAProxy(state_dir, None, None)
+    for set_id in os.listdir(driver.root) if os.path.isdir(driver.root) else ():
+        if not set_id.startswith("."):
+            driver.remove(set_id)

@@ -102,6 +102,7 @@ _OPT_MODULES = [
     "trove_lite.backup.opts",
     "trove_lite.instance.replication",
     "trove_lite.logs_opts",
+    "trove_lite.taskmanager.ha",
 ]
 
 

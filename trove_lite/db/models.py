@@ -121,6 +121,19 @@ class ServiceStatus(Base):
     updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class ReplicationEndpoint(Base):
+    """A replication set member's endpoints; written only by the taskmanager (ha.py).
+    ``set_id`` stays the same across promotes (the first source's id)."""
+
+    __tablename__ = "replication_endpoints"
+    instance_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    set_id: Mapped[str] = mapped_column(String(36), index=True)
+    rw: Mapped[str] = mapped_column(String(255))
+    ro: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow,
+                                                          onupdate=utcnow)
+
+
 class InstanceFault(Base):
     __tablename__ = "instance_faults"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -31,7 +31,7 @@ LOG = logging.getLogger(__name__)
 class GuestManager:
     # The RPC server sets ``target`` (oslo_messaging.Target(version=RPC_VERSION)):
     # this module stays free of oslo.messaging so the agent can start fast.
-    RPC_VERSION = "1.4"
+    RPC_VERSION = "1.5"
 
     def __init__(self, conf, instance_id, make_server, state, heartbeat, template_path):
         """``make_server(datadir)`` returns the MariaDBServer for a datadir."""
@@ -371,3 +371,9 @@ class GuestManager:
 
     def guest_log_read(self, ctx, name, offset, limit, file_id=None):
         return self.logs.read(name, offset, limit, file_id)
+
+    # -- high availability (1.5) --------------------------------------------------
+    def set_durability(self, ctx, durability, timeout_ms):
+        with self._lock:
+            self.replication.set_durability(durability, timeout_ms, self._flavor())
+        self.heartbeat.notify()

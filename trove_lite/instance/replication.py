@@ -33,6 +33,13 @@ REPLICATION_OPTS = [
     cfg.IntOpt("source_heartbeat_expiry", default=90, min=1,
                help="Eject is refused while the source reported within this many "
                     "seconds (Trove's agent_heartbeat_expiry)."),
+    cfg.StrOpt("durability", default="semisync", choices=["semisync", "async"],
+               help="Durability of a set that has a replica: semisync (a commit is "
+                    "acknowledged once one replica has it: MariaDB's semi-synchronous "
+                    "replication, wait point AFTER_SYNC) or async."),
+    cfg.IntOpt("semisync_timeout_ms", default=10000, min=1,
+               help="How long a semi-sync source waits for a replica's ack before it "
+                    "falls back to async (until a replica catches up again)."),
 ]
 
 MAX_REPLICAS = 10
@@ -279,4 +286,6 @@ def view(snap, links):
         block["reported_at"] = (snap.service.updated_at.strftime("%Y-%m-%dT%H:%M:%S")
                                 if snap.service and snap.service.updated_at else None)
         body["replication"] = block
+    if getattr(snap, "endpoints", None) and (inst.slave_of_id or replicas):
+        body["replication_endpoints"] = dict(snap.endpoints)
     return body

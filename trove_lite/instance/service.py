@@ -85,6 +85,7 @@ class InstanceSnapshot:
     fault: models.InstanceFault | None
     backup_running: bool
     replicas: tuple = ()  # ids of live replicas when this is a replication source
+    endpoints: dict | None = None  # {"rw", "ro"} of its replication set (taskmanager/ha.py)
 
     @property
     def service_status(self):
@@ -179,12 +180,16 @@ class InstanceService:
             models.Backup.instance_id.in_(ids), models.Backup.deleted.is_(False),
             models.Backup.status.in_(RUNNING_BACKUP_STATES))).scalars())
         replicas = replication.replicas_of(s, ids)
+        endpoints = {e.instance_id: {"rw": e.rw, "ro": e.ro} for e in s.execute(
+            select(models.ReplicationEndpoint).where(
+                models.ReplicationEndpoint.instance_id.in_(ids))).scalars()}
         out = []
         for row in rows:
             version = s.get(models.DatastoreVersion, row.datastore_version_id)
             out.append(InstanceSnapshot(row, services.get(row.id), version.datastore, version,
                                         None, row.id in backing_up,
-                                        tuple(replicas.get(row.id, ()))))
+                                        tuple(replicas.get(row.id, ())),
+                                        endpoints.get(row.id)))
         return [self._with_fault(s, snap) for snap in out]
 
     def _with_fault(self, s, snap):

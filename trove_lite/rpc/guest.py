@@ -11,7 +11,7 @@ import oslo_messaging as messaging
 from trove_lite import exceptions
 from trove_lite.rpc import transport
 
-VERSION = "1.4"
+VERSION = "1.5"
 
 
 def guest_topic(instance_id):
@@ -241,3 +241,9 @@ class GuestAPI:
         """Up to ``limit`` bytes of the log from ``offset`` (base64 in ``data``)."""
         return self._call("guest_log_read", self.short, "1.4", name=name, offset=offset,
                           limit=limit, file_id=file_id)
+
+    # high availability (1.5)
+    def set_durability(self, durability, timeout_ms):
+        """Semi-sync (``semisync``) or ``async`` for this member's replication role."""
+        return self._call("set_durability", self.short, "1.5", durability=durability,
+                          timeout_ms=timeout_ms)

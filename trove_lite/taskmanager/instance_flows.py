@@ -61,6 +61,7 @@ class InstanceFlows:
             lambda instance_id: guest_rpc.GuestAPI(conf, instance_id))
         self.requests = create_requests.CreateRequests(conf, db)
         self.replication = None  # ReplicationFlows, set by the TaskManager
+        self.ha = None  # taskmanager/ha.py's HA, set by the TaskManager
 
     # -- small state helpers ---------------------------------------------------
     def load(self, instance_id):
@@ -188,8 +189,21 @@ class InstanceFlows:
             self.add_fault(instance_id, "Instance creation failed: %s" % e,
                            details=type(e).__name__)
             return
+        if inst.slave_of_id:
+            # before ACTIVE: an action the user sends once it shows ACTIVE would be
+            # ignored while this flow still drives the instance
+            self.set_changed(inst.slave_of_id)
         self.update(instance_id, task_status=TaskStatus.NONE)
         LOG.info("instance %s is ACTIVE", instance_id)
+
+    def set_changed(self, source_id):
+        """A replication set's membership or source changed (see taskmanager/ha.py)."""
+        if self.ha is None:
+            return
+        try:
+            self.ha.set_changed(source_id)
+        except Exception:    # the flow that changed the set succeeded all the same
+            LOG.exception("Unexpected exception raised, please report it as a BUG")
 
     def _step(self, inst, what, started):
         """Log a finished step of a long flow: the operator's view of its progress."""
@@ -430,6 +444,7 @@ class InstanceFlows:
         self.apply_access()  # its rules go with it
         LOG.info("instance %s deleted%s", instance_id,
                  " (ignoring: %s)" % "; ".join(errors) if errors else "")
+        self.set_changed(inst.slave_of_id or instance_id)
 
     # -- restart --------------------------------------------------------------
     def restart(self, instance_id):

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from trove_lite.db import models
 from trove_lite.status import ServiceStatus, TaskStatus
-from trove_lite.taskmanager import (backup_flows, instance_flows, reconcile, replication_flows,
-                                   upgrade_flows)
+from trove_lite.taskmanager import (backup_flows, ha, instance_flows, reconcile,
+                                   replication_flows, upgrade_flows)
 
 LOG = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ class TaskManager:
         self.upgrades = upgrade_flows.UpgradeFlows(self.flows)
         self.replication = replication_flows.ReplicationFlows(self.flows)
         self.flows.replication = self.replication
+        self.ha = ha.HA(self.flows, ha.build_endpoints(conf, compute))
+        self.flows.ha = self.ha
         self._driving = set()
         self._started = time.monotonic()
         self._lock = threading.Lock()
@@ -190,6 +192,8 @@ class TaskManager:
                 self._stop.wait(self.conf.taskmanager.reconcile_interval)
         self._thread = threading.Thread(target=loop, name="reconciler", daemon=True)
         self._thread.start()
+        self.ha.start()
 
     def stop(self):
         self._stop.set()
+        self.ha.stop()

@@ -81,6 +81,20 @@ class ReplicationFlows:
         return {"source_id": source.id, "source_host": source.address,
                 "source_port": PORT, "strategy": strategy, "stream": stream}
 
+    def apply_durability(self, source_id):
+        """Give every member of the set the semi-sync side of its role (the
+        source waits for an ack only while it has a replica); a member that cannot is logged, not fatal: the
+        set still replicates, only asynchronously."""
+        members = self.members(source_id)
+        durability = self.conf.replication.durability if members else "async"
+        for member_id in [source_id] + [m.id for m in members]:
+            try:
+                self._guest(member_id).set_durability(
+                    durability, self.conf.replication.semisync_timeout_ms)
+            except exceptions.TroveLiteError as e:
+                LOG.warning("instance %s: could not set durability %s: %s", member_id,
+                            durability, _msg(e))
+
     # -- promote -----------------------------------------------------------------------
     def promote(self, replica_id):
         started = time.monotonic()
@@ -111,6 +125,7 @@ class ReplicationFlows:
             self.flows.add_fault(replica_id, "Promote failed: %s" % _msg(e))
             self.flows.set_task(replica_id, TaskStatus.NONE)
             return
+        self.flows.set_changed(replica_id)     # rw moved before the promote shows done
         self.flows.set_task(replica_id, TaskStatus.NONE)
         LOG.info("instance %s promoted to replication source in %.2f s", replica_id,
                  time.monotonic() - started)
@@ -167,6 +182,7 @@ class ReplicationFlows:
                 s.get(models.Instance, dead.id).slave_of_id = None
             LOG.info("source %s ejected; %s is the new source (%.2f s)", dead.id, winner.id,
                      time.monotonic() - started)
+            self.flows.set_changed(winner.id)
         except Exception as e:
             if not isinstance(e, (ReplicationFlowError, exceptions.TroveLiteError)):
                 LOG.exception("eject of %s's source failed", replica_id)
@@ -184,8 +200,11 @@ class ReplicationFlows:
     # -- detach ----------------------------------------------------------------------------
     def detach(self, replica_id):
         try:
+            source_id = self.flows.load(replica_id).slave_of_id
             self._guest(replica_id).detach_replica()
             self.flows.update(replica_id, slave_of_id=None)
+            if source_id:
+                self.flows.set_changed(source_id)
         except Exception as e:
             if not isinstance(e, exceptions.TroveLiteError):
                 LOG.exception("detach of %s failed", replica_id)

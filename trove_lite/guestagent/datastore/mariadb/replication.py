@@ -125,14 +125,55 @@ def wait_for_coords(strategy, coords, timeout):
     return waits
 
 
-def render_config(template_dir, role, flavor):
+def render_config(template_dir, role, flavor, durability=None, semisync_timeout_ms=10000):
     """The replication option file of ``role`` (source, replica or None)."""
     with open(os.path.join(template_dir, TEMPLATE)) as f:
         template = jinja2.Environment(undefined=jinja2.StrictUndefined,
                                       keep_trailing_newline=True).from_string(f.read())
-    return template.render(role=role or "none",
+    return template.render(role=role or "none", durability=durability or "async",
+                           semisync_timeout_ms=int(semisync_timeout_ms),
                            flavor={"ram": int(flavor.get("ram") or 512),
                                    "vcpus": int(flavor.get("vcpus") or 1)})
+
+
+DURABILITIES = ("semisync", "async")
+
+
+def semisync_settings(role, durability, timeout_ms):
+    """SET GLOBAL statements giving ``role`` the semi-sync side ``durability`` asks
+    for (pure): a source waits (AFTER_SYNC, lossless) for one replica's ack of each
+    commit, for at most ``timeout_ms`` before it falls back to async; a replica
+    acks. Any other combination turns both sides off."""
+    semi = durability == "semisync"
+    master = semi and role == "source"
+    slave = semi and role == "replica"
+    stmts = ["SET GLOBAL rpl_semi_sync_slave_enabled = %s" % ("ON" if slave else "OFF")]
+    if master:
+        stmts += ["SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC",
+                  "SET GLOBAL rpl_semi_sync_master_timeout = %d" % int(timeout_ms)]
+    stmts.append("SET GLOBAL rpl_semi_sync_master_enabled = %s" % ("ON" if master else "OFF"))
+    return stmts
+
+
+def semisync_view(role, durability, variables, status):
+    """The ``semisync`` part of the replication block from SHOW GLOBAL VARIABLES /
+    STATUS LIKE 'rpl_semi_sync%' as dicts with lower-case names (pure)."""
+    def on(d, k):
+        return str(d.get(k, "")).upper() == "ON"
+    out = {"durability": durability or "async"}
+    if role in ("source", "demoting"):
+        enabled = on(variables, "rpl_semi_sync_master_enabled")
+        out.update(enabled=enabled, side="source",
+                   active=on(status, "rpl_semi_sync_master_status"),
+                   wait_point=variables.get("rpl_semi_sync_master_wait_point"),
+                   clients=int(status.get("rpl_semi_sync_master_clients") or 0),
+                   yes_tx=int(status.get("rpl_semi_sync_master_yes_tx") or 0),
+                   no_tx=int(status.get("rpl_semi_sync_master_no_tx") or 0))
+        out["fell_back_to_async"] = enabled and not out["active"]
+    else:
+        out.update(enabled=on(variables, "rpl_semi_sync_slave_enabled"), side="replica",
+                   active=on(status, "rpl_semi_sync_slave_status"))
+    return out
 
 
 def domain0_seq(gtid_pos):
@@ -365,7 +406,35 @@ class Replication:
 
     def _write_config(self, role, flavor):
         app = self.app_fn()
-        app.server.write_conf_d(CONF_FILE, render_config(self.template_dir, role, flavor))
+        info = self.info
+        app.server.write_conf_d(CONF_FILE, render_config(
+            self.template_dir, role, flavor, info.get("durability"),
+            info.get("semisync_timeout_ms") or 10000))
+
+    def _apply_semisync(self, role):
+        """Turn the semi-sync side of ``role`` on or off at runtime (see
+        ``semisync_settings``); a replica's IO thread reconnects so that its
+        source counts it as a semi-sync client."""
+        info = self.info
+        was = self._execute("SELECT @@GLOBAL.rpl_semi_sync_slave_enabled")[0][0]
+        self._execute(*semisync_settings(role, info.get("durability"),
+                                         info.get("semisync_timeout_ms") or 10000),
+                      log_bin=False)
+        now = self._execute("SELECT @@GLOBAL.rpl_semi_sync_slave_enabled")[0][0]
+        # a replica still being seeded has no source configured yet: it starts
+        # replicating with the setting already in place
+        if role == "replica" and was != now and self._execute("SHOW SLAVE STATUS"):
+            self._execute("STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD", log_bin=False)
+
+    def set_durability(self, durability, timeout_ms, flavor):
+        """Semi-sync (``semisync``) or not (``async``) for this member's role, now
+        and across restarts."""
+        if durability not in DURABILITIES:
+            raise ReplicationError(reason="unknown durability %r" % durability)
+        self._set(durability=durability, semisync_timeout_ms=int(timeout_ms))
+        role = self.info.get("role")
+        self._apply_semisync(role)
+        self._write_config(role, flavor)
 
     def _execute(self, *statements, log_bin=True):
         """Run statements as root over the socket; sql_log_bin=0 unless ``log_bin``."""
@@ -393,8 +462,9 @@ class Replication:
         self._execute(*create_repl_user(native_password_hash(password)),
                       create_heartbeat_table(), write_heartbeat(),
                       "SET GLOBAL read_only = OFF")
-        self._write_config("source", flavor)
         self._set(role="source", strategy=strategy, source_host=None)
+        self._apply_semisync("source")
+        self._write_config("source", flavor)
         self.start_heartbeat()
 
     def offer_seed(self):
@@ -566,10 +636,14 @@ class Replication:
             # a former source continues from what it has itself
             stmts.append("SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos")
         keep_account = was == "replica"
+        info = self.info
         stmts += [change_master(host, port, strategy, coords,
                                 None if keep_account else REPL_USER,
                                 None if keep_account else self.password()),
-                  "SET GLOBAL read_only = ON", "START SLAVE"]
+                  "SET GLOBAL read_only = ON"]
+        stmts += semisync_settings("replica", info.get("durability"),
+                                   info.get("semisync_timeout_ms") or 10000)
+        stmts.append("START SLAVE")
         self.stop_heartbeat()
         self._execute(*stmts, log_bin=False)
         self._set(role="replica", strategy=strategy, source_host=host, source_port=port,
@@ -579,7 +653,7 @@ class Replication:
     def detach(self, flavor):
         """Stand alone: stop replicating, writable."""
         self._execute("STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF",
-                      log_bin=False)
+                      *semisync_settings(None, None, 0), log_bin=False)
         self._set(role=None, source_host=None, source_id=None)
         self._write_config(None, flavor)
 
@@ -604,6 +678,7 @@ class Replication:
                 if master:
                     out["binlog_file"], out["binlog_position"] = (master["File"],
                                                                   master["Position"])
+                out["semisync"] = self._semisync_status(cur, role, info)
                 if role == "replica":
                     cur.execute("SHOW SLAVE STATUS")
                     slave = cur.fetchone()
@@ -621,6 +696,15 @@ class Replication:
             out["error"] = "cannot read replication status: %s" % e
         out["read_only"] = bool(out.get("read_only"))
         return out
+
+
+    @staticmethod
+    def _semisync_status(cur, role, info):
+        cur.execute("SHOW GLOBAL VARIABLES LIKE 'rpl_semi_sync%'")
+        variables = {r["Variable_name"].lower(): r["Value"] for r in cur.fetchall()}
+        cur.execute("SHOW GLOBAL STATUS LIKE 'rpl_semi_sync%'")
+        status = {r["Variable_name"].lower(): r["Value"] for r in cur.fetchall()}
+        return semisync_view(role, info.get("durability"), variables, status)
 
 
 def _first_seq(events):

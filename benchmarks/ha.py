@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Write outage and lost writes through a set's rw endpoint: automatic failover
+after kill -9 of the source's whole server, beside a planned promote.
+
+    .venv/bin/python benchmarks/ha.py [--runs 5]
+
+One control plane, one set (a source and two replicas, semisync). Each run: a
+writer commits single-row INSERTs through ``rw`` (reconnecting on any error);
+(1) baseline: a planned promote of a replica; (2) kill -9 of the source's guest
+process group and mariadbd, nobody calling the API; the set fails over by itself.
+For each: the write outage (the longest gap between two acknowledged commits
+around the event) and the acknowledged rows missing on the new source
+afterwards. The dead member is then deleted and a new replica created, so every
+run starts from three members. Targets (issue 15): failover outage median
+<= 5 s, max <= 10 s, 0 lost; planned promote <= 1 s.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from tests.functional.controlplane.conftest import destroy_everything  # noqa: E402
+from tests.functional.ha.conftest import connect_to  # noqa: E402
+from tests.functional.ha.test_ha import kill_server  # noqa: E402
+from tests.functional.replication.conftest import connect, create_source  # noqa: E402
+from tests.functional.replication.writer import Writer  # noqa: E402
+from tests.support.controlplane import ControlPlane, wait_for_status  # noqa: E402
+from trove_lite.drivers.endpoint.haproxy import remove_all  # noqa: E402
+
+
+def outage(writer, since):
+    """Longest gap between acknowledged commits around ``since``."""
+    times = [t for t in writer.acked_at if t >= since - 5]
+    return max((b - a for a, b in zip(times, times[1:])), default=float("nan"))
+
+
+def wait(fn, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            got = fn()
+            if got:
+                return got
+        except Exception:   # noqa: BLE001 -- retried until the deadline
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("%s did not happen within %d s" % (what, timeout))
+
+
+def probe_write(endpoint):
+    try:
+        with connect_to(endpoint, read_timeout=15) as conn, conn.cursor() as cur:
+            cur.execute("SELECT @@server_id, @@read_only")
+            ident = cur.fetchone()
+            cur.execute("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master%'")
+            semi = dict(cur.fetchall())
+            cur.execute("INSERT INTO orders (id) VALUES (1)")
+            return "ok on %s, %s" % (ident, semi)
+    except Exception as e:   # noqa: BLE001 -- a diagnosis, printed
+        return "failed: %r" % e
+
+
+def lost(inst, writer, first_id):
+    with connect(inst) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id FROM orders WHERE id >= %s", (first_id,))
+        have = {r[0] for r in cur.fetchall()}
+    return len(set(writer.acked) - have)
+
+
+def source_of(trove, member_id):
+    inst = trove.instances.get(member_id)
+    rep = getattr(inst, "replica_of", None)
+    return rep["id"] if rep else member_id
+
+
+def measure(trove, eps, members, start_id, event):
+    """Run ``event()`` under a writer; (outage s, lost rows, new source)."""
+    with Writer([eps["rw"]], lambda ep: connect_to(ep, connect_timeout=1, read_timeout=15),
+                start_id=start_id) as writer:
+        wait(lambda: len(writer.acked) > 50, 30, "writes through rw")
+        t0 = time.monotonic()
+        new_id = event()
+        try:
+            wait(lambda: len([1 for t in writer.acked_at if t > time.monotonic() - 0.5]) > 5,
+                 60, "writes resumed through rw")
+        except RuntimeError:
+            print("writer thread alive: %s; a fresh write through rw: %s" % (
+                writer.thread.is_alive(), probe_write(eps["rw"])))
+            raise
+        time.sleep(1)
+    new = trove.instances.get(new_id)
+    return outage(writer, t0), lost(new, writer, start_id), new
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    base = tempfile.mkdtemp(prefix="trove-lite-bench-ha-")
+    cp = ControlPlane(base, heartbeat_interval=1, extra_conf=(
+        "\n[ha]\nendpoint_refresh_interval = 1\n")).start_aio()
+    results = {"promote": [], "failover": []}
+    try:
+        trove = cp.client()
+        src = create_source(trove, "bench-src")
+        first = trove.instances.create("bench-rep", "1", volume={"size": 1},
+                                       replica_of=src.id, replica_count=2)
+        wait_for_status(trove, first.id, {"ACTIVE"}, timeout=180)
+        for r in trove.instances.get(src.id).replicas:
+            wait_for_status(trove, r["id"], {"ACTIVE"}, timeout=180)
+        eps = wait(lambda: getattr(trove.instances.get(src.id), "replication_endpoints",
+                                   None), 30, "endpoints")
+        source_id, next_id = src.id, 1000000
+        for run in range(1, args.runs + 1):
+            replicas = [r["id"] for r in trove.instances.get(source_id).replicas]
+
+            def promote():
+                trove.instances.promote_to_replica_source(replicas[0])
+                wait(lambda: not getattr(trove.instances.get(replicas[0]), "replica_of",
+                                         None) and trove.instances.get(replicas[0]).status
+                     == "ACTIVE", 60, "promote")
+                return replicas[0]
+            outage, missing, new = measure(trove, eps, replicas, next_id, promote)
+            results["promote"].append((outage, missing))
+            next_id += 100000
+            source_id = new.id
+            dead_id = source_id
+            survivors = [r["id"] for r in trove.instances.get(source_id).replicas]
+
+            def kill():
+                kill_server(cp, dead_id)
+                return wait(lambda: next((m for m in survivors if not getattr(
+                    trove.instances.get(m), "replica_of", None)), None), 60, "failover")
+            outage, missing, new = measure(trove, eps, survivors, next_id, kill)
+            results["failover"].append((outage, missing))
+            next_id += 100000
+            source_id = new.id
+            print("run %d: planned promote outage %.2f s, %d lost | failover outage %.2f s, "
+                  "%d lost" % (run, *results["promote"][-1], *results["failover"][-1]),
+                  flush=True)
+            trove.instances.delete(dead_id)
+            repl = trove.instances.create("bench-rep-%d" % run, "1", volume={"size": 1},
+                                          replica_of=source_id)
+            wait_for_status(trove, repl.id, {"ACTIVE"}, timeout=180)
+            wait(lambda: len(trove.instances.get(source_id).replicas) == 2, 30, "2 replicas")
+        for name, target in (("planned promote (baseline)", "<= 1 s"),
+                             ("failover after kill -9", "median <= 5 s, max <= 10 s")):
+            rows = results["promote" if "promote" in name else "failover"]
+            outages = [o for o, _ in rows]
+            print("%-28s outage median %.2f s, max %.2f s (target %s); acknowledged "
+                  "writes lost: %d (target 0)" % (name, statistics.median(outages),
+                                                 max(outages), target,
+                                                 sum(m for _, m in rows)))
+    except Exception:
+        print(cp.log_tail("aio", 120))
+        raise
+    finally:
+        destroy_everything(cp)
+        remove_all(cp.state_dir)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The endpoint interface: two stable addresses per replication set.
+
+``rw`` always reaches the set's current source and nothing else; ``ro`` spreads
+connections over the replicas the caller names and falls back to the source
+when it names none. The taskmanager (taskmanager/ha.py) is the only caller: it
+decides which members are healthy and passes the whole desired layout each
+time; a driver never probes the databases itself.
+
+Contract of every implementation:
+
+- ``ensure(set_id, layout)`` is idempotent and returns the set's ``Endpoints``
+  (``"HOST:PORT"`` strings that do not change for the life of the set). It
+  returns within 5 s (local: the first call starts a proxy, ~0.1 s; later calls
+  are runtime changes, a few ms).
+- Moving ``rw`` never has two servers reachable through it at once: the old
+  server is taken out (and its established sessions cut, so no client keeps
+  writing to a demoted source) before the new one is put in. Connections to
+  servers that stay in a pool are never dropped.
+- ``remove(set_id)`` is idempotent; afterwards both addresses refuse connections.
+- ``get(set_id)`` returns the Endpoints or None, without side effects.
+- Failures raise ``EndpointError`` with a message fit for an operator.
+"""
+
+import abc
+from typing import NamedTuple
+
+from trove_lite import exceptions
+
+
+class EndpointError(exceptions.DriverError):
+    code = "endpoint_error"
+    message_format = "Endpoint failure: %(reason)s"
+
+
+class Member(NamedTuple):
+    id: str        # the instance id
+    host: str
+    port: int
+
+
+class Layout(NamedTuple):
+    rw: Member | None          # the current source; None takes rw out entirely
+    ro: tuple                  # healthy replicas (Members); empty -> the source serves ro
+
+
+class Endpoints(NamedTuple):
+    rw: str
+    ro: str
+
+
+class EndpointDriver(abc.ABC):
+    @abc.abstractmethod
+    def ensure(self, set_id, layout):
+        """Make the set's endpoints route as ``layout`` says; returns Endpoints."""
+
+    @abc.abstractmethod
+    def remove(self, set_id):
+        """Tear the set's endpoints down (idempotent)."""
+
+    @abc.abstractmethod
+    def get(self, set_id):
+        """The set's Endpoints, or None if it has none."""

@@ -30,6 +30,7 @@ from trove_lite.api import server
 from trove_lite.api import configurations
 from trove_lite.api import databases, quotas
 from trove_lite.api import logs
+from trove_lite.api import health, metrics
 from trove_lite.api.views import Links
 from trove_lite.exceptions import BadRequest, NotFound, TroveLiteError, fault_body
 from trove_lite.instance.service import InstanceService
@@ -38,6 +39,7 @@ from trove_lite.rpc.context import RequestContext
 LOG = logging.getLogger(__name__)
 
 ENVIRON_CONTEXT = "trove_lite.context"
+ENVIRON_ROUTE = "trove_lite.route"  # the matched route template, for metrics
 TENANT_MAX = 64
 BUG_LINE = "Unexpected exception raised, please report it as a BUG"
 
@@ -284,8 +286,9 @@ def _check_strings(value):
 class App:
     """The routed WSGI application (use ``make_app``)."""
 
-    def __init__(self, conf, controllers, authorize=None):
+    def __init__(self, conf, controllers, authorize=None, metrics_=None):
         api_opts.register(conf)
+        self.metrics = metrics_
         self.conf = conf
         self.limits = {"max_request_body_size": conf.api.max_request_body_size,
                        "max_json_depth": conf.api.max_json_depth}
@@ -314,8 +317,11 @@ class App:
             response.content_type = "application/json"
             response.charset = "utf-8"
             response.body = json.dumps(body).encode("utf-8")
+        elapsed = time.monotonic() - started
         LOG.info("%s %s -> %d (%.1f ms)", request.method, _loggable_path(environ), status,
-                 (time.monotonic() - started) * 1000)
+                 elapsed * 1000)
+        if self.metrics is not None:
+            self.metrics.observe(request.method, environ.get(ENVIRON_ROUTE), status, elapsed)
         return response(environ, start_response)
 
     def _dispatch(self, request):
@@ -330,6 +336,7 @@ class App:
         if match is None:
             raise PathNotFound(path=path)
         params, route = match
+        request.environ[ENVIRON_ROUTE] = route.routepath
         methods = self.table[route.routepath]
         if request.method not in methods:
             raise BadMethod(method=request.method, path=path, allow=sorted(methods))
@@ -379,6 +386,42 @@ def _loggable_path(environ):
         "utf-8", "replace")
 
 
+class OpsApp:
+    """``/healthz``, ``/readyz`` and ``/metrics`` in front of everything else,
+    unauthenticated (outside the auth middleware) and outside /v1.0."""
+
+    def __init__(self, app, readiness, metrics_):
+        self.app = app
+        self.readiness = readiness
+        self.metrics = metrics_
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path not in ("/healthz", "/readyz", "/metrics"):
+            return self.app(environ, start_response)
+        response = webob.Response()
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            status, body = fault_body(BadMethod(method=environ.get("REQUEST_METHOD"),
+                                                path=path, allow=["GET", "HEAD"]))
+            response.headerlist = [("Allow", "GET, HEAD")]
+        elif path == "/metrics":
+            response.content_type, response.body = self.metrics.exposition()
+            return response(environ, start_response)
+        elif path == "/healthz":
+            status, body = 200, {"status": "ok"}
+        else:
+            try:
+                self.readiness.check()
+                status, body = 200, {"status": "ready"}
+            except TroveLiteError as exc:
+                status, body = fault_body(exc)
+        response.status = status
+        response.content_type = "application/json"
+        response.charset = "utf-8"
+        response.body = json.dumps(body).encode("utf-8")
+        return response(environ, start_response)
+
+
 def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
     """The WSGI app. ``middleware``: callables ``app -> app``, first is outermost.
 
@@ -402,7 +445,8 @@ def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
         # -- datastore logs (issue 17) --
         **logs.make_controllers(conf, db, service),
     }
-    app = App(conf, controllers, authorize)
+    app_metrics = metrics.Metrics(db)
+    app = App(conf, controllers, authorize, app_metrics)
     for mw in reversed(list(middleware)):
         app = mw(app)
-    return app
+    return OpsApp(app, health.Readiness(conf, db), app_metrics)

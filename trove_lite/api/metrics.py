@@ -1,0 +1,126 @@
+"""Prometheus metrics served at ``/metrics`` (prometheus_client).
+
+Each app has its own ``CollectorRegistry`` (tests build several apps in one
+process). Series:
+
+- ``trove_lite_api_request_duration_seconds`` (histogram): labels ``method``,
+  ``route`` (the route template, e.g. ``/v1.0/{tenant_id}/instances/{instance_id}``;
+  ``unmatched`` for unknown paths, so no id or tenant ever becomes a label) and
+  ``status``.
+- read from the control database at scrape time (``ControlPlaneCollector``):
+  ``trove_lite_instances`` by guest ``status`` and ``task``;
+  ``trove_lite_instance_heartbeat_age_seconds`` by ``instance_id``;
+  ``trove_lite_replica_lag_seconds`` by ``instance_id`` and ``source_id`` from
+  the replication block the conductor stores; ``trove_lite_backups`` by
+  ``status``; ``trove_lite_control_db_up`` (0 when the scrape could not read).
+
+Labels carry instance ids at most, never tenant ids or names. Nothing here
+contacts a guest: guests' figures arrive with their heartbeats.
+"""
+
+import datetime
+import json
+import logging
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from trove_lite.db import models
+
+LOG = logging.getLogger(__name__)
+
+UNMATCHED = "unmatched"
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class ControlPlaneCollector:
+    """Gauges read from the control database on each scrape."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def collect(self):
+        up = GaugeMetricFamily("trove_lite_control_db_up",
+                               "1 if this scrape read the control database")
+        try:
+            families = self._read()
+        except SQLAlchemyError as e:
+            LOG.warning("metrics: cannot read the control database: %s", type(e).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _read(self):
+        instances = GaugeMetricFamily("trove_lite_instances", "Live instances",
+                                      labels=["status", "task"])
+        heartbeat = GaugeMetricFamily("trove_lite_instance_heartbeat_age_seconds",
+                                      "Seconds since the guest's last status report",
+                                      labels=["instance_id"])
+        lag = GaugeMetricFamily("trove_lite_replica_lag_seconds",
+                                "Replica lag the guest last reported",
+                                labels=["instance_id", "source_id"])
+        backups = GaugeMetricFamily("trove_lite_backups", "Backups", labels=["status"])
+        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        with self.db.session() as s:
+            rows = s.execute(
+                select(models.Instance.id, models.Instance.task_status,
+                       models.ServiceStatus.status, models.ServiceStatus.updated_at,
+                       models.ServiceStatus.replication)
+                .outerjoin(models.ServiceStatus,
+                           models.ServiceStatus.instance_id == models.Instance.id)
+                .where(models.Instance.deleted.is_(False))).all()
+            backup_counts = s.execute(
+                select(models.Backup.status, func.count()).where(
+                    models.Backup.deleted.is_(False)).group_by(models.Backup.status)).all()
+        counts = {}
+        for iid, task, status, updated_at, replication in rows:
+            key = (status or "UNKNOWN", task or "NONE")
+            counts[key] = counts.get(key, 0) + 1
+            if updated_at is not None:
+                heartbeat.add_metric([iid], max(0.0, (now - updated_at).total_seconds()))
+            block = _replication(replication)
+            if block.get("role") == "replica" and block.get("lag_seconds") is not None:
+                lag.add_metric([iid, str(block.get("source_id") or "")],
+                               float(block["lag_seconds"]))
+        for (status, task), n in sorted(counts.items()):
+            instances.add_metric([status, task], n)
+        for status, n in backup_counts:
+            backups.add_metric([status], n)
+        return [instances, heartbeat, lag, backups]
+
+
+def _replication(raw):
+    if not raw:
+        return {}
+    try:
+        block = json.loads(raw)
+    except ValueError:
+        return {}
+    return block if isinstance(block, dict) else {}
+
+
+class Metrics:
+    """One app's registry: the request histogram and the control-plane collector."""
+
+    def __init__(self, db):
+        self.registry = CollectorRegistry()
+        self.latency = Histogram("trove_lite_api_request_duration_seconds",
+                                 "API request latency by route template and status",
+                                 ["method", "route", "status"], buckets=BUCKETS,
+                                 registry=self.registry)
+        self.registry.register(ControlPlaneCollector(db))
+
+    def observe(self, method, route, status, seconds):
+        method = method if method in METHODS else "other"  # a client picks the method
+        self.latency.labels(method, route or UNMATCHED, str(status)).observe(seconds)
+
+    def exposition(self):
+        """(content type, body bytes) of one scrape."""
+        return CONTENT_TYPE_LATEST, generate_latest(self.registry)

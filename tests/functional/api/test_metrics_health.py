@@ -1,6 +1,8 @@
 """/healthz, /readyz and /metrics on a real API process (issue 20, items 2 and 3)."""
 
 import json
+import socket
+import time
 import uuid
 
 import requests
@@ -8,7 +10,7 @@ import webob
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from trove_lite.api import wsgi
+from trove_lite.api import health, wsgi
 from trove_lite.config import make_conf
 from trove_lite.db import models
 from trove_lite.db.session import Database
@@ -62,7 +64,7 @@ def test_readyz_names_an_unreachable_rabbitmq(api_env):
     resp = _get(wsgi.make_app(conf, api_env.db, None), "/readyz")
     assert resp.status_int == 503
     message = resp.json["serviceUnavailable"]["message"]
-    assert "RabbitMQ at 127.0.0.1:9" in message and "control database" not in message
+    assert "RabbitMQ unreachable at 127.0.0.1:9" in message and "control database" not in message
     assert "s3cret" not in resp.text
 
 
@@ -120,3 +122,27 @@ def test_metrics_after_requests(api_env, tenant):
     assert scrape["trove_lite_control_db_up"] == [({}, 1.0)]
     # ids of instances may label per-instance series; tenants and names never
     assert tenant not in resp.text and inst.name not in resp.text
+
+
+def test_readyz_gives_up_on_silent_dependencies_quickly(api_env):
+    """A port that accepts and never answers (a hung host) for both the DB and the
+    broker: 503 within the probe timeout, both probes run at once."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    conf = make_conf(overrides={"transport_url": "rabbit://guest:guest@127.0.0.1:%d/" % port,
+                                "state_dir": api_env.conf.state_dir})
+    db = Database("mysql+pymysql://root@127.0.0.1:%d/x" % port)
+    try:
+        started = time.monotonic()
+        resp = _get(wsgi.make_app(conf, db, None), "/readyz")
+        elapsed = time.monotonic() - started
+    finally:
+        db.dispose()
+        silent.close()
+    assert resp.status_int == 503
+    message = resp.json["serviceUnavailable"]["message"]
+    assert "control database at 127.0.0.1:%d" % port in message
+    assert "RabbitMQ unreachable at 127.0.0.1:%d" % port in message
+    assert elapsed < 2 * health.PROBE_TIMEOUT, elapsed  # not the sum of retries

@@ -8,7 +8,7 @@ process). Series:
   ``unmatched`` for unknown paths, so no id or tenant ever becomes a label) and
   ``status``.
 - read from the control database at scrape time (``ControlPlaneCollector``):
-  ``trove_lite_instances`` by guest ``status`` and ``task``;
+  ``trove_lite_instances`` by ``status`` (as the API shows it) and ``task``;
   ``trove_lite_instance_heartbeat_age_seconds`` by ``instance_id``;
   ``trove_lite_replica_lag_seconds`` by ``instance_id`` and ``source_id`` from
   the replication block the conductor stores; ``trove_lite_backups`` by
@@ -29,6 +29,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from trove_lite.db import models
+from trove_lite.instance.service import RUNNING_BACKUP_STATES
+from trove_lite.status import ServiceStatus, display_status
 
 LOG = logging.getLogger(__name__)
 
@@ -58,7 +60,8 @@ class ControlPlaneCollector:
         yield from families
 
     def _read(self):
-        instances = GaugeMetricFamily("trove_lite_instances", "Live instances",
+        instances = GaugeMetricFamily("trove_lite_instances",
+                                      "Live instances by the status the API shows and task",
                                       labels=["status", "task"])
         heartbeat = GaugeMetricFamily("trove_lite_instance_heartbeat_age_seconds",
                                       "Seconds since the guest's last status report",
@@ -79,9 +82,13 @@ class ControlPlaneCollector:
             backup_counts = s.execute(
                 select(models.Backup.status, func.count()).where(
                     models.Backup.deleted.is_(False)).group_by(models.Backup.status)).all()
+            backing_up = set(s.execute(select(models.Backup.instance_id).where(
+                models.Backup.deleted.is_(False),
+                models.Backup.status.in_(RUNNING_BACKUP_STATES))).scalars())
         counts = {}
         for iid, task, status, updated_at, replication in rows:
-            key = (status or "UNKNOWN", task or "NONE")
+            key = (display_status(task, status or ServiceStatus.NEW, iid in backing_up),
+                   task or "NONE")
             counts[key] = counts.get(key, 0) + 1
             if updated_at is not None:
                 heartbeat.add_metric([iid], max(0.0, (now - updated_at).total_seconds()))

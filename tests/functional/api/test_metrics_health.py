@@ -8,7 +8,6 @@ import uuid
 import requests
 import webob
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
 
 from trove_lite.api import health, wsgi
 from trove_lite.config import make_conf
@@ -77,6 +76,8 @@ def test_metrics_after_requests(api_env, tenant):
     client.instances.get(inst.id)
     assert requests.get(api_env.endpoint(tenant) + "/instances/nope-" + tenant,
                         timeout=10).status_code == 404
+    assert requests.get(api_env.endpoint(tenant) + "/no-such-thing/" + inst.name,
+                        timeout=10).status_code == 404
     replica_id = str(uuid.uuid4())
     with api_env.db.session() as s:
         # what the conductor stores from a replica's heartbeat
@@ -89,8 +90,7 @@ def test_metrics_after_requests(api_env, tenant):
                                                            "lag_seconds": 4.5})))
         s.add(models.Backup(name="b-" + tenant, tenant_id=tenant, instance_id=inst.id,
                             status="COMPLETED"))
-        s.execute(update(models.ServiceStatus).where(
-            models.ServiceStatus.instance_id == inst.id).values(status="BUILD"))
+    api_env.make_active(inst.id)
 
     resp = requests.get(api_env.url + "/metrics", timeout=10)
     assert resp.status_code == 200
@@ -105,13 +105,14 @@ def test_metrics_after_requests(api_env, tenant):
     assert count(show, "GET", "200") >= 2
     assert count(show, "GET", "404") >= 1
     assert count("/v1.0/{tenant_id}/instances", "POST", "200") >= 1
+    assert count("unmatched", "GET", "404") >= 1  # an unknown path is not a label
     buckets = [lab for lab, _ in scrape["trove_lite_api_request_duration_seconds_bucket"]
                if lab["route"] == show]
     assert {"0.005", "+Inf"} <= {lab["le"] for lab in buckets}
 
-    building = [v for lab, v in scrape["trove_lite_instances"]
-                if lab == {"status": "BUILD", "task": "BUILDING"}]
-    assert building and building[0] >= 1
+    active = [v for lab, v in scrape["trove_lite_instances"]
+              if lab == {"status": "ACTIVE", "task": "NONE"}]
+    assert active and active[0] >= 2  # the instance and its replica
     ages = dict((lab["instance_id"], v)
                 for lab, v in scrape["trove_lite_instance_heartbeat_age_seconds"])
     assert 0 <= ages[inst.id] < 300

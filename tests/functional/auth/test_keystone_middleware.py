@@ -137,3 +137,24 @@ def test_token_validation_latency(app, keystone, tokens, capsys):
     # with Keystone's dogpile cache validation is ~10 ms; without it ~800 ms
     assert statistics.median(fresh) < 100
     assert statistics.median(cached) < 5
+
+
+def test_health_and_metrics_need_no_token_in_front_of_keystone(keystone, tmp_path):
+    """The API as trove-lite-api builds it with Keystone auth: probes and scrapes
+    carry no token, and everything under /v1.0 still needs one."""
+    from trove_lite.api import wsgi
+    from trove_lite.db.session import Database
+
+    path = tmp_path / "trove-lite.conf"
+    path.write_text("[api]\nauth_strategy = keystone\n" + keystone.authtoken_config())
+    conf = config.make_conf(config_files=[str(path)])
+    enforcer = policy.make_enforcer(conf)
+    db = Database("sqlite:///" + str(tmp_path / "control.sqlite"))
+    try:
+        api = wsgi.make_app(conf, db, None,
+                            middleware=[lambda inner: auth.wrap_app(inner, conf, enforcer)])
+        assert call(api, "/healthz").status_int == 200
+        assert call(api, "/metrics").status_int == 200
+        assert call(api, "/v1.0/%s/instances" % keystone.projects["alpha"]).status_int == 401
+    finally:
+        db.dispose()

@@ -85,17 +85,19 @@ class ConfigurationsController:
         return 200, {"configuration": configuration_view(group)}
 
     def edit(self, req, configuration_id):
-        """PATCH: merge the values; every attached instance gets them."""
+        """PATCH: merge the values; every attached instance gets them (202: the apply
+        runs in the taskmanager, shown as the instance's ``configuration.apply``)."""
         req.can("configuration:edit", {"configuration_id": configuration_id})
         b = req.body(CONFIGURATION_CHANGE)["configuration"]
-        self.service.change(req.tenant_id, configuration_id, b["values"], replace=False)
-        return 200, None
+        self.service.change(req.ctx, req.tenant_id, configuration_id, b["values"],
+                            replace=False)
+        return 202, None
 
     def update(self, req, configuration_id):
         """PUT: replace the values (dropped ones return to the defaults on the instances)."""
         req.can("configuration:update", {"configuration_id": configuration_id})
         b = req.body(CONFIGURATION_CHANGE)["configuration"]
-        self.service.change(req.tenant_id, configuration_id, b["values"], replace=True,
+        self.service.change(req.ctx, req.tenant_id, configuration_id, b["values"], replace=True,
                             name=b.get("name"), description=b.get("description"))
         return 202, None
 

@@ -73,9 +73,9 @@ def instance(snap, links, detailed=False):
     if "volume" in body and used is not None:
         body["volume"]["used"] = used
     if inst.configuration_id:
-        # Trove adds the group's name too; clients read only the id
+        # Trove's id, links and name; "apply": whether the group reached the server
         body["configuration"] = {"id": inst.configuration_id, "links": links.links(
-            "configurations/%s" % inst.configuration_id)}
+            "configurations/%s" % inst.configuration_id), **(snap.configuration or {})}
     body.update(replication.view(snap, links))
     if snap.fault is not None:
         body["fault"] = {"message": snap.fault.message, "created": isotime(snap.fault.created),

@@ -2,20 +2,19 @@
 
 ``ConfigurationService(conf, db, guest_factory=None)`` is what the API calls.
 
-How a change reaches the servers (decided here, not in the taskmanager): attach,
-detach, PATCH and PUT call each attached instance's guest agent synchronously
-from the API (Trove's API talks to the guest directly for configuration too),
-because the user must learn at once when a server refuses a value, and the
-guest applies a group all or nothing (``MariaDBApp.attach_configuration``). Each
-guest call takes milliseconds (SET GLOBAL + one file write), bounded by
-``[guest] rpc_short_timeout``; a timeout is 503 GuestTimeout.
+How a change reaches the servers: PATCH and PUT never wait on a guest. They
+validate everything first (bad names, types, ranges: 400 and nothing changed),
+write the new values, mark every attached instance ``pending`` and cast
+``update_configuration`` to the taskmanager, which applies the group through the
+guest and records ``applied`` or ``failed`` with the reason; a failed or pending
+apply is retried after the guest's next heartbeat (configuration/apply.py). The
+instance shows that state under ``configuration.apply``.
 
-Order in every write: validate everything first (bad names, types, ranges: 400
-and nothing changed); then for attach/detach ask the guest, and record the
-instance's ``configuration_id`` only after the guest succeeded; for PATCH/PUT
-write the new values, then push them to every attached instance (an instance
-whose guest fails is named in the error; the others keep the new values, and
-the group shows what was asked, so a retry converges).
+Attach and detach still ask the guest within the request (one call bounded by
+``[guest] rpc_short_timeout``; a timeout is 503 GuestTimeout) and record the
+instance's ``configuration_id`` only after the guest succeeded, so a refused
+attach changes nothing. The guest applies a group all or nothing
+(``MariaDBApp.attach_configuration``).
 
 Dynamic values are set with SET GLOBAL and written to the instance's
 ``conf.d/50-configuration-group.cnf``; others wait for a restart and the guest
@@ -32,9 +31,10 @@ import re
 from sqlalchemy import func, select
 
 from trove_lite import catalog, config
+from trove_lite.configuration import apply as apply_mod
 from trove_lite.configuration import rules as rules_mod
 from trove_lite.db import models
-from trove_lite.exceptions import BadRequest, Conflict, NotFound, TroveLiteError
+from trove_lite.exceptions import BadRequest, Conflict, NotFound
 from trove_lite.status import ServiceStatus, TaskStatus
 
 LOG = logging.getLogger(__name__)
@@ -85,13 +85,6 @@ class InstanceNotReady(Conflict):
     code = "instance_not_ready_for_configuration"
     message_format = ("Instance %(id)s cannot take a configuration change now "
                       "(%(reason)s).")
-
-
-class ApplyFailed(TroveLiteError):
-    http_status = 500
-    code = "configuration_apply_failed"
-    message_format = ("The configuration group was saved but could not be applied to "
-                      "instance(s): %(failures)s")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,13 +198,21 @@ def prepare_overrides(db, configuration_id):
 class ConfigurationService:
     """Configuration groups of one control plane; see the module docstring."""
 
-    def __init__(self, conf, db, guest_factory=None):
+    def __init__(self, conf, db, guest_factory=None, taskmanager=None):
         self.conf = conf
         self.db = db
+        self._taskmanager = taskmanager
         if guest_factory is None:
             from trove_lite.rpc import guest as guest_rpc
             guest_factory = lambda instance_id: guest_rpc.GuestAPI(conf, instance_id)  # noqa
         self.guest_factory = guest_factory
+
+    @property
+    def taskmanager(self):
+        if self._taskmanager is None:
+            from trove_lite.rpc import taskmanager as tm_rpc
+            self._taskmanager = tm_rpc.TaskManagerAPI(self.conf)
+        return self._taskmanager
 
     # -- parameters ------------------------------------------------------------------
     def parameters(self, datastore=None, version=None, version_id=None):
@@ -282,9 +283,10 @@ class ConfigurationService:
             s.add(models.ConfigurationParameter(configuration_id=configuration_id, key=key,
                                                 value=json.dumps(value)))
 
-    def change(self, tenant_id, configuration_id, values, replace, name=None,
+    def change(self, ctx, tenant_id, configuration_id, values, replace, name=None,
                description=None):
-        """PATCH (``replace`` False: merge) or PUT (replace); pushes to attached instances."""
+        """PATCH (``replace`` False: merge) or PUT (replace): records the values, marks
+        the attached instances pending and casts the apply to the taskmanager."""
         if name is not None:
             _validate_name(name)
         with self.db.session() as s:
@@ -302,19 +304,12 @@ class ConfigurationService:
             attached = s.execute(select(models.Instance.id).where(
                 models.Instance.configuration_id == row.id,
                 models.Instance.deleted.is_(False))).scalars().all()
-        dynamic, options = apply_plan(rules, old, new)
-        failures = []
+            for instance_id in attached:
+                apply_mod.mark_pending(s, instance_id, row.id, old)
         for instance_id in attached:
-            try:
-                self.guest_factory(instance_id).apply_configuration(new, dynamic, options)
-            except TroveLiteError as e:
-                LOG.warning("configuration %s: instance %s failed: %s", configuration_id,
-                            instance_id, e.message)
-                failures.append("%s: %s" % (instance_id, e.message))
-        LOG.info("configuration group %s %s: %s; pushed to %d instance(s)", configuration_id,
+            self.taskmanager.update_configuration(ctx, instance_id, configuration_id)
+        LOG.info("configuration group %s %s: %s; cast to %d instance(s)", configuration_id,
                  "replaced" if replace else "patched", sorted(new), len(attached))
-        if failures:
-            raise ApplyFailed(failures="; ".join(failures))
 
     def delete(self, tenant_id, configuration_id):
         with self.db.session() as s:
@@ -366,7 +361,7 @@ class ConfigurationService:
             values = load_values(s, configuration_id)
         dynamic, options = apply_plan(rules, {}, values)
         result = self.guest_factory(instance_id).apply_configuration(values, dynamic, options)
-        self._set_configuration(instance_id, configuration_id)
+        self._set_configuration(instance_id, configuration_id, values)
         LOG.info("instance %s: configuration %s attached (restart needed: %s)", instance_id,
                  configuration_id, result.get("restart_required"))
 
@@ -385,11 +380,16 @@ class ConfigurationService:
         LOG.info("instance %s: configuration %s detached (restart needed: %s)", instance_id,
                  configuration_id, result.get("restart_required"))
 
-    def _set_configuration(self, instance_id, configuration_id):
+    def _set_configuration(self, instance_id, configuration_id, values=None):
         with self.db.session() as s:
             inst = s.get(models.Instance, instance_id)
             inst.configuration_id = configuration_id
             inst.updated = models.utcnow()
+            if configuration_id is None:
+                apply_mod.forget(s, instance_id)
+            else:
+                apply_mod.record(s, instance_id, configuration_id, apply_mod.APPLIED,
+                                 applied=values)
 
     def effective(self, tenant_id, instance_id):
         """{name: live value} of the template's and the group's parameters."""

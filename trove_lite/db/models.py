@@ -121,6 +121,20 @@ class ServiceStatus(Base):
     updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class ConfigurationApply(Base):
+    """Whether an instance's configuration group reached its server: the API writes
+    ``pending`` with a change, the taskmanager ``applied``/``failed`` after asking the
+    guest (configuration/apply.py). ``applied``: JSON of the values last applied."""
+
+    __tablename__ = "configuration_applies"
+    instance_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    configuration_id: Mapped[str | None] = mapped_column(String(36))
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(1024))
+    applied: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class ReplicationEndpoint(Base):
     """A replication set member's endpoints; written only by the taskmanager (ha.py).
     ``set_id`` stays the same across promotes (the first source's id)."""

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 
 from trove_lite import catalog, quota
 from trove_lite.api import opts as api_opts
+from trove_lite.configuration import apply as configuration_apply
 from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models
 from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
@@ -86,6 +87,7 @@ class InstanceSnapshot:
     backup_running: bool
     replicas: tuple = ()  # ids of live replicas when this is a replication source
     endpoints: dict | None = None  # {"rw", "ro"} of its replication set (taskmanager/ha.py)
+    configuration: dict | None = None  # {"name", "apply"} of its group (configuration/apply.py)
 
     @property
     def service_status(self):
@@ -183,13 +185,14 @@ class InstanceService:
         endpoints = {e.instance_id: {"rw": e.rw, "ro": e.ro} for e in s.execute(
             select(models.ReplicationEndpoint).where(
                 models.ReplicationEndpoint.instance_id.in_(ids))).scalars()}
+        groups = configuration_apply.blocks(s, rows)
         out = []
         for row in rows:
             version = s.get(models.DatastoreVersion, row.datastore_version_id)
             out.append(InstanceSnapshot(row, services.get(row.id), version.datastore, version,
                                         None, row.id in backing_up,
                                         tuple(replicas.get(row.id, ())),
-                                        endpoints.get(row.id)))
+                                        endpoints.get(row.id), groups.get(row.id)))
         return [self._with_fault(s, snap) for snap in out]
 
     def _with_fault(self, s, snap):

@@ -14,6 +14,7 @@ import time
 import oslo_messaging as messaging
 from sqlalchemy import select
 
+from trove_lite.configuration import apply as configuration_apply
 from trove_lite.db import models
 from trove_lite.status import ServiceStatus, TaskStatus
 from trove_lite.taskmanager import (backup_flows, ha, instance_flows, reconcile,
@@ -34,6 +35,7 @@ class TaskManager:
         self.replication = replication_flows.ReplicationFlows(self.flows)
         self.flows.replication = self.replication
         self.ha = ha.HA(self.flows, ha.build_endpoints(conf, compute))
+        self.configurations = configuration_apply.Applier(db, self.flows.guest_factory)
         self.flows.ha = self.ha
         self._driving = set()
         self._started = time.monotonic()
@@ -108,6 +110,19 @@ class TaskManager:
     def delete_backup(self, ctx, backup_id):
         self.backups.delete(backup_id)
 
+    # -- configuration (1.2) ------------------------------------------------------
+    def update_configuration(self, ctx, instance_id, configuration_id):
+        """Apply the instance's group (the id is the one the API recorded; the apply
+        reads the current one). A flow running on the instance leaves the apply
+        pending for the reconcile pass."""
+        self._drive(instance_id, self.configurations.apply, wait=10)
+
+    def retry_configurations(self):
+        for instance_id in self.configurations.retry_due():
+            LOG.info("reconcile %s: configuration apply retried after a heartbeat",
+                     instance_id)
+            self._spawn(instance_id, self.configurations.apply)
+
     # -- upgrade (1.3) -----------------------------------------------------------
     def upgrade(self, ctx, instance_id, datastore_version_id):
         self._drive(instance_id, self.upgrades.upgrade, datastore_version_id)
@@ -148,7 +163,8 @@ class TaskManager:
             has_request=inst.id in requested) for inst, st in rows]
 
     def reconcile(self):
-        for check in (self.backups.check_stalled, self.flows.apply_access):
+        for check in (self.backups.check_stalled, self.flows.apply_access,
+                      self.retry_configurations):
             try:
                 check()
             except Exception:

@@ -10,6 +10,7 @@ innodb_log_buffer_size 16M). The tests run in file order and share the group
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -109,6 +110,28 @@ def wait_status(trove, inst, wanted, timeout=30):
     inst = wait_for_status(trove, inst.id, {wanted, "ERROR"}, timeout=timeout)
     assert inst.status == wanted
     return inst
+
+
+def wait_applied(trove, inst, timeout=30):
+    """Wait until the instance shows its group applied, as a user of the 202 would."""
+    deadline = time.monotonic() + timeout
+    while True:
+        apply = trove.instances.get(inst.id).configuration["apply"]
+        if apply["state"] == "applied" or time.monotonic() >= deadline:
+            assert apply["state"] == "applied", (apply, PLANE["cp"].log_tail("aio"))
+            return
+        time.sleep(0.5)
+
+
+def guest_agent_pid(cp, trove, inst):
+    """The guest agent's PID: the child of the wrapper named in guest.pid (local driver)."""
+    server_id = cp.client("admin").mgmt_instances.show(inst.id).server_id
+    with open(os.path.join(cp.state_dir, "servers", server_id, "guest.pid")) as f:
+        leader = int(f.read().split()[0])
+    with open("/proc/%d/task/%d/children" % (leader, leader)) as f:
+        children = [int(p) for p in f.read().split()]
+    assert len(children) == 1, children
+    return children[0]
 
 
 def raw(cp, method, path, body):
@@ -217,6 +240,7 @@ def test_patch_reaches_every_instance_and_restart_applies_the_rest(cp, trove, sh
     trove.configurations.edit(shared.id, json.dumps(
         {"max_connections": 250, "innodb_log_buffer_size": "32M"}))
     for inst in pair:
+        wait_applied(trove, inst)
         assert glob(inst, "max_connections") == 250
         assert glob(inst, "innodb_log_buffer_size") == 16 * MB  # needs a restart
         wait_status(trove, inst, "RESTART_REQUIRED")
@@ -257,10 +281,43 @@ def test_put_replaces_and_dropped_values_return_to_defaults(cp, trove, shared, p
     group = trove.configurations.get(shared.id)
     assert (group.values, group.description) == ({"max_connections": 300}, "replaced")
     for inst in pair:
+        wait_applied(trove, inst)
         assert glob(inst, "max_connections") == 300
         assert glob(inst, "tx_isolation") == "REPEATABLE-READ"  # compiled-in default
         # innodb_log_buffer_size is back to the template's at the next restart
         wait_status(trove, inst, "RESTART_REQUIRED")
+
+
+def test_change_while_a_guest_is_down_lands_when_it_returns(cp, trove, shared, pair):
+    """The API records the change (202) without waiting on the dead guest; the
+    instance shows the failed apply, and the value lands after the guest is back."""
+    a, b = pair
+    trove.instances.restart(b.id)      # clears RESTART_REQUIRED left by the PUT above
+    wait_status(trove, b, "ACTIVE", timeout=60)
+    os.kill(guest_agent_pid(cp, trove, b), signal.SIGKILL)
+    start = time.monotonic()
+    status, _ = raw(cp, "PATCH", "/configurations/%s" % shared.id,
+                    {"configuration": {"values": {"max_connections": 310}}})
+    assert status == 202
+    assert time.monotonic() - start < 3       # no wait on a guest
+    assert trove.configurations.get(shared.id).values["max_connections"] == 310
+    wait_applied(trove, a)
+    assert glob(a, "max_connections") == 310
+    deadline = time.monotonic() + 30
+    while True:
+        shown = trove.instances.get(b.id).configuration
+        if shown["apply"]["state"] == "failed" or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    assert (shown["id"], shown["name"]) == (shared.id, "shared")
+    assert shown["apply"]["state"] == "failed", shown
+    assert "apply_configuration" in shown["apply"]["reason"], shown
+    assert glob(b, "max_connections") == 300          # its database ran on, unchanged
+
+    cp.client("admin").mgmt_instances.reboot(b.id)    # the server (and its guest) again
+    wait_applied(trove, b, timeout=90)
+    assert glob(b, "max_connections") == 310
+    wait_status(trove, b, "ACTIVE", timeout=60)
 
 
 def test_detach_restores_template_values(cp, trove, shared, pair):

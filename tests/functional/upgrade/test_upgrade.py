@@ -238,6 +238,10 @@ def test_refused_upgrades_change_nothing(cp, trove):
         trove.instances.upgrade(iid, "11.8")
     assert "innodb_lock_wait_timeout" in str(info.value)
     trove.configurations.edit(STATE["group"], json.dumps({"innodb_lock_wait_timeout": 77}))
+    deadline = time.monotonic() + 30     # the taskmanager applies edits (202)
+    while (trove.instances.get(iid).configuration["apply"]["state"] != "applied"
+           and time.monotonic() < deadline):
+        time.sleep(0.5)
     others = {v.name: v.id for v in trove.datastore_versions.list("othersql")}
     for ref, words in (("10.5", "already runs"),
                        (others["12.0"], "another datastore"),

@@ -85,13 +85,14 @@ class ConfigurationsController:
         return 200, {"configuration": configuration_view(group)}
 
     def edit(self, req, configuration_id):
-        """PATCH: merge the values; every attached instance gets them (202: the apply
-        runs in the taskmanager, shown as the instance's ``configuration.apply``)."""
+        """PATCH: merge the values; every attached instance gets them (200 as Trove
+        answers, though the apply runs in the taskmanager afterwards: it is shown as
+        the instance's ``configuration.apply``)."""
         req.can("configuration:edit", {"configuration_id": configuration_id})
         b = req.body(CONFIGURATION_CHANGE)["configuration"]
         self.service.change(req.ctx, req.tenant_id, configuration_id, b["values"],
                             replace=False)
-        return 202, None
+        return 200, None
 
     def update(self, req, configuration_id):
         """PUT: replace the values (dropped ones return to the defaults on the instances)."""

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from trove_lite.guestagent.datastore.mariadb import replication as r
+from trove_lite.guestagent.datastore.mariadb import sql
 from trove_lite.instance import replication as ir
 from trove_lite.taskmanager import replication_flows as rf
 
@@ -16,8 +17,8 @@ TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "templates
 def test_password_hash_is_mysql_native_and_no_clear_text_in_statements():
     pw = "s3cret-Repl"
     expected = "*" + hashlib.sha1(hashlib.sha1(pw.encode()).digest()).hexdigest().upper()
-    assert r.native_password_hash(pw) == expected
-    stmts = r.create_repl_user(r.native_password_hash(pw))
+    assert sql.native_password_hash(pw) == expected
+    stmts = r.create_repl_user(sql.native_password_hash(pw))
     assert all(pw not in s for s in stmts)
     assert "IDENTIFIED BY PASSWORD '%s'" % expected in stmts[0]
 

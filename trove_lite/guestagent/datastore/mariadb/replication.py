@@ -23,7 +23,6 @@ stream is taken only if mbstream succeeded and the backup's closing files
 arrived. SQL comes from the pure builders at the top.
 """
 
-import hashlib
 import hmac
 import json
 import logging
@@ -61,17 +60,10 @@ class ReplicationError(exceptions.TroveLiteError):
 
 
 # -- pure SQL builders ------------------------------------------------------------
-def native_password_hash(password):
-    """mysql_native_password's stored form: ``'*' + HEX(SHA1(SHA1(pw)))``."""
-    return "*" + hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest().upper()
-
-
 def create_repl_user(password_hash):
     """Statements creating the replication account from its hash (no clear text)."""
-    acct = sql.account(REPL_USER, "%")
-    return ["CREATE USER IF NOT EXISTS %s IDENTIFIED BY PASSWORD %s"
-            % (acct, sql.quote_string(password_hash)),
-            "GRANT REPLICATION SLAVE, SLAVE MONITOR ON *.* TO %s" % acct]
+    return [sql.create_user(REPL_USER, "%", password_hash=password_hash, if_not_exists=True),
+            "GRANT REPLICATION SLAVE, SLAVE MONITOR ON *.* TO %s" % sql.account(REPL_USER, "%")]
 
 
 def create_heartbeat_table():
@@ -459,7 +451,7 @@ class Replication:
     def enable_source(self, strategy, flavor):
         """Make this server a source (idempotent): account, heartbeat, role."""
         password = self.password(create=True)
-        self._execute(*create_repl_user(native_password_hash(password)),
+        self._execute(*create_repl_user(sql.native_password_hash(password)),
                       create_heartbeat_table(), write_heartbeat(),
                       "SET GLOBAL read_only = OFF")
         self._set(role="source", strategy=strategy, source_host=None)

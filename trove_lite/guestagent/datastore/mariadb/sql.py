@@ -111,9 +111,10 @@ def _identified(password, password_hash):
     return "IDENTIFIED BY PASSWORD %s" % quote_string(password_hash)
 
 
-def create_user(name, host, password=None, password_hash=None):
+def create_user(name, host, password=None, password_hash=None, if_not_exists=False):
     """``CREATE USER``; give the password or its :func:`native_password_hash`."""
-    return "CREATE USER %s %s" % (account(name, host), _identified(password, password_hash))
+    return "CREATE USER %s%s %s" % ("IF NOT EXISTS " if if_not_exists else "",
+                                    account(name, host), _identified(password, password_hash))
 
 
 def set_password(name, host, password=None, password_hash=None):

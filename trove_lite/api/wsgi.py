@@ -24,7 +24,8 @@ import time
 import routes
 import webob
 
-from trove_lite.api import backups, datastores, flavors, instances, schemas, versions
+from trove_lite.api import (backup_schedules, backups, datastores, flavors, instances,
+                            schemas, versions)
 from trove_lite.api import opts as api_opts
 from trove_lite.api import server
 from trove_lite.api import configurations
@@ -120,6 +121,12 @@ ROUTES = [
     (T + "/backup_strategies", {"GET": ("backups", "strategy_index"),
                                 "POST": ("backups", "strategy_create"),
                                 "DELETE": ("backups", "strategy_delete")}),
+    # -- backup schedules (issue 16) --
+    (T + "/backup_schedules", {"GET": ("backup_schedules", "index"),
+                               "POST": ("backup_schedules", "create")}),
+    (T + "/backup_schedules/{schedule_id}", {"GET": ("backup_schedules", "show"),
+                                             "PATCH": ("backup_schedules", "update"),
+                                             "DELETE": ("backup_schedules", "delete")}),
     # -- datastore logs (issue 17) --
     (T + "/instances/{instance_id}/log", {"GET": ("logs", "index"),
                                           "POST": ("logs", "action")}),
@@ -442,6 +449,7 @@ def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
         **quotas.make_controllers(conf, db, service),
         # -- backups and backup strategies (issue 5) --
         "backups": backups.BackupsController(conf, db, taskmanager_api),
+        "backup_schedules": backup_schedules.BackupSchedulesController(conf, db),
         # -- datastore logs (issue 17) --
         **logs.make_controllers(conf, db, service),
     }

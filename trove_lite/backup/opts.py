@@ -26,8 +26,25 @@ BACKUP_OPTS = [
 ]
 
 
+SCHEDULE_OPTS = [
+    cfg.IntOpt("max_chain_length", default=7, min=1,
+               help="Backups in one chain of an incremental schedule (the full one "
+                    "included); the run after a chain reaches it takes a new full "
+                    "backup. 1: every run is a full backup."),
+    cfg.FloatOpt("tick_interval", default=10.0, min=0.05,
+                 help="Seconds between the taskmanager's looks at due schedules: a "
+                      "run starts at most this late."),
+    cfg.BoolOpt("allow_seconds_field", default=False,
+                help="Test only: accept a 6th cron field of seconds in schedule "
+                     "patterns (e.g. '* * * * * */5'), so tests need not wait minutes "
+                     "for a run."),
+    cfg.IntOpt("max_per_tenant", default=20, min=0,
+               help="Backup schedules a tenant may have."),
+]
+
+
 def list_opts():
-    return [("backup", list(BACKUP_OPTS))]
+    return [("backup", list(BACKUP_OPTS)), ("backup_schedule", list(SCHEDULE_OPTS))]
 
 
 def register(conf):

@@ -314,3 +314,42 @@ class CreateRequest(Base):
     encrypted: Mapped[str] = mapped_column(Text)
     summary: Mapped[str | None] = mapped_column(String(1024))
     created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class BackupSchedule(Base):
+    """A tenant's backup schedule (backup/schedule_service.py writes it from the API;
+    the taskmanager's scheduler writes next_run/last_* as it runs it). Exactly one
+    of retention_count / retention_days is set."""
+
+    __tablename__ = "backup_schedules"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    instance_id: Mapped[str] = mapped_column(String(36), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    pattern: Mapped[str] = mapped_column(String(255))
+    incremental: Mapped[bool] = mapped_column(Boolean, default=False)
+    retention_count: Mapped[int | None] = mapped_column(Integer)
+    retention_days: Mapped[int | None] = mapped_column(Integer)
+    next_run: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    last_run: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    last_backup_id: Mapped[str | None] = mapped_column(String(36))
+    last_result: Mapped[str | None] = mapped_column(String(1024))
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow,
+                                                       onupdate=utcnow)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+
+class BackupScheduleLease(Base):
+    """One row per piece of a schedule's work, inserted by the taskmanager that does
+    it: ``run <due time>`` (its backup_id is the backup it made, which is how a
+    schedule knows its own backups) or ``delete <backup id>``. The primary key makes
+    the insert the lease: with several taskmanagers on one control DB, one wins."""
+
+    __tablename__ = "backup_schedule_leases"
+    schedule_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    backup_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)

@@ -18,7 +18,7 @@ from trove_lite.configuration import apply as configuration_apply
 from trove_lite.db import models
 from trove_lite.status import ServiceStatus, TaskStatus
 from trove_lite.taskmanager import (backup_flows, ha, instance_flows, reconcile,
-                                   replication_flows, upgrade_flows)
+                                   replication_flows, scheduler, upgrade_flows)
 
 LOG = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ class TaskManager:
         self.db = db
         self.flows = instance_flows.InstanceFlows(conf, db, compute, volumes, guest_factory)
         self.backups = backup_flows.BackupFlows(conf, db, self.flows.guest_factory)
+        self.scheduler = scheduler.Scheduler(conf, db, self.backups)
         self.upgrades = upgrade_flows.UpgradeFlows(self.flows)
         self.replication = replication_flows.ReplicationFlows(self.flows)
         self.flows.replication = self.replication
@@ -199,17 +200,13 @@ class TaskManager:
         t.start()
 
     def start_reconciler(self):
-        def loop():
-            while not self._stop.is_set():
-                try:
-                    self.reconcile()
-                except Exception:
-                    LOG.exception("Unexpected exception raised, please report it as a BUG")
-                self._stop.wait(self.conf.taskmanager.reconcile_interval)
-        self._thread = threading.Thread(target=loop, name="reconciler", daemon=True)
-        self._thread.start()
+        self._thread = scheduler.run_every(
+            self._stop, lambda: self.conf.taskmanager.reconcile_interval, self.reconcile,
+            "reconciler")
         self.ha.start()
+        self.scheduler.start()
 
     def stop(self):
         self._stop.set()
         self.ha.stop()
+        self.scheduler.stop()

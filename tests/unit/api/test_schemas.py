@@ -3,7 +3,7 @@ string is bounded, every integer is a bounded JSON integer."""
 
 import pytest
 
-from trove_lite.api import backups, configurations, databases, mgmt, schemas
+from trove_lite.api import backup_schedules, backups, configurations, databases, mgmt, schemas
 from trove_lite.exceptions import BadRequest
 
 BODY_SCHEMAS = {
@@ -23,6 +23,8 @@ BODY_SCHEMAS = {
     "strategy create": backups.STRATEGY_CREATE,
     "quotas update": mgmt.QUOTAS_UPDATE,
     "mgmt action": mgmt.MGMT_ACTION,
+    "backup schedule create": backup_schedules.SCHEDULE_CREATE,
+    "backup schedule update": backup_schedules.SCHEDULE_UPDATE,
 }
 
 

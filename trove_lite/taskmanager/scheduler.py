@@ -1,0 +1,223 @@
+"""The backup scheduler of the taskmanager: runs due schedules, trims their backups.
+
+Every ``[backup_schedule] tick_interval`` each taskmanager reads one snapshot of
+the live schedules and, for each:
+
+1. a schedule whose instance is deleted is removed (its backups stay);
+2. a due run (schedule_rules.due_time: the newest cron time once next_run has
+   passed, so runs missed while every taskmanager was down make one backup, not
+   N) is claimed by inserting the lease row ``run <due time>``. The primary key
+   lets one taskmanager win on one control DB; the others skip it. The winner
+   records a backup through the API's BackupService (same checks, quota and
+   container choice as ``POST /backups``) and hands it to the guest;
+   next_run/last_run/last_result are written whether or not a backup could start
+   (an instance that is not ACTIVE makes a skipped run with the reason);
+3. retention (schedule_rules.retention) over the backups the schedule made (its
+   run leases) deletes whole chains; each delete is claimed as ``delete <id>``.
+
+Timing: a run starts at most one tick late; a tick makes one guest cast per due
+schedule and deletes synchronously from the store (a slow store delays the
+next tick, not a run's correctness). Unexpected errors are logged with the
+fixed BUG line and the loop goes on.
+"""
+
+import datetime
+import logging
+import os
+import socket
+import threading
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from trove_lite import exceptions
+from trove_lite.backup import opts as backup_opts
+from trove_lite.backup import schedule_rules
+from trove_lite.backup.service import BackupService
+from trove_lite.db import models
+
+LOG = logging.getLogger(__name__)
+LEASE_KEPT = datetime.timedelta(days=1)
+
+
+def run_key(due: datetime.datetime) -> str:
+    return "run " + due.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def claim(db, schedule_id: str, key: str, holder: str, now: datetime.datetime) -> bool:
+    """Insert the lease row (its own transaction); False if another holder has it."""
+    try:
+        with db.session() as s:
+            s.add(models.BackupScheduleLease(schedule_id=schedule_id, key=key,
+                                             holder=holder, created=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+class _InProcessTaskManager:
+    """What BackupService casts to, answered in this process: the scheduler is in
+    the taskmanager already."""
+
+    def __init__(self, flows):
+        self.flows = flows
+
+    def create_backup(self, ctx, backup_id, instance_id):
+        self.flows.create(backup_id, instance_id)
+
+    def delete_backup(self, ctx, backup_id):
+        self.flows.delete(backup_id)
+
+
+class Scheduler:
+    """``tick()`` does one pass; ``start()`` runs it every tick_interval in a thread.
+    ``clock`` (naive UTC) and ``holder`` are injectable for tests."""
+
+    def __init__(self, conf, db, backup_flows, clock=models.utcnow, holder=None):
+        backup_opts.register(conf)
+        self.conf = conf
+        self.db = db
+        self.clock = clock
+        self.holder = holder or "%s:%d" % (socket.gethostname(), os.getpid())
+        self.backups = BackupService(conf, db, _InProcessTaskManager(backup_flows))
+        self._stop = threading.Event()
+        self._thread = None
+
+    # -- one pass -------------------------------------------------------------------
+    def tick(self) -> None:
+        now = self.clock()
+        with self.db.session() as s:
+            rows = s.execute(select(models.BackupSchedule, models.Instance.deleted).outerjoin(
+                models.Instance, models.Instance.id == models.BackupSchedule.instance_id)
+                .where(models.BackupSchedule.deleted.is_(False))).all()
+        for schedule, instance_deleted in rows:
+            try:
+                if instance_deleted is not False:
+                    self._remove(schedule, now)
+                    continue
+                self._run_if_due(schedule, now)
+                self._trim(schedule, now)
+            except Exception:
+                LOG.exception("Unexpected exception raised, please report it as a BUG")
+
+    def _remove(self, schedule, now):
+        with self.db.session() as s:
+            s.execute(update(models.BackupSchedule).where(
+                models.BackupSchedule.id == schedule.id).values(
+                deleted=True, deleted_at=now,
+                last_result="removed: instance %s was deleted" % schedule.instance_id))
+        LOG.info("backup schedule %s removed: its instance %s was deleted (its backups "
+                 "stay)", schedule.id, schedule.instance_id)
+
+    def _run_if_due(self, schedule, now):
+        due = schedule_rules.due_time(schedule.pattern, schedule.next_run, now)
+        if due is None:
+            return
+        following = schedule_rules.next_run(schedule.pattern, now)
+        if not claim(self.db, schedule.id, run_key(due), self.holder, now):
+            LOG.debug("run %s of schedule %s is another taskmanager's", due, schedule.id)
+            return
+        missed = "" if due == schedule.next_run else " (runs due since %s missed: run " \
+                                                     "once)" % schedule.next_run
+        backup_id, result = self._start_backup(schedule, due)
+        LOG.info("backup schedule %s, run %s%s: %s", schedule.id, due, missed, result)
+        with self.db.session() as s:
+            if backup_id:
+                s.execute(update(models.BackupScheduleLease).where(
+                    models.BackupScheduleLease.schedule_id == schedule.id,
+                    models.BackupScheduleLease.key == run_key(due)).values(
+                    backup_id=backup_id))
+            s.execute(update(models.BackupSchedule).where(
+                models.BackupSchedule.id == schedule.id).values(
+                last_run=due, last_result=(result + missed)[:1024],
+                **({"last_backup_id": backup_id} if backup_id else {})))
+            # a PATCH of the pattern meanwhile set its own next_run
+            s.execute(update(models.BackupSchedule).where(
+                models.BackupSchedule.id == schedule.id,
+                models.BackupSchedule.pattern == schedule.pattern).values(
+                next_run=following))
+
+    def _start_backup(self, schedule, due):
+        """(backup id or None, what happened)."""
+        items = self.items(schedule.id)
+        parent, why = schedule_rules.choose_parent(
+            items, schedule.incremental, self.conf.backup_schedule.max_chain_length)
+        body = {"name": "%s %s" % (schedule.name[:200], due.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                "instance": schedule.instance_id, "parent_id": parent,
+                "description": "made by backup schedule %s" % schedule.id}
+        try:
+            view = self.backups.create(None, schedule.tenant_id, body)
+        except exceptions.TroveLiteError as e:
+            return None, "skipped: %s" % e.message
+        return view.backup.id, "backup %s started: %s" % (view.backup.id, why)
+
+    # -- retention ------------------------------------------------------------------
+    def items(self, schedule_id: str) -> list[schedule_rules.Item]:
+        """The schedule's live backups (those its run leases name)."""
+        with self.db.session() as s:
+            rows = s.execute(select(models.Backup).join(
+                models.BackupScheduleLease,
+                models.BackupScheduleLease.backup_id == models.Backup.id).where(
+                models.BackupScheduleLease.schedule_id == schedule_id,
+                models.Backup.deleted.is_(False))).scalars().all()
+        return [schedule_rules.Item(r.id, r.parent_id, r.status, r.created) for r in rows]
+
+    def _pinned(self, items):
+        """Backups of the schedule with a live child it did not make."""
+        ids = {i.id for i in items}
+        if not ids:
+            return frozenset()
+        with self.db.session() as s:
+            parents = s.execute(select(models.Backup.parent_id, models.Backup.id).where(
+                models.Backup.parent_id.in_(ids), models.Backup.deleted.is_(False))).all()
+        return frozenset(p for p, child in parents if child not in ids)
+
+    def _trim(self, schedule, now):
+        items = self.items(schedule.id)
+        doomed, reason = schedule_rules.retention(
+            items, schedule.retention_count, schedule.retention_days, now,
+            self._pinned(items))
+        if doomed:
+            LOG.info("backup schedule %s: %s", schedule.id, reason)
+        for backup_id in doomed:
+            if claim(self.db, schedule.id, "delete " + backup_id, self.holder, now):
+                try:
+                    self.backups.delete(None, schedule.tenant_id, backup_id)
+                except exceptions.TroveLiteError as e:
+                    LOG.warning("backup schedule %s: backup %s not deleted: %s",
+                                schedule.id, backup_id, e.message)
+        self._forget(schedule.id, now)
+
+    def _forget(self, schedule_id, now):
+        """Drop leases nobody can contend for any more: a day old, and not the link
+        to a live backup."""
+        live = select(models.Backup.id).where(models.Backup.deleted.is_(False))
+        with self.db.session() as s:
+            s.execute(delete(models.BackupScheduleLease).where(
+                models.BackupScheduleLease.schedule_id == schedule_id,
+                models.BackupScheduleLease.created < now - LEASE_KEPT,
+                models.BackupScheduleLease.backup_id.is_(None)
+                | models.BackupScheduleLease.backup_id.not_in(live)))
+
+    # -- loop -----------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = run_every(self._stop, lambda: self.conf.backup_schedule.tick_interval,
+                                 self.tick, "backup-scheduler")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def run_every(stop: threading.Event, interval, fn, name: str) -> threading.Thread:
+    """Call ``fn`` now and then every ``interval()`` seconds until ``stop`` is set,
+    in a daemon thread; an exception is logged with the BUG line and the loop goes on."""
+    def loop():
+        while not stop.is_set():
+            try:
+                fn()
+            except Exception:
+                LOG.exception("Unexpected exception raised, please report it as a BUG")
+            stop.wait(interval())
+    thread = threading.Thread(target=loop, name=name, daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,1 @@
+from tests.support.controldb import control_db  # noqa: F401

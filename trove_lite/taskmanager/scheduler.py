@@ -84,19 +84,43 @@ class Scheduler:
         self._thread = None
 
     # -- one pass -------------------------------------------------------------------
-    def tick(self) -> None:
-        now = self.clock()
+    def snapshot(self):
+        """One read per tick: live schedules (with whether their instance is gone),
+        the live backups each made, and the backups a user chained onto them."""
         with self.db.session() as s:
             rows = s.execute(select(models.BackupSchedule, models.Instance.deleted).outerjoin(
                 models.Instance, models.Instance.id == models.BackupSchedule.instance_id)
                 .where(models.BackupSchedule.deleted.is_(False))).all()
+            made = s.execute(select(models.BackupScheduleLease.schedule_id, models.Backup.id,
+                                    models.Backup.parent_id, models.Backup.status,
+                                    models.Backup.created).join(
+                models.Backup, models.Backup.id == models.BackupScheduleLease.backup_id).where(
+                models.Backup.deleted.is_(False))).all()
+            children = s.execute(select(models.Backup.parent_id, models.Backup.id).where(
+                models.Backup.deleted.is_(False),
+                models.Backup.parent_id.is_not(None))).all()
+        items, owner = {}, {}
+        for sid, bid, parent, status, created in made:
+            items.setdefault(sid, []).append(schedule_rules.Item(bid, parent, status, created))
+            owner[bid] = sid
+        pinned = {}
+        for parent, child in children:
+            sid = owner.get(parent)
+            if sid is not None and owner.get(child) != sid:
+                pinned.setdefault(sid, set()).add(parent)
+        return rows, items, pinned
+
+    def tick(self) -> None:
+        now = self.clock()
+        rows, items, pinned = self.snapshot()
         for schedule, instance_deleted in rows:
             try:
                 if instance_deleted is not False:
                     self._remove(schedule, now)
                     continue
-                self._run_if_due(schedule, now)
-                self._trim(schedule, now)
+                mine = items.get(schedule.id, [])
+                self._run_if_due(schedule, mine, now)
+                self._trim(schedule, mine, frozenset(pinned.get(schedule.id, ())), now)
             except Exception:
                 LOG.exception("Unexpected exception raised, please report it as a BUG")
 
@@ -109,7 +133,7 @@ class Scheduler:
         LOG.info("backup schedule %s removed: its instance %s was deleted (its backups "
                  "stay)", schedule.id, schedule.instance_id)
 
-    def _run_if_due(self, schedule, now):
+    def _run_if_due(self, schedule, items, now):
         due = schedule_rules.due_time(schedule.pattern, schedule.next_run, now)
         if due is None:
             return
@@ -119,7 +143,7 @@ class Scheduler:
             return
         missed = "" if due == schedule.next_run else " (runs due since %s missed: run " \
                                                      "once)" % schedule.next_run
-        backup_id, result = self._start_backup(schedule, due)
+        backup_id, result = self._start_backup(schedule, items, due)
         LOG.info("backup schedule %s, run %s%s: %s", schedule.id, due, missed, result)
         with self.db.session() as s:
             if backup_id:
@@ -136,10 +160,10 @@ class Scheduler:
                 models.BackupSchedule.id == schedule.id,
                 models.BackupSchedule.pattern == schedule.pattern).values(
                 next_run=following))
+        self._forget(schedule.id, now)
 
-    def _start_backup(self, schedule, due):
+    def _start_backup(self, schedule, items, due):
         """(backup id or None, what happened)."""
-        items = self.items(schedule.id)
         parent, why = schedule_rules.choose_parent(
             items, schedule.incremental, self.conf.backup_schedule.max_chain_length)
         body = {"name": "%s %s" % (schedule.name[:200], due.strftime("%Y-%m-%dT%H:%M:%SZ")),
@@ -152,31 +176,9 @@ class Scheduler:
         return view.backup.id, "backup %s started: %s" % (view.backup.id, why)
 
     # -- retention ------------------------------------------------------------------
-    def items(self, schedule_id: str) -> list[schedule_rules.Item]:
-        """The schedule's live backups (those its run leases name)."""
-        with self.db.session() as s:
-            rows = s.execute(select(models.Backup).join(
-                models.BackupScheduleLease,
-                models.BackupScheduleLease.backup_id == models.Backup.id).where(
-                models.BackupScheduleLease.schedule_id == schedule_id,
-                models.Backup.deleted.is_(False))).scalars().all()
-        return [schedule_rules.Item(r.id, r.parent_id, r.status, r.created) for r in rows]
-
-    def _pinned(self, items):
-        """Backups of the schedule with a live child it did not make."""
-        ids = {i.id for i in items}
-        if not ids:
-            return frozenset()
-        with self.db.session() as s:
-            parents = s.execute(select(models.Backup.parent_id, models.Backup.id).where(
-                models.Backup.parent_id.in_(ids), models.Backup.deleted.is_(False))).all()
-        return frozenset(p for p, child in parents if child not in ids)
-
-    def _trim(self, schedule, now):
-        items = self.items(schedule.id)
+    def _trim(self, schedule, items, pinned, now):
         doomed, reason = schedule_rules.retention(
-            items, schedule.retention_count, schedule.retention_days, now,
-            self._pinned(items))
+            items, schedule.retention_count, schedule.retention_days, now, pinned)
         if doomed:
             LOG.info("backup schedule %s: %s", schedule.id, reason)
         for backup_id in doomed:
@@ -186,7 +188,6 @@ class Scheduler:
                 except exceptions.TroveLiteError as e:
                     LOG.warning("backup schedule %s: backup %s not deleted: %s",
                                 schedule.id, backup_id, e.message)
-        self._forget(schedule.id, now)
 
     def _forget(self, schedule_id, now):
         """Drop leases nobody can contend for any more: a day old, and not the link

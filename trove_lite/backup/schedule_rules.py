@@ -112,8 +112,9 @@ def retention(items: list[Item], count: int | None, days: int | None,
     deletes its chain). Kept: running backups; the newest ``count`` completed, or
     those created within ``days`` (and always the newest completed one); every
     ancestor of a kept backup; every backup in ``pinned`` (the parents of backups
-    the schedule did not make, which a delete would take along). FAILED backups older than the newest completed one
-    are deleted too (they restore nothing and hold quota)."""
+    the schedule did not make, which a delete would take along). FAILED backups
+    older than the newest completed one are deleted too (they restore nothing and
+    hold quota)."""
     by_id = {i.id: i for i in items}
     completed = sorted((i for i in items if i.status == "COMPLETED"),
                        key=lambda i: (i.created, i.id), reverse=True)

@@ -21,7 +21,7 @@ import time
 import pytest
 
 from tests.functional.backups_api.conftest import (
-    checksums, create_instance, local_objects, run_sql, wait_active)
+    create_instance, local_objects, run_sql, wait_active)
 from tests.functional.controlplane.conftest import destroy_everything
 from tests.support.controlplane import PY, ControlPlane
 from trove_lite.cli import main as cli

@@ -16,6 +16,7 @@ Medians over ``--rounds``; the control DB is SQLite in a temp dir, or ``--url``.
 import argparse
 import datetime
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -98,6 +99,8 @@ def main():
                                                               args.rounds))
     print("  baseline (the reads)  %8.1f ms" % (base * 1000))
     print("  tick                  %8.1f ms  (%.1fx)" % (tick * 1000, tick / base))
+    db.dispose()
+    shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":

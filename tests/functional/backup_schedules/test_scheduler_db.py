@@ -8,6 +8,7 @@ of every-minute runs takes a second.
 
 import datetime
 import json
+import shutil
 import tempfile
 import threading
 
@@ -90,7 +91,7 @@ def live_backups(db):
 @pytest.fixture
 def pair(control_db):
     """Two schedulers, each with its own engine on the same DB, and their clock."""
-    state = tempfile.mkdtemp(prefix="trove-lite-sched-")
+    state = tempfile.mkdtemp(prefix="trove-lite-scheddb-")
     conf = make_conf(overrides={"state_dir": state, "backup_schedule.max_chain_length": 3})
     clock, guest = Clock(), RecordingGuest()
     other_db = Database(control_db.url)
@@ -98,6 +99,7 @@ def pair(control_db):
                             holder="tm-%d" % n) for n, db in enumerate((control_db, other_db))]
     yield schedulers, clock, guest
     other_db.dispose()
+    shutil.rmtree(state, ignore_errors=True)
 
 
 def tick_together(schedulers):

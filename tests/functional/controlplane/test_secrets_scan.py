@@ -11,17 +11,12 @@ secret its 0600 file, the instance's RPC key its injected guest.conf.
 """
 
 import os
-import shutil
 import stat
-import tempfile
 import time
 import uuid
 
 import pytest
 import requests
-
-from tests.functional.controlplane.conftest import destroy_everything
-from tests.support.controlplane import ControlPlane
 
 pytestmark = pytest.mark.slow
 
@@ -52,15 +47,6 @@ class Recorder:
                 return value
             time.sleep(1)
         pytest.fail("%s %s never reached %s" % (path, field, wanted))
-
-
-@pytest.fixture(scope="module")
-def cp():
-    base = tempfile.mkdtemp(prefix="trove-lite-secrets-")
-    plane = ControlPlane(base).start_aio()
-    yield plane
-    destroy_everything(plane)
-    shutil.rmtree(base, ignore_errors=True)
 
 
 def _control_conf(cp):
@@ -126,7 +112,8 @@ def _processes_holding(needles):
     return found
 
 
-def test_no_password_or_key_in_clear_outside_its_one_place(cp):
+def test_no_password_or_key_in_clear_outside_its_one_place(aio):
+    cp = aio
     api = Recorder(cp.endpoint("demo"))
     inst = api("POST", "/instances", {"instance": {
         "name": "secrets", "flavorRef": "1", "volume": {"size": 1},

@@ -54,6 +54,7 @@ def _fuzz_operation(operation, mode, base_url, session, stats, failures):
         stats["unsatisfiable"] += 1  # nothing to negate (no parameter, no body)
 
 
+@pytest.mark.timeout(max(900, EXAMPLES * 60))  # a long run outlasts the suite's 900 s
 @pytest.mark.parametrize("api_env", ["sqlite"], indirect=True)
 def test_no_5xx_and_every_response_conforms(api_env):
     base_url = api_env.url

@@ -73,6 +73,12 @@ GUEST_OPTS = [
     cfg.StrOpt("mount_point", default="/var/lib/mysql",
                help="Where a block-device volume is mounted (Nova). Local volumes "
                     "come mounted."),
+    cfg.StrOpt("rpc_key", secret=True,
+               help="This instance's own RPC key (guest side only: injected at boot "
+                    "by the taskmanager; see trove_lite/rpc/sealed.py)."),
+    cfg.IntOpt("rpc_message_window", default=300, min=5,
+               help="Seconds a sealed guest RPC message stays valid; an older one, "
+                    "or one seen before within this window (a replay), is refused."),
 ]
 
 QUOTA_OPTS = [

@@ -19,7 +19,8 @@ is in Trove's fault format and made here, in one place:
   learns nothing about which tenants or ids exist;
 * any path under ``/v1.0/{tenant}/mgmt``: policy ``mgmt:access`` (admin), 403.
 
-The version documents (``/`` and ``/v1.0/``) need no token.
+The version documents (``/`` and ``/v1.0/``) and the OpenAPI document
+(``/v1.0/openapi.json``) need no token.
 
 Timing: with a token keystonemiddleware has not seen, one validation call to
 Keystone (measured 8-17 ms here with Keystone's in-memory cache); afterwards the
@@ -66,7 +67,7 @@ NOAUTH_WARNING = (
     "auth_strategy = keystone and [keystone_authtoken] to use Keystone.")
 
 _TENANT_PATH = re.compile(r"^/v1\.0/(?P<tenant>[^/]+)(?P<rest>/.*)?$")
-_PUBLIC_PATHS = {"", "/", "/v1.0", "/v1.0/"}
+_PUBLIC_PATHS = {"", "/", "/v1.0", "/v1.0/", "/v1.0/openapi.json"}
 
 
 def list_opts():

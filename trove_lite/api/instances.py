@@ -5,15 +5,22 @@ import ipaddress
 from trove_lite.api import schemas, views
 from trove_lite.api.pagination import next_links, page_params
 from trove_lite.configuration.service import ConfigurationService
-from trove_lite.exceptions import BadRequest, NotImplementedYet
+from trove_lite.exceptions import BadRequest, NotFound, NotImplementedYet
 from trove_lite.instance import replication, upgrade
 from trove_lite.instance.service import CreateRequest
 
-# create-body keys we accept but whose feature is not built yet (501, not ignored)
-_CREATE_NOT_IMPLEMENTED = {
-    "modules": "Modules",
-    "locality": "Locality policies for replicas",
-}
+
+def check_unoffered(b):
+    """Modules and locality policies are not offered here: refused (4xx, never
+    ignored, never 5xx). No module exists, so a module is not found, as Trove
+    answers an unknown one."""
+    for module in b.get("modules") or ():
+        if not module.get("id"):
+            raise BadRequest(reason="modules: each entry needs an id")
+        raise NotFound(kind="Module", id=module["id"])
+    if b.get("locality"):
+        raise BadRequest(reason="locality %r is not offered here (no server groups)"
+                                % b["locality"])
 
 
 def access_settings(access, partial=False):
@@ -62,11 +69,9 @@ def check_grants(b):
 
 
 def create_request(body, conf):
-    """A CreateRequest from a schema-valid create body (501 for features not built)."""
+    """A CreateRequest from a schema-valid create body."""
     b = body["instance"]
-    for key, feature in _CREATE_NOT_IMPLEMENTED.items():
-        if b.get(key):
-            raise NotImplementedYet(feature=feature)
+    check_unoffered(b)
     if "flavorRef" not in b and not b.get("replica_of"):  # a replica may take its source's
         raise BadRequest(reason="a flavor is required (flavorRef)")
     check_placement(b, conf)

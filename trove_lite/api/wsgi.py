@@ -32,6 +32,7 @@ from trove_lite.api import configurations
 from trove_lite.api import databases, quotas
 from trove_lite.api import logs
 from trove_lite.api import health, metrics
+from trove_lite.api import openapi
 from trove_lite.api.views import Links
 from trove_lite.exceptions import BadRequest, NotFound, TroveLiteError, fault_body
 from trove_lite.instance.service import InstanceService
@@ -50,6 +51,7 @@ T = "/v1.0/{tenant_id}"
 ROUTES = [
     ("/", {"GET": ("versions", "index")}),
     ("/v1.0", {"GET": ("versions", "show")}),
+    ("/v1.0/openapi.json", {"GET": ("openapi", "show")}),
     (T + "/instances", {"GET": ("instances", "index"), "POST": ("instances", "create")}),
     (T + "/instances/detail", {"GET": ("instances", "detail")}),
     (T + "/instances/{instance_id}", {"GET": ("instances", "show"),
@@ -453,6 +455,7 @@ def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
         # -- datastore logs (issue 17) --
         **logs.make_controllers(conf, db, service),
     }
+    controllers["openapi"] = openapi.OpenApiController(ROUTES, controllers)
     app_metrics = metrics.Metrics(db)
     app = App(conf, controllers, authorize, app_metrics)
     for mw in reversed(list(middleware)):

@@ -12,14 +12,17 @@ from trove_lite import config  # noqa: E402
 from trove_lite.conductor.manager import ConductorManager  # noqa: E402
 from trove_lite.db import deployment  # noqa: E402
 from trove_lite.db.session import Database  # noqa: E402
-from trove_lite.rpc import transport  # noqa: E402
+from trove_lite.rpc import sealed, transport  # noqa: E402
 
 LOG = logging.getLogger("trove_lite.conductor")
 
 
 def start(conf, db):
+    # guests' messages are sealed: each under the key of the instance it reports for
+    endpoint = sealed.SealedEndpoint(ConductorManager(db), sealed.control_key_for(conf),
+                                     sealed.TO_CONDUCTOR, sealed.window_of(conf))
     server = transport.make_server(conf, conf.conductor.topic, socket.gethostname(),
-                                   [ConductorManager(db)])
+                                   [endpoint])
     server.start()
     LOG.info("conductor listening on topic %s", conf.conductor.topic)
     return server

@@ -66,6 +66,7 @@ def main(argv=None):
     from trove_lite.guestagent import manager as gm
     from trove_lite.rpc import conductor as conductor_rpc
     from trove_lite.rpc import guest as guest_rpc
+    from trove_lite.rpc import sealed
     from trove_lite.rpc import transport
 
     conf = config.make_conf(argv, cli_opts=[cfg.StrOpt(
@@ -93,8 +94,11 @@ def main(argv=None):
     threading.Thread(target=manager.backups.recover, name="backup-recover",
                      daemon=True).start()
     beat.start()  # first: the status goes out while the RPC server still connects
+    # the control plane's messages are sealed under this instance's own key
+    endpoint = sealed.SealedEndpoint(manager, sealed.guest_key_for(conf), sealed.TO_GUEST,
+                                     sealed.window_of(conf))
     server = transport.make_server(conf, guest_rpc.guest_topic(instance_id),
-                                   socket.gethostname(), [manager])
+                                   socket.gethostname(), [endpoint])
     server.start()
     LOG.info("guest agent for instance %s serving on %s (address %s, %s)", instance_id,
              guest_rpc.guest_topic(instance_id), info.get("address"),

@@ -2,19 +2,24 @@
 
 The conductor applies a message only if its ``sent`` is newer than the last one
 applied for the same instance and method, so a delayed heartbeat can never
-overwrite a newer status.
+overwrite a newer status. Every cast is sealed under the guest's own key
+(rpc/sealed.py); the conductor refuses one sealed for another instance.
 """
 
 import time
 
-from trove_lite.rpc import transport
+from trove_lite.rpc import sealed, transport
 
 VERSION = "1.0"
 
 
 class ConductorAPI:
     def __init__(self, conf):
-        self._client = transport.make_client(conf, conf.conductor.topic, VERSION)
+        """A guest's client: its messages are sealed under its own ``[guest] rpc_key``."""
+        self._client = sealed.SealedClient(
+            transport.make_client(conf, conf.conductor.topic, VERSION),
+            sealed.guest_key_for(conf)(conf.guest.instance_id), conf.guest.instance_id,
+            sealed.TO_CONDUCTOR, sealed.window_of(conf))
 
     def _cast(self, method, **kwargs):
         kwargs.setdefault("sent", time.time())

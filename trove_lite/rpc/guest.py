@@ -9,7 +9,7 @@ same trove-lite exception class when the guest raised one (NotFound, Conflict...
 import oslo_messaging as messaging
 
 from trove_lite import exceptions
-from trove_lite.rpc import transport
+from trove_lite.rpc import sealed, transport
 
 VERSION = "1.5"
 
@@ -29,7 +29,12 @@ class GuestAPI:
         self.instance_id = instance_id
         self.short = conf.guest.rpc_short_timeout
         self.long = conf.guest.rpc_long_timeout
-        self._client = transport.make_client(conf, guest_topic(instance_id), VERSION)
+        # sealed under the instance's own key (rpc/sealed.py): a method added
+        # below goes through _call/_cast and is sealed with no change
+        self._client = sealed.SealedClient(
+            transport.make_client(conf, guest_topic(instance_id), VERSION),
+            sealed.control_key_for(conf)(instance_id), instance_id, sealed.TO_GUEST,
+            sealed.window_of(conf))
 
     def _call(self, method, timeout, version="1.0", **kwargs):
         cctxt = self._client.prepare(version=version, timeout=timeout)

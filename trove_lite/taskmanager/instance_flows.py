@@ -8,6 +8,7 @@ instance fault row whose message the user sees in ``instance show``.
 """
 
 import datetime
+import functools
 import json
 import logging
 import secrets
@@ -21,6 +22,7 @@ from trove_lite.db import create_requests, models
 from trove_lite.drivers.compute import base as compute_base
 from trove_lite.drivers.compute import firewall as access_firewall
 from trove_lite.rpc import guest as guest_rpc
+from trove_lite.rpc import sealed
 from trove_lite.rpc import transport
 from trove_lite.status import ServiceStatus, TaskStatus
 from trove_lite.taskmanager import backup_flows
@@ -377,6 +379,10 @@ class InstanceFlows:
         server.stop()
         server.wait()
 
+    @functools.cached_property
+    def rpc_key_for(self):
+        return sealed.control_key_for(self.conf)
+
     def guest_conf(self, instance_id):
         conf = self.conf
         lines = [
@@ -387,6 +393,9 @@ class InstanceFlows:
             "[guest]",
             "instance_id = %s" % instance_id,
             "heartbeat_interval = %d" % conf.guest.heartbeat_interval,
+            # the instance's own RPC key (rpc/sealed.py): only in this injected file
+            "rpc_key = %s" % self.rpc_key_for(instance_id).decode(),
+            "rpc_message_window = %d" % conf.guest.rpc_message_window,
             "",
             "[conductor]",
             "topic = %s" % conf.conductor.topic,

@@ -7,6 +7,7 @@ import os
 import time
 
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.support.net import reserve_subnet
 from trove_lite.drivers import images, localutil
@@ -52,7 +53,8 @@ def _pgid(pid):
 
 def test_guest_failing_at_boot_is_error_with_its_log(driver):
     server = driver.create_server("bad", "img", FLAVOR, files={
-        CONF: "[guest]\nheartbeat_interval = not-a-number\n"}, metadata={})
+        CONF: "[guest]\nheartbeat_interval = not-a-number\n"
+              "rpc_key = %s\n" % Fernet.generate_key().decode()}, metadata={})
     server = _wait(driver, server.id, {"ERROR", "SHUTOFF"})
     assert server.status == "ERROR", server
     assert "heartbeat_interval" in server.fault
@@ -60,11 +62,20 @@ def test_guest_failing_at_boot_is_error_with_its_log(driver):
         assert int(f.read()) != 0
 
 
+def test_guest_without_its_rpc_key_is_error_saying_so(driver):
+    # every message to and from a guest is sealed with its key (rpc/sealed.py)
+    server = driver.create_server("keyless", "img", FLAVOR, files={
+        CONF: "[guest]\ninstance_id = i-2\n"}, metadata={})
+    server = _wait(driver, server.id, {"ERROR", "SHUTOFF"})
+    assert server.status == "ERROR" and "rpc_key" in server.fault
+
+
 def test_running_guest_is_stopped_whole_by_delete(driver):
     # a guest whose bus is unreachable keeps retrying: it runs until stopped
     server = driver.create_server("runs", "img", FLAVOR, files={
         CONF: "[DEFAULT]\ntransport_url = rabbit://nobody:x@127.0.0.1:9/\n"
-              "[guest]\ninstance_id = i-1\n"}, metadata={})
+              "[guest]\ninstance_id = i-1\n"
+              "rpc_key = %s\n" % Fernet.generate_key().decode()}, metadata={})
     assert _wait(driver, server.id, {"ACTIVE", "ERROR", "SHUTOFF"}).status == "ACTIVE"
     with open(os.path.join(driver.server_dir(server.id), "guest.pid")) as f:
         leader = int(f.read().split()[0])

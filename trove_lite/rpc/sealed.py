@@ -1,0 +1,237 @@
+"""Sealed guest RPC: every message between the control plane and a guest is
+encrypted and authenticated with that instance's own key.
+
+A wrapper around oslo.messaging, below the RPC client APIs: ``GuestAPI`` and
+``ConductorAPI`` hand their calls to a ``SealedClient`` and the guest's and the
+conductor's RPC servers dispatch through a ``SealedEndpoint``; a method added to
+either API or manager is sealed without any change here.
+
+- **Key**: ``instance_key(master, instance_id)``, HKDF-SHA256 of the control
+  plane's master secret (``backup.keys.load_master``) with the instance id, so
+  the control plane stores nothing new and one guest's key tells nothing about
+  another's. The taskmanager injects it at boot in the guest's config
+  (``[guest] rpc_key`` in the injected ``guest.conf``, Nova's file injection
+  or the local driver's root), never on the bus or the command line.
+- **On the bus** a message is ``method(ctxt={}, instance_id=ID, sealed=TOKEN)``:
+  ``TOKEN`` is a Fernet token (AES-128-CBC + HMAC-SHA256, from ``cryptography``)
+  of ``{"to", "instance_id", "method", "ctxt", "args"}``; a reply is sealed the
+  same way (``"to": "reply"``). The method name stays in clear (oslo.messaging
+  routes on it) and must equal the sealed one.
+- **Refused, and logged** (``SealRefused``): a message that is not sealed, whose
+  token does not authenticate under the key of the instance it names (a forgery,
+  or a guest speaking for another instance), that names another recipient or
+  method, that is older than ``[guest] rpc_message_window`` (Fernet's
+  timestamp), or whose token was already accepted within that window (a
+  replay). The conductor takes the key from the clear ``instance_id`` and then
+  requires the sealed ``args.instance_id`` to be the same, so a guest can report
+  for its own instance only.
+"""
+
+import base64
+import collections
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import oslo_messaging as messaging
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from trove_lite.exceptions import TroveLiteError
+
+LOG = logging.getLogger(__name__)
+HKDF_SALT = b"trove-lite guest rpc v1"
+TO_GUEST = "guest"
+TO_CONDUCTOR = "conductor"
+TO_REPLY = "reply"
+
+
+class SealRefused(TroveLiteError):
+    http_status = 403
+    code = "rpc_message_refused"
+    message_format = "RPC message refused: %(reason)s"
+
+
+def instance_key(master: bytes, instance_id: str) -> bytes:
+    """The instance's own Fernet key (URL-safe base64 text of 32 bytes)."""
+    raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=HKDF_SALT,
+               info=instance_id.encode()).derive(master)
+    return base64.urlsafe_b64encode(raw)
+
+
+class ReplayGuard:
+    """Digests of the tokens accepted within the last ``window`` seconds."""
+
+    def __init__(self, window: float):
+        self.window = window
+        self._seen = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_time(self, token: bytes) -> bool:
+        digest = hashlib.sha256(token).digest()
+        now = time.monotonic()
+        with self._lock:
+            while self._seen:
+                oldest, at = next(iter(self._seen.items()))
+                if now - at <= self.window:
+                    break
+                del self._seen[oldest]
+            if digest in self._seen:
+                return False
+            self._seen[digest] = now
+            return True
+
+
+def seal(key: bytes, to: str, instance_id: str, method: str, args, ctxt=None) -> str:
+    envelope = {"to": to, "instance_id": instance_id, "method": method,
+                "ctxt": ctxt or {}, "args": args}
+    return Fernet(key).encrypt(json.dumps(envelope, default=str).encode()).decode()
+
+
+def unseal(key: bytes, token, window: float, guard: ReplayGuard | None,
+           to: str, instance_id: str, method: str) -> dict:
+    """The envelope of ``token``; SealRefused (nothing logged) if it may not be used."""
+    if not isinstance(token, str):
+        raise SealRefused(reason="the message is not sealed")
+    raw = token.encode()
+    try:
+        envelope = json.loads(Fernet(key).decrypt(raw, ttl=int(window)))
+    except InvalidToken:
+        raise SealRefused(reason="the seal does not verify under instance %s's key, "
+                                 "or the message is older than %d s" % (instance_id, window)
+                          ) from None
+    if (envelope.get("to"), envelope.get("instance_id"), envelope.get("method")) != (
+            to, instance_id, method):
+        raise SealRefused(reason="the message was sealed for %s/%s/%s, not %s/%s/%s" % (
+            envelope.get("to"), envelope.get("instance_id"), envelope.get("method"),
+            to, instance_id, method))
+    if guard is not None and not guard.first_time(raw):
+        raise SealRefused(reason="the message was already received (replay)")
+    return envelope
+
+
+class SealedClient:
+    """An oslo.messaging RPCClient (or a prepared one) whose messages to ``to``
+    are sealed under the key of ``instance_id``; replies are opened."""
+
+    def __init__(self, client, key: bytes, instance_id: str, to: str, window: float):
+        self._client = client
+        self._key = key
+        self._instance_id = instance_id
+        self._to = to
+        self._window = window
+
+    def prepare(self, **options) -> "SealedClient":
+        return SealedClient(self._client.prepare(**options), self._key, self._instance_id,
+                            self._to, self._window)
+
+    def _wire(self, ctxt, method, kwargs):
+        return {"instance_id": self._instance_id,
+                "sealed": seal(self._key, self._to, self._instance_id, method, kwargs, ctxt)}
+
+    def cast(self, ctxt, method, **kwargs) -> None:
+        self._client.cast({}, method, **self._wire(ctxt, method, kwargs))
+
+    def call(self, ctxt, method, **kwargs):
+        reply = self._client.call({}, method, **self._wire(ctxt, method, kwargs))
+        token = reply.get("sealed") if isinstance(reply, dict) else None
+        try:
+            return unseal(self._key, token, self._window, None, TO_REPLY,
+                          self._instance_id, method)["args"]
+        except SealRefused as e:
+            LOG.warning("reply of %s from instance %s refused: %s", method,
+                        self._instance_id, e.message)
+            raise
+
+
+class SealedEndpoint:
+    """Dispatches sealed messages to ``endpoint``'s methods.
+
+    ``key_for(instance_id)`` gives the key of the instance a message names (a
+    guest: its own key, and None for any other instance; the conductor: any
+    instance's). The method gets the sealed ``ctxt`` and ``args`` only.
+    """
+
+    def __init__(self, endpoint, key_for: Callable[[str], bytes | None], to: str,
+                 window: float):
+        self._endpoint = endpoint
+        self._key_for = key_for
+        self._to = to
+        self._window = window
+        self._guard = ReplayGuard(window)
+        self.refused = 0
+
+    @property
+    def target(self):
+        return getattr(self._endpoint, "target", None)
+
+    def __getattr__(self, method):
+        if method.startswith("_"):
+            raise AttributeError(method)
+        func = getattr(self._endpoint, method)  # AttributeError: oslo's NoSuchMethod
+        if not callable(func):
+            raise AttributeError(method)
+
+        def dispatch(_ctxt, instance_id=None, sealed=None, **clear):
+            try:
+                envelope = self._open(method, instance_id, sealed, clear)
+            except SealRefused:
+                # logged once by _open; the caller gets a RemoteError, and oslo
+                # logs no traceback for an expected exception
+                raise messaging.ExpectedException() from None
+            result = func(envelope["ctxt"], **envelope["args"])
+            return {"sealed": seal(self._key_for(instance_id), TO_REPLY, instance_id, method,
+                                   result)}
+        return dispatch
+
+    def _open(self, method, instance_id, token, clear):
+        try:
+            if clear:
+                raise SealRefused(reason="clear arguments %s beside the seal" % sorted(clear))
+            key = self._key_for(instance_id) if isinstance(instance_id, str) else None
+            if key is None:
+                raise SealRefused(reason="no key for instance %r here" % (instance_id,))
+            envelope = unseal(key, token, self._window, self._guard, self._to, instance_id,
+                              method)
+            args = envelope.get("args")
+            if not isinstance(args, dict):
+                raise SealRefused(reason="the sealed arguments are not a mapping")
+            if self._to == TO_CONDUCTOR and args.get("instance_id") != instance_id:
+                raise SealRefused(reason="instance %s may not report for instance %s" % (
+                    instance_id, args.get("instance_id")))
+            return envelope
+        except SealRefused as e:
+            self.refused += 1
+            LOG.warning("refused %s message %s for instance %s: %s", self._to, method,
+                        instance_id, e.message)
+            raise
+
+
+def window_of(conf) -> float:
+    return float(conf.guest.rpc_message_window)
+
+
+def control_key_for(conf) -> Callable[[str], bytes]:
+    """The control plane's key lookup: any instance's key, from the master secret."""
+    from trove_lite.backup import keys
+    master = keys.load_master(conf)
+    cache = {}
+
+    def key_for(instance_id: str) -> bytes:
+        if instance_id not in cache:
+            cache[instance_id] = instance_key(master, instance_id)
+        return cache[instance_id]
+    return key_for
+
+
+def guest_key_for(conf) -> Callable[[str], bytes | None]:
+    """A guest's key lookup: its own key for its own instance, nothing else."""
+    own_id, key = conf.guest.instance_id, (conf.guest.rpc_key or "").encode()
+    if not key:
+        raise SealRefused(reason="this guest has no [guest] rpc_key: it cannot talk to "
+                                 "the control plane")
+    return lambda instance_id: key if instance_id == own_id else None

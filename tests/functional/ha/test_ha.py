@@ -2,11 +2,14 @@
 semi-sync once a set has a replica, rw/ro endpoints, and both following a
 promote under a writer connected through rw."""
 
+import contextlib
 import os
 import signal
+import subprocess
 import time
 
 import pymysql
+import pytest
 
 from tests.functional.ha.conftest import connect_to
 from tests.functional.replication.conftest import connect, server_socket
@@ -147,6 +150,51 @@ def test_failover_when_the_source_server_is_killed(cp, pair):
         wait_until(have, what="every acknowledged row on %s" % member.id)
     with connect_to(eps["ro"]) as conn:
         assert server_id(conn) == (direct_id(other), 1)
+    pair.update(dead=dead, source=new, replica=other, acked=set(writer.acked))
+
+
+def test_old_source_rejoins_as_a_replica(cp, pair):
+    """The killed source's server starts again: it boots fenced (read_only, its
+    unacknowledged binlog tail dropped by crash recovery), the control plane
+    finds no errant transaction and makes it follow the new source."""
+    trove = cp.client()
+    old, new, eps = pair["dead"], pair["source"], pair["endpoints"]
+    reboot_server(cp, old.id)
+    rejoined = wait_until(lambda: (lambda i: i if (getattr(i, "replica_of", None) or {}).get(
+        "id") == new.id else None)(trove.instances.get(old.id)), timeout=90,
+        what="the old source following the new one")
+    assert rejoined.status == "ACTIVE" or wait_until(
+        lambda: trove.instances.get(old.id).status == "ACTIVE", what="the old source ACTIVE")
+    # crash recovery may have committed a transaction no replica acknowledged (the
+    # client never saw it): then it was re-seeded, and says so
+    rejoin = trove.instances.get(old.id).replication["rejoin"]
+    assert rejoin["state"] == "rejoined" and rejoin["source_id"] == new.id
+    print("rejoin: %s" % (rejoin["reason"] or "followed the new source, nothing errant"))
+    assert {r["id"] for r in trove.instances.get(new.id).replicas} >= {old.id}
+    with connect_to(eps["rw"]) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders VALUES (60000, 'after the rejoin')")
+
+    def have_all():
+        with connect(old) as conn, conn.cursor() as cur:
+            cur.execute("SELECT id FROM orders WHERE id >= 40000")
+            ids = {r[0] for r in cur.fetchall()}
+        return ids if pair["acked"] | {60000} <= ids else None
+    wait_until(have_all, what="every acknowledged row and a new one on the old source")
+    assert server_id(connect(old))[1] == 1, "the old source is read_only"
+    repl = wait_until(lambda: (lambda b: b if b.get("role") == "replica" and b.get(
+        "sql_thread") == "Yes" else None)(trove.instances.get(old.id).replication or {}),
+        what="the old source reporting as a healthy replica")
+    assert repl["source_id"] == new.id and not repl.get("last_error")
+    wait_until(lambda: _ro_reaches(eps, direct_id(old)), what="ro on the old source")
+
+
+def reboot_server(cp, instance_id):
+    from trove_lite.cmd import aio as aio_cmd
+    from trove_lite.drivers import factory
+    _, sid = server_socket(cp, None, instance_id)
+    compute = factory.build_drivers(aio_cmd.make_aio_conf(
+        cp.state_dir, config_files=[cp.conf_file])).compute
+    compute.reboot_server(sid)
 
 
 def kill_server(cp, instance_id):
@@ -162,3 +210,77 @@ def kill_server(cp, instance_id):
         os.kill(mysqld, signal.SIGKILL)
     except ProcessLookupError:
         pass     # it was in the group
+
+
+@contextlib.contextmanager
+def partition(address):
+    """Cut ``address`` off from every other address (nftables on loopback): the
+    server there and clients bound to it still talk to each other, nobody else
+    reaches them (its agent's RabbitMQ connection leaves from 127.0.0.1, so the
+    control plane still hears it, as over a management network)."""
+    table = "trove_lite_ha_%d" % os.getpid()
+    rules = ("table ip %s {\n chain input {\n  type filter hook input priority -10; "
+             "policy accept;\n  ip saddr %s ip daddr != %s drop\n  ip daddr %s ip saddr != %s "
+             "drop\n }\n}\n" % (table, address, address, address, address))
+    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["nft", "delete", "table", "ip", table], check=True)
+
+
+def test_partitioned_source_fences_itself_and_no_acknowledged_write_is_lost(cp, pair):
+    """The source is cut off from the control plane's probes, the endpoints and its
+    replicas, with a client on its side of the cut. Its commits wait for an ack
+    that never comes; after [ha] source_fence_after it cuts them and turns
+    read_only (so none is acknowledged after falling back to async), reports
+    itself fenced, and the control plane fails over; after the cut heals it
+    rejoins. Every acknowledged row, on either side, is on the new source."""
+    trove = cp.client()
+    src, eps = pair["source"], pair["endpoints"]
+    followers = [pair["replica"], pair["dead"]]
+    addr = src.ip[0]
+
+    def isolated_connect(_inst):
+        return pymysql.connect(host=addr, port=3306, bind_address=addr, user="alice",
+                               password="s3cret-Pw", database="shop", autocommit=True,
+                               connect_timeout=2)
+    with Writer([eps["rw"]], lambda ep: connect_to(ep, connect_timeout=1),
+                start_id=70000) as writer, \
+            Writer([src], isolated_connect, start_id=80000) as isolated:
+        wait_until(lambda: len(writer.acked) > 20 and len(isolated.acked) > 20,
+                   what="both writers committing")
+        with partition(addr):
+            cut = time.monotonic()
+            new = wait_until(lambda: next((m for m in followers if not getattr(
+                trove.instances.get(m.id), "replica_of", None)), None), timeout=60,
+                what="a replica promoted while the source is cut off")
+            acked_at_failover = len(writer.acked)
+            wait_until(lambda: len(writer.acked) > acked_at_failover + 20, timeout=30,
+                       what="writes resumed through rw")
+            print("partition: failover %.1f s after the cut" % (time.monotonic() - cut))
+            # the cut-off side: nothing acknowledged after the lease, read_only now
+            late = [t - cut for t in isolated.acked_at if t > cut]
+            assert not late or max(late) < 3.0 + 1.5, late
+            with isolated_connect(None) as conn, conn.cursor() as cur:
+                cur.execute("SELECT @@read_only")
+                assert cur.fetchone()[0] == 1
+                with pytest.raises(pymysql.MySQLError):
+                    cur.execute("INSERT INTO orders VALUES (89999, 'split brain')")
+            isolated.stop.set()
+    acked = set(writer.acked) | set(isolated.acked)
+    other = next(m for m in followers if m.id != new.id)
+    # healed: the old source comes back as a replica of the new one
+    wait_until(lambda: (getattr(trove.instances.get(src.id), "replica_of", None) or {}).get(
+        "id") == new.id, timeout=90, what="the cut-off source rejoining")
+    print("partition rejoin: %s" % trove.instances.get(src.id).replication["rejoin"])
+    for member in (new, other, src):
+        def have(member=member):
+            with connect(member) as conn, conn.cursor() as cur:
+                cur.execute("SELECT id FROM orders WHERE id >= 70000")
+                ids = {r[0] for r in cur.fetchall()}
+            return ids if acked <= ids else None
+        wait_until(have, what="every acknowledged row on %s" % member.id)
+    with connect(src) as conn, conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM orders WHERE id = 89999")
+        assert cur.fetchone()[0] == 0

@@ -62,6 +62,10 @@ class Listener:
                 threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
 
     def close(self):
+        try:        # wakes the accept() (close alone leaves the port listening)
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
         for conn in self._conns:
             try:
@@ -226,7 +230,7 @@ class OctaviaFake:
 
         def pool_members():
             with self.lock:
-                pool_id = self.listeners[lid]["default_pool_id"]
+                pool_id = (self.listeners.get(lid) or {}).get("default_pool_id")
                 return [(m["address"], m["protocol_port"])
                         for m in self.members.get(pool_id, ())]
         listener["amphora"] = Listener(self, lb["vip_address"], spec["protocol_port"],

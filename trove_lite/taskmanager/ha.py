@@ -56,10 +56,11 @@ from trove_lite.status import ServiceStatus, TaskStatus
 LOG = logging.getLogger(__name__)
 
 HA_OPTS = [
-    cfg.StrOpt("endpoint_driver", default="local", choices=["local", "none"],
+    cfg.StrOpt("endpoint_driver", default="local", choices=["local", "octavia", "none"],
                help="Endpoints of replication sets: local (an HAProxy per set on a "
                     "loopback address of the local compute driver's range; only with "
-                    "the local compute driver) or none."),
+                    "the local compute driver), octavia (a load balancer per set, see "
+                    "[octavia]) or none."),
     cfg.FloatOpt("ro_max_lag", default=10.0, min=0,
                  help="A replica further behind its source than this many seconds "
                       "leaves the ro endpoint until it catches up."),
@@ -96,7 +97,8 @@ NOTHING, WAIT, FAILOVER = "nothing", "wait", "failover"
 
 
 def list_opts():
-    return [("ha", list(HA_OPTS))]
+    from trove_lite.drivers.endpoint import octavia
+    return [("ha", list(HA_OPTS))] + octavia.list_opts()
 
 
 def register(conf):
@@ -222,6 +224,13 @@ def probe(address, port=PORT, timeout=1.0):
 def build_endpoints(conf, compute):
     """The endpoint driver ``[ha] endpoint_driver`` names, or None."""
     register(conf)
+    if conf.ha.endpoint_driver == "octavia":
+        from trove_lite.drivers import factory
+        from trove_lite.drivers.endpoint.octavia import OctaviaEndpoints
+        g = conf.octavia
+        return OctaviaEndpoints(factory.openstack_session(conf), g.vip_subnet_id,
+                                g.endpoint_override, g.region_name, g.status_timeout,
+                                g.poll_interval)
     if conf.ha.endpoint_driver == "none" or not hasattr(compute, "subnet"):
         return None
     from trove_lite import config

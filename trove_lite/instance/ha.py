@@ -33,8 +33,7 @@ def request_durability(service, ctx, tenant_id: str, instance_id: str,
         raise BadRequest(reason="durability must be one of %s, not %r" % (
             ", ".join(DURABILITIES), durability))
     with service.db.session() as s:
-        inst = models.get_owned(s, models.Instance, tenant_id, instance_id,
-                                BadRequest(reason="no instance %s" % instance_id))
+        inst = service._load(s, tenant_id, instance_id)     # 404 if not the tenant's
         source_id = inst.slave_of_id or inst.id
         set_id = set_id_of(s, inst)
         row = s.get(models.HASet, set_id)

@@ -21,7 +21,21 @@ outlive its database). Then rw is taken off it (fencing: nothing reaches it
 through rw any more), the eject flow promotes the replica that received the
 most (it applies all it received first) and repoints the others, and rw
 follows the new source. Under semisync no acknowledged commit is lost: each
-was received by at least one replica before the client saw it.
+was received by at least one replica before the client saw it. A source that
+reports itself fenced (guestagent/datastore/mariadb/fence.py: it takes no
+write) counts as silent.
+
+Rejoin: a failover records the old source in ``ha_rejoins`` and bumps the
+set's ``term`` (``ha_sets``). When its agent reports again and its database
+answers, it is fenced for good (``ha_fence``), its ``gtid_binlog_state`` is
+compared with the new source's (``errant_gtids``, pure) and it follows the new
+source; with errant transactions (commits no replica acknowledged) it is
+re-seeded from the new source, or with ``[ha] rejoin_errant = refuse`` left
+read_only in REJOIN_ERROR with a fault naming them.
+
+Two taskmanagers: every set's checks, failover and rejoin run only in the
+taskmanager holding the set's lease (``ha_sets.lease_holder`` until
+``lease_expires``), taken and renewed by one conditional UPDATE per refresh.
 
 Durability: with ``[replication] durability = semisync`` (the default) a
 source with at least one replica waits, at AFTER_SYNC, for one replica to

@@ -10,6 +10,7 @@ import time
 
 import pymysql
 import pytest
+from troveclient import exceptions as trove_exc
 
 from tests.functional.ha.conftest import connect_to
 from tests.functional.replication.conftest import connect, server_socket
@@ -50,6 +51,25 @@ def test_semisync_once_the_set_has_a_replica(cp, pair):
     after = wait_until(lambda: (lambda b: b if b["yes_tx"] >= before["yes_tx"] + 20 else None)(
         trove.instances.get(src.id).replication["semisync"]), what="20 more acked commits")
     assert after["no_tx"] == before["no_tx"]
+
+
+def test_durability_is_chosen_per_set(cp, pair):
+    """``durability`` on any member's update sets it for the whole set; the
+    replication block of every member shows it, and the servers follow."""
+    trove = cp.client()
+    src, rep = pair["source"], pair["replica"]
+    assert trove.instances.get(rep.id).replication["durability"] == "semisync"
+    with pytest.raises(trove_exc.BadRequest, match="semisync, async"):
+        trove.client.put("/instances/%s" % rep.id,
+                         body={"instance": {"durability": "eventually"}})
+    trove.client.put("/instances/%s" % rep.id, body={"instance": {"durability": "async"}})
+    for member in (src, rep, pair["sibling"]):
+        assert trove.instances.get(member.id).replication["durability"] == "async"
+    semisync(trove, src.id, enabled=False, durability="async")
+    semisync(trove, rep.id, enabled=False)
+    trove.client.patch("/instances/%s" % src.id, body={"instance": {"durability": "semisync"}})
+    semisync(trove, src.id, enabled=True, active=True, clients=2)
+    assert trove.instances.get(pair["sibling"].id).replication["durability"] == "semisync"
 
 
 def test_endpoints_reach_source_and_replica(cp, pair):

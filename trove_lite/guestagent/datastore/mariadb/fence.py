@@ -2,11 +2,13 @@
 
 A source of a set with ``durability = semisync`` must not take writes that no
 replica holds. Semi-sync makes each commit wait for one replica's ack; if no
-replica is connected for longer than the lease (``fence_after``, 5 s) the
-source fences itself before ``semisync_timeout_ms`` would let it fall back to
-async: the sessions still waiting for an ack are killed (their clients never
-see the commit acknowledged) and the server turns ``read_only``. It opens again
-by itself when a replica is connected again (a short network blip), unless the
+replica is connected for longer than the lease (``fence_after``, 5 s), or a commit waited
+that long for an ack, the source fences itself before ``semisync_timeout_ms``
+would let it fall back to async: the sessions still waiting for an ack are
+killed (their clients never see the commit acknowledged), the server turns
+``read_only`` and the replicas' dump connections are cut. It opens again by
+itself when a replica connects anew (a live replica does so within a second; a
+slow one or a short network blip costs a few seconds of writes), unless the
 control plane fenced it (``ha_fence``: a failover left it behind; its role is
 then ``demoting`` and only a rejoin changes it).
 
@@ -66,6 +68,7 @@ class SourceGuard:
         self.fenced = info.get("role") == "source" and info.get("durability") == "semisync"
         self._lost_since = None
         self._fenced_at_id = 0      # connection ids above it came after the fence
+        self._uptime = None         # the server's Uptime at the last tick
         self._stop = threading.Event()
         self._lock = threading.Lock()
 
@@ -92,7 +95,12 @@ class SourceGuard:
             self.fenced, self._lost_since = False, None
             return KEEP
         with self._lock:
-            clients, waited, dump_ids = self._observe()
+            clients, waited, dump_ids, uptime = self._observe()
+            if self._uptime is not None and uptime < self._uptime and \
+                    durability == "semisync":
+                # mariadbd restarted under this agent: it booted read_only (option file)
+                self.fenced, self._fenced_at_id = True, 0
+            self._uptime = uptime
             now = time.monotonic()
             if clients > 0:
                 self._lost_since = None
@@ -116,7 +124,7 @@ class SourceGuard:
 
     def _observe(self):
         """(semi-sync clients, seconds the oldest commit waits for an ack, ids of
-        the replicas' dump connections)."""
+        the replicas' dump connections, the server's uptime)."""
         rows = self.replication._execute(
             "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_clients'")
         clients = int(rows[0][1]) if rows else 0
@@ -126,7 +134,8 @@ class SourceGuard:
         waited = max([float(r[3]) / 1000 for r in rows if r[1] and not
                       str(r[1]).startswith("Binlog Dump")] or [0.0])
         dumps = [int(r[0]) for r in rows if str(r[1]).startswith("Binlog Dump")]
-        return clients, waited, dumps
+        uptime = int(self.replication._execute("SHOW GLOBAL STATUS LIKE 'Uptime'")[0][1])
+        return clients, waited, dumps, uptime
 
     def fence(self) -> int:
         """Cut the sessions waiting for an ack, then read_only (which waits for
@@ -152,4 +161,15 @@ class SourceGuard:
                     break
                 except pymysql.MySQLError:
                     continue      # a commit still waits: cut it and try again
+            # the replicas must prove they are reachable: a live one reconnects
+            # within a second (MASTER_CONNECT_RETRY) and reopens the source; one
+            # behind a partition cannot. A slow but live replica thus never
+            # leaves the source fenced for good.
+            cur.execute("SELECT ID FROM information_schema.PROCESSLIST "
+                        "WHERE COMMAND LIKE 'Binlog Dump%'")
+            for (pid,) in cur.fetchall():
+                try:
+                    cur.execute("KILL CONNECTION %d" % int(pid))
+                except pymysql.MySQLError:
+                    pass
         return killed

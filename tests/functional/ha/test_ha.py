@@ -304,3 +304,55 @@ def test_partitioned_source_fences_itself_and_no_acknowledged_write_is_lost(cp, 
     with connect(src) as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM orders WHERE id = 89999")
         assert cur.fetchone()[0] == 0
+
+
+def _lease_holder(cp, set_id):
+    import sqlite3
+    db = sqlite3.connect(os.path.join(cp.state_dir, "trove-lite.sqlite"))
+    try:
+        row = db.execute("SELECT lease_holder FROM ha_sets WHERE set_id = ?",
+                         (set_id,)).fetchone()
+    finally:
+        db.close()
+    return row[0] if row else None
+
+
+def test_two_taskmanagers_one_watches_the_set_and_the_other_takes_over(cp, pair):
+    """A second taskmanager leaves the set to the one holding its lease; when the
+    holder stops renewing (frozen), the other takes the set within the lease
+    (6 s) and the first, thawed, sees it lost it; killed, it hands it back."""
+    trove = cp.client()
+    aio = cp.procs["aio"].pid
+    set_id = _lease_set(cp)
+    assert ":%d:" % aio in _lease_holder(cp, set_id)
+    cp.start_service("taskmanager")
+    cp.wait_taskmanager()
+    time.sleep(3)                                  # a few refreshes of the second one
+    assert ":%d:" % aio in _lease_holder(cp, set_id)
+    assert "holds its lease" not in cp.log_tail("taskmanager", 100000)
+    second = cp.procs["taskmanager"].pid
+    os.kill(aio, signal.SIGSTOP)
+    frozen = time.monotonic()
+    try:
+        wait_until(lambda: ":%d:" % second in (_lease_holder(cp, set_id) or ""), timeout=15,
+                   what="the second taskmanager taking the set over")
+        took = time.monotonic() - frozen
+    finally:
+        os.kill(aio, signal.SIGCONT)
+    print("lease: taken over %.1f s after the holder froze" % took)
+    assert took < 6.0 + 2.5
+    wait_until(lambda: "lease lost to another taskmanager" in cp.log_tail("aio", 100000),
+               what="the first taskmanager noticing it lost the set")
+    cp.kill("taskmanager")
+    wait_until(lambda: ":%d:" % aio in (_lease_holder(cp, set_id) or ""), timeout=15,
+               what="the set back with the first taskmanager")
+    assert trove.instances.get(pair["source"].id).status == "ACTIVE"
+
+
+def _lease_set(cp):
+    import sqlite3
+    db = sqlite3.connect(os.path.join(cp.state_dir, "trove-lite.sqlite"))
+    try:
+        return db.execute("SELECT set_id FROM replication_endpoints LIMIT 1").fetchone()[0]
+    finally:
+        db.close()

@@ -387,7 +387,7 @@ class GuestManager:
         self.heartbeat.notify()
 
     # -- failover and rejoin (1.9) ------------------------------------------------
-    def gtid_state(self, ctx):
+    def gtid_state(self, ctx) -> dict:
         """{gtid_binlog_state, gtid_binlog_pos, gtid_slave_pos, read_only} of the server."""
         rows = self.replication._execute(
             "SELECT @@GLOBAL.gtid_binlog_state, @@GLOBAL.gtid_binlog_pos, "
@@ -396,7 +396,7 @@ class GuestManager:
         return {"gtid_binlog_state": state, "gtid_binlog_pos": pos,
                 "gtid_slave_pos": slave_pos, "read_only": bool(read_only)}
 
-    def ha_fence(self, ctx, term=None):
+    def ha_fence(self, ctx, term: int | None = None) -> dict:
         """A failover left this source behind: stop writes for good (sessions
         waiting for an ack cut, read_only, heartbeat writer stopped, role
         ``demoting`` until the control plane makes it follow the new source).
@@ -409,7 +409,7 @@ class GuestManager:
         self.heartbeat.notify()
         return self.gtid_state(ctx)
 
-    def ha_reseed(self, ctx, replication):
+    def ha_reseed(self, ctx, replication: dict) -> None:
         """Rebuild a fenced former source as a replica from a fresh seed of the
         set's source (``replication``: what a replica's prepare gets): its
         datadir, with the transactions the set never got, is discarded."""

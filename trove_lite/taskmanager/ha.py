@@ -102,7 +102,6 @@ HA_OPTS = [
                       "commit falls back to async unprotected."),
 ]
 
-DURABILITIES = ("semisync", "async")
 REJOIN_PENDING, REJOINED, NEEDS_REBUILD = "pending", "rejoined", "needs_rebuild"
 
 PORT = 3306
@@ -195,7 +194,7 @@ def decide_failover(h):
             h.probe_failures, winner[0], winner[2]))
 
 
-def parse_gtid_state(text):
+def parse_gtid_state(text: str | None) -> dict:
     """{(domain, server_id): seq} from ``gtid_binlog_state`` / ``gtid_slave_pos``
     text such as ``'0-1-100,0-2-150'`` (pure)."""
     out = {}
@@ -207,7 +206,7 @@ def parse_gtid_state(text):
     return out
 
 
-def errant_gtids(old, new):
+def errant_gtids(old: dict, new: dict) -> list:
     """The transactions the old source has and the new one lacks (pure): for every
     (domain, server) of the old source's ``gtid_binlog_state``, the new source
     must have reached that sequence number in its binlog or applied it
@@ -270,20 +269,20 @@ class HA:
                                     uuid.uuid4().hex[:8])
 
     # -- the set's record: durability, term, lease ---------------------------------------
-    def set_id_of(self, instance_id):
+    def set_id_of(self, instance_id: str) -> str:
         """The set's id: the one its endpoints carry (stable across promotes),
         else the source's own id."""
         with self.db.session() as s:
             row = s.get(models.ReplicationEndpoint, instance_id)
             return row.set_id if row is not None else instance_id
 
-    def durability(self, source_id):
+    def durability(self, source_id: str) -> str:
         """The set's ``durability`` (``semisync`` unless the user chose ``async``)."""
         with self.db.session() as s:
             row = s.get(models.HASet, self.set_id_of(source_id))
             return row.durability if row is not None else self.conf.replication.durability
 
-    def acquire(self, set_id, now=None):
+    def acquire(self, set_id: str, now: datetime.datetime | None = None) -> bool:
         """True if this taskmanager holds (or now takes) the lease on the set's
         failover decisions: a conditional UPDATE, so of two taskmanagers asking
         at once exactly one wins; a holder that stops renewing loses it after
@@ -315,7 +314,7 @@ class HA:
             LOG.info("set %s: this taskmanager (%s) holds its lease", set_id, self.holder)
         return taken == 1
 
-    def release_all(self):
+    def release_all(self) -> None:
         """On a clean stop: hand the sets over at once rather than at expiry."""
         with self.db.session() as s:
             s.execute(update(models.HASet).where(
@@ -510,7 +509,7 @@ class HA:
             return row.term
 
     # -- rejoin ---------------------------------------------------------------------------
-    def rejoin_all(self):
+    def rejoin_all(self) -> None:
         with self.db.session() as s:
             rows = [(r.instance_id, r.set_id) for r in s.execute(select(models.HARejoin).where(
                 models.HARejoin.state == REJOIN_PENDING)).scalars()]
@@ -534,7 +533,7 @@ class HA:
             with self._lock:
                 self._rejoining.discard(instance_id)
 
-    def rejoin(self, instance_id):
+    def rejoin(self, instance_id: str) -> str | None:
         """A source a failover left behind is back: fence it, check it has no
         transaction the new source lacks, and make it follow the new source;
         with errant transactions it is left fenced (read_only) in state

@@ -50,7 +50,7 @@ def list_opts():
     return [("octavia", list(OCTAVIA_OPTS))]
 
 
-def wanted_members(layout):
+def wanted_members(layout: base.Layout) -> dict:
     """{pool name: {member id: "host:port"}} for a Layout (pure): ro falls back to
     the source when it names no replica."""
     rw = {layout.rw.id: "%s:%d" % (layout.rw.host, layout.rw.port)} if layout.rw else {}
@@ -58,7 +58,7 @@ def wanted_members(layout):
     return {"rw": rw, "ro": ro}
 
 
-def member_body(wanted):
+def member_body(wanted: dict) -> dict:
     """The batch update body of one pool (pure)."""
     members = []
     for member_id, addr in sorted(wanted.items()):
@@ -119,7 +119,7 @@ class OctaviaEndpoints(base.EndpointDriver):
             time.sleep(self.poll_interval)
 
     # -- the contract -------------------------------------------------------------------
-    def ensure(self, set_id, layout):
+    def ensure(self, set_id: str, layout: base.Layout) -> base.Endpoints:
         lb = self._find(set_id) or self._create(set_id)
         lb = self._wait_active(lb["id"])
         pools = self._pools(lb["id"])
@@ -162,7 +162,7 @@ class OctaviaEndpoints(base.EndpointDriver):
         return base.Endpoints(rw="%s:%d" % (vip, LISTENERS[0][1]),
                               ro="%s:%d" % (vip, LISTENERS[1][1]))
 
-    def remove(self, set_id):
+    def remove(self, set_id: str) -> None:
         lb = self._find(set_id)
         if lb is None:
             return
@@ -174,7 +174,7 @@ class OctaviaEndpoints(base.EndpointDriver):
                                          % (lb["id"], self.status_timeout))
             time.sleep(self.poll_interval)
 
-    def get(self, set_id):
+    def get(self, set_id: str) -> base.Endpoints | None:
         lb = self._find(set_id)
         return self._endpoints(lb) if lb is not None else None
 

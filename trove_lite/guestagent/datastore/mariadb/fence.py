@@ -38,8 +38,8 @@ DEFAULT_LEASE = 5.0
 FENCE, OPEN, KEEP = "fence", "open", "keep"
 
 
-def decide_fence(role, durability, clients, lost_for, waited, lease, fenced,
-                 reconnected):
+def decide_fence(role: str | None, durability: str | None, clients: int, lost_for: float,
+                 waited: float, lease: float, fenced: bool, reconnected: bool) -> str:
     """FENCE, OPEN or KEEP for a source (pure). ``clients``: semi-sync replicas
     connected; ``lost_for``: seconds it has had none; ``waited``: seconds the
     oldest commit has waited for an ack (a partition leaves the replicas'

@@ -96,6 +96,31 @@ def test_endpoints_reach_source_and_replica(cp, pair):
     pair["endpoints"] = eps
 
 
+def test_restarted_source_boots_fenced_and_reopens_for_its_replicas(cp, pair):
+    """A semi-sync source's mariadbd restarts read_only (it could have been left
+    behind by a failover); its replicas connect again and it takes writes."""
+    trove = cp.client()
+    src, eps = pair["source"], pair["endpoints"]
+    def uptime():
+        with connect(src) as conn, conn.cursor() as cur:
+            cur.execute("SHOW GLOBAL STATUS LIKE 'Uptime'")
+            return int(cur.fetchone()[1])
+    before = uptime()
+    trove.instances.restart(src.id)
+    wait_until(lambda: uptime() < before, timeout=60, what="mariadbd restarted")
+
+    def writes():
+        try:
+            with connect_to(eps["rw"]) as conn, conn.cursor() as cur:
+                cur.execute("INSERT INTO orders VALUES (30000, 'after the restart')")
+            return True
+        except pymysql.MySQLError:
+            return False
+    wait_until(writes, timeout=30, what="a write through rw after the restart")
+    wait_until(lambda: trove.instances.get(src.id).status == "ACTIVE", timeout=30,
+               what="the source ACTIVE")
+
+
 def _count(conn, row_id):
     with conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM orders WHERE id = %s", (row_id,))

@@ -14,7 +14,7 @@ from troveclient import exceptions as trove_exc
 
 from tests.functional.ha.conftest import connect_to
 from tests.functional.replication.conftest import connect, server_socket
-from tests.functional.replication.test_replication import wait_until
+from tests.functional.replication.test_replication import cli, wait_until
 from tests.functional.replication.writer import Writer
 
 
@@ -69,7 +69,11 @@ def test_durability_is_chosen_per_set(cp, pair):
     semisync(trove, rep.id, enabled=False)
     trove.client.patch("/instances/%s" % src.id, body={"instance": {"durability": "semisync"}})
     semisync(trove, src.id, enabled=True, active=True, clients=2)
-    assert trove.instances.get(pair["sibling"].id).replication["durability"] == "semisync"
+    cli(cp, "set-durability", src.name, "async")
+    assert cli(cp, "show", pair["sibling"].id)["replication_durability"] == "async"
+    cli(cp, "set-durability", rep.id, "semisync")
+    semisync(trove, src.id, enabled=True, active=True, clients=2, durability="semisync")
+    assert cli(cp, "show", src.id)["replication_durability"] == "semisync"
 
 
 def test_endpoints_reach_source_and_replica(cp, pair):

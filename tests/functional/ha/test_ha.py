@@ -204,8 +204,9 @@ def test_failover_when_the_source_server_is_killed(cp, pair):
 
 def test_old_source_rejoins_as_a_replica(cp, pair):
     """The killed source's server starts again: it boots fenced (read_only, its
-    unacknowledged binlog tail dropped by crash recovery), the control plane
-    finds no errant transaction and makes it follow the new source."""
+    commits no replica acknowledged possibly kept by crash recovery), the control
+    plane checks it for errant transactions (re-seeding it if any) and makes it
+    follow the new source."""
     trove = cp.client()
     old, new, eps = pair["dead"], pair["source"], pair["endpoints"]
     reboot_server(cp, old.id)

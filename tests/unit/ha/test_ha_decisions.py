@@ -169,7 +169,7 @@ def test_a_fenced_source_is_one_signal_of_a_dead_source():
 def test_a_semisync_source_boots_fenced_and_crash_safe():
     text = repl.render_config(TEMPLATES, "source", {"ram": 512, "vcpus": 1}, "semisync", 3000)
     assert "read_only = ON" in text
-    assert "rpl_semi_sync_slave_enabled = ON" in text     # crash recovery truncates
+    assert "rpl_semi_sync_slave_enabled = ON" in text     # crash recovery may truncate
     text = repl.render_config(TEMPLATES, "source", {"ram": 512, "vcpus": 1}, "async")
     assert "read_only = OFF" in text and "rpl_semi_sync_slave_enabled = OFF" in text
     assert "WHERE @@GLOBAL.read_only = 0" in repl.write_heartbeat()

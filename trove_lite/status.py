@@ -60,6 +60,9 @@ class TaskStatus:
     REBOOT_ERROR = "REBOOT_ERROR"
     RESIZE_ERROR = "RESIZE_ERROR"
     UPGRADE_ERROR = "UPGRADE_ERROR"
+    # a former source a failover left behind holds transactions its set never got
+    # (taskmanager/ha.py): shown as ERROR with the fault naming them; rebuild it
+    REJOIN_ERROR = "REJOIN_ERROR"
 
     # a task in progress: a new task may not start
     ACTIVE = frozenset([BUILDING, DELETING, REBOOTING, RESIZING, PROMOTING, EJECTING,

@@ -6,6 +6,7 @@ from trove_lite.api import schemas, views
 from trove_lite.api.pagination import next_links, page_params
 from trove_lite.configuration.service import ConfigurationService
 from trove_lite.exceptions import BadRequest, NotFound, NotImplementedYet
+from trove_lite.instance import ha as instance_ha
 from trove_lite.instance import replication, upgrade
 from trove_lite.instance.service import CreateRequest
 
@@ -147,11 +148,15 @@ class InstancesController:
             req.can("instance:update", {"instance_id": instance_id})
             replication.start_detach(self.service, req.ctx, req.tenant_id, instance_id)
             return 202, None
-        if not b.keys() & {"name", "configuration", "access"}:
+        if not b.keys() & {"name", "configuration", "access", "durability"}:
             raise BadRequest(reason="nothing to update: give instance.name, "
-                                    "instance.configuration or instance.access")
+                                    "instance.configuration, instance.access or "
+                                    "instance.durability")
         access = access_settings(b["access"], partial=True) if "access" in b else None
         req.can("instance:update", {"instance_id": instance_id})
+        if "durability" in b:
+            instance_ha.request_durability(self.service, req.ctx, req.tenant_id, instance_id,
+                                           b["durability"])
         if "name" in b:
             self.service.rename(req.ctx, req.tenant_id, instance_id, b["name"])
         if access is not None:

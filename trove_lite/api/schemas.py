@@ -110,11 +110,11 @@ INSTANCE_CREATE = obj(["instance"], instance=obj(["name"], **INSTANCE_CREATE_FIE
 
 INSTANCE_UPDATE = obj(["instance"], instance=obj(
     name=INSTANCE_NAME, configuration=NULLABLE_ID, replica_of={"type": "null"},
-    access=ACCESS))
+    access=ACCESS, durability=name(16)))
 
 INSTANCE_EDIT = obj(["instance"], instance=obj(
     min_properties=1, datastore_version=name(255), name=INSTANCE_NAME,
-    configuration=NULLABLE_ID, replica_of={"type": "null"}))
+    configuration=NULLABLE_ID, replica_of={"type": "null"}, durability=name(16)))
 
 INSTANCE_ACTION = obj(
     min_properties=1, max_properties=1,

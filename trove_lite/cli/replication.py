@@ -1,4 +1,5 @@
-"""``trove-lite`` replication commands (trove's names): promote, eject, detach.
+"""``trove-lite`` replication commands (trove's names): promote, eject, detach, and
+``set-durability`` (a set's semisync or async; see instance/ha.py).
 
 Creating a replica is ``trove-lite create NAME FLAVOR --size N --replica_of SRC
 [--replica_count N]``; ``show`` adds the replication columns (role, source,
@@ -13,7 +14,8 @@ SHOW_FIELDS = (("role", "replication_role"), ("strategy", "replication_strategy"
                ("io_thread", "replication_io_thread"),
                ("sql_thread", "replication_sql_thread"),
                ("gtid_binlog_pos", "replication_gtid"),
-               ("last_error", "replication_last_error"))
+               ("last_error", "replication_last_error"),
+               ("durability", "replication_durability"), ("term", "replication_term"))
 
 
 def flatten(info, flat):
@@ -27,6 +29,9 @@ def flatten(info, flat):
         for key, column in SHOW_FIELDS:
             if block.get(key) is not None:
                 flat[column] = block[key]
+        if block.get("rejoin"):
+            flat["replication_rejoin"] = "%s%s" % (block["rejoin"]["state"], (
+                ": " + block["rejoin"]["reason"]) if block["rejoin"].get("reason") else "")
         if block.get("binlog_file"):
             flat["replication_binlog"] = "%s:%s" % (block["binlog_file"],
                                                     block.get("binlog_position"))
@@ -51,3 +56,12 @@ def do_eject(cs, args):
          arg("instance", help="ID or name of the replica."))
 def do_detach(cs, args):
     cs.instances.update(find_instance(cs, args.instance), detach_replica_source=True)
+
+
+@command("set-durability", "Chooses whether the set's source waits for a replica to "
+                           "acknowledge each commit (semisync) or not (async).",
+         arg("instance", help="ID or name of any member of the set."),
+         arg("durability", choices=["semisync", "async"], help="semisync or async."))
+def do_set_durability(cs, args):
+    cs.client.put("/instances/%s" % find_instance(cs, args.instance).id,
+                  body={"instance": {"durability": args.durability}})

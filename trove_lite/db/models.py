@@ -148,6 +148,38 @@ class ReplicationEndpoint(Base):
                                                           onupdate=utcnow)
 
 
+class HASet(Base):
+    """A replication set's HA record; written only by the taskmanager (ha.py).
+    ``term`` grows at every failover and promote; ``lease_holder`` is the
+    taskmanager that may act on the set until ``lease_expires``."""
+
+    __tablename__ = "ha_sets"
+    set_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    term: Mapped[int] = mapped_column(Integer, default=0)
+    durability: Mapped[str] = mapped_column(String(16), default="semisync")
+    lease_holder: Mapped[str | None] = mapped_column(String(255))
+    lease_expires: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow,
+                                                          onupdate=utcnow)
+
+
+class HARejoin(Base):
+    """A source that a failover left behind: ``pending`` until it is back and
+    follows the new source (``rejoined``), or ``needs_rebuild`` when it has
+    transactions the set never got."""
+
+    __tablename__ = "ha_rejoins"
+    instance_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    set_id: Mapped[str] = mapped_column(String(36))
+    source_id: Mapped[str] = mapped_column(String(36))   # the replica promoted in its place
+    term: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    failed_over_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow,
+                                                          onupdate=utcnow)
+
+
 class InstanceFault(Base):
     __tablename__ = "instance_faults"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -20,6 +20,7 @@ from trove_lite.guestagent.backup import agent as backup_agent
 from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
 from trove_lite.guestagent.datastore.mariadb import app as mdb_app
 from trove_lite.guestagent.datastore.mariadb import config as mdb_config
+from trove_lite.guestagent.datastore.mariadb import fence as mdb_fence
 from trove_lite.guestagent.datastore.mariadb import replication as mdb_replication
 from trove_lite.guestagent.state import (  # noqa: F401 (GuestState re-exported)
     GuestState, failure_text, server_id_of)
@@ -31,7 +32,7 @@ LOG = logging.getLogger(__name__)
 class GuestManager:
     # The RPC server sets ``target`` (oslo_messaging.Target(version=RPC_VERSION)):
     # this module stays free of oslo.messaging so the agent can start fast.
-    RPC_VERSION = "1.5"
+    RPC_VERSION = "1.9"
 
     def __init__(self, conf, instance_id, make_server, state, heartbeat, template_path):
         """``make_server(datadir)`` returns the MariaDBServer for a datadir."""
@@ -55,6 +56,8 @@ class GuestManager:
             self._app, state, os.path.dirname(template_path),
             lambda: self._app().server.bind_address)
         self.replication.resume()
+        self.guard = mdb_fence.SourceGuard(self.replication)
+        self.guard.start()
         self.logs = guest_logs.GuestLogs(
             self._app, state, lambda: self.state.read().get("mount_point"),
             lambda: os.path.join(self.server_dir, "guest.log") if self.server_dir else None,
@@ -95,7 +98,10 @@ class GuestManager:
             LOG.exception("rotating datastore logs failed")
         if not (self.state.read().get("replication") or {}).get("role"):
             return {}
-        return {"replication": self.replication.status()}
+        block = self.replication.status()
+        if block is not None:
+            block["fenced"] = self.guard.fenced or block.get("role") == "demoting"
+        return {"replication": block}
 
     def volume_used(self):
         mount = self.state.read().get("mount_point")
@@ -373,7 +379,48 @@ class GuestManager:
         return self.logs.read(name, offset, limit, file_id)
 
     # -- high availability (1.5) --------------------------------------------------
-    def set_durability(self, ctx, durability, timeout_ms):
+    def set_durability(self, ctx, durability, timeout_ms, fence_after=None):
         with self._lock:
+            if fence_after is not None:
+                self.replication._set(fence_after=float(fence_after))
             self.replication.set_durability(durability, timeout_ms, self._flavor())
+        self.heartbeat.notify()
+
+    # -- failover and rejoin (1.9) ------------------------------------------------
+    def gtid_state(self, ctx) -> dict:
+        """{gtid_binlog_state, gtid_binlog_pos, gtid_slave_pos, read_only} of the server."""
+        rows = self.replication._execute(
+            "SELECT @@GLOBAL.gtid_binlog_state, @@GLOBAL.gtid_binlog_pos, "
+            "@@GLOBAL.gtid_slave_pos, @@GLOBAL.read_only")
+        state, pos, slave_pos, read_only = rows[0]
+        return {"gtid_binlog_state": state, "gtid_binlog_pos": pos,
+                "gtid_slave_pos": slave_pos, "read_only": bool(read_only)}
+
+    def ha_fence(self, ctx, term: int | None = None) -> dict:
+        """A failover left this source behind: stop writes for good (sessions
+        waiting for an ack cut, read_only, heartbeat writer stopped, role
+        ``demoting`` until the control plane makes it follow the new source).
+        Returns its ``gtid_state`` for the errant-transaction check."""
+        with self._lock:
+            if self.replication.info.get("role") in ("source", "demoting"):
+                self.replication.stop_heartbeat()
+                self.guard.fence()
+                self.replication._set(role="demoting", term=term)
+        self.heartbeat.notify()
+        return self.gtid_state(ctx)
+
+    def ha_reseed(self, ctx, replication: dict) -> None:
+        """Rebuild a fenced former source as a replica from a fresh seed of the
+        set's source (``replication``: what a replica's prepare gets): its
+        datadir, with the transactions the set never got, is discarded."""
+        with self._lock:
+            if self.replication.info.get("role") not in ("demoting", "source"):
+                raise mdb_replication.ReplicationError(
+                    reason="only a fenced former source is re-seeded in place")
+            app = self._app()
+            app.stop()
+            mdb_replication.empty_datadir(app.server.datadir)
+            self.replication.before_prepare(replication, self._flavor())
+            app.start()
+            self.replication.start_replica(self._flavor())
         self.heartbeat.notify()

@@ -285,6 +285,7 @@ def view(snap, links):
         block["replica_ids"] = list(replicas)
         block["reported_at"] = (snap.service.updated_at.strftime("%Y-%m-%dT%H:%M:%S")
                                 if snap.service and snap.service.updated_at else None)
+        block.update(getattr(snap, "ha", None) or {})   # durability, term, rejoin
         body["replication"] = block
     if getattr(snap, "endpoints", None) and (inst.slave_of_id or replicas):
         body["replication_endpoints"] = dict(snap.endpoints)

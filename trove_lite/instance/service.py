@@ -27,6 +27,7 @@ from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models
 from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
 from trove_lite.guestagent.datastore.mariadb import validation
+from trove_lite.instance import ha as instance_ha
 from trove_lite.instance import replication
 from trove_lite.status import ServiceStatus, TaskStatus, display_status
 
@@ -88,6 +89,7 @@ class InstanceSnapshot:
     replicas: tuple = ()  # ids of live replicas when this is a replication source
     endpoints: dict | None = None  # {"rw", "ro"} of its replication set (taskmanager/ha.py)
     configuration: dict | None = None  # {"name", "apply"} of its group (configuration/apply.py)
+    ha: dict | None = None  # {"durability", "term"[, "rejoin"]} of its set (instance/ha.py)
 
     @property
     def service_status(self):
@@ -186,13 +188,15 @@ class InstanceService:
             select(models.ReplicationEndpoint).where(
                 models.ReplicationEndpoint.instance_id.in_(ids))).scalars()}
         groups = configuration_apply.blocks(s, rows)
+        ha_blocks = instance_ha.blocks(s, rows, self.conf.replication.durability)
         out = []
         for row in rows:
             version = s.get(models.DatastoreVersion, row.datastore_version_id)
             out.append(InstanceSnapshot(row, services.get(row.id), version.datastore, version,
                                         None, row.id in backing_up,
                                         tuple(replicas.get(row.id, ())),
-                                        endpoints.get(row.id), groups.get(row.id)))
+                                        endpoints.get(row.id), groups.get(row.id),
+                                        ha_blocks.get(row.id)))
         return [self._with_fault(s, snap) for snap in out]
 
     def _with_fault(self, s, snap):

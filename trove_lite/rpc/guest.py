@@ -11,7 +11,7 @@ import oslo_messaging as messaging
 from trove_lite import exceptions
 from trove_lite.rpc import sealed, transport
 
-VERSION = "1.5"
+VERSION = "1.9"
 
 
 def guest_topic(instance_id):
@@ -248,7 +248,29 @@ class GuestAPI:
                           limit=limit, file_id=file_id)
 
     # high availability (1.5)
-    def set_durability(self, durability, timeout_ms):
-        """Semi-sync (``semisync``) or ``async`` for this member's replication role."""
-        return self._call("set_durability", self.short, "1.5", durability=durability,
-                          timeout_ms=timeout_ms)
+    def set_durability(self, durability, timeout_ms, fence_after=None):
+        """Semi-sync (``semisync``) or ``async`` for this member's replication role;
+        ``fence_after``: seconds a semi-sync source without replicas keeps
+        accepting writes before it fences itself (1.9)."""
+        if fence_after is None:
+            return self._call("set_durability", self.short, "1.5", durability=durability,
+                              timeout_ms=timeout_ms)
+        return self._call("set_durability", self.short, "1.9", durability=durability,
+                          timeout_ms=timeout_ms, fence_after=fence_after)
+
+    # failover and rejoin (1.9)
+    def gtid_state(self):
+        """{gtid_binlog_state, gtid_binlog_pos, gtid_slave_pos, read_only}."""
+        return self._call("gtid_state", self.short, "1.9")
+
+    def ha_fence_soon(self, term=None):
+        """The same, cast: a failover does not wait for a guest that may be dead."""
+        self._cast("ha_fence", "1.9", term=term)
+
+    def ha_reseed(self, replication):
+        """A fenced former source discards its datadir and is seeded as a replica."""
+        return self._call("ha_reseed", self.long, "1.9", replication=replication)
+
+    def ha_fence(self, term=None):
+        """A source left behind by a failover stops writes for good; returns gtid_state."""
+        return self._call("ha_fence", self.long, "1.9", term=term)

@@ -2,12 +2,12 @@
 
 Version history: 1.0 create/delete/restart/resize/reset_status/force_delete;
 1.1 backups; 1.2 configuration; 1.3 upgrade; 1.4 replication (promote, eject, detach);
-1.5 access, mgmt reboot/rebuild.
+1.5 access, mgmt reboot/rebuild; 1.10 apply_durability (a set's semisync|async).
 """
 
 from trove_lite.rpc import transport
 
-VERSION = "1.5"
+VERSION = "1.10"
 
 
 class TaskManagerAPI:
@@ -74,6 +74,12 @@ class TaskManagerAPI:
 
     def reboot_instance(self, ctx, instance_id):
         self._cast(ctx, "reboot_instance", "1.5", instance_id=instance_id)
+
+    # 1.10
+    def apply_durability(self, ctx, instance_id):
+        """Give every member of the set of ``instance_id`` (its source's id) the
+        semi-sync side of the set's recorded durability."""
+        self._cast(ctx, "apply_durability", "1.10", instance_id=instance_id)
 
     def rebuild_instance(self, ctx, instance_id, image_id):
         self._cast(ctx, "rebuild_instance", "1.5", instance_id=instance_id, image_id=image_id)

@@ -21,7 +21,21 @@ outlive its database). Then rw is taken off it (fencing: nothing reaches it
 through rw any more), the eject flow promotes the replica that received the
 most (it applies all it received first) and repoints the others, and rw
 follows the new source. Under semisync no acknowledged commit is lost: each
-was received by at least one replica before the client saw it.
+was received by at least one replica before the client saw it. A source that
+reports itself fenced (guestagent/datastore/mariadb/fence.py: it takes no
+write) counts as silent.
+
+Rejoin: a failover records the old source in ``ha_rejoins`` and bumps the
+set's ``term`` (``ha_sets``). When its agent reports again and its database
+answers, it is fenced for good (``ha_fence``), its ``gtid_binlog_state`` is
+compared with the new source's (``errant_gtids``, pure) and it follows the new
+source; with errant transactions (commits no replica acknowledged) it is
+re-seeded from the new source, or with ``[ha] rejoin_errant = refuse`` left
+read_only in REJOIN_ERROR with a fault naming them.
+
+Two taskmanagers: every set's checks, failover and rejoin run only in the
+taskmanager holding the set's lease (``ha_sets.lease_holder`` until
+``lease_expires``), taken and renewed by one conditional UPDATE per refresh.
 
 Durability: with ``[replication] durability = semisync`` (the default) a
 source with at least one replica waits, at AFTER_SYNC, for one replica to
@@ -33,16 +47,19 @@ catches up: a source cut off from its replicas does not block forever, and
 writes it takes meanwhile are not protected.
 """
 
+import datetime
 import json
 import logging
 import os
 import socket
 import threading
 import time
+import uuid
+from types import SimpleNamespace
 from typing import NamedTuple
 
 from oslo_config import cfg
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exc, or_, select, update
 
 from trove_lite import exceptions
 from trove_lite.db import models
@@ -53,10 +70,11 @@ from trove_lite.status import ServiceStatus, TaskStatus
 LOG = logging.getLogger(__name__)
 
 HA_OPTS = [
-    cfg.StrOpt("endpoint_driver", default="local", choices=["local", "none"],
+    cfg.StrOpt("endpoint_driver", default="local", choices=["local", "octavia", "none"],
                help="Endpoints of replication sets: local (an HAProxy per set on a "
                     "loopback address of the local compute driver's range; only with "
-                    "the local compute driver) or none."),
+                    "the local compute driver), octavia (a load balancer per set, see "
+                    "[octavia]) or none."),
     cfg.FloatOpt("ro_max_lag", default=10.0, min=0,
                  help="A replica further behind its source than this many seconds "
                       "leaves the ro endpoint until it catches up."),
@@ -68,7 +86,23 @@ HA_OPTS = [
     cfg.FloatOpt("failover_window", default=3.0, min=0.5,
                  help="Seconds without a heartbeat from a source (with its mariadbd "
                       "failing direct probes too) before it is declared dead."),
+    cfg.FloatOpt("lease_seconds", default=6.0, min=1.0,
+                 help="How long a taskmanager's hold on a set's failover decisions "
+                      "lasts without renewal (renewed every endpoint_refresh_interval); "
+                      "another taskmanager takes the set over once it expires."),
+    cfg.StrOpt("rejoin_errant", default="reseed", choices=["reseed", "refuse"],
+               help="A former source that comes back with transactions the new source "
+                    "never got (commits no replica acknowledged) is re-seeded from the "
+                    "new source, discarding them (reseed), or left read_only in "
+                    "REJOIN_ERROR for an operator (refuse)."),
+    cfg.FloatOpt("source_fence_after", default=5.0, min=0.5,
+                 help="Seconds a semi-sync source with no replica connected keeps its "
+                      "clients waiting before it fences itself (read_only, waiting "
+                      "commits cut); below [replication] semisync_timeout_ms, so no "
+                      "commit falls back to async unprotected."),
 ]
+
+REJOIN_PENDING, REJOINED, NEEDS_REBUILD = "pending", "rejoined", "needs_rebuild"
 
 PORT = 3306
 PROBES_TO_DEAD = 2
@@ -76,7 +110,8 @@ NOTHING, WAIT, FAILOVER = "nothing", "wait", "failover"
 
 
 def list_opts():
-    return [("ha", list(HA_OPTS))]
+    from trove_lite.drivers.endpoint import octavia
+    return [("ha", list(HA_OPTS))] + octavia.list_opts()
 
 
 def register(conf):
@@ -120,6 +155,7 @@ class SetHealth(NamedTuple):
     source_id: str
     heartbeat_age: float | None     # seconds since the source's guest last reported
     reported_serving: bool          # its last report said the database serves
+                                    # (and that it is not fenced: it takes no write)
     probe_failures: int             # consecutive failed direct probes of its mariadbd
     replicas: tuple                 # (id, answers a probe?, received GTID seq of domain 0)
     busy: str | None                # a task running on a member, if any
@@ -154,8 +190,38 @@ def decide_failover(h):
     return FAILOVER, winner[0], (
         "source %s is dead (last report %s ago%s, %d failed probes): failing over to "
         "%s, the replica that received the most (GTID seq %d)" % (
-            h.source_id, age, "" if h.reported_serving else " said it is down",
+            h.source_id, age, "" if h.reported_serving else " said it is down or fenced",
             h.probe_failures, winner[0], winner[2]))
+
+
+def parse_gtid_state(text: str | None) -> dict:
+    """{(domain, server_id): seq} from ``gtid_binlog_state`` / ``gtid_slave_pos``
+    text such as ``'0-1-100,0-2-150'`` (pure)."""
+    out = {}
+    for part in (text or "").split(","):
+        bits = part.strip().split("-")
+        if len(bits) == 3 and all(b.isdigit() for b in bits):
+            key = (int(bits[0]), int(bits[1]))
+            out[key] = max(out.get(key, 0), int(bits[2]))
+    return out
+
+
+def errant_gtids(old: dict, new: dict) -> list:
+    """The transactions the old source has and the new one lacks (pure): for every
+    (domain, server) of the old source's ``gtid_binlog_state``, the new source
+    must have reached that sequence number in its binlog or applied it
+    (``gtid_slave_pos``). ``old``/``new``: the guests' ``gtid_state`` dicts.
+    Returns ``["0-1-101 (the new source has up to 0-1-100)", ...]``."""
+    have = parse_gtid_state(new.get("gtid_binlog_state"))
+    for (domain, server), seq in parse_gtid_state(new.get("gtid_slave_pos")).items():
+        have[(domain, server)] = max(have.get((domain, server), 0), seq)
+    errant = []
+    for (domain, server), seq in sorted(parse_gtid_state(old.get("gtid_binlog_state")).items()):
+        got = have.get((domain, server), 0)
+        if seq > got:
+            errant.append("%d-%d-%d (the new source has up to %s)" % (
+                domain, server, seq, "%d-%d-%d" % (domain, server, got) if got else "none"))
+    return errant
 
 
 def probe(address, port=PORT, timeout=1.0):
@@ -171,6 +237,13 @@ def probe(address, port=PORT, timeout=1.0):
 def build_endpoints(conf, compute):
     """The endpoint driver ``[ha] endpoint_driver`` names, or None."""
     register(conf)
+    if conf.ha.endpoint_driver == "octavia":
+        from trove_lite.drivers import factory
+        from trove_lite.drivers.endpoint.octavia import OctaviaEndpoints
+        g = conf.octavia
+        return OctaviaEndpoints(factory.openstack_session(conf), g.vip_subnet_id,
+                                g.endpoint_override, g.region_name, g.status_timeout,
+                                g.poll_interval)
     if conf.ha.endpoint_driver == "none" or not hasattr(compute, "subnet"):
         return None
     from trove_lite import config
@@ -187,8 +260,67 @@ class HA:
         self.endpoints = endpoints
         self._lock = threading.Lock()
         self._applied = {}      # set id -> the last Layout applied
+        self._held = {}         # set ids whose lease this taskmanager holds
+        self._rejoining = set()   # former sources a rejoin thread works on
+        self._rejoin_waits = {}   # former source id -> why its rejoin waits (logged once)
         self._probe_failures = {}   # source id -> consecutive failed probes
         self._stop = threading.Event()
+        self.holder = "%s:%d:%s" % (socket.gethostname(), os.getpid(),
+                                    uuid.uuid4().hex[:8])
+
+    # -- the set's record: durability, term, lease ---------------------------------------
+    def set_id_of(self, instance_id: str) -> str:
+        """The set's id: the one its endpoints carry (stable across promotes),
+        else the source's own id."""
+        with self.db.session() as s:
+            row = s.get(models.ReplicationEndpoint, instance_id)
+            return row.set_id if row is not None else instance_id
+
+    def durability(self, source_id: str) -> str:
+        """The set's ``durability`` (``semisync`` unless the user chose ``async``)."""
+        with self.db.session() as s:
+            row = s.get(models.HASet, self.set_id_of(source_id))
+            return row.durability if row is not None else self.conf.replication.durability
+
+    def acquire(self, set_id: str, now: datetime.datetime | None = None) -> bool:
+        """True if this taskmanager holds (or now takes) the lease on the set's
+        failover decisions: a conditional UPDATE, so of two taskmanagers asking
+        at once exactly one wins; a holder that stops renewing loses it after
+        ``[ha] lease_seconds``."""
+        now = now or models.utcnow()
+        until = now + datetime.timedelta(seconds=self.conf.ha.lease_seconds)
+        try:
+            with self.db.session() as s:
+                if s.get(models.HASet, set_id) is None:
+                    s.add(models.HASet(set_id=set_id, term=0,
+                                       durability=self.conf.replication.durability))
+        except exc.IntegrityError:
+            pass        # the other taskmanager created it at the same moment
+        try:
+            with self.db.session() as s:
+                taken = s.execute(update(models.HASet).where(
+                    models.HASet.set_id == set_id,
+                    or_(models.HASet.lease_holder == self.holder,
+                        models.HASet.lease_holder.is_(None),
+                        models.HASet.lease_expires < now)).values(
+                    lease_holder=self.holder, lease_expires=until)).rowcount
+        except exc.SQLAlchemyError as e:
+            LOG.warning("lease on set %s not renewed: %s", set_id, e)
+            return False
+        if taken != 1 and self._held.pop(set_id, None):
+            LOG.warning("set %s: lease lost to another taskmanager", set_id)
+        elif taken == 1 and set_id not in self._held:
+            self._held[set_id] = True
+            LOG.info("set %s: this taskmanager (%s) holds its lease", set_id, self.holder)
+        return taken == 1
+
+    def release_all(self) -> None:
+        """On a clean stop: hand the sets over at once rather than at expiry."""
+        with self.db.session() as s:
+            s.execute(update(models.HASet).where(
+                models.HASet.lease_holder == self.holder).values(
+                lease_holder=None, lease_expires=None))
+        self._held.clear()
 
     def set_changed(self, source_id, keep=False):
         """After a flow changed the set of ``source_id``: endpoints first (the
@@ -291,6 +423,8 @@ class HA:
                 models.Instance.slave_of_id.is_not(None),
                 models.Instance.deleted.is_(False))).scalars())
         for source_id in sorted(sources):
+            if not self.acquire(self.set_id_of(source_id)):
+                continue        # another taskmanager watches this set
             try:
                 self.sync(source_id)
             except (exceptions.TroveLiteError, OSError) as e:
@@ -298,6 +432,7 @@ class HA:
                             _msg(e))
             if self.conf.ha.auto_failover:
                 self.check_source(source_id)
+        self.rejoin_all()
 
     # -- failover ---------------------------------------------------------------------
     def health(self, source_id):
@@ -315,7 +450,8 @@ class HA:
             members = [(r.id, r.address) for r in rows]
             address = source.address
             age = (now - st.updated_at).total_seconds() if st and st.updated_at else None
-            serving = bool(st) and st.status in ServiceStatus.SERVING
+            serving = (bool(st) and st.status in ServiceStatus.SERVING
+                       and not _report(st).get("fenced"))
         ok = probe(address) if address else False
         failures = 0 if ok else self._probe_failures.get(source_id, 0) + 1
         self._probe_failures[source_id] = failures
@@ -337,15 +473,156 @@ class HA:
 
     def failover(self, source_id, target, reason):
         started = time.monotonic()
+        set_id = self.set_id_of(source_id)
         self.sync(source_id, fence=True)     # nothing reaches the dead source through rw
+        term = self._next_term(set_id)
+        try:        # if its guest is alive (a partition), it stops writes too
+            self.flows.guest_factory(source_id).ha_fence_soon(term)
+        except Exception as e:
+            LOG.info("fencing %s through its guest not sent: %s", source_id, _msg(e))
         self.flows.set_task(target, TaskStatus.EJECTING)
         self.flows.replication.eject(target)     # clears the task; a fault if it failed
         new = self.flows.load(target)
         winner = target if not new.slave_of_id else new.slave_of_id
         self._probe_failures.pop(source_id, None)
+        if winner != source_id:
+            with self.db.session() as s:
+                row = s.get(models.HARejoin, source_id)
+                if row is None:
+                    row = models.HARejoin(instance_id=source_id)
+                    s.add(row)
+                row.set_id, row.source_id, row.term = set_id, winner, term
+                row.state, row.reason = REJOIN_PENDING, None
+                row.failed_over_at = models.utcnow()
         self.set_changed(winner, keep=True)
         LOG.warning("failover of %s done in %.2f s: %s is the source (%s)", source_id,
                     time.monotonic() - started, winner, reason)
+
+    def _next_term(self, set_id):
+        with self.db.session() as s:
+            row = s.get(models.HASet, set_id)
+            if row is None:
+                row = models.HASet(set_id=set_id, term=0,
+                                   durability=self.conf.replication.durability)
+                s.add(row)
+            row.term = (row.term or 0) + 1
+            return row.term
+
+    # -- rejoin ---------------------------------------------------------------------------
+    def rejoin_all(self) -> None:
+        with self.db.session() as s:
+            rows = [(r.instance_id, r.set_id) for r in s.execute(select(models.HARejoin).where(
+                models.HARejoin.state == REJOIN_PENDING)).scalars()]
+        for instance_id, set_id in rows:
+            with self._lock:
+                if instance_id in self._rejoining or not self.acquire(set_id):
+                    continue
+                self._rejoining.add(instance_id)
+            # a re-seed takes a while: the loop goes on watching the sets meanwhile
+            threading.Thread(target=self._rejoin_once, args=(instance_id,),
+                             name="ha-rejoin", daemon=True).start()
+
+    def _rejoin_once(self, instance_id):
+        try:
+            self.rejoin(instance_id)
+        except (exceptions.TroveLiteError, OSError) as e:
+            LOG.warning("rejoin of %s not done yet: %s", instance_id, _msg(e))
+        except Exception:
+            LOG.exception("Unexpected exception raised, please report it as a BUG")
+        finally:
+            with self._lock:
+                self._rejoining.discard(instance_id)
+
+    def rejoin(self, instance_id: str) -> str | None:
+        """A source a failover left behind is back: fence it, check it has no
+        transaction the new source lacks, and make it follow the new source;
+        with errant transactions it is left fenced (read_only) in state
+        ``needs_rebuild`` with a fault saying which. Returns the new state, or
+        None while it is not back yet."""
+        with self.db.session() as s:
+            row = s.get(models.HARejoin, instance_id)
+            inst = s.get(models.Instance, instance_id)
+            st = s.execute(select(models.ServiceStatus).where(
+                models.ServiceStatus.instance_id == instance_id)).scalar_one_or_none()
+            if row is None or row.state != REJOIN_PENDING:
+                return None
+            if inst is None or inst.deleted or inst.slave_of_id:
+                row.state = REJOINED if inst is not None and inst.slave_of_id else "gone"
+                return row.state
+            back = (st is not None and st.updated_at > row.failed_over_at
+                    and st.status in ServiceStatus.SERVING)
+            if not back or inst.task_status != TaskStatus.NONE or not inst.address:
+                return self._waiting(instance_id, "not back yet (%s, task %s)" % (
+                    st.status if st else None, inst.task_status))
+            address, term, new_id = inst.address, row.term, row.source_id
+        if not probe(address):
+            return self._waiting(instance_id, "its agent reports, its database does not "
+                                 "answer")
+        new = self.flows.load(new_id)
+        while new.slave_of_id:            # promoted again since: follow the set's source
+            new = self.flows.load(new.slave_of_id)
+        old_state = self.flows.guest_factory(instance_id).ha_fence(term)
+        new_state = self.flows.guest_factory(new.id).gtid_state()
+        errant = errant_gtids(old_state, new_state)
+        if errant and self.conf.ha.rejoin_errant == "reseed":
+            return self._reseed(instance_id, new, term, errant)
+        if errant:
+            reason = ("the former source %s has %d transaction(s) that the set's source %s "
+                      "never got: %s; it stays read_only and out of the set: rebuild it "
+                      "(delete it and create a replica)" % (
+                          instance_id, len(errant), new.id, ", ".join(errant[:5])))
+            self.flows.add_fault(instance_id, "Rejoin refused: " + reason)
+            self.flows.set_task(instance_id, TaskStatus.REJOIN_ERROR)
+            return self._rejoin_state(instance_id, NEEDS_REBUILD, reason)
+        strategy = self.flows.replication.strategy(new)
+        coords = None
+        if strategy == "binlog":
+            coords = self.flows.guest_factory(new.id).coords_after(
+                old_state["gtid_binlog_pos"])
+        self.flows.guest_factory(instance_id).follow_source(new.address, PORT, coords,
+                                                            strategy, new.id)
+        self._rejoined(instance_id, new.id, None)
+        LOG.warning("former source %s rejoined the set as a replica of %s (term %s)",
+                    instance_id, new.id, term)
+        self.set_changed(new.id, keep=True)
+        return REJOINED
+
+    def _reseed(self, instance_id, new, term, errant):
+        """Patroni's rewind, MariaDB style: the former source's datadir goes and a
+        fresh seed of the new source replaces it; it then follows as a replica."""
+        reason = ("re-seeded from %s: its %d transaction(s) the set never got (never "
+                  "acknowledged to a client) were discarded: %s" % (
+                      new.id, len(errant), ", ".join(errant[:5])))
+        LOG.warning("former source %s: %s", instance_id, reason)
+        started = time.monotonic()
+        # seed_request reads only the replica's id and its source's
+        request = self.flows.replication.seed_request(
+            SimpleNamespace(id=instance_id, slave_of_id=new.id))
+        self.flows.guest_factory(instance_id).ha_reseed(request)
+        self._rejoined(instance_id, new.id, reason)
+        LOG.warning("former source %s rejoined the set as a replica of %s after a re-seed "
+                    "(%.1f s, term %s)", instance_id, new.id, time.monotonic() - started, term)
+        self.set_changed(new.id, keep=True)
+        return REJOINED
+
+    def _waiting(self, instance_id, why):
+        if self._rejoin_waits.get(instance_id) != why:
+            self._rejoin_waits[instance_id] = why
+            LOG.info("rejoin of former source %s waits: %s", instance_id, why)
+
+    def _rejoined(self, instance_id, source_id, reason):
+        """The topology and the rejoin's state change together (show never sees
+        a replica whose rejoin is still pending)."""
+        with self.db.session() as s:
+            s.get(models.Instance, instance_id).slave_of_id = source_id
+            row = s.get(models.HARejoin, instance_id)
+            row.state, row.reason = REJOINED, reason
+
+    def _rejoin_state(self, instance_id, state, reason):
+        with self.db.session() as s:
+            row = s.get(models.HARejoin, instance_id)
+            row.state, row.reason = state, reason
+        return state
 
     def start(self):
         if self.endpoints is None:
@@ -361,6 +638,17 @@ class HA:
 
     def stop(self):
         self._stop.set()
+        try:
+            self.release_all()
+        except exc.SQLAlchemyError as e:
+            LOG.warning("leases not released: %s", e)
+
+
+def _report(st):
+    try:
+        return json.loads(st.replication or "null") or {}
+    except ValueError:
+        return {}
 
 
 def _msg(e):

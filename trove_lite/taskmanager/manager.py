@@ -24,7 +24,7 @@ LOG = logging.getLogger(__name__)
 
 
 class TaskManager:
-    target = messaging.Target(version="1.5")
+    target = messaging.Target(version="1.10")
 
     def __init__(self, conf, db, compute, volumes, guest_factory=None):
         self.conf = conf
@@ -137,6 +137,12 @@ class TaskManager:
 
     def detach_replica(self, ctx, instance_id):
         self._drive(instance_id, self.replication.detach)
+
+    # -- 1.10 ---------------------------------------------------------------------
+    def apply_durability(self, ctx, instance_id):
+        """The set's durability (recorded by the API) onto every member."""
+        inst = self.flows.load(instance_id)
+        self.replication.apply_durability(inst.slave_of_id or inst.id)
 
     # -- reconciliation ---------------------------------------------------------
     def snapshots(self):

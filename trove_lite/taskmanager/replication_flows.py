@@ -86,11 +86,17 @@ class ReplicationFlows:
         source waits for an ack only while it has a replica); a member that cannot is logged, not fatal: the
         set still replicates, only asynchronously."""
         members = self.members(source_id)
-        durability = self.conf.replication.durability if members else "async"
-        for member_id in [source_id] + [m.id for m in members]:
+        ha = self.flows.ha
+        durability = "async"
+        if members:
+            durability = ha.durability(source_id) if ha else self.conf.replication.durability
+        fence_after = self.conf.ha.source_fence_after if ha else None
+        # replicas first: a semi-sync source whose replicas do not ack yet would
+        # hold its commits (and fence itself after [ha] source_fence_after)
+        for member_id in [m.id for m in members] + [source_id]:
             try:
                 self._guest(member_id).set_durability(
-                    durability, self.conf.replication.semisync_timeout_ms)
+                    durability, self.conf.replication.semisync_timeout_ms, fence_after)
             except exceptions.TroveLiteError as e:
                 LOG.warning("instance %s: could not set durability %s: %s", member_id,
                             durability, _msg(e))

@@ -16,10 +16,20 @@ def cp():
     base = tempfile.mkdtemp(prefix="trove-lite-ha-")
     plane = ControlPlane(base, heartbeat_interval=1, extra_conf=(
         "\n[replication]\nswitchover_timeout = 20\n\n[ha]\nendpoint_refresh_interval = 1\n"
+        "source_fence_after = 3\n"
     )).start_aio()
     yield plane
-    if os.environ.get("HA_DEBUG"):
-        print(plane.log_tail("aio", 300))
+    if os.environ.get("HA_DEBUG"):      # a copy of the logs to read after a failure
+        for name in os.listdir(base):
+            if name.endswith(".log"):
+                shutil.copy(os.path.join(base, name), os.environ["HA_DEBUG"])
+        servers = os.path.join(plane.state_dir, "servers")
+        for sid in os.listdir(servers) if os.path.isdir(servers) else ():
+            for name in ("guest.log", os.path.join("mysql", "error.log")):
+                path = os.path.join(servers, sid, name)
+                if os.path.exists(path):
+                    shutil.copy(path, os.path.join(os.environ["HA_DEBUG"], "%s-%s" % (
+                        sid[:8], os.path.basename(name))))
     destroy_everything(plane)
     remove_all(plane.state_dir)    # the sets' HAProxies outlive the control plane
     shutil.rmtree(base, ignore_errors=True)

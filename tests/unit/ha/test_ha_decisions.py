@@ -5,8 +5,9 @@ import pytest
 from trove_lite.drivers.endpoint.base import EndpointError, Layout, Member
 from trove_lite.drivers.endpoint.haproxy import admin_commands
 from trove_lite.guestagent.datastore.mariadb import replication as repl
+from trove_lite.guestagent.datastore.mariadb.fence import FENCE, KEEP, OPEN, decide_fence
 from trove_lite.taskmanager.ha import (FAILOVER, NOTHING, WAIT, MemberSnapshot, SetHealth,
-                                     decide_failover, decide_layout)
+                                     decide_failover, decide_layout, errant_gtids)
 
 TEMPLATES = "templates/mariadb"
 
@@ -124,3 +125,51 @@ def test_no_failover_during_a_flow_or_without_a_replica():
     action, _, reason = decide_failover(_health(age=9, failures=3, replicas=(
         ("r1", False, 10),)))
     assert action == NOTHING and "no replica answers" in reason
+
+
+def test_errant_transactions_of_a_former_source():
+    new = {"gtid_binlog_state": "0-1-100,0-2-130", "gtid_slave_pos": "0-1-100"}
+    # everything the old source wrote reached the new one: it may follow it
+    assert errant_gtids({"gtid_binlog_state": "0-1-100"}, new) == []
+    assert errant_gtids({"gtid_binlog_state": "0-1-90"}, new) == []
+    # one commit in its binlog that no replica acknowledged
+    assert errant_gtids({"gtid_binlog_state": "0-1-101"}, new) == [
+        "0-1-101 (the new source has up to 0-1-100)"]
+    # a server the new source never heard of
+    assert errant_gtids({"gtid_binlog_state": "0-1-100,0-9-3"}, new) == [
+        "0-9-3 (the new source has up to none)"]
+    # a freshly seeded new source knows the old one's writes by its slave position
+    assert errant_gtids({"gtid_binlog_state": "0-1-50"},
+                        {"gtid_binlog_state": "", "gtid_slave_pos": "0-1-50"}) == []
+
+
+def test_a_semisync_source_fences_itself_and_reopens_only_for_a_new_replica():
+    args = dict(role="source", durability="semisync", clients=1, lost_for=0.0,
+                waited=0.0, lease=5.0, fenced=False, reconnected=False)
+    assert decide_fence(**args) == KEEP
+    assert decide_fence(**dict(args, clients=0, lost_for=4.9)) == KEEP
+    assert decide_fence(**dict(args, clients=0, lost_for=5.0)) == FENCE
+    # a partition leaves the replicas' connections open and silent: the wait tells
+    assert decide_fence(**dict(args, clients=2, waited=5.2)) == FENCE
+    fenced = dict(args, fenced=True)
+    assert decide_fence(**dict(fenced, clients=2)) == KEEP, "an old silent connection"
+    assert decide_fence(**dict(fenced, clients=1, reconnected=True)) == OPEN
+    assert decide_fence(**dict(fenced, durability="async")) == OPEN
+    # a replica's read_only belongs to its role
+    assert decide_fence(**dict(fenced, role="replica", clients=0)) == KEEP
+    assert decide_fence(**dict(args, role="demoting", clients=0, lost_for=60)) == KEEP
+
+
+def test_a_fenced_source_is_one_signal_of_a_dead_source():
+    # it reports (age 0.2 s) but says it is fenced, and does not answer probes
+    action, target, reason = decide_failover(_health(age=0.2, serving=False, failures=2))
+    assert (action, target) == (FAILOVER, "r2") and "down or fenced" in reason
+
+
+def test_a_semisync_source_boots_fenced_and_crash_safe():
+    text = repl.render_config(TEMPLATES, "source", {"ram": 512, "vcpus": 1}, "semisync", 3000)
+    assert "read_only = ON" in text
+    assert "rpl_semi_sync_slave_enabled = ON" in text     # crash recovery may truncate
+    text = repl.render_config(TEMPLATES, "source", {"ram": 512, "vcpus": 1}, "async")
+    assert "read_only = OFF" in text and "rpl_semi_sync_slave_enabled = OFF" in text
+    assert "WHERE @@GLOBAL.read_only = 0" in repl.write_heartbeat()

@@ -13,9 +13,12 @@ Contract of every implementation:
   returns within 5 s (local: the first call starts a proxy, ~0.1 s; later calls
   are runtime changes, a few ms).
 - Moving ``rw`` never has two servers reachable through it at once: the old
-  server is taken out (and its established sessions cut, so no client keeps
-  writing to a demoted source) before the new one is put in. Connections to
-  servers that stay in a pool are never dropped.
+  server is taken out before the new one is put in. A driver whose load
+  balancer can also cut the established sessions to the old server does so
+  (``cuts_sessions = True``, local HAProxy); where it cannot (Octavia drains
+  them), the failover's fence of the old source ends them (read_only, sessions
+  waiting for an ack killed). Connections to servers that stay in a pool are
+  never dropped.
 - ``remove(set_id)`` is idempotent; afterwards both addresses refuse connections.
 - ``get(set_id)`` returns the Endpoints or None, without side effects.
 - Failures raise ``EndpointError`` with a message fit for an operator.
@@ -49,6 +52,7 @@ class Endpoints(NamedTuple):
 
 
 class EndpointDriver(abc.ABC):
+    cuts_sessions = True      # see the contract above
     @abc.abstractmethod
     def ensure(self, set_id, layout):
         """Make the set's endpoints route as ``layout`` says; returns Endpoints."""

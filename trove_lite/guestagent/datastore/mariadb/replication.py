@@ -73,7 +73,11 @@ def create_heartbeat_table():
 
 
 def write_heartbeat():
-    return "REPLACE INTO %s VALUES (1, UTC_TIMESTAMP(6), @@server_id)" % HEARTBEAT_TABLE
+    """The source's heartbeat; nothing (no binlog event) on a read_only server,
+    whose root could otherwise write past read_only: a fenced source must not
+    grow transactions its set never gets."""
+    return ("REPLACE INTO %s SELECT 1, UTC_TIMESTAMP(6), @@server_id FROM DUAL "
+            "WHERE @@GLOBAL.read_only = 0" % HEARTBEAT_TABLE)
 
 
 def read_lag():
@@ -346,6 +350,11 @@ def receive_seed(stream, binaries, datadir):
 def _size(datadir):
     return sum(os.path.getsize(os.path.join(root, n)) for root, _d, files in os.walk(datadir)
                for n in files)
+
+
+def empty_datadir(datadir):
+    """Remove everything in ``datadir`` (the server is stopped)."""
+    _empty(datadir)
 
 
 def _empty(datadir):

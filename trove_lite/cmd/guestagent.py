@@ -93,6 +93,7 @@ def main(argv=None):
     threading.Thread(target=manager.backups.recover, name="backup-recover",
                      daemon=True).start()
     beat.start()  # first: the status goes out while the RPC server still connects
+    manager.archiver.start()
     server = transport.make_server(conf, guest_rpc.guest_topic(instance_id),
                                    socket.gethostname(), [manager])
     server.start()
@@ -102,6 +103,7 @@ def main(argv=None):
     signame = common.wait_for_termination()
     LOG.info("%s: stopping the agent (the database keeps running)", signame)
     beat.stop()
+    manager.archiver.stop()
     if manager.upgrades.rebuild_expected:
         # pre_upgrade answered and nothing else may run until the rebuild: skip the
         # RPC server's drain, which waits out its 1 s poll (a second per upgrade hop)

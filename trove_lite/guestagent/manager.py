@@ -12,9 +12,12 @@ import os
 import shutil
 import threading
 
+from trove_lite.guestagent import binlog_archive
 from trove_lite.guestagent import upgrade as upgrade_agent
 from trove_lite.guestagent import early as early_mod
+from trove_lite.drivers import storage as storage_drivers
 from trove_lite.guestagent import logs as guest_logs
+from trove_lite.guestagent import pitr_replay
 from trove_lite.guestagent import volume as volume_util
 from trove_lite.guestagent.backup import agent as backup_agent
 from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
@@ -31,7 +34,7 @@ LOG = logging.getLogger(__name__)
 class GuestManager:
     # The RPC server sets ``target`` (oslo_messaging.Target(version=RPC_VERSION)):
     # this module stays free of oslo.messaging so the agent can start fast.
-    RPC_VERSION = "1.5"
+    RPC_VERSION = "1.6"
 
     def __init__(self, conf, instance_id, make_server, state, heartbeat, template_path):
         """``make_server(datadir)`` returns the MariaDBServer for a datadir."""
@@ -42,6 +45,7 @@ class GuestManager:
         self.heartbeat = heartbeat
         self.template_path = template_path
         self._lock = threading.RLock()
+        self.restore_progress = None  # {"phase", "percent", ...} while restoring
         self.early = None  # an EarlyPrepare running the injected request, if any
         self.server_dir = None  # local driver: where the injected request lies
         self.backups = backup_agent.BackupAgent(conf, instance_id, state,
@@ -51,6 +55,12 @@ class GuestManager:
                                                    conf.guest.mount_point,
                                                    lambda: self.heartbeat.notify())
 
+        self.archiver = binlog_archive.BinlogArchiver(
+            instance_id, state, self._archived_datadir, self.backups.storage,
+            lambda: self.heartbeat.conductor, conf.backup_storage.container,
+            interval=conf.backup.archive_interval,
+            max_segment=conf.backup.archive_segment_mb << 20,
+            enabled=conf.backup.archive_binlog)
         self.replication = mdb_replication.Replication(
             self._app, state, os.path.dirname(template_path),
             lambda: self._app().server.bind_address)
@@ -66,6 +76,13 @@ class GuestManager:
         mount = st.get("mount_point")
         datadir = os.path.join(mount, "data") if mount else None
         return mdb_app.MariaDBApp(self.make_server(datadir), self.template_path)
+
+    def _archived_datadir(self):
+        """The datadir whose binlog is archived: only a prepared instance's."""
+        st = self.state.read()
+        if not st.get("prepared") or not st.get("mount_point"):
+            return None
+        return os.path.join(st["mount_point"], "data")
 
     def _admin(self):
         app = self._app()
@@ -93,9 +110,13 @@ class GuestManager:
             self.logs.maintain()  # rotate a log nobody publishes before it fills the volume
         except Exception:
             LOG.exception("rotating datastore logs failed")
-        if not (self.state.read().get("replication") or {}).get("role"):
-            return {}
-        return {"replication": self.replication.status()}
+        extra = {"restore_progress": self.restore_progress}
+        if (self.state.read().get("replication") or {}).get("role"):
+            extra["replication"] = self.replication.status()
+        return extra
+
+    def _set_restore_progress(self, progress):
+        self.restore_progress = progress
 
     def volume_used(self):
         mount = self.state.read().get("mount_point")
@@ -125,7 +146,9 @@ class GuestManager:
                 self.state.update(mount_point=mount, volume_device=volume_device)
                 app = self._app()
                 if backup:
-                    backup_agent.restore(self.conf, backup, app.server)
+                    self.restore_progress = {"phase": "restoring backup", "percent": 0.0}
+                    backup_agent.restore(self.conf, backup, app.server,
+                                         progress=self._set_restore_progress)
                 if replication:
                     # a replica: the source's data, users and databases come seeded
                     self.replication.before_prepare(replication, flavor)
@@ -137,6 +160,11 @@ class GuestManager:
                                      config_overrides=overrides or {})
                 if replication:
                     self.replication.start_replica(flavor)
+                if backup and backup.get("pitr"):
+                    pitr_replay.run(backup["pitr"], app.server,
+                                    storage_drivers.get_storage(self.conf),
+                                    os.path.join(mount, "pitr-replay"),
+                                    progress=self._set_restore_progress)
             except Exception as e:
                 LOG.exception("prepare failed")
                 self.state.update(preparing=False, prepare_failed=failure_text(e))
@@ -144,6 +172,7 @@ class GuestManager:
                 return
             finally:
                 early_mod.remove_request(self.server_dir)
+                self.restore_progress = None
             self.state.update(preparing=False, prepared=True)
             if root_password:
                 self.heartbeat.report_root("root")
@@ -291,6 +320,11 @@ class GuestManager:
         """Start the backup in the background (see backup/agent.py); it reports
         through the conductor."""
         self.backups.start(backup, self._app().server)
+
+    # -- binlog archive (1.6) ----------------------------------------------------
+    def start_binlog_archive(self, ctx, key):
+        """The instance's archive key (kept in memory only); archiving starts."""
+        self.archiver.set_key(key)
 
     # -- upgrades (1.2) ---------------------------------------------------------
     def pre_upgrade(self, ctx, slow_shutdown=True):

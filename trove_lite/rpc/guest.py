@@ -11,7 +11,7 @@ import oslo_messaging as messaging
 from trove_lite import exceptions
 from trove_lite.rpc import transport
 
-VERSION = "1.5"
+VERSION = "1.6"
 
 
 def guest_topic(instance_id):
@@ -247,3 +247,9 @@ class GuestAPI:
         """Semi-sync (``semisync``) or ``async`` for this member's replication role."""
         return self._call("set_durability", self.short, "1.5", durability=durability,
                           timeout_ms=timeout_ms)
+
+    # binlog archive (1.6)
+    def start_binlog_archive(self, key):
+        """Cast: hand the guest its instance's archive key (backup/binlog.py
+        archive_key, never the tenant's key); it archives from then on."""
+        self._cast("start_binlog_archive", "1.6", key=key)

@@ -227,7 +227,7 @@ class InstanceFlows:
         prepare = {"flavor": flavor, "databases": list(databases or []),
                    "users": list(users or []), "root_password": root_password,
                    "overrides": self.configuration_values(inst.configuration_id),
-                   "backup": self.backup_info(backup_id)}
+                   "backup": self.backup_info(backup_id, inst.restore_point)}
         if inst.slave_of_id:
             prepare["replication"] = self._seed_request(inst)
         server_id = self._usable_server(inst.server_id or self._orphan_server(inst))
@@ -404,11 +404,17 @@ class InstanceFlows:
         """The group's values keyed by option-file name (the guest writes them as is)."""
         return configuration_service.prepare_overrides(self.db, configuration_id)
 
-    def backup_info(self, backup_id):
-        """The restore request for prepare (chain, key), or None."""
+    def backup_info(self, backup_id, restore_point=None):
+        """The restore request for prepare (chain, key; for a point-in-time restore
+        the binlog replay in ``pitr``), or None."""
         if not backup_id:
             return None
         try:
+            if restore_point:
+                replay = backup_flows.pitr_request(self.conf, self.db, restore_point)
+                backup_id = replay.pop("backup_id")
+                request = backup_flows.restore_request(self.conf, self.db, backup_id)
+                return dict(request, pitr=replay)
             return backup_flows.restore_request(self.conf, self.db, backup_id)
         except exceptions.TroveLiteError as e:
             raise FlowError(TaskStatus.BUILDING_ERROR_RESTORE,

@@ -21,6 +21,8 @@ from trove_lite.taskmanager import (backup_flows, ha, instance_flows, reconcile,
                                    replication_flows, upgrade_flows)
 
 LOG = logging.getLogger(__name__)
+# how often guests whose binlog archiver waits for its key (restarted) are served
+ARCHIVE_KEY_INTERVAL = 1.0
 
 
 class TaskManager:
@@ -208,6 +210,15 @@ class TaskManager:
                 self._stop.wait(self.conf.taskmanager.reconcile_interval)
         self._thread = threading.Thread(target=loop, name="reconciler", daemon=True)
         self._thread.start()
+
+        def keys_loop():
+            while not self._stop.is_set():
+                try:
+                    self.backups.send_archive_keys()
+                except Exception:
+                    LOG.exception("Unexpected exception raised, please report it as a BUG")
+                self._stop.wait(ARCHIVE_KEY_INTERVAL)
+        threading.Thread(target=keys_loop, name="archive-keys", daemon=True).start()
         self.ha.start()
 
     def stop(self):

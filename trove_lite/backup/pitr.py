@@ -169,6 +169,9 @@ def plan(covers: list, view: dict | None, restore_time: float, now: float) -> di
         if c.start <= restore_time and stop_ts < c.end:
             needed = []
             for seg in c.segments:
+                if seg.file_seq == c.backup.file_seq and seg.start > 0 \
+                        and seg.end <= c.backup.pos:
+                    continue   # in the backup: only the file's first segment (its header)
                 after_backup = (seg.file_seq, seg.start) > (c.backup.file_seq, c.backup.pos)
                 if after_backup and seg.first_ts is not None and seg.first_ts > stop_ts:
                     break     # every event in it and after it is later: stop before it

@@ -183,6 +183,16 @@ def plan(covers: list, view: dict | None, restore_time: float, now: float) -> di
                                % (iso(restore_time), stated))
 
 
+def archive_floor(backups: Iterable[BackupPoint]) -> tuple[bool, int | None]:
+    """Retention: (keep everything?, first binlog file number still needed). A
+    segment of an earlier file serves no remaining backup; with no backup left
+    none is needed (a later backup starts from a later position)."""
+    backups = list(backups)
+    if any(b.file_seq is None for b in backups):
+        return True, None
+    return False, min((b.file_seq for b in backups), default=None)
+
+
 # -- database -------------------------------------------------------------------------
 def _epoch(dt):
     return dt.replace(tzinfo=datetime.timezone.utc).timestamp()

@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 
 from trove_lite.guestagent import binlog_archive
 from trove_lite.guestagent import upgrade as upgrade_agent
@@ -29,6 +30,7 @@ from trove_lite.guestagent.state import (  # noqa: F401 (GuestState re-exported)
 from trove_lite.status import ServiceStatus
 
 LOG = logging.getLogger(__name__)
+PROGRESS_NOTIFY = 0.5   # seconds between heartbeats sent for a restore's progress
 
 
 class GuestManager:
@@ -46,6 +48,7 @@ class GuestManager:
         self.template_path = template_path
         self._lock = threading.RLock()
         self.restore_progress = None  # {"phase", "percent", ...} while restoring
+        self._progress_notified = 0.0
         self.early = None  # an EarlyPrepare running the injected request, if any
         self.server_dir = None  # local driver: where the injected request lies
         self.backups = backup_agent.BackupAgent(conf, instance_id, state,
@@ -116,7 +119,16 @@ class GuestManager:
         return extra
 
     def _set_restore_progress(self, progress):
+        """Keep the latest progress for the heartbeat; send one at once on a new
+        phase and at most every PROGRESS_NOTIFY s otherwise."""
+        previous = self.restore_progress or {}
         self.restore_progress = progress
+        now = time.monotonic()
+        if previous.get("phase") != progress.get("phase") or \
+                now - self._progress_notified >= PROGRESS_NOTIFY:
+            self._progress_notified = now
+            if self.heartbeat is not None:
+                self.heartbeat.notify()
 
     def volume_used(self):
         mount = self.state.read().get("mount_point")

@@ -9,20 +9,21 @@ work directory on the volume; their events are parsed (backup/binlog.py) to find
 the exact stop position (the start of the first transaction newer than the stop
 second: no ``--stop-datetime``, which has second granularity in the local time
 zone), and ``mariadb-binlog --start-position --stop-position | mariadb`` applies
-them as root over the server's socket (no password). The Python pump between the
-two reads the ``# at N`` markers to report the percent of events applied.
+them as root over the server's socket (no password), reporting the percent of
+events applied from what mariadb-binlog has read.
 """
 
 import logging
 import os
 import shutil
+import subprocess
 import time
 from bisect import bisect_right
 
 from trove_lite import exceptions
 from trove_lite.backup import binlog
 from trove_lite.drivers.storage import base as storage_base
-from trove_lite.guestagent.backup.pipeline import Pipeline, PipelineError, Stage
+from trove_lite.guestagent.backup.pipeline import Pipeline, PipelineError, Stage, io_counter
 
 LOG = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -72,7 +73,7 @@ def download(request: dict, storage, workdir: str, progress=None) -> list[str]:
 
 def replay_plan(workdir: str, files: list[str], start: dict, stop_ts: int):
     """(files to give mariadb-binlog, start position, stop position or None,
-    [(file, sorted event starts)] of the events to apply)."""
+    [(file, [(event start, end)])] of the events to apply)."""
     if start["file"] not in files:
         raise exceptions.RestoreError(reason="the archive does not hold the backup's "
                                              "binlog file %s" % start["file"])
@@ -87,7 +88,7 @@ def replay_plan(workdir: str, files: list[str], start: dict, stop_ts: int):
                 events = binlog.parse_events(f.read(), 0)
         stop = binlog.stop_position(events, stop_ts)
         out.append(name)
-        kept = [e.start for e in events if stop is None or e.start < stop]
+        kept = [(e.start, e.end) for e in events if stop is None or e.start < stop]
         events_by_file.append((name, kept))
         if stop is not None:
             break
@@ -95,47 +96,31 @@ def replay_plan(workdir: str, files: list[str], start: dict, stop_ts: int):
 
 
 class _EventProgress:
-    """Counts applied events from the ``# at N`` lines mariadb-binlog writes."""
-
-    MARK = b"\n# at "
+    """Percent of the events applied, from the bytes mariadb-binlog has read
+    (/proc/PID/io rchar, no pump on the data path: measured, a Python pump
+    between the two tools made the replay 1.7 x slower here). The header it
+    reads first and the pipe to the client make it a little ahead."""
 
     def __init__(self, events_by_file, callback):
-        self.starts = [starts for _, starts in events_by_file]
-        self.total = max(sum(len(s) for s in self.starts), 1)
+        # cumulative bytes from the start position to each event's end, all files
+        self.ends = []
+        offset = 0
+        for _name, spans in events_by_file:
+            if spans:
+                first = spans[0][0]
+                self.ends.extend(offset + e - first for _, e in spans)
+                offset = self.ends[-1]
+        self.total = max(len(self.ends), 1)
         self.callback = callback
-        self.file_index, self.last_pos, self.tail = 0, -1, b""
-        self._last = 0.0
 
-    def feed(self, data):
-        buf = self.tail + data
-        i = buf.find(self.MARK)
-        while i >= 0:
-            j = buf.find(b"\n", i + len(self.MARK))
-            if j < 0:
-                break
-            try:
-                pos = int(buf[i + len(self.MARK):j])
-            except ValueError:
-                pos = None
-            if pos is not None:
-                if pos < self.last_pos and self.file_index + 1 < len(self.starts):
-                    self.file_index += 1
-                self.last_pos = pos
-            i = buf.find(self.MARK, j)
-        self.tail = buf[-64:]
-        self.report()
-
-    def done(self):
-        return sum(len(s) for s in self.starts[:self.file_index]) + bisect_right(
-            self.starts[self.file_index], self.last_pos) if self.starts else 0
-
-    def report(self, force=False):
-        now = time.monotonic()
-        if self.callback and (force or now - self._last >= PROGRESS_INTERVAL):
-            self._last = now
-            self.callback({"phase": "replaying binlog", "events_total": self.total,
-                           "events_applied": min(self.done(), self.total),
-                           "percent": round(min(99.9, 100.0 * self.done() / self.total), 1)})
+    def report(self, read_bytes, final=False):
+        if not self.callback:
+            return
+        done = self.total if final else bisect_right(self.ends, max(0, read_bytes))
+        self.callback({"phase": "replaying binlog", "events_total": self.total,
+                       "events_applied": min(done, self.total),
+                       "percent": 100.0 if final else
+                       round(min(99.9, 100.0 * done / self.total), 1)})
 
 
 def apply(server, workdir, files, start_pos, stop_pos, events_by_file, progress=None,
@@ -146,35 +131,27 @@ def apply(server, workdir, files, start_pos, stop_pos, events_by_file, progress=
         argv.append("--stop-position=%d" % stop_pos)
     argv += files
     env = server.binaries.env()
-    reader = Pipeline([Stage("mariadb-binlog", tuple(argv), env=env)], cwd=workdir)
-    writer = Pipeline([Stage("mariadb", (client, "--defaults-file=%s" % server.config_file,
-                                         "--binary-mode", "--max-allowed-packet=1G"),
-                             env=env)], feed=True, collect=False)
+    pipeline = Pipeline([Stage("mariadb-binlog", tuple(argv), env=env),
+                         Stage("mariadb", (client, "--defaults-file=%s" % server.config_file,
+                                           "--binary-mode", "--max-allowed-packet=1G"),
+                               env=env)], collect=False, cwd=workdir)
     counter = _EventProgress(events_by_file, progress)
     try:
-        reader.start()
-        writer.start()
-        try:
-            while True:
-                data = reader.read(CHUNK)
-                if not data:
-                    break
-                writer.write(data)
-                counter.feed(data)
-        except BrokenPipeError:
-            pass
-        reader.wait()
-        writer.wait()
-        found = reader.failure() or writer.failure()
-        if found:
-            raise PipelineError(*found)
+        pipeline.start()
+        reader = pipeline.procs[0]
+        while reader.poll() is None or pipeline.procs[1].poll() is None:
+            counter.report(io_counter(reader.pid, "rchar") or 0)
+            try:
+                pipeline.procs[1].wait(PROGRESS_INTERVAL)
+            except subprocess.TimeoutExpired:
+                pass
+        pipeline.wait()
+        pipeline.raise_for_failure()
     except PipelineError as e:
         raise exceptions.RestoreError(reason="binlog replay failed: %s" % e)
     finally:
-        reader.kill()
-        writer.kill()
-    counter.last_pos, counter.file_index = 1 << 62, len(counter.starts) - 1
-    counter.report(force=True)
+        pipeline.kill()
+    counter.report(0, final=True)
     return counter.total
 
 

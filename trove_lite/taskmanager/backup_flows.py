@@ -250,6 +250,38 @@ class BackupFlows:
                 b.deleted, b.status = True, "DELETED"
                 self.quotas.reserve(s, b.tenant_id, {"backups": -1})
             LOG.info("backup %s deleted (%s)", bid, location or "nothing stored")
+        if row.instance_id:
+            self.prune_archive(row.instance_id)
+
+    def prune_archive(self, instance_id):
+        """Remove the archived binlog no remaining backup of the instance needs
+        (retention of the archive follows the backups)."""
+        with self.db.session() as s:
+            backups, _, _ = pitr.load(s, instance_id)
+            keep_all, floor = pitr.archive_floor(backups)
+            if keep_all:
+                return
+            q = select(models.BinlogSegment).where(
+                models.BinlogSegment.instance_id == instance_id)
+            if floor is not None:
+                q = q.where(models.BinlogSegment.file_seq < floor)
+            doomed = [(r.id, r.location) for r in s.execute(q).scalars()]
+        if not doomed:
+            return
+        storage = self.storage_factory()
+        for seg_id, location in doomed:
+            try:
+                if location:
+                    storage.delete(location)
+            except Exception as e:   # kept for the next delete to try again
+                LOG.warning("archived binlog %s not removed: %s", location, e)
+                continue
+            with self.db.session() as s:
+                seg = s.get(models.BinlogSegment, seg_id)
+                if seg is not None:
+                    s.delete(seg)
+        LOG.info("binlog archive of %s: %d segments no backup needs removed",
+                 instance_id, len(doomed))
 
     def _fail_delete(self, backup_id, reason):
         LOG.warning("backup %s DELETE_FAILED: %s", backup_id, reason)

@@ -14,7 +14,8 @@ import pytest
 from troveclient import exceptions as trove_exc
 
 from tests.functional.backups_api.conftest import (
-    checksums, create_instance, make_cp, run_sql, teardown_cp, wait_active, wait_backup)
+    checksums, create_instance, local_objects, make_cp, run_sql, teardown_cp, wait_active,
+    wait_backup)
 from tests.functional.backups_api.test_backups_local import guest_agent_pid
 from trove_lite.backup import pitr
 
@@ -64,17 +65,18 @@ def history(cp):
     """A source with a backup, then batch 1, T1, batch 2, T2, DROP TABLE."""
     trove = cp.client()
     src = wait_active(trove, create_instance(trove, "pitr-source").id)
-    run_sql(src, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40))",
+    run_sql(src, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(400))",
             "INSERT INTO t SELECT seq, MD5(seq) FROM seq_1_to_1000")
     backup = wait_backup(trove, trove.backups.create("pitr-full", src.id).id)
     assert backup.status == "COMPLETED"
     next_second()
-    run_sql(src, "INSERT INTO t SELECT seq, SHA1(seq) FROM seq_1001_to_2000")
+    # ~10 MB of binlog, so that the replay's progress is seen
+    run_sql(src, "INSERT INTO t SELECT seq, REPEAT(SHA1(seq), 9) FROM seq_1001_to_30000")
     after_batch1 = checksums(src)
     t1 = next_second(0.3)
     next_second()
     run_sql(src, "UPDATE t SET v = 'batch2' WHERE id <= 500",
-            "INSERT INTO t SELECT seq, 'b2' FROM seq_2001_to_2500")
+            "INSERT INTO t SELECT seq, 'b2' FROM seq_30001_to_30500")
     after_batch2 = checksums(src)
     t2 = next_second(0.3)
     next_second()
@@ -107,6 +109,7 @@ def test_restore_between_batches_and_before_drop(cp, history):
     assert checksums(r2) == history["after_batch2"]      # the dropped table is back
     assert seen_progress, "no restore progress was shown while building"
     assert all(0 <= p["percent"] <= 100 and p["phase"] for p in seen_progress)
+    assert "replaying binlog" in {p["phase"] for p in seen_progress}, seen_progress
     for inst in (r1, r2):
         trove.instances.delete(inst.id)
 
@@ -164,6 +167,40 @@ def test_guest_killed_mid_archive_leaves_no_gap(cp, history):
     restored = wait_active(trove, pitr_create(trove, "after-kill", src.id,
                                               iso(written + 0.5)).id)
     assert checksums(restored) == expected
+
+
+def test_source_deleted_then_its_backup_deleted(cp, history):
+    """The archive outlives the source; it goes with the last backup it serves."""
+    trove = cp.client()
+    src = history["src"]
+    trove.instances.delete(src.id)
+    wait_gone(trove, src.id)
+    restored = wait_active(trove, pitr_create(trove, "after-delete", src.id,
+                                              iso(history["t1"])).id)
+    assert checksums(restored) == history["after_batch1"]
+    trove.instances.delete(restored.id)
+    assert [o for o in local_objects(cp) if o.startswith("database_backups/%s/binlog/"
+                                                         % src.id)]
+    trove.backups.delete(history["backup"].id)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and [
+            o for o in local_objects(cp) if "%s/binlog/" % src.id in o]:
+        time.sleep(0.3)
+    assert not [o for o in local_objects(cp) if "%s/binlog/" % src.id in o]
+    with pytest.raises(trove_exc.BadRequest) as err:
+        pitr_create(trove, "refused", src.id, iso(history["t1"]))
+    assert "no restorable window" in str(err.value)
+
+
+def wait_gone(trove, inst_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            trove.instances.get(inst_id)
+        except trove_exc.NotFound:
+            return
+        time.sleep(0.3)
+    raise AssertionError("instance %s was not deleted" % inst_id)
 
 
 def admin_reboot(cp, inst_id):

@@ -111,3 +111,11 @@ def test_restore_time_format_is_checked(text):
     with pytest.raises(pitr.BadRequest):
         pitr.parse_time(text)
     assert pitr.parse_time("2026-01-31T12:00:00.250000Z") % 1 == pytest.approx(0.25)
+
+
+def test_archive_retention_follows_the_backups():
+    assert pitr.archive_floor([B1, B2]) == (False, 1)
+    assert pitr.archive_floor([B2]) == (False, 3)
+    assert pitr.archive_floor([]) == (False, None)          # nothing needed any more
+    unknown = pitr.BackupPoint("b3", T0, None, None, None)
+    assert pitr.archive_floor([B2, unknown]) == (True, None)

@@ -219,7 +219,7 @@ def main():
         archiver = BinlogArchiver(SOURCE, GuestState(os.path.join(work, "guest.json")),
                                   lambda: src.datadir, lambda: store, lambda: conductor,
                                   "backups", interval=0.5)
-        archiver.set_key(akey)
+        archiver.set_key(binlog.seal(archiver.public_key, akey))
         archiver.start()
         time.sleep(1.5)
         t = time.monotonic()

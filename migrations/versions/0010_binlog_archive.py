@@ -43,6 +43,7 @@ def upgrade():
         sa.Column("lag_bytes", sa.BigInteger(), nullable=True),
         sa.Column("error", sa.String(1024), nullable=True),
         sa.Column("key_sent_at", sa.Float(), nullable=True),
+        sa.Column("public_key", sa.String(64), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=False))
     with op.batch_alter_table("instances") as batch:
         batch.add_column(sa.Column("restore_point", sa.Text(), nullable=True))

@@ -7,6 +7,11 @@ header and the CRC32 checksum). Only the headers are decoded, plus the body of
 MariaDB's GTID event (sequence number u64, domain u32), which starts each
 transaction (event group).
 
+The key reaches the guest sealed (``seal``/``KeyOpener``): the archiver makes an
+X25519 key pair in memory when it starts and reports the public half; the
+taskmanager encrypts the archive key to it (ephemeral X25519, HKDF-SHA256,
+AES-256-GCM), so the bus carries no key in clear and nothing is kept on disk.
+
 Archived segments are AES-256-GCM objects (``nonce || ciphertext || tag``, the
 object name as associated data) under a per-instance key derived from the
 tenant's backup key (``archive_key``): the guest gets only its own instance's key,
@@ -19,7 +24,10 @@ import re
 import struct
 from typing import Iterable, NamedTuple
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 MAGIC = b"\xfebin"
 HEADER = struct.Struct("<IBIIIH")
@@ -139,3 +147,34 @@ class SegmentCipher:
 def segment_name(instance_id: str, file: str, start: int, end: int) -> str:
     """The object name (under the container) of an archived segment."""
     return "%s/binlog/%s.%012d-%012d.aes" % (instance_id, file, start, end)
+
+
+_SEAL_INFO = b"trove-lite binlog archive key"
+
+
+def _seal_key(shared: bytes) -> AESGCM:
+    return AESGCM(HKDF(hashes.SHA256(), 32, None, _SEAL_INFO).derive(shared))
+
+
+def seal(public_hex: str, key_hex: str) -> str:
+    """``key_hex`` encrypted to the X25519 public key ``public_hex`` (hex text)."""
+    eph = X25519PrivateKey.generate()
+    eph_pub = eph.public_key().public_bytes_raw()
+    shared = eph.exchange(X25519PublicKey.from_public_bytes(bytes.fromhex(public_hex)))
+    nonce = os.urandom(12)
+    return (eph_pub + nonce + _seal_key(shared).encrypt(nonce, key_hex.encode(),
+                                                        eph_pub)).hex()
+
+
+class KeyOpener:
+    """The guest's in-memory key pair for receiving its archive key sealed."""
+
+    def __init__(self):
+        self._private = X25519PrivateKey.generate()
+        self.public_hex = self._private.public_key().public_bytes_raw().hex()
+
+    def open(self, sealed_hex: str) -> str:
+        blob = bytes.fromhex(sealed_hex)
+        eph_pub, nonce, ct = blob[:32], blob[32:44], blob[44:]
+        shared = self._private.exchange(X25519PublicKey.from_public_bytes(eph_pub))
+        return _seal_key(shared).decrypt(nonce, ct, eph_pub).decode()

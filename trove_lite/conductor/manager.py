@@ -125,6 +125,8 @@ class ConductorManager:
                 row = models.BinlogArchive(instance_id=instance_id, state="new")
                 session.add(row)
             row.state = str(status.get("state") or "running")[:16]
+            if status.get("public_key"):
+                row.public_key = str(status["public_key"])[:64]
             if status.get("caught_up_at"):
                 row.caught_up_at = max(row.caught_up_at or 0.0,
                                        float(status["caught_up_at"]))

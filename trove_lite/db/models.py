@@ -358,4 +358,5 @@ class BinlogArchive(Base):
     lag_bytes: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(String(1024))
     key_sent_at: Mapped[float | None] = mapped_column(Float)
+    public_key: Mapped[str | None] = mapped_column(String(64))  # the archiver's X25519
     updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)

@@ -25,9 +25,11 @@ archived; with ``sync_binlog = 1`` a commit is in the file before the client is
 answered).
 
 Key: the per-instance archive key (backup/binlog.py ``archive_key``) arrives by
-RPC (``start_binlog_archive``) and is kept only in memory; after an agent
-restart the archiver reports ``needs_key`` and the taskmanager sends it again.
-The binlog files wait on the volume meanwhile.
+RPC (``start_binlog_archive``) sealed to the public key the archiver reports with
+``needs_key`` (its private half lives only in this process), and is kept only in
+memory; after an agent restart the archiver reports ``needs_key`` with a new
+public key and the taskmanager sends the key again. The binlog files wait on the
+volume meanwhile.
 """
 
 import io
@@ -67,17 +69,23 @@ class BinlogArchiver:
         self.max_segment = max_segment
         self.enabled = enabled
         self._cipher = None
+        self._opener = binlog.KeyOpener()
         self._store = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = None
         self._last_status = 0.0
         self._last_sent = 0.0
-        self.status = {"state": "needs_key"}
+        self.status = {"state": "needs_key", "public_key": self._opener.public_hex}
+
+    @property
+    def public_key(self) -> str:
+        return self._opener.public_hex
 
     # -- control ----------------------------------------------------------------
-    def set_key(self, key_hex: str) -> None:
-        self._cipher = binlog.SegmentCipher(key_hex)
+    def set_key(self, sealed: str) -> None:
+        """The archive key, sealed to this archiver's public key."""
+        self._cipher = binlog.SegmentCipher(self._opener.open(sealed))
         LOG.info("binlog archive: key received; archiving")
         self._wake.set()
 
@@ -97,7 +105,8 @@ class BinlogArchiver:
             idle = True
             try:
                 if self._cipher is None:
-                    self._report_status({"state": "needs_key"})
+                    self._report_status({"state": "needs_key",
+                                         "public_key": self._opener.public_hex})
                 else:
                     idle = self.step()
             except Exception as e:

@@ -335,7 +335,8 @@ class GuestManager:
 
     # -- binlog archive (1.6) ----------------------------------------------------
     def start_binlog_archive(self, ctx, key):
-        """The instance's archive key (kept in memory only); archiving starts."""
+        """The instance's archive key sealed to the archiver's public key (opened
+        and kept in memory only); archiving starts."""
         self.archiver.set_key(key)
 
     # -- upgrades (1.2) ---------------------------------------------------------

@@ -198,7 +198,8 @@ class BackupFlows:
     # -- binlog archive keys ---------------------------------------------------------
     def send_archive_keys(self, now=None, resend_after=5.0):
         """Hand each guest whose archiver waits for its key (it restarted) the key
-        of its instance's archive; again after ``resend_after`` s if it still waits."""
+        of its instance's archive, sealed to the public key it reported; again
+        after ``resend_after`` s if it still waits."""
         now = now or time.time()
         with self.db.session() as s:
             rows = s.execute(select(models.BinlogArchive, models.Instance.tenant_id).join(
@@ -206,11 +207,13 @@ class BackupFlows:
                 models.Instance.deleted.is_(False),
                 models.BinlogArchive.state == "needs_key")).all()
         for row, tenant in rows:
-            if row.key_sent_at and now - row.key_sent_at < resend_after:
+            if (row.key_sent_at and now - row.key_sent_at < resend_after) \
+                    or not row.public_key:
                 continue
             try:
                 key = binlog.archive_key(self.keys.get(tenant), row.instance_id)
-                self.guest_factory(row.instance_id).start_binlog_archive(key)
+                self.guest_factory(row.instance_id).start_binlog_archive(
+                    binlog.seal(row.public_key, key))
             except Exception as e:
                 LOG.warning("archive key for %s not sent: %s", row.instance_id, e)
                 continue

@@ -46,7 +46,7 @@ def archiver(app):
     arch = BinlogArchiver("inst-1", GuestState(os.path.join(work, "state.json")),
                           lambda: app.server.datadir, lambda: store, lambda: conductor,
                           "backups", interval=0.1)
-    arch.set_key(KEY)
+    arch.set_key(binlog.seal(arch.public_key, KEY))
     arch.conductor, arch.store = conductor, store
     yield arch
     arch.stop()

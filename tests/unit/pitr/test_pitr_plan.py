@@ -53,6 +53,15 @@ def test_archive_keys_differ_per_instance_and_segments_are_bound_to_their_name()
         binlog.SegmentCipher(k2).decrypt(blob, "a/binlog/x")
 
 
+def test_the_archive_key_travels_sealed_to_the_archivers_public_key():
+    key = binlog.archive_key("k", "a")
+    opener, other = binlog.KeyOpener(), binlog.KeyOpener()
+    sealed = binlog.seal(opener.public_hex, key)
+    assert key not in sealed and opener.open(sealed) == key
+    with pytest.raises(Exception):
+        other.open(sealed)
+
+
 def seg(seq, start, end, first, last, kind="data", detail=None):
     return pitr.Segment(kind, "mysql-bin.%06d" % seq, seq, start, end, first, last, 3,
                         "loc", detail)

@@ -88,7 +88,8 @@ def stored_bytes(arch, file):
 
 
 def test_open_binlog_is_archived_exactly_and_gtids_recorded(app, archiver):
-    run_sql(app, "CREATE DATABASE IF NOT EXISTS a", "CREATE TABLE IF NOT EXISTS a.t (i INT PRIMARY KEY)",
+    run_sql(app, "CREATE DATABASE IF NOT EXISTS a",
+            "CREATE TABLE IF NOT EXISTS a.t (i INT PRIMARY KEY)",
             "INSERT IGNORE INTO a.t VALUES (1), (2)")
     drain(archiver)
     current = read_index(app.server.datadir)[-1]

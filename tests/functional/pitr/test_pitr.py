@@ -6,6 +6,7 @@ before a DROP TABLE brings the table back, the window is shown on the source and
 times outside it are refused with the window stated. A guest killed while it
 archives leaves no gap."""
 
+import json
 import os
 import signal
 import time
@@ -16,7 +17,7 @@ from troveclient import exceptions as trove_exc
 from tests.functional.backups_api.conftest import (
     checksums, create_instance, local_objects, make_cp, run_sql, teardown_cp, wait_active,
     wait_backup)
-from tests.functional.backups_api.test_backups_local import guest_agent_pid
+from tests.functional.backups_api.test_backups_local import cli, guest_agent_pid
 from trove_lite.backup import pitr
 
 pytestmark = pytest.mark.slow
@@ -175,18 +176,20 @@ def test_source_deleted_then_its_backup_deleted(cp, history):
     src = history["src"]
     trove.instances.delete(src.id)
     wait_gone(trove, src.id)
-    restored = wait_active(trove, pitr_create(trove, "after-delete", src.id,
-                                              iso(history["t1"])).id)
+    created = json.loads(cli(cp, "--json", "create", "after-delete", "1", "--size", "1",
+                             "--restore-instance", src.id,
+                             "--restore-time", iso(history["t1"])))   # by the CLI
+    restored = wait_active(trove, created["id"])
     assert checksums(restored) == history["after_batch1"]
     trove.instances.delete(restored.id)
-    assert [o for o in local_objects(cp) if o.startswith("database_backups/%s/binlog/"
-                                                         % src.id)]
+    prefix = "database_backups/%s/binlog/" % src.id
+    assert [o for o in local_objects(cp, archive=True) if o.startswith(prefix)]
     trove.backups.delete(history["backup"].id)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and [
-            o for o in local_objects(cp) if "%s/binlog/" % src.id in o]:
+            o for o in local_objects(cp, archive=True) if "%s/binlog/" % src.id in o]:
         time.sleep(0.3)
-    assert not [o for o in local_objects(cp) if "%s/binlog/" % src.id in o]
+    assert not [o for o in local_objects(cp, archive=True) if "%s/binlog/" % src.id in o]
     with pytest.raises(trove_exc.BadRequest) as err:
         pitr_create(trove, "refused", src.id, iso(history["t1"]))
     assert "no restorable window" in str(err.value)

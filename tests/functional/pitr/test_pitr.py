@@ -4,19 +4,21 @@ Rows are written in batches at known seconds; restores to a second between two
 batches give exactly the first batch (table checksums), a restore to just
 before a DROP TABLE brings the table back, the window is shown on the source and
 times outside it are refused with the window stated. A guest killed while it
-archives leaves no gap."""
+archives leaves no gap; a binlog purged while its agent was down is a gap the
+window states."""
 
 import json
 import os
 import signal
 import time
 
+import pymysql
 import pytest
 from troveclient import exceptions as trove_exc
 
 from tests.functional.backups_api.conftest import (
-    checksums, create_instance, local_objects, make_cp, run_sql, teardown_cp, wait_active,
-    wait_backup)
+    checksums, create_instance, local_objects, make_cp, run_sql, server_dir, teardown_cp,
+    wait_active, wait_backup)
 from tests.functional.backups_api.test_backups_local import cli, guest_agent_pid
 from trove_lite.backup import pitr
 
@@ -168,6 +170,47 @@ def test_guest_killed_mid_archive_leaves_no_gap(cp, history):
     restored = wait_active(trove, pitr_create(trove, "after-kill", src.id,
                                               iso(written + 0.5)).id)
     assert checksums(restored) == expected
+
+
+def test_binlog_purged_while_the_agent_was_down_is_a_gap_in_the_window(cp, history):
+    """The file the dead agent stood in is purged before a new agent starts: the
+    gap is reported, the window says so and a time after it is refused."""
+    trove = cp.client()
+    src = history["src"]
+    os.kill(guest_agent_pid(cp, src.id), signal.SIGKILL)
+    run_sql(src, "CREATE TABLE g (id INT)", "INSERT INTO g VALUES (1)")
+    conn = pymysql.connect(unix_socket=os.path.join(server_dir(cp, src.id), "mysql",
+                                                    "mysqld.sock"), user="root")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("FLUSH BINARY LOGS")
+            cur.execute("SHOW MASTER STATUS")
+            current = cur.fetchone()[0]
+            for _ in range(50):   # a file is kept until its XA checkpoint is written
+                cur.execute("PURGE BINARY LOGS TO '%s'" % current)
+                cur.execute("SHOW BINARY LOGS")
+                if len(cur.fetchall()) == 1:
+                    break
+                time.sleep(0.2)
+            else:
+                raise AssertionError("the binlogs before %s were not purged" % current)
+    finally:
+        conn.close()
+    admin_reboot(cp, src.id)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        w = window(trove, src.id)
+        if "archive_gap" in w:
+            break
+        time.sleep(0.3)
+    assert "removed before it was archived" in w.get("archive_gap", ""), w
+    run_sql(src, "INSERT INTO g VALUES (2)")
+    time.sleep(2)
+    with pytest.raises(trove_exc.BadRequest) as err:
+        pitr_create(trove, "in-gap", src.id, iso(time.time() - 1))
+    message = str(err.value)
+    assert "outside" in message and w["latest"] in message, message
+    assert pitr.parse_time(w["latest"]) >= int(history["t2"])    # before the gap: fine
 
 
 def test_source_deleted_then_its_backup_deleted(cp, history):

@@ -88,7 +88,8 @@ def parse_time(text) -> float:
                             "2026-01-31T12:00:00.250000Z (UTC)" % (text,))
 
 
-def coverage(backup: BackupPoint, segments: list, caught_up_at: float | None):
+def coverage(backup: BackupPoint, segments: list,
+             caught_up_at: float | None) -> "Coverage | None":
     """What ``backup`` plus the archive can restore (a Coverage), or None when the
     archive does not reach back to the backup's binlog position."""
     if backup.file_seq is None:
@@ -126,7 +127,8 @@ def coverage(backup: BackupPoint, segments: list, caught_up_at: float | None):
     return Coverage(backup, backup.completed, end, needed)
 
 
-def window(backups: Iterable[BackupPoint], segments: list, caught_up_at: float | None):
+def window(backups: Iterable[BackupPoint], segments: list,
+           caught_up_at: float | None) -> tuple[list, dict | None]:
     """(coverages newest backup first, view dict or None)."""
     covers = [c for c in (coverage(b, segments, caught_up_at) for b in backups)
               if c is not None and c.end > c.start]
@@ -198,7 +200,7 @@ def _epoch(dt):
     return dt.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
-def load(s, instance_id):
+def load(s, instance_id: str) -> tuple[list, list, float | None]:
     """(backups, segments, caught_up_at) of an instance (deleted or not)."""
     backups = []
     for row in s.execute(select(models.Backup).where(
@@ -223,7 +225,7 @@ def load(s, instance_id):
     return backups, segments, archive.caught_up_at if archive else None
 
 
-def instance_window(s, instance_id):
+def instance_window(s, instance_id: str) -> tuple[list, dict | None]:
     """(coverages, view) of an instance from the database."""
     backups, segments, caught_up = load(s, instance_id)
     return window(backups, segments, caught_up)

@@ -147,7 +147,7 @@ class ConductorManager:
                 row.user, row.created = user, _from_ts(sent)
 
 
-def record_segment(session, instance_id, seg):
+def record_segment(session, instance_id: str, seg: dict) -> None:
     kind = "gap" if seg.get("kind") == "gap" else "data"
     seq = binlog.file_seq(seg["file"])
     row = session.execute(select(models.BinlogSegment).where(

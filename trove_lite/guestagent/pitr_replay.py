@@ -71,7 +71,7 @@ def download(request: dict, storage, workdir: str, progress=None) -> list[str]:
     return files
 
 
-def replay_plan(workdir: str, files: list[str], start: dict, stop_ts: int):
+def replay_plan(workdir: str, files: list[str], start: dict, stop_ts: int) -> tuple:
     """(files to give mariadb-binlog, start position, stop position or None,
     [(file, [(event start, end)])] of the events to apply)."""
     if start["file"] not in files:
@@ -123,8 +123,9 @@ class _EventProgress:
                        round(min(99.9, 100.0 * done / self.total), 1)})
 
 
-def apply(server, workdir, files, start_pos, stop_pos, events_by_file, progress=None,
-          binlog_tool="mariadb-binlog", client="mariadb"):
+def apply(server, workdir: str, files: list[str], start_pos: int, stop_pos: int | None,
+          events_by_file: list, progress=None, binlog_tool: str = "mariadb-binlog",
+          client: str = "mariadb") -> int:
     """Run ``mariadb-binlog | mariadb`` over the server's socket as root."""
     argv = [binlog_tool, "--start-position=%d" % start_pos]
     if stop_pos is not None:

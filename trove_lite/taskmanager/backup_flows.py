@@ -114,7 +114,7 @@ def restore_request(conf, db, backup_id):
     return {"id": backup_id, "chain": chain, "key": key}
 
 
-def pitr_request(conf, db, restore_point):
+def pitr_request(conf, db, restore_point: str) -> dict:
     """The binlog part of a point-in-time restore request: the plan (backup to
     restore, segments, stop second) and the source's archive key. Planned again
     here, with the same rules the API used (backup/pitr.py), from what is
@@ -196,7 +196,7 @@ class BackupFlows:
         return {"id": parent.id, "location": parent.location, "lsn": meta["lsn"]}
 
     # -- binlog archive keys ---------------------------------------------------------
-    def send_archive_keys(self, now=None, resend_after=5.0):
+    def send_archive_keys(self, now: float | None = None, resend_after: float = 5.0) -> None:
         """Hand each guest whose archiver waits for its key (it restarted) the key
         of its instance's archive, sealed to the public key it reported; again
         after ``resend_after`` s if it still waits."""
@@ -256,7 +256,7 @@ class BackupFlows:
         if row.instance_id:
             self.prune_archive(row.instance_id)
 
-    def prune_archive(self, instance_id):
+    def prune_archive(self, instance_id: str) -> None:
         """Remove the archived binlog no remaining backup of the instance needs
         (retention of the archive follows the backups)."""
         with self.db.session() as s:

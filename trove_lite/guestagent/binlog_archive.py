@@ -82,6 +82,10 @@ class BinlogArchiver:
     def public_key(self) -> str:
         return self._opener.public_hex
 
+    def open_sealed(self, sealed: str) -> str:
+        """A key sealed to this archiver's public key (a point-in-time restore's)."""
+        return self._opener.open(sealed)
+
     # -- control ----------------------------------------------------------------
     def set_key(self, sealed: str) -> None:
         """The archive key, sealed to this archiver's public key."""
@@ -90,7 +94,8 @@ class BinlogArchiver:
         self._wake.set()
 
     def start(self) -> None:
-        if not self.enabled or self._thread is not None:
+        """Start the thread; a disabled archiver only reports its public key."""
+        if self._thread is not None:
             return
         self._thread = threading.Thread(target=self._loop, name="binlog-archive",
                                         daemon=True)
@@ -104,7 +109,10 @@ class BinlogArchiver:
         while not self._stop.is_set():
             idle = True
             try:
-                if self._cipher is None:
+                if not self.enabled:
+                    self._report_status({"state": "disabled",
+                                         "public_key": self._opener.public_hex})
+                elif self._cipher is None:
                     self._report_status({"state": "needs_key",
                                          "public_key": self._opener.public_hex})
                 else:

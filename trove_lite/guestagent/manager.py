@@ -173,7 +173,10 @@ class GuestManager:
                 if replication:
                     self.replication.start_replica(flavor)
                 if backup and backup.get("pitr"):
-                    pitr_replay.run(backup["pitr"], app.server,
+                    replay = dict(backup["pitr"])
+                    if "sealed_key" in replay:
+                        replay["key"] = self.archiver.open_sealed(replay.pop("sealed_key"))
+                    pitr_replay.run(replay, app.server,
                                     storage_drivers.get_storage(self.conf),
                                     os.path.join(mount, "pitr-replay"),
                                     progress=self._set_restore_progress)

@@ -3,7 +3,8 @@ freshly restored server, up to the exact end of the last qualifying transaction.
 
 The request (taskmanager backup_flows.pitr_request) names the source's archived
 segments from the start of the backup's binlog file, the backup's binlog
-position, the stop second and the source's archive key. The segments are
+position, the stop second and the source's archive key (it crosses the bus
+sealed to this guest's archiver key pair; the manager opens it). The segments are
 downloaded (verified), decrypted and joined into the binlog files in a private
 work directory on the volume; their events are parsed (backup/binlog.py) to find
 the exact stop position (the start of the first transaction newer than the stop

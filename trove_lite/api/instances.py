@@ -69,6 +69,20 @@ def check_grants(b):
                                     "create" % (user["name"], ", ".join(missing)))
 
 
+def restore_point(rp):
+    """(source instance ref, restoreTime text) of a point-in-time restore, or None;
+    400 for a mix or half of the two forms."""
+    if not rp or ("instanceRef" not in rp and "restoreTime" not in rp):
+        return None
+    if "backupRef" in rp:
+        raise BadRequest(reason="restorePoint takes backupRef, or instanceRef with "
+                                "restoreTime, not both")
+    if not rp.get("instanceRef") or not rp.get("restoreTime"):
+        raise BadRequest(reason="a point-in-time restore needs both instanceRef and "
+                                "restoreTime (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)")
+    return (rp["instanceRef"], rp["restoreTime"])
+
+
 def create_request(body, conf):
     """A CreateRequest from a schema-valid create body."""
     b = body["instance"]
@@ -90,6 +104,7 @@ def create_request(body, conf):
         databases=tuple(b.get("databases") or ()),
         users=tuple(b.get("users") or ()),
         backup_ref=(b.get("restorePoint") or {}).get("backupRef"),
+        restore_point=restore_point(b.get("restorePoint")),
         access=access_settings(b["access"]) if "access" in b else None,
         region_name=b.get("region_name"),
         configuration=b.get("configuration"),

@@ -92,7 +92,9 @@ INSTANCE_CREATE_FIELDS = {
     "datastore": DATASTORE,
     "databases": array(DATABASE),
     "users": array(USER),
-    "restorePoint": obj(["backupRef"], backupRef=name(255)),
+    # backupRef, or instanceRef + restoreTime (point in time): checked by the service
+    "restorePoint": obj(min_properties=1, backupRef=name(255), instanceRef=name(255),
+                        restoreTime=name(40)),
     "availability_zone": name(255, nullable=True),
     # any network but the deployment's own is refused by the service
     "nics": array(obj(**{"net-id": name(36, nullable=True), "v4-fixed-ip": name(15),

@@ -77,6 +77,11 @@ def instance(snap, links, detailed=False):
         body["configuration"] = {"id": inst.configuration_id, "links": links.links(
             "configurations/%s" % inst.configuration_id), **(snap.configuration or {})}
     body.update(replication.view(snap, links))
+    if snap.restorable_window is not None:
+        body["restorable_window"] = snap.restorable_window
+    progress = getattr(snap.service, "restore_progress", None) if snap.service else None
+    if progress and snap.status == "BUILD":
+        body["restore_progress"] = json.loads(progress)
     if snap.fault is not None:
         body["fault"] = {"message": snap.fault.message, "created": isotime(snap.fault.created),
                          "details": snap.fault.details}

@@ -23,6 +23,16 @@ BACKUP_OPTS = [
     cfg.FloatOpt("max_rate_mb", default=0.0, min=0.0,
                  help="Cap on the MB/s a guest writes into the store (0: no cap), to "
                       "bound the I/O a backup takes from a busy instance."),
+    cfg.BoolOpt("archive_binlog", default=True,
+                help="Ship every instance's binary log continuously into the backup "
+                     "store (encrypted), for point-in-time restore."),
+    cfg.FloatOpt("archive_interval", default=0.5, min=0.05,
+                 help="Seconds a guest's binlog archiver waits, when it has shipped "
+                      "everything, before it looks for new events (the archive lags a "
+                      "commit by about this plus one upload)."),
+    cfg.IntOpt("archive_segment_mb", default=16, min=1,
+               help="Largest archived binlog segment (MB): what the guest holds in "
+                    "memory to encrypt and upload at once."),
 ]
 
 

@@ -210,6 +210,11 @@ def do_show(cs, args):
          arg("--users", nargs="+", default=[], metavar="<user:password>",
              help="Optional list of users."),
          arg("--backup", default=None, help="A backup name or ID to restore from."),
+         arg("--restore_instance", "--restore-instance", default=None,
+             help="Point-in-time restore: the instance (name or ID; the ID if it was "
+                  "deleted) whose data to restore, with --restore-time."),
+         arg("--restore_time", "--restore-time", default=None,
+             help="Point-in-time restore: YYYY-MM-DDTHH:MM:SS[.ffffff]Z (UTC)."),
          arg("--availability_zone", "--availability-zone", default=None,
              help="The zone hint (accepted, not used by local drivers)."),
          arg("--datastore", default=None, help="A datastore name or ID."),
@@ -235,15 +240,31 @@ def do_create(cs, args):
                 "User '%s' must be given as <user:password>." % spec)
         name, password = spec.split(":", 1)
         users.append({"name": name, "password": password, "databases": databases})
+    restore_point = None
+    if args.backup:
+        restore_point = {"backupRef": trove_utils.find_resource(cs.backups, args.backup).id}
+    elif args.restore_instance or args.restore_time:
+        restore_point = {"instanceRef": _instance_ref(cs, args.restore_instance),
+                         "restoreTime": args.restore_time}
     instance = cs.instances.create(
         args.name, flavor_id, volume=volume, databases=databases, users=users,
-        restorePoint=({"backupRef": trove_utils.find_resource(cs.backups, args.backup).id}
-                      if args.backup else None),
+        restorePoint=restore_point,
         availability_zone=args.availability_zone, datastore=args.datastore,
         datastore_version=args.datastore_version, configuration=args.configuration,
         replica_of=find_instance(cs, args.replica_of).id if args.replica_of else None,
         replica_count=args.replica_count)
     return instance_record(instance._info)
+
+
+def _instance_ref(cs, ref):
+    """The ID of a live instance named or identified by ``ref``; else ``ref`` as given
+    (a deleted source is restorable by its ID)."""
+    if not ref:
+        return ref
+    try:
+        return find_instance(cs, ref).id
+    except trove_exceptions.CommandError:
+        return ref
 
 
 @command("delete", "Delete specified instance(s).",

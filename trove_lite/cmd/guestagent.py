@@ -97,6 +97,7 @@ def main(argv=None):
     # the control plane's messages are sealed under this instance's own key
     endpoint = sealed.SealedEndpoint(manager, sealed.guest_key_for(conf), sealed.TO_GUEST,
                                      sealed.window_of(conf))
+    manager.archiver.start()
     server = transport.make_server(conf, guest_rpc.guest_topic(instance_id),
                                    socket.gethostname(), [endpoint])
     server.start()
@@ -106,6 +107,7 @@ def main(argv=None):
     signame = common.wait_for_termination()
     LOG.info("%s: stopping the agent (the database keeps running)", signame)
     beat.stop()
+    manager.archiver.stop()
     if manager.upgrades.rebuild_expected:
         # pre_upgrade answered and nothing else may run until the rebuild: skip the
         # RPC server's drain, which waits out its 1 s poll (a second per upgrade hop)

@@ -14,6 +14,7 @@ import logging
 import oslo_messaging as messaging
 from sqlalchemy import select
 
+from trove_lite.backup import binlog
 from trove_lite.db import models
 from trove_lite.status import ServiceStatus
 
@@ -78,6 +79,9 @@ class ConductorManager:
             row.updated_at = _from_ts(sent)
             if payload.get("volume_used") is not None:
                 row.volume_used = float(payload["volume_used"])
+            if "restore_progress" in payload:
+                row.restore_progress = (json.dumps(payload["restore_progress"])
+                                        if payload["restore_progress"] else None)
             if "replication" in payload:
                 row.replication = (json.dumps(payload["replication"], default=str)
                                    if payload["replication"] else None)
@@ -105,6 +109,31 @@ class ConductorManager:
                     value = json.dumps(value)
                 setattr(backup, key, value)
 
+    def update_binlog_archive(self, ctx, instance_id, segments=None, status=None,
+                              sent=None):
+        """Record archived segments (idempotent, whatever the order: a segment shipped
+        again after a guest restart replaces its row) and, if newer than the last
+        applied, the archive's state."""
+        with self.db.session() as session:
+            for seg in segments or ():
+                record_segment(session, instance_id, seg)
+            ok, reason = self._claim(session, instance_id, "update_binlog_archive", sent)
+            if not ok or not status:
+                return
+            row = session.get(models.BinlogArchive, instance_id)
+            if row is None:
+                row = models.BinlogArchive(instance_id=instance_id, state="new")
+                session.add(row)
+            row.state = str(status.get("state") or "running")[:16]
+            if status.get("public_key"):
+                row.public_key = str(status["public_key"])[:64]
+            if status.get("caught_up_at"):
+                row.caught_up_at = max(row.caught_up_at or 0.0,
+                                       float(status["caught_up_at"]))
+            row.lag_bytes = status.get("lag_bytes")
+            row.error = (status.get("error") or None) and str(status["error"])[:1024]
+            row.updated_at = _from_ts(sent)
+
     def report_root(self, ctx, instance_id, user, sent=None):
         with self.db.session() as session:
             ok, reason = self._claim(session, instance_id, "report_root", sent)
@@ -116,6 +145,30 @@ class ConductorManager:
                                                       created=_from_ts(sent)))
             else:
                 row.user, row.created = user, _from_ts(sent)
+
+
+def record_segment(session, instance_id: str, seg: dict) -> None:
+    kind = "gap" if seg.get("kind") == "gap" else "data"
+    seq = binlog.file_seq(seg["file"])
+    row = session.execute(select(models.BinlogSegment).where(
+        models.BinlogSegment.instance_id == instance_id,
+        models.BinlogSegment.file_seq == seq,
+        models.BinlogSegment.start_pos == int(seg["start"]),
+        models.BinlogSegment.kind == kind)).scalar_one_or_none()
+    if row is None:
+        row = models.BinlogSegment(instance_id=instance_id, kind=kind, file_seq=seq,
+                                   start_pos=int(seg["start"]))
+        session.add(row)
+    row.file = seg["file"]
+    row.end_pos = int(seg.get("end") or seg["start"])
+    row.events = int(seg.get("events") or 0)
+    for key in ("first_ts", "last_ts", "first_gtid", "last_gtid", "location", "size",
+                "checksum"):
+        setattr(row, key, seg.get(key))
+    row.detail = (seg.get("detail") or None) and seg["detail"][:1024]
+    if kind == "gap":
+        LOG.warning("instance %s: binlog archive gap reported: %s", instance_id,
+                    row.detail)
 
 
 def _from_ts(ts):

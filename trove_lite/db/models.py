@@ -101,6 +101,8 @@ class Instance(Base):
     region_id: Mapped[str | None] = mapped_column(String(255))
     encrypted_key: Mapped[str | None] = mapped_column(String(255))
     access: Mapped[str | None] = mapped_column(Text)
+    # point-in-time restore: JSON {source_id, restore_time, backup_id} (API writes it)
+    restore_point: Mapped[str | None] = mapped_column(Text)
     created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
     updated: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow,
                                                        onupdate=utcnow)
@@ -118,6 +120,7 @@ class ServiceStatus(Base):
     status_description: Mapped[str | None] = mapped_column(String(1024))
     volume_used: Mapped[float | None] = mapped_column(Float)  # GB, from the guest
     replication: Mapped[str | None] = mapped_column(Text)  # JSON block, from the guest
+    restore_progress: Mapped[str | None] = mapped_column(Text)  # JSON, from the guest
     updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -385,3 +388,44 @@ class BackupScheduleLease(Base):
     holder: Mapped[str] = mapped_column(String(255))
     backup_id: Mapped[str | None] = mapped_column(String(36), index=True)
     created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+class BinlogSegment(Base):
+    """One archived piece of an instance's binary log (``kind`` "data"), or a gap
+    the guest found (``kind`` "gap": the bytes from start_pos of ``file`` to the
+    next data segment were lost). Written by the conductor from guest reports;
+    kept after the instance is deleted (retention follows its backups)."""
+
+    __tablename__ = "binlog_segments"
+    __table_args__ = (UniqueConstraint("instance_id", "file_seq", "start_pos", "kind",
+                                       name="uq_binlog_segment"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    file: Mapped[str] = mapped_column(String(255))
+    file_seq: Mapped[int] = mapped_column(Integer)
+    start_pos: Mapped[int] = mapped_column(BigInteger)
+    end_pos: Mapped[int] = mapped_column(BigInteger)
+    first_ts: Mapped[float | None] = mapped_column(Float)
+    last_ts: Mapped[float | None] = mapped_column(Float)
+    first_gtid: Mapped[str | None] = mapped_column(String(64))
+    last_gtid: Mapped[str | None] = mapped_column(String(64))
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    location: Mapped[str | None] = mapped_column(String(1024))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(String(1024))
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class BinlogArchive(Base):
+    """The archive state of one instance as its guest last reported it (conductor),
+    plus when the taskmanager last handed the guest its archive key."""
+
+    __tablename__ = "binlog_archives"
+    instance_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    caught_up_at: Mapped[float | None] = mapped_column(Float)   # epoch seconds
+    lag_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(String(1024))
+    key_sent_at: Mapped[float | None] = mapped_column(Float)
+    public_key: Mapped[str | None] = mapped_column(String(64))  # the archiver's X25519
+    updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)

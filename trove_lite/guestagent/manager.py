@@ -11,10 +11,14 @@ import logging
 import os
 import shutil
 import threading
+import time
 
+from trove_lite.guestagent import binlog_archive
 from trove_lite.guestagent import upgrade as upgrade_agent
 from trove_lite.guestagent import early as early_mod
+from trove_lite.drivers import storage as storage_drivers
 from trove_lite.guestagent import logs as guest_logs
+from trove_lite.guestagent import pitr_replay
 from trove_lite.guestagent import volume as volume_util
 from trove_lite.guestagent.backup import agent as backup_agent
 from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
@@ -27,6 +31,7 @@ from trove_lite.guestagent.state import (  # noqa: F401 (GuestState re-exported)
 from trove_lite.status import ServiceStatus
 
 LOG = logging.getLogger(__name__)
+PROGRESS_NOTIFY = 0.5   # seconds between heartbeats sent for a restore's progress
 
 
 class GuestManager:
@@ -43,6 +48,8 @@ class GuestManager:
         self.heartbeat = heartbeat
         self.template_path = template_path
         self._lock = threading.RLock()
+        self.restore_progress = None  # {"phase", "percent", ...} while restoring
+        self._progress_notified = 0.0
         self.early = None  # an EarlyPrepare running the injected request, if any
         self.server_dir = None  # local driver: where the injected request lies
         self.backups = backup_agent.BackupAgent(conf, instance_id, state,
@@ -52,6 +59,12 @@ class GuestManager:
                                                    conf.guest.mount_point,
                                                    lambda: self.heartbeat.notify())
 
+        self.archiver = binlog_archive.BinlogArchiver(
+            instance_id, state, self._archived_datadir, self.backups.storage,
+            lambda: self.heartbeat.conductor, conf.backup_storage.container,
+            interval=conf.backup.archive_interval,
+            max_segment=conf.backup.archive_segment_mb << 20,
+            enabled=conf.backup.archive_binlog)
         self.replication = mdb_replication.Replication(
             self._app, state, os.path.dirname(template_path),
             lambda: self._app().server.bind_address)
@@ -69,6 +82,13 @@ class GuestManager:
         mount = st.get("mount_point")
         datadir = os.path.join(mount, "data") if mount else None
         return mdb_app.MariaDBApp(self.make_server(datadir), self.template_path)
+
+    def _archived_datadir(self):
+        """The datadir whose binlog is archived: only a prepared instance's."""
+        st = self.state.read()
+        if not st.get("prepared") or not st.get("mount_point"):
+            return None
+        return os.path.join(st["mount_point"], "data")
 
     def _admin(self):
         app = self._app()
@@ -96,12 +116,25 @@ class GuestManager:
             self.logs.maintain()  # rotate a log nobody publishes before it fills the volume
         except Exception:
             LOG.exception("rotating datastore logs failed")
-        if not (self.state.read().get("replication") or {}).get("role"):
-            return {}
-        block = self.replication.status()
-        if block is not None:
-            block["fenced"] = self.guard.fenced or block.get("role") == "demoting"
-        return {"replication": block}
+        extra = {"restore_progress": self.restore_progress}
+        if (self.state.read().get("replication") or {}).get("role"):
+            block = self.replication.status()
+            if block is not None:
+                block["fenced"] = self.guard.fenced or block.get("role") == "demoting"
+            extra["replication"] = block
+        return extra
+
+    def _set_restore_progress(self, progress):
+        """Keep the latest progress for the heartbeat; send one at once on a new
+        phase and at most every PROGRESS_NOTIFY s otherwise."""
+        previous = self.restore_progress or {}
+        self.restore_progress = progress
+        now = time.monotonic()
+        if previous.get("phase") != progress.get("phase") or \
+                now - self._progress_notified >= PROGRESS_NOTIFY:
+            self._progress_notified = now
+            if self.heartbeat is not None:
+                self.heartbeat.notify()
 
     def volume_used(self):
         mount = self.state.read().get("mount_point")
@@ -131,7 +164,9 @@ class GuestManager:
                 self.state.update(mount_point=mount, volume_device=volume_device)
                 app = self._app()
                 if backup:
-                    backup_agent.restore(self.conf, backup, app.server)
+                    self.restore_progress = {"phase": "restoring backup", "percent": 0.0}
+                    backup_agent.restore(self.conf, backup, app.server,
+                                         progress=self._set_restore_progress)
                 if replication:
                     # a replica: the source's data, users and databases come seeded
                     self.replication.before_prepare(replication, flavor)
@@ -143,6 +178,14 @@ class GuestManager:
                                      config_overrides=overrides or {})
                 if replication:
                     self.replication.start_replica(flavor)
+                if backup and backup.get("pitr"):
+                    replay = dict(backup["pitr"])
+                    if "sealed_key" in replay:
+                        replay["key"] = self.archiver.open_sealed(replay.pop("sealed_key"))
+                    pitr_replay.run(replay, app.server,
+                                    storage_drivers.get_storage(self.conf),
+                                    os.path.join(mount, "pitr-replay"),
+                                    progress=self._set_restore_progress)
             except Exception as e:
                 LOG.exception("prepare failed")
                 self.state.update(preparing=False, prepare_failed=failure_text(e))
@@ -150,6 +193,7 @@ class GuestManager:
                 return
             finally:
                 early_mod.remove_request(self.server_dir)
+                self.restore_progress = None
             self.state.update(preparing=False, prepared=True)
             if root_password:
                 self.heartbeat.report_root("root")
@@ -297,6 +341,12 @@ class GuestManager:
         """Start the backup in the background (see backup/agent.py); it reports
         through the conductor."""
         self.backups.start(backup, self._app().server)
+
+    # -- binlog archive (1.6) ----------------------------------------------------
+    def start_binlog_archive(self, ctx, key):
+        """The instance's archive key sealed to the archiver's public key (opened
+        and kept in memory only); archiving starts."""
+        self.archiver.set_key(key)
 
     # -- upgrades (1.2) ---------------------------------------------------------
     def pre_upgrade(self, ctx, slow_shutdown=True):

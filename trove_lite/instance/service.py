@@ -17,11 +17,13 @@ and MariaDB alike.
 import dataclasses
 import json
 import logging
+import time
 
 from sqlalchemy import select, update
 
 from trove_lite import catalog, quota
 from trove_lite.api import opts as api_opts
+from trove_lite.backup import pitr
 from trove_lite.configuration import apply as configuration_apply
 from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models
@@ -71,6 +73,7 @@ class CreateRequest:
     databases: tuple = ()
     users: tuple = ()
     backup_ref: str | None = None
+    restore_point: tuple | None = None   # (source instance id, restoreTime text)
     access: dict | None = None
     region_name: str | None = None
     configuration: str | None = None
@@ -90,6 +93,7 @@ class InstanceSnapshot:
     endpoints: dict | None = None  # {"rw", "ro"} of its replication set (taskmanager/ha.py)
     configuration: dict | None = None  # {"name", "apply"} of its group (configuration/apply.py)
     ha: dict | None = None  # {"durability", "term"[, "rejoin"]} of its set (instance/ha.py)
+    restorable_window: dict | None = None  # backup/pitr.py window (show only)
 
     @property
     def service_status(self):
@@ -158,7 +162,9 @@ class InstanceService:
     # -- reads ------------------------------------------------------------------
     def get(self, tenant_id, instance_id):
         with self.db.session() as s:
-            return self._snapshots(s, [self._load(s, tenant_id, instance_id)])[0]
+            snap = self._snapshots(s, [self._load(s, tenant_id, instance_id)])[0]
+            _, view = pitr.instance_window(s, instance_id)
+            return dataclasses.replace(snap, restorable_window=view)
 
     def list(self, tenant_id, limit, marker=None):
         """(snapshots ordered by id, more_after) for ids greater than ``marker``."""
@@ -230,6 +236,10 @@ class InstanceService:
             flavor = catalog.find_flavor(s, flavor_id_from_ref(req.flavor_ref))
             catalog.check_flavor_allowed(s, flavor, datastore, version)
             backup_id = self._restorable_backup(s, tenant_id, req.backup_ref)
+            restore_point = None
+            if req.restore_point:
+                backup_id, restore_point = self._point_in_time(s, tenant_id,
+                                                               *req.restore_point)
             configuration_id = (configuration_service.check_attachable(
                 s, tenant_id, req.configuration, version.id) if req.configuration else None)
             # same transaction as the insert: concurrent creates cannot overshoot
@@ -240,6 +250,7 @@ class InstanceService:
                 volume_type=req.volume_type, task_status=TaskStatus.BUILDING,
                 task_started_at=now, region_id=self.conf.region,
                 restore_backup_id=backup_id, configuration_id=configuration_id,
+                restore_point=restore_point,
                 access=json.dumps(req.access) if req.access is not None else None,
                 created=now, updated=now)
             s.add(inst)
@@ -254,6 +265,21 @@ class InstanceService:
         self._cast("create_instance", ctx, inst.id, databases=[], users=[],
                    backup_id=backup_id, root_password=None)
         return self.get(tenant_id, inst.id)
+
+    def _point_in_time(self, s, tenant_id, source_ref, restore_time):
+        """(backup id, restore_point JSON) of a point-in-time restore of the tenant's
+        instance ``source_ref`` (it may have been deleted since); 400 when the time
+        is outside its restorable window (the message states the window)."""
+        when = pitr.parse_time(restore_time)
+        source = s.execute(select(models.Instance).where(
+            models.Instance.id == source_ref,
+            models.Instance.tenant_id == tenant_id)).scalars().first()
+        if source is None:
+            raise InstanceNotFound(id=source_ref)
+        covers, view = pitr.instance_window(s, source.id)
+        planned = pitr.plan(covers, view, when, time.time())
+        return planned["backup_id"], json.dumps({"source_id": source.id,
+                                                 "restore_time": when})
 
     def _restorable_backup(self, s, tenant_id, backup_ref):
         if not backup_ref:

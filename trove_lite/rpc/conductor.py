@@ -37,3 +37,8 @@ class ConductorAPI:
     def report_root(self, instance_id, user, sent=None):
         self._cast("report_root", instance_id=instance_id, user=user,
                    **({"sent": sent} if sent else {}))
+
+    def update_binlog_archive(self, instance_id, segments, status, sent=None):
+        """Archived segments (recorded whatever the order) and the archive's state."""
+        self._cast("update_binlog_archive", instance_id=instance_id, segments=segments,
+                   status=status, **({"sent": sent} if sent else {}))

@@ -274,3 +274,10 @@ class GuestAPI:
     def ha_fence(self, term=None):
         """A source left behind by a failover stops writes for good; returns gtid_state."""
         return self._call("ha_fence", self.long, "1.9", term=term)
+
+    # binlog archive (1.6)
+    def start_binlog_archive(self, key):
+        """Cast: hand the guest its instance's archive key (backup/binlog.py
+        archive_key, never the tenant's key) sealed to the public key its archiver
+        reported (binlog.seal); it archives from then on."""
+        self._cast("start_binlog_archive", "1.6", key=key)

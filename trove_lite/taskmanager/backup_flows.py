@@ -18,10 +18,12 @@ import datetime
 import json
 import logging
 import os
+import time
 
 from sqlalchemy import select, update
 
 from trove_lite import exceptions, quota
+from trove_lite.backup import binlog, pitr
 from trove_lite.backup import opts as backup_opts
 from trove_lite.backup.keys import TenantKeys
 from trove_lite.backup.service import RUNNING, descendants
@@ -67,6 +69,9 @@ def guest_storage_conf(conf):
     backup_opts.register(conf)
     lines = ["", "[backup]", "progress_interval = %s" % conf.backup.progress_interval,
              "max_rate_mb = %s" % conf.backup.max_rate_mb,
+             "archive_binlog = %s" % conf.backup.archive_binlog,
+             "archive_interval = %s" % conf.backup.archive_interval,
+             "archive_segment_mb = %s" % conf.backup.archive_segment_mb,
              "", "[backup_storage]", "driver = %s" % conf.backup_storage.driver,
              "container = %s" % conf.backup_storage.container]
     if conf.backup_storage.driver == "local":
@@ -107,6 +112,24 @@ def restore_request(conf, db, backup_id):
     except exceptions.TroveLiteError as e:
         raise exceptions.RestoreError(reason=e.message)
     return {"id": backup_id, "chain": chain, "key": key}
+
+
+def pitr_request(conf, db, restore_point: str) -> dict:
+    """The binlog part of a point-in-time restore request: the plan (backup to
+    restore, segments, stop second) and the source's archive key. Planned again
+    here, with the same rules the API used (backup/pitr.py), from what is
+    recorded now. Raises RestoreError if the time is no longer restorable."""
+    rp = json.loads(restore_point)
+    source_id = rp["source_id"]
+    with db.session() as s:
+        covers, view = pitr.instance_window(s, source_id)
+        tenant = s.get(models.Instance, source_id).tenant_id
+    try:
+        planned = pitr.plan(covers, view, rp["restore_time"], now=time.time())
+        key = TenantKeys(conf, db).get(tenant, create=False)
+    except exceptions.TroveLiteError as e:
+        raise exceptions.RestoreError(reason=e.message)
+    return dict(planned, source_id=source_id, key=binlog.archive_key(key, source_id))
 
 
 def injectable(prepare):
@@ -172,6 +195,32 @@ class BackupFlows:
                                                 "metadata" % (parent.id, parent.status))
         return {"id": parent.id, "location": parent.location, "lsn": meta["lsn"]}
 
+    # -- binlog archive keys ---------------------------------------------------------
+    def send_archive_keys(self, now: float | None = None, resend_after: float = 5.0) -> None:
+        """Hand each guest whose archiver waits for its key (it restarted) the key
+        of its instance's archive, sealed to the public key it reported; again
+        after ``resend_after`` s if it still waits."""
+        now = now or time.time()
+        with self.db.session() as s:
+            rows = s.execute(select(models.BinlogArchive, models.Instance.tenant_id).join(
+                models.Instance, models.Instance.id == models.BinlogArchive.instance_id).where(
+                models.Instance.deleted.is_(False),
+                models.BinlogArchive.state == "needs_key")).all()
+        for row, tenant in rows:
+            if (row.key_sent_at and now - row.key_sent_at < resend_after) \
+                    or not row.public_key:
+                continue
+            try:
+                key = binlog.archive_key(self.keys.get(tenant), row.instance_id)
+                self.guest_factory(row.instance_id).start_binlog_archive(
+                    binlog.seal(row.public_key, key))
+            except Exception as e:
+                LOG.warning("archive key for %s not sent: %s", row.instance_id, e)
+                continue
+            with self.db.session() as s:
+                s.get(models.BinlogArchive, row.instance_id).key_sent_at = now
+            LOG.info("binlog archive key sent to the guest of %s", row.instance_id)
+
     # -- delete -------------------------------------------------------------------
     def delete(self, backup_id):
         """Delete the backup and its descendants, deepest first: objects, then rows.
@@ -204,6 +253,38 @@ class BackupFlows:
                 b.deleted, b.status = True, "DELETED"
                 self.quotas.reserve(s, b.tenant_id, {"backups": -1})
             LOG.info("backup %s deleted (%s)", bid, location or "nothing stored")
+        if row.instance_id:
+            self.prune_archive(row.instance_id)
+
+    def prune_archive(self, instance_id: str) -> None:
+        """Remove the archived binlog no remaining backup of the instance needs
+        (retention of the archive follows the backups)."""
+        with self.db.session() as s:
+            backups, _, _ = pitr.load(s, instance_id)
+            keep_all, floor = pitr.archive_floor(backups)
+            if keep_all:
+                return
+            q = select(models.BinlogSegment).where(
+                models.BinlogSegment.instance_id == instance_id)
+            if floor is not None:
+                q = q.where(models.BinlogSegment.file_seq < floor)
+            doomed = [(r.id, r.location) for r in s.execute(q).scalars()]
+        if not doomed:
+            return
+        storage = self.storage_factory()
+        for seg_id, location in doomed:
+            try:
+                if location:
+                    storage.delete(location)
+            except Exception as e:   # kept for the next delete to try again
+                LOG.warning("archived binlog %s not removed: %s", location, e)
+                continue
+            with self.db.session() as s:
+                seg = s.get(models.BinlogSegment, seg_id)
+                if seg is not None:
+                    s.delete(seg)
+        LOG.info("binlog archive of %s: %d segments no backup needs removed",
+                 instance_id, len(doomed))
 
     def _fail_delete(self, backup_id, reason):
         LOG.warning("backup %s DELETE_FAILED: %s", backup_id, reason)

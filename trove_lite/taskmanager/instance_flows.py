@@ -17,6 +17,7 @@ import time
 from sqlalchemy import select
 
 from trove_lite import exceptions, logs_opts, quota
+from trove_lite.backup import binlog
 from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models
 from trove_lite.drivers.compute import base as compute_base
@@ -229,7 +230,7 @@ class InstanceFlows:
         prepare = {"flavor": flavor, "databases": list(databases or []),
                    "users": list(users or []), "root_password": root_password,
                    "overrides": self.configuration_values(inst.configuration_id),
-                   "backup": self.backup_info(backup_id)}
+                   "backup": self.backup_info(backup_id, inst.restore_point)}
         if inst.slave_of_id:
             prepare["replication"] = self._seed_request(inst)
         server_id = self._usable_server(inst.server_id or self._orphan_server(inst))
@@ -255,8 +256,11 @@ class InstanceFlows:
         # a restore waits for the cast (the injected request cannot carry its key):
         # send it while the server boots when the volume is attached already (the
         # guest's queue exists, so the cast waits there for the agent)
-        sent = bool(backup_id) and self._send_prepare(inst, prepare, volume_id,
-                                                      booting=True)
+        # a point-in-time restore's archive key is sealed to the new guest's public
+        # key, known once its agent runs: that prepare is sent after the boot
+        replay = (prepare.get("backup") or {}).get("pitr")
+        sent = bool(backup_id) and not replay and self._send_prepare(
+            inst, prepare, volume_id, booting=True)
         if sent:
             t = self._step(inst, "prepare sent to the booting guest", t)
         server = self._wait_server_active(inst.id, server_id, deadline)
@@ -265,6 +269,9 @@ class InstanceFlows:
             self.update(inst.id, address=server.addresses[0])
         self.apply_access()  # before the guest creates the users
         device = self._attach(volume_id, server_id) if volume_id else None
+        if replay and "key" in replay:
+            replay["sealed_key"] = binlog.seal(self._guest_public_key(inst.id, deadline),
+                                               replay.pop("key"))
         if not sent and self._send_prepare(inst, prepare, volume_id, device=device):
             t = self._step(inst, "prepare sent to the guest", t)
         try:
@@ -278,6 +285,20 @@ class InstanceFlows:
                                     self.conf.taskmanager.usage_timeout, e.message))
             raise FlowError(TaskStatus.BUILDING_ERROR_RESTORE if backup_id
                             else TaskStatus.BUILDING_ERROR, e.message)
+
+    def _guest_public_key(self, instance_id, deadline):
+        """The X25519 public key the instance's agent reported (binlog_archive.py)."""
+        while True:
+            self._check_not_deleting(instance_id)
+            with self.db.session() as s:
+                row = s.get(models.BinlogArchive, instance_id)
+                if row is not None and row.public_key:
+                    return row.public_key
+            if time.monotonic() > deadline:
+                raise FlowError(TaskStatus.BUILDING_ERROR_TIMEOUT_GA,
+                                "The guest agent did not report its public key, which the "
+                                "point-in-time restore's key is sealed to")
+            time.sleep(POLL)
 
     def _seed_request(self, inst):
         try:
@@ -413,11 +434,17 @@ class InstanceFlows:
         """The group's values keyed by option-file name (the guest writes them as is)."""
         return configuration_service.prepare_overrides(self.db, configuration_id)
 
-    def backup_info(self, backup_id):
-        """The restore request for prepare (chain, key), or None."""
+    def backup_info(self, backup_id, restore_point=None):
+        """The restore request for prepare (chain, key; for a point-in-time restore
+        the binlog replay in ``pitr``), or None."""
         if not backup_id:
             return None
         try:
+            if restore_point:
+                replay = backup_flows.pitr_request(self.conf, self.db, restore_point)
+                backup_id = replay.pop("backup_id")
+                request = backup_flows.restore_request(self.conf, self.db, backup_id)
+                return dict(request, pitr=replay)
             return backup_flows.restore_request(self.conf, self.db, backup_id)
         except exceptions.TroveLiteError as e:
             raise FlowError(TaskStatus.BUILDING_ERROR_RESTORE,

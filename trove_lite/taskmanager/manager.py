@@ -21,6 +21,8 @@ from trove_lite.taskmanager import (backup_flows, ha, instance_flows, reconcile,
                                    replication_flows, scheduler, upgrade_flows)
 
 LOG = logging.getLogger(__name__)
+# how often guests whose binlog archiver waits for its key (restarted) are served
+ARCHIVE_KEY_INTERVAL = 1.0
 
 
 class TaskManager:
@@ -209,6 +211,9 @@ class TaskManager:
         self._thread = scheduler.run_every(
             self._stop, lambda: self.conf.taskmanager.reconcile_interval, self.reconcile,
             "reconciler")
+        self._keys_thread = scheduler.run_every(
+            self._stop, lambda: ARCHIVE_KEY_INTERVAL, self.backups.send_archive_keys,
+            "archive-keys")
         self.ha.start()
         self.scheduler.start()
 

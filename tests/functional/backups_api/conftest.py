@@ -167,13 +167,17 @@ def wait_gone(trove, backup_ids, timeout=60):
     raise AssertionError("backups %s were not deleted" % left)
 
 
-def local_objects(cp):
+def local_objects(cp, archive=False):
+    """Objects in the local store; the binlog archive's only with ``archive``."""
     root = os.path.join(cp.state_dir, "backups")
-    return sorted(os.path.relpath(os.path.join(d, f), root)
-                  for d, _, files in os.walk(root) for f in files)
+    names = sorted(os.path.relpath(os.path.join(d, f), root)
+                   for d, _, files in os.walk(root) for f in files)
+    return names if archive else [n for n in names if "/binlog/" not in n]
 
 
-def swift_objects(aio, container="trove_backups"):
+def swift_objects(aio, container="trove_backups", archive=False):
+    """Objects (and segments) in the container; the binlog archive's only with
+    ``archive``."""
     conn = swiftclient.Connection(authurl=aio.auth_url, user=aio.user, key=aio.key)
     names = []
     for c in (container, container + "_segments"):
@@ -183,7 +187,7 @@ def swift_objects(aio, container="trove_backups"):
         except swiftclient.ClientException as exc:
             if exc.http_status != 404:
                 raise
-    return sorted(names)
+    return sorted(n for n in names if archive or "/binlog/" not in n)
 
 
 def server_dir(cp, inst_id):

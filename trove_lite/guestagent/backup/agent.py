@@ -212,7 +212,19 @@ def report_meta(result):
             "checksum_algorithm": result.get("checksum_algorithm")}
 
 
-def restore(conf, request, server):
+def chain_progress(chain, callback):
+    """A run_restore progress callback reporting percent of the chain's stored bytes."""
+    sizes = [item.get("size") or 0 for item in chain]
+    total = max(sum(sizes), 1)
+
+    def progress(info):
+        done = sum(sizes[:info["index"]]) + info["bytes_read"]
+        callback({"phase": "restoring backup", "bytes_read": done, "bytes_total": total,
+                  "percent": round(min(100.0, 100.0 * done / total), 1)})
+    return progress
+
+
+def restore(conf, request, server, progress=None):
     """Restore ``request`` (restore_request of the taskmanager: chain, key) into
     ``server.datadir`` before its first start. A datadir already holding a
     database was restored by an earlier, cut-off prepare: kept. Raises
@@ -227,7 +239,9 @@ def restore(conf, request, server):
             shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
     try:
         result = runner.run_restore(request["chain"], storage_drivers.get_storage(conf),
-                                    request.get("key"), datadir, server.binaries)
+                                    request.get("key"), datadir, server.binaries,
+                                    progress_cb=chain_progress(request["chain"], progress)
+                                    if progress else None)
     except Exception as e:
         # short: the guest's status description keeps 250 characters, and the
         # inner message already names the backup (and the location if corrupted)

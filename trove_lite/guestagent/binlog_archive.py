@@ -1,0 +1,227 @@
+"""The guest's continuous binlog archive: ship the instance's binary log, as it
+grows, into the backup store (encrypted), and report each segment.
+
+Why read the files on the volume rather than ``mariadb-binlog
+--read-from-remote-server --raw --stop-never``: the agent runs beside mariadbd and
+reads its binlog files directly, so it needs no account or password (nothing to
+keep in a defaults file), no long-lived child process to supervise and reconnect,
+and it resumes exactly where it stopped: its position (file, byte offset, always
+an event boundary) is kept in GuestState and advanced only after the segment is
+stored and reported. A guest killed mid-upload starts again from the last
+reported position (the same bytes are shipped again under the same name), so a
+restart leaves no gap as long as the binlog files are still there. When the file
+it stood in is gone (purged while the agent was down, a RESET MASTER), it reports
+a ``gap`` segment and goes on from the next file: the control plane then knows
+the restorable window has a hole.
+
+Timing: every ``[backup] archive_interval`` (0.5 s) the archiver reads the
+binlog index and the bytes after its position. The open file is shipped too:
+only complete events are taken (a trailing partial event is read again next
+time). A file that is no longer the last one in the index was closed by a
+rotation (mariadbd writes the Rotate event before it adds the new file), so once
+read to its end the archiver moves on. When everything is shipped it reports
+``caught_up_at`` (the time the read started: everything committed before it is
+archived; with ``sync_binlog = 1`` a commit is in the file before the client is
+answered).
+
+Key: the per-instance archive key (backup/binlog.py ``archive_key``) arrives by
+RPC (``start_binlog_archive``) sealed to the public key the archiver reports with
+``needs_key`` (its private half lives only in this process), and is kept only in
+memory; after an agent restart the archiver reports ``needs_key`` with a new
+public key and the taskmanager sends the key again. The binlog files wait on the
+volume meanwhile.
+"""
+
+import io
+import logging
+import os
+import threading
+import time
+
+from trove_lite.backup import binlog
+
+LOG = logging.getLogger(__name__)
+STATE_KEY = "binlog_archive"
+STATUS_EVERY = 1.0     # seconds between status-only reports when idle
+
+
+def read_index(datadir: str, index_name: str = "mysql-bin.index") -> list[str]:
+    """Base names of the binlog files the server lists, oldest first."""
+    try:
+        with open(os.path.join(datadir, index_name)) as f:
+            return [os.path.basename(line.strip()) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+class BinlogArchiver:
+    """One thread per agent. ``datadir_fn()`` gives the datadir (None before
+    prepare), ``storage_fn()`` the backup store, ``conductor_fn()`` the conductor."""
+
+    def __init__(self, instance_id, state, datadir_fn, storage_fn, conductor_fn,
+                 container, interval=0.5, max_segment=16 << 20, enabled=True):
+        self.instance_id = instance_id
+        self.state = state
+        self.datadir_fn, self.storage_fn, self.conductor_fn = (datadir_fn, storage_fn,
+                                                               conductor_fn)
+        self.container = container
+        self.interval = interval
+        self.max_segment = max_segment
+        self.enabled = enabled
+        self._cipher = None
+        self._opener = binlog.KeyOpener()
+        self._store = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = None
+        self._last_status = 0.0
+        self._last_sent = 0.0
+        self.status = {"state": "needs_key", "public_key": self._opener.public_hex}
+
+    @property
+    def public_key(self) -> str:
+        return self._opener.public_hex
+
+    def open_sealed(self, sealed: str) -> str:
+        """A key sealed to this archiver's public key (a point-in-time restore's)."""
+        return self._opener.open(sealed)
+
+    # -- control ----------------------------------------------------------------
+    def set_key(self, sealed: str) -> None:
+        """The archive key, sealed to this archiver's public key."""
+        self._cipher = binlog.SegmentCipher(self._opener.open(sealed))
+        LOG.info("binlog archive: key received; archiving")
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start the thread; a disabled archiver only reports its public key."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="binlog-archive",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def _loop(self):
+        while not self._stop.is_set():
+            idle = True
+            try:
+                if not self.enabled:
+                    self._report_status({"state": "disabled",
+                                         "public_key": self._opener.public_hex})
+                elif self._cipher is None:
+                    self._report_status({"state": "needs_key",
+                                         "public_key": self._opener.public_hex})
+                else:
+                    idle = self.step()
+            except Exception as e:
+                LOG.exception("binlog archive step failed; retrying")
+                self._report_status({"state": "error", "error": str(e)[:500]}, force=True)
+                idle = True
+            if idle:
+                self._wake.wait(self.interval)
+                self._wake.clear()
+
+    # -- reports ------------------------------------------------------------------
+    def _send(self, segments, status):
+        sent = max(time.time(), self._last_sent + 1e-6)
+        self._last_sent = sent
+        self.conductor_fn().update_binlog_archive(self.instance_id, segments=segments,
+                                                  status=status, sent=sent)
+
+    def _report_status(self, status, force=False):
+        self.status = status
+        now = time.monotonic()
+        if force or now - self._last_status >= STATUS_EVERY:
+            self._last_status = now
+            try:
+                self._send([], status)
+            except Exception:
+                LOG.exception("binlog archive: status report failed")
+
+    # -- one pass -------------------------------------------------------------------
+    def step(self) -> bool:
+        """Ship what is new; True when everything was shipped (then wait)."""
+        datadir = self.datadir_fn()
+        if not datadir:
+            return True
+        read_started = time.time()
+        files = read_index(datadir)
+        if not files:
+            return True
+        pos = self.state.read().get(STATE_KEY) or {}
+        current, offset = pos.get("file"), int(pos.get("pos") or 0)
+        if current is None:
+            current, offset = files[0], 0
+        path = os.path.join(datadir, current)
+        size = os.path.getsize(path) if os.path.exists(path) else None
+        if current not in files or size is None or size < offset:
+            return self._gap(files, current, offset, size)
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(min(self.max_segment, size - offset))
+        events = binlog.parse_events(data, offset)
+        last_file = current == files[-1]
+        if events:
+            end = events[-1].end
+            at_eof = end >= size and last_file
+            self._ship(current, offset, end, data[:end - offset], events,
+                       read_started if at_eof else None)
+            offset = end
+            self.state.update(**{STATE_KEY: {"file": current, "pos": end}})
+            if not at_eof:
+                return False
+        if offset >= size and not last_file:
+            # closed by a rotation and read to its end: go on with the next file
+            nxt = files[files.index(current) + 1]
+            self.state.update(**{STATE_KEY: {"file": nxt, "pos": 0}})
+            return False
+        if events:
+            return True
+        self._report_status({"state": "running", "caught_up_at": read_started,
+                             "lag_bytes": size - offset if last_file else None})
+        return True
+
+    def _ship(self, file, start, end, data, events, caught_up_at):
+        name = binlog.segment_name(self.instance_id, file, start, end)
+        summary = binlog.summarize(events)
+        if self._store is None:
+            self._store = self.storage_fn()
+        stored = self._store.save(
+            "%s/%s" % (self.container, name),
+            io.BytesIO(self._cipher.encrypt(data, name)),
+            {"binlog_file": file, "start": start, "end": end, "encrypted": "aes-256-gcm"})
+        segment = {"kind": "data", "file": file, "start": start, "end": end,
+                   "events": summary.events, "first_ts": summary.first_ts,
+                   "last_ts": summary.last_ts, "first_gtid": summary.first_gtid,
+                   "last_gtid": summary.last_gtid, "location": stored.location,
+                   "name": name, "size": stored.size, "checksum": stored.checksum}
+        status = {"state": "running", "caught_up_at": caught_up_at, "lag_bytes": None}
+        self.status = status
+        self._send([segment], status)
+        self._last_status = time.monotonic()
+
+    def _gap(self, files, current, offset, size):
+        later = [f for f in files if binlog.file_seq(f) > binlog.file_seq(current)]
+        if current in files and size is not None and size < offset:
+            reason = "binlog %s is shorter (%d bytes) than the archived %d" % (
+                current, size, offset)
+            resume = current
+        elif later:
+            reason = "binlog %s was removed before it was archived past %d" % (
+                current, offset)
+            resume = later[0]
+        else:
+            reason = "binlog %s is gone and the server restarted its binlog at %s" % (
+                current, files[0])
+            resume = files[0]
+        LOG.warning("binlog archive: GAP: %s; continuing at %s", reason, resume)
+        segment = {"kind": "gap", "file": current, "start": offset, "end": offset,
+                   "events": 0, "detail": "%s; archive resumed at %s" % (reason, resume)}
+        self._send([segment], {"state": "running", "caught_up_at": None,
+                               "error": reason})
+        self.state.update(**{STATE_KEY: {"file": resume, "pos": 0}})
+        return False

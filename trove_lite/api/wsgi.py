@@ -30,6 +30,7 @@ from trove_lite.api import server
 from trove_lite.api import configurations
 from trove_lite.api import databases, quotas
 from trove_lite.api import logs
+from trove_lite.api import schema_migrations
 from trove_lite.api import health, metrics
 from trove_lite.api.views import Links
 from trove_lite.exceptions import BadRequest, NotFound, TroveLiteError, fault_body
@@ -127,6 +128,13 @@ ROUTES = [
     (T + "/instances/{instance_id}/log/{log_name}/objects", {"GET": ("logs", "objects")}),
     (T + "/instances/{instance_id}/log/{log_name}/objects/{number}", {
         "GET": ("logs", "object_show")}),
+    # -- online schema migrations (issue 18) --
+    (T + "/instances/{instance_id}/schema_migrations", {
+        "GET": ("schema_migrations", "index"), "POST": ("schema_migrations", "create")}),
+    (T + "/instances/{instance_id}/schema_migrations/{migration_id}", {
+        "GET": ("schema_migrations", "show")}),
+    (T + "/instances/{instance_id}/schema_migrations/{migration_id}/action", {
+        "POST": ("schema_migrations", "action")}),
 ]
 
 
@@ -444,6 +452,8 @@ def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
         "backups": backups.BackupsController(conf, db, taskmanager_api),
         # -- datastore logs (issue 17) --
         **logs.make_controllers(conf, db, service),
+        # -- online schema migrations (issue 18) --
+        **schema_migrations.make_controllers(conf, db, service),
     }
     app_metrics = metrics.Metrics(db)
     app = App(conf, controllers, authorize, app_metrics)

@@ -20,6 +20,9 @@ from trove_lite.status import ServiceStatus
 LOG = logging.getLogger(__name__)
 
 FINISHED_BACKUP_STATES = frozenset(["COMPLETED", "FAILED", "DELETE_FAILED", "DELETED"])
+FINAL_MIGRATION_STATES = frozenset(["COMPLETED", "FAILED", "ABORTED"])
+MIGRATION_STATES = FINAL_MIGRATION_STATES | {"NEW", "RUNNING", "THROTTLED", "POSTPONED",
+                                             "CUTTING_OVER"}
 BACKUP_FIELDS = frozenset(["status", "size", "checksum", "location", "progress", "meta",
                            "fail_reason", "backup_type"])
 
@@ -81,6 +84,27 @@ class ConductorManager:
             if "replication" in payload:
                 row.replication = (json.dumps(payload["replication"], default=str)
                                    if payload["replication"] else None)
+            for report in payload.get("schema_migrations") or ():
+                self._update_migration(session, instance_id, report, sent)
+
+    @staticmethod
+    def _update_migration(session, instance_id, report, sent):
+        """One migration's report from a heartbeat; a final migration never changes
+        (a heartbeat repeats the final report until the guest forgets it)."""
+        status = report.get("status")
+        row = session.get(models.SchemaMigration, report.get("id") or "")
+        if row is None or row.instance_id != instance_id or status not in MIGRATION_STATES:
+            return
+        if row.status in FINAL_MIGRATION_STATES:
+            return
+        if row.status != status:
+            LOG.info("schema migration %s on instance %s: %s -> %s", row.id, instance_id,
+                     row.status, status)
+        row.status = status
+        row.progress = json.dumps(report.get("progress") or {}, default=str)
+        row.fail_reason = (report.get("fail_reason") or None) and report["fail_reason"][:2000]
+        if status in FINAL_MIGRATION_STATES:
+            row.finished = _from_ts(sent)
 
     def update_backup(self, ctx, instance_id, backup_id, backup_fields, sent=None):
         with self.db.session() as session:

@@ -173,6 +173,24 @@ class Tunables:
         with self._lock:
             self.dml_batch_size = min(100, max(1, int(n)))
 
+    def set(self, flag, value):
+        """Set one tunable by its flag name (``chunk-size``, ``max-load``...) from text or a
+        number, clamped as at start; ValueError for a bad value or an unknown flag."""
+        if flag == "chunk-size":
+            self.set_chunk_size(int(value))
+        elif flag == "dml-batch-size":
+            self.set_dml_batch_size(int(value))
+        elif flag == "nice-ratio":
+            self.nice_ratio = max(0.0, float(value))
+        elif flag == "max-lag-millis":
+            self.max_lag_millis = max(100, int(value))
+        elif flag == "max-load":
+            self.max_load = parse_load(value)
+        elif flag == "critical-load":
+            self.critical_load = parse_load(value)
+        else:
+            raise ValueError("unknown setting %r" % flag)
+
     def snapshot(self):
         with self._lock:
             return {k: v for k, v in vars(self).items() if not k.startswith("_")}

@@ -11,7 +11,7 @@ import oslo_messaging as messaging
 from trove_lite import exceptions
 from trove_lite.rpc import transport
 
-VERSION = "1.5"
+VERSION = "1.10"
 
 
 def guest_topic(instance_id):
@@ -247,3 +247,15 @@ class GuestAPI:
         """Semi-sync (``semisync``) or ``async`` for this member's replication role."""
         return self._call("set_durability", self.short, "1.5", durability=durability,
                           timeout_ms=timeout_ms)
+
+    # online schema migrations (1.10)
+    def start_schema_migration(self, migration):
+        """Start ``migration`` ({id, database, table, alter, postpone_cut_over, tunables...})
+        in the background; NotFound (no table), Conflict (one runs on the table) or
+        BadRequest (the server refuses the ALTER) before anything starts."""
+        return self._call("start_schema_migration", self.short, "1.10", migration=migration)
+
+    def schema_migration_action(self, migration_id, action, values=None):
+        """``cut_over``, ``abort``, ``throttle``, ``unthrottle`` or ``set``; its report."""
+        return self._call("schema_migration_action", self.short, "1.10",
+                          migration_id=migration_id, action=action, values=values)

@@ -110,3 +110,50 @@ def test_manage_command_line_reports_errors_without_changing_anything(tmp_path):
     assert manage.main(argv + ["flavor_create", "9", "bad", "-5", "1", "1"]) == 2
     assert manage.main(argv + ["flavor_list"]) == 0
     assert os.path.exists(tmp_path / "trove-lite.sqlite")
+
+
+def test_conductor_never_changes_a_final_schema_migration(control_db):
+    """A heartbeat repeats a migration's final report until the guest forgets it, and a
+    late report (RUNNING from before the end) must not revive it."""
+    iid = _instance(control_db)
+    cond = ConductorManager(control_db)
+    with control_db.session() as s:
+        row = models.SchemaMigration(tenant_id="t", instance_id=iid, database_name="d",
+                                     table_name="x", alter="add column c int", status="NEW")
+        s.add(row)
+        s.flush()
+        mid = row.id
+    now = time.time()
+
+    def beat(sent, **report):
+        cond.heartbeat({}, iid, {"service_status": "HEALTHY",
+                                 "schema_migrations": [dict(report, id=mid)]}, sent=sent)
+
+    def row_of():
+        with control_db.session() as s:
+            r = s.get(models.SchemaMigration, mid)
+            return r.status, json.loads(r.progress or "null"), r.fail_reason, r.finished
+
+    beat(now, status="RUNNING", progress={"rows_copied": 5})
+    assert row_of()[:2] == ("RUNNING", {"rows_copied": 5})
+    beat(now + 1, status="FAILED", progress={"rows_copied": 9}, fail_reason="boom")
+    status, progress, reason, finished = row_of()
+    assert (status, progress, reason) == ("FAILED", {"rows_copied": 9}, "boom") and finished
+    beat(now + 2, status="RUNNING", progress={"rows_copied": 1})
+    assert row_of()[:3] == ("FAILED", {"rows_copied": 9}, "boom")
+    # another instance's guest cannot report on this migration
+    other = _instance_other(control_db)
+    cond.heartbeat({}, other, {"service_status": "HEALTHY", "schema_migrations": [
+        {"id": mid, "status": "COMPLETED"}]}, sent=now + 3)
+    assert row_of()[0] == "FAILED"
+
+
+def _instance_other(db):
+    with db.session() as s:
+        v = s.execute(select(models.DatastoreVersion)).scalars().first()
+        inst = models.Instance(name="j", tenant_id="t", flavor_id="1",
+                               datastore_version_id=v.id)
+        s.add(inst)
+        s.flush()
+        s.add(models.ServiceStatus(instance_id=inst.id, status="NEW"))
+        return inst.id

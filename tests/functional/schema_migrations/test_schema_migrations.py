@@ -9,7 +9,9 @@ nothing behind; bad input is a 4xx in Trove's fault format; the CLI drives it.
 """
 
 import json
+import os
 import shutil
+import signal
 import tempfile
 import time
 
@@ -222,6 +224,37 @@ def test_cli_create_wait_and_show(env, capsys):
     assert rc == 0 and any(m["table"] == "t_twin" and m["status"] == "COMPLETED"
                            for m in listed)
     assert "cli_col" in columns(env, "t_twin")
+
+
+def guest_agent_pid(env):
+    """The guest agent's PID: the child of the wrapper named in guest.pid (local driver)."""
+    server_id = env.cp.client("admin").mgmt_instances.show(env.inst.id).server_id
+    with open(os.path.join(env.cp.state_dir, "servers", server_id, "guest.pid")) as f:
+        leader = int(f.read().split()[0])
+    with open("/proc/%d/task/%d/children" % (leader, leader)) as f:
+        children = [int(p) for p in f.read().split()]
+    assert len(children) == 1, children
+    return children[0]
+
+
+def test_agent_killed_mid_migration_fails_it_cleanly_after_restart(env):
+    """Never a RUNNING that nobody runs: the restarted agent drops the ghost and
+    changelog tables and reports FAILED; the table is as it was."""
+    before = columns(env)
+    code, body = create(env, alter="add column lost int", postpone_cut_over=True)
+    assert code == 202, body
+    mid = body["schema_migration"]["id"]
+    wait_until(env, mid, lambda i: i["status"] == "POSTPONED", what="POSTPONED")
+    assert leftovers(env)[0]            # the ghost and changelog tables exist now
+    os.kill(guest_agent_pid(env), signal.SIGKILL)
+    env.cp.client("admin").mgmt_instances.reboot(env.inst.id)
+    info, _ = wait_until(env, mid, lambda i: i["status"] not in ("POSTPONED", "RUNNING"),
+                         timeout=120, what="settled after restart")
+    assert info["status"] == "FAILED" and "restarted" in info["fail_reason"], info
+    wait_for_status(env.trove, env.inst.id, {"ACTIVE"}, timeout=120)
+    assert columns(env) == before
+    assert leftovers(env) == ([], [])
+    assert twin_writes.differences(env.kw) == []
 
 
 def test_instance_not_active_is_409(env):

@@ -21,10 +21,11 @@ def test_migrations_create_every_model_table_and_are_idempotent(control_db):
     assert {"id", "tenant_id", "task_status", "server_id", "volume_id", "address"} <= cols
 
 
-def _instance(db):
-    manage.datastore_update(db, "mariadb", "")
-    manage.datastore_version_update(db, "mariadb", "10.11", "mariadb", "img", "", "1")
-    manage.flavor_create(db, "1", "tiny", 512, 1, 2)
+def _instance(db, register=True):
+    if register:
+        manage.datastore_update(db, "mariadb", "")
+        manage.datastore_version_update(db, "mariadb", "10.11", "mariadb", "img", "", "1")
+        manage.flavor_create(db, "1", "tiny", 512, 1, 2)
     with db.session() as s:
         v = s.execute(select(models.DatastoreVersion)).scalar_one()
         inst = models.Instance(name="i", tenant_id="t", flavor_id="1",
@@ -142,18 +143,8 @@ def test_conductor_never_changes_a_final_schema_migration(control_db):
     beat(now + 2, status="RUNNING", progress={"rows_copied": 1})
     assert row_of()[:3] == ("FAILED", {"rows_copied": 9}, "boom")
     # another instance's guest cannot report on this migration
-    other = _instance_other(control_db)
+    other = _instance(control_db, register=False)
     cond.heartbeat({}, other, {"service_status": "HEALTHY", "schema_migrations": [
         {"id": mid, "status": "COMPLETED"}]}, sent=now + 3)
     assert row_of()[0] == "FAILED"
 
-
-def _instance_other(db):
-    with db.session() as s:
-        v = s.execute(select(models.DatastoreVersion)).scalars().first()
-        inst = models.Instance(name="j", tenant_id="t", flavor_id="1",
-                               datastore_version_id=v.id)
-        s.add(inst)
-        s.flush()
-        s.add(models.ServiceStatus(instance_id=inst.id, status="NEW"))
-        return inst.id

@@ -15,7 +15,6 @@ import signal
 import tempfile
 import time
 
-import pymysql
 import pytest
 import requests
 

@@ -285,7 +285,7 @@ class SchemaMigrations:
         with self._lock:
             out = {mid: self._report_one(job) for mid, job in self._jobs.items()}
         for mid, record in self._records().items():
-            if mid not in out and record["status"] in FINAL:
+            if mid not in out:  # finished, or left by a previous agent and not settled yet
                 record = dict(record)
                 record.pop("keep_old_table", None)
                 out[mid] = record

@@ -1,5 +1,6 @@
 """Schema, conductor ordering and trove-lite-manage on SQLite and on MariaDB."""
 
+import datetime
 import json
 import os
 import threading
@@ -148,3 +149,26 @@ def test_conductor_never_changes_a_final_schema_migration(control_db):
         {"id": mid, "status": "COMPLETED"}]}, sent=now + 3)
     assert row_of()[0] == "FAILED"
 
+
+
+def test_conductor_fails_a_live_migration_its_guest_no_longer_reports(control_db):
+    """Never a RUNNING that nobody runs: a guest that lost its state (or never got the
+    start) does not list the migration; after the grace period it fails."""
+    iid = _instance(control_db)
+    cond = ConductorManager(control_db)
+    now = time.time()
+    with control_db.session() as s:
+        old = models.SchemaMigration(tenant_id="t", instance_id=iid, database_name="d",
+                                     table_name="x", alter="add column c int", status="RUNNING",
+                                     created=models.utcnow() - datetime.timedelta(minutes=5))
+        new = models.SchemaMigration(tenant_id="t", instance_id=iid, database_name="d",
+                                     table_name="y", alter="add column c int", status="NEW")
+        s.add_all([old, new])
+        s.flush()
+        old_id, new_id = old.id, new.id
+    cond.heartbeat({}, iid, {"service_status": "HEALTHY"}, sent=now)
+    with control_db.session() as s:
+        gone, fresh = s.get(models.SchemaMigration, old_id), s.get(models.SchemaMigration,
+                                                                    new_id)
+        assert gone.status == "FAILED" and "no longer knows" in gone.fail_reason
+        assert fresh.status == "NEW"

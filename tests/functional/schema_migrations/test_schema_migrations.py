@@ -216,8 +216,8 @@ def test_cli_create_wait_and_show(env, capsys):
     rc = cli.main(["--endpoint", endpoint, "migration-create", env.inst.id, DB, "t_twin",
                    "add column cli_col int not null default 7", "--wait"])
     out = capsys.readouterr()
-    assert rc == 0, out.err
-    assert "COMPLETED" in out.out and "100.0%" in out.err
+    assert rc == 0, (out.out, out.err)
+    assert "COMPLETED" in out.out and "100.0%" in out.err, (out.out, out.err)
     rc = cli.main(["--endpoint", endpoint, "--json", "migration-list", env.inst.id])
     listed = json.loads(capsys.readouterr().out)
     assert rc == 0 and any(m["table"] == "t_twin" and m["status"] == "COMPLETED"

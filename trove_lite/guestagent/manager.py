@@ -398,3 +398,7 @@ class GuestManager:
 
     def schema_migration_action(self, ctx, migration_id, action, values=None):
         return self.schema_migrations.action(migration_id, action, values)
+
+    def schema_migration_replica_lags(self, ctx, lags):
+        """Cast from the taskmanager on a replication source: {replica id: lag s}."""
+        self.schema_migrations.report_replica_lags(lags or {})

@@ -127,6 +127,7 @@ class SchemaMigrations:
         self._lock = threading.RLock()
         self._jobs = {}
         self._ticker = None
+        self._replica_lags = None  # the last {replica: lag} the control plane sent
 
     # -- records in GuestState ---------------------------------------------------
     def _records(self):
@@ -170,6 +171,8 @@ class SchemaMigrations:
             migration = Migration(self._request(spec, server), self._tunables(spec, postpone_file),
                                   log=logging.getLogger("trove_lite.osc.%s" % spec["id"][:8]),
                                   status_out=_NullOut())
+            if self._replica_lags is not None:
+                migration.tunables.report_replica_lags(self._replica_lags)
             job = _Job(record, migration, postpone_file)
             self._save(record)
             self._jobs[spec["id"]] = job
@@ -266,6 +269,15 @@ class SchemaMigrations:
             raise exceptions.BadRequest(reason="unknown schema migration action %r" % name)
         self.notify()
         return self._report_one(job)
+
+    def report_replica_lags(self, lags: dict):
+        """On a replication source: the replicas' lag (seconds, None unknown) as the
+        control plane sees it; running migrations throttle above their max_lag_millis."""
+        with self._lock:
+            self._replica_lags = dict(lags)
+            for job in self._jobs.values():
+                if job.record["status"] not in FINAL:
+                    job.migration.tunables.report_replica_lags(lags)
 
     # -- reporting ----------------------------------------------------------------------
     def _report_one(self, job):

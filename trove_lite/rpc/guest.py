@@ -259,3 +259,9 @@ class GuestAPI:
         """``cut_over``, ``abort``, ``throttle``, ``unthrottle`` or ``set``; its report."""
         return self._call("schema_migration_action", self.short, "1.10",
                           migration_id=migration_id, action=action, values=values)
+
+    def schema_migration_replica_lags(self, lags):
+        """Cast: the replicas' lag {replica id: seconds or None}; a source's running
+        migrations throttle on it (refreshed every few seconds: older than 30 s is
+        unknown, which throttles)."""
+        self._cast("schema_migration_replica_lags", "1.10", lags=lags)

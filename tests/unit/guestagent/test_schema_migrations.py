@@ -95,3 +95,25 @@ def test_progress_bar():
     assert bar.startswith("[#####.....]  50.0% 5/10 rows, lag 0.5s, ETA 4s THROTTLED")
     assert bar.endswith("(commanded by user)")
     assert progress_bar({"status": "NEW", "progress": None}, width=4).startswith("[....]   0.0%")
+
+
+def test_reported_replica_lags_go_unknown_when_they_stop_coming():
+    from trove_lite.osc.context import fresh_replica_lags
+    reported = {"b": (0.5, 100.0), "a": (None, 100.0)}
+    assert fresh_replica_lags(reported, 110.0) == (("a", None), ("b", 0.5))
+    assert fresh_replica_lags(reported, 131.0) == (("a", None), ("b", None))
+
+
+def test_replica_lags_of_a_set_for_its_source():
+    from trove_lite.taskmanager.ha import MemberSnapshot, replica_lags
+    members = [MemberSnapshot("r1", "a", "HEALTHY", {"lag_seconds": 1.5}),
+               MemberSnapshot("r2", "b", "HEALTHY", None),
+               MemberSnapshot("r3", "c", "BLOCKED", {"lag_seconds": 0, "broken": True})]
+    assert replica_lags(members) == {"r1": 1.5, "r2": None, "r3": None}
+
+
+def test_throttle_decision_on_reported_lag():
+    from trove_lite.osc.throttler import Metrics, decide
+    slow = decide(Metrics(replica_lags=(("r1", 2.0),)), {"max_lag_millis": 1500})
+    assert slow.throttle and slow.reason == "r1 replica-lag=2.000000s"
+    assert not decide(Metrics(replica_lags=(("r1", 1.0),)), {"max_lag_millis": 1500}).throttle

@@ -57,8 +57,9 @@ def progress_bar(info: dict, width: int = 30) -> str:
         " (%s)" % p["throttle_reason"] if p.get("throttle_reason") else "")
 
 
-def wait(cs, instance, migration_id, until=FINAL, interval=1.0, out=sys.stderr):
+def wait(cs, instance, migration_id, until=FINAL, interval=1.0, out=None):
     """Poll until the status is in ``until``; draw the bar; return the last body."""
+    out = out or sys.stderr  # looked up now: whoever runs us may have replaced it
     while True:
         _, body = _client(cs).get(_path(instance, migration_id))
         info = body["schema_migration"]
@@ -70,8 +71,8 @@ def wait(cs, instance, migration_id, until=FINAL, interval=1.0, out=sys.stderr):
         time.sleep(interval)
 
 
-def _done(cs, instance, info):
-    if info["status"] in ("FAILED", "ABORTED"):
+def _done(cs, instance, info, expected="COMPLETED"):
+    if info["status"] in FINAL and info["status"] != expected:
         raise trove_exceptions.CommandError("schema migration %s %s: %s" % (
             info["id"], info["status"], info.get("fail_reason")))
     return _record(info)
@@ -137,13 +138,13 @@ def do_migration_show(cs, args):
     return _record(body["schema_migration"])
 
 
-def _action(cs, args, name, values=None):
+def _action(cs, args, name, values=None, expected="COMPLETED"):
     instance = find_instance(cs, args.instance)
     _, body = _client(cs).post(_path(instance, args.migration, "/action"),
                                body={name: values or {}})
     info = body["schema_migration"]
     if getattr(args, "wait", False):
-        return _done(cs, instance, wait(cs, instance, args.migration))
+        return _done(cs, instance, wait(cs, instance, args.migration), expected)
     return _record(info)
 
 
@@ -163,7 +164,7 @@ def do_migration_cut_over(cs, args):
                             "and the table is left as it was.", *MIGRATION_ARGS, WAIT_ARG,
          aliases=("schema-migration-cancel",))
 def do_migration_abort(cs, args):
-    return _action(cs, args, "abort")
+    return _action(cs, args, "abort", expected="ABORTED")
 
 
 @command("migration-throttle", "Pauses a migration's row copy.", *MIGRATION_ARGS)

@@ -24,7 +24,6 @@ from tests.support.controlplane import ControlPlane, wait_for_status
 from trove_lite.cli import main as cli
 
 USER, PASSWORD, DB = "app", "app-Pw-1", "shop"
-HELPERS = ("_t_gho", "_t_ghc", "_t_del", "_t_ghk")
 
 
 @pytest.fixture(scope="module")
@@ -82,13 +81,23 @@ def leftovers(env):
     c = twin_writes.support.connect(env.kw)
     with c.cursor() as cur:
         cur.execute("select table_name from information_schema.tables where table_schema=%s "
-                    "and table_name in %s", (DB, HELPERS))
+                    "and table_name rlike '^_.*_(gho|ghc|del|ghk)$'", (DB,))
         tables = [r[0] for r in cur.fetchall()]
         cur.execute("select trigger_name from information_schema.triggers "
                     "where event_object_schema=%s", (DB,))
         triggers = [r[0] for r in cur.fetchall()]
     c.close()
     return tables, triggers
+
+
+def make_table(env, name, rows=3000):
+    c = twin_writes.support.connect(env.kw)
+    with c.cursor() as cur:
+        cur.execute("drop table if exists %s" % name)
+        cur.execute("create table %s (id int primary key, v varchar(20))" % name)
+        cur.execute("insert into %s select seq, concat('v', seq) from seq_1_to_%d" % (
+            name, rows))
+    c.close()
 
 
 def columns(env, table="t"):
@@ -213,16 +222,45 @@ def test_unknown_migration_and_bad_actions(env):
 
 def test_cli_create_wait_and_show(env, capsys):
     endpoint = env.cp.endpoint("demo")
-    rc = cli.main(["--endpoint", endpoint, "migration-create", env.inst.id, DB, "t_twin",
+    make_table(env, "cli_a")
+    rc = cli.main(["--endpoint", endpoint, "migration-create", env.inst.id, DB, "cli_a",
                    "add column cli_col int not null default 7", "--wait"])
     out = capsys.readouterr()
     assert rc == 0, (out.out, out.err)
     assert "COMPLETED" in out.out and "100.0%" in out.err, (out.out, out.err)
     rc = cli.main(["--endpoint", endpoint, "--json", "migration-list", env.inst.id])
     listed = json.loads(capsys.readouterr().out)
-    assert rc == 0 and any(m["table"] == "t_twin" and m["status"] == "COMPLETED"
+    assert rc == 0 and any(m["table"] == "cli_a" and m["status"] == "COMPLETED"
                            for m in listed)
-    assert "cli_col" in columns(env, "t_twin")
+    assert "cli_col" in columns(env, "cli_a")
+
+
+def test_cli_postponed_cut_over_and_cancel(env, capsys):
+    """The brief's names: create --postpone-cut-over --wait returns once the copy is done
+    and the cut-over waits; cutover --wait lands it; cancel --wait leaves the table."""
+    endpoint = env.cp.endpoint("demo")
+
+    def run(*argv):
+        rc = cli.main(["--endpoint", endpoint, "--json", *argv])
+        out = capsys.readouterr()
+        assert rc == 0, (out.out, out.err)
+        return json.loads(out.out), out.err
+
+    make_table(env, "cli_b")
+    info, err = run("schema-migration-create", env.inst.id, DB, "cli_b",
+                    "add column cli_two int", "--postpone-cut-over", "--wait")
+    assert info["status"] == "POSTPONED" and "POSTPONED" in err
+    assert "cli_two" not in columns(env, "cli_b")
+    info, _ = run("schema-migration-cutover", env.inst.id, info["id"], "--wait")
+    assert info["status"] == "COMPLETED" and "cli_two" in columns(env, "cli_b")
+    info, _ = run("schema-migration-create", env.inst.id, DB, "cli_b",
+                  "add column cli_three int", "--postpone-cut-over", "--wait")
+    info, _ = run("schema-migration-cancel", env.inst.id, info["id"], "--wait")
+    assert info["status"] == "ABORTED"
+    assert "cli_three" not in columns(env, "cli_b")
+    assert leftovers(env) == ([], [])
+    shown, _ = run("schema-migration-show", env.inst.id, info["id"])
+    assert shown["status"] == "ABORTED" and "aborted by the user" in shown["fail_reason"]
 
 
 def guest_agent_pid(env):

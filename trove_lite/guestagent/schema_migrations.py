@@ -11,11 +11,13 @@ while one runs, the heartbeat is asked for every ``REPORT_INTERVAL`` seconds. A
 heartbeat lost on the bus is repeated by the next one, so the final status
 always arrives; the conductor never changes a migration that is final.
 
-State: each migration's record is kept in GuestState (``schema_migrations``)
-before it starts. An agent that restarts finds records that are not final and
-settles them with ``recovery_action`` (pure): ghost, changelog and checkpoint
-tables dropped and FAILED, or COMPLETED when the swap had already happened.
-Never a RUNNING that nobody runs.
+State: each migration's record (with its request) is kept in GuestState
+(``schema_migrations``) before it starts, and the engine checkpoints every
+``CHECKPOINT_SECONDS``. An agent that restarts finds records that are not final
+and settles them with ``recovery_action`` (pure): resumed from the checkpoint
+(the engine's resume), or FAILED with the ghost, changelog and checkpoint tables
+dropped, or COMPLETED when the swap had already happened. Never a RUNNING that
+nobody runs.
 
 Abort (``abort`` action, the engine's panic): the engine stops, then the ghost,
 changelog and checkpoint tables (and a cut-over sentry) are dropped here; the
@@ -39,6 +41,7 @@ LOG = logging.getLogger(__name__)
 FINAL = frozenset(["COMPLETED", "FAILED", "ABORTED"])
 KEEP_FINISHED_SECONDS = 3600
 REPORT_INTERVAL = 1.0
+CHECKPOINT_SECONDS = 5  # how much row copy a restarted agent may have to redo
 SENTRY_COMMENT = "ghost-cut-over-sentry"
 # request key -> engine flag, for the tunables a migration accepts at start and in "set"
 TUNABLE_KEYS = {"chunk_size": "chunk-size", "dml_batch_size": "dml-batch-size",
@@ -64,27 +67,33 @@ class Recovery:
     drop: tuple  # table names to drop
 
 
-def recovery_action(table: str, tables: dict, keep_old_table: bool) -> Recovery:
+def recovery_action(table: str, tables: dict, keep_old_table: bool,
+                    checkpointed: bool = False) -> Recovery:
     """What to do with a migration an agent restart cut off (pure).
 
     ``tables``: {name: comment} of the tables that exist among the original, the
-    ghost, the changelog, the checkpoint and the old (``_T_del``) names. The swap
-    happened when the ghost is gone and ``_T_del`` is a real table (not the
-    cut-over sentry): the migration is complete. Otherwise the original table was
+    ghost, the changelog, the checkpoint and the old (``_T_del``) names;
+    ``checkpointed``: the checkpoint table holds a checkpoint. The swap happened when
+    the ghost is gone and ``_T_del`` is a real table (not the cut-over sentry): the
+    migration is complete. Before it, a checkpoint lets the engine resume (RUNNING;
+    a sentry left by a cut-over cut short goes first). Otherwise the original table was
     never changed; the helpers go.
     """
     ghost, ghc = osc_sql.ghost_name(table), osc_sql.changelog_name(table)
     ghk, old = osc_sql.checkpoint_name(table), osc_sql.old_name(table)
     helpers = tuple(t for t in (ghost, ghc, ghk) if t in tables)
     old_is_sentry = tables.get(old) == SENTRY_COMMENT
+    sentry = (old,) if old_is_sentry else ()
     if ghost not in tables and old in tables and not old_is_sentry and table in tables:
         drop = tuple(t for t in (ghc, ghk) if t in tables)
         return Recovery("COMPLETED", "the guest agent restarted after the cut-over; the "
                         "migration had completed", drop + (() if keep_old_table else (old,)))
+    if ghost in tables and ghk in tables and checkpointed and table in tables:
+        return Recovery("RUNNING", "the guest agent restarted during the migration; it "
+                        "resumes from its last checkpoint", sentry)
     return Recovery("FAILED", "the guest agent restarted during the migration; it was "
                     "stopped and its ghost and changelog tables were dropped (the original "
-                    "table is unchanged); create the migration again",
-                    helpers + ((old,) if old_is_sentry else ()))
+                    "table is unchanged); create the migration again", helpers + sentry)
 
 
 def progress_of(status: dict) -> dict:
@@ -160,33 +169,41 @@ class SchemaMigrations:
                                                      "on %s.%s" % (r["id"], db, table))
             server = self.server_fn()
             check_table_and_alter(server.connect, db, table, spec["alter"])
-            record = {"id": spec["id"], "database": db, "table": table, "status": "RUNNING",
-                      "progress": None, "fail_reason": None,
-                      "keep_old_table": bool(spec.get("keep_old_table")),
-                      "started_at": time.time()}
-            os.makedirs(self.work_dir, exist_ok=True)
-            postpone_file = os.path.join(self.work_dir, "osc-%s.postpone" % spec["id"])
-            if spec.get("postpone_cut_over"):
-                open(postpone_file, "w").close()
-            migration = Migration(self._request(spec, server), self._tunables(spec, postpone_file),
-                                  log=logging.getLogger("trove_lite.osc.%s" % spec["id"][:8]),
-                                  status_out=_NullOut())
-            if self._replica_lags is not None:
-                migration.tunables.report_replica_lags(self._replica_lags)
-            job = _Job(record, migration, postpone_file)
-            self._save(record)
-            self._jobs[spec["id"]] = job
-            threading.Thread(target=self._run, args=(job,), name="osc-%s" % spec["id"][:8],
-                             daemon=True).start()
-            self._start_ticker()
+            job = self._launch(spec, server)
         self.notify()
         return self._report_one(job)
 
+    def _launch(self, spec, server, resume=False):
+        """Record and start the engine's thread (``resume``: from its checkpoint)."""
+        record = {"id": spec["id"], "database": spec["database"], "table": spec["table"],
+                  "status": "RUNNING", "progress": None, "fail_reason": None,
+                  "keep_old_table": bool(spec.get("keep_old_table")),
+                  "started_at": time.time(), "spec": spec}
+        os.makedirs(self.work_dir, exist_ok=True)
+        postpone_file = os.path.join(self.work_dir, "osc-%s.postpone" % spec["id"])
+        if spec.get("postpone_cut_over") and not resume:
+            open(postpone_file, "w").close()
+        migration = Migration(self._request(spec, server, resume),
+                              self._tunables(spec, postpone_file),
+                              log=logging.getLogger("trove_lite.osc.%s" % spec["id"][:8]),
+                              status_out=_NullOut())
+        if self._replica_lags is not None:
+            migration.tunables.report_replica_lags(self._replica_lags)
+        job = _Job(record, migration, postpone_file)
+        with self._lock:
+            self._save(record)
+            self._jobs[spec["id"]] = job
+        threading.Thread(target=self._run, args=(job,), name="osc-%s" % spec["id"][:8],
+                         daemon=True).start()
+        self._start_ticker()
+        return job
+
     @staticmethod
-    def _request(spec, server):
+    def _request(spec, server, resume=False):
         return MigrationRequest(
             database=spec["database"], table=spec["table"], alter=spec["alter"],
             user="root", password="", unix_socket=server.socket, host="localhost",
+            checkpoint=True, checkpoint_seconds=CHECKPOINT_SECONDS, resume=resume,
             allow_on_master=True, assume_rbr=True, ok_to_drop_table=not spec.get(
                 "keep_old_table"), default_retries=int(spec.get("cut_over_retries") or 10),
             cut_over_lock_timeout_seconds=int(spec.get("cut_over_lock_timeout_seconds") or 3))
@@ -290,6 +307,7 @@ class SchemaMigrations:
             record["progress"]["settings"] = {k: _tunable_value(job.migration.tunables, k)
                                               for k in TUNABLE_KEYS}
         record.pop("keep_old_table", None)
+        record.pop("spec", None)
         return record
 
     def report(self) -> list:
@@ -300,6 +318,7 @@ class SchemaMigrations:
             if mid not in out:  # finished, or left by a previous agent and not settled yet
                 record = dict(record)
                 record.pop("keep_old_table", None)
+                record.pop("spec", None)
                 out[mid] = record
         return list(out.values())
 
@@ -320,22 +339,32 @@ class SchemaMigrations:
 
     # -- after an agent restart -------------------------------------------------------
     def recover(self):
-        """Settle the migrations a previous agent process left unfinished."""
+        """Settle the migrations a previous agent process left unfinished: resume from
+        a checkpoint, or fail cleanly, or complete (see ``recovery_action``)."""
         with self._lock:
             pending = [r for r in self._records().values()
                        if r["status"] not in FINAL and r["id"] not in self._jobs]
         for record in pending:
             try:
-                conn = self.server_fn().connect()
+                server = self.server_fn()
+                conn = server.connect()
                 try:
-                    tables = existing_tables(conn, record["database"], record["table"])
+                    db = record["database"]
+                    tables = existing_tables(conn, db, record["table"])
+                    ghk = osc_sql.checkpoint_name(record["table"])
                     rec = recovery_action(record["table"], tables,
-                                          record.get("keep_old_table", False))
+                                          record.get("keep_old_table", False),
+                                          ghk in tables and record.get("spec") is not None
+                                          and _has_rows(conn, db, ghk))
                     with conn.cursor() as cur:
                         for name in rec.drop:
-                            cur.execute(osc_sql.drop_table(record["database"], name))
+                            cur.execute(osc_sql.drop_table(db, name))
                 finally:
                     conn.close()
+                LOG.info("schema migration %s: %s (%s)", record["id"], rec.status, rec.reason)
+                if rec.status == "RUNNING":
+                    self._launch(record["spec"], server, resume=True)
+                    continue
             except Exception as exc:  # the server may not be up yet: next heartbeat
                 LOG.warning("schema migration %s: recovery failed (%s); will retry",
                             record["id"], exc)
@@ -343,7 +372,12 @@ class SchemaMigrations:
             record.update(status=rec.status, finished_at=time.time(),
                           fail_reason=rec.reason if rec.status == "FAILED" else None)
             self._save(record)
-            LOG.info("schema migration %s: %s (%s)", record["id"], rec.status, rec.reason)
+
+
+def _has_rows(conn, db, table):
+    with conn.cursor() as cur:
+        cur.execute("select 1 from %s limit 1" % osc_sql.qualified(db, table))
+        return cur.fetchone() is not None
 
 
 def apply_tunables(tunables: Tunables, values: dict):

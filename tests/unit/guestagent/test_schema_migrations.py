@@ -12,9 +12,9 @@ from trove_lite.instance.schema_migrations import check_alter
 
 
 def test_restart_before_the_swap_drops_the_helpers_and_fails():
-    rec = recovery_action("t", {"t": "", "_t_gho": "", "_t_ghc": ""}, False)
+    rec = recovery_action("t", {"t": "", "_t_gho": "", "_t_ghc": "", "_t_ghk": ""}, False)
     assert rec.status == "FAILED" and "unchanged" in rec.reason
-    assert set(rec.drop) == {"_t_gho", "_t_ghc"}
+    assert set(rec.drop) == {"_t_gho", "_t_ghc", "_t_ghk"}
 
 
 def test_restart_during_the_cut_over_drops_the_sentry_but_never_the_table():
@@ -28,6 +28,16 @@ def test_restart_after_the_swap_is_completed_and_keeps_the_old_table_if_asked():
     rec = recovery_action("t", tables, False)
     assert rec.status == "COMPLETED" and set(rec.drop) == {"_t_ghc", "_t_del"}
     assert set(recovery_action("t", tables, True).drop) == {"_t_ghc"}
+
+
+def test_restart_with_a_checkpoint_resumes_and_drops_a_sentry_first():
+    tables = {"t": "", "_t_gho": "", "_t_ghc": "", "_t_ghk": ""}
+    rec = recovery_action("t", tables, False, checkpointed=True)
+    assert rec.status == "RUNNING" and "resumes" in rec.reason and rec.drop == ()
+    rec = recovery_action("t", dict(tables, _t_del=SENTRY_COMMENT), False, checkpointed=True)
+    assert rec.status == "RUNNING" and rec.drop == ("_t_del",)
+    # an empty checkpoint table (killed before the first checkpoint) cannot resume
+    assert recovery_action("t", tables, False, checkpointed=False).status == "FAILED"
 
 
 def test_restart_before_anything_was_created_has_nothing_to_drop():

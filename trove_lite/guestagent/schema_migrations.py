@@ -306,6 +306,8 @@ class SchemaMigrations:
             record["progress"] = progress_of(st)
             record["progress"]["settings"] = {k: _tunable_value(job.migration.tunables, k)
                                               for k in TUNABLE_KEYS}
+            if self._replica_lags is not None:
+                record["progress"]["replica_lags"] = dict(self._replica_lags)
         record.pop("keep_old_table", None)
         record.pop("spec", None)
         return record

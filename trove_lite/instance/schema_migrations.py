@@ -24,9 +24,9 @@ from trove_lite.osc import inspector as osc_inspector
 from trove_lite.osc import parser as osc_parser
 
 FINAL = frozenset(["COMPLETED", "FAILED", "ABORTED"])
-OPTION_KEYS = ("postpone_cut_over", "keep_old_table", "chunk_size", "dml_batch_size",
-               "nice_ratio", "max_lag_millis", "max_load", "critical_load",
-               "cut_over_lock_timeout_seconds")
+SETTING_KEYS = ("chunk_size", "dml_batch_size", "nice_ratio", "max_lag_millis", "max_load",
+                "critical_load", "cut_over_lock_timeout_seconds")
+OPTION_KEYS = ("postpone_cut_over", "keep_old_table") + SETTING_KEYS
 ACTIONS = ("cut_over", "abort", "throttle", "unthrottle", "set")
 
 
@@ -71,7 +71,7 @@ def view(row) -> dict:
            "progress": progress or None, "fail_reason": row.fail_reason,
            "created": row.created.isoformat(), "updated": row.updated.isoformat(),
            "finished": row.finished.isoformat() if row.finished else None}
-    out["settings"] = settings or {k: options[k] for k in OPTION_KEYS[2:] if k in options}
+    out["settings"] = settings or {k: options[k] for k in SETTING_KEYS if k in options}
     return out
 
 

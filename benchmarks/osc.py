@@ -82,6 +82,9 @@ class Outcome:
     backlog_events_end: int | None = None
     apply_lag_max: float | None = None
     apply_lag_end: float | None = None
+    copy_seconds: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
     error: str = ""
 
 
@@ -210,6 +213,10 @@ class Writer(threading.Thread):
         n = sum(1 for a, _ in self.spans if t_from <= a <= t_to)
         return n / max(t_to - t_from, 1e-9)
 
+    def latency_ms(self, t_from, t_to, q):
+        """The ``q`` quantile (0.99: p99) of the latency of writes started in the window."""
+        return latency_quantile(self.spans, t_from, t_to, q)
+
     def max_stall(self, t_from=None, t_to=None):
         """Longest write overlapping [t_from, t_to] (whole run if not given), in ms.
 
@@ -221,6 +228,46 @@ class Writer(threading.Thread):
         if spans:
             return max((b - a) * 1000 for a, b in spans)
         return (t_to - t_from) * 1000 if t_from is not None and t_to is not None else None
+
+
+def latency_quantile(spans, t_from, t_to, q):
+    lat = sorted((b - a) * 1000 for a, b in spans if t_from <= a <= t_to)
+    if not lat:
+        return None
+    return lat[min(len(lat) - 1, int(q * len(lat)))]
+
+
+class WriterGroup:
+    """``connections`` Writers sharing ``rate``: an application's connection pool. Spans
+    are everyone's; ``inserts`` (for the apply-lag sampler) are the first writer's."""
+
+    def __init__(self, target, rate, max_id, connections):
+        self.writers = [Writer(target, rate / connections, max_id)
+                        for _ in range(connections)]
+        self.inserts = self.writers[0].inserts
+
+    def start(self):
+        for w in self.writers:
+            w.start()
+
+    def stop(self):
+        for w in self.writers:
+            w.stop()
+
+    @property
+    def spans(self):
+        return sorted(s for w in self.writers for s in w.spans)
+
+    @property
+    def error(self):
+        return next((w.error for w in self.writers if w.error), None)
+
+    def committed_at(self, row_id):
+        return self.writers[0].committed_at(row_id)
+
+    achieved_rate = Writer.achieved_rate
+    max_stall = Writer.max_stall
+    latency_ms = Writer.latency_ms
 
 
 def save_log(cfg, name, reader):
@@ -337,7 +384,7 @@ class BacklogSampler(threading.Thread):
 def run_engine(target, cfg, rate, load):
     out = Outcome("trove-lite-osc", load, cfg.rows)
     work_dir = tempfile.mkdtemp(prefix="osc-bench-engine-")
-    writer = Writer(target, rate, cfg.rows)
+    writer = WriterGroup(target, rate, cfg.rows, cfg.connections)
     writer.start()
     time.sleep(1)
     t0 = time.monotonic()
@@ -360,6 +407,11 @@ def run_engine(target, cfg, rate, load):
         out.error = "exit %s: %s" % (code, reader.tail())
         return out
     t_copied, _ = reader.first(r"Row copy complete")
+    t_copy, _ = reader.first(r"Migration min values")
+    if t_copy and t_copied:
+        out.copy_seconds = t_copied - t_copy
+    out.p50_ms = writer.latency_ms(t0, t1, 0.5)
+    out.p99_ms = writer.latency_ms(t0, t1, 0.99)
     _, lock_line = reader.first(r"Lock & rename duration")
     m = re.search(r"duration: ([\d.]+)s", lock_line or "")
     out.seconds = t1 - t0
@@ -370,6 +422,38 @@ def run_engine(target, cfg, rate, load):
     (out.backlog_bytes_max, out.backlog_bytes_end, out.backlog_events_max,
      out.backlog_events_end, out.apply_lag_max, out.apply_lag_end) = \
         sampler.summary(t_copied or t1)
+    out.error = writer.error or ""
+    return out
+
+
+def run_tool(out, cmd, target, cfg, rate, patterns):
+    """Run an external tool under the write load; ``patterns``: the output lines that
+    start and end its row copy and its swap (None: from the copy's end to its exit)."""
+    writer = WriterGroup(target, rate, cfg.rows, cfg.connections)
+    writer.start()
+    time.sleep(1)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    reader = LineReader(proc.stdout)
+    reader.start()
+    code = proc.wait()
+    t1 = time.monotonic()
+    reader.join(5)
+    writer.stop()
+    save_log(cfg, "%s-%s" % (cmd[0], out.load), reader)
+    if code != 0:
+        out.error = "exit %s: %s" % (code, reader.tail())
+        return out
+    copy_from, copy_to, swap_from, swap_to = (reader.first(p)[0] if p else None
+                                              for p in patterns)
+    if copy_from and copy_to:
+        out.copy_seconds = copy_to - copy_from
+    out.p50_ms = writer.latency_ms(t0, t1, 0.5)
+    out.p99_ms = writer.latency_ms(t0, t1, 0.99)
+    out.seconds = t1 - t0
+    out.write_rate = writer.achieved_rate(t0, t1)
+    out.cutover_stall_ms = writer.max_stall(swap_from or copy_to or t0, swap_to or t1)
+    out.max_stall_ms = writer.max_stall(t0, t1)
     out.error = writer.error or ""
     return out
 
@@ -385,35 +469,15 @@ def run_pt_osc(target, cfg, rate, load):
            "--alter-foreign-keys-method=auto", "--no-drop-old-table",
            "--chunk-size=%d" % cfg.chunk_size, "--chunk-time=0",
            "--max-load=Threads_running=100", "--critical-load=Threads_running=1000"]
-    writer = Writer(target, rate, cfg.rows)
-    writer.start()
-    time.sleep(1)
-    t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    reader = LineReader(proc.stdout)
-    reader.start()
-    code = proc.wait()
-    t1 = time.monotonic()
-    reader.join(5)
-    writer.stop()
-    save_log(cfg, "pt-osc-%s" % load, reader)
-    if code != 0:
-        out.error = "exit %s: %s" % (code, reader.tail())
-        return out
-    t_swap, _ = reader.first(r"Swapping tables")
-    t_swapped, _ = reader.first(r"Swapped original and new tables OK")
-    out.seconds = t1 - t0
-    out.write_rate = writer.achieved_rate(t0, t1)
-    out.cutover_stall_ms = writer.max_stall(t_swap or t0, t_swapped or t1)
-    out.max_stall_ms = writer.max_stall(t0, t1)
-    out.error = writer.error or ""
-    return out
+    return run_tool(out, cmd, target, cfg, rate, (
+        r"Copying approximately", r"Copied rows OK", r"Swapping tables",
+        r"Swapped original and new tables OK"))
 
 
 def run_alter(algorithm):
     def run(target, cfg, rate, load):
         out = Outcome("ALTER ALGORITHM=%s" % algorithm, load, cfg.rows)
-        writer = Writer(target, rate, cfg.rows)
+        writer = WriterGroup(target, rate, cfg.rows, cfg.connections)
         writer.start()
         time.sleep(1)
         t0 = time.monotonic()
@@ -427,12 +491,49 @@ def run_alter(algorithm):
         out.seconds = t1 - t0
         out.write_rate = writer.achieved_rate(t0, t1)
         out.cutover_stall_ms = out.max_stall_ms = writer.max_stall(t0, t1)
+        out.p50_ms = writer.latency_ms(t0, t1, 0.5)
+        out.p99_ms = writer.latency_ms(t0, t1, 0.99)
         out.error = out.error or writer.error or ""
         return out
     return run
 
 
-METHODS = {"engine": run_engine, "pt-osc": run_pt_osc,
+def run_baseline(target, cfg, rate, load):
+    """The writer alone for ``--baseline-seconds``: its latency with no migration."""
+    out = Outcome("no migration (writer only)", load, cfg.rows)
+    writer = WriterGroup(target, rate, cfg.rows, cfg.connections)
+    writer.start()
+    time.sleep(1)
+    t0 = time.monotonic()
+    time.sleep(cfg.baseline_seconds)
+    t1 = time.monotonic()
+    writer.stop()
+    out.seconds = t1 - t0
+    out.write_rate = writer.achieved_rate(t0, t1)
+    out.max_stall_ms = writer.max_stall(t0, t1)
+    out.p50_ms = writer.latency_ms(t0, t1, 0.5)
+    out.p99_ms = writer.latency_ms(t0, t1, 0.99)
+    out.error = writer.error or ""
+    return out
+
+
+def run_gh_ost(target, cfg, rate, load):
+    out = Outcome("gh-ost", load, cfg.rows)
+    if not shutil.which("gh-ost"):
+        out.error = "not installed (Debian has no gh-ost package; put a gh-ost binary on PATH)"
+        return out
+    cmd = ["gh-ost", "--host=%s" % target.host, "--port=3306", "--user=%s" % USER,
+           "--password=%s" % PASSWORD, "--database=%s" % DB, "--table=%s" % TABLE,
+           "--alter=%s" % ALTER, "--allow-on-master", "--assume-rbr",
+           "--initially-drop-old-table", "--initially-drop-ghost-table",
+           "--chunk-size=%d" % cfg.chunk_size, "--max-load=Threads_running=100",
+           "--critical-load=Threads_running=1000", "--execute"]
+    return run_tool(out, cmd, target, cfg, rate, (
+        r"Migration min values", r"Row copy complete", None, None))
+
+
+METHODS = {"engine": run_engine, "pt-osc": run_pt_osc, "gh-ost": run_gh_ost,
+           "baseline": run_baseline,
            "copy": run_alter("COPY"), "inplace": run_alter("INPLACE")}
 
 
@@ -446,7 +547,8 @@ def print_table(outcomes, size_mb):
     print("\nALTER TABLE %s %s on %d rows (%s MB), chunk size as given; "
           "stall = longest blocked single-row write" % (TABLE, ALTER, outcomes[0].rows,
                                                         size_mb))
-    header = ("method", "load", "writes/s", "rows/s", "total s", "cut-over stall ms",
+    header = ("method", "load", "writes/s", "rows/s", "total s", "copy s", "write p50 ms",
+              "write p99 ms", "cut-over stall ms",
               "reported lock ms", "max stall ms", "unread binlog KB max/end",
               "queued events max/end", "apply lag s max/end")
     rows = [header]
@@ -455,15 +557,21 @@ def print_table(outcomes, size_mb):
             rows.append((o.method, o.load, "FAILED: " + o.error.splitlines()[0][:100]))
             continue
         kb = lambda b: None if b is None else b / 1024
-        rows.append((o.method, o.load, fmt(o.write_rate), fmt(o.rows / o.seconds),
-                     fmt(o.seconds, "%.2f"), fmt(o.cutover_stall_ms, "%.1f"),
+        copies = o.copy_seconds is not None or o.cutover_stall_ms is not None
+        rows.append((o.method, o.load, fmt(o.write_rate),
+                     fmt(o.rows / o.seconds if copies else None),
+                     fmt(o.seconds, "%.2f"), fmt(o.copy_seconds, "%.2f"),
+                     fmt(o.p50_ms, "%.2f"), fmt(o.p99_ms, "%.2f"),
+                     fmt(o.cutover_stall_ms, "%.1f"),
                      fmt(o.reported_lock_ms, "%.1f"), fmt(o.max_stall_ms, "%.1f"),
                      "%s/%s" % (fmt(kb(o.backlog_bytes_max)), fmt(kb(o.backlog_bytes_end))),
                      "%s/%s" % (fmt(o.backlog_events_max), fmt(o.backlog_events_end)),
                      "%s/%s" % (fmt(o.apply_lag_max, "%.2f"), fmt(o.apply_lag_end, "%.2f"))))
-    widths = [max(len(str(r[i])) for r in rows if i < len(r)) for i in range(len(header))]
+    widths = [max(len(str(r[i])) for r in rows if len(r) == len(header))
+              for i in range(len(header))]
     for r in rows:
-        print("  ".join(str(v).ljust(widths[i]) for i, v in enumerate(r)))
+        print("  ".join(str(v).ljust(widths[i]) if i < len(r) - 1 or len(r) == len(header)
+                        else str(v) for i, v in enumerate(r)))
     for o in outcomes:
         if o.error:
             print("\n%s (%s): %s" % (o.method, o.load, o.error))
@@ -478,12 +586,17 @@ def print_medians(outcomes):
             groups.setdefault((o.method, o.load), []).append(o)
     if not groups:
         return
-    print("\nmedians (runs): total s, cut-over stall ms")
+    print("\nmedians (runs): total s, copy s, writes/s achieved, write p99 ms, "
+          "cut-over stall ms")
+
+    def med(runs, field, spec):
+        values = [getattr(o, field) for o in runs if getattr(o, field) is not None]
+        return fmt(statistics.median(values) if values else None, spec)
     for (method, load), runs in groups.items():
-        stalls = [o.cutover_stall_ms for o in runs if o.cutover_stall_ms is not None]
-        print("  %-24s %-5s (%d)  %6.2f  %8s" % (
+        print("  %-26s %-5s (%d)  %6.2f  %6s  %6s  %7s  %8s" % (
             method, load, len(runs), statistics.median(o.seconds for o in runs),
-            fmt(statistics.median(stalls) if stalls else None, "%.1f")))
+            med(runs, "copy_seconds", "%.2f"), med(runs, "write_rate", "%.0f"),
+            med(runs, "p99_ms", "%.2f"), med(runs, "cutover_stall_ms", "%.1f")))
 
 
 def main(argv=None):
@@ -493,7 +606,11 @@ def main(argv=None):
     parser.add_argument("--idle-rate", type=float, default=100, help="probe writes/s idle")
     parser.add_argument("--chunk-size", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=1, help="runs per method and load")
-    parser.add_argument("--methods", default="engine,pt-osc,copy,inplace")
+    parser.add_argument("--connections", type=int, default=1,
+                        help="writer connections sharing the rate")
+    parser.add_argument("--baseline-seconds", type=float, default=5.0,
+                        help="how long the 'baseline' method runs the writer alone")
+    parser.add_argument("--methods", default="baseline,engine,pt-osc,gh-ost,copy,inplace")
     parser.add_argument("--loads", default="idle,load")
     parser.add_argument("--logs", metavar="DIR", help="save each tool's output under DIR")
     cfg = parser.parse_args(argv)

@@ -75,6 +75,13 @@ _ACTIONS = [
       ("GET", "/instances/{id}/log/{name}/objects/{number}")]),
     ("instance:guest_log_action", OWNER, "Enable, disable, publish or discard a log.",
      [("POST", "/instances/{id}/log")]),
+    ("instance:schema_migration_list", OWNER, "List and show the schema migrations of an "
+     "instance.", [("GET", "/instances/{id}/schema_migrations"),
+                   ("GET", "/instances/{id}/schema_migrations/{migration_id}")]),
+    ("instance:schema_migration_create", OWNER, "Start an online schema migration of a table.",
+     [("POST", "/instances/{id}/schema_migrations")]),
+    ("instance:schema_migration_action", OWNER, "Cut over, abort, throttle or tune a schema "
+     "migration.", [("POST", "/instances/{id}/schema_migrations/{migration_id}/action")]),
     ("database:create", OWNER, "Create databases on an instance.",
      [("POST", "/instances/{id}/databases")]),
     ("database:index", OWNER, "List the databases of an instance.",

@@ -31,6 +31,7 @@ from trove_lite.api import server
 from trove_lite.api import configurations
 from trove_lite.api import databases, quotas
 from trove_lite.api import logs
+from trove_lite.api import schema_migrations
 from trove_lite.api import health, metrics
 from trove_lite.api import openapi
 from trove_lite.api.views import Links
@@ -136,6 +137,13 @@ ROUTES = [
     (T + "/instances/{instance_id}/log/{log_name}/objects", {"GET": ("logs", "objects")}),
     (T + "/instances/{instance_id}/log/{log_name}/objects/{number}", {
         "GET": ("logs", "object_show")}),
+    # -- online schema migrations (issue 18) --
+    (T + "/instances/{instance_id}/schema_migrations", {
+        "GET": ("schema_migrations", "index"), "POST": ("schema_migrations", "create")}),
+    (T + "/instances/{instance_id}/schema_migrations/{migration_id}", {
+        "GET": ("schema_migrations", "show")}),
+    (T + "/instances/{instance_id}/schema_migrations/{migration_id}/action", {
+        "POST": ("schema_migrations", "action")}),
 ]
 
 
@@ -454,6 +462,8 @@ def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
         "backup_schedules": backup_schedules.BackupSchedulesController(conf, db),
         # -- datastore logs (issue 17) --
         **logs.make_controllers(conf, db, service),
+        # -- online schema migrations (issue 18) --
+        **schema_migrations.make_controllers(conf, db, service),
     }
     controllers["openapi"] = openapi.OpenApiController(ROUTES, controllers)
     app_metrics = metrics.Metrics(db)

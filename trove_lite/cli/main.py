@@ -397,7 +397,7 @@ def do_datastore_version_show(cs, args):
 COMMAND_MODULES = ("trove_lite.cli.databases", "trove_lite.cli.configurations",
                    "trove_lite.cli.quotas", "trove_lite.cli.backups",
                    "trove_lite.cli.replication", "trove_lite.cli.logs",
-                   "trove_lite.cli.schedules")
+                   "trove_lite.cli.schedules", "trove_lite.cli.schema_migrations")
 
 
 def load_command_modules():

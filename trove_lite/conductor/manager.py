@@ -21,6 +21,10 @@ from trove_lite.status import ServiceStatus
 LOG = logging.getLogger(__name__)
 
 FINISHED_BACKUP_STATES = frozenset(["COMPLETED", "FAILED", "DELETE_FAILED", "DELETED"])
+FINAL_MIGRATION_STATES = frozenset(["COMPLETED", "FAILED", "ABORTED"])
+MIGRATION_STATES = FINAL_MIGRATION_STATES | {"NEW", "RUNNING", "THROTTLED", "POSTPONED",
+                                             "CUTTING_OVER"}
+MIGRATION_REPORT_GRACE = 60  # s from the API's insert to the guest's first report
 BACKUP_FIELDS = frozenset(["status", "size", "checksum", "location", "progress", "meta",
                            "fail_reason", "backup_type"])
 
@@ -85,6 +89,46 @@ class ConductorManager:
             if "replication" in payload:
                 row.replication = (json.dumps(payload["replication"], default=str)
                                    if payload["replication"] else None)
+            for report in payload.get("schema_migrations") or ():
+                self._update_migration(session, instance_id, report, sent)
+            self._fail_forgotten_migrations(session, instance_id, payload, sent)
+
+    @staticmethod
+    def _fail_forgotten_migrations(session, instance_id, payload, sent):
+        """A live migration the guest no longer reports (its state was lost, or it never
+        received the start) fails, so none stays RUNNING with nobody running it. One
+        created in the last MIGRATION_REPORT_GRACE seconds may not be reported yet."""
+        reported = {r.get("id") for r in payload.get("schema_migrations") or ()}
+        cutoff = _from_ts(sent) - datetime.timedelta(seconds=MIGRATION_REPORT_GRACE)
+        for row in session.execute(select(models.SchemaMigration).where(
+                models.SchemaMigration.instance_id == instance_id,
+                models.SchemaMigration.status.not_in(FINAL_MIGRATION_STATES),
+                models.SchemaMigration.created < cutoff)).scalars():
+            if row.id not in reported:
+                LOG.info("schema migration %s on instance %s: FAILED, its guest does not "
+                         "know it", row.id, instance_id)
+                row.status, row.finished = "FAILED", _from_ts(sent)
+                row.fail_reason = ("the guest agent no longer knows this migration (its "
+                                   "state was lost or it never started it)")
+
+    @staticmethod
+    def _update_migration(session, instance_id, report, sent):
+        """One migration's report from a heartbeat; a final migration never changes
+        (a heartbeat repeats the final report until the guest forgets it)."""
+        status = report.get("status")
+        row = session.get(models.SchemaMigration, report.get("id") or "")
+        if row is None or row.instance_id != instance_id or status not in MIGRATION_STATES:
+            return
+        if row.status in FINAL_MIGRATION_STATES:
+            return
+        if row.status != status:
+            LOG.info("schema migration %s on instance %s: %s -> %s", row.id, instance_id,
+                     row.status, status)
+        row.status = status
+        row.progress = json.dumps(report.get("progress") or {}, default=str)
+        row.fail_reason = (report.get("fail_reason") or None) and report["fail_reason"][:2000]
+        if status in FINAL_MIGRATION_STATES:
+            row.finished = _from_ts(sent)
 
     def update_backup(self, ctx, instance_id, backup_id, backup_fields, sent=None):
         with self.db.session() as session:

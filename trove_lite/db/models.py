@@ -138,6 +138,28 @@ class ConfigurationApply(Base):
     updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class SchemaMigration(Base):
+    """An online schema change run by the instance's guest (trove_lite/osc). The API
+    writes it NEW; afterwards only the conductor writes it, from the guest's heartbeats,
+    and never once it is final (COMPLETED, FAILED, ABORTED)."""
+
+    __tablename__ = "schema_migrations"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    instance_id: Mapped[str] = mapped_column(String(36), index=True)
+    database_name: Mapped[str] = mapped_column(String(64))
+    table_name: Mapped[str] = mapped_column(String(64))
+    alter: Mapped[str] = mapped_column(Text)
+    options: Mapped[str | None] = mapped_column(Text)  # JSON: the request's tunables
+    status: Mapped[str] = mapped_column(String(32), default="NEW")
+    progress: Mapped[str | None] = mapped_column(Text)  # JSON, from the guest
+    fail_reason: Mapped[str | None] = mapped_column(String(2048))
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow,
+                                                       onupdate=utcnow)
+    finished: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+
 class ReplicationEndpoint(Base):
     """A replication set member's endpoints; written only by the taskmanager (ha.py).
     ``set_id`` stays the same across promotes (the first source's id)."""

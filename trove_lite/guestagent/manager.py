@@ -19,6 +19,7 @@ from trove_lite.guestagent import early as early_mod
 from trove_lite.drivers import storage as storage_drivers
 from trove_lite.guestagent import logs as guest_logs
 from trove_lite.guestagent import pitr_replay
+from trove_lite.guestagent import schema_migrations as guest_osc
 from trove_lite.guestagent import volume as volume_util
 from trove_lite.guestagent.backup import agent as backup_agent
 from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
@@ -37,7 +38,7 @@ PROGRESS_NOTIFY = 0.5   # seconds between heartbeats sent for a restore's progre
 class GuestManager:
     # The RPC server sets ``target`` (oslo_messaging.Target(version=RPC_VERSION)):
     # this module stays free of oslo.messaging so the agent can start fast.
-    RPC_VERSION = "1.9"
+    RPC_VERSION = "1.10"
 
     def __init__(self, conf, instance_id, make_server, state, heartbeat, template_path):
         """``make_server(datadir)`` returns the MariaDBServer for a datadir."""
@@ -75,6 +76,9 @@ class GuestManager:
             self._app, state, lambda: self.state.read().get("mount_point"),
             lambda: os.path.join(self.server_dir, "guest.log") if self.server_dir else None,
             conf.logs.max_size, conf.logs.keep)
+        self.schema_migrations = guest_osc.SchemaMigrations(
+            lambda: self._app().server, state, lambda: self.heartbeat.notify(),
+            os.path.dirname(os.path.abspath(state.path)))
 
     # -- helpers --------------------------------------------------------------
     def _app(self):
@@ -117,6 +121,13 @@ class GuestManager:
         except Exception:
             LOG.exception("rotating datastore logs failed")
         extra = {"restore_progress": self.restore_progress}
+        try:
+            self.schema_migrations.recover()  # settles what a previous agent left unfinished
+            migrations = self.schema_migrations.report()
+            if migrations:
+                extra["schema_migrations"] = migrations
+        except Exception:
+            LOG.exception("reporting schema migrations failed")
         if (self.state.read().get("replication") or {}).get("role"):
             block = self.replication.status()
             if block is not None:
@@ -474,3 +485,16 @@ class GuestManager:
             app.start()
             self.replication.start_replica(self._flavor())
         self.heartbeat.notify()
+
+    # -- online schema migrations (1.10) ------------------------------------------
+    def start_schema_migration(self, ctx, migration):
+        """Check the table and the ALTER, start the migration in the background and
+        return its first report (see guestagent/schema_migrations.py)."""
+        return self.schema_migrations.start(migration)
+
+    def schema_migration_action(self, ctx, migration_id, action, values=None):
+        return self.schema_migrations.action(migration_id, action, values)
+
+    def schema_migration_replica_lags(self, ctx, lags):
+        """Cast from the taskmanager on a replication source: {replica id: lag s}."""
+        self.schema_migrations.report_replica_lags(lags or {})

@@ -152,6 +152,10 @@ class Tunables:
         self.throttle_control_replicas = []
         self.user_throttle = False
         self.user_unpostponed = False
+        # {replica name: (lag seconds or None, time.monotonic() of the report)}: replica
+        # lags measured by the program embedding the engine (the guest agent, from the
+        # control plane), throttled on like --throttle-control-replicas
+        self.reported_replica_lags = {}
         self.set_chunk_size(values.get("chunk-size", 1000))
         self.set_dml_batch_size(values.get("dml-batch-size", 10))
         self.nice_ratio = max(0.0, float(values.get("nice-ratio", 0.0)))
@@ -173,9 +177,43 @@ class Tunables:
         with self._lock:
             self.dml_batch_size = min(100, max(1, int(n)))
 
+    def set(self, flag, value):
+        """Set one tunable by its flag name (``chunk-size``, ``max-load``...) from text or a
+        number, clamped as at start; ValueError for a bad value or an unknown flag."""
+        if flag == "chunk-size":
+            self.set_chunk_size(int(value))
+        elif flag == "dml-batch-size":
+            self.set_dml_batch_size(int(value))
+        elif flag == "nice-ratio":
+            self.nice_ratio = max(0.0, float(value))
+        elif flag == "max-lag-millis":
+            self.max_lag_millis = max(100, int(value))
+        elif flag == "max-load":
+            self.max_load = parse_load(value)
+        elif flag == "critical-load":
+            self.critical_load = parse_load(value)
+        else:
+            raise ValueError("unknown setting %r" % flag)
+
+    def report_replica_lags(self, lags, now=None):
+        """``lags``: {replica name: seconds or None (unknown)}, measured just now."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self.reported_replica_lags = {k: (v, now) for k, v in lags.items()}
+
     def snapshot(self):
         with self._lock:
             return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+REPORTED_LAG_MAX_AGE = 30.0
+
+
+def fresh_replica_lags(reported, now, max_age=REPORTED_LAG_MAX_AGE):
+    """((name, lag), ...) of reported lags; one older than ``max_age`` seconds is unknown
+    (None): whoever reported it stopped, and an unknown lag throttles (pure)."""
+    return tuple((name, lag if now - at <= max_age else None)
+                 for name, (lag, at) in sorted(reported.items()))
 
 
 class Progress:

@@ -8,7 +8,7 @@ import os
 import socketserver
 import threading
 
-from trove_lite.osc.context import parse_load, parse_replicas
+from trove_lite.osc.context import parse_replicas
 
 HELP = """available commands:
 status                               # Print a detailed status message
@@ -58,18 +58,9 @@ def handle(line, migration):
         if cmd in ("applier", "inspector"):
             text = migration.server_text(cmd)
             return text + "\n" if text else ""
-        if cmd == "chunk-size":
-            t.set_chunk_size(int(arg))
-        elif cmd == "dml-batch-size":
-            t.set_dml_batch_size(int(arg))
-        elif cmd == "nice-ratio":
-            t.nice_ratio = max(0.0, float(arg))
-        elif cmd == "max-lag-millis":
-            t.max_lag_millis = max(100, int(arg))
-        elif cmd == "max-load":
-            t.max_load = parse_load(arg)
-        elif cmd == "critical-load":
-            t.critical_load = parse_load(arg)
+        if cmd in ("chunk-size", "dml-batch-size", "nice-ratio", "max-lag-millis", "max-load",
+                   "critical-load"):
+            t.set(cmd, arg)
         elif cmd == "throttle-query":
             t.throttle_query = arg
         elif cmd == "throttle-control-replicas":

@@ -21,6 +21,7 @@ import urllib.request
 
 from trove_lite.osc import conn as dbconn
 from trove_lite.osc import sql
+from trove_lite.osc.context import fresh_replica_lags
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,6 +254,8 @@ class Throttler:
                       if f and os.path.exists(f))
         return dataclasses.replace(
             self._slow, heartbeat_lag=self.streamer_lag(), flag_files=files,
+            replica_lags=self._slow.replica_lags + fresh_replica_lags(
+                t["reported_replica_lags"], now),
             http_status=self.http.status if self.http is not None else 0,
             panic_flag_exists=bool(self.panic_flag_file and os.path.exists(self.panic_flag_file)))
 

@@ -11,7 +11,7 @@ import oslo_messaging as messaging
 from trove_lite import exceptions
 from trove_lite.rpc import sealed, transport
 
-VERSION = "1.9"
+VERSION = "1.10"
 
 
 def guest_topic(instance_id):
@@ -281,3 +281,21 @@ class GuestAPI:
         archive_key, never the tenant's key) sealed to the public key its archiver
         reported (binlog.seal); it archives from then on."""
         self._cast("start_binlog_archive", "1.6", key=key)
+
+    # online schema migrations (1.10)
+    def start_schema_migration(self, migration):
+        """Start ``migration`` ({id, database, table, alter, postpone_cut_over, tunables...})
+        in the background; NotFound (no table), Conflict (one runs on the table) or
+        BadRequest (the server refuses the ALTER) before anything starts."""
+        return self._call("start_schema_migration", self.short, "1.10", migration=migration)
+
+    def schema_migration_action(self, migration_id, action, values=None):
+        """``cut_over``, ``abort``, ``throttle``, ``unthrottle`` or ``set``; its report."""
+        return self._call("schema_migration_action", self.short, "1.10",
+                          migration_id=migration_id, action=action, values=values)
+
+    def schema_migration_replica_lags(self, lags):
+        """Cast: the replicas' lag {replica id: seconds or None}; a source's running
+        migrations throttle on it (refreshed every few seconds: older than 30 s is
+        unknown, which throttles)."""
+        self._cast("schema_migration_replica_lags", "1.10", lags=lags)

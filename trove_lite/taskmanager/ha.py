@@ -162,6 +162,17 @@ class SetHealth(NamedTuple):
     window: float
 
 
+def replica_lags(replicas):
+    """{replica id: lag seconds or None (not reported, broken)} of a set, for the
+    source's schema migrations to throttle on (pure)."""
+    out = {}
+    for m in replicas:
+        report = m.report or {}
+        lag = report.get("lag_seconds")
+        out[m.id] = None if report.get("broken") or lag is None else float(lag)
+    return out
+
+
 def decide_failover(h):
     """(action, target replica id or None, reason) for one set (pure)."""
     if h.busy:
@@ -432,7 +443,26 @@ class HA:
                             _msg(e))
             if self.conf.ha.auto_failover:
                 self.check_source(source_id)
+            try:
+                self.push_migration_lags(source_id)
+            except Exception as e:  # the next pass tries again; stale lags throttle
+                LOG.warning("replica lags not sent to %s: %s", source_id, _msg(e))
+
         self.rejoin_all()
+
+    def push_migration_lags(self, source_id):
+        """A source running schema migrations gets its replicas' lag (they throttle on it)."""
+        with self.db.session() as s:
+            live = s.execute(select(models.SchemaMigration.id).where(
+                models.SchemaMigration.instance_id == source_id,
+                models.SchemaMigration.status.not_in(
+                    ["COMPLETED", "FAILED", "ABORTED"]))).first()
+        if live is None:
+            return
+        _, replicas, _ = self.snapshot(source_id)
+        if replicas:
+            self.flows.guest_factory(source_id).schema_migration_replica_lags(
+                replica_lags(replicas))
 
     # -- failover ---------------------------------------------------------------------
     def health(self, source_id):

@@ -1,5 +1,6 @@
 """Schema, conductor ordering and trove-lite-manage on SQLite and on MariaDB."""
 
+import datetime
 import json
 import os
 import threading
@@ -21,10 +22,11 @@ def test_migrations_create_every_model_table_and_are_idempotent(control_db):
     assert {"id", "tenant_id", "task_status", "server_id", "volume_id", "address"} <= cols
 
 
-def _instance(db):
-    manage.datastore_update(db, "mariadb", "")
-    manage.datastore_version_update(db, "mariadb", "10.11", "mariadb", "img", "", "1")
-    manage.flavor_create(db, "1", "tiny", 512, 1, 2)
+def _instance(db, register=True):
+    if register:
+        manage.datastore_update(db, "mariadb", "")
+        manage.datastore_version_update(db, "mariadb", "10.11", "mariadb", "img", "", "1")
+        manage.flavor_create(db, "1", "tiny", 512, 1, 2)
     with db.session() as s:
         v = s.execute(select(models.DatastoreVersion)).scalar_one()
         inst = models.Instance(name="i", tenant_id="t", flavor_id="1",
@@ -110,3 +112,63 @@ def test_manage_command_line_reports_errors_without_changing_anything(tmp_path):
     assert manage.main(argv + ["flavor_create", "9", "bad", "-5", "1", "1"]) == 2
     assert manage.main(argv + ["flavor_list"]) == 0
     assert os.path.exists(tmp_path / "trove-lite.sqlite")
+
+
+def test_conductor_never_changes_a_final_schema_migration(control_db):
+    """A heartbeat repeats a migration's final report until the guest forgets it, and a
+    late report (RUNNING from before the end) must not revive it."""
+    iid = _instance(control_db)
+    cond = ConductorManager(control_db)
+    with control_db.session() as s:
+        row = models.SchemaMigration(tenant_id="t", instance_id=iid, database_name="d",
+                                     table_name="x", alter="add column c int", status="NEW")
+        s.add(row)
+        s.flush()
+        mid = row.id
+    now = time.time()
+
+    def beat(sent, **report):
+        cond.heartbeat({}, iid, {"service_status": "HEALTHY",
+                                 "schema_migrations": [dict(report, id=mid)]}, sent=sent)
+
+    def row_of():
+        with control_db.session() as s:
+            r = s.get(models.SchemaMigration, mid)
+            return r.status, json.loads(r.progress or "null"), r.fail_reason, r.finished
+
+    beat(now, status="RUNNING", progress={"rows_copied": 5})
+    assert row_of()[:2] == ("RUNNING", {"rows_copied": 5})
+    beat(now + 1, status="FAILED", progress={"rows_copied": 9}, fail_reason="boom")
+    status, progress, reason, finished = row_of()
+    assert (status, progress, reason) == ("FAILED", {"rows_copied": 9}, "boom") and finished
+    beat(now + 2, status="RUNNING", progress={"rows_copied": 1})
+    assert row_of()[:3] == ("FAILED", {"rows_copied": 9}, "boom")
+    # another instance's guest cannot report on this migration
+    other = _instance(control_db, register=False)
+    cond.heartbeat({}, other, {"service_status": "HEALTHY", "schema_migrations": [
+        {"id": mid, "status": "COMPLETED"}]}, sent=now + 3)
+    assert row_of()[0] == "FAILED"
+
+
+
+def test_conductor_fails_a_live_migration_its_guest_no_longer_reports(control_db):
+    """Never a RUNNING that nobody runs: a guest that lost its state (or never got the
+    start) does not list the migration; after the grace period it fails."""
+    iid = _instance(control_db)
+    cond = ConductorManager(control_db)
+    now = time.time()
+    with control_db.session() as s:
+        old = models.SchemaMigration(tenant_id="t", instance_id=iid, database_name="d",
+                                     table_name="x", alter="add column c int", status="RUNNING",
+                                     created=models.utcnow() - datetime.timedelta(minutes=5))
+        new = models.SchemaMigration(tenant_id="t", instance_id=iid, database_name="d",
+                                     table_name="y", alter="add column c int", status="NEW")
+        s.add_all([old, new])
+        s.flush()
+        old_id, new_id = old.id, new.id
+    cond.heartbeat({}, iid, {"service_status": "HEALTHY"}, sent=now)
+    with control_db.session() as s:
+        gone, fresh = s.get(models.SchemaMigration, old_id), s.get(models.SchemaMigration,
+                                                                    new_id)
+        assert gone.status == "FAILED" and "no longer knows" in gone.fail_reason
+        assert fresh.status == "NEW"

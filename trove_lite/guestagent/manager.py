@@ -17,7 +17,6 @@ from trove_lite.guestagent import early as early_mod
 from trove_lite.guestagent import logs as guest_logs
 from trove_lite.guestagent import volume as volume_util
 from trove_lite.guestagent.backup import agent as backup_agent
-from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
 from trove_lite.guestagent.datastore.mariadb import app as mdb_app
 from trove_lite.guestagent.datastore.mariadb import config as mdb_config
 from trove_lite.guestagent.datastore.mariadb import replication as mdb_replication
@@ -68,8 +67,7 @@ class GuestManager:
         return mdb_app.MariaDBApp(self.make_server(datadir), self.template_path)
 
     def _admin(self):
-        app = self._app()
-        return mdb_admin.MariaDBAdmin(app.server.connect)
+        return self._app().admin
 
     def current_status(self):
         st = self.state.read()

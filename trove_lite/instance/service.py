@@ -26,7 +26,7 @@ from trove_lite.configuration import apply as configuration_apply
 from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models
 from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
-from trove_lite.guestagent.datastore.mariadb import validation
+from trove_lite.datastores.mariadb import validation
 from trove_lite.instance import replication
 from trove_lite.status import ServiceStatus, TaskStatus, display_status
 
@@ -243,7 +243,7 @@ class InstanceService:
                                        updated_at=now))
             # users and databases wait (encrypted) with the row: a lost cast loses nothing
             s.add(create_requests.CreateRequests(self.conf, self.db).row(
-                inst.id, databases, users))
+                inst.id, databases, users, manager=version.manager))
         LOG.info("instance %s (%s) recorded for tenant %s: %s %s, flavor %s, %d GB",
                  inst.id, inst.name, tenant_id, datastore.name, version.name, flavor.id, size)
         # no users on the bus: the taskmanager reads the stored request

@@ -20,7 +20,7 @@ import subprocess
 
 from trove_lite import exceptions
 from trove_lite.guestagent.backup.pipeline import Stage
-from trove_lite.guestagent.datastore.mariadb.server import SYSTEM_BINARIES
+from trove_lite.datastores.base import SYSTEM_BINARIES
 
 _BINLOG_POS = re.compile(r"filename '([^']*)', position '(\d+)'"
                          r"(?:, GTID of the last change '([^']*)')?")

@@ -25,8 +25,8 @@ from trove_lite.api import opts as api_opts
 from trove_lite.configuration import apply as configuration_apply
 from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models
-from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
 from trove_lite.datastores.mariadb import validation
+from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
 from trove_lite.instance import replication
 from trove_lite.status import ServiceStatus, TaskStatus, display_status
 
@@ -225,7 +225,7 @@ class InstanceService:
                 s, req.datastore, req.datastore_version, req.version_number)
             flavor = catalog.find_flavor(s, flavor_id_from_ref(req.flavor_ref))
             catalog.check_flavor_allowed(s, flavor, datastore, version)
-            backup_id = self._restorable_backup(s, tenant_id, req.backup_ref)
+            backup_id = self._restorable_backup(s, tenant_id, req.backup_ref, version)
             configuration_id = (configuration_service.check_attachable(
                 s, tenant_id, req.configuration, version.id) if req.configuration else None)
             # same transaction as the insert: concurrent creates cannot overshoot
@@ -251,7 +251,7 @@ class InstanceService:
                    backup_id=backup_id, root_password=None)
         return self.get(tenant_id, inst.id)
 
-    def _restorable_backup(self, s, tenant_id, backup_ref):
+    def _restorable_backup(self, s, tenant_id, backup_ref, version=None):
         if not backup_ref:
             return None
         backup = models.get_owned(s, models.Backup, tenant_id, backup_ref,
@@ -259,6 +259,12 @@ class InstanceService:
         if backup.status != "COMPLETED":
             raise BadRequest(reason="backup %s is %s; only a COMPLETED backup can be "
                                     "restored" % (backup_ref, backup.status))
+        source = (s.get(models.DatastoreVersion, backup.datastore_version_id)
+                  if backup.datastore_version_id else None)
+        if version is not None and source is not None and source.manager != version.manager:
+            raise BadRequest(reason="backup %s is a %s backup; it cannot be restored into "
+                                    "a %s instance" % (backup_ref, source.manager,
+                                                       version.manager))
         return backup.id
 
     # -- updates ----------------------------------------------------------------

@@ -37,6 +37,17 @@ class MySQLServer(MariaDBServer):
             lines.append("plugin-dir = %s" % self.binaries.plugin_dir)
         return lines
 
+    def initialize(self) -> None:
+        """A copy of the template datadir, without its server UUID (auto.cnf): every
+        instance gets its own at first start, as Oracle GTIDs need."""
+        fresh = not os.path.isdir(os.path.join(self.datadir, "mysql"))
+        super().initialize()
+        if fresh:
+            try:
+                os.unlink(os.path.join(self.datadir, "auto.cnf"))
+            except FileNotFoundError:
+                pass
+
     def template_datadir(self) -> str:
         """A pristine datadir for these binaries, made once (locked) with
         ``mysqld --initialize-insecure`` and root switched to auth_socket."""

@@ -4,8 +4,7 @@ The API hashes a user's password with the datastore's function; the bus, the
 guest's files and the server's binlog then only ever see the hash.
 """
 
-from trove_lite.datastores.mariadb.passwords import (is_native_password_hash,
-                                                     native_password_hash)
+from trove_lite.datastores.mariadb.passwords import is_native_password_hash, native_password_hash
 from trove_lite.datastores.mysql.passwords import caching_sha2_hash, is_caching_sha2_hash
 
 _HASHERS = {"mariadb": native_password_hash, "mysql": caching_sha2_hash}

@@ -27,7 +27,7 @@ class RequestUnreadable(TroveLiteError):
     message_format = "%(reason)s"
 
 
-def hashed_users(users, manager=None):
+def hashed_users(users: list[dict], manager: str | None = None) -> list[dict]:
     """Validated user specs with the password replaced by its hash (the one the
     datastore ``manager`` creates accounts from)."""
     out = []

@@ -237,7 +237,7 @@ def image_spec(image_id, tree, lib_path, datastore="mariadb"):
     return spec
 
 
-def mysql_spec(tree, share):
+def mysql_spec(tree: str, share: str) -> dict:
     """A MySQL tree's Binaries: mysqld initialises its own datadir, mysqldump backs up,
     the client restores, and the server upgrades a datadir itself on start."""
     mysqld = os.path.join(tree, "usr/sbin/mysqld")
@@ -275,7 +275,7 @@ def write_rules(image_id, spec, path, work):
         f.write(gen.render(rules))
 
 
-def _mariadb_rules(conn, gen):
+def _mariadb_rules(conn, gen) -> list:
     with conn.cursor() as cur:
         cur.execute("SELECT LOWER(VARIABLE_NAME) FROM information_schema.SYSTEM_VARIABLES")
         known = {r[0] for r in cur.fetchall()}
@@ -283,7 +283,7 @@ def _mariadb_rules(conn, gen):
     return gen.read_rules(conn, [n for n in gen.PARAMETERS if n in known])[1]
 
 
-def _mysql_rules(conn, gen):
+def _mysql_rules(conn, gen) -> list:
     from trove_lite.datastores.mysql import rules as mysql_rules
     return mysql_rules.read_rules(conn, gen.OVERRIDES)[1]
 

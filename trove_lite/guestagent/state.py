@@ -8,7 +8,7 @@ import json
 import os
 import threading
 
-from trove_lite.datastores.base import binaries_from_spec
+from trove_lite.datastores.base import Binaries, binaries_from_spec
 from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer
 
 
@@ -54,11 +54,11 @@ def read_server_info(server_dir):
         return json.load(f)
 
 
-def binaries_of(image):
+def binaries_of(image: dict | None) -> Binaries:
     return binaries_from_spec(image)
 
 
-def server_class(binaries):
+def server_class(binaries: Binaries) -> type[MariaDBServer]:
     """The server runner of the image's datastore (MySQL's is imported only there)."""
     if binaries.datastore == "mysql":
         from trove_lite.guestagent.datastore.mysql.server import MySQLServer

@@ -91,7 +91,8 @@ class GuestAdminService:
         """The GuestAPI of a serving instance of ``tenant_id``; 404/409 otherwise."""
         return self.guest_and_manager(tenant_id, instance_id, action)[0]
 
-    def guest_and_manager(self, tenant_id, instance_id, action):
+    def guest_and_manager(self, tenant_id: str, instance_id: str,
+                          action: str) -> tuple[object, str]:
         """(GuestAPI, datastore manager): the manager decides the password hash."""
         snap = self.instances.get(tenant_id, instance_id)
         reason = refuse_guest_call(snap.instance.task_status, snap.service_status)

@@ -16,8 +16,7 @@ import pytest
 from troveclient import exceptions as tc_exc
 
 from tests.functional.controlplane.conftest import destroy_everything
-from tests.support.controlplane import (ControlPlane, build_images_or_skip, manage,
-                                        wait_for_status)
+from tests.support.controlplane import ControlPlane, build_images_or_skip, manage, wait_for_status
 
 TENANT = "demo"
 USER, PASSWORD = "app", "App-pass'1\""

@@ -28,8 +28,8 @@ Decisions:
 
 import re
 
-from trove_lite.exceptions import BadRequest, InvalidName
 from trove_lite.datastores import passwords
+from trove_lite.exceptions import BadRequest, InvalidName
 
 DATABASE_NAME_MAX = 64
 USER_NAME_MAX = 80

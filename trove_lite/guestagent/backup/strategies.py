@@ -21,8 +21,8 @@ import subprocess
 import tempfile
 
 from trove_lite import exceptions
+from trove_lite.datastores.base import SYSTEM_BINARIES, Binaries
 from trove_lite.guestagent.backup.pipeline import Stage
-from trove_lite.datastores.base import SYSTEM_BINARIES
 
 _BINLOG_POS = re.compile(r"filename '([^']*)', position '(\d+)'"
                          r"(?:, GTID of the last change '([^']*)')?")
@@ -133,11 +133,12 @@ class MysqldumpStrategy:
     ok_marker = "-- Disconnecting from"
     DUMP_FILE = "backup.sql"
 
-    def __init__(self, binaries=SYSTEM_BINARIES):
+    def __init__(self, binaries: Binaries = SYSTEM_BINARIES) -> None:
         self.binaries = binaries
 
-    def backup_stage(self, defaults_file, lsn_dir, incremental_basedir=None,
-                     user="root", password=None):
+    def backup_stage(self, defaults_file: str, lsn_dir: str,
+                     incremental_basedir: str | None = None, user: str = "root",
+                     password: str | None = None) -> Stage:
         if incremental_basedir:
             raise exceptions.BackupError(reason="MySQL backups are logical (mysqldump): "
                                                 "incremental backups are not supported")
@@ -150,11 +151,12 @@ class MysqldumpStrategy:
             env["MYSQL_PWD"] = password
         return Stage(self.name, tuple(argv), env=env, ok_marker=self.ok_marker)
 
-    def extract_stage(self, target_dir):
+    def extract_stage(self, target_dir: str) -> Stage:
         return Stage("extract", ("dd", "of=%s" % os.path.join(target_dir, self.DUMP_FILE),
                                  "bs=1M", "status=none"))
 
-    def prepare(self, target_dir, incremental_dir=None, last=True):
+    def prepare(self, target_dir: str, incremental_dir: str | None = None,
+                last: bool = True) -> None:
         """Load the dump in ``target_dir`` into a new datadir there; RestoreError."""
         from trove_lite.guestagent.datastore.mysql.server import MySQLServer
         staging = os.path.dirname(os.path.abspath(target_dir))
@@ -186,17 +188,17 @@ class MysqldumpStrategy:
             os.unlink(dump)
 
     @staticmethod
-    def read_lsn_dir(lsn_dir):
+    def read_lsn_dir(lsn_dir: str) -> dict:
         """A logical dump has no LSNs (zeros keep the result's shape)."""
         return {"backup_type": "logical", "from_lsn": 0, "to_lsn": 0, "last_lsn": 0}
 
     @staticmethod
-    def write_basedir(lsn, directory):
+    def write_basedir(lsn: dict, directory: str) -> None:
         raise exceptions.BackupError(reason="MySQL backups are logical (mysqldump): "
                                             "incremental backups are not supported")
 
     @staticmethod
-    def restored_binlog_info(datadir):
+    def restored_binlog_info(datadir: str) -> dict:
         return {}
 
 

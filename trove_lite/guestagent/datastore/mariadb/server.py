@@ -90,7 +90,7 @@ class MariaDBServer:
     # the option-file group the server reads (MySQLServer: "mysqld")
     section = "mariadbd"
 
-    def _placement_lines(self):
+    def _placement_lines(self) -> list[str]:
         """Options of my.cnf that place this server (before ``options``)."""
         lines = ["datadir = %s" % self.datadir,
                  "socket = %s" % self.socket,

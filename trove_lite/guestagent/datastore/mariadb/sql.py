@@ -93,7 +93,7 @@ def list_schemata():
 # the server writes them to the binary log as sent, and from there they reach
 # every replica, backup and binlog archive. (PASSWORD('pw') in the statement would
 # be logged in clear too.)
-def _identified(password, password_hash):
+def _identified(password: str | None, password_hash: str | None) -> str:
     if password_hash is None:
         password_hash = native_password_hash(password)
     try:
@@ -123,7 +123,7 @@ def drop_user(name, host):
     return "DROP USER %s" % account(name, host)
 
 
-def list_accounts(has_roles_column=True):
+def list_accounts(has_roles_column: bool = True) -> str:
     """Rows (user, host) of every account that is not a role (MySQL's mysql.user has
     no ``is_role``: its roles are locked accounts, which are left out instead)."""
     if not has_roles_column:

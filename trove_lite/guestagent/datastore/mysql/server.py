@@ -20,8 +20,7 @@ import os
 import shutil
 import subprocess
 
-from trove_lite.guestagent.datastore.mariadb.server import (MariaDBServer, ServerError,
-                                                            _atomic_write)
+from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer, ServerError, _atomic_write
 
 _INIT_SQL = ("INSTALL PLUGIN auth_socket SONAME 'auth_socket.so';\n"
              "ALTER USER 'root'@'localhost' IDENTIFIED WITH auth_socket;\n")

@@ -44,7 +44,7 @@ def fill(inst, rows: int) -> None:
     with conn.cursor() as cur:
         cur.execute("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(64))")
         for start in range(0, rows, 1000):
-            cur.executemany("INSERT INTO t VALUES (%s, MD5(%s))",
+            cur.executemany("INSERT INTO t VALUES (%s, SHA2(%s, 256))",
                             [(i, i) for i in range(start, min(rows, start + 1000))])
     conn.close()
 
@@ -88,6 +88,7 @@ def main() -> None:
         for n in range(args.runs):
             for ds, version in VERSIONS:    # interleaved: both see the same machine load
                 results[ds].append(one_run(trove, ds, version, args.rows, n))
+                print(ds, n, {k: round(v, 2) for k, v in results[ds][-1].items()}, flush=True)
         print("%d runs, %d rows; seconds, median (max)" % (args.runs, args.rows))
         print("%-10s %18s %18s %18s" % ("", "provision", "backup", "restore"))
         for ds, version in VERSIONS:

@@ -132,6 +132,11 @@ class MysqldumpStrategy:
     name = "mysqldump"
     ok_marker = "-- Disconnecting from"
     DUMP_FILE = "backup.sql"
+    # the throw-away loader: nobody connects, nothing of it needs to be durable
+    # before its clean shutdown, and its binlog would only be thrown away
+    LOAD_OPTIONS = {"skip-networking": None, "skip-log-bin": None,
+                    "performance_schema": "OFF", "innodb_redo_log_capacity": "32M",
+                    "innodb_flush_log_at_trx_commit": "0", "sync_binlog": "0"}
 
     def __init__(self, binaries: Binaries = SYSTEM_BINARIES) -> None:
         self.binaries = binaries
@@ -165,7 +170,7 @@ class MysqldumpStrategy:
         # its socket path must stay short (108 bytes): not under the volume's mount
         server = MySQLServer(tempfile.mkdtemp(prefix="trove-lite-load-"),
                              binaries=self.binaries, datadir=target_dir,
-                             options={"skip-networking": None})
+                             options=self.LOAD_OPTIONS)
         try:
             server.initialize()
             server.start()

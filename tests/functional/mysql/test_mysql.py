@@ -155,6 +155,14 @@ def test_configuration_group_validated_by_mysql_rules_and_applied(trove, inst):
     finally:
         conn.close()
     assert wait_active(trove, inst.id).status == "ACTIVE"    # nothing needed a restart
+    # detached: the template's values again, at once
+    trove.instances.update(inst.id, remove_configuration=True)
+    conn = connect(inst)
+    try:
+        assert query(conn, "SELECT @@global.max_connections, "
+                           "@@global.transaction_isolation") == ((100, "REPEATABLE-READ"),)
+    finally:
+        conn.close()
 
 
 def test_backup_and_restore_with_rows(trove, inst):

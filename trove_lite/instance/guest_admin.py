@@ -21,11 +21,10 @@ import dataclasses
 
 from sqlalchemy import select
 
-from trove_lite.db import create_requests, models
-from trove_lite.exceptions import BadRequest, InstanceNotActive, NotFound
-from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
 from trove_lite.datastores import passwords
 from trove_lite.datastores.mariadb import validation as v
+from trove_lite.db import create_requests, models
+from trove_lite.exceptions import BadRequest, InstanceNotActive, NotFound
 from trove_lite.status import ServiceStatus, TaskStatus
 
 _USABLE_TASKS = frozenset([TaskStatus.NONE, TaskStatus.RESTART_REQUIRED])
@@ -201,7 +200,7 @@ class GuestAdminService:
         reports it to the conductor, which records it in the root history."""
         # made and hashed here: the bus and the guest never see the password
         password = v.validate_password(password) if password is not None \
-            else mdb_admin.generate_password()
+            else passwords.generate_password()
         guest, manager = self.guest_and_manager(tenant_id, instance_id, "enabling root")
         result = guest.enable_root(password_hash=passwords.hash_for(manager, password))
         return result["name"], password

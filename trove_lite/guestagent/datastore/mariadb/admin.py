@@ -20,24 +20,18 @@ a few statements; nothing here waits on anything else.
 
 import contextlib
 import re
-import secrets
-import string
 
 from trove_lite import datastores
 from trove_lite.datastores import passwords
 from trove_lite.datastores.base import Datastore
+from trove_lite.datastores.mariadb import validation as v
+from trove_lite.datastores.passwords import generate_password
 from trove_lite.exceptions import BadRequest, Conflict, NotFound
 from trove_lite.guestagent.datastore.mariadb import sql
-from trove_lite.datastores.mariadb import validation as v
 
 # Accounts of the server and the agent; never listed, never managed as users.
 INTERNAL_USERS = v.RESERVED_USERS | {""}
 ROOT_HOST = "%"
-_PASSWORD_ALPHABET = string.ascii_letters + string.digits
-
-
-def generate_password(length=32):
-    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
 
 
 def paginate(items, key, limit=None, marker=None):

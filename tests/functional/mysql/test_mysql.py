@@ -213,6 +213,10 @@ def test_mismatched_datastore_and_version_are_4xx(trove, inst):
                                         datastore="mariadb", datastore_version="10.11")
     with pytest.raises((tc_exc.BadRequest, tc_exc.Conflict)):
         trove.instances.update(inst.id, configuration=maria.id)
+    # nor is a MySQL instance upgraded to a MariaDB version
+    with pytest.raises((tc_exc.BadRequest, tc_exc.NotFound)):
+        trove.instances.upgrade(inst.id, "10.11")
+    assert trove.instances.get(inst.id).datastore["version"] == "9.7"
     # no replica of a MySQL instance yet
     with pytest.raises(tc_exc.BadRequest):
         trove.instances.create("x-replica", "1", volume={"size": 1}, replica_of=inst.id)

@@ -31,8 +31,11 @@ fi
 # these machines) they would compile trove_lite on every start. Compile it once.
 .venv/bin/python -m compileall -q trove_lite >/dev/null
 
-# Images of the other MariaDB versions (upgrade tests): built from Debian's bullseye
-# and trixie packages into a cache outside the clone (TROVE_LITE_IMAGE_CACHE, default
-# /var/cache/trove-lite/images), so a fresh clone reuses them. ~15 s the first time.
+# Images of the other MariaDB versions (upgrade tests) and of MySQL 9.7 (tests/functional/
+# mysql): built from Debian's bullseye, trixie and sid packages into a cache outside the
+# clone (TROVE_LITE_IMAGE_CACHE, default /var/cache/trove-lite/images), so a fresh clone
+# reuses them. ~15 s the first time for MariaDB, ~60 s for MySQL (sid's lists, 60 packages).
 .venv/bin/python -m trove_lite.drivers.imagebuild mariadb-10.5 mariadb-11.8 \
     || echo "bootstrap: WARNING: the MariaDB 10.5/11.8 images could not be built; the upgrade tests will skip"
+.venv/bin/python -m trove_lite.drivers.imagebuild mysql-9.7 \
+    || echo "bootstrap: WARNING: the MySQL 9.7 image could not be built; the MySQL tests will skip"

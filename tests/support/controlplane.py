@@ -205,3 +205,24 @@ def wait_for_status(client, instance_id, statuses, timeout=120, interval=0.5):
             return inst
         time.sleep(interval)
     raise AssertionError("instance %s stayed %s, wanted %s" % (instance_id, last, statuses))
+
+
+def manage(cp, *args):
+    """Run ``trove-lite-manage`` with ``cp``'s configuration; returns its stdout."""
+    proc = subprocess.run([sys.executable, "-m", "trove_lite.cmd.manage", "--config-file",
+                           cp.conf_file, *args], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def build_images_or_skip(*image_ids):
+    """Build (or take from the cache) local images; skip the caller's tests, with
+    the reason, when this machine cannot build them."""
+    import pytest
+
+    from trove_lite.drivers import imagebuild
+    try:
+        for image_id in image_ids:
+            imagebuild.build(image_id, progress=lambda line: None)
+    except imagebuild.ImageBuildError as e:
+        pytest.skip("image %s cannot be built here: %s" % (", ".join(image_ids), e.message))

@@ -8,7 +8,7 @@ paths carry ``name@host`` as troveclient quotes it; WSGI hands it over decoded.
 from trove_lite.api import schemas
 from trove_lite.api.pagination import next_links, page_params
 from trove_lite.api.schemas import array, name, obj
-from trove_lite.guestagent.datastore.mariadb import validation as mariadb
+from trove_lite.datastores.mariadb import validation as mariadb
 
 DATABASE = schemas.DATABASE
 DATABASE_REF = schemas.DATABASE_REF

@@ -20,7 +20,7 @@ every schema to keep it strict.
 import jsonschema
 
 from trove_lite.exceptions import BadRequest
-from trove_lite.guestagent.datastore.mariadb import validation as mariadb
+from trove_lite.datastores.mariadb import validation as mariadb
 
 # no C0 control characters, no DEL; lone surrogates are refused before any schema
 NO_CONTROL = "^[^\\x00-\\x1f\\x7f]*$"

@@ -16,7 +16,7 @@ import logging
 
 from sqlalchemy import select
 
-from trove_lite import quota
+from trove_lite import datastores, quota
 from trove_lite.backup import opts
 from trove_lite.db import models
 from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
@@ -165,6 +165,10 @@ class BackupService:
             raise InstanceNotActive(id=instance_id, status=snap.status, action="backup",
                                     message="Instance %s cannot be backed up now: %s."
                                             % (instance_id, reason))
+        wants_parent = bool(body.get("parent_id") or body.get("incremental"))
+        if wants_parent and not datastores.get(snap.version.manager).incremental_backups:
+            raise BadRequest(reason="%s backups are full logical dumps: incremental backups "
+                                    "are not supported" % snap.version.manager)
         with self.db.session() as s:
             parent = self._parent(s, tenant_id, instance_id, body.get("parent_id"),
                                   bool(body.get("incremental")))

@@ -15,6 +15,7 @@ import sys
 import threading
 
 # Only light modules here: the early prepare starts before the RPC stack loads.
+from trove_lite import datastores
 from trove_lite.cmd import common
 from trove_lite.guestagent import state as guest_state
 from trove_lite.guestagent.datastore.mariadb import app as mdb_app
@@ -37,19 +38,25 @@ def _arg_values(argv, name):
     return values
 
 
-def _template_path(config_files):
-    """``[guest] templates_dir`` from the config files, read without oslo.config."""
+def _template_path(config_files, datastore="mariadb"):
+    """The config template of the image's datastore under ``[guest] templates_dir``
+    (read from the config files without oslo.config)."""
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     parser.read(config_files)
     base = parser.get("guest", "templates_dir", fallback=None) or DEFAULT_TEMPLATES
-    return os.path.join(base, "mariadb", "config.template")
+    return datastores.get(datastore).config_template(base)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     common.setup_logging("guestagent")
     server_dir = (_arg_values(argv, "--server-dir") or [None])[-1]
-    template = _template_path(_arg_values(argv, "--config-file"))
+    try:
+        image = guest_state.read_server_info(server_dir).get("image")
+    except (OSError, ValueError):
+        image = None
+    template = _template_path(_arg_values(argv, "--config-file"),
+                              guest_state.binaries_of(image).datastore)
     early = EarlyPrepare.maybe_start(server_dir, template)
     early_upgrade = EarlyUpgrade.maybe_start(server_dir)
 

@@ -23,7 +23,7 @@ import sys
 
 from sqlalchemy import select
 
-from trove_lite import catalog, config, exceptions
+from trove_lite import catalog, config, datastores, exceptions
 from trove_lite.db import deployment, models
 from trove_lite.db.session import Database
 
@@ -45,6 +45,7 @@ def datastore_update(db, name, default_version):
 
 def datastore_version_update(db, datastore, version, manager, image_id, packages, active,
                              version_number=None):
+    datastores.get(manager)   # a manager no guest implements is refused
     with db.session() as s:
         ds = catalog.find_datastore(s, datastore)
         v = s.execute(select(models.DatastoreVersion).where(
@@ -158,8 +159,9 @@ def image_fetch(conf, db, image_id, active=True, progress=print):
     else:
         recipe = imagebuild.recipe_of(image_id)
         spec, rules = imagebuild.build(image_id, progress=progress)
-        registry.register(image_id, "MariaDB %s (Debian %s)" % (spec["version"], recipe.suite),
-                          spec)
+        product = "MySQL" if recipe.datastore == "mysql" else "MariaDB"
+        registry.register(image_id, "%s %s (Debian %s)" % (product, spec["version"],
+                                                           recipe.suite), spec)
         datastore, version = recipe.datastore, recipe.version
     with db.session() as s:
         known = s.execute(select(models.Datastore).where(

@@ -5,7 +5,7 @@ create cast that is lost (dropped by the broker, taken by a dead taskmanager)
 leaves the request behind for the reconciler: a create is resumed with what was
 asked for, or ends in ERROR with a fault naming it, never silently degraded.
 
-At rest: users carry only their mysql_native_password hash (computed here, at the
+At rest: users carry only their password hash (the datastore's kind, computed here, at the
 API; no clear user password leaves it), and the whole request is a Fernet token
 under the control plane's master key (trove_lite/backup/keys.py). ``summary``
 names what was requested (no secrets) for a fault that must say what was not
@@ -19,7 +19,7 @@ from cryptography.fernet import InvalidToken
 from trove_lite.backup import keys
 from trove_lite.db import models
 from trove_lite.exceptions import TroveLiteError
-from trove_lite.guestagent.datastore.mariadb import sql
+from trove_lite.datastores import passwords
 
 
 class RequestUnreadable(TroveLiteError):
@@ -27,14 +27,15 @@ class RequestUnreadable(TroveLiteError):
     message_format = "%(reason)s"
 
 
-def hashed_users(users):
-    """Validated user specs with the password replaced by its hash."""
+def hashed_users(users: list[dict], manager: str | None = None) -> list[dict]:
+    """Validated user specs with the password replaced by its hash (the one the
+    datastore ``manager`` creates accounts from)."""
     out = []
     for user in users:
         user = dict(user)
         password = user.pop("password", None)
         if password is not None:
-            user["password_hash"] = sql.native_password_hash(password)
+            user["password_hash"] = passwords.hash_for(manager, password)
         out.append(user)
     return out
 
@@ -54,9 +55,9 @@ class CreateRequests:
         self._fernet = keys.master_fernet(conf)
         self.db = db
 
-    def row(self, instance_id, databases, users, root_password=None):
+    def row(self, instance_id, databases, users, root_password=None, manager=None):
         """The row to add in the caller's session (users already validated)."""
-        users = hashed_users(users)
+        users = hashed_users(users, manager)
         payload = {"databases": list(databases), "users": users,
                    "root_password": root_password}
         token = self._fernet.encrypt(json.dumps(payload).encode()).decode()

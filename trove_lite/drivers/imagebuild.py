@@ -12,6 +12,9 @@ cache: the system's apt sources are never read or changed) and unpacked with
 - ``mariadb-11.8`` (trixie): needs a newer libc, so the whole library closure
   of its packages is unpacked beside it and every executable gets trixie's
   dynamic loader as interpreter and the tree's lib dir as RPATH (``patchelf``).
+- ``mysql-9.7`` (sid ``mysql-server-core`` and ``mysql-client-core``): as 11.8,
+  with sid's libraries; its rules come from ``performance_schema.variables_metadata``
+  (see datastores/mysql/rules.py). mysqldump is its backup tool.
 
 Layout of the cache (``TROVE_LITE_IMAGE_CACHE`` or /var/cache/trove-lite/images,
 outside any clone so a fresh checkout reuses it)::
@@ -77,6 +80,9 @@ RECIPES = {
     "mariadb-11.8": Recipe("mariadb", "11.8", "trixie",
                            ("mariadb-server-core", "mariadb-client-core", "mariadb-backup"),
                            closure=True),
+    # sid has MySQL 9.7 (no 8.x anywhere reachable); it needs sid's libc like 11.8
+    "mysql-9.7": Recipe("mysql", "9.7", "sid", ("mysql-server-core", "mysql-client-core"),
+                        closure=True),
 }
 
 
@@ -132,9 +138,10 @@ def build(image_id, root=None, progress=print):
             if recipe.closure:
                 progress("%s: patching interpreter and rpath" % image_id)
                 patch_tree(image_id, tree)
-            spec = image_spec(image_id, tree, lib_path=not recipe.closure)
-            progress("%s: MariaDB %s runs; reading its configuration rules" % (
-                image_id, spec["version"]))
+            spec = image_spec(image_id, tree, lib_path=not recipe.closure,
+                              datastore=recipe.datastore)
+            progress("%s: %s %s runs; reading its configuration rules" % (
+                image_id, recipe.datastore, spec["version"]))
             rules_path = os.path.join(final, "rules.json")
             write_rules(image_id, spec, rules_path, work)
             localutil.write_json(os.path.join(final, "image.json"), spec)
@@ -204,50 +211,60 @@ def patch_tree(image_id, tree):
                 "--set-rpath", lib, path])
 
 
-def image_spec(image_id, tree, lib_path):
-    """The Binaries spec of an unpacked tree; checks that mariadbd runs."""
+def image_spec(image_id, tree, lib_path, datastore="mariadb"):
+    """The Binaries spec of an unpacked tree; checks that its server runs."""
     share = os.path.join(tree, "usr/share/mariadb")
     if not os.path.isdir(share):
         share = os.path.join(tree, "usr/share/mysql")
-    spec = {"mariadbd": os.path.join(tree, "usr/sbin/mariadbd"),
-            "install_db": os.path.join(tree, "usr/bin/mariadb-install-db"),
-            "basedir": os.path.join(tree, "usr"),
-            "lib_dir": os.path.join(tree, LIB_DIR) if lib_path else None,
-            "lc_messages_dir": share,
-            "backup_tool": os.path.join(tree, "usr/bin/mariadb-backup"),
-            "mbstream": os.path.join(tree, "usr/bin/mbstream"),
-            "upgrade_tool": os.path.join(tree, "usr/bin/mariadb-upgrade")}
+    spec = mysql_spec(tree, share) if datastore == "mysql" else {
+        "mariadbd": os.path.join(tree, "usr/sbin/mariadbd"),
+        "install_db": os.path.join(tree, "usr/bin/mariadb-install-db"),
+        "basedir": os.path.join(tree, "usr"),
+        "lib_dir": os.path.join(tree, LIB_DIR) if lib_path else None,
+        "lc_messages_dir": share,
+        "backup_tool": os.path.join(tree, "usr/bin/mariadb-backup"),
+        "mbstream": os.path.join(tree, "usr/bin/mbstream"),
+        "upgrade_tool": os.path.join(tree, "usr/bin/mariadb-upgrade")}
     for key, path in spec.items():
-        if path and not os.path.exists(path):
+        if key != "datastore" and path and not os.path.exists(path):
             raise ImageBuildError(image=image_id, step="layout",
                                   reason="%s (%s) is missing" % (key, path))
     env = dict(os.environ)
     if lib_path:
         env["LD_LIBRARY_PATH"] = spec["lib_dir"]
-    out = _run(image_id, "mariadbd --version", [spec["mariadbd"], "--version"], env=env)
+    out = _run(image_id, "server --version", [spec["mariadbd"], "--version"], env=env)
     spec["version"] = parse_version(out) or out.strip()
     return spec
 
 
+def mysql_spec(tree: str, share: str) -> dict:
+    """A MySQL tree's Binaries: mysqld initialises its own datadir, mysqldump backs up,
+    the client restores, and the server upgrades a datadir itself on start."""
+    mysqld = os.path.join(tree, "usr/sbin/mysqld")
+    return {"datastore": "mysql", "mariadbd": mysqld, "install_db": mysqld,
+            "basedir": os.path.join(tree, "usr"), "lib_dir": None,
+            "lc_messages_dir": share,
+            "backup_tool": os.path.join(tree, "usr/bin/mysqldump"),
+            "client": os.path.join(tree, "usr/bin/mysql"),
+            "mbstream": "", "upgrade_tool": "",
+            "plugin_dir": os.path.join(tree, "usr/lib/mysql/plugin")}
+
+
 def write_rules(image_id, spec, path, work):
-    """Rules for this version from its own SYSTEM_VARIABLES (throw-away server)."""
-    from trove_lite.drivers.images import binaries_from_spec
-    from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer
+    """Rules for this version from its own variables (throw-away server)."""
+    from trove_lite.datastores.base import binaries_from_spec
+    from trove_lite.guestagent.state import server_class
     gen = _gen_tool()
-    server = MariaDBServer(os.path.join(work, "rules-server"), binaries=binaries_from_spec(spec),
-                           options={"skip-networking": None})
+    binaries = binaries_from_spec(spec)
+    server = server_class(binaries)(os.path.join(work, "rules-server"), binaries=binaries,
+                                    options={"skip-networking": None})
     try:
         server.initialize()
         server.start()
         conn = server.connect()
         try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT LOWER(VARIABLE_NAME) FROM "
-                            "information_schema.SYSTEM_VARIABLES")
-                known = {r[0] for r in cur.fetchall()}
-            # the curated list is 10.11's; a variable this version lacks is left out
-            names = [n for n in gen.PARAMETERS if n in known]
-            _, rules = gen.read_rules(conn, names)
+            rules = (_mysql_rules(conn, gen) if binaries.datastore == "mysql"
+                     else _mariadb_rules(conn, gen))
         finally:
             conn.close()
     except Exception as exc:
@@ -256,6 +273,19 @@ def write_rules(image_id, spec, path, work):
         server.destroy()
     with open(path, "w") as f:
         f.write(gen.render(rules))
+
+
+def _mariadb_rules(conn, gen) -> list:
+    with conn.cursor() as cur:
+        cur.execute("SELECT LOWER(VARIABLE_NAME) FROM information_schema.SYSTEM_VARIABLES")
+        known = {r[0] for r in cur.fetchall()}
+    # the curated list is 10.11's; a variable this version lacks is left out
+    return gen.read_rules(conn, [n for n in gen.PARAMETERS if n in known])[1]
+
+
+def _mysql_rules(conn, gen) -> list:
+    from trove_lite.datastores.mysql import rules as mysql_rules
+    return mysql_rules.read_rules(conn, gen.OVERRIDES)[1]
 
 
 def _gen_tool():

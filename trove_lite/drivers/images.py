@@ -2,13 +2,12 @@
 
 A datastore version points at an image id. Nova resolves it in Glance; the
 local driver resolves it here, in a small JSON registry, to a spec whose keys are
-the fields of ``trove_lite.guestagent.datastore.mariadb.server.Binaries`` plus
+the fields of ``trove_lite.datastores.base.Binaries`` plus
 ``version`` (what ``mariadbd --version`` printed when it was registered). The
 local compute driver copies the spec into ``server.json`` so the guest agent
 knows which binaries to run.
 """
 
-import dataclasses
 import os
 import re
 import shutil
@@ -16,15 +15,10 @@ import subprocess
 
 from trove_lite.drivers import localutil
 from trove_lite.drivers.compute.base import DriverError, ImageNotFound
-from trove_lite.guestagent.datastore.mariadb.server import Binaries
+from trove_lite.datastores.base import (  # noqa: F401 (re-exported)
+    BINARY_FIELDS, binaries_from_spec)
 
-BINARY_FIELDS = tuple(f.name for f in dataclasses.fields(Binaries))
 SYSTEM_MARIADB_IMAGE_ID = "mariadb-10.11"
-
-
-def binaries_from_spec(spec):
-    """The ``Binaries`` an image spec names (``version`` and unknown keys ignored)."""
-    return Binaries(**{k: v for k, v in spec.items() if k in BINARY_FIELDS})
 
 
 def system_mariadb_image():

@@ -22,7 +22,6 @@ from trove_lite.guestagent import pitr_replay
 from trove_lite.guestagent import schema_migrations as guest_osc
 from trove_lite.guestagent import volume as volume_util
 from trove_lite.guestagent.backup import agent as backup_agent
-from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
 from trove_lite.guestagent.datastore.mariadb import app as mdb_app
 from trove_lite.guestagent.datastore.mariadb import config as mdb_config
 from trove_lite.guestagent.datastore.mariadb import fence as mdb_fence
@@ -95,8 +94,7 @@ class GuestManager:
         return os.path.join(st["mount_point"], "data")
 
     def _admin(self):
-        app = self._app()
-        return mdb_admin.MariaDBAdmin(app.server.connect)
+        return self._app().admin
 
     def current_status(self):
         st = self.state.read()

@@ -8,8 +8,8 @@ import json
 import os
 import threading
 
-from trove_lite.guestagent.datastore.mariadb.server import (SYSTEM_BINARIES, Binaries,
-                                                            MariaDBServer)
+from trove_lite.datastores.base import Binaries, binaries_from_spec
+from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer
 
 
 class GuestState:
@@ -54,20 +54,27 @@ def read_server_info(server_dir):
         return json.load(f)
 
 
-def binaries_of(image):
-    fields = set(Binaries.__dataclass_fields__)
-    spec = {k: v for k, v in (image or {}).items() if k in fields}
-    return Binaries(**spec) if spec else SYSTEM_BINARIES
+def binaries_of(image: dict | None) -> Binaries:
+    return binaries_from_spec(image)
+
+
+def server_class(binaries: Binaries) -> type[MariaDBServer]:
+    """The server runner of the image's datastore (MySQL's is imported only there)."""
+    if binaries.datastore == "mysql":
+        from trove_lite.guestagent.datastore.mysql.server import MySQLServer
+        return MySQLServer
+    return MariaDBServer
 
 
 def server_factory(work_dir, info):
-    """``make_server(datadir)`` for this instance's mariadbd."""
+    """``make_server(datadir)`` for this instance's database server."""
     binaries = binaries_of(info.get("image"))
+    cls = server_class(binaries)
 
     def make_server(datadir):
-        return MariaDBServer(os.path.join(work_dir, "mysql"),
-                             bind_address=info.get("address") or "0.0.0.0", port=3306,
-                             binaries=binaries, datadir=datadir)
+        return cls(os.path.join(work_dir, "mysql"),
+                   bind_address=info.get("address") or "0.0.0.0", port=3306,
+                   binaries=binaries, datadir=datadir)
     return make_server
 
 

@@ -21,11 +21,10 @@ import dataclasses
 
 from sqlalchemy import select
 
+from trove_lite.datastores import passwords
+from trove_lite.datastores.mariadb import validation as v
 from trove_lite.db import create_requests, models
 from trove_lite.exceptions import BadRequest, InstanceNotActive, NotFound
-from trove_lite.guestagent.datastore.mariadb import admin as mdb_admin
-from trove_lite.guestagent.datastore.mariadb import sql
-from trove_lite.guestagent.datastore.mariadb import validation as v
 from trove_lite.status import ServiceStatus, TaskStatus
 
 _USABLE_TASKS = frozenset([TaskStatus.NONE, TaskStatus.RESTART_REQUIRED])
@@ -89,6 +88,11 @@ class GuestAdminService:
 
     def guest(self, tenant_id, instance_id, action):
         """The GuestAPI of a serving instance of ``tenant_id``; 404/409 otherwise."""
+        return self.guest_and_manager(tenant_id, instance_id, action)[0]
+
+    def guest_and_manager(self, tenant_id: str, instance_id: str,
+                          action: str) -> tuple[object, str]:
+        """(GuestAPI, datastore manager): the manager decides the password hash."""
         snap = self.instances.get(tenant_id, instance_id)
         reason = refuse_guest_call(snap.instance.task_status, snap.service_status)
         if reason is not None:
@@ -102,7 +106,7 @@ class GuestAdminService:
             raise BadRequest(reason="Instance %s is a read-only replica of %s: %s is done "
                                     "on the source and replicates." % (
                                         instance_id, snap.instance.slave_of_id, action))
-        return self.guest_factory(instance_id)
+        return self.guest_factory(instance_id), snap.version.manager
 
     # -- databases ----------------------------------------------------------------
     def create_databases(self, tenant_id, instance_id, databases):
@@ -129,10 +133,10 @@ class GuestAdminService:
         specs = [v.validate_user_spec(u) for u in users]
         if len({(s["name"], s["host"]) for s in specs}) != len(specs):
             raise BadRequest(reason="a user is listed twice")
-        guest = self.guest(tenant_id, instance_id, "creating users")
+        guest, manager = self.guest_and_manager(tenant_id, instance_id, "creating users")
         # the bus and the guest see only the hashes (create_requests.hashed_users)
         return guest.create_users([dict(s, databases=[{"name": d} for d in s["databases"]])
-                                   for s in create_requests.hashed_users(specs)])
+                                   for s in create_requests.hashed_users(specs, manager)])
 
     def list_users(self, tenant_id, instance_id, limit, marker):
         return self.guest(tenant_id, instance_id, "listing users").list_users(
@@ -150,13 +154,15 @@ class GuestAdminService:
             clean["name"] = v.validate_user_name(attrs["name"])
         if attrs.get("host") is not None:
             clean["host"] = v.validate_host(attrs["host"])
-        if attrs.get("password") is not None:
-            clean["password_hash"] = sql.native_password_hash(
-                v.validate_password(attrs["password"]))
-        if not clean:
+        password = attrs.get("password")
+        if password is not None:
+            v.validate_password(password)
+        if not clean and password is None:
             raise BadRequest(reason="nothing to update: give a new name, host or password")
-        return self.guest(tenant_id, instance_id, "updating a user").update_user(
-            name, host, clean)
+        guest, manager = self.guest_and_manager(tenant_id, instance_id, "updating a user")
+        if password is not None:
+            clean["password_hash"] = passwords.hash_for(manager, password)
+        return guest.update_user(name, host, clean)
 
     def delete_user(self, tenant_id, instance_id, user):
         name, host = parse_user_path(user)
@@ -167,9 +173,9 @@ class GuestAdminService:
             raise BadRequest(reason="give at least one user")
         specs = [{"name": v.validate_user_name(u.get("name")),
                   "host": v.validate_host(u.get("host")),
-                  "password_hash": sql.native_password_hash(
-                      v.validate_password(u.get("password")))} for u in users]
-        self.guest(tenant_id, instance_id, "changing passwords").change_passwords(specs)
+                  "password": v.validate_password(u.get("password"))} for u in users]
+        guest, manager = self.guest_and_manager(tenant_id, instance_id, "changing passwords")
+        guest.change_passwords(create_requests.hashed_users(specs, manager))
 
     # -- access ---------------------------------------------------------------------
     def list_access(self, tenant_id, instance_id, user):
@@ -194,9 +200,9 @@ class GuestAdminService:
         reports it to the conductor, which records it in the root history."""
         # made and hashed here: the bus and the guest never see the password
         password = v.validate_password(password) if password is not None \
-            else mdb_admin.generate_password()
-        result = self.guest(tenant_id, instance_id, "enabling root").enable_root(
-            password_hash=sql.native_password_hash(password))
+            else passwords.generate_password()
+        guest, manager = self.guest_and_manager(tenant_id, instance_id, "enabling root")
+        result = guest.enable_root(password_hash=passwords.hash_for(manager, password))
         return result["name"], password
 
     def disable_root(self, tenant_id, instance_id):

@@ -13,7 +13,7 @@ import logging
 from oslo_config import cfg
 from sqlalchemy import select
 
-from trove_lite import catalog, quota
+from trove_lite import catalog, datastores, quota
 from trove_lite.db import models
 from trove_lite.exceptions import BadRequest
 from trove_lite.status import ServiceStatus, TaskStatus
@@ -172,6 +172,9 @@ def create_replicas(service, ctx, tenant_id, req, replica_of, replica_count):
             req.volume_size if req.volume_size is not None else source.volume_size,
             service.conf.api.max_volume_size)
         version = catalog.get_version_by_id(s, source.datastore_version_id)
+        if not datastores.get(version.manager).replication_strategies:
+            raise BadRequest(reason="replication of %s instances is not supported yet"
+                                    % version.manager)
         if req.datastore_version and req.datastore_version not in (version.id, version.name):
             raise BadRequest(reason="a replica runs its source's datastore version (%s), "
                                     "not %s" % (version.name, req.datastore_version))

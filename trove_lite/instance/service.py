@@ -27,8 +27,8 @@ from trove_lite.backup import pitr
 from trove_lite.configuration import apply as configuration_apply
 from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models
+from trove_lite.datastores.mariadb import validation
 from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
-from trove_lite.guestagent.datastore.mariadb import validation
 from trove_lite.instance import ha as instance_ha
 from trove_lite.instance import replication
 from trove_lite.status import ServiceStatus, TaskStatus, display_status
@@ -235,7 +235,7 @@ class InstanceService:
                 s, req.datastore, req.datastore_version, req.version_number)
             flavor = catalog.find_flavor(s, flavor_id_from_ref(req.flavor_ref))
             catalog.check_flavor_allowed(s, flavor, datastore, version)
-            backup_id = self._restorable_backup(s, tenant_id, req.backup_ref)
+            backup_id = self._restorable_backup(s, tenant_id, req.backup_ref, version)
             restore_point = None
             if req.restore_point:
                 backup_id, restore_point = self._point_in_time(s, tenant_id,
@@ -258,7 +258,7 @@ class InstanceService:
                                        updated_at=now))
             # users and databases wait (encrypted) with the row: a lost cast loses nothing
             s.add(create_requests.CreateRequests(self.conf, self.db).row(
-                inst.id, databases, users))
+                inst.id, databases, users, manager=version.manager))
         LOG.info("instance %s (%s) recorded for tenant %s: %s %s, flavor %s, %d GB",
                  inst.id, inst.name, tenant_id, datastore.name, version.name, flavor.id, size)
         # no users on the bus: the taskmanager reads the stored request
@@ -281,7 +281,7 @@ class InstanceService:
         return planned["backup_id"], json.dumps({"source_id": source.id,
                                                  "restore_time": when})
 
-    def _restorable_backup(self, s, tenant_id, backup_ref):
+    def _restorable_backup(self, s, tenant_id, backup_ref, version=None):
         if not backup_ref:
             return None
         backup = models.get_owned(s, models.Backup, tenant_id, backup_ref,
@@ -289,6 +289,12 @@ class InstanceService:
         if backup.status != "COMPLETED":
             raise BadRequest(reason="backup %s is %s; only a COMPLETED backup can be "
                                     "restored" % (backup_ref, backup.status))
+        source = (s.get(models.DatastoreVersion, backup.datastore_version_id)
+                  if backup.datastore_version_id else None)
+        if version is not None and source is not None and source.manager != version.manager:
+            raise BadRequest(reason="backup %s is a %s backup; it cannot be restored into "
+                                    "a %s instance" % (backup_ref, source.manager,
+                                                       version.manager))
         return backup.id
 
     # -- updates ----------------------------------------------------------------

@@ -22,7 +22,7 @@ import time
 
 from sqlalchemy import select, update
 
-from trove_lite import exceptions, quota
+from trove_lite import datastores, exceptions, quota
 from trove_lite.backup import binlog, pitr
 from trove_lite.backup import opts as backup_opts
 from trove_lite.backup.keys import TenantKeys
@@ -34,7 +34,6 @@ LOG = logging.getLogger(__name__)
 
 FAIL = "fail"
 NOTHING = "nothing"
-STRATEGY = "mariabackup"
 
 
 def decide_stalled(status, seconds_since_report, timeout):
@@ -172,9 +171,12 @@ class BackupFlows:
                 return
             parent = s.get(models.Backup, row.parent_id) if row.parent_id else None
             tenant, container = row.tenant_id, row.container
+            version = s.get(models.DatastoreVersion, row.datastore_version_id) \
+                if row.datastore_version_id else None
         try:
+            strategy = datastores.get(version.manager if version else None).backup_strategy
             request = {"id": backup_id, "container": container,
-                       "codec": self.conf.backup.codec, "strategy": STRATEGY,
+                       "codec": self.conf.backup.codec, "strategy": strategy,
                        "parent": self._parent_request(parent),
                        "key": self.keys.get(tenant)}
             self.guest_factory(instance_id).create_backup(request)

@@ -76,7 +76,7 @@ def test_strategies_differ_only_in_tools_and_apply_log_only():
     assert maria._prepare_extra(last=False) == []
     assert xtra._prepare_extra(last=False) == ["--apply-log-only"]
     with pytest.raises(ValueError):
-        get_strategy("mysqldump")
+        get_strategy("nosuch")
 
 
 def test_secret_reaches_the_process_through_a_pipe_not_argv():

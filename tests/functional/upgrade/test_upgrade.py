@@ -24,7 +24,8 @@ import pytest
 from troveclient import exceptions as tc_exc
 
 from tests.functional.controlplane.conftest import destroy_everything
-from tests.support.controlplane import ControlPlane, wait_for_status
+from tests.support.controlplane import (ControlPlane, build_images_or_skip, manage,
+                                        wait_for_status)
 
 pytestmark = pytest.mark.slow
 
@@ -35,25 +36,9 @@ ROWS = 50
 STATE = {}
 
 
-def _build_images():
-    from trove_lite.drivers import imagebuild
-    try:
-        for image_id in ("mariadb-10.5", "mariadb-11.8"):
-            imagebuild.build(image_id, progress=lambda line: None)
-    except imagebuild.ImageBuildError as e:
-        pytest.skip("the MariaDB 10.5/11.8 images cannot be fetched here: %s" % e.message)
-
-
-def manage(cp, *args):
-    proc = subprocess.run([sys.executable, "-m", "trove_lite.cmd.manage", "--config-file",
-                           cp.conf_file, *args], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout
-
-
 @pytest.fixture(scope="module")
 def cp():
-    _build_images()
+    build_images_or_skip("mariadb-10.5", "mariadb-11.8")
     base = tempfile.mkdtemp(prefix="trove-lite-upg-")
     plane = ControlPlane(base).start_aio()
     try:

@@ -3,7 +3,7 @@
 import pytest
 
 from trove_lite.exceptions import BadRequest, InvalidName
-from trove_lite.guestagent.datastore.mariadb import validation as v
+from trove_lite.datastores.mariadb import validation as v
 
 BAD_NAMES = ["with`backtick", "it's", 'dq"x', "semi;colon", "back\\slash", "a/b",
              "x" * 100, "caf\u00e9", "\u6570\u636e", "", " lead", "trail ", "nul\0x",

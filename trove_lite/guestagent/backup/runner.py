@@ -27,7 +27,7 @@ from trove_lite.drivers.storage import base as storage_base
 from trove_lite.guestagent.backup import codecs
 from trove_lite.guestagent.backup.pipeline import Pipeline, PipelineError, Stage, io_counter
 from trove_lite.guestagent.backup.strategies import get_strategy
-from trove_lite.guestagent.datastore.mariadb.server import SYSTEM_BINARIES
+from trove_lite.datastores.base import SYSTEM_BINARIES
 
 LOG = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Backup strategies: which tool streams, extracts and prepares a hot backup.
+"""Backup strategies: which tool streams, extracts and prepares a backup.
 
 A strategy is chosen per datastore version by name (``get_strategy``).
 ``MariaBackupStrategy`` drives ``mariadb-backup``/``mbstream`` (MariaDB 10.x+);
@@ -6,6 +6,7 @@ A strategy is chosen per datastore version by name (``get_strategy``).
 ``xtrabackup``/``xbstream`` (for MySQL), plus ``--apply-log-only`` on every
 prepare but the last, which xtrabackup needs and mariadb-backup ignores.
 Only MariaBackupStrategy is tested here: no xtrabackup build is installable.
+``MysqldumpStrategy`` is MySQL's logical one (tests/functional/mysql).
 
 Facts (10.11, this machine): prepare of a 200 MB backup takes ~0.2 s; LSNs come
 from ``xtrabackup_checkpoints`` in ``--extra-lsndir``; binlog coordinates from
@@ -17,10 +18,11 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 
 from trove_lite import exceptions
+from trove_lite.datastores.base import SYSTEM_BINARIES, Binaries
 from trove_lite.guestagent.backup.pipeline import Stage
-from trove_lite.guestagent.datastore.mariadb.server import SYSTEM_BINARIES
 
 _BINLOG_POS = re.compile(r"filename '([^']*)', position '(\d+)'"
                          r"(?:, GTID of the last change '([^']*)')?")
@@ -114,7 +116,98 @@ class XtraBackupStrategy(MariaBackupStrategy):
         return [] if last else ["--apply-log-only"]
 
 
-STRATEGIES = {s.name: s for s in (MariaBackupStrategy, XtraBackupStrategy)}
+class MysqldumpStrategy:
+    """A logical, streamed backup of a MySQL server (no xtrabackup is installable).
+
+    Backup: ``mysqldump --single-transaction --all-databases`` (routines, triggers,
+    events, the mysql schema with its accounts, ``SET @@GLOBAL.GTID_PURGED``) into
+    the same compress and encrypt stages as a hot backup. ``--verbose`` makes it
+    end with a "Disconnecting" line on stderr: a dump cut short never counts.
+    Restore: the stream is written to one file, then "prepare" loads it into a
+    fresh datadir with a throw-away mysqld (``skip-networking``) and the mysql
+    client, so the result is a datadir like a physical restore's. Full backups
+    only: there is no LSN to start an incremental from.
+    """
+
+    name = "mysqldump"
+    ok_marker = "-- Disconnecting from"
+    DUMP_FILE = "backup.sql"
+    # the throw-away loader: nobody connects, nothing of it needs to be durable
+    # before its clean shutdown, and its binlog would only be thrown away
+    LOAD_OPTIONS = {"skip-networking": None, "skip-log-bin": None,
+                    "performance_schema": "OFF", "innodb_redo_log_capacity": "32M",
+                    "innodb_flush_log_at_trx_commit": "0", "sync_binlog": "0"}
+
+    def __init__(self, binaries: Binaries = SYSTEM_BINARIES) -> None:
+        self.binaries = binaries
+
+    def backup_stage(self, defaults_file: str, lsn_dir: str,
+                     incremental_basedir: str | None = None, user: str = "root",
+                     password: str | None = None) -> Stage:
+        if incremental_basedir:
+            raise exceptions.BackupError(reason="MySQL backups are logical (mysqldump): "
+                                                "incremental backups are not supported")
+        argv = [self.binaries.backup_tool, "--defaults-file=%s" % defaults_file,
+                "--user=%s" % user, "--single-transaction", "--all-databases",
+                "--routines", "--triggers", "--events", "--flush-privileges",
+                "--hex-blob", "--set-gtid-purged=ON", "--verbose"]
+        env = self.binaries.env()
+        if password:
+            env["MYSQL_PWD"] = password
+        return Stage(self.name, tuple(argv), env=env, ok_marker=self.ok_marker)
+
+    def extract_stage(self, target_dir: str) -> Stage:
+        return Stage("extract", ("dd", "of=%s" % os.path.join(target_dir, self.DUMP_FILE),
+                                 "bs=1M", "status=none"))
+
+    def prepare(self, target_dir: str, incremental_dir: str | None = None,
+                last: bool = True) -> None:
+        """Load the dump in ``target_dir`` into a new datadir there; RestoreError."""
+        from trove_lite.guestagent.datastore.mysql.server import MySQLServer
+        staging = os.path.dirname(os.path.abspath(target_dir))
+        dump = os.path.join(staging, self.DUMP_FILE)
+        os.rename(os.path.join(target_dir, self.DUMP_FILE), dump)
+        # its socket path must stay short (108 bytes): not under the volume's mount
+        server = MySQLServer(tempfile.mkdtemp(prefix="trove-lite-load-"),
+                             binaries=self.binaries, datadir=target_dir,
+                             options=self.LOAD_OPTIONS)
+        try:
+            server.initialize()
+            server.start()
+            with open(dump, "rb") as f:
+                proc = subprocess.run([self.binaries.client or "mysql",
+                                       "--defaults-file=%s" % server.config_file,
+                                       "--binary-mode"], stdin=f, capture_output=True,
+                                      env=self.binaries.env())
+            if proc.returncode != 0:
+                raise exceptions.RestoreError(reason="loading the dump failed: %s" % (
+                    proc.stderr.decode(errors="replace")[-1500:].strip()))
+            server.stop()
+        except exceptions.RestoreError:
+            raise
+        except Exception as exc:
+            raise exceptions.RestoreError(reason="loading the dump failed: %s" % exc) from exc
+        finally:
+            server.stop()
+            shutil.rmtree(server.base_dir, ignore_errors=True)
+            os.unlink(dump)
+
+    @staticmethod
+    def read_lsn_dir(lsn_dir: str) -> dict:
+        """A logical dump has no LSNs (zeros keep the result's shape)."""
+        return {"backup_type": "logical", "from_lsn": 0, "to_lsn": 0, "last_lsn": 0}
+
+    @staticmethod
+    def write_basedir(lsn: dict, directory: str) -> None:
+        raise exceptions.BackupError(reason="MySQL backups are logical (mysqldump): "
+                                            "incremental backups are not supported")
+
+    @staticmethod
+    def restored_binlog_info(datadir: str) -> dict:
+        return {}
+
+
+STRATEGIES = {s.name: s for s in (MariaBackupStrategy, XtraBackupStrategy, MysqldumpStrategy)}
 
 
 def get_strategy(name, binaries=SYSTEM_BINARIES):

@@ -20,21 +20,18 @@ a few statements; nothing here waits on anything else.
 
 import contextlib
 import re
-import secrets
-import string
 
+from trove_lite import datastores
+from trove_lite.datastores import passwords
+from trove_lite.datastores.base import Datastore
+from trove_lite.datastores.mariadb import validation as v
+from trove_lite.datastores.passwords import generate_password
 from trove_lite.exceptions import BadRequest, Conflict, NotFound
 from trove_lite.guestagent.datastore.mariadb import sql
-from trove_lite.guestagent.datastore.mariadb import validation as v
 
 # Accounts of the server and the agent; never listed, never managed as users.
 INTERNAL_USERS = v.RESERVED_USERS | {""}
 ROOT_HOST = "%"
-_PASSWORD_ALPHABET = string.ascii_letters + string.digits
-
-
-def generate_password(length=32):
-    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
 
 
 def paginate(items, key, limit=None, marker=None):
@@ -72,13 +69,13 @@ def _charset_alias(name):
     return re.sub(r"^utf8(?!mb)", "utf8mb3", name)
 
 
-def _password_hash(spec):
+def _password_hash(spec, manager="mariadb"):
     """The hash of a spec's ``password``, or its validated ``password_hash``."""
     if spec.get("password") is None and spec.get("password_hash") is not None:
-        if not sql.is_native_password_hash(spec["password_hash"]):
-            raise BadRequest(reason="password_hash is not a mysql_native_password hash")
+        if not passwords.is_password_hash(spec["password_hash"]):
+            raise BadRequest(reason="password_hash is not a password hash")
         return spec["password_hash"]
-    return sql.native_password_hash(v.validate_password(spec.get("password")))
+    return passwords.hash_for(manager, v.validate_password(spec.get("password")))
 
 
 def _db_names(databases):
@@ -90,8 +87,10 @@ class MariaDBAdmin:
     """Administration of one server. ``connect()`` returns a pymysql connection
     with all privileges (root over the unix socket), autocommit on."""
 
-    def __init__(self, connect):
+    def __init__(self, connect, datastore: Datastore | None = None):
         self._connect = connect
+        self.datastore = datastore or datastores.get("mariadb")
+        self._manager = self.datastore.name
 
     @contextlib.contextmanager
     def _cursor(self):
@@ -109,9 +108,8 @@ class MariaDBAdmin:
         cur.execute(sql.list_schemata())
         return {row[0]: row for row in cur.fetchall()}
 
-    @staticmethod
-    def _accounts(cur):
-        cur.execute(sql.list_accounts())
+    def _accounts(self, cur):
+        cur.execute(sql.list_accounts(has_roles_column=self._manager != "mysql"))
         return {(row[0], row[1]) for row in cur.fetchall()}
 
     @staticmethod
@@ -185,7 +183,8 @@ class MariaDBAdmin:
         """Create ``[{name, password (or password_hash), host?, databases?: [{name}]}]``
         with access to their databases. Conflict if any account exists, NotFound if a
         database is missing -- before anything is created."""
-        specs = [v.validate_user_spec(u, allow_hash=True) for u in users]
+        specs = [v.validate_user_spec(u, self.datastore.user_name_max, allow_hash=True)
+                 for u in users]
         keys = [(s["name"], s["host"]) for s in specs]
         if len(set(keys)) != len(keys):
             raise BadRequest(reason="a user is listed twice")
@@ -232,10 +231,11 @@ class MariaDBAdmin:
         target_name = v.validate_user_name(new_name) if new_name else name
         target_host = v.validate_host(new_host) if new_host else host
         if new_password is not None:
-            new_password_hash = sql.native_password_hash(v.validate_password(new_password))
-        elif new_password_hash is not None and not sql.is_native_password_hash(
+            new_password_hash = passwords.hash_for(self._manager,
+                                                   v.validate_password(new_password))
+        elif new_password_hash is not None and not passwords.is_password_hash(
                 new_password_hash):
-            raise BadRequest(reason="password_hash is not a mysql_native_password hash")
+            raise BadRequest(reason="password_hash is not a password hash")
         renaming = (target_name, target_host) != (name, host)
         if not renaming and new_password_hash is None:
             raise BadRequest(reason="nothing to update: give a new name, host or password")
@@ -262,7 +262,7 @@ class MariaDBAdmin:
         """Set ``[{name, host?, password (or password_hash)}]``; NotFound if any is
         missing, before any change."""
         specs = [(v.validate_user_name(u.get("name")), v.validate_host(u.get("host")),
-                  _password_hash(u)) for u in users]
+                  _password_hash(u, self._manager)) for u in users]
         with self._cursor() as cur:
             accounts = self._accounts(cur)
             missing = ["%s@%s" % (n, h) for n, h, _ in specs if (n, h) not in accounts]
@@ -306,7 +306,7 @@ class MariaDBAdmin:
         else:
             password = v.validate_password(password) if password is not None \
                 else generate_password()
-            password_hash = sql.native_password_hash(password)
+            password_hash = passwords.hash_for(self._manager, password)
         with self._cursor() as cur:
             if ("root", ROOT_HOST) in self._accounts(cur):
                 cur.execute(sql.set_password("root", ROOT_HOST, password_hash=password_hash))

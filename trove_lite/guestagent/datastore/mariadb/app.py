@@ -32,9 +32,10 @@ from typing import NamedTuple
 
 import pymysql
 
+from trove_lite import datastores
 from trove_lite.exceptions import BadRequest
 from trove_lite.guestagent.datastore.mariadb import config, sql
-from trove_lite.guestagent.datastore.mariadb import validation as v
+from trove_lite.datastores.mariadb import validation as v
 from trove_lite.guestagent.datastore.mariadb.admin import MariaDBAdmin
 
 LOG = logging.getLogger(__name__)
@@ -111,7 +112,8 @@ class MariaDBApp:
         self.server = server
         self.template_path = template_path
         self.ping_timeout = ping_timeout
-        self.admin = MariaDBAdmin(self.connect)
+        self.datastore = datastores.get(getattr(server.binaries, "datastore", "mariadb"))
+        self.admin = MariaDBAdmin(self.connect, self.datastore)
 
     def _path(self, name):
         return os.path.join(self.server.base_dir, name)
@@ -171,7 +173,8 @@ class MariaDBApp:
                              config_overrides):
         """Validate everything prepare will use; raises before anything is written."""
         db_specs = [v.validate_database_spec(d) for d in databases or ()]
-        user_specs = [v.validate_user_spec(u, allow_hash=True) for u in users or ()]
+        user_specs = [v.validate_user_spec(u, self.datastore.user_name_max, allow_hash=True)
+                      for u in users or ()]
         if root_password is not None:
             v.validate_password(root_password)
         fresh = not os.path.isdir(os.path.join(self.server.datadir, "mysql"))

@@ -23,7 +23,7 @@ import pymysql
 
 from trove_lite.exceptions import InvalidConfigurationValue
 from trove_lite.guestagent.datastore.mariadb import sql
-from trove_lite.guestagent.datastore.mariadb.validation import validate_parameter_name
+from trove_lite.datastores.mariadb.validation import validate_parameter_name
 
 TEMPLATE_FILE = "10-template.cnf"
 OVERRIDES_FILE = "50-configuration-group.cnf"
@@ -104,7 +104,7 @@ def write_overrides(server, values):
         remove_overrides(server)
         return None
     lines = ["# Attached configuration group, written by the trove-lite guest agent.",
-             "[mariadbd]"]
+             "[%s]" % server.section]
     for name in sorted(values):
         lines.append("%s = %s" % (validate_parameter_name(name),
                                   format_option_value(values[name])))

@@ -17,7 +17,6 @@ Timing on this machine: initialising from the cached template datadir takes
 start until a socket connection works 0.2-1 s; SIGTERM stop 0.1-2 s.
 """
 
-import dataclasses
 import fcntl
 import hashlib
 import os
@@ -28,38 +27,14 @@ import time
 
 import pymysql
 
+from trove_lite.datastores.base import (  # noqa: F401 (re-exported)
+    SYSTEM_BINARIES, Binaries)
+
 
 class ServerError(Exception):
     """mariadbd could not be initialised, started or stopped."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Binaries:
-    """A tree of MariaDB binaries: what a datastore-version image names locally."""
-
-    mariadbd: str = "/usr/sbin/mariadbd"
-    install_db: str = "/usr/bin/mariadb-install-db"
-    basedir: str | None = None
-    lib_dir: str | None = None
-    lc_messages_dir: str | None = None
-    backup_tool: str = "/usr/bin/mariadb-backup"
-    mbstream: str = "/usr/bin/mbstream"
-    upgrade_tool: str = "/usr/bin/mariadb-upgrade"
-
-    def env(self):
-        env = dict(os.environ)
-        if self.lib_dir:
-            env["LD_LIBRARY_PATH"] = self.lib_dir + (
-                ":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
-        return env
-
-    def version(self):
-        out = subprocess.run([self.mariadbd, "--version"], env=self.env(),
-                             capture_output=True, text=True, check=True).stdout
-        return out.strip()
-
-
-SYSTEM_BINARIES = Binaries()
 
 
 def default_cache_dir():
@@ -112,11 +87,12 @@ class MariaDBServer:
         return os.path.join(self.base_dir, "error.log")
 
     # -- configuration --------------------------------------------------------
-    def write_config(self):
-        os.makedirs(self.conf_d, exist_ok=True)
-        os.makedirs(self.tmp_dir, exist_ok=True)
-        lines = ["!includedir %s" % self.conf_d, "", "[mariadbd]",
-                 "datadir = %s" % self.datadir,
+    # the option-file group the server reads (MySQLServer: "mysqld")
+    section = "mariadbd"
+
+    def _placement_lines(self) -> list[str]:
+        """Options of my.cnf that place this server (before ``options``)."""
+        lines = ["datadir = %s" % self.datadir,
                  "socket = %s" % self.socket,
                  "pid-file = %s" % self.pid_file,
                  "log-error = %s" % self.error_log,
@@ -130,6 +106,13 @@ class MariaDBServer:
             lines.append("basedir = %s" % self.binaries.basedir)
         if self.binaries.lc_messages_dir:
             lines.append("lc-messages-dir = %s" % self.binaries.lc_messages_dir)
+        return lines
+
+    def write_config(self):
+        os.makedirs(self.conf_d, exist_ok=True)
+        os.makedirs(self.tmp_dir, exist_ok=True)
+        lines = ["!includedir %s" % self.conf_d, "", "[%s]" % self.section]
+        lines += self._placement_lines()
         for key, value in self.options.items():
             lines.append(key if value is None else "%s = %s" % (key, value))
         lines += ["", "[client]", "socket = %s" % self.socket, "user = root", ""]

@@ -18,8 +18,11 @@ Assumptions the callers must keep:
 """
 
 import decimal
-import hashlib
 import re
+
+from trove_lite.datastores import passwords
+from trove_lite.datastores.mariadb.passwords import (  # noqa: F401 (re-exported)
+    is_native_password_hash, native_password_hash)
 
 # Backslash escapes understood by MariaDB in string literals (default sql_mode).
 _STRING_ESCAPES = {
@@ -85,29 +88,20 @@ def list_schemata():
 
 
 # -- users --------------------------------------------------------------------
-# Account statements carry the mysql_native_password hash, never the password:
+# Account statements carry the password's hash (mysql_native_password for MariaDB,
+# caching_sha2_password for MySQL), never the password:
 # the server writes them to the binary log as sent, and from there they reach
 # every replica, backup and binlog archive. (PASSWORD('pw') in the statement would
 # be logged in clear too.)
-_NATIVE_HASH_RE = re.compile(r"^\*[0-9A-F]{40}$")
-
-
-def native_password_hash(password):
-    """``'*' + HEX(SHA1(SHA1(password)))``: what ``PASSWORD()`` returns for
-    mysql_native_password accounts."""
-    inner = hashlib.sha1(str(password).encode("utf-8")).digest()
-    return "*" + hashlib.sha1(inner).hexdigest().upper()
-
-
-def is_native_password_hash(value):
-    return isinstance(value, str) and bool(_NATIVE_HASH_RE.match(value))
-
-
-def _identified(password, password_hash):
+def _identified(password: str | None, password_hash: str | None) -> str:
     if password_hash is None:
         password_hash = native_password_hash(password)
-    elif not is_native_password_hash(password_hash):
-        raise ValueError("not a mysql_native_password hash")
+    try:
+        plugin = passwords.plugin_of(password_hash)
+    except ValueError:
+        raise ValueError("not a mysql_native_password or caching_sha2_password hash") from None
+    if plugin == "caching_sha2_password":   # MySQL: the hash is what the server stores
+        return "IDENTIFIED WITH caching_sha2_password AS %s" % quote_string(password_hash)
     return "IDENTIFIED BY PASSWORD %s" % quote_string(password_hash)
 
 
@@ -129,8 +123,12 @@ def drop_user(name, host):
     return "DROP USER %s" % account(name, host)
 
 
-def list_accounts():
-    """Rows (user, host) of every account that is not a role."""
+def list_accounts(has_roles_column: bool = True) -> str:
+    """Rows (user, host) of every account that is not a role (MySQL's mysql.user has
+    no ``is_role``: its roles are locked accounts, which are left out instead)."""
+    if not has_roles_column:
+        return ("SELECT User, Host FROM mysql.user WHERE account_locked = 'N' "
+                "ORDER BY User, Host")
     return "SELECT User, Host FROM mysql.user WHERE is_role = 'N' ORDER BY User, Host"
 
 

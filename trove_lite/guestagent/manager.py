@@ -31,7 +31,7 @@ LOG = logging.getLogger(__name__)
 class GuestManager:
     # The RPC server sets ``target`` (oslo_messaging.Target(version=RPC_VERSION)):
     # this module stays free of oslo.messaging so the agent can start fast.
-    RPC_VERSION = "1.5"
+    RPC_VERSION = "1.7"
 
     def __init__(self, conf, instance_id, make_server, state, heartbeat, template_path):
         """``make_server(datadir)`` returns the MariaDBServer for a datadir."""
@@ -54,7 +54,7 @@ class GuestManager:
         self.replication = mdb_replication.Replication(
             self._app, state, os.path.dirname(template_path),
             lambda: self._app().server.bind_address)
-        self.replication.resume()
+        self.replication.resume(self._flavor())
         self.logs = guest_logs.GuestLogs(
             self._app, state, lambda: self.state.read().get("mount_point"),
             lambda: os.path.join(self.server_dir, "guest.log") if self.server_dir else None,
@@ -81,7 +81,11 @@ class GuestManager:
         status = self._app().status()
         if status in ServiceStatus.SERVING and st.get("restart_required"):
             return ServiceStatus.RESTART_REQUIRED, "configuration changes need a restart"
-        if status in ServiceStatus.SERVING and (st.get("replication") or {}).get("role"):
+        role = (st.get("replication") or {}).get("role")
+        if status in ServiceStatus.SERVING and role == "fenced":
+            return ServiceStatus.BLOCKED, "fenced (read-only): %s" % (
+                st["replication"].get("fenced_reason") or "ejected from its set")
+        if status in ServiceStatus.SERVING and role:
             repl = self.replication.status() or {}
             if repl.get("broken"):
                 return ServiceStatus.BLOCKED, repl["broken_reason"]
@@ -290,7 +294,8 @@ class GuestManager:
     def create_backup(self, ctx, backup):
         """Start the backup in the background (see backup/agent.py); it reports
         through the conductor."""
-        self.backups.start(backup, self._app().server)
+        self.backups.start(dict(backup, **self.replication.backup_options()),
+                           self._app().server)
 
     # -- upgrades (1.2) ---------------------------------------------------------
     def pre_upgrade(self, ctx, slow_shutdown=True):
@@ -323,9 +328,28 @@ class GuestManager:
             self.replication.enable_source(strategy, self._flavor())
         self.heartbeat.notify()
 
-    def offer_seed(self, ctx):
-        """{host, port, token} of a one-connection seed stream (see replication.py)."""
-        return self.replication.offer_seed()
+    def offer_seed(self, ctx, data=True):
+        """{host, port, token} of a one-connection seed stream (see replication.py);
+        ``data`` False (1.7): the stream carries the account's password only (a
+        replica seeded from a stored backup)."""
+        return self.replication.offer_seed(data)
+
+    def binlogs_cover(self, ctx, gtid_pos):
+        """(1.7) Whether this server's binlogs still hold every transaction after
+        ``gtid_pos`` (a replica seeded from a backup catches up from them)."""
+        return self.replication.binlogs_cover(gtid_pos)
+
+    def fence(self, ctx, reason, replaced_by=None):
+        """(1.7) Ejected from its set: stay read-only, write no heartbeat."""
+        with self._lock:
+            self.replication.fence(reason, replaced_by)
+        self.heartbeat.notify()
+
+    def open_source(self, ctx):
+        """(1.7) A source that came back and is still the set's source: writable."""
+        with self._lock:
+            self.replication.open_source(self._flavor())
+        self.heartbeat.notify()
 
     def demote_begin(self, ctx):
         with self._lock:

@@ -37,6 +37,15 @@ REPLICATION_OPTS = [
                help="Durability of a set that has a replica: semisync (a commit is "
                     "acknowledged once one replica has it: MariaDB's semi-synchronous "
                     "replication, wait point AFTER_SYNC) or async."),
+    cfg.IntOpt("seed_backup_max_age", default=86400, min=0,
+               help="A new replica is seeded from the set's latest stored backup (of "
+                    "the source or of a replica) taken within this many seconds, plus "
+                    "catch-up from the source's binlog, instead of a hot backup streamed "
+                    "from the source's disk; 0: always stream from the source."),
+    cfg.FloatOpt("fence_check_interval", default=1.0, min=0.2,
+                 help="Seconds between the taskmanager's looks for replication sources "
+                      "whose agent came back holding writes: the set's current source "
+                      "is opened, an ejected one fenced (kept read-only)."),
     cfg.IntOpt("semisync_timeout_ms", default=10000, min=1,
                help="How long a semi-sync source waits for a replica's ack before it "
                     "falls back to async (until a replica catches up again)."),
@@ -237,8 +246,9 @@ def start_eject(service, ctx, tenant_id, instance_id):
 
 
 def start_detach(service, ctx, tenant_id, instance_id):
+    """Detach a replica, or release a fenced former source to stand alone."""
     def refuse(snap):
-        if not snap.instance.slave_of_id:
+        if not snap.instance.slave_of_id and not snap.instance.fenced_by:
             return "it is not a replica"
         return service._refuse_action(snap)
     service._start_task(tenant_id, instance_id, "detach_replica", TaskStatus.DETACHING,
@@ -278,6 +288,10 @@ def view(snap, links):
         body["replicas"] = [{"id": rid, "links": links.links("instances/%s" % rid)}
                             for rid in replicas]
     block = replication_block(snap.service)
+    fenced_by = getattr(inst, "fenced_by", None)
+    if fenced_by:
+        # ejected: fenced as soon as its agent returns, whatever it reports now
+        block = dict(block or {}, role="fenced", fenced_by=fenced_by)
     if block or inst.slave_of_id or replicas:
         block = dict(block or {})
         block.setdefault("role", "replica" if inst.slave_of_id else "source")

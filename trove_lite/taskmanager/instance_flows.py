@@ -230,6 +230,10 @@ class InstanceFlows:
                    "backup": self.backup_info(backup_id)}
         if inst.slave_of_id:
             prepare["replication"] = self._seed_request(inst)
+            if prepare["replication"].get("seed_backup"):
+                # seeded from the set's stored backup: restored as a restore is
+                backup_id = prepare["replication"]["seed_backup"]
+                prepare["backup"] = self.backup_info(backup_id)
         server_id = self._usable_server(inst.server_id or self._orphan_server(inst))
         if server_id != inst.server_id:
             self.update(inst.id, server_id=server_id, volume_id=volume_id)

@@ -209,6 +209,7 @@ class TaskManager:
         self._thread = threading.Thread(target=loop, name="reconciler", daemon=True)
         self._thread.start()
         self.ha.start()
+        self.replication.start_fence_checks(self._stop)
 
     def stop(self):
         self._stop.set()

@@ -11,10 +11,21 @@ replica (python-troveclient) until it is ACTIVE and reports its IO and SQL
 threads running (target: at most 1.5x the baseline median); then promote under a
 live writer, from the POST until the new source is ACTIVE and out of the set,
 with the number of acknowledged rows lost (target: at most 2 s, 0 lost).
+
+Apply rate: the same backlog (``--backlog`` single-row transactions from 4
+writers) is written while a replica's SQL thread is stopped and its IO thread
+has received it all; then transactions per second from START SLAVE SQL_THREAD
+until it applied the source's last GTID. Baseline: a hand-made replica with
+MariaDB's own parallel apply (same thread count, the server's default mode);
+trove-lite: a replica it created (target: at least 0.9x the baseline's rate).
+The per-step profile of each POST (the taskmanager's and the guest's own step
+lines) says where the time goes.
 """
 
 import argparse
 import os
+import re
+import threading
 import shutil
 import statistics
 import subprocess
@@ -46,7 +57,48 @@ def load(conn, mb):
                         "seq_%d_to_%d" % (start + 1, min(start + 10, mb)))
 
 
-def baseline_once(source, workdir):
+def backlog(connect, n, start, writers=4):
+    """``n`` single-row autocommit INSERTs into table ap from ``writers`` threads."""
+    def write(k):
+        conn = connect()
+        with conn.cursor() as cur:
+            for i in range(start + k, start + n, writers):
+                cur.execute("INSERT INTO ap VALUES (%s, REPEAT('x', 100))", (i,))
+        conn.close()
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def apply_rate(replica_cur, source_connect, n, start):
+    """Transactions/s a replica applies a backlog of ``n`` received with its SQL
+    thread stopped (``replica_cur``: a root cursor on the replica)."""
+    replica_cur.execute("STOP SLAVE SQL_THREAD")
+    backlog(source_connect, n, start)
+    src = source_connect()
+    with src.cursor() as cur:
+        cur.execute("SELECT @@gtid_binlog_pos")
+        gtid = cur.fetchone()[0]
+        cur.execute("SHOW MASTER STATUS")
+        file, pos = cur.fetchone()[:2]
+    src.close()
+    while True:                           # everything received, nothing applied
+        replica_cur.execute("SHOW SLAVE STATUS")
+        row = dict(zip([d[0] for d in replica_cur.description], replica_cur.fetchone()))
+        if (row["Master_Log_File"], int(row["Read_Master_Log_Pos"])) >= (file, pos):
+            break
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    replica_cur.execute("START SLAVE SQL_THREAD")
+    replica_cur.execute("SELECT MASTER_GTID_WAIT(%s, 600)", (gtid,))
+    if replica_cur.fetchone()[0] != 0:
+        raise RuntimeError("the backlog was not applied within 600 s")
+    return n / (time.monotonic() - t0)
+
+
+def baseline_once(source, workdir, rate_backlog=0, threads=2):
     data = os.path.join(workdir, "data")
     os.makedirs(data)
     t0 = time.monotonic()
@@ -63,7 +115,8 @@ def baseline_once(source, workdir):
     with open(os.path.join(data, "xtrabackup_binlog_info")) as f:
         gtid = f.read().split()[2]
     replica = MariaDBServer(workdir, bind_address=free_loopback(205), datadir=data,
-                            options=dict(OPTIONS, server_id=2, read_only="ON"))
+                            options=dict(OPTIONS, server_id=2, read_only="ON",
+                                         slave_parallel_threads=threads))
     replica.start()
     with replica.connect() as conn, conn.cursor() as cur:
         cur.execute("SET GLOBAL gtid_slave_pos = '%s'" % gtid)
@@ -78,11 +131,16 @@ def baseline_once(source, workdir):
                 break
             time.sleep(0.02)
     elapsed = time.monotonic() - t0
+    rate = None
+    if rate_backlog:
+        with replica.connect() as conn, conn.cursor() as cur:
+            rate = apply_rate(cur, lambda: source.connect(database="b"),
+                              rate_backlog, 10_000_000)
     replica.destroy()
-    return elapsed
+    return elapsed, rate
 
 
-def baseline(runs, mb):
+def baseline(runs, mb, rate_backlog, threads):
     base = tempfile.mkdtemp(prefix="tl-bench-repl-src-")
     source = MariaDBServer(base, bind_address=free_loopback(205),
                            options=dict(OPTIONS, server_id=1))
@@ -95,16 +153,35 @@ def baseline(runs, mb):
             cur.execute("GRANT REPLICATION SLAVE ON *.* TO repl@'%'")
             conn.select_db("b")
             load(conn, mb)
-        times = []
-        for _ in range(runs):
+            cur.execute("CREATE TABLE ap (id INT PRIMARY KEY, v VARCHAR(200))")
+        times, rates = [], []
+        for i in range(runs):
             work = tempfile.mkdtemp(prefix="tl-bench-repl-")
             try:
-                times.append(baseline_once(source, work))
+                took, rate = baseline_once(source, work, rate_backlog if i == 0 else 0,
+                                           threads)
+                times.append(took)
+                rates += [rate] if rate else []
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-        return times
+        return times, rates
     finally:
         source.destroy()
+
+
+STEP = re.compile(r"instance (\S+): (.*) \((\d+\.\d+) s\)$")
+
+
+def profile(cp, instance_id):
+    """[(seconds, step)] of a create from the taskmanager's step lines, then the
+    guest's seed and prepare lines (where a POST's time goes)."""
+    steps = []
+    with open(os.path.join(cp.base_dir, "aio.log"), errors="replace") as f:
+        for line in f:
+            m = STEP.search(line.strip())
+            if m and m.group(1) == instance_id:
+                steps.append((float(m.group(3)), m.group(2)))
+    return steps
 
 
 def replica_once(trove, source_id, name):
@@ -154,8 +231,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mb", type=int, default=50, help="MB of data on the source")
+    ap.add_argument("--backlog", type=int, default=20000,
+                    help="transactions of the apply-rate backlog (0: skip)")
     args = ap.parse_args()
-    base = baseline(args.runs, args.mb)
+    threads = 2    # the template's apply threads for flavor 1 (1 vCPU)
+    base, base_rates = baseline(args.runs, args.mb, args.backlog, threads)
     base_dir = tempfile.mkdtemp(prefix="tl-bench-repl-")
     cp = ControlPlane(base_dir, usage_timeout=300, heartbeat_interval=1)
     try:
@@ -170,11 +250,20 @@ def main():
                              autocommit=True) as conn:
             load(conn, args.mb)
             conn.cursor().execute("CREATE TABLE w (id INT PRIMARY KEY)")
+            conn.cursor().execute("CREATE TABLE ap (id INT PRIMARY KEY, v VARCHAR(200))")
         seeds, replicas = [], []
         for i in range(args.runs):
             took, rep = replica_once(trove, src.id, "rep-%d" % i)
             seeds.append(took)
             replicas.append(rep)
+        rates = []
+        if args.backlog:
+            sock = os.path.join(cp.state_dir, "servers", _server_id(cp, replicas[0].id),
+                                "mysql", "mysqld.sock")
+            with pymysql.connect(unix_socket=sock, user="root", autocommit=True) as conn, \
+                    conn.cursor() as cur:
+                rates.append(apply_rate(cur, lambda: _connect(src), args.backlog,
+                                        10_000_000))
         promotes = []
         current = src
         for i, rep in enumerate(replicas[:2]):
@@ -187,6 +276,15 @@ def main():
             "baseline backup|mbstream+prepare+start+slave", bmed, max(base)))
         print("%-44s median %6.2f s   max %6.2f s   ratio %.2f (target <= 1.5)" % (
             "trove-lite POST -> replicating replica", smed, max(seeds), smed / bmed))
+        if rates and base_rates:
+            print("%-44s %8.0f tx/s" % ("baseline MariaDB parallel apply (%d threads)"
+                                        % threads, base_rates[0]))
+            print("%-44s %8.0f tx/s   ratio %.2f (target >= 0.9)" % (
+                "trove-lite replica apply", rates[0], rates[0] / base_rates[0]))
+        for i, rep in enumerate(replicas):
+            print("profile of POST rep-%d (%.2f s):" % (i, seeds[i]))
+            for took, step in profile(cp, rep.id):
+                print("    %6.2f s  %s" % (took, step))
         for took, lost, acked in promotes:
             print("%-44s %6.2f s   %d of %d acknowledged rows lost (target <= 2 s, 0)" % (
                 "trove-lite promote under a writer", took, lost, acked))
@@ -196,6 +294,16 @@ def main():
             destroy_everything(cp)
         finally:
             shutil.rmtree(base_dir, ignore_errors=True)
+
+
+def _server_id(cp, instance_id):
+    import sqlite3
+    db = sqlite3.connect(os.path.join(cp.state_dir, "trove-lite.sqlite"))
+    try:
+        return db.execute("SELECT server_id FROM instances WHERE id=?",
+                          (instance_id,)).fetchone()[0]
+    finally:
+        db.close()
 
 
 if __name__ == "__main__":

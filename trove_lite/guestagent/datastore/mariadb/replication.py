@@ -279,7 +279,9 @@ class SeedSender:
                 return
             _send_frame(conn, json.dumps({"password": self.password}).encode())
             ok, detail = self._stream(conn) if self.data else (True, "password only")
-            LOG.info("seed stream to %s %s", peer, "finished" if ok else "failed: " + detail)
+            LOG.info("seed stream to %s %s", peer, ("finished" if self.data else
+                                                     "finished: account only, no data")
+                     if ok else "failed: " + detail)
         except (OSError, ReplicationError) as e:
             LOG.warning("seed stream to %s broken: %s", peer, e)
         finally:

@@ -98,7 +98,8 @@ class GuestManager:
         except Exception:
             LOG.exception("rotating datastore logs failed")
         if not (self.state.read().get("replication") or {}).get("role"):
-            return {}
+            # a member that left its set (detached, released) shows no stale block
+            return {"replication": None} if self.state.read().get("replication") else {}
         return {"replication": self.replication.status()}
 
     def volume_used(self):

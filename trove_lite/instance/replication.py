@@ -99,6 +99,25 @@ def refuse_eject(source_updated_at, now, expiry, source_service):
     return None
 
 
+def snapshot_gtid(meta):
+    """The GTID position a stored backup's data is consistent with (its row's
+    ``meta``): what a replica's ``--slave-info`` printed, else the backup's own
+    binlog position (pure; None if the backup recorded neither)."""
+    inner = meta.get("metadata") or {}
+    return ((inner.get("slave_info") or {}).get("gtid")
+            or (meta.get("binlog") or {}).get("gtid") or None)
+
+
+def backup_label(meta):
+    """The ``replication`` field of a backup of a set member (None otherwise):
+    the member's role and set source when it was taken, and the GTID position
+    a replica seeded from it starts at."""
+    label = (meta.get("metadata") or {}).get("replication")
+    if not label:
+        return None
+    return dict(label, gtid=snapshot_gtid(meta))
+
+
 def replication_block(service_row):
     """The stored guest report, or None."""
     raw = getattr(service_row, "replication", None) if service_row else None

@@ -338,15 +338,6 @@ def decide_returning_source(report, fenced_by, slave_of_id, task_status):
     return OPEN, "still the source of its set: writes open"
 
 
-def snapshot_gtid(meta):
-    """The GTID position a stored backup's data is consistent with: what a
-    replica's ``--slave-info`` printed, else the backup's own binlog position
-    (pure; None if the backup recorded neither)."""
-    inner = meta.get("metadata") or {}
-    return ((inner.get("slave_info") or {}).get("gtid")
-            or (meta.get("binlog") or {}).get("gtid") or None)
-
-
 def choose_seed_backup(candidates, now, max_age):
     """(backup id, GTID, reason) of the newest of ``candidates`` [(id, created,
     meta)] that is younger than ``max_age`` seconds and records its GTID
@@ -354,7 +345,7 @@ def choose_seed_backup(candidates, now, max_age):
     fresh = [(created, bid, meta) for bid, created, meta in candidates
              if created is not None and (now - created).total_seconds() <= max_age]
     for created, bid, meta in sorted(fresh, key=lambda c: c[0], reverse=True):
-        gtid = snapshot_gtid(meta)
+        gtid = replication.snapshot_gtid(meta)
         if gtid:
             age = (now - created).total_seconds()
             return bid, gtid, "backup %s taken %.0f s ago at GTID %s" % (bid, age, gtid)

@@ -49,6 +49,9 @@ def test_backup_of_a_replica_seeds_a_new_replica(cp, source):
     at_backup = checksum(source)
     backup = wait_backup(trove, trove.backups.create("of-r1", first.id).id)
     assert backup.status == "COMPLETED" and backup.instance_id == first.id
+    label = backup.replication         # recorded as a backup of the set
+    assert label["role"] == "replica" and label["source_id"] == source.id
+    assert label["gtid"] and int(label["gtid"].split("-")[-1]) > 0
     with connect(first) as conn, conn.cursor() as cur:      # SQL thread restarted
         cur.execute("SELECT 1")
     assert wait_until(lambda: trove.instances.get(first.id).replication.get("sql_thread")
@@ -182,3 +185,14 @@ def _new_source(trove, first, second):
                 getattr(shown, "replicas", None):
             return shown
     return None
+
+
+def test_fenced_instance_released_by_detach(cp, source):
+    """The operator's way out: detach makes the fenced instance a writable standalone."""
+    trove = cp.client()
+    trove.instances.update(source.id, detach_replica_source=True)
+    wait_until(lambda: (lambda i: i.status == "ACTIVE" and (getattr(
+        i, "replication", None) or {}).get("role") != "fenced")(
+        trove.instances.get(source.id)), timeout=60, what="released")
+    with connect(source) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders VALUES (7002, 'standalone now')")

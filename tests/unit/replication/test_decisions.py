@@ -150,7 +150,7 @@ def test_seed_backup_is_the_newest_recent_one_with_a_gtid():
     bid, gtid, reason = rf.choose_seed_backup(cands, NOW, 3600)
     assert (bid, gtid) == ("new", "0-1-90") and "new" in reason
     # a replica's --slave-info position wins over its own binlog position
-    assert rf.snapshot_gtid(_backup("b", 1, "0-1-5", "0-1-7")[2]) == "0-1-7"
+    assert ir.snapshot_gtid(_backup("b", 1, "0-1-5", "0-1-7")[2]) == "0-1-7"
     assert rf.choose_seed_backup(cands[:1], NOW, 3600)[0] is None
     assert "younger than 3600" in rf.choose_seed_backup(cands[:1], NOW, 3600)[2]
     assert "no completed backup" in rf.choose_seed_backup([], NOW, 3600)[2]

@@ -231,13 +231,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mb", type=int, default=50, help="MB of data on the source")
+    ap.add_argument("--from-backup", action="store_true",
+                    help="also POST a replica seeded from a stored backup of a replica")
     ap.add_argument("--backlog", type=int, default=20000,
                     help="transactions of the apply-rate backlog (0: skip)")
     args = ap.parse_args()
     threads = 2    # the template's apply threads for flavor 1 (1 vCPU)
     base, base_rates = baseline(args.runs, args.mb, args.backlog, threads)
     base_dir = tempfile.mkdtemp(prefix="tl-bench-repl-")
-    cp = ControlPlane(base_dir, usage_timeout=300, heartbeat_interval=1)
+    cp = ControlPlane(base_dir, usage_timeout=300, heartbeat_interval=1,
+                      extra_conf="\n[backup_storage]\ndriver = local\n")
     try:
         cp.start_aio()
         trove = cp.client("bench")
@@ -256,6 +259,18 @@ def main():
             took, rep = replica_once(trove, src.id, "rep-%d" % i)
             seeds.append(took)
             replicas.append(rep)
+        from_backup = None
+        if args.from_backup:     # scale-out from the store: a backup OF a replica
+            from tests.functional.backups_api.conftest import wait_backup
+            backup = wait_backup(trove, trove.backups.create("b0", replicas[0].id).id,
+                                 timeout=600)
+            with pymysql.connect(host=src.ip[0], user="u", password=PW, database="b",
+                                 autocommit=True) as conn:
+                load_more = "INSERT INTO w SELECT seq FROM seq_%d_to_%d"
+                conn.cursor().execute(load_more % (500000001, 500010000))
+            took, rep = replica_once(trove, src.id, "rep-b")
+            assert rep.replication["seed"]["method"] == "backup", rep.replication
+            from_backup = (took, rep)
         rates = []
         if args.backlog:
             sock = os.path.join(cp.state_dir, "servers", _server_id(cp, replicas[0].id),
@@ -276,13 +291,20 @@ def main():
             "baseline backup|mbstream+prepare+start+slave", bmed, max(base)))
         print("%-44s median %6.2f s   max %6.2f s   ratio %.2f (target <= 1.5)" % (
             "trove-lite POST -> replicating replica", smed, max(seeds), smed / bmed))
+        if from_backup:
+            print("%-44s %6.2f s   ratio %.2f (no load on the source's disk)" % (
+                "trove-lite POST -> replicating, from a backup", from_backup[0],
+                from_backup[0] / bmed))
         if rates and base_rates:
             print("%-44s %8.0f tx/s" % ("baseline MariaDB parallel apply (%d threads)"
                                         % threads, base_rates[0]))
             print("%-44s %8.0f tx/s   ratio %.2f (target >= 0.9)" % (
                 "trove-lite replica apply", rates[0], rates[0] / base_rates[0]))
-        for i, rep in enumerate(replicas):
-            print("profile of POST rep-%d (%.2f s):" % (i, seeds[i]))
+        posts = [("rep-%d" % i, seeds[i], rep) for i, rep in enumerate(replicas)]
+        if from_backup:
+            posts.append(("rep-b", from_backup[0], from_backup[1]))
+        for name, took_all, rep in posts:
+            print("profile of POST %s (%.2f s):" % (name, took_all))
             for took, step in profile(cp, rep.id):
                 print("    %6.2f s  %s" % (took, step))
         for took, lost, acked in promotes:

@@ -31,6 +31,17 @@ def _seed_streams(cp, trove, source_id):
                    and "no data" not in line)
 
 
+def _stored_meta(cp, backup_id):
+    import json
+    import sqlite3
+    db = sqlite3.connect(os.path.join(cp.state_dir, "trove-lite.sqlite"))
+    try:
+        return json.loads(db.execute("SELECT meta FROM backups WHERE id=?",
+                                     (backup_id,)).fetchone()[0])
+    finally:
+        db.close()
+
+
 def _compute(cp):
     from trove_lite.cmd import aio as aio_cmd
     from trove_lite.drivers import factory
@@ -52,6 +63,11 @@ def test_backup_of_a_replica_seeds_a_new_replica(cp, source):
     label = backup.replication         # recorded as a backup of the set
     assert label["role"] == "replica" and label["source_id"] == source.id
     assert label["gtid"] and int(label["gtid"].split("-")[-1]) > 0
+    slave_info = _stored_meta(cp, backup.id)["metadata"]["slave_info"]
+    if cp.strategy == "gtid":           # what --slave-info printed is the seed point
+        assert slave_info == {"gtid": label["gtid"]}
+    else:                               # the source's file/position in binlog mode
+        assert slave_info.get("binlog_file", "").startswith("mysql-bin."), slave_info
     with connect(first) as conn, conn.cursor() as cur:      # SQL thread restarted
         cur.execute("SELECT 1")
     assert wait_until(lambda: trove.instances.get(first.id).replication.get("sql_thread")

@@ -170,6 +170,10 @@ def test_slave_info_parsed_from_mariadb_backup_output():
     assert parse_slave_info("MySQL slave binlog position: master host '127.77.1.2', "
                             "filename 'mysql-bin.000002', position '385'") == {
         "binlog_file": "mysql-bin.000002", "binlog_position": 385}
+    # what 10.11 prints for a replica without GTID (seen on this machine)
+    assert parse_slave_info("[00] 2026-12-06 06:29:14 MySQL slave binlog position: master "
+                            "'' filename 'mysql-bin.000001' position '1108'") == {
+        "binlog_file": "mysql-bin.000001", "binlog_position": 1108}
     assert parse_slave_info("completed OK!") == {}
 
 

@@ -140,14 +140,16 @@ def parse_binlog_info(xtrabackup_info_text):
 
 
 _SLAVE_GTID = re.compile(r"slave binlog position:.*gtid_slave_pos '?([0-9,-]+)")
-_SLAVE_FILE = re.compile(r"slave binlog position:.*filename '([^']*)', position '(\d+)'")
+_SLAVE_FILE = re.compile(r"slave binlog position:.*filename '([^']*)',? position '(\d+)'")
 REPLICA_BACKUP_ARGS = ("--slave-info", "--safe-slave-backup",
                        "--safe-slave-backup-timeout=60")
 
 
 def parse_slave_info(stderr_text):
     """The source coordinates ``--slave-info`` printed (it writes them into the
-    stream's ``xtrabackup_slave_info`` and, the same, on stderr): {'gtid'} when
+    stream's ``xtrabackup_slave_info`` and, the same, on stderr; 10.11:
+    ``MySQL slave binlog position: master '' filename 'f' position '1108'``
+    without GTID, ``... gtid_slave_pos '0-1-5'`` with): {'gtid'} when
     the replica uses GTID, else {'binlog_file', 'binlog_position'} of its source;
     {} if absent (pure)."""
     m = _SLAVE_GTID.search(stderr_text)

@@ -72,12 +72,13 @@ def backlog(connect, n, start, writers=4):
         t.join()
 
 
-def apply_rate(replica_cur, source_connect, n, start):
+def apply_rate(replica_cur, source_connect, n, start, source_admin=None):
     """Transactions/s a replica applies a backlog of ``n`` received with its SQL
-    thread stopped (``replica_cur``: a root cursor on the replica)."""
+    thread stopped (``replica_cur``: a root cursor on the replica;
+    ``source_admin()``: a connection that may read the source's binlog position)."""
     replica_cur.execute("STOP SLAVE SQL_THREAD")
     backlog(source_connect, n, start)
-    src = source_connect()
+    src = (source_admin or source_connect)()
     with src.cursor() as cur:
         cur.execute("SELECT @@gtid_binlog_pos")
         gtid = cur.fetchone()[0]
@@ -116,7 +117,9 @@ def baseline_once(source, workdir, rate_backlog=0, threads=2):
         gtid = f.read().split()[2]
     replica = MariaDBServer(workdir, bind_address=free_loopback(205), datadir=data,
                             options=dict(OPTIONS, server_id=2, read_only="ON",
-                                         slave_parallel_threads=threads))
+                                         slave_parallel_threads=threads,
+                                         # the durability trove-lite's replicas keep
+                                         sync_binlog=1, innodb_flush_log_at_trx_commit=1))
     replica.start()
     with replica.connect() as conn, conn.cursor() as cur:
         cur.execute("SET GLOBAL gtid_slave_pos = '%s'" % gtid)
@@ -181,6 +184,13 @@ def profile(cp, instance_id):
             m = STEP.search(line.strip())
             if m and m.group(1) == instance_id:
                 steps.append((float(m.group(3)), m.group(2)))
+    guest_log = os.path.join(cp.state_dir, "servers", _server_id(cp, instance_id),
+                             "guest.log")
+    with open(guest_log, errors="replace") as f:
+        for line in f:
+            if re.search(r"seeded |prepare finished|replication threads|mariadbd started",
+                         line):
+                steps.append((None, "guest: " + line.strip()[:150]))
     return steps
 
 
@@ -259,31 +269,25 @@ def main():
             took, rep = replica_once(trove, src.id, "rep-%d" % i)
             seeds.append(took)
             replicas.append(rep)
-        from_backup = None
-        if args.from_backup:     # scale-out from the store: a backup OF a replica
-            from tests.functional.backups_api.conftest import wait_backup
-            backup = wait_backup(trove, trove.backups.create("b0", replicas[0].id).id,
-                                 timeout=600)
-            with pymysql.connect(host=src.ip[0], user="u", password=PW, database="b",
-                                 autocommit=True) as conn:
-                load_more = "INSERT INTO w SELECT seq FROM seq_%d_to_%d"
-                conn.cursor().execute(load_more % (500000001, 500010000))
-            took, rep = replica_once(trove, src.id, "rep-b")
-            assert rep.replication["seed"]["method"] == "backup", rep.replication
-            from_backup = (took, rep)
-        rates = []
-        if args.backlog:
-            sock = os.path.join(cp.state_dir, "servers", _server_id(cp, replicas[0].id),
-                                "mysql", "mysqld.sock")
-            with pymysql.connect(unix_socket=sock, user="root", autocommit=True) as conn, \
-                    conn.cursor() as cur:
-                rates.append(apply_rate(cur, lambda: _connect(src), args.backlog,
-                                        10_000_000))
-        promotes = []
+        promotes = []           # before any backlog: a switchover waits for every replica
         current = src
         for i, rep in enumerate(replicas[:2]):
             promotes.append(promote_once(trove, current, rep, 1000000 * (i + 1)))
             current = rep
+        from_backup = None
+        if args.from_backup:     # scale-out from the store: a backup OF a replica
+            from tests.functional.backups_api.conftest import wait_backup
+            backup = wait_backup(trove, trove.backups.create("b0", src.id).id,
+                                 timeout=600)     # src is a replica by now
+            with _connect(current) as conn:
+                conn.cursor().execute("INSERT INTO w SELECT seq FROM seq_%d_to_%d"
+                                      % (500000001, 500010000))
+            took, rep = replica_once(trove, current.id, "rep-b")
+            assert rep.replication["seed"]["method"] == "backup", rep.replication
+            from_backup = (took, rep)
+        rates = []
+        if args.backlog:
+            rates.append(trove_apply_rate(cp, trove, current, src, args.backlog))
         bmed, smed = statistics.median(base), statistics.median(seeds)
         print("\nreplication on %d cores, %d MB of data, %d runs" % (
             os.cpu_count(), args.mb, args.runs))
@@ -306,7 +310,7 @@ def main():
         for name, took_all, rep in posts:
             print("profile of POST %s (%.2f s):" % (name, took_all))
             for took, step in profile(cp, rep.id):
-                print("    %6.2f s  %s" % (took, step))
+                print("    %8s  %s" % ("%.2f s" % took if took is not None else "", step))
         for took, lost, acked in promotes:
             print("%-44s %6.2f s   %d of %d acknowledged rows lost (target <= 2 s, 0)" % (
                 "trove-lite promote under a writer", took, lost, acked))
@@ -316,6 +320,30 @@ def main():
             destroy_everything(cp)
         finally:
             shutil.rmtree(base_dir, ignore_errors=True)
+
+
+def _root(cp, instance_id):
+    sock = os.path.join(cp.state_dir, "servers", _server_id(cp, instance_id), "mysql",
+                        "mysqld.sock")
+    return pymysql.connect(unix_socket=sock, user="root", autocommit=True)
+
+
+def trove_apply_rate(cp, trove, source, replica, n):
+    """apply_rate of ``replica`` in its set, the set's other replicas' SQL threads
+    stopped meanwhile (the baseline has one replica on this machine's 2 cores)."""
+    others = [r["id"] for r in trove.instances.get(source.id).replicas
+              if r["id"] != replica.id]
+    for rid in others:
+        with _root(cp, rid) as conn:
+            conn.cursor().execute("STOP SLAVE SQL_THREAD")
+    try:
+        with _root(cp, replica.id) as conn, conn.cursor() as cur:
+            return apply_rate(cur, lambda: _connect(source), n, 10_000_000,
+                              lambda: _root(cp, source.id))
+    finally:
+        for rid in others:
+            with _root(cp, rid) as conn:
+                conn.cursor().execute("START SLAVE SQL_THREAD")
 
 
 def _server_id(cp, instance_id):

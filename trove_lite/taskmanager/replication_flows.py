@@ -98,8 +98,12 @@ class ReplicationFlows:
         except exceptions.TroveLiteError as e:
             raise ReplicationFlowError("The replication source %s could not offer a "
                                        "snapshot: %s" % (source.id, _msg(e)))
+        # the replica starts with its semi-sync side in place: set_durability
+        # after the create then changes nothing (no IO thread restart)
         request = {"source_id": source.id, "source_host": source.address,
-                   "source_port": PORT, "strategy": strategy, "stream": stream}
+                   "source_port": PORT, "strategy": strategy, "stream": stream,
+                   "durability": self.conf.replication.durability,
+                   "semisync_timeout_ms": self.conf.replication.semisync_timeout_ms}
         if from_backup:
             request.update(seed_backup=from_backup[0], coords=from_backup[1])
         LOG.info("replica %s: seeding from %s with strategy %s", inst.id,

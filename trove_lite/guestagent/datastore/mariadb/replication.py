@@ -623,6 +623,9 @@ class Replication:
         self._set(role="replica", strategy=request["strategy"],
                   source_host=request["source_host"], source_port=request["source_port"],
                   source_id=request.get("source_id"), seed_coords=coords, seed=seed)
+        if request.get("durability") in DURABILITIES:
+            self._set(durability=request["durability"],
+                      semisync_timeout_ms=int(request.get("semisync_timeout_ms") or 10000))
         return coords
 
     def prepare_replica(self, request, flavor, prepare):

@@ -12,7 +12,8 @@ threads running (target: at most 1.5x the baseline median); then promote under a
 live writer, from the POST until the new source is ACTIVE and out of the set,
 with the number of acknowledged rows lost (target: at most 2 s, 0 lost).
 
-Apply rate: the same backlog (``--backlog`` single-row transactions from 4
+Both replicas' datadirs are on volumes made by the local volume driver (a
+loop-mounted ext4 image), so fsyncs cost the same. Apply rate: the same backlog (``--backlog`` single-row transactions from 4
 writers) is written while a replica's SQL thread is stopped and its IO thread
 has received it all; then transactions per second from START SLAVE SQL_THREAD
 until it applied the source's last GTID. Baseline: a hand-made replica with
@@ -99,8 +100,8 @@ def apply_rate(replica_cur, source_connect, n, start, source_admin=None):
     return n / (time.monotonic() - t0)
 
 
-def baseline_once(source, workdir, rate_backlog=0, threads=2):
-    data = os.path.join(workdir, "data")
+def baseline_once(source, workdir, rate_backlog=0, threads=2, data_root=None):
+    data = os.path.join(data_root or workdir, "data")
     os.makedirs(data)
     t0 = time.monotonic()
     backup = subprocess.Popen(["mariadb-backup", "--defaults-file=%s" % source.config_file,
@@ -143,6 +144,17 @@ def baseline_once(source, workdir, rate_backlog=0, threads=2):
     return elapsed, rate
 
 
+vol_id = [None]
+
+
+def _volume(base):
+    """(driver, mount path) of a 2 GB local volume as the local driver makes them."""
+    from trove_lite.drivers.volume.local import LocalVolumeDriver
+    volumes = LocalVolumeDriver(os.path.join(base, "vols"))
+    vol_id[0] = volumes.create_volume(2, "bench").id
+    return volumes, volumes.attach_volume(vol_id[0], "bench")
+
+
 def baseline(runs, mb, rate_backlog, threads):
     base = tempfile.mkdtemp(prefix="tl-bench-repl-src-")
     source = MariaDBServer(base, bind_address=free_loopback(205),
@@ -158,18 +170,26 @@ def baseline(runs, mb, rate_backlog, threads):
             load(conn, mb)
             cur.execute("CREATE TABLE ap (id INT PRIMARY KEY, v VARCHAR(200))")
         times, rates = [], []
+        volumes, vol = _volume(base)
         for i in range(runs):
+            # the replica's datadir on a volume like an instance's (a loop-mounted
+            # ext4 image where possible): fsyncs cost what they cost a replica
             work = tempfile.mkdtemp(prefix="tl-bench-repl-")
+            on_volume = tempfile.mkdtemp(dir=vol)
             try:
                 took, rate = baseline_once(source, work, rate_backlog if i == 0 else 0,
-                                           threads)
+                                           threads, on_volume)
                 times.append(took)
                 rates += [rate] if rate else []
             finally:
                 shutil.rmtree(work, ignore_errors=True)
+                shutil.rmtree(on_volume, ignore_errors=True)
         return times, rates
     finally:
         source.destroy()
+        if volumes is not None:
+            volumes.detach_volume(vol_id[0], "bench")
+            volumes.delete_volume(vol_id[0])
 
 
 STEP = re.compile(r"instance (\S+): (.*) \((\d+\.\d+) s\)$")

@@ -143,17 +143,31 @@ class ReplicationFlows:
 
     def apply_durability(self, source_id):
         """Give every member of the set the semi-sync side of its role (the
-        source waits for an ack only while it has a replica); a member that cannot is logged, not fatal: the
-        set still replicates, only asynchronously."""
+        source waits for an ack only while it has a replica); a member that cannot
+        is logged, not fatal: the set still replicates, only asynchronously.
+        Members whose last report shows that side already are not asked (a new
+        replica starts with it: the create does not wait on N calls)."""
         members = self.members(source_id)
         durability = self.conf.replication.durability if members else "async"
-        for member_id in [source_id] + [m.id for m in members]:
+        ids = [source_id] + [m.id for m in members]
+        with self.db.session() as s:
+            reports = {st.instance_id: _report(st.replication) for st in s.execute(
+                select(models.ServiceStatus).where(
+                    models.ServiceStatus.instance_id.in_(ids))).scalars()}
+        started, asked = time.monotonic(), 0
+        for member_id in ids:
+            role = "source" if member_id == source_id else "replica"
+            if not needs_durability(reports.get(member_id), role, durability):
+                continue
+            asked += 1
             try:
                 self._guest(member_id).set_durability(
                     durability, self.conf.replication.semisync_timeout_ms)
             except exceptions.TroveLiteError as e:
                 LOG.warning("instance %s: could not set durability %s: %s", member_id,
                             durability, _msg(e))
+        LOG.info("set of %s: durability %s; %d of %d members asked (%.2f s)", source_id,
+                 durability, asked, len(ids), time.monotonic() - started)
 
     # -- promote -----------------------------------------------------------------------
     def promote(self, replica_id):
@@ -322,6 +336,18 @@ class ReplicationFlows:
 OPEN = "open"
 FENCE = "fence"
 NOTHING = "nothing"
+
+
+def needs_durability(report, role, durability):
+    """Whether a member with the last replication ``report`` must be asked to
+    take the semi-sync side of ``role`` under ``durability`` (pure). Asked
+    unless the report shows that role with that durability and side enabled as
+    it should be; a stale report only costs an idempotent call."""
+    semi = (report or {}).get("semisync") or {}
+    if not report or report.get("role") != role or semi.get("durability") != durability:
+        return True
+    want = durability == "semisync"
+    return bool(semi.get("enabled")) != want or semi.get("side") != role
 
 
 def decide_returning_source(report, fenced_by, slave_of_id, task_status):

@@ -194,3 +194,24 @@ def test_fenced_and_held_members_start_read_only():
                            writes_held=True)
     assert "read_only = ON" in held
     assert "read_only = OFF" in r.render_config(TEMPLATES, "source", {"ram": 512})
+
+
+def test_seed_header_is_sealed_with_the_streams_token():
+    sealed = r.seal_header("tok-1", {"password": "Repl-s3cret-pw"})
+    assert b"Repl-s3cret-pw" not in sealed
+    assert r.open_header("tok-1", sealed) == {"password": "Repl-s3cret-pw"}
+    with pytest.raises(r.ReplicationError, match="does not open"):
+        r.open_header("tok-2", sealed)
+
+
+def test_durability_asked_only_of_members_not_showing_it():
+    rep = {"role": "replica", "semisync": {"durability": "semisync", "enabled": True,
+                                           "side": "replica"}}
+    assert not rf.needs_durability(rep, "replica", "semisync")
+    assert rf.needs_durability(rep, "replica", "async")
+    assert rf.needs_durability(rep, "source", "semisync")      # promoted meanwhile
+    assert rf.needs_durability(None, "replica", "semisync")
+    src = {"role": "source", "semisync": {"durability": "async", "enabled": False,
+                                          "side": "source"}}
+    assert rf.needs_durability(src, "source", "semisync")      # its first replica
+    assert not rf.needs_durability(src, "source", "async")

@@ -23,6 +23,7 @@ stream is taken only if mbstream succeeded and the backup's closing files
 arrived. SQL comes from the pure builders at the top.
 """
 
+import hashlib
 import hmac
 import json
 import logging
@@ -223,6 +224,35 @@ def most_advanced(candidates):
 
 
 # -- the seed stream ------------------------------------------------------------------
+def _header_key(token):
+    return hashlib.sha256(b"trove-lite seed header\0" + token.encode()).digest()
+
+
+def seal_header(token, header):
+    """The seed stream's header frame (it carries the set's password), sealed with
+    AES-256-GCM under a key derived from the one-time token: the password is not
+    in clear in the TCP stream. (The token crosses the bus; the stream's data,
+    the datadir, is not encrypted: that would cost an openssl stage per seed.)"""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    nonce = os.urandom(12)
+    return nonce + AESGCM(_header_key(token)).encrypt(nonce, json.dumps(header).encode(),
+                                                      b"trove-lite seed")
+
+
+def open_header(token, frame):
+    """The header ``seal_header`` sealed; ReplicationError if it does not open."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    if not frame:
+        return {}
+    try:
+        return json.loads(AESGCM(_header_key(token)).decrypt(frame[:12], frame[12:],
+                                                             b"trove-lite seed"))
+    except (InvalidTag, ValueError):
+        raise ReplicationError(reason="the seed stream's header does not open with this "
+                                      "stream's token")
+
+
 def _send_frame(conn, data):
     conn.sendall(_LEN.pack(len(data)) + data)
 
@@ -277,7 +307,7 @@ class SeedSender:
             if not hmac.compare_digest(token, self.token):
                 LOG.warning("seed stream: wrong token from %s; closed", peer)
                 return
-            _send_frame(conn, json.dumps({"password": self.password}).encode())
+            _send_frame(conn, seal_header(self.token, {"password": self.password}))
             ok, detail = self._stream(conn) if self.data else (True, "password only")
             LOG.info("seed stream to %s %s", peer, ("finished" if self.data else
                                                      "finished: account only, no data")
@@ -317,7 +347,7 @@ def receive_seed(stream, binaries, datadir):
         with socket.create_connection((stream["host"], int(stream["port"])),
                                       timeout=60) as conn:
             _send_frame(conn, stream["token"].encode())
-            header = json.loads(_recv_frame(conn) or b"{}")
+            header = open_header(stream["token"], _recv_frame(conn))
             if "password" not in header:
                 raise ReplicationError(reason="the source refused the seed stream")
             stage = strat.extract_stage(datadir)
@@ -356,7 +386,7 @@ def receive_secret(stream):
         with socket.create_connection((stream["host"], int(stream["port"])),
                                       timeout=30) as conn:
             _send_frame(conn, stream["token"].encode())
-            header = json.loads(_recv_frame(conn) or b"{}")
+            header = open_header(stream["token"], _recv_frame(conn))
     except (OSError, ValueError) as e:
         raise ReplicationError(reason="the source did not hand over the replication "
                                       "account: %s" % e)

@@ -147,16 +147,17 @@ def baseline_once(source, workdir, rate_backlog=0, threads=2, data_root=None):
 vol_id = [None]
 
 
-def _volume(base):
-    """(driver, mount path) of a 2 GB local volume as the local driver makes them."""
-    from trove_lite.drivers.volume.local import LocalVolumeDriver
-    volumes = LocalVolumeDriver(os.path.join(base, "vols"))
+def _volume(base, volumes):
+    """(driver, mount path) of a 2 GB local volume as the local driver makes them
+    (beside ``base``, which the source's destroy removes)."""
     vol_id[0] = volumes.create_volume(2, "bench").id
-    return volumes, volumes.attach_volume(vol_id[0], "bench")
+    return volumes.attach_volume(vol_id[0], "bench")
 
 
 def baseline(runs, mb, rate_backlog, threads):
+    from trove_lite.drivers.volume.local import LocalVolumeDriver
     base = tempfile.mkdtemp(prefix="tl-bench-repl-src-")
+    volumes = LocalVolumeDriver(base + "-vols")
     source = MariaDBServer(base, bind_address=free_loopback(205),
                            options=dict(OPTIONS, server_id=1))
     try:
@@ -170,7 +171,7 @@ def baseline(runs, mb, rate_backlog, threads):
             load(conn, mb)
             cur.execute("CREATE TABLE ap (id INT PRIMARY KEY, v VARCHAR(200))")
         times, rates = [], []
-        volumes, vol = _volume(base)
+        vol = _volume(base, volumes)
         for i in range(runs):
             # the replica's datadir on a volume like an instance's (a loop-mounted
             # ext4 image where possible): fsyncs cost what they cost a replica
@@ -186,10 +187,11 @@ def baseline(runs, mb, rate_backlog, threads):
                 shutil.rmtree(on_volume, ignore_errors=True)
         return times, rates
     finally:
-        source.destroy()
-        if volumes is not None:
+        if vol_id[0] is not None:
             volumes.detach_volume(vol_id[0], "bench")
             volumes.delete_volume(vol_id[0])
+            shutil.rmtree(base + "-vols", ignore_errors=True)
+        source.destroy()
 
 
 STEP = re.compile(r"instance (\S+): (.*) \((\d+\.\d+) s\)$")

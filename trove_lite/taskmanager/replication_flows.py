@@ -91,8 +91,13 @@ class ReplicationFlows:
         source = self.flows.load(inst.slave_of_id)
         strategy = self.strategy(source)
         guest = self._guest(source.id)
+        with self.db.session() as s:
+            st = s.execute(select(models.ServiceStatus).where(
+                models.ServiceStatus.instance_id == source.id)).scalar_one_or_none()
+            report = _report(st.replication) if st else None
         try:
-            guest.enable_as_source(strategy)
+            if needs_enable(report, strategy):
+                guest.enable_as_source(strategy)
             from_backup = self._seed_backup(source, strategy, guest)
             stream = guest.offer_seed(data=from_backup is None)
         except exceptions.TroveLiteError as e:
@@ -336,6 +341,16 @@ class ReplicationFlows:
 OPEN = "open"
 FENCE = "fence"
 NOTHING = "nothing"
+
+
+def needs_enable(report, strategy):
+    """Whether a source must be (re)enabled before it seeds a replica (pure): not
+    when its last report shows it serving as a source of ``strategy`` (account,
+    heartbeat writer and role in place), which spares each further replica's
+    create a round of statements on the source."""
+    return not (report and report.get("role") == "source"
+                and report.get("strategy") == strategy and not report.get("writes_held")
+                and not report.get("error") and report.get("read_only") is False)
 
 
 def needs_durability(report, role, durability):

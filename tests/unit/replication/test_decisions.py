@@ -215,3 +215,13 @@ def test_durability_asked_only_of_members_not_showing_it():
                                           "side": "source"}}
     assert rf.needs_durability(src, "source", "semisync")      # its first replica
     assert not rf.needs_durability(src, "source", "async")
+
+
+def test_source_enabled_only_when_its_report_does_not_show_it():
+    serving = {"role": "source", "strategy": "gtid", "writes_held": False,
+               "read_only": False}
+    assert not rf.needs_enable(serving, "gtid")
+    assert rf.needs_enable(serving, "binlog")
+    assert rf.needs_enable(dict(serving, writes_held=True), "gtid")
+    assert rf.needs_enable(dict(serving, read_only=True), "gtid")
+    assert rf.needs_enable(None, "gtid") and rf.needs_enable({"role": "replica"}, "gtid")

@@ -37,6 +37,7 @@ strategy: from the source's file/position of the next transaction, found by its
 GTID); the account password alone comes over a data-less seed connection.
 """
 
+import concurrent.futures
 import json
 import logging
 import threading
@@ -185,9 +186,9 @@ class ReplicationFlows:
             timeout = self.conf.replication.switchover_timeout
             old_guest = self._guest(old.id)
             coords = old_guest.demote_begin()
-            try:
-                for member in [new] + siblings:
-                    self._guest(member.id).wait_applied(coords, timeout)
+            try:        # each member waits on its own server: at once, not in turn
+                _each([new] + siblings,
+                      lambda member: self._guest(member.id).wait_applied(coords, timeout))
             except Exception as e:
                 old_guest.demote_abort()
                 raise ReplicationFlowError("the replicas did not catch up with the source "
@@ -197,7 +198,8 @@ class ReplicationFlows:
             # siblings first: once the old source follows the new one it relays the
             # new source's writes, which a sibling still attached to it would then
             # receive twice (in binlog mode nothing drops the duplicates)
-            self._follow(siblings + [old], new, new_coords, strategy)
+            self._follow(siblings, new, new_coords, strategy)
+            self._follow([old], new, new_coords, strategy)
         except Exception as e:
             if not isinstance(e, (ReplicationFlowError, exceptions.TroveLiteError)):
                 LOG.exception("promote of %s failed", replica_id)
@@ -213,13 +215,15 @@ class ReplicationFlows:
         """Point ``followers`` at ``new`` (from ``coords``, or ``coords(member)``)
         and record the topology."""
         errors = []
-        for member in followers:
+
+        def follow(member):
             try:
                 start = coords(member) if callable(coords) else coords
                 self._guest(member.id).follow_source(new.address, PORT, start, strategy,
                                                      new.id)
             except exceptions.TroveLiteError as e:
                 errors.append("%s: %s" % (member.id, _msg(e)))
+        _each(followers, follow)     # each repoints its own server: at once
         with self.db.session() as s:
             s.get(models.Instance, new.id).slave_of_id = None
             for member in followers:
@@ -423,6 +427,19 @@ def _received(report):
     """What a replica received of the dead source: it applies all of it before it
     is repointed (its relay log is dropped by CHANGE MASTER)."""
     return dict(report.get("received_coords") or {})
+
+
+def _each(members, fn):
+    """``fn(member)`` for every member at once (each is a call to its own guest);
+    the first exception raised is raised again once all returned."""
+    if len(members) < 2:
+        for member in members:
+            fn(member)
+        return
+    with concurrent.futures.ThreadPoolExecutor(len(members)) as pool:
+        futures = [pool.submit(fn, m) for m in members]
+    for future in futures:
+        future.result()
 
 
 def _msg(e):

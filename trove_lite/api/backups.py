@@ -13,6 +13,7 @@ from trove_lite.api import schemas, views
 from trove_lite.api.pagination import next_links, page_params
 from trove_lite.api.schemas import name, obj, text
 from trove_lite.backup.service import BackupService
+from trove_lite.instance import replication
 
 BACKUP_CREATE = obj(["backup"], backup=obj(
     ["name"], name=name(255), instance=schemas.ID, description=text(512),
@@ -30,7 +31,7 @@ def backup_view(view):
         meta = json.loads(b.meta) if b.meta else {}
     except ValueError:
         meta = {}
-    return {
+    out = {
         "id": b.id, "name": b.name, "description": b.description,
         "locationRef": b.location if b.status == "COMPLETED" else None,
         "instance_id": b.instance_id,
@@ -44,6 +45,10 @@ def backup_view(view):
         "backup_type": b.backup_type, "container": b.container,
         "size_bytes": meta.get("size_bytes"),
     }
+    label = replication.backup_label(meta)
+    if label:       # a backup of a replication set's member (seeds its new replicas)
+        out["replication"] = label
+    return out
 
 
 def strategy_view(row):

@@ -97,6 +97,8 @@ class Instance(Base):
     task_started_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
     configuration_id: Mapped[str | None] = mapped_column(String(36))
     slave_of_id: Mapped[str | None] = mapped_column(String(36))
+    # an ejected replication source: the instance that replaced it (it stays read-only)
+    fenced_by: Mapped[str | None] = mapped_column(String(36))
     restore_backup_id: Mapped[str | None] = mapped_column(String(36))
     region_id: Mapped[str | None] = mapped_column(String(255))
     encrypted_key: Mapped[str | None] = mapped_column(String(255))

@@ -68,7 +68,7 @@ class GuestManager:
         self.replication = mdb_replication.Replication(
             self._app, state, os.path.dirname(template_path),
             lambda: self._app().server.bind_address)
-        self.replication.resume()
+        self.replication.resume(self._flavor())
         self.guard = mdb_fence.SourceGuard(self.replication)
         self.guard.start()
         self.logs = guest_logs.GuestLogs(
@@ -106,7 +106,11 @@ class GuestManager:
         status = self._app().status()
         if status in ServiceStatus.SERVING and st.get("restart_required"):
             return ServiceStatus.RESTART_REQUIRED, "configuration changes need a restart"
-        if status in ServiceStatus.SERVING and (st.get("replication") or {}).get("role"):
+        role = (st.get("replication") or {}).get("role")
+        if status in ServiceStatus.SERVING and role == "fenced":
+            return ServiceStatus.BLOCKED, "fenced (read-only): %s" % (
+                st["replication"].get("fenced_reason") or "ejected from its set")
+        if status in ServiceStatus.SERVING and role:
             repl = self.replication.status() or {}
             if repl.get("broken"):
                 return ServiceStatus.BLOCKED, repl["broken_reason"]
@@ -126,11 +130,14 @@ class GuestManager:
                 extra["schema_migrations"] = migrations
         except Exception:
             LOG.exception("reporting schema migrations failed")
-        if (self.state.read().get("replication") or {}).get("role"):
+        replication = self.state.read().get("replication")
+        if (replication or {}).get("role"):
             block = self.replication.status()
             if block is not None:
                 block["fenced"] = self.guard.fenced or block.get("role") == "demoting"
             extra["replication"] = block
+        elif replication:
+            extra["replication"] = None  # a member that left its set shows no stale block
         return extra
 
     def _set_restore_progress(self, progress):
@@ -349,7 +356,8 @@ class GuestManager:
     def create_backup(self, ctx, backup):
         """Start the backup in the background (see backup/agent.py); it reports
         through the conductor."""
-        self.backups.start(backup, self._app().server)
+        self.backups.start(dict(backup, **self.replication.backup_options()),
+                           self._app().server)
 
     # -- binlog archive (1.6) ----------------------------------------------------
     def start_binlog_archive(self, ctx, key):
@@ -388,9 +396,28 @@ class GuestManager:
             self.replication.enable_source(strategy, self._flavor())
         self.heartbeat.notify()
 
-    def offer_seed(self, ctx):
-        """{host, port, token} of a one-connection seed stream (see replication.py)."""
-        return self.replication.offer_seed()
+    def offer_seed(self, ctx, data=True):
+        """{host, port, token} of a one-connection seed stream (see replication.py);
+        ``data`` False (1.7): the stream carries the account's password only (a
+        replica seeded from a stored backup)."""
+        return self.replication.offer_seed(data)
+
+    def binlogs_cover(self, ctx, gtid_pos):
+        """(1.7) Whether this server's binlogs still hold every transaction after
+        ``gtid_pos`` (a replica seeded from a backup catches up from them)."""
+        return self.replication.binlogs_cover(gtid_pos)
+
+    def fence(self, ctx, reason, replaced_by=None):
+        """(1.7) Ejected from its set: stay read-only, write no heartbeat."""
+        with self._lock:
+            self.replication.fence(reason, replaced_by)
+        self.heartbeat.notify()
+
+    def open_source(self, ctx):
+        """(1.7) A source that came back and is still the set's source: writable."""
+        with self._lock:
+            self.replication.open_source(self._flavor())
+        self.heartbeat.notify()
 
     def demote_begin(self, ctx):
         with self._lock:

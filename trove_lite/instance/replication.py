@@ -37,6 +37,15 @@ REPLICATION_OPTS = [
                help="Durability of a set that has a replica: semisync (a commit is "
                     "acknowledged once one replica has it: MariaDB's semi-synchronous "
                     "replication, wait point AFTER_SYNC) or async."),
+    cfg.IntOpt("seed_backup_max_age", default=86400, min=0,
+               help="A new replica is seeded from the set's latest stored backup (of "
+                    "the source or of a replica) taken within this many seconds, plus "
+                    "catch-up from the source's binlog, instead of a hot backup streamed "
+                    "from the source's disk; 0: always stream from the source."),
+    cfg.FloatOpt("fence_check_interval", default=1.0, min=0.2,
+                 help="Seconds between the taskmanager's looks for replication sources "
+                      "whose agent came back holding writes: the set's current source "
+                      "is opened, an ejected one fenced (kept read-only)."),
     cfg.IntOpt("semisync_timeout_ms", default=10000, min=1,
                help="How long a semi-sync source waits for a replica's ack before it "
                     "falls back to async (until a replica catches up again)."),
@@ -88,6 +97,25 @@ def refuse_eject(source_updated_at, now, expiry, source_service):
             return ("the replication source is healthy (it reported %.0f s ago; eject "
                     "needs %d s of silence): use promote_to_replica_source" % (age, expiry))
     return None
+
+
+def snapshot_gtid(meta):
+    """The GTID position a stored backup's data is consistent with (its row's
+    ``meta``): what a replica's ``--slave-info`` printed, else the backup's own
+    binlog position (pure; None if the backup recorded neither)."""
+    inner = meta.get("metadata") or {}
+    return ((inner.get("slave_info") or {}).get("gtid")
+            or (meta.get("binlog") or {}).get("gtid") or None)
+
+
+def backup_label(meta):
+    """The ``replication`` field of a backup of a set member (None otherwise):
+    the member's role and set source when it was taken, and the GTID position
+    a replica seeded from it starts at."""
+    label = (meta.get("metadata") or {}).get("replication")
+    if not label:
+        return None
+    return dict(label, gtid=snapshot_gtid(meta))
 
 
 def replication_block(service_row):
@@ -240,8 +268,9 @@ def start_eject(service, ctx, tenant_id, instance_id):
 
 
 def start_detach(service, ctx, tenant_id, instance_id):
+    """Detach a replica, or release a fenced former source to stand alone."""
     def refuse(snap):
-        if not snap.instance.slave_of_id:
+        if not snap.instance.slave_of_id and not snap.instance.fenced_by:
             return "it is not a replica"
         return service._refuse_action(snap)
     service._start_task(tenant_id, instance_id, "detach_replica", TaskStatus.DETACHING,
@@ -281,6 +310,10 @@ def view(snap, links):
         body["replicas"] = [{"id": rid, "links": links.links("instances/%s" % rid)}
                             for rid in replicas]
     block = replication_block(snap.service)
+    fenced_by = getattr(inst, "fenced_by", None)
+    if fenced_by:
+        # ejected: fenced as soon as its agent returns, whatever it reports now
+        block = dict(block or {}, role="fenced", fenced_by=fenced_by)
     if block or inst.slave_of_id or replicas:
         block = dict(block or {})
         block.setdefault("role", "replica" if inst.slave_of_id else "source")

@@ -199,9 +199,24 @@ class GuestAPI:
         """Replication account, heartbeat writer, source role (idempotent)."""
         return self._call("enable_as_source", self.short, "1.3", strategy=strategy)
 
-    def offer_seed(self):
-        """{host, port, token} of a one-connection hot-backup stream for a new replica."""
-        return self._call("offer_seed", self.short, "1.3")
+    def offer_seed(self, data=True):
+        """{host, port, token} of a one-connection hot-backup stream for a new replica;
+        ``data`` False: only the set's account password (seed from a stored backup)."""
+        if data:
+            return self._call("offer_seed", self.short, "1.3")
+        return self._call("offer_seed", self.short, "1.7", data=False)
+
+    def binlogs_cover(self, gtid_pos):
+        """True if this server's binlogs hold every transaction after ``gtid_pos``."""
+        return self._call("binlogs_cover", self.short, "1.7", gtid_pos=gtid_pos)
+
+    def fence(self, reason, replaced_by=None):
+        """Cast (waits in the queue of a dead guest): read-only, no heartbeat."""
+        self._cast("fence", "1.7", reason=reason, replaced_by=replaced_by)
+
+    def open_source(self):
+        """Cast: a source whose agent came back holding writes may take them again."""
+        self._cast("open_source", "1.7")
 
     def demote_begin(self):
         """Old source: heartbeat stopped, read_only; returns its final coordinates."""

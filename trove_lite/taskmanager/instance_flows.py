@@ -195,7 +195,9 @@ class InstanceFlows:
         if inst.slave_of_id:
             # before ACTIVE: an action the user sends once it shows ACTIVE would be
             # ignored while this flow still drives the instance
+            t = time.monotonic()
             self.set_changed(inst.slave_of_id)
+            self._step(inst, "the set's endpoints and durability updated", t)
         self.update(instance_id, task_status=TaskStatus.NONE)
         LOG.info("instance %s is ACTIVE", instance_id)
 
@@ -233,6 +235,11 @@ class InstanceFlows:
                    "backup": self.backup_info(backup_id, inst.restore_point)}
         if inst.slave_of_id:
             prepare["replication"] = self._seed_request(inst)
+            t = self._step(inst, "seed arranged with the source", t)
+            if prepare["replication"].get("seed_backup"):
+                # seeded from the set's stored backup: restored as a restore is
+                backup_id = prepare["replication"]["seed_backup"]
+                prepare["backup"] = self.backup_info(backup_id)
         server_id = self._usable_server(inst.server_id or self._orphan_server(inst))
         if server_id != inst.server_id:
             self.update(inst.id, server_id=server_id, volume_id=volume_id)

@@ -216,6 +216,7 @@ class TaskManager:
             "archive-keys")
         self.ha.start()
         self.scheduler.start()
+        self.replication.start_fence_checks(self._stop)
 
     def stop(self):
         self._stop.set()

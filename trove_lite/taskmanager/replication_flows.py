@@ -17,10 +17,30 @@ Eject (the source is dead): the replica that received the most becomes the
 source once it applied all of it; the others apply what they received and
 follow it (GTID: from their own position; binlog: from the winner's binlog
 position of the first transaction they lack, found by its GTID, which MariaDB
-records on every replica whatever the strategy); the dead source leaves the set.
+records on every replica whatever the strategy); the dead source leaves the set
+and is fenced: ``fenced_by`` names its replacement and a ``fence`` cast waits in
+its queue.
+
+Fencing: an agent that (re)starts as a source holds writes (read_only, from its
+option file too) and says so in its report; every ``fence_check_interval`` the
+taskmanager decides (``decide_returning_source``, pure) to open it (still the
+set's source) or fence it (ejected meanwhile: read-only for good, no heartbeat,
+shown as role ``fenced``). MariaDB has no super_read_only or offline_mode:
+read_only stops every account without READ_ONLY ADMIN, which no account the
+API creates holds; only the agent's local root can write.
+
+Seeding from a stored backup (scale-out without load on the source's disk): a
+new replica restores the set's latest COMPLETED backup (of the source or of a
+replica, within ``seed_backup_max_age``) and replicates from the snapshot's
+GTID, provided the source's binlogs still hold what came after it (binlog
+strategy: from the source's file/position of the next transaction, found by its
+GTID); the account password alone comes over a data-less seed connection.
 """
 
+import concurrent.futures
+import json
 import logging
+import threading
 import time
 
 from sqlalchemy import select
@@ -29,6 +49,7 @@ from trove_lite import exceptions
 from trove_lite.db import models
 from trove_lite.instance import replication
 from trove_lite.status import TaskStatus
+from trove_lite.taskmanager import backup_flows
 
 LOG = logging.getLogger(__name__)
 PORT = 3306
@@ -66,25 +87,72 @@ class ReplicationFlows:
 
     # -- create ----------------------------------------------------------------------
     def seed_request(self, inst):
-        """What a replica's prepare needs: the source, strategy, a seed stream."""
+        """What a replica's prepare needs: the source, strategy, a seed stream, and
+        (``seed_backup``, ``coords``) the stored backup it restores instead."""
         source = self.flows.load(inst.slave_of_id)
         strategy = self.strategy(source)
         guest = self._guest(source.id)
+        with self.db.session() as s:
+            st = s.execute(select(models.ServiceStatus).where(
+                models.ServiceStatus.instance_id == source.id)).scalar_one_or_none()
+            report = _report(st.replication) if st else None
         try:
-            guest.enable_as_source(strategy)
-            stream = guest.offer_seed()
+            if needs_enable(report, strategy):
+                guest.enable_as_source(strategy)
+            from_backup = self._seed_backup(source, strategy, guest)
+            stream = guest.offer_seed(data=from_backup is None)
         except exceptions.TroveLiteError as e:
             raise ReplicationFlowError("The replication source %s could not offer a "
                                        "snapshot: %s" % (source.id, _msg(e)))
-        LOG.info("replica %s: seeding from %s (%s) with strategy %s", inst.id, source.id,
-                 source.address, strategy)
-        return {"source_id": source.id, "source_host": source.address,
-                "source_port": PORT, "strategy": strategy, "stream": stream}
+        # the replica starts with its semi-sync side in place: set_durability
+        # after the create then changes nothing (no IO thread restart)
+        request = {"source_id": source.id, "source_host": source.address,
+                   "source_port": PORT, "strategy": strategy, "stream": stream,
+                   "durability": self.conf.replication.durability,
+                   "semisync_timeout_ms": self.conf.replication.semisync_timeout_ms}
+        if from_backup:
+            request.update(seed_backup=from_backup[0], coords=from_backup[1])
+        LOG.info("replica %s: seeding from %s with strategy %s", inst.id,
+                 "backup %s, then %s's binlog" % (from_backup[0], source.id)
+                 if from_backup else "%s (%s)" % (source.id, source.address), strategy)
+        return request
+
+    def _seed_backup(self, source, strategy, guest):
+        """(backup id, coords to replicate from) of the set's backup to seed from,
+        or None to stream from the source (decided by ``choose_seed_backup``)."""
+        max_age = self.conf.replication.seed_backup_max_age
+        if max_age <= 0:
+            return None
+        members = [source.id] + [m.id for m in self.members(source.id)]
+        with self.db.session() as s:
+            rows = s.execute(select(models.Backup).where(
+                models.Backup.instance_id.in_(members), models.Backup.deleted.is_(False),
+                models.Backup.status == "COMPLETED")).scalars().all()
+            candidates = [(r.id, r.created, _meta(r)) for r in rows]
+        backup_id, gtid, reason = choose_seed_backup(candidates, models.utcnow(), max_age)
+        if backup_id is None:
+            LOG.info("set of %s: streaming a new seed: %s", source.id, reason)
+            return None
+        try:
+            if strategy == "binlog":
+                coords = dict(guest.coords_after(gtid), gtid=gtid)
+            elif guest.binlogs_cover(gtid):
+                coords = {"gtid": gtid}
+            else:
+                raise ReplicationFlowError("the source's binlogs begin after %s" % gtid)
+        except (exceptions.TroveLiteError, ReplicationFlowError) as e:
+            LOG.info("set of %s: backup %s not used to seed (%s): streaming instead",
+                     source.id, backup_id, _msg(e))
+            return None
+        LOG.info("set of %s: seeding from backup %s (%s)", source.id, backup_id, reason)
+        return backup_id, coords
 
     def apply_durability(self, source_id):
         """Give every member of the set the semi-sync side of its role (the
-        source waits for an ack only while it has a replica); a member that cannot is logged, not fatal: the
-        set still replicates, only asynchronously."""
+        source waits for an ack only while it has a replica); a member that cannot
+        is logged, not fatal: the set still replicates, only asynchronously.
+        Members whose last report shows that side already are not asked (a new
+        replica starts with it: the create does not wait on N calls)."""
         members = self.members(source_id)
         ha = self.flows.ha
         durability = "async"
@@ -93,13 +161,25 @@ class ReplicationFlows:
         fence_after = self.conf.ha.source_fence_after if ha else None
         # replicas first: a semi-sync source whose replicas do not ack yet would
         # hold its commits (and fence itself after [ha] source_fence_after)
-        for member_id in [m.id for m in members] + [source_id]:
+        ids = [m.id for m in members] + [source_id]
+        with self.db.session() as s:
+            reports = {st.instance_id: _report(st.replication) for st in s.execute(
+                select(models.ServiceStatus).where(
+                    models.ServiceStatus.instance_id.in_(ids))).scalars()}
+        started, asked = time.monotonic(), 0
+        for member_id in ids:
+            role = "source" if member_id == source_id else "replica"
+            if not needs_durability(reports.get(member_id), role, durability):
+                continue
+            asked += 1
             try:
                 self._guest(member_id).set_durability(
                     durability, self.conf.replication.semisync_timeout_ms, fence_after)
             except exceptions.TroveLiteError as e:
                 LOG.warning("instance %s: could not set durability %s: %s", member_id,
                             durability, _msg(e))
+        LOG.info("set of %s: durability %s; %d of %d members asked (%.2f s)", source_id,
+                 durability, asked, len(ids), time.monotonic() - started)
 
     # -- promote -----------------------------------------------------------------------
     def promote(self, replica_id):
@@ -112,9 +192,9 @@ class ReplicationFlows:
             timeout = self.conf.replication.switchover_timeout
             old_guest = self._guest(old.id)
             coords = old_guest.demote_begin()
-            try:
-                for member in [new] + siblings:
-                    self._guest(member.id).wait_applied(coords, timeout)
+            try:        # each member waits on its own server: at once, not in turn
+                _each([new] + siblings,
+                      lambda member: self._guest(member.id).wait_applied(coords, timeout))
             except Exception as e:
                 old_guest.demote_abort()
                 raise ReplicationFlowError("the replicas did not catch up with the source "
@@ -124,7 +204,8 @@ class ReplicationFlows:
             # siblings first: once the old source follows the new one it relays the
             # new source's writes, which a sibling still attached to it would then
             # receive twice (in binlog mode nothing drops the duplicates)
-            self._follow(siblings + [old], new, new_coords, strategy)
+            self._follow(siblings, new, new_coords, strategy)
+            self._follow([old], new, new_coords, strategy)
         except Exception as e:
             if not isinstance(e, (ReplicationFlowError, exceptions.TroveLiteError)):
                 LOG.exception("promote of %s failed", replica_id)
@@ -140,13 +221,15 @@ class ReplicationFlows:
         """Point ``followers`` at ``new`` (from ``coords``, or ``coords(member)``)
         and record the topology."""
         errors = []
-        for member in followers:
+
+        def follow(member):
             try:
                 start = coords(member) if callable(coords) else coords
                 self._guest(member.id).follow_source(new.address, PORT, start, strategy,
                                                      new.id)
             except exceptions.TroveLiteError as e:
                 errors.append("%s: %s" % (member.id, _msg(e)))
+        _each(followers, follow)     # each repoints its own server: at once
         with self.db.session() as s:
             s.get(models.Instance, new.id).slave_of_id = None
             for member in followers:
@@ -185,7 +268,9 @@ class ReplicationFlows:
                 coords = self._binlog_resume_point(winner)
             self._follow(others, winner, coords, strategy)
             with self.db.session() as s:
-                s.get(models.Instance, dead.id).slave_of_id = None
+                row = s.get(models.Instance, dead.id)
+                row.slave_of_id, row.fenced_by = None, winner.id
+            self._fence(dead.id, winner.id)
             LOG.info("source %s ejected; %s is the new source (%.2f s)", dead.id, winner.id,
                      time.monotonic() - started)
             self.flows.set_changed(winner.id)
@@ -203,12 +288,56 @@ class ReplicationFlows:
             return self._guest(winner.id).coords_after(executed)
         return coords
 
+    # -- fencing ---------------------------------------------------------------------------
+    def _fence(self, instance_id, replaced_by):
+        """Cast ``fence`` to an ejected source: its agent is dead or cut off, so the
+        cast waits in its queue; the fence check covers an agent that reports
+        holding writes before it consumed it."""
+        try:
+            self._guest(instance_id).fence(
+                "ejected from its replication set; %s replaced it as the source"
+                % replaced_by, replaced_by)
+        except Exception as e:       # the check loop fences it when it reports
+            LOG.warning("fence of %s not sent: %s", instance_id, _msg(e))
+
+    def check_returning_sources(self):
+        """Open or fence each source whose agent came back holding writes."""
+        with self.db.session() as s:
+            rows = s.execute(select(models.Instance, models.ServiceStatus).join(
+                models.ServiceStatus,
+                models.ServiceStatus.instance_id == models.Instance.id).where(
+                models.Instance.deleted.is_(False),
+                models.ServiceStatus.replication.like('%writes_held%'))).all()
+            snaps = [(i.id, i.fenced_by, i.slave_of_id, i.task_status,
+                      _report(st.replication)) for i, st in rows]
+        for instance_id, fenced_by, slave_of, task, report in snaps:
+            action, reason = decide_returning_source(report, fenced_by, slave_of, task)
+            if action == NOTHING:
+                continue
+            LOG.info("source %s: %s (%s)", instance_id, action, reason)
+            try:
+                if action == OPEN:
+                    self._guest(instance_id).open_source()
+                else:
+                    self._fence(instance_id, fenced_by)
+            except Exception as e:
+                LOG.warning("source %s: %s not sent: %s", instance_id, action, _msg(e))
+
+    def start_fence_checks(self, stop):
+        def loop():
+            while not stop.wait(self.conf.replication.fence_check_interval):
+                try:
+                    self.check_returning_sources()
+                except Exception:
+                    LOG.exception("Unexpected exception raised, please report it as a BUG")
+        threading.Thread(target=loop, name="fence-checks", daemon=True).start()
+
     # -- detach ----------------------------------------------------------------------------
     def detach(self, replica_id):
         try:
             source_id = self.flows.load(replica_id).slave_of_id
             self._guest(replica_id).detach_replica()
-            self.flows.update(replica_id, slave_of_id=None)
+            self.flows.update(replica_id, slave_of_id=None, fenced_by=None)
             if source_id:
                 self.flows.set_changed(source_id)
         except Exception as e:
@@ -217,6 +346,80 @@ class ReplicationFlows:
             self.flows.add_fault(replica_id, "Detach failed: %s" % _msg(e))
         finally:
             self.flows.set_task(replica_id, TaskStatus.NONE)
+
+
+OPEN = "open"
+FENCE = "fence"
+NOTHING = "nothing"
+
+
+def needs_enable(report, strategy):
+    """Whether a source must be (re)enabled before it seeds a replica (pure): not
+    when its last report shows it serving as a source of ``strategy`` (account,
+    heartbeat writer and role in place), which spares each further replica's
+    create a round of statements on the source."""
+    return not (report and report.get("role") == "source"
+                and report.get("strategy") == strategy and not report.get("writes_held")
+                and not report.get("error") and report.get("read_only") is False)
+
+
+def needs_durability(report, role, durability):
+    """Whether a member with the last replication ``report`` must be asked to
+    take the semi-sync side of ``role`` under ``durability`` (pure). Asked
+    unless the report shows that role with that durability and side enabled as
+    it should be; a stale report only costs an idempotent call."""
+    semi = (report or {}).get("semisync") or {}
+    if not report or report.get("role") != role or semi.get("durability") != durability:
+        return True
+    want = durability == "semisync"
+    return bool(semi.get("enabled")) != want or semi.get("side") != role
+
+
+def decide_returning_source(report, fenced_by, slave_of_id, task_status):
+    """(action, reason) for an instance whose agent reports a replication block
+    ``report`` (pure). A source holding writes after its agent restarted is
+    opened if the control plane still has it as a source, fenced if it was
+    ejected meanwhile (``fenced_by``); anything else is left as it is."""
+    if not report or report.get("role") != "source" or not report.get("writes_held"):
+        return NOTHING, "not a source holding writes"
+    if fenced_by:
+        return FENCE, ("it was ejected while away and %s replaced it: kept read-only"
+                       % fenced_by)
+    if slave_of_id:
+        return NOTHING, ("the control plane has it as a replica of %s: left read-only "
+                         "for a flow or an operator" % slave_of_id)
+    if task_status not in (None, TaskStatus.NONE):
+        return NOTHING, "task %s in progress: its flow decides" % task_status
+    return OPEN, "still the source of its set: writes open"
+
+
+def choose_seed_backup(candidates, now, max_age):
+    """(backup id, GTID, reason) of the newest of ``candidates`` [(id, created,
+    meta)] that is younger than ``max_age`` seconds and records its GTID
+    position; (None, None, reason) when none is (pure)."""
+    fresh = [(created, bid, meta) for bid, created, meta in candidates
+             if created is not None and (now - created).total_seconds() <= max_age]
+    for created, bid, meta in sorted(fresh, key=lambda c: c[0], reverse=True):
+        gtid = replication.snapshot_gtid(meta)
+        if gtid:
+            age = (now - created).total_seconds()
+            return bid, gtid, "backup %s taken %.0f s ago at GTID %s" % (bid, age, gtid)
+    if not candidates:
+        return None, None, "the set has no completed backup"
+    if not fresh:
+        return None, None, "no backup of the set is younger than %d s" % max_age
+    return None, None, "no recent backup records its GTID position"
+
+
+def _meta(row):
+    return backup_flows._meta(row)
+
+
+def _report(raw):
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
 
 
 def replication_winner(reports):
@@ -230,6 +433,19 @@ def _received(report):
     """What a replica received of the dead source: it applies all of it before it
     is repointed (its relay log is dropped by CHANGE MASTER)."""
     return dict(report.get("received_coords") or {})
+
+
+def _each(members, fn):
+    """``fn(member)`` for every member at once (each is a call to its own guest);
+    the first exception raised is raised again once all returned."""
+    if len(members) < 2:
+        for member in members:
+            fn(member)
+        return
+    with concurrent.futures.ThreadPoolExecutor(len(members)) as pool:
+        futures = [pool.submit(fn, m) for m in members]
+    for future in futures:
+        future.result()
 
 
 def _msg(e):

@@ -131,3 +131,97 @@ def test_cut_off_switchover_ends_with_a_fault_not_forever():
         assert action == reconcile.FAIL_TIMEOUT and "replica_of" in reason
         assert reconcile.decide(snap(task_status=task, driven_here=True))[0] == \
             reconcile.NOTHING
+
+
+# -- seeding from a stored backup, fencing (second pass of issue 13) ----------------
+NOW = datetime.datetime(2026, 12, 6, 7, 0, 0)
+
+
+def _backup(bid, age_s, gtid=None, slave_gtid=None):
+    meta = {"binlog": {"gtid": gtid} if gtid else {}, "metadata": {}}
+    if slave_gtid:
+        meta["metadata"]["slave_info"] = {"gtid": slave_gtid}
+    return bid, NOW - datetime.timedelta(seconds=age_s), meta
+
+
+def test_seed_backup_is_the_newest_recent_one_with_a_gtid():
+    cands = [_backup("old", 7200, "0-1-10"), _backup("new", 60, slave_gtid="0-1-90"),
+             _backup("newest-no-gtid", 5)]
+    bid, gtid, reason = rf.choose_seed_backup(cands, NOW, 3600)
+    assert (bid, gtid) == ("new", "0-1-90") and "new" in reason
+    # a replica's --slave-info position wins over its own binlog position
+    assert ir.snapshot_gtid(_backup("b", 1, "0-1-5", "0-1-7")[2]) == "0-1-7"
+    assert rf.choose_seed_backup(cands[:1], NOW, 3600)[0] is None
+    assert "younger than 3600" in rf.choose_seed_backup(cands[:1], NOW, 3600)[2]
+    assert "no completed backup" in rf.choose_seed_backup([], NOW, 3600)[2]
+
+
+def test_binlogs_cover_reads_the_first_binlogs_gtid_list():
+    assert r.binlogs_cover("[]", "0-1-4")            # binlogs from the very start
+    assert r.binlogs_cover("[0-1-5]", "0-1-5")       # the file starts at 6: all there
+    assert not r.binlogs_cover("[0-1-5]", "0-1-4")   # 5 was purged
+
+
+def test_slave_info_parsed_from_mariadb_backup_output():
+    from trove_lite.guestagent.backup.strategies import parse_slave_info
+    assert parse_slave_info("[00] 2026-12-06 07:00:01 MySQL slave binlog position: "
+                            "master host '127.77.1.2', gtid_slave_pos 0-1-55\n") == {
+        "gtid": "0-1-55"}
+    assert parse_slave_info("MySQL slave binlog position: master host '127.77.1.2', "
+                            "filename 'mysql-bin.000002', position '385'") == {
+        "binlog_file": "mysql-bin.000002", "binlog_position": 385}
+    # what 10.11 prints for a replica without GTID (seen on this machine)
+    assert parse_slave_info("[00] 2026-12-06 06:29:14 MySQL slave binlog position: master "
+                            "'' filename 'mysql-bin.000001' position '1108'") == {
+        "binlog_file": "mysql-bin.000001", "binlog_position": 1108}
+    assert parse_slave_info("completed OK!") == {}
+
+
+def test_returning_source_opened_or_fenced():
+    held = {"role": "source", "writes_held": True}
+    assert rf.decide_returning_source(held, None, None, "NONE")[0] == rf.OPEN
+    action, reason = rf.decide_returning_source(held, "winner-id", None, "NONE")
+    assert action == rf.FENCE and "winner-id" in reason
+    assert rf.decide_returning_source(held, None, "src", "NONE")[0] == rf.NOTHING
+    assert rf.decide_returning_source(held, None, None, "PROMOTING")[0] == rf.NOTHING
+    assert rf.decide_returning_source({"role": "source", "writes_held": False}, "w",
+                                      None, "NONE")[0] == rf.NOTHING
+
+
+def test_fenced_and_held_members_start_read_only():
+    assert "read_only = ON" in r.render_config(TEMPLATES, "fenced", {"ram": 512})
+    held = r.render_config(TEMPLATES, "source", {"ram": 512}, "semisync", 1000,
+                           writes_held=True)
+    assert "read_only = ON" in held
+    assert "read_only = OFF" in r.render_config(TEMPLATES, "source", {"ram": 512})
+
+
+def test_seed_header_is_sealed_with_the_streams_token():
+    sealed = r.seal_header("tok-1", {"password": "Repl-s3cret-pw"})
+    assert b"Repl-s3cret-pw" not in sealed
+    assert r.open_header("tok-1", sealed) == {"password": "Repl-s3cret-pw"}
+    with pytest.raises(r.ReplicationError, match="does not open"):
+        r.open_header("tok-2", sealed)
+
+
+def test_durability_asked_only_of_members_not_showing_it():
+    rep = {"role": "replica", "semisync": {"durability": "semisync", "enabled": True,
+                                           "side": "replica"}}
+    assert not rf.needs_durability(rep, "replica", "semisync")
+    assert rf.needs_durability(rep, "replica", "async")
+    assert rf.needs_durability(rep, "source", "semisync")      # promoted meanwhile
+    assert rf.needs_durability(None, "replica", "semisync")
+    src = {"role": "source", "semisync": {"durability": "async", "enabled": False,
+                                          "side": "source"}}
+    assert rf.needs_durability(src, "source", "semisync")      # its first replica
+    assert not rf.needs_durability(src, "source", "async")
+
+
+def test_source_enabled_only_when_its_report_does_not_show_it():
+    serving = {"role": "source", "strategy": "gtid", "writes_held": False,
+               "read_only": False}
+    assert not rf.needs_enable(serving, "gtid")
+    assert rf.needs_enable(serving, "binlog")
+    assert rf.needs_enable(dict(serving, writes_held=True), "gtid")
+    assert rf.needs_enable(dict(serving, read_only=True), "gtid")
+    assert rf.needs_enable(None, "gtid") and rf.needs_enable({"role": "replica"}, "gtid")

@@ -158,7 +158,9 @@ class BackupAgent:
             result = runner.run_backup(
                 server, storage, bid, parent=request.get("parent"), key=request.get("key"),
                 codec=request["codec"], progress_cb=reporter.progress,
-                strategy=request["strategy"], container=request["container"])
+                strategy=request["strategy"], container=request["container"],
+                backup_args=request.get("backup_args") or (),
+                extra_meta=request.get("extra_meta"))
         except Exception as e:
             reporter.stop_ticker()
             if not isinstance(e, exceptions.TroveLiteError):

@@ -26,7 +26,7 @@ from trove_lite import exceptions
 from trove_lite.drivers.storage import base as storage_base
 from trove_lite.guestagent.backup import codecs
 from trove_lite.guestagent.backup.pipeline import Pipeline, PipelineError, Stage, io_counter
-from trove_lite.guestagent.backup.strategies import get_strategy
+from trove_lite.guestagent.backup.strategies import get_strategy, parse_slave_info
 from trove_lite.datastores.base import SYSTEM_BINARIES
 
 LOG = logging.getLogger(__name__)
@@ -165,9 +165,11 @@ def plan_backup(backup_id, parent, key, codec, strategy, container):
     return hint, metadata
 
 
-def _backup_stages(strat, codec_name, key, server, lsn_dir, basedir, user, password):
+def _backup_stages(strat, codec_name, key, server, lsn_dir, basedir, user, password,
+                   extra_args=()):
     codec_obj = codecs.get_codec(codec_name)
-    stages = [strat.backup_stage(server.config_file, lsn_dir, basedir, user, password)]
+    stages = [strat.backup_stage(server.config_file, lsn_dir, basedir, user, password,
+                                 extra_args)]
     if codec_obj.compress:
         stages.append(Stage("compress (%s)" % codec_obj.name, codec_obj.compress))
     if key:
@@ -177,7 +179,8 @@ def _backup_stages(strat, codec_name, key, server, lsn_dir, basedir, user, passw
 
 def run_backup(server, storage, backup_id, parent=None, key=None,
                codec=codecs.DEFAULT_CODEC, progress_cb=None, strategy="mariabackup",
-               container="database_backups", user="root", password=None):
+               container="database_backups", user="root", password=None,
+               backup_args=(), extra_meta=None):
     """Back up the running ``server`` (a MariaDBServer) into ``storage``.
 
     ``parent`` is the result dict of the previous backup of the chain (None for
@@ -190,7 +193,9 @@ def run_backup(server, storage, backup_id, parent=None, key=None,
     ``location`` and ``metadata``), raw_size, duration_s. Raises BackupError with
     the failing stage's reason; partial data is removed when the store is
     reachable (else ``cleanup_partial(location)`` later: the location is in the
-    error's kwargs).
+    error's kwargs). ``backup_args``: more options of the tool (a replica's
+    ``REPLICA_BACKUP_ARGS``: the source coordinates it prints are kept as
+    ``slave_info``); ``extra_meta``: more facts stored with the backup.
     """
     strat = get_strategy(strategy, server.binaries)
     hint, metadata = plan_backup(backup_id, parent, key, codec, strat.name, container)
@@ -202,13 +207,17 @@ def run_backup(server, storage, backup_id, parent=None, key=None,
         if parent:
             basedir = os.path.join(work, "parent")
             strat.write_basedir(parent["lsn"], basedir)
-        stages = _backup_stages(strat, codec, key, server, lsn_dir, basedir, user, password)
+        stages = _backup_stages(strat, codec, key, server, lsn_dir, basedir, user, password,
+                                tuple(backup_args))
         pipeline = Pipeline(stages)
         progress = _Progress(progress_cb, pipeline, estimate_size(server.datadir))
         progress(0, phase="BUILDING", force=True)
 
         def on_eof():
             metadata.update(strat.read_lsn_dir(lsn_dir), raw_size=progress.streamed)
+            metadata.update(extra_meta or {})
+            if "--slave-info" in backup_args:
+                metadata["slave_info"] = parse_slave_info(pipeline.stderr_tail(0, 40))
 
         try:
             pipeline.start()

@@ -39,11 +39,12 @@ class MariaBackupStrategy:
         self.stream_tool = stream_tool or binaries.mbstream
 
     def backup_stage(self, defaults_file, lsn_dir, incremental_basedir=None,
-                     user="root", password=None):
-        """The streaming backup process; ``password`` goes in the environment."""
+                     user="root", password=None, extra_args=()):
+        """The streaming backup process; ``password`` goes in the environment.
+        ``extra_args``: more options (a replica's ``--slave-info``...)."""
         argv = [self.tool, "--defaults-file=%s" % defaults_file, "--backup",
                 "--stream=xbstream", "--user=%s" % user,
-                "--extra-lsndir=%s" % lsn_dir, "--target-dir=%s" % lsn_dir]
+                "--extra-lsndir=%s" % lsn_dir, "--target-dir=%s" % lsn_dir, *extra_args]
         if incremental_basedir:
             argv.append("--incremental-basedir=%s" % incremental_basedir)
         env = self.binaries.env()
@@ -228,6 +229,28 @@ def parse_binlog_info(xtrabackup_info_text):
                 if m.group(3):
                     info["gtid"] = m.group(3)
                 return info
+    return {}
+
+
+_SLAVE_GTID = re.compile(r"slave binlog position:.*gtid_slave_pos '?([0-9,-]+)")
+_SLAVE_FILE = re.compile(r"slave binlog position:.*filename '([^']*)',? position '(\d+)'")
+REPLICA_BACKUP_ARGS = ("--slave-info", "--safe-slave-backup",
+                       "--safe-slave-backup-timeout=60")
+
+
+def parse_slave_info(stderr_text):
+    """The source coordinates ``--slave-info`` printed (it writes them into the
+    stream's ``xtrabackup_slave_info`` and, the same, on stderr; 10.11:
+    ``MySQL slave binlog position: master '' filename 'f' position '1108'``
+    without GTID, ``... gtid_slave_pos '0-1-5'`` with): {'gtid'} when
+    the replica uses GTID, else {'binlog_file', 'binlog_position'} of its source;
+    {} if absent (pure)."""
+    m = _SLAVE_GTID.search(stderr_text)
+    if m:
+        return {"gtid": m.group(1)}
+    m = _SLAVE_FILE.search(stderr_text)
+    if m:
+        return {"binlog_file": m.group(1), "binlog_position": int(m.group(2))}
     return {}
 
 

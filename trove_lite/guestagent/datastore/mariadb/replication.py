@@ -23,6 +23,7 @@ stream is taken only if mbstream succeeded and the backup's closing files
 arrived. SQL comes from the pure builders at the top.
 """
 
+import hashlib
 import hmac
 import json
 import logging
@@ -121,12 +122,15 @@ def wait_for_coords(strategy, coords, timeout):
     return waits
 
 
-def render_config(template_dir, role, flavor, durability=None, semisync_timeout_ms=10000):
-    """The replication option file of ``role`` (source, replica or None)."""
+def render_config(template_dir, role, flavor, durability=None, semisync_timeout_ms=10000,
+                  writes_held=False):
+    """The replication option file of ``role`` (source, replica, fenced or None);
+    ``writes_held``: a source starts read-only."""
     with open(os.path.join(template_dir, TEMPLATE)) as f:
         template = jinja2.Environment(undefined=jinja2.StrictUndefined,
                                       keep_trailing_newline=True).from_string(f.read())
     return template.render(role=role or "none", durability=durability or "async",
+                           writes_held=bool(writes_held),
                            semisync_timeout_ms=int(semisync_timeout_ms),
                            flavor={"ram": int(flavor.get("ram") or 512),
                                    "vcpus": int(flavor.get("vcpus") or 1)})
@@ -224,6 +228,35 @@ def most_advanced(candidates):
 
 
 # -- the seed stream ------------------------------------------------------------------
+def _header_key(token):
+    return hashlib.sha256(b"trove-lite seed header\0" + token.encode()).digest()
+
+
+def seal_header(token, header):
+    """The seed stream's header frame (it carries the set's password), sealed with
+    AES-256-GCM under a key derived from the one-time token: the password is not
+    in clear in the TCP stream. (The token crosses the bus; the stream's data,
+    the datadir, is not encrypted: that would cost an openssl stage per seed.)"""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    nonce = os.urandom(12)
+    return nonce + AESGCM(_header_key(token)).encrypt(nonce, json.dumps(header).encode(),
+                                                      b"trove-lite seed")
+
+
+def open_header(token, frame):
+    """The header ``seal_header`` sealed; ReplicationError if it does not open."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    if not frame:
+        return {}
+    try:
+        return json.loads(AESGCM(_header_key(token)).decrypt(frame[:12], frame[12:],
+                                                             b"trove-lite seed"))
+    except (InvalidTag, ValueError):
+        raise ReplicationError(reason="the seed stream's header does not open with this "
+                                      "stream's token")
+
+
 def _send_frame(conn, data):
     conn.sendall(_LEN.pack(len(data)) + data)
 
@@ -253,8 +286,9 @@ class SeedSender:
     mbstream sees as a read error.
     """
 
-    def __init__(self, server, address, password, timeout=300):
+    def __init__(self, server, address, password, timeout=300, data=True):
         self.server, self.password, self.timeout = server, password, timeout
+        self.data = data
         self.token = secrets.token_hex(16)
         self.sock = socket.create_server((address, 0))
         self.sock.settimeout(timeout)
@@ -277,9 +311,11 @@ class SeedSender:
             if not hmac.compare_digest(token, self.token):
                 LOG.warning("seed stream: wrong token from %s; closed", peer)
                 return
-            _send_frame(conn, json.dumps({"password": self.password}).encode())
-            ok, detail = self._stream(conn)
-            LOG.info("seed stream to %s %s", peer, "finished" if ok else "failed: " + detail)
+            _send_frame(conn, seal_header(self.token, {"password": self.password}))
+            ok, detail = self._stream(conn) if self.data else (True, "password only")
+            LOG.info("seed stream to %s %s", peer, ("finished" if self.data else
+                                                     "finished: account only, no data")
+                     if ok else "failed: " + detail)
         except (OSError, ReplicationError) as e:
             LOG.warning("seed stream to %s broken: %s", peer, e)
         finally:
@@ -315,7 +351,7 @@ def receive_seed(stream, binaries, datadir):
         with socket.create_connection((stream["host"], int(stream["port"])),
                                       timeout=60) as conn:
             _send_frame(conn, stream["token"].encode())
-            header = json.loads(_recv_frame(conn) or b"{}")
+            header = open_header(stream["token"], _recv_frame(conn))
             if "password" not in header:
                 raise ReplicationError(reason="the source refused the seed stream")
             stage = strat.extract_stage(datadir)
@@ -345,6 +381,33 @@ def receive_seed(stream, binaries, datadir):
     LOG.info("seeded %d bytes from %s in %.1f s at %s", _size(datadir), stream["host"],
              time.monotonic() - started, coords)
     return header["password"], coords
+
+
+def receive_secret(stream):
+    """The set's replication password from a data-less seed stream (a replica
+    seeded from a stored backup): the password never crosses the bus."""
+    try:
+        with socket.create_connection((stream["host"], int(stream["port"])),
+                                      timeout=30) as conn:
+            _send_frame(conn, stream["token"].encode())
+            header = open_header(stream["token"], _recv_frame(conn))
+    except (OSError, ValueError) as e:
+        raise ReplicationError(reason="the source did not hand over the replication "
+                                      "account: %s" % e)
+    if "password" not in header:
+        raise ReplicationError(reason="the source refused the seed stream")
+    return header["password"]
+
+
+def gtid_list_seq(info):
+    """Domain 0's sequence number in a Gtid_list event's Info ``'[0-1-5,1-2-3]'``."""
+    return domain0_seq(str(info or "").strip("[] "))
+
+
+def binlogs_cover(first_gtid_list, gtid_pos):
+    """Whether binlogs whose first file starts after ``first_gtid_list`` (the Info
+    of its Gtid_list event) hold every transaction after ``gtid_pos`` (pure)."""
+    return domain0_seq(gtid_pos) >= gtid_list_seq(first_gtid_list)
 
 
 def _size(datadir):
@@ -410,7 +473,7 @@ class Replication:
         info = self.info
         app.server.write_conf_d(CONF_FILE, render_config(
             self.template_dir, role, flavor, info.get("durability"),
-            info.get("semisync_timeout_ms") or 10000))
+            info.get("semisync_timeout_ms") or 10000, info.get("writes_held")))
 
     def _apply_semisync(self, role):
         """Turn the semi-sync side of ``role`` on or off at runtime (see
@@ -463,15 +526,44 @@ class Replication:
         self._execute(*create_repl_user(sql.native_password_hash(password)),
                       create_heartbeat_table(), write_heartbeat(),
                       "SET GLOBAL read_only = OFF")
-        self._set(role="source", strategy=strategy, source_host=None)
+        self._set(role="source", strategy=strategy, source_host=None, writes_held=False)
         self._apply_semisync("source")
         self._write_config("source", flavor)
         self.start_heartbeat()
 
-    def offer_seed(self):
-        """Start a one-connection seed stream; returns {host, port, token}."""
-        sender = SeedSender(self.app_fn().server, self.address_fn(), self.password())
+    def offer_seed(self, data=True):
+        """Start a one-connection seed stream; returns {host, port, token}.
+        ``data`` False: the password only (the replica restores a stored backup)."""
+        sender = SeedSender(self.app_fn().server, self.address_fn(), self.password(),
+                            data=data)
         return {"host": self.address_fn(), "port": sender.port, "token": sender.token}
+
+    def binlogs_cover(self, gtid_pos):
+        """True if this server's binlogs still hold everything after ``gtid_pos``:
+        the first binlog's Gtid_list event names what came before it (no scan)."""
+        with self.app_fn().connect() as conn, conn.cursor() as cur:
+            cur.execute("SHOW BINARY LOGS")
+            files = [row[0] for row in cur.fetchall()]
+            if not files:
+                return False
+            cur.execute("SHOW BINLOG EVENTS IN %s LIMIT 4" % sql.quote_string(files[0]))
+            listed = next((row[5] for row in cur.fetchall() if row[2] == "Gtid_list"), "")
+        return binlogs_cover(listed, gtid_pos)
+
+    def backup_options(self):
+        """What a backup of this member adds to the backup request: a replica's
+        backup runs with --slave-info --safe-slave-backup (its SQL thread pauses
+        while the non-InnoDB files are copied: a consistent position) and is
+        labelled with its set, so it seeds new replicas like a source's."""
+        info = self.info
+        role = info.get("role")
+        if role not in ("source", "replica"):
+            return {}
+        from trove_lite.guestagent.backup.strategies import REPLICA_BACKUP_ARGS
+        meta = {"replication": {"role": role, "source_id": info.get("source_id"),
+                                "strategy": info.get("strategy")}}
+        args = list(REPLICA_BACKUP_ARGS) if role == "replica" else []
+        return {"backup_args": args, "extra_meta": meta}
 
     def start_heartbeat(self):
         if self._heartbeat is not None and self._heartbeat.is_alive():
@@ -503,19 +595,76 @@ class Replication:
         if conn is not None:
             conn.close()
 
-    def resume(self):
-        """After an agent restart: a source writes its heartbeat again."""
-        if self.info.get("role") == "source":
+    def resume(self, flavor=None):
+        """After an agent (re)start. A source holds writes (read_only, from its
+        option file too, so a server started now boots read-only) until the
+        control plane confirms it is still its set's source (``open_source``):
+        while it was away it may have been ejected and replaced, and a second
+        writable source would split the set. A fenced member stays fenced."""
+        role = self.info.get("role")
+        if role == "source" and flavor is not None:
+            self._set(writes_held=True)
+            self._write_config("source", flavor)
+            try:
+                self._execute("SET GLOBAL read_only = ON")
+            except (pymysql.MySQLError, OSError):
+                pass    # not running: it boots read-only from its option file
+            LOG.info("replication source restarting: writes held until the control "
+                     "plane confirms this server is still the source")
+        elif role == "source":
             self.start_heartbeat()
+
+    def open_source(self, flavor):
+        """Still the source: take writes and write the heartbeat again."""
+        if self.info.get("role") != "source":
+            raise ReplicationError(reason="this instance is not a replication source "
+                                          "(role %s)" % self.info.get("role"))
+        self._execute("SET GLOBAL read_only = OFF")
+        self._set(writes_held=False)
+        self._write_config("source", flavor)
+        self.start_heartbeat()
+        LOG.info("replication source confirmed by the control plane: writes open")
+
+    def fence(self, reason, replaced_by=None):
+        """Ejected while away: read-only now and across restarts, no heartbeat
+        (its former replicas follow another source), semi-sync off."""
+        self.stop_heartbeat()
+        self._set(role="fenced", writes_held=False, fenced_reason=reason,
+                  fenced_by=replaced_by, source_host=None)
+        self._write_config("fenced", self.state.read().get("flavor") or {})
+        try:
+            self._execute("SET GLOBAL read_only = ON", *semisync_settings(None, None, 0),
+                          log_bin=False)
+        except (pymysql.MySQLError, OSError):
+            pass    # not running: it boots read-only from its option file
+        LOG.warning("fenced: %s", reason)
 
     # -- replica ---------------------------------------------------------------------
     def seed(self, request, server):
-        """Prepare's first half on a replica: datadir from the source's stream."""
-        password, coords = receive_seed(request["stream"], server.binaries, server.datadir)
+        """Prepare's first half on a replica: datadir from the source's stream, or
+        (``seed_backup``) restored already from a stored backup by prepare, the
+        rest coming from the source's binlog from ``coords`` on."""
+        started = time.monotonic()
+        if request.get("seed_backup"):
+            if not os.path.isdir(os.path.join(server.datadir, "mysql")):
+                raise ReplicationError(reason="backup %s was not restored"
+                                       % request["seed_backup"])
+            password, coords = receive_secret(request["stream"]), dict(request["coords"])
+            seed = {"method": "backup", "backup_id": request["seed_backup"]}
+            LOG.info("seeded from backup %s; catching up from the source's binlog at %s",
+                     request["seed_backup"], coords)
+        else:
+            password, coords = receive_seed(request["stream"], server.binaries,
+                                            server.datadir)
+            seed = {"method": "stream"}
+        seed["seconds"] = round(time.monotonic() - started, 2)
         self._store_password(password)
         self._set(role="replica", strategy=request["strategy"],
                   source_host=request["source_host"], source_port=request["source_port"],
-                  source_id=request.get("source_id"), seed_coords=coords)
+                  source_id=request.get("source_id"), seed_coords=coords, seed=seed)
+        if request.get("durability") in DURABILITIES:
+            self._set(durability=request["durability"],
+                      semisync_timeout_ms=int(request.get("semisync_timeout_ms") or 10000))
         return coords
 
     def prepare_replica(self, request, flavor, prepare):
@@ -655,7 +804,8 @@ class Replication:
         """Stand alone: stop replicating, writable."""
         self._execute("STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF",
                       *semisync_settings(None, None, 0), log_bin=False)
-        self._set(role=None, source_host=None, source_id=None)
+        self._set(role=None, source_host=None, source_id=None, fenced_by=None,
+                  fenced_reason=None)
         self._write_config(None, flavor)
 
     # -- status ------------------------------------------------------------------------
@@ -667,6 +817,13 @@ class Replication:
             return None
         out = {"role": role, "strategy": info.get("strategy"),
                "source_id": info.get("source_id")}
+        if info.get("seed"):
+            out["seed"] = info["seed"]
+        if role == "source":
+            out["writes_held"] = bool(info.get("writes_held"))
+        if role == "fenced":
+            out.update(fenced_reason=info.get("fenced_reason"),
+                       fenced_by=info.get("fenced_by"))
         try:
             with self.app_fn().connect(connect_timeout=2, read_timeout=5) as conn, \
                     conn.cursor(pymysql.cursors.DictCursor) as cur:

@@ -204,11 +204,16 @@ class MariaDBServer:
         except FileNotFoundError:
             pass
         log = open(os.path.join(self.base_dir, "mariadbd.stdout"), "ab")
+        # master.info keeps the replication password in clear (MariaDB's design):
+        # every file the server creates is 0600, its datadir 0700
+        env = dict(self.binaries.env(), UMASK="0600", UMASK_DIR="0700")
+        if os.path.isdir(self.datadir):
+            os.chmod(self.datadir, 0o700)
         proc = subprocess.Popen(
             [self.binaries.mariadbd, "--defaults-file=%s" % self.config_file,
              *extra_args],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            env=self.binaries.env(), start_new_session=True, close_fds=True)
+            env=env, start_new_session=True, close_fds=True)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

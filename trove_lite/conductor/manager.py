@@ -1,8 +1,13 @@
 """The conductor: the only writer of guest-reported state.
 
 Guests cast heartbeats, backup updates and root reports with a ``sent``
-timestamp. A message is applied only if it is newer than the last one applied
-for the same (instance, method); older ones are dropped, so a heartbeat delayed
+timestamp. The taskmanager sends what it learned about a database without the
+guest (RESTARTING while it restarts one, DELETED, FAILED_TIMEOUT_GUESTAGENT,
+UNKNOWN after a reset) as ``report_status`` (RPC 1.1), ordered with the
+heartbeats: a report older than the newest heartbeat applied is dropped, so the
+taskmanager can never overwrite what the guest said later. The row of an
+instance is created by its first report. A message is applied only if it is
+newer than the last one applied for the same (instance, method); older ones are dropped, so a heartbeat delayed
 in the bus can never overwrite a newer status. The check and the write happen in
 one transaction (row lock on MariaDB, an immediate transaction on SQLite).
 """
@@ -34,7 +39,7 @@ def should_apply(last_sent, sent):
 
 
 class ConductorManager:
-    target = messaging.Target(version="1.0")
+    target = messaging.Target(version="1.1")
 
     def __init__(self, db):
         self.db = db
@@ -65,22 +70,32 @@ class ConductorManager:
             if not ok:
                 LOG.info("heartbeat from %s dropped: %s", instance_id, reason)
                 return
-            row = session.execute(select(models.ServiceStatus).where(
-                models.ServiceStatus.instance_id == instance_id)).scalar_one_or_none()
+            row = _status_row(session, instance_id)
             if row is None:
                 LOG.info("heartbeat for unknown instance %s dropped", instance_id)
                 return
-            if row.status != status:
-                LOG.info("instance %s service status %s -> %s", instance_id, row.status,
-                         status)
-            row.status = status
-            row.status_description = payload.get("description")
-            row.updated_at = _from_ts(sent)
+            _set_status(row, instance_id, status, payload.get("description"), sent)
             if payload.get("volume_used") is not None:
                 row.volume_used = float(payload["volume_used"])
             if "replication" in payload:
                 row.replication = (json.dumps(payload["replication"], default=str)
                                    if payload["replication"] else None)
+
+    def report_status(self, ctx, instance_id, status, description=None, sent=None):
+        """(1.1) A status the taskmanager learned without the guest; it shares the
+        heartbeat's order, so it never overwrites a newer guest report."""
+        if status not in ServiceStatus.ALL:
+            LOG.warning("status report for %s with unknown status %r dropped", instance_id,
+                        status)
+            return
+        with self.db.session() as session:
+            ok, reason = self._claim(session, instance_id, "heartbeat", sent)
+            if not ok:
+                LOG.info("status report %s for %s dropped: %s", status, instance_id, reason)
+                return
+            row = _status_row(session, instance_id)
+            if row is not None:
+                _set_status(row, instance_id, status, description, sent)
 
     def update_backup(self, ctx, instance_id, backup_id, backup_fields, sent=None):
         with self.db.session() as session:
@@ -116,6 +131,25 @@ class ConductorManager:
                                                       created=_from_ts(sent)))
             else:
                 row.user, row.created = user, _from_ts(sent)
+
+
+def _status_row(session, instance_id):
+    """The instance's service_statuses row, created at its first report (None for an
+    instance the control plane does not have)."""
+    row = session.execute(select(models.ServiceStatus).where(
+        models.ServiceStatus.instance_id == instance_id)).scalar_one_or_none()
+    if row is None and session.get(models.Instance, instance_id) is not None:
+        row = models.ServiceStatus(instance_id=instance_id, status=ServiceStatus.NEW)
+        session.add(row)
+    return row
+
+
+def _set_status(row, instance_id, status, description, sent):
+    if row.status != status:
+        LOG.info("instance %s service status %s -> %s", instance_id, row.status, status)
+    row.status = status
+    row.status_description = description
+    row.updated_at = _from_ts(sent)
 
 
 def _from_ts(ts):

@@ -15,11 +15,14 @@ _ALTER_TABLE_RE = re.compile(
 _IDENT = r"(`(?:[^`]|``)+`|[\w$]+)"
 _CHANGE_RE = re.compile(r"^change\s+(?:column\s+)?" + _IDENT + r"\s+" + _IDENT, re.I | re.S)
 _RENAME_COL_RE = re.compile(r"^rename\s+column\s+" + _IDENT + r"\s+to\s+" + _IDENT, re.I | re.S)
-_RENAME_TABLE_RE = re.compile(r"^rename(\s+(to|as)\b|\s+(?!column\b|index\b|key\b)[\w`$])", re.I | re.S)
-_DROP_RE = re.compile(r"^drop\s+(?:column\s+)?(?:if\s+exists\s+)?" + _IDENT + r"(\s|$)", re.I | re.S)
+_RENAME_TABLE_RE = re.compile(r"^rename(\s+(to|as)\b|\s+(?!column\b|index\b|key\b)[\w`$])",
+                              re.I | re.S)
+_DROP_RE = re.compile(r"^drop\s+(?:column\s+)?(?:if\s+exists\s+)?" + _IDENT + r"(\s|$)",
+                      re.I | re.S)
 _DROP_NON_COLUMN = {"index", "key", "primary", "foreign", "constraint", "check", "partition",
                     "unique", "fulltext", "spatial", "period", "system"}
-_ADD_RE = re.compile(r"^add\s+(?:column\s+)?(?:if\s+not\s+exists\s+)?" + _IDENT + r"\s", re.I | re.S)
+_ADD_RE = re.compile(r"^add\s+(?:column\s+)?(?:if\s+not\s+exists\s+)?" + _IDENT + r"\s",
+                     re.I | re.S)
 _ADD_NON_COLUMN = {"index", "key", "primary", "foreign", "constraint", "unique", "fulltext",
                    "spatial", "check", "partition", "period", "system"}
 _ENGINE_RE = re.compile(r"^engine\s*=?\s*" + _IDENT, re.I)

@@ -93,7 +93,8 @@ def _keep_zero_dates():
 @dataclasses.dataclass
 class Txn:
     coords: str                      # GTID state after this transaction
-    changes: list                    # [(kind, before dict|None, after dict|None)] or [(STATE, value, None)]
+    # [(kind, before dict|None, after dict|None)] or [(STATE, value, None)]
+    changes: list
 
 
 def parse_gtid_state(text):

@@ -1,29 +1,39 @@
 """Client API of the conductor: casts carrying a ``sent`` timestamp.
 
-The conductor applies a message only if its ``sent`` is newer than the last one
-applied for the same instance and method, so a delayed heartbeat can never
-overwrite a newer status.
+Timing and failure: every method is a cast; it returns once RabbitMQ took the
+message (oslo.messaging raises MessageDeliveryFailure when it cannot) and never
+waits for the conductor. The conductor applies a message only if its ``sent`` is
+newer than the last one applied for the same instance and method, so a delayed
+heartbeat can never overwrite a newer status; a message it drops is not retried.
 """
 
 import time
+from typing import Any
 
 from trove_lite.rpc import transport
 
-VERSION = "1.0"
+VERSION = "1.1"
 
 
 class ConductorAPI:
     def __init__(self, conf):
         self._client = transport.make_client(conf, conf.conductor.topic, VERSION)
 
-    def _cast(self, method, **kwargs):
+    def _cast(self, method: str, version: str = "1.0", **kwargs: Any) -> None:
         kwargs.setdefault("sent", time.time())
-        self._client.cast({}, method, **kwargs)
+        self._client.prepare(version=version).cast({}, method, **kwargs)
 
     def heartbeat(self, instance_id, payload, sent=None):
         """payload: {"service_status": NAME, "description": str?, "volume_used": GB?}"""
         self._cast("heartbeat", instance_id=instance_id, payload=payload,
                    **({"sent": sent} if sent else {}))
+
+    def report_status(self, instance_id: str, status: str,
+                      description: str | None = None) -> None:
+        """(1.1) A service status the taskmanager learned without the guest; the
+        conductor orders it with the guest's heartbeats (an older one is dropped)."""
+        self._cast("report_status", "1.1", instance_id=instance_id, status=status,
+                   description=description)
 
     def update_backup(self, instance_id, backup_id, sent=None, **backup_fields):
         self._cast("update_backup", instance_id=instance_id, backup_id=backup_id,

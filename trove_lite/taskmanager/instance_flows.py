@@ -20,6 +20,7 @@ from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models
 from trove_lite.drivers.compute import base as compute_base
 from trove_lite.drivers.compute import firewall as access_firewall
+from trove_lite.rpc import conductor as conductor_rpc
 from trove_lite.rpc import guest as guest_rpc
 from trove_lite.rpc import transport
 from trove_lite.status import ServiceStatus, TaskStatus
@@ -60,6 +61,7 @@ class InstanceFlows:
         self.guest_factory = guest_factory or (
             lambda instance_id: guest_rpc.GuestAPI(conf, instance_id))
         self.requests = create_requests.CreateRequests(conf, db)
+        self._conductor = None
         self.replication = None  # ReplicationFlows, set by the TaskManager
         self.ha = None  # taskmanager/ha.py's HA, set by the TaskManager
 
@@ -95,12 +97,11 @@ class InstanceFlows:
                 None, None, None)
 
     def set_service_status(self, instance_id, status, description=None):
-        with self.db.session() as s:
-            row = s.execute(select(models.ServiceStatus).where(
-                models.ServiceStatus.instance_id == instance_id)).scalar_one_or_none()
-            if row is not None:
-                row.status, row.status_description = status, description
-                row.updated_at = utcnow()
+        """Tell the conductor, the only writer of service_statuses, what this flow
+        learned; it orders the report with the guest's heartbeats."""
+        if self._conductor is None:
+            self._conductor = conductor_rpc.ConductorAPI(self.conf)
+        self._conductor.report_status(instance_id, status, description)
 
     def flavor(self, flavor_id):
         with self.db.session() as s:

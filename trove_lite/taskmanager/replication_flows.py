@@ -83,8 +83,8 @@ class ReplicationFlows:
 
     def apply_durability(self, source_id):
         """Give every member of the set the semi-sync side of its role (the
-        source waits for an ack only while it has a replica); a member that cannot is logged, not fatal: the
-        set still replicates, only asynchronously."""
+        source waits for an ack only while it has a replica); a member that cannot is
+        logged, not fatal: the set still replicates, only asynchronously."""
         members = self.members(source_id)
         durability = self.conf.replication.durability if members else "async"
         for member_id in [source_id] + [m.id for m in members]:

@@ -18,8 +18,8 @@ def test_primary_preferred_then_non_nullable_then_integer():
 
 def test_key_must_exist_after_alter_with_renames_applied():
     orig = [UK("PRIMARY", ("id",))]
-    assert insp.choose_shared_key(orig, [UK("PRIMARY", ("id2",))], parse_alter("change id id2 int"))[0].name == \
-        "PRIMARY"
+    renamed = parse_alter("change id id2 int")
+    assert insp.choose_shared_key(orig, [UK("PRIMARY", ("id2",))], renamed)[0].name == "PRIMARY"
     key, err = insp.choose_shared_key(orig, [UK("PRIMARY", ("id", "x"))], NO_RENAMES)
     assert key is None and err.startswith("no shared unique key can be found after ALTER")
 

@@ -87,7 +87,7 @@ class ComputeDriver(abc.ABC):
         ``files`` maps relative paths (as Nova file injection, e.g.
         ``etc/trove-lite/guest.conf``) to text content; ``metadata`` is a flat
         str->str dict stored as server metadata.
-        
+
         ``volume_id``: attach this (available) volume at boot, like Nova's block
         device mapping, so the guest finds it when it starts; its device is then
         in the volume's ``device``.

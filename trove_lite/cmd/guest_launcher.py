@@ -12,7 +12,7 @@ from trove_lite.drivers.compute import launcher
 
 def preload() -> None:
     """Import what a guest agent imports (see trove_lite/cmd/guestagent.py)."""
-    sys.modules.setdefault("eventlet", None)
+    sys.modules.setdefault("eventlet", None)  # type: ignore[arg-type]  # blocks its import
     from trove_lite.cmd import common
     common.prefer_threading_backend()
     import oslo_messaging  # noqa: F401

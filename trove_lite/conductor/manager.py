@@ -7,9 +7,10 @@ UNKNOWN after a reset) as ``report_status`` (RPC 1.1), ordered with the
 heartbeats: a report older than the newest heartbeat applied is dropped, so the
 taskmanager can never overwrite what the guest said later. The row of an
 instance is created by its first report. A message is applied only if it is
-newer than the last one applied for the same (instance, method); older ones are dropped, so a heartbeat delayed
-in the bus can never overwrite a newer status. The check and the write happen in
-one transaction (row lock on MariaDB, an immediate transaction on SQLite).
+newer than the last one applied for the same (instance, method); older ones are
+dropped, so a heartbeat delayed in the bus can never overwrite a newer status.
+The check and the write happen in one transaction (row lock on MariaDB, an
+immediate transaction on SQLite).
 """
 
 import datetime

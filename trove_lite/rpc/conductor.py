@@ -16,17 +16,17 @@ VERSION = "1.1"
 
 
 class ConductorAPI:
-    def __init__(self, conf):
+    def __init__(self, conf: Any) -> None:
         self._client = transport.make_client(conf, conf.conductor.topic, VERSION)
 
-    def _cast(self, method: str, version: str = "1.0", **kwargs: Any) -> None:
-        kwargs.setdefault("sent", time.time())
-        self._client.prepare(version=version).cast({}, method, **kwargs)
+    def _cast(self, method: str, version: str = "1.0", sent: float | None = None,
+              **kwargs: Any) -> None:
+        self._client.prepare(version=version).cast({}, method, sent=sent or time.time(),
+                                                   **kwargs)
 
-    def heartbeat(self, instance_id, payload, sent=None):
+    def heartbeat(self, instance_id: str, payload: dict, sent: float | None = None) -> None:
         """payload: {"service_status": NAME, "description": str?, "volume_used": GB?}"""
-        self._cast("heartbeat", instance_id=instance_id, payload=payload,
-                   **({"sent": sent} if sent else {}))
+        self._cast("heartbeat", instance_id=instance_id, payload=payload, sent=sent)
 
     def report_status(self, instance_id: str, status: str,
                       description: str | None = None) -> None:
@@ -35,10 +35,10 @@ class ConductorAPI:
         self._cast("report_status", "1.1", instance_id=instance_id, status=status,
                    description=description)
 
-    def update_backup(self, instance_id, backup_id, sent=None, **backup_fields):
+    def update_backup(self, instance_id: str, backup_id: str, sent: float | None = None,
+                      **backup_fields: Any) -> None:
         self._cast("update_backup", instance_id=instance_id, backup_id=backup_id,
-                   backup_fields=backup_fields, **({"sent": sent} if sent else {}))
+                   backup_fields=backup_fields, sent=sent)
 
-    def report_root(self, instance_id, user, sent=None):
-        self._cast("report_root", instance_id=instance_id, user=user,
-                   **({"sent": sent} if sent else {}))
+    def report_root(self, instance_id: str, user: str, sent: float | None = None) -> None:
+        self._cast("report_root", instance_id=instance_id, user=user, sent=sent)

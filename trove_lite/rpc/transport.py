@@ -23,7 +23,7 @@ _PER_DEPLOYMENT = (
 )
 _UNSET = (cfg.Locations.opt_default, cfg.Locations.set_default)
 
-_TRANSPORTS = {}
+_TRANSPORTS: dict[tuple, messaging.Transport] = {}
 _LOCK = threading.Lock()
 
 

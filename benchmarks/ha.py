@@ -11,7 +11,7 @@ process group and mariadbd, nobody calling the API; the set fails over by itself
 For each: the write outage (the longest gap between two acknowledged commits
 around the event) and the acknowledged rows missing on the new source
 afterwards. The dead member is then deleted and a new replica created, so every
-run starts from three members. Targets (issue 15): failover outage median
+run starts from three members. Targets: failover outage median
 <= 5 s, max <= 10 s, 0 lost; planned promote <= 1 s.
 """
 

@@ -164,7 +164,7 @@ def make_conf(args=None, config_files=None, overrides=None, cli_opts=(), modules
     conf.set_default("transport_url", DEFAULT_TRANSPORT_URL)
     conf.set_default("control_exchange", DEFAULT_EXCHANGE)
     # oslo.messaging reads these groups from the ConfigOpts it is given but
-    # registers them only on its global CONF (machine-recipes.md).
+    # registers them only on its global CONF.
     from oslo_messaging._metrics import client as msg_metrics
     from oslo_messaging._tracing import client as msg_tracing
     conf.register_opts(msg_tracing.oslo_messaging_tracing, group="oslo_messaging_tracing")

@@ -46,11 +46,8 @@ class QuotaResourceUnknown(BadRequest):
     message_format = "Quota resource %(resource)s is unknown; known: %(known)s."
 
 
-class QuotaOverLimit(QuotaExceeded):
-    """413 overLimit in Trove's wording (``Quota exceeded for resources: ['instances']``)."""
-
-    code = "quota_exceeded"
-    message_format = "Quota exceeded for resources: %(resources)s"
+# 413 overLimit in Trove's wording (``Quota exceeded for resources: ['instances']``)
+QuotaOverLimit = QuotaExceeded
 
 
 def over_limit(limits, usage, deltas):

@@ -66,7 +66,7 @@ ROUTES = [
                                                                 "version_show")}),
     (T + "/datastores/{datastore}/versions/{version}/flavors", {"GET": ("flavors",
                                                                         "for_version")}),
-    # -- databases, users, root (issue 4) --
+    # -- databases, users, root --
     (T + "/instances/{instance_id}/databases", {"GET": ("databases", "index"),
                                                 "POST": ("databases", "create")}),
     (T + "/instances/{instance_id}/databases/{database}", {"DELETE": ("databases",
@@ -84,7 +84,7 @@ ROUTES = [
     (T + "/instances/{instance_id}/root", {"GET": ("root", "index"),
                                            "POST": ("root", "create"),
                                            "DELETE": ("root", "delete")}),
-    # -- configuration groups and parameters (issue 4) --
+    # -- configuration groups and parameters --
     (T + "/configurations", {"GET": ("configurations", "index"),
                              "POST": ("configurations", "create")}),
     (T + "/configurations/{configuration_id}", {"GET": ("configurations", "show"),
@@ -103,7 +103,7 @@ ROUTES = [
         "GET": ("configurations", "parameter")}),
     (T + "/instances/{instance_id}/configuration", {"GET": ("configurations",
                                                             "effective")}),
-    # -- quotas, limits, mgmt (issue 4) --
+    # -- quotas, limits, mgmt --
     (T + "/limits", {"GET": ("limits", "index")}),
     (T + "/mgmt/quotas/{tenant}", {"GET": ("mgmt", "quota_show"),
                                    "PUT": ("mgmt", "quota_update")}),
@@ -112,7 +112,7 @@ ROUTES = [
     (T + "/mgmt/instances/{instance_id}/action", {"POST": ("mgmt", "instance_action")}),
     (T + "/mgmt/instances/{instance_id}/rpc_ping", {"GET": ("mgmt", "rpc_ping")}),
     (T + "/mgmt/instances/{instance_id}/root", {"GET": ("mgmt", "root_history")}),
-    # -- backups and backup strategies (issue 5) --
+    # -- backups and backup strategies --
     (T + "/backups", {"GET": ("backups", "index"), "POST": ("backups", "create")}),
     (T + "/backups/{backup_id}", {"GET": ("backups", "show"),
                                   "DELETE": ("backups", "delete")}),
@@ -120,7 +120,7 @@ ROUTES = [
     (T + "/backup_strategies", {"GET": ("backups", "strategy_index"),
                                 "POST": ("backups", "strategy_create"),
                                 "DELETE": ("backups", "strategy_delete")}),
-    # -- datastore logs (issue 17) --
+    # -- datastore logs --
     (T + "/instances/{instance_id}/log", {"GET": ("logs", "index"),
                                           "POST": ("logs", "action")}),
     (T + "/instances/{instance_id}/log/{log_name}", {"GET": ("logs", "show")}),
@@ -434,15 +434,15 @@ def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
         "instances": instances.InstancesController(conf, service),
         "flavors": flavors.FlavorsController(db),
         "datastores": datastores.DatastoresController(db, conf),
-        # -- databases, users, root (issue 4) --
+        # -- databases, users, root --
         **databases.make_controllers(conf, db, service),
-        # -- configuration groups and parameters (issue 4) --
+        # -- configuration groups and parameters --
         "configurations": configurations.ConfigurationsController(conf, db),
-        # -- quotas, limits, mgmt (issue 4) --
+        # -- quotas, limits, mgmt --
         **quotas.make_controllers(conf, db, service),
-        # -- backups and backup strategies (issue 5) --
+        # -- backups and backup strategies --
         "backups": backups.BackupsController(conf, db, taskmanager_api),
-        # -- datastore logs (issue 17) --
+        # -- datastore logs --
         **logs.make_controllers(conf, db, service),
     }
     app_metrics = metrics.Metrics(db)

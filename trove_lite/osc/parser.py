@@ -9,6 +9,8 @@ dropped columns, added columns, a table RENAME, an explicit table name (when
 import dataclasses
 import re
 
+from trove_lite.exceptions import TroveLiteError
+
 _ALTER_TABLE_RE = re.compile(
     r"^\s*alter\s+(?:online\s+|ignore\s+)*table\s+((?:`[^`]+`|[\w$]+)(?:\s*\.\s*(?:`[^`]+`|[\w$]+))?)\s*(.*)$",
     re.I | re.S)
@@ -28,8 +30,10 @@ _ADD_NON_COLUMN = {"index", "key", "primary", "foreign", "constraint", "unique",
 _ENGINE_RE = re.compile(r"^engine\s*=?\s*" + _IDENT, re.I)
 
 
-class AlterParseError(ValueError):
-    pass
+class AlterParseError(TroveLiteError, ValueError):
+    """An ALTER the engine cannot map rows through."""
+
+    code = "osc_bad_alter"
 
 
 @dataclasses.dataclass

@@ -39,16 +39,23 @@ def utcnow():
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
-class FlowError(Exception):
+class FlowError(exceptions.TroveLiteError):
     """A flow step failed; ``task`` is the error task to record."""
+
+    code = "flow_failed"
 
     def __init__(self, task, message, details=None):
         super().__init__(message)
-        self.task, self.message, self.details = task, message, details
+        self.task, self.details = task, details
 
 
 class FlowCancelled(Exception):
-    """The user deleted the instance while this flow was running."""
+    """The user deleted the instance while this flow was running.
+
+    A signal that unwinds a flow, not an error: it stays outside the error
+    hierarchy on purpose, so the flows' ``except TroveLiteError`` handlers (which
+    record a fault and clear the task) never catch it and undo the DELETING task.
+    """
 
 
 class InstanceFlows:

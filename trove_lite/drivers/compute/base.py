@@ -21,6 +21,8 @@ STATUSES = ("BUILD", "ACTIVE", "SHUTOFF", "REBOOT", "REBUILD", "ERROR")
 class DriverError(exceptions.DriverError):
     """A compute backend failed; ``message`` says what and why."""
 
+    code = "compute_error"
+
 
 class ServerNotFound(DriverError):
     http_status = 404

@@ -20,6 +20,8 @@ STATUSES = ("creating", "available", "in-use", "extending", "error")
 class DriverError(exceptions.DriverError):
     """A volume backend failed; ``message`` says what and why."""
 
+    code = "volume_error"
+
 
 class VolumeNotFound(DriverError):
     http_status = 404

@@ -28,9 +28,13 @@ import time
 
 import pymysql
 
+from trove_lite import exceptions
 
-class ServerError(Exception):
+
+class ServerError(exceptions.TroveLiteError):
     """mariadbd could not be initialised, started or stopped."""
+
+    code = "datastore_server_error"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,8 +25,8 @@ taskmanager). Owners, table by table:
   finished so a late guest cannot revive it.
 - ``create_requests``: the API inserts with the instance; the taskmanager erases.
 - ``configurations``, ``configuration_parameters``, ``quotas``, ``quota_usages``,
-  ``reservations``, ``backup_keys``, ``backup_strategies``: the API (quota usage in the same transaction
-  as the intent it counts; the taskmanager releases on delete).
+  ``reservations``, ``backup_keys``, ``backup_strategies``: the API (quota usage in
+  the same transaction as the intent it counts; the taskmanager releases on delete).
 - ``datastores``, ``datastore_versions``, ``flavors``,
   ``datastore_version_flavors``, ``datastore_configuration_parameters``,
   ``deployments``: trove-lite-manage and migrations.

@@ -278,6 +278,8 @@ class GuestManager:
             needs_restart = self._app().attach_configuration(values or {}, dynamic or (),
                                                              options)
             self._after_configuration(values or {}, needs_restart)
+        LOG.info("configuration group applied: %s (restart needed: %s)", sorted(values or {}),
+                 needs_restart)
         self.heartbeat.notify()
         return {"restart_required": needs_restart}
 

@@ -341,6 +341,31 @@ def test_change_while_a_guest_is_down_lands_when_it_returns(cp, trove, shared, p
     wait_status(trove, b, "ACTIVE", timeout=60)
 
 
+def test_one_request_id_from_the_api_through_the_taskmanager_to_the_guest(
+        cp, trove, shared, pair):
+    """The id the API answers with is on the API's, the taskmanager's and the
+    guest's log lines of that change, so one grep follows it end to end."""
+    a, _ = pair
+    resp = requests.patch(cp.endpoint(TENANT) + "/configurations/%s" % shared.id,
+                          json={"configuration": {"values": {"max_connections": 320}}},
+                          timeout=10)
+    assert resp.status_code == 200
+    request_id = resp.headers["X-Openstack-Request-Id"]
+    assert request_id.startswith("req-")
+    wait_applied(trove, a)
+    assert glob(a, "max_connections") == 320
+    with open(os.path.join(cp.base_dir, "aio.log"), errors="replace") as f:
+        ours = [line for line in f if "[%s]" % request_id in line]
+    assert any("trove_lite.configuration.service" in line for line in ours), ours
+    assert any("trove_lite.configuration.apply" in line and "applied" in line
+               for line in ours), ours
+    server_id = cp.client("admin").mgmt_instances.show(a.id).server_id
+    with open(os.path.join(cp.state_dir, "servers", server_id, "guest.log"),
+              errors="replace") as f:
+        guest = [line for line in f if "[%s]" % request_id in line]
+    assert any("configuration group applied" in line for line in guest), guest
+
+
 def test_detach_restores_template_values(cp, trove, shared, pair):
     a, b = pair
     trove.instances.update(b.id, remove_configuration=True)

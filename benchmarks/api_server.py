@@ -120,7 +120,8 @@ def main():
     server = api_server.serve(conf, app, "127.0.0.1", 0)
     try:
         url = server.url + "/v1.0/t/flavors"
-        print("trove-lite: GET behind 50 idle connections %.1f ms" % behind(server, url, (50, None)))
+        print("trove-lite: GET behind 50 idle connections %.1f ms"
+              % behind(server, url, (50, None)))
         print("trove-lite: GET behind 8 stalled bodies %.1f ms (read timeout %.0f s)" % (
             behind(server, url, (8, stalled_body)), conf.api.client_socket_timeout))
     finally:

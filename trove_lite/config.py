@@ -32,10 +32,15 @@ API_OPTS = [
     cfg.PortOpt("bind_port", default=8779, help="API listen port."),
     cfg.IntOpt("max_limit", default=1000, help="Largest page size for list calls."),
     cfg.IntOpt("workers", default=8, help="Threads serving API requests."),
+    # here, not in api/opts.py: the instance service (below the API) reads it
+    cfg.IntOpt("max_volume_size", default=10, min=1,
+               help="Largest volume (GB) a create or resize-volume request may ask for "
+                    "(Trove's max_accepted_volume_size)."),
 ]
 
 TASKMANAGER_OPTS = [
-    cfg.StrOpt("topic", default="trove-lite-taskmanager", help="Taskmanager RPC topic. Unset: <default>.<deployment id>, as "
+    cfg.StrOpt("topic", default="trove-lite-taskmanager",
+               help="Taskmanager RPC topic. Unset: <default>.<deployment id>, as "
                     "control_exchange is trove_lite_<deployment id> (rpc/transport.py)."),
     cfg.IntOpt("usage_timeout", default=400, min=1,
                help="Seconds a new instance may take to report ready before it goes "
@@ -50,7 +55,8 @@ TASKMANAGER_OPTS = [
 ]
 
 CONDUCTOR_OPTS = [
-    cfg.StrOpt("topic", default="trove-lite-conductor", help="Conductor RPC topic. Unset: <default>.<deployment id>."),
+    cfg.StrOpt("topic", default="trove-lite-conductor",
+               help="Conductor RPC topic. Unset: <default>.<deployment id>."),
 ]
 
 GUEST_OPTS = [
@@ -164,7 +170,7 @@ def make_conf(args=None, config_files=None, overrides=None, cli_opts=(), modules
     conf.set_default("transport_url", DEFAULT_TRANSPORT_URL)
     conf.set_default("control_exchange", DEFAULT_EXCHANGE)
     # oslo.messaging reads these groups from the ConfigOpts it is given but
-    # registers them only on its global CONF (machine-recipes.md).
+    # registers them only on its global CONF.
     from oslo_messaging._metrics import client as msg_metrics
     from oslo_messaging._tracing import client as msg_tracing
     conf.register_opts(msg_tracing.oslo_messaging_tracing, group="oslo_messaging_tracing")

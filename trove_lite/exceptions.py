@@ -90,7 +90,7 @@ class InstanceNotActive(Conflict):
 class QuotaExceeded(TroveLiteError):
     http_status = 413
     code = "quota_exceeded"
-    message_format = "Quota exceeded for resources: %(resources)s."
+    message_format = "Quota exceeded for resources: %(resources)s"
 
 
 class UnprocessableEntity(TroveLiteError):

@@ -12,8 +12,8 @@ usage row, which serves as the tenant's mutex (``SELECT ... FOR UPDATE`` on
 MariaDB; on SQLite every write transaction already starts with ``BEGIN
 IMMEDIATE``, see db/session.py, so writers are serialised), then reads the
 usage; N concurrent creates at a quota of 3 accept exactly 3, and the others
-get 413 overLimit (measured on both backends, tests/functional/admin). A usage row is created on first
-use, counted from the rows that already exist, so a tenant whose instances
+get 413 overLimit (measured on both backends, tests/functional/admin). A usage row is
+created on first use, counted from the rows that already exist, so a tenant whose instances
 predate quota tracking starts with the right numbers.
 
 Release on delete is idempotent: :func:`release_instance` writes one
@@ -46,11 +46,8 @@ class QuotaResourceUnknown(BadRequest):
     message_format = "Quota resource %(resource)s is unknown; known: %(known)s."
 
 
-class QuotaOverLimit(QuotaExceeded):
-    """413 overLimit in Trove's wording (``Quota exceeded for resources: ['instances']``)."""
-
-    code = "quota_exceeded"
-    message_format = "Quota exceeded for resources: %(resources)s"
+# 413 overLimit in Trove's wording (``Quota exceeded for resources: ['instances']``)
+QuotaOverLimit = QuotaExceeded
 
 
 def over_limit(limits, usage, deltas):

@@ -2,7 +2,8 @@
 
 ``ControlPlane(tmpdir, **options)`` writes one config file (its own AMQP
 exchange so concurrent runs never share queues, instance addresses from a
-127.<area>.<k>.* of its own (area 204 unless asked), SQLite or MariaDB) and starts ``trove-lite-aio`` or the separate
+127.<area>.<k>.* of its own (area 204 unless asked), SQLite or MariaDB) and starts
+``trove-lite-aio`` or the separate
 services (api, conductor, taskmanager) as child processes that it stops (by PID)
 at the end. ``client()`` returns a python-troveclient bound to a tenant.
 """

@@ -143,8 +143,9 @@ class OpenStackFake:
             return 200, {"version": {"id": "v3.14", "status": "stable",
                                      "updated": "2020-04-07T00:00:00Z",
                                      "links": [{"rel": "self", "href": self.keystone_url + "/"}],
-                                     "media-types": [{"base": "application/json",
-                                                      "type": "application/vnd.openstack.identity-v3+json"}]}}
+                                     "media-types": [{
+                                         "base": "application/json",
+                                         "type": "application/vnd.openstack.identity-v3+json"}]}}
         if method == "POST" and path == "/identity/v3/auth/tokens":
             user = body["auth"]["identity"]["password"]["user"]
             if user.get("name") != self.username or user.get("password") != self.password:

@@ -67,3 +67,13 @@ def test_every_third_party_import_is_an_install_requirement():
             missing.append("%s (imported in %s; distribution %s)"
                            % (module, where, ", ".join(sorted(dists))))
     assert not missing, "not in setup.cfg install_requires: " + "; ".join(missing)
+
+
+def test_every_install_requirement_is_used():
+    """Only what the code imports is declared (oslo.log was declared and unused)."""
+    dists_of = importlib.metadata.packages_distributions()
+    used = set()
+    for module in imported_modules():
+        used |= {canonical(d) for d in dists_of.get(module, [])}
+    unused = sorted(declared() - used)
+    assert unused == [], "declared in setup.cfg but never imported: %s" % unused

@@ -2,7 +2,7 @@
 configuration: policy check, body validation, service call, view.
 
 Shapes are Trove's, as python-troveclient and ``openstack database configuration``
-read them (docs/trove-api.md). The service is trove_lite/configuration/service.py.
+read them. The service is trove_lite/configuration/service.py.
 """
 
 from trove_lite.api import schemas

@@ -1,7 +1,7 @@
 """Handlers of ``/instances/{id}/databases``, ``/users`` and ``/root``.
 
 Flat, as everywhere in the API: policy check, body schema, service call
-(``GuestAdminService``), Trove's response shape (docs/trove-api.md). User
+(``GuestAdminService``), Trove's response shape. User
 paths carry ``name@host`` as troveclient quotes it; WSGI hands it over decoded.
 """
 

@@ -177,9 +177,9 @@ class InstancesController:
         if access is not None:
             self.service.set_access(req.ctx, req.tenant_id, instance_id, access)
         if b.get("configuration"):
-            self.configurations.attach(req.tenant_id, instance_id, b["configuration"])
+            self.configurations.attach(req.ctx, req.tenant_id, instance_id, b["configuration"])
         elif "configuration" in b:
-            self.configurations.detach(req.tenant_id, instance_id)
+            self.configurations.detach(req.ctx, req.tenant_id, instance_id)
         return 202, None
 
     def edit(self, req, instance_id):

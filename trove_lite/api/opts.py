@@ -8,9 +8,6 @@ options available on a ConfigOpts built before this module was listed there
 from oslo_config import cfg
 
 API_OPTS = [
-    cfg.IntOpt("max_volume_size", default=10, min=1,
-               help="Largest volume (GB) a create or resize-volume request may ask for "
-                    "(Trove's max_accepted_volume_size)."),
     cfg.IntOpt("max_request_body_size", default=1024 * 1024, min=1024,
                help="Largest request body (bytes); a larger one is refused with 413 "
                     "before it is read."),

@@ -9,8 +9,8 @@ Every body schema is strict, built from the helpers below:
   jsonschema draft 7 says it is), and ``10**30`` is out of range, not an
   OverflowError in the database layer.
 
-Shapes follow what python-troveclient and ``openstack database`` send (see
-docs/trove-api.md): e.g. OSC always sends ``volume.type`` (null when unset),
+Shapes follow what python-troveclient and ``openstack database`` send:
+e.g. OSC always sends ``volume.type`` (null when unset),
 ``nics: []`` and ``access: {"is_public": false}``. Types and sizes are
 checked here; meaning (does the flavor exist, may the user have that
 database) is the service's job. ``tests/unit/api/test_schemas.py`` walks

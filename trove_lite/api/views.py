@@ -18,7 +18,8 @@ def isotime(dt):
 
 
 class Links:
-    """Hrefs for one request: self ``<host>/v1.0/<tenant>/...``, bookmark ``<host>/<tenant>/...``."""
+    """Hrefs for one request: self ``<host>/v1.0/<tenant>/...``, bookmark
+    ``<host>/<tenant>/...``."""
 
     def __init__(self, host_url, tenant_id):
         self.host_url = host_url.rstrip("/")
@@ -76,6 +77,9 @@ def instance(snap, links, detailed=False):
         # Trove's id, links and name; "apply": whether the group reached the server
         body["configuration"] = {"id": inst.configuration_id, "links": links.links(
             "configurations/%s" % inst.configuration_id), **(snap.configuration or {})}
+    elif snap.configuration:
+        # a detach the server has not taken yet: no group, and the state of its removal
+        body["configuration"] = {"id": None, "links": [], **snap.configuration}
     body.update(replication.view(snap, links))
     if snap.restorable_window is not None:
         body["restorable_window"] = snap.restorable_window

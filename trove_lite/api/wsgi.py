@@ -70,7 +70,7 @@ ROUTES = [
                                                                 "version_show")}),
     (T + "/datastores/{datastore}/versions/{version}/flavors", {"GET": ("flavors",
                                                                         "for_version")}),
-    # -- databases, users, root (issue 4) --
+    # -- databases, users, root --
     (T + "/instances/{instance_id}/databases", {"GET": ("databases", "index"),
                                                 "POST": ("databases", "create")}),
     (T + "/instances/{instance_id}/databases/{database}", {"DELETE": ("databases",
@@ -88,7 +88,7 @@ ROUTES = [
     (T + "/instances/{instance_id}/root", {"GET": ("root", "index"),
                                            "POST": ("root", "create"),
                                            "DELETE": ("root", "delete")}),
-    # -- configuration groups and parameters (issue 4) --
+    # -- configuration groups and parameters --
     (T + "/configurations", {"GET": ("configurations", "index"),
                              "POST": ("configurations", "create")}),
     (T + "/configurations/{configuration_id}", {"GET": ("configurations", "show"),
@@ -107,7 +107,7 @@ ROUTES = [
         "GET": ("configurations", "parameter")}),
     (T + "/instances/{instance_id}/configuration", {"GET": ("configurations",
                                                             "effective")}),
-    # -- quotas, limits, mgmt (issue 4) --
+    # -- quotas, limits, mgmt --
     (T + "/limits", {"GET": ("limits", "index")}),
     (T + "/mgmt/quotas/{tenant}", {"GET": ("mgmt", "quota_show"),
                                    "PUT": ("mgmt", "quota_update")}),
@@ -116,7 +116,7 @@ ROUTES = [
     (T + "/mgmt/instances/{instance_id}/action", {"POST": ("mgmt", "instance_action")}),
     (T + "/mgmt/instances/{instance_id}/rpc_ping", {"GET": ("mgmt", "rpc_ping")}),
     (T + "/mgmt/instances/{instance_id}/root", {"GET": ("mgmt", "root_history")}),
-    # -- backups and backup strategies (issue 5) --
+    # -- backups and backup strategies --
     (T + "/backups", {"GET": ("backups", "index"), "POST": ("backups", "create")}),
     (T + "/backups/{backup_id}", {"GET": ("backups", "show"),
                                   "DELETE": ("backups", "delete")}),
@@ -124,20 +124,20 @@ ROUTES = [
     (T + "/backup_strategies", {"GET": ("backups", "strategy_index"),
                                 "POST": ("backups", "strategy_create"),
                                 "DELETE": ("backups", "strategy_delete")}),
-    # -- backup schedules (issue 16) --
+    # -- backup schedules --
     (T + "/backup_schedules", {"GET": ("backup_schedules", "index"),
                                "POST": ("backup_schedules", "create")}),
     (T + "/backup_schedules/{schedule_id}", {"GET": ("backup_schedules", "show"),
                                              "PATCH": ("backup_schedules", "update"),
                                              "DELETE": ("backup_schedules", "delete")}),
-    # -- datastore logs (issue 17) --
+    # -- datastore logs --
     (T + "/instances/{instance_id}/log", {"GET": ("logs", "index"),
                                           "POST": ("logs", "action")}),
     (T + "/instances/{instance_id}/log/{log_name}", {"GET": ("logs", "show")}),
     (T + "/instances/{instance_id}/log/{log_name}/objects", {"GET": ("logs", "objects")}),
     (T + "/instances/{instance_id}/log/{log_name}/objects/{number}", {
         "GET": ("logs", "object_show")}),
-    # -- online schema migrations (issue 18) --
+    # -- online schema migrations --
     (T + "/instances/{instance_id}/schema_migrations", {
         "GET": ("schema_migrations", "index"), "POST": ("schema_migrations", "create")}),
     (T + "/instances/{instance_id}/schema_migrations/{migration_id}", {
@@ -451,18 +451,18 @@ def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
         "instances": instances.InstancesController(conf, service),
         "flavors": flavors.FlavorsController(db),
         "datastores": datastores.DatastoresController(db, conf),
-        # -- databases, users, root (issue 4) --
+        # -- databases, users, root --
         **databases.make_controllers(conf, db, service),
-        # -- configuration groups and parameters (issue 4) --
+        # -- configuration groups and parameters --
         "configurations": configurations.ConfigurationsController(conf, db),
-        # -- quotas, limits, mgmt (issue 4) --
+        # -- quotas, limits, mgmt --
         **quotas.make_controllers(conf, db, service),
-        # -- backups and backup strategies (issue 5) --
+        # -- backups and backup strategies --
         "backups": backups.BackupsController(conf, db, taskmanager_api),
         "backup_schedules": backup_schedules.BackupSchedulesController(conf, db),
-        # -- datastore logs (issue 17) --
+        # -- datastore logs --
         **logs.make_controllers(conf, db, service),
-        # -- online schema migrations (issue 18) --
+        # -- online schema migrations --
         **schema_migrations.make_controllers(conf, db, service),
     }
     controllers["openapi"] = openapi.OpenApiController(ROUTES, controllers)

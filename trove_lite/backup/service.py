@@ -20,18 +20,14 @@ from trove_lite import datastores, quota
 from trove_lite.backup import opts
 from trove_lite.db import models
 from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
-from trove_lite.instance.service import InstanceService
+# one class per error code: a restore's missing backup is the same error
+from trove_lite.instance.service import BackupNotFound, InstanceService
 
 LOG = logging.getLogger(__name__)
 
 RUNNING = ("NEW", "BUILDING", "SAVING")
 NAME_MAX = 255
 DESCRIPTION_MAX = 512
-
-
-class BackupNotFound(NotFound):
-    code = "backup_not_found"
-    message_format = "Backup %(id)s could not be found."
 
 
 class BackupInProgress(Conflict):

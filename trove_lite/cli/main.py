@@ -36,7 +36,7 @@ from troveclient import utils as trove_utils  # noqa: E402
 from troveclient.v1 import client as trove_client  # noqa: E402
 
 DEFAULT_URL = "http://127.0.0.1:8779/v1.0/%s"
-COMMANDS = {}
+COMMANDS: dict[str, tuple] = {}
 
 
 @dataclasses.dataclass

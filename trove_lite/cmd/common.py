@@ -8,6 +8,8 @@ import threading
 import time
 import warnings
 
+from trove_lite.rpc import context
+
 # futurist imports eventlet when it is installed (keystone pulls it in); we never
 # use it, so its deprecation banner is noise in every service log.
 warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
@@ -29,7 +31,10 @@ def prefer_threading_backend():
 def setup_logging(name, debug=False, stream=None):
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO, stream=stream or sys.stderr,
-        format="%(asctime)s %(process)d %(levelname)s " + name + " %(name)s: %(message)s")
+        format="%(asctime)s %(process)d %(levelname)s " + name
+               + " %(name)s [%(request_id)s]: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(context.RequestIdLogFilter())
     for noisy in ("oslo_messaging", "amqp", "kombu", "stevedore", "urllib3", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

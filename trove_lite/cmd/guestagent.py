@@ -137,6 +137,7 @@ def boot(manager, state):
     LOG.info("starting the database of this prepared instance")
     try:
         app.start()
+        manager.started_fresh()
     except Exception:
         LOG.exception("the database did not start at boot")
 

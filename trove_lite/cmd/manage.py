@@ -143,8 +143,8 @@ def image_register_system(conf, image_id=None):
     from trove_lite.drivers import factory
     registry = factory.build_image_registry(conf, register_system=False)
     spec = registry.ensure_system_mariadb(*([image_id] if image_id else []))
-    return "Registered local image %s (%s)." % (image_id or "mariadb-10.11",
-                                                 (spec or {}).get("binaries", {}).get("version", "?"))
+    version = (spec or {}).get("binaries", {}).get("version", "?")
+    return "Registered local image %s (%s)." % (image_id or "mariadb-10.11", version)
 
 
 def image_fetch(conf, db, image_id, active=True, progress=print):

@@ -1,10 +1,16 @@
 """The conductor: the only writer of guest-reported state.
 
 Guests cast heartbeats, backup updates and root reports with a ``sent``
-timestamp. A message is applied only if it is newer than the last one applied
-for the same (instance, method); older ones are dropped, so a heartbeat delayed
-in the bus can never overwrite a newer status. The check and the write happen in
-one transaction (row lock on MariaDB, an immediate transaction on SQLite).
+timestamp. The taskmanager sends what it learned about a database without the
+guest (RESTARTING while it restarts one, DELETED, FAILED_TIMEOUT_GUESTAGENT,
+UNKNOWN after a reset) as ``report_status`` (RPC 1.1), ordered with the
+heartbeats: a report older than the newest heartbeat applied is dropped, so the
+taskmanager can never overwrite what the guest said later. The row of an
+instance is created by its first report. A message is applied only if it is
+newer than the last one applied for the same (instance, method); older ones are
+dropped, so a heartbeat delayed in the bus can never overwrite a newer status.
+The check and the write happen in one transaction (row lock on MariaDB, an
+immediate transaction on SQLite).
 """
 
 import datetime
@@ -39,7 +45,7 @@ def should_apply(last_sent, sent):
 
 
 class ConductorManager:
-    target = messaging.Target(version="1.0")
+    target = messaging.Target(version="1.1")
 
     def __init__(self, db):
         self.db = db
@@ -70,17 +76,11 @@ class ConductorManager:
             if not ok:
                 LOG.info("heartbeat from %s dropped: %s", instance_id, reason)
                 return
-            row = session.execute(select(models.ServiceStatus).where(
-                models.ServiceStatus.instance_id == instance_id)).scalar_one_or_none()
+            row = _status_row(session, instance_id)
             if row is None:
                 LOG.info("heartbeat for unknown instance %s dropped", instance_id)
                 return
-            if row.status != status:
-                LOG.info("instance %s service status %s -> %s", instance_id, row.status,
-                         status)
-            row.status = status
-            row.status_description = payload.get("description")
-            row.updated_at = _from_ts(sent)
+            _set_status(row, instance_id, status, payload.get("description"), sent)
             if payload.get("volume_used") is not None:
                 row.volume_used = float(payload["volume_used"])
             if "restore_progress" in payload:
@@ -129,6 +129,22 @@ class ConductorManager:
         row.fail_reason = (report.get("fail_reason") or None) and report["fail_reason"][:2000]
         if status in FINAL_MIGRATION_STATES:
             row.finished = _from_ts(sent)
+
+    def report_status(self, ctx, instance_id, status, description=None, sent=None):
+        """(1.1) A status the taskmanager learned without the guest; it shares the
+        heartbeat's order, so it never overwrites a newer guest report."""
+        if status not in ServiceStatus.ALL:
+            LOG.warning("status report for %s with unknown status %r dropped", instance_id,
+                        status)
+            return
+        with self.db.session() as session:
+            ok, reason = self._claim(session, instance_id, "heartbeat", sent)
+            if not ok:
+                LOG.info("status report %s for %s dropped: %s", status, instance_id, reason)
+                return
+            row = _status_row(session, instance_id)
+            if row is not None:
+                _set_status(row, instance_id, status, description, sent)
 
     def update_backup(self, ctx, instance_id, backup_id, backup_fields, sent=None):
         with self.db.session() as session:
@@ -213,6 +229,23 @@ def record_segment(session, instance_id: str, seg: dict) -> None:
     if kind == "gap":
         LOG.warning("instance %s: binlog archive gap reported: %s", instance_id,
                     row.detail)
+def _status_row(session, instance_id):
+    """The instance's service_statuses row, created at its first report (None for an
+    instance the control plane does not have)."""
+    row = session.execute(select(models.ServiceStatus).where(
+        models.ServiceStatus.instance_id == instance_id)).scalar_one_or_none()
+    if row is None and session.get(models.Instance, instance_id) is not None:
+        row = models.ServiceStatus(instance_id=instance_id, status=ServiceStatus.NEW)
+        session.add(row)
+    return row
+
+
+def _set_status(row, instance_id, status, description, sent):
+    if row.status != status:
+        LOG.info("instance %s service status %s -> %s", instance_id, row.status, status)
+    row.status = status
+    row.status_description = description
+    row.updated_at = _from_ts(sent)
 
 
 def _from_ts(ts):

@@ -1,7 +1,8 @@
 """Per-instance apply state of configuration groups, and the taskmanager's apply.
 
-The API never waits on a guest for a change: PATCH/PUT write the group's values,
-mark every attached instance ``pending`` (``mark_pending``) and cast
+The API never waits on a guest for a change: PATCH/PUT write the group's values
+and mark every attached instance ``pending`` (``mark_pending``); attach and
+detach record the instance's group (or none) and mark it ``pending``; each casts
 ``update_configuration`` to the taskmanager, which asks the guest
 (``Applier.apply``) and records ``applied`` or ``failed`` with the reason. An
 instance left ``pending`` or ``failed`` is applied again by the taskmanager's
@@ -11,7 +12,8 @@ comes back.
 
 ``applied`` keeps the values last applied, so the next plan also sets back the
 dynamic values a PUT dropped. An instance without a row got its group with its
-prepare (or attach) and shows ``applied``.
+prepare and shows ``applied``. A detach keeps its row (``configuration_id``
+None) until the guest removed the group; the instance shows that row's state.
 """
 
 import json
@@ -61,13 +63,27 @@ def record(s, instance_id, configuration_id, state, reason=None, applied=None):
     row.updated_at = models.utcnow()
 
 
-def mark_pending(s, instance_id, configuration_id, old_values):
-    """A change is recorded for the instance; ``old_values``: the group's values before
-    it (what the server runs, unless an earlier apply is still outstanding)."""
+def mark_pending(s, instance_id, configuration_id, old_values,
+                 reason="waiting for the taskmanager"):
+    """A change is recorded for the instance (``configuration_id`` None: a detach);
+    ``old_values``: the group's values before it (what the server runs, unless an
+    earlier apply is still outstanding)."""
     row = s.get(models.ConfigurationApply, instance_id)
     applied = old_values if row is None or row.applied is None else None
-    record(s, instance_id, configuration_id, PENDING, "waiting for the taskmanager",
-           applied)
+    record(s, instance_id, configuration_id, PENDING, reason, applied)
+
+
+def detach_blocks(s, instances):
+    """{instance id: {"apply"}} of instances without a group whose detach has not
+    reached the server yet (pending, or failed with the reason)."""
+    ids = [i.id for i in instances if not i.configuration_id]
+    if not ids:
+        return {}
+    return {r.instance_id: {"name": None, "apply": view(r)} for r in s.execute(
+        select(models.ConfigurationApply).where(
+            models.ConfigurationApply.instance_id.in_(ids),
+            models.ConfigurationApply.configuration_id.is_(None),
+            models.ConfigurationApply.state != APPLIED)).scalars()}
 
 
 def forget(s, instance_id):
@@ -84,46 +100,56 @@ class Applier:
         self.guest_factory = guest_factory
 
     def apply(self, instance_id):
+        """Bring the instance's server to its recorded group (or to none: a detach)."""
         from trove_lite.configuration import service   # service imports this module
         with self.db.session() as s:
             inst = s.get(models.Instance, instance_id)
-            if inst is None or inst.deleted or not inst.configuration_id:
+            row = s.get(models.ConfigurationApply, instance_id)
+            if inst is None or inst.deleted or (not inst.configuration_id and row is None):
                 return
             configuration_id = inst.configuration_id
-            row = s.get(models.ConfigurationApply, instance_id)
             old = json.loads(row.applied) if row is not None and row.applied else {}
             rules = service.load_rules(s, inst.datastore_version_id)
-            values = service.load_values(s, configuration_id)
+            values = service.load_values(s, configuration_id) if configuration_id else {}
             st = s.execute(select(models.ServiceStatus.status).where(
                 models.ServiceStatus.instance_id == instance_id)).scalar()
             waiting = service.refuse_apply(inst.task_status, st)
+        what = "configuration %s" % configuration_id if configuration_id else "detach"
         if waiting:
             with self.db.session() as s:
                 record(s, instance_id, configuration_id, PENDING, "waiting: " + waiting)
-            LOG.info("instance %s: configuration %s waits (%s)", instance_id,
-                     configuration_id, waiting)
+            LOG.info("instance %s: %s waits (%s)", instance_id, what, waiting)
             return
         dynamic, options = service.apply_plan(rules, old, values)
+        guest = self.guest_factory(instance_id)
         try:
-            result = self.guest_factory(instance_id).apply_configuration(values, dynamic,
-                                                                         options)
+            if configuration_id:
+                result = guest.apply_configuration(values, dynamic, options)
+            else:
+                result = guest.detach_configuration(dynamic, options)
         except TroveLiteError as e:
-            LOG.warning("instance %s: configuration %s not applied: %s", instance_id,
-                        configuration_id, e.message)
+            LOG.warning("instance %s: %s not applied: %s", instance_id, what, e.message)
             with self.db.session() as s:
                 record(s, instance_id, configuration_id, FAILED, e.message)
             return
+        self._applied(instance_id, configuration_id, values)
+        LOG.info("instance %s: %s applied (restart needed: %s)", instance_id, what,
+                 result.get("restart_required"))
+
+    def _applied(self, instance_id, configuration_id, values):
+        from trove_lite.configuration import service
         with self.db.session() as s:
             inst = s.get(models.Instance, instance_id)
+            now_id = inst.configuration_id if inst is not None else None
+            if configuration_id is None and now_id is None:
+                forget(s, instance_id)  # detached: nothing left to show
+                return
             current = (service.load_values(s, configuration_id)
-                       if inst is not None and inst.configuration_id == configuration_id
-                       else None)
+                       if configuration_id and now_id == configuration_id else None)
             # a change that came in meanwhile stays pending (its cast or a retry follows)
             state = APPLIED if current == values else PENDING
-            record(s, instance_id, configuration_id, state,
+            record(s, instance_id, now_id, state,
                    None if state == APPLIED else "a newer change is waiting", values)
-        LOG.info("instance %s: configuration %s applied (restart needed: %s)", instance_id,
-                 configuration_id, result.get("restart_required"))
 
     def retry_due(self):
         """Ids of instances whose apply is pending or failed, whose guest sent a

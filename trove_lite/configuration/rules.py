@@ -219,8 +219,10 @@ def format_value(rule, value):
     return str(value)
 
 
-class _Invalid(Exception):
+class _Invalid(InvalidConfigurationValue):
     """One parameter's value is not valid (collected into one API error)."""
+
+    code = "invalid_configuration_parameter"
 
 
 def validate_value(rule, value):

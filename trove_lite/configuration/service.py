@@ -10,11 +10,11 @@ guest and records ``applied`` or ``failed`` with the reason; a failed or pending
 apply is retried after the guest's next heartbeat (configuration/apply.py). The
 instance shows that state under ``configuration.apply``.
 
-Attach and detach still ask the guest within the request (one call bounded by
-``[guest] rpc_short_timeout``; a timeout is 503 GuestTimeout) and record the
-instance's ``configuration_id`` only after the guest succeeded, so a refused
-attach changes nothing. The guest applies a group all or nothing
-(``MariaDBApp.attach_configuration``).
+Attach and detach work the same way: they record the instance's
+``configuration_id`` (or its absence), mark the apply ``pending`` and cast; the
+guest applies a group all or nothing (``MariaDBApp.attach_configuration``), so
+an attach the server refuses shows ``failed`` with the reason and leaves the
+server as it was.
 
 Dynamic values are set with SET GLOBAL and written to the instance's
 ``conf.d/50-configuration-group.cnf``; others wait for a restart and the guest
@@ -348,8 +348,15 @@ class ConfigurationService:
         if reason:
             raise InstanceNotReady(id=inst.id, reason=reason)
 
-    def attach(self, tenant_id, instance_id, configuration_id):
-        """Apply the group on the instance's server, then record it (all or nothing)."""
+    def attach(self, ctx, tenant_id, instance_id, configuration_id):
+        """Record the group on the instance (apply ``pending``) and cast the apply.
+
+        Refusals (other datastore version, a group already attached, an instance
+        that cannot take a change now) change nothing. The guest is never asked
+        within the request: the taskmanager applies the group and records
+        ``applied`` or ``failed``; a failed apply is retried after the guest's next
+        heartbeat (configuration/apply.py).
+        """
         with self.db.session() as s:
             inst = self._instance(s, tenant_id, instance_id)
             check_attachable(s, tenant_id, configuration_id, inst.datastore_version_id)
@@ -357,39 +364,30 @@ class ConfigurationService:
                 raise ConfigurationAlreadyAttached(instance_id=instance_id,
                                                    configuration_id=inst.configuration_id)
             self._check_ready(s, inst)
-            rules = load_rules(s, inst.datastore_version_id)
-            values = load_values(s, configuration_id)
-        dynamic, options = apply_plan(rules, {}, values)
-        result = self.guest_factory(instance_id).apply_configuration(values, dynamic, options)
-        self._set_configuration(instance_id, configuration_id, values)
-        LOG.info("instance %s: configuration %s attached (restart needed: %s)", instance_id,
-                 configuration_id, result.get("restart_required"))
+            inst.configuration_id = configuration_id
+            inst.updated = models.utcnow()
+            # nothing of this group is on the server yet (a pending detach keeps its values)
+            apply_mod.mark_pending(s, instance_id, configuration_id, {})
+        self.taskmanager.update_configuration(ctx, instance_id, configuration_id)
+        LOG.info("instance %s: configuration %s attached; apply cast", instance_id,
+                 configuration_id)
 
-    def detach(self, tenant_id, instance_id):
+    def detach(self, ctx, tenant_id, instance_id):
+        """Record that the instance has no group (apply ``pending``) and cast the
+        removal; the instance shows the detach's apply state until it is done."""
         with self.db.session() as s:
             inst = self._instance(s, tenant_id, instance_id)
             if not inst.configuration_id:
                 raise NoConfigurationAttached(instance_id=instance_id)
             self._check_ready(s, inst)
             configuration_id = inst.configuration_id
-            rules = load_rules(s, inst.datastore_version_id)
-            values = load_values(s, configuration_id)
-        dynamic, options = apply_plan(rules, values, {})
-        result = self.guest_factory(instance_id).detach_configuration(dynamic, options)
-        self._set_configuration(instance_id, None)
-        LOG.info("instance %s: configuration %s detached (restart needed: %s)", instance_id,
-                 configuration_id, result.get("restart_required"))
-
-    def _set_configuration(self, instance_id, configuration_id, values=None):
-        with self.db.session() as s:
-            inst = s.get(models.Instance, instance_id)
-            inst.configuration_id = configuration_id
+            inst.configuration_id = None
             inst.updated = models.utcnow()
-            if configuration_id is None:
-                apply_mod.forget(s, instance_id)
-            else:
-                apply_mod.record(s, instance_id, configuration_id, apply_mod.APPLIED,
-                                 applied=values)
+            apply_mod.mark_pending(s, instance_id, None, load_values(s, configuration_id),
+                                   reason="detach waiting for the taskmanager")
+        self.taskmanager.update_configuration(ctx, instance_id, None)
+        LOG.info("instance %s: configuration %s detached; removal cast", instance_id,
+                 configuration_id)
 
     def effective(self, tenant_id, instance_id):
         """{name: live value} of the template's and the group's parameters."""

@@ -1,11 +1,35 @@
 """Control-plane schema (SQLAlchemy 2). Alembic migrations in migrations/ create it.
 
-Who writes what:
-- the API writes intent (instances, configurations, backups as NEW, quotas);
-- the taskmanager writes task_status, server/volume ids, faults;
-- the conductor alone writes guest-reported state (service_statuses, backup
-  progress/results, root history) and drops out-of-order messages using
-  conductor_lastseen.
+One writer per piece of state; the others send the owner what they learned (the
+taskmanager casts ``report_status`` to the conductor, the API casts to the
+taskmanager). Owners, table by table:
+
+- ``service_statuses``, ``root_enabled_history``, ``conductor_lastseen``: the
+  conductor alone. A row is created by the instance's first report (guest
+  heartbeat or the taskmanager's ``report_status``); messages older than the last
+  one applied are dropped.
+- ``instances``: the API writes intent (the row, name, access, configuration_id,
+  deleted request) and *claims* a task: NONE -> BUILDING/REBOOTING/... in the
+  transaction that checked no other task runs (a second request gets 409), or
+  NONE on an admin's reset. Every other change of ``task_status``, and
+  ``server_id``, ``volume_id``, ``address``, ``flavor_id``/``volume_size`` after a
+  resize, ``datastore_version_id`` after an upgrade, ``slave_of_id`` and
+  ``deleted``, are the taskmanager's.
+- ``instance_faults``, ``replication_endpoints``: the taskmanager.
+- ``configuration_applies``: the API marks ``pending`` with a change; the
+  taskmanager records ``applied``/``failed`` after asking the guest.
+- ``backups``: the API inserts (NEW) and asks for a delete; the conductor writes
+  what the guest reports while it runs (progress, size, checksum, COMPLETED or
+  FAILED); the taskmanager writes its own decisions (a stalled backup FAILED, a
+  deleted one DELETED), and the conductor drops a report for a backup already
+  finished so a late guest cannot revive it.
+- ``create_requests``: the API inserts with the instance; the taskmanager erases.
+- ``configurations``, ``configuration_parameters``, ``quotas``, ``quota_usages``,
+  ``reservations``, ``backup_keys``, ``backup_strategies``: the API (quota usage in
+  the same transaction as the intent it counts; the taskmanager releases on delete).
+- ``datastores``, ``datastore_versions``, ``flavors``,
+  ``datastore_version_flavors``, ``datastore_configuration_parameters``,
+  ``deployments``: trove-lite-manage and migrations.
 """
 
 import datetime
@@ -113,7 +137,7 @@ class Instance(Base):
 
 
 class ServiceStatus(Base):
-    """Guest-reported status; written only by the conductor (and by the API on create)."""
+    """Guest-reported status; written only by the conductor (see the module docstring)."""
 
     __tablename__ = "service_statuses"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

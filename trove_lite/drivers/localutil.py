@@ -14,10 +14,10 @@ import time
 
 ENV_SERVER_ID = "TROVE_LITE_SERVER_ID"
 ENV_SERVER_DIR = "TROVE_LITE_SERVER_DIR"
-# Guests forked by the driver's fork server (compute/launcher.py) keep its
+# Guests forked by the driver's fork server (cmd/guest_launcher.py) keep its
 # command line and the environment it was started with; they are known by that
 # command line and by their working directory, the server's directory.
-LAUNCHER_MODULE = "trove_lite.drivers.compute.launcher"
+LAUNCHER_MODULE = "trove_lite.cmd.guest_launcher"
 
 
 class FileLock:

@@ -238,8 +238,19 @@ class GuestManager:
 
     def start_db(self, ctx):
         with self._lock:
-            self._app().start()
+            app = self._app()
+            was_running = app.server.is_running()
+            app.start()
+            if not was_running:
+                self.started_fresh()
         self.heartbeat.notify()
+
+    def started_fresh(self):
+        """mariadbd was started anew (start_db, or at boot): it read every option file,
+        so no configuration change waits for a restart any more. Without this a
+        reboot of a RESTART_REQUIRED instance kept reporting RESTART_REQUIRED and its
+        reboot flow waited for a serving status until ``state_change_wait_time``."""
+        self.state.update(restart_required=False)
 
     def update_flavor(self, ctx, flavor):
         with self._lock:
@@ -333,6 +344,8 @@ class GuestManager:
             needs_restart = self._app().attach_configuration(values or {}, dynamic or (),
                                                              options)
             self._after_configuration(values or {}, needs_restart)
+        LOG.info("configuration group applied: %s (restart needed: %s)", sorted(values or {}),
+                 needs_restart)
         self.heartbeat.notify()
         return {"restart_required": needs_restart}
 

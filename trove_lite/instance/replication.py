@@ -225,8 +225,6 @@ def create_replicas(service, ctx, tenant_id, req, replica_of, replica_count):
                 slave_of_id=source.id, access=json.dumps(req.access)
                 if req.access is not None else None, created=now, updated=now)
             s.add(inst)
-            s.add(models.ServiceStatus(instance_id=inst.id, status=ServiceStatus.NEW,
-                                       updated_at=now))
             ids.append(inst.id)
         source_id = source.id
     LOG.info("replicas %s of %s recorded for tenant %s", ", ".join(ids), source_id,

@@ -22,13 +22,12 @@ import time
 from sqlalchemy import select, update
 
 from trove_lite import catalog, quota
-from trove_lite.api import opts as api_opts
-from trove_lite.backup import pitr
 from trove_lite.configuration import apply as configuration_apply
 from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models
 from trove_lite.datastores.mariadb import validation
 from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
+from trove_lite.backup import pitr
 from trove_lite.instance import ha as instance_ha
 from trove_lite.instance import replication
 from trove_lite.status import ServiceStatus, TaskStatus, display_status
@@ -152,7 +151,6 @@ class InstanceService:
     """Instances of one control plane; see the module docstring for guarantees."""
 
     def __init__(self, conf, db, taskmanager):
-        api_opts.register(conf)
         replication.register(conf)
         self.conf = conf
         self.db = db
@@ -195,6 +193,7 @@ class InstanceService:
                 models.ReplicationEndpoint.instance_id.in_(ids))).scalars()}
         groups = configuration_apply.blocks(s, rows)
         ha_blocks = instance_ha.blocks(s, rows, self.conf.replication.durability)
+        groups.update(configuration_apply.detach_blocks(s, rows))
         out = []
         for row in rows:
             version = s.get(models.DatastoreVersion, row.datastore_version_id)
@@ -254,8 +253,6 @@ class InstanceService:
                 access=json.dumps(req.access) if req.access is not None else None,
                 created=now, updated=now)
             s.add(inst)
-            s.add(models.ServiceStatus(instance_id=inst.id, status=ServiceStatus.NEW,
-                                       updated_at=now))
             # users and databases wait (encrypted) with the row: a lost cast loses nothing
             s.add(create_requests.CreateRequests(self.conf, self.db).row(
                 inst.id, databases, users, manager=version.manager))
@@ -384,20 +381,14 @@ class InstanceService:
     def reset_status(self, ctx, tenant_id, instance_id):
         """Clear the task now (so a delete may follow at once), then tell the taskmanager.
 
-        The service status becomes UNKNOWN (shown as ERROR) unless the guest last
-        reported a serving database; its next heartbeat sets the real one.
+        The taskmanager has the conductor (the only writer of service_statuses) set
+        the service status UNKNOWN (shown as ERROR) unless the guest last reported a
+        serving database; the guest's next heartbeat sets the real one.
         """
-        now = models.utcnow()
         with self.db.session() as s:
             inst = self._load(s, tenant_id, instance_id)
             inst.task_status = TaskStatus.NONE
             inst.task_started_at = None
-            st = s.execute(select(models.ServiceStatus).where(
-                models.ServiceStatus.instance_id == inst.id)).scalars().first()
-            if st is not None and st.status not in ServiceStatus.SERVING:
-                st.status = ServiceStatus.UNKNOWN
-                st.status_description = "status reset by request; waiting for the guest"
-                st.updated_at = now
         self._cast("reset_status", ctx, instance_id)
 
     @staticmethod

@@ -9,6 +9,8 @@ bad value raises FlagError with Go's wording (``flag provided but not defined:
 
 import dataclasses
 
+from trove_lite.exceptions import TroveLiteError
+
 STR, INT, INT64, FLOAT, BOOL = "string", "int", "int64", "float", "bool"
 
 
@@ -121,8 +123,10 @@ FLAGS = {f.name: f for f in [
 ]}
 
 
-class FlagError(ValueError):
+class FlagError(TroveLiteError, ValueError):
     """A command line gh-ost would reject; ``str()`` is Go's message."""
+
+    code = "osc_bad_flag"
 
 
 def _convert(flag, raw):

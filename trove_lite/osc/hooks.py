@@ -33,7 +33,8 @@ class Hooks:
             "GH_OST_EXECUTING_HOST": os.uname().nodename,
             "GH_OST_INSPECTED_HOST": r.host, "GH_OST_INSPECTED_LAG": "0",
             "GH_OST_HOOKS_HINT": r.hooks_hint, "GH_OST_HOOKS_HINT_OWNER": r.hooks_hint_owner,
-            "GH_OST_HOOKS_HINT_TOKEN": r.hooks_hint_token, "GH_OST_DRY_RUN": str(not r.execute).lower(),
+            "GH_OST_HOOKS_HINT_TOKEN": r.hooks_hint_token,
+            "GH_OST_DRY_RUN": str(not r.execute).lower(),
         }
 
     def executables(self, event):

@@ -9,24 +9,31 @@ dropped columns, added columns, a table RENAME, an explicit table name (when
 import dataclasses
 import re
 
+from trove_lite.exceptions import TroveLiteError
+
 _ALTER_TABLE_RE = re.compile(
     r"^\s*alter\s+(?:online\s+|ignore\s+)*table\s+((?:`[^`]+`|[\w$]+)(?:\s*\.\s*(?:`[^`]+`|[\w$]+))?)\s*(.*)$",
     re.I | re.S)
 _IDENT = r"(`(?:[^`]|``)+`|[\w$]+)"
 _CHANGE_RE = re.compile(r"^change\s+(?:column\s+)?" + _IDENT + r"\s+" + _IDENT, re.I | re.S)
 _RENAME_COL_RE = re.compile(r"^rename\s+column\s+" + _IDENT + r"\s+to\s+" + _IDENT, re.I | re.S)
-_RENAME_TABLE_RE = re.compile(r"^rename(\s+(to|as)\b|\s+(?!column\b|index\b|key\b)[\w`$])", re.I | re.S)
-_DROP_RE = re.compile(r"^drop\s+(?:column\s+)?(?:if\s+exists\s+)?" + _IDENT + r"(\s|$)", re.I | re.S)
+_RENAME_TABLE_RE = re.compile(r"^rename(\s+(to|as)\b|\s+(?!column\b|index\b|key\b)[\w`$])",
+                              re.I | re.S)
+_DROP_RE = re.compile(r"^drop\s+(?:column\s+)?(?:if\s+exists\s+)?" + _IDENT + r"(\s|$)",
+                      re.I | re.S)
 _DROP_NON_COLUMN = {"index", "key", "primary", "foreign", "constraint", "check", "partition",
                     "unique", "fulltext", "spatial", "period", "system"}
-_ADD_RE = re.compile(r"^add\s+(?:column\s+)?(?:if\s+not\s+exists\s+)?" + _IDENT + r"\s", re.I | re.S)
+_ADD_RE = re.compile(r"^add\s+(?:column\s+)?(?:if\s+not\s+exists\s+)?" + _IDENT + r"\s",
+                     re.I | re.S)
 _ADD_NON_COLUMN = {"index", "key", "primary", "foreign", "constraint", "unique", "fulltext",
                    "spatial", "check", "partition", "period", "system"}
 _ENGINE_RE = re.compile(r"^engine\s*=?\s*" + _IDENT, re.I)
 
 
-class AlterParseError(ValueError):
-    pass
+class AlterParseError(TroveLiteError, ValueError):
+    """An ALTER the engine cannot map rows through."""
+
+    code = "osc_bad_alter"
 
 
 @dataclasses.dataclass

@@ -55,7 +55,8 @@ def drop_table(db, table):
 def create_changelog(db, ghc):
     return ("create /* gh-ost */ table %s (\n"
             " id bigint unsigned auto_increment,\n"
-            " last_update timestamp not null DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,\n"
+            " last_update timestamp not null"
+            " DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,\n"
             " hint varchar(64) charset ascii not null,\n"
             " value varchar(4096) charset ascii not null,\n"
             " primary key(id),\n"

@@ -15,6 +15,7 @@ thread ends; the migrator polls ``error``. ``stop()`` closes the stream.
 
 import dataclasses
 import datetime
+import importlib.metadata
 import logging
 import queue
 import socket
@@ -26,6 +27,8 @@ from pymysqlreplication.constants.NONE_SOURCE import EMPTY_SET
 from pymysqlreplication.event import MariadbGtidEvent, RotateEvent, XidEvent
 from pymysqlreplication.row_event import (DeleteRowsEvent, RowsEvent, UpdateRowsEvent,
                                          WriteRowsEvent)
+
+from trove_lite.osc.errors import MigrationError
 
 INSERT, UPDATE, DELETE, STATE = "insert", "update", "delete", "state"
 
@@ -81,10 +84,27 @@ def _read_time2(self, column):
     return -value if negative else value
 
 
+# The version whose private decoders _keep_zero_dates replaces; setup.cfg pins the
+# same one, and a different one is refused rather than decoded wrongly.
+PINNED_LIBRARY_VERSION = "1.0.17"
+
+
 def _keep_zero_dates():
     """python-mysql-replication turns zero and partly-zero dates ('0000-00-00',
-    '2020-00-15') into None, which would write NULL or fail; decode them to the
-    literal text instead so they round-trip (--allow-zero-in-date)."""
+    '2020-00-15') into None, which would write NULL or fail, and gets negative TIME
+    fractions wrong; decode them to the literal text (and the right TIME) instead so
+    they round-trip (--allow-zero-in-date).
+
+    The decoders are private (name-mangled) methods of ``RowsEvent`` that the
+    library calls with no hook, and its packet wrapper picks event classes from a
+    private map, so a subclass cannot be put in their place: this is a fix of
+    those three methods for the pinned version only.
+    """
+    version = importlib.metadata.version("mysql-replication")
+    if version != PINNED_LIBRARY_VERSION:
+        raise MigrationError("mysql-replication %s is installed; the binlog reader's date "
+                             "decoding is fixed for %s only (setup.cfg pins it)"
+                             % (version, PINNED_LIBRARY_VERSION))
     RowsEvent._RowsEvent__read_date = _read_date
     RowsEvent._RowsEvent__read_datetime2 = _read_datetime2
     RowsEvent._RowsEvent__read_time2 = _read_time2
@@ -93,7 +113,8 @@ def _keep_zero_dates():
 @dataclasses.dataclass
 class Txn:
     coords: str                      # GTID state after this transaction
-    changes: list                    # [(kind, before dict|None, after dict|None)] or [(STATE, value, None)]
+    # [(kind, before dict|None, after dict|None)] or [(STATE, value, None)]
+    changes: list
 
 
 def parse_gtid_state(text):

@@ -30,14 +30,17 @@ import sys
 import threading
 
 from trove_lite.osc import conn as dbconn
+from trove_lite.osc.errors import MigrationError
 from trove_lite.osc.streamer import StreamState, Streamer
 
 _HEADER = struct.Struct("!I")
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-class StreamerProcessError(Exception):
-    pass
+class StreamerProcessError(MigrationError):
+    """The binlog reader's child process failed or went away."""
+
+    code = "osc_streamer_failed"
 
 
 class ProcessStreamer(StreamState):

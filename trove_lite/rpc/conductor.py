@@ -1,44 +1,64 @@
 """Client API of the conductor: casts carrying a ``sent`` timestamp.
 
-The conductor applies a message only if its ``sent`` is newer than the last one
-applied for the same instance and method, so a delayed heartbeat can never
-overwrite a newer status. Every cast is sealed under the guest's own key
-(rpc/sealed.py); the conductor refuses one sealed for another instance.
+Timing and failure: every method is a cast; it returns once RabbitMQ took the
+message (oslo.messaging raises MessageDeliveryFailure when it cannot) and never
+waits for the conductor. The conductor applies a message only if its ``sent`` is
+newer than the last one applied for the same instance and method, so a delayed
+heartbeat can never overwrite a newer status; a message it drops is not retried.
+Every cast is sealed under the instance's own key (rpc/sealed.py); the conductor
+refuses one sealed for another instance.
 """
 
 import time
+from typing import Any
 
 from trove_lite.rpc import sealed, transport
 
-VERSION = "1.0"
+VERSION = "1.1"
 
 
 class ConductorAPI:
-    def __init__(self, conf):
-        """A guest's client: its messages are sealed under its own ``[guest] rpc_key``."""
+    def __init__(self, conf: Any, instance_id: str | None = None,
+                 key_for: Any = None) -> None:
+        """A guest's client: its messages are sealed under its own ``[guest] rpc_key``.
+        With ``instance_id`` it is the control plane's client for that instance
+        (the taskmanager's ``report_status``), sealed under the instance's key that
+        ``key_for`` (``sealed.control_key_for(conf)``) derives from the master secret."""
+        if instance_id is None:
+            instance_id = conf.guest.instance_id
+            key_for = sealed.guest_key_for(conf)
+        elif key_for is None:
+            key_for = sealed.control_key_for(conf)
         self._client = sealed.SealedClient(
             transport.make_client(conf, conf.conductor.topic, VERSION),
-            sealed.guest_key_for(conf)(conf.guest.instance_id), conf.guest.instance_id,
-            sealed.TO_CONDUCTOR, sealed.window_of(conf))
+            key_for(instance_id), instance_id, sealed.TO_CONDUCTOR, sealed.window_of(conf))
 
-    def _cast(self, method, **kwargs):
-        kwargs.setdefault("sent", time.time())
-        self._client.cast({}, method, **kwargs)
+    def _cast(self, method: str, version: str = "1.0", sent: float | None = None,
+              **kwargs: Any) -> None:
+        self._client.prepare(version=version).cast({}, method, sent=sent or time.time(),
+                                                   **kwargs)
 
-    def heartbeat(self, instance_id, payload, sent=None):
+    def heartbeat(self, instance_id: str, payload: dict, sent: float | None = None) -> None:
         """payload: {"service_status": NAME, "description": str?, "volume_used": GB?}"""
-        self._cast("heartbeat", instance_id=instance_id, payload=payload,
-                   **({"sent": sent} if sent else {}))
+        self._cast("heartbeat", instance_id=instance_id, payload=payload, sent=sent)
 
-    def update_backup(self, instance_id, backup_id, sent=None, **backup_fields):
+    def report_status(self, instance_id: str, status: str,
+                      description: str | None = None) -> None:
+        """(1.1) A service status the taskmanager learned without the guest; the
+        conductor orders it with the guest's heartbeats (an older one is dropped)."""
+        self._cast("report_status", "1.1", instance_id=instance_id, status=status,
+                   description=description)
+
+    def update_backup(self, instance_id: str, backup_id: str, sent: float | None = None,
+                      **backup_fields: Any) -> None:
         self._cast("update_backup", instance_id=instance_id, backup_id=backup_id,
-                   backup_fields=backup_fields, **({"sent": sent} if sent else {}))
+                   backup_fields=backup_fields, sent=sent)
 
-    def report_root(self, instance_id, user, sent=None):
-        self._cast("report_root", instance_id=instance_id, user=user,
-                   **({"sent": sent} if sent else {}))
+    def report_root(self, instance_id: str, user: str, sent: float | None = None) -> None:
+        self._cast("report_root", instance_id=instance_id, user=user, sent=sent)
 
-    def update_binlog_archive(self, instance_id, segments, status, sent=None):
+    def update_binlog_archive(self, instance_id: str, segments: list, status: dict,
+                              sent: float | None = None) -> None:
         """Archived segments (recorded whatever the order) and the archive's state."""
         self._cast("update_binlog_archive", instance_id=instance_id, segments=segments,
-                   status=status, **({"sent": sent} if sent else {}))
+                   status=status, sent=sent)

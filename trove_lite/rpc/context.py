@@ -1,7 +1,36 @@
-"""The request context that travels with API requests and RPC messages."""
+"""The request context that travels with API requests and RPC messages.
 
+The request id of the request being handled is also the current thread's
+(``bind_request_id``): every log line carries it (``RequestIdLogFilter``) and
+every RPC message sent meanwhile takes it along (rpc/transport.py), so one id
+follows a request from the API through the taskmanager to the guest. Work no
+request started (heartbeats, the reconcile loop) logs ``-``.
+"""
+
+import contextvars
 import dataclasses
+import logging
 import uuid
+
+_REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "trove_lite_request_id", default=None)
+
+
+def bind_request_id(request_id: str | None) -> None:
+    """Make ``request_id`` the current thread's (None: no request)."""
+    _REQUEST_ID.set(request_id)
+
+
+def current_request_id() -> str | None:
+    return _REQUEST_ID.get()
+
+
+class RequestIdLogFilter(logging.Filter):
+    """Adds ``request_id`` (the current one, or ``-``) to every record it passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _REQUEST_ID.get() or "-"
+        return True
 
 
 @dataclasses.dataclass

@@ -1,10 +1,23 @@
 """Client API of one guest agent (topic ``guestagent.<instance id>``).
 
-Quick calls use ``[guest] rpc_short_timeout``; slow ones ``rpc_long_timeout``.
-A timeout surfaces as ``GuestTimeout`` naming the instance and the method; an
-error raised in the guest surfaces as ``GuestError`` with its message, or as the
-same trove-lite exception class when the guest raised one (NotFound, Conflict...).
+Timing: a method that returns a value is a call that blocks the caller until the
+guest answers: quick ones at most ``[guest] rpc_short_timeout`` (15 s), slow ones
+(restart, start/stop, volume moves, upgrades, promote) ``rpc_long_timeout``
+(180 s), ``wait_applied`` its own ``seconds`` plus the short one. ``prepare`` and
+``create_backup`` are casts: they return once RabbitMQ took the message and the
+guest reports the outcome through the conductor. The API calls the guest only
+for reads (users, databases, live values, logs); changes go through the
+taskmanager, which may wait.
+
+Failures: a timeout surfaces as ``GuestTimeout`` (503) naming the instance and
+the method (the guest may still act on the message later: every guest method is
+idempotent or refuses a repeat); an error raised in the guest surfaces as
+``GuestError`` with its message, or as the same trove-lite exception class when
+the guest raised one (NotFound, Conflict...). Values are JSON: tuples arrive as
+lists.
 """
+
+from typing import Any, Iterable, Sequence
 
 import oslo_messaging as messaging
 
@@ -54,8 +67,10 @@ class GuestAPI:
         self._client.prepare(version=version).cast({}, method, **kwargs)
 
     # lifecycle (1.0)
-    def prepare(self, flavor, databases, users, root_password=None, overrides=None,
-                backup=None, volume_device=None, replication=None):
+    def prepare(self, flavor: dict, databases: list[dict], users: list[dict],
+                root_password: str | None = None, overrides: dict | None = None,
+                backup: dict | None = None, volume_device: str | None = None,
+                replication: dict | None = None) -> None:
         # Note: the same request also reaches the guest as an injected file
         # (taskmanager PREPARE_PATH); the guest runs whichever comes first, once.
         """Cast: the guest reports the outcome through heartbeats (HEALTHY or FAILED)."""
@@ -65,93 +80,95 @@ class GuestAPI:
                    overrides=overrides or {}, backup=backup, volume_device=volume_device,
                    **extra)
 
-    def ping(self):
+    def ping(self) -> Any:
         return self._call("ping", self.short)
 
-    def get_status(self):
+    def get_status(self) -> Any:
         return self._call("get_status", self.short)
 
-    def restart(self):
+    def restart(self) -> Any:
         return self._call("restart", self.long)
 
-    def stop_db(self):
+    def stop_db(self) -> Any:
         return self._call("stop_db", self.long)
 
-    def start_db(self):
+    def start_db(self) -> Any:
         return self._call("start_db", self.long)
 
-    def update_flavor(self, flavor):
+    def update_flavor(self, flavor: dict) -> Any:
         """Re-render the config for a new flavor (takes effect on restart)."""
         return self._call("update_flavor", self.short, flavor=flavor)
 
-    def unmount_volume(self):
+    def unmount_volume(self) -> Any:
         return self._call("unmount_volume", self.long)
 
-    def mount_volume(self, volume_device):
+    def mount_volume(self, volume_device: str) -> Any:
         return self._call("mount_volume", self.long, volume_device=volume_device)
 
-    def get_volume_info(self):
+    def get_volume_info(self) -> Any:
         return self._call("get_volume_info", self.short)
 
     # databases, users, root (1.1)
-    def create_databases(self, databases):
+    def create_databases(self, databases: list[dict]) -> Any:
         return self._call("create_databases", self.short, "1.1", databases=databases)
 
-    def list_databases(self, limit=None, marker=None):
+    def list_databases(self, limit: int | None = None, marker: str | None = None) -> Any:
         """(databases, next_marker); the guest's tuple arrives as a JSON list."""
         items, next_marker = self._call("list_databases", self.short, "1.1", limit=limit,
                                         marker=marker)
         return items, next_marker
 
-    def delete_database(self, name):
+    def delete_database(self, name: str) -> Any:
         return self._call("delete_database", self.short, "1.1", name=name)
 
-    def create_users(self, users):
+    def create_users(self, users: list[dict]) -> Any:
         return self._call("create_users", self.short, "1.1", users=users)
 
-    def list_users(self, limit=None, marker=None):
+    def list_users(self, limit: int | None = None, marker: str | None = None) -> Any:
         """(users, next_marker); the marker is ``name@host``."""
         items, next_marker = self._call("list_users", self.short, "1.1", limit=limit,
                                         marker=marker)
         return items, next_marker
 
-    def get_user(self, name, host):
+    def get_user(self, name: str, host: str) -> Any:
         return self._call("get_user", self.short, "1.1", name=name, host=host)
 
-    def update_user(self, name, host, attrs):
+    def update_user(self, name: str, host: str, attrs: dict) -> Any:
         return self._call("update_user", self.short, "1.1", name=name, host=host,
                           attrs=attrs)
 
-    def delete_user(self, name, host):
+    def delete_user(self, name: str, host: str) -> Any:
         return self._call("delete_user", self.short, "1.1", name=name, host=host)
 
-    def change_passwords(self, users):
+    def change_passwords(self, users: list[dict]) -> Any:
         return self._call("change_passwords", self.short, "1.1", users=users)
 
-    def grant_access(self, name, host, databases):
+    def grant_access(self, name: str, host: str, databases: list) -> Any:
         return self._call("grant_access", self.short, "1.1", name=name, host=host,
                           databases=databases)
 
-    def revoke_access(self, name, host, database):
+    def revoke_access(self, name: str, host: str, database: str) -> Any:
         return self._call("revoke_access", self.short, "1.1", name=name, host=host,
                           database=database)
 
-    def list_access(self, name, host):
+    def list_access(self, name: str, host: str) -> Any:
         return self._call("list_access", self.short, "1.1", name=name, host=host)
 
-    def enable_root(self, password=None, password_hash=None):
+    def enable_root(self, password: str | None = None,
+                    password_hash: str | None = None) -> Any:
         """Give the password's hash to keep the password off the bus and the guest."""
         if password_hash is not None:
             return self._call("enable_root", self.short, "1.1", password_hash=password_hash)
         return self._call("enable_root", self.short, "1.1", password=password)
 
-    def disable_root(self):
+    def disable_root(self) -> Any:
         return self._call("disable_root", self.short, "1.1")
 
-    def is_root_enabled(self):
+    def is_root_enabled(self) -> Any:
         return self._call("is_root_enabled", self.short, "1.1")
 
-    def apply_configuration(self, values, dynamic, options=None):
+    def apply_configuration(self, values: dict, dynamic: Sequence[str],
+                            options: dict[str, str] | None = None) -> Any:
         """Persist ``values`` as the instance's overrides and SET GLOBAL the dynamic ones.
 
         All or nothing (a refused value raises InvalidConfigurationValue);
@@ -160,42 +177,43 @@ class GuestAPI:
         return self._call("apply_configuration", self.short, "1.1", values=values,
                           dynamic=dynamic, options=options or {})
 
-    def detach_configuration(self, dynamic, options=None):
+    def detach_configuration(self, dynamic: Sequence[str],
+                             options: dict[str, str] | None = None) -> Any:
         """Remove the overrides; dynamic variables return to the defaults at once."""
         return self._call("detach_configuration", self.short, "1.1", dynamic=dynamic,
                           options=options or {})
 
-    def get_configuration(self, names):
+    def get_configuration(self, names: Iterable[str]) -> Any:
         """{name: live @@global value} of the server variables ``names``."""
         return self._call("get_configuration", self.short, "1.1", names=list(names))
 
     # backups (1.1)
-    def create_backup(self, backup):
+    def create_backup(self, backup: dict) -> None:
         """Cast: the guest runs the backup in the background and reports its progress
         and outcome through the conductor (``update_backup``)."""
         self._cast("create_backup", "1.1", backup=backup)
 
     # upgrades (1.2): the server is rebuilt with the new image between pre and post
-    def pre_upgrade(self, slow_shutdown=True):
+    def pre_upgrade(self, slow_shutdown: bool = True) -> Any:
         """Stop the database, save configuration and state on the volume, unmount.
         Returns the upgrade info to hand to post_upgrade/rollback_upgrade."""
         return self._call("pre_upgrade", self.long, "1.2", slow_shutdown=slow_shutdown)
 
-    def post_upgrade(self, upgrade_info, volume_device=None):
+    def post_upgrade(self, upgrade_info: dict, volume_device: str | None = None) -> Any:
         """Restore, start the new version, run mariadb-upgrade; {"version": ...}."""
         return self._call("post_upgrade", self.long, "1.2", upgrade_info=upgrade_info,
                           volume_device=volume_device)
 
-    def rollback_upgrade(self, upgrade_info, volume_device=None):
+    def rollback_upgrade(self, upgrade_info: dict, volume_device: str | None = None) -> Any:
         """On the old image again: the saved datadir back, restore, start."""
         return self._call("rollback_upgrade", self.long, "1.2", upgrade_info=upgrade_info,
                           volume_device=volume_device)
 
-    def finish_upgrade(self):
+    def finish_upgrade(self) -> Any:
         return self._call("finish_upgrade", self.short, "1.2")
 
     # replication (1.3)
-    def enable_as_source(self, strategy):
+    def enable_as_source(self, strategy: str) -> Any:
         """Replication account, heartbeat writer, source role (idempotent)."""
         return self._call("enable_as_source", self.short, "1.3", strategy=strategy)
 
@@ -218,46 +236,48 @@ class GuestAPI:
         """Cast: a source whose agent came back holding writes may take them again."""
         self._cast("open_source", "1.7")
 
-    def demote_begin(self):
+    def demote_begin(self) -> Any:
         """Old source: heartbeat stopped, read_only; returns its final coordinates."""
         return self._call("demote_begin", self.long, "1.3")
 
-    def demote_abort(self):
+    def demote_abort(self) -> Any:
         return self._call("demote_abort", self.short, "1.3")
 
-    def wait_applied(self, coords, seconds):
+    def wait_applied(self, coords: Any, seconds: float) -> Any:
         """Returns once this replica applied up to ``coords``; GuestError after ``seconds``."""
         return self._call("wait_applied", seconds + self.short, "1.3", coords=coords,
                           seconds=seconds)
 
-    def promote_to_source(self):
+    def promote_to_source(self) -> Any:
         """Stop replicating, become the source; returns where followers start."""
         return self._call("promote_to_source", self.long, "1.3")
 
-    def follow_source(self, host, port, coords, strategy, source_id=None):
+    def follow_source(self, host: str, port: int, coords: Any, strategy: str,
+                      source_id: str | None = None) -> Any:
         return self._call("follow_source", self.long, "1.3", host=host, port=port,
                           coords=coords, strategy=strategy, source_id=source_id)
 
-    def coords_after(self, gtid_pos):
+    def coords_after(self, gtid_pos: str) -> Any:
         """Binlog file/position on this server after the transaction ``gtid_pos``."""
         return self._call("coords_after", self.long, "1.3", gtid_pos=gtid_pos)
 
-    def detach_replica(self):
+    def detach_replica(self) -> Any:
         return self._call("detach_replica", self.long, "1.3")
 
-    def replication_status(self):
+    def replication_status(self) -> Any:
         return self._call("replication_status", self.short, "1.3")
 
     # datastore logs (1.4)
-    def guest_log_list(self):
+    def guest_log_list(self) -> Any:
         """[{name, type, status, size, file_id, enabled}] of the instance's logs."""
         return self._call("guest_log_list", self.short, "1.4")
 
-    def guest_log_enable(self, name, enable):
+    def guest_log_enable(self, name: str, enable: bool) -> Any:
         """Turn a USER log on or off; BadRequest for a SYS log, NotFound for no log."""
         return self._call("guest_log_enable", self.short, "1.4", name=name, enable=enable)
 
-    def guest_log_read(self, name, offset, limit, file_id=None):
+    def guest_log_read(self, name: str, offset: int, limit: int,
+                       file_id: str | None = None) -> Any:
         """Up to ``limit`` bytes of the log from ``offset`` (base64 in ``data``)."""
         return self._call("guest_log_read", self.short, "1.4", name=name, offset=offset,
                           limit=limit, file_id=file_id)

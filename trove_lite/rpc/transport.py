@@ -10,6 +10,8 @@ import threading
 import oslo_messaging as messaging
 from oslo_config import cfg
 
+from trove_lite.rpc import context
+
 LOG = logging.getLogger(__name__)
 
 # (group, option, name pattern): what a deployment gets for itself unless the
@@ -23,7 +25,7 @@ _PER_DEPLOYMENT = (
 )
 _UNSET = (cfg.Locations.opt_default, cfg.Locations.set_default)
 
-_TRANSPORTS = {}
+_TRANSPORTS: dict[tuple, messaging.Transport] = {}
 _LOCK = threading.Lock()
 
 
@@ -54,6 +56,22 @@ def get_transport(conf):
         return _TRANSPORTS[key]
 
 
+class _RequestIdSerializer(messaging.NoOpSerializer):
+    """Carries the current request id in every message's context and makes a
+    received message's id the current one while its endpoint runs."""
+
+    def serialize_context(self, ctxt):
+        ctxt = dict(ctxt or {})
+        current = context.current_request_id()
+        if current and not ctxt.get("request_id"):
+            ctxt["request_id"] = current
+        return ctxt
+
+    def deserialize_context(self, ctxt):
+        context.bind_request_id((ctxt or {}).get("request_id"))
+        return ctxt
+
+
 def make_server(conf, topic, server, endpoints):
     """An RPC server on ``topic`` dispatching to ``endpoints`` in threads.
 
@@ -62,12 +80,14 @@ def make_server(conf, topic, server, endpoints):
     target = messaging.Target(topic=topic, server=server)
     return messaging.get_rpc_server(get_transport(conf), target, list(endpoints),
                                     executor="threading",
-                                    access_policy=messaging.rpc.DefaultRPCAccessPolicy)
+                                    access_policy=messaging.rpc.DefaultRPCAccessPolicy,
+                                    serializer=_RequestIdSerializer())
 
 
 def make_client(conf, topic, version, timeout=None, server=None):
     target = messaging.Target(topic=topic, version=version, server=server)
-    return messaging.get_rpc_client(get_transport(conf), target, timeout=timeout)
+    return messaging.get_rpc_client(get_transport(conf), target, timeout=timeout,
+                                    serializer=_RequestIdSerializer())
 
 
 def release(conf):

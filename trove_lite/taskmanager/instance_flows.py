@@ -22,6 +22,7 @@ from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models
 from trove_lite.drivers.compute import base as compute_base
 from trove_lite.drivers.compute import firewall as access_firewall
+from trove_lite.rpc import conductor as conductor_rpc
 from trove_lite.rpc import guest as guest_rpc
 from trove_lite.rpc import sealed
 from trove_lite.rpc import transport
@@ -41,16 +42,23 @@ def utcnow():
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
-class FlowError(Exception):
+class FlowError(exceptions.TroveLiteError):
     """A flow step failed; ``task`` is the error task to record."""
+
+    code = "flow_failed"
 
     def __init__(self, task, message, details=None):
         super().__init__(message)
-        self.task, self.message, self.details = task, message, details
+        self.task, self.details = task, details
 
 
 class FlowCancelled(Exception):
-    """The user deleted the instance while this flow was running."""
+    """The user deleted the instance while this flow was running.
+
+    A signal that unwinds a flow, not an error: it stays outside the error
+    hierarchy on purpose, so the flows' ``except TroveLiteError`` handlers (which
+    record a fault and clear the task) never catch it and undo the DELETING task.
+    """
 
 
 class InstanceFlows:
@@ -63,6 +71,7 @@ class InstanceFlows:
         self.guest_factory = guest_factory or (
             lambda instance_id: guest_rpc.GuestAPI(conf, instance_id))
         self.requests = create_requests.CreateRequests(conf, db)
+        self._conductor = None
         self.replication = None  # ReplicationFlows, set by the TaskManager
         self.ha = None  # taskmanager/ha.py's HA, set by the TaskManager
 
@@ -98,12 +107,12 @@ class InstanceFlows:
                 None, None, None)
 
     def set_service_status(self, instance_id, status, description=None):
-        with self.db.session() as s:
-            row = s.execute(select(models.ServiceStatus).where(
-                models.ServiceStatus.instance_id == instance_id)).scalar_one_or_none()
-            if row is not None:
-                row.status, row.status_description = status, description
-                row.updated_at = utcnow()
+        """Tell the conductor, the only writer of service_statuses, what this flow
+        learned; it orders the report with the guest's heartbeats."""
+        if self._conductor is None:     # the instances' keys, derived once
+            self._conductor = sealed.control_key_for(self.conf)
+        conductor_rpc.ConductorAPI(self.conf, instance_id, self._conductor).report_status(
+            instance_id, status, description)
 
     def flavor(self, flavor_id):
         with self.db.session() as s:

@@ -55,8 +55,10 @@ LOG = logging.getLogger(__name__)
 PORT = 3306
 
 
-class ReplicationFlowError(Exception):
-    pass
+class ReplicationFlowError(exceptions.TroveLiteError):
+    """A step of promote, eject or a replica's create failed (recorded as a fault)."""
+
+    code = "replication_flow_failed"
 
 
 class ReplicationFlows:

@@ -26,6 +26,7 @@ from troveclient.v1 import client as trove_client
 
 from trove_lite.api import server as api_server
 from trove_lite.api import wsgi
+from trove_lite.conductor.manager import ConductorManager
 from trove_lite.config import make_conf
 from trove_lite.db import models
 from trove_lite.db.session import Database
@@ -168,8 +169,11 @@ class ApiEnv:
         with self.db.session() as s:
             s.execute(update(models.Instance).where(models.Instance.id == instance_id).values(
                 task_status="NONE", task_started_at=None, address="127.77.1.2"))
-            s.execute(update(models.ServiceStatus).where(
-                models.ServiceStatus.instance_id == instance_id).values(status="HEALTHY"))
+        # the guest's heartbeat, through the conductor (the only writer of the status)
+        payload = {"service_status": "HEALTHY"}
+        if volume_used is not None:
+            payload["volume_used"] = volume_used
+        ConductorManager(self.db).heartbeat({}, instance_id, payload, sent=time.time())
 
 
 @pytest.fixture(scope="module", params=["sqlite", "mariadb"])

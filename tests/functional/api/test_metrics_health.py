@@ -1,4 +1,4 @@
-"""/healthz, /readyz and /metrics on a real API process (issue 20, items 2 and 3)."""
+"""/healthz, /readyz and /metrics on a real API process."""
 
 import json
 import socket

@@ -1,6 +1,6 @@
 """Hostile and sloppy input: a clear 4xx in Trove's fault format, and nothing changes.
 
-One case per defect class seen in issue 11. Raw HTTP, because troveclient
+One case per class of defect found in the API's input handling. Raw HTTP, because troveclient
 never sends most of these bodies.
 """
 

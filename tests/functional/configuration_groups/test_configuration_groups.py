@@ -38,7 +38,8 @@ PLANE = {}  # the module's control plane, for glob()'s diagnostics
 @pytest.fixture(scope="module")
 def cp():
     base = tempfile.mkdtemp(prefix="trove-lite-cfg-")
-    plane = ControlPlane(base).start_aio()
+    # a guest that does not answer fails an apply within 5 s (15 s by default)
+    plane = ControlPlane(base, extra_conf="[guest]\nrpc_short_timeout = 5\n").start_aio()
     PLANE["cp"] = plane
     yield plane
     destroy_everything(plane)
@@ -120,6 +121,25 @@ def wait_applied(trove, inst, timeout=30):
         if apply["state"] == "applied" or time.monotonic() >= deadline:
             assert apply["state"] == "applied", (apply, PLANE["cp"].log_tail("aio"))
             return
+        time.sleep(0.5)
+
+
+def wait_apply_state(trove, inst, state, timeout=30):
+    """The instance's ``configuration`` block once its apply shows ``state``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = getattr(trove.instances.get(inst.id), "configuration", None)
+        if (shown or {}).get("apply", {}).get("state") == state:
+            return shown
+        assert time.monotonic() < deadline, (shown, PLANE["cp"].log_tail("aio"))
+        time.sleep(0.5)
+
+
+def wait_detached(trove, inst, timeout=30):
+    """Wait until a detach reached the server: the instance shows no configuration."""
+    deadline = time.monotonic() + timeout
+    while getattr(trove.instances.get(inst.id), "configuration", None):
+        assert time.monotonic() < deadline, trove.instances.get(inst.id).configuration
         time.sleep(0.5)
 
 
@@ -226,6 +246,7 @@ def test_bad_values_are_refused_and_change_nothing(cp, trove, shared, pair):
 def test_attach_applies_dynamic_values_at_once(cp, trove, shared, pair):
     _, b = pair
     osc(cp, "attach", b.id, shared.id)
+    wait_applied(trove, b)
     assert glob(b, "max_connections") == 123
     assert glob(b, "tx_isolation") == "READ-COMMITTED"
     assert wait_status(trove, b, "ACTIVE").status == "ACTIVE"
@@ -320,10 +341,37 @@ def test_change_while_a_guest_is_down_lands_when_it_returns(cp, trove, shared, p
     wait_status(trove, b, "ACTIVE", timeout=60)
 
 
+def test_one_request_id_from_the_api_through_the_taskmanager_to_the_guest(
+        cp, trove, shared, pair):
+    """The id the API answers with is on the API's, the taskmanager's and the
+    guest's log lines of that change, so one grep follows it end to end."""
+    a, _ = pair
+    resp = requests.patch(cp.endpoint(TENANT) + "/configurations/%s" % shared.id,
+                          json={"configuration": {"values": {"max_connections": 320}}},
+                          timeout=10)
+    assert resp.status_code == 200
+    request_id = resp.headers["X-Openstack-Request-Id"]
+    assert request_id.startswith("req-")
+    wait_applied(trove, a)
+    assert glob(a, "max_connections") == 320
+    with open(os.path.join(cp.base_dir, "aio.log"), errors="replace") as f:
+        ours = [line for line in f if "[%s]" % request_id in line]
+    assert any("trove_lite.configuration.service" in line for line in ours), ours
+    assert any("trove_lite.configuration.apply" in line and "applied" in line
+               for line in ours), ours
+    server_id = cp.client("admin").mgmt_instances.show(a.id).server_id
+    with open(os.path.join(cp.state_dir, "servers", server_id, "guest.log"),
+              errors="replace") as f:
+        guest = [line for line in f if "[%s]" % request_id in line]
+    assert any("configuration group applied" in line for line in guest), guest
+
+
 def test_detach_restores_template_values(cp, trove, shared, pair):
     a, b = pair
     trove.instances.update(b.id, remove_configuration=True)
     osc(cp, "detach", a.id)
+    for inst in pair:
+        wait_detached(trove, inst)
     assert glob(b, "max_connections") == 100  # tiny flavor's template value
     assert glob(a, "max_connections") == 200  # small flavor's (A was resized)
     for inst in pair:
@@ -338,6 +386,48 @@ def test_detach_restores_template_values(cp, trove, shared, pair):
     trove.configurations.delete(shared.id)
     with pytest.raises(tc_exc.NotFound):
         trove.configurations.get(shared.id)
+
+
+def test_attach_to_a_stopped_guest_lands_when_it_returns_and_reboot_applies_the_rest(
+        cp, trove, pair):
+    """Attach records the group and answers 202 without waiting on the guest (its
+    agent is stopped); the instance shows the failed apply; the group lands once the
+    agent runs again. A mgmt reboot of the RESTART_REQUIRED instance then ends ACTIVE
+    with the restart-only value, well before the reboot flow's 180 s wait."""
+    _, b = pair
+    group = trove.configurations.create(
+        "late", json.dumps({"max_connections": 140, "innodb_log_buffer_size": "32M"}),
+        datastore="mariadb", datastore_version="10.11")
+    pid = guest_agent_pid(cp, trove, b)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        status, _ = raw(cp, "PUT", "/instances/%s" % b.id,
+                        {"instance": {"configuration": group.id}})
+        assert status == 202
+        assert time.monotonic() - start < 3       # no wait on a guest
+        assert trove.instances.get(b.id).configuration["id"] == group.id
+        shown = wait_apply_state(trove, b, "failed")
+        assert "apply_configuration" in shown["apply"]["reason"], shown
+        assert glob(b, "max_connections") == 100  # the database runs on, unchanged
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_applied(trove, b, timeout=30)
+    assert glob(b, "max_connections") == 140
+    wait_status(trove, b, "RESTART_REQUIRED")
+
+    start = time.monotonic()
+    cp.client("admin").mgmt_instances.reboot(b.id)
+    wait_status(trove, b, "ACTIVE", timeout=90)
+    assert time.monotonic() - start < 90
+    assert glob(b, "innodb_log_buffer_size") == 32 * MB
+    assert glob(b, "max_connections") == 140
+    assert not getattr(trove.instances.get(b.id), "fault", None)
+
+    trove.instances.update(b.id, remove_configuration=True)
+    wait_detached(trove, b)
+    assert glob(b, "max_connections") == 100
+    trove.configurations.delete(group.id)
 
 
 def test_trove_lite_cli_configuration_commands(cp, trove, pair):
@@ -383,6 +473,7 @@ def test_openstack_cli_create_list_show_default_delete(cp, trove, pair):
     assert (shown["description"], shown["instance_count"]) == ("from osc", 0)
     a, _ = pair
     trove.instances.update(a.id, configuration=made["id"])
+    wait_applied(trove, a)
     assert glob(a, "time_zone") == "+02:00"
     default = json.loads(osc(cp, "default", a.id, "-f", "json").stdout)
     assert default["time_zone"] == "+02:00" and default["max_connections"] == 200
@@ -390,6 +481,7 @@ def test_openstack_cli_create_list_show_default_delete(cp, trove, pair):
     wait_status(trove, a, "ACTIVE", timeout=60)
     assert glob(a, "time_zone") == "+02:00"
     trove.instances.update(a.id, remove_configuration=True)
+    wait_detached(trove, a)
     assert glob(a, "time_zone") == "SYSTEM"
     osc(cp, "delete", "osc-group")
     assert made["id"] not in {c.id for c in trove.configurations.list()}

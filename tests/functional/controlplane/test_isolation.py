@@ -8,8 +8,6 @@ time; both must end ACTIVE, and each user logs in to its own instance only.
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading

@@ -56,6 +56,28 @@ def test_conductor_keeps_the_newest_heartbeat_whatever_the_arrival_order(control
     assert _status(control_db, iid) == "CRASHED"
 
 
+def test_taskmanager_report_never_overwrites_a_newer_guest_heartbeat(control_db):
+    """The taskmanager's RESTARTING sent before the guest's HEALTHY is dropped however
+    late it arrives; the first report of an instance creates its status row; a report
+    for an instance the control plane does not have writes nothing."""
+    iid = _instance(control_db)
+    with control_db.session() as s:
+        s.execute(models.ServiceStatus.__table__.delete())   # as a create leaves it now
+    cond = ConductorManager(control_db)
+    now = time.time()
+    cond.report_status({}, iid, "RESTARTING", sent=now)
+    assert _status(control_db, iid) == "RESTARTING"
+    cond.heartbeat({}, iid, {"service_status": "HEALTHY"}, sent=now + 2)
+    cond.report_status({}, iid, "RESTARTING", "late", sent=now + 1)
+    assert _status(control_db, iid) == "HEALTHY"
+    cond.report_status({}, iid, "UNKNOWN", "reset", sent=now + 3)
+    assert _status(control_db, iid) == "UNKNOWN"
+    cond.report_status({}, "no-such-instance", "DELETED", sent=now)
+    with control_db.session() as s:
+        assert s.execute(select(models.ServiceStatus).where(
+            models.ServiceStatus.instance_id == "no-such-instance")).first() is None
+
+
 def test_concurrent_heartbeats_leave_the_newest(control_db):
     iid = _instance(control_db)
     cond = ConductorManager(control_db)

@@ -81,7 +81,7 @@ def test_running_guest_is_stopped_whole_by_delete(driver):
         leader = int(f.read().split()[0])
     members = _group(leader)
     assert len(members) >= 2, members          # the session leader and the agent
-    assert "trove_lite.drivers.compute.launcher" in localutil.cmdline(leader)
+    assert "trove_lite.cmd.guest_launcher" in localutil.cmdline(leader)
     # as if the driver had died before recording the guest: delete still finds it
     os.unlink(os.path.join(driver.server_dir(server.id), "guest.pid"))
     driver.delete_server(server.id)

@@ -201,6 +201,10 @@ def test_slow_query_log_uses_the_configuration_groups_threshold(env, capsys):
         datastore_version="10.11")
     env.trove.instances.update(env.inst, configuration=group.id)
     try:
+        deadline = time.monotonic() + 30   # attach answers 202; the apply follows
+        while env.trove.instances.get(env.inst).configuration["apply"]["state"] != "applied":
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
         env.trove.instances.log_action(env.inst, "slow_query", enable=True)
         run_query(env, "SELECT 'quick_one'")
         run_query(env, "SELECT 'slow_one', SLEEP(0.6)")

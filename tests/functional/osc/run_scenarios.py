@@ -35,7 +35,8 @@ Standalone: ``python tests/functional/osc/run_scenarios.py [names...]`` starts o
 mariadbd (127.201.*, binlogs on), runs the scenarios, prints one line each and
 ``N passed, N failed``. The engine command is ``python -m trove_lite.osc`` unless
 ``TROVE_LITE_OSC_CMD`` names another (e.g. a gh-ost binary). ``--reference [--write-seconds S]``
-replaces the engine by an offline copy (CREATE LIKE, ALTER, INSERT SELECT, RENAME with writes stopped):
+replaces the engine by an offline copy (CREATE LIKE, ALTER, INSERT SELECT, RENAME with writes
+stopped):
 it checks the scenario data themselves (SQL valid, compared columns right), not an engine.
 """
 

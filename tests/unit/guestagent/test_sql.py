@@ -74,7 +74,8 @@ def test_grants_escape_wildcards_so_a_b_does_not_cover_axb():
 def test_parse_grant_databases_as_mariadb_prints_them():
     # lines copied from SHOW GRANTS on MariaDB 10.11
     lines = [
-        ("GRANT USAGE ON *.* TO `g`@`%` IDENTIFIED BY PASSWORD '*EE13F1D51CD4A80BA573F7E88DEA356926435EEB'",),
+        ("GRANT USAGE ON *.* TO `g`@`%` IDENTIFIED BY PASSWORD "
+         "'*EE13F1D51CD4A80BA573F7E88DEA356926435EEB'",),
         ("GRANT ALL PRIVILEGES ON `a\\_b`.* TO `g`@`%`",),
         ("GRANT SELECT ON `x``y`.* TO `g`@`%`",),
         ("GRANT SELECT ON `shop`.`orders` TO `g`@`%`",),

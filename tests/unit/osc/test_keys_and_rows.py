@@ -18,8 +18,8 @@ def test_primary_preferred_then_non_nullable_then_integer():
 
 def test_key_must_exist_after_alter_with_renames_applied():
     orig = [UK("PRIMARY", ("id",))]
-    assert insp.choose_shared_key(orig, [UK("PRIMARY", ("id2",))], parse_alter("change id id2 int"))[0].name == \
-        "PRIMARY"
+    renamed = parse_alter("change id id2 int")
+    assert insp.choose_shared_key(orig, [UK("PRIMARY", ("id2",))], renamed)[0].name == "PRIMARY"
     key, err = insp.choose_shared_key(orig, [UK("PRIMARY", ("id", "x"))], NO_RENAMES)
     assert key is None and err.startswith("no shared unique key can be found after ALTER")
 
@@ -172,3 +172,23 @@ def test_zero_timestamp_round_trips():
     import datetime
     c = insp.Column("ts", "timestamp", "timestamp", False)
     assert value_converter(c, True)(datetime.datetime(1970, 1, 1)) == "0000-00-00 00:00:00"
+
+
+def test_installed_binlog_library_is_the_one_whose_decoders_are_fixed():
+    """setup.cfg pins mysql-replication because osc/streamer.py replaces three of its
+    private decoders; a different version would decode dates wrongly, so the engine
+    refuses it, and the pinned one still has those methods with the same arguments."""
+    import importlib.metadata
+    import inspect
+
+    from pymysqlreplication.row_event import RowsEvent
+
+    from trove_lite.osc import streamer
+    assert importlib.metadata.version("mysql-replication") == \
+        streamer.PINNED_LIBRARY_VERSION
+    for name, ours in (("__read_date", streamer._read_date),
+                       ("__read_datetime2", streamer._read_datetime2),
+                       ("__read_time2", streamer._read_time2)):
+        theirs = getattr(RowsEvent, "_RowsEvent" + name)
+        assert list(inspect.signature(theirs).parameters) == \
+            list(inspect.signature(ours).parameters), name

@@ -20,8 +20,8 @@ Decisions:
 * ``@`` is refused in user names: troveclient addresses a user as
   ``name@host`` and an ``@`` inside the name makes that ambiguous.
 * Hosts: ``%``, IPv4/IPv6 literals and patterns (``10.0.%``, ``192.168.0.0/255.255.255.0``),
-  or host names; at most 60 characters (10.11 allows 255, 10.5 60). The rendered config has ``skip-name-resolve``, so host *names*
-  are accepted but only match clients by IP.
+  or host names; at most 60 characters (10.11 allows 255, 10.5 60). The rendered config
+  has ``skip-name-resolve``, so host *names* are accepted but only match clients by IP.
 * Passwords: 1-128 printable ASCII characters, quotes and backslashes included
   (they are quoted, and tests prove it).
 """

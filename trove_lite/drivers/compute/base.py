@@ -11,7 +11,7 @@ address) and ``nova`` (python-novaclient). One contract suite
 
 import abc
 import time
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
 from trove_lite import exceptions
 
@@ -20,6 +20,8 @@ STATUSES = ("BUILD", "ACTIVE", "SHUTOFF", "REBOOT", "REBUILD", "ERROR")
 
 class DriverError(exceptions.DriverError):
     """A compute backend failed; ``message`` says what and why."""
+
+    code = "compute_error"
 
 
 class ServerNotFound(DriverError):
@@ -81,28 +83,30 @@ class ComputeDriver(abc.ABC):
     """
 
     @abc.abstractmethod
-    def create_server(self, name, image_id, flavor, files, metadata, volume_id=None):
+    def create_server(self, name: str, image_id: str, flavor: Flavor, files: dict[str, str],
+                      metadata: dict[str, str], volume_id: str | None = None) -> Server:
         """Boot a server; return it in BUILD (or already ACTIVE).
 
         ``files`` maps relative paths (as Nova file injection, e.g.
         ``etc/trove-lite/guest.conf``) to text content; ``metadata`` is a flat
         str->str dict stored as server metadata.
-        
+
         ``volume_id``: attach this (available) volume at boot, like Nova's block
         device mapping, so the guest finds it when it starts; its device is then
         in the volume's ``device``.
         """
 
     @abc.abstractmethod
-    def get_server(self, server_id):
+    def get_server(self, server_id: str) -> Server:
         """The server's current state; raises ServerNotFound."""
 
     @abc.abstractmethod
-    def list_servers(self):
+    def list_servers(self) -> list[Server]:
         """All servers this driver manages."""
 
     @abc.abstractmethod
-    def rebuild_server(self, server_id, image_id, files=None):
+    def rebuild_server(self, server_id: str, image_id: str,
+                       files: dict[str, str] | None = None) -> None:
         """Replace the server's image, keeping id, addresses and attached volumes.
 
         ``files`` replaces the injected files when given; otherwise the ones
@@ -110,17 +114,18 @@ class ComputeDriver(abc.ABC):
         """
 
     @abc.abstractmethod
-    def reboot_server(self, server_id):
+    def reboot_server(self, server_id: str) -> None:
         """Restart the server (every process on it); addresses are kept."""
 
     @abc.abstractmethod
-    def delete_server(self, server_id):
+    def delete_server(self, server_id: str) -> None:
         """Delete the server and wait until it is gone; unknown ids are fine.
 
         Attached volumes are detached (they become ``available``), not deleted.
         """
 
-    def wait_for_status(self, server_id, statuses, timeout, interval=0.2):
+    def wait_for_status(self, server_id: str, statuses: str | Iterable[str], timeout: float,
+                        interval: float = 0.2) -> Server:
         """Poll until the server's status is one of ``statuses``; return it.
 
         Raises ServerFailed if it goes to ERROR (unless ERROR is wanted),

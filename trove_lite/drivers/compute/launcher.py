@@ -18,6 +18,8 @@ wrapper: it forks the guest itself (which runs ``guestagent.main(argv)`` with
 the request's environment), waits for it and writes its exit status to
 ``guest.exit``. Killing the session leader's process group stops both.
 
+The process runs trove_lite/cmd/guest_launcher.py, which loads the agent; this
+module (the driver's side and the fork loop) imports nothing of the guest.
 The launcher never starts a thread, so forking it is safe; a guest's own
 processes (mariadbd) are started with exec and so carry the server's marker in
 their environment as before.
@@ -30,35 +32,17 @@ import subprocess
 import sys
 import threading
 import traceback
+from typing import Callable, TextIO
 
 from trove_lite.drivers import localutil
 
 
-def preload():
-    """Import what a guest agent imports (see trove_lite/cmd/guestagent.py)."""
-    sys.modules.setdefault("eventlet", None)
-    from trove_lite.cmd import common
-    common.prefer_threading_backend()
-    import oslo_messaging  # noqa: F401
-    from stevedore import driver as stevedore_driver
-
-    from trove_lite import config
-    from trove_lite.cmd import guestagent  # noqa: F401
-    from trove_lite.guestagent import heartbeat, manager  # noqa: F401
-    from trove_lite.rpc import conductor, guest, transport  # noqa: F401
-    config._module_opts(config.GUEST_OPT_MODULES)  # noqa: SLF001
-    # the transport driver is found through entry points on first use
-    stevedore_driver.DriverManager("oslo.messaging.drivers", "rabbit",
-                                   invoke_on_load=False)
-
-
-def _run_guest(argv, env):
+def _run_guest(guest_main, argv, env):
     os.environ.clear()
     os.environ.update(env)
     code = 1
     try:
-        from trove_lite.cmd import guestagent
-        result = guestagent.main(argv)
+        result = guest_main(argv)
         code = result if isinstance(result, int) else 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
@@ -70,7 +54,7 @@ def _run_guest(argv, env):
     os._exit(code)
 
 
-def _session_leader(request):
+def _session_leader(request, guest_main):
     """In the forked child: become the guest's session leader and wrapper."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()
@@ -94,7 +78,7 @@ def _session_leader(request):
         pass
     pid = os.fork()
     if pid == 0:
-        _run_guest(request["argv"], request["env"])
+        _run_guest(guest_main, request["argv"], request["env"])
     while True:
         try:
             _, status = os.waitpid(pid, 0)
@@ -113,7 +97,9 @@ def _exit_code(status):
     return os.WEXITSTATUS(status)
 
 
-def serve(stdin, stdout):
+def serve(stdin: TextIO, stdout: TextIO, guest_main: Callable[[list[str]], object]) -> None:
+    """Answer spawn requests until ``stdin`` closes; ``guest_main(argv)`` runs a guest
+    in each forked child (trove_lite/cmd/guest_launcher.py passes the agent's main)."""
     # the session leaders are reaped by the kernel, never by us
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     while True:
@@ -131,7 +117,7 @@ def serve(stdin, stdout):
             continue
         if pid == 0:
             try:
-                _session_leader(request)
+                _session_leader(request, guest_main)
             finally:
                 os._exit(127)
         stdout.write("%d\n" % pid)
@@ -154,7 +140,7 @@ class Launcher:
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "trove_lite.drivers.compute.launcher"],
+                    [sys.executable, "-m", "trove_lite.cmd.guest_launcher"],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                     start_new_session=True, close_fds=True)
             request = {"argv": list(argv), "env": dict(env), "server_dir": server_dir,
@@ -176,8 +162,3 @@ class Launcher:
                 self._proc.stdin.close()
                 self._proc.wait(timeout=10)
             self._proc = None
-
-
-if __name__ == "__main__":
-    preload()
-    serve(sys.stdin, sys.stdout)

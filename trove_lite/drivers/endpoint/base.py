@@ -52,15 +52,18 @@ class Endpoints(NamedTuple):
 
 
 class EndpointDriver(abc.ABC):
+    """Two stable addresses per replication set; the module docstring is the
+    contract (timing: ``ensure`` within 5 s; failures: ``EndpointError``)."""
+
     cuts_sessions = True      # see the contract above
     @abc.abstractmethod
-    def ensure(self, set_id, layout):
+    def ensure(self, set_id: str, layout: Layout) -> Endpoints:
         """Make the set's endpoints route as ``layout`` says; returns Endpoints."""
 
     @abc.abstractmethod
-    def remove(self, set_id):
+    def remove(self, set_id: str) -> None:
         """Tear the set's endpoints down (idempotent)."""
 
     @abc.abstractmethod
-    def get(self, set_id):
+    def get(self, set_id: str) -> Endpoints | None:
         """The set's Endpoints, or None if it has none."""

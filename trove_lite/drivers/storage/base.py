@@ -14,7 +14,7 @@ JSON can hold; keep each value under ~200 characters (Swift's header limit).
 import abc
 import hashlib
 import re
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from trove_lite import exceptions
 
@@ -80,34 +80,35 @@ class StorageDriver(abc.ABC):
     nothing); a location of another driver raises ``StorageError``.
     """
 
-    scheme = None
+    scheme: str | None = None
 
     @abc.abstractmethod
-    def location_for(self, location_hint):
+    def location_for(self, location_hint: str) -> str:
         """The location ``save(location_hint, ...)`` will use ('container/name')."""
 
     @abc.abstractmethod
-    def save(self, location_hint, stream, metadata, progress=None):
+    def save(self, location_hint: str, stream: Any, metadata: dict,
+             progress: Callable[[int], None] | None = None) -> StoredObject:
         """Store ``stream`` (``read(n)`` returning b'' at EOF); return a StoredObject."""
 
     @abc.abstractmethod
-    def load(self, location):
+    def load(self, location: str) -> "VerifyingReader":
         """A readable stream of the stored bytes, verified at EOF."""
 
     @abc.abstractmethod
-    def metadata(self, location):
+    def metadata(self, location: str) -> StoredObject:
         """The StoredObject (size, checksum, metadata) without reading the data."""
 
     @abc.abstractmethod
-    def delete(self, location):
+    def delete(self, location: str) -> bool:
         """Remove the object and all its segments; True if something was removed."""
 
     @abc.abstractmethod
-    def exists(self, location):
+    def exists(self, location: str) -> bool:
         """True if a complete object is at ``location``."""
 
     @abc.abstractmethod
-    def cleanup_partial(self, location):
+    def cleanup_partial(self, location: str) -> bool:
         """Remove what an interrupted save left at ``location``; True if anything was."""
 
 

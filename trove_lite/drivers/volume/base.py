@@ -20,6 +20,8 @@ STATUSES = ("creating", "available", "in-use", "extending", "error")
 class DriverError(exceptions.DriverError):
     """A volume backend failed; ``message`` says what and why."""
 
+    code = "volume_error"
+
 
 class VolumeNotFound(DriverError):
     http_status = 404
@@ -69,25 +71,25 @@ class VolumeDriver(abc.ABC):
     """
 
     @abc.abstractmethod
-    def create_volume(self, size_gb, name):
+    def create_volume(self, size_gb: int, name: str) -> Volume:
         """Create an empty volume of ``size_gb`` GB, formatted where local."""
 
     @abc.abstractmethod
-    def get_volume(self, volume_id):
+    def get_volume(self, volume_id: str) -> Volume:
         """The volume's current state; raises VolumeNotFound."""
 
     @abc.abstractmethod
-    def attach_volume(self, volume_id, server_id):
+    def attach_volume(self, volume_id: str, server_id: str) -> str:
         """Attach to a server; return the device (local: the mount path)."""
 
     @abc.abstractmethod
-    def detach_volume(self, volume_id, server_id):
+    def detach_volume(self, volume_id: str, server_id: str) -> None:
         """Detach (local: unmount); a volume not attached is left as it is."""
 
     @abc.abstractmethod
-    def extend_volume(self, volume_id, new_size_gb):
+    def extend_volume(self, volume_id: str, new_size_gb: int) -> None:
         """Grow to ``new_size_gb`` GB (must be larger than the current size)."""
 
     @abc.abstractmethod
-    def delete_volume(self, volume_id):
+    def delete_volume(self, volume_id: str) -> None:
         """Delete (local: unmount and remove the image); unknown ids are fine."""

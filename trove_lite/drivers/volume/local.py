@@ -33,7 +33,7 @@ from trove_lite.drivers.volume import base
 
 LOG = logging.getLogger(__name__)
 GB = 1024 ** 3
-_LOOP_PROBE = {}   # result of the one-time loop mount probe, per process
+_LOOP_PROBE: dict[str, bool] = {}   # result of the one-time loop mount probe, per process
 
 
 def loop_mount_works(scratch_dir):

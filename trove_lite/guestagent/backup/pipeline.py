@@ -25,6 +25,8 @@ import signal
 import subprocess
 import threading
 
+from trove_lite import exceptions
+
 LOG = logging.getLogger(__name__)
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20
@@ -39,8 +41,10 @@ class Stage:
     ok_marker: str | None = None     # a line stderr must contain for success
 
 
-class PipelineError(Exception):
+class PipelineError(exceptions.TroveLiteError):
     """A stage failed; ``stage`` is its name, ``detail`` the tail of its stderr."""
+
+    code = "pipeline_stage_failed"
 
     def __init__(self, stage, returncode, detail):
         self.stage, self.returncode, self.detail = stage, returncode, detail

@@ -30,9 +30,13 @@ import pymysql
 from trove_lite.datastores.base import (  # noqa: F401 (re-exported)
     SYSTEM_BINARIES, Binaries)
 
+from trove_lite import exceptions
 
-class ServerError(Exception):
+
+class ServerError(exceptions.TroveLiteError):
     """mariadbd could not be initialised, started or stopped."""
+
+    code = "datastore_server_error"
 
 
 

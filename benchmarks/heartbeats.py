@@ -153,7 +153,7 @@ def burst(guests, count, threads=4):
 def applied_all(db, count, ids):
     """Wait until every guest's last heartbeat of the burst is in the control DB
     (later ones of a guest supersede earlier ones: older ``sent`` is dropped)."""
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     from trove_lite.db import models
     last = {}

@@ -13,10 +13,11 @@ live writer, from the POST until the new source is ACTIVE and out of the set,
 with the number of acknowledged rows lost (target: at most 2 s, 0 lost).
 
 Both replicas' datadirs are on volumes made by the local volume driver (a
-loop-mounted ext4 image), so fsyncs cost the same. Apply rate: the same backlog (``--backlog`` single-row transactions from 4
-writers) is written while a replica's SQL thread is stopped and its IO thread
-has received it all; then transactions per second from START SLAVE SQL_THREAD
-until it applied the source's last GTID. Baseline: a hand-made replica with
+loop-mounted ext4 image), so fsyncs cost the same. Apply rate: the same backlog
+(``--backlog`` single-row transactions from 4 writers) is written while a
+replica's SQL thread is stopped and its IO thread has received it all; then
+transactions per second from START SLAVE SQL_THREAD until it applied the
+source's last GTID. Baseline: a hand-made replica with
 MariaDB's own parallel apply (same thread count, the server's default mode);
 trove-lite: a replica it created (target: at least 0.9x the baseline's rate).
 The per-step profile of each POST (the taskmanager's and the guest's own step
@@ -299,8 +300,8 @@ def main():
         from_backup = None
         if args.from_backup:     # scale-out from the store: a backup OF a replica
             from tests.functional.backups_api.conftest import wait_backup
-            backup = wait_backup(trove, trove.backups.create("b0", src.id).id,
-                                 timeout=600)     # src is a replica by now
+            wait_backup(trove, trove.backups.create("b0", src.id).id,
+                        timeout=600)     # src is a replica by now
             with _connect(current) as conn:
                 conn.cursor().execute("INSERT INTO w SELECT seq FROM seq_%d_to_%d"
                                       % (500000001, 500010000))

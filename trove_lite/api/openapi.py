@@ -50,7 +50,7 @@ def body_schema(handler) -> tuple[dict | None, bool]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
     for node in ast.walk(tree):
         for child in ast.iter_child_nodes(node):
-            child._parent = node  # noqa: SLF001 (for the optional check)
+            child._parent = node  # type: ignore[attr-defined]  # for the optional check
     for node in ast.walk(tree):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "body" and isinstance(node.func.value, ast.Name)
@@ -107,7 +107,7 @@ def _operation(path, method, controller, name, handler):
 
 def build(routes, controllers) -> dict:
     """The document for ``routes`` (``wsgi.ROUTES``) served by ``controllers``."""
-    paths = {}
+    paths: dict = {}
     for path, methods in routes:
         item = paths.setdefault(path, {})
         for method, (controller, name) in sorted(methods.items()):

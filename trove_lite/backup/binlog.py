@@ -112,7 +112,7 @@ def groups(events: Iterable[Event]) -> list[tuple[int, int, int]]:
         elif out and e.type not in (ROTATE_EVENT, STOP_EVENT, FORMAT_DESCRIPTION_EVENT):
             out[-1][1] = e.end
             out[-1][2] = max(out[-1][2], e.timestamp)
-    return [tuple(g) for g in out]
+    return [(g[0], g[1], g[2]) for g in out]
 
 
 def stop_position(events: Iterable[Event], stop_ts: int) -> int | None:

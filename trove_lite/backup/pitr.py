@@ -95,7 +95,8 @@ def coverage(backup: BackupPoint, segments: list,
     if backup.file_seq is None:
         return None
     ordered = sorted(segments, key=lambda s: (s.file_seq, s.start, s.kind != "data"))
-    needed, at, last_ts = [], None, None
+    needed: list = []
+    at, last_ts = None, None
     for seg in ordered:
         if at is None:
             # the segments of B's file from its start, up to the one holding B's position
@@ -136,7 +137,7 @@ def window(backups: Iterable[BackupPoint], segments: list,
         return [], None
     covers.sort(key=lambda c: c.start, reverse=True)
     spans = sorted((c.start, c.end, c.gap) for c in covers)
-    merged = []
+    merged: list[list] = []
     for start, end, gap in spans:
         if merged and start <= merged[-1][1]:
             if end > merged[-1][1]:
@@ -145,7 +146,7 @@ def window(backups: Iterable[BackupPoint], segments: list,
             merged.append([start, end, gap])
     gaps = [{"from": iso(a[1]), "to": iso(b[0]), "reason": a[2]}
             for a, b in zip(merged, merged[1:])]
-    view = {"earliest": iso(merged[0][0]), "latest": iso(merged[-1][1] - 1)}
+    view: dict = {"earliest": iso(merged[0][0]), "latest": iso(merged[-1][1] - 1)}
     if merged[-1][2]:
         view["archive_gap"] = merged[-1][2]
     if gaps:
@@ -192,7 +193,7 @@ def archive_floor(backups: Iterable[BackupPoint]) -> tuple[bool, int | None]:
     backups = list(backups)
     if any(b.file_seq is None for b in backups):
         return True, None
-    return False, min((b.file_seq for b in backups), default=None)
+    return False, min((b.file_seq for b in backups if b.file_seq is not None), default=None)
 
 
 # -- database -------------------------------------------------------------------------

@@ -126,7 +126,7 @@ def retention(items: list[Item], count: int | None, days: int | None,
     keep = set()
     held = [i for i in items if i.status in RUNNING or i.id in pinned]
     for item in wanted + held:
-        current = item
+        current: Item | None = item
         while current is not None and current.id not in keep:
             keep.add(current.id)
             current = by_id.get(current.parent_id) if current.parent_id else None
@@ -143,4 +143,4 @@ def retention(items: list[Item], count: int | None, days: int | None,
         return [], "nothing to trim (%d kept)" % len(keep)
     return doomed, ("%d chain(s) past the retention (%s) deleted, %d backup(s) kept"
                     % (len(doomed), "count %d" % count if count is not None
-                       else "%d day(s)" % days, len(keep)))
+                       else "%s day(s)" % days, len(keep)))

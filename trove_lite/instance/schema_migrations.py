@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from trove_lite.db import models
 from trove_lite.exceptions import BadRequest, Conflict, NotFound
-from trove_lite.guestagent.datastore.mariadb import validation as v
+from trove_lite.datastores.mariadb import validation as v
 from trove_lite.osc import inspector as osc_inspector
 from trove_lite.osc import parser as osc_parser
 

@@ -68,7 +68,7 @@ class ReplayGuard:
 
     def __init__(self, window: float):
         self.window = window
-        self._seen = collections.OrderedDict()
+        self._seen: collections.OrderedDict = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def first_time(self, token: bytes) -> bool:

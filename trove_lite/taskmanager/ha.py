@@ -208,7 +208,7 @@ def decide_failover(h):
 def parse_gtid_state(text: str | None) -> dict:
     """{(domain, server_id): seq} from ``gtid_binlog_state`` / ``gtid_slave_pos``
     text such as ``'0-1-100,0-2-150'`` (pure)."""
-    out = {}
+    out: dict = {}
     for part in (text or "").split(","):
         bits = part.strip().split("-")
         if len(bits) == 3 and all(b.isdigit() for b in bits):

@@ -68,7 +68,7 @@ class SourceGuard:
         info = replication.info
         # the option file booted a semi-sync source read_only
         self.fenced = info.get("role") == "source" and info.get("durability") == "semisync"
-        self._lost_since = None
+        self._lost_since: float | None = None
         self._fenced_at_id = 0      # connection ids above it came after the fence
         self._uptime = None         # the server's Uptime at the last tick
         self._stop = threading.Event()

@@ -95,7 +95,7 @@ def list_schemata():
 # be logged in clear too.)
 def _identified(password: str | None, password_hash: str | None) -> str:
     if password_hash is None:
-        password_hash = native_password_hash(password)
+        password_hash = native_password_hash(password or "")
     try:
         plugin = passwords.plugin_of(password_hash)
     except ValueError:

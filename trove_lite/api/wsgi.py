@@ -30,7 +30,7 @@ from trove_lite.api import server
 from trove_lite.api import configurations
 from trove_lite.api import databases, quotas
 from trove_lite.api import logs
-from trove_lite.api import health, metrics
+from trove_lite.api import console, events, health, metrics
 from trove_lite.api.views import Links
 from trove_lite.exceptions import BadRequest, NotFound, TroveLiteError, fault_body
 from trove_lite.instance.service import InstanceService
@@ -124,6 +124,8 @@ ROUTES = [
     (T + "/instances/{instance_id}/log", {"GET": ("logs", "index"),
                                           "POST": ("logs", "action")}),
     (T + "/instances/{instance_id}/log/{log_name}", {"GET": ("logs", "show")}),
+    # -- instance events (issue 20) --
+    (T + "/instances/{instance_id}/events", {"GET": ("events", "index")}),
     (T + "/instances/{instance_id}/log/{log_name}/objects", {"GET": ("logs", "objects")}),
     (T + "/instances/{instance_id}/log/{log_name}/objects/{number}", {
         "GET": ("logs", "object_show")}),
@@ -387,16 +389,19 @@ def _loggable_path(environ):
 
 
 class OpsApp:
-    """``/healthz``, ``/readyz`` and ``/metrics`` in front of everything else,
-    unauthenticated (outside the auth middleware) and outside /v1.0."""
+    """``/healthz``, ``/readyz``, ``/metrics`` and the console's static files in front
+    of everything else, unauthenticated (outside the auth middleware) and outside /v1.0."""
 
     def __init__(self, app, readiness, metrics_):
         self.app = app
         self.readiness = readiness
         self.metrics = metrics_
+        self.console = console.Console()
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
+        if console.Console.handles(path):
+            return self.console(environ, start_response)
         if path not in ("/healthz", "/readyz", "/metrics"):
             return self.app(environ, start_response)
         response = webob.Response()
@@ -444,6 +449,8 @@ def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
         "backups": backups.BackupsController(conf, db, taskmanager_api),
         # -- datastore logs (issue 17) --
         **logs.make_controllers(conf, db, service),
+        # -- instance events (issue 20) --
+        "events": events.EventsController(conf, db, service),
     }
     app_metrics = metrics.Metrics(db)
     app = App(conf, controllers, authorize, app_metrics)

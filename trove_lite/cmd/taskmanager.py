@@ -12,6 +12,7 @@ from trove_lite import config  # noqa: E402
 from trove_lite.db import deployment  # noqa: E402
 from trove_lite.db.session import Database  # noqa: E402
 from trove_lite.drivers import factory  # noqa: E402
+from trove_lite.instance import events  # noqa: E402
 from trove_lite.rpc import transport  # noqa: E402
 from trove_lite.taskmanager.manager import TaskManager  # noqa: E402
 
@@ -24,7 +25,7 @@ def start(conf, db):
     manager = TaskManager(conf, db, drivers.compute, drivers.volume)
     manager.reconcile()  # before taking new work: pick up flows a dead taskmanager left
     server = transport.make_server(conf, conf.taskmanager.topic, socket.gethostname(),
-                                   [manager])
+                                   [manager], serializer=events.RequestIdSerializer())
     server.start()
     manager.start_reconciler()
     LOG.info("taskmanager listening on topic %s", conf.taskmanager.topic)

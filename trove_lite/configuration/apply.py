@@ -20,6 +20,7 @@ import logging
 from sqlalchemy import select
 
 from trove_lite.db import models
+from trove_lite.instance import events
 from trove_lite.exceptions import TroveLiteError
 
 LOG = logging.getLogger(__name__)
@@ -112,6 +113,8 @@ class Applier:
                         configuration_id, e.message)
             with self.db.session() as s:
                 record(s, instance_id, configuration_id, FAILED, e.message)
+            events.record(self.db, instance_id, "fault", "Configuration %s not applied: %s"
+                          % (configuration_id, e.message))
             return
         with self.db.session() as s:
             inst = s.get(models.Instance, instance_id)
@@ -124,6 +127,9 @@ class Applier:
                    None if state == APPLIED else "a newer change is waiting", values)
         LOG.info("instance %s: configuration %s applied (restart needed: %s)", instance_id,
                  configuration_id, result.get("restart_required"))
+        events.record(self.db, instance_id, "configuration", "configuration %s %s%s" % (
+            configuration_id, state, " (restart required)" if result.get("restart_required")
+            else ""))
 
     def retry_due(self):
         """Ids of instances whose apply is pending or failed, whose guest sent a

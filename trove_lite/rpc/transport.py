@@ -54,14 +54,14 @@ def get_transport(conf):
         return _TRANSPORTS[key]
 
 
-def make_server(conf, topic, server, endpoints):
+def make_server(conf, topic, server, endpoints, serializer=None):
     """An RPC server on ``topic`` dispatching to ``endpoints`` in threads.
 
     Call ``.start()``; ``.stop(); .wait()`` to finish in-flight requests.
     """
     target = messaging.Target(topic=topic, server=server)
     return messaging.get_rpc_server(get_transport(conf), target, list(endpoints),
-                                    executor="threading",
+                                    executor="threading", serializer=serializer,
                                     access_policy=messaging.rpc.DefaultRPCAccessPolicy)
 
 

@@ -47,6 +47,7 @@ from sqlalchemy import delete, select
 from trove_lite import exceptions
 from trove_lite.db import models
 from trove_lite.drivers.endpoint import base as endpoint_base
+from trove_lite.instance import events
 from trove_lite.guestagent.datastore.mariadb.replication import domain0_seq
 from trove_lite.status import ServiceStatus, TaskStatus
 
@@ -344,6 +345,7 @@ class HA:
         winner = target if not new.slave_of_id else new.slave_of_id
         self._probe_failures.pop(source_id, None)
         self.set_changed(winner, keep=True)
+        events.record(self.db, winner, "failover", "from %s: %s" % (source_id, reason))
         LOG.warning("failover of %s done in %.2f s: %s is the source (%s)", source_id,
                     time.monotonic() - started, winner, reason)
 

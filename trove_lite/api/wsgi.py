@@ -40,6 +40,7 @@ LOG = logging.getLogger(__name__)
 
 ENVIRON_CONTEXT = "trove_lite.context"
 ENVIRON_ROUTE = "trove_lite.route"  # the matched route template, for metrics
+ENVIRON_REQUEST_CONTEXT = "trove_lite.request_context"  # the context a handler got
 TENANT_MAX = 64
 BUG_LINE = "Unexpected exception raised, please report it as a BUG"
 
@@ -315,6 +316,9 @@ class App:
             status, body = fault_body(TroveLiteError())
             headers = []
         response = webob.Response(status=status, headerlist=list(headers))
+        ctx = environ.get(ENVIRON_REQUEST_CONTEXT)
+        if ctx is not None:  # Trove's header: the id events and logs of this request carry
+            response.headers["X-OpenStack-Request-ID"] = ctx.request_id
         if body is not None:
             response.content_type = "application/json"
             response.charset = "utf-8"
@@ -347,6 +351,7 @@ class App:
         if tenant_id is not None:
             validate_tenant(tenant_id)
         ctx = self._context(request.environ, tenant_id)
+        request.environ[ENVIRON_REQUEST_CONTEXT] = ctx
         api_request = ApiRequest(request, tenant_id, ctx, self.authorize, self.limits)
         result = getattr(self.controllers[controller], name)(api_request, **params)
         status, body = result[0], result[1]

@@ -1,0 +1,63 @@
+"""After a real create and a real backup on the all-in-one: /metrics has the
+series an operator graphs, with sane values, and the instance's event history
+tells the owner what happened, with the request id the API answered."""
+
+import time
+
+import pytest
+import requests
+
+from tests.functional.api.test_metrics_health import samples
+from tests.functional.backups_api.conftest import wait_active, wait_backup
+
+pytestmark = pytest.mark.slow
+
+
+def test_metrics_and_events_after_a_create_and_a_backup(local_cp):
+    trove = local_cp.client()
+    resp = requests.post(local_cp.endpoint() + "/instances", timeout=30, json={"instance": {
+        "name": "observed", "flavorRef": "1", "volume": {"size": 1},
+        "datastore": {"type": "mariadb", "version": "10.11"}}})
+    assert resp.status_code == 200, resp.text
+    create_request = resp.headers["X-OpenStack-Request-ID"]
+    inst = wait_active(trove, resp.json()["instance"]["id"])
+    backup = wait_backup(trove, trove.backups.create("nightly", inst.id).id)
+    assert backup.status == "COMPLETED", backup.fail_reason
+
+    deadline = time.monotonic() + 10
+    while True:  # the COMPLETED event is written just after the status
+        found = requests.get(local_cp.endpoint() + "/instances/%s/events" % inst.id,
+                             timeout=10).json()["events"]
+        if any("COMPLETED" in e["detail"] for e in found) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    kinds = [e["kind"] for e in reversed(found)]  # oldest first
+    assert kinds == ["create", "backup", "backup"], found
+    assert found[-1]["request_id"] == create_request
+    assert "ACTIVE after" in found[-1]["detail"]
+    assert "started" in found[1]["detail"] and "COMPLETED" in found[0]["detail"]
+    assert requests.get(local_cp.endpoint("someone-else") + "/instances/%s/events"
+                        % inst.id, timeout=10).status_code == 404
+
+    scrape = samples(requests.get(local_cp.endpoint_root + "/metrics", timeout=10).text)
+    steps = {labels["step"]: v for labels, v in
+             scrape["trove_lite_task_step_duration_seconds_count"]}
+    sums = {labels["step"]: v for labels, v in
+            scrape["trove_lite_task_step_duration_seconds_sum"]}
+    assert steps["volume * created"] >= 1 and steps["server * created"] >= 1, steps
+    assert 0 < sums["the guest reports the database serving"] < 120
+    rate = dict((labels["instance_id"], v) for labels, v in
+                scrape["trove_lite_backup_throughput_bytes_per_second"])[inst.id]
+    assert 1024 < rate < 10 * 1024 ** 3, rate
+    age = dict((labels["instance_id"], v) for labels, v in
+               scrape["trove_lite_instance_heartbeat_age_seconds"])[inst.id]
+    assert 0 <= age < 30
+    assert ({"status": "COMPLETED"}, 1.0) in scrape["trove_lite_backups"]
+    assert any(labels["status"] == "ACTIVE" and v >= 1
+               for labels, v in scrape["trove_lite_instances"])
+    assert scrape["trove_lite_failovers_total"] == [({}, 0.0)]
+    posts = [v for labels, v in scrape["trove_lite_api_request_duration_seconds_count"]
+             if labels["route"] == "/v1.0/{tenant_id}/instances" and labels["method"] == "POST"
+             and labels["status"] == "200"]
+    assert posts == [1.0]
+    assert "observed" not in requests.get(local_cp.endpoint_root + "/metrics", timeout=10).text

@@ -2,6 +2,9 @@
 series an operator graphs, with sane values, and the instance's event history
 tells the owner what happened, with the request id the API answered."""
 
+import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -61,3 +64,24 @@ def test_metrics_and_events_after_a_create_and_a_backup(local_cp):
              and labels["status"] == "200"]
     assert posts == [1.0]
     assert "observed" not in requests.get(local_cp.endpoint_root + "/metrics", timeout=10).text
+
+
+def test_cli_wait_follows_a_create_and_a_backup_to_the_end(local_cp):
+    def cli(*argv):
+        return subprocess.run([sys.executable, "-m", "trove_lite.cli.main", "--endpoint",
+                               local_cp.endpoint(), "--json", *argv], capture_output=True,
+                              text=True, timeout=180)
+    made = cli("create", "waited", "1", "--size", "1", "--datastore", "mariadb",
+               "--datastore_version", "10.11", "--wait")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["status"] == "ACTIVE"
+    bars = made.stderr.splitlines()
+    assert bars[0].startswith("[") and "BUILD" in bars[0] and "ETA" in bars[0], bars
+    assert bars[-1].startswith("[####################] 100%  ACTIVE"), bars
+    inst_id = json.loads(made.stdout)["id"]
+    backup = cli("backup-create", inst_id, "waited-backup", "--wait")
+    assert backup.returncode == 0, backup.stderr
+    assert json.loads(backup.stdout)["status"] == "COMPLETED"
+    assert "100%  COMPLETED" in backup.stderr.splitlines()[-1]
+    restart = cli("restart", inst_id, "--wait")
+    assert restart.returncode == 0 and "100%  ACTIVE" in restart.stderr, restart.stderr

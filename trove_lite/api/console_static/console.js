@@ -87,6 +87,7 @@ async function instanceList() {
     el("table", { id: "instances" }, el("tr", {}, ["Name", "Status", "Operating status",
       "Datastore", "Replication", "Address"].map((h) => el("th", {}, h))), rows)),
     createForm());
+  if (!performance.getEntriesByName("instances-rendered").length) performance.mark("instances-rendered");
   schedule(instanceList, 5000);
 }
 

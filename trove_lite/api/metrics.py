@@ -15,7 +15,10 @@ process). Series:
   ``status``; ``trove_lite_control_db_up`` (0 when the scrape could not read);
   ``trove_lite_backup_throughput_bytes_per_second`` by ``instance_id`` (its newest
   completed backup: stored bytes over its run time); ``trove_lite_failovers_total``
-  (automatic failovers, counted from the instance events).
+  (automatic failovers, counted from the instance events);
+  ``trove_lite_restore_throughput_bytes_per_second`` by ``instance_id`` (an instance
+  created from a backup: the backup's stored bytes over the time from the create
+  request to its ``create`` event, so server start is included: end to end).
 - ``trove_lite_task_step_duration_seconds`` (histogram by ``step``, the flow step's
   sentence with ids and numbers as ``*``): observed by the taskmanager flows in
   this process (``STEPS``), so the all-in-one shows them; a separate taskmanager
@@ -95,6 +98,9 @@ class ControlPlaneCollector:
                                        "Stored bytes per second of the newest completed "
                                        "backup", labels=["instance_id"])
         failovers = CounterMetricFamily("trove_lite_failovers", "Automatic failovers done")
+        restores = GaugeMetricFamily("trove_lite_restore_throughput_bytes_per_second",
+                                     "Backup bytes per second of a restore, from the create "
+                                     "request to ACTIVE", labels=["instance_id"])
         now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
         with self.db.session() as s:
             rows = s.execute(
@@ -115,6 +121,16 @@ class ControlPlaneCollector:
                 models.Backup.meta).where(models.Backup.deleted.is_(False),
                                           models.Backup.status == "COMPLETED")
                 .order_by(models.Backup.updated)).all()
+            restored = s.execute(
+                select(models.Instance.id, models.Instance.created, models.Backup.meta,
+                       func.min(models.InstanceEvent.created))
+                .join(models.Backup, models.Backup.id == models.Instance.restore_backup_id)
+                .join(models.InstanceEvent, (models.InstanceEvent.instance_id ==
+                                             models.Instance.id)
+                      & (models.InstanceEvent.kind == "create"))
+                .where(models.Instance.deleted.is_(False))
+                .group_by(models.Instance.id, models.Instance.created,
+                          models.Backup.meta)).all()
             failovers.add_metric([], s.execute(
                 select(func.count()).select_from(models.InstanceEvent).where(
                     models.InstanceEvent.kind == "failover")).scalar_one())
@@ -125,6 +141,11 @@ class ControlPlaneCollector:
                 newest[iid] = size / max((updated - created).total_seconds(), 1.0)
         for iid, rate in sorted(newest.items()):
             throughput.add_metric([iid], rate)
+        for iid, created, meta, active_at in restored:
+            size = _json(meta).get("size_bytes")
+            if size and active_at:
+                restores.add_metric([iid], size / max(
+                    (active_at - created).total_seconds(), 1.0))
         counts = {}
         for iid, task, status, updated_at, replication in rows:
             key = (display_status(task, status or ServiceStatus.NEW, iid in backing_up),
@@ -140,7 +161,7 @@ class ControlPlaneCollector:
             instances.add_metric([status, task], n)
         for status, n in backup_counts:
             backups.add_metric([status], n)
-        return [instances, heartbeat, lag, backups, throughput, failovers]
+        return [instances, heartbeat, lag, backups, throughput, failovers, restores]
 
 
 def _json(raw):

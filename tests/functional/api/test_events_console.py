@@ -7,6 +7,7 @@ import json
 import uuid
 
 import requests
+from sqlalchemy import select
 
 from tests.functional.api.test_metrics_health import samples
 from trove_lite.db import models
@@ -75,4 +76,18 @@ def test_metrics_backup_throughput_and_failovers(api_env, tenant):
     rates = dict((labels["instance_id"], v) for labels, v in
                  scrape["trove_lite_backup_throughput_bytes_per_second"])
     assert rates[inst.id] == 10 * 1024 * 1024
+
+    # an instance restored from that backup, ACTIVE 8 s after its create request
+    restored = _create(api_env, tenant, "r-" + uuid.uuid4().hex[:6])
+    with api_env.db.session() as s:
+        row = s.get(models.Instance, restored.id)
+        row.restore_backup_id = s.execute(select(models.Backup.id).where(
+            models.Backup.instance_id == inst.id)).scalar_one()
+        row.created = start
+        s.add(models.InstanceEvent(instance_id=restored.id, tenant_id=tenant, kind="create",
+                                   created=start + datetime.timedelta(seconds=8)))
+    scrape = samples(requests.get(api_env.url + "/metrics", timeout=10).text)
+    restores = dict((labels["instance_id"], v) for labels, v in
+                    scrape["trove_lite_restore_throughput_bytes_per_second"])
+    assert restores == {restored.id: 5 * 1024 * 1024}
     assert tenant not in requests.get(api_env.url + "/metrics", timeout=10).text

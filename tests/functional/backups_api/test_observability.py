@@ -85,3 +85,13 @@ def test_cli_wait_follows_a_create_and_a_backup_to_the_end(local_cp):
     assert "100%  COMPLETED" in backup.stderr.splitlines()[-1]
     restart = cli("restart", inst_id, "--wait")
     assert restart.returncode == 0 and "100%  ACTIVE" in restart.stderr, restart.stderr
+
+    backup_id = json.loads(backup.stdout)["id"]
+    restored = cli("create", "restored", "1", "--size", "1", "--datastore", "mariadb",
+                   "--datastore_version", "10.11", "--backup", backup_id, "--wait")
+    assert restored.returncode == 0, restored.stderr
+    restored_id = json.loads(restored.stdout)["id"]
+    scrape = samples(requests.get(local_cp.endpoint_root + "/metrics", timeout=10).text)
+    rate = dict((labels["instance_id"], v) for labels, v in
+                scrape["trove_lite_restore_throughput_bytes_per_second"])[restored_id]
+    assert 1024 < rate < 10 * 1024 ** 3, rate

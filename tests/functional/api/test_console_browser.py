@@ -125,3 +125,39 @@ def test_console_lists_draws_the_topology_and_moves_the_backup_bar(api_env, tena
                 what="the not-found message")
     assert "could not be found" in err[0].text
     assert "other-tenants-db" not in browser.page_source
+
+
+@pytest.mark.parametrize("api_env", ["sqlite"], indirect=True)
+def test_console_actions_create_restart_backup_delete(api_env, tenant, browser):
+    from selenium.webdriver.common.by import By
+    browser.get(api_env.url + "/console/?tenant=" + tenant)
+    form = _wait(lambda: browser.find_elements(By.ID, "create"), what="the create form")[0]
+    form.find_element(By.NAME, "name").send_keys("from-the-console")
+    flavor = form.find_element(By.NAME, "flavor")
+    flavor.clear()
+    flavor.send_keys("1")
+    form.find_element(By.TAG_NAME, "button").click()
+    _wait(lambda: "#/instances/" in browser.current_url, what="the new instance's page")
+    iid = browser.current_url.rsplit("/", 1)[1]
+    assert api_env.recorder.wait_for("create_instance", iid)
+    assert api_env.client(tenant).instances.get(iid).name == "from-the-console"
+    api_env.make_active(iid)
+
+    browser.refresh()
+    _wait(lambda: "ACTIVE" in browser.find_element(By.ID, "title").text, what="ACTIVE")
+    browser.find_element(By.ID, "restart").click()
+    assert api_env.recorder.wait_for("restart_instance", iid)
+    api_env.make_active(iid)
+    _wait(lambda: "ACTIVE" in browser.find_element(By.ID, "title").text, what="ACTIVE again")
+    browser.find_element(By.ID, "backup").click()
+    _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#backup-table tr[data-id]"),
+          what="the new backup in the table")
+    assert [b.instance_id for b in api_env.client(tenant).backups.list()] == [iid]
+    with api_env.db.session() as s:  # let the delete through: the backup ended
+        s.execute(update(models.Backup).where(models.Backup.instance_id == iid).values(
+            status="COMPLETED", progress=100.0))
+
+    browser.find_element(By.ID, "delete").click()
+    browser.switch_to.alert.accept()
+    assert api_env.recorder.wait_for("delete_instance", iid)
+    _wait(lambda: browser.current_url.endswith("#/"), what="back to the list")

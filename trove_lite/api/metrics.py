@@ -20,9 +20,9 @@ process). Series:
   created from a backup: the backup's stored bytes over the time from the create
   request to its ``create`` event, so server start is included: end to end).
 - ``trove_lite_task_step_duration_seconds`` (histogram by ``step``, the flow step's
-  sentence with ids and numbers as ``*``): observed by the taskmanager flows in
-  this process (``STEPS``), so the all-in-one shows them; a separate taskmanager
-  process keeps its own.
+  sentence with ids and numbers as ``*``): ``common/steps.py``, observed by the
+  taskmanager flows in this process, so the all-in-one shows them; a separate
+  taskmanager process keeps its own.
 
 Labels carry instance ids at most, never tenant ids or names. Nothing here
 contacts a guest: guests' figures arrive with their heartbeats.
@@ -31,7 +31,6 @@ contacts a guest: guests' figures arrive with their heartbeats.
 import datetime
 import json
 import logging
-import re
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -39,6 +38,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from trove_lite.common.steps import STEPS
 from trove_lite.db import models
 from trove_lite.instance.service import RUNNING_BACKUP_STATES
 from trove_lite.status import ServiceStatus, display_status
@@ -48,20 +48,6 @@ LOG = logging.getLogger(__name__)
 UNMATCHED = "unmatched"
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-_VARYING = re.compile(r"\S*\d\S*")
-
-# the flows of this process observe their steps here (see observe_step)
-STEPS = CollectorRegistry()
-STEP_DURATION = Histogram("trove_lite_task_step_duration_seconds",
-                          "Duration of one step of a taskmanager flow",
-                          ["step"], buckets=STEP_BUCKETS, registry=STEPS)
-
-
-def observe_step(what: str, seconds: float) -> None:
-    """One finished flow step; ids, addresses and numbers become ``*`` in the label."""
-    STEP_DURATION.labels(_VARYING.sub("*", what)[:80]).observe(seconds)
-
 
 class ControlPlaneCollector:
     """Gauges read from the control database on each scrape."""

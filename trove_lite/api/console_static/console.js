@@ -38,7 +38,8 @@ async function api(method, path, body) {
   const resp = await fetch("/v1.0/" + encodeURIComponent(tenant) + path, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await resp.text();
-  const data = text ? JSON.parse(text) : {};
+  let data = {};
+  try { data = text ? JSON.parse(text) : {}; } catch (e) { data = {}; }  // e.g. a proxy's HTML
   if (!resp.ok) {
     const fault = Object.values(data)[0] || {};
     throw new Error(fault.message || resp.status + " " + resp.statusText);

@@ -95,3 +95,55 @@ def test_cli_wait_follows_a_create_and_a_backup_to_the_end(local_cp):
     rate = dict((labels["instance_id"], v) for labels, v in
                 scrape["trove_lite_restore_throughput_bytes_per_second"])[restored_id]
     assert 1024 < rate < 10 * 1024 ** 3, rate
+
+
+def test_configuration_apply_and_resize_are_in_the_event_history(local_cp):
+    trove = local_cp.client()
+    inst = wait_active(trove, trove.instances.create(
+        "evented", "1", volume={"size": 1}, datastore="mariadb",
+        datastore_version="10.11").id)
+    group = trove.configurations.create("ev-group", json.dumps({"max_connections": 120}),
+                                        datastore="mariadb", datastore_version="10.11")
+    trove.instances.update(inst.id, configuration=group.id)
+    trove.configurations.edit(group.id, json.dumps({"max_connections": 130}))
+
+    def kinds():
+        return [e["kind"] for e in requests.get(
+            local_cp.endpoint() + "/instances/%s/events" % inst.id, timeout=10
+        ).json()["events"]]
+
+    def wait_kind(kind):
+        deadline = time.monotonic() + 60
+        while kind not in kinds():
+            assert time.monotonic() < deadline, kinds()
+            time.sleep(0.3)
+    wait_kind("configuration")  # the edit's apply (an attach asks the guest in the request)
+    trove.instances.resize_volume(inst.id, 2)
+    wait_kind("resize")
+    found = requests.get(local_cp.endpoint() + "/instances/%s/events" % inst.id,
+                         timeout=10).json()["events"]
+    details = {e["kind"]: e["detail"] for e in found}
+    assert details["resize"] == "volume 1 -> 2 GB"
+    assert details["configuration"].startswith("configuration %s applied" % group.id)
+    assert "fault" not in details
+
+
+def test_a_resize_sent_while_a_configuration_applies_still_happens(local_cp):
+    """The API takes a resize while the taskmanager applies a configuration edit to the
+    same instance; the resize must run once the apply ends, not be dropped."""
+    trove = local_cp.client()
+    inst = wait_active(trove, trove.instances.create(
+        "raced", "1", volume={"size": 1}, datastore="mariadb",
+        datastore_version="10.11").id)
+    group = trove.configurations.create("race-group", json.dumps({"max_connections": 120}),
+                                        datastore="mariadb", datastore_version="10.11")
+    trove.instances.update(inst.id, configuration=group.id)
+    trove.configurations.edit(group.id, json.dumps({"max_connections": 140}))
+    trove.instances.resize_volume(inst.id, 2)
+    deadline = time.monotonic() + 40
+    while trove.instances.get(inst.id).volume.get("size") != 2:
+        assert time.monotonic() < deadline, (trove.instances.get(inst.id).status, [
+            line for line in local_cp.log_tail("aio", 400).splitlines()
+            if "ignored" in line or "resize" in line.lower()][-5:])
+        time.sleep(0.3)
+    assert wait_active(trove, inst.id).volume["size"] == 2

@@ -129,10 +129,22 @@ def test_console_lists_draws_the_topology_and_moves_the_backup_bar(api_env, tena
 
 @pytest.mark.parametrize("api_env", ["sqlite"], indirect=True)
 def test_console_actions_create_restart_backup_delete(api_env, tenant, browser):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     browser.get(api_env.url + "/console/?tenant=" + tenant)
     form = _wait(lambda: browser.find_elements(By.ID, "create"), what="the create form")[0]
     form.find_element(By.NAME, "name").send_keys("from-the-console")
+    # the list refreshes every 5 s; what the user typed survives it
+    table = _wait(lambda: browser.find_elements(By.ID, "instances"), what="the list")[0]
+
+    def replaced():
+        try:
+            table.tag_name
+            return False
+        except StaleElementReferenceException:
+            return True
+    _wait(replaced, timeout=8, what="a refresh of the list")
+    assert form.find_element(By.NAME, "name").get_attribute("value") == "from-the-console"
     flavor = form.find_element(By.NAME, "flavor")
     flavor.clear()
     flavor.send_keys("1")

@@ -47,13 +47,14 @@ async function api(method, path, body) {
   return data;
 }
 
-async function listAll(path, key) {
+async function listAll(path, key, onPage) {
   let items = [], url = path;
   for (;;) {
     const page = await api("GET", url);
     items = items.concat(page[key]);
     const next = (page.links || []).find((l) => l.rel === "next");
     if (!next) return items;
+    if (onPage) onPage(items);
     url = path + "?" + next.href.split("?")[1];
   }
 }
@@ -74,22 +75,33 @@ function login() {
 }
 
 // -- instance list --------------------------------------------------------------
-async function instanceList() {
-  const instances = await listAll("/instances/detail", "instances");
-  const byId = Object.fromEntries(instances.map((i) => [i.id, i]));
-  const rows = instances.map((i) => el("tr", { "data-id": i.id },
-    el("td", {}, el("a", { href: "#/instances/" + i.id }, i.name)),
-    el("td", {}, status(i.status)), el("td", {}, status(i.operating_status || "")),
-    el("td", {}, i.datastore.type + " " + i.datastore.version),
-    el("td", {}, i.replica_of ? "replica of " + ((byId[i.replica_of.id] || {}).name || i.replica_of.id)
-      : (i.replicas ? "source (" + i.replicas.length + " replicas)" : "")),
-    el("td", {}, (i.ip || []).join(", "))));
-  main(el("section", {}, el("h2", {}, "Instances (" + instances.length + ")"),
-    el("table", { id: "instances" }, el("tr", {}, ["Name", "Status", "Operating status",
-      "Datastore", "Replication", "Address"].map((h) => el("th", {}, h))), rows)),
-    createForm());
+function instanceList() {
+  // the form is built once (a refresh must not wipe what the user is typing); the
+  // table is redrawn as each page of /instances/detail arrives, then every 5 s
+  main(el("section", { id: "list" }, el("h2", {}, "Instances"), el("p", {}, "Loading…")), createForm());
+  return refreshList();
+}
+
+async function refreshList() {
+  const draw = (instances, done) => {
+    const byId = Object.fromEntries(instances.map((i) => [i.id, i]));
+    const rows = instances.map((i) => el("tr", { "data-id": i.id },
+      el("td", {}, el("a", { href: "#/instances/" + i.id }, i.name)),
+      el("td", {}, status(i.status)), el("td", {}, status(i.operating_status || "")),
+      el("td", {}, i.datastore.type + " " + i.datastore.version),
+      el("td", {}, i.replica_of ? "replica of " + ((byId[i.replica_of.id] || {}).name || i.replica_of.id)
+        : (i.replicas ? "source (" + i.replicas.length + " replicas)" : "")),
+      el("td", {}, (i.ip || []).join(", "))));
+    const list = document.getElementById("list");
+    if (!list) return;
+    list.replaceChildren(el("h2", {}, "Instances (" + instances.length + (done ? "" : "…") + ")"),
+      el("table", { id: "instances" }, el("tr", {}, ["Name", "Status", "Operating status",
+        "Datastore", "Replication", "Address"].map((h) => el("th", {}, h))), rows));
+  };
+  const instances = await listAll("/instances/detail", "instances", (sofar) => draw(sofar, false));
+  draw(instances, true);
   if (!performance.getEntriesByName("instances-rendered").length) performance.mark("instances-rendered");
-  schedule(instanceList, 5000);
+  schedule(refreshList, 5000);
 }
 
 function createForm() {

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 for pair in mariadb-backup:mariadb-backup memcached:memcached pigz:pigz zstd:zstd \
             pt-online-schema-change:percona-toolkit sysbench:sysbench e2fsck:e2fsprogs nft:nftables \
-            mariadbd:mariadb-server patchelf:patchelf haproxy:haproxy; do
+            mariadbd:mariadb-server patchelf:patchelf haproxy:haproxy \
+            chromium:chromium chromedriver:chromium-driver; do
     cmd=${pair%%:*}; pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

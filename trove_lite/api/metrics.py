@@ -12,7 +12,17 @@ process). Series:
   ``trove_lite_instance_heartbeat_age_seconds`` by ``instance_id``;
   ``trove_lite_replica_lag_seconds`` by ``instance_id`` and ``source_id`` from
   the replication block the conductor stores; ``trove_lite_backups`` by
-  ``status``; ``trove_lite_control_db_up`` (0 when the scrape could not read).
+  ``status``; ``trove_lite_control_db_up`` (0 when the scrape could not read);
+  ``trove_lite_backup_throughput_bytes_per_second`` by ``instance_id`` (its newest
+  completed backup: stored bytes over its run time); ``trove_lite_failovers_total``
+  (automatic failovers, counted from the instance events);
+  ``trove_lite_restore_throughput_bytes_per_second`` by ``instance_id`` (an instance
+  created from a backup: the backup's stored bytes over the time from the create
+  request to its ``create`` event, so server start is included: end to end).
+- ``trove_lite_task_step_duration_seconds`` (histogram by ``step``, the flow step's
+  sentence with ids and numbers as ``*``): ``common/steps.py``, observed by the
+  taskmanager flows in this process, so the all-in-one shows them; a separate
+  taskmanager process keeps its own.
 
 Labels carry instance ids at most, never tenant ids or names. Nothing here
 contacts a guest: guests' figures arrive with their heartbeats.
@@ -24,10 +34,11 @@ import logging
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from trove_lite.common.steps import STEPS
 from trove_lite.db import models
 from trove_lite.instance.service import RUNNING_BACKUP_STATES
 from trove_lite.status import ServiceStatus, display_status
@@ -37,7 +48,6 @@ LOG = logging.getLogger(__name__)
 UNMATCHED = "unmatched"
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-
 
 class ControlPlaneCollector:
     """Gauges read from the control database on each scrape."""
@@ -70,6 +80,13 @@ class ControlPlaneCollector:
                                 "Replica lag the guest last reported",
                                 labels=["instance_id", "source_id"])
         backups = GaugeMetricFamily("trove_lite_backups", "Backups", labels=["status"])
+        throughput = GaugeMetricFamily("trove_lite_backup_throughput_bytes_per_second",
+                                       "Stored bytes per second of the newest completed "
+                                       "backup", labels=["instance_id"])
+        failovers = CounterMetricFamily("trove_lite_failovers", "Automatic failovers done")
+        restores = GaugeMetricFamily("trove_lite_restore_throughput_bytes_per_second",
+                                     "Backup bytes per second of a restore, from the create "
+                                     "request to ACTIVE", labels=["instance_id"])
         now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
         with self.db.session() as s:
             rows = s.execute(
@@ -85,6 +102,36 @@ class ControlPlaneCollector:
             backing_up = set(s.execute(select(models.Backup.instance_id).where(
                 models.Backup.deleted.is_(False),
                 models.Backup.status.in_(RUNNING_BACKUP_STATES))).scalars())
+            completed = s.execute(select(
+                models.Backup.instance_id, models.Backup.created, models.Backup.updated,
+                models.Backup.meta).where(models.Backup.deleted.is_(False),
+                                          models.Backup.status == "COMPLETED")
+                .order_by(models.Backup.updated)).all()
+            restored = s.execute(
+                select(models.Instance.id, models.Instance.created, models.Backup.meta,
+                       func.min(models.InstanceEvent.created))
+                .join(models.Backup, models.Backup.id == models.Instance.restore_backup_id)
+                .join(models.InstanceEvent, (models.InstanceEvent.instance_id ==
+                                             models.Instance.id)
+                      & (models.InstanceEvent.kind == "create"))
+                .where(models.Instance.deleted.is_(False))
+                .group_by(models.Instance.id, models.Instance.created,
+                          models.Backup.meta)).all()
+            failovers.add_metric([], s.execute(
+                select(func.count()).select_from(models.InstanceEvent).where(
+                    models.InstanceEvent.kind == "failover")).scalar_one())
+        newest = {}
+        for iid, created, updated, meta in completed:  # oldest first: the newest wins
+            size = _json(meta).get("size_bytes")
+            if size and created and updated:
+                newest[iid] = size / max((updated - created).total_seconds(), 1.0)
+        for iid, rate in sorted(newest.items()):
+            throughput.add_metric([iid], rate)
+        for iid, created, meta, active_at in restored:
+            size = _json(meta).get("size_bytes")
+            if size and active_at:
+                restores.add_metric([iid], size / max(
+                    (active_at - created).total_seconds(), 1.0))
         counts = {}
         for iid, task, status, updated_at, replication in rows:
             key = (display_status(task, status or ServiceStatus.NEW, iid in backing_up),
@@ -92,7 +139,7 @@ class ControlPlaneCollector:
             counts[key] = counts.get(key, 0) + 1
             if updated_at is not None:
                 heartbeat.add_metric([iid], max(0.0, (now - updated_at).total_seconds()))
-            block = _replication(replication)
+            block = _json(replication)
             if block.get("role") == "replica" and block.get("lag_seconds") is not None:
                 lag.add_metric([iid, str(block.get("source_id") or "")],
                                float(block["lag_seconds"]))
@@ -100,10 +147,11 @@ class ControlPlaneCollector:
             instances.add_metric([status, task], n)
         for status, n in backup_counts:
             backups.add_metric([status], n)
-        return [instances, heartbeat, lag, backups]
+        return [instances, heartbeat, lag, backups, throughput, failovers, restores]
 
 
-def _replication(raw):
+def _json(raw):
+    """A stored JSON object column as a dict ({} when empty or not an object)."""
     if not raw:
         return {}
     try:
@@ -130,4 +178,4 @@ class Metrics:
 
     def exposition(self):
         """(content type, body bytes) of one scrape."""
-        return CONTENT_TYPE_LATEST, generate_latest(self.registry)
+        return CONTENT_TYPE_LATEST, generate_latest(self.registry) + generate_latest(STEPS)

@@ -67,6 +67,8 @@ _ACTIONS = [
      [("POST", "/instances/{id}/action")]),
     ("instance:backups", OWNER, "List the backups of an instance.",
      [("GET", "/instances/{id}/backups")]),
+    ("instance:events", OWNER, "List the events of an instance.",
+     [("GET", "/instances/{id}/events")]),
     ("instance:configuration", OWNER, "Show the effective configuration of an instance.",
      [("GET", "/instances/{id}/configuration")]),
     ("instance:guest_log_list", OWNER, "List the logs of an instance.",

@@ -32,7 +32,7 @@ from trove_lite.api import configurations
 from trove_lite.api import databases, quotas
 from trove_lite.api import logs
 from trove_lite.api import schema_migrations
-from trove_lite.api import health, metrics
+from trove_lite.api import console, events, health, metrics
 from trove_lite.api import openapi
 from trove_lite.api.views import Links
 from trove_lite.exceptions import BadRequest, NotFound, TroveLiteError, fault_body
@@ -43,6 +43,7 @@ LOG = logging.getLogger(__name__)
 
 ENVIRON_CONTEXT = "trove_lite.context"
 ENVIRON_ROUTE = "trove_lite.route"  # the matched route template, for metrics
+ENVIRON_REQUEST_CONTEXT = "trove_lite.request_context"  # the context a handler got
 TENANT_MAX = 64
 BUG_LINE = "Unexpected exception raised, please report it as a BUG"
 
@@ -134,6 +135,8 @@ ROUTES = [
     (T + "/instances/{instance_id}/log", {"GET": ("logs", "index"),
                                           "POST": ("logs", "action")}),
     (T + "/instances/{instance_id}/log/{log_name}", {"GET": ("logs", "show")}),
+    # -- instance events (issue 20) --
+    (T + "/instances/{instance_id}/events", {"GET": ("events", "index")}),
     (T + "/instances/{instance_id}/log/{log_name}/objects", {"GET": ("logs", "objects")}),
     (T + "/instances/{instance_id}/log/{log_name}/objects/{number}", {
         "GET": ("logs", "object_show")}),
@@ -330,6 +333,9 @@ class App:
             status, body = fault_body(TroveLiteError())
             headers = []
         response = webob.Response(status=status, headerlist=list(headers))
+        ctx = environ.get(ENVIRON_REQUEST_CONTEXT)
+        if ctx is not None:  # Trove's header: the id events and logs of this request carry
+            response.headers["X-OpenStack-Request-ID"] = ctx.request_id
         if body is not None:
             response.content_type = "application/json"
             response.charset = "utf-8"
@@ -362,6 +368,7 @@ class App:
         if tenant_id is not None:
             validate_tenant(tenant_id)
         ctx = self._context(request.environ, tenant_id)
+        request.environ[ENVIRON_REQUEST_CONTEXT] = ctx
         api_request = ApiRequest(request, tenant_id, ctx, self.authorize, self.limits)
         result = getattr(self.controllers[controller], name)(api_request, **params)
         status, body = result[0], result[1]
@@ -404,16 +411,19 @@ def _loggable_path(environ):
 
 
 class OpsApp:
-    """``/healthz``, ``/readyz`` and ``/metrics`` in front of everything else,
-    unauthenticated (outside the auth middleware) and outside /v1.0."""
+    """``/healthz``, ``/readyz``, ``/metrics`` and the console's static files in front
+    of everything else, unauthenticated (outside the auth middleware) and outside /v1.0."""
 
     def __init__(self, app, readiness, metrics_):
         self.app = app
         self.readiness = readiness
         self.metrics = metrics_
+        self.console = console.Console()
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
+        if console.Console.handles(path):
+            return self.console(environ, start_response)
         if path not in ("/healthz", "/readyz", "/metrics"):
             return self.app(environ, start_response)
         response = webob.Response()
@@ -464,6 +474,8 @@ def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
         **logs.make_controllers(conf, db, service),
         # -- online schema migrations --
         **schema_migrations.make_controllers(conf, db, service),
+        # -- instance events --
+        "events": events.EventsController(conf, db, service),
     }
     controllers["openapi"] = openapi.OpenApiController(ROUTES, controllers)
     app_metrics = metrics.Metrics(db)

@@ -8,6 +8,7 @@ instance is the instance. Restoring is ``trove-lite create ... --backup ID``.
 from troveclient import exceptions as trove_exceptions
 from troveclient import utils as trove_utils
 
+from trove_lite.cli import progress
 from trove_lite.cli.main import Record, Table, arg, command, find_instance
 
 LIST_FIELDS = ["id", "instance_id", "name", "status", "parent_id", "updated"]
@@ -54,13 +55,17 @@ def _instance_and_name(cs, first, second):
                   "backup. It will create a full backup if no existing backup found."),
          arg("--swift-container", "--swift_container", default=None,
              help="The container to store the backup in (default: the strategy's or "
-                  "the configured one)."))
+                  "the configured one)."),
+         arg("--wait", action="store_true", default=False,
+             help="Wait until it ends, with a progress bar; exit 1 with the fault."))
 def do_backup_create(cs, args):
     instance, name = _instance_and_name(cs, args.instance_or_name, args.name_or_instance)
     parent = find_backup(cs, args.parent).id if args.parent else None
     backup = cs.backups.create(name, instance.id, description=args.description,
                                parent_id=parent, incremental=args.incremental,
                                swift_container=args.swift_container)
+    if args.wait:
+        backup = progress.wait_backup(cs, backup.id)
     return backup_record(backup)
 
 

@@ -35,6 +35,8 @@ from troveclient import exceptions as trove_exceptions  # noqa: E402
 from troveclient import utils as trove_utils  # noqa: E402
 from troveclient.v1 import client as trove_client  # noqa: E402
 
+from trove_lite.cli import progress  # noqa: E402
+
 DEFAULT_URL = "http://127.0.0.1:8779/v1.0/%s"
 COMMANDS: dict[str, tuple] = {}
 
@@ -225,7 +227,9 @@ def do_show(cs, args):
          arg("--replica_of", "--replica-of", default=None,
              help="ID or name of an instance to replicate from."),
          arg("--replica_count", "--replica-count", type=int, default=None,
-             help="Number of replicas to create (with --replica_of)."))
+             help="Number of replicas to create (with --replica_of)."),
+         arg("--wait", action="store_true", default=False,
+             help="Wait until it ends, with a progress bar; exit 1 with the fault."))
 def do_create(cs, args):
     flavor_id = find_flavor(cs, args.flavor).id
     if args.size is not None and args.size <= 0:
@@ -253,6 +257,8 @@ def do_create(cs, args):
         datastore_version=args.datastore_version, configuration=args.configuration,
         replica_of=find_instance(cs, args.replica_of).id if args.replica_of else None,
         replica_count=args.replica_count)
+    if args.wait:
+        return instance_record(progress.wait_instance(cs, instance.id, "create"))
     return instance_record(instance._info)
 
 
@@ -286,25 +292,42 @@ def do_delete(cs, args):
 
 
 @command("restart", "Restarts an instance.",
-         arg("instance", help="ID or name of the instance."))
+         arg("instance", help="ID or name of the instance."),
+         arg("--wait", action="store_true", default=False,
+             help="Wait until it ends, with a progress bar; exit 1 with the fault."))
 def do_restart(cs, args):
-    cs.instances.restart(find_instance(cs, args.instance))
+    instance = find_instance(cs, args.instance)
+    cs.instances.restart(instance)
+    return _maybe_wait(cs, args, instance.id, "restart")
+
+
+def _maybe_wait(cs, args, instance_id, action):
+    if args.wait:
+        return instance_record(progress.wait_instance(cs, instance_id, action))
+    return None
 
 
 @command("resize-flavor", "Resizes an instance with a new flavor.",
          arg("instance", help="ID or name of the instance."),
          arg("flavor", help="New flavor of the instance."),
+         arg("--wait", action="store_true", default=False,
+             help="Wait until it ends, with a progress bar; exit 1 with the fault."),
          aliases=("resize-instance",))
 def do_resize_flavor(cs, args):
     instance = find_instance(cs, args.instance)
     cs.instances.resize_instance(instance, find_flavor(cs, args.flavor).id)
+    return _maybe_wait(cs, args, instance.id, "resize")
 
 
 @command("resize-volume", "Resizes the volume size of an instance.",
          arg("instance", help="ID or name of the instance."),
-         arg("size", type=int, help="New size of the instance disk volume in GB."))
+         arg("size", type=int, help="New size of the instance disk volume in GB."),
+         arg("--wait", action="store_true", default=False,
+             help="Wait until it ends, with a progress bar; exit 1 with the fault."))
 def do_resize_volume(cs, args):
-    cs.instances.resize_volume(find_instance(cs, args.instance), args.size)
+    instance = find_instance(cs, args.instance)
+    cs.instances.resize_volume(instance, args.size)
+    return _maybe_wait(cs, args, instance.id, "resize")
 
 
 @command("upgrade", "Upgrades an instance to a newer version of its datastore.",

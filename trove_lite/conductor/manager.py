@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from trove_lite.backup import binlog
 from trove_lite.db import models
+from trove_lite.instance import events
 from trove_lite.status import ServiceStatus
 
 LOG = logging.getLogger(__name__)
@@ -147,6 +148,14 @@ class ConductorManager:
                 _set_status(row, instance_id, status, description, sent)
 
     def update_backup(self, ctx, instance_id, backup_id, backup_fields, sent=None):
+        if self._update_backup(instance_id, backup_id, backup_fields, sent):
+            status = backup_fields["status"]
+            events.record(self.db, instance_id, "backup", "backup %s %s%s" % (
+                backup_id, status, ": " + str(backup_fields.get("fail_reason"))
+                if status == "FAILED" else ""))
+
+    def _update_backup(self, instance_id, backup_id, backup_fields, sent):
+        """Apply one report; True if it finished the backup (COMPLETED or FAILED)."""
         with self.db.session() as session:
             ok, reason = self._claim(session, backup_id, "update_backup", sent)
             if not ok:
@@ -168,6 +177,7 @@ class ConductorManager:
                 if key == "meta" and not isinstance(value, str):
                     value = json.dumps(value)
                 setattr(backup, key, value)
+            return (backup_fields or {}).get("status") in ("COMPLETED", "FAILED")
 
     def update_binlog_archive(self, ctx, instance_id, segments=None, status=None,
                               sent=None):

@@ -22,6 +22,7 @@ import logging
 from sqlalchemy import select
 
 from trove_lite.db import models
+from trove_lite.instance import events
 from trove_lite.exceptions import TroveLiteError
 
 LOG = logging.getLogger(__name__)
@@ -131,10 +132,14 @@ class Applier:
             LOG.warning("instance %s: %s not applied: %s", instance_id, what, e.message)
             with self.db.session() as s:
                 record(s, instance_id, configuration_id, FAILED, e.message)
+            events.record(self.db, instance_id, "fault", "Configuration %s not applied: %s"
+                          % (configuration_id, e.message))
             return
         self._applied(instance_id, configuration_id, values)
         LOG.info("instance %s: %s applied (restart needed: %s)", instance_id, what,
                  result.get("restart_required"))
+        events.record(self.db, instance_id, "configuration", "%s applied%s" % (
+            what, " (restart required)" if result.get("restart_required") else ""))
 
     def _applied(self, instance_id, configuration_id, values):
         from trove_lite.configuration import service

@@ -35,7 +35,7 @@ taskmanager). Owners, table by table:
 import datetime
 import uuid
 
-from sqlalchemy import (BigInteger, Boolean, DateTime, Double, Float, ForeignKey, Integer,
+from sqlalchemy import (BigInteger, Boolean, DateTime, Double, Float, ForeignKey, Index, Integer,
                         String, Text, UniqueConstraint, select)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -239,6 +239,20 @@ class InstanceFault(Base):
     details: Mapped[str | None] = mapped_column(Text)
     created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class InstanceEvent(Base):
+    """One thing that happened to an instance (instance/events.py writes them)."""
+
+    __tablename__ = "instance_events"
+    __table_args__ = (Index("ix_instance_events_instance", "tenant_id", "instance_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(String(36))
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(1024))
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class ConductorLastSeen(Base):

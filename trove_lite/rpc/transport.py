@@ -72,7 +72,7 @@ class _RequestIdSerializer(messaging.NoOpSerializer):
         return ctxt
 
 
-def make_server(conf, topic, server, endpoints):
+def make_server(conf, topic, server, endpoints, serializer=None):
     """An RPC server on ``topic`` dispatching to ``endpoints`` in threads.
 
     Call ``.start()``; ``.stop(); .wait()`` to finish in-flight requests.
@@ -81,7 +81,7 @@ def make_server(conf, topic, server, endpoints):
     return messaging.get_rpc_server(get_transport(conf), target, list(endpoints),
                                     executor="threading",
                                     access_policy=messaging.rpc.DefaultRPCAccessPolicy,
-                                    serializer=_RequestIdSerializer())
+                                    serializer=serializer or _RequestIdSerializer())
 
 
 def make_client(conf, topic, version, timeout=None, server=None):

@@ -29,6 +29,7 @@ from trove_lite.backup.keys import TenantKeys
 from trove_lite.backup.service import RUNNING, descendants
 from trove_lite.db import models
 from trove_lite.drivers import storage as storage_drivers
+from trove_lite.instance import events
 
 LOG = logging.getLogger(__name__)
 
@@ -186,6 +187,7 @@ class BackupFlows:
                        % (getattr(e, "message", None) or e))
             return
         LOG.info("backup %s of instance %s handed to its guest", backup_id, instance_id)
+        events.record(self.db, instance_id, "backup", "backup %s started" % backup_id)
 
     @staticmethod
     def _parent_request(parent):

@@ -64,6 +64,7 @@ from sqlalchemy import delete, exc, or_, select, update
 from trove_lite import exceptions
 from trove_lite.db import models
 from trove_lite.drivers.endpoint import base as endpoint_base
+from trove_lite.instance import events
 from trove_lite.guestagent.datastore.mariadb.replication import domain0_seq
 from trove_lite.status import ServiceStatus, TaskStatus
 
@@ -525,6 +526,7 @@ class HA:
                 row.state, row.reason = REJOIN_PENDING, None
                 row.failed_over_at = models.utcnow()
         self.set_changed(winner, keep=True)
+        events.record(self.db, winner, "failover", "from %s: %s" % (source_id, reason))
         LOG.warning("failover of %s done in %.2f s: %s is the source (%s)", source_id,
                     time.monotonic() - started, winner, reason)
 

@@ -18,8 +18,10 @@ from sqlalchemy import select
 
 from trove_lite import exceptions, logs_opts, quota
 from trove_lite.backup import binlog
+from trove_lite.common import steps
 from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models
+from trove_lite.instance import events
 from trove_lite.drivers.compute import base as compute_base
 from trove_lite.drivers.compute import firewall as access_firewall
 from trove_lite.rpc import conductor as conductor_rpc
@@ -95,6 +97,7 @@ class InstanceFlows:
 
     def add_fault(self, instance_id, message, details=None):
         LOG.warning("instance %s fault: %s", instance_id, message)
+        events.record(self.db, instance_id, "fault", message)
         with self.db.session() as s:
             s.add(models.InstanceFault(instance_id=instance_id, message=message[:1024],
                                        details=details))
@@ -209,6 +212,8 @@ class InstanceFlows:
             self._step(inst, "the set's endpoints and durability updated", t)
         self.update(instance_id, task_status=TaskStatus.NONE)
         LOG.info("instance %s is ACTIVE", instance_id)
+        events.record(self.db, instance_id, "create", "ACTIVE after %.1f s" % (
+            (utcnow() - started).total_seconds()))
 
     def set_changed(self, source_id):
         """A replication set's membership or source changed (see taskmanager/ha.py)."""
@@ -223,6 +228,7 @@ class InstanceFlows:
         """Log a finished step of a long flow: the operator's view of its progress."""
         now = time.monotonic()
         LOG.info("instance %s: %s (%.2f s)", inst.id, what, now - started)
+        steps.observe_step(what, now - started)
         return now
 
     def _create_steps(self, inst, databases, users, backup_id, root_password, deadline):
@@ -491,6 +497,7 @@ class InstanceFlows:
             return
         self.update(instance_id, deleted=True, deleted_at=utcnow(),
                     task_status=TaskStatus.NONE)
+        events.record(self.db, instance_id, "delete", "server and volume deleted")
         quota.release_instance(self.db, self.conf, instance_id)  # idempotent
         self.set_service_status(instance_id, ServiceStatus.DELETED)
         self.apply_access()  # its rules go with it
@@ -507,6 +514,7 @@ class InstanceFlows:
             guest.restart()
             self.wait_for_service(instance_id, ServiceStatus.SERVING, self._state_deadline(),
                                   since=since)
+            events.record(self.db, instance_id, "restart", "database restarted")
         except (FlowError, exceptions.TroveLiteError) as e:
             self.add_fault(instance_id, "Restart failed: %s" % _msg(e))
         finally:
@@ -567,6 +575,8 @@ class InstanceFlows:
             self.wait_for_service(instance_id, ServiceStatus.SERVING, self._state_deadline(),
                                   since=since)
             self.update(instance_id, flavor_id=new_flavor_id)
+            events.record(self.db, instance_id, "resize", "flavor %s -> %s" % (
+                old["name"], new["name"]))
         except (FlowError, exceptions.TroveLiteError) as e:
             self.add_fault(instance_id, "Resize to flavor %s failed, reverted to %s: %s" % (
                 new["name"], old["name"], _msg(e)))
@@ -593,6 +603,8 @@ class InstanceFlows:
             self.wait_for_service(instance_id, ServiceStatus.SERVING, self._state_deadline(),
                                   since=since)
             self.update(instance_id, volume_size=new_size)
+            events.record(self.db, instance_id, "resize", "volume %s -> %d GB" % (
+                inst.volume_size, new_size))
         except (FlowError, exceptions.TroveLiteError, OSError) as e:
             self.add_fault(instance_id, "Volume resize to %d GB failed: %s" % (
                 new_size, _msg(e)))

@@ -23,6 +23,9 @@ from trove_lite.taskmanager import (backup_flows, ha, instance_flows, reconcile,
 LOG = logging.getLogger(__name__)
 # how often guests whose binlog archiver waits for its key (restarted) are served
 ARCHIVE_KEY_INTERVAL = 1.0
+# seconds a user's action (its task already set by the API) waits for another flow of
+# the instance to end, e.g. a configuration apply: dropping it would lose the action
+ACTION_WAIT = 60
 
 
 class TaskManager:
@@ -85,23 +88,24 @@ class TaskManager:
         self._drive(instance_id, self.flows.delete, force=True, wait=60)
 
     def restart_instance(self, ctx, instance_id):
-        self._drive(instance_id, self.flows.restart)
+        self._drive(instance_id, self.flows.restart, wait=ACTION_WAIT)
 
     def resize_flavor(self, ctx, instance_id, old_flavor_id, new_flavor_id):
-        self._drive(instance_id, self.flows.resize_flavor, old_flavor_id, new_flavor_id)
+        self._drive(instance_id, self.flows.resize_flavor, old_flavor_id, new_flavor_id,
+                    wait=ACTION_WAIT)
 
     def resize_volume(self, ctx, instance_id, new_size):
-        self._drive(instance_id, self.flows.resize_volume, new_size)
+        self._drive(instance_id, self.flows.resize_volume, new_size, wait=ACTION_WAIT)
 
     def reset_status(self, ctx, instance_id):
         self.flows.reset_status(instance_id)
 
     # -- mgmt and access (1.5) -------------------------------------------------
     def reboot_instance(self, ctx, instance_id):
-        self._drive(instance_id, self.flows.reboot)
+        self._drive(instance_id, self.flows.reboot, wait=ACTION_WAIT)
 
     def rebuild_instance(self, ctx, instance_id, image_id):
-        self._drive(instance_id, self.flows.reboot, image_id)
+        self._drive(instance_id, self.flows.reboot, image_id, wait=ACTION_WAIT)
 
     def update_access(self, ctx, instance_id):
         self.flows.apply_access()
@@ -128,17 +132,18 @@ class TaskManager:
 
     # -- upgrade (1.3) -----------------------------------------------------------
     def upgrade(self, ctx, instance_id, datastore_version_id):
-        self._drive(instance_id, self.upgrades.upgrade, datastore_version_id)
+        self._drive(instance_id, self.upgrades.upgrade, datastore_version_id,
+                    wait=ACTION_WAIT)
 
     # -- replication (1.4) -------------------------------------------------------
     def promote_to_replica_source(self, ctx, instance_id):
-        self._drive(instance_id, self.replication.promote)
+        self._drive(instance_id, self.replication.promote, wait=ACTION_WAIT)
 
     def eject_replica_source(self, ctx, instance_id):
-        self._drive(instance_id, self.replication.eject)
+        self._drive(instance_id, self.replication.eject, wait=ACTION_WAIT)
 
     def detach_replica(self, ctx, instance_id):
-        self._drive(instance_id, self.replication.detach)
+        self._drive(instance_id, self.replication.detach, wait=ACTION_WAIT)
 
     # -- 1.10 ---------------------------------------------------------------------
     def apply_durability(self, ctx, instance_id):

@@ -47,7 +47,7 @@ from sqlalchemy import select
 
 from trove_lite import exceptions
 from trove_lite.db import models
-from trove_lite.instance import replication
+from trove_lite.instance import events, replication
 from trove_lite.status import TaskStatus
 from trove_lite.taskmanager import backup_flows
 
@@ -216,6 +216,7 @@ class ReplicationFlows:
             return
         self.flows.set_changed(replica_id)     # rw moved before the promote shows done
         self.flows.set_task(replica_id, TaskStatus.NONE)
+        events.record(self.db, replica_id, "promote", "promoted to replication source")
         LOG.info("instance %s promoted to replication source in %.2f s", replica_id,
                  time.monotonic() - started)
 
@@ -276,6 +277,7 @@ class ReplicationFlows:
             LOG.info("source %s ejected; %s is the new source (%.2f s)", dead.id, winner.id,
                      time.monotonic() - started)
             self.flows.set_changed(winner.id)
+            events.record(self.db, winner.id, "eject", "source %s ejected" % dead.id)
         except Exception as e:
             if not isinstance(e, (ReplicationFlowError, exceptions.TroveLiteError)):
                 LOG.exception("eject of %s's source failed", replica_id)
@@ -340,6 +342,7 @@ class ReplicationFlows:
             source_id = self.flows.load(replica_id).slave_of_id
             self._guest(replica_id).detach_replica()
             self.flows.update(replica_id, slave_of_id=None, fenced_by=None)
+            events.record(self.db, replica_id, "detach", "detached from %s" % source_id)
             if source_id:
                 self.flows.set_changed(source_id)
         except Exception as e:

@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 
 from trove_lite import exceptions
 from trove_lite.db import models
+from trove_lite.instance import events
 from trove_lite.status import ServiceStatus, TaskStatus
 from trove_lite.taskmanager import instance_flows as flows_mod
 
@@ -103,6 +104,7 @@ class UpgradeFlows:
                         exc_info=True)
         self._serving_then_done(instance_id, since)
         f._step(inst, "%s finished" % what, t0)
+        events.record(f.db, instance_id, "upgrade", "%s finished" % what)
 
     def _record_version(self, instance_id, version_id):
         """The instance runs ``version_id`` now. Its configuration group moves with it

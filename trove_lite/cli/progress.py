@@ -1,0 +1,127 @@
+"""``--wait``: follow an instance task or a backup until it ends, with a progress bar.
+
+One line, redrawn in place on a terminal (a new line per change otherwise), on
+stderr so ``--json`` output stays clean::
+
+    [##########----------]  52%  SAVING  3.1 %/s  ETA 15 s
+
+A backup's percent is the one its guest reports. An instance task reports no
+percent, so it is the stage the API shows (create: server, address, database
+starting; restart and resize: database going down, coming back). The wait ends
+with a ``CommandError`` (the CLI prints it and exits 1) naming the fault when the
+task fails, or after ``timeout`` seconds.
+"""
+
+import sys
+import time
+from collections.abc import Callable
+
+from troveclient import exceptions as trove_exceptions
+
+WIDTH = 20
+POLL = 0.5
+BACKUP_RUNNING = ("NEW", "BUILDING", "SAVING")
+INSTANCE_FAILED = ("ERROR", "FAILED", "SHUTDOWN")
+
+
+class Bar:
+    """Draws status, percent, rate (percent per second) and ETA."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.started = time.monotonic()
+        self.last = None
+
+    def draw(self, status: str, percent: float) -> str:
+        percent = max(0.0, min(100.0, percent))
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = percent / elapsed
+        eta = "ETA %d s" % round((100 - percent) / rate) if 0 < percent < 100 else ""
+        filled = int(WIDTH * percent / 100)
+        line = "[%s%s] %3d%%  %s  %.1f %%/s  %s" % ("#" * filled, "-" * (WIDTH - filled),
+                                                  percent, status, rate, eta)
+        key = (status, int(percent))
+        if self.tty:
+            self.stream.write("\r" + line.rstrip().ljust(72))
+        elif key != self.last:
+            self.stream.write(line.rstrip() + "\n")
+        self.stream.flush()
+        self.last = key
+        return line
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def instance_percent(action: str, info: dict) -> float:
+    """The stage an instance's task has reached, as a percent (100 once ACTIVE)."""
+    status, operating = info.get("status"), info.get("operating_status")
+    if status == "ACTIVE":
+        return 100.0
+    if action == "create":
+        return 10.0 + (30.0 if info.get("ip") else 0.0) + (
+            30.0 if operating not in (None, "NEW", "BUILDING") else 0.0)
+    return 60.0 if operating in ("RESTARTING", "SHUTDOWN", "BUILDING") else 30.0
+
+
+def _poll(fetch: Callable[[], tuple[str, float, str | None, bool]], timeout: float,
+          what: str, bar: Bar | None) -> None:
+    """``fetch()`` -> (status, percent, fault or None, finished) until finished."""
+    bar = bar or Bar()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            status, percent, fault, finished = fetch()
+            bar.draw(status, percent)
+            if fault:
+                raise trove_exceptions.CommandError("%s failed: %s" % (what, fault))
+            if finished:
+                return
+            if time.monotonic() > deadline:
+                raise trove_exceptions.CommandError("%s did not finish within %d s (still %s)"
+                                                    % (what, timeout, status))
+            time.sleep(POLL)
+    finally:
+        bar.done()
+
+
+def wait_instance(cs, instance_id: str, action: str, timeout: float = 600.0,
+                  bar: Bar | None = None) -> dict:
+    """Until the instance is ACTIVE again; a fault recorded since the wait began (or
+    an ERROR status) fails it. Returns the instance's last ``_info``."""
+    seen = {}
+    before = (cs.instances.get(instance_id)._info.get("fault") or {}).get("created")
+
+    def fetch():
+        info = cs.instances.get(instance_id)._info
+        seen.update(info)
+        fault = info.get("fault") or {}
+        new_fault = fault.get("message") if fault.get("created") != before else None
+        if new_fault is None and info.get("status") in INSTANCE_FAILED:
+            new_fault = fault.get("message") or "the instance is %s" % info["status"]
+        return (info.get("status"), instance_percent(action, info), new_fault,
+                info.get("status") == "ACTIVE")
+
+    if action == "create":
+        before = None  # any fault of a new instance is this create's
+    _poll(fetch, timeout, "%s of instance %s" % (action, instance_id), bar)
+    return seen
+
+
+def wait_backup(cs, backup_id: str, timeout: float = 3600.0, bar: Bar | None = None):
+    """Until the backup is COMPLETED (FAILED raises with its reason)."""
+    last = {}
+
+    def fetch():
+        b = cs.backups.get(backup_id)
+        last["backup"] = b
+        failed = b.status not in BACKUP_RUNNING and b.status != "COMPLETED"
+        return (b.status, 100.0 if b.status == "COMPLETED" else float(b.progress or 0),
+                (getattr(b, "fail_reason", None) or b.status) if failed else None,
+                b.status == "COMPLETED")
+
+    _poll(fetch, timeout, "backup %s" % backup_id, bar)
+    return last["backup"]

@@ -23,12 +23,16 @@ import datetime
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
+from trove_lite.exceptions import BadRequest
+
 RUNNING = ("NEW", "BUILDING", "SAVING")
 PATTERN_MAX = 255
 
 
-class PatternError(ValueError):
+class PatternError(BadRequest):
     """A pattern that is not a cron expression this control plane runs."""
+
+    code = "invalid_cron_pattern"
 
 
 def check_pattern(pattern: str, now: datetime.datetime, allow_seconds: bool = False

@@ -31,7 +31,7 @@ class Bar:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.started = time.monotonic()
-        self.last = None
+        self.last: tuple[str, int] | None = None
 
     def draw(self, status: str, percent: float) -> str:
         percent = max(0.0, min(100.0, percent))

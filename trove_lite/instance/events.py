@@ -6,7 +6,8 @@ upgrade, promote, eject, detach, failover, and fault (any failure a flow records
 as the instance's fault). It never raises: an event that cannot be written is logged and
 the flow goes on. The tenant is read from the instance; the request id is the
 one of the RPC message the current thread is handling (bound by the RPC
-servers' serializer, rpc/transport.py), or None for work nobody requested (reconcile, automatic failover).
+servers' serializer, rpc/transport.py), or None for work nobody requested
+(reconcile, automatic failover).
 
 ``GET /v1.0/{tenant}/instances/{id}/events`` lists them newest first, paged
 with ``limit``/``marker`` (the marker is the last event id of a page).

@@ -134,9 +134,11 @@ def test_token_validation_latency(app, keystone, tokens, capsys):
         print("\ntoken validation through keystonemiddleware: fresh median %.1f ms "
               "(max %.1f), cached median %.2f ms"
               % (statistics.median(fresh), max(fresh), statistics.median(cached)))
-    # with Keystone's dogpile cache validation is ~10 ms; without it ~800 ms
-    assert statistics.median(fresh) < 100
-    assert statistics.median(cached) < 5
+    # with Keystone's dogpile cache validation is ~10 ms on a quiet machine (~290 ms
+    # seen at load average 15); without it ~800 ms quiet: the bound leaves room for
+    # a loaded CI machine and still fails if Keystone's cache is off
+    assert statistics.median(fresh) < 600
+    assert statistics.median(cached) < max(5.0, statistics.median(fresh) / 10)
 
 
 def test_health_and_metrics_need_no_token_in_front_of_keystone(keystone, tmp_path):

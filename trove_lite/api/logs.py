@@ -8,13 +8,26 @@ encrypted with the tenant's key, which only the control plane holds).
 """
 
 import base64
+import json
 
 from trove_lite.api.schemas import name, obj
 from trove_lite.exceptions import BadRequest
+from trove_lite.instance.logs import UserAuth
 
 FLAG = {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 1}, {"type": "boolean"}]}
 LOG_ACTION = obj(["name"], name=name(64), enable=FLAG, disable=FLAG, publish=FLAG,
                  discard=FLAG)
+
+
+def user_auth(req) -> UserAuth:
+    """The request's token and service catalog (keystonemiddleware's
+    ``X-Service-Catalog``), for publishing to the tenant's own Swift."""
+    raw = req.webob.headers.get("X-Service-Catalog")
+    try:
+        catalog = json.loads(raw) if raw else None
+    except ValueError:
+        catalog = None
+    return UserAuth(token=getattr(req.ctx, "auth_token", None), catalog=catalog)
 
 
 class LogsController:
@@ -23,28 +36,33 @@ class LogsController:
 
     def index(self, req, instance_id):
         req.can("instance:guest_log_list", {"instance_id": instance_id})
-        return 200, {"logs": self.service.list(req.tenant_id, instance_id)}
+        logs = self.service.list(req.tenant_id, instance_id, user_auth(req))
+        return 200, {"logs": logs}
 
     def show(self, req, instance_id, log_name):
         req.can("instance:guest_log_list", {"instance_id": instance_id})
-        return 200, {"log": self.service.show(req.tenant_id, instance_id, log_name)}
+        log = self.service.show(req.tenant_id, instance_id, log_name, user_auth(req))
+        return 200, {"log": log}
 
     def action(self, req, instance_id):
         req.can("instance:guest_log_action", {"instance_id": instance_id})
         body = req.body(LOG_ACTION)
         actions = [a for a in ("enable", "disable", "publish", "discard") if body.get(a)]
         return 200, {"log": self.service.action(req.tenant_id, instance_id, body["name"],
-                                                actions)}
+                                                actions, user_auth(req))}
 
     def objects(self, req, instance_id, log_name):
         req.can("instance:guest_log_list", {"instance_id": instance_id})
-        return 200, {"objects": self.service.objects(req.tenant_id, instance_id, log_name)}
+        objects = self.service.objects(req.tenant_id, instance_id, log_name,
+                                       user_auth(req))
+        return 200, {"objects": objects}
 
     def object_show(self, req, instance_id, log_name, number):
         req.can("instance:guest_log_list", {"instance_id": instance_id})
         if not number.isdigit() or len(number) > 9:
             raise BadRequest(reason="object number %r is not a number" % number[:20])
-        data = self.service.object_data(req.tenant_id, instance_id, log_name, int(number))
+        data = self.service.object_data(req.tenant_id, instance_id, log_name, int(number),
+                                        user_auth(req))
         return 200, {"object": {"number": int(number),
                                 "data": base64.b64encode(data).decode()}}
 

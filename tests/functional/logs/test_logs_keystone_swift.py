@@ -13,17 +13,27 @@ import uuid
 
 import pymysql
 import pytest
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import generic
 import swiftclient
 from swiftclient import exceptions as swift_exc
 from troveclient import exceptions as trove_exceptions
+from troveclient.v1 import client as trove_client
 
 from tests.functional.admin.conftest import stop_control_plane
-from tests.functional.admin.test_keystone_e2e import client, password_session
 from tests.support.controlplane import ControlPlane, wait_for_status
-from tests.support.keystone_aio import PASSWORD, keystone_aio  # noqa: F401  (fixture)
+from tests.support.keystone_aio import PASSWORD, KeystoneAIO
 from tests.support.swift_aio import SwiftAIO
 
 USER, DB_PASSWORD = "app", "app-Pw-1"
+
+
+def password_session(keystone, user, project):
+    """A password login as the OpenStack client makes it (keystoneauth's generic
+    Password plugin, which troveclient's log_save takes the Swift login from)."""
+    return ks_session.Session(auth=generic.Password(
+        auth_url=keystone.auth_url, username=user, password=PASSWORD,
+        project_name=project, user_domain_id="default", project_domain_id="default"))
 
 
 def user_swift(keystone, user, project):
@@ -35,11 +45,14 @@ def user_swift(keystone, user, project):
 
 
 @pytest.fixture(scope="module")
-def env(keystone_aio):  # noqa: F811
-    swift = SwiftAIO(area=203, keystone=keystone_aio)
+def env():
     base = tempfile.mkdtemp(prefix="trove-lite-logs-ks-")
+    # a Keystone of our own: its catalog gets object-store and database endpoints
+    keystone_aio = KeystoneAIO(os.path.join(base, "keystone"))
+    swift = SwiftAIO(area=203, keystone=keystone_aio)
     cp = None
     try:
+        keystone_aio.start()
         swift.start()
         keystone_aio.add_endpoint("object-store", swift.url + "AUTH_$(project_id)s", "swift")
         cp = ControlPlane(base, heartbeat_interval=2, extra_conf=(
@@ -48,10 +61,14 @@ def env(keystone_aio):  # noqa: F811
             "auth_version = 3\nuser = admin\nkey = %s\nproject_name = admin\n\n"
             "[logs]\nobject_size = 4096\n" % (keystone_aio.auth_url, PASSWORD)))
         cp.start_aio()
+        keystone_aio.add_endpoint("database", cp.endpoint("$(project_id)s"), "trove")
         projects = keystone_aio.projects
-        trove = {name: client(cp, password_session(keystone_aio, user, name),
-                              projects[name])
-                 for name, user in (("alpha", "alpha-user"), ("beta", "beta-user"))}
+        # as the OpenStack client builds it: auth plugin + session, endpoint from
+        # the catalog
+        sessions = {name: password_session(keystone_aio, user, name)
+                    for name, user in (("alpha", "alpha-user"), ("beta", "beta-user"))}
+        trove = {name: trove_client.Client(auth=sess.auth, session=sess)
+                 for name, sess in sessions.items()}
         inst = trove["alpha"].instances.create(
             "logs-ks", "1", volume={"size": 1}, datastore="mariadb",
             datastore_version="10.11", databases=[{"name": "shop"}],
@@ -65,6 +82,7 @@ def env(keystone_aio):  # noqa: F811
         if cp is not None:
             stop_control_plane(cp, [c for c in locals().get("trove", {}).values()])
         swift.shutdown()
+        keystone_aio.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -105,8 +123,7 @@ def test_troveclient_log_tail_and_save_read_the_tenants_own_swift(env, tmp_path)
     assert marker in tail
     assert len(tail.splitlines()) <= 5
 
-    # `log save`: troveclient's log_save (its own Swift connection is the user's)
-    alpha.instances._get_swift_client = lambda: own
+    # `log save`: troveclient's log_save, which logs in to Swift itself
     path = alpha.instances.log_save(inst, "general", filename=str(tmp_path / "g.log"))
     saved = open(path, "rb").read()
     assert marker.encode() in saved
@@ -146,3 +163,36 @@ def test_discard_empties_the_tenants_container(env):
     own = user_swift(env.keystone, "alpha-user", "alpha")
     _, listing = own.get_container(log.container, prefix=log.prefix)
     assert listing == []
+
+
+def test_openstack_database_log_tail_and_save_unchanged(env, tmp_path):
+    """``openstack database log tail`` with a password login, endpoints from the
+    catalog, nothing but the stock clients."""
+    import contextlib
+    import io
+
+    from openstackclient import shell
+    from osc_lib.clientmanager import ClientCache, ClientManager
+    for attr in vars(ClientManager).values():
+        if isinstance(attr, ClientCache):
+            attr._handle = None
+    marker = "osc_marker_%s" % uuid.uuid4().hex[:10]
+    env.trove["alpha"].instances.log_action(env.inst, "general", enable=True)
+    run_query(env, "SELECT '%s'" % marker)
+    env.trove["alpha"].instances.log_action(env.inst, "general", publish=True)
+
+    def osc(*args):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = shell.main(["--os-auth-url", env.keystone.auth_url, "--os-username",
+                             "alpha-user", "--os-password", PASSWORD, "--os-project-name",
+                             "alpha", "--os-user-domain-id", "default",
+                             "--os-project-domain-id", "default",
+                             "--os-identity-api-version", "3", "database", "log", *args])
+        assert rc == 0, err.getvalue()
+        return out.getvalue()
+
+    assert marker in osc("tail", env.inst.id, "general", "--lines", "5")
+    out = osc("save", env.inst.id, "general", "--file", str(tmp_path / "all.log"))
+    assert "written to" in out, out
+    assert marker in (tmp_path / "all.log").read_text()

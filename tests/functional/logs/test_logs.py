@@ -238,6 +238,28 @@ def test_a_filled_general_log_rotates_and_keeps_a_bounded_number(env, capsys):
             assert "rot_%d_%04d" % (round_, i) in saved
 
 
+def test_a_general_log_nobody_publishes_is_rotated_by_the_heartbeat(env):
+    """Past 4 x max_size (256 KiB here) the guest's heartbeat rotates the log by
+    itself: the files stay bounded and the volume keeps its room."""
+    env.trove.instances.log_action(env.inst, "general", enable=True)
+    log_file = run_query(env, "SELECT @@general_log_file")[0][0]
+    log_dir = os.path.dirname(log_file)
+    free_before = os.statvfs(log_dir).f_bavail * os.statvfs(log_dir).f_frsize
+    for round_ in range(3):
+        run_query(env, *["SELECT 'hb_%d_%04d', '%s'" % (round_, i, "y" * 200)
+                         for i in range(1200)])
+    deadline = time.monotonic() + 30
+    while os.path.getsize(log_file) > 4 * 65536 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert os.path.getsize(log_file) <= 4 * 65536
+    names = [n for n in os.listdir(log_dir) if n.startswith("general.log")]
+    assert len(names) <= 3, names
+    total = sum(os.path.getsize(os.path.join(log_dir, n)) for n in names)
+    assert total < 3 * 5 * 65536
+    free_after = os.statvfs(log_dir).f_bavail * os.statvfs(log_dir).f_frsize
+    assert free_before - free_after < 3 * 5 * 65536
+
+
 def test_openstack_client_lists_and_shows_logs(env):
     import contextlib
     import io

@@ -59,7 +59,7 @@ def env():
             "[api]\nauth_strategy = keystone\n" + keystone_aio.authtoken_config()
             + "\n[backup_storage]\ndriver = swift\n\n[storage_swift]\nauth_url = %s\n"
             "auth_version = 3\nuser = admin\nkey = %s\nproject_name = admin\n\n"
-            "[logs]\nobject_size = 4096\n" % (keystone_aio.auth_url, PASSWORD)))
+            "[logs]\nobject_size = 4096\nmax_size = 65536\n" % (keystone_aio.auth_url, PASSWORD)))
         cp.start_aio()
         keystone_aio.add_endpoint("database", cp.endpoint("$(project_id)s"), "trove")
         projects = keystone_aio.projects
@@ -86,12 +86,13 @@ def env():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def run_query(env, sql):
+def run_query(env, *sqls):
     conn = pymysql.connect(host=env.inst.ip[0], port=3306, user=USER, password=DB_PASSWORD,
                            database="shop", autocommit=True)
     try:
         with conn.cursor() as cur:
-            cur.execute(sql)
+            for sql in sqls:
+                cur.execute(sql)
     finally:
         conn.close()
 
@@ -151,6 +152,25 @@ def test_troveclient_log_tail_and_save_read_the_tenants_own_swift(env, tmp_path)
     files = disk_bytes(env.swift.devices)
     assert files, "no object files under %s" % env.swift.devices
     assert not [f for f in files if marker.encode() in f]
+
+
+def test_a_filled_general_log_rotates_and_all_of_it_reaches_swift(env, tmp_path):
+    """max_size 64 KiB: each round writes ~130 KiB; the volume keeps at most the
+    current file and ``keep`` (2) rotated ones, and log_save has every round."""
+    alpha, inst = env.trove["alpha"], env.inst
+    alpha.instances.log_action(inst, "general", enable=True)
+    alpha.instances.log_action(inst, "general", publish=True)
+    for round_ in range(2):
+        run_query(env, "SELECT 1", *["SELECT 'ksrot_%d_%04d', '%s'" % (round_, i, "z" * 100)
+                                     for i in range(600)])
+        alpha.instances.log_action(inst, "general", publish=True)
+        log = alpha.instances.log_action(inst, "general", publish=True)
+    assert log.status in ("Published", "Rotated") and log.pending < 65536
+    path = alpha.instances.log_save(inst, "general", filename=str(tmp_path / "rot.log"))
+    saved = open(path).read()
+    for round_ in range(2):
+        for i in (0, 599):
+            assert "ksrot_%d_%04d" % (round_, i) in saved
 
 
 def test_discard_empties_the_tenants_container(env):

@@ -3,8 +3,10 @@
 ``GET /log`` lists, ``GET /log/{name}`` and ``POST /log {"name": N}`` show,
 ``POST /log {"name": N, "enable"|"disable"|"publish"|"discard": 1}`` acts
 (troveclient ``log_list``/``log_show``/``log_action``). Published logs are read
-back through ``GET /log/{name}/objects[/{number}]`` (ours: the objects are
-encrypted with the tenant's key, which only the control plane holds).
+back through ``GET /log/{name}/objects[/{number}]`` (ours: with ``[logs] store =
+deployment`` the objects are encrypted with the tenant's key, which only the
+control plane holds; with ``tenant_swift`` they are read from the tenant's Swift
+with the request's token, as troveclient reads them itself).
 """
 
 import base64

@@ -2,8 +2,12 @@
 
 Everything comes from the installed ``swift`` package (PyPI) and Debian's
 memcached. One device directory under a temp dir, rings with one replica built in
-Python, tempauth (``test:tester`` / ``testing``), every process on a free port of
-one free 127.203.x.y address (the backup-test loopback area). Ready in ~2.5 s.
+Python, tempauth (``test:tester`` / ``testing``) or, with ``keystone=`` a
+KeystoneAIO, authtoken + keystoneauth (accounts ``AUTH_<project id>``), every
+process on a free port of one free 127.203.x.y address (the backup-test loopback
+area). The proxy runs ``keymaster`` + ``encryption`` (a random root secret per
+instance): object bodies and user metadata are encrypted on the object servers'
+disks (``devices``), as a deployment should run Swift. Ready in ~2.5 s.
 
 ``stop()`` stops the four Swift servers (memcached keeps running so tokens stay
 valid) and ``start()`` brings them back on the same ports: a test can take Swift

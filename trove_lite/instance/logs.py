@@ -60,6 +60,8 @@ ACTION_ORDER = ("enable", "disable", "discard", "publish")
 
 
 class LogStoreError(TroveLiteError):
+    """The object store failed or is unreachable (not the user's doing)."""
+    http_status = 503
     code = "log_store_error"
     message_format = "%(reason)s"
 

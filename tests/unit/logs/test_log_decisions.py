@@ -232,3 +232,13 @@ def test_tenant_swift_store_needs_a_token_and_an_endpoint():
     store = svc.store("p", service.UserAuth(token="t", catalog=[
         {"type": "object-store", "endpoints": [{"publicURL": "http://swift/v1/AUTH_p"}]}]))
     assert store.storage_url == "http://swift/v1/AUTH_p" and not store.encrypted
+
+
+def test_an_unreachable_tenant_swift_is_a_clear_503():
+    store = service.TenantSwiftStore("database_logs", "http://127.0.0.1:1/v1/AUTH_p",
+                                     "tok-SECRET",
+                                     retries=0, timeout=2)
+    with pytest.raises(service.LogStoreError, match="unreachable") as err:
+        store.put("i/general/log-000001", b"SELECT 1\n", 1)
+    assert err.value.http_status == 503
+    assert "tok-SECRET" not in str(err.value)

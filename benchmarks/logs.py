@@ -5,8 +5,8 @@ Writes ``--mb`` MB of general-log-like text to a guest's log file, then per roun
   raw       LocalStorage.save of the same bytes, in the same [logs] object_size
             pieces, unencrypted, no metafile
   ours      LogService publish: the guest's GuestLogs reads each piece (base64,
-            as it crosses RPC), the control plane Fernet-encrypts it, saves the
-            numbered object and rewrites the metafile
+            as it crosses RPC), the control plane AES-256-GCM-encrypts it, saves
+            the numbered object and rewrites the metafile
 
 The guest is called in-process (no RabbitMQ hop: that is measured by the
 functional tests' wall time, not here). MB/s are of the log bytes; medians over
@@ -20,6 +20,13 @@ log is filled with ``--mb`` MB of queries, one ``publish`` timed, beside a raw
 upload of that log file in the same pieces in the same run.
 
     .venv/bin/python benchmarks/logs.py --api [--mb 16]
+
+With ``--swift``, ``[logs] store = tenant_swift`` into a real Swift all-in-one
+(tests/support/swift_aio.py: keymaster + encryption in the proxy, tempauth
+account ``AUTH_test`` standing in for the tenant's) beside raw ``PUT``s of the
+same pieces into the same account with the same token, in the same run.
+
+    .venv/bin/python benchmarks/logs.py --swift [--mb 32 --rounds 3]
 """
 
 import argparse
@@ -128,12 +135,53 @@ def through_api(args):
         shutil.rmtree(base, ignore_errors=True)
 
 
+def through_swift(args, base, conf, logs, log_path):
+    import swiftclient
+
+    from tests.support.swift_aio import SwiftAIO
+    from trove_lite.instance.logs import UserAuth
+    swift = SwiftAIO(area=203)
+    try:
+        swift.start()
+        url, token = swift.token()
+        conf.set_override("store", "tenant_swift", group="logs")
+        conf.set_override("swift_url", url[:-len("test")], group="logs")  # .../AUTH_
+        service = LogService(conf, None, _Guests(_InProcessGuest(logs)))
+        auth = UserAuth(token=token)
+        conn = swiftclient.Connection(preauthurl=url, preauthtoken=token)
+        conn.put_container("raw")
+        piece = conf.logs.object_size
+        raw_rates, our_rates = [], []
+        for r in range(args.rounds):
+            if os.path.exists(log_path):
+                os.unlink(log_path)
+            size = make_log(log_path, args.mb)
+            start = time.monotonic()
+            with open(log_path, "rb") as f:
+                for n, data in enumerate(iter(lambda: f.read(piece), b"")):
+                    conn.put_object("raw", "r%d/%06d" % (r, n), data,
+                                    headers={"X-Object-Meta-Lines": str(data.count(b"\n"))})
+            raw_rates.append(size / 1e6 / (time.monotonic() - start))
+            start = time.monotonic()
+            log = service.action("test", "inst-%d" % r, "guest", ["publish"], auth)
+            our_rates.append(size / 1e6 / (time.monotonic() - start))
+            assert log["published"] == size and log["pending"] == 0, log
+            print("round %d: raw PUT %.0f MB/s, ours %.0f MB/s (%d MB)"
+                  % (r + 1, raw_rates[-1], our_rates[-1], size >> 20), flush=True)
+        raw, ours = statistics.median(raw_rates), statistics.median(our_rates)
+        print("tenant Swift publish %d MB in %d MB objects: ours %.0f MB/s, raw PUT %.0f MB/s "
+              "(%.2f x raw)" % (args.mb, args.object_mb, ours, raw, ours / raw))
+    finally:
+        swift.shutdown()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mb", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--object-mb", type=int, default=4)
     parser.add_argument("--api", action="store_true", default=False)
+    parser.add_argument("--swift", action="store_true", default=False)
     args = parser.parse_args()
     if args.api:
         return through_api(args)
@@ -151,6 +199,8 @@ def main():
         logs = GuestLogs(lambda: no_server, GuestState(os.path.join(base, "state.json")),
                          lambda: guest_dir, lambda: log_path,
                          conf.logs.max_size, conf.logs.keep)
+        if args.swift:
+            return through_swift(args, base, conf, logs, log_path)
         service = LogService(conf, None, _Guests(_InProcessGuest(logs)), storage=store)
         service._keys = _Keys()
         piece = conf.logs.object_size

@@ -170,6 +170,21 @@ class KeystoneAIO:
                 "user_domain_id = default\nproject_domain_id = default\n"
                 % (self.auth_url, self.auth_url, PASSWORD))
 
+    def add_endpoint(self, service_type, url, name=None):
+        """Register a public endpoint (``$(project_id)s`` in ``url`` is
+        substituted per token, as for Swift's ``.../v1/AUTH_$(project_id)s``) in
+        this running copy's catalog."""
+        token, _ = self.token("admin", "admin")
+        status, _, data = _request("POST", self.auth_url + "/services", {"service": {
+            "type": service_type, "name": name or service_type}}, token=token)
+        if status != 201:
+            raise KeystoneError("service create: %s %s" % (status, data))
+        status, _, data = _request("POST", self.auth_url + "/endpoints", {"endpoint": {
+            "service_id": data["service"]["id"], "interface": "public", "url": url,
+            "region_id": "RegionOne"}}, token=token)
+        if status != 201:
+            raise KeystoneError("endpoint create: %s %s" % (status, data))
+
     # -- building --------------------------------------------------------------------
     def _write_config(self, base):
         with open(os.path.join(base, "keystone.conf"), "w") as f:

@@ -2,8 +2,12 @@
 
 Everything comes from the installed ``swift`` package (PyPI) and Debian's
 memcached. One device directory under a temp dir, rings with one replica built in
-Python, tempauth (``test:tester`` / ``testing``), every process on a free port of
-one free 127.203.x.y address (the backup-test loopback area). Ready in ~2.5 s.
+Python, tempauth (``test:tester`` / ``testing``) or, with ``keystone=`` a
+KeystoneAIO, authtoken + keystoneauth (accounts ``AUTH_<project id>``), every
+process on a free port of one free 127.203.x.y address (the backup-test loopback
+area). The proxy runs ``keymaster`` + ``encryption`` (a random root secret per
+instance): object bodies and user metadata are encrypted on the object servers'
+disks (``devices``), as a deployment should run Swift. Ready in ~2.5 s.
 
 ``stop()`` stops the four Swift servers (memcached keeps running so tokens stay
 valid) and ``start()`` brings them back on the same ports: a test can take Swift
@@ -14,6 +18,7 @@ conftest (``from tests.support.swift_aio import swift_aio``); it yields a starte
 ``SwiftAIO`` (``auth_url``, ``user``, ``key``, ``stop()``, ``start()``).
 """
 
+import base64
 import os
 import shutil
 import signal
@@ -31,12 +36,21 @@ from tests.support.net import free_loopback, free_port
 SERVERS = ("account", "container", "object", "proxy")
 USER, KEY = "test:tester", "testing"
 
+# keymaster + encryption: objects (and their user metadata) are AES-256-CTR on the
+# object servers' disks; the proxy decrypts on GET (Swift's at-rest encryption).
 _PROXY_PIPELINE = ("catch_errors gatekeeper healthcheck proxy-logging cache "
-                   "listing_formats tempauth copy slo dlo proxy-logging proxy-server")
+                   "listing_formats %s copy slo dlo keymaster encryption proxy-logging "
+                   "proxy-server")
+_AUTH = {"tempauth": "tempauth", "keystone": "authtoken keystoneauth"}
 
 
 class SwiftAIO:
-    def __init__(self, area=203, base_dir=None):
+    """``keystone``: a started KeystoneAIO to authenticate against (authtoken +
+    keystoneauth, accounts ``AUTH_<project id>``, members may write their own
+    account); None: tempauth."""
+
+    def __init__(self, area=203, base_dir=None, keystone=None):
+        self.keystone = keystone
         self.address = free_loopback(area, port=1)
         self.base_dir = base_dir or tempfile.mkdtemp(prefix="trove-lite-swift-")
         self.ports = {name: free_port(self.address) for name in SERVERS}
@@ -47,6 +61,16 @@ class SwiftAIO:
     @property
     def auth_url(self):
         return "http://%s:%d/auth/v1.0" % (self.address, self.ports["proxy"])
+
+    @property
+    def url(self):
+        """The proxy's ``/v1/`` (append ``AUTH_<project id>`` for an account)."""
+        return "http://%s:%d/v1/" % (self.address, self.ports["proxy"])
+
+    @property
+    def devices(self):
+        """Where the object servers keep their files (``*.data`` under it)."""
+        return os.path.join(self.base_dir, "srv")
 
     user, key = USER, KEY
 
@@ -77,6 +101,9 @@ class SwiftAIO:
             "[app:proxy-server]\nuse = egg:swift#proxy\naccount_autocreate = true\n\n"
             "[filter:tempauth]\nuse = egg:swift#tempauth\n"
             "user_test_tester = testing .admin\n\n"
+            "[filter:keymaster]\nuse = egg:swift#keymaster\n"
+            "encryption_root_secret = %s\n\n"
+            "[filter:encryption]\nuse = egg:swift#encryption\n\n"
             "[filter:cache]\nuse = egg:swift#memcache\nmemcache_servers = %s:%d\n\n"
             "[filter:catch_errors]\nuse = egg:swift#catch_errors\n"
             "[filter:gatekeeper]\nuse = egg:swift#gatekeeper\n"
@@ -86,7 +113,15 @@ class SwiftAIO:
             "[filter:copy]\nuse = egg:swift#copy\n"
             "[filter:slo]\nuse = egg:swift#slo\n"
             "[filter:dlo]\nuse = egg:swift#dlo\n"
-            % (_PROXY_PIPELINE, self.address, self.memcached_port))
+            % (_PROXY_PIPELINE % _AUTH["keystone" if self.keystone else "tempauth"],
+               base64.b64encode(os.urandom(32)).decode(), self.address,
+               self.memcached_port))
+        if self.keystone:
+            proxy += ("\n[filter:keystoneauth]\nuse = egg:swift#keystoneauth\n"
+                      "operator_roles = admin, member\n\n"
+                      "[filter:authtoken]\n"
+                      "paste.filter_factory = keystonemiddleware.auth_token:filter_factory\n"
+                      + self.keystone.authtoken_config().split("\n", 1)[1])
         self._write("proxy", proxy)
 
     def _write(self, name, text):
@@ -145,7 +180,12 @@ class SwiftAIO:
             try:
                 for name in SERVERS:
                     socket.create_connection((self.address, self.ports[name]), 0.5).close()
-                self.token()
+                if self.keystone:
+                    urllib.request.urlopen(
+                        "http://%s:%d/healthcheck" % (self.address, self.ports["proxy"]),
+                        timeout=5).close()
+                else:
+                    self.token()
                 return
             except OSError as exc:
                 last = exc

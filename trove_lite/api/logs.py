@@ -3,18 +3,33 @@
 ``GET /log`` lists, ``GET /log/{name}`` and ``POST /log {"name": N}`` show,
 ``POST /log {"name": N, "enable"|"disable"|"publish"|"discard": 1}`` acts
 (troveclient ``log_list``/``log_show``/``log_action``). Published logs are read
-back through ``GET /log/{name}/objects[/{number}]`` (ours: the objects are
-encrypted with the tenant's key, which only the control plane holds).
+back through ``GET /log/{name}/objects[/{number}]`` (ours: with ``[logs] store =
+deployment`` the objects are encrypted with the tenant's key, which only the
+control plane holds; with ``tenant_swift`` they are read from the tenant's Swift
+with the request's token, as troveclient reads them itself).
 """
 
 import base64
+import json
 
 from trove_lite.api.schemas import name, obj
 from trove_lite.exceptions import BadRequest
+from trove_lite.instance.logs import UserAuth
 
 FLAG = {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 1}, {"type": "boolean"}]}
 LOG_ACTION = obj(["name"], name=name(64), enable=FLAG, disable=FLAG, publish=FLAG,
                  discard=FLAG)
+
+
+def user_auth(req) -> UserAuth:
+    """The request's token and service catalog (keystonemiddleware's
+    ``X-Service-Catalog``), for publishing to the tenant's own Swift."""
+    raw = req.webob.headers.get("X-Service-Catalog")
+    try:
+        catalog = json.loads(raw) if raw else None
+    except ValueError:
+        catalog = None
+    return UserAuth(token=getattr(req.ctx, "auth_token", None), catalog=catalog)
 
 
 class LogsController:
@@ -23,28 +38,33 @@ class LogsController:
 
     def index(self, req, instance_id):
         req.can("instance:guest_log_list", {"instance_id": instance_id})
-        return 200, {"logs": self.service.list(req.tenant_id, instance_id)}
+        logs = self.service.list(req.tenant_id, instance_id, user_auth(req))
+        return 200, {"logs": logs}
 
     def show(self, req, instance_id, log_name):
         req.can("instance:guest_log_list", {"instance_id": instance_id})
-        return 200, {"log": self.service.show(req.tenant_id, instance_id, log_name)}
+        log = self.service.show(req.tenant_id, instance_id, log_name, user_auth(req))
+        return 200, {"log": log}
 
     def action(self, req, instance_id):
         req.can("instance:guest_log_action", {"instance_id": instance_id})
         body = req.body(LOG_ACTION)
         actions = [a for a in ("enable", "disable", "publish", "discard") if body.get(a)]
         return 200, {"log": self.service.action(req.tenant_id, instance_id, body["name"],
-                                                actions)}
+                                                actions, user_auth(req))}
 
     def objects(self, req, instance_id, log_name):
         req.can("instance:guest_log_list", {"instance_id": instance_id})
-        return 200, {"objects": self.service.objects(req.tenant_id, instance_id, log_name)}
+        objects = self.service.objects(req.tenant_id, instance_id, log_name,
+                                       user_auth(req))
+        return 200, {"objects": objects}
 
     def object_show(self, req, instance_id, log_name, number):
         req.can("instance:guest_log_list", {"instance_id": instance_id})
         if not number.isdigit() or len(number) > 9:
             raise BadRequest(reason="object number %r is not a number" % number[:20])
-        data = self.service.object_data(req.tenant_id, instance_id, log_name, int(number))
+        data = self.service.object_data(req.tenant_id, instance_id, log_name, int(number),
+                                        user_auth(req))
         return 200, {"object": {"number": int(number),
                                 "data": base64.b64encode(data).decode()}}
 

@@ -3,8 +3,9 @@
 ``log-list``, ``log-show``, ``log-enable``, ``log-disable``, ``log-publish`` and
 ``log-discard`` are troveclient's ``log_list``/``log_show``/``log_action``.
 ``log-tail`` and ``log-save`` publish first, then read the published objects back
-through the API (``GET .../log/NAME/objects``), which decrypts them: like
-troveclient's ``log_generator``, without needing Swift credentials or Keystone.
+through the API (``GET .../log/NAME/objects``), which decrypts them (or reads
+them from the tenant's Swift): like troveclient's ``log_generator``, without
+needing Swift credentials or Keystone.
 """
 
 import base64

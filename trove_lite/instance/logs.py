@@ -1,5 +1,18 @@
 """Datastore logs of an instance: list, enable/disable, publish, discard, read back.
 
+Where published logs go (``[logs] store``, see ``pick_store``):
+
+- ``tenant_swift`` (``auto`` picks it with Keystone and the Swift storage
+  driver): as Trove, into the tenant's own Swift account (the request's token;
+  the account URL from ``[logs] swift_url`` or the catalog's object-store
+  endpoint), container ``[logs] container``, plain objects with
+  ``X-Object-Meta-Lines``, so troveclient's ``log_generator``/``log_save`` and
+  ``openstack database log tail/save`` read them unchanged. Encryption at rest
+  is Swift's (the ``keymaster`` + ``encryption`` proxy middlewares).
+- ``deployment`` (``auto`` picks it for noauth or the local store, where no
+  user account exists): the deployment's storage driver, each object
+  AES-256-GCM under a key derived from the tenant's backup key (below).
+
 As in Trove, these go straight from the API to the instance's guest agent
 (``GuestAPI`` 1.4). Publishing is done here, in the control plane, because the
 tenant's encryption key never leaves it (not even on the bus):
@@ -21,6 +34,7 @@ only the instance row and the store, not the guest.
 """
 
 import base64
+import dataclasses
 import hashlib
 import io
 import json
@@ -30,10 +44,14 @@ import threading
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from oslo_config import cfg
+import requests
+import swiftclient
+from swiftclient import exceptions as swift_exc
 
 from trove_lite.backup.keys import TenantKeys
 from trove_lite.drivers import storage as storage_drivers
-from trove_lite.exceptions import BadRequest, NotFound, TroveLiteError
+from trove_lite.exceptions import BadRequest, Forbidden, NotFound, TroveLiteError
 from trove_lite.guestagent.logs import LOG_TYPES, SYS, check_name
 
 LOG = logging.getLogger(__name__)
@@ -42,6 +60,8 @@ ACTION_ORDER = ("enable", "disable", "discard", "publish")
 
 
 class LogStoreError(TroveLiteError):
+    """The object store failed or is unreachable (not the user's doing)."""
+    http_status = 503
     code = "log_store_error"
     message_format = "%(reason)s"
 
@@ -88,6 +108,175 @@ class LogCipher:
         return self._aead.decrypt(blob[:12], blob[12:], name.encode())
 
 
+class DeploymentStore:
+    """Published logs in the deployment's storage driver (local store or Swift),
+    each object AES-256-GCM under the tenant's key (``[logs] store = deployment``)."""
+
+    encrypted = True
+
+    def __init__(self, container, storage, cipher):
+        self.container = container
+        self._storage = storage
+        self._make_cipher = cipher
+        self._cipher_made = None
+
+    def _cipher(self):
+        if self._cipher_made is None:
+            self._cipher_made = self._make_cipher()
+        return self._cipher_made
+
+    def _location(self, object_name):
+        return self._storage.location_for("%s/%s" % (self.container, object_name))
+
+    def read_meta(self, metafile):
+        location = self._location(metafile)
+        if not self._storage.exists(location):
+            return None
+        with self._storage.load(location) as stream:
+            return json.loads(b"".join(iter(lambda: stream.read(1 << 20), b"")))
+
+    def write_meta(self, metafile, meta):
+        self._storage.save("%s/%s" % (self.container, metafile),
+                           io.BytesIO(json.dumps(meta).encode()), {})
+
+    def put(self, object_name, data, lines):
+        return self._storage.save(
+            "%s/%s" % (self.container, object_name),
+            io.BytesIO(self._cipher().encrypt(data, object_name)),
+            {"lines": lines, "size": len(data), "encrypted": "aes-256-gcm"}).location
+
+    def get(self, obj):
+        with self._storage.load(obj["location"]) as stream:
+            blob = b"".join(iter(lambda: stream.read(1 << 20), b""))
+        try:
+            return self._cipher().decrypt(blob, obj["name"])
+        except InvalidTag:
+            raise LogStoreError(reason="published object %d of log %s cannot be "
+                                       "decrypted with the tenant's key"
+                                % (obj["number"], obj["name"])) from None
+
+    def delete(self, obj):
+        self._storage.delete(obj["location"])
+
+
+class TenantSwiftStore:
+    """Published logs in the tenant's own Swift account, with the request's token
+    (``[logs] store = tenant_swift``), as Trove's guest publishes them: plain
+    objects with ``X-Object-Meta-Lines`` that troveclient's ``log_generator``
+    reads; Swift's ``keymaster`` + ``encryption`` middlewares encrypt them at rest."""
+
+    encrypted = False
+
+    def __init__(self, container, storage_url, token, retries=2, timeout=30.0):
+        self.container = container
+        self.storage_url = storage_url
+        self._conn = swiftclient.Connection(preauthurl=storage_url, preauthtoken=token,
+                                            retries=retries, timeout=timeout,
+                                            starting_backoff=0.5, max_backoff=4)
+        self._container_made = False
+
+    def _call(self, what, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except swift_exc.ClientException as e:
+            if e.http_status in (401, 403):
+                raise Forbidden(message="The object store refused %s in the project's "
+                                        "account (%s)." % (what, e.http_status)) from None
+            if e.http_status == 404:
+                raise
+            raise LogStoreError(reason="object store: %s failed: %s"
+                                       % (what, e.http_status or e.msg)) from None
+        except (requests.RequestException, OSError) as e:
+            raise LogStoreError(reason="object store unreachable while %s: %s"
+                                       % (what, e)) from None
+
+    def read_meta(self, metafile):
+        try:
+            _, body = self._call("reading the metafile", self._conn.get_object,
+                                 self.container, metafile)
+        except swift_exc.ClientException:
+            return None
+        return json.loads(body)
+
+    def _ensure_container(self):
+        if not self._container_made:
+            self._call("creating the log container", self._conn.put_container,
+                       self.container)
+            self._container_made = True
+
+    def write_meta(self, metafile, meta):
+        self._ensure_container()
+        self._call("writing the metafile", self._conn.put_object, self.container, metafile,
+                   json.dumps(meta).encode(), content_type="application/json")
+
+    def put(self, object_name, data, lines):
+        self._ensure_container()
+        self._call("uploading a log object", self._conn.put_object, self.container,
+                   object_name, data, content_type="text/plain",
+                   headers={"X-Object-Meta-Lines": str(lines)})
+        return "%s/%s/%s" % (self.storage_url, self.container, object_name)
+
+    def get(self, obj):
+        try:
+            return self._call("reading a log object", self._conn.get_object,
+                              self.container, obj["name"])[1]
+        except swift_exc.ClientException:
+            raise NotFound(message="Published object %d of log %s is gone from the "
+                                   "object store." % (obj["number"], obj["name"])) from None
+
+    def delete(self, obj):
+        try:
+            self._call("deleting a log object", self._conn.delete_object, self.container,
+                       obj["name"])
+        except swift_exc.ClientException:
+            pass  # already gone
+
+
+def object_store_url(catalog, region=None):
+    """The public object-store URL in a service catalog (keystonemiddleware's
+    ``X-Service-Catalog``: v2 ``publicURL`` entries or v3 ``interface``/``url``),
+    None if there is none (pure)."""
+    for service in catalog or []:
+        if service.get("type") != "object-store":
+            continue
+        for ep in service.get("endpoints") or []:
+            if region and (ep.get("region") or ep.get("region_id")) not in (region, None):
+                continue
+            if ep.get("publicURL"):
+                return ep["publicURL"]
+            if ep.get("interface") == "public" and ep.get("url"):
+                return ep["url"]
+    return None
+
+
+def tenant_storage_url(swift_url, catalog, project_id, region=None):
+    """The Swift account URL of ``project_id``: ``[logs] swift_url`` (Trove's
+    ``swift_url``: ``.../v1/AUTH_`` gets the project id appended, or a template
+    with ``%(project_id)s``), else the catalog's object-store endpoint (pure)."""
+    if swift_url:
+        if "%(" in swift_url:
+            return swift_url % {"project_id": project_id, "tenant_id": project_id}
+        return swift_url + project_id
+    return object_store_url(catalog, region)
+
+
+@dataclasses.dataclass(frozen=True)
+class UserAuth:
+    """What a request brings for the tenant's own Swift: its token and catalog."""
+    token: str | None = dataclasses.field(default=None, repr=False)
+    catalog: list | None = dataclasses.field(default=None, repr=False)
+
+
+def pick_store(store_opt, auth_strategy, storage_driver):
+    """``tenant_swift`` or ``deployment`` for ``[logs] store`` (pure): ``auto`` is
+    tenant_swift with Keystone and the Swift storage driver, else deployment."""
+    if store_opt != "auto":
+        return store_opt
+    if auth_strategy == "keystone" and storage_driver == "swift":
+        return "tenant_swift"
+    return "deployment"
+
+
 class LogService:
     """Logs of the instances of a tenant. ``guests`` is a GuestAdminService (its
     ``guest()`` checks tenant and state), ``storage()`` returns the store."""
@@ -119,8 +308,33 @@ class LogService:
     def metafile(instance_id, name):
         return "%s/%s.metafile" % (instance_id, name)
 
-    def _location(self, object_name):
-        return self.storage().location_for("%s/%s" % (self.container, object_name))
+    @property
+    def mode(self):
+        def opt(group, name, default):
+            try:
+                return getattr(getattr(self.conf, group), name)
+            except (AttributeError, cfg.NoSuchOptError):
+                return default
+        return pick_store(opt("logs", "store", "auto"), opt("api", "auth_strategy", "noauth"),
+                          opt("backup_storage", "driver", "local"))
+
+    def store(self, tenant_id, auth=None):
+        """Where ``tenant_id``'s logs are published (see ``[logs] store``)."""
+        if self.mode == "deployment":
+            return DeploymentStore(self.container, self.storage(),
+                                   lambda: self._cipher(tenant_id))
+        auth = auth or UserAuth()
+        if not auth.token:
+            raise BadRequest(reason="publishing to the project's object store needs "
+                                    "the request's Keystone token")
+        url = tenant_storage_url(self.conf.logs.swift_url, auth.catalog, tenant_id,
+                                 self.conf.storage_swift.region_name)
+        if not url:
+            raise BadRequest(reason="the service catalog has no object-store endpoint "
+                                    "and [logs] swift_url is not set")
+        return TenantSwiftStore(self.container, url, auth.token,
+                                retries=self.conf.storage_swift.retries,
+                                timeout=self.conf.storage_swift.timeout)
 
     def _cipher(self, tenant_id):
         if self._keys is None:
@@ -132,18 +346,11 @@ class LogService:
             return self._locks.setdefault((instance_id, name), threading.Lock())
 
     # -- metafile ------------------------------------------------------------------------
-    def load_meta(self, instance_id, name):
-        location = self._location(self.metafile(instance_id, name))
-        store = self.storage()
-        if not store.exists(location):
-            return empty_meta()
-        with store.load(location) as stream:
-            raw = b"".join(iter(lambda: stream.read(1 << 20), b""))
-        return json.loads(raw)
+    def load_meta(self, store, instance_id, name):
+        return store.read_meta(self.metafile(instance_id, name)) or empty_meta()
 
-    def _save_meta(self, instance_id, name, meta):
-        self.storage().save("%s/%s" % (self.container, self.metafile(instance_id, name)),
-                            io.BytesIO(json.dumps(meta).encode()), {})
+    def _save_meta(self, store, instance_id, name, meta):
+        store.write_meta(self.metafile(instance_id, name), meta)
 
     # -- views ----------------------------------------------------------------------------
     def _view(self, instance_id, guest_log, meta):
@@ -163,19 +370,20 @@ class LogService:
                 return entry
         raise NotFound(message="Log %s does not exist on this instance." % name)
 
-    def list(self, tenant_id, instance_id):
+    def list(self, tenant_id, instance_id, auth=None):
         guest = self.guests.guest(tenant_id, instance_id, "listing logs")
-        return [self._view(instance_id, g, self.load_meta(instance_id, g["name"]))
+        store = self.store(tenant_id, auth)
+        return [self._view(instance_id, g, self.load_meta(store, instance_id, g["name"]))
                 for g in guest.guest_log_list()]
 
-    def show(self, tenant_id, instance_id, name):
+    def show(self, tenant_id, instance_id, name, auth=None):
         check_name(name)
         guest = self.guests.guest(tenant_id, instance_id, "showing a log")
         return self._view(instance_id, self._guest_log(guest, name),
-                          self.load_meta(instance_id, name))
+                          self.load_meta(self.store(tenant_id, auth), instance_id, name))
 
     # -- actions ---------------------------------------------------------------------------
-    def action(self, tenant_id, instance_id, name, actions):
+    def action(self, tenant_id, instance_id, name, actions, auth=None):
         """``actions``: a subset of enable/disable, discard, publish, run in that order
         (troveclient may send discard and publish together); none is a show."""
         check_name(name)
@@ -186,89 +394,81 @@ class LogService:
             raise BadRequest(reason="log %s is a system log (SYS): it is always on and "
                                     "cannot be %sd" % (name, actions[0]))
         if not actions:
-            return self.show(tenant_id, instance_id, name)
+            return self.show(tenant_id, instance_id, name, auth)
         guest = self.guests.guest(tenant_id, instance_id, "the %s log action" % actions[0])
+        store = self.store(tenant_id, auth)
         with self._lock(instance_id, name):
             guest_log = meta = None
             for act in actions:
                 if act in ("enable", "disable"):
                     guest_log = guest.guest_log_enable(name, act == "enable")
                 elif act == "discard":
-                    meta = self._discard(instance_id, name)
+                    meta = self._discard(store, instance_id, name)
                 else:
-                    meta = self._publish(tenant_id, instance_id, guest, name)
+                    meta = self._publish(store, instance_id, guest, name)
         return self._view(instance_id, self._guest_log(guest, name) if meta or not guest_log
-                          else guest_log, meta or self.load_meta(instance_id, name))
+                          else guest_log, meta or self.load_meta(store, instance_id, name))
 
-    def _publish(self, tenant_id, instance_id, guest, name):
+    def _publish(self, store, instance_id, guest, name):
         guest_log = self._guest_log(guest, name)
         if not guest_log["enabled"]:
             raise BadRequest(reason="log %s is disabled: enable it before publishing it"
                                     % name)
-        meta = self.load_meta(instance_id, name)
+        meta = self.load_meta(store, instance_id, name)
         limit = self.conf.logs.object_size
-        cipher = self._cipher(tenant_id)
         try:
             while True:
                 piece = guest.guest_log_read(name, meta["offset"], limit, meta["file_id"])
                 meta["rotations"] += 1 if piece["rotated"] else 0
                 data = base64.b64decode(piece["data"])
                 if data:
-                    self._upload(cipher, instance_id, name, meta, data)
+                    self._upload(store, instance_id, name, meta, data)
                 meta["offset"], meta["file_id"] = piece["next_offset"], piece["file_id"]
                 if piece["at_end"] or not data:
                     break
         finally:
             # also after a failure: what was uploaded is recorded, not redone (and a
             # publish cut off before this rewrites the same numbered objects)
-            self._save_meta(instance_id, name, meta)
+            self._save_meta(store, instance_id, name, meta)
         LOG.info("published log %s of instance %s: %d objects, offset %d", name,
                  instance_id, len(meta["objects"]), meta["offset"])
         return meta
 
-    def _upload(self, cipher, instance_id, name, meta, data):
-        """``data`` as the next numbered object, encrypted; recorded in ``meta``."""
+    @staticmethod
+    def _upload(store, instance_id, name, meta, data):
+        """``data`` as the next numbered object; recorded in ``meta``."""
         number = meta["next_number"]
-        object_name = self.prefix(instance_id, name) + OBJECT_FORMAT % number
+        object_name = LogService.prefix(instance_id, name) + OBJECT_FORMAT % number
         lines = data.count(b"\n")
-        stored = self.storage().save(
-            "%s/%s" % (self.container, object_name),
-            io.BytesIO(cipher.encrypt(data, object_name)),
-            {"lines": lines, "size": len(data), "encrypted": "aes-256-gcm"})
+        location = store.put(object_name, data, lines)
         meta["objects"].append({"number": number, "name": object_name,
-                                "location": stored.location, "size": len(data),
+                                "location": location, "size": len(data),
                                 "lines": lines})
         meta["next_number"] = number + 1
 
-    def _discard(self, instance_id, name):
-        meta = self.load_meta(instance_id, name)
-        store = self.storage()
+    def _discard(self, store, instance_id, name):
+        meta = self.load_meta(store, instance_id, name)
         for obj in meta["objects"]:
-            store.delete(obj["location"])
+            store.delete(obj)
         meta["objects"] = []
-        self._save_meta(instance_id, name, meta)
+        self._save_meta(store, instance_id, name, meta)
         return meta
 
     # -- reading back -------------------------------------------------------------------------
-    def objects(self, tenant_id, instance_id, name):
+    def objects(self, tenant_id, instance_id, name, auth=None):
         """[{number, size, lines}] of the published objects, oldest first."""
         check_name(name)
         self.guests.instances.get(tenant_id, instance_id)  # 404 for another tenant's
         return [{"number": o["number"], "size": o["size"], "lines": o["lines"]}
-                for o in self.load_meta(instance_id, name)["objects"]]
+                for o in self.load_meta(self.store(tenant_id, auth), instance_id,
+                                        name)["objects"]]
 
-    def object_data(self, tenant_id, instance_id, name, number):
-        """The decrypted bytes of published object ``number``."""
+    def object_data(self, tenant_id, instance_id, name, number, auth=None):
+        """The plain bytes of published object ``number``."""
         check_name(name)
         self.guests.instances.get(tenant_id, instance_id)
-        for obj in self.load_meta(instance_id, name)["objects"]:
+        store = self.store(tenant_id, auth)
+        for obj in self.load_meta(store, instance_id, name)["objects"]:
             if obj["number"] == number:
-                with self.storage().load(obj["location"]) as stream:
-                    blob = b"".join(iter(lambda: stream.read(1 << 20), b""))
-                try:
-                    return self._cipher(tenant_id).decrypt(blob, obj["name"])
-                except InvalidTag:
-                    raise LogStoreError(reason="published object %d of log %s cannot be "
-                                               "decrypted with the tenant's key"
-                                               % (number, name))
+                return store.get(obj)
         raise NotFound(message="Log %s has no published object %s." % (name, number))

@@ -3,6 +3,7 @@ and the guest's reads and rotation on real files."""
 
 import base64
 import os
+import types
 
 import pytest
 
@@ -188,3 +189,56 @@ def test_enable_on_a_server_that_is_down_waits_for_the_restart(tmp_path):
     assert "slow_query_log = ON" in conf and "general_log = OFF" in conf
     logs.after_restart()
     assert logs.describe("slow_query")["status"] == "Enabled"
+
+
+# -- where publish puts logs -------------------------------------------------------------
+def test_auto_store_is_the_tenants_swift_only_with_keystone_and_swift():
+    assert service.pick_store("auto", "keystone", "swift") == "tenant_swift"
+    assert service.pick_store("auto", "noauth", "swift") == "deployment"
+    assert service.pick_store("auto", "keystone", "local") == "deployment"
+    assert service.pick_store("deployment", "keystone", "swift") == "deployment"
+    assert service.pick_store("tenant_swift", "noauth", "local") == "tenant_swift"
+
+
+def test_tenant_account_url_from_swift_url_or_the_catalog():
+    v2 = [{"type": "identity", "endpoints": [{"publicURL": "http://ks/v3"}]},
+          {"type": "object-store", "endpoints": [
+              {"region": "Other", "publicURL": "http://far/v1/AUTH_p"},
+              {"region": "RegionOne", "publicURL": "http://swift/v1/AUTH_p"}]}]
+    v3 = [{"type": "object-store", "endpoints": [
+        {"interface": "internal", "url": "http://int/v1/AUTH_p", "region_id": "RegionOne"},
+        {"interface": "public", "url": "http://pub/v1/AUTH_p", "region_id": "RegionOne"}]}]
+    assert service.tenant_storage_url(None, v2, "p", "RegionOne") == "http://swift/v1/AUTH_p"
+    assert service.tenant_storage_url(None, v3, "p") == "http://pub/v1/AUTH_p"
+    assert service.tenant_storage_url("http://s:8080/v1/AUTH_", v2, "p1") == \
+        "http://s:8080/v1/AUTH_p1"
+    assert service.tenant_storage_url("http://s/v1/KEY_%(project_id)s/", None, "p1") == \
+        "http://s/v1/KEY_p1/"
+    assert service.tenant_storage_url(None, [{"type": "compute", "endpoints": []}], "p") \
+        is None
+    assert service.tenant_storage_url(None, None, "p") is None
+
+
+def test_tenant_swift_store_needs_a_token_and_an_endpoint():
+    conf = types.SimpleNamespace(
+        logs=types.SimpleNamespace(store="tenant_swift", swift_url=None,
+                                   container="database_logs"),
+        storage_swift=types.SimpleNamespace(region_name=None, retries=1, timeout=5.0))
+    svc = service.LogService(conf, None, None)
+    with pytest.raises(BadRequest, match="Keystone token"):
+        svc.store("p", service.UserAuth())
+    with pytest.raises(BadRequest, match="object-store endpoint"):
+        svc.store("p", service.UserAuth(token="t", catalog=[]))
+    store = svc.store("p", service.UserAuth(token="t", catalog=[
+        {"type": "object-store", "endpoints": [{"publicURL": "http://swift/v1/AUTH_p"}]}]))
+    assert store.storage_url == "http://swift/v1/AUTH_p" and not store.encrypted
+
+
+def test_an_unreachable_tenant_swift_is_a_clear_503():
+    store = service.TenantSwiftStore("database_logs", "http://127.0.0.1:1/v1/AUTH_p",
+                                     "tok-SECRET",
+                                     retries=0, timeout=2)
+    with pytest.raises(service.LogStoreError, match="unreachable") as err:
+        store.put("i/general/log-000001", b"SELECT 1\n", 1)
+    assert err.value.http_status == 503
+    assert "tok-SECRET" not in str(err.value)

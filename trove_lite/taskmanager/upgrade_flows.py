@@ -230,9 +230,16 @@ class UpgradeFlows:
                            "taskmanager died) and was rolled back" % what)
 
     def _record_version(self, instance_id, version_id):
-        """The instance runs ``version_id`` now. Its configuration group moves with it
-        unless another instance uses it: its values passed the new version's rules
-        (the API checked), and its later edits must be checked against them too."""
+        """The instance runs ``version_id`` now; its configuration group follows.
+
+        A group belongs to one version (as an RDS parameter group to one family),
+        and its values already passed the new version's rules (the API checked).
+        A group no other instance uses moves to the new version. A group other
+        instances (still on its version) use stays where it is, and the upgraded
+        instance takes the group's copy for the new version: same values, named
+        "<name> (<version>)", made on first need and shared by every instance of
+        the group that upgrades after (a replication set ends on one copy). The
+        server's values do not change either way."""
         with self.flows.db.session() as s:
             inst = s.get(models.Instance, instance_id)
             inst.datastore_version_id = version_id
@@ -241,13 +248,24 @@ class UpgradeFlows:
                 progress.step = "finish"
             if not inst.configuration_id:
                 return
+            group = s.get(models.Configuration, inst.configuration_id)
+            if group.datastore_version_id == version_id:
+                return
             shared = s.execute(select(func.count()).select_from(models.Instance).where(
-                models.Instance.configuration_id == inst.configuration_id,
+                models.Instance.configuration_id == group.id,
                 models.Instance.id != instance_id,
                 models.Instance.deleted.is_(False))).scalar()
-            if not shared:
-                s.get(models.Configuration, inst.configuration_id).datastore_version_id = \
-                    version_id
+            copy = _copy_for(s, group, version_id, make=bool(shared))
+            if copy is None:
+                group.datastore_version_id = version_id
+                return
+            inst.configuration_id = copy.id
+            applied = s.get(models.ConfigurationApply, instance_id)
+            if applied is not None and applied.configuration_id == group.id:
+                applied.configuration_id = copy.id
+            LOG.info("instance %s: configuration group %s stays on its version for the "
+                     "instances using it; this one now has its copy %s (%s)", instance_id,
+                     group.id, copy.id, copy.name)
 
     def _device(self, inst):
         if not inst.volume_id:
@@ -296,6 +314,40 @@ class UpgradeFlows:
             f.add_fault(instance_id, "After the upgrade: %s" % e.message)
         self._progress_done(instance_id)
         f.set_task(instance_id, TaskStatus.NONE)
+
+
+def copy_name(name: str, version_name: str) -> str:
+    """The name of a group's copy for another version (pure)."""
+    suffix = " (%s)" % version_name
+    return name[:255 - len(suffix)] + suffix
+
+
+def _copy_for(s, group, version_id, make):
+    """``group``'s copy for ``version_id``: an undeleted group of its tenant with the
+    copy's name, that version and the same values; made when missing and ``make``."""
+    values = _stored_values(s, group.id)
+    name = copy_name(group.name, s.get(models.DatastoreVersion, version_id).name)
+    for candidate in s.execute(select(models.Configuration).where(
+            models.Configuration.tenant_id == group.tenant_id,
+            models.Configuration.datastore_version_id == version_id,
+            models.Configuration.name == name,
+            models.Configuration.deleted.is_(False))).scalars():
+        if _stored_values(s, candidate.id) == values:
+            return candidate
+    if not make:
+        return None
+    copy = models.Configuration(name=name, description=group.description,
+                                tenant_id=group.tenant_id, datastore_version_id=version_id)
+    s.add(copy)
+    s.flush()
+    for key, value in values.items():
+        s.add(models.ConfigurationParameter(configuration_id=copy.id, key=key, value=value))
+    return copy
+
+
+def _stored_values(s, configuration_id):
+    return {p.key: p.value for p in s.execute(select(models.ConfigurationParameter).where(
+        models.ConfigurationParameter.configuration_id == configuration_id)).scalars()}
 
 
 def _serving_since(service, when):

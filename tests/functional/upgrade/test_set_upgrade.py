@@ -57,12 +57,6 @@ def server_version(inst):
         return cur.fetchone()[0]
 
 
-def max_gap(acked_at, start, end):
-    """The longest time without an acknowledged commit between start and end."""
-    times = [start] + [t for t in acked_at if start <= t <= end] + [end]
-    return max(b - a for a, b in zip(times, times[1:]))
-
-
 def test_set_of_three_on_10_11(cp):
     trove = cp.client()
     source = create_source(trove, "setsrc")
@@ -121,7 +115,7 @@ def test_upgrading_the_source_upgrades_the_set_with_one_switchover(cp):
         assert server_version(m).startswith("11.8."), m.id
         wait_until(lambda: set(writer.acked) <= rows(m, 10000), timeout=30,
                    what="every acknowledged row on %s" % m.id)
-    downtime = max_gap(writer.acked_at, started, ended)
+    downtime = writer.longest_gap(started, ended)
     STATE["downtime"] = downtime
     print("set upgrade 10.11 -> 11.8 of 3 members: %.1f s, %d rows acknowledged, 0 lost, "
           "longest write gap %.2f s" % (took, len(writer.acked), downtime))

@@ -8,6 +8,7 @@ promote: the only write downtime) and upgrades the old source, which rejoins as
 a replica. Every acknowledged row is on every member after, all on 11.8.
 """
 
+import json
 import os
 import shutil
 import tempfile
@@ -57,6 +58,12 @@ def server_version(inst):
         return cur.fetchone()[0]
 
 
+def max_connections(inst):
+    with connect(inst) as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@global.max_connections")
+        return cur.fetchone()[0]
+
+
 def test_set_of_three_on_10_11(cp):
     trove = cp.client()
     source = create_source(trove, "setsrc")
@@ -69,7 +76,16 @@ def test_set_of_three_on_10_11(cp):
     ids = sorted(r["id"] for r in trove.instances.get(source.id).replicas)
     replicas = [wait_for_status(trove, i, {"ACTIVE", "ERROR"}, timeout=150) for i in ids]
     assert [r.status for r in replicas] == ["ACTIVE", "ACTIVE"]
-    STATE.update(source=source, replicas=replicas)
+    # one configuration group shared by the whole set
+    group = trove.configurations.create("setgrp", json.dumps({"max_connections": 123}),
+                                        datastore="mariadb", datastore_version="10.11")
+    for m in [source] + replicas:
+        trove.instances.modify(m.id, configuration=group.id)
+    for m in [source] + replicas:
+        wait_until(lambda: trove.instances.get(m.id).configuration["apply"]["state"]
+                   == "applied", what="the group applied on %s" % m.id)
+        assert max_connections(m) == 123
+    STATE.update(source=source, replicas=replicas, group=group.id)
 
 
 def test_a_replica_alone_upgrades_and_keeps_replicating(cp):
@@ -85,6 +101,14 @@ def test_a_replica_alone_upgrades_and_keeps_replicating(cp):
         cur.execute("INSERT INTO orders VALUES (500, 'after the replica upgrade')")
     wait_until(lambda: 500 in rows(first, 500), what="the 11.8 replica receives a new row")
     assert trove.instances.get(source.id).datastore["version"] == "10.11"
+    # the shared group stays on 10.11 for the others; the replica has its 11.8 copy
+    copy = trove.instances.get(first.id).configuration
+    assert copy["id"] != STATE["group"] and copy["name"] == "setgrp (11.8)"
+    assert trove.configurations.get(copy["id"]).datastore_version_name == "11.8"
+    assert trove.configurations.get(STATE["group"]).datastore_version_name == "10.11"
+    assert trove.instances.get(source.id).configuration["id"] == STATE["group"]
+    assert max_connections(first) == 123
+    STATE["copy"] = copy["id"]
 
 
 def test_upgrading_the_source_upgrades_the_set_with_one_switchover(cp):
@@ -113,6 +137,9 @@ def test_upgrading_the_source_upgrades_the_set_with_one_switchover(cp):
     assert writer.acked, "the writer committed during the set upgrade"
     for m in members:
         assert server_version(m).startswith("11.8."), m.id
+        # every member ends on the one 11.8 copy of the group, its values still served
+        assert shown[m.id].configuration["id"] == STATE["copy"]
+        assert max_connections(m) == 123
         wait_until(lambda: set(writer.acked) <= rows(m, 10000), timeout=30,
                    what="every acknowledged row on %s" % m.id)
     downtime = writer.longest_gap(started, ended)

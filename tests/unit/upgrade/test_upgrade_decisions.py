@@ -68,3 +68,10 @@ def test_a_set_whose_replicas_are_on_the_old_or_the_new_version_may_upgrade():
 def test_a_set_is_refused_when_a_replica_is_busy_or_newer_than_the_target(replicas, words):
     from trove_lite.instance.upgrade import refuse_set_upgrade
     assert words in refuse_set_upgrade(v("10.11"), replicas)
+
+
+def test_a_shared_groups_copy_is_named_for_its_version_within_the_column():
+    from trove_lite.taskmanager.upgrade_flows import copy_name
+    assert copy_name("setgrp", "11.8") == "setgrp (11.8)"
+    long = copy_name("g" * 255, "10.11")
+    assert len(long) == 255 and long.endswith(" (10.11)")

@@ -235,7 +235,8 @@ def phases(log_path):
         "%s %.2f s" % (name, statistics.median(times)) for name, times in steps.items()))
 
 
-PHASE_RE = re.compile(r": (pre_upgrade done|server rebuilt|post_upgrade done)[^(]*"
+PHASE_RE = re.compile(r": (?:Upgrade from \S+ to \S+ )?"
+                      r"(pre_upgrade done|server rebuilt|post_upgrade done|finished)[^(]*"
                       r"\((\d+\.\d+) s\)")
 
 

@@ -148,3 +148,31 @@ def test_upgrading_the_source_upgrades_the_set_with_one_switchover(cp):
           "longest write gap %.2f s" % (took, len(writer.acked), downtime))
     # writes stop once, for the switchover: not for a whole instance's upgrade
     assert downtime < 10, downtime
+
+
+def test_a_set_of_two_upgrades_without_a_semisync_stall(cp):
+    """With one replica, nothing acks the source's commits while that replica (then
+    the old source) upgrades: semi-sync would stall each for its 10 s timeout."""
+    trove = cp.client()
+    source = create_source(trove, "pairsrc")
+    rep = trove.instances.create("pairrep", "1", volume={"size": 1}, replica_of=source.id)
+    rep = wait_for_status(trove, rep.id, {"ACTIVE", "ERROR"}, timeout=150)
+    assert rep.status == "ACTIVE"
+    with Writer([source, rep], lambda i: connect(i, connect_timeout=1),
+                start_id=30000) as writer:
+        time.sleep(1)
+        started = time.monotonic()
+        trove.instances.upgrade(source.id, "11.8")
+        wait_until(lambda: trove.instances.get(source.id).status == "ACTIVE"
+                   and trove.instances.get(source.id).datastore["version"] == "11.8",
+                   timeout=300, what="the pair's upgrade finished")
+        time.sleep(1.5)
+        ended = time.monotonic()
+    assert trove.instances.get(rep.id).datastore["version"] == "11.8"
+    assert trove.instances.get(source.id).replica_of["id"] == rep.id
+    for m in (source, rep):
+        wait_until(lambda: set(writer.acked) <= rows(m, 30000), what="rows on %s" % m.id)
+    downtime = writer.longest_gap(started, ended)
+    print("set of two upgraded: longest write gap %.2f s, %d rows acknowledged"
+          % (downtime, len(writer.acked)))
+    assert downtime < 8, downtime

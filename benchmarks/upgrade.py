@@ -211,14 +211,9 @@ def set_downtime(lone_hop):
               "%.2f s), a lone instance's 10.11 -> 11.8 hop %.2f s (all of it downtime)"
               % (took, acked, gap, sw_took, sw_gap, lone_hop))
     finally:
-        try:
-            for inst in cp.client("bench").instances.list():
-                cp.client("bench").instances.delete(inst.id)
-        except Exception:
-            pass
-        time.sleep(2)
-        cp.stop()
+        from tests.functional.controlplane.conftest import destroy_everything
         from trove_lite.drivers.endpoint.haproxy import remove_all
+        destroy_everything(cp)       # stops it, then its servers and volumes
         remove_all(cp.state_dir)     # the set's HAProxy
         shutil.rmtree(base_dir, ignore_errors=True)
 

@@ -93,9 +93,7 @@ class UpgradeFlows:
                 continue          # its user upgraded it already
             with self.claim(replica.id):
                 f.set_task(replica.id, TaskStatus.UPGRADING)
-                self._async_without(source_id, replica.id)
                 ok = self.upgrade_one(replica.id, datastore_version_id)
-                self.flows.replication.apply_durability(source_id)
             if not ok:
                 f.add_fault(source_id, "The replication set's upgrade stopped before the "
                             "switchover: replica %s could not be upgraded (see its fault); "
@@ -114,24 +112,8 @@ class UpgradeFlows:
             f.set_task(source_id, TaskStatus.NONE)
             return
         t = f._step(f.load(source_id), "set upgrade: switched over to %s" % new_source, t)
-        self._async_without(new_source, source_id)
         self.upgrade_one(source_id, datastore_version_id)
-        self.flows.replication.apply_durability(new_source)
         f._step(f.load(source_id), "set upgrade finished; %s is the source" % new_source, t0)
-
-    def _async_without(self, source_id, down_id):
-        """While ``down_id`` is upgraded, a semi-sync source with no other replica
-        to ack would stall every commit for semisync_timeout_ms before falling back
-        to async: make it async at once (no weaker than that fallback); the set's
-        durability is applied again after (apply_durability)."""
-        if any(m.id != down_id for m in self.flows.replication.members(source_id)):
-            return
-        try:
-            self.flows.guest_factory(source_id).set_durability(
-                "async", self.flows.conf.replication.semisync_timeout_ms)
-        except exceptions.TroveLiteError as e:
-            LOG.warning("instance %s: could not turn semi-sync off while its only replica "
-                        "upgrades: %s", source_id, _msg(e))
 
     def upgrade_one(self, instance_id: str, datastore_version_id: str) -> bool:
         """One instance's upgrade; True when it runs the new version after it."""

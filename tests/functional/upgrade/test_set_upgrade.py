@@ -150,9 +150,10 @@ def test_upgrading_the_source_upgrades_the_set_with_one_switchover(cp):
     assert downtime < 10, downtime
 
 
-def test_a_set_of_two_upgrades_without_a_semisync_stall(cp):
-    """With one replica, nothing acks the source's commits while that replica (then
-    the old source) upgrades: semi-sync would stall each for its 10 s timeout."""
+def test_a_set_of_two_upgrades_with_one_short_write_stop(cp):
+    """With one replica, nothing else acks the source's commits while that replica
+    (then the old source) upgrades: the writes must still go on (semi-sync's
+    timeout is 10 s; measured here: no stall of that length)."""
     trove = cp.client()
     source = create_source(trove, "pairsrc")
     rep = trove.instances.create("pairrep", "1", volume={"size": 1}, replica_of=source.id)

@@ -10,6 +10,11 @@ mariadb-upgrade, first successful query. trove-lite: PATCH /instances/{id}
 (python-troveclient ``instances.upgrade``) until the instance is ACTIVE on the
 new version, with a table of ``--rows`` rows on it. Prints the median and max
 per hop and the ratio to the baseline's median (target: at most 1.5).
+
+Then (unless ``--no-set``) write downtime of a replication set (a 10.11 source
+and two replicas) upgraded to 11.8 under a live writer: the longest time without
+an acknowledged commit, beside, in the same run, a plain planned switchover
+(promote) of the same set and the whole-hop downtime of a lone instance.
 Needs the images (tools/bootstrap.sh builds them).
 """
 
@@ -114,6 +119,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rows", type=int, default=20000)
+    ap.add_argument("--no-set", action="store_true", help="skip the replication set")
     args = ap.parse_args()
     base_dir = tempfile.mkdtemp(prefix="tl-bench-upg-")
     cp = ControlPlane(base_dir, usage_timeout=300)
@@ -142,6 +148,8 @@ def main():
                                                 statistics.median(t), max(t),
                                                 statistics.median(t) / statistics.median(b)))
         phases(os.path.join(base_dir, "aio.log"))
+        if not args.no_set:
+            set_downtime(statistics.median(r["10.11 -> 11.8"] for r in api))
     finally:
         try:
             for inst in cp.client("bench").instances.list():
@@ -150,6 +158,63 @@ def main():
             pass
         time.sleep(2)
         cp.stop()
+        shutil.rmtree(base_dir, ignore_errors=True)
+
+
+def set_downtime(lone_hop):
+    """Write downtime of a set upgrade 10.11 -> 11.8 beside a plain switchover."""
+    from tests.functional.replication.conftest import connect, create_source
+    from tests.functional.replication.writer import Writer
+    base_dir = tempfile.mkdtemp(prefix="tl-bench-upgset-")
+    cp = ControlPlane(base_dir, heartbeat_interval=1, usage_timeout=300, extra_conf=(
+        "\n[replication]\nstrategy = gtid\nswitchover_timeout = 20\n"
+        "\n[ha]\nauto_failover = false\n"))
+    try:
+        cp.start_aio()
+        subprocess.run([sys.executable, "-m", "trove_lite.cmd.manage", "--config-file",
+                        cp.conf_file, "image_fetch", "mariadb-11.8"],
+                       check=True, capture_output=True)
+        trove = cp.client("bench")
+        source = create_source(trove, "set-src")
+        rep = trove.instances.create("set-rep", "1", volume={"size": 1},
+                                     replica_of=source.id, replica_count=2)
+        wait_for_status(trove, rep.id, {"ACTIVE"}, timeout=300)
+        ids = sorted(r["id"] for r in trove.instances.get(source.id).replicas)
+        members = [source] + [wait_for_status(trove, i, {"ACTIVE"}, timeout=300)
+                              for i in ids]
+
+        def under_writer(start_id, act, done):
+            with Writer(members, lambda i: connect(i, connect_timeout=1),
+                        start_id=start_id) as writer:
+                time.sleep(1)
+                t0 = time.monotonic()
+                act()
+                while not done():
+                    time.sleep(0.2)
+                took = time.monotonic() - t0
+                time.sleep(1)
+                return took, writer.longest_gap(t0, time.monotonic()), len(writer.acked)
+
+        def upgraded():
+            shown = trove.instances.get(source.id)
+            return shown.status == "ACTIVE" and shown.datastore["version"] == "11.8"
+        took, gap, acked = under_writer(
+            100000, lambda: trove.instances.upgrade(source.id, "11.8"), upgraded)
+
+        def promoted():
+            shown = trove.instances.get(source.id)
+            return shown.status == "ACTIVE" and not getattr(shown, "replica_of", None)
+        sw_took, sw_gap, _ = under_writer(
+            200000, lambda: trove.instances.promote_to_replica_source(source.id), promoted)
+        print("\nreplication set of 3, 10.11 -> 11.8 under a writer: %.1f s, %d commits, "
+              "write downtime %.2f s | same run: a plain switchover %.2f s (write downtime "
+              "%.2f s), a lone instance's 10.11 -> 11.8 hop %.2f s (all of it downtime)"
+              % (took, acked, gap, sw_took, sw_gap, lone_hop))
+    finally:
+        from tests.functional.controlplane.conftest import destroy_everything
+        from trove_lite.drivers.endpoint.haproxy import remove_all
+        destroy_everything(cp)       # stops it, then its servers and volumes
+        remove_all(cp.state_dir)     # the set's HAProxy
         shutil.rmtree(base_dir, ignore_errors=True)
 
 
@@ -165,7 +230,8 @@ def phases(log_path):
         "%s %.2f s" % (name, statistics.median(times)) for name, times in steps.items()))
 
 
-PHASE_RE = re.compile(r": (pre_upgrade done|server rebuilt|post_upgrade done)[^(]*"
+PHASE_RE = re.compile(r": (?:Upgrade from \S+ to \S+ )?"
+                      r"(pre_upgrade done|server rebuilt|post_upgrade done|finished)[^(]*"
                       r"\((\d+\.\d+) s\)")
 
 

@@ -150,6 +150,22 @@ class ServiceStatus(Base):
     updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class UpgradeProgress(Base):
+    """How far an instance's upgrade went (taskmanager/upgrade_flows.py): ``step`` is
+    ``pre_upgrade`` (the guest was asked to stop), ``rebuild`` (stopped and saved:
+    ``info`` is pre_upgrade's answer) or ``finish`` (the new version is recorded).
+    A taskmanager that finds a row with no flow driving it resumes from there."""
+
+    __tablename__ = "upgrade_progress"
+    instance_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    old_version_id: Mapped[str] = mapped_column(String(36))
+    new_version_id: Mapped[str] = mapped_column(String(36))
+    step: Mapped[str] = mapped_column(String(16))
+    info: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow,
+                                                          onupdate=utcnow)
+
+
 class ConfigurationApply(Base):
     """Whether an instance's configuration group reached its server: the API writes
     ``pending`` with a change, the taskmanager ``applied``/``failed`` after asking the

@@ -122,7 +122,11 @@ class UpgradeAgent:
         When an EarlyUpgrade ran it from the injected request, its outcome."""
         early, self.early = self.early, None
         if early is not None:
-            return early.outcome(self.upgrade_timeout)
+            result = early.outcome(self.upgrade_timeout)
+            # the early run had no heartbeat to send: report serving now, not at the
+            # next beat (the taskmanager waits for it before ACTIVE: up to an interval)
+            self.notify()
+            return result
         t0 = time.monotonic()
         app = self._restore(volume_device)
         app.start(timeout=self.upgrade_timeout)

@@ -7,6 +7,7 @@ lets ``reconcile.decide`` pick what to do with those nobody drives, so a
 taskmanager killed mid-flow never leaves an instance in BUILD forever.
 """
 
+import contextlib
 import logging
 import threading
 import time
@@ -44,6 +45,7 @@ class TaskManager:
         self.configurations = configuration_apply.Applier(db, self.flows.guest_factory)
         self.flows.ha = self.ha
         self._driving = set()
+        self.upgrades.claim = self._claim
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -71,6 +73,18 @@ class TaskManager:
             fn(instance_id, *args, **kwargs)
         except Exception:
             LOG.exception("Unexpected exception raised, please report it as a BUG")
+        finally:
+            with self._lock:
+                self._driving.discard(instance_id)
+
+    @contextlib.contextmanager
+    def _claim(self, instance_id):
+        """Mark an instance driven here while a flow of another instance acts on it
+        (the set upgrade upgrades the replicas inside the source's flow)."""
+        with self._lock:
+            self._driving.add(instance_id)
+        try:
+            yield
         finally:
             with self._lock:
                 self._driving.discard(instance_id)
@@ -162,6 +176,8 @@ class TaskManager:
                 .where(models.Instance.deleted.is_(False),
                        models.Instance.task_status.in_(sorted(TaskStatus.ACTIVE)))).all()
             requested = set(s.execute(select(models.CreateRequest.instance_id)).scalars())
+            upgrading = dict(s.execute(select(models.UpgradeProgress.instance_id,
+                                              models.UpgradeProgress.step)).all())
         with self._lock:
             driving = set(self._driving)
         return [reconcile.Snapshot(
@@ -174,7 +190,8 @@ class TaskManager:
             state_change_wait_time=self.conf.taskmanager.state_change_wait_time,
             driven_here=inst.id in driving,
             uptime=time.monotonic() - self._started,
-            has_request=inst.id in requested) for inst, st in rows]
+            has_request=inst.id in requested,
+            upgrade_step=upgrading.get(inst.id)) for inst, st in rows]
 
     def reconcile(self):
         for check in (self.backups.check_stalled, self.flows.apply_access,
@@ -206,6 +223,8 @@ class TaskManager:
                 self._spawn(snap.instance_id, self.flows.create)
             elif action == reconcile.RESUME_DELETE:
                 self._spawn(snap.instance_id, self.flows.delete)
+            elif action == reconcile.RESUME_UPGRADE:
+                self._spawn(snap.instance_id, self.upgrades.resume)
 
     def _spawn(self, instance_id, fn, *args):
         t = threading.Thread(target=self._drive, args=(instance_id, fn) + args,

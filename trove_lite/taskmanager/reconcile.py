@@ -24,6 +24,7 @@ class Snapshot(NamedTuple):
     driven_here: bool           # a flow of this process is working on it
     uptime: float = 1e9         # seconds this taskmanager has been running
     has_request: bool = True    # the create's stored request (users, databases) exists
+    upgrade_step: str | None = None  # the step an upgrade reached (upgrade_progress)
 
 
 # A create with no server yet may not have reached any taskmanager: the API
@@ -36,6 +37,7 @@ CREATE_CAST_GRACE = 10
 
 RESUME_CREATE = "resume_create"
 RESUME_DELETE = "resume_delete"
+RESUME_UPGRADE = "resume_upgrade"
 FINISH_OK = "finish_ok"
 FAIL_TIMEOUT = "fail_timeout"
 FAIL_LOST_REQUEST = "fail_lost_request"
@@ -73,6 +75,9 @@ def decide(s):
             "%d s in" % age if age is not None else "")
     if s.task_status == TaskStatus.DELETING:
         return RESUME_DELETE, "delete was cut off; finishing it"
+    if s.task_status == TaskStatus.UPGRADING and s.upgrade_step:
+        # the flow recorded its step: it started, and no flow here drives it now
+        return RESUME_UPGRADE, "upgrade was cut off at step %s; resuming it" % s.upgrade_step
     if s.task_status in (TaskStatus.REBOOTING, TaskStatus.RESIZING, TaskStatus.UPDATING,
                          TaskStatus.UPGRADING):
         waited = min(age if age is not None else 0.0, s.uptime)

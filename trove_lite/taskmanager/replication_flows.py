@@ -187,38 +187,44 @@ class ReplicationFlows:
     def promote(self, replica_id):
         started = time.monotonic()
         try:
-            new = self.flows.load(replica_id)
-            old = self.flows.load(new.slave_of_id)
-            siblings = [m for m in self.members(old.id) if m.id != new.id]
-            strategy = self.strategy(old)
-            timeout = self.conf.replication.switchover_timeout
-            old_guest = self._guest(old.id)
-            coords = old_guest.demote_begin()
-            try:        # each member waits on its own server: at once, not in turn
-                _each([new] + siblings,
-                      lambda member: self._guest(member.id).wait_applied(coords, timeout))
-            except Exception as e:
-                old_guest.demote_abort()
-                raise ReplicationFlowError("the replicas did not catch up with the source "
-                                           "within %d s; the source was reopened: %s"
-                                           % (timeout, _msg(e)))
-            new_coords = self._guest(new.id).promote_to_source()
-            # siblings first: once the old source follows the new one it relays the
-            # new source's writes, which a sibling still attached to it would then
-            # receive twice (in binlog mode nothing drops the duplicates)
-            self._follow(siblings, new, new_coords, strategy)
-            self._follow([old], new, new_coords, strategy)
+            self.switchover(replica_id)
         except Exception as e:
             if not isinstance(e, (ReplicationFlowError, exceptions.TroveLiteError)):
                 LOG.exception("promote of %s failed", replica_id)
             self.flows.add_fault(replica_id, "Promote failed: %s" % _msg(e))
             self.flows.set_task(replica_id, TaskStatus.NONE)
             return
-        self.flows.set_changed(replica_id)     # rw moved before the promote shows done
         self.flows.set_task(replica_id, TaskStatus.NONE)
         events.record(self.db, replica_id, "promote", "promoted to replication source")
         LOG.info("instance %s promoted to replication source in %.2f s", replica_id,
                  time.monotonic() - started)
+
+    def switchover(self, replica_id: str) -> None:
+        """The planned promote of ``replica_id`` (zero loss); raises on failure,
+        the old source reopened if the replicas could not catch up. The endpoints
+        move before it returns. Used by promote and by the set upgrade."""
+        new = self.flows.load(replica_id)
+        old = self.flows.load(new.slave_of_id)
+        siblings = [m for m in self.members(old.id) if m.id != new.id]
+        strategy = self.strategy(old)
+        timeout = self.conf.replication.switchover_timeout
+        old_guest = self._guest(old.id)
+        coords = old_guest.demote_begin()
+        try:        # each member waits on its own server: at once, not in turn
+            _each([new] + siblings,
+                  lambda member: self._guest(member.id).wait_applied(coords, timeout))
+        except Exception as e:
+            old_guest.demote_abort()
+            raise ReplicationFlowError("the replicas did not catch up with the source "
+                                       "within %d s; the source was reopened: %s"
+                                       % (timeout, _msg(e)))
+        new_coords = self._guest(new.id).promote_to_source()
+        # siblings first: once the old source follows the new one it relays the
+        # new source's writes, which a sibling still attached to it would then
+        # receive twice (in binlog mode nothing drops the duplicates)
+        self._follow(siblings, new, new_coords, strategy)
+        self._follow([old], new, new_coords, strategy)
+        self.flows.set_changed(replica_id)     # rw moved before the promote shows done
 
     def _follow(self, followers, new, coords, strategy):
         """Point ``followers`` at ``new`` (from ``coords``, or ``coords(member)``)

@@ -19,7 +19,18 @@ database is started again on the old version. Either way the task ends NONE.
 What the API checked before casting (upgrade.py in instance/): the version is
 newer, of the same datastore, active, and the attached configuration group is
 valid under the new version's rules.
+
+A replication source with replicas is upgraded as a set (``upgrade_set``): each
+replica first, one at a time (a replica on the newer version keeps replicating
+from the older source: the supported direction); then a planned switchover to
+the first replica (replication_flows.switchover: zero loss, the endpoints
+move); then the old source, now a replica of the new one. Writes stop once, for
+the switchover. A replica that fails its upgrade is rolled back by its own flow
+and the set procedure stops there, before the switchover: the source never
+changed.
 """
+
+import contextlib
 
 import json
 import logging
@@ -56,6 +67,9 @@ def answers_as(reported, version):
 class UpgradeFlows:
     def __init__(self, flows):
         self.flows = flows   # InstanceFlows: state helpers, compute, volumes, guests
+        # claim(instance_id): a context in which no other flow of this taskmanager
+        # (nor its reconciler) touches that instance; the TaskManager sets it
+        self.claim = lambda instance_id: contextlib.nullcontext()
 
     def _version(self, version_id):
         with self.flows.db.session() as s:
@@ -63,20 +77,70 @@ class UpgradeFlows:
             return {"id": v.id, "name": v.name, "version": v.version or v.name,
                     "image_id": v.image_id}
 
-    def upgrade(self, instance_id, datastore_version_id):
+    def upgrade(self, instance_id: str, datastore_version_id: str) -> None:
+        if self.flows.replication is not None and \
+                self.flows.replication.members(instance_id):
+            self.upgrade_set(instance_id, datastore_version_id)
+        else:
+            self.upgrade_one(instance_id, datastore_version_id)
+
+    def upgrade_set(self, source_id: str, datastore_version_id: str) -> None:
+        """Replicas first, one switchover, then the old source (see the module doc)."""
+        f = self.flows
+        t0 = time.monotonic()
+        replicas = self.flows.replication.members(source_id)
+        for replica in replicas:
+            if replica.datastore_version_id == datastore_version_id:
+                continue          # its user upgraded it already
+            with self.claim(replica.id):
+                f.set_task(replica.id, TaskStatus.UPGRADING)
+                ok = self.upgrade_one(replica.id, datastore_version_id)
+            if not ok:
+                f.add_fault(source_id, "The replication set's upgrade stopped before the "
+                            "switchover: replica %s could not be upgraded (see its fault); "
+                            "the source was not touched" % replica.id)
+                f.set_task(source_id, TaskStatus.NONE)
+                return
+        t = f._step(f.load(source_id), "set upgrade: %d replicas upgraded" % len(replicas), t0)
+        new_source = replicas[0].id
+        try:
+            with self.claim(new_source):
+                self.flows.replication.switchover(new_source)
+        except Exception as e:
+            f.add_fault(source_id, "The replication set's upgrade stopped at the "
+                        "switchover (the replicas run the new version, this source the old "
+                        "one and still takes the writes): %s" % _msg(e))
+            f.set_task(source_id, TaskStatus.NONE)
+            return
+        t = f._step(f.load(source_id), "set upgrade: switched over to %s" % new_source, t)
+        self.upgrade_one(source_id, datastore_version_id)
+        f._step(f.load(source_id), "set upgrade finished; %s is the source" % new_source, t0)
+
+    def upgrade_one(self, instance_id: str, datastore_version_id: str) -> bool:
+        """One instance's upgrade; True when it runs the new version after it."""
         f = self.flows
         inst = f.load(instance_id)
         old, new = self._version(inst.datastore_version_id), self._version(datastore_version_id)
         guest = f.guest_factory(instance_id)
         t0 = time.monotonic()
         what = "Upgrade from %s to %s" % (old["name"], new["name"])
+        self._progress(instance_id, "pre_upgrade", old_id=old["id"], new_id=new["id"])
         try:
             info = guest.pre_upgrade(slow_shutdown=is_major(old["version"], new["version"]))
         except Exception as e:   # the guest refused, timed out, or the bus failed
             f.add_fault(instance_id, "%s failed before anything changed: %s" % (what, _msg(e)))
             self._start_again(instance_id, guest)
-            return
-        t = f._step(inst, "pre_upgrade done: database stopped, configuration saved", t0)
+            return False
+        self._progress(instance_id, "rebuild", info=info)
+        f._step(inst, "pre_upgrade done: database stopped, configuration saved", t0)
+        return self._from_rebuild(inst, old, new, info, t0)
+
+    def _from_rebuild(self, inst, old, new, info, t0):
+        """Rebuild onto the new image, post_upgrade, check; roll back on failure."""
+        f = self.flows
+        guest = f.guest_factory(inst.id)
+        what = "Upgrade from %s to %s" % (old["name"], new["name"])
+        t = time.monotonic()
         try:
             device = self._device(inst)
             # the guest starts post_upgrade from this file while it still connects
@@ -92,36 +156,118 @@ class UpgradeFlows:
             t = f._step(inst, "post_upgrade done: the server answers as %s"
                         % result["version"], t)
         except Exception as e:   # anything after the rebuild: go back to the old version
-            LOG.warning("instance %s: %s failed (%s); rolling back", instance_id, what, _msg(e))
+            LOG.warning("instance %s: %s failed (%s); rolling back", inst.id, what, _msg(e))
             self._rollback(inst, old, info, "%s failed and was rolled back: %s" % (what,
                                                                                    _msg(e)))
-            return
-        self._record_version(instance_id, new["id"])
-        try:
-            guest.finish_upgrade()
-        except exceptions.TroveLiteError:
-            LOG.warning("instance %s: the saved datadir copy was not removed", instance_id,
-                        exc_info=True)
-        self._serving_then_done(instance_id, since)
+            return False
+        self._record_version(inst.id, new["id"])
+        self._finish(inst, since)
         f._step(inst, "%s finished" % what, t0)
-        events.record(f.db, instance_id, "upgrade", "%s finished" % what)
+        events.record(f.db, inst.id, "upgrade", "%s finished" % what)
+        return True
+
+    def _finish(self, inst, since):
+        try:
+            self.flows.guest_factory(inst.id).finish_upgrade()
+        except exceptions.TroveLiteError:
+            LOG.warning("instance %s: the saved datadir copy was not removed", inst.id,
+                        exc_info=True)
+        self._serving_then_done(inst.id, since)
+
+    # -- resume after a taskmanager died ----------------------------------------------
+    def _progress(self, instance_id, step, old_id=None, new_id=None, info=None):
+        """Record the step the upgrade reached (a new row when old_id is given)."""
+        with self.flows.db.session() as s:
+            row = s.get(models.UpgradeProgress, instance_id)
+            if old_id is not None:
+                if row is not None:
+                    s.delete(row)
+                    s.flush()
+                row = models.UpgradeProgress(instance_id=instance_id, old_version_id=old_id,
+                                             new_version_id=new_id)
+                s.add(row)
+            row.step = step
+            row.updated_at = flows_mod.utcnow()
+            if info is not None:
+                row.info = json.dumps(info)
+
+    def _progress_done(self, instance_id):
+        with self.flows.db.session() as s:
+            row = s.get(models.UpgradeProgress, instance_id)
+            if row is not None:
+                s.delete(row)
+
+    def resume(self, instance_id: str) -> None:
+        """Continue an upgrade whose taskmanager died, from the step it reached:
+
+        pre_upgrade  the guest was asked to stop: if the database still serves,
+                     nothing changed (a fault says the upgrade was cut off); if
+                     not, roll back (old image, the saved datadir copy)
+        rebuild      stopped and saved: rebuild onto the new image again and go on
+                     (a rebuild is repeatable; post_upgrade restores from the
+                     volume, whose rollback copy stays until finish)
+        finish       the new version is recorded: drop the copy, wait for serving
+        """
+        f = self.flows
+        with f.db.session() as s:
+            row = s.get(models.UpgradeProgress, instance_id)
+            if row is None:
+                return
+            step, info = row.step, json.loads(row.info) if row.info else {}
+            old, new, stepped_at = row.old_version_id, row.new_version_id, row.updated_at
+        inst = f.load(instance_id)
+        old, new = self._version(old), self._version(new)
+        what = "Upgrade from %s to %s" % (old["name"], new["name"])
+        LOG.info("instance %s: resuming the upgrade cut off at step %s", instance_id, step)
+        if step == "finish":
+            self._finish(inst, flows_mod.utcnow())
+        elif step == "rebuild":
+            self._from_rebuild(inst, old, new, info, time.monotonic())
+        elif _serving_since(f.service_status(instance_id), stepped_at):
+            f.add_fault(instance_id, "%s was cut off before the database stopped (its "
+                        "taskmanager died); nothing changed" % what)
+            self._serving_then_done(instance_id, flows_mod.utcnow())
+        else:
+            self._rollback(inst, old, info, "%s was cut off while the database stopped (its "
+                           "taskmanager died) and was rolled back" % what)
 
     def _record_version(self, instance_id, version_id):
-        """The instance runs ``version_id`` now. Its configuration group moves with it
-        unless another instance uses it: its values passed the new version's rules
-        (the API checked), and its later edits must be checked against them too."""
+        """The instance runs ``version_id`` now; its configuration group follows.
+
+        A group belongs to one version (as an RDS parameter group to one family),
+        and its values already passed the new version's rules (the API checked).
+        A group no other instance uses moves to the new version. A group other
+        instances (still on its version) use stays where it is, and the upgraded
+        instance takes the group's copy for the new version: same values, named
+        "<name> (<version>)", made on first need and shared by every instance of
+        the group that upgrades after (a replication set ends on one copy). The
+        server's values do not change either way."""
         with self.flows.db.session() as s:
             inst = s.get(models.Instance, instance_id)
             inst.datastore_version_id = version_id
+            progress = s.get(models.UpgradeProgress, instance_id)
+            if progress is not None:
+                progress.step = "finish"
             if not inst.configuration_id:
                 return
+            group = s.get(models.Configuration, inst.configuration_id)
+            if group.datastore_version_id == version_id:
+                return
             shared = s.execute(select(func.count()).select_from(models.Instance).where(
-                models.Instance.configuration_id == inst.configuration_id,
+                models.Instance.configuration_id == group.id,
                 models.Instance.id != instance_id,
                 models.Instance.deleted.is_(False))).scalar()
-            if not shared:
-                s.get(models.Configuration, inst.configuration_id).datastore_version_id = \
-                    version_id
+            copy = _copy_for(s, group, version_id, make=bool(shared))
+            if copy is None:
+                group.datastore_version_id = version_id
+                return
+            inst.configuration_id = copy.id
+            applied = s.get(models.ConfigurationApply, instance_id)
+            if applied is not None and applied.configuration_id == group.id:
+                applied.configuration_id = copy.id
+            LOG.info("instance %s: configuration group %s stays on its version for the "
+                     "instances using it; this one now has its copy %s (%s)", instance_id,
+                     group.id, copy.id, copy.name)
 
     def _device(self, inst):
         if not inst.volume_id:
@@ -147,6 +293,7 @@ class UpgradeFlows:
             LOG.exception("instance %s: rollback failed", inst.id)
             f.update(inst.id, task_status=TaskStatus.UPGRADE_ERROR)
             f.add_fault(inst.id, "%s; the rollback failed too: %s" % (fault, _msg(e)))
+            self._progress_done(inst.id)
             return
         f.add_fault(inst.id, fault)
         self._serving_then_done(inst.id, since)
@@ -167,7 +314,48 @@ class UpgradeFlows:
                                since=since)
         except flows_mod.FlowError as e:
             f.add_fault(instance_id, "After the upgrade: %s" % e.message)
+        self._progress_done(instance_id)
         f.set_task(instance_id, TaskStatus.NONE)
+
+
+def copy_name(name: str, version_name: str) -> str:
+    """The name of a group's copy for another version (pure)."""
+    suffix = " (%s)" % version_name
+    return name[:255 - len(suffix)] + suffix
+
+
+def _copy_for(s, group, version_id, make):
+    """``group``'s copy for ``version_id``: an undeleted group of its tenant with the
+    copy's name, that version and the same values; made when missing and ``make``."""
+    values = _stored_values(s, group.id)
+    name = copy_name(group.name, s.get(models.DatastoreVersion, version_id).name)
+    for candidate in s.execute(select(models.Configuration).where(
+            models.Configuration.tenant_id == group.tenant_id,
+            models.Configuration.datastore_version_id == version_id,
+            models.Configuration.name == name,
+            models.Configuration.deleted.is_(False))).scalars():
+        if _stored_values(s, candidate.id) == values:
+            return candidate
+    if not make:
+        return None
+    copy = models.Configuration(name=name, description=group.description,
+                                tenant_id=group.tenant_id, datastore_version_id=version_id)
+    s.add(copy)
+    s.flush()
+    for key, value in values.items():
+        s.add(models.ConfigurationParameter(configuration_id=copy.id, key=key, value=value))
+    return copy
+
+
+def _stored_values(s, configuration_id):
+    return {p.key: p.value for p in s.execute(select(models.ConfigurationParameter).where(
+        models.ConfigurationParameter.configuration_id == configuration_id)).scalars()}
+
+
+def _serving_since(service, when):
+    """A heartbeat newer than ``when`` says the database serves (pure)."""
+    status, _, updated_at = service
+    return status in ServiceStatus.SERVING and updated_at is not None and updated_at > when
 
 
 def _msg(e):

@@ -50,6 +50,11 @@ class Writer:
             conn.close()
         raise pymysql.err.OperationalError(0, "no writable server")
 
+    def longest_gap(self, start: float, end: float) -> float:
+        """The longest time between start and end with no acknowledged commit."""
+        times = [start] + [t for t in self.acked_at if start <= t <= end] + [end]
+        return max(b - a for a, b in zip(times, times[1:]))
+
     def __enter__(self):
         self.thread.start()
         return self

@@ -117,3 +117,23 @@ def test_reconcile_fails_a_create_whose_request_is_lost_instead_of_degrading_it(
     assert reconcile.decide(snap(has_server=False, has_request=False, uptime=1))[0] == \
         reconcile.WAIT
     assert reconcile.decide(snap(has_request=False))[0] == reconcile.RESUME_CREATE
+
+
+def test_reconcile_resumes_an_upgrade_that_recorded_its_step():
+    # whatever the guest reports: a database down mid-rebuild is not a finished upgrade
+    for service in ("SHUTDOWN", "HEALTHY", None):
+        cut = snap(task_status="UPGRADING", service_status=service, upgrade_step="rebuild",
+                   task_started_at=NOW - datetime.timedelta(seconds=500))
+        action, reason = reconcile.decide(cut)
+        assert action == reconcile.RESUME_UPGRADE and "rebuild" in reason
+    driven = snap(task_status="UPGRADING", upgrade_step="rebuild", driven_here=True)
+    assert reconcile.decide(driven)[0] == reconcile.NOTHING
+
+
+def test_an_upgrade_cut_off_before_stopping_counts_as_serving_only_on_a_newer_heartbeat():
+    from trove_lite.taskmanager.upgrade_flows import _serving_since
+    before, after = NOW - datetime.timedelta(seconds=5), NOW + datetime.timedelta(seconds=1)
+    assert _serving_since(("HEALTHY", None, after), NOW)
+    assert not _serving_since(("HEALTHY", None, before), NOW)
+    assert not _serving_since(("SHUTDOWN", None, after), NOW)
+    assert not _serving_since((None, None, None), NOW)

@@ -47,3 +47,31 @@ def test_answers_as_matches_whole_version_components():
     assert answers_as("10.11.14-MariaDB-0+deb12u2-log", "10.11.14")
     assert not answers_as("11.80.1-MariaDB", "11.8")
     assert not answers_as("10.11.14-MariaDB", "11.8")
+
+
+def replica(version, status="ACTIVE", task="NONE", rid="r1"):
+    return {"id": rid, "status": status, "task_status": task, "version": version,
+            "name": version}
+
+
+def test_a_set_whose_replicas_are_on_the_old_or_the_new_version_may_upgrade():
+    from trove_lite.instance.upgrade import refuse_set_upgrade
+    assert refuse_set_upgrade(v("10.11"), []) is None
+    assert refuse_set_upgrade(v("10.11"), [replica("10.5"), replica("10.11", rid="r2")]) is None
+
+
+@pytest.mark.parametrize("replicas,words", [
+    ([replica("11.8")], "newer than 10.11"),
+    ([replica("10.5", status="BACKUP")], "is BACKUP"),
+    ([replica("10.5", task="RESIZING", status="RESIZE")], "every member is ACTIVE"),
+])
+def test_a_set_is_refused_when_a_replica_is_busy_or_newer_than_the_target(replicas, words):
+    from trove_lite.instance.upgrade import refuse_set_upgrade
+    assert words in refuse_set_upgrade(v("10.11"), replicas)
+
+
+def test_a_shared_groups_copy_is_named_for_its_version_within_the_column():
+    from trove_lite.taskmanager.upgrade_flows import copy_name
+    assert copy_name("setgrp", "11.8") == "setgrp (11.8)"
+    long = copy_name("g" * 255, "10.11")
+    assert len(long) == 255 and long.endswith(" (10.11)")

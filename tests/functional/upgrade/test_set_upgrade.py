@@ -90,7 +90,7 @@ def test_set_of_three_on_10_11(cp):
 
 def test_a_replica_alone_upgrades_and_keeps_replicating(cp):
     trove = cp.client()
-    source, (first, second) = STATE["source"], STATE["replicas"]
+    source, first = STATE["source"], STATE["replicas"][0]
     trove.instances.upgrade(first.id, "11.8")
     inst = wait_for_status(trove, first.id, {"ACTIVE", "ERROR"}, timeout=240)
     assert inst.status == "ACTIVE" and inst.datastore["version"] == "11.8", \

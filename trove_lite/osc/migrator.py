@@ -35,7 +35,7 @@ from trove_lite.osc.errors import MigrationError
 from trove_lite.osc.hooks import Hooks
 from trove_lite.osc.parser import parse_alter
 from trove_lite.osc.streamer import STATE
-from trove_lite.osc.streamer_process import ProcessStreamer
+from trove_lite.osc.streamer_process import ProcessStreamer, end_child, spawn_child
 from trove_lite.osc.throttler import CriticalLoad, HttpCheck, Throttler
 
 SENTINEL = "AllEventsUpToLockProcessed"
@@ -81,6 +81,7 @@ class Migration:
         self._sentinel_seen = set()
         self._last_status_second = -1
         self._applied_coords = ""
+        self._child = None      # the binlog reader process, spawned ahead
 
     # -- library API --------------------------------------------------------
     def start(self):
@@ -108,6 +109,7 @@ class Migration:
         s = self._snapshot()
         out = dataclasses.asdict(s)
         out.update(phase=self.progress.phase, result=self.progress.result,
+                   profile=self.profile(),
                    cut_over_lock_seconds=list(self.progress.cut_over_lock_seconds),
                    eta_seconds=status_mod.eta_seconds(s))
         return out
@@ -162,6 +164,8 @@ class Migration:
         refusal = insp.check_alter_plan(plan, req.approve_renamed_columns, req.skip_renamed_columns)
         if refusal:
             raise MigrationError(refusal)
+        child = self._child = spawn_child()
+        self._parts.append(lambda: end_child(child))
         inspector_cfg = dbconn.ConnectionConfig(req.host, req.port, req.user, req.password,
                                                 req.unix_socket)
         iconn = dbconn.connect(inspector_cfg, req.database)
@@ -321,7 +325,8 @@ class Migration:
     def _start_streamer(self, cfg, start_gtid):
         self.streamer = ProcessStreamer(cfg, self.request.database, self.request.table,
                                         self.names.changelog, start_gtid,
-                                        self.request.replica_server_id, self.log)
+                                        self.request.replica_server_id, self.log,
+                                        child=self._child)
         self.streamer.start()
         self._parts.append(self.streamer.stop)
         self.log.info("Beginning streaming at gtid %s", start_gtid or "(empty)")
@@ -386,20 +391,29 @@ class Migration:
                  and not checkpoint)
         if track:
             a.pending = applier_mod.PendingRange(start, inclusive, range_max)
+        t = p.timings
         while start is not None and range_max is not None:
+            mark = time.monotonic()
             self._wait_unthrottled()
+            t["throttled"] += _since(mark)
+            mark = time.monotonic()
             batch = self._apply_backlog(max_seconds=1.0, keep_last=True)
+            t["apply"] += _since(mark)
             chunk = self.tunables.chunk_size
+            mark = time.monotonic()
             if ahead is not None and ahead[0] == (start, inclusive, chunk):
                 end = ahead[1].result()
             else:
                 end = a.next_chunk_end(start, range_max, chunk, inclusive)
+            t["bounds"] += _since(mark)
             ahead = None
             if end != list(range_max):
                 ahead = ((end, False, chunk),
                          a.prefetch_chunk_end(end, range_max, chunk, False))
             began = time.monotonic()
             copied, applied = a.copy_chunk(start, end, inclusive, batch[0] if batch else None)
+            t["copy"] += _since(began)
+            p.chunks += 1
             p.rows_copied += copied
             if track:
                 a.pending = applier_mod.PendingRange(end, False, range_max)
@@ -412,7 +426,9 @@ class Migration:
                 start, inclusive = end, False
             self._test_pause_at("row-copy")
             if self.tunables.nice_ratio > 0:
-                time.sleep((time.monotonic() - began) * self.tunables.nice_ratio)
+                nap = (time.monotonic() - began) * self.tunables.nice_ratio
+                time.sleep(nap)
+                t["nice"] += nap
             if self.request.checkpoint and (
                     time.monotonic() - last_cp >= self.request.checkpoint_seconds):
                 self._checkpoint(end if start is not None else range_max, range_max)
@@ -543,6 +559,7 @@ class Migration:
                 else:
                     held = cut.attempt(self._wait_for_sentinel, self._create_ghost_triggers)
                 self.progress.cut_over_lock_seconds.append(held)
+                self.progress.cut_over_phases = dict(cut.phases)
                 self.log.info("Lock & rename duration: %.3fs. During this time, queries on %s "
                               "were blocked", held, sql.quote(req.table))
                 return
@@ -593,9 +610,27 @@ class Migration:
                                                 self.names.ghost, body))
             self.log.info("Created trigger %s on ghost table", sql.quote(new))
 
+    def profile(self):
+        """Where the migration's time went: the migrator thread's seconds copying
+        chunks (with the binlog batch each one carries), applying binlog batches
+        between chunks, waiting for a chunk's bounds, throttled and resting
+        (--nice-ratio); the binlog reader process's CPU seconds (row event decoding);
+        and the phases of the last cut-over attempt, in seconds since the lock."""
+        p = self.progress
+        out = {k: round(v, 3) for k, v in p.timings.items()}
+        out.update(chunks=p.chunks, dml_applied=p.dml_applied,
+                   decode_cpu=round(self.streamer.cpu_seconds(), 3) if self.streamer else 0.0,
+                   cut_over={k: round(v * 1000, 1) for k, v in p.cut_over_phases.items()})
+        if p.copy_start_time:
+            out["copy_wall"] = round((p.copy_end_time or time.time()) - p.copy_start_time, 3)
+        return out
+
     def _finish(self):
         req, a = self.request, self.applier
         self.progress.phase = "done"
+        self.log.info("Profile: %s", " ".join(
+            "%s=%s" % (k, ",".join("%s:%sms" % kv for kv in v.items()) if isinstance(v, dict)
+                       else v) for k, v in self.profile().items()))
         self._print_status(force=True)
         self._stop_parts_except_applier()
         a.drop(self.names.changelog)
@@ -675,6 +710,10 @@ class Migration:
             self.log.info("test pause at %s for %ss", phase, seconds)
             self._test_pause = "" if phase != "row-copy" else self._test_pause
             time.sleep(float(seconds or 1))
+
+
+def _since(mark):
+    return time.monotonic() - mark
 
 
 def _server_text(cfg, conn):

@@ -92,7 +92,7 @@ class CutOver:
         finally:
             _close(c)
 
-    def attempt(self, wait_for_events, before_rename=None):
+    def attempt(self, wait_for_events, before_rename=None, before_lock=None):
         lock_c = rename_c = watch_c = None
         locked_at = None
         renamer = _Renamer()
@@ -109,28 +109,30 @@ class CutOver:
                 raise CutOverFailed("Unexpected error: get_lock(%s) failed" % lock_name)
             dbconn.execute(lock_c, "set session lock_wait_timeout = %d" % self.timeout)
             dbconn.execute(lock_c, sql.create_sentry(self.db, self.names.old))
-            self.log.info("Locking %s, %s", sql.qualified(self.db, self.req.table),
-                          sql.qualified(self.db, self.names.old))
-            dbconn.execute(lock_c, sql.lock_tables_write(self.db, self.req.table,
-                                                         self.names.old))
             dbconn.execute(rename_c, "set session lock_wait_timeout = %d" % self.timeout)
             rename = sql.rename_atomic(self.db, self.req.table, self.names.old,
                                        self.names.ghost)
             early = sentry_sorts_first(self.req.table, self.names.old, self.names.ghost)
+            if before_lock:
+                before_lock()
+            self.log.info("Locking %s, %s", sql.qualified(self.db, self.req.table),
+                          sql.qualified(self.db, self.names.old))
+            dbconn.execute(lock_c, sql.lock_tables_write(self.db, self.req.table,
+                                                         self.names.old))
             locked_at = time.monotonic()
             self.log.info("Tables locked")
             if early:
                 # the RENAME queues on the sentry and holds no lock the applier needs:
                 # it gets in line while the last events are applied
                 self.log.info("Session renaming tables is %d", rename_id)
-                renamer.start(rename_c, rename)
+                renamer.start(rename_c, rename, rename_id)
             wait_for_events(self.timeout)
             mark("events_applied")
             if before_rename:
                 before_rename()
             if not early:
                 self.log.info("Session renaming tables is %d", rename_id)
-                renamer.start(rename_c, rename)
+                renamer.start(rename_c, rename, rename_id)
             self._wait_rename_blocked(watch_c, rename_id, renamer, locked_at)
             mark("rename_blocked")
             self.pause("cut-over-rename-blocked")
@@ -265,8 +267,8 @@ class _Renamer:
         self.conn_id = None
         self._thread = None
 
-    def start(self, c, statement):
-        self.conn_id = _conn_id(c)
+    def start(self, c, statement, conn_id=None):
+        self.conn_id = _conn_id(c) if conn_id is None else conn_id
 
         def run():
             self.started.set()

@@ -39,6 +39,7 @@ from trove_lite.osc.streamer_process import ProcessStreamer, end_child, spawn_ch
 from trove_lite.osc.throttler import CriticalLoad, HttpCheck, Throttler
 
 SENTINEL = "AllEventsUpToLockProcessed"
+CATCH_UP = "AllEventsUpToCatchUpProcessed"     # the same round trip, before the lock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -505,23 +506,27 @@ class Migration:
         self.progress.backlog = self.streamer.queue.qsize()
 
     def _on_state(self, value, pending):
-        if value and value.startswith(SENTINEL):
+        if value and value.startswith((SENTINEL, CATCH_UP)):
             if pending:
                 self.progress.dml_applied += self.applier.apply_changes(pending)
                 pending.clear()
             self._sentinel_seen.add(value)
 
-    def _wait_for_sentinel(self, timeout):
-        value = "%s:%d" % (SENTINEL, time.time_ns())
+    def _wait_for_sentinel(self, timeout, marker=SENTINEL):
+        value = "%s:%d" % (marker, time.time_ns())
         self.heartbeat.write("state", value, sql.CHANGELOG_STATE_ID)
         deadline = time.monotonic() + timeout
         while value not in self._sentinel_seen:
             if time.monotonic() > deadline:
+                if marker != SENTINEL:
+                    return False
                 raise cutover_mod.CutOverFailed("Timeout while waiting for events up to lock")
             self._apply_backlog(max_seconds=0.05)
             if value not in self._sentinel_seen:
                 time.sleep(0.0005)
-        self.log.info("Done waiting for events up to lock")
+        if marker == SENTINEL:
+            self.log.info("Done waiting for events up to lock")
+        return True
 
     # -- postpone and cut-over ---------------------------------------------------------
     def _postpone(self):
@@ -557,7 +562,8 @@ class Migration:
                 if req.cut_over == "two-step":
                     held = cut.two_step(self._wait_for_sentinel)
                 else:
-                    held = cut.attempt(self._wait_for_sentinel, self._create_ghost_triggers)
+                    held = cut.attempt(self._wait_for_sentinel, self._create_ghost_triggers,
+                                       self._catch_up_marker)
                 self.progress.cut_over_lock_seconds.append(held)
                 self.progress.cut_over_phases = dict(cut.phases)
                 self.log.info("Lock & rename duration: %.3fs. During this time, queries on %s "
@@ -579,6 +585,12 @@ class Migration:
             if self.streamer.queue.qsize() == 0 and self.streamer.heartbeat_lag < 0.5:
                 return
             time.sleep(0.01)
+
+    def _catch_up_marker(self):
+        """Just before the lock: a marker through the binlog, as the sentinel goes under
+        the lock. Everything written before it is applied, so the locked wait covers
+        only the events of the last moment."""
+        self._wait_for_sentinel(2.0, CATCH_UP)
 
     def _backoff(self, attempt):
         if self.request.cut_over_exponential_backoff:

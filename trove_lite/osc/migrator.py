@@ -35,7 +35,7 @@ from trove_lite.osc.errors import MigrationError
 from trove_lite.osc.hooks import Hooks
 from trove_lite.osc.parser import parse_alter
 from trove_lite.osc.streamer import STATE
-from trove_lite.osc.streamer_process import ProcessStreamer, end_child, spawn_child
+from trove_lite.osc.streamer_process import ProcessStreamer
 from trove_lite.osc.throttler import CriticalLoad, HttpCheck, Throttler
 
 SENTINEL = "AllEventsUpToLockProcessed"
@@ -82,7 +82,6 @@ class Migration:
         self._sentinel_seen = set()
         self._last_status_second = -1
         self._applied_coords = ""
-        self._child = None      # the binlog reader process, spawned ahead
 
     # -- library API --------------------------------------------------------
     def start(self):
@@ -165,8 +164,6 @@ class Migration:
         refusal = insp.check_alter_plan(plan, req.approve_renamed_columns, req.skip_renamed_columns)
         if refusal:
             raise MigrationError(refusal)
-        child = self._child = spawn_child()
-        self._parts.append(lambda: end_child(child))
         inspector_cfg = dbconn.ConnectionConfig(req.host, req.port, req.user, req.password,
                                                 req.unix_socket)
         iconn = dbconn.connect(inspector_cfg, req.database)
@@ -326,8 +323,7 @@ class Migration:
     def _start_streamer(self, cfg, start_gtid):
         self.streamer = ProcessStreamer(cfg, self.request.database, self.request.table,
                                         self.names.changelog, start_gtid,
-                                        self.request.replica_server_id, self.log,
-                                        child=self._child)
+                                        self.request.replica_server_id, self.log)
         self.streamer.start()
         self._parts.append(self.streamer.stop)
         self.log.info("Beginning streaming at gtid %s", start_gtid or "(empty)")

@@ -176,13 +176,6 @@ def plan_dml(changes, mapper, pending=None):
     return [op[:2] for op in ops]
 
 
-def row_based_binlog(c) -> bool:
-    """True when the session logs INSERT ... SELECT as rows (or does not log): the
-    copy may then read committed, which a statement-based binlog refuses."""
-    log_bin, fmt = dbconn.query_one(c, "select @@global.log_bin, @@session.binlog_format")
-    return not log_bin or str(fmt).upper() in ("ROW", "MIXED")
-
-
 class PendingRange:
     """Keys the row copy has yet to copy: above ``low`` (or from it, when
     ``inclusive``) up to ``high``. Only for all-integer keys, whose order in
@@ -229,11 +222,6 @@ class Applier:
         server_tz = dbconn.query_one(self.copy_conn, "select @@session.time_zone")[0]
         dbconn.execute(self.dml_conn, "set session time_zone = '+00:00', sql_mode = %s, "
                        "@trove_osc_tz = %%s" % mode, (server_tz,))
-        if row_based_binlog(self.copy_conn):
-            # the chunk's LOCK IN SHARE MODE then locks the rows it copies and no gap:
-            # the writer's inserts past the last chunk do not wait for it
-            for c in (self.copy_conn, self.dml_conn):
-                dbconn.execute(c, "set session transaction isolation level read committed")
 
     def close(self):
         if self._bound_pool is not None:

@@ -85,6 +85,7 @@ class Outcome:
     copy_seconds: float | None = None
     p50_ms: float | None = None
     p99_ms: float | None = None
+    profile: str = ""
     error: str = ""
 
 
@@ -381,14 +382,14 @@ class BacklogSampler(threading.Thread):
         return out
 
 
-def run_engine(target, cfg, rate, load):
-    out = Outcome("trove-lite-osc", load, cfg.rows)
+def run_engine(target, cfg, rate, load, repo=REPO, label="trove-lite-osc"):
+    out = Outcome(label, load, cfg.rows)
     work_dir = tempfile.mkdtemp(prefix="osc-bench-engine-")
     writer = WriterGroup(target, rate, cfg.rows, cfg.connections)
     writer.start()
     time.sleep(1)
     t0 = time.monotonic()
-    proc = subprocess.Popen(engine_command(target, cfg.chunk_size, work_dir), cwd=REPO,
+    proc = subprocess.Popen(engine_command(target, cfg.chunk_size, work_dir), cwd=repo,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
     reader = LineReader(proc.stdout)
@@ -403,6 +404,8 @@ def run_engine(target, cfg, rate, load):
     sampler.join(5)
     shutil.rmtree(work_dir, ignore_errors=True)
     save_log(cfg, "engine-%s" % load, reader)
+    _, profile = reader.first(r"Profile: ")
+    out.profile = profile.partition("Profile: ")[2] if profile else ""
     if code != 0:
         out.error = "exit %s: %s" % (code, reader.tail())
         return out
@@ -424,6 +427,17 @@ def run_engine(target, cfg, rate, load):
         sampler.summary(t_copied or t1)
     out.error = writer.error or ""
     return out
+
+
+def run_engine_base(target, cfg, rate, load):
+    """The engine as checked out in ``--base-repo`` (``git archive <rev>`` into a
+    directory): the before of a before/after measured in the same run."""
+    if not cfg.base_repo:
+        out = Outcome("trove-lite-osc (base)", load, cfg.rows)
+        out.error = "no --base-repo given"
+        return out
+    return run_engine(target, cfg, rate, load, repo=os.path.abspath(cfg.base_repo),
+                      label="trove-lite-osc (base)")
 
 
 def run_tool(out, cmd, target, cfg, rate, patterns):
@@ -532,7 +546,7 @@ def run_gh_ost(target, cfg, rate, load):
         r"Migration min values", r"Row copy complete", None, None))
 
 
-METHODS = {"engine": run_engine, "pt-osc": run_pt_osc, "gh-ost": run_gh_ost,
+METHODS = {"engine": run_engine, "engine-base": run_engine_base, "pt-osc": run_pt_osc, "gh-ost": run_gh_ost,
            "baseline": run_baseline,
            "copy": run_alter("COPY"), "inplace": run_alter("INPLACE")}
 
@@ -575,6 +589,12 @@ def print_table(outcomes, size_mb):
     for o in outcomes:
         if o.error:
             print("\n%s (%s): %s" % (o.method, o.load, o.error))
+    profiles = [o for o in outcomes if o.profile]
+    if profiles:
+        print("\nengine profile (seconds of the migrator thread; decode_cpu: the binlog "
+              "reader process; cut_over: ms since the lock):")
+        for o in profiles:
+            print("  %-22s %-5s %s" % (o.method, o.load, o.profile))
     print_medians(outcomes)
 
 
@@ -612,6 +632,8 @@ def main(argv=None):
                         help="how long the 'baseline' method runs the writer alone")
     parser.add_argument("--methods", default="baseline,engine,pt-osc,gh-ost,copy,inplace")
     parser.add_argument("--loads", default="idle,load")
+    parser.add_argument("--base-repo", metavar="DIR",
+                        help="a checkout of the engine to compare with (method engine-base)")
     parser.add_argument("--logs", metavar="DIR", help="save each tool's output under DIR")
     cfg = parser.parse_args(argv)
     server, target = start_server()

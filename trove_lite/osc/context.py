@@ -235,5 +235,10 @@ class Progress:
         self.applied_coords = ""
         self.iteration = 0
         self.cut_over_lock_seconds = []
+        # where the time goes (seconds, migrator thread): see Migration.profile()
+        self.timings = {"copy": 0.0, "apply": 0.0, "bounds": 0.0, "throttled": 0.0,
+                        "nice": 0.0}
+        self.chunks = 0
+        self.cut_over_phases = {}    # last attempt: phase -> seconds since the lock
         self.result = None           # None while running, then "success" or error text
         self.done = threading.Event()

@@ -2,8 +2,10 @@
 
 Atomic protocol (gh-ost's, without its fixed sleeps):
   session A: get_lock; create sentry ``_T_del``; ``lock tables T write, _T_del write``
+  session B: ``rename table T to _T_del, _T_gho to T``  (blocks on A's locks; issued
+             at once when the sentry sorts first, so it waits there holding no
+             lock on the ghost; else after the next step)
   migrator:  write ``AllEventsUpToLockProcessed:<nanos>`` and wait until applied
-  session B: ``rename table T to _T_del, _T_gho to T``  (blocks on A's locks)
   migrator:  poll the processlist (every 2 ms) until B waits on a metadata lock
   session A: drop the sentry; wait until B is queued on T itself (see
              ``_wait_rename_queued_on_table``); unlock  ->  B's rename runs
@@ -55,6 +57,14 @@ def rename_probe_name(table, old, ghost):
     return before[-1] if before else None
 
 
+def sentry_sorts_first(table, old, ghost):
+    """True when the sentry (``old``) is the first name the atomic RENAME locks: while
+    it waits there, it holds neither the ghost nor the original table, so it may be
+    started before the last binlog events are applied to the ghost."""
+    key = old.encode("utf-8")
+    return key < table.encode("utf-8") and key < ghost.encode("utf-8")
+
+
 class CutOver:
     """One cut-over attempt at a time; see module docstring."""
 
@@ -66,6 +76,7 @@ class CutOver:
         self.log = log
         self.pause = pause or (lambda phase: None)
         self.timeout = request.cut_over_lock_timeout_seconds
+        self.phases = {}    # last attempt: phase -> seconds after the lock was taken
 
     def cleanup_sentry(self):
         """Drop a sentry table left by a dead lock session (only ours: checked by comment)."""
@@ -81,10 +92,12 @@ class CutOver:
         finally:
             _close(c)
 
-    def attempt(self, wait_for_events, before_rename=None):
+    def attempt(self, wait_for_events, before_rename=None, before_lock=None):
         lock_c = rename_c = watch_c = None
         locked_at = None
         renamer = _Renamer()
+        self.phases = {}
+        mark = lambda phase: self.phases.__setitem__(phase, time.monotonic() - locked_at)
         try:
             lock_c = dbconn.connect(self.cfg, self.db)
             watch_c = dbconn.connect(self.cfg, self.db)
@@ -96,27 +109,43 @@ class CutOver:
                 raise CutOverFailed("Unexpected error: get_lock(%s) failed" % lock_name)
             dbconn.execute(lock_c, "set session lock_wait_timeout = %d" % self.timeout)
             dbconn.execute(lock_c, sql.create_sentry(self.db, self.names.old))
+            dbconn.execute(rename_c, "set session lock_wait_timeout = %d" % self.timeout)
+            rename = sql.rename_atomic(self.db, self.req.table, self.names.old,
+                                       self.names.ghost)
+            early = sentry_sorts_first(self.req.table, self.names.old, self.names.ghost)
+            if before_lock:
+                before_lock()
             self.log.info("Locking %s, %s", sql.qualified(self.db, self.req.table),
                           sql.qualified(self.db, self.names.old))
             dbconn.execute(lock_c, sql.lock_tables_write(self.db, self.req.table,
                                                          self.names.old))
             locked_at = time.monotonic()
             self.log.info("Tables locked")
+            if early:
+                # the RENAME queues on the sentry and holds no lock the applier needs:
+                # it gets in line while the last events are applied
+                self.log.info("Session renaming tables is %d", rename_id)
+                renamer.start(rename_c, rename, rename_id)
             wait_for_events(self.timeout)
+            mark("events_applied")
             if before_rename:
                 before_rename()
-            self.log.info("Session renaming tables is %d", rename_id)
-            dbconn.execute(rename_c, "set session lock_wait_timeout = %d" % self.timeout)
-            renamer.start(rename_c, sql.rename_atomic(self.db, self.req.table, self.names.old,
-                                                      self.names.ghost))
+            if not early:
+                self.log.info("Session renaming tables is %d", rename_id)
+                renamer.start(rename_c, rename, rename_id)
             self._wait_rename_blocked(watch_c, rename_id, renamer, locked_at)
+            mark("rename_blocked")
             self.pause("cut-over-rename-blocked")
             dbconn.execute(lock_c, sql.drop_table(self.db, self.names.old))
+            mark("sentry_dropped")
             self._wait_rename_queued_on_table(watch_c, renamer, locked_at)
+            mark("rename_queued")
             dbconn.execute(lock_c, "unlock tables")
             held = time.monotonic() - locked_at
+            mark("unlocked")
             self.log.info("Tables unlocked")
             renamer.join(self.timeout + 5)
+            mark("renamed")
             if renamer.error is not None:
                 raise CutOverFailed("rename failed: %s" % dbconn.fatal_text(renamer.error))
             return held
@@ -238,8 +267,8 @@ class _Renamer:
         self.conn_id = None
         self._thread = None
 
-    def start(self, c, statement):
-        self.conn_id = _conn_id(c)
+    def start(self, c, statement, conn_id=None):
+        self.conn_id = _conn_id(c) if conn_id is None else conn_id
 
         def run():
             self.started.set()

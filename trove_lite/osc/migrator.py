@@ -39,6 +39,7 @@ from trove_lite.osc.streamer_process import ProcessStreamer
 from trove_lite.osc.throttler import CriticalLoad, HttpCheck, Throttler
 
 SENTINEL = "AllEventsUpToLockProcessed"
+CATCH_UP = "AllEventsUpToCatchUpProcessed"     # the same round trip, before the lock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +109,7 @@ class Migration:
         s = self._snapshot()
         out = dataclasses.asdict(s)
         out.update(phase=self.progress.phase, result=self.progress.result,
+                   profile=self.profile(),
                    cut_over_lock_seconds=list(self.progress.cut_over_lock_seconds),
                    eta_seconds=status_mod.eta_seconds(s))
         return out
@@ -386,20 +388,29 @@ class Migration:
                  and not checkpoint)
         if track:
             a.pending = applier_mod.PendingRange(start, inclusive, range_max)
+        t = p.timings
         while start is not None and range_max is not None:
+            mark = time.monotonic()
             self._wait_unthrottled()
+            t["throttled"] += _since(mark)
+            mark = time.monotonic()
             batch = self._apply_backlog(max_seconds=1.0, keep_last=True)
+            t["apply"] += _since(mark)
             chunk = self.tunables.chunk_size
+            mark = time.monotonic()
             if ahead is not None and ahead[0] == (start, inclusive, chunk):
                 end = ahead[1].result()
             else:
                 end = a.next_chunk_end(start, range_max, chunk, inclusive)
+            t["bounds"] += _since(mark)
             ahead = None
             if end != list(range_max):
                 ahead = ((end, False, chunk),
                          a.prefetch_chunk_end(end, range_max, chunk, False))
             began = time.monotonic()
             copied, applied = a.copy_chunk(start, end, inclusive, batch[0] if batch else None)
+            t["copy"] += _since(began)
+            p.chunks += 1
             p.rows_copied += copied
             if track:
                 a.pending = applier_mod.PendingRange(end, False, range_max)
@@ -412,7 +423,9 @@ class Migration:
                 start, inclusive = end, False
             self._test_pause_at("row-copy")
             if self.tunables.nice_ratio > 0:
-                time.sleep((time.monotonic() - began) * self.tunables.nice_ratio)
+                nap = (time.monotonic() - began) * self.tunables.nice_ratio
+                time.sleep(nap)
+                t["nice"] += nap
             if self.request.checkpoint and (
                     time.monotonic() - last_cp >= self.request.checkpoint_seconds):
                 self._checkpoint(end if start is not None else range_max, range_max)
@@ -438,6 +451,10 @@ class Migration:
                 self.progress.throttle_reason = ""
                 return
             self.progress.throttle_reason = d.reason
+            if d.reason.startswith("lag=") and not self.throttler.hibernating():
+                # the lag is this engine's own binlog reader's: it shrinks only as the
+                # backlog is applied (a full queue stops the reader), so keep applying
+                self._apply_backlog(max_seconds=0.05)
             time.sleep(0.05)
 
     def _check_abort(self):
@@ -489,23 +506,27 @@ class Migration:
         self.progress.backlog = self.streamer.queue.qsize()
 
     def _on_state(self, value, pending):
-        if value and value.startswith(SENTINEL):
+        if value and value.startswith((SENTINEL, CATCH_UP)):
             if pending:
                 self.progress.dml_applied += self.applier.apply_changes(pending)
                 pending.clear()
             self._sentinel_seen.add(value)
 
-    def _wait_for_sentinel(self, timeout):
-        value = "%s:%d" % (SENTINEL, time.time_ns())
+    def _wait_for_sentinel(self, timeout, marker=SENTINEL):
+        value = "%s:%d" % (marker, time.time_ns())
         self.heartbeat.write("state", value, sql.CHANGELOG_STATE_ID)
         deadline = time.monotonic() + timeout
         while value not in self._sentinel_seen:
             if time.monotonic() > deadline:
+                if marker != SENTINEL:
+                    return False
                 raise cutover_mod.CutOverFailed("Timeout while waiting for events up to lock")
             self._apply_backlog(max_seconds=0.05)
             if value not in self._sentinel_seen:
                 time.sleep(0.0005)
-        self.log.info("Done waiting for events up to lock")
+        if marker == SENTINEL:
+            self.log.info("Done waiting for events up to lock")
+        return True
 
     # -- postpone and cut-over ---------------------------------------------------------
     def _postpone(self):
@@ -541,8 +562,10 @@ class Migration:
                 if req.cut_over == "two-step":
                     held = cut.two_step(self._wait_for_sentinel)
                 else:
-                    held = cut.attempt(self._wait_for_sentinel, self._create_ghost_triggers)
+                    held = cut.attempt(self._wait_for_sentinel, self._create_ghost_triggers,
+                                       self._catch_up_marker)
                 self.progress.cut_over_lock_seconds.append(held)
+                self.progress.cut_over_phases = dict(cut.phases)
                 self.log.info("Lock & rename duration: %.3fs. During this time, queries on %s "
                               "were blocked", held, sql.quote(req.table))
                 return
@@ -562,6 +585,12 @@ class Migration:
             if self.streamer.queue.qsize() == 0 and self.streamer.heartbeat_lag < 0.5:
                 return
             time.sleep(0.01)
+
+    def _catch_up_marker(self):
+        """Just before the lock: a marker through the binlog, as the sentinel goes under
+        the lock. Everything written before it is applied, so the locked wait covers
+        only the events of the last moment."""
+        self._wait_for_sentinel(2.0, CATCH_UP)
 
     def _backoff(self, attempt):
         if self.request.cut_over_exponential_backoff:
@@ -593,9 +622,27 @@ class Migration:
                                                 self.names.ghost, body))
             self.log.info("Created trigger %s on ghost table", sql.quote(new))
 
+    def profile(self):
+        """Where the migration's time went: the migrator thread's seconds copying
+        chunks (with the binlog batch each one carries), applying binlog batches
+        between chunks, waiting for a chunk's bounds, throttled and resting
+        (--nice-ratio); the binlog reader process's CPU seconds (row event decoding);
+        and the phases of the last cut-over attempt, in seconds since the lock."""
+        p = self.progress
+        out = {k: round(v, 3) for k, v in p.timings.items()}
+        out.update(chunks=p.chunks, dml_applied=p.dml_applied,
+                   decode_cpu=round(self.streamer.cpu_seconds(), 3) if self.streamer else 0.0,
+                   cut_over={k: round(v * 1000, 1) for k, v in p.cut_over_phases.items()})
+        if p.copy_start_time:
+            out["copy_wall"] = round((p.copy_end_time or time.time()) - p.copy_start_time, 3)
+        return out
+
     def _finish(self):
         req, a = self.request, self.applier
         self.progress.phase = "done"
+        self.log.info("Profile: %s", " ".join(
+            "%s=%s" % (k, ",".join("%s:%sms" % kv for kv in v.items()) if isinstance(v, dict)
+                       else v) for k, v in self.profile().items()))
         self._print_status(force=True)
         self._stop_parts_except_applier()
         a.drop(self.names.changelog)
@@ -675,6 +722,10 @@ class Migration:
             self.log.info("test pause at %s for %ss", phase, seconds)
             self._test_pause = "" if phase != "row-copy" else self._test_pause
             time.sleep(float(seconds or 1))
+
+
+def _since(mark):
+    return time.monotonic() - mark
 
 
 def _server_text(cfg, conn):

@@ -2,6 +2,7 @@
 runner drives it (postpone flag, stop writes, remove flag, compare checksums)."""
 
 import os
+import re
 import subprocess
 import time
 
@@ -49,6 +50,10 @@ def test_migration_under_load_keeps_every_row(mariadb_factory, tmp_path):
             proc.kill()
     text = open(log).read()
     assert "Copy: " in text and "Lock & rename duration" in text
+    # where the time went, for the next performance step: copy, apply, decoding, cut-over
+    profile = re.search(r"Profile: (.*)", text).group(1)
+    for field in ("copy=", "apply=", "decode_cpu=", "events_applied:", "renamed:"):
+        assert field in profile, profile
     assert support.checksum(kw, "t") == support.checksum(kw, "_t_del")
     c = support.connect(kw)
     with c.cursor() as cur:
@@ -108,6 +113,7 @@ def test_library_api_postpone_unpostpone_and_hooks(mariadb_factory, tmp_path):
     assert m.wait(30) and m.error is None, m.error
     assert m.status()["result"] == "success"
     assert len(m.status()["cut_over_lock_seconds"]) == 1
+    assert m.status()["profile"]["chunks"] >= 2
     assert seen.read_text().split() == ["t", "_t_gho", "2000"]
     assert support.checksum(kw, "t") == support.checksum(kw, "_t_del")
 

@@ -74,3 +74,13 @@ def test_the_cut_over_probes_the_last_name_its_rename_locks_before_the_table():
     # '_' sorts after capitals and digits: the RENAME queues on such a table first
     assert rename_probe_name("Orders", "_Orders_del", "_Orders_gho") is None
     assert rename_probe_name("9t", "_9t_del", "_9t_gho") is None
+
+
+def test_the_rename_queues_early_only_when_it_waits_on_the_sentry_first():
+    from trove_lite.osc.cutover import sentry_sorts_first
+    assert sentry_sorts_first("t", "_t_del", "_t_gho")
+    # a timestamped old table still sorts before the ghost
+    assert sentry_sorts_first("t", "_t_20261206071500_del", "_t_gho")
+    # the RENAME would take the table (or the ghost) before it waits on the sentry
+    assert not sentry_sorts_first("Orders", "_Orders_del", "_Orders_gho")
+    assert not sentry_sorts_first("t", "_t_zz", "_t_gho")

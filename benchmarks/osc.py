@@ -546,7 +546,8 @@ def run_gh_ost(target, cfg, rate, load):
         r"Migration min values", r"Row copy complete", None, None))
 
 
-METHODS = {"engine": run_engine, "engine-base": run_engine_base, "pt-osc": run_pt_osc, "gh-ost": run_gh_ost,
+METHODS = {"engine": run_engine, "engine-base": run_engine_base, "pt-osc": run_pt_osc,
+           "gh-ost": run_gh_ost,
            "baseline": run_baseline,
            "copy": run_alter("COPY"), "inplace": run_alter("INPLACE")}
 

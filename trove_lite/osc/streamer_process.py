@@ -58,7 +58,8 @@ def spawn_child() -> subprocess.Popen:
 def end_child(proc: subprocess.Popen) -> None:
     """EOF on the child's stdin, then SIGKILL after 3 s."""
     try:
-        proc.stdin.close()
+        if proc.stdin is not None:
+            proc.stdin.close()
     except OSError:  # the child is already gone
         pass
     try:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from trove_lite.configuration import apply as configuration_apply
 from trove_lite.db import models
 from trove_lite.status import ServiceStatus, TaskStatus
-from trove_lite.taskmanager import (backup_flows, ha, instance_flows, reconcile,
+from trove_lite.taskmanager import (backup_flows, ha, instance_flows, leases, reconcile,
                                    replication_flows, scheduler, upgrade_flows)
 
 LOG = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class TaskManager:
         self.configurations = configuration_apply.Applier(db, self.flows.guest_factory)
         self.flows.ha = self.ha
         self._driving = set()
+        self.leases = leases.FlowLeases(db, conf.taskmanager.flow_lease_seconds)
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -46,7 +47,8 @@ class TaskManager:
 
     # -- bookkeeping of flows run by this process ----------------------------
     def _drive(self, instance_id, fn, *args, wait=0, **kwargs):
-        """Run ``fn`` for an instance unless another flow drives it.
+        """Run ``fn`` for an instance unless another flow drives it, here or in
+        another taskmanager (the instance's lease in ``flow_leases``).
 
         ``wait``: seconds to wait for a running flow to end first (a delete waits
         for a create, which notices the DELETING task and stops).
@@ -56,10 +58,15 @@ class TaskManager:
             with self._lock:
                 if instance_id not in self._driving:
                     self._driving.add(instance_id)
-                    break
+                    if self.leases.acquire(instance_id, fn.__name__):
+                        break
+                    self._driving.discard(instance_id)
+                    where = "in another taskmanager"
+                else:
+                    where = "here"
             if time.monotonic() >= deadline:
-                LOG.warning("instance %s already has a flow running here; %s ignored",
-                            instance_id, fn.__name__)
+                LOG.warning("instance %s already has a flow running %s; %s ignored",
+                            instance_id, where, fn.__name__)
                 return
             time.sleep(0.2)
         try:
@@ -69,6 +76,7 @@ class TaskManager:
         finally:
             with self._lock:
                 self._driving.discard(instance_id)
+                self.leases.release(instance_id)
 
     # -- RPC endpoints (1.0) ---------------------------------------------------
     def create_instance(self, ctx, instance_id, databases=None, users=None, backup_id=None,
@@ -106,7 +114,15 @@ class TaskManager:
 
     # -- backups (1.1) ---------------------------------------------------------
     def create_backup(self, ctx, backup_id, instance_id):
-        self.backups.create(backup_id, instance_id)
+        key = "backup:" + backup_id
+        if not self.leases.acquire(key, "create_backup"):
+            LOG.warning("backup %s already runs in another taskmanager; cast ignored",
+                        backup_id)
+            return
+        try:
+            self.backups.create(backup_id, instance_id)
+        finally:
+            self.leases.release(key)
 
     def delete_backup(self, ctx, backup_id):
         self.backups.delete(backup_id)
@@ -157,6 +173,7 @@ class TaskManager:
             requested = set(s.execute(select(models.CreateRequest.instance_id)).scalars())
         with self._lock:
             driving = set(self._driving)
+        elsewhere = self.leases.leased_elsewhere()
         return [reconcile.Snapshot(
             instance_id=inst.id, task_status=inst.task_status,
             task_started_at=inst.task_started_at,
@@ -166,6 +183,7 @@ class TaskManager:
             usage_timeout=self.conf.taskmanager.usage_timeout,
             state_change_wait_time=self.conf.taskmanager.state_change_wait_time,
             driven_here=inst.id in driving,
+            leased_elsewhere=inst.id in elsewhere,
             uptime=time.monotonic() - self._started,
             has_request=inst.id in requested) for inst, st in rows]
 
@@ -209,10 +227,12 @@ class TaskManager:
         self._thread = scheduler.run_every(
             self._stop, lambda: self.conf.taskmanager.reconcile_interval, self.reconcile,
             "reconciler")
+        self.leases.start()
         self.ha.start()
         self.scheduler.start()
 
     def stop(self):
         self._stop.set()
+        self.leases.stop()
         self.ha.stop()
         self.scheduler.stop()

@@ -27,6 +27,7 @@ from trove_lite.backup.keys import TenantKeys
 from trove_lite.backup.service import RUNNING, descendants
 from trove_lite.db import models
 from trove_lite.drivers import storage as storage_drivers
+from trove_lite.taskmanager import steps
 
 LOG = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ class BackupFlows:
                 return
             parent = s.get(models.Backup, row.parent_id) if row.parent_id else None
             tenant, container = row.tenant_id, row.container
+        steps.mark("backup", "requested", instance_id)
         try:
             request = {"id": backup_id, "container": container,
                        "codec": self.conf.backup.codec, "strategy": STRATEGY,
@@ -161,6 +163,7 @@ class BackupFlows:
                        % (getattr(e, "message", None) or e))
             return
         LOG.info("backup %s of instance %s handed to its guest", backup_id, instance_id)
+        steps.mark("backup", "handed_to_guest", instance_id)
 
     @staticmethod
     def _parent_request(parent):

@@ -331,14 +331,18 @@ class Matrix:
                     if "404" in str(e) or time.monotonic() > deadline:
                         break
                     time.sleep(0.5)
-        for inst_id in made:
-            try:
-                self.trove.instances.force_delete(inst_id)
-            except Exception:
-                pass
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
+        asked = set()
         while time.monotonic() < deadline:
-            left = {i.id for i in self.trove.instances.list()} & set(made)
+            left = {i.id: i.status for i in self.trove.instances.list()
+                    if i.id in made}
+            for inst_id, status in left.items():
+                if inst_id not in asked or status == "ERROR":
+                    try:    # refused (409) while a task runs: asked again next round
+                        self.trove.instances.delete(inst_id)
+                        asked.add(inst_id)
+                    except Exception:
+                        pass
             gone = all(not self._backup_exists(b) for b in backups)
             if not left and gone:
                 break

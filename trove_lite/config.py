@@ -55,6 +55,9 @@ TASKMANAGER_OPTS = [
 
 CONDUCTOR_OPTS = [
     cfg.StrOpt("topic", default="trove-lite-conductor", help="Conductor RPC topic. Unset: <default>.<deployment id>."),
+    cfg.FloatOpt("heartbeat_batch_ms", default=5.0, min=0.0,
+                 help="Heartbeats arriving within this many ms are written in one "
+                      "transaction (0: one transaction per heartbeat)."),
 ]
 
 GUEST_OPTS = [

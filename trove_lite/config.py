@@ -45,7 +45,7 @@ TASKMANAGER_OPTS = [
                     "resize."),
     cfg.IntOpt("reconcile_interval", default=30, min=1,
                help="Seconds between checks of instances whose flow was cut off."),
-    cfg.FloatOpt("flow_lease_seconds", default=20.0, min=1.0,
+    cfg.FloatOpt("flow_lease_seconds", default=10.0, min=1.0,
                  help="Seconds a taskmanager's lease on an instance's (or backup's) flow "
                       "lasts unless renewed (every third of it while the flow runs); "
                       "another taskmanager resumes a cut-off flow only once it expires."),

@@ -28,6 +28,22 @@ def new_holder() -> str:
     return "%s:%d:%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8])
 
 
+def dead_here(holder: str) -> bool:
+    """True for a holder on this machine whose process is gone: a taskmanager
+    restarted after a crash takes its predecessor's leases without waiting."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 class FlowLeases:
     def __init__(self, db, seconds: float, holder: str | None = None) -> None:
         self.db = db
@@ -52,9 +68,12 @@ class FlowLeases:
         except exc.IntegrityError:
             try:
                 with self.db.session() as s:
+                    current = s.get(models.FlowLease, key)
+                    dead = [current.holder] if current and dead_here(current.holder) else []
                     taken = s.execute(update(models.FlowLease).where(
                         models.FlowLease.key == key,
                         or_(models.FlowLease.holder == self.holder,
+                            models.FlowLease.holder.in_(dead),
                             models.FlowLease.expires < now)).values(
                         holder=self.holder, flow=flow[:64],
                         expires=self._until(now))).rowcount == 1
@@ -98,9 +117,10 @@ class FlowLeases:
     def leased_elsewhere(self) -> set[str]:
         """Keys whose unexpired lease another taskmanager holds."""
         with self.db.session() as s:
-            return set(s.execute(select(models.FlowLease.key).where(
+            rows = s.execute(select(models.FlowLease.key, models.FlowLease.holder).where(
                 models.FlowLease.holder != self.holder,
-                models.FlowLease.expires >= models.utcnow())).scalars())
+                models.FlowLease.expires >= models.utcnow())).all()
+        return {key for key, holder in rows if not dead_here(holder)}
 
     def start(self) -> None:
         def loop():

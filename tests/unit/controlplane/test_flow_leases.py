@@ -73,3 +73,20 @@ def test_reconciler_does_not_resume_a_create_another_taskmanager_drives():
         state_change_wait_time=180, driven_here=False)
     assert reconcile.decide(snap)[0] == reconcile.RESUME_CREATE
     assert reconcile.decide(snap._replace(leased_elsewhere=True))[0] == reconcile.NOTHING
+
+
+def test_a_taskmanager_restarted_on_the_same_machine_takes_its_dead_predecessors_lease():
+    import subprocess
+    import socket
+    db = _db()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = leases.FlowLeases(db, 20, holder="%s:%d:x" % (socket.gethostname(), gone.pid))
+    assert dead.acquire("inst-3", "create")
+    alive = leases.FlowLeases(db, 20, holder="%s:%d:y" % (socket.gethostname(), 1))
+    assert alive.acquire("inst-4", "create")
+    fresh = leases.FlowLeases(db, 20)
+    assert fresh.leased_elsewhere() == {"inst-4"}
+    assert fresh.acquire("inst-3", "create")
+    assert not fresh.acquire("inst-4", "create")
+    db.dispose()

@@ -22,7 +22,6 @@ import dataclasses
 import datetime
 import glob
 import os
-import re
 import signal
 import subprocess
 import time
@@ -365,5 +364,3 @@ def table(results: list[Result]) -> str:
         sum(bool(r.lost) for r in results)))
     return "\n".join(lines)
 
-
-STEP_LINE = re.compile(r"instance (\S+): (\S+) step (\S+)")

@@ -115,10 +115,12 @@ class Matrix:
         return False
 
     def create(self, name: str, **kwargs) -> str:
-        return self.trove.instances.create(
-            name, "1", volume={"size": 1}, datastore="mariadb", databases=[{"name": "d"}],
-            users=[{"name": "u", "password": PASSWORD, "databases": [{"name": "d"}]}],
-            **kwargs).id
+        """A create; a restore brings its database and user from the backup."""
+        if "restorePoint" not in kwargs:
+            kwargs.update(databases=[{"name": "d"}], users=[
+                {"name": "u", "password": PASSWORD, "databases": [{"name": "d"}]}])
+        return self.trove.instances.create(name, "1", volume={"size": 1},
+                                           datastore="mariadb", **kwargs).id
 
     def wait(self, inst_id: str, statuses: set, timeout: float):
         deadline = time.monotonic() + timeout

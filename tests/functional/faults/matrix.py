@@ -317,7 +317,18 @@ class Matrix:
             inst = self.wait(inst_id, {"ACTIVE", "ERROR"}, 90)
         if inst is None or inst.status != "ACTIVE":
             return      # an ERROR with a fault: nothing to read
-        n = self.count_rows(inst_id)
+        try:
+            n = self.count_rows(inst_id)
+        except pymysql.err.OperationalError:
+            # mariadbd killed after the flow ended: ACTIVE until the next heartbeat
+            # says otherwise; then restart it as an operator would
+            inst = self.wait(inst_id, {"SHUTDOWN", "ERROR"}, 15)
+            if inst is not None and inst.status == "SHUTDOWN":
+                self.trove.instances.restart(inst_id)
+                inst = self.wait(inst_id, {"ACTIVE", "ERROR"}, 90)
+            if inst is None or inst.status != "ACTIVE":
+                return
+            n = self.count_rows(inst_id)
         if n != ROWS:
             res.lost = "%d of %d committed rows" % (ROWS - n, ROWS)
 

@@ -72,7 +72,8 @@ def serve(args):
     from trove_lite.cmd import conductor as conductor_cmd
     from trove_lite.db.session import Database
     from trove_lite.rpc import transport
-    conf = _conf(args.state_dir, args.db_url, args.exchange, args.topic)
+    conf = _conf(args.state_dir, args.db_url, args.exchange, args.topic,
+                 **{"conductor.heartbeat_batch_ms": args.batch_ms})
     if args.serve == "conductor":
         server = conductor_cmd.start(conf, Database(args.db_url))
     else:
@@ -85,12 +86,13 @@ def serve(args):
 
 
 class Consumer:
-    def __init__(self, kind, state_dir, db_url, exchange, topic, core, burst):
+    def __init__(self, kind, state_dir, db_url, exchange, topic, core, burst, batch_ms=0.0):
         self.topic = topic
         self.proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--serve", kind, "--state-dir",
              state_dir, "--db-url", db_url, "--exchange", exchange, "--topic", topic,
-             "--core", str(core), "--burst", str(burst)], stdin=subprocess.PIPE,
+             "--core", str(core), "--burst", str(burst), "--batch-ms", str(batch_ms)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=open(os.path.join(state_dir, "%s-%s.log" % (kind, topic)), "w"), text=True)
         assert self.proc.stdout.readline().strip() == "ready"
@@ -169,14 +171,15 @@ def applied_all(db, count, ids):
         time.sleep(0.05)
 
 
-def absorb(kind, guests_sealed, args, state_dir, db_url, exchange, db):
+def absorb(kind, guests_sealed, args, state_dir, db_url, exchange, db, batch_ms=0.0):
     """Fill the queue with a burst, then start the consumer and time it through."""
     topic = "hb-bench-%s-%s" % (kind, uuid.uuid4().hex[:8])
     conf = _conf(state_dir, db_url, exchange, topic)
     declare_queue(conf, topic)
     guests = Guests(conf, guests_sealed[0], sealed_=guests_sealed[1])
     cast_per_s = burst(guests, args.burst)
-    consumer = Consumer(kind, state_dir, db_url, exchange, topic, args.core, args.burst)
+    consumer = Consumer(kind, state_dir, db_url, exchange, topic, args.core, args.burst,
+                        batch_ms)
     cpu0 = consumer.cpu_seconds()
     if kind == "noop":
         assert consumer.proc.stdout.readline().strip() == "done"
@@ -242,6 +245,16 @@ def lag_at_rate(run, db, args):
             "lost": len(pending), "lags": sorted(lags)}
 
 
+def _reset(db, ids):
+    """Between two measured conductors: statuses and last-seen as before the first."""
+    from sqlalchemy import delete, update
+
+    from trove_lite.db import models
+    with db.session() as s:
+        s.execute(delete(models.ConductorLastSeen))
+        s.execute(update(models.ServiceStatus).values(status="NEW", status_description=None))
+
+
 def _pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
@@ -259,6 +272,9 @@ def main():
     parser.add_argument("--db-url")
     parser.add_argument("--exchange")
     parser.add_argument("--topic")
+    parser.add_argument("--batch-ms", type=float, default=5.0,
+                        help="[conductor] heartbeat_batch_ms of the measured conductor; "
+                             "it is also measured with 0 (one transaction each)")
     args = parser.parse_args()
     if args.serve:
         return serve(args)
@@ -285,18 +301,22 @@ def main():
           % (args.guests, args.interval, args.guests / args.interval, args.db, args.core))
     base = absorb("noop", (ids, False), args, state_dir, db_url, exchange, db)
     base["consumer"].stop()
-    real = absorb("conductor", (ids, True), args, state_dir, db_url, exchange, db)
+    single = absorb("conductor", (ids, True), args, state_dir, db_url, exchange, db, 0.0)
+    single["consumer"].stop()
+    _reset(db, ids)
+    real = absorb("conductor", (ids, True), args, state_dir, db_url, exchange, db,
+                  args.batch_ms)
     try:
         lag = lag_at_rate(real, db, args)
     finally:
         real["consumer"].stop()
-    print("absorbed, burst of %d:   conductor (sealed, DB writes) %7.0f/s   "
-          "baseline no-op endpoint (unsealed) %7.0f/s" % (args.burst, real["per_s"],
-                                                          base["per_s"]))
+    print("absorbed, burst of %d:   conductor (sealed, DB writes, batches of %g ms) %7.0f/s"
+          "   one transaction each %7.0f/s   baseline no-op endpoint (unsealed) %7.0f/s" % (
+              args.burst, args.batch_ms, real["per_s"], single["per_s"], base["per_s"]))
     print("casting side:            sealed clients %7.0f/s   unsealed %7.0f/s" % (
         real["cast_per_s"], base["cast_per_s"]))
-    print("consumer CPU per beat:   conductor %.2f ms   no-op %.2f ms" % (
-        real["cpu_ms_each"], base["cpu_ms_each"]))
+    print("consumer CPU per beat:   conductor %.2f ms (one transaction each %.2f ms)   "
+          "no-op %.2f ms" % (real["cpu_ms_each"], single["cpu_ms_each"], base["cpu_ms_each"]))
     lags = lag["lags"]
     if lags:
         print("status lag at %.0f/s (achieved %.0f/s, %d sent, %d seen, %d not seen): "
@@ -304,6 +324,7 @@ def main():
                   lag["rate"], lag["achieved"], lag["sent"], lag["seen"], lag["lost"],
                   statistics.median(lags), _pct(lags, 99), lags[-1]))
     print(json.dumps({"guests": args.guests, "absorbed_per_s": round(real["per_s"]),
+                      "unbatched_per_s": round(single["per_s"]),
                       "baseline_noop_per_s": round(base["per_s"]),
                       "p99_lag_s": round(_pct(lags, 99), 3) if lags else None}))
     db.dispose()

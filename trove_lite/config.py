@@ -50,6 +50,10 @@ TASKMANAGER_OPTS = [
                     "resize."),
     cfg.IntOpt("reconcile_interval", default=30, min=1,
                help="Seconds between checks of instances whose flow was cut off."),
+    cfg.FloatOpt("flow_lease_seconds", default=10.0, min=1.0,
+                 help="Seconds a taskmanager's lease on an instance's (or backup's) flow "
+                      "lasts unless renewed (every third of it while the flow runs); "
+                      "another taskmanager resumes a cut-off flow only once it expires."),
     cfg.StrOpt("guest_config_template", default=None,
                help="Extra guest options appended to every injected guest config."),
 ]
@@ -57,6 +61,9 @@ TASKMANAGER_OPTS = [
 CONDUCTOR_OPTS = [
     cfg.StrOpt("topic", default="trove-lite-conductor",
                help="Conductor RPC topic. Unset: <default>.<deployment id>."),
+    cfg.FloatOpt("heartbeat_batch_ms", default=5.0, min=0.0,
+                 help="Heartbeats arriving within this many ms are written in one "
+                      "transaction (0: one transaction per heartbeat)."),
 ]
 
 GUEST_OPTS = [

@@ -104,9 +104,31 @@ class ControlPlane:
             self.wait_api()
         return self
 
-    def start_service(self, name):
-        return self._spawn(name, [PY, "-m", "trove_lite.cmd.%s" % name,
-                                  "--config-file", self.conf_file])
+    def start_service(self, name, copy=1):
+        """Start a service; ``copy`` > 1 starts another process of it (named e.g.
+        ``api2``) on the same bus and control DB; another API copy listens on a
+        port of its own (``endpoint_root_of``)."""
+        label = name if copy == 1 else "%s%d" % (name, copy)
+        argv = [PY, "-m", "trove_lite.cmd.%s" % name, "--config-file", self.conf_file]
+        if copy != 1:
+            extra = os.path.join(self.base_dir, label + ".conf")
+            if not os.path.exists(extra):
+                with open(extra, "w") as f:
+                    f.write("[api]\nbind_port = %d\n" % free_port())
+            argv += ["--config-file", extra]
+        return self._spawn(label, argv)
+
+    def port_of(self, label):
+        """The API port of an API copy started by ``start_service("api", copy)``."""
+        if label == "api":
+            return self.port
+        with open(os.path.join(self.base_dir, label + ".conf")) as f:
+            return int(f.read().split("bind_port = ")[1].split()[0])
+
+    def client_of(self, label, tenant="demo"):
+        root = "http://127.0.0.1:%d" % self.port_of(label)
+        sess = ks_session.Session(auth=NoAuth(endpoint="%s/v1.0/%s" % (root, tenant)))
+        return trove_client.Client(session=sess)
 
     def kill(self, name, sig=signal.SIGKILL):
         proc = self.procs.pop(name)

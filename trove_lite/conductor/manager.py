@@ -16,9 +16,11 @@ immediate transaction on SQLite).
 import datetime
 import json
 import logging
+import threading
+import time
 
 import oslo_messaging as messaging
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 
 from trove_lite.backup import binlog
 from trove_lite.db import models
@@ -48,8 +50,11 @@ def should_apply(last_sent, sent):
 class ConductorManager:
     target = messaging.Target(version="1.1")
 
-    def __init__(self, db):
+    def __init__(self, db, heartbeat_batch_ms: float = 0.0) -> None:
         self.db = db
+        self.batch_window = heartbeat_batch_ms / 1000.0
+        self._batch_lock = threading.Lock()
+        self._batch: list | None = None     # heartbeats waiting for the open batch
 
     def _claim(self, session, instance_id, method, sent):
         """Take the (instance, method) slot if ``sent`` is newer; return (ok, reason)."""
@@ -72,16 +77,80 @@ class ConductorManager:
         if status not in ServiceStatus.ALL:
             LOG.warning("heartbeat from %s with unknown status %r dropped", instance_id, status)
             return
-        with self.db.session() as session:
-            ok, reason = self._claim(session, instance_id, "heartbeat", sent)
+        if self.batch_window <= 0:
+            with self.db.session() as session:
+                self._apply_heartbeats(session, [(instance_id, payload, sent)])
+            return
+        self._batched(instance_id, payload, sent)
+
+    def _batched(self, instance_id, payload, sent):
+        """Group commit: the first heartbeat of a batch waits ``batch_window`` for
+        others (each caller is an RPC executor thread), then writes them all in one
+        transaction; the others wait for that commit, so a cast returns once its
+        heartbeat is in the control DB, as without batching."""
+        with self._batch_lock:
+            leader = self._batch is None
+            if leader:
+                self._batch = []
+            batch = self._batch
+            done = threading.Event()
+            batch.append((instance_id, payload, sent, done))
+        if not leader:
+            done.wait()
+            return
+        time.sleep(self.batch_window)
+        with self._batch_lock:
+            self._batch = None
+        try:
+            with self.db.session() as session:
+                self._apply_heartbeats(session, [b[:3] for b in batch])
+        except Exception:
+            LOG.exception("a batch of %d heartbeats was not written", len(batch))
+        finally:
+            for b in batch:
+                b[3].set()
+
+    def _apply_heartbeats(self, session, beats):
+        """Apply heartbeats in one transaction: per instance the newest one only,
+        and only if newer than the last applied (``should_apply``)."""
+        newest = {}
+        for instance_id, payload, sent in beats:
+            have = newest.get(instance_id)
+            if have is not None:
+                ok, reason = should_apply(have[1], sent)
+                if not ok:
+                    LOG.info("heartbeat from %s dropped: %s", instance_id, reason)
+                    continue
+                LOG.debug("heartbeat from %s superseded in its batch", instance_id)
+            newest[instance_id] = (payload, sent)
+        ids = sorted(newest)   # one lock order for every batch
+        seen = {r.instance_id: r for r in session.execute(
+            select(models.ConductorLastSeen).where(
+                tuple_(models.ConductorLastSeen.instance_id,
+                       models.ConductorLastSeen.method_name).in_(
+                    [(i, "heartbeat") for i in ids]))
+            .order_by(models.ConductorLastSeen.instance_id).with_for_update()).scalars()}
+        rows = {r.instance_id: r for r in session.execute(
+            select(models.ServiceStatus).where(
+                models.ServiceStatus.instance_id.in_(ids))).scalars()}
+        for instance_id in ids:
+            payload, sent = newest[instance_id]
+            last = seen.get(instance_id)
+            ok, reason = should_apply(last.sent if last else None, sent)
             if not ok:
                 LOG.info("heartbeat from %s dropped: %s", instance_id, reason)
-                return
-            row = _status_row(session, instance_id)
+                continue
+            if last is None:
+                session.add(models.ConductorLastSeen(instance_id=instance_id,
+                                                     method_name="heartbeat", sent=sent))
+            else:
+                last.sent = sent
+            row = rows.get(instance_id) or _status_row(session, instance_id)
             if row is None:
                 LOG.info("heartbeat for unknown instance %s dropped", instance_id)
-                return
-            _set_status(row, instance_id, status, payload.get("description"), sent)
+                continue
+            _set_status(row, instance_id, payload["service_status"],
+                        payload.get("description"), sent)
             if payload.get("volume_used") is not None:
                 row.volume_used = float(payload["volume_used"])
             if "restore_progress" in payload:

@@ -454,6 +454,21 @@ class BackupSchedule(Base):
     deleted_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
 
 
+class FlowLease(Base):
+    """The taskmanager running a flow on ``key`` (an instance id, or ``backup:<id>``)
+    until ``expires``; renewed while the flow runs, deleted when it ends. With
+    several taskmanagers on one control DB, a flow (or a reconcile resume) runs
+    only in the one that takes the lease; a killed holder's lease expires."""
+
+    __tablename__ = "flow_leases"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    flow: Mapped[str] = mapped_column(String(64))
+    expires: Mapped[datetime.datetime] = mapped_column(DateTime, index=True)
+    updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow,
+                                                          onupdate=utcnow)
+
+
 class BackupScheduleLease(Base):
     """One row per piece of a schedule's work, inserted by the taskmanager that does
     it: ``run <due time>`` (its backup_id is the backup it made, which is how a

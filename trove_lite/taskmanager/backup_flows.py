@@ -30,6 +30,7 @@ from trove_lite.backup.service import RUNNING, descendants
 from trove_lite.db import models
 from trove_lite.drivers import storage as storage_drivers
 from trove_lite.instance import events
+from trove_lite.taskmanager import steps
 
 LOG = logging.getLogger(__name__)
 
@@ -174,6 +175,7 @@ class BackupFlows:
             tenant, container = row.tenant_id, row.container
             version = s.get(models.DatastoreVersion, row.datastore_version_id) \
                 if row.datastore_version_id else None
+        steps.mark("backup", "requested", instance_id)
         try:
             strategy = datastores.get(version.manager if version else None).backup_strategy
             request = {"id": backup_id, "container": container,
@@ -188,6 +190,7 @@ class BackupFlows:
             return
         LOG.info("backup %s of instance %s handed to its guest", backup_id, instance_id)
         events.record(self.db, instance_id, "backup", "backup %s started" % backup_id)
+        steps.mark("backup", "handed_to_guest", instance_id)
 
     @staticmethod
     def _parent_request(parent):

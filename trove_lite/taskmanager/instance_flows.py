@@ -30,6 +30,7 @@ from trove_lite.rpc import sealed
 from trove_lite.rpc import transport
 from trove_lite.status import ServiceStatus, TaskStatus
 from trove_lite.taskmanager import backup_flows
+from trove_lite.taskmanager.steps import mark
 
 LOG = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ GUEST_CONF_PATH = "etc/trove-lite/guest.conf"
 # while it still connects to the bus; the prepare cast follows and is idempotent.
 PREPARE_PATH = "etc/trove-lite/prepare.json"
 POLL = 0.1
+
 
 
 def utcnow():
@@ -233,6 +235,7 @@ class InstanceFlows:
 
     def _create_steps(self, inst, databases, users, backup_id, root_password, deadline):
         t = time.monotonic()
+        flow = "restore" if backup_id else "create"
         flavor = self.flavor(inst.flavor_id)
         volume_id = inst.volume_id or self._orphan_volume(inst)
         if inst.volume_size and not volume_id:
@@ -244,6 +247,7 @@ class InstanceFlows:
             volume_id = volume.id
             self.update(inst.id, volume_id=volume_id)
             t = self._step(inst, "volume %s created" % volume_id, t)
+            mark(flow, "volume_created", inst.id)
         prepare = {"flavor": flavor, "databases": list(databases or []),
                    "users": list(users or []), "root_password": root_password,
                    "overrides": self.configuration_values(inst.configuration_id),
@@ -261,6 +265,7 @@ class InstanceFlows:
         if not server_id:
             self._precreate_guest_queue(inst.id)
             t = self._step(inst, "guest queue declared", t)
+            mark(flow, "queue_declared", inst.id)
             files = {GUEST_CONF_PATH: self.guest_conf(inst.id),
                      PREPARE_PATH: json.dumps(backup_flows.injectable(prepare))}
             try:
@@ -275,6 +280,7 @@ class InstanceFlows:
             self.update(inst.id, server_id=server_id,
                         address=server.addresses[0] if server.addresses else None)
             t = self._step(inst, "server %s created" % server_id, t)
+            mark(flow, "server_created", inst.id)
         # a restore waits for the cast (the injected request cannot carry its key):
         # send it while the server boots when the volume is attached already (the
         # guest's queue exists, so the cast waits there for the agent)
@@ -285,8 +291,10 @@ class InstanceFlows:
             inst, prepare, volume_id, booting=True)
         if sent:
             t = self._step(inst, "prepare sent to the booting guest", t)
+            mark(flow, "prepare_sent", inst.id)
         server = self._wait_server_active(inst.id, server_id, deadline)
         t = self._step(inst, "server %s is ACTIVE" % server_id, t)
+        mark(flow, "server_active", inst.id)
         if server.addresses:
             self.update(inst.id, address=server.addresses[0])
         self.apply_access()  # before the guest creates the users
@@ -296,9 +304,11 @@ class InstanceFlows:
                                                replay.pop("key"))
         if not sent and self._send_prepare(inst, prepare, volume_id, device=device):
             t = self._step(inst, "prepare sent to the guest", t)
+            mark(flow, "prepare_sent", inst.id)
         try:
             self.wait_for_service(inst.id, ServiceStatus.SERVING, deadline, server_id=server_id)
             self._step(inst, "the guest reports the database serving", t)
+            mark(flow, "serving", inst.id)
         except FlowError as e:
             if "Timed out" in e.message:
                 raise FlowError(TaskStatus.BUILDING_ERROR_TIMEOUT_GA,
@@ -479,6 +489,7 @@ class InstanceFlows:
         if inst.server_id:
             try:
                 self.compute.delete_server(inst.server_id)
+                mark("delete", "server_deleted", instance_id)
             except Exception as e:
                 errors.append("server: %s" % e)
         if inst.volume_id:
@@ -489,6 +500,7 @@ class InstanceFlows:
                     except Exception:
                         LOG.debug("detach before delete failed", exc_info=True)
                 self.volumes.delete_volume(inst.volume_id)
+                mark("delete", "volume_deleted", instance_id)
             except Exception as e:
                 errors.append("volume: %s" % e)
         if errors and not force:
@@ -498,6 +510,7 @@ class InstanceFlows:
         self.update(instance_id, deleted=True, deleted_at=utcnow(),
                     task_status=TaskStatus.NONE)
         events.record(self.db, instance_id, "delete", "server and volume deleted")
+        mark("delete", "recorded", instance_id)
         quota.release_instance(self.db, self.conf, instance_id)  # idempotent
         self.set_service_status(instance_id, ServiceStatus.DELETED)
         self.apply_access()  # its rules go with it
@@ -511,10 +524,13 @@ class InstanceFlows:
         since = utcnow()
         try:
             self.set_service_status(instance_id, ServiceStatus.RESTARTING)
+            mark("restart", "status_restarting", instance_id)
             guest.restart()
+            mark("restart", "restart_sent", instance_id)
             self.wait_for_service(instance_id, ServiceStatus.SERVING, self._state_deadline(),
                                   since=since)
             events.record(self.db, instance_id, "restart", "database restarted")
+            mark("restart", "serving", instance_id)
         except (FlowError, exceptions.TroveLiteError) as e:
             self.add_fault(instance_id, "Restart failed: %s" % _msg(e))
         finally:
@@ -571,9 +587,12 @@ class InstanceFlows:
         since = utcnow()
         try:
             guest.update_flavor(new)
+            mark("resize", "flavor_sent", instance_id)
             guest.restart()
+            mark("resize", "restart_sent", instance_id)
             self.wait_for_service(instance_id, ServiceStatus.SERVING, self._state_deadline(),
                                   since=since)
+            mark("resize", "serving", instance_id)
             self.update(instance_id, flavor_id=new_flavor_id)
             events.record(self.db, instance_id, "resize", "flavor %s -> %s" % (
                 old["name"], new["name"]))

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from trove_lite.configuration import apply as configuration_apply
 from trove_lite.db import models
 from trove_lite.status import ServiceStatus, TaskStatus
-from trove_lite.taskmanager import (backup_flows, ha, instance_flows, reconcile,
+from trove_lite.taskmanager import (backup_flows, ha, instance_flows, leases, reconcile,
                                    replication_flows, scheduler, upgrade_flows)
 
 LOG = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class TaskManager:
         self.flows.ha = self.ha
         self._driving = set()
         self.upgrades.claim = self._claim
+        self.leases = leases.FlowLeases(db, conf.taskmanager.flow_lease_seconds)
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -53,7 +54,8 @@ class TaskManager:
 
     # -- bookkeeping of flows run by this process ----------------------------
     def _drive(self, instance_id, fn, *args, wait=0, **kwargs):
-        """Run ``fn`` for an instance unless another flow drives it.
+        """Run ``fn`` for an instance unless another flow drives it, here or in
+        another taskmanager (the instance's lease in ``flow_leases``).
 
         ``wait``: seconds to wait for a running flow to end first (a delete waits
         for a create, which notices the DELETING task and stops).
@@ -63,10 +65,15 @@ class TaskManager:
             with self._lock:
                 if instance_id not in self._driving:
                     self._driving.add(instance_id)
-                    break
+                    if self.leases.acquire(instance_id, fn.__name__):
+                        break
+                    self._driving.discard(instance_id)
+                    where = "in another taskmanager"
+                else:
+                    where = "here"
             if time.monotonic() >= deadline:
-                LOG.warning("instance %s already has a flow running here; %s ignored",
-                            instance_id, fn.__name__)
+                LOG.warning("instance %s already has a flow running %s; %s ignored",
+                            instance_id, where, fn.__name__)
                 return
             time.sleep(0.2)
         try:
@@ -76,6 +83,7 @@ class TaskManager:
         finally:
             with self._lock:
                 self._driving.discard(instance_id)
+                self.leases.release(instance_id)
 
     @contextlib.contextmanager
     def _claim(self, instance_id):
@@ -126,7 +134,15 @@ class TaskManager:
 
     # -- backups (1.1) ---------------------------------------------------------
     def create_backup(self, ctx, backup_id, instance_id):
-        self.backups.create(backup_id, instance_id)
+        key = "backup:" + backup_id
+        if not self.leases.acquire(key, "create_backup"):
+            LOG.warning("backup %s already runs in another taskmanager; cast ignored",
+                        backup_id)
+            return
+        try:
+            self.backups.create(backup_id, instance_id)
+        finally:
+            self.leases.release(key)
 
     def delete_backup(self, ctx, backup_id):
         self.backups.delete(backup_id)
@@ -180,6 +196,7 @@ class TaskManager:
                                               models.UpgradeProgress.step)).all())
         with self._lock:
             driving = set(self._driving)
+        elsewhere = self.leases.leased_elsewhere()
         return [reconcile.Snapshot(
             instance_id=inst.id, task_status=inst.task_status,
             task_started_at=inst.task_started_at,
@@ -189,6 +206,7 @@ class TaskManager:
             usage_timeout=self.conf.taskmanager.usage_timeout,
             state_change_wait_time=self.conf.taskmanager.state_change_wait_time,
             driven_here=inst.id in driving,
+            leased_elsewhere=inst.id in elsewhere,
             uptime=time.monotonic() - self._started,
             has_request=inst.id in requested,
             upgrade_step=upgrading.get(inst.id)) for inst, st in rows]
@@ -238,11 +256,13 @@ class TaskManager:
         self._keys_thread = scheduler.run_every(
             self._stop, lambda: ARCHIVE_KEY_INTERVAL, self.backups.send_archive_keys,
             "archive-keys")
+        self.leases.start()
         self.ha.start()
         self.scheduler.start()
         self.replication.start_fence_checks(self._stop)
 
     def stop(self):
         self._stop.set()
+        self.leases.stop()
         self.ha.stop()
         self.scheduler.stop()

@@ -25,6 +25,7 @@ class Snapshot(NamedTuple):
     uptime: float = 1e9         # seconds this taskmanager has been running
     has_request: bool = True    # the create's stored request (users, databases) exists
     upgrade_step: str | None = None  # the step an upgrade reached (upgrade_progress)
+    leased_elsewhere: bool = False  # another taskmanager's unexpired flow lease holds it
 
 
 # A create with no server yet may not have reached any taskmanager: the API
@@ -49,6 +50,8 @@ def decide(s):
     """Return (action, reason) for one instance."""
     if s.driven_here:
         return NOTHING, "a flow of this taskmanager is driving it"
+    if s.leased_elsewhere:
+        return NOTHING, "a flow of another taskmanager holds its lease"
     age = (s.now - s.task_started_at).total_seconds() if s.task_started_at else None
     if s.task_status == TaskStatus.BUILDING:
         if s.service_status in ServiceStatus.SERVING:

@@ -43,9 +43,11 @@ def _status(db, iid):
             models.ServiceStatus.instance_id == iid)).scalar_one()
 
 
-def test_conductor_keeps_the_newest_heartbeat_whatever_the_arrival_order(control_db):
+@pytest.mark.parametrize("batch_ms", [0, 5])
+def test_conductor_keeps_the_newest_heartbeat_whatever_the_arrival_order(control_db,
+                                                                          batch_ms):
     iid = _instance(control_db)
-    cond = ConductorManager(control_db)
+    cond = ConductorManager(control_db, batch_ms)
     now = time.time()
     cond.heartbeat({}, iid, {"service_status": "HEALTHY"}, sent=now)
     cond.heartbeat({}, iid, {"service_status": "SHUTDOWN"}, sent=now - 5)  # delayed, older
@@ -78,9 +80,10 @@ def test_taskmanager_report_never_overwrites_a_newer_guest_heartbeat(control_db)
             models.ServiceStatus.instance_id == "no-such-instance")).first() is None
 
 
-def test_concurrent_heartbeats_leave_the_newest(control_db):
+@pytest.mark.parametrize("batch_ms", [0, 5])
+def test_concurrent_heartbeats_leave_the_newest(control_db, batch_ms):
     iid = _instance(control_db)
-    cond = ConductorManager(control_db)
+    cond = ConductorManager(control_db, batch_ms)
     base = time.time()
     statuses = ["HEALTHY", "SHUTDOWN", "CRASHED", "BLOCKED"] * 5
     threads = [threading.Thread(target=cond.heartbeat,
@@ -91,6 +94,27 @@ def test_concurrent_heartbeats_leave_the_newest(control_db):
     for t in threads:
         t.join()
     assert _status(control_db, iid) == statuses[-1]
+
+
+def test_one_batch_of_heartbeats_from_many_guests_applies_each_newest(control_db):
+    ids = [models.new_id() for _ in range(30)]
+    with control_db.session() as s:   # the conductor writes only service_statuses
+        s.add_all([models.ServiceStatus(instance_id=i, status="NEW") for i in ids])
+    cond = ConductorManager(control_db, 20)     # wide enough for all to share batches
+    base = time.time()
+    beats = [(iid, st, base + n) for n, st in enumerate(["SHUTDOWN", "HEALTHY"])
+             for iid in ids]
+    threads = [threading.Thread(target=cond.heartbeat,
+                                args=({}, iid, {"service_status": st}, sent))
+               for iid, st, sent in reversed(beats)]   # the older ones arrive last
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {_status(control_db, iid) for iid in ids} == {"HEALTHY"}
+    # a heartbeat older than one applied in an earlier batch is dropped
+    cond.heartbeat({}, ids[0], {"service_status": "CRASHED"}, sent=base - 1)
+    assert _status(control_db, ids[0]) == "HEALTHY"
 
 
 def test_manage_commands_register_versions_flavors_and_parameters(control_db, tmp_path):

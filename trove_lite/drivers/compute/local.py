@@ -157,6 +157,12 @@ class LocalComputeDriver(base.ComputeDriver):
         self._halt(server_id)
         self._launch(server_id)
 
+    def restart_guest(self, server_id: str) -> None:
+        """Start the guest agent again after it died, as the init of a VM would;
+        its mariadbd (own session) and volumes are left as they are."""
+        self._load(server_id)
+        self._launch(server_id)
+
     def delete_server(self, server_id):
         sdir = self._dir(server_id)
         if not os.path.isdir(sdir):

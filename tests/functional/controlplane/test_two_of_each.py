@@ -5,7 +5,6 @@ one of each service SIGKILLed while they build."""
 
 import collections
 import concurrent.futures
-import os
 import re
 import shutil
 import tempfile

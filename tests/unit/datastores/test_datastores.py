@@ -73,3 +73,20 @@ def test_rule_from_metadata_keeps_the_server_s_range_and_narrows_by_overrides():
     with pytest.raises(ValueError):
         mysql_rules.rule_from_metadata(("timestamp", "SESSION_ONLY", "Numeric", "0", "1"),
                                        True, None, {}, {})
+
+
+@pytest.mark.parametrize("strategy", ["mariabackup", "mysqldump"])
+def test_every_backup_strategy_builds_the_runner_s_stages(strategy):
+    """The runner passes the member's extra tool options to every strategy: a
+    MySQL (mysqldump) backup failed with a TypeError once they were added."""
+    from types import SimpleNamespace
+
+    from trove_lite.datastores.base import SYSTEM_BINARIES
+    from trove_lite.guestagent.backup import runner
+    server = SimpleNamespace(config_file="/nonexistent/my.cnf")
+    strat = runner.get_strategy(strategy, SYSTEM_BINARIES)
+    stages = runner._backup_stages(strat, "zstd", None, server, "/tmp/lsn", None, "root",
+                                   "pw", ("--extra-option",))
+    argv = stages[0].argv
+    assert "--defaults-file=/nonexistent/my.cnf" in argv and argv[-1] == "--extra-option"
+    assert "pw" not in " ".join(argv)     # the password goes in the environment

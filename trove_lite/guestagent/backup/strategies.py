@@ -144,14 +144,15 @@ class MysqldumpStrategy:
 
     def backup_stage(self, defaults_file: str, lsn_dir: str,
                      incremental_basedir: str | None = None, user: str = "root",
-                     password: str | None = None) -> Stage:
+                     password: str | None = None, extra_args: tuple = ()) -> Stage:
+        """``extra_args``: more mysqldump options, as MariaBackupStrategy's."""
         if incremental_basedir:
             raise exceptions.BackupError(reason="MySQL backups are logical (mysqldump): "
                                                 "incremental backups are not supported")
         argv = [self.binaries.backup_tool, "--defaults-file=%s" % defaults_file,
                 "--user=%s" % user, "--single-transaction", "--all-databases",
                 "--routines", "--triggers", "--events", "--flush-privileges",
-                "--hex-blob", "--set-gtid-purged=ON", "--verbose"]
+                "--hex-blob", "--set-gtid-purged=ON", "--verbose", *extra_args]
         env = self.binaries.env()
         if password:
             env["MYSQL_PWD"] = password

@@ -73,7 +73,9 @@ class Datastore:
     (guestagent/backup/strategies.py). ``replication_strategies``: what
     ``[replication] strategy`` may name for it (empty: no replication yet).
     ``template_dir``: the folder of templates/ with its config template and
-    the default validation rules.
+    the default validation rules. ``binlog_archive``: whether its guest ships
+    the binary log to the backup store for point-in-time restores (it needs
+    backups that record their binlog position and MariaDB's GTID events).
     """
 
     name: str
@@ -84,6 +86,7 @@ class Datastore:
     template_dir: str
     replication_strategies: tuple = ()
     incremental_backups: bool = True
+    binlog_archive: bool = True
 
     def config_template(self, templates_dir: str) -> str:
         return os.path.join(templates_dir, self.template_dir, "config.template")

@@ -13,6 +13,7 @@ import shutil
 import threading
 import time
 
+from trove_lite import datastores
 from trove_lite.guestagent import binlog_archive
 from trove_lite.guestagent import upgrade as upgrade_agent
 from trove_lite.guestagent import early as early_mod
@@ -64,7 +65,7 @@ class GuestManager:
             lambda: self.heartbeat.conductor, conf.backup_storage.container,
             interval=conf.backup.archive_interval,
             max_segment=conf.backup.archive_segment_mb << 20,
-            enabled=conf.backup.archive_binlog)
+            enabled=conf.backup.archive_binlog and self._datastore().binlog_archive)
         self.replication = mdb_replication.Replication(
             self._app, state, os.path.dirname(template_path),
             lambda: self._app().server.bind_address)
@@ -85,6 +86,10 @@ class GuestManager:
         mount = st.get("mount_point")
         datadir = os.path.join(mount, "data") if mount else None
         return mdb_app.MariaDBApp(self.make_server(datadir), self.template_path)
+
+    def _datastore(self) -> datastores.Datastore:
+        """The facts of this instance's datastore (its image's binaries name it)."""
+        return datastores.get(self.make_server(None).binaries.datastore)
 
     def _archived_datadir(self):
         """The datadir whose binlog is archived: only a prepared instance's."""

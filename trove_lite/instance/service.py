@@ -21,7 +21,7 @@ import time
 
 from sqlalchemy import select, update
 
-from trove_lite import catalog, quota
+from trove_lite import catalog, datastores, quota
 from trove_lite.configuration import apply as configuration_apply
 from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models
@@ -273,6 +273,12 @@ class InstanceService:
             models.Instance.tenant_id == tenant_id)).scalars().first()
         if source is None:
             raise InstanceNotFound(id=source_ref)
+        manager = s.execute(select(models.DatastoreVersion.manager).where(
+            models.DatastoreVersion.id == source.datastore_version_id)).scalar()
+        if not datastores.get(manager).binlog_archive:
+            raise BadRequest(reason="instance %s is a %s instance: its binary log is not "
+                                    "archived, so it has no point-in-time restore; restore "
+                                    "one of its backups instead" % (source_ref, manager))
         covers, view = pitr.instance_window(s, source.id)
         planned = pitr.plan(covers, view, when, time.time())
         return planned["backup_id"], json.dumps({"source_id": source.id,

@@ -7,6 +7,7 @@ from its backup). Skipped, with the reason, only when the image cannot be built.
 """
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -146,7 +147,9 @@ def test_configuration_group_validated_by_mysql_rules_and_applied(trove, inst):
                                "sql_mode": "STRICT_ALL_TABLES,NO_ZERO_DATE"}),
         datastore="mysql", datastore_version="9.7")
     STATE["group"] = group.id
-    trove.instances.update(inst.id, configuration=group.id)
+    trove.instances.update(inst.id, configuration=group.id)    # 202: the taskmanager applies
+    wait_configuration(trove, inst.id, lambda shown: (shown or {}).get("apply", {}).get(
+        "state") == "applied")
     conn = connect(inst)
     try:
         assert query(conn, "SELECT @@global.max_connections, @@global.transaction_isolation, "
@@ -155,8 +158,9 @@ def test_configuration_group_validated_by_mysql_rules_and_applied(trove, inst):
     finally:
         conn.close()
     assert wait_active(trove, inst.id).status == "ACTIVE"    # nothing needed a restart
-    # detached: the template's values again, at once
+    # detached: the template's values again, once the detach reached the server
     trove.instances.update(inst.id, remove_configuration=True)
+    wait_configuration(trove, inst.id, lambda shown: not shown)
     conn = connect(inst)
     try:
         assert query(conn, "SELECT @@global.max_connections, "
@@ -165,9 +169,23 @@ def test_configuration_group_validated_by_mysql_rules_and_applied(trove, inst):
         conn.close()
 
 
+def wait_configuration(trove, inst_id, done, timeout=30):
+    """Wait until the instance's ``configuration`` block satisfies ``done``
+    (attach and detach answer 202; the instance shows the apply's state)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = getattr(trove.instances.get(inst_id), "configuration", None)
+        if done(shown):
+            return shown
+        assert (shown or {}).get("apply", {}).get("state") != "failed", shown
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.3)
+
+
 def test_backup_and_restore_with_rows(trove, inst):
     backup = trove.backups.create("my-full", inst.id)
-    assert wait_for_backup(trove, backup.id).status == "COMPLETED"
+    done = wait_for_backup(trove, backup.id)
+    assert done.status == "COMPLETED", getattr(done, "fail_reason", None)
     STATE["backup"] = backup.id
     # a logical dump cannot be the parent of an incremental
     with pytest.raises(tc_exc.BadRequest):
@@ -184,6 +202,19 @@ def test_backup_and_restore_with_rows(trove, inst):
     finally:
         conn.close()
     assert [u.name for u in trove.users.list(restored.id)] == ["app"]
+
+
+def test_no_binlog_archive_and_no_point_in_time_restore(cp, trove, inst):
+    """A dump records no binlog position to replay from: the guest ships no binlog
+    to the user's backup store, and a point-in-time restore is a clear 400."""
+    with pytest.raises(tc_exc.BadRequest) as err:
+        trove.instances.create("x-pitr", "1", volume={"size": 1}, datastore="mysql",
+                               datastore_version="9.7",
+                               restorePoint={"instanceRef": inst.id, "restoreTime": time.strftime(
+                                   "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))})
+    assert "point-in-time" in str(err.value) and "mysql" in str(err.value)
+    assert not os.path.exists(os.path.join(cp.state_dir, "backups", "database_backups",
+                                           inst.id, "binlog"))
 
 
 def wait_for_backup(trove, backup_id, timeout=120):

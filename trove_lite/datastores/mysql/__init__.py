@@ -3,6 +3,8 @@ backups (no xtrabackup is installable here).
 
 Names follow MariaDB's rules (validation.py of the mariadb folder) with MySQL's
 limits: user names of at most 32 characters, host names of at most 255.
+No binlog archive (so no point-in-time restore): a dump records no binlog
+position to replay from, and the archive reads MariaDB's GTID events only.
 """
 
 from trove_lite.datastores.base import Datastore
@@ -12,4 +14,4 @@ HOST_MAX = 255
 
 MYSQL = Datastore(name="mysql", server_section="mysqld", backup_strategy="mysqldump",
                   user_name_max=USER_NAME_MAX, host_max=HOST_MAX, template_dir="mysql",
-                  incremental_backups=False)
+                  incremental_backups=False, binlog_archive=False)

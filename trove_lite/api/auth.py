@@ -40,7 +40,7 @@ from oslo_policy import opts as policy_opts
 from trove_lite.api import context as ctx
 from trove_lite.api import policy
 from trove_lite.exceptions import Forbidden, NotFound, Unauthorized, fault_body
-from trove_lite.rpc import context as rpc_context
+from trove_lite.api.request_id import ENVIRON_KEY as REQUEST_ID_KEY
 
 LOG = logging.getLogger(__name__)
 
@@ -105,14 +105,6 @@ def fault_response(exc, start_response, headers=()):
     return [data]
 
 
-def _with_request_id(start_response, request_id):
-    """``start_response`` that also returns the request id, as Trove does."""
-    def start(status, headers, exc_info=None):
-        return start_response(status, list(headers) + [
-            ("X-Openstack-Request-Id", request_id)], exc_info)
-    return start
-
-
 class AuthContextMiddleware:
     """Turns a request into a RequestContext, or refuses it (401/404/403)."""
 
@@ -125,15 +117,12 @@ class AuthContextMiddleware:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path in _PUBLIC_PATHS:
-            rpc_context.bind_request_id(None)
             return self.app(environ, start_response)
         match = _TENANT_PATH.match(path)
         tenant = match.group("tenant") if match else None
         rest = (match.group("rest") or "") if match else ""
-        request_id = environ.get("openstack.request_id") or ctx.new_request_id()
-        rpc_context.bind_request_id(request_id)   # log lines and casts carry it
-
-        start_response = _with_request_id(start_response, request_id)
+        # decided, bound and answered once by api/request_id.py, in front of us
+        request_id = environ.get(REQUEST_ID_KEY) or ctx.new_request_id()
         if self.keystone:
             if environ.get("HTTP_X_IDENTITY_STATUS") != "Confirmed":
                 return fault_response(Unauthorized(), start_response,

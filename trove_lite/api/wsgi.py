@@ -34,9 +34,11 @@ from trove_lite.api import logs
 from trove_lite.api import schema_migrations
 from trove_lite.api import console, events, health, metrics
 from trove_lite.api import openapi
+from trove_lite.api import request_id
 from trove_lite.api.views import Links
 from trove_lite.exceptions import BadRequest, NotFound, TroveLiteError, fault_body
 from trove_lite.instance.service import InstanceService
+from trove_lite.api.context import new_request_id
 from trove_lite.rpc.context import RequestContext
 
 LOG = logging.getLogger(__name__)
@@ -333,9 +335,6 @@ class App:
             status, body = fault_body(TroveLiteError())
             headers = []
         response = webob.Response(status=status, headerlist=list(headers))
-        ctx = environ.get(ENVIRON_REQUEST_CONTEXT)
-        if ctx is not None:  # Trove's header: the id events and logs of this request carry
-            response.headers["X-OpenStack-Request-ID"] = ctx.request_id
         if body is not None:
             response.content_type = "application/json"
             response.charset = "utf-8"
@@ -377,8 +376,9 @@ class App:
     @staticmethod
     def _context(environ, tenant_id):
         ctx = environ.get(ENVIRON_CONTEXT)
-        if ctx is None:
-            return RequestContext(project_id=tenant_id)
+        if ctx is None:  # no auth middleware: the id api/request_id.py decided
+            return RequestContext(project_id=tenant_id, request_id=environ.get(
+                request_id.ENVIRON_KEY) or new_request_id())
         if tenant_id is not None and ctx.project_id != tenant_id and not ctx.is_admin:
             # the auth middleware refuses this first; answer as it does (404), so
             # another project's tenant path looks like a missing resource
@@ -482,4 +482,5 @@ def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
     app = App(conf, controllers, authorize, app_metrics)
     for mw in reversed(list(middleware)):
         app = mw(app)
+    app = request_id.RequestIdMiddleware(app)  # outside auth: its refusals carry the id too
     return OpsApp(app, health.Readiness(conf, db), app_metrics)

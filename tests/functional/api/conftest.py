@@ -45,6 +45,7 @@ class RecordingEndpoint:
 
     def __init__(self):
         self.casts = []
+        self.request_ids = []  # (method, instance_id, the cast's ctxt request_id)
         self._cond = threading.Condition()
 
     def _record(self, method, kwargs):
@@ -73,6 +74,7 @@ class RecordingEndpoint:
 
 def _make_cast_method(name):
     def method(self, ctxt, **kwargs):
+        self.request_ids.append((name, kwargs.get("instance_id"), (ctxt or {}).get("request_id")))
         self._record(name, kwargs)
     method.__name__ = name
     return method

@@ -49,7 +49,7 @@ def env():
     base = tempfile.mkdtemp(prefix="trove-lite-logs-ks-")
     # a Keystone of our own: its catalog gets object-store and database endpoints
     keystone_aio = KeystoneAIO(os.path.join(base, "keystone"))
-    swift = SwiftAIO(area=203, keystone=keystone_aio)
+    swift = SwiftAIO(area=203, keystone=keystone_aio, encryption=True)
     cp = None
     try:
         keystone_aio.start()

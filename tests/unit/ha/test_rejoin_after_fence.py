@@ -4,8 +4,11 @@ then rejoins as a replica (ha2's rejoin): the rejoin proceeds from role
 
 import datetime
 
+from trove_lite.db import models
 from trove_lite.guestagent.datastore.mariadb import replication as repl
 from trove_lite.guestagent.state import GuestState
+from trove_lite.taskmanager import ha
+from trove_lite.taskmanager import replication_flows as rf
 from trove_lite.taskmanager.ha import former_source_back
 
 T0 = datetime.datetime(2026, 12, 6, 8, 0, 0)
@@ -71,3 +74,45 @@ def _sub(tmp_path):
     path = tmp_path / "other"
     path.mkdir()
     return path
+
+
+def _db(tmp_path):
+    from trove_lite.db.session import Database
+    db = Database("sqlite:///" + str(tmp_path / "cp.sqlite"))
+    db.sync()
+    with db.session() as s:
+        s.add(models.Datastore(id="ds", name="mariadb"))
+        s.add(models.DatastoreVersion(id="dsv", datastore_id="ds", name="10.11",
+                                      image_id="img"))
+    with db.session() as s:
+        s.add(models.Instance(id="old", name="old", tenant_id="t", flavor_id="1",
+                              datastore_version_id="dsv", fenced_by="new"))
+        s.add(models.HARejoin(instance_id="old", set_id="set", source_id="new", term=2,
+                              state=ha.REJOIN_PENDING))
+    return db
+
+
+def test_the_rejoined_former_source_is_a_replica_not_a_fenced_outsider(tmp_path):
+    db = _db(tmp_path)
+    watcher = ha.HA.__new__(ha.HA)
+    watcher.db = db
+    watcher._rejoined("old", "new", None)
+    with db.session() as s:
+        inst, row = s.get(models.Instance, "old"), s.get(models.HARejoin, "old")
+        assert (inst.slave_of_id, inst.fenced_by, row.state) == ("new", None, ha.REJOINED)
+    db.dispose()
+
+
+def test_a_detach_of_the_fenced_former_source_cancels_its_rejoin(tmp_path):
+    db = _db(tmp_path)
+    flows = rf.ReplicationFlows.__new__(rf.ReplicationFlows)
+    flows.db = db
+    flows._cancel_rejoin("old")
+    with db.session() as s:
+        row = s.get(models.HARejoin, "old")
+        assert row.state == ha.REJOIN_DETACHED and "detach" in row.reason
+    # rejoin() leaves a row that is no longer pending alone
+    watcher = ha.HA.__new__(ha.HA)
+    watcher.db = db
+    assert watcher.rejoin("old") is None
+    db.dispose()

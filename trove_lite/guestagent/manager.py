@@ -139,7 +139,8 @@ class GuestManager:
         if (replication or {}).get("role"):
             block = self.replication.status()
             if block is not None:
-                block["fenced"] = self.guard.fenced or block.get("role") == "demoting"
+                block["fenced"] = self.guard.fenced or block.get("role") in (
+                    "demoting", "fenced")
             extra["replication"] = block
         elif replication:
             extra["replication"] = None  # a member that left its set shows no stale block
@@ -504,12 +505,16 @@ class GuestManager:
         """A failover left this source behind: stop writes for good (sessions
         waiting for an ack cut, read_only, heartbeat writer stopped, role
         ``demoting`` until the control plane makes it follow the new source).
+        One the eject fenced already (role ``fenced``: read_only across
+        restarts) keeps that role; the rejoin proceeds from it the same way.
         Returns its ``gtid_state`` for the errant-transaction check."""
         with self._lock:
-            if self.replication.info.get("role") in ("source", "demoting"):
+            role = self.replication.info.get("role")
+            if role in mdb_replication.FORMER_SOURCE_ROLES:
                 self.replication.stop_heartbeat()
                 self.guard.fence()
-                self.replication._set(role="demoting", term=term)
+                self.replication._set(role="fenced" if role == "fenced" else "demoting",
+                                      term=term)
         self.heartbeat.notify()
         return self.gtid_state(ctx)
 
@@ -518,7 +523,7 @@ class GuestManager:
         set's source (``replication``: what a replica's prepare gets): its
         datadir, with the transactions the set never got, is discarded."""
         with self._lock:
-            if self.replication.info.get("role") not in ("demoting", "source"):
+            if self.replication.info.get("role") not in mdb_replication.FORMER_SOURCE_ROLES:
                 raise mdb_replication.ReplicationError(
                     reason="only a fenced former source is re-seeded in place")
             app = self._app()

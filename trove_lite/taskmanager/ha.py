@@ -26,12 +26,17 @@ reports itself fenced (guestagent/datastore/mariadb/fence.py: it takes no
 write) counts as silent.
 
 Rejoin: a failover records the old source in ``ha_rejoins`` and bumps the
-set's ``term`` (``ha_sets``). When its agent reports again and its database
-answers, it is fenced for good (``ha_fence``), its ``gtid_binlog_state`` is
+set's ``term`` (``ha_sets``). The eject it runs fences the old source first
+(``fenced_by``, role ``fenced``, BLOCKED); when its agent reports again (fenced
+or not) and its database answers, it is fenced for good (``ha_fence``), its
+``gtid_binlog_state`` is
 compared with the new source's (``errant_gtids``, pure) and it follows the new
-source; with errant transactions (commits no replica acknowledged) it is
-re-seeded from the new source, or with ``[ha] rejoin_errant = refuse`` left
-read_only in REJOIN_ERROR with a fault naming them.
+source, which clears ``fenced_by``; with errant transactions (commits no
+replica acknowledged) it is re-seeded from the new source, or with ``[ha]
+rejoin_errant = refuse`` left fenced in REJOIN_ERROR with a fault naming them.
+A detach releases a fenced former source to stand alone and cancels its
+rejoin. A manual eject records no rejoin: its old source stays fenced until a
+detach.
 
 Two taskmanagers: every set's checks, failover and rejoin run only in the
 taskmanager holding the set's lease (``ha_sets.lease_holder`` until
@@ -104,6 +109,7 @@ HA_OPTS = [
 ]
 
 REJOIN_PENDING, REJOINED, NEEDS_REBUILD = "pending", "rejoined", "needs_rebuild"
+REJOIN_DETACHED = "detached"     # a detach released the fenced former source
 
 PORT = 3306
 PROBES_TO_DEAD = 2
@@ -204,6 +210,19 @@ def decide_failover(h):
         "%s, the replica that received the most (GTID seq %d)" % (
             h.source_id, age, "" if h.reported_serving else " said it is down or fenced",
             h.probe_failures, winner[0], winner[2]))
+
+
+def former_source_back(status: str | None, report: dict | None,
+                       reported_at: datetime.datetime | None,
+                       failed_over_at: datetime.datetime | None) -> bool:
+    """Whether a source a failover left behind is back for its rejoin (pure): its
+    agent reported since the failover and its database serves, or the eject's
+    fence shows it BLOCKED with role ``fenced`` (read_only, serving otherwise)."""
+    if reported_at is None or failed_over_at is None or reported_at <= failed_over_at:
+        return False
+    if status in ServiceStatus.SERVING:
+        return True
+    return status == ServiceStatus.BLOCKED and (report or {}).get("role") == "fenced"
 
 
 def parse_gtid_state(text: str | None) -> dict:
@@ -581,8 +600,8 @@ class HA:
             if inst is None or inst.deleted or inst.slave_of_id:
                 row.state = REJOINED if inst is not None and inst.slave_of_id else "gone"
                 return row.state
-            back = (st is not None and st.updated_at > row.failed_over_at
-                    and st.status in ServiceStatus.SERVING)
+            back = st is not None and former_source_back(
+                st.status, _report(st), st.updated_at, row.failed_over_at)
             if not back or inst.task_status != TaskStatus.NONE or not inst.address:
                 return self._waiting(instance_id, "not back yet (%s, task %s)" % (
                     st.status if st else None, inst.task_status))
@@ -644,9 +663,11 @@ class HA:
 
     def _rejoined(self, instance_id, source_id, reason):
         """The topology and the rejoin's state change together (show never sees
-        a replica whose rejoin is still pending)."""
+        a replica whose rejoin is still pending); the eject's ``fenced_by`` goes:
+        it is a member of the set again, not a fenced outsider."""
         with self.db.session() as s:
-            s.get(models.Instance, instance_id).slave_of_id = source_id
+            inst = s.get(models.Instance, instance_id)
+            inst.slave_of_id, inst.fenced_by = source_id, None
             row = s.get(models.HARejoin, instance_id)
             row.state, row.reason = REJOINED, reason
 

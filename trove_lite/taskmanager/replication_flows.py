@@ -19,7 +19,10 @@ follow it (GTID: from their own position; binlog: from the winner's binlog
 position of the first transaction they lack, found by its GTID, which MariaDB
 records on every replica whatever the strategy); the dead source leaves the set
 and is fenced: ``fenced_by`` names its replacement and a ``fence`` cast waits in
-its queue.
+its queue. It stays fenced (BLOCKED, read_only) until a detach releases it,
+unless the eject was an automatic failover's: that records a rejoin
+(taskmanager/ha.py), which takes the fenced server from there, makes it follow
+the new source and clears ``fenced_by``.
 
 Fencing: an agent that (re)starts as a source holds writes (read_only, from its
 option file too) and says so in its report; every ``fence_check_interval`` the
@@ -50,6 +53,7 @@ from trove_lite.db import models
 from trove_lite.instance import events, replication
 from trove_lite.status import TaskStatus
 from trove_lite.taskmanager import backup_flows
+from trove_lite.taskmanager.ha import REJOIN_DETACHED, REJOIN_PENDING
 
 LOG = logging.getLogger(__name__)
 PORT = 3306
@@ -343,11 +347,21 @@ class ReplicationFlows:
         threading.Thread(target=loop, name="fence-checks", daemon=True).start()
 
     # -- detach ----------------------------------------------------------------------------
+    def _cancel_rejoin(self, instance_id: str) -> None:
+        """A fenced former source released by detach stands alone: a rejoin an
+        automatic failover recorded for it (taskmanager/ha.py) is not done."""
+        with self.db.session() as s:
+            row = s.get(models.HARejoin, instance_id)
+            if row is not None and row.state == REJOIN_PENDING:
+                row.state, row.reason = REJOIN_DETACHED, ("released by a detach: it "
+                                                          "stands alone")
+
     def detach(self, replica_id):
         try:
             source_id = self.flows.load(replica_id).slave_of_id
             self._guest(replica_id).detach_replica()
             self.flows.update(replica_id, slave_of_id=None, fenced_by=None)
+            self._cancel_rejoin(replica_id)
             events.record(self.db, replica_id, "detach", "detached from %s" % source_id)
             if source_id:
                 self.flows.set_changed(source_id)

@@ -137,6 +137,10 @@ def render_config(template_dir, role, flavor, durability=None, semisync_timeout_
 
 
 DURABILITIES = ("semisync", "async")
+# roles of a server that was its set's source and may rejoin it as a replica:
+# still a source (back before any fence), fenced by a failover (``ha_fence``,
+# ``demoting``) or by the eject (``fence``, ``fenced``)
+FORMER_SOURCE_ROLES = ("source", "demoting", "fenced")
 
 
 def semisync_settings(role, durability, timeout_ms):
@@ -627,7 +631,13 @@ class Replication:
 
     def fence(self, reason, replaced_by=None):
         """Ejected while away: read-only now and across restarts, no heartbeat
-        (its former replicas follow another source), semi-sync off."""
+        (its former replicas follow another source), semi-sync off. A replica
+        is left alone: a fence sent before it rejoined its set as a replica
+        (a late cast, or a check that saw it still holding writes) is stale."""
+        if self.info.get("role") == "replica":
+            LOG.info("fence ignored: this server already rejoined its set as a replica "
+                     "of %s", self.info.get("source_id"))
+            return
         self.stop_heartbeat()
         self._set(role="fenced", writes_held=False, fenced_reason=reason,
                   fenced_by=replaced_by, source_host=None)
@@ -661,7 +671,8 @@ class Replication:
         self._store_password(password)
         self._set(role="replica", strategy=request["strategy"],
                   source_host=request["source_host"], source_port=request["source_port"],
-                  source_id=request.get("source_id"), seed_coords=coords, seed=seed)
+                  source_id=request.get("source_id"), seed_coords=coords, seed=seed,
+                  fenced_by=None, fenced_reason=None)
         if request.get("durability") in DURABILITIES:
             self._set(durability=request["durability"],
                       semisync_timeout_ms=int(request.get("semisync_timeout_ms") or 10000))
@@ -782,7 +793,7 @@ class Replication:
         """Replicate from a new source starting at ``coords`` (its own positions)."""
         was = self.info.get("role")
         stmts = ["STOP SLAVE"]
-        if strategy == "gtid" and was in ("source", "demoting", None):
+        if strategy == "gtid" and was in FORMER_SOURCE_ROLES + (None,):
             # a former source continues from what it has itself
             stmts.append("SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos")
         keep_account = was == "replica"
@@ -797,7 +808,7 @@ class Replication:
         self.stop_heartbeat()
         self._execute(*stmts, log_bin=False)
         self._set(role="replica", strategy=strategy, source_host=host, source_port=port,
-                  source_id=source_id)
+                  source_id=source_id, fenced_by=None, fenced_reason=None)
         self._write_config("replica", flavor)
 
     def detach(self, flavor):

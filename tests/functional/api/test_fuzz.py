@@ -2,7 +2,7 @@
 
 ``GET /v1.0/openapi.json`` is loaded from the running API (SQLite control DB,
 real RabbitMQ, a recording taskmanager) and every operation gets
-``TROVE_LITE_FUZZ_EXAMPLES`` (default 15) positive and as many negative cases
+``TROVE_LITE_FUZZ_EXAMPLES`` (default 6) positive and as many negative cases
 (bodies, path parameters). Every response must be: not 5xx, of a status and
 content type the document declares, and conforming to its schema (a refusal:
 Trove's fault document). The run prints the cases tried and failures found.
@@ -24,7 +24,7 @@ from schemathesis import checks as st_checks
 
 pytestmark = pytest.mark.fuzz
 
-EXAMPLES = int(os.environ.get("TROVE_LITE_FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("TROVE_LITE_FUZZ_EXAMPLES", "6"))
 # CI replays the same cases; a long run may draw new ones
 RANDOM = os.environ.get("TROVE_LITE_FUZZ_RANDOM") == "1"
 CHECKS = [st_checks.not_a_server_error, oa_checks.status_code_conformance,

@@ -12,7 +12,7 @@ from tests.functional.controlplane.conftest import destroy_everything
 from tests.functional.faults import matrix
 from trove_lite.taskmanager import steps
 
-SLICE = int(os.environ.get("TROVE_LITE_MATRIX_CELLS", "3"))
+SLICE = int(os.environ.get("TROVE_LITE_MATRIX_CELLS", "2"))
 
 
 @pytest.fixture(scope="module")

@@ -150,6 +150,9 @@ def test_upgrading_the_source_upgrades_the_set_with_one_switchover(cp):
     assert downtime < 10, downtime
 
 
+@pytest.mark.skipif(not os.environ.get("TROVE_LITE_LONG"),
+                    reason="a second set upgrade (~70 s): TROVE_LITE_LONG=1 runs it; the "
+                           "suite's time budget keeps the set of three above")
 def test_a_set_of_two_upgrades_with_one_short_write_stop(cp):
     """With one replica, nothing else acks the source's commits while that replica
     (then the old source) upgrades: the writes must still go on (semi-sync's

@@ -53,7 +53,18 @@ def reserve_subnet(second_octet):
     raise RuntimeError("no free /24 left in 127.%d.0.0/16" % second_octet)
 
 
+_HANDED_OUT = set()
+
+
 def free_port(address="127.0.0.1"):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((address, 0))
-        return s.getsockname()[1]
+    """A port nothing listens on at ``address``, never one this process handed out
+    before: the kernel may give the same port to two bind(0) calls in a row when
+    nothing holds it in between (a Swift all-in-one once got its memcached's port
+    for its account server, which then could not start)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((address, 0))
+            port = s.getsockname()[1]
+        if (address, port) not in _HANDED_OUT:
+            _HANDED_OUT.add((address, port))
+            return port

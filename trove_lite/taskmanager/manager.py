@@ -104,10 +104,23 @@ class TaskManager:
                     root_password)
 
     def delete_instance(self, ctx, instance_id):
-        self._drive(instance_id, self.flows.delete, wait=60)
+        self._drive(instance_id, self.delete, wait=60)
 
     def force_delete_instance(self, ctx, instance_id):
-        self._drive(instance_id, self.flows.delete, force=True, wait=60)
+        self._drive(instance_id, self.delete, force=True, wait=60)
+
+    def delete(self, instance_id, force=False):
+        """The delete flow, then the binlog archive no remaining backup of the instance
+        needs goes (one deleted with no backup keeps none: nothing could restore it)."""
+        self.flows.delete(instance_id, force=force)
+        with self.db.session() as s:
+            inst = s.get(models.Instance, instance_id)
+            gone = inst is not None and inst.deleted
+        if gone:
+            try:
+                self.backups.prune_archive(instance_id)
+            except Exception:   # the next backup delete of the instance tries again
+                LOG.exception("binlog archive of deleted instance %s not pruned", instance_id)
 
     def restart_instance(self, ctx, instance_id):
         self._drive(instance_id, self.flows.restart, wait=ACTION_WAIT)
@@ -240,7 +253,7 @@ class TaskManager:
             elif action == reconcile.RESUME_CREATE:
                 self._spawn(snap.instance_id, self.flows.create)
             elif action == reconcile.RESUME_DELETE:
-                self._spawn(snap.instance_id, self.flows.delete)
+                self._spawn(snap.instance_id, self.delete)
             elif action == reconcile.RESUME_UPGRADE:
                 self._spawn(snap.instance_id, self.upgrades.resume)
 

@@ -30,7 +30,7 @@ from trove_lite.backup.service import RUNNING, descendants
 from trove_lite.db import models
 from trove_lite.drivers import storage as storage_drivers
 from trove_lite.instance import events
-from trove_lite.taskmanager import steps
+from trove_lite.common import steps
 
 LOG = logging.getLogger(__name__)
 

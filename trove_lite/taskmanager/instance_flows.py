@@ -30,7 +30,7 @@ from trove_lite.rpc import sealed
 from trove_lite.rpc import transport
 from trove_lite.status import ServiceStatus, TaskStatus
 from trove_lite.taskmanager import backup_flows
-from trove_lite.taskmanager.steps import mark
+
 
 LOG = logging.getLogger(__name__)
 
@@ -75,7 +75,6 @@ class InstanceFlows:
         self.guest_factory = guest_factory or (
             lambda instance_id: guest_rpc.GuestAPI(conf, instance_id))
         self.requests = create_requests.CreateRequests(conf, db)
-        self._conductor = None
         self.replication = None  # ReplicationFlows, set by the TaskManager
         self.ha = None  # taskmanager/ha.py's HA, set by the TaskManager
 
@@ -114,9 +113,7 @@ class InstanceFlows:
     def set_service_status(self, instance_id, status, description=None):
         """Tell the conductor, the only writer of service_statuses, what this flow
         learned; it orders the report with the guest's heartbeats."""
-        if self._conductor is None:     # the instances' keys, derived once
-            self._conductor = sealed.control_key_for(self.conf)
-        conductor_rpc.ConductorAPI(self.conf, instance_id, self._conductor).report_status(
+        conductor_rpc.ConductorAPI(self.conf, instance_id, self.rpc_key_for).report_status(
             instance_id, status, description)
 
     def flavor(self, flavor_id):
@@ -247,7 +244,7 @@ class InstanceFlows:
             volume_id = volume.id
             self.update(inst.id, volume_id=volume_id)
             t = self._step(inst, "volume %s created" % volume_id, t)
-            mark(flow, "volume_created", inst.id)
+            steps.mark(flow, "volume_created", inst.id)
         prepare = {"flavor": flavor, "databases": list(databases or []),
                    "users": list(users or []), "root_password": root_password,
                    "overrides": self.configuration_values(inst.configuration_id),
@@ -265,7 +262,7 @@ class InstanceFlows:
         if not server_id:
             self._precreate_guest_queue(inst.id)
             t = self._step(inst, "guest queue declared", t)
-            mark(flow, "queue_declared", inst.id)
+            steps.mark(flow, "queue_declared", inst.id)
             files = {GUEST_CONF_PATH: self.guest_conf(inst.id),
                      PREPARE_PATH: json.dumps(backup_flows.injectable(prepare))}
             try:
@@ -280,7 +277,7 @@ class InstanceFlows:
             self.update(inst.id, server_id=server_id,
                         address=server.addresses[0] if server.addresses else None)
             t = self._step(inst, "server %s created" % server_id, t)
-            mark(flow, "server_created", inst.id)
+            steps.mark(flow, "server_created", inst.id)
         # a restore waits for the cast (the injected request cannot carry its key):
         # send it while the server boots when the volume is attached already (the
         # guest's queue exists, so the cast waits there for the agent)
@@ -291,10 +288,10 @@ class InstanceFlows:
             inst, prepare, volume_id, booting=True)
         if sent:
             t = self._step(inst, "prepare sent to the booting guest", t)
-            mark(flow, "prepare_sent", inst.id)
+            steps.mark(flow, "prepare_sent", inst.id)
         server = self._wait_server_active(inst.id, server_id, deadline)
         t = self._step(inst, "server %s is ACTIVE" % server_id, t)
-        mark(flow, "server_active", inst.id)
+        steps.mark(flow, "server_active", inst.id)
         if server.addresses:
             self.update(inst.id, address=server.addresses[0])
         self.apply_access()  # before the guest creates the users
@@ -304,11 +301,11 @@ class InstanceFlows:
                                                replay.pop("key"))
         if not sent and self._send_prepare(inst, prepare, volume_id, device=device):
             t = self._step(inst, "prepare sent to the guest", t)
-            mark(flow, "prepare_sent", inst.id)
+            steps.mark(flow, "prepare_sent", inst.id)
         try:
             self.wait_for_service(inst.id, ServiceStatus.SERVING, deadline, server_id=server_id)
             self._step(inst, "the guest reports the database serving", t)
-            mark(flow, "serving", inst.id)
+            steps.mark(flow, "serving", inst.id)
         except FlowError as e:
             if "Timed out" in e.message:
                 raise FlowError(TaskStatus.BUILDING_ERROR_TIMEOUT_GA,
@@ -434,6 +431,7 @@ class InstanceFlows:
 
     @functools.cached_property
     def rpc_key_for(self):
+        """Instance id -> its RPC key (derived from the master secret, cached)."""
         return sealed.control_key_for(self.conf)
 
     def guest_conf(self, instance_id):
@@ -489,7 +487,7 @@ class InstanceFlows:
         if inst.server_id:
             try:
                 self.compute.delete_server(inst.server_id)
-                mark("delete", "server_deleted", instance_id)
+                steps.mark("delete", "server_deleted", instance_id)
             except Exception as e:
                 errors.append("server: %s" % e)
         if inst.volume_id:
@@ -500,7 +498,7 @@ class InstanceFlows:
                     except Exception:
                         LOG.debug("detach before delete failed", exc_info=True)
                 self.volumes.delete_volume(inst.volume_id)
-                mark("delete", "volume_deleted", instance_id)
+                steps.mark("delete", "volume_deleted", instance_id)
             except Exception as e:
                 errors.append("volume: %s" % e)
         if errors and not force:
@@ -510,7 +508,7 @@ class InstanceFlows:
         self.update(instance_id, deleted=True, deleted_at=utcnow(),
                     task_status=TaskStatus.NONE)
         events.record(self.db, instance_id, "delete", "server and volume deleted")
-        mark("delete", "recorded", instance_id)
+        steps.mark("delete", "recorded", instance_id)
         quota.release_instance(self.db, self.conf, instance_id)  # idempotent
         self.set_service_status(instance_id, ServiceStatus.DELETED)
         self.apply_access()  # its rules go with it
@@ -524,13 +522,13 @@ class InstanceFlows:
         since = utcnow()
         try:
             self.set_service_status(instance_id, ServiceStatus.RESTARTING)
-            mark("restart", "status_restarting", instance_id)
+            steps.mark("restart", "status_restarting", instance_id)
             guest.restart()
-            mark("restart", "restart_sent", instance_id)
+            steps.mark("restart", "restart_sent", instance_id)
             self.wait_for_service(instance_id, ServiceStatus.SERVING, self._state_deadline(),
                                   since=since)
             events.record(self.db, instance_id, "restart", "database restarted")
-            mark("restart", "serving", instance_id)
+            steps.mark("restart", "serving", instance_id)
         except (FlowError, exceptions.TroveLiteError) as e:
             self.add_fault(instance_id, "Restart failed: %s" % _msg(e))
         finally:
@@ -587,12 +585,12 @@ class InstanceFlows:
         since = utcnow()
         try:
             guest.update_flavor(new)
-            mark("resize", "flavor_sent", instance_id)
+            steps.mark("resize", "flavor_sent", instance_id)
             guest.restart()
-            mark("resize", "restart_sent", instance_id)
+            steps.mark("resize", "restart_sent", instance_id)
             self.wait_for_service(instance_id, ServiceStatus.SERVING, self._state_deadline(),
                                   since=since)
-            mark("resize", "serving", instance_id)
+            steps.mark("resize", "serving", instance_id)
             self.update(instance_id, flavor_id=new_flavor_id)
             events.record(self.db, instance_id, "resize", "flavor %s -> %s" % (
                 old["name"], new["name"]))

@@ -1,7 +1,7 @@
 """The fault matrix: SIGKILL one process at one logged step of one flow, restart
 what a supervisor would, and check the outcome.
 
-Rows are the flows' own step lists (``taskmanager/steps.FLOW_STEPS``), columns the
+Rows are the flows' own step lists (``common/steps.FLOW_STEPS``), columns the
 processes (``TARGETS``), so a step added to a flow is a new row with no edit here.
 A cell starts the flow, watches the taskmanager's log for ``instance <id>: <flow>
 step <key>``, SIGKILLs the target at once, then restarts it as its supervisor
@@ -30,7 +30,7 @@ import uuid
 import pymysql
 
 from tests.support.controlplane import ControlPlane
-from trove_lite.taskmanager.steps import FLOW_STEPS
+from trove_lite.common.steps import FLOW_STEPS
 
 TARGETS = ("api", "taskmanager", "conductor", "guest", "mariadbd")
 ROWS = 3

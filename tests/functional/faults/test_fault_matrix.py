@@ -10,7 +10,7 @@ import pytest
 
 from tests.functional.controlplane.conftest import destroy_everything
 from tests.functional.faults import matrix
-from trove_lite.taskmanager import steps
+from trove_lite.common import steps
 
 SLICE = int(os.environ.get("TROVE_LITE_MATRIX_CELLS", "2"))
 

@@ -150,29 +150,38 @@ def through_swift(args, base, conf, logs, log_path):
         auth = UserAuth(token=token)
         conn = swiftclient.Connection(preauthurl=url, preauthtoken=token)
         conn.put_container("raw")
-        piece = conf.logs.object_size
-        raw_rates, our_rates = [], []
-        for r in range(args.rounds):
-            if os.path.exists(log_path):
-                os.unlink(log_path)
-            size = make_log(log_path, args.mb)
-            start = time.monotonic()
-            with open(log_path, "rb") as f:
-                for n, data in enumerate(iter(lambda: f.read(piece), b"")):
-                    conn.put_object("raw", "r%d/%06d" % (r, n), data,
-                                    headers={"X-Object-Meta-Lines": str(data.count(b"\n"))})
-            raw_rates.append(size / 1e6 / (time.monotonic() - start))
-            start = time.monotonic()
-            log = service.action("test", "inst-%d" % r, "guest", ["publish"], auth)
-            our_rates.append(size / 1e6 / (time.monotonic() - start))
-            assert log["published"] == size and log["pending"] == 0, log
-            print("round %d: raw PUT %.0f MB/s, ours %.0f MB/s (%d MB)"
-                  % (r + 1, raw_rates[-1], our_rates[-1], size >> 20), flush=True)
-        raw, ours = statistics.median(raw_rates), statistics.median(our_rates)
+        raw, ours = rounds(
+            args, log_path, conf.logs.object_size,
+            lambda r, n, data: conn.put_object(
+                "raw", "r%d/%06d" % (r, n), data,
+                headers={"X-Object-Meta-Lines": str(data.count(b"\n"))}),
+            lambda r: service.action("test", "inst-%d" % r, "guest", ["publish"], auth))
         print("tenant Swift publish %d MB in %d MB objects: ours %.0f MB/s, raw PUT %.0f MB/s "
               "(%.2f x raw)" % (args.mb, args.object_mb, ours, raw, ours / raw))
     finally:
         swift.shutdown()
+
+
+def rounds(args, log_path, piece, raw_put, publish):
+    """Median MB/s of (raw uploads of the log's pieces, our publish of it) over
+    ``args.rounds`` fresh logs; ``raw_put(round, n, bytes)``, ``publish(round)``."""
+    raw_rates, our_rates = [], []
+    for r in range(args.rounds):
+        if os.path.exists(log_path):
+            os.unlink(log_path)
+        size = make_log(log_path, args.mb)
+        start = time.monotonic()
+        with open(log_path, "rb") as f:
+            for n, data in enumerate(iter(lambda: f.read(piece), b"")):
+                raw_put(r, n, data)
+        raw_rates.append(size / 1e6 / (time.monotonic() - start))
+        start = time.monotonic()
+        log = publish(r)
+        our_rates.append(size / 1e6 / (time.monotonic() - start))
+        assert log["published"] == size and log["pending"] == 0, log
+        print("round %d: raw %.0f MB/s, ours %.0f MB/s (%d MB)"
+              % (r + 1, raw_rates[-1], our_rates[-1], size >> 20), flush=True)
+    return statistics.median(raw_rates), statistics.median(our_rates)
 
 
 def main():
@@ -203,25 +212,14 @@ def main():
             return through_swift(args, base, conf, logs, log_path)
         service = LogService(conf, None, _Guests(_InProcessGuest(logs)), storage=store)
         service._keys = _Keys()
-        piece = conf.logs.object_size
-        raw_rates, our_rates = [], []
-        for r in range(args.rounds):
-            if os.path.exists(log_path):
-                os.unlink(log_path)
-            size = make_log(log_path, args.mb)
-            start = time.monotonic()
-            with open(log_path, "rb") as f:
-                for n, data in enumerate(iter(lambda: f.read(piece), b"")):
-                    store.save("raw/r%d/%06d" % (r, n), io.BytesIO(data), {})
-            raw_rates.append(size / 1e6 / (time.monotonic() - start))
+
+        def publish(r):
             service.action("bench", "inst-%d" % r, "guest", ["discard"])
-            start = time.monotonic()
-            log = service.action("bench", "inst-%d" % r, "guest", ["publish"])
-            our_rates.append(size / 1e6 / (time.monotonic() - start))
-            assert log["published"] == size and log["pending"] == 0, log
-            print("round %d: raw %.0f MB/s, ours %.0f MB/s (%d MB)"
-                  % (r + 1, raw_rates[-1], our_rates[-1], size >> 20), flush=True)
-        raw, ours = statistics.median(raw_rates), statistics.median(our_rates)
+            return service.action("bench", "inst-%d" % r, "guest", ["publish"])
+        raw, ours = rounds(
+            args, log_path, conf.logs.object_size,
+            lambda r, n, data: store.save("raw/r%d/%06d" % (r, n), io.BytesIO(data), {}),
+            publish)
         print("publish %d MB in %d MB objects: ours %.0f MB/s, raw upload %.0f MB/s "
               "(%.2f x raw)" % (args.mb, args.object_mb, ours, raw, ours / raw))
     finally:

@@ -4,20 +4,38 @@ Kept apart from the RPC manager so that the agent can begin preparing its
 database (``early.py``) before it has loaded oslo.messaging (0.5-0.8 s here).
 """
 
+import fcntl
 import json
 import os
+import tempfile
 import threading
 
 from trove_lite.datastores.base import Binaries, binaries_from_spec
 from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer
 
 
+_PATH_LOCKS: dict[str, threading.Lock] = {}
+_PATH_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(path):
+    """One lock per state file in this process, whoever holds a GuestState on it."""
+    with _PATH_LOCKS_GUARD:
+        return _PATH_LOCKS.setdefault(os.path.abspath(path), threading.Lock())
+
+
 class GuestState:
-    """A JSON file of facts the agent must remember across restarts."""
+    """A JSON file of facts the agent must remember across restarts.
+
+    Several holders may update it at once (the early preparation and the RPC
+    manager in one process, an upgrade helper in another): an update is a
+    read-modify-write under a per-file lock and a ``flock`` on a lock file
+    beside it, written through a temporary file of its own and renamed.
+    """
 
     def __init__(self, path):
         self.path = path
-        self._lock = threading.Lock()
+        self._lock = _lock_for(path)
 
     def read(self):
         try:
@@ -27,13 +45,20 @@ class GuestState:
             return {}
 
     def update(self, **fields):
-        with self._lock:
+        with self._lock, open(self.path + ".lock", "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
             data = self.read()
             data.update(fields)
-            tmp = self.path + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(data, f)
-            os.replace(tmp, self.path)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path),
+                                       prefix=".guest-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w") as f:
+                    json.dump(data, f)
+                os.replace(tmp, self.path)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
             return data
 
 

@@ -20,9 +20,16 @@ process). Series:
   created from a backup: the backup's stored bytes over the time from the create
   request to its ``create`` event, so server start is included: end to end).
 - ``trove_lite_task_step_duration_seconds`` (histogram by ``step``, the flow step's
-  sentence with ids and numbers as ``*``): ``common/steps.py``, observed by the
-  taskmanager flows in this process, so the all-in-one shows them; a separate
-  taskmanager process keeps its own.
+  sentence with ids and numbers as ``*``): every taskmanager adds its steps to the
+  control database (``db/step_durations.py``), so a taskmanager running alone is
+  counted too; read at scrape time like the gauges above.
+- schema migrations (``schema_migrations``, written by the conductor from the guests'
+  heartbeats): ``trove_lite_schema_migrations`` by ``status``; for each one not yet
+  final, by ``instance_id`` and ``migration_id``:
+  ``trove_lite_schema_migration_progress_percent``,
+  ``trove_lite_schema_migration_rows_copied``,
+  ``trove_lite_schema_migration_eta_seconds`` (when the guest has an estimate) and
+  ``trove_lite_schema_migration_lag_seconds`` (the changelog heartbeat's lag).
 
 Labels carry instance ids at most, never tenant ids or names. Nothing here
 contacts a guest: guests' figures arrive with their heartbeats.
@@ -34,12 +41,13 @@ import logging
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from trove_lite.common.steps import STEPS
-from trove_lite.db import models
+from trove_lite.db import models, step_durations
+from trove_lite.instance.schema_migrations import FINAL as MIGRATION_FINAL
 from trove_lite.instance.service import RUNNING_BACKUP_STATES
 from trove_lite.status import ServiceStatus, display_status
 
@@ -120,6 +128,12 @@ class ControlPlaneCollector:
             failovers.add_metric([], s.execute(
                 select(func.count()).select_from(models.InstanceEvent).where(
                     models.InstanceEvent.kind == "failover")).scalar_one())
+            step_rows = step_durations.read(s)
+            migrations = s.execute(select(
+                models.SchemaMigration.id, models.SchemaMigration.instance_id,
+                models.SchemaMigration.status, models.SchemaMigration.progress)
+                .join(models.Instance, models.Instance.id == models.SchemaMigration.instance_id)
+                .where(models.Instance.deleted.is_(False))).all()
         newest = {}
         for iid, created, updated, meta in completed:  # oldest first: the newest wins
             size = _json(meta).get("size_bytes")
@@ -147,7 +161,48 @@ class ControlPlaneCollector:
             instances.add_metric([status, task], n)
         for status, n in backup_counts:
             backups.add_metric([status], n)
-        return [instances, heartbeat, lag, backups, throughput, failovers, restores]
+        return [instances, heartbeat, lag, backups, throughput, failovers, restores,
+                _step_histogram(step_rows), *_migration_families(migrations)]
+
+
+def _step_histogram(rows) -> HistogramMetricFamily:
+    family = HistogramMetricFamily("trove_lite_task_step_duration_seconds",
+                                   "Duration of one step of a taskmanager flow",
+                                   labels=["step"])
+    for step, (buckets, total) in sorted(rows.items()):
+        family.add_metric([step], [(floatToGoString(le), n) for le, n in buckets], total)
+    return family
+
+
+def _migration_families(rows) -> list:
+    by_status = GaugeMetricFamily("trove_lite_schema_migrations",
+                                  "Schema migrations of live instances by status",
+                                  labels=["status"])
+    labels = ["instance_id", "migration_id"]
+    percent = GaugeMetricFamily("trove_lite_schema_migration_progress_percent",
+                                "Percent of the rows copied of a running schema migration",
+                                labels=labels)
+    copied = GaugeMetricFamily("trove_lite_schema_migration_rows_copied",
+                               "Rows copied so far by a running schema migration",
+                               labels=labels)
+    eta = GaugeMetricFamily("trove_lite_schema_migration_eta_seconds",
+                            "The guest's estimate of the seconds left to copy",
+                            labels=labels)
+    lag = GaugeMetricFamily("trove_lite_schema_migration_lag_seconds",
+                            "Lag of the migration's changelog heartbeat", labels=labels)
+    counts: dict[str, int] = {}
+    for mid, iid, status, progress in rows:
+        counts[status] = counts.get(status, 0) + 1
+        block = _json(progress)
+        if status in MIGRATION_FINAL or not block:
+            continue
+        for family, key in ((percent, "percent"), (copied, "rows_copied"),
+                            (eta, "eta_seconds"), (lag, "lag_seconds")):
+            if isinstance(block.get(key), (int, float)):
+                family.add_metric([iid, mid], float(block[key]))
+    for status, n in sorted(counts.items()):
+        by_status.add_metric([status], n)
+    return [by_status, percent, copied, eta, lag]
 
 
 def _json(raw):
@@ -178,4 +233,4 @@ class Metrics:
 
     def exposition(self):
         """(content type, body bytes) of one scrape."""
-        return CONTENT_TYPE_LATEST, generate_latest(self.registry) + generate_latest(STEPS)
+        return CONTENT_TYPE_LATEST, generate_latest(self.registry)

@@ -7,7 +7,10 @@ stderr so ``--json`` output stays clean::
 
 A backup's percent is the one its guest reports. An instance task reports no
 percent, so it is the stage the API shows (create: server, address, database
-starting; restart and resize: database going down, coming back). The wait ends
+starting; restart and resize: database going down, coming back). A restore (a
+create from a backup or to a point in time) also shows the guest's
+``restore_progress``: its phase beside the status, and its percent within the
+create's stages (``RESTORE_STAGES``), so the bar never goes back. The wait ends
 with a ``CommandError`` (the CLI prints it and exits 1) naming the fault when the
 task fails, or after ``timeout`` seconds.
 """
@@ -56,11 +59,29 @@ class Bar:
             self.stream.flush()
 
 
+# a restore's phases, as the guest reports them, and the span of the bar each takes
+RESTORE_STAGES = {"restoring backup": (40.0, 80.0), "downloading binlog": (80.0, 85.0),
+                  "replaying binlog": (85.0, 95.0)}
+
+
+def restore_stage(info: dict) -> tuple[str, float] | None:
+    """(phase, overall percent) while the guest restores; None otherwise (pure)."""
+    restore = info.get("restore_progress") or {}
+    span = RESTORE_STAGES.get(str(restore.get("phase")))
+    if info.get("status") != "BUILD" or span is None:
+        return None
+    done = max(0.0, min(100.0, float(restore.get("percent") or 0.0)))
+    return restore["phase"], span[0] + (span[1] - span[0]) * done / 100.0
+
+
 def instance_percent(action: str, info: dict) -> float:
     """The stage an instance's task has reached, as a percent (100 once ACTIVE)."""
     status, operating = info.get("status"), info.get("operating_status")
     if status == "ACTIVE":
         return 100.0
+    restoring = restore_stage(info) if action == "create" else None
+    if restoring:
+        return restoring[1]
     if action == "create":
         return 10.0 + (30.0 if info.get("ip") else 0.0) + (
             30.0 if operating not in (None, "NEW", "BUILDING") else 0.0)
@@ -93,6 +114,7 @@ def wait_instance(cs, instance_id: str, action: str, timeout: float = 600.0,
     """Until the instance is ACTIVE again; a fault recorded since the wait began (or
     an ERROR status) fails it. Returns the instance's last ``_info``."""
     seen = {}
+    high = {"percent": 0.0}
     before = (cs.instances.get(instance_id)._info.get("fault") or {}).get("created")
 
     def fetch():
@@ -102,8 +124,12 @@ def wait_instance(cs, instance_id: str, action: str, timeout: float = 600.0,
         new_fault = fault.get("message") if fault.get("created") != before else None
         if new_fault is None and info.get("status") in INSTANCE_FAILED:
             new_fault = fault.get("message") or "the instance is %s" % info["status"]
-        return (info.get("status"), instance_percent(action, info), new_fault,
-                info.get("status") == "ACTIVE")
+        restoring = restore_stage(info) if action == "create" else None
+        shown = "%s (%s)" % (info.get("status"), restoring[0]) if restoring else \
+            info.get("status")
+        # the stages only go forward (a restore's phase ends before the server runs)
+        high["percent"] = max(high["percent"], instance_percent(action, info))
+        return shown, high["percent"], new_fault, info.get("status") == "ACTIVE"
 
     if action == "create":
         before = None  # any fault of a new instance is this create's

@@ -45,14 +45,17 @@ def _record(info):
 
 
 def progress_bar(info: dict, width: int = 30) -> str:
-    """``[#####.....]  42.0% 4200/10000 rows ETA 12s RUNNING`` (pure)."""
+    """``[#####.....]  42.0% 4200/10000 rows at 350 rows/s, lag 0.1s, ETA 12s RUNNING``
+    (pure; the rate once the guest reports the copy's time)."""
     p = info.get("progress") or {}
     pct = float(p.get("percent") or 0.0)
     filled = int(width * pct / 100)
     eta = p.get("eta_seconds")
-    return "[%s%s] %5.1f%% %d/%d rows, lag %.1fs, ETA %s %s%s" % (
+    rate = " at %d rows/s" % ((p.get("rows_copied") or 0) / p["copy_seconds"]) \
+        if p.get("copy_seconds") else ""
+    return "[%s%s] %5.1f%% %d/%d rows%s, lag %.1fs, ETA %s %s%s" % (
         "#" * filled, "." * (width - filled), pct, p.get("rows_copied") or 0,
-        p.get("rows_estimated") or 0, p.get("lag_seconds") or 0.0,
+        p.get("rows_estimated") or 0, rate, p.get("lag_seconds") or 0.0,
         "%ds" % eta if eta is not None else "-", info["status"],
         " (%s)" % p["throttle_reason"] if p.get("throttle_reason") else "")
 

@@ -4,15 +4,11 @@ each took.
 - ``FLOW_STEPS`` and ``mark``: each flow's declared steps, logged as "instance <id>:
   <flow> step <key>" when done; the fault matrix (tests/functional/faults/) kills a
   process at each of them, so a step added here is covered without editing the test.
-- ``observe_step``: the duration of each finished step, in the ``STEPS`` registry the
-  API's ``/metrics`` serves beside its own. It lives in the process that runs the
-  flows, so the all-in-one shows it; a taskmanager running alone keeps its own.
+- The duration of each finished step goes to the control database
+  (``db/step_durations.py``), where the API's ``/metrics`` reads it.
 """
 
 import logging
-import re
-
-from prometheus_client import CollectorRegistry, Histogram
 
 LOG = logging.getLogger("trove_lite.taskmanager.steps")
 
@@ -37,17 +33,3 @@ def mark(flow: str, key: str, instance_id: str) -> None:
     if key not in FLOW_STEPS[flow]:
         raise KeyError("step %s is not declared in FLOW_STEPS[%r]" % (key, flow))
     LOG.info("instance %s: %s step %s", instance_id, flow, key)
-
-
-STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-_VARYING = re.compile(r"\S*\d\S*")
-
-STEPS = CollectorRegistry()
-STEP_DURATION = Histogram("trove_lite_task_step_duration_seconds",
-                          "Duration of one step of a taskmanager flow",
-                          ["step"], buckets=STEP_BUCKETS, registry=STEPS)
-
-
-def observe_step(what: str, seconds: float) -> None:
-    """One finished flow step; ids, addresses and numbers become ``*`` in the label."""
-    STEP_DURATION.labels(_VARYING.sub("*", what)[:80]).observe(seconds)

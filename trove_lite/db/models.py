@@ -24,6 +24,8 @@ taskmanager). Owners, table by table:
   deleted one DELETED), and the conductor drops a report for a backup already
   finished so a late guest cannot revive it.
 - ``create_requests``: the API inserts with the instance; the taskmanager erases.
+- ``task_step_buckets``: every taskmanager adds to them (one atomic UPDATE per step
+  finished, db/step_durations.py); the API's /metrics only reads.
 - ``configurations``, ``configuration_parameters``, ``quotas``, ``quota_usages``,
   ``reservations``, ``backup_keys``, ``backup_strategies``: the API (quota usage in
   the same transaction as the intent it counts; the taskmanager releases on delete).
@@ -269,6 +271,19 @@ class InstanceEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(String(1024))
     request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class TaskStepBucket(Base):
+    """One bucket of the flow-step duration histogram (db/step_durations.py): the
+    number of steps named ``step`` that took at most ``le`` seconds (``le`` =
+    INF_BOUND for +Inf, whose row also holds the sum). Every taskmanager adds to it
+    with one atomic UPDATE; the API's /metrics reads it."""
+
+    __tablename__ = "task_step_buckets"
+    step: Mapped[str] = mapped_column(String(80), primary_key=True)
+    le: Mapped[float] = mapped_column(Double, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    sum_seconds: Mapped[float] = mapped_column(Double, default=0.0)
 
 
 class ConductorLastSeen(Base):

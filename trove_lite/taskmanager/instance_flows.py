@@ -20,7 +20,7 @@ from trove_lite import exceptions, logs_opts, quota
 from trove_lite.backup import binlog
 from trove_lite.common import steps
 from trove_lite.configuration import service as configuration_service
-from trove_lite.db import create_requests, models
+from trove_lite.db import create_requests, models, step_durations
 from trove_lite.instance import events
 from trove_lite.drivers.compute import base as compute_base
 from trove_lite.drivers.compute import firewall as access_firewall
@@ -227,7 +227,7 @@ class InstanceFlows:
         """Log a finished step of a long flow: the operator's view of its progress."""
         now = time.monotonic()
         LOG.info("instance %s: %s (%.2f s)", inst.id, what, now - started)
-        steps.observe_step(what, now - started)
+        step_durations.record(self.db, what, now - started)
         return now
 
     def _create_steps(self, inst, databases, users, backup_id, root_password, deadline):

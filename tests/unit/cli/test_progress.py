@@ -76,3 +76,22 @@ def test_a_failed_wait_exits_1_with_the_fault(monkeypatch, capsys):
     monkeypatch.setattr(cli_main, "find_instance", lambda cs_, ref: SimpleNamespace(id="i1"))
     assert cli_main.main(["restart", "db", "--wait"]) == 1
     assert "ERROR: restart of instance i1 failed: boom" in capsys.readouterr().err
+
+
+def test_restore_wait_shows_the_guests_phase_and_never_goes_back():
+    out = io.StringIO()
+    build = {"status": "BUILD", "operating_status": "BUILDING", "ip": ["127.0.0.1"]}
+    phases = [("restoring backup", 0.0), ("restoring backup", 50.0),
+              ("restoring backup", 100.0), ("downloading binlog", 100.0),
+              ("replaying binlog", 30.0), ("replaying binlog", 100.0)]
+    infos = [dict(build, restore_progress={"phase": p, "percent": pct}) for p, pct in phases]
+    infos.append(dict(build, operating_status="RUNNING"))  # restored; the server starts
+    infos.append({"status": "ACTIVE", "operating_status": "HEALTHY", "ip": ["127.0.0.1"]})
+    cs = SimpleNamespace(instances=Seq(infos[:1] + infos))
+    assert progress.wait_instance(cs, "i1", "create", bar=progress.Bar(out))["status"] == \
+        "ACTIVE"
+    lines = out.getvalue().splitlines()
+    percents = [int(line.split("]")[1].split("%")[0]) for line in lines]
+    assert percents == [40, 60, 80, 85, 88, 95, 95, 100], lines
+    assert "BUILD (restoring backup)" in lines[0] and "BUILD (replaying binlog)" in lines[4]
+    assert "ETA" in lines[4]

@@ -105,6 +105,8 @@ def test_progress_bar():
     assert bar.startswith("[#####.....]  50.0% 5/10 rows, lag 0.5s, ETA 4s THROTTLED")
     assert bar.endswith("(commanded by user)")
     assert progress_bar({"status": "NEW", "progress": None}, width=4).startswith("[....]   0.0%")
+    info["progress"].update(rows_copied=700, copy_seconds=2.0)
+    assert "700/10 rows at 350 rows/s, lag" in progress_bar(info)
 
 
 def test_reported_replica_lags_go_unknown_when_they_stop_coming():

@@ -5,6 +5,7 @@
 "use strict";
 
 const RUNNING_BACKUP = ["NEW", "BUILDING", "SAVING"];
+const FINAL_MIGRATION = ["COMPLETED", "FAILED", "ABORTED"];
 const state = { timer: null, samples: {} };
 
 function el(tag, attrs, ...children) {
@@ -126,8 +127,13 @@ function instancePage(id) {
   // the frame first; the parts that ask the guest (configuration, logs) load on their
   // own so a slow guest never holds the page, and the rest refreshes on a timer
   const part = (name, title) => el("section", { id: name }, el("h2", {}, title), el("div", { class: "body" }, "Loading…"));
+  // forms are built once, outside the parts a refresh redraws (typing survives it)
+  const withForm = (name, title, form) => { const p = part(name, title); p.append(form); return p; };
   main(el("h2", { id: "title" }, "Loading…"), el("p", { id: "actions" }), el("div", { id: "details" }),
-    part("topology", "Replication"), part("backups", "Backups"), part("configuration", "Configuration"),
+    part("topology", "Replication"), part("backups", "Backups"),
+    withForm("schedules", "Backup schedules", scheduleForm(id)),
+    withForm("restore", "Restorable window", el("div", { class: "form" })),
+    part("migrations", "Schema migrations"), part("configuration", "Configuration"),
     part("logs", "Logs"), part("events", "Events"));
   return refreshInstance(id, true);
 }
@@ -141,15 +147,18 @@ async function refreshInstance(id, first) {
   const inst = (await api("GET", "/instances/" + id)).instance;
   if (first) {
     document.getElementById("actions").replaceWith(actions(inst));
+    document.querySelector("#restore > .form").replaceWith(restoreForm(inst));
     api("GET", "/instances/" + id + "/configuration").catch(() => null)
       .then((config) => fill("configuration", configTable(inst, config)));
     api("GET", "/instances/" + id + "/log").then((r) => fill("logs", logList(id, r.logs)))
       .catch((e) => fill("logs", failure(e)));
   }
-  const [backups, eventsDoc, topology] = await Promise.all([
+  const [backups, eventsDoc, topology, schedules, migrations] = await Promise.all([
     api("GET", "/instances/" + id + "/backups"),
     api("GET", "/instances/" + id + "/events?limit=50"),
-    topologyOf(inst)]);
+    topologyOf(inst),
+    api("GET", "/backup_schedules?instance_id=" + encodeURIComponent(id)),
+    api("GET", "/instances/" + id + "/schema_migrations")]);
   document.getElementById("title").replaceChildren(inst.name, " ", status(inst.status), " / ",
     status(inst.operating_status || ""));
   document.getElementById("details").replaceChildren(connection(inst),
@@ -157,7 +166,11 @@ async function refreshInstance(id, first) {
   fill("topology", drawTopology(topology, id));
   fill("backups", backupTable(backups.backups));
   fill("events", eventTable(eventsDoc.events));
-  const busy = backups.backups.some((b) => RUNNING_BACKUP.includes(b.status));
+  fill("schedules", scheduleTable(schedules.backup_schedules));
+  fill("restore", windowView(inst.restorable_window));
+  fill("migrations", migrationTable(id, migrations.schema_migrations));
+  const busy = backups.backups.some((b) => RUNNING_BACKUP.includes(b.status)) ||
+    migrations.schema_migrations.some((m) => !FINAL_MIGRATION.includes(m.status));
   schedule(() => refreshInstance(id, false), busy ? 1000 : 3000);
 }
 
@@ -251,6 +264,95 @@ function throughput(b, pct) {
   state.samples[b.id] = prev && prev.pct === pct ? prev : { pct, t: now, rate: prev ? (pct - prev.pct) / (now - prev.t) : 0 };
   const rate = state.samples[b.id].rate;
   return rate > 0 ? rate.toFixed(1) + " %/s, ETA " + Math.round((100 - pct) / rate) + " s" : "…";
+}
+
+// -- backup schedules, restorable window, schema migrations -------------------------
+function scheduleTable(schedules) {
+  if (!schedules.length) return el("p", {}, "No backup schedules.");
+  const out = el("span");
+  return el("div", {}, el("table", { id: "schedule-table" }, el("tr", {}, ["Name", "Pattern (UTC)",
+    "Retention", "Next run", "Last run", "Last result", ""].map((h) => el("th", {}, h))),
+  schedules.map((sc) => el("tr", { "data-id": sc.id },
+    el("td", {}, sc.name + (sc.incremental ? " (incremental)" : "")), el("td", {}, sc.pattern),
+    el("td", {}, sc.retention.count != null ? "last " + sc.retention.count : sc.retention.days + " days"),
+    el("td", { class: "next-run" }, sc.next_run || "—"), el("td", {}, sc.last_run || "never"),
+    el("td", { class: "last-result" }, [sc.last_result, sc.last_backup_status ? "backup " +
+      sc.last_backup_status : null].filter(Boolean).join("; ") || "—"),
+    el("td", {}, el("button", { class: "delete-schedule", onclick: () => {
+      if (confirm("Delete schedule " + sc.name + "?")) api("DELETE", "/backup_schedules/" + sc.id)
+        .then(() => { out.replaceChildren(); refreshNow(); }).catch((e) => out.replaceChildren(failure(e)));
+    } }, "Delete"))))), out);
+}
+
+function scheduleForm(id) {
+  const name = el("input", { name: "schedule-name", placeholder: "name", required: "" });
+  const pattern = el("input", { name: "pattern", placeholder: "cron, e.g. 0 3 * * *", value: "0 3 * * *", required: "" });
+  const keep = el("input", { name: "keep", type: "number", value: "7", min: "1", max: "1000" });
+  const incremental = el("input", { name: "incremental", type: "checkbox" });
+  const out = el("span");
+  return el("form", { id: "schedule-create", onsubmit: (ev) => {
+    ev.preventDefault();
+    api("POST", "/backup_schedules", { backup_schedule: { instance_id: id, name: name.value,
+      pattern: pattern.value, incremental: incremental.checked, retention: { count: Number(keep.value) } } })
+      .then(() => { name.value = ""; out.replaceChildren(); refreshNow(); })
+      .catch((e) => out.replaceChildren(failure(e)));
+  } }, name, " cron ", pattern, " keep ", keep, " ", el("label", {}, incremental, " incremental"), " ",
+  el("button", {}, "Add schedule"), out);
+}
+
+function windowView(w) {
+  if (!w) return el("p", { id: "window" }, "Nothing restorable yet: it needs a completed backup and its archived binlogs.");
+  return el("div", { id: "window" }, el("table", {},
+    el("tr", {}, el("th", {}, "Earliest"), el("td", { class: "earliest" }, w.earliest)),
+    el("tr", {}, el("th", {}, "Latest"), el("td", { class: "latest" }, w.latest)),
+    el("tr", {}, el("th", {}, "Gaps"), el("td", { class: "gaps" }, (w.gaps || []).length ?
+      w.gaps.map((g) => g.from + " → " + g.to + (g.reason ? " (" + g.reason + ")" : "")).join("; ") : "none")),
+    w.archive_gap ? el("tr", {}, el("th", {}, "Archive"), el("td", { class: "err" }, w.archive_gap)) : null));
+}
+
+function restoreForm(inst) {
+  const latest = (inst.restorable_window || {}).latest || "";
+  const when = el("input", { name: "restore-time", placeholder: "YYYY-MM-DDTHH:MM:SSZ", value: latest, size: "24" });
+  const name = el("input", { name: "restore-name", placeholder: "new instance name", value: inst.name + "-restored" });
+  const out = el("span");
+  return el("form", { id: "restore-create", onsubmit: (ev) => {
+    ev.preventDefault();
+    api("POST", "/instances", { instance: { name: name.value, flavorRef: inst.flavor.id,
+      volume: { size: (inst.volume || {}).size || 1 },
+      datastore: { type: inst.datastore.type, version: inst.datastore.version },
+      restorePoint: { instanceRef: inst.id, restoreTime: when.value.trim() } } })
+      .then((r) => { location.hash = "#/instances/" + r.instance.id; })
+      .catch((e) => out.replaceChildren(failure(e)));
+  } }, "Restore to ", when, " as ", name, " ", el("button", {}, "Restore"), out);
+}
+
+function migrationTable(id, migrations) {
+  if (!migrations.length) return el("p", {}, "No schema migrations.");
+  const out = el("span");
+  const act = (m, what) => () => api("POST", "/instances/" + id + "/schema_migrations/" + m.id + "/action",
+    { [what]: {} }).then(() => { out.replaceChildren(); refreshNow(); }).catch((e) => out.replaceChildren(failure(e)));
+  return el("div", {}, el("table", { id: "migration-table" }, el("tr", {}, ["Table", "Change", "Status",
+    "Progress", "Rows", "ETA", "Lag", ""].map((h) => el("th", {}, h))),
+  migrations.map((m) => {
+    const p = m.progress || {}, live = !FINAL_MIGRATION.includes(m.status);
+    const pct = Math.max(0, Math.min(100, Number(p.percent) || (m.status === "COMPLETED" ? 100 : 0)));
+    return el("tr", { "data-id": m.id },
+      el("td", {}, m.database + "." + m.table), el("td", { class: "alter" }, m.alter),
+      el("td", {}, status(m.status), p.throttle_reason ? " (throttled: " + p.throttle_reason + ")" : "",
+        m.fail_reason ? el("div", { class: "err" }, m.fail_reason) : null),
+      el("td", {}, el("div", { class: "bar", title: pct.toFixed(1) + "%" }, fillTo(pct)), " " + pct.toFixed(1) + "%"),
+      el("td", {}, p.rows_copied != null ? p.rows_copied + " / " + (p.rows_estimated ?? "?") : "—"),
+      el("td", { class: "eta" }, live && p.eta_seconds != null ? Math.round(p.eta_seconds) + " s" : "—"),
+      el("td", { class: "lag" }, p.lag_seconds != null ? p.lag_seconds + " s" : "—"),
+      el("td", {}, live ? [
+        m.status === "POSTPONED" ? el("button", { class: "cut-over", onclick: act(m, "cut_over") }, "Cut over") : null,
+        el("button", { class: "abort", onclick: () => { if (confirm("Abort the migration of " + m.table + "?")) act(m, "abort")(); } }, "Abort")] : null));
+  })), out);
+}
+
+function refreshNow() {
+  const m = location.hash.match(/^#\/instances\/([\w-]+)$/);
+  if (m) schedule(() => refreshInstance(m[1], false), 0);
 }
 
 function configTable(inst, config) {

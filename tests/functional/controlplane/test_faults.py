@@ -1,14 +1,22 @@
-"""Faults of the create flow: a silent guest, and a taskmanager killed mid-create."""
+"""Faults of the create flow: a silent guest, and a taskmanager killed mid-create (whose
+steps, and its successor's, still reach the API's /metrics through the control DB)."""
 
+import json
 import shutil
 import sys
 import tempfile
 import time
 
 import pytest
+import requests
 
+from tests.functional.api.test_metrics_health import samples
 from tests.functional.controlplane.conftest import destroy_everything
 from tests.support.controlplane import ControlPlane, wait_for_status
+from trove_lite import config
+from trove_lite.cmd import aio as aio_cmd
+from trove_lite.db import models
+from trove_lite.db.session import Database
 
 pytestmark = pytest.mark.slow
 
@@ -51,9 +59,56 @@ def test_taskmanager_killed_during_create_is_driven_to_active_after_restart():
         cp.start_service("taskmanager")
         inst = wait_for_status(trove, inst.id, {"ACTIVE", "ERROR"}, timeout=120)
         assert inst.status == "ACTIVE", inst.fault
+        # the API process runs no flow: both taskmanagers' steps reach its /metrics
+        _metrics_read_from_the_control_db(cp, inst.id)
     finally:
         destroy_everything(cp)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _metrics_read_from_the_control_db(cp, instance_id):
+    """/metrics of the API shows the flow-step durations the taskmanagers (each its own
+    process) recorded, and a schema migration's progress as the conductor stores it
+    from the guest's heartbeats (that path: tests/functional/schema_migrations/)."""
+    db = Database(config.database_url(aio_cmd.make_aio_conf(
+        cp.state_dir, config_files=[cp.conf_file])))
+    try:
+        with db.session() as s:
+            running = models.SchemaMigration(
+                tenant_id="faults", instance_id=instance_id, database_name="shop",
+                table_name="orders", alter="add column note text", status="RUNNING",
+                progress=json.dumps({"percent": 42.0, "rows_copied": 420,
+                                     "rows_estimated": 1000, "eta_seconds": 12,
+                                     "lag_seconds": 0.4}))
+            finished = models.SchemaMigration(
+                tenant_id="faults", instance_id=instance_id, database_name="shop",
+                table_name="items", alter="add key (a)", status="COMPLETED",
+                progress=json.dumps({"percent": 100.0, "rows_copied": 10}))
+            s.add_all([running, finished])
+            s.flush()
+            running_id, finished_id = running.id, finished.id
+    finally:
+        db.dispose()
+    text = requests.get(cp.endpoint_root + "/metrics", timeout=10).text
+    scrape = samples(text)
+    counts = {lab["step"]: v for lab, v in
+              scrape["trove_lite_task_step_duration_seconds_count"]}
+    sums = {lab["step"]: v for lab, v in scrape["trove_lite_task_step_duration_seconds_sum"]}
+    assert counts["volume * created"] >= 1 and counts["server * created"] >= 1, counts
+    assert 0 < sums["the guest reports the database serving"] < 120, sums
+    serving = {lab["le"]: v for lab, v in scrape["trove_lite_task_step_duration_seconds_bucket"]
+               if lab["step"] == "the guest reports the database serving"}
+    assert serving["+Inf"] == 1 and serving["0.05"] <= serving["300.0"] <= 1, serving
+
+    labels = {"instance_id": instance_id, "migration_id": running_id}
+    assert (labels, 42.0) in scrape["trove_lite_schema_migration_progress_percent"]
+    assert (labels, 420.0) in scrape["trove_lite_schema_migration_rows_copied"]
+    assert (labels, 12.0) in scrape["trove_lite_schema_migration_eta_seconds"]
+    assert (labels, 0.4) in scrape["trove_lite_schema_migration_lag_seconds"]
+    assert finished_id not in text  # a final migration has no progress series
+    assert dict((lab["status"], v) for lab, v in scrape["trove_lite_schema_migrations"]) == {
+        "RUNNING": 1.0, "COMPLETED": 1.0}
+    assert "faults" not in text and "cut-off" not in text
 
 
 def _server_dirs(cp):

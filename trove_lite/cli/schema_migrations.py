@@ -131,12 +131,12 @@ def do_migration_list(cs, args):
          arg("instance", help="ID or name of the instance."),
          arg("migration", help="ID of the migration."),
          arg("--wait", action="store_true", default=False,
-             help="Show progress until it is final."),
+             help="Show progress until it is final; exit 1 unless it completed."),
          aliases=("schema-migration-show",))
 def do_migration_show(cs, args):
     instance = find_instance(cs, args.instance)
-    if args.wait:
-        return _record(wait(cs, instance, args.migration))
+    if args.wait:  # exits 1 with the reason unless it completes
+        return _done(cs, instance, wait(cs, instance, args.migration))
     _, body = _client(cs).get(_path(instance, args.migration))
     return _record(body["schema_migration"])
 

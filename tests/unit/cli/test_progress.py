@@ -95,3 +95,23 @@ def test_restore_wait_shows_the_guests_phase_and_never_goes_back():
     assert percents == [40, 60, 80, 85, 88, 95, 95, 100], lines
     assert "BUILD (restoring backup)" in lines[0] and "BUILD (replaying binlog)" in lines[4]
     assert "ETA" in lines[4]
+
+
+def test_migration_show_wait_draws_the_bar_and_exits_1_when_the_migration_failed(
+        monkeypatch, capsys):
+    from trove_lite.cli import schema_migrations as cli_migrations
+    shown = [{"id": "m1", "status": "RUNNING", "fail_reason": None, "progress": {
+        "percent": 40.0, "rows_copied": 400, "rows_estimated": 1000, "eta_seconds": 6,
+        "lag_seconds": 0.2, "copy_seconds": 2.0}},
+        {"id": "m1", "status": "FAILED", "fail_reason": "critical-load reached",
+         "progress": {"percent": 55.0}}]
+    http = SimpleNamespace(get=lambda path: (None, {"schema_migration": shown.pop(0)}))
+    cs = SimpleNamespace(instances=SimpleNamespace(api=SimpleNamespace(client=http)))
+    monkeypatch.setattr(cli_migrations.time, "sleep", lambda s: None)
+    monkeypatch.setattr(cli_main, "make_client", lambda endpoint, timeout: cs)
+    monkeypatch.setattr(cli_migrations, "find_instance",
+                        lambda cs_, ref: SimpleNamespace(id="i1"))
+    assert cli_main.main(["migration-show", "db", "m1", "--wait"]) == 1
+    err = capsys.readouterr().err
+    assert "40.0% 400/1000 rows at 200 rows/s, lag 0.2s, ETA 6s RUNNING" in err
+    assert "schema migration m1 FAILED: critical-load reached" in err

@@ -3,21 +3,12 @@ is a round trip and a log flush, and at --dml-batch-size (10) a backlog of thous
 events took hundreds of commits to drain (benchmarks/osc.py profile: apply 11.7 s of a
 44.6 s copy on a loaded machine)."""
 
-import queue
-
 from trove_lite.osc import migrator
 from trove_lite.osc.context import MigrationRequest
 from trove_lite.osc.migrator import Migration
 from trove_lite.osc.streamer import INSERT, STATE, Txn
 
-
-class FakeStreamer:
-    error = None
-
-    def __init__(self, txns):
-        self.queue = queue.Queue()
-        for t in txns:
-            self.queue.put(t)
+from tests.unit.osc.test_throttled_apply import FakeStreamer
 
 
 class CountingApplier:

@@ -382,6 +382,21 @@ class BacklogSampler(threading.Thread):
         return out
 
 
+def wait_or_kill(proc, timeout):
+    """The tool's exit code, or "killed after <timeout> s" (a tool that cannot keep up
+    with the write load on an overloaded machine may never finish)."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        return "killed after %d s" % timeout
+
+
 def run_engine(target, cfg, rate, load, repo=REPO, label="trove-lite-osc"):
     out = Outcome(label, load, cfg.rows)
     work_dir = tempfile.mkdtemp(prefix="osc-bench-engine-")
@@ -396,7 +411,7 @@ def run_engine(target, cfg, rate, load, repo=REPO, label="trove-lite-osc"):
     reader.start()
     sampler = BacklogSampler(target, os.path.join(work_dir, "osc.sock"), writer)
     sampler.start()
-    code = proc.wait()
+    code = wait_or_kill(proc, cfg.timeout)
     t1 = time.monotonic()
     reader.join(5)
     sampler.stopping.set()
@@ -450,7 +465,7 @@ def run_tool(out, cmd, target, cfg, rate, patterns):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     reader = LineReader(proc.stdout)
     reader.start()
-    code = proc.wait()
+    code = wait_or_kill(proc, cfg.timeout)
     t1 = time.monotonic()
     reader.join(5)
     writer.stop()
@@ -636,6 +651,8 @@ def main(argv=None):
     parser.add_argument("--base-repo", metavar="DIR",
                         help="a checkout of the engine to compare with (method engine-base)")
     parser.add_argument("--logs", metavar="DIR", help="save each tool's output under DIR")
+    parser.add_argument("--timeout", type=float, default=900,
+                        help="seconds before a tool's run is stopped and counted as failed")
     cfg = parser.parse_args(argv)
     server, target = start_server()
     outcomes = []

@@ -23,7 +23,7 @@ from pymysql.constants import CLIENT
 from trove_lite.osc import conn as dbconn
 from trove_lite.osc import sql
 from trove_lite.osc.errors import MigrationError
-from trove_lite.osc.streamer import DELETE, INSERT, UPDATE
+from trove_lite.osc.events import DELETE, INSERT, UPDATE
 
 _EPOCH = datetime.datetime(1970, 1, 1)
 REPLACE_ROWS_PER_STATEMENT = 500

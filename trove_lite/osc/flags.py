@@ -92,7 +92,7 @@ FLAGS = {f.name: f for f in [
     _f("execute", BOOL, False, "actually execute the alter & migrate the table (default: noop)"),
     # tunables
     _f("chunk-size", INT64, 1000, "rows per row-copy chunk (10-100000)"),
-    _f("dml-batch-size", INT64, 10, "binlog events applied per transaction (1-100)"),
+    _f("dml-batch-size", INT64, 10, "binlog events applied per transaction (1-100; a backlog: up to 1000)"),
     _f("default-retries", INT64, 60, "retries for various operations"),
     _f("nice-ratio", FLOAT, 0.0, "sleep this ratio of each chunk's copy time after it"),
     _f("max-lag-millis", INT64, 1500, "replication lag at which to throttle"),

@@ -34,12 +34,16 @@ from trove_lite.osc.context import Progress, Tunables
 from trove_lite.osc.errors import MigrationError
 from trove_lite.osc.hooks import Hooks
 from trove_lite.osc.parser import parse_alter
-from trove_lite.osc.streamer import STATE
+from trove_lite.osc.events import STATE
 from trove_lite.osc.streamer_process import ProcessStreamer
 from trove_lite.osc.throttler import CriticalLoad, HttpCheck, Throttler
 
 SENTINEL = "AllEventsUpToLockProcessed"
 CATCH_UP = "AllEventsUpToCatchUpProcessed"     # the same round trip, before the lock
+# a backlog is applied in batches this large (see Migration._take_batch); 4 MiB stays
+# far below the server's max_allowed_packet (16 MiB) with the statements' text
+BACKLOG_BATCH_ROWS = 1000
+BACKLOG_BATCH_BYTES = 4 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -484,10 +488,22 @@ class Migration:
 
     def _take_batch(self):
         """Whole queued transactions up to --dml-batch-size row changes: (changes, coords),
-        or None when nothing is queued."""
+        or None when nothing is queued.
+
+        Under a backlog (more queued transactions than one batch holds) the batch grows
+        to ``BACKLOG_BATCH_ROWS`` changes or ``BACKLOG_BATCH_BYTES`` of row values,
+        whichever comes first: a backlog then drains with one commit per thousand
+        changes instead of one per ten (each commit is a round trip and a log flush).
+        Whole transactions only, in binlog order, so the batch is applied atomically
+        and its coordinates are a transaction boundary, as with the small batches."""
         q = self.streamer.queue
-        changes, coords = [], None
-        while len(changes) < self.tunables.dml_batch_size:
+        limit = self.tunables.dml_batch_size
+        changes, coords, size = [], None, 0
+        while size < BACKLOG_BATCH_BYTES:
+            if len(changes) >= limit:
+                if limit >= BACKLOG_BATCH_ROWS or q.empty():
+                    break
+                limit = BACKLOG_BATCH_ROWS      # more is waiting: a backlog
             try:
                 txn = q.get_nowait()
             except queue.Empty:
@@ -497,6 +513,7 @@ class Migration:
                     self._on_state(change[1], changes)
                 else:
                     changes.append(change)
+                    size += _change_bytes(change)
             coords = txn.coords
         return None if coords is None else (changes, coords)
 
@@ -722,6 +739,14 @@ class Migration:
             self.log.info("test pause at %s for %ss", phase, seconds)
             self._test_pause = "" if phase != "row-copy" else self._test_pause
             time.sleep(float(seconds or 1))
+
+
+def _change_bytes(change):
+    """A row change's size as it will be sent: its after-image (or its key's row, for a
+    delete), estimated from the values' lengths."""
+    values = change[2] if change[2] is not None else change[1]
+    return sum(len(v) if isinstance(v, (str, bytes, bytearray)) else 8
+               for v in (values or {}).values()) + 16
 
 
 def _since(mark):

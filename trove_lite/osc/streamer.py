@@ -13,14 +13,11 @@ Failure: an exception in the reader thread is stored in ``error`` and the
 thread ends; the migrator polls ``error``. ``stop()`` closes the stream.
 """
 
-import dataclasses
 import datetime
 import importlib.metadata
 import logging
-import queue
 import socket
 import threading
-import time
 
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.constants.NONE_SOURCE import EMPTY_SET
@@ -30,7 +27,10 @@ from pymysqlreplication.row_event import (DeleteRowsEvent, RowsEvent, UpdateRows
 
 from trove_lite.osc.errors import MigrationError
 
-INSERT, UPDATE, DELETE, STATE = "insert", "update", "delete", "state"
+# the types the engine process uses live in events.py, which imports no binlog
+# library: only the reader process (streamer_process.py) needs it
+from trove_lite.osc.events import (DELETE, INSERT, STATE, UPDATE,  # noqa: F401
+                                   StreamState, Txn, format_gtid_state, parse_gtid_state)
 
 
 def _read_date(self):
@@ -108,60 +108,6 @@ def _keep_zero_dates():
     RowsEvent._RowsEvent__read_date = _read_date
     RowsEvent._RowsEvent__read_datetime2 = _read_datetime2
     RowsEvent._RowsEvent__read_time2 = _read_time2
-
-
-@dataclasses.dataclass
-class Txn:
-    coords: str                      # GTID state after this transaction
-    # [(kind, before dict|None, after dict|None)] or [(STATE, value, None)]
-    changes: list
-
-
-def parse_gtid_state(text):
-    """'0-1-5,1-1-9' -> {0: '0-1-5', 1: '1-1-9'}."""
-    state = {}
-    for part in (text or "").split(","):
-        part = part.strip()
-        if part:
-            state[int(part.split("-")[0])] = part
-    return state
-
-
-def format_gtid_state(state):
-    return ",".join(state[d] for d in sorted(state))
-
-
-class StreamState:
-    """What the migrator reads of a streamer: its queue of ``Txn``, its failure, and
-    where it is (binlog position, newest heartbeat, events seen)."""
-
-    def __init__(self, log, maxsize):
-        self.log = log
-        self.queue = queue.Queue(maxsize=maxsize)
-        self.error = None
-        self.last_heartbeat_value = time.time()
-        self.log_file, self.log_pos = "", 0
-        self.events_seen = 0
-        self._stopping = threading.Event()
-        self._thread = None
-
-    @property
-    def heartbeat_lag(self):
-        """Seconds since the newest heartbeat seen was written (grows if events stall)."""
-        return max(0.0, time.time() - self.last_heartbeat_value)
-
-    @property
-    def coordinates(self):
-        return "%s:%d" % (self.log_file, self.log_pos)
-
-    def _put(self, txn):
-        """Queue a transaction, waiting while the queue is full, unless stopping."""
-        while not self._stopping.is_set():
-            try:
-                self.queue.put(txn, timeout=0.2)
-                return
-            except queue.Full:
-                continue
 
 
 class Streamer(StreamState):

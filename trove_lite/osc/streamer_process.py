@@ -31,7 +31,7 @@ import threading
 
 from trove_lite.osc import conn as dbconn
 from trove_lite.osc.errors import MigrationError
-from trove_lite.osc.streamer import StreamState, Streamer
+from trove_lite.osc.events import StreamState
 
 _HEADER = struct.Struct("!I")
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -164,6 +164,9 @@ def _exit_on_eof(stdin):
 
 
 def child_main():
+    # here only: the engine's own process never imports the binlog library
+    from trove_lite.osc.streamer import Streamer
+
     stdin, out = sys.stdin.buffer, sys.stdout.buffer
     settings = pickle.load(stdin)
     threading.Thread(target=_exit_on_eof, args=(stdin,), daemon=True).start()

@@ -30,6 +30,7 @@ either API or manager is sealed without any change here.
 
 import base64
 import collections
+import functools
 import hashlib
 import json
 import logging
@@ -161,10 +162,16 @@ def _token_time(token: bytes) -> float:
         return time.time()
 
 
+@functools.lru_cache(maxsize=65536)
+def _fernet(key: bytes) -> Fernet:
+    """One Fernet per key (the conductor opens every instance's messages)."""
+    return Fernet(key)
+
+
 def seal(key: bytes, to: str, instance_id: str, method: str, args, ctxt=None) -> str:
     envelope = {"to": to, "instance_id": instance_id, "method": method,
                 "ctxt": ctxt or {}, "args": args}
-    return Fernet(key).encrypt(json.dumps(envelope, default=str).encode()).decode()
+    return _fernet(key).encrypt(json.dumps(envelope, default=str).encode()).decode()
 
 
 def unseal(key: bytes, token, window: float, guard: ReplayGuard | None,
@@ -174,7 +181,7 @@ def unseal(key: bytes, token, window: float, guard: ReplayGuard | None,
         raise SealRefused(reason="the message is not sealed")
     raw = token.encode()
     try:
-        envelope = json.loads(Fernet(key).decrypt(raw, ttl=int(window)))
+        envelope = json.loads(_fernet(key).decrypt(raw, ttl=int(window)))
     except InvalidToken:
         raise SealRefused(reason="the seal does not verify under instance %s's key, "
                                  "or the message is older than %d s" % (instance_id, window)
@@ -232,9 +239,12 @@ class SealedEndpoint:
     """
 
     def __init__(self, endpoint, key_for: Callable[[str], bytes | None], to: str,
-                 window: float, seen_path: str | None = None):
-        """``seen_path``: the file that keeps the replay record across restarts."""
+                 window: float, seen_path: str | None = None, replies: bool = True):
+        """``seen_path``: the file that keeps the replay record across restarts;
+        ``replies=False``: every method is a cast (the conductor), so its result
+        is not sealed (nobody would read it)."""
         self._endpoint = endpoint
+        self._replies = replies
         self._key_for = key_for
         self._to = to
         self._window = window
@@ -260,6 +270,8 @@ class SealedEndpoint:
                 # logs no traceback for an expected exception
                 raise messaging.ExpectedException() from None
             result = func(envelope["ctxt"], **envelope["args"])
+            if not self._replies:
+                return None
             return {"sealed": seal(self._key_for(instance_id), TO_REPLY, instance_id, method,
                                    result)}
         return dispatch

@@ -13,7 +13,8 @@ cell then restarts it through the API, as an operator would). It then checks:
 - stuck: the instance (or backup) did not end ACTIVE, SHUTDOWN, or ERROR with a
   fault (deleted, for delete) within the flow's timeout;
 - lost: a row committed before the cell is missing once the database serves;
-- leaked: after the cell's instances and backups are deleted, a server, volume,
+- leaked: once the cell's instances and backups are deleted (and 60 s for the tails
+  of their deletes, such as the binlog archive's pruning), a server, volume,
   loop device, mount, mariadbd or guest process, or backup object that was not
   there before the cell.
 """
@@ -226,6 +227,17 @@ class Matrix:
                 "loops": {ln.split(":")[0] for ln in loops.splitlines() if state in ln},
                 "mounts": mounts, "processes": procs, "objects": objects}
 
+    def settled_inventory(self, before: dict[str, set], timeout: float = 60) -> dict[str, set]:
+        """What is left once the deletes' tails ran: an instance leaves the list when
+        its delete is recorded, and its archived binlog is pruned after that (seconds
+        later on a loaded machine), so only what outlives ``timeout`` is leaked."""
+        deadline = time.monotonic() + timeout
+        while True:
+            after = self.inventory()
+            if not any(after[k] - before[k] for k in after) or time.monotonic() > deadline:
+                return after
+            time.sleep(1)
+
     # -- kill and supervise ----------------------------------------------------------
     def kill(self, target: str, inst_id: str) -> bool:
         plane = self.plane
@@ -336,7 +348,7 @@ class Matrix:
             res.stuck = res.stuck or "cell error: %r" % (e,)
         finally:
             self.clean(made, backups)
-            after = self.inventory()
+            after = self.settled_inventory(before)
             res.leaked = "; ".join("%s %s" % (k, sorted(after[k] - before[k]))
                                    for k in after if after[k] - before[k])
             res.seconds = time.monotonic() - t0

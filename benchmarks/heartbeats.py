@@ -86,10 +86,12 @@ def serve(args):
 
 
 class Consumer:
-    def __init__(self, kind, state_dir, db_url, exchange, topic, core, burst, batch_ms=0.0):
+    def __init__(self, kind, state_dir, db_url, exchange, topic, core, burst, batch_ms=0.0,
+                 code=ROOT):
         self.topic = topic
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--serve", kind, "--state-dir",
+            [sys.executable, os.path.join(code, "benchmarks", "heartbeats.py"), "--serve",
+             kind, "--state-dir",
              state_dir, "--db-url", db_url, "--exchange", exchange, "--topic", topic,
              "--core", str(core), "--burst", str(burst), "--batch-ms", str(batch_ms)],
             stdin=subprocess.PIPE,
@@ -105,7 +107,11 @@ class Consumer:
 
     def stop(self):
         self.proc.stdin.close()
-        self.proc.wait(timeout=30)
+        try:    # a loaded machine: the consumer may still drain its queue
+            self.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def declare_queue(conf, topic):
@@ -171,7 +177,8 @@ def applied_all(db, count, ids):
         time.sleep(0.05)
 
 
-def absorb(kind, guests_sealed, args, state_dir, db_url, exchange, db, batch_ms=0.0):
+def absorb(kind, guests_sealed, args, state_dir, db_url, exchange, db, batch_ms=0.0,
+           code=ROOT):
     """Fill the queue with a burst, then start the consumer and time it through."""
     topic = "hb-bench-%s-%s" % (kind, uuid.uuid4().hex[:8])
     conf = _conf(state_dir, db_url, exchange, topic)
@@ -179,7 +186,7 @@ def absorb(kind, guests_sealed, args, state_dir, db_url, exchange, db, batch_ms=
     guests = Guests(conf, guests_sealed[0], sealed_=guests_sealed[1])
     cast_per_s = burst(guests, args.burst)
     consumer = Consumer(kind, state_dir, db_url, exchange, topic, args.core, args.burst,
-                        batch_ms)
+                        batch_ms, code)
     cpu0 = consumer.cpu_seconds()
     if kind == "noop":
         assert consumer.proc.stdout.readline().strip() == "done"
@@ -275,6 +282,10 @@ def main():
     parser.add_argument("--batch-ms", type=float, default=5.0,
                         help="[conductor] heartbeat_batch_ms of the measured conductor; "
                              "it is also measured with 0 (one transaction each)")
+    parser.add_argument("--baseline-code", default=None,
+                        help="a checkout of an older trove-lite (e.g. a git worktree of "
+                             "main): its conductor is measured instead of the one "
+                             "transaction each, same batches, same run")
     args = parser.parse_args()
     if args.serve:
         return serve(args)
@@ -301,7 +312,11 @@ def main():
           % (args.guests, args.interval, args.guests / args.interval, args.db, args.core))
     base = absorb("noop", (ids, False), args, state_dir, db_url, exchange, db)
     base["consumer"].stop()
-    single = absorb("conductor", (ids, True), args, state_dir, db_url, exchange, db, 0.0)
+    if args.baseline_code:
+        single = absorb("conductor", (ids, True), args, state_dir, db_url, exchange, db,
+                        args.batch_ms, os.path.abspath(args.baseline_code))
+    else:
+        single = absorb("conductor", (ids, True), args, state_dir, db_url, exchange, db, 0.0)
     single["consumer"].stop()
     _reset(db, ids)
     real = absorb("conductor", (ids, True), args, state_dir, db_url, exchange, db,
@@ -310,13 +325,16 @@ def main():
         lag = lag_at_rate(real, db, args)
     finally:
         real["consumer"].stop()
+    other = ("conductor of %s" % args.baseline_code if args.baseline_code
+             else "one transaction each")
     print("absorbed, burst of %d:   conductor (sealed, DB writes, batches of %g ms) %7.0f/s"
-          "   one transaction each %7.0f/s   baseline no-op endpoint (unsealed) %7.0f/s" % (
-              args.burst, args.batch_ms, real["per_s"], single["per_s"], base["per_s"]))
+          "   %s %7.0f/s   baseline no-op endpoint (unsealed) %7.0f/s" % (
+              args.burst, args.batch_ms, real["per_s"], other, single["per_s"],
+              base["per_s"]))
     print("casting side:            sealed clients %7.0f/s   unsealed %7.0f/s" % (
         real["cast_per_s"], base["cast_per_s"]))
-    print("consumer CPU per beat:   conductor %.2f ms (one transaction each %.2f ms)   "
-          "no-op %.2f ms" % (real["cpu_ms_each"], single["cpu_ms_each"], base["cpu_ms_each"]))
+    print("consumer CPU per beat:   conductor %.2f ms (%s %.2f ms)   no-op %.2f ms" % (
+        real["cpu_ms_each"], other, single["cpu_ms_each"], base["cpu_ms_each"]))
     lags = lag["lags"]
     if lags:
         print("status lag at %.0f/s (achieved %.0f/s, %d sent, %d seen, %d not seen): "
@@ -324,7 +342,8 @@ def main():
                   lag["rate"], lag["achieved"], lag["sent"], lag["seen"], lag["lost"],
                   statistics.median(lags), _pct(lags, 99), lags[-1]))
     print(json.dumps({"guests": args.guests, "absorbed_per_s": round(real["per_s"]),
-                      "unbatched_per_s": round(single["per_s"]),
+                      ("baseline_code_per_s" if args.baseline_code else "unbatched_per_s"):
+                          round(single["per_s"]),
                       "baseline_noop_per_s": round(base["per_s"]),
                       "p99_lag_s": round(_pct(lags, 99), 3) if lags else None}))
     db.dispose()

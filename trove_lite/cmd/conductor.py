@@ -21,7 +21,7 @@ def start(conf, db):
     # guests' messages are sealed: each under the key of the instance it reports for
     endpoint = sealed.SealedEndpoint(
         ConductorManager(db, conf.conductor.heartbeat_batch_ms), sealed.control_key_for(conf),
-        sealed.TO_CONDUCTOR, sealed.window_of(conf))
+        sealed.TO_CONDUCTOR, sealed.window_of(conf), replies=False)
     server = transport.make_server(conf, conf.conductor.topic, socket.gethostname(),
                                    [endpoint])
     server.start()

@@ -103,7 +103,8 @@ def main(argv=None):
     beat.start()  # first: the status goes out while the RPC server still connects
     # the control plane's messages are sealed under this instance's own key
     endpoint = sealed.SealedEndpoint(manager, sealed.guest_key_for(conf), sealed.TO_GUEST,
-                                     sealed.window_of(conf))
+                                     sealed.window_of(conf),
+                                     seen_path=os.path.join(work_dir, "rpc_seen"))
     manager.archiver.start()
     server = transport.make_server(conf, guest_rpc.guest_topic(instance_id),
                                    socket.gethostname(), [endpoint])

@@ -24,7 +24,20 @@ FLOW_STEPS: dict[str, tuple[str, ...]] = {
     "restart": ("status_restarting", "restart_sent", "serving"),
     "resize": ("flavor_sent", "restart_sent", "serving"),
     "backup": ("requested", "handed_to_guest"),
+    "resize_volume": ("db_stopped", "volume_detached", "volume_extended", "volume_attached",
+                      "db_started", "serving"),
+    "upgrade": ("pre_upgrade_done", "server_rebuilt", "post_upgrade_done",
+                "version_recorded", "serving"),
+    "promote": ("source_demoted", "replicas_caught_up", "replica_promoted",
+                "members_followed"),
+    "eject": ("members_reported", "winner_promoted", "members_followed", "source_fenced"),
+    # logged by the guest agent (in its guest.log), which runs the migration's engine
+    "schema_migration": ("started", "row_copy_begun", "row_copy_done", "cut_over_begun",
+                         "completed"),
 }
+
+# Flows whose steps the guest agent logs, not the taskmanager.
+GUEST_FLOWS = frozenset(["schema_migration"])
 
 
 def mark(flow: str, key: str, instance_id: str) -> None:

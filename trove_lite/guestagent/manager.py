@@ -78,7 +78,7 @@ class GuestManager:
             conf.logs.max_size, conf.logs.keep)
         self.schema_migrations = guest_osc.SchemaMigrations(
             lambda: self._app().server, state, lambda: self.heartbeat.notify(),
-            os.path.dirname(os.path.abspath(state.path)))
+            os.path.dirname(os.path.abspath(state.path)), instance_id)
 
     # -- helpers --------------------------------------------------------------
     def _app(self):

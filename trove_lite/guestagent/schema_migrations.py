@@ -32,6 +32,7 @@ import threading
 import time
 
 from trove_lite import exceptions
+from trove_lite.common import steps
 from trove_lite.osc import sql as osc_sql
 from trove_lite.osc.context import MigrationRequest, Tunables
 from trove_lite.osc.migrator import Aborted, Migration
@@ -43,6 +44,9 @@ KEEP_FINISHED_SECONDS = 3600
 REPORT_INTERVAL = 1.0
 CHECKPOINT_SECONDS = 5  # how much row copy a restarted agent may have to redo
 SENTRY_COMMENT = "ghost-cut-over-sentry"
+# the engine's events that are declared steps of the flow (common/steps.py)
+HOOK_STEPS = {"before-row-copy": "row_copy_begun", "row-copy-complete": "row_copy_done",
+              "before-cut-over": "cut_over_begun"}
 # request key -> engine flag, for the tunables a migration accepts at start and in "set"
 TUNABLE_KEYS = {"chunk_size": "chunk-size", "dml_batch_size": "dml-batch-size",
                 "nice_ratio": "nice-ratio", "max_lag_millis": "max-lag-millis",
@@ -127,8 +131,9 @@ class _Job:
 class SchemaMigrations:
     """The guest's migrations: start, act on, report, recover (see module docstring)."""
 
-    def __init__(self, server_fn, state, notify_fn, work_dir):
+    def __init__(self, server_fn, state, notify_fn, work_dir, instance_id=""):
         """``server_fn()`` -> the MariaDBServer; ``notify_fn()`` asks for a heartbeat."""
+        self.instance_id = instance_id
         self.server_fn = server_fn
         self.state = state
         self.notify = notify_fn
@@ -170,6 +175,7 @@ class SchemaMigrations:
             server = self.server_fn()
             check_table_and_alter(server.connect, db, table, spec["alter"])
             job = self._launch(spec, server)
+        steps.mark("schema_migration", "started", self.instance_id)
         self.notify()
         return self._report_one(job)
 
@@ -189,6 +195,7 @@ class SchemaMigrations:
                               status_out=_NullOut())
         if self._replica_lags is not None:
             migration.tunables.report_replica_lags(self._replica_lags)
+        migration.hooks.on_event = self._mark_step
         job = _Job(record, migration, postpone_file)
         with self._lock:
             self._save(record)
@@ -222,6 +229,7 @@ class SchemaMigrations:
         error = m.run()
         if error is None:
             record.update(status="COMPLETED", fail_reason=None)
+            steps.mark("schema_migration", "completed", self.instance_id)
         else:
             aborted = job.aborted or isinstance(error, Aborted)
             try:
@@ -243,6 +251,11 @@ class SchemaMigrations:
                  record["table"], record["status"],
                  ": %s" % record["fail_reason"] if record["fail_reason"] else "")
         self.notify()
+
+    def _mark_step(self, event):
+        step = HOOK_STEPS.get(event)
+        if step:
+            steps.mark("schema_migration", step, self.instance_id)
 
     def _drop_helpers(self, db, table):
         """Drop the ghost, changelog and checkpoint tables, and the sentry if one is left."""

@@ -23,6 +23,9 @@ class Hooks:
         self.names = names
         self.log = log
         self.timeout = timeout
+        # on_event(event): told of each event before its executables run (the guest
+        # agent logs its declared steps from it)
+        self.on_event = None
 
     def base_env(self):
         r = self.req
@@ -53,6 +56,8 @@ class Hooks:
         return out
 
     def run(self, event, progress_env=None, extra=None):
+        if self.on_event is not None:
+            self.on_event(event)
         for exe in self.executables(event):
             env = dict(os.environ)
             env.update(self.base_env())

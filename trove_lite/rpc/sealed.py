@@ -22,16 +22,19 @@ either API or manager is sealed without any change here.
   or a guest speaking for another instance), that names another recipient or
   method, that is older than ``[guest] rpc_message_window`` (Fernet's
   timestamp), or whose token was already accepted within that window (a
-  replay). The conductor takes the key from the clear ``instance_id`` and then
-  requires the sealed ``args.instance_id`` to be the same, so a guest can report
-  for its own instance only.
+  replay; a guest keeps that record in a file of its work directory, so a
+  restarted agent refuses a replay too). The conductor takes the key from the
+  clear ``instance_id`` and then requires the sealed ``args.instance_id`` to be
+  the same, so a guest can report for its own instance only.
 """
 
 import base64
 import collections
+import functools
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -64,32 +67,111 @@ def instance_key(master: bytes, instance_id: str) -> bytes:
 
 
 class ReplayGuard:
-    """Digests of the tokens accepted within the last ``window`` seconds."""
+    """Digests of the tokens accepted that are still inside the window.
 
-    def __init__(self, window: float):
+    A token stays replayable while Fernet would still accept it: until its own
+    timestamp plus ``window``. With ``path`` (a guest: a file in its work
+    directory) each accepted digest is appended there before the message acts,
+    and a new process loads the live ones, so a message captured on the bus
+    cannot be replayed to a freshly restarted agent either. The file is
+    compacted when it holds twice the live digests. It is not fsynced: it
+    covers an agent's restart; a crash of the whole server may lose the last
+    digests written before it.
+    """
+
+    def __init__(self, window: float, path: str | None = None):
         self.window = window
-        self._seen: collections.OrderedDict = collections.OrderedDict()
+        self.path = path
+        self._seen: dict[bytes, float] = {}
+        self._order: collections.deque = collections.deque()    # (until, digest)
         self._lock = threading.Lock()
+        self._appended = 0
+        if path:
+            self._load()
+
+    def _expire(self, now: float) -> None:
+        # tokens arrive in about the order of their timestamps: the oldest are first
+        while self._order and self._order[0][0] < now:
+            del self._seen[self._order.popleft()[1]]
 
     def first_time(self, token: bytes) -> bool:
         digest = hashlib.sha256(token).digest()
-        now = time.monotonic()
+        now = time.time()
+        until = _token_time(token) + self.window
         with self._lock:
-            while self._seen:
-                oldest, at = next(iter(self._seen.items()))
-                if now - at <= self.window:
-                    break
-                del self._seen[oldest]
+            self._expire(now)
             if digest in self._seen:
                 return False
-            self._seen[digest] = now
+            self._seen[digest] = until
+            self._order.append((until, digest))
+            if self.path:
+                self._append(digest, until)
             return True
+
+    # -- persistence (a guest's record outlives its process) -------------------------
+    def _load(self) -> None:
+        assert self.path is not None
+        try:
+            with open(self.path) as f:
+                lines = f.read().split("\n")
+        except FileNotFoundError:
+            lines = []
+        now = time.time()
+        for line in lines:
+            try:
+                digest, until = line.split()
+                if float(until) >= now:
+                    self._seen[bytes.fromhex(digest)] = float(until)
+            except ValueError:      # a torn last line: the process died writing it
+                continue
+        self._order.extend(sorted((u, d) for d, u in self._seen.items()))
+        self._compact()
+
+    def _append(self, digest: bytes, until: float) -> None:
+        assert self.path is not None
+        if self._appended > 2 * len(self._seen) + 64:
+            self._compact()
+            return
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, b"%s %.3f\n" % (digest.hex().encode(), until))
+        finally:
+            os.close(fd)
+        self._appended += 1
+
+    def _compact(self) -> None:
+        assert self.path is not None
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        tmp = "%s.%d.tmp" % (self.path, os.getpid())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, "".join("%s %.3f\n" % (d.hex(), u)
+                                 for d, u in self._seen.items()).encode())
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        self._appended = len(self._seen)
+
+
+def _token_time(token: bytes) -> float:
+    """A Fernet token's own timestamp (seconds; the sender's clock)."""
+    try:
+        raw = base64.urlsafe_b64decode(token)
+        return float(int.from_bytes(raw[1:9], "big"))
+    except (ValueError, TypeError):
+        return time.time()
+
+
+@functools.lru_cache(maxsize=65536)
+def _fernet(key: bytes) -> Fernet:
+    """One Fernet per key (the conductor opens every instance's messages)."""
+    return Fernet(key)
 
 
 def seal(key: bytes, to: str, instance_id: str, method: str, args, ctxt=None) -> str:
     envelope = {"to": to, "instance_id": instance_id, "method": method,
                 "ctxt": ctxt or {}, "args": args}
-    return Fernet(key).encrypt(json.dumps(envelope, default=str).encode()).decode()
+    return _fernet(key).encrypt(json.dumps(envelope, default=str).encode()).decode()
 
 
 def unseal(key: bytes, token, window: float, guard: ReplayGuard | None,
@@ -99,7 +181,7 @@ def unseal(key: bytes, token, window: float, guard: ReplayGuard | None,
         raise SealRefused(reason="the message is not sealed")
     raw = token.encode()
     try:
-        envelope = json.loads(Fernet(key).decrypt(raw, ttl=int(window)))
+        envelope = json.loads(_fernet(key).decrypt(raw, ttl=int(window)))
     except InvalidToken:
         raise SealRefused(reason="the seal does not verify under instance %s's key, "
                                  "or the message is older than %d s" % (instance_id, window)
@@ -157,12 +239,16 @@ class SealedEndpoint:
     """
 
     def __init__(self, endpoint, key_for: Callable[[str], bytes | None], to: str,
-                 window: float):
+                 window: float, seen_path: str | None = None, replies: bool = True):
+        """``seen_path``: the file that keeps the replay record across restarts;
+        ``replies=False``: every method is a cast (the conductor), so its result
+        is not sealed (nobody would read it)."""
         self._endpoint = endpoint
+        self._replies = replies
         self._key_for = key_for
         self._to = to
         self._window = window
-        self._guard = ReplayGuard(window)
+        self._guard = ReplayGuard(window, seen_path)
         self.refused = 0
 
     @property
@@ -184,6 +270,8 @@ class SealedEndpoint:
                 # logs no traceback for an expected exception
                 raise messaging.ExpectedException() from None
             result = func(envelope["ctxt"], **envelope["args"])
+            if not self._replies:
+                return None
             return {"sealed": seal(self._key_for(instance_id), TO_REPLY, instance_id, method,
                                    result)}
         return dispatch

@@ -610,15 +610,22 @@ class InstanceFlows:
         guest = self.guest_factory(instance_id)
         since = utcnow()
         try:
+            mark = functools.partial(steps.mark, "resize_volume", instance_id=instance_id)
             guest.stop_db()
+            mark("db_stopped")
             guest.unmount_volume()
             self.volumes.detach_volume(inst.volume_id, inst.server_id)
+            mark("volume_detached")
             self.volumes.extend_volume(inst.volume_id, new_size)
+            mark("volume_extended")
             device = self.volumes.attach_volume(inst.volume_id, inst.server_id)
+            mark("volume_attached")
             guest.mount_volume(device)
             guest.start_db()
+            mark("db_started")
             self.wait_for_service(instance_id, ServiceStatus.SERVING, self._state_deadline(),
                                   since=since)
+            mark("serving")
             self.update(instance_id, volume_size=new_size)
             events.record(self.db, instance_id, "resize", "volume %s -> %d GB" % (
                 inst.volume_size, new_size))

@@ -49,6 +49,7 @@ import time
 from sqlalchemy import select
 
 from trove_lite import exceptions
+from trove_lite.common import steps
 from trove_lite.db import models
 from trove_lite.instance import events, replication
 from trove_lite.status import TaskStatus
@@ -214,6 +215,7 @@ class ReplicationFlows:
         timeout = self.conf.replication.switchover_timeout
         old_guest = self._guest(old.id)
         coords = old_guest.demote_begin()
+        steps.mark("promote", "source_demoted", replica_id)
         try:        # each member waits on its own server: at once, not in turn
             _each([new] + siblings,
                   lambda member: self._guest(member.id).wait_applied(coords, timeout))
@@ -222,12 +224,15 @@ class ReplicationFlows:
             raise ReplicationFlowError("the replicas did not catch up with the source "
                                        "within %d s; the source was reopened: %s"
                                        % (timeout, _msg(e)))
+        steps.mark("promote", "replicas_caught_up", replica_id)
         new_coords = self._guest(new.id).promote_to_source()
+        steps.mark("promote", "replica_promoted", replica_id)
         # siblings first: once the old source follows the new one it relays the
         # new source's writes, which a sibling still attached to it would then
         # receive twice (in binlog mode nothing drops the duplicates)
         self._follow(siblings, new, new_coords, strategy)
         self._follow([old], new, new_coords, strategy)
+        steps.mark("promote", "members_followed", replica_id)
         self.flows.set_changed(replica_id)     # rw moved before the promote shows done
 
     def _follow(self, followers, new, coords, strategy):
@@ -266,6 +271,7 @@ class ReplicationFlows:
                     reports[member.id] = self._guest(member.id).replication_status()
                 except exceptions.TroveLiteError as e:
                     errors.append("%s: %s" % (member.id, _msg(e)))
+            steps.mark("eject", "members_reported", replica_id)
             winner_id = replication_winner(reports)
             if winner_id is None:
                 raise ReplicationFlowError("no replica answered: %s" % "; ".join(errors))
@@ -275,15 +281,18 @@ class ReplicationFlows:
                 self._guest(member.id).wait_applied(
                     _received(reports[member.id]), self.conf.replication.switchover_timeout)
             coords = self._guest(winner.id).promote_to_source()
+            steps.mark("eject", "winner_promoted", replica_id)
             if strategy == "binlog":
                 # a replica that had received less than the winner resumes at the
                 # winner's copy of its next transaction
                 coords = self._binlog_resume_point(winner)
             self._follow(others, winner, coords, strategy)
+            steps.mark("eject", "members_followed", replica_id)
             with self.db.session() as s:
                 row = s.get(models.Instance, dead.id)
                 row.slave_of_id, row.fenced_by = None, winner.id
             self._fence(dead.id, winner.id)
+            steps.mark("eject", "source_fenced", replica_id)
             LOG.info("source %s ejected; %s is the new source (%.2f s)", dead.id, winner.id,
                      time.monotonic() - started)
             self.flows.set_changed(winner.id)

@@ -39,6 +39,7 @@ import time
 from sqlalchemy import func, select
 
 from trove_lite import exceptions
+from trove_lite.common import steps
 from trove_lite.db import models
 from trove_lite.instance import events
 from trove_lite.status import ServiceStatus, TaskStatus
@@ -132,6 +133,7 @@ class UpgradeFlows:
             self._start_again(instance_id, guest)
             return False
         self._progress(instance_id, "rebuild", info=info)
+        steps.mark("upgrade", "pre_upgrade_done", instance_id)
         f._step(inst, "pre_upgrade done: database stopped, configuration saved", t0)
         return self._from_rebuild(inst, old, new, info, t0)
 
@@ -146,6 +148,7 @@ class UpgradeFlows:
             # the guest starts post_upgrade from this file while it still connects
             self._rebuild(inst, new["image_id"], {UPGRADE_PATH: json.dumps(
                 {"upgrade_info": info, "volume_device": device})})
+            steps.mark("upgrade", "server_rebuilt", inst.id)
             t = f._step(inst, "server rebuilt with image %s" % new["image_id"], t)
             device = f._attach(inst.volume_id, inst.server_id) if inst.volume_id else None
             since = flows_mod.utcnow()
@@ -153,6 +156,7 @@ class UpgradeFlows:
             if not answers_as(result["version"], new["version"]):
                 raise flows_mod.FlowError(None, "the server answers as %s, not %s" % (
                     result["version"], new["version"]))
+            steps.mark("upgrade", "post_upgrade_done", inst.id)
             t = f._step(inst, "post_upgrade done: the server answers as %s"
                         % result["version"], t)
         except Exception as e:   # anything after the rebuild: go back to the old version
@@ -161,7 +165,9 @@ class UpgradeFlows:
                                                                                    _msg(e)))
             return False
         self._record_version(inst.id, new["id"])
+        steps.mark("upgrade", "version_recorded", inst.id)
         self._finish(inst, since)
+        steps.mark("upgrade", "serving", inst.id)
         f._step(inst, "%s finished" % what, t0)
         events.record(f.db, inst.id, "upgrade", "%s finished" % what)
         return True

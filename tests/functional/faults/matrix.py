@@ -13,7 +13,8 @@ cell then restarts it through the API, as an operator would). It then checks:
 - stuck: the instance (or backup) did not end ACTIVE, SHUTDOWN, or ERROR with a
   fault (deleted, for delete) within the flow's timeout;
 - lost: a row committed before the cell is missing once the database serves;
-- leaked: after the cell's instances and backups are deleted, a server, volume,
+- leaked: once the cell's instances and backups are deleted (and 60 s for the tails
+  of their deletes, such as the binlog archive's pruning), a server, volume,
   loop device, mount, mariadbd or guest process, or backup object that was not
   there before the cell.
 """
@@ -21,6 +22,7 @@ cell then restarts it through the API, as an operator would). It then checks:
 import dataclasses
 import datetime
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -28,12 +30,16 @@ import time
 import uuid
 
 import pymysql
+import requests
 
 from tests.support.controlplane import ControlPlane
-from trove_lite.common.steps import FLOW_STEPS
+from trove_lite.common.steps import FLOW_STEPS, GUEST_FLOWS
 
 TARGETS = ("api", "taskmanager", "conductor", "guest", "mariadbd")
 ROWS = 3
+UPGRADE_TO = "11.8"     # the default version's instance is upgraded to this one
+# how long a flow may take before its instance counts as stuck
+TIMEOUT = {"create": 150, "restore": 150, "upgrade": 300, "promote": 150, "eject": 150}
 PASSWORD = "Fault-matrix-pw1"
 END = {"ACTIVE", "ERROR", "SHUTDOWN"}
 
@@ -80,7 +86,9 @@ class Result:
 
 def start_plane(base: str) -> ControlPlane:
     plane = ControlPlane(base, usage_timeout=90, heartbeat_interval=1, extra_conf=(
-        "\n[taskmanager]\nstate_change_wait_time = 45\nflow_lease_seconds = 3\n"))
+        "\n[taskmanager]\nstate_change_wait_time = 45\nflow_lease_seconds = 3\n"
+        # eject needs the source silent this long; the matrix ejects, HA must not
+        "[replication]\nsource_heartbeat_expiry = 5\n[ha]\nauto_failover = false\n"))
     plane.start_services()
     plane.wait_taskmanager()
     return plane
@@ -95,22 +103,33 @@ class Matrix:
         self.conf = aio_cmd.make_aio_conf(plane.state_dir, config_files=[plane.conf_file])
         self.drivers = factory.build_drivers(self.conf)
         self._backup = None     # (source id, backup id) restores are made from
+        self._upgrade_ready = False
+        self.migration: str | None = None   # the schema migration a cell started
 
     # -- helpers ---------------------------------------------------------------------
-    def log_size(self) -> int:
+    def log_path(self, flow: str, inst_id: str) -> str:
+        """Where ``flow`` logs its steps: the taskmanager's log, or the guest's."""
+        if flow in GUEST_FLOWS:
+            return os.path.join(self.server_dir(inst_id) or "/nonexistent", "guest.log")
+        return os.path.join(self.plane.base_dir, "taskmanager.log")
+
+    def log_size(self, flow: str = "create", inst_id: str = "") -> int:
         try:
-            return os.path.getsize(os.path.join(self.plane.base_dir, "taskmanager.log"))
+            return os.path.getsize(self.log_path(flow, inst_id))
         except OSError:
             return 0
 
-    def wait_log(self, offset: int, pattern: str, timeout: float) -> bool:
-        path = os.path.join(self.plane.base_dir, "taskmanager.log")
+    def wait_log(self, offset: int, pattern: str, timeout: float, path: str = "") -> bool:
+        path = path or os.path.join(self.plane.base_dir, "taskmanager.log")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with open(path, errors="replace") as f:
-                f.seek(offset)
-                if pattern in f.read():
-                    return True
+            try:
+                with open(path, errors="replace") as f:
+                    f.seek(offset)
+                    if pattern in f.read():
+                        return True
+            except OSError:
+                pass
             time.sleep(0.02)
         return False
 
@@ -208,6 +227,17 @@ class Matrix:
                 "loops": {ln.split(":")[0] for ln in loops.splitlines() if state in ln},
                 "mounts": mounts, "processes": procs, "objects": objects}
 
+    def settled_inventory(self, before: dict[str, set], timeout: float = 60) -> dict[str, set]:
+        """What is left once the deletes' tails ran: an instance leaves the list when
+        its delete is recorded, and its archived binlog is pruned after that (seconds
+        later on a loaded machine), so only what outlives ``timeout`` is leaked."""
+        deadline = time.monotonic() + timeout
+        while True:
+            after = self.inventory()
+            if not any(after[k] - before[k] for k in after) or time.monotonic() > deadline:
+                return after
+            time.sleep(1)
+
     # -- kill and supervise ----------------------------------------------------------
     def kill(self, target: str, inst_id: str) -> bool:
         plane = self.plane
@@ -240,40 +270,75 @@ class Matrix:
         return False
 
     # -- one cell ----------------------------------------------------------------------
+    def prepare(self, flow: str, tag: str, made: list) -> tuple[str | None, str | None]:
+        """What the flow needs before it starts: (the instance it acts on, the
+        instance whose committed rows must survive)."""
+        if flow == "restore":
+            self.backup_for_restore()
+            return None, None
+        if flow == "create":
+            return None, None
+        if flow == "upgrade":
+            self.upgrade_image()
+        inst_id = self.ready_instance(tag)
+        made.append(inst_id)
+        if flow in ("promote", "eject"):
+            replica = self.create_replica(tag + "-r", inst_id)
+            made.append(replica)
+            return replica, replica
+        return inst_id, inst_id
+
+    def start(self, flow: str, tag: str, inst_id: str | None, made: list,
+              backups: list) -> str:
+        """Start the flow; the instance whose steps are logged."""
+        if flow == "create":
+            inst_id = self.create(tag)
+            made.append(inst_id)
+        elif flow == "restore":
+            assert self._backup is not None
+            inst_id = self.create(tag, restorePoint={"backupRef": self._backup[1]})
+            made.append(inst_id)
+        assert inst_id is not None
+        if flow == "delete":
+            self.trove.instances.delete(inst_id)
+        elif flow == "restart":
+            self.trove.instances.restart(inst_id)
+        elif flow == "resize":
+            self.trove.instances.resize_instance(inst_id, "2")
+        elif flow == "resize_volume":
+            self.trove.instances.resize_volume(inst_id, 2)
+        elif flow == "backup":
+            backups.append(self.trove.backups.create(tag, inst_id).id)
+        elif flow == "upgrade":
+            self.trove.instances.upgrade(inst_id, UPGRADE_TO)
+        elif flow == "promote":
+            self.trove.instances.promote_to_replica_source(inst_id)
+        elif flow == "eject":
+            self.silence_source(inst_id)
+        elif flow == "schema_migration":
+            self.migration = self.api("POST", inst_id, "/schema_migrations", {
+                "schema_migration": {"database": "d", "table": "t",
+                                     "alter": "ADD COLUMN c INT"}})["schema_migration"]["id"]
+        return inst_id
+
     def run(self, flow: str, step: str, target: str) -> Result:
         res = Result((flow, step, target))
         t0 = time.monotonic()
         before = self.inventory()
         tag = "fm-%s-%s-%s-%s" % (flow, step, target, uuid.uuid4().hex[:4])
         made, backups = [], []
-        rows_of = None
+        self.migration = None
         try:
-            restore_from = self.backup_for_restore() if flow == "restore" else None
-            if restore_from:
+            inst_id, rows_of = self.prepare(flow, tag, made)
+            if flow == "restore":
                 before = self.inventory()   # the setup's source and backup stay
-            inst_id = None
-            if flow not in ("create", "restore"):
-                inst_id = self.ready_instance(tag)
-                made.append(inst_id)
+            path = self.log_path(flow, inst_id or "")
+            offset = self.log_size(flow, inst_id or "")
+            inst_id = self.start(flow, tag, inst_id, made, backups)
+            if flow == "restore":
                 rows_of = inst_id
-            offset = self.log_size()
-            if flow == "create":
-                inst_id = self.create(tag)
-                made.append(inst_id)
-            elif flow == "restore":
-                inst_id = self.create(tag, restorePoint={"backupRef": restore_from})
-                made.append(inst_id)
-                rows_of = inst_id
-            elif flow == "delete":
-                self.trove.instances.delete(inst_id)
-            elif flow == "restart":
-                self.trove.instances.restart(inst_id)
-            elif flow == "resize":
-                self.trove.instances.resize_instance(inst_id, "2")
-            elif flow == "backup":
-                backups.append(self.trove.backups.create(tag, inst_id).id)
             res.reached = self.wait_log(offset, "instance %s: %s step %s" % (
-                inst_id, flow, step), 120)
+                inst_id, flow, step), 120 if flow != "upgrade" else 240, path)
             if res.reached:
                 res.killed = self.kill(target, inst_id)
             self.check_end(res, flow, inst_id, backups)
@@ -283,14 +348,59 @@ class Matrix:
             res.stuck = res.stuck or "cell error: %r" % (e,)
         finally:
             self.clean(made, backups)
-            after = self.inventory()
+            after = self.settled_inventory(before)
             res.leaked = "; ".join("%s %s" % (k, sorted(after[k] - before[k]))
                                    for k in after if after[k] - before[k])
             res.seconds = time.monotonic() - t0
         return res
 
+    # -- the setups of the later flows -------------------------------------------------
+    def api(self, method: str, inst_id: str, path: str, body=None) -> dict:
+        r = requests.request(method, self.plane.endpoint("faults") + "/instances/%s%s" % (
+            inst_id, path), data=None if body is None else json.dumps(body),
+            headers={"Content-Type": "application/json"}, timeout=60)
+        assert r.status_code < 300, "%s %s: %s %s" % (method, path, r.status_code, r.text)
+        return r.json() if r.content else {}
+
+    def upgrade_image(self) -> None:
+        if not self._upgrade_ready:
+            from tests.support.controlplane import manage
+            from trove_lite.drivers import imagebuild
+            imagebuild.build("mariadb-" + UPGRADE_TO, progress=lambda line: None)
+            manage(self.plane, "image_fetch", "mariadb-" + UPGRADE_TO)
+            self._upgrade_ready = True
+
+    def create_replica(self, name: str, source_id: str) -> str:
+        replica = self.trove.instances.create(name, "1", replica_of=source_id).id
+        inst = self.wait(replica, END, 150)
+        assert inst is not None and inst.status == "ACTIVE", "setup of replica %s: %s" % (
+            name, inst and inst.status)
+        return replica
+
+    def silence_source(self, replica_id: str) -> None:
+        """kill -9 the source's whole server (agent and database), then eject once the
+        source has been silent long enough."""
+        source = self.trove.instances.get(replica_id).replica_of["id"]
+        sdir = self.server_dir(source)
+        assert sdir is not None, "no server for the source"
+        for name in ("guest.pid", os.path.join("mysql", "mysqld.pid")):
+            try:
+                with open(os.path.join(sdir, name)) as f:
+                    os.kill(int(f.read().split()[0]), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.trove.instances.eject_replica_source(replica_id)
+                return
+            except Exception:   # refused while the source looks alive
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+
     def check_end(self, res: Result, flow: str, inst_id: str, backups: list) -> None:
-        timeout = 150 if flow in ("create", "restore") else 90
+        timeout = TIMEOUT.get(flow, 90)
         if flow == "delete":
             inst = self.wait(inst_id, {"ERROR"}, timeout)
             if inst is not None:
@@ -302,6 +412,8 @@ class Matrix:
             return
         if inst.status == "ERROR" and not getattr(inst, "fault", None):
             res.stuck = "ERROR without a fault"
+        if self.migration:
+            self.check_migration(res, inst_id, timeout)
         for bid in backups:
             deadline = time.monotonic() + timeout
             while self.trove.backups.get(bid).status not in ("COMPLETED", "FAILED"):
@@ -309,6 +421,21 @@ class Matrix:
                     res.stuck = "backup %s" % self.trove.backups.get(bid).status
                     break
                 time.sleep(0.5)
+
+    def check_migration(self, res: Result, inst_id: str, timeout: float) -> None:
+        """A schema migration ends COMPLETED, FAILED or ABORTED (never stuck running)."""
+        deadline = time.monotonic() + timeout
+        status = None
+        while time.monotonic() < deadline:
+            try:
+                status = self.api("GET", inst_id, "/schema_migrations/%s" % self.migration)[
+                    "schema_migration"]["status"]
+            except (AssertionError, requests.RequestException):
+                status = None   # the API restarting
+            if status in ("COMPLETED", "FAILED", "ABORTED"):
+                return
+            time.sleep(0.5)
+        res.stuck = "schema migration %s after %d s" % (status, timeout)
 
     def check_rows(self, res: Result, inst_id: str) -> None:
         inst = self.trove.instances.get(inst_id)

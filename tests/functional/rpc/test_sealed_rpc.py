@@ -221,3 +221,48 @@ def test_control_plane_calls_the_guest_sealed_and_no_secret_crosses_the_bus(bus)
     assert "prepare" in wire  # the sniffer did see the messages
     for secret in SECRETS:
         assert secret not in wire
+
+
+def test_a_message_replayed_to_a_restarted_guest_is_refused(bus, tmp_path):
+    """The guest's record of accepted messages outlives its process: a captured
+    sealed message replayed to the freshly restarted agent, within the window,
+    does not act twice."""
+    iid = str(uuid.uuid4())
+    gconf = bus.guest_conf(iid)
+    seen = str(tmp_path / "guest-state" / "rpc_seen")
+
+    def start_guest():
+        manager = Recorder()
+        endpoint = sealed.SealedEndpoint(manager, sealed.guest_key_for(gconf), sealed.TO_GUEST,
+                                         30, seen_path=seen)
+        server = transport.make_server(gconf, guest_rpc.guest_topic(iid), "guest", [endpoint])
+        server.start()
+        return manager, endpoint, server
+
+    def stop(server):
+        server.stop()
+        server.wait()
+
+    manager, endpoint, server = start_guest()
+    try:
+        guest_rpc.GuestAPI(bus.control, iid).prepare({"ram": 512}, [], [])
+        assert manager.wait(1)
+    finally:
+        stop(server)
+    (captured,) = [json.loads(b) for b in bus.sniffed() if "prepare" in b]
+    args = json.loads(captured["oslo.message"])["args"]
+    manager, endpoint, server = start_guest()     # the agent restarted
+    try:
+        raw = messaging.get_rpc_client(transport.get_transport(bus.control), messaging.Target(
+            topic=guest_rpc.guest_topic(iid)))
+        raw.cast({}, "prepare", **args)
+        deadline = time.monotonic() + 10
+        while endpoint.refused < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert endpoint.refused == 1
+        assert manager.got == []
+        # a new message still gets through
+        guest_rpc.GuestAPI(bus.control, iid).prepare({"ram": 512}, [], [])
+        assert manager.wait(1)
+    finally:
+        stop(server)

@@ -432,9 +432,11 @@ def main():
                 "trove-lite promote under a writer", took, lost, acked))
     finally:
         from tests.functional.controlplane.conftest import destroy_everything
+        from trove_lite.drivers.endpoint.haproxy import remove_all
         try:
             destroy_everything(cp)
         finally:
+            remove_all(cp.state_dir)    # the set's HAProxy outlives the control plane
             shutil.rmtree(base_dir, ignore_errors=True)
             raw.close()
 

@@ -106,11 +106,8 @@ def apply_rate(replica_cur, source_connect, n, start, source_admin=None):
     return n / (time.monotonic() - t0)
 
 
-def baseline_once(source, workdir, threads=2, data_root=None):
-    """One hand-made replica: (seconds, {phase: seconds}, the running replica)."""
-    data = os.path.join(data_root or workdir, "data")
-    os.makedirs(data)
-    t0 = time.monotonic()
+def raw_stream(source, workdir, data):
+    """``mariadb-backup --stream | mbstream -x`` of ``source`` into ``data``."""
     backup = subprocess.Popen(["mariadb-backup", "--defaults-file=%s" % source.config_file,
                                "--backup", "--stream=xbstream", "--user=root",
                                "--target-dir=%s" % workdir], stdout=subprocess.PIPE,
@@ -119,6 +116,14 @@ def baseline_once(source, workdir, threads=2, data_root=None):
     backup.stdout.close()
     if backup.wait() != 0:
         raise RuntimeError("mariadb-backup failed")
+
+
+def baseline_once(source, workdir, threads=2, data_root=None):
+    """One hand-made replica: (seconds, {phase: seconds}, the running replica)."""
+    data = os.path.join(data_root or workdir, "data")
+    os.makedirs(data)
+    t0 = time.monotonic()
+    raw_stream(source, workdir, data)
     t1 = time.monotonic()
     subprocess.run(["mariadb-backup", "--prepare", "--target-dir=%s" % data], check=True,
                    capture_output=True)

@@ -27,6 +27,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+from replication import raw_stream  # noqa: E402
 from tests.support.net import free_loopback  # noqa: E402
 from trove_lite.guestagent.datastore.mariadb import replication  # noqa: E402
 from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer  # noqa: E402
@@ -37,13 +40,8 @@ OPTIONS = {"log_bin": "mysql-bin", "binlog_format": "ROW", "innodb_log_file_size
 
 def raw(source, target):
     t0 = time.monotonic()
-    backup = subprocess.Popen(["mariadb-backup", "--defaults-file=%s" % source.config_file,
-                               "--backup", "--stream=xbstream", "--user=root",
-                               "--target-dir=%s" % target], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL)
-    subprocess.run(["mbstream", "-x", "-C", target], stdin=backup.stdout, check=True)
-    backup.stdout.close()
-    backup.wait()
+    os.makedirs(os.path.join(target, "data"))
+    raw_stream(source, target, os.path.join(target, "data"))
     return time.monotonic() - t0
 
 

@@ -8,7 +8,11 @@ Baseline, measured in the same run on a source holding the same data: by hand,
 `mariadb-backup --prepare`, start mariadbd on it, CHANGE MASTER from the
 snapshot's GTID, START SLAVE, until both threads run. trove-lite: POST a
 replica (python-troveclient) until it is ACTIVE and reports its IO and SQL
-threads running (target: at most 1.5x the baseline median); then promote under a
+threads running (target: at most 1.5x the baseline median). The two alternate
+run by run (the machine is shared: its load then weighs on both alike), and a
+table gives each phase of a POST (medians, from the taskmanager's and the
+replica agent's millisecond-stamped log lines) beside the raw pipeline's same
+phase. Then promote under a
 live writer, from the POST until the new source is ACTIVE and out of the set,
 with the number of acknowledged rows lost (target: at most 2 s, 0 lost).
 
@@ -20,11 +24,12 @@ transactions per second from START SLAVE SQL_THREAD until it applied the
 source's last GTID. Baseline: a hand-made replica with
 MariaDB's own parallel apply (same thread count, the server's default mode);
 trove-lite: a replica it created (target: at least 0.9x the baseline's rate).
-The per-step profile of each POST (the taskmanager's and the guest's own step
-lines) says where the time goes.
+``--rate-runs`` rounds, each the same backlog on both sides in alternating
+order; medians and the per-round ratios are printed.
 """
 
 import argparse
+import datetime
 import os
 import re
 import threading
@@ -101,10 +106,8 @@ def apply_rate(replica_cur, source_connect, n, start, source_admin=None):
     return n / (time.monotonic() - t0)
 
 
-def baseline_once(source, workdir, rate_backlog=0, threads=2, data_root=None):
-    data = os.path.join(data_root or workdir, "data")
-    os.makedirs(data)
-    t0 = time.monotonic()
+def raw_stream(source, workdir, data):
+    """``mariadb-backup --stream | mbstream -x`` of ``source`` into ``data``."""
     backup = subprocess.Popen(["mariadb-backup", "--defaults-file=%s" % source.config_file,
                                "--backup", "--stream=xbstream", "--user=root",
                                "--target-dir=%s" % workdir], stdout=subprocess.PIPE,
@@ -113,8 +116,18 @@ def baseline_once(source, workdir, rate_backlog=0, threads=2, data_root=None):
     backup.stdout.close()
     if backup.wait() != 0:
         raise RuntimeError("mariadb-backup failed")
+
+
+def baseline_once(source, workdir, threads=2, data_root=None):
+    """One hand-made replica: (seconds, {phase: seconds}, the running replica)."""
+    data = os.path.join(data_root or workdir, "data")
+    os.makedirs(data)
+    t0 = time.monotonic()
+    raw_stream(source, workdir, data)
+    t1 = time.monotonic()
     subprocess.run(["mariadb-backup", "--prepare", "--target-dir=%s" % data], check=True,
                    capture_output=True)
+    t2 = time.monotonic()
     with open(os.path.join(data, "xtrabackup_binlog_info")) as f:
         gtid = f.read().split()[2]
     replica = MariaDBServer(workdir, bind_address=free_loopback(205), datadir=data,
@@ -123,6 +136,7 @@ def baseline_once(source, workdir, rate_backlog=0, threads=2, data_root=None):
                                          # the durability trove-lite's replicas keep
                                          sync_binlog=1, innodb_flush_log_at_trx_commit=1))
     replica.start()
+    t3 = time.monotonic()
     with replica.connect() as conn, conn.cursor() as cur:
         cur.execute("SET GLOBAL gtid_slave_pos = '%s'" % gtid)
         cur.execute("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=3306, MASTER_USER="
@@ -135,89 +149,152 @@ def baseline_once(source, workdir, rate_backlog=0, threads=2, data_root=None):
             if row["Slave_IO_Running"] == "Yes" and row["Slave_SQL_Running"] == "Yes":
                 break
             time.sleep(0.02)
-    elapsed = time.monotonic() - t0
-    rate = None
-    if rate_backlog:
-        with replica.connect() as conn, conn.cursor() as cur:
-            rate = apply_rate(cur, lambda: source.connect(database="b"),
-                              rate_backlog, 10_000_000)
-    replica.destroy()
-    return elapsed, rate
+    t4 = time.monotonic()
+    phases = {"stream": t1 - t0, "prepare": t2 - t1, "mariadbd start": t3 - t2,
+              "CHANGE MASTER -> threads run": t4 - t3}
+    return t4 - t0, phases, replica
 
 
 vol_id = [None]
 
 
-def _volume(base, volumes):
-    """(driver, mount path) of a 2 GB local volume as the local driver makes them
-    (beside ``base``, which the source's destroy removes)."""
-    vol_id[0] = volumes.create_volume(2, "bench").id
-    return volumes.attach_volume(vol_id[0], "bench")
+class Baseline:
+    """The hand-made side: a source with the same data as trove-lite's and, per
+    run, a replica on a local volume like an instance's (a loop-mounted ext4
+    image: fsyncs cost what they cost a replica)."""
 
-
-def baseline(runs, mb, rate_backlog, threads):
-    from trove_lite.drivers.volume.local import LocalVolumeDriver
-    base = tempfile.mkdtemp(prefix="tl-bench-repl-src-")
-    volumes = LocalVolumeDriver(base + "-vols")
-    source = MariaDBServer(base, bind_address=free_loopback(205),
-                           options=dict(OPTIONS, server_id=1))
-    try:
-        source.initialize()
-        source.start()
-        with source.connect() as conn, conn.cursor() as cur:
+    def __init__(self, mb, threads):
+        from trove_lite.drivers.volume.local import LocalVolumeDriver
+        self.threads = threads
+        self.base = tempfile.mkdtemp(prefix="tl-bench-repl-src-")
+        self.volumes = LocalVolumeDriver(self.base + "-vols")
+        self.source = MariaDBServer(self.base, bind_address=free_loopback(205),
+                                    options=dict(OPTIONS, server_id=1))
+        self.vol = None
+        self.kept = []        # (replica, dirs) kept for the apply rate
+        self.source.initialize()
+        self.source.start()
+        with self.source.connect() as conn, conn.cursor() as cur:
             cur.execute("CREATE DATABASE b")
             cur.execute("CREATE USER repl@'%%' IDENTIFIED BY '%s'" % PW)
             cur.execute("GRANT REPLICATION SLAVE ON *.* TO repl@'%'")
             conn.select_db("b")
             load(conn, mb)
             cur.execute("CREATE TABLE ap (id INT PRIMARY KEY, v VARCHAR(200))")
-        times, rates = [], []
-        vol = _volume(base, volumes)
-        for i in range(runs):
-            # the replica's datadir on a volume like an instance's (a loop-mounted
-            # ext4 image where possible): fsyncs cost what they cost a replica
-            work = tempfile.mkdtemp(prefix="tl-bench-repl-")
-            on_volume = tempfile.mkdtemp(dir=vol)
-            try:
-                took, rate = baseline_once(source, work, rate_backlog if i == 0 else 0,
-                                           threads, on_volume)
-                times.append(took)
-                rates += [rate] if rate else []
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
-                shutil.rmtree(on_volume, ignore_errors=True)
-        return times, rates
-    finally:
-        if vol_id[0] is not None:
-            volumes.detach_volume(vol_id[0], "bench")
-            volumes.delete_volume(vol_id[0])
-            shutil.rmtree(base + "-vols", ignore_errors=True)
-        source.destroy()
+        vol_id[0] = self.volumes.create_volume(2, "bench").id
+        self.vol = self.volumes.attach_volume(vol_id[0], "bench")
+
+    def replica(self, keep=False):
+        """(seconds, phases) of one replica made by hand; ``keep``: it stays up
+        (``self.kept``) for the apply rate."""
+        work = tempfile.mkdtemp(prefix="tl-bench-repl-")
+        on_volume = tempfile.mkdtemp(dir=self.vol)
+        took, phases, replica = baseline_once(self.source, work, self.threads, on_volume)
+        if keep:
+            self.kept.append((replica, (work, on_volume)))
+        else:
+            replica.destroy()
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(on_volume, ignore_errors=True)
+        return took, phases
+
+    def apply_rate(self, n, start):
+        replica = self.kept[-1][0]
+        with replica.connect() as conn, conn.cursor() as cur:
+            return apply_rate(cur, lambda: self.source.connect(database="b"), n, start)
+
+    def close(self):
+        for replica, dirs in self.kept:
+            replica.destroy()
+            for d in dirs:
+                shutil.rmtree(d, ignore_errors=True)
+        try:
+            if vol_id[0] is not None:
+                self.volumes.detach_volume(vol_id[0], "bench")
+                self.volumes.delete_volume(vol_id[0])
+                shutil.rmtree(self.base + "-vols", ignore_errors=True)
+        finally:
+            self.source.destroy()
 
 
-STEP = re.compile(r"instance (\S+): (.*) \((\d+\.\d+) s\)$")
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
+SEEDED = re.compile(r"seeded \d+ bytes .*\(stream (\d+\.\d+) s, prepare (\d+\.\d+) s\)")
+# (phase, log, pattern of the line that ends it) in the order a create runs
+MARKS = [("POST -> source offers the seed stream", "tm", "seed arranged with the source"),
+         ("-> replica's server created", "tm", r"server \S+ created"),
+         ("-> replica connected to the stream", "guest", "stream-start"),
+         ("stream (backup | mbstream)", "guest", "stream-end"),
+         ("prepare", "guest", SEEDED.pattern),
+         ("mariadbd start", "guest", r"prepared: \d+ database"),
+         ("CHANGE MASTER -> threads run", "guest", "both threads run"),
+         ("-> agent reports HEALTHY", "guest", "service status BUILDING -> HEALTHY"),
+         ("-> taskmanager sees it serving", "tm", "reports the database serving"),
+         ("-> set updated, ACTIVE", "tm", r" is ACTIVE$")]
+RAW_OF = {"stream (backup | mbstream)": "stream", "prepare": "prepare",
+          "mariadbd start": "mariadbd start",
+          "CHANGE MASTER -> threads run": "CHANGE MASTER -> threads run"}
 
 
-def profile(cp, instance_id):
-    """[(seconds, step)] of a create from the taskmanager's step lines, then the
-    guest's seed and prepare lines (where a POST's time goes)."""
-    steps = []
-    with open(os.path.join(cp.base_dir, "aio.log"), errors="replace") as f:
+def _stamped(path, t0, pick=lambda line: True):
+    """[(seconds after the wall-clock ``t0``, line)] of a log's stamped lines."""
+    out = []
+    with open(path, errors="replace") as f:
         for line in f:
-            m = STEP.search(line.strip())
-            if m and m.group(1) == instance_id:
-                steps.append((float(m.group(3)), m.group(2)))
-    guest_log = os.path.join(cp.state_dir, "servers", _server_id(cp, instance_id),
-                             "guest.log")
-    with open(guest_log, errors="replace") as f:
-        for line in f:
-            if re.search(r"seeded |prepare finished|replication threads|mariadbd started",
-                         line):
-                steps.append((None, "guest: " + line.strip()[:150]))
-    return steps
+            m = STAMP.match(line)
+            if m and pick(line):
+                t = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f")
+                if t.timestamp() >= t0 - 0.01:
+                    out.append((t.timestamp() - t0, line.rstrip()))
+    return out
+
+
+def profile(cp, instance_id, t0, took):
+    """[(phase, seconds since the POST at which it ended)] of one replica's create,
+    from the taskmanager's and the replica agent's stamped log lines (log
+    clocks have millisecond stamps: a phase is +-1 ms), ending with the
+    client seeing it ACTIVE and replicating (``took``)."""
+    logs = {"tm": _stamped(os.path.join(cp.base_dir, "aio.log"), t0,
+                           lambda line: instance_id in line),
+            "guest": _stamped(os.path.join(cp.state_dir, "servers",
+                                           _server_id(cp, instance_id), "guest.log"), t0)}
+    ends = []
+    seeded = next(((t, SEEDED.search(line)) for t, line in logs["guest"]
+                   if SEEDED.search(line)), None)
+    for phase, log, pattern in MARKS:
+        at = None
+        if pattern in ("stream-start", "stream-end"):
+            if seeded:
+                t, m = seeded
+                at = t - float(m.group(2)) - (float(m.group(1)) if pattern == "stream-start"
+                                              else 0)
+        else:
+            at = next((t for t, line in logs[log] if re.search(pattern, line)), None)
+        ends.append((phase, at))
+    ends.append(("-> client sees ACTIVE and both threads running", took))
+    return ends
+
+
+def print_profiles(profiles, raw_phases):
+    """One table: each phase's median duration over the POSTs beside the raw
+    pipeline's median for the same phase (measured in the same run)."""
+    print("\nper-phase profile, medians over %d POSTs (ms-stamped logs) beside the raw "
+          "pipeline" % len(profiles))
+    print("  %-48s %9s %9s %9s" % ("phase", "ends at", "takes", "raw"))
+    for k, (phase, _) in enumerate(profiles[0]):
+        ends = [p[k][1] for p in profiles if p[k][1] is not None]
+        befores = [[q[1] for q in p[:k] if q[1] is not None] for p in profiles
+                   if p[k][1] is not None]
+        took = [e - (b[-1] if b else 0) for e, b in zip(ends, befores)]
+        raw = [r[RAW_OF[phase]] for r in raw_phases] if phase in RAW_OF else []
+        print("  %-48s %9s %9s %9s" % (
+            phase, "%.2f s" % statistics.median(ends) if ends else "-",
+            "%.2f s" % statistics.median(took) if took else "-",
+            "%.2f s" % statistics.median(raw) if raw else ""))
 
 
 def replica_once(trove, source_id, name):
+    """(seconds, instance, wall-clock time of the POST)."""
+    wall = time.time()
     t0 = time.monotonic()
     inst = trove.instances.create(name, "1", volume={"size": 1}, replica_of=source_id)
     while True:
@@ -225,10 +302,12 @@ def replica_once(trove, source_id, name):
         block = getattr(inst, "replication", None) or {}
         if inst.status == "ACTIVE" and block.get("io_thread") == "Yes" \
                 and block.get("sql_thread") == "Yes":
-            return time.monotonic() - t0, inst
+            return time.monotonic() - t0, inst, wall
         if inst.status == "ERROR":
             raise RuntimeError("replica %s: %s" % (name, getattr(inst, "fault", None)))
-        time.sleep(0.05)
+        # each GET costs the API 10-30 ms of CPU on this 2-core machine: polling
+        # harder would slow the create it measures
+        time.sleep(0.1)
 
 
 def _connect(inst):
@@ -266,11 +345,13 @@ def main():
     ap.add_argument("--mb", type=int, default=50, help="MB of data on the source")
     ap.add_argument("--from-backup", action="store_true",
                     help="also POST a replica seeded from a stored backup of a replica")
-    ap.add_argument("--backlog", type=int, default=20000,
+    ap.add_argument("--backlog", type=int, default=5000,
                     help="transactions of the apply-rate backlog (0: skip)")
+    ap.add_argument("--rate-runs", type=int, default=3,
+                    help="apply-rate rounds (each: the baseline and trove-lite, alternating)")
     args = ap.parse_args()
     threads = 2    # the template's apply threads for flavor 1 (1 vCPU)
-    base, base_rates = baseline(args.runs, args.mb, args.backlog, threads)
+    raw = Baseline(args.mb, threads)
     base_dir = tempfile.mkdtemp(prefix="tl-bench-repl-")
     cp = ControlPlane(base_dir, usage_timeout=300, heartbeat_interval=1,
                       extra_conf="\n[backup_storage]\ndriver = local\n")
@@ -287,11 +368,18 @@ def main():
             load(conn, args.mb)
             conn.cursor().execute("CREATE TABLE w (id INT PRIMARY KEY)")
             conn.cursor().execute("CREATE TABLE ap (id INT PRIMARY KEY, v VARCHAR(200))")
-        seeds, replicas = [], []
-        for i in range(args.runs):
-            took, rep = replica_once(trove, src.id, "rep-%d" % i)
-            seeds.append(took)
-            replicas.append(rep)
+        base, base_phases, seeds, replicas, profiles = [], [], [], [], []
+        for i in range(args.runs):     # alternating: the machine's load hits both alike
+            for side in (("raw", "trove") if i % 2 == 0 else ("trove", "raw")):
+                if side == "raw":
+                    took, phases = raw.replica(keep=args.backlog > 0 and i == args.runs - 1)
+                    base.append(took)
+                    base_phases.append(phases)
+                else:
+                    took, rep, wall = replica_once(trove, src.id, "rep-%d" % i)
+                    seeds.append(took)
+                    replicas.append(rep)
+                    profiles.append(profile(cp, rep.id, wall, took))
         promotes = []           # before any backlog: a switchover waits for every replica
         current = src
         for i, rep in enumerate(replicas[:2]):
@@ -305,44 +393,57 @@ def main():
             with _connect(current) as conn:
                 conn.cursor().execute("INSERT INTO w SELECT seq FROM seq_%d_to_%d"
                                       % (500000001, 500010000))
-            took, rep = replica_once(trove, current.id, "rep-b")
+            took, rep, _ = replica_once(trove, current.id, "rep-b")
             assert rep.replication["seed"]["method"] == "backup", rep.replication
             from_backup = (took, rep)
-        rates = []
-        if args.backlog:
-            rates.append(trove_apply_rate(cp, trove, current, src, args.backlog))
+        rates, base_rates = [], []
+        for r in range(args.rate_runs if args.backlog else 0):
+            start = 10_000_000 + r * args.backlog      # the same backlog on both sides
+            for side in (("raw", "trove") if r % 2 == 0 else ("trove", "raw")):
+                if side == "raw":
+                    base_rates.append(raw.apply_rate(args.backlog, start))
+                else:
+                    rates.append(trove_apply_rate(cp, trove, current, src, args.backlog,
+                                                  start))
         bmed, smed = statistics.median(base), statistics.median(seeds)
-        print("\nreplication on %d cores, %d MB of data, %d runs" % (
-            os.cpu_count(), args.mb, args.runs))
-        print("%-44s median %6.2f s   max %6.2f s" % (
-            "baseline backup|mbstream+prepare+start+slave", bmed, max(base)))
-        print("%-44s median %6.2f s   max %6.2f s   ratio %.2f (target <= 1.5)" % (
-            "trove-lite POST -> replicating replica", smed, max(seeds), smed / bmed))
+        print("\nreplication on %d cores (load %.1f), %d MB of data, %d runs alternating "
+              "with the raw pipeline" % (os.cpu_count(), os.getloadavg()[0], args.mb,
+                                         args.runs))
+        print("%-44s median %6.2f s   runs %s" % (
+            "raw backup|mbstream+prepare+start+slave", bmed,
+            " ".join("%.2f" % b for b in base)))
+        print("%-44s median %6.2f s   runs %s   ratio %.2f (target <= 1.5)" % (
+            "trove-lite POST -> replicating replica", smed,
+            " ".join("%.2f" % b for b in seeds), smed / bmed))
         if from_backup:
             print("%-44s %6.2f s   ratio %.2f (no load on the source's disk)" % (
                 "trove-lite POST -> replicating, from a backup", from_backup[0],
                 from_backup[0] / bmed))
+        print_profiles(profiles, base_phases)
         if rates and base_rates:
-            print("%-44s %8.0f tx/s" % ("baseline MariaDB parallel apply (%d threads)"
-                                        % threads, base_rates[0]))
-            print("%-44s %8.0f tx/s   ratio %.2f (target >= 0.9)" % (
-                "trove-lite replica apply", rates[0], rates[0] / base_rates[0]))
-        posts = [("rep-%d" % i, seeds[i], rep) for i, rep in enumerate(replicas)]
-        if from_backup:
-            posts.append(("rep-b", from_backup[0], from_backup[1]))
-        for name, took_all, rep in posts:
-            print("profile of POST %s (%.2f s):" % (name, took_all))
-            for took, step in profile(cp, rep.id):
-                print("    %8s  %s" % ("%.2f s" % took if took is not None else "", step))
+            print("\napply rate, backlog of %d single-row transactions, %d rounds "
+                  "alternating" % (args.backlog, len(rates)))
+            print("%-44s median %8.0f tx/s   rounds %s" % (
+                "raw MariaDB parallel apply (%d threads)" % threads,
+                statistics.median(base_rates), " ".join("%.0f" % r for r in base_rates)))
+            print("%-44s median %8.0f tx/s   rounds %s   ratio %.2f (target >= 0.9)" % (
+                "trove-lite replica apply", statistics.median(rates),
+                " ".join("%.0f" % r for r in rates),
+                statistics.median(rates) / statistics.median(base_rates)))
+            print("%-44s %s" % ("per-round ratios", " ".join(
+                "%.2f" % (t / b) for t, b in zip(rates, base_rates))))
         for took, lost, acked in promotes:
             print("%-44s %6.2f s   %d of %d acknowledged rows lost (target <= 2 s, 0)" % (
                 "trove-lite promote under a writer", took, lost, acked))
     finally:
         from tests.functional.controlplane.conftest import destroy_everything
+        from trove_lite.drivers.endpoint.haproxy import remove_all
         try:
             destroy_everything(cp)
         finally:
+            remove_all(cp.state_dir)    # the set's HAProxy outlives the control plane
             shutil.rmtree(base_dir, ignore_errors=True)
+            raw.close()
 
 
 def _root(cp, instance_id):
@@ -351,7 +452,7 @@ def _root(cp, instance_id):
     return pymysql.connect(unix_socket=sock, user="root", autocommit=True)
 
 
-def trove_apply_rate(cp, trove, source, replica, n):
+def trove_apply_rate(cp, trove, source, replica, n, start):
     """apply_rate of ``replica`` in its set, the set's other replicas' SQL threads
     stopped meanwhile (the baseline has one replica on this machine's 2 cores)."""
     others = [r["id"] for r in trove.instances.get(source.id).replicas
@@ -361,7 +462,7 @@ def trove_apply_rate(cp, trove, source, replica, n):
             conn.cursor().execute("STOP SLAVE SQL_THREAD")
     try:
         with _root(cp, replica.id) as conn, conn.cursor() as cur:
-            return apply_rate(cur, lambda: _connect(source), n, 10_000_000,
+            return apply_rate(cur, lambda: _connect(source), n, start,
                               lambda: _root(cp, source.id))
     finally:
         for rid in others:

@@ -33,6 +33,7 @@ from trove_lite.status import ServiceStatus
 
 LOG = logging.getLogger(__name__)
 PROGRESS_NOTIFY = 0.5   # seconds between heartbeats sent for a restore's progress
+BLOCK_REUSE = 0.5     # seconds a replication block read for the status serves the beat
 
 
 class GuestManager:
@@ -51,6 +52,7 @@ class GuestManager:
         self._lock = threading.RLock()
         self.restore_progress = None  # {"phase", "percent", ...} while restoring
         self._progress_notified = 0.0
+        self._read_block = None  # (when, replication block) read by current_status
         self.early = None  # an EarlyPrepare running the injected request, if any
         self.server_dir = None  # local driver: where the injected request lies
         self.backups = backup_agent.BackupAgent(conf, instance_id, state,
@@ -117,6 +119,7 @@ class GuestManager:
                 st["replication"].get("fenced_reason") or "ejected from its set")
         if status in ServiceStatus.SERVING and role:
             repl = self.replication.status() or {}
+            self._read_block = (time.monotonic(), repl)
             if repl.get("broken"):
                 return ServiceStatus.BLOCKED, repl["broken_reason"]
         return status, None
@@ -137,7 +140,7 @@ class GuestManager:
             LOG.exception("reporting schema migrations failed")
         replication = self.state.read().get("replication")
         if (replication or {}).get("role"):
-            block = self.replication.status()
+            block = self._replication_block()
             if block is not None:
                 block["fenced"] = self.guard.fenced or block.get("role") in (
                     "demoting", "fenced")
@@ -145,6 +148,15 @@ class GuestManager:
         elif replication:
             extra["replication"] = None  # a member that left its set shows no stale block
         return extra
+
+    def _replication_block(self):
+        """The replication block: the one ``current_status`` read for this beat
+        (a heartbeat reads the status, then its extra) if it is at most
+        BLOCK_REUSE s old, else a new read; each read block is used once."""
+        read, self._read_block = self._read_block, None
+        if read is not None and time.monotonic() - read[0] <= BLOCK_REUSE and read[1]:
+            return dict(read[1])
+        return self.replication.status()
 
     def _set_restore_progress(self, progress):
         """Keep the latest progress for the heartbeat; send one at once on a new

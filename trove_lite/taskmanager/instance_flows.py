@@ -7,6 +7,8 @@ taskmanager can be resumed (reconcile.py decides when). Failures end in an
 instance fault row whose message the user sees in ``instance show``.
 """
 
+import concurrent.futures
+import contextvars
 import datetime
 import functools
 import json
@@ -234,6 +236,9 @@ class InstanceFlows:
         t = time.monotonic()
         flow = "restore" if backup_id else "create"
         flavor = self.flavor(inst.flavor_id)
+        # a replica: the source starts its backup for the seed stream now, while
+        # the volume and the guest's queue are made (joined before the server)
+        seed = _in_thread(self._seed_request, inst) if inst.slave_of_id else None
         volume_id = inst.volume_id or self._orphan_volume(inst)
         if inst.volume_size and not volume_id:
             try:
@@ -249,13 +254,6 @@ class InstanceFlows:
                    "users": list(users or []), "root_password": root_password,
                    "overrides": self.configuration_values(inst.configuration_id),
                    "backup": self.backup_info(backup_id, inst.restore_point)}
-        if inst.slave_of_id:
-            prepare["replication"] = self._seed_request(inst)
-            t = self._step(inst, "seed arranged with the source", t)
-            if prepare["replication"].get("seed_backup"):
-                # seeded from the set's stored backup: restored as a restore is
-                backup_id = prepare["replication"]["seed_backup"]
-                prepare["backup"] = self.backup_info(backup_id)
         server_id = self._usable_server(inst.server_id or self._orphan_server(inst))
         if server_id != inst.server_id:
             self.update(inst.id, server_id=server_id, volume_id=volume_id)
@@ -263,6 +261,14 @@ class InstanceFlows:
             self._precreate_guest_queue(inst.id)
             t = self._step(inst, "guest queue declared", t)
             steps.mark(flow, "queue_declared", inst.id)
+        if seed is not None:
+            prepare["replication"] = seed.result()
+            t = self._step(inst, "seed arranged with the source", t)
+            if prepare["replication"].get("seed_backup"):
+                # seeded from the set's stored backup: restored as a restore is
+                backup_id = prepare["replication"]["seed_backup"]
+                prepare["backup"] = self.backup_info(backup_id)
+        if not server_id:
             files = {GUEST_CONF_PATH: self.guest_conf(inst.id),
                      PREPARE_PATH: json.dumps(backup_flows.injectable(prepare))}
             try:
@@ -651,6 +657,16 @@ class InstanceFlows:
         if status not in ServiceStatus.SERVING:
             self.set_service_status(instance_id, ServiceStatus.UNKNOWN,
                                     "status reset by request; waiting for the guest")
+
+
+def _in_thread(fn, *args):
+    """``fn(*args)`` started in a thread of its own (with this thread's context:
+    the request id); its Future."""
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        return pool.submit(contextvars.copy_context().run, fn, *args)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def new_root_password():

@@ -15,14 +15,16 @@ per server: after a promote, binlog-mode replicas start at the coordinates the
 new source reports at the moment it stops replicating, before it takes writes.
 
 Seeding: the source's agent listens on its own address for ONE connection
-carrying a one-time token; after a header frame ``mariadb-backup
---stream=xbstream`` writes into the socket and the replica's ``mbstream -x``
-reads it into the datadir: nothing is staged on disk on either side and the
-data never passes through Python. A failed backup resets the connection; a
+carrying a one-time token and starts ``mariadb-backup --stream=xbstream`` at
+once into a pipe (its start overlaps the replica's boot); after a header frame
+the pipe is spliced into the socket and the replica's ``mbstream -x`` reads it
+into the datadir: nothing is staged on disk on either side and the data never
+passes through Python. A failed backup resets the connection; a
 stream is taken only if mbstream succeeded and the backup's closing files
 arrived. SQL comes from the pure builders at the top.
 """
 
+import fcntl
 import hashlib
 import hmac
 import json
@@ -284,30 +286,59 @@ def _recv_frame(conn):
 class SeedSender:
     """One seed stream offered by a source; serves one connection with the token.
 
-    After the token and the header frame, mariadb-backup writes its xbstream
-    straight into the socket (no copy through Python). Success ends the stream
-    with a normal close; a failed backup with a reset, which the replica's
-    mbstream sees as a read error.
+    The hot backup starts at once, writing into a pipe, so its own start
+    (connecting, scanning the redo log, the first files: 0.2-0.3 s here) overlaps
+    the replica's boot; it blocks on the full pipe until the replica connects.
+    After the token and the header frame the pipe is spliced into the socket
+    (``os.splice``: the data moves in the kernel, never through Python, and
+    nothing is staged on disk). A backup nobody came for within
+    ``PRESTART_WINDOW`` is dropped and a fresh one started when the replica
+    connects (a slow boot must not hold a backup open for minutes). Success
+    ends the stream with a normal close; a failed backup with a reset, which
+    the replica's mbstream sees as a read error.
     """
+
+    PRESTART_WINDOW = 30.0
 
     def __init__(self, server, address, password, timeout=300, data=True):
         self.server, self.password, self.timeout = server, password, timeout
         self.data = data
         self.token = secrets.token_hex(16)
         self.sock = socket.create_server((address, 0))
-        self.sock.settimeout(timeout)
         self.port = self.sock.getsockname()[1]
+        self.strategy = MariaBackupStrategy(server.binaries)
+        self.backup = _PipedBackup(self.strategy, server.config_file) if data else None
         self.thread = threading.Thread(target=self._serve, name="seed-sender", daemon=True)
         self.thread.start()
 
-    def _serve(self):
+    def _accept(self):
+        """The replica's connection; a pre-started backup left waiting past
+        PRESTART_WINDOW is replaced by a fresh one once it comes."""
+        deadline = time.monotonic() + self.timeout
         try:
-            conn, peer = self.sock.accept()
-        except OSError as e:
-            LOG.warning("seed stream on port %d: nobody came (%s)", self.port, e)
-            return
+            if self.backup is not None:
+                self.sock.settimeout(min(self.PRESTART_WINDOW, self.timeout))
+                try:
+                    return self.sock.accept()
+                except socket.timeout:
+                    LOG.info("seed stream on port %d: nobody came within %.0f s; the "
+                             "pre-started backup is dropped", self.port,
+                             self.PRESTART_WINDOW)
+                    self.backup.abort()
+                    self.backup = None
+            self.sock.settimeout(max(0.1, deadline - time.monotonic()))
+            return self.sock.accept()
         finally:
             self.sock.close()
+
+    def _serve(self):
+        try:
+            conn, peer = self._accept()
+        except OSError as e:
+            LOG.warning("seed stream on port %d: nobody came (%s)", self.port, e)
+            if self.backup is not None:
+                self.backup.abort()
+            return
         ok = False
         try:
             conn.settimeout(self.timeout)
@@ -316,29 +347,84 @@ class SeedSender:
                 LOG.warning("seed stream: wrong token from %s; closed", peer)
                 return
             _send_frame(conn, seal_header(self.token, {"password": self.password}))
-            ok, detail = self._stream(conn) if self.data else (True, "password only")
+            if self.data and self.backup is None:
+                self.backup = _PipedBackup(self.strategy, self.server.config_file)
+            ok, detail = self.backup.send(conn) if self.data else (True, "password only")
             LOG.info("seed stream to %s %s", peer, ("finished" if self.data else
                                                      "finished: account only, no data")
                      if ok else "failed: " + detail)
         except (OSError, ReplicationError) as e:
             LOG.warning("seed stream to %s broken: %s", peer, e)
         finally:
+            if self.backup is not None:
+                self.backup.abort()       # no-op once it ended
             if not ok:   # a reset, not an end of stream: the replica must not take it
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
 
-    def _stream(self, conn):
-        strat = MariaBackupStrategy(self.server.binaries)
-        with tempfile.TemporaryDirectory(prefix="trove-lite-seed-") as lsn_dir:
-            stage = strat.backup_stage(self.server.config_file, lsn_dir)
-            conn.setblocking(True)
-            proc = subprocess.Popen(stage.argv, env=stage.env, stdin=subprocess.DEVNULL,
-                                    stdout=conn.fileno(), stderr=subprocess.PIPE)
-            err = proc.communicate()[1].decode(errors="replace")
+
+class _PipedBackup:
+    """``mariadb-backup --stream`` running into a pipe (1 MB where the system
+    allows) until ``send`` splices the pipe into a socket; its log goes to an
+    unlinked temporary file (read for the verdict, never blocks it)."""
+
+    PIPE_SIZE = 1 << 20
+
+    def __init__(self, strategy, config_file):
+        self.strategy = strategy
+        self.lsn_dir = tempfile.TemporaryDirectory(prefix="trove-lite-seed-")
+        self.log = tempfile.TemporaryFile()
+        stage = strategy.backup_stage(config_file, self.lsn_dir.name)
+        self.started = time.monotonic()
+        self.pipe, write_end = os.pipe()
+        try:
+            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, self.PIPE_SIZE)
+        except OSError:
+            pass     # the system's limit is lower: a smaller head start
+        try:
+            self.proc = subprocess.Popen(stage.argv, env=stage.env, stdin=subprocess.DEVNULL,
+                                         stdout=write_end, stderr=self.log)
+        except OSError:
+            os.close(self.pipe)
+            self.log.close()
+            self.lsn_dir.cleanup()
+            raise
+        finally:
+            os.close(write_end)
+
+    def send(self, conn):
+        """Splice the stream into ``conn`` until the backup ends; (ok, detail)."""
+        conn.setblocking(True)
+        waited = time.monotonic() - self.started
+        sent = 0
+        while True:
+            n = os.splice(self.pipe, conn.fileno(), self.PIPE_SIZE)
+            if not n:
+                break
+            sent += n
+        self.proc.wait()
+        self.log.seek(0)
+        err = self.log.read().decode(errors="replace")
+        LOG.info("seed stream: %d bytes sent in %.2f s (backup started %.2f s before "
+                 "the replica connected)", sent, time.monotonic() - self.started - waited,
+                 waited)
         tail = "".join(err.splitlines(True)[-6:]).strip()
-        if proc.returncode != 0 or strat.ok_marker not in err:
-            return False, "%s exited with %s: %s" % (strat.name, proc.returncode, tail)
+        if self.proc.returncode != 0 or self.strategy.ok_marker not in err:
+            return False, "%s exited with %s: %s" % (self.strategy.name,
+                                                     self.proc.returncode, tail)
         return True, "ok"
+
+    def abort(self):
+        """Stop the backup if it still runs and release its pipe, log and
+        directory (idempotent)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.pipe is not None:
+            os.close(self.pipe)
+            self.pipe = None
+            self.log.close()
+            self.lsn_dir.cleanup()
 
 
 def receive_seed(stream, binaries, datadir):
@@ -363,6 +449,7 @@ def receive_seed(stream, binaries, datadir):
             proc = subprocess.Popen(stage.argv, env=stage.env, stdin=conn.fileno(),
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             err = proc.communicate()[1].decode(errors="replace")
+        received = time.monotonic()
         complete = all(os.path.exists(os.path.join(datadir, name))
                        for name in ("xtrabackup_checkpoints", "xtrabackup_info"))
         # mbstream may exit 0 after a read error (seen with a reset connection)
@@ -373,6 +460,7 @@ def receive_seed(stream, binaries, datadir):
                                               "" if complete else ", stream incomplete",
                                               "".join(err.splitlines(True)[-3:]).strip()))
         strat.prepare(datadir)
+        prepared = time.monotonic()
         coords = strat.restored_binlog_info(datadir)
         if not coords:
             raise ReplicationError(reason="the snapshot has no binlog coordinates")
@@ -382,8 +470,9 @@ def receive_seed(stream, binaries, datadir):
             raise
         raise ReplicationError(reason="seeding from %s failed: %s" % (
             stream.get("host"), getattr(e, "message", None) or e))
-    LOG.info("seeded %d bytes from %s in %.1f s at %s", _size(datadir), stream["host"],
-             time.monotonic() - started, coords)
+    LOG.info("seeded %d bytes from %s in %.2f s (stream %.2f s, prepare %.2f s) at %s",
+             _size(datadir), stream["host"], prepared - started, received - started,
+             prepared - received, coords)
     return header["password"], coords
 
 
@@ -703,8 +792,11 @@ class Replication:
         stmts += [change_master(info["source_host"], info["source_port"], info["strategy"],
                                 coords, REPL_USER, self.password()),
                   "SET GLOBAL read_only = ON", "START SLAVE"]
+        started = time.monotonic()
         self._execute(*stmts, log_bin=False)
         self.wait_running()
+        LOG.info("replicating from %s: both threads run %.2f s after CHANGE MASTER",
+                 info["source_host"], time.monotonic() - started)
 
     def wait_running(self, timeout=30):
         """Until both replication threads run (the first report then says so);

@@ -32,6 +32,7 @@ def browser():
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                 "--disable-gpu", "--window-size=1280,1000"):
         opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations show there
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
     driver.implicitly_wait(0)
     try:
@@ -396,6 +397,10 @@ def test_console_schedules_restorable_window_and_schema_migrations(api_env, tena
         assert api_env.recorder.wait_for("create_instance", restored)["backup_id"] == \
             newest_backup
         assert client.instances.get(restored).name == "ledger-restored"
+        # the strict CSP held: nothing the new sections draw was refused
+        refused = [e["message"] for e in browser.get_log("browser")
+                   if "Content Security Policy" in e["message"]]
+        assert refused == []
     finally:
         server.stop()
         server.wait()

@@ -158,7 +158,7 @@ def burst(guests, count, threads=4):
     return count / (time.monotonic() - started)
 
 
-def applied_all(db, count, ids):
+def applied_all(db, count, ids, timeout=300.0):
     """Wait until every guest's last heartbeat of the burst is in the control DB
     (later ones of a guest supersede earlier ones: older ``sent`` is dropped)."""
     from sqlalchemy import select
@@ -168,12 +168,15 @@ def applied_all(db, count, ids):
     for n in range(count):
         last[ids[n % len(ids)]] = "burst-%d" % n
     wanted = set(last.values())
+    deadline = time.monotonic() + timeout
     while True:
         with db.session() as s:
             rows = s.execute(select(models.ServiceStatus.status_description).where(
                 models.ServiceStatus.status_description.like("burst-%"))).scalars().all()
         if wanted <= set(rows):
-            return time.monotonic()
+            return time.monotonic(), 0
+        if time.monotonic() > deadline:     # some were lost (the consumer's log says why)
+            return time.monotonic(), len(wanted - set(rows))
         time.sleep(0.05)
 
 
@@ -188,11 +191,15 @@ def absorb(kind, guests_sealed, args, state_dir, db_url, exchange, db, batch_ms=
     consumer = Consumer(kind, state_dir, db_url, exchange, topic, args.core, args.burst,
                         batch_ms, code)
     cpu0 = consumer.cpu_seconds()
+    lost = 0
     if kind == "noop":
         assert consumer.proc.stdout.readline().strip() == "done"
         finished = time.monotonic()
     else:
-        finished = applied_all(db, args.burst, guests.ids)
+        finished, lost = applied_all(db, args.burst, guests.ids)
+    if lost:
+        print("  %s (%s): %d guests' last heartbeat never reached the control DB" % (
+            kind, code, lost))
     cpu = consumer.cpu_seconds() - cpu0
     return {"per_s": args.burst / (finished - consumer.ready_at), "cast_per_s": cast_per_s,
             "cpu_ms_each": 1000 * cpu / args.burst, "conf": conf, "guests": guests,

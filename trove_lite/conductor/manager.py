@@ -54,6 +54,7 @@ class ConductorManager:
         self.db = db
         self.batch_window = heartbeat_batch_ms / 1000.0
         self._batch_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._batch: list | None = None     # heartbeats waiting for the open batch
 
     def _claim(self, session, instance_id, method, sent):
@@ -99,16 +100,21 @@ class ConductorManager:
             done.wait()
             return
         time.sleep(self.batch_window)
-        with self._batch_lock:
-            self._batch = None
-        try:
-            with self.db.session() as session:
-                self._apply_heartbeats(session, [b[:3] for b in batch])
-        except Exception:
-            LOG.exception("a batch of %d heartbeats was not written", len(batch))
-        finally:
-            for b in batch:
-                b[3].set()
+        # one batch writes at a time: the next one keeps filling meanwhile, and two
+        # transactions of this process never wait on each other's lock (on SQLite
+        # such a wait outlasted the busy timeout on a loaded machine, and the
+        # batch was lost)
+        with self._write_lock:
+            with self._batch_lock:
+                self._batch = None
+            try:
+                with self.db.session() as session:
+                    self._apply_heartbeats(session, [b[:3] for b in batch])
+            except Exception:
+                LOG.exception("a batch of %d heartbeats was not written", len(batch))
+            finally:
+                for b in batch:
+                    b[3].set()
 
     def _apply_heartbeats(self, session, beats):
         """Apply heartbeats in one transaction: per instance the newest one only,

@@ -31,8 +31,10 @@ def cells_matrix():
 def test_every_flow_step_is_a_row_and_every_process_a_column():
     cells = matrix.all_cells()
     assert len(cells) == sum(len(k) for k in steps.FLOW_STEPS.values()) * len(matrix.TARGETS)
-    assert {"create", "delete", "restart", "resize", "backup", "restore"} <= set(
-        steps.FLOW_STEPS)
+    assert {"create", "delete", "restart", "resize", "backup", "restore", "resize_volume",
+            "upgrade", "promote", "eject", "schema_migration"} <= set(steps.FLOW_STEPS)
+    # the guest logs the schema migration's steps: the cell watches its guest.log
+    assert steps.GUEST_FLOWS <= set(steps.FLOW_STEPS)
     # a new step is a new row with no edit of the test
     steps.FLOW_STEPS["create"] += ("new_step",)
     try:

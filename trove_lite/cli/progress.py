@@ -7,7 +7,8 @@ stderr so ``--json`` output stays clean::
 
 A backup's percent is the one its guest reports. An instance task reports no
 percent, so it is the stage the API shows (create: server, address, database
-starting; restart and resize: database going down, coming back). The wait ends
+starting; restart and resize: database going down, coming back; upgrade:
+stopping, rebuilt and starting the new version, checking it). The wait ends
 with a ``CommandError`` (the CLI prints it and exits 1) naming the fault when the
 task fails, or after ``timeout`` seconds.
 """
@@ -22,6 +23,7 @@ WIDTH = 20
 POLL = 0.5
 BACKUP_RUNNING = ("NEW", "BUILDING", "SAVING")
 INSTANCE_FAILED = ("ERROR", "FAILED", "SHUTDOWN")
+SERVING = ("HEALTHY", "RUNNING", None)   # None: an older API that shows no status
 
 
 class Bar:
@@ -56,11 +58,17 @@ class Bar:
             self.stream.flush()
 
 
-def instance_percent(action: str, info: dict) -> float:
-    """The stage an instance's task has reached, as a percent (100 once ACTIVE)."""
+def instance_percent(action: str, info: dict, stopped: bool = False) -> float:
+    """The stage an instance's task has reached, as a percent (100 once ACTIVE).
+
+    ``stopped``: the database was seen down since the wait began (an upgrade:
+    stopping and saving, then the rebuild and the new version starting, then
+    mariadb-upgrade and the version check once it serves again)."""
     status, operating = info.get("status"), info.get("operating_status")
     if status == "ACTIVE":
         return 100.0
+    if action == "upgrade":
+        return 85.0 if stopped and operating in SERVING else 50.0 if stopped else 15.0
     if action == "create":
         return 10.0 + (30.0 if info.get("ip") else 0.0) + (
             30.0 if operating not in (None, "NEW", "BUILDING") else 0.0)
@@ -92,17 +100,19 @@ def wait_instance(cs, instance_id: str, action: str, timeout: float = 600.0,
                   bar: Bar | None = None) -> dict:
     """Until the instance is ACTIVE again; a fault recorded since the wait began (or
     an ERROR status) fails it. Returns the instance's last ``_info``."""
-    seen = {}
+    seen: dict = {}
+    stopped = [False]
     before = (cs.instances.get(instance_id)._info.get("fault") or {}).get("created")
 
     def fetch():
         info = cs.instances.get(instance_id)._info
         seen.update(info)
+        stopped[0] = stopped[0] or info.get("operating_status") not in SERVING
         fault = info.get("fault") or {}
         new_fault = fault.get("message") if fault.get("created") != before else None
         if new_fault is None and info.get("status") in INSTANCE_FAILED:
             new_fault = fault.get("message") or "the instance is %s" % info["status"]
-        return (info.get("status"), instance_percent(action, info), new_fault,
+        return (info.get("status"), instance_percent(action, info, stopped[0]), new_fault,
                 info.get("status") == "ACTIVE")
 
     if action == "create":

@@ -13,8 +13,11 @@ is saved on the volume first, in ``<mount>/upgrade/``::
 
 post_upgrade and rollback_upgrade restore these from the volume (never from the
 local disk, which a real rebuild does not keep), start the server, and
-post_upgrade runs the new version's ``mariadb-upgrade``. finish_upgrade drops
-the saved copy once the taskmanager has seen the new version answer.
+post_upgrade runs the new version's ``mariadb-upgrade``, with the old server's
+``sync_binlog`` and ``innodb_flush_log_at_trx_commit`` relaxed to 0 until it
+ends (a crash then rolls back to the saved copy anyway). finish_upgrade drops
+the saved copy, in the background, once the taskmanager has seen the new
+version answer.
 
 Test hook: a file ``<mount>/.fail-post-upgrade`` (its text is the reason) makes
 the next post_upgrade fail after ``mariadb-upgrade``, once, so tests exercise the

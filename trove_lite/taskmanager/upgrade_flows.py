@@ -27,7 +27,10 @@ the first replica (replication_flows.switchover: zero loss, the endpoints
 move); then the old source, now a replica of the new one. Writes stop once, for
 the switchover. A replica that fails its upgrade is rolled back by its own flow
 and the set procedure stops there, before the switchover: the source never
-changed.
+changed. The set's stage is recorded (``set_upgrades``) before each starts: a
+taskmanager that finds the source UPGRADING with nobody driving it runs the set
+procedure again from that stage (a member cut off mid-hop is resumed by it, the
+reconciler leaves that member alone; a switchover that happened is not redone).
 """
 
 import contextlib

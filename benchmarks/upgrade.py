@@ -9,7 +9,9 @@ with the same images and the same data: slow shutdown of the old mariadbd
 mariadb-upgrade, first successful query. trove-lite: PATCH /instances/{id}
 (python-troveclient ``instances.upgrade``) until the instance is ACTIVE on the
 new version, with a table of ``--rows`` rows on it. Prints the median and max
-per hop and the ratio to the baseline's median (target: at most 1.5).
+per hop and the ratio to the baseline's median (target: at most 1.5); the runs
+alternate which goes first, each prints the machine's load, and the phases of both
+(the taskmanager's steps, the guest's own timings, the raw steps) follow.
 
 Then (unless ``--no-set``) write downtime of a replication set (a 10.11 source
 and two replicas) upgraded to 11.8 under a live writer: the longest time without
@@ -19,6 +21,7 @@ Needs the images (tools/bootstrap.sh builds them).
 """
 
 import argparse
+import glob
 import os
 import re
 import shutil
@@ -39,6 +42,8 @@ from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer  # noqa
 
 HOPS = (("10.5", "10.11"), ("10.11", "11.8"))
 IMAGES = {"10.5": "mariadb-10.5", "11.8": "mariadb-11.8"}
+RAW_PHASES: dict = {}     # phase -> seconds, every raw hop
+GUEST_PHASES: dict = {}   # phase -> seconds, every trove-lite hop (from the guests' logs)
 FILL = ("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(64), n INT, KEY (n))",
         "INSERT INTO t SELECT seq, MD5(seq), seq %% 97 FROM seq_1_to_%d")
 
@@ -69,23 +74,29 @@ def raw_run(rows):
             with server.connect() as conn, conn.cursor() as cur:
                 cur.execute("SET GLOBAL innodb_fast_shutdown = 0")
             server.stop()
+            t1 = time.monotonic()
             server = MariaDBServer(work, binaries=binaries(new),
                                    options={"skip-networking": None})
             server.start()
+            t2 = time.monotonic()
             b = server.binaries
             subprocess.run([b.upgrade_tool, "--socket=" + server.socket, "--user=root",
                             "--silent"], env=b.env(), check=True, capture_output=True)
+            t3 = time.monotonic()
             with server.connect() as conn, conn.cursor() as cur:
                 cur.execute("SELECT COUNT(*) FROM b.t")
                 assert cur.fetchone()[0] == rows
             out["%s -> %s" % (old, new)] = time.monotonic() - t0
+            RAW_PHASES.setdefault("shutdown", []).append(t1 - t0)
+            RAW_PHASES.setdefault("start", []).append(t2 - t1)
+            RAW_PHASES.setdefault("mariadb-upgrade", []).append(t3 - t2)
         server.stop()
         return out
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def trove_run(trove, name, rows):
+def trove_run(trove, name, rows, servers_dir=None):
     """One instance through both hops with the API: {hop: seconds}."""
     inst = trove.instances.create(name, "1", volume={"size": 1}, datastore="mariadb",
                                   datastore_version="10.5")
@@ -103,16 +114,35 @@ def trove_run(trove, name, rows):
         t0 = time.monotonic()
         trove.instances.upgrade(inst.id, new)
         # the task is set before the PATCH answers: ACTIVE now means finished
+        # 0.2 s: every poll is an API request and control DB queries, CPU taken from
+        # the upgrade that the raw side does not pay (at 0.05 s, 20 of them a second)
         done = wait_for_status(trove, inst.id, {"ACTIVE", "ERROR"}, timeout=300,
-                               interval=0.05)
+                               interval=0.2)
         elapsed = time.monotonic() - t0
         if done.status != "ACTIVE" or done.datastore["version"] != new:
             raise RuntimeError("%s -> %s ended %s on %s: %s" % (
                 old, new, done.status, done.datastore["version"],
                 getattr(done, "fault", None)))
         out["%s -> %s" % (old, new)] = elapsed
+    if servers_dir:     # this run's server is the only one left
+        for path in glob.glob(os.path.join(servers_dir, "*", "guest.log")):
+            guest_phases(path)
     trove.instances.delete(inst.id)
     return out
+
+
+def guest_phases(path):
+    """The guest's own timings of each hop (pre_upgrade and post_upgrade lines)."""
+    with open(path) as f:
+        for line in f:
+            m = GUEST_RE.search(line)
+            if m:
+                for name, secs in re.findall(r"([a-z-]+) (\d+\.\d+) s", m.group(2)):
+                    GUEST_PHASES.setdefault("%s: %s" % (m.group(1), name), []).append(
+                        float(secs))
+
+
+GUEST_RE = re.compile(r"(pre_upgrade|post_upgrade): .*\((.*)\)\s*$")
 
 
 def main():
@@ -129,16 +159,25 @@ def main():
                         cp.conf_file, "image_fetch", "mariadb-10.5", "mariadb-11.8"],
                        check=True, capture_output=True)
         trove = cp.client("bench")
+        servers = os.path.join(cp.state_dir, "servers")
         raw_run(100)                       # warm-up: template datadirs, page cache
         trove_run(trove, "warmup", 100)
-        raw, api = [], []
+        RAW_PHASES.clear()
+        GUEST_PHASES.clear()
+        raw, api, loads = [], [], []
         for i in range(args.runs):
-            raw.append(raw_run(args.rows))
-            api.append(trove_run(trove, "bench-%d" % i, args.rows))
-            print("run %d: raw %s | trove-lite %s" % (i + 1, fmt(raw[-1]), fmt(api[-1])),
-                  flush=True)
-        print("\nupgrade hops on %d cores, %d rows, %d runs" % (os.cpu_count(), args.rows,
-                                                               args.runs))
+            # alternate which goes first: a load that drifts over a run hits both alike
+            order = ("raw", "trove") if i % 2 == 0 else ("trove", "raw")
+            loads.append(os.getloadavg()[0])
+            for which in order:
+                if which == "raw":
+                    raw.append(raw_run(args.rows))
+                else:
+                    api.append(trove_run(trove, "bench-%d" % i, args.rows, servers))
+            print("run %d (%s first, load %.1f): raw %s | trove-lite %s" % (
+                i + 1, order[0], loads[-1], fmt(raw[-1]), fmt(api[-1])), flush=True)
+        print("\nupgrade hops on %d cores, %d rows, %d runs, load (1 min) %s" % (
+            os.cpu_count(), args.rows, args.runs, "/".join("%.1f" % x for x in loads)))
         for old, new in HOPS:
             hop = "%s -> %s" % (old, new)
             b = [r[hop] for r in raw]
@@ -148,6 +187,9 @@ def main():
                                                 statistics.median(t), max(t),
                                                 statistics.median(t) / statistics.median(b)))
         phases(os.path.join(base_dir, "aio.log"))
+        for title, table in (("raw phases", RAW_PHASES), ("guest phases", GUEST_PHASES)):
+            print("%s (median over all hops): %s" % (title, ", ".join(
+                "%s %.2f s" % (k, statistics.median(v)) for k, v in table.items())))
         if not args.no_set:
             set_downtime(statistics.median(r["10.11 -> 11.8"] for r in api))
     finally:

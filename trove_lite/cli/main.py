@@ -332,9 +332,14 @@ def do_resize_volume(cs, args):
 
 @command("upgrade", "Upgrades an instance to a newer version of its datastore.",
          arg("instance", help="ID or name of the instance."),
-         arg("datastore_version", help="ID or name of the datastore version."))
+         arg("datastore_version", help="ID or name of the datastore version."),
+         arg("--wait", action="store_true", default=False,
+             help="Wait until it ends, with a progress bar; exit 1 with the fault "
+                  "(a rolled-back upgrade too)."))
 def do_upgrade(cs, args):
-    cs.instances.upgrade(find_instance(cs, args.instance), args.datastore_version)
+    instance = find_instance(cs, args.instance)
+    cs.instances.upgrade(instance, args.datastore_version)
+    return _maybe_wait(cs, args, instance.id, "upgrade")
 
 
 @command("reset-status", "Clears the task of an instance stuck in BUILD or ERROR.",

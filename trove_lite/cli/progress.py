@@ -7,7 +7,8 @@ stderr so ``--json`` output stays clean::
 
 A backup's percent is the one its guest reports. An instance task reports no
 percent, so it is the stage the API shows (create: server, address, database
-starting; restart and resize: database going down, coming back). A restore (a
+starting; restart and resize: database going down, coming back; upgrade:
+stopping, rebuilt and starting the new version, checking it). A restore (a
 create from a backup or to a point in time) also shows the guest's
 ``restore_progress``: its phase beside the status, and its percent within the
 create's stages (``RESTORE_STAGES``), so the bar never goes back. The wait ends
@@ -25,6 +26,7 @@ WIDTH = 20
 POLL = 0.5
 BACKUP_RUNNING = ("NEW", "BUILDING", "SAVING")
 INSTANCE_FAILED = ("ERROR", "FAILED", "SHUTDOWN")
+SERVING = ("HEALTHY", "RUNNING", None)   # None: an older API that shows no status
 
 
 class Bar:
@@ -74,11 +76,17 @@ def restore_stage(info: dict) -> tuple[str, float] | None:
     return restore["phase"], span[0] + (span[1] - span[0]) * done / 100.0
 
 
-def instance_percent(action: str, info: dict) -> float:
-    """The stage an instance's task has reached, as a percent (100 once ACTIVE)."""
+def instance_percent(action: str, info: dict, stopped: bool = False) -> float:
+    """The stage an instance's task has reached, as a percent (100 once ACTIVE).
+
+    ``stopped``: the database was seen down since the wait began (an upgrade:
+    stopping and saving, then the rebuild and the new version starting, then
+    mariadb-upgrade and the version check once it serves again)."""
     status, operating = info.get("status"), info.get("operating_status")
     if status == "ACTIVE":
         return 100.0
+    if action == "upgrade":
+        return 85.0 if stopped and operating in SERVING else 50.0 if stopped else 15.0
     restoring = restore_stage(info) if action == "create" else None
     if restoring:
         return restoring[1]
@@ -113,13 +121,15 @@ def wait_instance(cs, instance_id: str, action: str, timeout: float = 600.0,
                   bar: Bar | None = None) -> dict:
     """Until the instance is ACTIVE again; a fault recorded since the wait began (or
     an ERROR status) fails it. Returns the instance's last ``_info``."""
-    seen = {}
+    seen: dict = {}
     high = {"percent": 0.0}
+    stopped = [False]
     before = (cs.instances.get(instance_id)._info.get("fault") or {}).get("created")
 
     def fetch():
         info = cs.instances.get(instance_id)._info
         seen.update(info)
+        stopped[0] = stopped[0] or info.get("operating_status") not in SERVING
         fault = info.get("fault") or {}
         new_fault = fault.get("message") if fault.get("created") != before else None
         if new_fault is None and info.get("status") in INSTANCE_FAILED:
@@ -128,7 +138,7 @@ def wait_instance(cs, instance_id: str, action: str, timeout: float = 600.0,
         shown = "%s (%s)" % (info.get("status"), restoring[0]) if restoring else \
             info.get("status")
         # the stages only go forward (a restore's phase ends before the server runs)
-        high["percent"] = max(high["percent"], instance_percent(action, info))
+        high["percent"] = max(high["percent"], instance_percent(action, info, stopped[0]))
         return shown, high["percent"], new_fault, info.get("status") == "ACTIVE"
 
     if action == "create":

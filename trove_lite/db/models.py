@@ -168,6 +168,24 @@ class UpgradeProgress(Base):
                                                           onupdate=utcnow)
 
 
+class SetUpgrade(Base):
+    """How far a replication set's upgrade went (taskmanager/upgrade_flows.py),
+    keyed by the source the user asked to upgrade: ``step`` is ``replicas`` (each of
+    ``members``, a JSON list of ids, in turn), ``switchover`` (to ``new_source_id``)
+    or ``old_source``. Each member's own hop has its UpgradeProgress row besides.
+    A taskmanager that finds the source UPGRADING and nobody driving it finishes
+    the set from this step; its members' rows are then resumed by the set."""
+
+    __tablename__ = "set_upgrades"
+    source_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    new_version_id: Mapped[str] = mapped_column(String(36))
+    step: Mapped[str] = mapped_column(String(16))
+    members: Mapped[str] = mapped_column(Text)
+    new_source_id: Mapped[str | None] = mapped_column(String(36))
+    updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow,
+                                                          onupdate=utcnow)
+
+
 class ConfigurationApply(Base):
     """Whether an instance's configuration group reached its server: the API writes
     ``pending`` with a change, the taskmanager ``applied``/``failed`` after asking the

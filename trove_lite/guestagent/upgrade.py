@@ -13,8 +13,11 @@ is saved on the volume first, in ``<mount>/upgrade/``::
 
 post_upgrade and rollback_upgrade restore these from the volume (never from the
 local disk, which a real rebuild does not keep), start the server, and
-post_upgrade runs the new version's ``mariadb-upgrade``. finish_upgrade drops
-the saved copy once the taskmanager has seen the new version answer.
+post_upgrade runs the new version's ``mariadb-upgrade``, with the old server's
+``sync_binlog`` and ``innodb_flush_log_at_trx_commit`` relaxed to 0 until it
+ends (a crash then rolls back to the saved copy anyway). finish_upgrade drops
+the saved copy, in the background, once the taskmanager has seen the new
+version answer.
 
 Test hook: a file ``<mount>/.fail-post-upgrade`` (its text is the reason) makes
 the next post_upgrade fail after ``mariadb-upgrade``, once, so tests exercise the
@@ -83,15 +86,24 @@ class UpgradeAgent:
     def pre_upgrade(self, slow_shutdown=True):
         """Stop the database (cleanly and slowly before a major upgrade), save what
         the instance needs on the volume, unmount it. Returns the upgrade info."""
+        t0 = time.monotonic()
         app = self._make_app()
         server = app.server
         _check_room(server.datadir)
-        if slow_shutdown and server.is_running():
-            # a slow shutdown leaves no undo or change-buffer work for the new version
+        version, durability = None, None
+        if server.is_running():
             with app.connect() as conn, conn.cursor() as cur:
-                cur.execute("SET GLOBAL innodb_fast_shutdown = 0")
-        version = _version(app) if server.is_running() else None
+                if slow_shutdown:
+                    # a slow shutdown leaves no undo or change-buffer work for the new
+                    # version
+                    cur.execute("SET GLOBAL innodb_fast_shutdown = 0")
+                cur.execute("SELECT VERSION(), " + ", ".join(
+                    "@@global.%s" % name for name in RELAXED))
+                version, *values = cur.fetchone()
+                durability = dict(zip(RELAXED, (int(v) for v in values)))
+        t1 = time.monotonic()
         app.stop()
+        t2 = time.monotonic()
         st = self._state.read()
         mount = st["mount_point"]
         save = os.path.join(mount, SAVE_DIR)
@@ -106,13 +118,16 @@ class UpgradeAgent:
         _write_json(os.path.join(save, "guest.json"),
                     {k: v for k, v in st.items() if k not in _PLACEMENT_KEYS})
         _write_json(os.path.join(save, "info.json"), {"version": version})
-        subprocess.run(["cp", "-a", "--sparse=always", server.datadir,
-                        os.path.join(save, "data-before")], check=True)
+        t3 = time.monotonic()
+        copy_datadir(server.datadir, os.path.join(save, "data-before"))
+        t4 = time.monotonic()
         volume_util.unmount(st.get("volume_device"), mount)
         self.rebuild_expected = True
-        LOG.info("pre_upgrade: %s stopped, configuration and datadir copy saved in %s",
-                 version, save)
-        return {"mount_point": mount, "save_dir": save, "version": version}
+        LOG.info("pre_upgrade: %s stopped, configuration and datadir copy saved in %s "
+                 "(check %.2f s, shutdown %.2f s, save %.2f s, copy %.2f s, unmount %.2f s)",
+                 version, save, t1 - t0, t2 - t1, t3 - t2, t4 - t3, time.monotonic() - t4)
+        return {"mount_point": mount, "save_dir": save, "version": version,
+                "durability": durability}
 
     # -- after the rebuild ----------------------------------------------------------
     def post_upgrade(self, upgrade_info, volume_device=None):
@@ -129,9 +144,18 @@ class UpgradeAgent:
             return result
         t0 = time.monotonic()
         app = self._restore(volume_device)
-        app.start(timeout=self.upgrade_timeout)
+        ts = time.monotonic()
+        durability = (upgrade_info or {}).get("durability")
+        # Until mariadb-upgrade is done, a commit need not reach the disk: if the
+        # server crashed now, the upgrade would roll back to the saved datadir, and
+        # every write since would be lost whatever its durability. Measured here,
+        # it cuts the start and mariadb-upgrade by a fifth to a third (their fsyncs).
+        app.start(timeout=self.upgrade_timeout, extra_args=relaxed_args(durability))
         t1 = time.monotonic()
         self._run_upgrade_tool(app.server)
+        if durability:
+            with app.connect() as conn, conn.cursor() as cur:
+                cur.execute(restore_durability_sql(durability))
         t2 = time.monotonic()
         hook = os.path.join(self._state.read()["mount_point"], FAIL_HOOK)
         if os.path.exists(hook):
@@ -141,8 +165,9 @@ class UpgradeAgent:
             raise UpgradeError(reason=reason)
         version = _version(app)
         self.notify()
-        LOG.info("post_upgrade: the server answers as %s (restore and start %.2f s, "
-                 "mariadb-upgrade %.2f s)", version, t1 - t0, t2 - t1)
+        LOG.info("post_upgrade: the server answers as %s (restore %.2f s, start %.2f s, "
+                 "mariadb-upgrade %.2f s, check %.2f s)", version, ts - t0, t1 - ts,
+                 t2 - t1, time.monotonic() - t2)
         return {"version": version}
 
     def rollback_upgrade(self, upgrade_info, volume_device=None):
@@ -164,10 +189,19 @@ class UpgradeAgent:
         return {"version": version}
 
     def finish_upgrade(self):
-        """The upgrade is confirmed: drop the saved copy (it holds a whole datadir)."""
+        """The upgrade is confirmed: drop the saved copy (it holds a whole datadir).
+
+        Renamed at once, deleted in the background: the instance turns ACTIVE
+        without waiting for the delete (1-1.5 s of a hop here), and a next
+        upgrade's save directory is never the one being deleted."""
         mount = self._state.read().get("mount_point")
-        if mount:
-            shutil.rmtree(os.path.join(mount, SAVE_DIR), ignore_errors=True)
+        save = os.path.join(mount, SAVE_DIR) if mount else None
+        if not save or not os.path.isdir(save):
+            return
+        doomed = "%s.done-%d" % (save, time.time_ns())
+        os.rename(save, doomed)
+        threading.Thread(target=shutil.rmtree, args=(doomed,), kwargs={"ignore_errors": True},
+                         name="drop-upgrade-copy", daemon=True).start()
 
     # -- helpers --------------------------------------------------------------------
     def _restore(self, volume_device):
@@ -197,6 +231,31 @@ class UpgradeAgent:
         if proc.returncode != 0:
             raise UpgradeError(reason="mariadb-upgrade failed (%d): %s" % (
                 proc.returncode, (proc.stderr or proc.stdout)[-800:].strip()))
+
+
+# durability settings relaxed while the new version starts and upgrades its datadir
+RELAXED = ("sync_binlog", "innodb_flush_log_at_trx_commit")
+
+
+def relaxed_args(durability):
+    """mariadbd options for the upgrade's start (pure); none when the old server's
+    settings are unknown (it was not running at pre_upgrade)."""
+    if not durability:
+        return ()
+    return tuple("--%s=0" % name.replace("_", "-") for name in RELAXED)
+
+
+def restore_durability_sql(durability):
+    """Put back the settings the old server ran with (pure; values are ints)."""
+    return "SET GLOBAL " + ", ".join("%s = %d" % (name, int(durability[name]))
+                                     for name in RELAXED)
+
+
+def copy_datadir(datadir, target):
+    """The rollback copy: a reflink where the filesystem shares extents (XFS,
+    btrfs: instant, no space until the new version writes), else a sparse copy."""
+    subprocess.run(["cp", "-a", "--reflink=auto", "--sparse=always", datadir, target],
+                   check=True)
 
 
 def _check_room(datadir):

@@ -209,8 +209,10 @@ class GuestAPI:
         return self._call("rollback_upgrade", self.long, "1.2", upgrade_info=upgrade_info,
                           volume_device=volume_device)
 
-    def finish_upgrade(self) -> Any:
-        return self._call("finish_upgrade", self.short, "1.2")
+    def finish_upgrade(self) -> None:
+        """Drop the saved datadir copy. A cast: nothing waits for it, and a lost one
+        leaves the copy until the next upgrade's pre_upgrade replaces it."""
+        self._cast("finish_upgrade", "1.2")
 
     # replication (1.3)
     def enable_as_source(self, strategy: str) -> Any:

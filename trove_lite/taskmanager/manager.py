@@ -8,6 +8,7 @@ taskmanager killed mid-flow never leaves an instance in BUILD forever.
 """
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -207,6 +208,7 @@ class TaskManager:
             requested = set(s.execute(select(models.CreateRequest.instance_id)).scalars())
             upgrading = dict(s.execute(select(models.UpgradeProgress.instance_id,
                                               models.UpgradeProgress.step)).all())
+            set_steps, set_of = self._set_upgrades(s)
         with self._lock:
             driving = set(self._driving)
         elsewhere = self.leases.leased_elsewhere()
@@ -222,7 +224,22 @@ class TaskManager:
             leased_elsewhere=inst.id in elsewhere,
             uptime=time.monotonic() - self._started,
             has_request=inst.id in requested,
-            upgrade_step=upgrading.get(inst.id)) for inst, st in rows]
+            upgrade_step=upgrading.get(inst.id),
+            set_upgrade_step=set_steps.get(inst.id),
+            set_upgrade_of=set_of.get(inst.id)) for inst, st in rows]
+
+    @staticmethod
+    def _set_upgrades(s):
+        """({source: stage}, {member: source}) of the set upgrades whose source is
+        still UPGRADING (a row left by a flow cut off after its end is ignored)."""
+        steps, of = {}, {}
+        for row in s.execute(select(models.SetUpgrade).join(
+                models.Instance, models.Instance.id == models.SetUpgrade.source_id).where(
+                models.Instance.task_status == TaskStatus.UPGRADING,
+                models.Instance.deleted.is_(False))).scalars():
+            steps[row.source_id] = row.step
+            of.update((member, row.source_id) for member in json.loads(row.members))
+        return steps, of
 
     def reconcile(self):
         for check in (self.backups.check_stalled, self.flows.apply_access,

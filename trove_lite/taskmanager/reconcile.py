@@ -26,6 +26,8 @@ class Snapshot(NamedTuple):
     has_request: bool = True    # the create's stored request (users, databases) exists
     upgrade_step: str | None = None  # the step an upgrade reached (upgrade_progress)
     leased_elsewhere: bool = False  # another taskmanager's unexpired flow lease holds it
+    set_upgrade_step: str | None = None  # the stage its set's upgrade reached (set_upgrades)
+    set_upgrade_of: str | None = None  # the UPGRADING source whose set upgrade includes it
 
 
 # A create with no server yet may not have reached any taskmanager: the API
@@ -78,6 +80,13 @@ def decide(s):
             "%d s in" % age if age is not None else "")
     if s.task_status == TaskStatus.DELETING:
         return RESUME_DELETE, "delete was cut off; finishing it"
+    if s.task_status == TaskStatus.UPGRADING and s.set_upgrade_of:
+        # resuming it alone would race the set's flow, which resumes it in its turn
+        return NOTHING, "its replication set's upgrade (source %s) resumes it" % \
+            s.set_upgrade_of
+    if s.task_status == TaskStatus.UPGRADING and s.set_upgrade_step:
+        return RESUME_UPGRADE, "the replication set's upgrade was cut off at stage %s; " \
+                               "resuming the set" % s.set_upgrade_step
     if s.task_status == TaskStatus.UPGRADING and s.upgrade_step:
         # the flow recorded its step: it started, and no flow here drives it now
         return RESUME_UPGRADE, "upgrade was cut off at step %s; resuming it" % s.upgrade_step

@@ -27,7 +27,10 @@ the first replica (replication_flows.switchover: zero loss, the endpoints
 move); then the old source, now a replica of the new one. Writes stop once, for
 the switchover. A replica that fails its upgrade is rolled back by its own flow
 and the set procedure stops there, before the switchover: the source never
-changed.
+changed. The set's stage is recorded (``set_upgrades``) before each starts: a
+taskmanager that finds the source UPGRADING with nobody driving it runs the set
+procedure again from that stage (a member cut off mid-hop is resumed by it, the
+reconciler leaves that member alone; a switchover that happened is not redone).
 """
 
 import contextlib
@@ -86,36 +89,107 @@ class UpgradeFlows:
             self.upgrade_one(instance_id, datastore_version_id)
 
     def upgrade_set(self, source_id: str, datastore_version_id: str) -> None:
-        """Replicas first, one switchover, then the old source (see the module doc)."""
+        """Replicas first, one switchover, then the old source (see the module doc).
+
+        Each stage is recorded (``set_upgrades``) before it starts, so the next
+        taskmanager finishes the set from there (``resume`` -> ``_run_set``)."""
+        members = [r.id for r in self.flows.replication.members(source_id)]
+        with self.flows.db.session() as s:
+            old = s.get(models.SetUpgrade, source_id)
+            if old is not None:
+                s.delete(old)
+                s.flush()
+            s.add(models.SetUpgrade(source_id=source_id, new_version_id=datastore_version_id,
+                                    step="replicas", members=json.dumps(members)))
+        self._run_set(source_id, datastore_version_id, "replicas", members, None)
+
+    def _run_set(self, source_id, version_id, step, members, new_source):
+        """The set procedure from ``step`` on; every stage is repeatable."""
         f = self.flows
         t0 = time.monotonic()
-        replicas = self.flows.replication.members(source_id)
-        for replica in replicas:
-            if replica.datastore_version_id == datastore_version_id:
-                continue          # its user upgraded it already
-            with self.claim(replica.id):
-                f.set_task(replica.id, TaskStatus.UPGRADING)
-                ok = self.upgrade_one(replica.id, datastore_version_id)
-            if not ok:
-                f.add_fault(source_id, "The replication set's upgrade stopped before the "
-                            "switchover: replica %s could not be upgraded (see its fault); "
-                            "the source was not touched" % replica.id)
-                f.set_task(source_id, TaskStatus.NONE)
+        if step == "replicas":
+            for replica_id in members:
+                if not self._upgrade_member(replica_id, version_id):
+                    self._set_failed(source_id, "The replication set's upgrade stopped "
+                                     "before the switchover: replica %s could not be "
+                                     "upgraded (see its fault); the source was not "
+                                     "touched" % replica_id)
+                    return
+            new_source, step = members[0], "switchover"
+            self._set_step(source_id, step, new_source)
+            t0 = f._step(f.load(source_id), "set upgrade: %d replicas upgraded"
+                         % len(members), t0)
+        if step == "switchover":
+            try:
+                if not self._switched_over(source_id, new_source):
+                    with self.claim(new_source):
+                        self.flows.replication.switchover(new_source)
+            except Exception as e:
+                self._set_failed(source_id, "The replication set's upgrade stopped at the "
+                                 "switchover (the replicas run the new version, this "
+                                 "source the old one and still takes the writes): %s"
+                                 % _msg(e))
                 return
-        t = f._step(f.load(source_id), "set upgrade: %d replicas upgraded" % len(replicas), t0)
-        new_source = replicas[0].id
-        try:
-            with self.claim(new_source):
-                self.flows.replication.switchover(new_source)
-        except Exception as e:
-            f.add_fault(source_id, "The replication set's upgrade stopped at the "
-                        "switchover (the replicas run the new version, this source the old "
-                        "one and still takes the writes): %s" % _msg(e))
-            f.set_task(source_id, TaskStatus.NONE)
-            return
-        t = f._step(f.load(source_id), "set upgrade: switched over to %s" % new_source, t)
-        self.upgrade_one(source_id, datastore_version_id)
+            self._set_step(source_id, "old_source", new_source)
+            t0 = f._step(f.load(source_id), "set upgrade: switched over to %s"
+                         % new_source, t0)
+        self._upgrade_member(source_id, version_id, own=True)
+        self._set_done(source_id)
         f._step(f.load(source_id), "set upgrade finished; %s is the source" % new_source, t0)
+
+    def _upgrade_member(self, instance_id, version_id, own=False):
+        """One member's hop, resumed if it was cut off; True when it runs
+        ``version_id`` after it. ``own``: the set's source, driven by this flow."""
+        f = self.flows
+        with f.db.session() as s:
+            cut_off = s.get(models.UpgradeProgress, instance_id) is not None
+        if not cut_off and f.load(instance_id).datastore_version_id == version_id:
+            return True           # upgraded before (by its user, or before the cut)
+        with contextlib.nullcontext() if own else self.claim(instance_id):
+            if cut_off:
+                self._resume_one(instance_id)
+            else:
+                if not own:
+                    f.set_task(instance_id, TaskStatus.UPGRADING)
+                self.upgrade_one(instance_id, version_id)
+        with f.db.session() as s:
+            return (s.get(models.UpgradeProgress, instance_id) is None
+                    and s.get(models.Instance, instance_id).datastore_version_id
+                    == version_id)
+
+    def _switched_over(self, source_id, new_source):
+        new, old = self.flows.load(new_source), self.flows.load(source_id)
+        return new.slave_of_id is None and old.slave_of_id == new.id
+
+    def _set_step(self, source_id, step, new_source):
+        with self.flows.db.session() as s:
+            row = s.get(models.SetUpgrade, source_id)
+            row.step, row.new_source_id = step, new_source
+            row.updated_at = flows_mod.utcnow()
+
+    def _set_done(self, source_id):
+        with self.flows.db.session() as s:
+            row = s.get(models.SetUpgrade, source_id)
+            if row is not None:
+                s.delete(row)
+
+    def _set_failed(self, source_id, fault):
+        self.flows.add_fault(source_id, fault)
+        self._set_done(source_id)
+        self.flows.set_task(source_id, TaskStatus.NONE)
+
+    def resume_set(self, source_id: str) -> bool:
+        """Finish a set upgrade whose taskmanager died; False if there is none."""
+        with self.flows.db.session() as s:
+            row = s.get(models.SetUpgrade, source_id)
+            if row is None:
+                return False
+            args = (row.new_version_id, row.step, json.loads(row.members),
+                    row.new_source_id)
+        LOG.info("instance %s: resuming the replication set's upgrade cut off at step %s",
+                 source_id, args[1])
+        self._run_set(source_id, *args)
+        return True
 
     def upgrade_one(self, instance_id: str, datastore_version_id: str) -> bool:
         """One instance's upgrade; True when it runs the new version after it."""
@@ -204,7 +278,13 @@ class UpgradeFlows:
                 s.delete(row)
 
     def resume(self, instance_id: str) -> None:
-        """Continue an upgrade whose taskmanager died, from the step it reached:
+        """Continue an upgrade whose taskmanager died: the set's, if ``instance_id``
+        is a source whose set upgrade was cut off, else its own (``_resume_one``)."""
+        if not self.resume_set(instance_id):
+            self._resume_one(instance_id)
+
+    def _resume_one(self, instance_id):
+        """Continue one instance's upgrade from the step it reached:
 
         pre_upgrade  the guest was asked to stop: if the database still serves,
                      nothing changed (a fault says the upgrade was cut off); if

@@ -115,3 +115,31 @@ def test_migration_show_wait_draws_the_bar_and_exits_1_when_the_migration_failed
     err = capsys.readouterr().err
     assert "40.0% 400/1000 rows at 200 rows/s, lag 0.2s, ETA 6s RUNNING" in err
     assert "schema migration m1 FAILED: critical-load reached" in err
+
+
+def test_upgrade_wait_follows_the_database_down_and_back_and_fails_on_a_rollback(
+        monkeypatch, capsys):
+    out = io.StringIO()
+    infos = [{"status": "ACTIVE", "operating_status": "HEALTHY"},
+             {"status": "UPGRADE", "operating_status": "HEALTHY"},
+             {"status": "UPGRADE", "operating_status": "SHUTDOWN"},
+             {"status": "UPGRADE", "operating_status": "HEALTHY"},
+             {"status": "ACTIVE", "operating_status": "HEALTHY",
+              "datastore": {"version": "11.8"}}]
+    cs = SimpleNamespace(instances=Seq(infos))
+    assert progress.wait_instance(cs, "i1", "upgrade", bar=progress.Bar(out))[
+        "datastore"]["version"] == "11.8"
+    assert [line.split("]")[1].split("%")[0].strip() for line in
+            out.getvalue().splitlines()] == ["15", "50", "85", "100"]
+    # rolled back: ACTIVE again on the old version, with the fault saying why
+    rolled = {"message": "Upgrade from 10.11 to 11.8 failed and was rolled back: boom",
+              "created": "2026-01-02T00:00:00"}
+    cs = SimpleNamespace(instances=Seq([{"id": "i1", "name": "db"}, {"status": "UPGRADE"},
+                                        {"status": "ACTIVE", "fault": rolled}]))
+    asked = []
+    cs.instances.upgrade = lambda inst, version: asked.append((inst.id, version))
+    monkeypatch.setattr(cli_main, "make_client", lambda endpoint, timeout: cs)
+    monkeypatch.setattr(cli_main, "find_instance", lambda cs_, ref: SimpleNamespace(id="i1"))
+    assert cli_main.main(["upgrade", "db", "11.8", "--wait"]) == 1
+    assert asked == [("i1", "11.8")]
+    assert "failed and was rolled back: boom" in capsys.readouterr().err

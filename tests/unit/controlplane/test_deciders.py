@@ -130,6 +130,24 @@ def test_reconcile_resumes_an_upgrade_that_recorded_its_step():
     assert reconcile.decide(driven)[0] == reconcile.NOTHING
 
 
+def test_reconcile_resumes_a_cut_off_set_upgrade_as_a_set_not_member_by_member():
+    # the source still serves while its replicas upgrade: without the set's stage it
+    # was finished as is (left on the old version, the replicas on the new one)
+    source = snap(task_status="UPGRADING", service_status="HEALTHY",
+                  set_upgrade_step="replicas")
+    action, reason = reconcile.decide(source)
+    assert action == reconcile.RESUME_UPGRADE and "set" in reason
+    # the replica cut off mid-hop is the set flow's to resume, whatever its own step
+    replica = snap(instance_id="r", task_status="UPGRADING", service_status="SHUTDOWN",
+                   upgrade_step="rebuild", set_upgrade_of="i")
+    action, reason = reconcile.decide(replica)
+    assert action == reconcile.NOTHING and "i" in reason
+    # the old source, mid its own hop at the last stage: the set flow resumes it too
+    last = snap(task_status="UPGRADING", upgrade_step="rebuild", set_upgrade_step="old_source")
+    assert reconcile.decide(last)[0] == reconcile.RESUME_UPGRADE
+    assert reconcile.decide(last._replace(driven_here=True))[0] == reconcile.NOTHING
+
+
 def test_an_upgrade_cut_off_before_stopping_counts_as_serving_only_on_a_newer_heartbeat():
     from trove_lite.taskmanager.upgrade_flows import _serving_since
     before, after = NOW - datetime.timedelta(seconds=5), NOW + datetime.timedelta(seconds=1)

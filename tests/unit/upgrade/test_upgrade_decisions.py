@@ -75,3 +75,14 @@ def test_a_shared_groups_copy_is_named_for_its_version_within_the_column():
     assert copy_name("setgrp", "11.8") == "setgrp (11.8)"
     long = copy_name("g" * 255, "10.11")
     assert len(long) == 255 and long.endswith(" (10.11)")
+
+
+def test_the_new_version_starts_relaxed_and_gets_the_old_servers_durability_back():
+    from trove_lite.guestagent.upgrade import relaxed_args, restore_durability_sql
+    old = {"sync_binlog": 1, "innodb_flush_log_at_trx_commit": 2}
+    assert relaxed_args(old) == ("--sync-binlog=0", "--innodb-flush-log-at-trx-commit=0")
+    assert restore_durability_sql(old) == \
+        "SET GLOBAL sync_binlog = 1, innodb_flush_log_at_trx_commit = 2"
+    # the old server was not running at pre_upgrade: its settings are unknown, the new
+    # one starts as its files say
+    assert relaxed_args(None) == ()

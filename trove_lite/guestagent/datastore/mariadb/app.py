@@ -191,10 +191,11 @@ class MariaDBApp:
         return db_specs, user_specs, rendered, overrides
 
     # -- process control ------------------------------------------------------------
-    def start(self, timeout=60):
-        """Start mariadbd (no-op if running) and wait until it answers."""
+    def start(self, timeout=60, extra_args=()):
+        """Start mariadbd (no-op if running) and wait until it answers.
+        ``extra_args``: options for this start only (they win over the files)."""
         self._remove(STOP_MARKER)
-        self.server.start(timeout=timeout)
+        self.server.start(timeout=timeout, extra_args=extra_args)
 
     def stop(self, timeout=60):
         """Stop mariadbd on purpose: status becomes SHUTDOWN, not CRASHED."""

@@ -118,7 +118,7 @@ _OPT_MODULES = [
     "trove_lite.drivers.opts",
     "trove_lite.drivers.storage.opts",
     "trove_lite.api.auth",
-    "trove_lite.backup.opts",
+    "trove_lite.common.backup_opts",
     "trove_lite.instance.replication",
     "trove_lite.logs_opts",
     "trove_lite.taskmanager.ha",
@@ -128,8 +128,8 @@ _OPT_MODULES = [
 # What a guest agent needs beyond its own options: the backup store. Loading
 # the API's and drivers' option modules would import keystonemiddleware and
 # keystoneauth (~0.25 s of every guest's start).
-GUEST_OPT_MODULES = ("trove_lite.drivers.storage.opts", "trove_lite.backup.opts",
-                     "trove_lite.logs_opts")
+GUEST_OPT_MODULES = ("trove_lite.drivers.storage.opts",
+                     "trove_lite.common.backup_opts", "trove_lite.logs_opts")
 
 
 def _module_opts(modules):

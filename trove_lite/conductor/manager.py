@@ -22,7 +22,7 @@ import time
 import oslo_messaging as messaging
 from sqlalchemy import select, tuple_
 
-from trove_lite.backup import binlog
+from trove_lite.datastores import binlog
 from trove_lite.db import models
 from trove_lite.instance import events
 from trove_lite.status import ServiceStatus

@@ -312,7 +312,7 @@ class GuestAPI:
 
     # binlog archive (1.6)
     def start_binlog_archive(self, key):
-        """Cast: hand the guest its instance's archive key (backup/binlog.py
+        """Cast: hand the guest its instance's archive key (datastores/binlog.py
         archive_key, never the tenant's key) sealed to the public key its archiver
         reported (binlog.seal); it archives from then on."""
         self._cast("start_binlog_archive", "1.6", key=key)

@@ -7,7 +7,7 @@ conductor's RPC servers dispatch through a ``SealedEndpoint``; a method added to
 either API or manager is sealed without any change here.
 
 - **Key**: ``instance_key(master, instance_id)``, HKDF-SHA256 of the control
-  plane's master secret (``backup.keys.load_master``) with the instance id, so
+  plane's master secret (``common.master_key.load_master``) with the instance id, so
   the control plane stores nothing new and one guest's key tells nothing about
   another's. The taskmanager injects it at boot in the guest's config
   (``[guest] rpc_key`` in the injected ``guest.conf``, Nova's file injection
@@ -41,6 +41,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from trove_lite.common import master_key
 from trove_lite.exceptions import TroveLiteError
 
 LOG = logging.getLogger(__name__)
@@ -217,8 +218,7 @@ def window_of(conf) -> float:
 
 def control_key_for(conf) -> Callable[[str], bytes]:
     """The control plane's key lookup: any instance's key, from the master secret."""
-    from trove_lite.backup import keys
-    master = keys.load_master(conf)
+    master = master_key.load_master(conf)
     cache = {}
 
     def key_for(instance_id: str) -> bytes:

@@ -17,7 +17,7 @@ import time
 from sqlalchemy import select
 
 from trove_lite import exceptions, logs_opts, quota
-from trove_lite.backup import binlog
+from trove_lite.datastores import binlog
 from trove_lite.common import steps
 from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models

@@ -41,7 +41,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tests.conftest import BINLOG_OPTIONS  # noqa: E402
 from tests.support.net import free_loopback  # noqa: E402
-from trove_lite.backup import binlog, pitr  # noqa: E402
+from trove_lite.backup import pitr  # noqa: E402
+from trove_lite.datastores import binlog  # noqa: E402
 from trove_lite.drivers.storage.local import LocalStorage  # noqa: E402
 from trove_lite.guestagent import pitr_replay  # noqa: E402
 from trove_lite.guestagent.backup import codecs, runner  # noqa: E402

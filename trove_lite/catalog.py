@@ -9,7 +9,10 @@ Lookups accept an id or a name, as Trove does: a datastore ``mariadb`` or its
 UUID, a version ``10.11`` or its UUID, a flavor by id (``str_id``).
 """
 
+from collections.abc import Sequence
+
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from trove_lite.db import models
 from trove_lite.exceptions import BadRequest, NotFound
@@ -52,7 +55,7 @@ class FlavorNotAllowed(BadRequest):
                       "version %(version)s.")
 
 
-def find_datastore(s, id_or_name):
+def find_datastore(s: Session, id_or_name: str) -> models.Datastore:
     row = s.execute(select(models.Datastore).where(
         or_(models.Datastore.id == id_or_name,
             models.Datastore.name == id_or_name))).scalars().first()
@@ -61,11 +64,12 @@ def find_datastore(s, id_or_name):
     return row
 
 
-def list_datastores(s):
+def list_datastores(s: Session) -> Sequence[models.Datastore]:
     return s.execute(select(models.Datastore).order_by(models.Datastore.name)).scalars().all()
 
 
-def list_versions(s, datastore, only_active=True):
+def list_versions(s: Session, datastore: models.Datastore,
+                  only_active: bool = True) -> Sequence[models.DatastoreVersion]:
     q = select(models.DatastoreVersion).where(
         models.DatastoreVersion.datastore_id == datastore.id)
     if only_active:
@@ -73,7 +77,8 @@ def list_versions(s, datastore, only_active=True):
     return s.execute(q.order_by(models.DatastoreVersion.name)).scalars().all()
 
 
-def find_version(s, datastore, id_or_name, version_number=None):
+def find_version(s: Session, datastore: models.Datastore, id_or_name: str,
+                 version_number: str | None = None) -> models.DatastoreVersion:
     """A version of ``datastore`` by id or name (``version_number`` narrows names)."""
     q = select(models.DatastoreVersion).where(
         models.DatastoreVersion.datastore_id == datastore.id,
@@ -87,14 +92,16 @@ def find_version(s, datastore, id_or_name, version_number=None):
     return row
 
 
-def get_version_by_id(s, version_id):
+def get_version_by_id(s: Session, version_id: str) -> models.DatastoreVersion:
     row = s.get(models.DatastoreVersion, version_id)
     if row is None:
         raise DatastoreVersionNotFound(id=version_id)
     return row
 
 
-def resolve_datastore_version(s, ds_ref=None, version_ref=None, version_number=None):
+def resolve_datastore_version(s: Session, ds_ref: str | None = None,
+                              version_ref: str | None = None, version_number: str | None = None
+                              ) -> tuple[models.Datastore, models.DatastoreVersion]:
     """(Datastore, DatastoreVersion) for a create request; the version must be active.
 
     No datastore named: the only registered datastore, or, when a version id is
@@ -124,30 +131,31 @@ def resolve_datastore_version(s, ds_ref=None, version_ref=None, version_number=N
     return datastore, version
 
 
-def find_flavor(s, flavor_id):
+def find_flavor(s: Session, flavor_id: str) -> models.Flavor:
     row = s.get(models.Flavor, str(flavor_id))
     if row is None:
         raise FlavorNotFound(id=flavor_id)
     return row
 
 
-def list_flavors(s):
+def list_flavors(s: Session) -> Sequence[models.Flavor]:
     return s.execute(select(models.Flavor)).scalars().all()
 
 
-def allowed_flavor_ids(s, version):
+def allowed_flavor_ids(s: Session, version: models.DatastoreVersion) -> set[str] | None:
     """Flavor ids restricted to ``version``, or None when every flavor is allowed."""
     ids = s.execute(select(models.DatastoreVersionFlavor.flavor_id).where(
         models.DatastoreVersionFlavor.datastore_version_id == version.id)).scalars().all()
     return set(ids) or None
 
 
-def list_version_flavors(s, version):
+def list_version_flavors(s: Session, version: models.DatastoreVersion) -> list[models.Flavor]:
     allowed = allowed_flavor_ids(s, version)
     return [f for f in list_flavors(s) if allowed is None or f.id in allowed]
 
 
-def check_flavor_allowed(s, flavor, datastore, version):
+def check_flavor_allowed(s: Session, flavor: models.Flavor, datastore: models.Datastore,
+                         version: models.DatastoreVersion) -> None:
     allowed = allowed_flavor_ids(s, version)
     if allowed is not None and flavor.id not in allowed:
         raise FlavorNotAllowed(flavor=flavor.id, datastore=datastore.name,

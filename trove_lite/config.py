@@ -10,6 +10,8 @@ Option modules owned by other parts (drivers, storage, auth) expose their own
 
 import importlib
 import os
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from oslo_config import cfg
 
@@ -102,7 +104,7 @@ QUOTA_OPTS = [
                                                       "unlimited."),
 ]
 
-_OWN = [
+_OWN: list[tuple[str | None, Sequence[cfg.Opt]]] = [
     (None, DEFAULT_OPTS),
     ("database", DATABASE_OPTS),
     ("api", API_OPTS),
@@ -118,7 +120,7 @@ _OPT_MODULES = [
     "trove_lite.drivers.opts",
     "trove_lite.drivers.storage.opts",
     "trove_lite.api.auth",
-    "trove_lite.backup.opts",
+    "trove_lite.common.backup_opts",
     "trove_lite.instance.replication",
     "trove_lite.logs_opts",
     "trove_lite.taskmanager.ha",
@@ -128,18 +130,18 @@ _OPT_MODULES = [
 # What a guest agent needs beyond its own options: the backup store. Loading
 # the API's and drivers' option modules would import keystonemiddleware and
 # keystoneauth (~0.25 s of every guest's start).
-GUEST_OPT_MODULES = ("trove_lite.drivers.storage.opts", "trove_lite.backup.opts",
-                     "trove_lite.logs_opts")
+GUEST_OPT_MODULES = ("trove_lite.drivers.storage.opts",
+                     "trove_lite.common.backup_opts", "trove_lite.logs_opts")
 
 
-def _module_opts(modules):
+def _module_opts(modules: Iterable[str]) -> list[tuple[str | None, list[cfg.Opt]]]:
     out = []
     for name in modules:
         out.extend(importlib.import_module(name).list_opts())
     return out
 
 
-def list_opts(modules=None):
+def list_opts(modules: Iterable[str] | None = None) -> list[tuple[str | None, list[cfg.Opt]]]:
     """Every option (or ours plus those of ``modules``), for oslo-config-generator
     and for registration."""
     own = [(group, list(opts)) for group, opts in _OWN]
@@ -151,7 +153,7 @@ DEFAULT_TRANSPORT_URL = "rabbit://guest:guest@127.0.0.1:5672/"
 DEFAULT_EXCHANGE = "trove_lite"
 
 
-def _messaging_default_opts():
+def _messaging_default_opts() -> list[cfg.Opt]:
     """oslo.messaging's own DEFAULT options (transport_url, control_exchange, ...).
 
     They are registered from oslo.messaging rather than declared again, with our
@@ -163,7 +165,9 @@ def _messaging_default_opts():
     return list(msg_transport._transport_opts)  # noqa: SLF001
 
 
-def make_conf(args=None, config_files=None, overrides=None, cli_opts=(), modules=None):
+def make_conf(args: list[str] | None = None, config_files: Iterable[str] | None = None,
+              overrides: dict[str, Any] | None = None, cli_opts: Iterable[cfg.Opt] = (),
+              modules: Iterable[str] | None = None) -> cfg.ConfigOpts:
     """A fresh ConfigOpts with every option registered and parsed.
 
     ``overrides`` maps ``"group.name"`` (or ``"name"`` for DEFAULT) to a value;
@@ -190,14 +194,14 @@ def make_conf(args=None, config_files=None, overrides=None, cli_opts=(), modules
     return conf
 
 
-def database_url(conf):
+def database_url(conf: cfg.ConfigOpts) -> str:
     if conf.database.connection:
         return conf.database.connection
     os.makedirs(conf.state_dir, exist_ok=True)
     return "sqlite:///" + os.path.join(conf.state_dir, "trove-lite.sqlite")
 
 
-def templates_dir(conf=None):
+def templates_dir(conf: cfg.ConfigOpts | None = None) -> str:
     if conf is not None and conf.guest.templates_dir:
         return conf.guest.templates_dir
     return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),

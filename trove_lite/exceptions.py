@@ -6,6 +6,8 @@ to Trove's fault format ``{"<faultName>": {"code": N, "message": "..."}}``.
 Services raise these; they never build HTTP responses themselves.
 """
 
+from typing import Any
+
 FAULT_NAMES = {
     400: "badRequest",
     401: "unauthorized",
@@ -30,7 +32,7 @@ class TroveLiteError(Exception):
     code = "internal_error"
     message_format = "An unexpected error occurred."
 
-    def __init__(self, message=None, **kwargs):
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
         self.kwargs = kwargs
         if message is None:
             try:
@@ -144,7 +146,7 @@ class RestoreError(TroveLiteError):
     message_format = "%(reason)s"
 
 
-def fault_body(exc):
+def fault_body(exc: BaseException) -> tuple[int, dict]:
     """Trove's fault document for an exception of this hierarchy."""
     status = getattr(exc, "http_status", 500)
     name = FAULT_NAMES.get(status, "instanceFault")

@@ -31,10 +31,10 @@ LOGS_OPTS = [
 ]
 
 
-def list_opts():
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     return [("logs", LOGS_OPTS)]
 
 
-def guest_conf_text(conf):
+def guest_conf_text(conf: cfg.ConfigOpts) -> str:
     """The ``[logs]`` options a guest rotates by, as guest-config text."""
     return "\n[logs]\nmax_size = %d\nkeep = %d\n" % (conf.logs.max_size, conf.logs.keep)

@@ -25,12 +25,15 @@ deleted; a resize that fails after it was accepted keeps the new usage.
 
 import logging
 import uuid
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from oslo_config import cfg
 from sqlalchemy.orm import Session
 
 from trove_lite.db import models
+from trove_lite.db.session import Database
 from trove_lite.exceptions import BadRequest, QuotaExceeded
 
 LOG = logging.getLogger(__name__)
@@ -50,7 +53,8 @@ class QuotaResourceUnknown(BadRequest):
 QuotaOverLimit = QuotaExceeded
 
 
-def over_limit(limits, usage, deltas):
+def over_limit(limits: dict[str, int], usage: dict[str, int],
+               deltas: dict[str, int]) -> list[str]:
     """Pure decision: the resources ``deltas`` would push over their limit (sorted).
 
     ``limits``/``usage``: resource -> int; a negative limit is unlimited; a
@@ -60,7 +64,7 @@ def over_limit(limits, usage, deltas):
                   if d > 0 and limits[r] >= 0 and usage.get(r, 0) + d > limits[r])
 
 
-def validate_limits(values):
+def validate_limits(values: Any) -> dict[str, int]:
     """``{"instances": 5, ...}`` from a PUT body -> {resource: int}; 400 on anything else."""
     if not isinstance(values, dict) or not values:
         raise BadRequest(reason="quotas must be an object of resource: limit")
@@ -79,7 +83,7 @@ class QuotaEngine:
     """Quota checks for one control plane. Methods taking ``s`` work inside the
     caller's session so the check and the caller's write commit together."""
 
-    def __init__(self, conf):
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.defaults = {
             "instances": conf.quota.max_instances_per_tenant,
             "volumes": conf.quota.max_volumes_per_tenant,
@@ -88,7 +92,7 @@ class QuotaEngine:
         }
 
     # -- reads ------------------------------------------------------------------
-    def limits(self, s, tenant_id):
+    def limits(self, s: Session, tenant_id: str) -> dict[str, int]:
         """resource -> limit for the tenant (overrides over defaults)."""
         limits = dict(self.defaults)
         for row in s.execute(select(models.Quota).where(
@@ -97,7 +101,8 @@ class QuotaEngine:
                 limits[row.resource] = row.hard_limit
         return limits
 
-    def usage(self, s, tenant_id, lock=False):
+    def usage(self, s: Session, tenant_id: str,
+              lock: bool = False) -> dict[str, models.QuotaUsage]:
         """resource -> QuotaUsage row, created (counted from existing rows) if missing."""
         rows = self._usage_rows(s, tenant_id, lock=False)
         missing = [r for r in RESOURCES if r not in rows]
@@ -108,13 +113,13 @@ class QuotaEngine:
         return rows
 
     @staticmethod
-    def tracked(s, tenant_id):
+    def tracked(s: Session, tenant_id: str) -> bool:
         """Has the tenant any usage rows yet?"""
         return s.execute(select(models.QuotaUsage.id).where(
             models.QuotaUsage.tenant_id == tenant_id).limit(1)).first() is not None
 
     @staticmethod
-    def _usage_rows(s, tenant_id, lock):
+    def _usage_rows(s: Session, tenant_id: str, lock: bool) -> dict[str, models.QuotaUsage]:
         q = select(models.QuotaUsage).where(models.QuotaUsage.tenant_id == tenant_id)
         if lock:
             # One row is the tenant's mutex: every writer of usage locks it
@@ -130,7 +135,7 @@ class QuotaEngine:
         return {row.resource: row for row in s.execute(q).scalars()}
 
     @staticmethod
-    def _create_usage_rows(s, tenant_id, resources):
+    def _create_usage_rows(s: Session, tenant_id: str, resources: list[str]) -> None:
         """Insert the missing rows; a concurrent creator may win, which is fine.
 
         SQLite: inside the caller's transaction (it holds the only write lock;
@@ -162,7 +167,7 @@ class QuotaEngine:
                 except IntegrityError:
                     LOG.debug("usage row %s/%s created concurrently", tenant_id, resource)
 
-    def show(self, s, tenant_id):
+    def show(self, s: Session, tenant_id: str) -> list[dict]:
         """[{resource, in_use, reserved, limit}] as Trove's mgmt quota API lists them."""
         limits = self.limits(s, tenant_id)
         usage = self.usage(s, tenant_id)
@@ -170,7 +175,7 @@ class QuotaEngine:
                  "limit": limits[r]} for r in RESOURCES]
 
     # -- writes -----------------------------------------------------------------
-    def reserve(self, s, tenant_id, deltas):
+    def reserve(self, s: Session, tenant_id: str, deltas: dict[str, int]) -> None:
         """Add ``deltas`` (resource -> int, may be negative) to the tenant's usage,
         or raise QuotaOverLimit (413) changing nothing. Locks the usage rows
         until the caller's transaction ends."""
@@ -192,7 +197,7 @@ class QuotaEngine:
         for resource, delta in deltas.items():
             rows[resource].in_use = max(0, rows[resource].in_use + delta)
 
-    def set_limits(self, s, tenant_id, values):
+    def set_limits(self, s: Session, tenant_id: str, values: Any) -> dict[str, int]:
         """Store per-tenant limits (validated by :func:`validate_limits`)."""
         existing = {row.resource: row for row in s.execute(select(models.Quota).where(
             models.Quota.tenant_id == tenant_id)).scalars()}
@@ -204,12 +209,12 @@ class QuotaEngine:
         return dict(values)
 
 
-def instance_deltas(volume_size, flavor_ram, sign=1):
+def instance_deltas(volume_size: int | None, flavor_ram: int, sign: int = 1) -> dict[str, int]:
     return {"instances": sign, "volumes": sign * (volume_size or 0),
             "ram": sign * (flavor_ram or 0)}
 
 
-def release_instance(db, conf, instance_id):
+def release_instance(db: Database, conf: cfg.ConfigOpts, instance_id: str) -> bool:
     """Give back a deleted instance's quota (instances, volume GB, RAM), once.
 
     Call after the instance is marked deleted. Idempotent: a second call for the
@@ -242,7 +247,7 @@ def release_instance(db, conf, instance_id):
     return True
 
 
-def _count_existing(s, tenant_id):
+def _count_existing(s: Session, tenant_id: str) -> dict[str, int]:
     """Usage counted from the rows that exist (for a tenant's first usage rows)."""
     live = (models.Instance.tenant_id == tenant_id, models.Instance.deleted.is_(False))
     instances, volumes = s.execute(select(
@@ -250,8 +255,8 @@ def _count_existing(s, tenant_id):
     ).where(*live)).one()
     ram = s.execute(select(func.coalesce(func.sum(models.Flavor.ram), 0)).select_from(
         models.Instance).join(models.Flavor, models.Flavor.id == models.Instance.flavor_id)
-        .where(*live)).scalar()
+        .where(*live)).scalar_one()
     backups = s.execute(select(func.count(models.Backup.id)).where(
-        models.Backup.tenant_id == tenant_id, models.Backup.deleted.is_(False))).scalar()
-    return {"instances": int(instances), "volumes": int(volumes), "ram": int(ram),
+        models.Backup.tenant_id == tenant_id, models.Backup.deleted.is_(False))).scalar_one()
+    return {"instances": int(instances), "volumes": int(volumes or 0), "ram": int(ram),
             "backups": int(backups)}

@@ -69,7 +69,7 @@ class TaskStatus:
                         DETACHING, UPDATING, UPGRADING, LOGGING, BACKING_UP])
 
     @staticmethod
-    def is_error(task):
+    def is_error(task: str) -> bool:
         return task.endswith("_ERROR") or "_ERROR_" in task
 
 
@@ -110,8 +110,8 @@ _SERVICE_DISPLAY = {
 }
 
 
-def display_status(task_status, service_status, backup_running=False,
-                   server_status=None):
+def display_status(task_status: str | None, service_status: str | None,
+                   backup_running: bool = False, server_status: str | None = None) -> str:
     """The ``status`` shown for an instance.
 
     Task first (an operation in progress wins), then an error task, then a
@@ -128,4 +128,4 @@ def display_status(task_status, service_status, backup_running=False,
         return "ERROR"
     if server_status == "SHUTOFF":
         return "SHUTDOWN"
-    return _SERVICE_DISPLAY.get(service_status, "ERROR")
+    return _SERVICE_DISPLAY.get(service_status or "", "ERROR")

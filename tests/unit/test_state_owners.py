@@ -51,3 +51,55 @@ def test_only_the_conductor_writes_service_statuses():
                     writers[rel] = lines
     assert writers == {}
     assert writes_of_service_statuses(os.path.join(ROOT, OWNER)), "the check sees nothing"
+
+
+TASK_COLUMNS = {"task_status", "task_seq", "task_started_at"}
+CLAIM_COLUMNS = {"claimed_task", "claim_seq", "claimed_at"}
+TASKMANAGER = os.path.join("trove_lite", "taskmanager")
+
+
+def writes_of_columns(path, columns):
+    """Lines that set one of ``columns``: a keyword of a call (a row built, an
+    update's values, a helper's fields) or an assignment to an attribute."""
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            found += [node.lineno for kw in node.keywords if kw.arg in columns]
+        targets = (node.targets if isinstance(node, ast.Assign) else
+                   [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+        for target in targets:
+            for t in (target.elts if isinstance(target, ast.Tuple) else [target]):
+                if isinstance(t, ast.Attribute) and t.attr in columns:
+                    found.append(node.lineno)
+    return found
+
+
+def package_files():
+    for dirpath, _dirs, files in os.walk(os.path.join(ROOT, "trove_lite")):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(dirpath, name)
+                yield os.path.relpath(path, ROOT), path
+
+
+def test_only_the_taskmanager_writes_the_task_column():
+    """The API claims a task in its own columns; the taskmanager adopts the claim
+    and alone sets ``task_status`` (db/models.py), and never touches the claim."""
+    outside, claims_inside = {}, {}
+    for rel, path in package_files():
+        if rel == os.path.join("trove_lite", "db", "models.py"):
+            continue
+        if rel.startswith(TASKMANAGER + os.sep):
+            lines = writes_of_columns(path, CLAIM_COLUMNS)
+            if lines:
+                claims_inside[rel] = lines
+        else:
+            lines = writes_of_columns(path, TASK_COLUMNS)
+            if lines:
+                outside[rel] = lines
+    assert outside == {}
+    assert claims_inside == {}
+    assert writes_of_columns(os.path.join(ROOT, TASKMANAGER, "instance_flows.py"),
+                             TASK_COLUMNS), "the check sees nothing"

@@ -98,7 +98,7 @@ class ControlPlaneCollector:
         now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
         with self.db.session() as s:
             rows = s.execute(
-                select(models.Instance.id, models.Instance.task_status,
+                select(models.Instance.id, models.Instance.task,
                        models.ServiceStatus.status, models.ServiceStatus.updated_at,
                        models.ServiceStatus.replication)
                 .outerjoin(models.ServiceStatus,

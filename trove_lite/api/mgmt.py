@@ -42,7 +42,7 @@ def mgmt_instance(snap, links):
     inst = snap.instance
     body = views.instance(snap, links, detailed=True)
     body.update({"tenant_id": inst.tenant_id, "server_id": inst.server_id,
-                 "volume_id": inst.volume_id, "task_description": inst.task_status,
+                 "volume_id": inst.volume_id, "task_description": inst.task,
                  "service_status": snap.service_status, "deleted": bool(inst.deleted),
                  "deleted_at": views.isotime(inst.deleted_at)})
     return body

@@ -2,30 +2,25 @@
 
 A tenant's key is random (32 bytes, URL-safe text: openssl reads it from a pipe
 as a line, so no newline or NUL). It is stored in ``backup_keys`` as a Fernet
-token under the control plane's master key (``[backup] master_key`` or the file
-``<state_dir>/backup-master.key``), handed to the guest in the RPC message of a
-backup or restore, and never appears in the API, in logs or in backup metadata
-(objects carry only a PBKDF2 check value of it: runner.key_check_value).
+token under the control plane's master key (common/master_key.py), handed to the
+guest in the RPC message of a backup or restore, and never appears in the API, in
+logs or in backup metadata (objects carry only a PBKDF2 check value of it: runner.key_check_value).
 
 Only the taskmanager reads keys. All incrementals of a chain use the tenant's
 key, so a chain restores with one key.
 """
 
-import base64
-import hashlib
 import logging
-import os
 import secrets
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken
 from sqlalchemy.exc import IntegrityError
 
-from trove_lite.backup import opts
+from trove_lite.common.master_key import master_fernet
 from trove_lite.db import models
 from trove_lite.exceptions import TroveLiteError
 
 LOG = logging.getLogger(__name__)
-MASTER_FILE = "backup-master.key"
 
 
 class BackupKeyError(TroveLiteError):
@@ -35,38 +30,6 @@ class BackupKeyError(TroveLiteError):
 
 def new_key():
     return secrets.token_urlsafe(32)
-
-
-def load_master(conf):
-    """The master secret: the option, else the state-dir file (made once, 0600)."""
-    opts.register(conf)
-    if conf.backup.master_key:
-        return conf.backup.master_key.encode()
-    path = os.path.join(conf.state_dir, MASTER_FILE)
-    if not os.path.exists(path):
-        # written aside, then linked into place: a process starting at the same time
-        # (API and taskmanager) finds either no file or the whole key, never a part
-        tmp = "%s.%d.tmp" % (path, os.getpid())
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(48))
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
-    with open(path) as f:
-        secret = f.read().strip()
-    if not secret:
-        raise BackupKeyError(reason="the backup master key file %s is empty" % path)
-    return secret.encode()
-
-
-def master_fernet(conf):
-    """A Fernet under the master key: what the control plane encrypts at rest with."""
-    digest = hashlib.sha256(load_master(conf)).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
 
 
 class TenantKeys:

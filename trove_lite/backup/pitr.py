@@ -25,7 +25,7 @@ from typing import Iterable, NamedTuple
 
 from sqlalchemy import select
 
-from trove_lite.backup import binlog
+from trove_lite.datastores import binlog
 from trove_lite.db import models
 from trove_lite.exceptions import BadRequest
 

@@ -14,7 +14,8 @@ import logging
 
 from sqlalchemy import func, select
 
-from trove_lite.backup import opts, schedule_rules
+from trove_lite.backup import schedule_rules
+from trove_lite.common import backup_opts as opts
 from trove_lite.db import models
 from trove_lite.exceptions import BadRequest, NotFound, QuotaExceeded
 from trove_lite.instance.service import InstanceNotFound

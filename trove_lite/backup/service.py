@@ -17,7 +17,7 @@ import logging
 from sqlalchemy import select
 
 from trove_lite import datastores, quota
-from trove_lite.backup import opts
+from trove_lite.common import backup_opts as opts
 from trove_lite.db import models
 from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
 # one class per error code: a restore's missing backup is the same error

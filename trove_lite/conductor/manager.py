@@ -18,12 +18,15 @@ import json
 import logging
 import threading
 import time
+from typing import Any, cast
 
 import oslo_messaging as messaging
 from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 
-from trove_lite.backup import binlog
+from trove_lite.datastores import binlog
 from trove_lite.db import models
+from trove_lite.db.session import Database
 from trove_lite.instance import events
 from trove_lite.status import ServiceStatus
 
@@ -38,7 +41,7 @@ BACKUP_FIELDS = frozenset(["status", "size", "checksum", "location", "progress",
                            "fail_reason", "backup_type"])
 
 
-def should_apply(last_sent, sent):
+def should_apply(last_sent: float | None, sent: float | None) -> tuple[bool, str]:
     """Decide whether a message sent at ``sent`` is newer than what was applied."""
     if sent is None:
         return False, "message has no sent timestamp"
@@ -50,14 +53,15 @@ def should_apply(last_sent, sent):
 class ConductorManager:
     target = messaging.Target(version="1.1")
 
-    def __init__(self, db, heartbeat_batch_ms: float = 0.0) -> None:
+    def __init__(self, db: Database, heartbeat_batch_ms: float = 0.0) -> None:
         self.db = db
         self.batch_window = heartbeat_batch_ms / 1000.0
         self._batch_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._batch: list | None = None     # heartbeats waiting for the open batch
 
-    def _claim(self, session, instance_id, method, sent):
+    def _claim(self, session: Session, instance_id: str, method: str,
+               sent: Any) -> tuple[bool, str]:
         """Take the (instance, method) slot if ``sent`` is newer; return (ok, reason)."""
         row = session.execute(
             select(models.ConductorLastSeen)
@@ -73,7 +77,8 @@ class ConductorManager:
                 row.sent = sent
         return ok, reason
 
-    def heartbeat(self, ctx, instance_id, payload, sent=None):
+    def heartbeat(self, ctx: dict, instance_id: str, payload: dict | None,
+                  sent: float | None = None) -> None:
         status = (payload or {}).get("service_status")
         if status not in ServiceStatus.ALL:
             LOG.warning("heartbeat from %s with unknown status %r dropped", instance_id, status)
@@ -84,7 +89,7 @@ class ConductorManager:
             return
         self._batched(instance_id, payload, sent)
 
-    def _batched(self, instance_id, payload, sent):
+    def _batched(self, instance_id: str, payload: dict | None, sent: float | None) -> None:
         """Group commit: the first heartbeat of a batch waits ``batch_window`` for
         others (each caller is an RPC executor thread), then writes them all in one
         transaction; the others wait for that commit, so a cast returns once its
@@ -93,7 +98,7 @@ class ConductorManager:
             leader = self._batch is None
             if leader:
                 self._batch = []
-            batch = self._batch
+            batch = cast(list, self._batch)
             done = threading.Event()
             batch.append((instance_id, payload, sent, done))
         if not leader:
@@ -116,7 +121,7 @@ class ConductorManager:
                 for b in batch:
                     b[3].set()
 
-    def _apply_heartbeats(self, session, beats):
+    def _apply_heartbeats(self, session: Session, beats: list) -> None:
         """Apply heartbeats in one transaction: per instance the newest one only,
         and only if newer than the last applied (``should_apply``).
 
@@ -125,7 +130,7 @@ class ConductorManager:
         the last-seen stamps (locked) and of the status rows, then executemany
         UPDATEs of both (plain rows, no ORM objects: at a thousand heartbeats a
         second the conductor's core is spent mostly in oslo.messaging)."""
-        newest = {}
+        newest: dict[str, tuple] = {}
         for instance_id, payload, sent in beats:
             have = newest.get(instance_id)
             if have is not None:
@@ -197,7 +202,8 @@ class ConductorManager:
                 self._fail_forgotten_migrations(session, instance_id, payload, sent)
 
     @staticmethod
-    def _fail_forgotten_migrations(session, instance_id, payload, sent):
+    def _fail_forgotten_migrations(session: Session, instance_id: str, payload: dict,
+                                   sent: float | None) -> None:
         """A live migration the guest no longer reports (its state was lost, or it never
         received the start) fails, so none stays RUNNING with nobody running it. One
         created in the last MIGRATION_REPORT_GRACE seconds may not be reported yet."""
@@ -215,7 +221,8 @@ class ConductorManager:
                                    "state was lost or it never started it)")
 
     @staticmethod
-    def _update_migration(session, instance_id, report, sent):
+    def _update_migration(session: Session, instance_id: str, report: dict,
+                          sent: float | None) -> None:
         """One migration's report from a heartbeat; a final migration never changes
         (a heartbeat repeats the final report until the guest forgets it)."""
         status = report.get("status")
@@ -233,7 +240,8 @@ class ConductorManager:
         if status in FINAL_MIGRATION_STATES:
             row.finished = _from_ts(sent)
 
-    def report_status(self, ctx, instance_id, status, description=None, sent=None):
+    def report_status(self, ctx: dict, instance_id: str, status: str,
+                      description: str | None = None, sent: float | None = None) -> None:
         """(1.1) A status the taskmanager learned without the guest; it shares the
         heartbeat's order, so it never overwrites a newer guest report."""
         if status not in ServiceStatus.ALL:
@@ -249,30 +257,32 @@ class ConductorManager:
             if row is not None:
                 _set_status(row, instance_id, status, description, sent)
 
-    def update_backup(self, ctx, instance_id, backup_id, backup_fields, sent=None):
+    def update_backup(self, ctx: dict, instance_id: str, backup_id: str,
+                      backup_fields: dict, sent: float | None = None) -> None:
         if self._update_backup(instance_id, backup_id, backup_fields, sent):
             status = backup_fields["status"]
             events.record(self.db, instance_id, "backup", "backup %s %s%s" % (
                 backup_id, status, ": " + str(backup_fields.get("fail_reason"))
                 if status == "FAILED" else ""))
 
-    def _update_backup(self, instance_id, backup_id, backup_fields, sent):
+    def _update_backup(self, instance_id: str, backup_id: str, backup_fields: dict,
+                       sent: float | None) -> bool:
         """Apply one report; True if it finished the backup (COMPLETED or FAILED)."""
         with self.db.session() as session:
             ok, reason = self._claim(session, backup_id, "update_backup", sent)
             if not ok:
                 LOG.info("backup update for %s dropped: %s", backup_id, reason)
-                return
+                return False
             backup = session.get(models.Backup, backup_id)
             if backup is None or backup.instance_id != instance_id:
                 LOG.warning("backup update for unknown backup %s dropped", backup_id)
-                return
+                return False
             if backup.status in FINISHED_BACKUP_STATES:
                 # e.g. failed by the taskmanager as stalled: a late report must not
                 # revive a backup whose partial objects were removed
                 LOG.info("backup update for %s dropped: it is %s already", backup_id,
                          backup.status)
-                return
+                return False
             for key, value in (backup_fields or {}).items():
                 if key not in BACKUP_FIELDS:
                     continue
@@ -281,8 +291,9 @@ class ConductorManager:
                 setattr(backup, key, value)
             return (backup_fields or {}).get("status") in ("COMPLETED", "FAILED")
 
-    def update_binlog_archive(self, ctx, instance_id, segments=None, status=None,
-                              sent=None):
+    def update_binlog_archive(self, ctx: dict, instance_id: str,
+                              segments: list[dict] | None = None,
+                              status: dict | None = None, sent: float | None = None) -> None:
         """Record archived segments (idempotent, whatever the order: a segment shipped
         again after a guest restart replaces its row) and, if newer than the last
         applied, the archive's state."""
@@ -306,7 +317,8 @@ class ConductorManager:
             row.error = (status.get("error") or None) and str(status["error"])[:1024]
             row.updated_at = _from_ts(sent)
 
-    def report_root(self, ctx, instance_id, user, sent=None):
+    def report_root(self, ctx: dict, instance_id: str, user: str,
+                    sent: float | None = None) -> None:
         with self.db.session() as session:
             ok, reason = self._claim(session, instance_id, "report_root", sent)
             if not ok:
@@ -319,7 +331,7 @@ class ConductorManager:
                 row.user, row.created = user, _from_ts(sent)
 
 
-def record_segment(session, instance_id: str, seg: dict) -> None:
+def record_segment(session: Session, instance_id: str, seg: dict) -> None:
     kind = "gap" if seg.get("kind") == "gap" else "data"
     seq = binlog.file_seq(seg["file"])
     row = session.execute(select(models.BinlogSegment).where(
@@ -341,7 +353,7 @@ def record_segment(session, instance_id: str, seg: dict) -> None:
     if kind == "gap":
         LOG.warning("instance %s: binlog archive gap reported: %s", instance_id,
                     row.detail)
-def _status_row(session, instance_id):
+def _status_row(session: Session, instance_id: str) -> models.ServiceStatus | None:
     """The instance's service_statuses row, created at its first report (None for an
     instance the control plane does not have)."""
     row = session.execute(select(models.ServiceStatus).where(
@@ -352,7 +364,8 @@ def _status_row(session, instance_id):
     return row
 
 
-def _set_status(row, instance_id, status, description, sent):
+def _set_status(row: models.ServiceStatus, instance_id: str, status: str,
+                description: str | None, sent: Any) -> None:
     if row.status != status:
         LOG.info("instance %s service status %s -> %s", instance_id, row.status, status)
     row.status = status
@@ -377,6 +390,7 @@ def _status_values(payload, sent) -> dict:
     return values
 
 
-def _from_ts(ts):
+def _from_ts(ts: Any) -> datetime.datetime:
+    """A sent timestamp that should_apply accepted (never None) as a naive UTC time."""
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).replace(tzinfo=None)
 

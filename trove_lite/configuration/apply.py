@@ -114,7 +114,7 @@ class Applier:
             values = service.load_values(s, configuration_id) if configuration_id else {}
             st = s.execute(select(models.ServiceStatus.status).where(
                 models.ServiceStatus.instance_id == instance_id)).scalar()
-            waiting = service.refuse_apply(inst.task_status, st)
+            waiting = service.refuse_apply(inst.task, st)
         what = "configuration %s" % configuration_id if configuration_id else "detach"
         if waiting:
             with self.db.session() as s:
@@ -162,7 +162,7 @@ class Applier:
         from trove_lite.configuration import service
         with self.db.session() as s:
             return [r.instance_id for r in s.execute(
-                select(models.ConfigurationApply.instance_id, models.Instance.task_status,
+                select(models.ConfigurationApply.instance_id, models.Instance.task,
                        models.ServiceStatus.status)
                 .join(models.ServiceStatus, models.ServiceStatus.instance_id
                       == models.ConfigurationApply.instance_id)
@@ -171,4 +171,4 @@ class Applier:
                 .where(models.ConfigurationApply.state.in_([PENDING, FAILED]),
                        models.Instance.deleted.is_(False),
                        models.ServiceStatus.updated_at > models.ConfigurationApply.updated_at)
-            ) if service.refuse_apply(r.task_status, r.status) is None]
+            ) if service.refuse_apply(r.task, r.status) is None]

@@ -344,7 +344,7 @@ class ConfigurationService:
     def _check_ready(s, inst):
         st = s.execute(select(models.ServiceStatus.status).where(
             models.ServiceStatus.instance_id == inst.id)).scalar()
-        reason = refuse_apply(inst.task_status, st)
+        reason = refuse_apply(inst.task, st)
         if reason:
             raise InstanceNotReady(id=inst.id, reason=reason)
 

@@ -7,7 +7,7 @@ asked for, or ends in ERROR with a fault naming it, never silently degraded.
 
 At rest: users carry only their password hash (the datastore's kind, computed here, at the
 API; no clear user password leaves it), and the whole request is a Fernet token
-under the control plane's master key (trove_lite/backup/keys.py). ``summary``
+under the control plane's master key (trove_lite/common/master_key.py). ``summary``
 names what was requested (no secrets) for a fault that must say what was not
 created. The taskmanager erases the row when the create ends, either way.
 """
@@ -16,8 +16,11 @@ import json
 
 from cryptography.fernet import InvalidToken
 
-from trove_lite.backup import keys
+from oslo_config import cfg
+
+from trove_lite.common.master_key import master_fernet
 from trove_lite.db import models
+from trove_lite.db.session import Database
 from trove_lite.exceptions import TroveLiteError
 from trove_lite.datastores import passwords
 
@@ -40,7 +43,7 @@ def hashed_users(users: list[dict], manager: str | None = None) -> list[dict]:
     return out
 
 
-def summary(databases, users):
+def summary(databases: list[dict], users: list[dict]) -> str:
     parts = []
     if users:
         parts.append("users " + ", ".join("%s@%s" % (u["name"], u.get("host") or "%")
@@ -51,11 +54,13 @@ def summary(databases, users):
 
 
 class CreateRequests:
-    def __init__(self, conf, db):
-        self._fernet = keys.master_fernet(conf)
+    def __init__(self, conf: cfg.ConfigOpts, db: Database) -> None:
+        self._fernet = master_fernet(conf)
         self.db = db
 
-    def row(self, instance_id, databases, users, root_password=None, manager=None):
+    def row(self, instance_id: str, databases: list[dict], users: list[dict],
+            root_password: str | None = None,
+            manager: str | None = None) -> models.CreateRequest:
         """The row to add in the caller's session (users already validated)."""
         users = hashed_users(users, manager)
         payload = {"databases": list(databases), "users": users,
@@ -64,7 +69,7 @@ class CreateRequests:
         return models.CreateRequest(instance_id=instance_id, encrypted=token,
                                     summary=summary(databases, users)[:1024])
 
-    def load(self, instance_id):
+    def load(self, instance_id: str) -> dict | None:
         """{databases, users, root_password} or None when there is no request;
         RequestUnreadable (naming what was requested) if it cannot be decrypted."""
         with self.db.session() as s:
@@ -79,11 +84,11 @@ class CreateRequests:
                                            "cannot be decrypted with this control plane's "
                                            "master key" % what) from None
 
-    def exists(self, instance_id):
+    def exists(self, instance_id: str) -> bool:
         with self.db.session() as s:
             return s.get(models.CreateRequest, instance_id) is not None
 
-    def erase(self, instance_id):
+    def erase(self, instance_id: str) -> None:
         with self.db.session() as s:
             row = s.get(models.CreateRequest, instance_id)
             if row is not None:

@@ -3,6 +3,7 @@
 from sqlalchemy import select
 
 from trove_lite.db import models
+from trove_lite.db.session import Database
 from trove_lite.exceptions import TroveLiteError
 
 
@@ -11,7 +12,7 @@ class NoDeploymentId(TroveLiteError):
     message_format = "%(reason)s"
 
 
-def deployment_id(db):
+def deployment_id(db: Database) -> str:
     """The id; NoDeploymentId if the schema predates it (run db_sync)."""
     try:
         with db.session() as s:

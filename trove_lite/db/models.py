@@ -9,12 +9,17 @@ taskmanager). Owners, table by table:
   heartbeat or the taskmanager's ``report_status``); messages older than the last
   one applied are dropped.
 - ``instances``: the API writes intent (the row, name, access, configuration_id,
-  deleted request) and *claims* a task: NONE -> BUILDING/REBOOTING/... in the
-  transaction that checked no other task runs (a second request gets 409), or
-  NONE on an admin's reset. Every other change of ``task_status``, and
-  ``server_id``, ``volume_id``, ``address``, ``flavor_id``/``volume_size`` after a
-  resize, ``datastore_version_id`` after an upgrade, ``slave_of_id`` and
-  ``deleted``, are the taskmanager's.
+  deleted request) and *claims* a task in its own columns (``claimed_task``,
+  ``claim_seq``, ``claimed_at``): BUILDING with the row, REBOOTING/RESIZING/... in
+  a compare-and-set that checked no other task runs (a second request gets 409),
+  NONE on an admin's reset. The task column (``task_status``, ``task_seq``,
+  ``task_started_at``) is the taskmanager's alone: it adopts the newest claim
+  when a flow starts (or its reconciler does, for a lost cast) and sets every
+  later task; a test walks the code for other writers. Readers use ``task``: a
+  pending claim, else ``task_status``, so a client sees the task right after the
+  202. ``server_id``, ``volume_id``, ``address``, ``flavor_id``/``volume_size``
+  after a resize, ``datastore_version_id`` after an upgrade, ``slave_of_id`` and
+  ``deleted`` are the taskmanager's too.
 - ``instance_faults``, ``replication_endpoints``: the taskmanager.
 - ``configuration_applies``: the API marks ``pending`` with a change; the
   taskmanager records ``applied``/``failed`` after asking the guest.
@@ -36,17 +41,19 @@ taskmanager). Owners, table by table:
 
 import datetime
 import uuid
+from typing import Any
 
 from sqlalchemy import (BigInteger, Boolean, DateTime, Double, Float, ForeignKey, Index, Integer,
-                        String, Text, UniqueConstraint, select)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+                        String, Text, UniqueConstraint, case, select)
+from sqlalchemy.orm import (DeclarativeBase, Mapped, Session, column_property,
+                            mapped_column, relationship)
 
 
-def utcnow():
+def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
-def new_id():
+def new_id() -> str:
     return str(uuid.uuid4())
 
 
@@ -54,7 +61,8 @@ class Base(DeclarativeBase):
     pass
 
 
-def get_owned(s, model, tenant_id, row_id, not_found):
+def get_owned(s: Session, model: Any, tenant_id: str, row_id: str,
+              not_found: Exception) -> Any:
     """The tenant's live (not deleted) row of ``model`` with this id, else raise
     ``not_found``: another tenant's row is indistinguishable from a missing one."""
     row = s.execute(select(model).where(model.id == row_id, model.tenant_id == tenant_id,
@@ -119,8 +127,19 @@ class Instance(Base):
     volume_id: Mapped[str | None] = mapped_column(String(255))
     server_id: Mapped[str | None] = mapped_column(String(255))
     address: Mapped[str | None] = mapped_column(String(255))
+    # The task: the API claims one (claimed_task, claim_seq, claimed_at: the API's
+    # columns, a compare-and-set), the taskmanager adopts the newest claim when its
+    # flow starts (task_status, task_seq, task_started_at: the taskmanager's columns)
+    # and sets every later task. ``task`` is what both read: the pending claim if
+    # there is one, else the taskmanager's task.
     task_status: Mapped[str] = mapped_column(String(32), default="NONE")
     task_started_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    task_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claimed_task: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    claim_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    task: Mapped[str] = column_property(case((claim_seq > task_seq, claimed_task),
+                                             else_=task_status))
     configuration_id: Mapped[str | None] = mapped_column(String(36))
     slave_of_id: Mapped[str | None] = mapped_column(String(36))
     # an ejected replication source: the instance that replaced it (it stays read-only)

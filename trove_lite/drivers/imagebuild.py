@@ -32,10 +32,10 @@ costs nothing. Failures raise ImageBuildError naming the step and its output.
 """
 
 import dataclasses
-import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
 from trove_lite.drivers import localutil
@@ -46,8 +46,6 @@ DEFAULT_CACHE = "/var/cache/trove-lite/images"
 MIRROR = "http://deb.debian.org/debian"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 LIB_DIR = "usr/lib/x86_64-linux-gnu"
-TOOLS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
-                         "tools")
 
 
 class ImageBuildError(DriverError):
@@ -251,49 +249,12 @@ def mysql_spec(tree: str, share: str) -> dict:
 
 
 def write_rules(image_id, spec, path, work):
-    """Rules for this version from its own variables (throw-away server)."""
-    from trove_lite.datastores.base import binaries_from_spec
-    from trove_lite.guestagent.state import server_class
-    gen = _gen_tool()
-    binaries = binaries_from_spec(spec)
-    server = server_class(binaries)(os.path.join(work, "rules-server"), binaries=binaries,
-                                    options={"skip-networking": None})
-    try:
-        server.initialize()
-        server.start()
-        conn = server.connect()
-        try:
-            rules = (_mysql_rules(conn, gen) if binaries.datastore == "mysql"
-                     else _mariadb_rules(conn, gen))
-        finally:
-            conn.close()
-    except Exception as exc:
-        raise ImageBuildError(image=image_id, step="rules", reason=str(exc)) from exc
-    finally:
-        server.destroy()
-    with open(path, "w") as f:
-        f.write(gen.render(rules))
-
-
-def _mariadb_rules(conn, gen) -> list:
-    with conn.cursor() as cur:
-        cur.execute("SELECT LOWER(VARIABLE_NAME) FROM information_schema.SYSTEM_VARIABLES")
-        known = {r[0] for r in cur.fetchall()}
-    # the curated list is 10.11's; a variable this version lacks is left out
-    return gen.read_rules(conn, [n for n in gen.PARAMETERS if n in known])[1]
-
-
-def _mysql_rules(conn, gen) -> list:
-    from trove_lite.datastores.mysql import rules as mysql_rules
-    return mysql_rules.read_rules(conn, gen.OVERRIDES)[1]
-
-
-def _gen_tool():
-    spec = importlib.util.spec_from_file_location(
-        "gen_validation_rules", os.path.join(TOOLS_DIR, "gen_validation_rules.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Rules for this version from its own variables: the guest's probe starts a
+    throw-away server in a process of its own (guestagent/rules_probe.py)."""
+    spec_path = os.path.join(work, "rules-spec.json")
+    localutil.write_json(spec_path, spec)
+    _run(image_id, "rules", [sys.executable, "-m", "trove_lite.guestagent.rules_probe",
+                             spec_path, path, work])
 
 
 def _is_elf(path):
@@ -312,7 +273,6 @@ def _run(image_id, step, cmd, **kw):
 def main(argv=None):
     """``python -m trove_lite.drivers.imagebuild IMAGE_ID...``: fill the cache only
     (bootstrap); ``trove-lite-manage image_fetch`` also registers the version."""
-    import sys
     ids = list(sys.argv[1:] if argv is None else argv) or sorted(RECIPES)
     try:
         for image_id in ids:

@@ -9,6 +9,7 @@ keystoneauth1 auth and session options shared by the Nova and Cinder drivers
 """
 
 import copy
+from collections.abc import Sequence
 
 from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
@@ -89,7 +90,7 @@ CINDER_OPTS = [
 ]
 
 
-def _auth_opts():
+def _auth_opts() -> list[cfg.Opt]:
     """keystoneauth1's common auth and session options plus the password plugin's.
 
     The plugin's options are copies marked optional: the whole set is registered
@@ -107,7 +108,7 @@ def _auth_opts():
     return opts
 
 
-def list_opts():
+def list_opts() -> list[tuple[str, Sequence[cfg.Opt]]]:
     return [
         ("drivers", DRIVERS_OPTS),
         ("local_compute", LOCAL_COMPUTE_OPTS),

@@ -24,7 +24,7 @@ read to its end the archiver moves on. When everything is shipped it reports
 archived; with ``sync_binlog = 1`` a commit is in the file before the client is
 answered).
 
-Key: the per-instance archive key (backup/binlog.py ``archive_key``) arrives by
+Key: the per-instance archive key (datastores/binlog.py ``archive_key``) arrives by
 RPC (``start_binlog_archive``) sealed to the public key the archiver reports with
 ``needs_key`` (its private half lives only in this process), and is kept only in
 memory; after an agent restart the archiver reports ``needs_key`` with a new
@@ -38,7 +38,7 @@ import os
 import threading
 import time
 
-from trove_lite.backup import binlog
+from trove_lite.datastores import binlog
 
 LOG = logging.getLogger(__name__)
 STATE_KEY = "binlog_archive"

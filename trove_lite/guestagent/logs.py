@@ -33,12 +33,11 @@ import threading
 
 import pymysql
 
-from trove_lite.exceptions import BadRequest, NotFound
+from trove_lite.datastores.logs import LOG_TYPES, SYS, USER, check_name
+from trove_lite.exceptions import BadRequest
 
 LOG = logging.getLogger(__name__)
 
-USER, SYS = "USER", "SYS"
-LOG_TYPES = {"general": USER, "slow_query": USER, "error": SYS, "guest": SYS}
 # USER log -> (server switch variable, file variable, file name, flush statement)
 _USER_VARS = {
     "general": ("general_log", "general_log_file", "general.log", "FLUSH GENERAL LOGS"),
@@ -87,13 +86,6 @@ def redact(data):
         done = end
     out.append(data[done:])
     return b"".join(out)
-
-
-def check_name(name):
-    if name not in LOG_TYPES:
-        raise NotFound(message="Log %s does not exist; logs are %s."
-                       % (name, ", ".join(sorted(LOG_TYPES))))
-    return name
 
 
 def render_conf(enabled, paths):

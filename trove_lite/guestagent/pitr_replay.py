@@ -6,7 +6,7 @@ segments from the start of the backup's binlog file, the backup's binlog
 position, the stop second and the source's archive key (it crosses the bus
 sealed to this guest's archiver key pair; the manager opens it). The segments are
 downloaded (verified), decrypted and joined into the binlog files in a private
-work directory on the volume; their events are parsed (backup/binlog.py) to find
+work directory on the volume; their events are parsed (datastores/binlog.py) to find
 the exact stop position (the start of the first transaction newer than the stop
 second: no ``--stop-datetime``, which has second granularity in the local time
 zone), and ``mariadb-binlog --start-position --stop-position | mariadb`` applies
@@ -22,7 +22,7 @@ import time
 from bisect import bisect_right
 
 from trove_lite import exceptions
-from trove_lite.backup import binlog
+from trove_lite.datastores import binlog
 from trove_lite.drivers.storage import base as storage_base
 from trove_lite.guestagent.backup.pipeline import Pipeline, PipelineError, Stage, io_counter
 

@@ -94,7 +94,7 @@ class GuestAdminService:
                           action: str) -> tuple[object, str]:
         """(GuestAPI, datastore manager): the manager decides the password hash."""
         snap = self.instances.get(tenant_id, instance_id)
-        reason = refuse_guest_call(snap.instance.task_status, snap.service_status)
+        reason = refuse_guest_call(snap.instance.task, snap.service_status)
         if reason is not None:
             raise InstanceNotActive(id=instance_id, status=snap.status, action=action,
                                     message="Instance %s is not available for %s: %s "

@@ -50,9 +50,9 @@ import swiftclient
 from swiftclient import exceptions as swift_exc
 
 from trove_lite.backup.keys import TenantKeys
+from trove_lite.datastores.logs import LOG_TYPES, SYS, check_name
 from trove_lite.drivers import storage as storage_drivers
 from trove_lite.exceptions import BadRequest, Forbidden, NotFound, TroveLiteError
-from trove_lite.guestagent.logs import LOG_TYPES, SYS, check_name
 
 LOG = logging.getLogger(__name__)
 OBJECT_FORMAT = "log-%06d"

@@ -190,7 +190,7 @@ def create_replicas(service, ctx, tenant_id, req, replica_of, replica_count):
         source = find_owned(s, tenant_id, replica_of,
                             inst_service.InstanceNotFound(id=replica_of))
         st = _service(s, source.id)
-        reason = refuse_as_source(source.task_status, st.status if st else None,
+        reason = refuse_as_source(source.task, st.status if st else None,
                                   source.slave_of_id)
         if reason:
             raise ReplicationRefused(reason="Instance %s cannot be a replication source: "
@@ -220,8 +220,8 @@ def create_replicas(service, ctx, tenant_id, req, replica_of, replica_count):
                 id=models.new_id(), name=req.name if i == 0 else "%s-%d" % (req.name, i + 1),
                 tenant_id=tenant_id, flavor_id=flavor.id,
                 datastore_version_id=version.id, volume_size=size,
-                volume_type=req.volume_type, task_status=TaskStatus.BUILDING,
-                task_started_at=now, region_id=service.conf.region,
+                volume_type=req.volume_type, region_id=service.conf.region,
+                claimed_task=TaskStatus.BUILDING, claimed_at=now, claim_seq=1,
                 slave_of_id=source.id, access=json.dumps(req.access)
                 if req.access is not None else None, created=now, updated=now)
             s.add(inst)
@@ -259,9 +259,9 @@ def start_eject(service, ctx, tenant_id, instance_id):
             raise ReplicationRefused(reason="Cannot eject the source of %s: %s."
                                             % (instance_id, reason))
     service._start_task(tenant_id, instance_id, "eject_replica_source", TaskStatus.EJECTING,
-                        _bad_request(lambda snap: None if snap.instance.task_status
+                        _bad_request(lambda snap: None if snap.instance.task
                                      == TaskStatus.NONE else "task status was %s"
-                                     % snap.instance.task_status))
+                                     % snap.instance.task))
     service._cast("eject_replica_source", ctx, instance_id)
 
 

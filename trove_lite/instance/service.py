@@ -9,9 +9,11 @@ not reported as a failed request.
 Order in every write path: validate everything first (nothing is written when
 a check fails), then change the rows in ONE transaction, then cast.
 
-Concurrency: starting a task is a conditional UPDATE (``WHERE task_status =
-<the value we decided on>``); a request that lost the race gets 409, on SQLite
-and MariaDB alike.
+Concurrency: starting a task is a claim, a conditional UPDATE of the API's own
+columns (``claimed_task``, ``claim_seq``) ``WHERE`` the task and the claim are
+still the ones we decided on; a request that lost the race gets 409, on SQLite
+and MariaDB alike. The taskmanager adopts the claim when its flow starts and is
+the only writer of ``task_status``; ``Instance.task`` shows the claim until then.
 """
 
 import dataclasses
@@ -100,11 +102,18 @@ class InstanceSnapshot:
 
     @property
     def status(self):
-        return display_status(self.instance.task_status, self.service_status,
+        return display_status(self.instance.task, self.service_status,
                               self.backup_running)
 
 
 # -- pure decisions -----------------------------------------------------------
+
+def _claim_none(inst):
+    """Claim NONE on a loaded row (an admin's reset): shown at once, adopted by the
+    taskmanager; the newest claim wins over any older one still pending."""
+    inst.claimed_task, inst.claimed_at = TaskStatus.NONE, None
+    inst.claim_seq = max(inst.claim_seq, inst.task_seq) + 1
+
 
 def refuse_action(task_status, service_status, backup_running):
     """Why restart/resize may not start now (None when it may)."""
@@ -246,8 +255,8 @@ class InstanceService:
             inst = models.Instance(
                 id=models.new_id(), name=req.name, tenant_id=tenant_id,
                 flavor_id=flavor.id, datastore_version_id=version.id, volume_size=size,
-                volume_type=req.volume_type, task_status=TaskStatus.BUILDING,
-                task_started_at=now, region_id=self.conf.region,
+                volume_type=req.volume_type, region_id=self.conf.region,
+                claimed_task=TaskStatus.BUILDING, claimed_at=now, claim_seq=1,
                 restore_backup_id=backup_id, configuration_id=configuration_id,
                 restore_point=restore_point,
                 access=json.dumps(req.access) if req.access is not None else None,
@@ -320,7 +329,7 @@ class InstanceService:
     def delete(self, ctx, tenant_id, instance_id):
         replication.refuse_delete_source(self, tenant_id, instance_id)
         self._start_task(tenant_id, instance_id, "delete", TaskStatus.DELETING,
-                         lambda snap: refuse_delete(snap.instance.task_status))
+                         lambda snap: refuse_delete(snap.instance.task))
         self._cast("delete_instance", ctx, instance_id)
 
     def restart(self, ctx, tenant_id, instance_id):
@@ -377,12 +386,12 @@ class InstanceService:
             self._cast("reboot_instance", ctx, instance_id)
 
     def reset_task_status(self, tenant_id, instance_id):
-        """mgmt reset-task-status: the task becomes NONE, nothing else changes."""
+        """mgmt reset-task-status: the task becomes NONE, nothing else changes (a
+        claim of NONE: the taskmanager's reconciler adopts it)."""
         with self.db.session() as s:
             inst = self._load(s, tenant_id, instance_id)
-            LOG.info("instance %s: task %s reset to NONE", instance_id, inst.task_status)
-            inst.task_status = TaskStatus.NONE
-            inst.task_started_at = None
+            LOG.info("instance %s: task %s reset to NONE", instance_id, inst.task)
+            _claim_none(inst)
 
     def reset_status(self, ctx, tenant_id, instance_id):
         """Clear the task now (so a delete may follow at once), then tell the taskmanager.
@@ -392,14 +401,12 @@ class InstanceService:
         serving database; the guest's next heartbeat sets the real one.
         """
         with self.db.session() as s:
-            inst = self._load(s, tenant_id, instance_id)
-            inst.task_status = TaskStatus.NONE
-            inst.task_started_at = None
+            _claim_none(self._load(s, tenant_id, instance_id))
         self._cast("reset_status", ctx, instance_id)
 
     @staticmethod
     def _refuse_action(snap):
-        return refuse_action(snap.instance.task_status, snap.service_status,
+        return refuse_action(snap.instance.task, snap.service_status,
                              snap.backup_running)
 
     def _start_task(self, tenant_id, instance_id, action, new_task, refuse, reserve=None):
@@ -411,22 +418,25 @@ class InstanceService:
             snap = self._snapshots(s, [self._load(s, tenant_id, instance_id)])[0]
             reason = refuse(snap)
             if reason is not None:
-                if snap.instance.task_status in TaskStatus.ACTIVE:
+                if snap.instance.task in TaskStatus.ACTIVE:
                     raise TaskInProgress(id=instance_id, action=action,
-                                         task=snap.instance.task_status)
+                                         task=snap.instance.task)
                 raise InstanceNotActive(id=instance_id, status=snap.status, action=action,
                                         message="Instance %s is not available for %s: %s."
                                                 % (instance_id, action, reason))
             if reserve is not None:
                 reserve(s, snap)
+            inst = snap.instance
             res = s.execute(update(models.Instance).where(
                 models.Instance.id == instance_id,
-                models.Instance.task_status == snap.instance.task_status).values(
-                task_status=new_task, task_started_at=models.utcnow(),
-                updated=models.utcnow()))
+                models.Instance.task_status == inst.task_status,
+                models.Instance.task_seq == inst.task_seq,
+                models.Instance.claim_seq == inst.claim_seq).values(
+                claim_seq=inst.claim_seq + 1, claimed_task=new_task,
+                claimed_at=models.utcnow(), updated=models.utcnow()))
             if res.rowcount != 1:
                 raise TaskInProgress(id=instance_id, action=action, task="changing")
-        LOG.info("instance %s: %s requested (task %s)", instance_id, action, new_task)
+        LOG.info("instance %s: %s requested (task %s claimed)", instance_id, action, new_task)
         return snap
 
     def _cast(self, method, ctx, instance_id, **kwargs):

@@ -88,7 +88,7 @@ def _replicas(service, s, source_id):
     for snap in service._snapshots(s, rows):
         v = s.get(models.DatastoreVersion, snap.instance.datastore_version_id)
         out.append({"id": snap.instance.id, "status": snap.status,
-                    "task_status": snap.instance.task_status,
+                    "task_status": snap.instance.task,
                     "version": v.version or v.name, "name": v.name,
                     "configuration_id": snap.instance.configuration_id})
     return out

@@ -43,17 +43,17 @@ class RequestContext:
     request_id: str = dataclasses.field(
         default_factory=lambda: "req-" + str(uuid.uuid4()))
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d.pop("auth_token")  # never put tokens on the bus
         return d
 
     @classmethod
-    def from_dict(cls, d):
+    def from_dict(cls, d: dict | None) -> "RequestContext":
         d = dict(d or {})
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in fields})
 
     @classmethod
-    def admin(cls):
+    def admin(cls) -> "RequestContext":
         return cls(project_id=None, user_id="trove-lite", roles=["admin"], is_admin=True)

@@ -20,6 +20,7 @@ lists.
 from typing import Any, Iterable, Sequence
 
 import oslo_messaging as messaging
+from oslo_config import cfg
 
 from trove_lite import exceptions
 from trove_lite.rpc import sealed, transport
@@ -27,7 +28,7 @@ from trove_lite.rpc import sealed, transport
 VERSION = "1.10"
 
 
-def guest_topic(instance_id):
+def guest_topic(instance_id: str) -> str:
     return "guestagent.%s" % instance_id
 
 
@@ -38,7 +39,7 @@ _PASS_THROUGH = {cls.__name__: cls for cls in (
 
 
 class GuestAPI:
-    def __init__(self, conf, instance_id):
+    def __init__(self, conf: cfg.ConfigOpts, instance_id: str) -> None:
         self.instance_id = instance_id
         self.short = conf.guest.rpc_short_timeout
         self.long = conf.guest.rpc_long_timeout
@@ -49,7 +50,7 @@ class GuestAPI:
             sealed.control_key_for(conf)(instance_id), instance_id, sealed.TO_GUEST,
             sealed.window_of(conf))
 
-    def _call(self, method, timeout, version="1.0", **kwargs):
+    def _call(self, method: str, timeout: float, version: str = "1.0", **kwargs: Any) -> Any:
         cctxt = self._client.prepare(version=version, timeout=timeout)
         try:
             return cctxt.call({}, method, **kwargs)
@@ -63,7 +64,7 @@ class GuestAPI:
             raise exceptions.GuestError(instance_id=self.instance_id, method=method,
                                         reason=e.value)
 
-    def _cast(self, method, version="1.0", **kwargs):
+    def _cast(self, method: str, version: str = "1.0", **kwargs: Any) -> None:
         self._client.prepare(version=version).cast({}, method, **kwargs)
 
     # lifecycle (1.0)
@@ -219,22 +220,22 @@ class GuestAPI:
         """Replication account, heartbeat writer, source role (idempotent)."""
         return self._call("enable_as_source", self.short, "1.3", strategy=strategy)
 
-    def offer_seed(self, data=True):
+    def offer_seed(self, data: bool = True) -> Any:
         """{host, port, token} of a one-connection hot-backup stream for a new replica;
         ``data`` False: only the set's account password (seed from a stored backup)."""
         if data:
             return self._call("offer_seed", self.short, "1.3")
         return self._call("offer_seed", self.short, "1.7", data=False)
 
-    def binlogs_cover(self, gtid_pos):
+    def binlogs_cover(self, gtid_pos: str) -> Any:
         """True if this server's binlogs hold every transaction after ``gtid_pos``."""
         return self._call("binlogs_cover", self.short, "1.7", gtid_pos=gtid_pos)
 
-    def fence(self, reason, replaced_by=None):
+    def fence(self, reason: str, replaced_by: str | None = None) -> None:
         """Cast (waits in the queue of a dead guest): read-only, no heartbeat."""
         self._cast("fence", "1.7", reason=reason, replaced_by=replaced_by)
 
-    def open_source(self):
+    def open_source(self) -> None:
         """Cast: a source whose agent came back holding writes may take them again."""
         self._cast("open_source", "1.7")
 
@@ -285,7 +286,8 @@ class GuestAPI:
                           limit=limit, file_id=file_id)
 
     # high availability (1.5)
-    def set_durability(self, durability, timeout_ms, fence_after=None):
+    def set_durability(self, durability: str, timeout_ms: int,
+                       fence_after: float | None = None) -> Any:
         """Semi-sync (``semisync``) or ``async`` for this member's replication role;
         ``fence_after``: seconds a semi-sync source without replicas keeps
         accepting writes before it fences itself (1.9)."""
@@ -296,42 +298,43 @@ class GuestAPI:
                           timeout_ms=timeout_ms, fence_after=fence_after)
 
     # failover and rejoin (1.9)
-    def gtid_state(self):
+    def gtid_state(self) -> Any:
         """{gtid_binlog_state, gtid_binlog_pos, gtid_slave_pos, read_only}."""
         return self._call("gtid_state", self.short, "1.9")
 
-    def ha_fence_soon(self, term=None):
+    def ha_fence_soon(self, term: int | None = None) -> None:
         """The same, cast: a failover does not wait for a guest that may be dead."""
         self._cast("ha_fence", "1.9", term=term)
 
-    def ha_reseed(self, replication):
+    def ha_reseed(self, replication: dict) -> Any:
         """A fenced former source discards its datadir and is seeded as a replica."""
         return self._call("ha_reseed", self.long, "1.9", replication=replication)
 
-    def ha_fence(self, term=None):
+    def ha_fence(self, term: int | None = None) -> Any:
         """A source left behind by a failover stops writes for good; returns gtid_state."""
         return self._call("ha_fence", self.long, "1.9", term=term)
 
     # binlog archive (1.6)
-    def start_binlog_archive(self, key):
-        """Cast: hand the guest its instance's archive key (backup/binlog.py
+    def start_binlog_archive(self, key: str) -> None:
+        """Cast: hand the guest its instance's archive key (datastores/binlog.py
         archive_key, never the tenant's key) sealed to the public key its archiver
         reported (binlog.seal); it archives from then on."""
         self._cast("start_binlog_archive", "1.6", key=key)
 
     # online schema migrations (1.10)
-    def start_schema_migration(self, migration):
+    def start_schema_migration(self, migration: dict) -> Any:
         """Start ``migration`` ({id, database, table, alter, postpone_cut_over, tunables...})
         in the background; NotFound (no table), Conflict (one runs on the table) or
         BadRequest (the server refuses the ALTER) before anything starts."""
         return self._call("start_schema_migration", self.short, "1.10", migration=migration)
 
-    def schema_migration_action(self, migration_id, action, values=None):
+    def schema_migration_action(self, migration_id: str, action: str,
+                                values: dict | None = None) -> Any:
         """``cut_over``, ``abort``, ``throttle``, ``unthrottle`` or ``set``; its report."""
         return self._call("schema_migration_action", self.short, "1.10",
                           migration_id=migration_id, action=action, values=values)
 
-    def schema_migration_replica_lags(self, lags):
+    def schema_migration_replica_lags(self, lags: dict[str, float | None]) -> None:
         """Cast: the replicas' lag {replica id: seconds or None}; a source's running
         migrations throttle on it (refreshed every few seconds: older than 30 s is
         unknown, which throttles)."""

@@ -7,7 +7,7 @@ conductor's RPC servers dispatch through a ``SealedEndpoint``; a method added to
 either API or manager is sealed without any change here.
 
 - **Key**: ``instance_key(master, instance_id)``, HKDF-SHA256 of the control
-  plane's master secret (``backup.keys.load_master``) with the instance id, so
+  plane's master secret (``common.master_key.load_master``) with the instance id, so
   the control plane stores nothing new and one guest's key tells nothing about
   another's. The taskmanager injects it at boot in the guest's config
   (``[guest] rpc_key`` in the injected ``guest.conf``, Nova's file injection
@@ -38,12 +38,15 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import oslo_messaging as messaging
+from oslo_config import cfg
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from trove_lite.common import master_key
 from trove_lite.exceptions import TroveLiteError
 
 LOG = logging.getLogger(__name__)
@@ -168,13 +171,14 @@ def _fernet(key: bytes) -> Fernet:
     return Fernet(key)
 
 
-def seal(key: bytes, to: str, instance_id: str, method: str, args, ctxt=None) -> str:
+def seal(key: bytes, to: str, instance_id: str, method: str, args: Any,
+         ctxt: dict | None = None) -> str:
     envelope = {"to": to, "instance_id": instance_id, "method": method,
                 "ctxt": ctxt or {}, "args": args}
     return _fernet(key).encrypt(json.dumps(envelope, default=str).encode()).decode()
 
 
-def unseal(key: bytes, token, window: float, guard: ReplayGuard | None,
+def unseal(key: bytes, token: Any, window: float, guard: ReplayGuard | None,
            to: str, instance_id: str, method: str) -> dict:
     """The envelope of ``token``; SealRefused (nothing logged) if it may not be used."""
     if not isinstance(token, str):
@@ -200,25 +204,26 @@ class SealedClient:
     """An oslo.messaging RPCClient (or a prepared one) whose messages to ``to``
     are sealed under the key of ``instance_id``; replies are opened."""
 
-    def __init__(self, client, key: bytes, instance_id: str, to: str, window: float):
+    def __init__(self, client: Any, key: bytes, instance_id: str, to: str,
+                 window: float) -> None:
         self._client = client
         self._key = key
         self._instance_id = instance_id
         self._to = to
         self._window = window
 
-    def prepare(self, **options) -> "SealedClient":
+    def prepare(self, **options: Any) -> "SealedClient":
         return SealedClient(self._client.prepare(**options), self._key, self._instance_id,
                             self._to, self._window)
 
-    def _wire(self, ctxt, method, kwargs):
+    def _wire(self, ctxt: dict, method: str, kwargs: dict) -> dict:
         return {"instance_id": self._instance_id,
                 "sealed": seal(self._key, self._to, self._instance_id, method, kwargs, ctxt)}
 
-    def cast(self, ctxt, method, **kwargs) -> None:
+    def cast(self, ctxt: dict, method: str, **kwargs: Any) -> None:
         self._client.cast({}, method, **self._wire(ctxt, method, kwargs))
 
-    def call(self, ctxt, method, **kwargs):
+    def call(self, ctxt: dict, method: str, **kwargs: Any) -> Any:
         reply = self._client.call({}, method, **self._wire(ctxt, method, kwargs))
         token = reply.get("sealed") if isinstance(reply, dict) else None
         try:
@@ -238,8 +243,8 @@ class SealedEndpoint:
     instance's). The method gets the sealed ``ctxt`` and ``args`` only.
     """
 
-    def __init__(self, endpoint, key_for: Callable[[str], bytes | None], to: str,
-                 window: float, seen_path: str | None = None, replies: bool = True):
+    def __init__(self, endpoint: object, key_for: Callable[[str], bytes | None], to: str,
+                 window: float, seen_path: str | None = None, replies: bool = True) -> None:
         """``seen_path``: the file that keeps the replay record across restarts;
         ``replies=False``: every method is a cast (the conductor), so its result
         is not sealed (nobody would read it)."""
@@ -252,17 +257,18 @@ class SealedEndpoint:
         self.refused = 0
 
     @property
-    def target(self):
+    def target(self) -> messaging.Target | None:
         return getattr(self._endpoint, "target", None)
 
-    def __getattr__(self, method):
+    def __getattr__(self, method: str) -> Callable[..., dict]:
         if method.startswith("_"):
             raise AttributeError(method)
         func = getattr(self._endpoint, method)  # AttributeError: oslo's NoSuchMethod
         if not callable(func):
             raise AttributeError(method)
 
-        def dispatch(_ctxt, instance_id=None, sealed=None, **clear):
+        def dispatch(_ctxt: dict, instance_id: Any = None, sealed: Any = None,
+                     **clear: Any) -> dict:
             try:
                 envelope = self._open(method, instance_id, sealed, clear)
             except SealRefused:
@@ -272,11 +278,13 @@ class SealedEndpoint:
             result = func(envelope["ctxt"], **envelope["args"])
             if not self._replies:
                 return None
-            return {"sealed": seal(self._key_for(instance_id), TO_REPLY, instance_id, method,
+            key = self._key_for(instance_id)
+            assert key is not None   # _open refused a message with no key here
+            return {"sealed": seal(key, TO_REPLY, instance_id, method,
                                    result)}
         return dispatch
 
-    def _open(self, method, instance_id, token, clear):
+    def _open(self, method: str, instance_id: Any, token: Any, clear: dict) -> dict:
         try:
             if clear:
                 raise SealRefused(reason="clear arguments %s beside the seal" % sorted(clear))
@@ -299,14 +307,13 @@ class SealedEndpoint:
             raise
 
 
-def window_of(conf) -> float:
+def window_of(conf: cfg.ConfigOpts) -> float:
     return float(conf.guest.rpc_message_window)
 
 
-def control_key_for(conf) -> Callable[[str], bytes]:
+def control_key_for(conf: cfg.ConfigOpts) -> Callable[[str], bytes]:
     """The control plane's key lookup: any instance's key, from the master secret."""
-    from trove_lite.backup import keys
-    master = keys.load_master(conf)
+    master = master_key.load_master(conf)
     cache = {}
 
     def key_for(instance_id: str) -> bytes:
@@ -316,7 +323,7 @@ def control_key_for(conf) -> Callable[[str], bytes]:
     return key_for
 
 
-def guest_key_for(conf) -> Callable[[str], bytes | None]:
+def guest_key_for(conf: cfg.ConfigOpts) -> Callable[[str], bytes | None]:
     """A guest's key lookup: its own key for its own instance, nothing else."""
     own_id, key = conf.guest.instance_id, (conf.guest.rpc_key or "").encode()
     if not key:

@@ -3,7 +3,7 @@
 Timing: a method returns once RabbitMQ took the message; it never waits for the
 flow. Failures: oslo.messaging raises MessageDeliveryFailure (or a transport
 error) when the broker cannot take it; the caller has already recorded its
-intent (the instance's task, a pending apply), and the taskmanager's reconcile
+intent (the instance's task claim, a pending apply), and the taskmanager's reconcile
 pass finds work whose cast was lost. A flow's own failure is recorded on the
 instance (task status, fault), never raised to the caller.
 
@@ -14,6 +14,10 @@ Version history: 1.0 create/delete/restart/resize/reset_status/force_delete;
 instance had (detach).
 """
 
+from typing import Any
+
+from oslo_config import cfg
+
 from trove_lite.rpc import transport
 from trove_lite.rpc.context import RequestContext
 
@@ -21,11 +25,12 @@ VERSION = "1.10"
 
 
 class TaskManagerAPI:
-    def __init__(self, conf):
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.conf = conf
         self._client = transport.make_client(conf, conf.taskmanager.topic, VERSION)
 
-    def _cast(self, ctx, method, version="1.0", **kwargs):
+    def _cast(self, ctx: RequestContext, method: str, version: str = "1.0",
+              **kwargs: Any) -> None:
         self._client.prepare(version=version).cast(ctx.to_dict(), method, **kwargs)
 
     def create_instance(self, ctx: RequestContext, instance_id: str,
@@ -92,7 +97,7 @@ class TaskManagerAPI:
         self._cast(ctx, "reboot_instance", "1.5", instance_id=instance_id)
 
     # 1.10
-    def apply_durability(self, ctx, instance_id):
+    def apply_durability(self, ctx: RequestContext, instance_id: str) -> None:
         """Give every member of the set of ``instance_id`` (its source's id) the
         semi-sync side of the set's recorded durability."""
         self._cast(ctx, "apply_durability", "1.10", instance_id=instance_id)

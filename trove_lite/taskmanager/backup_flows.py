@@ -23,8 +23,9 @@ import time
 from sqlalchemy import select, update
 
 from trove_lite import datastores, exceptions, quota
-from trove_lite.backup import binlog, pitr
-from trove_lite.backup import opts as backup_opts
+from trove_lite.backup import pitr
+from trove_lite.datastores import binlog
+from trove_lite.common import backup_opts
 from trove_lite.backup.keys import TenantKeys
 from trove_lite.backup.service import RUNNING, descendants
 from trove_lite.db import models

@@ -495,8 +495,8 @@ class HA:
             rows = s.execute(select(models.Instance).where(
                 models.Instance.slave_of_id == source_id,
                 models.Instance.deleted.is_(False))).scalars().all()
-            busy = next((m.task_status for m in [source] + list(rows)
-                         if m.task_status != TaskStatus.NONE), None)
+            busy = next((m.task for m in [source] + list(rows)
+                         if m.task != TaskStatus.NONE), None)
             members = [(r.id, r.address) for r in rows]
             address = source.address
             age = (now - st.updated_at).total_seconds() if st and st.updated_at else None
@@ -602,7 +602,7 @@ class HA:
                 return row.state
             back = st is not None and former_source_back(
                 st.status, _report(st), st.updated_at, row.failed_over_at)
-            if not back or inst.task_status != TaskStatus.NONE or not inst.address:
+            if not back or inst.task != TaskStatus.NONE or not inst.address:
                 return self._waiting(instance_id, "not back yet (%s, task %s)" % (
                     st.status if st else None, inst.task_status))
             address, term, new_id = inst.address, row.term, row.source_id

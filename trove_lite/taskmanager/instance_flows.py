@@ -15,14 +15,16 @@ import json
 import logging
 import secrets
 import time
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from trove_lite import exceptions, logs_opts, quota
-from trove_lite.backup import binlog
+from trove_lite.datastores import binlog
 from trove_lite.common import steps
 from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models, step_durations
+from trove_lite.db.session import Database
 from trove_lite.instance import events
 from trove_lite.drivers.compute import base as compute_base
 from trove_lite.drivers.compute import firewall as access_firewall
@@ -98,6 +100,9 @@ class InstanceFlows:
     def set_task(self, instance_id, task):
         self.update(instance_id, task_status=task)
 
+    def adopt_claims(self, instance_id: str | None = None) -> int:
+        return adopt_claims(self.db, instance_id)
+
     def add_fault(self, instance_id, message, details=None):
         LOG.warning("instance %s fault: %s", instance_id, message)
         events.record(self.db, instance_id, "fault", message)
@@ -171,9 +176,9 @@ class InstanceFlows:
 
     def _create(self, instance_id, databases, users, backup_id, root_password):
         inst = self.load(instance_id)
-        if inst.task_status != TaskStatus.BUILDING:
+        if inst.task != TaskStatus.BUILDING:
             # a late cast (or resume) of a create that has ended: nothing left to do
-            LOG.info("create of %s not run: its task is %s", instance_id, inst.task_status)
+            LOG.info("create of %s not run: its task is %s", instance_id, inst.task)
             return
         started = inst.task_started_at or utcnow()
         deadline = time.monotonic() + max(
@@ -363,7 +368,7 @@ class InstanceFlows:
         return None
 
     def _check_not_deleting(self, instance_id):
-        if self.load(instance_id).task_status == TaskStatus.DELETING:
+        if self.load(instance_id).task == TaskStatus.DELETING:
             raise FlowCancelled()
 
     def _wait_server_active(self, instance_id, server_id, deadline):
@@ -667,6 +672,22 @@ def _in_thread(fn, *args):
         return pool.submit(contextvars.copy_context().run, fn, *args)
     finally:
         pool.shutdown(wait=False)
+
+
+def adopt_claims(db: Database, instance_id: str | None = None) -> int:
+    """Take the API's newest task claim as the task (the taskmanager alone writes
+    ``task_status``): one instance's when its flow starts, every pending one in the
+    reconciler (a claim whose cast was lost). Rows that took a claim."""
+    cond = [models.Instance.task_seq < models.Instance.claim_seq]
+    if instance_id is not None:
+        cond.append(models.Instance.id == instance_id)
+    with db.session() as s:
+        res: Any = s.execute(update(models.Instance).where(*cond).values(
+            task_status=models.Instance.claimed_task,
+            task_seq=models.Instance.claim_seq,
+            task_started_at=models.Instance.claimed_at),
+            execution_options={"synchronize_session": False})
+    return res.rowcount
 
 
 def new_root_password():

@@ -25,7 +25,7 @@ from trove_lite.taskmanager import (backup_flows, ha, instance_flows, leases, re
 LOG = logging.getLogger(__name__)
 # how often guests whose binlog archiver waits for its key (restarted) are served
 ARCHIVE_KEY_INTERVAL = 1.0
-# seconds a user's action (its task already set by the API) waits for another flow of
+# seconds a user's action (its task already claimed by the API) waits for another flow of
 # the instance to end, e.g. a configuration apply: dropping it would lose the action
 ACTION_WAIT = 60
 
@@ -78,6 +78,7 @@ class TaskManager:
                 return
             time.sleep(0.2)
         try:
+            self.flows.adopt_claims(instance_id)
             fn(instance_id, *args, **kwargs)
         except Exception:
             LOG.exception("Unexpected exception raised, please report it as a BUG")
@@ -134,6 +135,7 @@ class TaskManager:
         self._drive(instance_id, self.flows.resize_volume, new_size, wait=ACTION_WAIT)
 
     def reset_status(self, ctx, instance_id):
+        self.flows.adopt_claims(instance_id)
         self.flows.reset_status(instance_id)
 
     # -- mgmt and access (1.5) -------------------------------------------------
@@ -242,7 +244,8 @@ class TaskManager:
         return steps, of
 
     def reconcile(self):
-        for check in (self.backups.check_stalled, self.flows.apply_access,
+        for check in (self.flows.adopt_claims, self.backups.check_stalled,
+                      self.flows.apply_access,
                       self.retry_configurations):
             try:
                 check()

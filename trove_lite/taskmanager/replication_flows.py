@@ -331,7 +331,7 @@ class ReplicationFlows:
                 models.ServiceStatus.instance_id == models.Instance.id).where(
                 models.Instance.deleted.is_(False),
                 models.ServiceStatus.replication.like('%writes_held%'))).all()
-            snaps = [(i.id, i.fenced_by, i.slave_of_id, i.task_status,
+            snaps = [(i.id, i.fenced_by, i.slave_of_id, i.task,
                       _report(st.replication)) for i, st in rows]
         for instance_id, fenced_by, slave_of, task, report in snaps:
             action, reason = decide_returning_source(report, fenced_by, slave_of, task)

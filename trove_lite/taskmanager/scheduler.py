@@ -31,7 +31,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from trove_lite import exceptions
-from trove_lite.backup import opts as backup_opts
+from trove_lite.common import backup_opts
 from trove_lite.backup import schedule_rules
 from trove_lite.backup.service import BackupService
 from trove_lite.db import models

@@ -170,7 +170,8 @@ class ApiEnv:
         """What the taskmanager and conductor do when a build finishes."""
         with self.db.session() as s:
             s.execute(update(models.Instance).where(models.Instance.id == instance_id).values(
-                task_status="NONE", task_started_at=None, address="127.77.1.2"))
+                task_status="NONE", task_started_at=None, address="127.77.1.2",
+                task_seq=models.Instance.claim_seq))   # the create claim, adopted
         # the guest's heartbeat, through the conductor (the only writer of the status)
         payload = {"service_status": "HEALTHY"}
         if volume_used is not None:

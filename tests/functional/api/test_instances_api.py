@@ -18,6 +18,7 @@ from trove_lite.api import wsgi
 from trove_lite.db import models
 from trove_lite.db.session import Database
 from trove_lite.guestagent.datastore.mariadb import sql
+from trove_lite.taskmanager.instance_flows import adopt_claims
 
 pytestmark = pytest.mark.slow
 
@@ -234,11 +235,36 @@ def test_resize_and_restart(api_env, tenant):
     fault(resp, "badRequest", 400)
 
 
+def test_an_action_is_a_claim_the_taskmanager_adopts(api_env, tenant):
+    """The API claims the task: shown at once, a second action gets 409, and the
+    task column stays the taskmanager's until its flow (or reconciler) adopts it."""
+    client = api_env.client(tenant)
+    inst = create(api_env, tenant)
+    api_env.make_active(inst.id)
+    client.instances.restart(inst.id)
+    assert client.instances.get(inst.id).status == "REBOOT"
+
+    def task_columns():
+        with api_env.db.session() as s:
+            row = s.get(models.Instance, inst.id)
+            return row.task_status, row.claimed_task, row.task
+    assert task_columns() == ("NONE", "REBOOTING", "REBOOTING")
+    assert (adopt_claims(api_env.db, inst.id), adopt_claims(api_env.db, inst.id)) == (1, 0)
+    assert task_columns() == ("REBOOTING", "REBOOTING", "REBOOTING")
+    resp = api_env.http("POST", tenant, "/instances/%s/action" % inst.id, {"restart": {}})
+    assert "REBOOTING" in fault(resp, "conflict", 409)
+    # the flow ends: the taskmanager clears its task and the instance takes actions again
+    api_env.make_active(inst.id)
+    assert client.instances.get(inst.id).status == "ACTIVE"
+    client.instances.restart(inst.id)
+    assert task_columns() == ("NONE", "REBOOTING", "REBOOTING")
+
+
 def test_error_shows_newest_fault(api_env, tenant):
     inst = create(api_env, tenant)
     with api_env.db.session() as s:
         s.execute(update(models.Instance).where(models.Instance.id == inst.id).values(
-            task_status="BUILDING_ERROR_SERVER"))
+            task_status="BUILDING_ERROR_SERVER", task_seq=models.Instance.claim_seq))
         s.add(models.InstanceFault(instance_id=inst.id, message="old",
                                    created=models.utcnow().replace(year=2020)))
         s.add(models.InstanceFault(instance_id=inst.id, message="server failed to boot",

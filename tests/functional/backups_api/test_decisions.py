@@ -7,6 +7,7 @@ import pytest
 from trove_lite import config
 from trove_lite.backup import keys as backup_keys
 from trove_lite.backup.service import choose_container, descendants, refuse_backup
+from trove_lite.common.master_key import MASTER_FILE
 from trove_lite.db.session import Database
 from trove_lite.taskmanager.backup_flows import FAIL, NOTHING, decide_stalled, guest_storage_conf
 
@@ -73,7 +74,7 @@ def test_tenant_keys_are_stored_encrypted_and_need_the_master_key(tmp_path):
     with db.engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT encrypted_key FROM backup_keys").scalars().all()
     assert len(stored) == 2 and all(key not in s for s in stored)
-    assert oct(os.stat(tmp_path / backup_keys.MASTER_FILE).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(tmp_path / MASTER_FILE).st_mode & 0o777) == "0o600"
     with pytest.raises(backup_keys.BackupKeyError, match="no backup encryption key"):
         keys.get("t3", create=False)
     other = _conf(tmp_path, "[backup]", "master_key = another-master")

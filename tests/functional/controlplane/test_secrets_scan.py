@@ -57,10 +57,11 @@ def _control_conf(cp):
 def _keys(cp, instance_id):
     from trove_lite import config
     from trove_lite.backup import keys
+    from trove_lite.common.master_key import load_master
     from trove_lite.db.session import Database
     from trove_lite.rpc import sealed
     conf = _control_conf(cp)
-    master = keys.load_master(conf)
+    master = load_master(conf)
     db = Database(config.database_url(conf))
     try:
         backup_key = keys.TenantKeys(conf, db).get("demo", create=False)

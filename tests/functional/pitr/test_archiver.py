@@ -12,7 +12,7 @@ import pytest
 from tests.functional.backup.conftest import swift_storage
 from tests.functional.guestagent.conftest import SMALL_FLAVOR, new_app
 from tests.support.swift_aio import swift_aio  # noqa: F401  (fixture)
-from trove_lite.backup import binlog
+from trove_lite.datastores import binlog
 from trove_lite.drivers.storage.local import LocalStorage
 from trove_lite.guestagent.binlog_archive import BinlogArchiver, read_index
 from trove_lite.guestagent.state import GuestState

@@ -18,7 +18,7 @@ import oslo_messaging as messaging
 import pytest
 from cryptography.fernet import Fernet
 
-from trove_lite.backup import keys
+from trove_lite.common.master_key import load_master
 from trove_lite.config import make_conf
 from trove_lite.rpc import conductor as conductor_rpc
 from trove_lite.rpc import guest as guest_rpc
@@ -67,7 +67,7 @@ def bus(tmp_path):
     control = make_conf(overrides={"state_dir": str(tmp_path), "control_exchange": "tl_seal_" + tag,
                                    "conductor.topic": "cond-seal-" + tag,
                                    "guest.rpc_message_window": 30})
-    master = keys.load_master(control)
+    master = load_master(control)
     guests = {}
 
     def guest_conf(instance_id):
@@ -164,7 +164,7 @@ def test_replayed_message_is_refused(bus):
 
 def test_message_older_than_the_window_is_refused(bus):
     iid = str(uuid.uuid4())
-    key = sealed.instance_key(keys.load_master(bus.control), iid)
+    key = sealed.instance_key(load_master(bus.control), iid)
     old = Fernet(key).encrypt_at_time(json.dumps({
         "to": "conductor", "instance_id": iid, "method": "report_root", "ctxt": {},
         "args": {"instance_id": iid, "user": "root"}}).encode(), int(time.time()) - 60)
@@ -180,7 +180,7 @@ def test_a_guest_cannot_report_for_another_instance(bus):
     api = conductor_rpc.ConductorAPI(bus.guest_conf(mine))
     api.heartbeat(other, {"service_status": "SHUTDOWN"})  # sealed under its own key
     # and its own key presented as the other instance's
-    token = sealed.seal(sealed.instance_key(keys.load_master(bus.control), mine), "conductor",
+    token = sealed.seal(sealed.instance_key(load_master(bus.control), mine), "conductor",
                         other, "heartbeat", {"instance_id": other,
                                              "payload": {"service_status": "SHUTDOWN"}})
     bus.raw.cast({}, "heartbeat", instance_id=other, sealed=token)
@@ -207,7 +207,7 @@ def test_control_plane_calls_the_guest_sealed_and_no_secret_crosses_the_bus(bus)
         assert manager.wait(1)
         assert manager.got[0][1]["root_password"] == root
         # another instance's client (its key) cannot make this guest act
-        stranger_key = sealed.instance_key(keys.load_master(bus.control), str(uuid.uuid4()))
+        stranger_key = sealed.instance_key(load_master(bus.control), str(uuid.uuid4()))
         raw = messaging.get_rpc_client(transport.get_transport(bus.control), messaging.Target(
             topic=guest_rpc.guest_topic(iid)), timeout=10)
         with pytest.raises(messaging.RemoteError, match="SealRefused"):

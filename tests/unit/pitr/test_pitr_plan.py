@@ -5,7 +5,8 @@ import struct
 
 import pytest
 
-from trove_lite.backup import binlog, pitr
+from trove_lite.backup import pitr
+from trove_lite.datastores import binlog
 
 T0 = 1_800_000_000
 

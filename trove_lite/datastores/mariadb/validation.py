@@ -27,6 +27,7 @@ Decisions:
 """
 
 import re
+from typing import Any
 
 from trove_lite.datastores import passwords
 from trove_lite.exceptions import BadRequest, InvalidName
@@ -52,7 +53,7 @@ _CHARSET_RE = re.compile(r"^[a-z0-9_]{1,64}$")
 _PARAM_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
-def _check_text(kind, name, max_len):
+def _check_text(kind: str, name: Any, max_len: int) -> None:
     if not isinstance(name, str):
         raise InvalidName(kind=kind, name=name, reason="must be a string")
     if not name:
@@ -72,7 +73,7 @@ def _check_text(kind, name, max_len):
                           reason="must not begin or end with spaces")
 
 
-def validate_database_name(name):
+def validate_database_name(name: Any) -> str:
     """A database (schema) name a user may create, drop or be granted."""
     _check_text("Database", name, DATABASE_NAME_MAX)
     if name.lower() in RESERVED_DATABASES or name.lower().startswith("#mysql50#"):
@@ -80,7 +81,7 @@ def validate_database_name(name):
     return name
 
 
-def validate_user_name(name, max_length=USER_NAME_MAX):
+def validate_user_name(name: Any, max_length: int = USER_NAME_MAX) -> str:
     """A user name a user may create, rename to, or manage (``root`` is refused)."""
     _check_text("User", name, max_length)
     if "@" in name:
@@ -91,7 +92,7 @@ def validate_user_name(name, max_length=USER_NAME_MAX):
     return name
 
 
-def validate_host(host):
+def validate_host(host: Any) -> str:
     """A host pattern; ``None`` or empty means ``%`` (any host), as in Trove."""
     if host is None or host == "":
         return "%"
@@ -104,7 +105,7 @@ def validate_host(host):
     return host
 
 
-def validate_password(password):
+def validate_password(password: Any) -> str:
     if not isinstance(password, str) or not password:
         raise BadRequest(reason="a password must be a non-empty string")
     if len(password) > PASSWORD_MAX:
@@ -114,7 +115,7 @@ def validate_password(password):
     return password
 
 
-def validate_charset(character_set, kind="character set"):
+def validate_charset(character_set: Any, kind: str = "character set") -> str | None:
     """A character set or collation name (its existence is the server's call)."""
     if character_set is None or character_set == "":
         return None
@@ -123,7 +124,7 @@ def validate_charset(character_set, kind="character set"):
     return character_set
 
 
-def validate_parameter_name(name):
+def validate_parameter_name(name: Any) -> str:
     """A server variable name as used in configuration groups (``-`` becomes ``_``)."""
     norm = name.replace("-", "_").lower() if isinstance(name, str) else name
     if not isinstance(norm, str) or not _PARAM_RE.match(norm):
@@ -132,7 +133,7 @@ def validate_parameter_name(name):
     return norm
 
 
-def split_user_id(user_id):
+def split_user_id(user_id: str) -> tuple[str, str]:
     """``name@host`` (as troveclient puts it in a URL, unquoted) -> (name, host).
 
     The host is after the last ``@``; no ``@`` (or a trailing one) means ``%``.
@@ -143,7 +144,7 @@ def split_user_id(user_id):
     return name, host
 
 
-def validate_database_spec(spec):
+def validate_database_spec(spec: Any) -> dict:
     """``{name, character_set?, collate?}`` -> normalised dict."""
     if isinstance(spec, str):
         spec = {"name": spec}
@@ -154,7 +155,8 @@ def validate_database_spec(spec):
             "collate": validate_charset(spec.get("collate"), "collation")}
 
 
-def validate_user_spec(spec, max_length=USER_NAME_MAX, allow_hash=False):
+def validate_user_spec(spec: Any, max_length: int = USER_NAME_MAX,
+                       allow_hash: bool = False) -> dict:
     """``{name, password, host?, databases?: [{name}]}`` -> normalised dict.
 
     ``allow_hash``: the control plane's own requests may carry ``password_hash``

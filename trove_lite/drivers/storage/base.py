@@ -14,6 +14,7 @@ JSON can hold; keep each value under ~200 characters (Swift's header limit).
 import abc
 import hashlib
 import re
+from collections.abc import Iterator
 from typing import Any, Callable, NamedTuple
 
 from trove_lite import exceptions
@@ -112,14 +113,14 @@ class StorageDriver(abc.ABC):
         """Remove what an interrupted save left at ``location``; True if anything was."""
 
 
-def check_metadata(metadata):
+def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     for key in metadata:
         if not _META_KEY.match(key):
             raise StorageError("metadata key %r must match [a-z0-9_]{1,64}" % key)
     return dict(metadata)
 
 
-def split_hint(location_hint):
+def split_hint(location_hint: str) -> tuple[str, str]:
     """'container/some/name' -> ('container', 'some/name'), validated."""
     container, _, name = location_hint.strip("/").partition("/")
     if not container or not name or ".." in location_hint.split("/"):
@@ -130,13 +131,13 @@ def split_hint(location_hint):
 class HashingReader:
     """Wraps a source; counts and sha256-hashes what passes through ``read``."""
 
-    def __init__(self, source, progress=None):
+    def __init__(self, source: Any, progress: Callable[[int], None] | None = None) -> None:
         self.source = source
         self.size = 0
         self.hash = hashlib.sha256()
         self.progress = progress
 
-    def read(self, n=CHUNK):
+    def read(self, n: int = CHUNK) -> bytes:
         data = self.source.read(n)
         if data:
             self.size += len(data)
@@ -152,7 +153,8 @@ class VerifyingReader:
     ``chunks`` is an iterator of bytes; ``close_fn`` releases the source.
     """
 
-    def __init__(self, location, chunks, expected_size, expected_sha256, close_fn=None):
+    def __init__(self, location: str, chunks: Iterator[bytes], expected_size: int,
+                 expected_sha256: str, close_fn: Callable[[], None] | None = None) -> None:
         self.location = location
         self._chunks = chunks
         self._buf = b""
@@ -163,7 +165,7 @@ class VerifyingReader:
         self._hash = hashlib.sha256()
         self._close_fn = close_fn
 
-    def read(self, n=CHUNK):
+    def read(self, n: int = CHUNK) -> bytes:
         while not self._buf and not self._eof:
             try:
                 self._buf = next(self._chunks)
@@ -175,7 +177,7 @@ class VerifyingReader:
         self._hash.update(data)
         return data
 
-    def _verify(self):
+    def _verify(self) -> None:
         if self.size != self.expected_size:
             raise ChecksumMismatch(location=self.location, what="size",
                                    actual=self.size, expected=self.expected_size)
@@ -184,18 +186,18 @@ class VerifyingReader:
             raise ChecksumMismatch(location=self.location, what="sha256",
                                    actual=actual, expected=self.expected_sha256)
 
-    def drain(self):
+    def drain(self) -> None:
         """Read to EOF (verifying); used to tell corruption from other failures."""
         while self.read(CHUNK):
             pass
 
-    def close(self):
+    def close(self) -> None:
         if self._close_fn:
             self._close_fn()
             self._close_fn = None
 
-    def __enter__(self):
+    def __enter__(self) -> "VerifyingReader":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -4,6 +4,8 @@
 or ``swift`` (``[storage_swift]``: tempauth v1 or Keystone v3 credentials).
 """
 
+from collections.abc import Sequence
+
 from oslo_config import cfg
 
 STORAGE_OPTS = [
@@ -39,12 +41,12 @@ SWIFT_OPTS = [
 ]
 
 
-def register_opts(conf):
+def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(STORAGE_OPTS, group="backup_storage")
     conf.register_opts(LOCAL_OPTS, group="storage_local")
     conf.register_opts(SWIFT_OPTS, group="storage_swift")
 
 
-def list_opts():
+def list_opts() -> list[tuple[str, Sequence[cfg.Opt]]]:
     return [("backup_storage", STORAGE_OPTS), ("storage_local", LOCAL_OPTS),
             ("storage_swift", SWIFT_OPTS)]

@@ -23,7 +23,7 @@ import threading
 import time
 
 from trove_lite import exceptions
-from trove_lite.backup import opts as backup_opts
+from trove_lite.common import backup_opts
 from trove_lite.drivers import storage as storage_drivers
 from trove_lite.guestagent.backup import runner
 

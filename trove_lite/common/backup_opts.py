@@ -53,11 +53,11 @@ SCHEDULE_OPTS = [
 ]
 
 
-def list_opts():
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     return [("backup", list(BACKUP_OPTS)), ("backup_schedule", list(SCHEDULE_OPTS))]
 
 
-def register(conf):
+def register(conf: cfg.ConfigOpts) -> None:
     """Idempotent: for a ConfigOpts built without config.make_conf (tests, tools)."""
     for group, opts in list_opts():
         conf.register_opts(opts, group=group)

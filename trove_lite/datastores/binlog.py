@@ -169,7 +169,7 @@ def seal(public_hex: str, key_hex: str) -> str:
 class KeyOpener:
     """The guest's in-memory key pair for receiving its archive key sealed."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._private = X25519PrivateKey.generate()
         self.public_hex = self._private.public_key().public_bytes_raw().hex()
 

@@ -21,7 +21,7 @@ import time
 from typing import Any, cast
 
 import oslo_messaging as messaging
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from trove_lite.datastores import binlog
@@ -141,15 +141,18 @@ class ConductorManager:
                 LOG.debug("heartbeat from %s superseded in its batch", instance_id)
             newest[instance_id] = (payload, sent)
         ids = sorted(newest)   # one lock order for every batch
-        last_seen = models.ConductorLastSeen.__table__
-        statuses = models.ServiceStatus.__table__
+        last_seen = cast(Table, models.ConductorLastSeen.__table__)
+        statuses = cast(Table, models.ServiceStatus.__table__)
         seen = dict(session.execute(
             select(last_seen.c.instance_id, last_seen.c.sent).where(
                 last_seen.c.method_name == "heartbeat", last_seen.c.instance_id.in_(ids))
             .order_by(last_seen.c.instance_id).with_for_update()).all())
         current = dict(session.execute(select(statuses.c.instance_id, statuses.c.status).where(
             statuses.c.instance_id.in_(ids))).all())
-        applied, seen_new, seen_old, updates = [], [], [], {}
+        applied: list[str] = []
+        seen_new: list[dict] = []
+        seen_old: list[dict] = []
+        updates: dict[tuple, list[dict]] = {}
         for instance_id in ids:
             payload, sent = newest[instance_id]
             ok, reason = should_apply(seen.get(instance_id), sent)
@@ -187,7 +190,7 @@ class ConductorManager:
                 {c: bindparam("v_" + c) for c in columns}), rows)
         self._migrations_from(session, applied, newest)
 
-    def _migrations_from(self, session, ids, newest):
+    def _migrations_from(self, session: Session, ids: list[str], newest: dict) -> None:
         """The schema migrations the heartbeats report, and the live ones they no
         longer report; one query for the batch when none is live."""
         live = set(session.execute(select(models.SchemaMigration.instance_id).where(
@@ -373,7 +376,7 @@ def _set_status(row: models.ServiceStatus, instance_id: str, status: str,
     row.updated_at = _from_ts(sent)
 
 
-def _status_values(payload, sent) -> dict:
+def _status_values(payload: dict, sent: Any) -> dict:
     """The service_statuses columns one heartbeat sets (the optional blocks only
     when the guest sent them)."""
     values = {"status": payload["service_status"],

@@ -10,11 +10,14 @@ control database that cannot be written loses that one observation, with a warni
 
 import logging
 import re
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from trove_lite.db import models
+from trove_lite.db.session import Database
 
 LOG = logging.getLogger(__name__)
 
@@ -28,13 +31,14 @@ def label(what: str) -> str:
     return _VARYING.sub("*", what)[:80]
 
 
-def _add(s, step: str, seconds: float) -> int:
+def _add(s: Session, step: str, seconds: float) -> int:
     table = models.TaskStepBucket
-    return s.execute(update(table).where(table.step == step, table.le >= seconds).values(
-        count=table.count + 1, sum_seconds=table.sum_seconds + seconds)).rowcount
+    res: Any = s.execute(update(table).where(table.step == step, table.le >= seconds).values(
+        count=table.count + 1, sum_seconds=table.sum_seconds + seconds))
+    return res.rowcount
 
 
-def record(db, what: str, seconds: float) -> None:
+def record(db: Database, what: str, seconds: float) -> None:
     """Count one finished step of ``seconds`` (see the module docstring)."""
     step, seconds = label(what), max(0.0, seconds)
     try:
@@ -54,7 +58,7 @@ def record(db, what: str, seconds: float) -> None:
         LOG.warning("step duration of %r not recorded: %s", step, type(e).__name__)
 
 
-def read(s) -> dict[str, tuple[list[tuple[float, int]], float]]:
+def read(s: Session) -> dict[str, tuple[list[tuple[float, int]], float]]:
     """{step: ([(upper bound, cumulative count)...], sum of seconds)}; the +Inf bound is
     ``float("inf")``. The sum is the +Inf row's (every step falls in it)."""
     table = models.TaskStepBucket

@@ -260,7 +260,7 @@ class SealedEndpoint:
     def target(self) -> messaging.Target | None:
         return getattr(self._endpoint, "target", None)
 
-    def __getattr__(self, method: str) -> Callable[..., dict]:
+    def __getattr__(self, method: str) -> Callable[..., dict | None]:
         if method.startswith("_"):
             raise AttributeError(method)
         func = getattr(self._endpoint, method)  # AttributeError: oslo's NoSuchMethod
@@ -268,7 +268,7 @@ class SealedEndpoint:
             raise AttributeError(method)
 
         def dispatch(_ctxt: dict, instance_id: Any = None, sealed: Any = None,
-                     **clear: Any) -> dict:
+                     **clear: Any) -> dict | None:
             try:
                 envelope = self._open(method, instance_id, sealed, clear)
             except SealRefused:

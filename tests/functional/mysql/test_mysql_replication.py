@@ -218,3 +218,40 @@ def test_detach_and_delete_rules(cp, source):
     trove.instances.delete(sibling.id)
     wait_until(lambda: sibling.id not in [i.id for i in trove.instances.list()],
                what="the detached instance deleted")
+
+
+def test_eject_after_source_server_killed(cp, source):
+    """kill -9 of the source's whole server (agent and mysqld): eject elects the
+    replica, which takes writes with every row it had."""
+    import signal
+    trove = cp.client()
+    dead, (follower, _) = STATE["source"], STATE["followers"]
+    with connect(dead) as conn, conn.cursor() as cur:
+        cur.executemany("INSERT INTO orders VALUES (%s, 'before the crash')",
+                        [(i,) for i in range(950000, 950050)])
+    wait_until(lambda: checksum(follower) == checksum(dead), what="the follower has all")
+    expected = checksum(dead)
+    _, server_id = server_socket(cp, None, dead.id)
+    sdir = os.path.join(cp.state_dir, "servers", server_id)
+    pids = []
+    for name in ("guest.pid", os.path.join("mysql", "mysqld.pid")):
+        with open(os.path.join(sdir, name)) as f:
+            pids.append(int(f.read().split()[0]))
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+
+    def eject():
+        try:
+            trove.instances.eject_replica_source(follower.id)
+            return True
+        except trove_exc.BadRequest:
+            return False
+    wait_until(eject, timeout=40, what="eject accepted once the source is silent")
+    wait_until(lambda: trove.instances.get(follower.id).status == "ACTIVE"
+               and not getattr(trove.instances.get(follower.id), "replica_of", None),
+               timeout=60, what="eject finished: the replica is the source")
+    assert not getattr(trove.instances.get(follower.id), "fault", None)
+    assert checksum(follower) == expected
+    with connect(follower) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders VALUES (900004, 'new source')")
+    assert trove.instances.get(follower.id).replication["role"] == "source"

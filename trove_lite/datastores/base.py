@@ -76,6 +76,9 @@ class Datastore:
     the default validation rules. ``binlog_archive``: whether its guest ships
     the binary log to the backup store for point-in-time restores (it needs
     backups that record their binlog position and MariaDB's GTID events).
+    ``semisync``: whether its sets can be semi-synchronous (else asynchronous,
+    whatever ``[replication] durability`` says); ``auto_failover``: whether the
+    taskmanager's HA check may fail its sets over by itself.
     """
 
     name: str
@@ -87,6 +90,8 @@ class Datastore:
     replication_strategies: tuple = ()
     incremental_backups: bool = True
     binlog_archive: bool = True
+    semisync: bool = True
+    auto_failover: bool = True
 
     def config_template(self, templates_dir: str) -> str:
         return os.path.join(templates_dir, self.template_dir, "config.template")

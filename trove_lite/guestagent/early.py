@@ -116,10 +116,11 @@ class EarlyPrepare:
 
 def replica_prepare(early, app, req):
     """A replica's prepare (seeded from its source's stream, see replication.py)."""
-    from trove_lite.guestagent.datastore.mariadb.replication import Replication
+    from trove_lite.guestagent.datastore import replication_class
     instance_id = (early.info.get("metadata") or {}).get("trove_instance_id", "0")
-    repl = Replication(lambda: app, early.state, os.path.dirname(early.template_path),
-                       lambda: app.server.bind_address)
+    repl = replication_class(app.datastore.name)(
+        lambda: app, early.state, os.path.dirname(early.template_path),
+        lambda: app.server.bind_address)
     return repl.prepare_replica(req["replication"], req["flavor"], lambda: app.prepare(
         flavor=req["flavor"], server_id=guest_state.server_id_of(instance_id),
         config_overrides=req.get("overrides") or {}))

@@ -23,6 +23,7 @@ from trove_lite.guestagent import pitr_replay
 from trove_lite.guestagent import schema_migrations as guest_osc
 from trove_lite.guestagent import volume as volume_util
 from trove_lite.guestagent.backup import agent as backup_agent
+from trove_lite.guestagent import datastore as guest_datastore
 from trove_lite.guestagent.datastore.mariadb import app as mdb_app
 from trove_lite.guestagent.datastore.mariadb import config as mdb_config
 from trove_lite.guestagent.datastore.mariadb import fence as mdb_fence
@@ -68,12 +69,13 @@ class GuestManager:
             interval=conf.backup.archive_interval,
             max_segment=conf.backup.archive_segment_mb << 20,
             enabled=conf.backup.archive_binlog and self._datastore().binlog_archive)
-        self.replication = mdb_replication.Replication(
+        self.replication = guest_datastore.replication_class(self._datastore().name)(
             self._app, state, os.path.dirname(template_path),
             lambda: self._app().server.bind_address)
         self.replication.resume(self._flavor())
         self.guard = mdb_fence.SourceGuard(self.replication)
-        self.guard.start()
+        if self._datastore().semisync:
+            self.guard.start()      # it fences semi-sync sources only
         self.logs = guest_logs.GuestLogs(
             self._app, state, lambda: self.state.read().get("mount_point"),
             lambda: os.path.join(self.server_dir, "guest.log") if self.server_dir else None,

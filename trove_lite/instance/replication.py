@@ -63,13 +63,19 @@ def register(conf):
         conf.register_opts(opts, group=group)
 
 
-def strategy_for(conf, version_name):
+def strategy_for(conf, version_name, manager=None):
+    """The strategy of a datastore version; a datastore that offers only some
+    strategies (MySQL: gtid) gets its first when the configured one is not among
+    them."""
     register(conf)
     strategy = conf.replication.version_strategies.get(version_name,
                                                        conf.replication.strategy)
     if strategy not in ("gtid", "binlog"):
         raise ValueError("unknown replication strategy %r for version %s"
                          % (strategy, version_name))
+    offered = datastores.get(manager).replication_strategies
+    if offered and strategy not in offered:
+        return offered[0]
     return strategy
 
 

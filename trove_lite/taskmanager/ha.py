@@ -66,7 +66,7 @@ from typing import NamedTuple
 from oslo_config import cfg
 from sqlalchemy import delete, exc, or_, select, update
 
-from trove_lite import exceptions
+from trove_lite import datastores, exceptions
 from trove_lite.db import models
 from trove_lite.drivers.endpoint import base as endpoint_base
 from trove_lite.instance import events
@@ -308,10 +308,20 @@ class HA:
             return row.set_id if row is not None else instance_id
 
     def durability(self, source_id: str) -> str:
-        """The set's ``durability`` (``semisync`` unless the user chose ``async``)."""
+        """The set's ``durability`` (``semisync`` unless the user chose ``async``;
+        always ``async`` for a datastore without semi-sync: MySQL here)."""
+        if not self._datastore(source_id).semisync:
+            return "async"
         with self.db.session() as s:
             row = s.get(models.HASet, self.set_id_of(source_id))
             return row.durability if row is not None else self.conf.replication.durability
+
+    def _datastore(self, instance_id: str) -> datastores.Datastore:
+        with self.db.session() as s:
+            inst = s.get(models.Instance, instance_id)
+            version = s.get(models.DatastoreVersion, inst.datastore_version_id) \
+                if inst is not None else None
+            return datastores.get(version.manager if version is not None else None)
 
     def acquire(self, set_id: str, now: datetime.datetime | None = None) -> bool:
         """True if this taskmanager holds (or now takes) the lease on the set's
@@ -461,7 +471,7 @@ class HA:
             except (exceptions.TroveLiteError, OSError) as e:
                 LOG.warning("endpoints of the set of %s not refreshed: %s", source_id,
                             _msg(e))
-            if self.conf.ha.auto_failover:
+            if self.conf.ha.auto_failover and self._datastore(source_id).auto_failover:
                 self.check_source(source_id)
             try:
                 self.push_migration_lags(source_id)

@@ -79,8 +79,9 @@ class ReplicationFlows:
 
     def strategy(self, inst):
         with self.db.session() as s:
-            name = s.get(models.DatastoreVersion, inst.datastore_version_id).name
-        return replication.strategy_for(self.conf, name)
+            version = s.get(models.DatastoreVersion, inst.datastore_version_id)
+            name, manager = version.name, version.manager
+        return replication.strategy_for(self.conf, name, manager)
 
     def members(self, source_id):
         with self.db.session() as s:

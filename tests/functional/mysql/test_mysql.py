@@ -248,7 +248,8 @@ def test_mismatched_datastore_and_version_are_4xx(trove, inst):
     with pytest.raises((tc_exc.BadRequest, tc_exc.NotFound)):
         trove.instances.upgrade(inst.id, "10.11")
     assert trove.instances.get(inst.id).datastore["version"] == "9.7"
-    # no replica of a MySQL instance yet
-    with pytest.raises(tc_exc.BadRequest):
-        trove.instances.create("x-replica", "1", volume={"size": 1}, replica_of=inst.id)
+    # a replica of a MySQL instance runs MySQL (replication: test_mysql_replication.py)
+    with pytest.raises(tc_exc.BadRequest, match="datastore"):
+        trove.instances.create("x-replica", "1", volume={"size": 1}, replica_of=inst.id,
+                               datastore="mariadb", datastore_version="10.11")
     assert not [i for i in trove.instances.list() if i.name.startswith("x")]

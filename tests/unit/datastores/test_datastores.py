@@ -51,7 +51,8 @@ def test_registry_knows_both_datastores_and_refuses_others():
     mysql = datastores.get("mysql")
     assert (mysql.server_section, mysql.backup_strategy, mysql.user_name_max) == (
         "mysqld", "mysqldump", 32)
-    assert not mysql.replication_strategies and not mysql.incremental_backups
+    assert mysql.replication_strategies == ("gtid",) and not mysql.incremental_backups
+    assert not mysql.semisync and not mysql.auto_failover
     assert datastores.get(None).name == "mariadb"
     with pytest.raises(BadRequest):
         datastores.get("postgresql")

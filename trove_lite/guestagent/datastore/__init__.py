@@ -1,0 +1,10 @@
+"""The guest's datastore implementations (mariadb/, mysql/)."""
+
+
+def replication_class(datastore: str | None):
+    """The Replication class of a datastore's servers (MySQL's is imported only there)."""
+    if datastore == "mysql":
+        from trove_lite.guestagent.datastore.mysql.replication import MySQLReplication
+        return MySQLReplication
+    from trove_lite.guestagent.datastore.mariadb.replication import Replication
+    return Replication

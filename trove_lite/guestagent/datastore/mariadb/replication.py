@@ -43,6 +43,7 @@ import jinja2
 import pymysql
 
 from trove_lite import exceptions
+from trove_lite.datastores.mysql import gtid as oracle_gtid
 from trove_lite.guestagent.backup.strategies import MariaBackupStrategy
 from trove_lite.guestagent.datastore.mariadb import sql
 
@@ -183,7 +184,11 @@ def semisync_view(role, durability, variables, status):
 
 
 def domain0_seq(gtid_pos):
-    """The sequence number of domain 0 in a GTID position ``'0-1-5,1-2-3'`` (0 if none)."""
+    """The sequence number of domain 0 in a GTID position ``'0-1-5,1-2-3'`` (0 if none);
+    of an Oracle GTID set (MySQL), how many transactions it holds: either way the
+    larger, the further along the set's one history."""
+    if oracle_gtid.is_oracle(gtid_pos):
+        return oracle_gtid.count(gtid_pos)
     for part in (gtid_pos or "").split(","):
         bits = part.strip().split("-")
         if len(bits) == 3 and bits[0] == "0":
@@ -574,14 +579,17 @@ class Replication:
         source counts it as a semi-sync client."""
         info = self.info
         was = self._execute("SELECT @@GLOBAL.rpl_semi_sync_slave_enabled")[0][0]
-        self._execute(*semisync_settings(role, info.get("durability"),
-                                         info.get("semisync_timeout_ms") or 10000),
+        self._execute(*self._semisync_sql(role, info.get("durability"),
+                                          info.get("semisync_timeout_ms") or 10000),
                       log_bin=False)
         now = self._execute("SELECT @@GLOBAL.rpl_semi_sync_slave_enabled")[0][0]
         # a replica still being seeded has no source configured yet: it starts
         # replicating with the setting already in place
         if role == "replica" and was != now and self._execute("SHOW SLAVE STATUS"):
             self._execute("STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD", log_bin=False)
+
+    def _semisync_sql(self, role, durability, timeout_ms):
+        return semisync_settings(role, durability, timeout_ms)
 
     def set_durability(self, durability, timeout_ms, flavor):
         """Semi-sync (``semisync``) or not (``async``) for this member's role, now
@@ -605,20 +613,59 @@ class Replication:
             return out
 
     def _coords(self, cur):
-        cur.execute("SHOW MASTER STATUS")
+        cur.execute(self.BINLOG_STATUS)
         row = cur.fetchone()
-        cur.execute("SELECT @@GLOBAL.gtid_binlog_pos")
+        cur.execute("SELECT %s" % self.EXECUTED_GTID)
         gtid = cur.fetchone()[0]
         return {"binlog_file": row[0] if row else None,
                 "binlog_position": int(row[1]) if row else None, "gtid": gtid}
+
+    # -- the server's dialect (MySQLReplication overrides these) ---------------------
+    BINLOG_STATUS = "SHOW MASTER STATUS"
+    EXECUTED_GTID = "@@GLOBAL.gtid_binlog_pos"     # what this server has executed
+    STOP_REPLICA = "STOP SLAVE"
+    START_REPLICA = "START SLAVE"
+    RESET_REPLICA = "RESET SLAVE ALL"
+
+    def _read_only_sql(self, on):
+        """Statements that close (``on``) or open this server to writes."""
+        return ["SET GLOBAL read_only = %s" % ("ON" if on else "OFF")]
+
+    def _replica_status(self, cur):
+        """SHOW SLAVE STATUS as a dict with MariaDB's column names, or None."""
+        cur.execute("SHOW SLAVE STATUS")
+        return cur.fetchone()
+
+    def _account_sql(self, password):
+        return create_repl_user(sql.native_password_hash(password))
+
+    def _change_source_sql(self, host, port, strategy, coords, user=None, password=None):
+        return change_master(host, port, strategy, coords, user, password)
+
+    def _wait_sql(self, strategy, coords, timeout):
+        return wait_for_coords(strategy, coords, timeout)
+
+    def _seed_replica_sql(self, coords):
+        """Where a freshly seeded replica starts (GTID strategy: the snapshot's)."""
+        if self.info["strategy"] != "gtid":
+            return []
+        return ["SET GLOBAL gtid_slave_pos = %s" % sql.quote_string(coords.get("gtid") or "")]
+
+    def _continue_from_own_sql(self):
+        """A former source following a new one continues from what it has itself."""
+        return ["SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"]
+
+    def _status_sql(self):
+        return ("SELECT @@GLOBAL.gtid_binlog_pos AS gtid_binlog_pos, "
+                "@@GLOBAL.gtid_slave_pos AS gtid_slave_pos, @@GLOBAL.read_only AS read_only")
 
     # -- source --------------------------------------------------------------------
     def enable_source(self, strategy, flavor):
         """Make this server a source (idempotent): account, heartbeat, role."""
         password = self.password(create=True)
-        self._execute(*create_repl_user(sql.native_password_hash(password)),
-                      create_heartbeat_table(), write_heartbeat(),
-                      "SET GLOBAL read_only = OFF")
+        # open first: MySQL's super_read_only (a promoted replica's) stops root too
+        self._execute(*self._read_only_sql(False), *self._account_sql(password),
+                      create_heartbeat_table(), write_heartbeat())
         self._set(role="source", strategy=strategy, source_host=None, writes_held=False)
         self._apply_semisync("source")
         self._write_config("source", flavor)
@@ -699,7 +746,7 @@ class Replication:
             self._set(writes_held=True)
             self._write_config("source", flavor)
             try:
-                self._execute("SET GLOBAL read_only = ON")
+                self._execute(*self._read_only_sql(True))
             except (pymysql.MySQLError, OSError):
                 pass    # not running: it boots read-only from its option file
             LOG.info("replication source restarting: writes held until the control "
@@ -712,7 +759,7 @@ class Replication:
         if self.info.get("role") != "source":
             raise ReplicationError(reason="this instance is not a replication source "
                                           "(role %s)" % self.info.get("role"))
-        self._execute("SET GLOBAL read_only = OFF")
+        self._execute(*self._read_only_sql(False))
         self._set(writes_held=False)
         self._write_config("source", flavor)
         self.start_heartbeat()
@@ -732,7 +779,7 @@ class Replication:
                   fenced_by=replaced_by, source_host=None)
         self._write_config("fenced", self.state.read().get("flavor") or {})
         try:
-            self._execute("SET GLOBAL read_only = ON", *semisync_settings(None, None, 0),
+            self._execute(*self._read_only_sql(True), *self._semisync_sql(None, None, 0),
                           log_bin=False)
         except (pymysql.MySQLError, OSError):
             pass    # not running: it boots read-only from its option file
@@ -753,9 +800,7 @@ class Replication:
             LOG.info("seeded from backup %s; catching up from the source's binlog at %s",
                      request["seed_backup"], coords)
         else:
-            password, coords = receive_seed(request["stream"], server.binaries,
-                                            server.datadir)
-            seed = {"method": "stream"}
+            password, coords, seed = self._receive_seed(request, server)
         seed["seconds"] = round(time.monotonic() - started, 2)
         self._store_password(password)
         self._set(role="replica", strategy=request["strategy"],
@@ -766,6 +811,11 @@ class Replication:
             self._set(durability=request["durability"],
                       semisync_timeout_ms=int(request.get("semisync_timeout_ms") or 10000))
         return coords
+
+    def _receive_seed(self, request, server):
+        """(password, coords, seed) of a replica seeded from its source's stream."""
+        password, coords = receive_seed(request["stream"], server.binaries, server.datadir)
+        return password, coords, {"method": "stream"}
 
     def prepare_replica(self, request, flavor, prepare):
         """A replica's whole prepare: seed, role config, ``prepare()`` (the app's,
@@ -785,13 +835,10 @@ class Replication:
         """Prepare's second half: config written, server running -> replicate."""
         info = self.info
         coords = info["seed_coords"]
-        stmts = ["STOP SLAVE", "RESET SLAVE ALL"]
-        if info["strategy"] == "gtid":
-            stmts.append("SET GLOBAL gtid_slave_pos = %s" % sql.quote_string(
-                coords.get("gtid") or ""))
-        stmts += [change_master(info["source_host"], info["source_port"], info["strategy"],
-                                coords, REPL_USER, self.password()),
-                  "SET GLOBAL read_only = ON", "START SLAVE"]
+        stmts = [self.STOP_REPLICA, self.RESET_REPLICA, *self._seed_replica_sql(coords),
+                 self._change_source_sql(info["source_host"], info["source_port"],
+                                         info["strategy"], coords, REPL_USER, self.password()),
+                 *self._read_only_sql(True), self.START_REPLICA]
         started = time.monotonic()
         self._execute(*stmts, log_bin=False)
         self.wait_running()
@@ -804,8 +851,7 @@ class Replication:
         deadline = time.monotonic() + timeout
         with self.app_fn().connect() as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
             while True:
-                cur.execute("SHOW SLAVE STATUS")
-                slave = cur.fetchone() or {}
+                slave = self._replica_status(cur) or {}
                 if slave.get("Slave_IO_Running") == "Yes" and \
                         slave.get("Slave_SQL_Running") == "Yes":
                     return
@@ -825,7 +871,8 @@ class Replication:
         """Old source, planned switchover: stop writes, return final coordinates."""
         self.stop_heartbeat()
         with self.app_fn().connect() as conn, conn.cursor() as cur:
-            cur.execute("SET GLOBAL read_only = ON")
+            for stmt in self._read_only_sql(True):
+                cur.execute(stmt)
             # wait out transactions that were committing when read_only was set
             cur.execute("FLUSH TABLES WITH READ LOCK")
             coords = self._coords(cur)
@@ -834,14 +881,14 @@ class Replication:
         return coords
 
     def demote_abort(self):
-        self._execute("SET GLOBAL read_only = OFF")
+        self._execute(*self._read_only_sql(False))
         self._set(role="source")
         self.start_heartbeat()
 
     def wait_applied(self, coords, timeout):
         strategy = self.info.get("strategy")
         with self.app_fn().connect(read_timeout=timeout + 5) as conn, conn.cursor() as cur:
-            for stmt in wait_for_coords(strategy, coords, timeout):
+            for stmt in self._wait_sql(strategy, coords, timeout):
                 cur.execute(stmt)
                 row = cur.fetchone()
                 if row is None or row[0] is None or int(row[0]) < 0:
@@ -854,7 +901,7 @@ class Replication:
 
     def promote(self, flavor):
         """Become the source: stop replicating, record where followers start, open."""
-        self._execute("STOP SLAVE", "RESET SLAVE ALL", log_bin=False)
+        self._execute(self.STOP_REPLICA, self.RESET_REPLICA, log_bin=False)
         with self.app_fn().connect() as conn, conn.cursor() as cur:
             coords = self._coords(cur)
         strategy = self.info.get("strategy")
@@ -884,19 +931,18 @@ class Replication:
     def follow(self, host, port, coords, strategy, flavor, source_id=None):
         """Replicate from a new source starting at ``coords`` (its own positions)."""
         was = self.info.get("role")
-        stmts = ["STOP SLAVE"]
+        stmts = [self.STOP_REPLICA]
         if strategy == "gtid" and was in FORMER_SOURCE_ROLES + (None,):
-            # a former source continues from what it has itself
-            stmts.append("SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos")
+            stmts += self._continue_from_own_sql()
         keep_account = was == "replica"
         info = self.info
-        stmts += [change_master(host, port, strategy, coords,
-                                None if keep_account else REPL_USER,
-                                None if keep_account else self.password()),
-                  "SET GLOBAL read_only = ON"]
-        stmts += semisync_settings("replica", info.get("durability"),
-                                   info.get("semisync_timeout_ms") or 10000)
-        stmts.append("START SLAVE")
+        stmts += [self._change_source_sql(host, port, strategy, coords,
+                                          None if keep_account else REPL_USER,
+                                          None if keep_account else self.password()),
+                  *self._read_only_sql(True)]
+        stmts += self._semisync_sql("replica", info.get("durability"),
+                                    info.get("semisync_timeout_ms") or 10000)
+        stmts.append(self.START_REPLICA)
         self.stop_heartbeat()
         self._execute(*stmts, log_bin=False)
         self._set(role="replica", strategy=strategy, source_host=host, source_port=port,
@@ -905,8 +951,8 @@ class Replication:
 
     def detach(self, flavor):
         """Stand alone: stop replicating, writable."""
-        self._execute("STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF",
-                      *semisync_settings(None, None, 0), log_bin=False)
+        self._execute(self.STOP_REPLICA, self.RESET_REPLICA, *self._read_only_sql(False),
+                      *self._semisync_sql(None, None, 0), log_bin=False)
         self._set(role=None, source_host=None, source_id=None, fenced_by=None,
                   fenced_reason=None)
         self._write_config(None, flavor)
@@ -930,19 +976,16 @@ class Replication:
         try:
             with self.app_fn().connect(connect_timeout=2, read_timeout=5) as conn, \
                     conn.cursor(pymysql.cursors.DictCursor) as cur:
-                cur.execute("SELECT @@GLOBAL.gtid_binlog_pos AS gtid_binlog_pos, "
-                            "@@GLOBAL.gtid_slave_pos AS gtid_slave_pos, "
-                            "@@GLOBAL.read_only AS read_only")
+                cur.execute(self._status_sql())
                 out.update(cur.fetchone())
-                cur.execute("SHOW MASTER STATUS")
+                cur.execute(self.BINLOG_STATUS)
                 master = cur.fetchone()
                 if master:
                     out["binlog_file"], out["binlog_position"] = (master["File"],
                                                                   master["Position"])
                 out["semisync"] = self._semisync_status(cur, role, info)
                 if role == "replica":
-                    cur.execute("SHOW SLAVE STATUS")
-                    slave = cur.fetchone()
+                    slave = self._replica_status(cur)
                     out.update(_slave_fields(slave))
                     try:
                         cur.execute(read_lag())

@@ -214,6 +214,12 @@ class InstanceFlows:
         events.record(self.db, instance_id, "create", "ACTIVE after %.1f s" % (
             (utcnow() - started).total_seconds()))
 
+    def move_rw(self, source_id):
+        """Point the set's endpoints at its new source now (the write path), before
+        the rest of a promote or failover (see taskmanager/ha.py)."""
+        if self.ha is not None:
+            self.ha.sync_endpoints(source_id)
+
     def set_changed(self, source_id):
         """A replication set's membership or source changed (see taskmanager/ha.py)."""
         if self.ha is None:

@@ -60,6 +60,25 @@ class ReplicationError(exceptions.TroveLiteError):
     message_format = "Replication failed: %(reason)s"
 
 
+class StaleTerm(ReplicationError):
+    """A role change sent under a set's older term (a taskmanager that lost its
+    lease, a command that waited in a dead guest's queue): not acted on."""
+
+    code = "stale_term"
+    message_format = ("Refused %(command)s of term %(given)s: this server is at term "
+                      "%(held)s (a later failover or promote of its set superseded it)")
+
+
+def check_term(held, given):
+    """(accepted?, term to keep) for a command of term ``given`` on a server at
+    term ``held`` (pure). No term given (an older caller): accepted, unchanged."""
+    if given is None:
+        return True, held
+    if held is not None and int(given) < int(held):
+        return False, held
+    return True, int(given)
+
+
 # -- pure SQL builders ------------------------------------------------------------
 def create_repl_user(password_hash):
     """Statements creating the replication account from its hash (no clear text)."""
@@ -451,6 +470,18 @@ class Replication:
         self.state.update(replication=info)
         return info
 
+    def accept_term(self, term, command):
+        """Refuse (StaleTerm) a ``command`` of an older term than the one this
+        server holds on its volume; keep a newer one."""
+        held = self.info.get("term")
+        accepted, keep = check_term(held, term)
+        if not accepted:
+            LOG.warning("refused %s of term %s: this server is at term %s", command, term,
+                        held)
+            raise StaleTerm(command=command, given=term, held=held)
+        if keep != held:
+            self._set(term=keep)
+
     def _secret_path(self):
         return os.path.join(os.path.dirname(self.state.path), SECRET_FILE)
 
@@ -618,8 +649,9 @@ class Replication:
         elif role == "source":
             self.start_heartbeat()
 
-    def open_source(self, flavor):
+    def open_source(self, flavor, term=None):
         """Still the source: take writes and write the heartbeat again."""
+        self.accept_term(term, "open_source")
         if self.info.get("role") != "source":
             raise ReplicationError(reason="this instance is not a replication source "
                                           "(role %s)" % self.info.get("role"))
@@ -629,11 +661,12 @@ class Replication:
         self.start_heartbeat()
         LOG.info("replication source confirmed by the control plane: writes open")
 
-    def fence(self, reason, replaced_by=None):
+    def fence(self, reason, replaced_by=None, term=None):
         """Ejected while away: read-only now and across restarts, no heartbeat
         (its former replicas follow another source), semi-sync off. A replica
         is left alone: a fence sent before it rejoined its set as a replica
         (a late cast, or a check that saw it still holding writes) is stale."""
+        self.accept_term(term, "fence")
         if self.info.get("role") == "replica":
             LOG.info("fence ignored: this server already rejoined its set as a replica "
                      "of %s", self.info.get("source_id"))
@@ -729,8 +762,9 @@ class Replication:
         self._write_config(self.info.get("role"), flavor)
 
     # -- switchover --------------------------------------------------------------------
-    def demote_begin(self):
+    def demote_begin(self, term=None):
         """Old source, planned switchover: stop writes, return final coordinates."""
+        self.accept_term(term, "demote_begin")
         self.stop_heartbeat()
         with self.app_fn().connect() as conn, conn.cursor() as cur:
             cur.execute("SET GLOBAL read_only = ON")
@@ -760,14 +794,52 @@ class Replication:
             coords.get("gtid") if strategy == "gtid" else "%s:%s" % (
                 coords["binlog_file"], coords["binlog_position"]), timeout))
 
-    def promote(self, flavor):
+    def promote(self, flavor, term=None):
         """Become the source: stop replicating, record where followers start, open."""
-        self._execute("STOP SLAVE", "RESET SLAVE ALL", log_bin=False)
+        self.accept_term(term, "promote")
+        return self._promote(flavor)[0]
+
+    def take_over(self, coords, timeout, flavor, term=None):
+        """The chosen replica of a switchover or failover in one call: apply up
+        to ``coords`` (the old source's last), stop replicating, open for
+        writes. Returns {"coords": where followers start, "phases": seconds of
+        each step}."""
+        self.accept_term(term, "take_over")
+        started = time.monotonic()
+        self.wait_applied(coords, timeout)
+        waited = time.monotonic()
+        new_coords, phases = self._promote(flavor)
+        phases = dict(catch_up=round(waited - started, 3), **phases)
+        return {"coords": new_coords, "phases": phases}
+
+    def _promote(self, flavor):
+        """(coords, phases): replication stopped, the account and heartbeat table
+        in place, the semi-sync source side on BEFORE writes open (no commit
+        through the new source is unprotected), read_only off."""
+        t0 = time.monotonic()
+        info = self.info
+        password = self.password(create=True)
         with self.app_fn().connect() as conn, conn.cursor() as cur:
+            cur.execute("SET SESSION sql_log_bin = 0")
+            for stmt in ("STOP SLAVE", "RESET SLAVE ALL"):
+                cur.execute(stmt)
+            t1 = time.monotonic()
             coords = self._coords(cur)
-        strategy = self.info.get("strategy")
-        self.enable_source(strategy, flavor)
-        return coords
+            cur.execute("SET SESSION sql_log_bin = 1")
+            for stmt in create_repl_user(sql.native_password_hash(password)) + [
+                    create_heartbeat_table()]:
+                cur.execute(stmt)
+            for stmt in semisync_settings("source", info.get("durability"),
+                                          info.get("semisync_timeout_ms") or 10000):
+                cur.execute(stmt)
+            cur.execute("SET GLOBAL read_only = OFF")
+        t2 = time.monotonic()
+        self._set(role="source", strategy=info.get("strategy"), source_host=None,
+                  writes_held=False)
+        self._write_config("source", flavor)
+        self.start_heartbeat()
+        return coords, {"stop_replica": round(t1 - t0, 3), "open": round(t2 - t1, 3),
+                        "config": round(time.monotonic() - t2, 3)}
 
     def coords_after(self, gtid_pos):
         """Where in THIS server's binlogs a replica that executed up to ``gtid_pos``
@@ -789,8 +861,9 @@ class Replication:
                     return {"binlog_file": found[0], "binlog_position": found[1]}
             return self._coords(cur)
 
-    def follow(self, host, port, coords, strategy, flavor, source_id=None):
+    def follow(self, host, port, coords, strategy, flavor, source_id=None, term=None):
         """Replicate from a new source starting at ``coords`` (its own positions)."""
+        self.accept_term(term, "follow")
         was = self.info.get("role")
         stmts = ["STOP SLAVE"]
         if strategy == "gtid" and was in FORMER_SOURCE_ROLES + (None,):
@@ -827,7 +900,7 @@ class Replication:
         if not role:
             return None
         out = {"role": role, "strategy": info.get("strategy"),
-               "source_id": info.get("source_id")}
+               "source_id": info.get("source_id"), "term": info.get("term")}
         if info.get("seed"):
             out["seed"] = info["seed"]
         if role == "source":

@@ -457,11 +457,11 @@ class GuestManager:
         self.heartbeat.notify()
         return coords
 
-    def take_over(self, ctx, coords, seconds, term=None):
+    def take_over(self, ctx, coords, seconds, term=None, planned=False):
         """(1.13) Switchover/failover on the chosen replica in one call: apply up to
         ``coords``, stop replicating, open for writes; {coords, phases}."""
         with self._lock:
-            out = self.replication.take_over(coords, seconds, self._flavor(), term)
+            out = self.replication.take_over(coords, seconds, self._flavor(), term, planned)
         self.heartbeat.notify()
         return out
 

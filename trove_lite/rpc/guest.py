@@ -258,11 +258,13 @@ class GuestAPI:
         version, extra = _termed("1.3", term)
         return self._call("promote_to_source", self.long, version, **extra)
 
-    def take_over(self, coords: Any, seconds: float, term=None) -> Any:
+    def take_over(self, coords: Any, seconds: float, term=None, planned=False) -> Any:
         """(1.13) Apply up to ``coords``, stop replicating, become the source, in
-        one call; returns {coords: where followers start, phases: {step: s}}."""
+        one call; returns {coords: where followers start, phases: {step: s}}.
+        ``planned``: the old source is read_only (writes open before replication
+        stops)."""
         return self._call("take_over", seconds + self.long, "1.13", coords=coords,
-                          seconds=seconds, term=term)
+                          seconds=seconds, term=term, planned=planned)
 
     def follow_source(self, host: str, port: int, coords: Any, strategy: str,
                       source_id: str | None = None, term=None) -> Any:

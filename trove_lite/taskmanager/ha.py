@@ -391,6 +391,29 @@ class HA:
                 lease_holder=None, lease_expires=None))
         self._held.clear()
 
+    def point_rw(self, source_id, address, then=None):
+        """rw to ``source_id`` at once, the rest of the set's endpoints as last
+        applied (the write path of a promote or failover: no control DB write
+        before it), then ``then()`` (the flow records the new topology) under
+        the same lock, so no refresh puts rw back in between. The full sync
+        follows (``set_changed``)."""
+        if self.endpoints is None:
+            if then is not None:
+                then()
+            return
+        with self._lock:
+            try:
+                set_id = self.set_id_of(source_id)
+                layout = self._applied.get(set_id) or endpoint_base.Layout(rw=None, ro=())
+                layout = layout._replace(rw=endpoint_base.Member(source_id, address, PORT))
+                self.endpoints.ensure(set_id, layout)
+                self._applied[set_id] = layout
+            except Exception as e:      # the full sync after the flow tries again
+                LOG.warning("rw of the set of %s not moved: %s", source_id, _msg(e))
+            finally:
+                if then is not None:
+                    then()
+
     def sync_endpoints(self, source_id, keep=True):
         """``sync`` that logs a failure rather than raising it (a flow goes on)."""
         try:
@@ -592,18 +615,27 @@ class HA:
 
     def _fail_over(self, source_id, target, set_id, ph):
         """rw off the dead source, a new term, the eject; returns the new source."""
-        self.sync(source_id, fence=True)     # nothing reaches the dead source through rw
-        ph.mark("rw off the old source")
         members = [source_id] + [r.id for r in self.snapshot(source_id)[1]]
-        term = self.new_term(set_id, members)
-        try:        # if its guest is alive (a partition), it stops writes too
-            self.flows.guest_factory(source_id).ha_fence_soon(term)
-        except Exception as e:
-            LOG.info("fencing %s through its guest not sent: %s", source_id, _msg(e))
-        ph.mark("new term, fence sent")
+        terms = []
+
+        def fence():
+            """While the eject asks the replicas where they are: rw off the dead
+            source (before any replica opens), a new term, a fence to its guest."""
+            started = time.monotonic()
+            self.sync(source_id, fence=True)   # nothing reaches the dead source via rw
+            terms.append(self.new_term(set_id, members))
+            try:        # if its guest is alive (a partition), it stops writes too
+                self.flows.guest_factory(source_id).ha_fence_soon(terms[0])
+            except Exception as e:
+                LOG.info("fencing %s through its guest not sent: %s", source_id, _msg(e))
+            ph.add("  meanwhile: rw off the old source, new term, fence sent",
+                   time.monotonic() - started)
+            return terms[0]
         self.flows.set_task(target, TaskStatus.EJECTING)
+        ph.mark("decided")
         # clears the task; a fault if it failed
-        self.flows.replication.eject(target, term, ph)
+        self.flows.replication.eject(target, phases=ph, prelude=fence)
+        term = terms[0] if terms else None
         new = self.flows.load(target)
         winner = target if not new.slave_of_id else new.slave_of_id
         self._probe_failures.pop(source_id, None)

@@ -225,7 +225,8 @@ class ReplicationFlows:
         with concurrent.futures.ThreadPoolExecutor(len(siblings) + 2) as pool:
             # the chosen replica catches up and opens in one call; the siblings
             # catch up on their own servers meanwhile
-            taking = pool.submit(self._guest(new.id).take_over, coords, timeout, term)
+            taking = pool.submit(self._guest(new.id).take_over, coords, timeout, term,
+                                 planned=True)
             waits = {m.id: pool.submit(self._guest(m.id).wait_applied, coords, timeout)
                      for m in siblings}
             try:
@@ -240,12 +241,13 @@ class ReplicationFlows:
                                            "within %d s; the source was reopened: %s"
                                            % (timeout, _msg(e)))
             for step, seconds in (took.get("phases") or {}).items():
-                ph.add("  on the new source: %s" % step, seconds)
+                ph.add("  new source: %s" % step, seconds)
             ph.mark("catch-up and promote (new source writable)")
-            self._record_topology(new, siblings + [old])
+            # the siblings first: the new source's first commits wait for one's ack
             following = pool.submit(self._follow_after, waits, siblings, new,
                                     took["coords"], strategy, term)
-            self.flows.move_rw(new.id)
+            self.flows.move_rw(new.id, new.address,
+                               lambda: self._record_topology(new, siblings + [old]))
             ph.mark("rw moved")
             errors = following.result()
             ph.mark("siblings repointed")
@@ -315,10 +317,12 @@ class ReplicationFlows:
                                        + "; ".join(errors))
 
     # -- eject ---------------------------------------------------------------------------
-    def eject(self, replica_id, term=None, phases=None):
+    def eject(self, replica_id, term=None, phases=None, prelude=None):
         """The source of ``replica_id``'s set is dead: its most advanced replica
         takes over (``term``: the failover's, else a new one). rw moves as soon
-        as the winner is writable; the others follow it meanwhile."""
+        as the winner is writable; the others follow it meanwhile. ``prelude``
+        (a failover's fence, returning its term) runs while the replicas are
+        asked where they are."""
         ph = phases if phases is not None else Phases()
         try:
             asked = self.flows.load(replica_id)
@@ -326,8 +330,6 @@ class ReplicationFlows:
             members = self.members(dead_id)
             dead = self.flows.load(dead_id)
             strategy = self.strategy(dead)
-            if term is None:
-                term = self._new_term(dead.id, [dead.id] + [m.id for m in members])
             reports, errors = {}, []
 
             def status(member):
@@ -335,8 +337,14 @@ class ReplicationFlows:
                     reports[member.id] = self._guest(member.id).replication_status()
                 except exceptions.TroveLiteError as e:
                     errors.append("%s: %s" % (member.id, _msg(e)))
-            _each(members, status)      # each answers for its own server: at once
-            ph.mark("replicas' status")
+            with concurrent.futures.ThreadPoolExecutor(1) as pre:
+                fencing = pre.submit(prelude) if prelude is not None else None
+                _each(members, status)      # each answers for its own server: at once
+                ph.mark("replicas' status")
+                if fencing is not None:
+                    term = fencing.result()
+            if term is None:
+                term = self._new_term(dead.id, [dead.id] + [m.id for m in members])
             winner_id = replication_winner(reports)
             if winner_id is None:
                 raise ReplicationFlowError("no replica answered: %s" % "; ".join(errors))
@@ -351,17 +359,17 @@ class ReplicationFlows:
                          for m in others}
                 took = taking.result()
                 for step, seconds in (took.get("phases") or {}).items():
-                    ph.add("  on the new source: %s" % step, seconds)
+                    ph.add("  new source: %s" % step, seconds)
                 ph.mark("catch-up and promote (new source writable)")
                 coords = took["coords"]
                 if strategy == "binlog":
                     # a replica that had received less than the winner resumes at the
                     # winner's copy of its next transaction
                     coords = self._binlog_resume_point(winner)
-                self._record_topology(winner, others, fenced=dead)
                 following = pool.submit(self._follow_after, waits, others, winner, coords,
                                         strategy, term)
-                self.flows.move_rw(winner.id)
+                self.flows.move_rw(winner.id, winner.address, lambda: self._record_topology(
+                    winner, others, fenced=dead))
                 ph.mark("rw moved")
                 follow_errors = following.result()
                 ph.mark("others repointed")

@@ -766,13 +766,16 @@ class Replication:
         """Old source, planned switchover: stop writes, return final coordinates."""
         self.accept_term(term, "demote_begin")
         self.stop_heartbeat()
+        started = time.monotonic()
         with self.app_fn().connect() as conn, conn.cursor() as cur:
+            # MariaDB sets read_only under a global read lock that blocks commits:
+            # it returns once the commits in progress (a semi-sync one included,
+            # acknowledged or cut) are done, so these coordinates are final
             cur.execute("SET GLOBAL read_only = ON")
-            # wait out transactions that were committing when read_only was set
-            cur.execute("FLUSH TABLES WITH READ LOCK")
             coords = self._coords(cur)
-            cur.execute("UNLOCK TABLES")
         self._set(role="demoting")
+        LOG.info("demoted: read_only, final coordinates %s (%.3f s)", coords,
+                 time.monotonic() - started)
         return coords
 
     def demote_abort(self):
@@ -799,33 +802,43 @@ class Replication:
         self.accept_term(term, "promote")
         return self._promote(flavor)[0]
 
-    def take_over(self, coords, timeout, flavor, term=None):
+    def take_over(self, coords, timeout, flavor, term=None, planned=False):
         """The chosen replica of a switchover or failover in one call: apply up
         to ``coords`` (the old source's last), stop replicating, open for
-        writes. Returns {"coords": where followers start, "phases": seconds of
-        each step}."""
+        writes. ``planned``: the old source is read_only and fully applied, so
+        writes open first and replication stops after (off the write path).
+        Returns {"coords": where followers start, "phases": seconds of each
+        step}."""
         self.accept_term(term, "take_over")
         started = time.monotonic()
         self.wait_applied(coords, timeout)
         waited = time.monotonic()
-        new_coords, phases = self._promote(flavor)
+        new_coords, phases = self._promote(flavor, open_first=planned)
         phases = dict(catch_up=round(waited - started, 3), **phases)
         return {"coords": new_coords, "phases": phases}
 
-    def _promote(self, flavor):
-        """(coords, phases): replication stopped, the account and heartbeat table
-        in place, the semi-sync source side on BEFORE writes open (no commit
-        through the new source is unprotected), read_only off."""
+    def _promote(self, flavor, open_first=False):
+        """(coords, phases): the account and heartbeat table in place, the
+        semi-sync source side on BEFORE writes open (no commit through the new
+        source is unprotected), read_only off; replication stopped before that,
+        or just after with ``open_first`` (nothing more can arrive: the old
+        source is read_only and this server applied all it logged)."""
         t0 = time.monotonic()
         info = self.info
         password = self.password(create=True)
+        phases = {}
         with self.app_fn().connect() as conn, conn.cursor() as cur:
-            cur.execute("SET SESSION sql_log_bin = 0")
-            for stmt in ("STOP SLAVE", "RESET SLAVE ALL"):
-                cur.execute(stmt)
-            t1 = time.monotonic()
+            def stop_replica():
+                mark = time.monotonic()
+                cur.execute("SET SESSION sql_log_bin = 0")
+                for stmt in ("STOP SLAVE", "RESET SLAVE ALL"):
+                    cur.execute(stmt)
+                cur.execute("SET SESSION sql_log_bin = 1")
+                phases["stop_replica"] = round(time.monotonic() - mark, 3)
+            if not open_first:
+                stop_replica()
+            # where followers start: before the first write here
             coords = self._coords(cur)
-            cur.execute("SET SESSION sql_log_bin = 1")
             for stmt in create_repl_user(sql.native_password_hash(password)) + [
                     create_heartbeat_table()]:
                 cur.execute(stmt)
@@ -833,13 +846,16 @@ class Replication:
                                           info.get("semisync_timeout_ms") or 10000):
                 cur.execute(stmt)
             cur.execute("SET GLOBAL read_only = OFF")
+            phases["open"] = round(time.monotonic() - t0 - phases.get("stop_replica", 0), 3)
+            if open_first:
+                stop_replica()
         t2 = time.monotonic()
         self._set(role="source", strategy=info.get("strategy"), source_host=None,
                   writes_held=False)
         self._write_config("source", flavor)
         self.start_heartbeat()
-        return coords, {"stop_replica": round(t1 - t0, 3), "open": round(t2 - t1, 3),
-                        "config": round(time.monotonic() - t2, 3)}
+        phases["config"] = round(time.monotonic() - t2, 3)
+        return coords, phases
 
     def coords_after(self, gtid_pos):
         """Where in THIS server's binlogs a replica that executed up to ``gtid_pos``

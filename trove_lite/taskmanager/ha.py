@@ -608,8 +608,9 @@ class HA:
         # (the detection), then each step of the flow
         detected = "" if detected_after is None else \
             "; last report before the decision %.3f s" % detected_after
-        events.record(self.db, winner, "failover", "from %s in %.2f s: %s%s; %s" % (
-            source_id, time.monotonic() - started, reason, detected, ph))
+        # phases before the reason: a long detail is cut at its end
+        events.record(self.db, winner, "failover", "from %s in %.2f s%s; %s; why: %s" % (
+            source_id, time.monotonic() - started, detected, ph, reason))
         LOG.warning("failover of %s done in %.2f s: %s is the source (%s%s; %s)", source_id,
                     time.monotonic() - started, winner, reason, detected, ph)
 

@@ -17,10 +17,12 @@ snapshot and returns an action and one sentence, which is logged. The source
 is declared dead only on two signals together: ``PROBES_TO_DEAD`` consecutive
 failed direct probes of its mariadbd AND its agent silent for ``[ha]
 failover_window`` seconds or reporting the database down (an agent can
-outlive its database). Then rw is taken off it (fencing: nothing reaches it
-through rw any more), the eject flow promotes the replica that received the
-most (it applies all it received first) and repoints the others, and rw
-follows the new source. Under semisync no acknowledged commit is lost: each
+outlive its database); checked every ``[ha] probe_interval`` in a loop of its
+own. Then, while the replicas report what they received, rw is taken off it
+(fencing: nothing reaches it through rw any more), the set's term is bumped and
+a fence cast to its guest; the eject flow promotes the replica that received
+the most (it applies all it received first), rw moves to it at once and the
+others follow it. Under semisync no acknowledged commit is lost: each
 was received by at least one replica before the client saw it. A source that
 reports itself fenced (guestagent/datastore/mariadb/fence.py: it takes no
 write) counts as silent.

@@ -7,14 +7,18 @@ topology. A failure ends with the task cleared and a fault on the instance the
 user acted on.
 
 Promote (planned switchover, zero loss): the old source stops its heartbeat and
-turns read_only, and reports its final coordinates; every replica applies up to
-them; the chosen one stops replicating and reports ITS coordinates before it
-takes a write (binlog positions are per server); the old source and the siblings
-follow it from there. If a replica cannot catch up in time the old source is
-reopened and nothing else changed.
+turns read_only, and reports its final coordinates; the chosen replica, in one
+call (``take_over``), applies up to them, notes ITS coordinates (binlog
+positions are per server), opens for writes with its semi-sync source side on,
+then stops replicating; rw moves to it at once, while the siblings (each having
+applied up to the same coordinates) follow it, then the old source. If the
+chosen replica cannot catch up in time the old source is reopened and nothing
+else changed. Every role change carries the set's new term (a guest refuses
+an older one). The phases are timed (``Phases``) into the log and the event.
 
 Eject (the source is dead): the replica that received the most becomes the
-source once it applied all of it; the others apply what they received and
+source once it applied all of it (``take_over``; rw moves to it at once); the
+others apply what they received and
 follow it (GTID: from their own position; binlog: from the winner's binlog
 position of the first transaction they lack, found by its GTID, which MariaDB
 records on every replica whatever the strategy); the dead source leaves the set

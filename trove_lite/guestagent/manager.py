@@ -462,8 +462,15 @@ class GuestManager:
         ``coords``, stop replicating, open for writes; {coords, phases}."""
         with self._lock:
             out = self.replication.take_over(coords, seconds, self._flavor(), term, planned)
+        if planned:     # the option file after the answer: off the write path
+            threading.Thread(target=self._write_role_config, name="role-config",
+                             daemon=True).start()
         self.heartbeat.notify()
         return out
+
+    def _write_role_config(self):
+        with self._lock:
+            self.replication.write_role_config(self._flavor())
 
     def follow_source(self, ctx, host, port, coords, strategy, source_id=None, term=None):
         with self._lock:

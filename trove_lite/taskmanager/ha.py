@@ -393,16 +393,18 @@ class HA:
                 lease_holder=None, lease_expires=None))
         self._held.clear()
 
-    def point_rw(self, source_id, address, then=None):
+    def point_rw(self, source_id, address, then=None) -> float | None:
         """rw to ``source_id`` at once, the rest of the set's endpoints as last
         applied (the write path of a promote or failover: no control DB write
         before it), then ``then()`` (the flow records the new topology) under
         the same lock, so no refresh puts rw back in between. The full sync
-        follows (``set_changed``)."""
+        follows (``set_changed``). Returns the seconds until rw had moved."""
         if self.endpoints is None:
             if then is not None:
                 then()
-            return
+            return None
+        started = time.monotonic()
+        moved = None
         with self._lock:
             try:
                 set_id = self.set_id_of(source_id)
@@ -410,11 +412,13 @@ class HA:
                 layout = layout._replace(rw=endpoint_base.Member(source_id, address, PORT))
                 self.endpoints.ensure(set_id, layout)
                 self._applied[set_id] = layout
+                moved = time.monotonic() - started
             except Exception as e:      # the full sync after the flow tries again
                 LOG.warning("rw of the set of %s not moved: %s", source_id, _msg(e))
             finally:
                 if then is not None:
                     then()
+        return moved
 
     def sync_endpoints(self, source_id, keep=True):
         """``sync`` that logs a failure rather than raising it (a flow goes on)."""
@@ -626,6 +630,7 @@ class HA:
             source (before any replica opens), a new term, a fence to its guest."""
             started = time.monotonic()
             self.sync(source_id, fence=True)   # nothing reaches the dead source via rw
+            self.flows.set_task(target, TaskStatus.EJECTING)
             terms.append(self.new_term(set_id, members))
             try:        # if its guest is alive (a partition), it stops writes too
                 self.flows.guest_factory(source_id).ha_fence_soon(terms[0])
@@ -634,7 +639,6 @@ class HA:
             ph.add("  meanwhile: rw off the old source, new term, fence sent",
                    time.monotonic() - started)
             return terms[0]
-        self.flows.set_task(target, TaskStatus.EJECTING)
         ph.mark("decided")
         # clears the task; a fault if it failed
         self.flows.replication.eject(target, phases=ph, prelude=fence)

@@ -250,9 +250,11 @@ class ReplicationFlows:
             # the siblings first: the new source's first commits wait for one's ack
             following = pool.submit(self._follow_after, waits, siblings, new,
                                     took["coords"], strategy, term)
-            self.flows.move_rw(new.id, new.address,
-                               lambda: self._record_topology(new, siblings + [old]))
-            ph.mark("rw moved")
+            moved = self.flows.move_rw(new.id, new.address,
+                                       lambda: self._record_topology(new, siblings + [old]))
+            if moved is not None:
+                ph.add("  rw moved (admin socket)", moved)
+            ph.mark("rw moved, topology recorded")
             errors = following.result()
             ph.mark("siblings repointed")
         # siblings first: once the old source follows the new one it relays the
@@ -372,9 +374,12 @@ class ReplicationFlows:
                     coords = self._binlog_resume_point(winner)
                 following = pool.submit(self._follow_after, waits, others, winner, coords,
                                         strategy, term)
-                self.flows.move_rw(winner.id, winner.address, lambda: self._record_topology(
-                    winner, others, fenced=dead))
-                ph.mark("rw moved")
+                moved = self.flows.move_rw(winner.id, winner.address,
+                                           lambda: self._record_topology(winner, others,
+                                                                         fenced=dead))
+                if moved is not None:
+                    ph.add("  rw moved (admin socket)", moved)
+                ph.mark("rw moved, topology recorded")
                 follow_errors = following.result()
                 ph.mark("others repointed")
             self._fence(dead.id, winner.id, term)

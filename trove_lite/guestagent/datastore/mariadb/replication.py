@@ -156,6 +156,10 @@ def render_config(template_dir, role, flavor, durability=None, semisync_timeout_
 
 
 DURABILITIES = ("semisync", "async")
+# 1, 1 when the replication account and the heartbeat table exist
+SOURCE_READY = ("SELECT (SELECT COUNT(*) > 0 FROM mysql.user WHERE User = '%s'), "
+                "(SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+                "'mysql' AND TABLE_NAME = 'trove_lite_heartbeat')" % REPL_USER)
 # roles of a server that was its set's source and may rejoin it as a replica:
 # still a source (back before any fence), fenced by a failover (``ha_fence``,
 # ``demoting``) or by the eject (``fence``, ``fenced``)
@@ -766,14 +770,20 @@ class Replication:
         """Old source, planned switchover: stop writes, return final coordinates."""
         self.accept_term(term, "demote_begin")
         self.stop_heartbeat()
-        started = time.monotonic()
-        with self.app_fn().connect() as conn, conn.cursor() as cur:
-            # MariaDB sets read_only under a global read lock that blocks commits:
-            # it returns once the commits in progress (a semi-sync one included,
-            # acknowledged or cut) are done, so these coordinates are final
-            cur.execute("SET GLOBAL read_only = ON")
-            coords = self._coords(cur)
+        # the state first: from read_only on, writes are out until rw moves
         self._set(role="demoting")
+        started = time.monotonic()
+        try:
+            with self.app_fn().connect() as conn, conn.cursor() as cur:
+                # MariaDB sets read_only under a global read lock that blocks
+                # commits: it returns once the commits in progress (a semi-sync
+                # one included, acknowledged or cut) are done: final coordinates
+                cur.execute("SET GLOBAL read_only = ON")
+                coords = self._coords(cur)
+        except Exception:
+            self._set(role="source")
+            self.start_heartbeat()
+            raise
         LOG.info("demoted: read_only, final coordinates %s (%.3f s)", coords,
                  time.monotonic() - started)
         return coords
@@ -839,9 +849,13 @@ class Replication:
                 stop_replica()
             # where followers start: before the first write here
             coords = self._coords(cur)
-            for stmt in create_repl_user(sql.native_password_hash(password)) + [
-                    create_heartbeat_table()]:
-                cur.execute(stmt)
+            # a seeded replica has the account and the heartbeat table from its
+            # source: no DDL (nor its binlog events) on the write path then
+            cur.execute(SOURCE_READY)
+            if tuple(cur.fetchone()) != (1, 1):
+                for stmt in create_repl_user(sql.native_password_hash(password)) + [
+                        create_heartbeat_table()]:
+                    cur.execute(stmt)
             for stmt in semisync_settings("source", info.get("durability"),
                                           info.get("semisync_timeout_ms") or 10000):
                 cur.execute(stmt)
@@ -852,9 +866,12 @@ class Replication:
         t2 = time.monotonic()
         self._set(role="source", strategy=info.get("strategy"), source_host=None,
                   writes_held=False)
-        self._write_config("source", flavor)
         self.start_heartbeat()
-        phases["config"] = round(time.monotonic() - t2, 3)
+        phases["state"] = round(time.monotonic() - t2, 3)
+        if not open_first:
+            self._write_config("source", flavor)
+        # else the caller writes the option file once it answered (off the
+        # write path): write_role_config
         return coords, phases
 
     def coords_after(self, gtid_pos):

@@ -277,18 +277,13 @@ class ReplicationFlows:
     def _follow_after(self, waits, members, new, coords, strategy, term):
         """Each of ``members`` follows ``new`` once its catch-up wait returned;
         the errors, not raised (the write path moved already)."""
-        errors = []
         for member in members:
             try:
                 waits[member.id].result()
             except Exception as e:      # GTID: it resumes from what it applied
                 LOG.warning("%s did not catch up before following %s: %s", member.id,
                             new.id, _msg(e))
-        try:
-            self._follow(members, new, coords, strategy, term)
-        except ReplicationFlowError as e:
-            errors.append(_msg(e))
-        return errors
+        return self._follow_all(members, new, coords, strategy, term)
 
     def _record_topology(self, new, followers, fenced=None):
         """``new`` is the source of ``followers`` (and ``fenced`` left the set,
@@ -303,7 +298,14 @@ class ReplicationFlows:
 
     def _follow(self, followers, new, coords, strategy, term=None):
         """Point ``followers`` at ``new`` (from ``coords``, or ``coords(member)``)
-        and record the topology."""
+        and record the topology; raises naming the members that did not."""
+        errors = self._follow_all(followers, new, coords, strategy, term)
+        if errors:
+            raise ReplicationFlowError("these members did not follow the new source: "
+                                       + "; ".join(errors))
+
+    def _follow_all(self, followers, new, coords, strategy, term=None):
+        """``_follow`` returning the errors ("member: why") instead."""
         errors = []
 
         def follow(member):
@@ -318,9 +320,7 @@ class ReplicationFlows:
             s.get(models.Instance, new.id).slave_of_id = None
             for member in followers:
                 s.get(models.Instance, member.id).slave_of_id = new.id
-        if errors:
-            raise ReplicationFlowError("these members did not follow the new source: "
-                                       + "; ".join(errors))
+        return errors
 
     # -- eject ---------------------------------------------------------------------------
     def eject(self, replica_id, term=None, phases=None, prelude=None):

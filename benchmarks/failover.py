@@ -16,10 +16,20 @@ replica of the new source (followed at once, or re-seeded when crash recovery
 left it a commit no replica acknowledged) and the acknowledged rows it lacks
 then; so every run starts from three members. Targets (issue 15): failover
 outage median <= 5 s, max <= 10 s, 0 lost; planned promote <= 1 s.
+
+Per-phase table: each promote's and failover's event (GET .../events) carries
+the flow's phases ("demote 0.041 s; catch-up and promote ... 0.120 s; rw moved
+0.010 s; ..."); the medians of each phase over the runs are printed.
+
+Before/after in the same hour: run the script of an older tree with
+``PYTHONPATH=<that tree>`` (its processes import that tree's trove_lite), in
+turns with this one, e.g. ``--runs 3`` each, twice; ``--label`` names the rows.
 """
 
 import argparse
+import collections
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -28,6 +38,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+import requests  # noqa: E402
 
 from tests.functional.controlplane.conftest import destroy_everything  # noqa: E402
 from tests.functional.ha.conftest import connect_to  # noqa: E402
@@ -70,6 +82,41 @@ def probe_write(endpoint):
         return "failed: %r" % e
 
 
+def events_of(cp, instance_id):
+    return requests.get(cp.endpoint() + "/instances/%s/events" % instance_id,
+                        timeout=10).json()["events"]
+
+
+def kinds_of(cp, instance_id):
+    return {e["kind"] for e in events_of(cp, instance_id)}
+
+
+def phases_of(cp, instance_id, kind):
+    """[(phase, seconds)] of the newest ``kind`` event of the instance ([] if the
+    code measured has none)."""
+    events = events_of(cp, instance_id)
+    detail = next((e["detail"] for e in events if e["kind"] == kind), "") or ""
+    found = [(m.group(1).strip(), float(m.group(2)))
+             for m in re.finditer(r"(?:^|; )([^;]+?) ([0-9.]+) s(?=;|$)", detail)]
+    # "promoted to replication source in 1.2 s", "from <id> in 3.4 s": the flow's total
+    return [("flow total" if name.endswith(" in") else name, sec) for name, sec in found]
+
+
+def print_phases(title, runs):
+    """Median of each phase over the runs, in the order of the first run."""
+    if not any(runs):
+        return
+    order = list(dict.fromkeys(name for run in runs for name, _ in run))
+    by = collections.defaultdict(list)
+    for run in runs:
+        for name, seconds in run:
+            by[name].append(seconds)
+    print("%s phases (median over %d runs, s):" % (title, len(runs)))
+    for name in order:
+        print("    %-52s %7.3f  (max %.3f)" % (name, statistics.median(by[name]),
+                                             max(by[name])))
+
+
 def lost(inst, writer, first_id):
     with connect(inst) as conn, conn.cursor() as cur:
         cur.execute("SELECT id FROM orders WHERE id >= %s", (first_id,))
@@ -105,11 +152,14 @@ def measure(trove, eps, members, start_id, event):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--label", default="this tree",
+                    help="name of the code measured, printed on each line")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="trove-lite-bench-ha-")
     cp = ControlPlane(base, heartbeat_interval=1, extra_conf=(
         "\n[ha]\nendpoint_refresh_interval = 1\n")).start_aio()
     results = {"promote": [], "failover": [], "rejoin": []}
+    phases = {"promote": [], "failover": []}
     try:
         trove = cp.client()
         src = create_source(trove, "bench-src")
@@ -132,6 +182,7 @@ def main():
                 return replicas[0]
             outage, missing, new, _ = measure(trove, eps, replicas, next_id, promote)
             results["promote"].append((outage, missing))
+            phases["promote"].append(phases_of(cp, new.id, "promote"))
             next_id += 100000
             source_id = new.id
             dead_id = source_id
@@ -143,6 +194,10 @@ def main():
                     trove.instances.get(m), "replica_of", None)), None), 60, "failover")
             outage, missing, new, writer = measure(trove, eps, survivors, next_id, kill)
             results["failover"].append((outage, missing))
+            wait(lambda: kinds_of(cp, new.id) & {"failover", "eject"}, 20,
+                 "the failover's event")
+            phases["failover"].append(phases_of(cp, new.id, "failover") or phases_of(
+                cp, new.id, "eject"))
             first_id, next_id = next_id, next_id + 100000
             source_id = new.id
             t0 = time.monotonic()
@@ -154,9 +209,9 @@ def main():
             wait(lambda: lost(trove.instances.get(dead_id), writer, first_id) == 0, 30,
                  "the rejoined source catching up")
             results["rejoin"].append((time.monotonic() - t0, "re-seeded" in reason))
-            print("run %d: planned promote outage %.2f s, %d lost | failover outage %.2f s, "
-                  "%d lost | rejoin %.1f s after the restart (%s)" % (
-                      run, *results["promote"][-1], *results["failover"][-1],
+            print("[%s] run %d: planned promote outage %.2f s, %d lost | failover outage "
+                  "%.2f s, %d lost | rejoin %.1f s after the restart (%s)" % (
+                      args.label, run, *results["promote"][-1], *results["failover"][-1],
                       results["rejoin"][-1][0],
                       "re-seeded" if results["rejoin"][-1][1] else "followed"), flush=True)
             wait_for_status(trove, dead_id, {"ACTIVE"}, timeout=60)
@@ -165,10 +220,12 @@ def main():
                              ("failover after kill -9", "median <= 5 s, max <= 10 s")):
             rows = results["promote" if "promote" in name else "failover"]
             outages = [o for o, _ in rows]
-            print("%-28s outage median %.2f s, max %.2f s (target %s); acknowledged "
-                  "writes lost: %d (target 0)" % (name, statistics.median(outages),
+            print("[%s] %-28s outage median %.2f s, max %.2f s (target %s); acknowledged "
+                  "writes lost: %d (target 0)" % (args.label, name, statistics.median(outages),
                                                  max(outages), target,
                                                  sum(m for _, m in rows)))
+        print_phases("[%s] planned promote" % args.label, phases["promote"])
+        print_phases("[%s] failover" % args.label, phases["failover"])
         times = [t for t, _ in results["rejoin"]]
         print("%-28s median %.1f s, max %.1f s after the restart; %d of %d re-seeded "
               "(commits crash recovery kept that no replica acknowledged); 0 acknowledged "

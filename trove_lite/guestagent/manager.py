@@ -40,7 +40,7 @@ BLOCK_REUSE = 0.5     # seconds a replication block read for the status serves t
 class GuestManager:
     # The RPC server sets ``target`` (oslo_messaging.Target(version=RPC_VERSION)):
     # this module stays free of oslo.messaging so the agent can start fast.
-    RPC_VERSION = "1.10"
+    RPC_VERSION = "1.13"
 
     def __init__(self, conf, instance_id, make_server, state, heartbeat, template_path):
         """``make_server(datadir)`` returns the MariaDBServer for a datadir."""
@@ -440,21 +440,23 @@ class GuestManager:
         ``gtid_pos`` (a replica seeded from a backup catches up from them)."""
         return self.replication.binlogs_cover(gtid_pos)
 
-    def fence(self, ctx, reason, replaced_by=None):
-        """(1.7) Ejected from its set: stay read-only, write no heartbeat."""
+    def fence(self, ctx, reason, replaced_by=None, term=None):
+        """(1.7) Ejected from its set: stay read-only, write no heartbeat.
+        ``term`` (1.13, here and in every role change below): refused
+        (StaleTerm) when older than the term this server holds."""
         with self._lock:
-            self.replication.fence(reason, replaced_by)
+            self.replication.fence(reason, replaced_by, term)
         self.heartbeat.notify()
 
-    def open_source(self, ctx):
+    def open_source(self, ctx, term=None):
         """(1.7) A source that came back and is still the set's source: writable."""
         with self._lock:
-            self.replication.open_source(self._flavor())
+            self.replication.open_source(self._flavor(), term)
         self.heartbeat.notify()
 
-    def demote_begin(self, ctx):
+    def demote_begin(self, ctx, term=None):
         with self._lock:
-            return self.replication.demote_begin()
+            return self.replication.demote_begin(term)
 
     def demote_abort(self, ctx):
         with self._lock:
@@ -463,15 +465,31 @@ class GuestManager:
     def wait_applied(self, ctx, coords, seconds):
         self.replication.wait_applied(coords, seconds)
 
-    def promote_to_source(self, ctx):
+    def promote_to_source(self, ctx, term=None):
         with self._lock:
-            coords = self.replication.promote(self._flavor())
+            coords = self.replication.promote(self._flavor(), term)
         self.heartbeat.notify()
         return coords
 
-    def follow_source(self, ctx, host, port, coords, strategy, source_id=None):
+    def take_over(self, ctx, coords, seconds, term=None, planned=False):
+        """(1.13) Switchover/failover on the chosen replica in one call: apply up to
+        ``coords``, stop replicating, open for writes; {coords, phases}."""
         with self._lock:
-            self.replication.follow(host, port, coords, strategy, self._flavor(), source_id)
+            out = self.replication.take_over(coords, seconds, self._flavor(), term, planned)
+        if planned:     # the option file after the answer: off the write path
+            threading.Thread(target=self._write_role_config, name="role-config",
+                             daemon=True).start()
+        self.heartbeat.notify()
+        return out
+
+    def _write_role_config(self):
+        with self._lock:
+            self.replication.write_role_config(self._flavor())
+
+    def follow_source(self, ctx, host, port, coords, strategy, source_id=None, term=None):
+        with self._lock:
+            self.replication.follow(host, port, coords, strategy, self._flavor(), source_id,
+                                    term)
         self.heartbeat.notify()
 
     def coords_after(self, ctx, gtid_pos):
@@ -523,12 +541,12 @@ class GuestManager:
         restarts) keeps that role; the rejoin proceeds from it the same way.
         Returns its ``gtid_state`` for the errant-transaction check."""
         with self._lock:
+            self.replication.accept_term(term, "ha_fence")
             role = self.replication.info.get("role")
             if role in mdb_replication.FORMER_SOURCE_ROLES:
                 self.replication.stop_heartbeat()
                 self.guard.fence()
-                self.replication._set(role="fenced" if role == "fenced" else "demoting",
-                                      term=term)
+                self.replication._set(role="fenced" if role == "fenced" else "demoting")
         self.heartbeat.notify()
         return self.gtid_state(ctx)
 

@@ -25,7 +25,7 @@ from oslo_config import cfg
 from trove_lite import exceptions
 from trove_lite.rpc import sealed, transport
 
-VERSION = "1.10"
+VERSION = "1.13"
 
 
 def guest_topic(instance_id: str) -> str:
@@ -231,17 +231,23 @@ class GuestAPI:
         """True if this server's binlogs hold every transaction after ``gtid_pos``."""
         return self._call("binlogs_cover", self.short, "1.7", gtid_pos=gtid_pos)
 
-    def fence(self, reason: str, replaced_by: str | None = None) -> None:
+    # ``term`` (1.13): the set's term; a guest holding a newer one refuses the
+    # command (StaleTerm). None: not sent, as by an older caller.
+    def fence(self, reason: str, replaced_by: str | None = None,
+              term: int | None = None) -> None:
         """Cast (waits in the queue of a dead guest): read-only, no heartbeat."""
-        self._cast("fence", "1.7", reason=reason, replaced_by=replaced_by)
+        version, extra = _termed("1.7", term)
+        self._cast("fence", version, reason=reason, replaced_by=replaced_by, **extra)
 
-    def open_source(self) -> None:
+    def open_source(self, term: int | None = None) -> None:
         """Cast: a source whose agent came back holding writes may take them again."""
-        self._cast("open_source", "1.7")
+        version, extra = _termed("1.7", term)
+        self._cast("open_source", version, **extra)
 
-    def demote_begin(self) -> Any:
+    def demote_begin(self, term=None) -> Any:
         """Old source: heartbeat stopped, read_only; returns its final coordinates."""
-        return self._call("demote_begin", self.long, "1.3")
+        version, extra = _termed("1.3", term)
+        return self._call("demote_begin", self.long, version, **extra)
 
     def demote_abort(self) -> Any:
         return self._call("demote_abort", self.short, "1.3")
@@ -251,14 +257,24 @@ class GuestAPI:
         return self._call("wait_applied", seconds + self.short, "1.3", coords=coords,
                           seconds=seconds)
 
-    def promote_to_source(self) -> Any:
+    def promote_to_source(self, term=None) -> Any:
         """Stop replicating, become the source; returns where followers start."""
-        return self._call("promote_to_source", self.long, "1.3")
+        version, extra = _termed("1.3", term)
+        return self._call("promote_to_source", self.long, version, **extra)
+
+    def take_over(self, coords: Any, seconds: float, term=None, planned=False) -> Any:
+        """(1.13) Apply up to ``coords``, stop replicating, become the source, in
+        one call; returns {coords: where followers start, phases: {step: s}}.
+        ``planned``: the old source is read_only (writes open before replication
+        stops)."""
+        return self._call("take_over", seconds + self.long, "1.13", coords=coords,
+                          seconds=seconds, term=term, planned=planned)
 
     def follow_source(self, host: str, port: int, coords: Any, strategy: str,
-                      source_id: str | None = None) -> Any:
-        return self._call("follow_source", self.long, "1.3", host=host, port=port,
-                          coords=coords, strategy=strategy, source_id=source_id)
+                      source_id: str | None = None, term=None) -> Any:
+        version, extra = _termed("1.3", term)
+        return self._call("follow_source", self.long, version, host=host, port=port,
+                          coords=coords, strategy=strategy, source_id=source_id, **extra)
 
     def coords_after(self, gtid_pos: str) -> Any:
         """Binlog file/position on this server after the transaction ``gtid_pos``."""
@@ -339,3 +355,9 @@ class GuestAPI:
         migrations throttle on it (refreshed every few seconds: older than 30 s is
         unknown, which throttles)."""
         self._cast("schema_migration_replica_lags", "1.10", lags=lags)
+
+
+def _termed(version, term):
+    """(version, extra kwargs) of a command sent with the set's ``term``: 1.13
+    and ``term=`` when given, the method's own version otherwise."""
+    return (version, {}) if term is None else ("1.13", {"term": term})

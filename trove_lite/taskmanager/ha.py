@@ -17,10 +17,12 @@ snapshot and returns an action and one sentence, which is logged. The source
 is declared dead only on two signals together: ``PROBES_TO_DEAD`` consecutive
 failed direct probes of its mariadbd AND its agent silent for ``[ha]
 failover_window`` seconds or reporting the database down (an agent can
-outlive its database). Then rw is taken off it (fencing: nothing reaches it
-through rw any more), the eject flow promotes the replica that received the
-most (it applies all it received first) and repoints the others, and rw
-follows the new source. Under semisync no acknowledged commit is lost: each
+outlive its database); checked every ``[ha] probe_interval`` in a loop of its
+own. Then, while the replicas report what they received, rw is taken off it
+(fencing: nothing reaches it through rw any more), the set's term is bumped and
+a fence cast to its guest; the eject flow promotes the replica that received
+the most (it applies all it received first), rw moves to it at once and the
+others follow it. Under semisync no acknowledged commit is lost: each
 was received by at least one replica before the client saw it. A source that
 reports itself fenced (guestagent/datastore/mariadb/fence.py: it takes no
 write) counts as silent.
@@ -89,6 +91,11 @@ HA_OPTS = [
                       "of its source's health."),
     cfg.BoolOpt("auto_failover", default=True,
                 help="Promote the most advanced replica when a set's source is dead."),
+    cfg.FloatOpt("probe_interval", default=0.5, min=0.1,
+                 help="Seconds between two health checks (a direct probe of its "
+                      "mariadbd, its agent's last report) of the source of every set "
+                      "this taskmanager holds; failover needs PROBES_TO_DEAD failed "
+                      "probes in a row AND the agent silent for failover_window."),
     cfg.FloatOpt("failover_window", default=3.0, min=0.5,
                  help="Seconds without a heartbeat from a source (with its mariadbd "
                       "failing direct probes too) before it is declared dead."),
@@ -131,6 +138,30 @@ class MemberSnapshot(NamedTuple):
     address: str | None
     service_status: str | None
     report: dict | None        # the replication block the guest last reported
+
+
+class Phases:
+    """How long each step of a flow took, in order (logged, and in its event)."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.monotonic()
+        self.steps: list = []
+
+    def mark(self, step: str) -> None:
+        """``step`` ended now (it began at the previous mark)."""
+        now = time.monotonic()
+        self.steps.append((step, now - self.last))
+        self.last = now
+
+    def add(self, step: str, seconds: float) -> None:
+        """A step measured elsewhere (the guest's part of a call)."""
+        self.steps.append((step, float(seconds)))
+
+    def total(self) -> float:
+        return self.last - self.started
+
+    def __str__(self) -> str:
+        return "; ".join("%s %.3f s" % step for step in self.steps)
 
 
 # -- pure decision --------------------------------------------------------------------
@@ -210,6 +241,12 @@ def decide_failover(h):
         "%s, the replica that received the most (GTID seq %d)" % (
             h.source_id, age, "" if h.reported_serving else " said it is down or fenced",
             h.probe_failures, winner[0], winner[2]))
+
+
+def next_term(row_term, reported) -> int:
+    """A set's next term: one above its row's and every term a member reported
+    (pure)."""
+    return max([row_term or 0] + [int(t) for t in reported if t is not None]) + 1
 
 
 def former_source_back(status: str | None, report: dict | None,
@@ -295,6 +332,9 @@ class HA:
         self._rejoining = set()   # former sources a rejoin thread works on
         self._rejoin_waits = {}   # former source id -> why its rejoin waits (logged once)
         self._probe_failures = {}   # source id -> consecutive failed probes
+        self._watched: set = set()  # sources of the sets whose lease this one holds
+        # dead sources a failover works on: no refresh puts rw back on them
+        self._failing_over: set = set()
         self._stop = threading.Event()
         self.holder = "%s:%d:%s" % (socket.gethostname(), os.getpid(),
                                     uuid.uuid4().hex[:8])
@@ -363,13 +403,44 @@ class HA:
                 lease_holder=None, lease_expires=None))
         self._held.clear()
 
-    def set_changed(self, source_id, keep=False):
-        """After a flow changed the set of ``source_id``: endpoints first (the
-        shortest write outage), then every member's semi-sync side."""
+    def point_rw(self, source_id, address, then=None) -> float | None:
+        """rw to ``source_id`` at once, the rest of the set's endpoints as last
+        applied (the write path of a promote or failover: no control DB write
+        before it), then ``then()`` (the flow records the new topology) under
+        the same lock, so no refresh puts rw back in between. The full sync
+        follows (``set_changed``). Returns the seconds until rw had moved."""
+        if self.endpoints is None:
+            if then is not None:
+                then()
+            return None
+        started = time.monotonic()
+        moved = None
+        with self._lock:
+            try:
+                set_id = self.set_id_of(source_id)
+                layout = self._applied.get(set_id) or endpoint_base.Layout(rw=None, ro=())
+                layout = layout._replace(rw=endpoint_base.Member(source_id, address, PORT))
+                self.endpoints.ensure(set_id, layout)
+                self._applied[set_id] = layout
+                moved = time.monotonic() - started
+            except Exception as e:      # the full sync after the flow tries again
+                LOG.warning("rw of the set of %s not moved: %s", source_id, _msg(e))
+            finally:
+                if then is not None:
+                    then()
+        return moved
+
+    def sync_endpoints(self, source_id, keep=True):
+        """``sync`` that logs a failure rather than raising it (a flow goes on)."""
         try:
             self.sync(source_id, keep=keep)
         except Exception as e:
             LOG.warning("endpoints of the set of %s not updated: %s", source_id, _msg(e))
+
+    def set_changed(self, source_id, keep=False):
+        """After a flow changed the set of ``source_id``: endpoints first (the
+        shortest write outage), then every member's semi-sync side."""
+        self.sync_endpoints(source_id, keep=keep)
         if source_id and self._alive(source_id):
             self.flows.replication.apply_durability(source_id)
 
@@ -415,6 +486,7 @@ class HA:
         if self.endpoints is None:
             return
         with self._lock:
+            fence = fence or source_id in self._failing_over
             source, replicas, set_id = self.snapshot(source_id)
             if source is None or not (replicas or (keep and set_id)):
                 self._remove(source_id)
@@ -463,22 +535,30 @@ class HA:
             sources = set(s.execute(select(models.Instance.slave_of_id).where(
                 models.Instance.slave_of_id.is_not(None),
                 models.Instance.deleted.is_(False))).scalars())
+        watched = set()
         for source_id in sorted(sources):
             if not self.acquire(self.set_id_of(source_id)):
                 continue        # another taskmanager watches this set
+            watched.add(source_id)
             try:
                 self.sync(source_id)
             except (exceptions.TroveLiteError, OSError) as e:
                 LOG.warning("endpoints of the set of %s not refreshed: %s", source_id,
                             _msg(e))
-            if self.conf.ha.auto_failover and self._datastore(source_id).auto_failover:
-                self.check_source(source_id)
+            if not self._datastore(source_id).auto_failover:
+                watched.discard(source_id)   # e.g. MySQL sets: asynchronous, no failover
             try:
                 self.push_migration_lags(source_id)
             except Exception as e:  # the next pass tries again; stale lags throttle
                 LOG.warning("replica lags not sent to %s: %s", source_id, _msg(e))
 
+        self._watched = watched      # the probe loop checks these sources
         self.rejoin_all()
+
+    def check_all(self):
+        """Every ``[ha] probe_interval``: the health of each watched set's source."""
+        for source_id in sorted(self._watched):
+            self.check_source(source_id)
 
     def push_migration_lags(self, source_id):
         """A source running schema migrations gets its replicas' lag (they throttle on it)."""
@@ -524,24 +604,57 @@ class HA:
                          self.conf.ha.failover_window)
 
     def check_source(self, source_id):
-        action, target, reason = decide_failover(self.health(source_id))
+        health = self.health(source_id)
+        action, target, reason = decide_failover(health)
         if action == NOTHING and reason.endswith("alive"):
             return
         LOG.info("failover check: %s", reason)
         if action == FAILOVER:
-            self.failover(source_id, target, reason)
+            self.failover(source_id, target, reason, health.heartbeat_age)
 
-    def failover(self, source_id, target, reason):
+    def failover(self, source_id, target, reason, detected_after=None):
         started = time.monotonic()
+        ph = Phases()
         set_id = self.set_id_of(source_id)
-        self.sync(source_id, fence=True)     # nothing reaches the dead source through rw
-        term = self._next_term(set_id)
-        try:        # if its guest is alive (a partition), it stops writes too
-            self.flows.guest_factory(source_id).ha_fence_soon(term)
-        except Exception as e:
-            LOG.info("fencing %s through its guest not sent: %s", source_id, _msg(e))
-        self.flows.set_task(target, TaskStatus.EJECTING)
-        self.flows.replication.eject(target)     # clears the task; a fault if it failed
+        self._failing_over.add(source_id)
+        try:
+            winner = self._fail_over(source_id, target, set_id, ph)
+        finally:
+            self._failing_over.discard(source_id)
+            self._watched = self._watched - {source_id}
+        # the phases (bench and log): how old the last report was at the decision
+        # (the detection), then each step of the flow
+        detected = "" if detected_after is None else \
+            "; last report before the decision %.3f s" % detected_after
+        # phases before the reason: a long detail is cut at its end
+        events.record(self.db, winner, "failover", "from %s in %.2f s%s; %s; why: %s" % (
+            source_id, time.monotonic() - started, detected, ph, reason))
+        LOG.warning("failover of %s done in %.2f s: %s is the source (%s%s; %s)", source_id,
+                    time.monotonic() - started, winner, reason, detected, ph)
+
+    def _fail_over(self, source_id, target, set_id, ph):
+        """rw off the dead source, a new term, the eject; returns the new source."""
+        members = [source_id] + [r.id for r in self.snapshot(source_id)[1]]
+        terms = []
+
+        def fence():
+            """While the eject asks the replicas where they are: rw off the dead
+            source (before any replica opens), a new term, a fence to its guest."""
+            started = time.monotonic()
+            self.sync(source_id, fence=True)   # nothing reaches the dead source via rw
+            self.flows.set_task(target, TaskStatus.EJECTING)
+            terms.append(self.new_term(set_id, members))
+            try:        # if its guest is alive (a partition), it stops writes too
+                self.flows.guest_factory(source_id).ha_fence_soon(terms[0])
+            except Exception as e:
+                LOG.info("fencing %s through its guest not sent: %s", source_id, _msg(e))
+            ph.add("  meanwhile: rw off the old source, new term, fence sent",
+                   time.monotonic() - started)
+            return terms[0]
+        ph.mark("decided")
+        # clears the task; a fault if it failed
+        self.flows.replication.eject(target, phases=ph, prelude=fence)
+        term = terms[0] if terms else None
         new = self.flows.load(target)
         winner = target if not new.slave_of_id else new.slave_of_id
         self._probe_failures.pop(source_id, None)
@@ -555,18 +668,26 @@ class HA:
                 row.state, row.reason = REJOIN_PENDING, None
                 row.failed_over_at = models.utcnow()
         self.set_changed(winner, keep=True)
-        events.record(self.db, winner, "failover", "from %s: %s" % (source_id, reason))
-        LOG.warning("failover of %s done in %.2f s: %s is the source (%s)", source_id,
-                    time.monotonic() - started, winner, reason)
+        return winner
 
-    def _next_term(self, set_id):
+    def new_term(self, set_id: str, member_ids) -> int:
+        """Bump and return the set's term: above its row's, any term a member
+        reported and any row under a member's id (a set's row may be younger
+        than its members)."""
+        ids = list(member_ids)
         with self.db.session() as s:
+            reported = [_report(st).get("term") for st in s.execute(
+                select(models.ServiceStatus).where(
+                    models.ServiceStatus.instance_id.in_(ids))).scalars()]
+            # with no endpoints a set's id is its source's: it changes on a promote
+            reported += list(s.execute(select(models.HASet.term).where(
+                models.HASet.set_id.in_(ids))).scalars())
             row = s.get(models.HASet, set_id)
             if row is None:
                 row = models.HASet(set_id=set_id, term=0,
                                    durability=self.conf.replication.durability)
                 s.add(row)
-            row.term = (row.term or 0) + 1
+            row.term = next_term(row.term, reported)
             return row.term
 
     # -- rejoin ---------------------------------------------------------------------------
@@ -641,7 +762,7 @@ class HA:
             coords = self.flows.guest_factory(new.id).coords_after(
                 old_state["gtid_binlog_pos"])
         self.flows.guest_factory(instance_id).follow_source(new.address, PORT, coords,
-                                                            strategy, new.id)
+                                                            strategy, new.id, term)
         self._rejoined(instance_id, new.id, None)
         LOG.warning("former source %s rejoined the set as a replica of %s (term %s)",
                     instance_id, new.id, term)
@@ -691,13 +812,19 @@ class HA:
         if self.endpoints is None:
             return
 
-        def loop():
-            while not self._stop.wait(self.conf.ha.endpoint_refresh_interval):
+        def loop(interval, step):
+            while not self._stop.wait(interval):
                 try:
-                    self.refresh_all()
+                    step()
                 except Exception:
                     LOG.exception("Unexpected exception raised, please report it as a BUG")
-        threading.Thread(target=loop, name="ha-endpoints", daemon=True).start()
+        threading.Thread(target=loop, args=(self.conf.ha.endpoint_refresh_interval,
+                                            self.refresh_all),
+                         name="ha-endpoints", daemon=True).start()
+        if self.conf.ha.auto_failover:
+            threading.Thread(target=loop, args=(self.conf.ha.probe_interval,
+                                                self.check_all),
+                             name="ha-probes", daemon=True).start()
 
     def stop(self):
         self._stop.set()

@@ -221,6 +221,15 @@ class InstanceFlows:
         events.record(self.db, instance_id, "create", "ACTIVE after %.1f s" % (
             (utcnow() - started).total_seconds()))
 
+    def move_rw(self, source_id, address, then):
+        """Point the set's rw endpoint at its new source now (the write path), then
+        ``then()`` (the flow records the topology), before the rest of a promote
+        or failover (see taskmanager/ha.py). Seconds until rw moved, or None."""
+        if self.ha is None:
+            then()
+            return None
+        return self.ha.point_rw(source_id, address, then)
+
     def set_changed(self, source_id):
         """A replication set's membership or source changed (see taskmanager/ha.py)."""
         if self.ha is None:

@@ -7,14 +7,18 @@ topology. A failure ends with the task cleared and a fault on the instance the
 user acted on.
 
 Promote (planned switchover, zero loss): the old source stops its heartbeat and
-turns read_only, and reports its final coordinates; every replica applies up to
-them; the chosen one stops replicating and reports ITS coordinates before it
-takes a write (binlog positions are per server); the old source and the siblings
-follow it from there. If a replica cannot catch up in time the old source is
-reopened and nothing else changed.
+turns read_only, and reports its final coordinates; the chosen replica, in one
+call (``take_over``), applies up to them, notes ITS coordinates (binlog
+positions are per server), opens for writes with its semi-sync source side on,
+then stops replicating; rw moves to it at once, while the siblings (each having
+applied up to the same coordinates) follow it, then the old source. If the
+chosen replica cannot catch up in time the old source is reopened and nothing
+else changed. Every role change carries the set's new term (a guest refuses
+an older one). The phases are timed (``Phases``) into the log and the event.
 
 Eject (the source is dead): the replica that received the most becomes the
-source once it applied all of it; the others apply what they received and
+source once it applied all of it (``take_over``; rw moves to it at once); the
+others apply what they received and
 follow it (GTID: from their own position; binlog: from the winner's binlog
 position of the first transaction they lack, found by its GTID, which MariaDB
 records on every replica whatever the strategy); the dead source leaves the set
@@ -54,7 +58,7 @@ from trove_lite.db import models
 from trove_lite.instance import events, replication
 from trove_lite.status import TaskStatus
 from trove_lite.taskmanager import backup_flows
-from trove_lite.taskmanager.ha import REJOIN_DETACHED, REJOIN_PENDING
+from trove_lite.taskmanager.ha import REJOIN_DETACHED, REJOIN_PENDING, Phases
 
 LOG = logging.getLogger(__name__)
 PORT = 3306
@@ -191,9 +195,9 @@ class ReplicationFlows:
 
     # -- promote -----------------------------------------------------------------------
     def promote(self, replica_id):
-        started = time.monotonic()
+        ph = Phases()
         try:
-            self.switchover(replica_id)
+            self.switchover(replica_id, ph)
         except Exception as e:
             if not isinstance(e, (ReplicationFlowError, exceptions.TroveLiteError)):
                 LOG.exception("promote of %s failed", replica_id)
@@ -201,51 +205,120 @@ class ReplicationFlows:
             self.flows.set_task(replica_id, TaskStatus.NONE)
             return
         self.flows.set_task(replica_id, TaskStatus.NONE)
-        events.record(self.db, replica_id, "promote", "promoted to replication source")
-        LOG.info("instance %s promoted to replication source in %.2f s", replica_id,
-                 time.monotonic() - started)
+        events.record(self.db, replica_id, "promote", "promoted to replication source "
+                      "in %.2f s; %s" % (ph.total(), ph))
+        LOG.info("instance %s promoted to replication source in %.2f s; %s", replica_id,
+                 ph.total(), ph)
 
-    def switchover(self, replica_id: str) -> None:
+    def switchover(self, replica_id: str, phases: "Phases | None" = None) -> None:
         """The planned promote of ``replica_id`` (zero loss); raises on failure,
-        the old source reopened if the replicas could not catch up. The endpoints
-        move before it returns. Used by promote and by the set upgrade."""
+        the old source reopened if the chosen replica could not catch up. rw
+        moves as soon as the new source is writable: the siblings and the old
+        source, off the write path, are repointed after it (a commit on the new
+        source waits for the first sibling's semi-sync ack meanwhile). Used by
+        promote and by the set upgrade; ``phases`` gets each step's time."""
+        ph = phases if phases is not None else Phases()
         new = self.flows.load(replica_id)
         old = self.flows.load(new.slave_of_id)
         siblings = [m for m in self.members(old.id) if m.id != new.id]
         strategy = self.strategy(old)
         timeout = self.conf.replication.switchover_timeout
+        term = self._new_term(old.id, [old.id, new.id] + [m.id for m in siblings])
         old_guest = self._guest(old.id)
-        coords = old_guest.demote_begin()
+        ph.mark("prepare")
+        coords = old_guest.demote_begin(term)
+        ph.mark("demote (old source read_only)")
         steps.mark("promote", "source_demoted", replica_id)
-        try:        # each member waits on its own server: at once, not in turn
-            _each([new] + siblings,
-                  lambda member: self._guest(member.id).wait_applied(coords, timeout))
-        except Exception as e:
-            old_guest.demote_abort()
-            raise ReplicationFlowError("the replicas did not catch up with the source "
-                                       "within %d s; the source was reopened: %s"
-                                       % (timeout, _msg(e)))
-        steps.mark("promote", "replicas_caught_up", replica_id)
-        new_coords = self._guest(new.id).promote_to_source()
-        steps.mark("promote", "replica_promoted", replica_id)
+        with concurrent.futures.ThreadPoolExecutor(len(siblings) + 2) as pool:
+            # the chosen replica catches up and opens in one call; the siblings
+            # catch up on their own servers meanwhile
+            taking = pool.submit(self._guest(new.id).take_over, coords, timeout, term,
+                                 planned=True)
+            waits = {m.id: pool.submit(self._guest(m.id).wait_applied, coords, timeout)
+                     for m in siblings}
+            try:
+                took = taking.result()
+            except exceptions.GuestTimeout as e:
+                # it may have opened: reopening the old source could make two
+                raise ReplicationFlowError("the new source did not answer: %s; the old "
+                                           "source stays read_only" % _msg(e))
+            except Exception as e:
+                old_guest.demote_abort()
+                raise ReplicationFlowError("the replica did not catch up with the source "
+                                           "within %d s; the source was reopened: %s"
+                                           % (timeout, _msg(e)))
+            for step, seconds in (took.get("phases") or {}).items():
+                ph.add("  new source: %s" % step, seconds)
+            ph.mark("catch-up and promote (new source writable)")
+            steps.mark("promote", "replicas_caught_up", replica_id)
+            steps.mark("promote", "replica_promoted", replica_id)
+            # the siblings first: the new source's first commits wait for one's ack
+            following = pool.submit(self._follow_after, waits, siblings, new,
+                                    took["coords"], strategy, term)
+            moved = self.flows.move_rw(new.id, new.address,
+                                       lambda: self._record_topology(new, siblings + [old]))
+            if moved is not None:
+                ph.add("  rw moved (admin socket)", moved)
+            ph.mark("rw moved, topology recorded")
+            errors = following.result()
+            ph.mark("siblings repointed")
         # siblings first: once the old source follows the new one it relays the
         # new source's writes, which a sibling still attached to it would then
         # receive twice (in binlog mode nothing drops the duplicates)
-        self._follow(siblings, new, new_coords, strategy)
-        self._follow([old], new, new_coords, strategy)
+        self._follow([old], new, took["coords"], strategy, term)
+        ph.mark("old source repointed")
         steps.mark("promote", "members_followed", replica_id)
-        self.flows.set_changed(replica_id)     # rw moved before the promote shows done
+        self.flows.set_changed(replica_id)
+        ph.mark("endpoints and durability")
+        if errors:
+            raise ReplicationFlowError("these members did not follow the new source: "
+                                       + "; ".join(errors))
 
-    def _follow(self, followers, new, coords, strategy):
+    def _new_term(self, source_id, member_ids):
+        """The set's next term (every role change of this flow carries it), or
+        None when this taskmanager keeps no HA record."""
+        ha = self.flows.ha
+        return ha.new_term(ha.set_id_of(source_id), member_ids) if ha else None
+
+    def _follow_after(self, waits, members, new, coords, strategy, term):
+        """Each of ``members`` follows ``new`` once its catch-up wait returned;
+        the errors, not raised (the write path moved already)."""
+        for member in members:
+            try:
+                waits[member.id].result()
+            except Exception as e:      # GTID: it resumes from what it applied
+                LOG.warning("%s did not catch up before following %s: %s", member.id,
+                            new.id, _msg(e))
+        return self._follow_all(members, new, coords, strategy, term)
+
+    def _record_topology(self, new, followers, fenced=None):
+        """``new`` is the source of ``followers`` (and ``fenced`` left the set,
+        fenced by it), before they follow it: the endpoints move on it."""
+        with self.db.session() as s:
+            s.get(models.Instance, new.id).slave_of_id = None
+            for member in followers:
+                s.get(models.Instance, member.id).slave_of_id = new.id
+            if fenced is not None:
+                row = s.get(models.Instance, fenced.id)
+                row.slave_of_id, row.fenced_by = None, new.id
+
+    def _follow(self, followers, new, coords, strategy, term=None):
         """Point ``followers`` at ``new`` (from ``coords``, or ``coords(member)``)
-        and record the topology."""
+        and record the topology; raises naming the members that did not."""
+        errors = self._follow_all(followers, new, coords, strategy, term)
+        if errors:
+            raise ReplicationFlowError("these members did not follow the new source: "
+                                       + "; ".join(errors))
+
+    def _follow_all(self, followers, new, coords, strategy, term=None):
+        """``_follow`` returning the errors ("member: why") instead."""
         errors = []
 
         def follow(member):
             try:
                 start = coords(member) if callable(coords) else coords
                 self._guest(member.id).follow_source(new.address, PORT, start, strategy,
-                                                     new.id)
+                                                     new.id, term)
             except exceptions.TroveLiteError as e:
                 errors.append("%s: %s" % (member.id, _msg(e)))
         _each(followers, follow)     # each repoints its own server: at once
@@ -253,13 +326,16 @@ class ReplicationFlows:
             s.get(models.Instance, new.id).slave_of_id = None
             for member in followers:
                 s.get(models.Instance, member.id).slave_of_id = new.id
-        if errors:
-            raise ReplicationFlowError("these members did not follow the new source: "
-                                       + "; ".join(errors))
+        return errors
 
     # -- eject ---------------------------------------------------------------------------
-    def eject(self, replica_id):
-        started = time.monotonic()
+    def eject(self, replica_id, term=None, phases=None, prelude=None):
+        """The source of ``replica_id``'s set is dead: its most advanced replica
+        takes over (``term``: the failover's, else a new one). rw moves as soon
+        as the winner is writable; the others follow it meanwhile. ``prelude``
+        (a failover's fence, returning its term) runs while the replicas are
+        asked where they are."""
+        ph = phases if phases is not None else Phases()
         try:
             asked = self.flows.load(replica_id)
             dead_id = asked.slave_of_id
@@ -267,37 +343,65 @@ class ReplicationFlows:
             dead = self.flows.load(dead_id)
             strategy = self.strategy(dead)
             reports, errors = {}, []
-            for member in members:
+
+            def status(member):
                 try:
                     reports[member.id] = self._guest(member.id).replication_status()
                 except exceptions.TroveLiteError as e:
                     errors.append("%s: %s" % (member.id, _msg(e)))
+            with concurrent.futures.ThreadPoolExecutor(1) as pre:
+                fencing = pre.submit(prelude) if prelude is not None else None
+                _each(members, status)      # each answers for its own server: at once
+                ph.mark("replicas' status")
+                if fencing is not None:
+                    term = fencing.result()
+            if term is None:
+                term = self._new_term(dead.id, [dead.id] + [m.id for m in members])
             steps.mark("eject", "members_reported", replica_id)
             winner_id = replication_winner(reports)
             if winner_id is None:
                 raise ReplicationFlowError("no replica answered: %s" % "; ".join(errors))
             winner = next(m for m in members if m.id == winner_id)
             others = [m for m in members if m.id != winner_id and m.id in reports]
-            for member in [winner] + others:
-                self._guest(member.id).wait_applied(
-                    _received(reports[member.id]), self.conf.replication.switchover_timeout)
-            coords = self._guest(winner.id).promote_to_source()
-            steps.mark("eject", "winner_promoted", replica_id)
-            if strategy == "binlog":
-                # a replica that had received less than the winner resumes at the
-                # winner's copy of its next transaction
-                coords = self._binlog_resume_point(winner)
-            self._follow(others, winner, coords, strategy)
-            steps.mark("eject", "members_followed", replica_id)
-            with self.db.session() as s:
-                row = s.get(models.Instance, dead.id)
-                row.slave_of_id, row.fenced_by = None, winner.id
-            self._fence(dead.id, winner.id)
+            timeout = self.conf.replication.switchover_timeout
+            with concurrent.futures.ThreadPoolExecutor(len(others) + 2) as pool:
+                taking = pool.submit(self._guest(winner.id).take_over,
+                                     _received(reports[winner.id]), timeout, term)
+                waits = {m.id: pool.submit(self._guest(m.id).wait_applied,
+                                           _received(reports[m.id]), timeout)
+                         for m in others}
+                took = taking.result()
+                for step, seconds in (took.get("phases") or {}).items():
+                    ph.add("  new source: %s" % step, seconds)
+                ph.mark("catch-up and promote (new source writable)")
+                steps.mark("eject", "winner_promoted", replica_id)
+                coords = took["coords"]
+                if strategy == "binlog":
+                    # a replica that had received less than the winner resumes at the
+                    # winner's copy of its next transaction
+                    coords = self._binlog_resume_point(winner)
+                following = pool.submit(self._follow_after, waits, others, winner, coords,
+                                        strategy, term)
+                moved = self.flows.move_rw(winner.id, winner.address,
+                                           lambda: self._record_topology(winner, others,
+                                                                         fenced=dead))
+                if moved is not None:
+                    ph.add("  rw moved (admin socket)", moved)
+                ph.mark("rw moved, topology recorded")
+                follow_errors = following.result()
+                ph.mark("others repointed")
+                steps.mark("eject", "members_followed", replica_id)
+            self._fence(dead.id, winner.id, term)
             steps.mark("eject", "source_fenced", replica_id)
-            LOG.info("source %s ejected; %s is the new source (%.2f s)", dead.id, winner.id,
-                     time.monotonic() - started)
             self.flows.set_changed(winner.id)
-            events.record(self.db, winner.id, "eject", "source %s ejected" % dead.id)
+            ph.mark("endpoints and durability")
+            LOG.info("source %s ejected; %s is the new source (%.2f s; %s)", dead.id,
+                     winner.id, ph.total(), ph)
+            events.record(self.db, winner.id, "eject", "source %s ejected in %.2f s; %s"
+                          % (dead.id, ph.total(), ph))
+            if follow_errors:
+                raise ReplicationFlowError("these members did not follow the new source: "
+                                           + "; ".join(follow_errors))
         except Exception as e:
             if not isinstance(e, (ReplicationFlowError, exceptions.TroveLiteError)):
                 LOG.exception("eject of %s's source failed", replica_id)
@@ -313,14 +417,14 @@ class ReplicationFlows:
         return coords
 
     # -- fencing ---------------------------------------------------------------------------
-    def _fence(self, instance_id, replaced_by):
+    def _fence(self, instance_id, replaced_by, term=None):
         """Cast ``fence`` to an ejected source: its agent is dead or cut off, so the
         cast waits in its queue; the fence check covers an agent that reports
         holding writes before it consumed it."""
         try:
             self._guest(instance_id).fence(
                 "ejected from its replication set; %s replaced it as the source"
-                % replaced_by, replaced_by)
+                % replaced_by, replaced_by, term)
         except Exception as e:       # the check loop fences it when it reports
             LOG.warning("fence of %s not sent: %s", instance_id, _msg(e))
 

@@ -9,6 +9,9 @@ import requests
 from tests.functional.api.test_metrics_health import samples
 from tests.functional.ha.test_ha import kill_server
 from tests.functional.replication.test_replication import wait_until
+from trove_lite import exceptions
+from trove_lite.cmd import aio
+from trove_lite.rpc import guest as guest_rpc
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +37,15 @@ def test_promote_and_failover_are_in_the_event_history(cp, pair):
     assert promote["request_id"] == resp.headers["X-OpenStack-Request-ID"]
     wait_until(lambda: trove.instances.get(rep.id).status == "ACTIVE", timeout=30,
                what="the promote to finish")
+    # its phases are in the event: the write path moved before the rest
+    assert "rw moved" in promote["detail"] and "demote" in promote["detail"]
+    # the promote began term 1 or later: a command of term 0 (a taskmanager that
+    # lost its lease) is refused by the new source's own agent, which stays the source
+    conf = aio.make_aio_conf(cp.state_dir, cp.port, config_files=[cp.conf_file])
+    with pytest.raises(exceptions.GuestError, match="Refused follow_source|term 0"):
+        guest_rpc.GuestAPI(conf, rep.id).follow_source("refused.invalid", 3306, None,
+                                                       "gtid", sib.id, term=0)
+    assert not getattr(trove.instances.get(rep.id), "replica_of", None)
 
     kill_server(cp, rep.id)
     killed = time.monotonic()

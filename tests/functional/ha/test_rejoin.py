@@ -86,7 +86,8 @@ def test_nothing_errant_it_follows_the_new_source(control_db):  # noqa: F811
     assert monitor.rejoin("old") == ha.REJOINED
     calls = monitor.flows.calls
     assert ("old", "ha_fence", 1) in calls
-    assert ("old", "follow_source", "127.0.0.2", 3306, None, "gtid", "new") in calls
+    # the same term as the fence: a guest holding a newer one would refuse it
+    assert ("old", "follow_source", "127.0.0.2", 3306, None, "gtid", "new", 1) in calls
     assert _row(control_db, models.Instance, "old").slave_of_id == "new"
     assert _row(control_db, models.HARejoin, "old").state == ha.REJOINED
 

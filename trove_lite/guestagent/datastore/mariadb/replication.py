@@ -63,6 +63,25 @@ class ReplicationError(exceptions.TroveLiteError):
     message_format = "Replication failed: %(reason)s"
 
 
+class StaleTerm(ReplicationError):
+    """A role change sent under a set's older term (a taskmanager that lost its
+    lease, a command that waited in a dead guest's queue): not acted on."""
+
+    code = "stale_term"
+    message_format = ("Refused %(command)s of term %(given)s: this server is at term "
+                      "%(held)s (a later failover or promote of its set superseded it)")
+
+
+def check_term(held, given):
+    """(accepted?, term to keep) for a command of term ``given`` on a server at
+    term ``held`` (pure). No term given (an older caller): accepted, unchanged."""
+    if given is None:
+        return True, held
+    if held is not None and int(given) < int(held):
+        return False, held
+    return True, int(given)
+
+
 # -- pure SQL builders ------------------------------------------------------------
 def create_repl_user(password_hash):
     """Statements creating the replication account from its hash (no clear text)."""
@@ -140,6 +159,10 @@ def render_config(template_dir, role, flavor, durability=None, semisync_timeout_
 
 
 DURABILITIES = ("semisync", "async")
+# 1, 1 when the replication account and the heartbeat table exist
+SOURCE_READY = ("SELECT (SELECT COUNT(*) > 0 FROM mysql.user WHERE User = '%s'), "
+                "(SELECT COUNT(*) > 0 FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+                "'mysql' AND TABLE_NAME = 'trove_lite_heartbeat')" % REPL_USER)
 # roles of a server that was its set's source and may rejoin it as a replica:
 # still a source (back before any fence), fenced by a failover (``ha_fence``,
 # ``demoting``) or by the eject (``fence``, ``fenced``)
@@ -545,6 +568,18 @@ class Replication:
         self.state.update(replication=info)
         return info
 
+    def accept_term(self, term, command):
+        """Refuse (StaleTerm) a ``command`` of an older term than the one this
+        server holds on its volume; keep a newer one."""
+        held = self.info.get("term")
+        accepted, keep = check_term(held, term)
+        if not accepted:
+            LOG.warning("refused %s of term %s: this server is at term %s", command, term,
+                        held)
+            raise StaleTerm(command=command, given=term, held=held)
+        if keep != held:
+            self._set(term=keep)
+
     def _secret_path(self):
         return os.path.join(os.path.dirname(self.state.path), SECRET_FILE)
 
@@ -623,6 +658,8 @@ class Replication:
     # -- the server's dialect (MySQLReplication overrides these) ---------------------
     BINLOG_STATUS = "SHOW MASTER STATUS"
     EXECUTED_GTID = "@@GLOBAL.gtid_binlog_pos"     # what this server has executed
+    # the account and heartbeat DDL of a promote needs writes open first
+    OPEN_BEFORE_DDL = False
     STOP_REPLICA = "STOP SLAVE"
     START_REPLICA = "START SLAVE"
     RESET_REPLICA = "RESET SLAVE ALL"
@@ -754,8 +791,9 @@ class Replication:
         elif role == "source":
             self.start_heartbeat()
 
-    def open_source(self, flavor):
+    def open_source(self, flavor, term=None):
         """Still the source: take writes and write the heartbeat again."""
+        self.accept_term(term, "open_source")
         if self.info.get("role") != "source":
             raise ReplicationError(reason="this instance is not a replication source "
                                           "(role %s)" % self.info.get("role"))
@@ -765,11 +803,12 @@ class Replication:
         self.start_heartbeat()
         LOG.info("replication source confirmed by the control plane: writes open")
 
-    def fence(self, reason, replaced_by=None):
+    def fence(self, reason, replaced_by=None, term=None):
         """Ejected while away: read-only now and across restarts, no heartbeat
         (its former replicas follow another source), semi-sync off. A replica
         is left alone: a fence sent before it rejoined its set as a replica
         (a late cast, or a check that saw it still holding writes) is stale."""
+        self.accept_term(term, "fence")
         if self.info.get("role") == "replica":
             LOG.info("fence ignored: this server already rejoined its set as a replica "
                      "of %s", self.info.get("source_id"))
@@ -867,17 +906,27 @@ class Replication:
         self._write_config(self.info.get("role"), flavor)
 
     # -- switchover --------------------------------------------------------------------
-    def demote_begin(self):
+    def demote_begin(self, term=None):
         """Old source, planned switchover: stop writes, return final coordinates."""
+        self.accept_term(term, "demote_begin")
         self.stop_heartbeat()
-        with self.app_fn().connect() as conn, conn.cursor() as cur:
-            for stmt in self._read_only_sql(True):
-                cur.execute(stmt)
-            # wait out transactions that were committing when read_only was set
-            cur.execute("FLUSH TABLES WITH READ LOCK")
-            coords = self._coords(cur)
-            cur.execute("UNLOCK TABLES")
+        # the state first: from read_only on, writes are out until rw moves
         self._set(role="demoting")
+        started = time.monotonic()
+        try:
+            with self.app_fn().connect() as conn, conn.cursor() as cur:
+                # MariaDB sets read_only under a global read lock that blocks
+                # commits: it returns once the commits in progress (a semi-sync
+                # one included, acknowledged or cut) are done: final coordinates
+                for stmt in self._read_only_sql(True):
+                    cur.execute(stmt)
+                coords = self._coords(cur)
+        except Exception:
+            self._set(role="source")
+            self.start_heartbeat()
+            raise
+        LOG.info("demoted: read_only, final coordinates %s (%.3f s)", coords,
+                 time.monotonic() - started)
         return coords
 
     def demote_abort(self):
@@ -899,14 +948,78 @@ class Replication:
             coords.get("gtid") if strategy == "gtid" else "%s:%s" % (
                 coords["binlog_file"], coords["binlog_position"]), timeout))
 
-    def promote(self, flavor):
+    def promote(self, flavor, term=None):
         """Become the source: stop replicating, record where followers start, open."""
-        self._execute(self.STOP_REPLICA, self.RESET_REPLICA, log_bin=False)
+        self.accept_term(term, "promote")
+        return self._promote(flavor)[0]
+
+    def take_over(self, coords, timeout, flavor, term=None, planned=False):
+        """The chosen replica of a switchover or failover in one call: apply up
+        to ``coords`` (the old source's last), stop replicating, open for
+        writes. ``planned``: the old source is read_only and fully applied, so
+        writes open first and replication stops after (off the write path).
+        Returns {"coords": where followers start, "phases": seconds of each
+        step}."""
+        self.accept_term(term, "take_over")
+        started = time.monotonic()
+        self.wait_applied(coords, timeout)
+        waited = time.monotonic()
+        new_coords, phases = self._promote(flavor, open_first=planned)
+        phases = dict(catch_up=round(waited - started, 3), **phases)
+        return {"coords": new_coords, "phases": phases}
+
+    def _promote(self, flavor, open_first=False):
+        """(coords, phases): the account and heartbeat table in place, the
+        semi-sync source side on BEFORE writes open (no commit through the new
+        source is unprotected), read_only off; replication stopped before that,
+        or just after with ``open_first`` (nothing more can arrive: the old
+        source is read_only and this server applied all it logged)."""
+        t0 = time.monotonic()
+        info = self.info
+        password = self.password(create=True)
+        phases = {}
         with self.app_fn().connect() as conn, conn.cursor() as cur:
+            def stop_replica():
+                mark = time.monotonic()
+                cur.execute("SET SESSION sql_log_bin = 0")
+                for stmt in (self.STOP_REPLICA, self.RESET_REPLICA):
+                    cur.execute(stmt)
+                cur.execute("SET SESSION sql_log_bin = 1")
+                phases["stop_replica"] = round(time.monotonic() - mark, 3)
+            if not open_first:
+                stop_replica()
+            # where followers start: before the first write here
             coords = self._coords(cur)
-        strategy = self.info.get("strategy")
-        self.enable_source(strategy, flavor)
-        return coords
+            # a seeded replica has the account and the heartbeat table from its
+            # source: no DDL (nor its binlog events) on the write path then
+            cur.execute(SOURCE_READY)
+            opened = False
+            if tuple(cur.fetchone()) != (1, 1):
+                if self.OPEN_BEFORE_DDL:   # MySQL's super_read_only stops root's DDL too
+                    for stmt in self._read_only_sql(False):
+                        cur.execute(stmt)
+                    opened = True
+                for stmt in [*self._account_sql(password), create_heartbeat_table()]:
+                    cur.execute(stmt)
+            for stmt in self._semisync_sql("source", info.get("durability"),
+                                           info.get("semisync_timeout_ms") or 10000):
+                cur.execute(stmt)
+            if not opened:
+                for stmt in self._read_only_sql(False):
+                    cur.execute(stmt)
+            phases["open"] = round(time.monotonic() - t0 - phases.get("stop_replica", 0), 3)
+            if open_first:
+                stop_replica()
+        t2 = time.monotonic()
+        self._set(role="source", strategy=info.get("strategy"), source_host=None,
+                  writes_held=False)
+        self.start_heartbeat()
+        phases["state"] = round(time.monotonic() - t2, 3)
+        if not open_first:
+            self._write_config("source", flavor)
+        # else the caller writes the option file once it answered (off the
+        # write path): write_role_config
+        return coords, phases
 
     def coords_after(self, gtid_pos):
         """Where in THIS server's binlogs a replica that executed up to ``gtid_pos``
@@ -928,8 +1041,9 @@ class Replication:
                     return {"binlog_file": found[0], "binlog_position": found[1]}
             return self._coords(cur)
 
-    def follow(self, host, port, coords, strategy, flavor, source_id=None):
+    def follow(self, host, port, coords, strategy, flavor, source_id=None, term=None):
         """Replicate from a new source starting at ``coords`` (its own positions)."""
+        self.accept_term(term, "follow")
         was = self.info.get("role")
         stmts = [self.STOP_REPLICA]
         if strategy == "gtid" and was in FORMER_SOURCE_ROLES + (None,):
@@ -965,7 +1079,7 @@ class Replication:
         if not role:
             return None
         out = {"role": role, "strategy": info.get("strategy"),
-               "source_id": info.get("source_id")}
+               "source_id": info.get("source_id"), "term": info.get("term")}
         if info.get("seed"):
             out["seed"] = info["seed"]
         if role == "source":

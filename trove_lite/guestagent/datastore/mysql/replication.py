@@ -128,6 +128,7 @@ class MySQLReplication(base.Replication):
     STOP_REPLICA = "STOP REPLICA"
     START_REPLICA = "START REPLICA"
     RESET_REPLICA = "RESET REPLICA ALL"
+    OPEN_BEFORE_DDL = True     # super_read_only stops root's CREATE USER too
 
     def _read_only_sql(self, on):
         if on:   # super_read_only implies read_only

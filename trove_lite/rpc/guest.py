@@ -244,7 +244,7 @@ class GuestAPI:
         version, extra = _termed("1.7", term)
         self._cast("open_source", version, **extra)
 
-    def demote_begin(self, term=None) -> Any:
+    def demote_begin(self, term: int | None = None) -> Any:
         """Old source: heartbeat stopped, read_only; returns its final coordinates."""
         version, extra = _termed("1.3", term)
         return self._call("demote_begin", self.long, version, **extra)
@@ -257,12 +257,13 @@ class GuestAPI:
         return self._call("wait_applied", seconds + self.short, "1.3", coords=coords,
                           seconds=seconds)
 
-    def promote_to_source(self, term=None) -> Any:
+    def promote_to_source(self, term: int | None = None) -> Any:
         """Stop replicating, become the source; returns where followers start."""
         version, extra = _termed("1.3", term)
         return self._call("promote_to_source", self.long, version, **extra)
 
-    def take_over(self, coords: Any, seconds: float, term=None, planned=False) -> Any:
+    def take_over(self, coords: Any, seconds: float, term: int | None = None,
+                  planned: bool = False) -> Any:
         """(1.13) Apply up to ``coords``, stop replicating, become the source, in
         one call; returns {coords: where followers start, phases: {step: s}}.
         ``planned``: the old source is read_only (writes open before replication
@@ -271,7 +272,7 @@ class GuestAPI:
                           seconds=seconds, term=term, planned=planned)
 
     def follow_source(self, host: str, port: int, coords: Any, strategy: str,
-                      source_id: str | None = None, term=None) -> Any:
+                      source_id: str | None = None, term: int | None = None) -> Any:
         version, extra = _termed("1.3", term)
         return self._call("follow_source", self.long, version, host=host, port=port,
                           coords=coords, strategy=strategy, source_id=source_id, **extra)
@@ -357,7 +358,7 @@ class GuestAPI:
         self._cast("schema_migration_replica_lags", "1.10", lags=lags)
 
 
-def _termed(version, term):
+def _termed(version: str, term: int | None) -> tuple[str, dict]:
     """(version, extra kwargs) of a command sent with the set's ``term``: 1.13
     and ``term=`` when given, the method's own version otherwise."""
     return (version, {}) if term is None else ("1.13", {"term": term})

@@ -38,3 +38,20 @@ def control_db(request):
         db.dispose()
         conn.cursor().execute("DROP DATABASE `%s`" % schema)
         conn.close()
+
+
+def sqlite_with_version(path, **instances):
+    """A migrated SQLite control DB at ``path`` with the MariaDB 10.11 version
+    ("ds"/"dsv") and one instance per keyword (its id: its columns)."""
+    from trove_lite.db import models
+    db = Database("sqlite:///" + str(path))
+    db.sync()
+    with db.session() as s:
+        s.add(models.Datastore(id="ds", name="mariadb"))
+        s.add(models.DatastoreVersion(id="dsv", datastore_id="ds", name="10.11",
+                                      image_id="img"))
+    with db.session() as s:
+        for instance_id, columns in instances.items():
+            s.add(models.Instance(id=instance_id, name=instance_id, tenant_id="t",
+                                  flavor_id="1", datastore_version_id="dsv", **columns))
+    return db

@@ -753,8 +753,7 @@ class HA:
                       "never got: %s; it stays read_only and out of the set: rebuild it "
                       "(delete it and create a replica)" % (
                           instance_id, len(errant), new.id, ", ".join(errant[:5])))
-            self.flows.add_fault(instance_id, "Rejoin refused: " + reason)
-            self.flows.set_task(instance_id, TaskStatus.REJOIN_ERROR)
+            self.flows.fail(instance_id, TaskStatus.REJOIN_ERROR, "Rejoin refused: " + reason)
             return self._rejoin_state(instance_id, NEEDS_REBUILD, reason)
         strategy = self.flows.replication.strategy(new)
         coords = None

@@ -103,12 +103,20 @@ class InstanceFlows:
     def adopt_claims(self, instance_id: str | None = None) -> int:
         return adopt_claims(self.db, instance_id)
 
-    def add_fault(self, instance_id, message, details=None):
+    def add_fault(self, instance_id, message, details=None, task=None):
+        """Record a fault; with ``task`` (an error task) set the task in the same
+        transaction, so no client sees the ERROR without the reason."""
         LOG.warning("instance %s fault: %s", instance_id, message)
-        events.record(self.db, instance_id, "fault", message)
         with self.db.session() as s:
             s.add(models.InstanceFault(instance_id=instance_id, message=message[:1024],
                                        details=details))
+            if task is not None:
+                s.get(models.Instance, instance_id).task_status = task
+        events.record(self.db, instance_id, "fault", message)
+
+    def fail(self, instance_id, task, message, details=None):
+        """The flow ended in ``task`` (an error) because of ``message``."""
+        self.add_fault(instance_id, message, details, task=task)
 
     def service_status(self, instance_id):
         with self.db.session() as s:
@@ -191,24 +199,22 @@ class InstanceFlows:
                 root_password = request.get("root_password") or root_password
             self._create_steps(inst, databases, users, backup_id, root_password, deadline)
         except create_requests.RequestUnreadable as e:
-            self.update(instance_id, task_status=TaskStatus.BUILDING_ERROR)
-            self.add_fault(instance_id, "Instance creation failed: %s" % e.message)
+            self.fail(instance_id, TaskStatus.BUILDING_ERROR,
+                      "Instance creation failed: %s" % e.message)
             return
         except FlowCancelled:
             LOG.info("create of %s stopped: the instance is being deleted", instance_id)
             return
         except FlowError as e:
-            self.update(instance_id, task_status=e.task or TaskStatus.BUILDING_ERROR)
             if e.task == TaskStatus.BUILDING_ERROR_TIMEOUT_GA:
                 self.set_service_status(instance_id, ServiceStatus.FAILED_TIMEOUT_GUESTAGENT,
                                         e.message)
-            self.add_fault(instance_id, e.message, e.details)
+            self.fail(instance_id, e.task or TaskStatus.BUILDING_ERROR, e.message, e.details)
             return
         except Exception as e:  # a driver or bus failure we did not foresee
             LOG.exception("create of instance %s failed", instance_id)
-            self.update(instance_id, task_status=TaskStatus.BUILDING_ERROR)
-            self.add_fault(instance_id, "Instance creation failed: %s" % e,
-                           details=type(e).__name__)
+            self.fail(instance_id, TaskStatus.BUILDING_ERROR,
+                      "Instance creation failed: %s" % e, details=type(e).__name__)
             return
         if inst.slave_of_id:
             # before ACTIVE: an action the user sends once it shows ACTIVE would be
@@ -522,8 +528,8 @@ class InstanceFlows:
             except Exception as e:
                 errors.append("volume: %s" % e)
         if errors and not force:
-            self.update(instance_id, task_status=TaskStatus.DELETE_ERROR)
-            self.add_fault(instance_id, "Delete failed: " + "; ".join(errors))
+            self.fail(instance_id, TaskStatus.DELETE_ERROR,
+                      "Delete failed: " + "; ".join(errors))
             return
         self.update(instance_id, deleted=True, deleted_at=utcnow(),
                     task_status=TaskStatus.NONE)

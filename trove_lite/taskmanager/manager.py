@@ -261,15 +261,14 @@ class TaskManager:
             elif action == reconcile.FAIL_TIMEOUT:
                 task = (TaskStatus.BUILDING_ERROR_TIMEOUT_GA
                         if snap.task_status == TaskStatus.BUILDING else TaskStatus.NONE)
-                self.flows.set_task(snap.instance_id, task)
                 if task == TaskStatus.BUILDING_ERROR_TIMEOUT_GA:
                     self.flows.set_service_status(
                         snap.instance_id, ServiceStatus.FAILED_TIMEOUT_GUESTAGENT, reason)
-                self.flows.add_fault(snap.instance_id, "Task %s did not finish: %s" % (
+                self.flows.fail(snap.instance_id, task, "Task %s did not finish: %s" % (
                     snap.task_status, reason))
             elif action == reconcile.FAIL_LOST_REQUEST:
-                self.flows.set_task(snap.instance_id, TaskStatus.BUILDING_ERROR)
-                self.flows.add_fault(snap.instance_id, "Instance creation failed: " + reason)
+                self.flows.fail(snap.instance_id, TaskStatus.BUILDING_ERROR,
+                                "Instance creation failed: " + reason)
             elif action == reconcile.RESUME_CREATE:
                 self._spawn(snap.instance_id, self.flows.create)
             elif action == reconcile.RESUME_DELETE:

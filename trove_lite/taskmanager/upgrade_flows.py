@@ -377,8 +377,8 @@ class UpgradeFlows:
             guest.rollback_upgrade(info, volume_device=device)
         except Exception as e:
             LOG.exception("instance %s: rollback failed", inst.id)
-            f.update(inst.id, task_status=TaskStatus.UPGRADE_ERROR)
-            f.add_fault(inst.id, "%s; the rollback failed too: %s" % (fault, _msg(e)))
+            f.fail(inst.id, TaskStatus.UPGRADE_ERROR,
+                   "%s; the rollback failed too: %s" % (fault, _msg(e)))
             self._progress_done(inst.id)
             return
         f.add_fault(inst.id, fault)

@@ -10,6 +10,7 @@ from trove_lite.guestagent.state import GuestState
 from trove_lite.taskmanager import ha
 from trove_lite.taskmanager import replication_flows as rf
 from trove_lite.taskmanager.ha import former_source_back
+from tests.support.controldb import sqlite_with_version
 
 T0 = datetime.datetime(2026, 12, 6, 8, 0, 0)
 LATER = T0 + datetime.timedelta(seconds=5)
@@ -77,16 +78,8 @@ def _sub(tmp_path):
 
 
 def _db(tmp_path):
-    from trove_lite.db.session import Database
-    db = Database("sqlite:///" + str(tmp_path / "cp.sqlite"))
-    db.sync()
+    db = sqlite_with_version(tmp_path / "cp.sqlite", old={"fenced_by": "new"})
     with db.session() as s:
-        s.add(models.Datastore(id="ds", name="mariadb"))
-        s.add(models.DatastoreVersion(id="dsv", datastore_id="ds", name="10.11",
-                                      image_id="img"))
-    with db.session() as s:
-        s.add(models.Instance(id="old", name="old", tenant_id="t", flavor_id="1",
-                              datastore_version_id="dsv", fenced_by="new"))
         s.add(models.HARejoin(instance_id="old", set_id="set", source_id="new", term=2,
                               state=ha.REJOIN_PENDING))
     return db

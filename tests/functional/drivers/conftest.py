@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -48,10 +49,19 @@ class LocalBackend:
     def broken_boot(self):
         return self.image_a, {GUEST_CONF: "fail_at_boot = true\n"}
 
-    def guest_view(self, server):
-        """What the guest reports over its own address at :3306."""
-        with socket.create_connection((server.addresses[0], 3306), timeout=5) as conn:
-            return json.loads(conn.makefile().readline())
+    def guest_view(self, server, timeout=20.0):
+        """What the guest reports over its own address at :3306. ACTIVE means the
+        server booted, as with Nova, not that its guest listens yet: a loaded
+        machine may take a few seconds more, so refused connections are retried."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection((server.addresses[0], 3306), timeout=5) as conn:
+                    return json.loads(conn.makefile().readline())
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def server_leftovers(self, server):
         left = ["process %d" % pid for pid, _ in localutil.processes_marked(server.id)]

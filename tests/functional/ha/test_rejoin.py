@@ -30,8 +30,9 @@ class Guest:
 
 class Flows:
     """The InstanceFlows state helpers over the test's DB, stand-in guests."""
-    load, update, set_task, add_fault = (InstanceFlows.load, InstanceFlows.update,
-                                         InstanceFlows.set_task, InstanceFlows.add_fault)
+    load, update, set_task, add_fault, fail = (
+        InstanceFlows.load, InstanceFlows.update, InstanceFlows.set_task,
+        InstanceFlows.add_fault, InstanceFlows.fail)
 
     def __init__(self, db, conf, states):
         self.db, self.conf, self.calls = db, conf, []

@@ -18,7 +18,8 @@ from troveclient import exceptions as trove_exc
 
 from tests.functional.controlplane.conftest import destroy_everything
 from tests.functional.replication.conftest import server_socket
-from tests.functional.replication.test_replication import wait_until
+from tests.functional.replication.test_replication import (
+    detached_then_delete_rules, wait_until)
 from tests.functional.replication.writer import Writer
 from tests.support.controlplane import ControlPlane, build_images_or_skip, manage, wait_for_status
 
@@ -207,17 +208,7 @@ def test_detach_and_delete_rules(cp, source):
     trove = cp.client()
     new, (old, sibling) = STATE["source"], STATE["followers"]
     trove.instances.update(sibling.id, detach_replica_source=True)
-    wait_until(lambda: trove.instances.get(sibling.id).status == "ACTIVE"
-               and not getattr(trove.instances.get(sibling.id), "replica_of", None),
-               what="detached")
-    with connect(sibling) as conn, conn.cursor() as cur:
-        cur.execute("INSERT INTO orders VALUES (900003, 'standalone now')")
-    assert [r["id"] for r in trove.instances.get(new.id).replicas] == [old.id]
-    with pytest.raises(trove_exc.BadRequest):
-        trove.instances.delete(new.id)
-    trove.instances.delete(sibling.id)
-    wait_until(lambda: sibling.id not in [i.id for i in trove.instances.list()],
-               what="the detached instance deleted")
+    detached_then_delete_rules(trove, connect, new, old, sibling)
 
 
 def test_eject_after_source_server_killed(cp, source):

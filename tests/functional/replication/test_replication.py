@@ -366,6 +366,13 @@ def test_detach_and_delete_rules(cp, source):
         trove.instances.update(sibling.id, detach_replica_source=True)
     else:
         cli(cp, "detach-replica", sibling.id)
+    detached_then_delete_rules(trove, connect, new, old, sibling)
+
+
+def detached_then_delete_rules(trove, connect, new, old, sibling):
+    """``sibling`` was detached: it stands alone and takes writes, the source
+    lists only ``old``, a source with a replica cannot be deleted, the detached
+    instance can (shared by the MySQL replication tests)."""
     wait_until(lambda: trove.instances.get(sibling.id).status == "ACTIVE"
                and not getattr(trove.instances.get(sibling.id), "replica_of", None),
                what="detached")

@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from trove_lite.guestagent import state as guest_state
 from trove_lite.guestagent.state import failure_text
@@ -23,7 +25,7 @@ LOG = logging.getLogger(__name__)
 PREPARE_FILE = os.path.join("root", "etc", "trove-lite", "prepare.json")
 
 
-def remove_request(server_dir):
+def remove_request(server_dir: str | None) -> None:
     """Delete the injected request (it names the users and their password hashes)
     once a prepare ran, whatever its outcome; the cast's prepare removes it too."""
     if not server_dir:
@@ -35,7 +37,8 @@ def remove_request(server_dir):
 
 
 class EarlyPrepare:
-    def __init__(self, server_dir, request, device, info, template_path):
+    def __init__(self, server_dir: str, request: dict[str, Any], device: str,
+                 info: dict[str, Any], template_path: str) -> None:
         self.server_dir = server_dir
         self.request = request
         self.device = device
@@ -44,12 +47,12 @@ class EarlyPrepare:
         self.work_dir = guest_state.work_dir_of(server_dir)
         self.state = guest_state.state_of(self.work_dir)
         self.done = threading.Event()
-        self.result = None
-        self._callbacks = []
+        self.result: dict[str, Any] | None = None
+        self._callbacks: list[Callable[[EarlyPrepare], None]] = []
         self._lock = threading.Lock()
 
     @classmethod
-    def maybe_start(cls, server_dir, template_path):
+    def maybe_start(cls, server_dir: str | None, template_path: str) -> "EarlyPrepare | None":
         """Start if this is a first boot with an injected plain (non-restore) request."""
         if not server_dir:
             return None
@@ -68,7 +71,7 @@ class EarlyPrepare:
         threading.Thread(target=early._run, name="early-prepare", daemon=True).start()
         return early
 
-    def _run(self):
+    def _run(self) -> None:
         req = self.request
         instance_id = (self.info.get("metadata") or {}).get("trove_instance_id", "0")
         st = self.state
@@ -99,7 +102,7 @@ class EarlyPrepare:
         for cb in callbacks:
             cb(self)
 
-    def on_done(self, callback):
+    def on_done(self, callback: Callable[["EarlyPrepare"], None]) -> None:
         """Call ``callback(self)`` when done (at once if it is done already)."""
         with self._lock:
             if not self.done.is_set():
@@ -107,14 +110,15 @@ class EarlyPrepare:
                 return
         callback(self)
 
-    def root_enabled(self):
+    def root_enabled(self) -> bool:
         return bool(self.result and self.result.get("root_password"))
 
-    def wait(self, timeout=None):
+    def wait(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)
 
 
-def replica_prepare(early, app, req):
+def replica_prepare(early: EarlyPrepare, app: MariaDBApp,
+                    req: dict[str, Any]) -> dict[str, Any]:
     """A replica's prepare (seeded from its source's stream, see replication.py)."""
     from trove_lite.guestagent.datastore import replication_class
     instance_id = (early.info.get("metadata") or {}).get("trove_instance_id", "0")

@@ -6,16 +6,25 @@ casts it with a ``sent`` timestamp. A change is therefore visible to the
 conductor within one interval even if nobody notifies.
 """
 
+from __future__ import annotations
+
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trove_lite.rpc.conductor import ConductorAPI
 
 LOG = logging.getLogger(__name__)
 
 
 class Heartbeat:
-    def __init__(self, conductor, instance_id, status_fn, interval, volume_used_fn=None,
-                 extra_fn=None):
+    def __init__(self, conductor: ConductorAPI, instance_id: str,
+                 status_fn: Callable[[], tuple[str, str | None]], interval: float,
+                 volume_used_fn: Callable[[], float | None] | None = None,
+                 extra_fn: Callable[[], dict[str, Any]] | None = None) -> None:
         self.conductor = conductor
         self.instance_id = instance_id
         self.status_fn = status_fn
@@ -24,18 +33,18 @@ class Heartbeat:
         self.extra_fn = extra_fn  # more payload keys (the replication block)
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread = None
-        self.last_status = None
+        self._thread: threading.Thread | None = None
+        self.last_status: str | None = None
 
-    def notify(self):
+    def notify(self) -> None:
         self._wake.set()
 
-    def report_root(self, user):
+    def report_root(self, user: str) -> None:
         self.conductor.report_root(self.instance_id, user)
 
-    def beat(self):
+    def beat(self) -> None:
         status, description = self.status_fn()
-        payload = {"service_status": status, "description": description}
+        payload: dict[str, Any] = {"service_status": status, "description": description}
         if self.volume_used_fn is not None:
             payload["volume_used"] = self.volume_used_fn()
         if self.extra_fn is not None:
@@ -45,7 +54,7 @@ class Heartbeat:
         self.conductor.heartbeat(self.instance_id, payload, sent=time.time())
         self.last_status = status
 
-    def _loop(self):
+    def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 self.beat()
@@ -54,10 +63,10 @@ class Heartbeat:
             self._wake.wait(self.interval)
             self._wake.clear()
 
-    def start(self):
+    def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
         self._thread.start()
 
-    def stop(self):
+    def stop(self) -> None:
         self._stop.set()
         self._wake.set()

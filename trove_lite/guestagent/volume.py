@@ -9,7 +9,7 @@ import os
 import subprocess
 
 
-def mount(device, mount_point):
+def mount(device: str | None, mount_point: str) -> str:
     """Return the directory where the volume's files live."""
     if not device:
         os.makedirs(mount_point, exist_ok=True)
@@ -27,14 +27,14 @@ def mount(device, mount_point):
     return mount_point
 
 
-def unmount(device, mount_point):
+def unmount(device: str | None, mount_point: str | None) -> None:
     if not device or os.path.isdir(device) or not mount_point:
         return  # local volumes are unmounted by their driver
     if _is_mounted(mount_point):
         subprocess.run(["umount", mount_point], check=True)
 
 
-def _is_mounted(path):
+def _is_mounted(path: str) -> bool:
     path = os.path.realpath(path)
     with open("/proc/mounts") as f:
         return any(line.split()[1] == path for line in f)

@@ -16,38 +16,51 @@ Secrets: the key arrives in the request and goes only to runner.py (which hands
 it to openssl through a pipe); it is never logged or reported.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 import shutil
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from trove_lite import exceptions
 from trove_lite.common import backup_opts
 from trove_lite.drivers import storage as storage_drivers
+from trove_lite.drivers.storage import base as storage_base
 from trove_lite.guestagent.backup import runner
+from trove_lite.guestagent.state import GuestState
+
+if TYPE_CHECKING:
+    from oslo_config import cfg
+
+    from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer
+    from trove_lite.rpc.conductor import ConductorAPI
 
 LOG = logging.getLogger(__name__)
 GB = 1024 ** 3
 
 
-def _message(exc):
+def _message(exc: BaseException) -> str:
     return getattr(exc, "message", None) or str(exc) or type(exc).__name__
 
 
 class Reporter:
     """Ordered, throttled ``update_backup`` casts for one backup."""
 
-    def __init__(self, conductor, instance_id, backup_id, interval):
+    def __init__(self, conductor: ConductorAPI, instance_id: str, backup_id: str,
+                 interval: float) -> None:
         self.conductor, self.instance_id, self.backup_id = conductor, instance_id, backup_id
         self.interval = interval
-        self.fields = {}
+        self.fields: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._last_sent = 0.0
         self._stop = threading.Event()
-        self._ticker = None
+        self._ticker: threading.Thread | None = None
 
-    def send(self, **fields):
+    def send(self, **fields: Any) -> None:
         with self._lock:
             self.fields.update(fields)
             sent = max(time.time(), self._last_sent + 1e-6)
@@ -58,7 +71,7 @@ class Reporter:
             except Exception:
                 LOG.exception("backup %s: report to the conductor failed", self.backup_id)
 
-    def progress(self, report):
+    def progress(self, report: Mapping[str, Any]) -> None:
         """runner's progress_cb: BUILDING until data is stored, then SAVING."""
         status = "SAVING" if report.get("bytes_stored") else "BUILDING"
         if report.get("phase") == "COMPLETED":
@@ -69,26 +82,27 @@ class Reporter:
         else:
             self.fields["progress"] = report.get("percent", 0.0)
 
-    def start_ticker(self):
-        def tick():
+    def start_ticker(self) -> None:
+        def tick() -> None:
             while not self._stop.wait(self.interval):
                 if time.time() - self._last_sent >= self.interval * 0.9:
                     self.send()
-        self._ticker = threading.Thread(target=tick, name="backup-report", daemon=True)
-        self._ticker.start()
+        ticker = self._ticker = threading.Thread(target=tick, name="backup-report",
+                                                 daemon=True)
+        ticker.start()
 
-    def stop_ticker(self):
+    def stop_ticker(self) -> None:
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join()
 
 
 class _RateLimitedStream:
-    def __init__(self, stream, rate):
+    def __init__(self, stream: Any, rate: float) -> None:
         self.stream, self.rate = stream, rate
         self.started, self.count = time.monotonic(), 0
 
-    def read(self, n=1 << 20):
+    def read(self, n: int = 1 << 20) -> bytes:
         data = self.stream.read(n)
         self.count += len(data)
         ahead = self.count / self.rate - (time.monotonic() - self.started)
@@ -97,39 +111,62 @@ class _RateLimitedStream:
         return data
 
 
-class RateLimitedStorage:
+class RateLimitedStorage(storage_base.StorageDriver):
     """A store whose ``save`` consumes at most ``rate`` bytes/s (the pipeline
-    behind it then stalls on its pipes, so the backup tool reads slower too)."""
+    behind it then stalls on its pipes, so the backup tool reads slower too).
+    Everything else is the wrapped store's."""
 
-    def __init__(self, store, rate):
+    def __init__(self, store: storage_base.StorageDriver, rate: float) -> None:
         self.store, self.rate = store, rate
+        self.scheme = store.scheme
 
-    def save(self, location_hint, stream, metadata, progress=None):
+    def save(self, location_hint: str, stream: Any, metadata: dict,
+             progress: Callable[[int], None] | None = None) -> storage_base.StoredObject:
         return self.store.save(location_hint, _RateLimitedStream(stream, self.rate),
                                metadata, progress=progress)
 
-    def __getattr__(self, name):
+    def location_for(self, location_hint: str) -> str:
+        return self.store.location_for(location_hint)
+
+    def load(self, location: str) -> storage_base.VerifyingReader:
+        return self.store.load(location)
+
+    def metadata(self, location: str) -> storage_base.StoredObject:
+        return self.store.metadata(location)
+
+    def delete(self, location: str) -> bool:
+        return self.store.delete(location)
+
+    def exists(self, location: str) -> bool:
+        return self.store.exists(location)
+
+    def cleanup_partial(self, location: str) -> bool:
+        return self.store.cleanup_partial(location)
+
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
 
 
 class BackupAgent:
     """Runs at most one backup at a time on this guest."""
 
-    def __init__(self, conf, instance_id, state, conductor_fn, notify_fn=lambda: None):
+    def __init__(self, conf: cfg.ConfigOpts, instance_id: str, state: GuestState,
+                 conductor_fn: Callable[[], ConductorAPI],
+                 notify_fn: Callable[[], None] = lambda: None) -> None:
         """``conductor_fn()`` returns the ConductorAPI; ``notify_fn()`` asks for a
         heartbeat now (the instance's shown status follows the backup)."""
         backup_opts.register(conf)
         self.conf, self.instance_id, self.state = conf, instance_id, state
         self.conductor_fn, self.notify_fn = conductor_fn, notify_fn
         self._lock = threading.Lock()
-        self.running = None
+        self.running: str | None = None
 
-    def storage(self):
+    def storage(self) -> storage_base.StorageDriver:
         store = storage_drivers.get_storage(self.conf)
         rate = self.conf.backup.max_rate_mb
         return RateLimitedStorage(store, rate * 1024 * 1024) if rate > 0 else store
 
-    def start(self, request, server):
+    def start(self, request: dict[str, Any], server: MariaDBServer) -> None:
         """Start ``request`` (from the taskmanager) in a thread; returns at once."""
         with self._lock:
             busy, self.running = self.running, self.running or request["id"]
@@ -141,7 +178,7 @@ class BackupAgent:
         threading.Thread(target=self._run, args=(request, server),
                          name="backup-%s" % request["id"][:8], daemon=True).start()
 
-    def _run(self, request, server):
+    def _run(self, request: dict[str, Any], server: MariaDBServer) -> None:
         bid = request["id"]
         reporter = Reporter(self.conductor_fn(), self.instance_id, bid,
                             self.conf.backup.progress_interval)
@@ -177,7 +214,7 @@ class BackupAgent:
                 self.running = None
             self.notify_fn()
 
-    def recover(self):
+    def recover(self) -> None:
         """After an agent restart: remove what a backup cut off by it left, report it."""
         running = self.state.read().get("running_backup")
         if not running:
@@ -195,7 +232,7 @@ class BackupAgent:
         self.state.update(running_backup=None)
 
 
-def location_hint(request):
+def location_hint(request: Mapping[str, Any]) -> str:
     """Where run_backup will store ``request`` (its plan_backup's hint), known
     before it starts. Planned without the key: that would derive a key check
     value (PBKDF2, tens of ms) only to throw it away; an encrypted object's name
@@ -205,7 +242,7 @@ def location_hint(request):
     return hint + (".enc" if request.get("key") else "")
 
 
-def report_meta(result):
+def report_meta(result: Mapping[str, Any]) -> dict[str, Any]:
     """What the control plane keeps of a finished backup (no secret: key_check is a
     salted PBKDF2 value)."""
     return {"lsn": result["lsn"], "binlog": result["binlog"],
@@ -214,19 +251,21 @@ def report_meta(result):
             "checksum_algorithm": result.get("checksum_algorithm")}
 
 
-def chain_progress(chain, callback):
+def chain_progress(chain: Sequence[Mapping[str, Any]],
+                   callback: runner.ProgressCallback) -> runner.ProgressCallback:
     """A run_restore progress callback reporting percent of the chain's stored bytes."""
     sizes = [item.get("size") or 0 for item in chain]
     total = max(sum(sizes), 1)
 
-    def progress(info):
+    def progress(info: Mapping[str, Any]) -> None:
         done = sum(sizes[:info["index"]]) + info["bytes_read"]
         callback({"phase": "restoring backup", "bytes_read": done, "bytes_total": total,
                   "percent": round(min(100.0, 100.0 * done / total), 1)})
     return progress
 
 
-def restore(conf, request, server, progress=None):
+def restore(conf: cfg.ConfigOpts, request: Mapping[str, Any], server: MariaDBServer,
+            progress: runner.ProgressCallback | None = None) -> dict[str, Any] | None:
     """Restore ``request`` (restore_request of the taskmanager: chain, key) into
     ``server.datadir`` before its first start. A datadir already holding a
     database was restored by an earlier, cut-off prepare: kept. Raises

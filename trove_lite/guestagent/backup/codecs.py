@@ -46,7 +46,7 @@ CODECS = {
 DEFAULT_CODEC = "zstd"
 
 
-def get_codec(name):
+def get_codec(name: str) -> Codec:
     try:
         return CODECS[name]
     except KeyError:

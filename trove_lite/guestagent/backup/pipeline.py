@@ -24,6 +24,8 @@ import os
 import signal
 import subprocess
 import threading
+from collections.abc import Iterable, Sequence
+from typing import IO, cast
 
 from trove_lite import exceptions
 
@@ -46,12 +48,12 @@ class PipelineError(exceptions.TroveLiteError):
 
     code = "pipeline_stage_failed"
 
-    def __init__(self, stage, returncode, detail):
+    def __init__(self, stage: str, returncode: int | None, detail: str) -> None:
         self.stage, self.returncode, self.detail = stage, returncode, detail
         super().__init__("%s exited with %s: %s" % (stage, returncode, detail))
 
 
-def _enlarge(fd):
+def _enlarge(fd: int) -> None:
     try:
         fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
     except OSError:
@@ -66,29 +68,32 @@ class Pipeline:
     stage's stdout (``read``); otherwise it goes to /dev/null.
     """
 
-    def __init__(self, stages, feed=False, collect=True, cwd=None):
-        if not stages:
-            raise ValueError("a pipeline needs at least one stage")
+    def __init__(self, stages: Iterable[Stage], feed: bool=False, collect: bool=True,
+                 cwd: str | None = None) -> None:
         self.stages = list(stages)
-        self.procs = []
-        self._stderr = []
-        self._threads = []
+        if not self.stages:
+            raise ValueError("a pipeline needs at least one stage")
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._stderr: list[collections.deque[str]] = []
+        self._threads: list[threading.Thread] = []
         self._feed, self._collect, self._cwd = feed, collect, cwd
-        self.stdin = self.stdout = None
+        self.stdin: IO[bytes] | None = None
+        self.stdout: IO[bytes] | None = None
 
     @property
-    def argvs(self):
+    def argvs(self) -> list[list[str]]:
         """The argv of every stage as started (contains no secret)."""
-        return [list(p.args) for p in self.procs]
+        return [list(cast(Sequence[str], p.args)) for p in self.procs]   # _spawn's lists
 
-    def start(self):
-        prev = subprocess.PIPE if self._feed else subprocess.DEVNULL
+    def start(self) -> "Pipeline":
+        prev: int | IO[bytes] | None = subprocess.PIPE if self._feed else subprocess.DEVNULL
         try:
             for i, stage in enumerate(self.stages):
                 last = i == len(self.stages) - 1
                 out = subprocess.PIPE if (not last or self._collect) else subprocess.DEVNULL
                 proc = self._spawn(stage, prev, out)
                 if i == 0 and self._feed:
+                    assert proc.stdin is not None   # stdin=PIPE
                     _enlarge(proc.stdin.fileno())
                     self.stdin = proc.stdin
                 if i > 0 and self.procs[-1].stdout is not None:
@@ -104,8 +109,11 @@ class Pipeline:
             self.stdout = self.procs[-1].stdout
         return self
 
-    def _spawn(self, stage, stdin, stdout):
-        argv, pass_fds, rfd = list(stage.argv), (), None
+    def _spawn(self, stage: Stage, stdin: int | IO[bytes] | None,
+               stdout: int) -> subprocess.Popen[bytes]:
+        argv: list[str] = list(stage.argv)
+        pass_fds: tuple[int, ...] = ()
+        rfd: int | None = None
         if stage.secret is not None:
             rfd, wfd = os.pipe()
             os.write(wfd, stage.secret + b"\n")
@@ -119,7 +127,7 @@ class Pipeline:
         finally:
             if rfd is not None:
                 os.close(rfd)
-        tail = collections.deque(maxlen=40)
+        tail: collections.deque[str] = collections.deque(maxlen=40)
         thread = threading.Thread(target=_drain, args=(proc.stderr, tail),
                                   name="stderr-%s" % stage.name, daemon=True)
         thread.start()
@@ -128,18 +136,22 @@ class Pipeline:
         return proc
 
     # -- data ----------------------------------------------------------------
-    def read(self, n):
+    def read(self, n: int) -> bytes:
         """Up to ``n`` bytes of the last stage's output; b'' at EOF."""
+        if self.stdout is None:
+            raise ValueError("the pipeline does not collect its output (collect=False)")
         return os.read(self.stdout.fileno(), n)
 
-    def write(self, data):
+    def write(self, data: bytes | memoryview) -> None:
         """Write to the first stage; raises BrokenPipeError if it has stopped reading."""
+        if self.stdin is None:
+            raise ValueError("the pipeline takes no input (feed=False)")
         view = memoryview(data)
         fd = self.stdin.fileno()
         while view:
             view = view[os.write(fd, view):]
 
-    def close_input(self):
+    def close_input(self) -> None:
         if self.stdin is not None and not self.stdin.closed:
             try:
                 self.stdin.close()
@@ -147,7 +159,7 @@ class Pipeline:
                 pass
 
     # -- outcome -------------------------------------------------------------
-    def wait(self, timeout=None):
+    def wait(self, timeout: float | None = None) -> list[int]:
         """Wait for every stage to exit; return their return codes."""
         self.close_input()
         codes = [p.wait(timeout) for p in self.procs]
@@ -157,10 +169,10 @@ class Pipeline:
             self.stdout.close()
         return codes
 
-    def stderr_tail(self, index, lines=8):
+    def stderr_tail(self, index: int, lines: int=8) -> str:
         return "".join(list(self._stderr[index])[-lines:]).strip()
 
-    def failure(self):
+    def failure(self) -> tuple[str, int | None, str] | None:
         """(stage name, return code, stderr tail) of the causing failure, or None.
 
         Call after ``wait``. A stage killed by SIGPIPE or complaining of a broken
@@ -181,12 +193,12 @@ class Pipeline:
         i = failed[0][1]
         return self.stages[i].name, self.procs[i].returncode, self.stderr_tail(i)
 
-    def raise_for_failure(self):
+    def raise_for_failure(self) -> None:
         found = self.failure()
         if found:
             raise PipelineError(*found)
 
-    def kill(self):
+    def kill(self) -> None:
         """SIGKILL every stage still running and reap it."""
         self.close_input()
         for proc in self.procs:
@@ -205,13 +217,13 @@ class Pipeline:
                 proc.stdout.close()
 
 
-def _drain(stream, tail):
+def _drain(stream: IO[bytes], tail: collections.deque[str]) -> None:
     for raw in iter(stream.readline, b""):
         tail.append(raw.decode("utf-8", "replace"))
     stream.close()
 
 
-def io_counter(pid, field):
+def io_counter(pid: int, field: str) -> int | None:
     """``rchar``/``wchar`` of a process from /proc (bytes through read/write), or None."""
     try:
         with open("/proc/%d/io" % pid) as f:

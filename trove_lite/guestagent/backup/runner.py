@@ -14,6 +14,8 @@ which openssl derives with 10,000), so a wrong key is refused before anything is
 downloaded.
 """
 
+from __future__ import annotations
+
 import hashlib
 import hmac
 import logging
@@ -21,13 +23,18 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from trove_lite import exceptions
 from trove_lite.drivers.storage import base as storage_base
 from trove_lite.guestagent.backup import codecs
 from trove_lite.guestagent.backup.pipeline import Pipeline, PipelineError, Stage, io_counter
-from trove_lite.guestagent.backup.strategies import get_strategy, parse_slave_info
-from trove_lite.datastores.base import SYSTEM_BINARIES
+from trove_lite.guestagent.backup.strategies import Strategy, get_strategy, parse_slave_info
+from trove_lite.datastores.base import SYSTEM_BINARIES, Binaries
+
+if TYPE_CHECKING:
+    from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer
 
 LOG = logging.getLogger(__name__)
 
@@ -40,23 +47,26 @@ PROGRESS_INTERVAL = 0.5
 # backup's start LSN), left out of the size estimate
 _NOT_COPIED = ("ib_logfile", "mysql-bin.", "relay-bin.", "mysqld.", "aria_log_control")
 
+Key = str | bytes
+ProgressCallback = Callable[[dict[str, Any]], None]
+
 
 # -- keys -------------------------------------------------------------------------
-def _key_bytes(key):
-    data = key.encode() if isinstance(key, str) else bytes(key)
+def _key_bytes(key: Key | None) -> bytes:
+    data = key.encode() if isinstance(key, str) else bytes(key or b"")
     if not data or b"\n" in data or b"\0" in data:
         raise exceptions.BackupError(reason="the encryption key must be non-empty and "
                                             "contain no newline or NUL")
     return data
 
 
-def key_check_value(key, salt=None):
+def key_check_value(key: Key, salt: bytes | None = None) -> str:
     salt = salt or os.urandom(16)
     digest = hashlib.pbkdf2_hmac("sha256", _key_bytes(key), salt, KEY_CHECK_ROUNDS)
     return "pbkdf2_sha256$%d$%s$%s" % (KEY_CHECK_ROUNDS, salt.hex(), digest.hex())
 
 
-def key_matches(key, check_value):
+def key_matches(key: Key, check_value: str) -> bool:
     try:
         _, rounds, salt, digest = check_value.split("$")
     except (AttributeError, ValueError):
@@ -66,7 +76,7 @@ def key_matches(key, check_value):
 
 
 # -- backup -----------------------------------------------------------------------
-def estimate_size(datadir):
+def estimate_size(datadir: str) -> int:
     """Bytes a full backup of ``datadir`` will stream (data files, not logs)."""
     total = 0
     for root, _, files in os.walk(datadir):
@@ -88,13 +98,14 @@ class _Progress:
     of it 323 MB while streaming 7 MB).
     """
 
-    def __init__(self, callback, pipeline, estimated_total):
+    def __init__(self, callback: ProgressCallback | None, pipeline: Pipeline,
+                 estimated_total: int) -> None:
         self.callback, self.pipeline = callback, pipeline
         self.estimated_total = estimated_total
         self.streamed = self.read = 0
         self._last = 0.0
 
-    def sample(self):
+    def sample(self) -> None:
         # the first filter's reads are exactly the tool's stream; with no filter,
         # the tool's own writes (plus a few log lines) are
         procs = self.pipeline.procs
@@ -108,7 +119,7 @@ class _Progress:
         self.streamed = max(self.streamed, streamed or 0)
         self.read = max(self.read, read or 0)
 
-    def __call__(self, stored_bytes, phase="SAVING", force=False):
+    def __call__(self, stored_bytes: int, phase: str="SAVING", force: bool=False) -> None:
         now = time.monotonic()
         if not force and now - self._last < PROGRESS_INTERVAL:
             return
@@ -129,11 +140,12 @@ class _BackupOutput:
     """The pipeline's output for the store; at EOF it checks every stage and
     completes the metadata, so a failed tool never yields a complete object."""
 
-    def __init__(self, pipeline, progress, on_eof):
+    def __init__(self, pipeline: Pipeline, progress: _Progress,
+                 on_eof: Callable[[], None]) -> None:
         self.pipeline, self.progress, self.on_eof = pipeline, progress, on_eof
         self.eof = False
 
-    def read(self, n=storage_base.CHUNK):
+    def read(self, n: int = storage_base.CHUNK) -> bytes:
         if self.eof:
             return b""
         data = self.pipeline.read(n)
@@ -146,7 +158,8 @@ class _BackupOutput:
         return data
 
 
-def plan_backup(backup_id, parent, key, codec, strategy, container):
+def plan_backup(backup_id: str, parent: Mapping[str, Any] | None, key: Key | None,
+                codec: str, strategy: str, container: str) -> tuple[str, dict[str, Any]]:
     """Decide where a backup goes and what is stored with it (no side effects
     beyond a random salt): returns (location hint, initial metadata)."""
     codec_obj = codecs.get_codec(codec)
@@ -155,18 +168,20 @@ def plan_backup(backup_id, parent, key, codec, strategy, container):
                                             % parent.get("id"))
     hint = "%s/%s.xbstream%s%s" % (container, backup_id, codec_obj.suffix,
                                    ".enc" if key else "")
-    metadata = {"backup_id": backup_id, "strategy": strategy, "codec": codec_obj.name,
-                "format": "xbstream", "encrypted": bool(key),
-                "type": "incremental" if parent else "full",
-                "parent_id": parent["id"] if parent else None,
-                "parent_location": parent["location"] if parent else None}
+    metadata: dict[str, Any] = {
+        "backup_id": backup_id, "strategy": strategy, "codec": codec_obj.name,
+        "format": "xbstream", "encrypted": bool(key),
+        "type": "incremental" if parent else "full",
+        "parent_id": parent["id"] if parent else None,
+        "parent_location": parent["location"] if parent else None}
     if key:
         metadata.update(cipher=CIPHER, key_check=key_check_value(key))
     return hint, metadata
 
 
-def _backup_stages(strat, codec_name, key, server, lsn_dir, basedir, user, password,
-                   extra_args=()):
+def _backup_stages(strat: Strategy, codec_name: str, key: Key | None, server: MariaDBServer,
+                   lsn_dir: str, basedir: str | None, user: str, password: str | None,
+                   extra_args: Sequence[str] = ()) -> list[Stage]:
     codec_obj = codecs.get_codec(codec_name)
     stages = [strat.backup_stage(server.config_file, lsn_dir, basedir, user, password,
                                  extra_args)]
@@ -177,10 +192,13 @@ def _backup_stages(strat, codec_name, key, server, lsn_dir, basedir, user, passw
     return stages
 
 
-def run_backup(server, storage, backup_id, parent=None, key=None,
-               codec=codecs.DEFAULT_CODEC, progress_cb=None, strategy="mariabackup",
-               container="database_backups", user="root", password=None,
-               backup_args=(), extra_meta=None):
+def run_backup(server: MariaDBServer, storage: storage_base.StorageDriver, backup_id: str,
+               parent: Mapping[str, Any] | None = None, key: Key | None = None,
+               codec: str = codecs.DEFAULT_CODEC, progress_cb: ProgressCallback | None = None,
+               strategy: str="mariabackup", container: str="database_backups",
+               user: str="root", password: str | None = None,
+               backup_args: Sequence[str] = (),
+               extra_meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Back up the running ``server`` (a MariaDBServer) into ``storage``.
 
     ``parent`` is the result dict of the previous backup of the chain (None for
@@ -202,7 +220,8 @@ def run_backup(server, storage, backup_id, parent=None, key=None,
     location = storage.location_for(hint)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="trove-lite-backup-") as work:
-        lsn_dir, basedir = os.path.join(work, "lsn"), None
+        lsn_dir = os.path.join(work, "lsn")
+        basedir: str | None = None
         os.makedirs(lsn_dir)
         if parent:
             basedir = os.path.join(work, "parent")
@@ -213,7 +232,7 @@ def run_backup(server, storage, backup_id, parent=None, key=None,
         progress = _Progress(progress_cb, pipeline, estimate_size(server.datadir))
         progress(0, phase="BUILDING", force=True)
 
-        def on_eof():
+        def on_eof() -> None:
             metadata.update(strat.read_lsn_dir(lsn_dir), raw_size=progress.streamed)
             metadata.update(extra_meta or {})
             if "--slave-info" in backup_args:
@@ -241,7 +260,7 @@ def run_backup(server, storage, backup_id, parent=None, key=None,
     return result
 
 
-def _result(stored, duration):
+def _result(stored: storage_base.StoredObject, duration: float) -> dict[str, Any]:
     meta = stored.metadata
     return {"id": meta["backup_id"], "location": stored.location, "size": stored.size,
             "checksum": stored.checksum,
@@ -253,7 +272,7 @@ def _result(stored, duration):
             "raw_size": meta["raw_size"], "metadata": dict(meta), "duration_s": duration}
 
 
-def _cleanup(storage, location):
+def _cleanup(storage: storage_base.StorageDriver, location: str) -> None:
     try:
         storage.cleanup_partial(location)
     except Exception as exc:   # the store may be what failed; the caller retries later
@@ -261,7 +280,7 @@ def _cleanup(storage, location):
 
 
 # -- restore ----------------------------------------------------------------------
-def check_chain(chain, key):
+def check_chain(chain: Sequence[Mapping[str, Any]], key: Key | None) -> None:
     """Refuse a chain that cannot restore, before anything is downloaded.
 
     Decides only from the metadata: full first, each next one's parent is the
@@ -295,7 +314,8 @@ def check_chain(chain, key):
                                                      % meta.get("backup_id"))
 
 
-def _restore_stages(meta, key, strat, target):
+def _restore_stages(meta: Mapping[str, Any], key: Key | None, strat: Strategy,
+                    target: str) -> list[Stage]:
     stages = []
     if meta.get("encrypted"):
         stages.append(Stage("decrypt", DECRYPT_ARGV, secret=_key_bytes(key)))
@@ -306,12 +326,14 @@ def _restore_stages(meta, key, strat, target):
     return stages
 
 
-def _extract_one(storage, item, key, strat, target, progress):
+def _extract_one(storage: storage_base.StorageDriver, item: Mapping[str, Any],
+                 key: Key | None, strat: Strategy, target: str,
+                 progress: Callable[[Mapping[str, Any], int], None]) -> None:
     """Stream one stored backup into ``target`` (extracted, not prepared)."""
     os.makedirs(target)
     meta = item["metadata"]
     pipeline = Pipeline(_restore_stages(meta, key, strat, target), feed=True, collect=False)
-    reader = None
+    reader: storage_base.VerifyingReader | None = None
     try:
         reader = storage.load(item["location"])
         pipeline.start()
@@ -343,8 +365,9 @@ def _extract_one(storage, item, key, strat, target, progress):
             reader.close()
 
 
-def run_restore(chain, storage, key, target_datadir, binaries=SYSTEM_BINARIES,
-                progress_cb=None):
+def run_restore(chain: Sequence[Mapping[str, Any]], storage: storage_base.StorageDriver,
+                key: Key | None, target_datadir: str, binaries: Binaries = SYSTEM_BINARIES,
+                progress_cb: ProgressCallback | None = None) -> dict[str, Any]:
     """Restore ``chain`` (full first, then its incrementals in order; each a dict
     with ``location`` and ``metadata`` as returned by run_backup) into
     ``target_datadir``, which must be absent or empty.
@@ -367,7 +390,7 @@ def run_restore(chain, storage, key, target_datadir, binaries=SYSTEM_BINARIES,
     staging = os.path.join(target, ".trove-restore")
     last = {"t": 0.0}
 
-    def progress(item, done):
+    def progress(item: Mapping[str, Any], done: int) -> None:
         now = time.monotonic()
         if progress_cb and now - last["t"] >= PROGRESS_INTERVAL:
             last["t"] = now

@@ -19,6 +19,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
+from typing import Any
 
 from trove_lite import exceptions
 from trove_lite.datastores.base import SYSTEM_BINARIES, Binaries
@@ -33,13 +35,15 @@ class MariaBackupStrategy:
     name = "mariabackup"
     ok_marker = "completed OK!"
 
-    def __init__(self, binaries=SYSTEM_BINARIES, tool=None, stream_tool=None):
+    def __init__(self, binaries: Binaries = SYSTEM_BINARIES, tool: str | None = None,
+                 stream_tool: str | None = None) -> None:
         self.binaries = binaries
         self.tool = tool or binaries.backup_tool
         self.stream_tool = stream_tool or binaries.mbstream
 
-    def backup_stage(self, defaults_file, lsn_dir, incremental_basedir=None,
-                     user="root", password=None, extra_args=()):
+    def backup_stage(self, defaults_file: str, lsn_dir: str,
+                     incremental_basedir: str | None = None, user: str="root",
+                     password: str | None = None, extra_args: Sequence[str] = ()) -> Stage:
         """The streaming backup process; ``password`` goes in the environment.
         ``extra_args``: more options (a replica's ``--slave-info``...)."""
         argv = [self.tool, "--defaults-file=%s" % defaults_file, "--backup",
@@ -52,11 +56,12 @@ class MariaBackupStrategy:
             env["MYSQL_PWD"] = password
         return Stage(self.name, tuple(argv), env=env, ok_marker=self.ok_marker)
 
-    def extract_stage(self, target_dir):
+    def extract_stage(self, target_dir: str) -> Stage:
         return Stage("extract", (self.stream_tool, "-x", "-C", target_dir),
                      env=self.binaries.env())
 
-    def prepare(self, target_dir, incremental_dir=None, last=True):
+    def prepare(self, target_dir: str, incremental_dir: str | None = None,
+                last: bool=True) -> None:
         """Apply the redo log (and an incremental delta) in place; raises RestoreError."""
         argv = [self.tool, "--prepare", "--target-dir=%s" % target_dir]
         if incremental_dir:
@@ -69,14 +74,14 @@ class MariaBackupStrategy:
                 os.path.basename(self.tool), proc.returncode,
                 "".join(proc.stderr.splitlines(True)[-6:]).strip()))
 
-    def _prepare_extra(self, last):
+    def _prepare_extra(self, last: bool) -> list[str]:
         return []
 
     # -- LSN metadata -----------------------------------------------------------
     @staticmethod
-    def read_lsn_dir(lsn_dir):
+    def read_lsn_dir(lsn_dir: str) -> dict[str, Any]:
         """LSNs and binlog coordinates a finished backup left in ``lsn_dir``."""
-        out = {}
+        out: dict[str, Any] = {}
         with open(os.path.join(lsn_dir, "xtrabackup_checkpoints")) as f:
             for line in f:
                 key, _, value = line.partition("=")
@@ -87,7 +92,7 @@ class MariaBackupStrategy:
         return out
 
     @staticmethod
-    def write_basedir(lsn, directory):
+    def write_basedir(lsn: dict[str, Any], directory: str) -> None:
         """Recreate ``xtrabackup_checkpoints`` of a parent for --incremental-basedir."""
         os.makedirs(directory, exist_ok=True)
         with open(os.path.join(directory, "xtrabackup_checkpoints"), "w") as f:
@@ -95,12 +100,12 @@ class MariaBackupStrategy:
                 f.write("%s = %s\n" % (key, lsn[key]))
 
     @staticmethod
-    def restored_binlog_info(datadir):
+    def restored_binlog_info(datadir: str) -> dict[str, Any]:
         """Binlog coordinates of a prepared backup (file ``xtrabackup_binlog_info``)."""
         text = _read(os.path.join(datadir, "xtrabackup_binlog_info")).split()
         if len(text) < 2:
             return {}
-        info = {"binlog_file": text[0], "binlog_position": int(text[1])}
+        info: dict[str, Any] = {"binlog_file": text[0], "binlog_position": int(text[1])}
         if len(text) > 2:
             info["gtid"] = text[2]
         return info
@@ -109,11 +114,12 @@ class MariaBackupStrategy:
 class XtraBackupStrategy(MariaBackupStrategy):
     name = "xtrabackup"
 
-    def __init__(self, binaries=SYSTEM_BINARIES, tool=None, stream_tool=None):
+    def __init__(self, binaries: Binaries = SYSTEM_BINARIES, tool: str | None = None,
+                 stream_tool: str | None = None) -> None:
         super().__init__(binaries, tool or shutil.which("xtrabackup") or "xtrabackup",
                          stream_tool or shutil.which("xbstream") or "xbstream")
 
-    def _prepare_extra(self, last):
+    def _prepare_extra(self, last: bool) -> list[str]:
         return [] if last else ["--apply-log-only"]
 
 
@@ -144,7 +150,7 @@ class MysqldumpStrategy:
 
     def backup_stage(self, defaults_file: str, lsn_dir: str,
                      incremental_basedir: str | None = None, user: str = "root",
-                     password: str | None = None, extra_args: tuple = ()) -> Stage:
+                     password: str | None = None, extra_args: Sequence[str] = ()) -> Stage:
         """``extra_args``: more mysqldump options, as MariaBackupStrategy's."""
         if incremental_basedir:
             raise exceptions.BackupError(reason="MySQL backups are logical (mysqldump): "
@@ -209,10 +215,14 @@ class MysqldumpStrategy:
         return {}
 
 
-STRATEGIES = {s.name: s for s in (MariaBackupStrategy, XtraBackupStrategy, MysqldumpStrategy)}
+# the interface every strategy has (backup_stage, extract_stage, prepare, ...)
+Strategy = MariaBackupStrategy | MysqldumpStrategy
+
+STRATEGIES: dict[str, type[MariaBackupStrategy] | type[MysqldumpStrategy]] = {
+    s.name: s for s in (MariaBackupStrategy, XtraBackupStrategy, MysqldumpStrategy)}
 
 
-def get_strategy(name, binaries=SYSTEM_BINARIES):
+def get_strategy(name: str, binaries: Binaries = SYSTEM_BINARIES) -> Strategy:
     try:
         return STRATEGIES[name](binaries)
     except KeyError:
@@ -220,13 +230,14 @@ def get_strategy(name, binaries=SYSTEM_BINARIES):
                          % (name, ", ".join(sorted(STRATEGIES))))
 
 
-def parse_binlog_info(xtrabackup_info_text):
+def parse_binlog_info(xtrabackup_info_text: str) -> dict[str, Any]:
     """{'binlog_file', 'binlog_position', 'gtid'} from xtrabackup_info, or {}."""
     for line in xtrabackup_info_text.splitlines():
         if line.startswith("binlog_pos"):
             m = _BINLOG_POS.search(line)
             if m:
-                info = {"binlog_file": m.group(1), "binlog_position": int(m.group(2))}
+                info: dict[str, Any] = {"binlog_file": m.group(1),
+                                        "binlog_position": int(m.group(2))}
                 if m.group(3):
                     info["gtid"] = m.group(3)
                 return info
@@ -239,7 +250,7 @@ REPLICA_BACKUP_ARGS = ("--slave-info", "--safe-slave-backup",
                        "--safe-slave-backup-timeout=60")
 
 
-def parse_slave_info(stderr_text):
+def parse_slave_info(stderr_text: str) -> dict[str, Any]:
     """The source coordinates ``--slave-info`` printed (it writes them into the
     stream's ``xtrabackup_slave_info`` and, the same, on stderr; 10.11:
     ``MySQL slave binlog position: master '' filename 'f' position '1108'``
@@ -255,7 +266,7 @@ def parse_slave_info(stderr_text):
     return {}
 
 
-def _read(path):
+def _read(path: str) -> str:
     try:
         with open(path) as f:
             return f.read()

@@ -28,7 +28,8 @@ import json
 import logging
 import os
 import time
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import pymysql
 
@@ -37,6 +38,7 @@ from trove_lite.exceptions import BadRequest
 from trove_lite.guestagent.datastore.mariadb import config, sql
 from trove_lite.datastores.mariadb import validation as v
 from trove_lite.guestagent.datastore.mariadb.admin import MariaDBAdmin
+from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer
 
 LOG = logging.getLogger(__name__)
 
@@ -57,7 +59,8 @@ class StatusDecision(NamedTuple):
     reason: str
 
 
-def decide_status(prepared, process_alive, stop_marker, ping_ok):
+def decide_status(prepared: bool, process_alive: bool, stop_marker: bool,
+                  ping_ok: bool | None) -> StatusDecision:
     """The service status from one snapshot of facts (pure).
 
     prepared      prepare() has completed on this instance
@@ -87,13 +90,13 @@ def decide_status(prepared, process_alive, stop_marker, ping_ok):
     return StatusDecision(CRASHED, "mariadbd is not running and was not stopped on request")
 
 
-def _option_map(option_names):
+def _option_map(option_names: Mapping[str, str] | None) -> dict[str, str]:
     """{variable: option name} normalised as read_overrides names keys."""
     return {v.validate_parameter_name(k): v.validate_parameter_name(o)
             for k, o in (option_names or {}).items()}
 
 
-def _now():
+def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -108,26 +111,29 @@ class MariaDBApp:
     tail; input problems raise BadRequest/InvalidName before anything is done.
     """
 
-    def __init__(self, server, template_path, ping_timeout=2):
+    def __init__(self, server: MariaDBServer, template_path: str,
+                 ping_timeout: float = 2) -> None:
         self.server = server
         self.template_path = template_path
         self.ping_timeout = ping_timeout
         self.datastore = datastores.get(getattr(server.binaries, "datastore", "mariadb"))
         self.admin = MariaDBAdmin(self.connect, self.datastore)
 
-    def _path(self, name):
+    def _path(self, name: str) -> str:
         return os.path.join(self.server.base_dir, name)
 
-    def connect(self, **kw):
+    def connect(self, **kw: Any) -> pymysql.connections.Connection:
         """An administrative connection: root over the unix socket."""
         return self.server.connect(**kw)
 
     # -- prepare ------------------------------------------------------------------
-    def is_prepared(self):
+    def is_prepared(self) -> bool:
         return os.path.exists(self._path(PREPARED_MARKER))
 
-    def prepare(self, flavor, server_id, databases=(), users=(), root_password=None,
-                enable_root=False, config_overrides=None):
+    def prepare(self, flavor: Mapping[str, Any], server_id: int,
+                databases: Iterable[Any] = (), users: Iterable[Any] = (),
+                root_password: str | None = None, enable_root: bool=False,
+                config_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Initialise, configure and start the server, then create databases, users
         and (if asked) root. Returns what was done::
 
@@ -145,7 +151,8 @@ class MariaDBApp:
         db_specs, user_specs, rendered, overrides = self._check_prepare_input(
             flavor, server_id, databases, users, root_password, config_overrides)
 
-        timings, t0 = {}, time.monotonic()
+        timings: dict[str, float] = {}
+        t0 = time.monotonic()
         os.makedirs(self.server.base_dir, exist_ok=True)
         self.server.initialize()
         timings["initialize"] = time.monotonic() - t0
@@ -157,7 +164,8 @@ class MariaDBApp:
         t2 = time.monotonic()
         created_dbs = self.admin.create_databases(db_specs) if db_specs else []
         created_users = self.admin.create_users(user_specs) if user_specs else []
-        root_pw = enabled_at = None
+        root_pw: str | None = None
+        enabled_at: str | None = None
         if enable_root or root_password is not None:
             root_pw, enabled_at = self.enable_root(root_password)
         timings["sql"] = time.monotonic() - t2
@@ -169,8 +177,11 @@ class MariaDBApp:
         return {"already_prepared": False, "databases": created_dbs, "users": created_users,
                 "root_password": root_pw, "root_enabled_at": enabled_at, "timings": timings}
 
-    def _check_prepare_input(self, flavor, server_id, databases, users, root_password,
-                             config_overrides):
+    def _check_prepare_input(
+            self, flavor: Mapping[str, Any], server_id: int, databases: Iterable[Any],
+            users: Iterable[Any], root_password: str | None,
+            config_overrides: Mapping[str, Any] | None,
+    ) -> tuple[list[dict], list[dict], str, dict[str, Any]]:
         """Validate everything prepare will use; raises before anything is written."""
         db_specs = [v.validate_database_spec(d) for d in databases or ()]
         user_specs = [v.validate_user_spec(u, self.datastore.user_name_max, allow_hash=True)
@@ -191,24 +202,24 @@ class MariaDBApp:
         return db_specs, user_specs, rendered, overrides
 
     # -- process control ------------------------------------------------------------
-    def start(self, timeout=60, extra_args=()):
+    def start(self, timeout: float = 60, extra_args: Sequence[str] = ()) -> None:
         """Start mariadbd (no-op if running) and wait until it answers.
         ``extra_args``: options for this start only (they win over the files)."""
         self._remove(STOP_MARKER)
         self.server.start(timeout=timeout, extra_args=extra_args)
 
-    def stop(self, timeout=60):
+    def stop(self, timeout: float = 60) -> bool:
         """Stop mariadbd on purpose: status becomes SHUTDOWN, not CRASHED."""
         with open(self._path(STOP_MARKER), "w") as f:
             f.write(_now() + "\n")
         return self.server.stop(timeout=timeout)
 
-    def restart(self, timeout=60):
+    def restart(self, timeout: float = 60) -> None:
         self.stop(timeout)
         self.start(timeout)
 
     # -- status ---------------------------------------------------------------------
-    def ping(self):
+    def ping(self) -> bool:
         """True if ``SELECT 1`` answers within ping_timeout seconds."""
         try:
             conn = self.connect(connect_timeout=self.ping_timeout,
@@ -224,7 +235,7 @@ class MariaDBApp:
         finally:
             conn.close()
 
-    def status_decision(self):
+    def status_decision(self) -> StatusDecision:
         """Read the facts once, decide (see :func:`decide_status`)."""
         try:
             alive = self.server.pid() is not None
@@ -234,12 +245,12 @@ class MariaDBApp:
             return StatusDecision(UNKNOWN, "cannot read the server's state: %s" % exc)
         return decide_status(*facts)
 
-    def status(self):
+    def status(self) -> str:
         """Trove's service status name: HEALTHY, SHUTDOWN, CRASHED, BLOCKED, BUILDING, UNKNOWN."""
         return self.status_decision().status
 
     # -- root -------------------------------------------------------------------------
-    def enable_root(self, password=None):
+    def enable_root(self, password: str | None = None) -> tuple[str, str]:
         """Enable root@'%'; returns (password, enabled_at) and records the time."""
         password = self.admin.enable_root(password)
         enabled_at = _now()
@@ -248,15 +259,16 @@ class MariaDBApp:
         self._write_json(ROOT_HISTORY, history)
         return password, enabled_at
 
-    def disable_root(self):
+    def disable_root(self) -> bool:
         return self.admin.disable_root()
 
-    def root_history(self):
+    def root_history(self) -> list[str]:
         """Times (ISO 8601 UTC) root was enabled on this instance, oldest first."""
         return self._read_json(ROOT_HISTORY, [])
 
     # -- configuration groups ----------------------------------------------------------
-    def attach_configuration(self, values, dynamic_names, option_names=None):
+    def attach_configuration(self, values: Mapping[str, Any], dynamic_names: Iterable[str],
+                             option_names: Mapping[str, str] | None = None) -> bool:
         """Apply a configuration group: dynamic values at once, all values persisted.
 
         ``values`` are keyed by server variable name. ``dynamic_names``: which
@@ -293,7 +305,8 @@ class MariaDBApp:
                           if k not in dynamic_options and written.get(k) != previous_file.get(k)}
         return bool(changed_static)
 
-    def detach_configuration(self, dynamic_names, option_names=None):
+    def detach_configuration(self, dynamic_names: Iterable[str],
+                             option_names: Mapping[str, str] | None = None) -> bool:
         """Remove the configuration group; dynamic values go back to the template's
         (or compiled-in) values at once. Returns True if a restart is needed."""
         dynamic = {v.validate_parameter_name(n) for n in dynamic_names}
@@ -307,9 +320,9 @@ class MariaDBApp:
         dynamic_options = {options.get(n, n) for n in dynamic}
         return any(k not in dynamic_options for k in previous_file)
 
-    def live_values(self, names):
+    def live_values(self, names: Iterable[str]) -> dict[str, Any]:
         """{name: @@global value} of server variables ``names`` (unknown ones left out)."""
-        out = {}
+        out: dict[str, Any] = {}
         with self.connect() as conn, conn.cursor() as cur:
             for name in names:
                 try:
@@ -326,20 +339,20 @@ class MariaDBApp:
         return out
 
     # -- small file helpers ---------------------------------------------------------------
-    def _remove(self, name):
+    def _remove(self, name: str) -> None:
         try:
             os.unlink(self._path(name))
         except FileNotFoundError:
             pass
 
-    def _read_json(self, name, default):
+    def _read_json(self, name: str, default: Any) -> Any:
         try:
             with open(self._path(name)) as f:
                 return json.load(f)
         except (OSError, ValueError):
             return default
 
-    def _write_json(self, name, data):
+    def _write_json(self, name: str, data: Any) -> None:
         tmp = self._path(name + ".tmp")
         with open(tmp, "w") as f:
             json.dump(data, f)

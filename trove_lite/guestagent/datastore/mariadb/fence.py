@@ -27,11 +27,17 @@ failover decision takes "the source says it is fenced" as seriously as "the
 source stopped reporting".
 """
 
+from __future__ import annotations
+
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import pymysql
+
+if TYPE_CHECKING:
+    from trove_lite.guestagent.datastore.mariadb.replication import Replication
 
 LOG = logging.getLogger(__name__)
 
@@ -62,7 +68,7 @@ def decide_fence(role: str | None, durability: str | None, clients: int, lost_fo
 class SourceGuard:
     """Runs beside the agent; ``replication`` is the Replication of this server."""
 
-    def __init__(self, replication, interval: float = 0.5):
+    def __init__(self, replication: Replication, interval: float = 0.5) -> None:
         self.replication = replication
         self.interval = interval
         info = replication.info
@@ -70,7 +76,7 @@ class SourceGuard:
         self.fenced = info.get("role") == "source" and info.get("durability") == "semisync"
         self._lost_since: float | None = None
         self._fenced_at_id = 0      # connection ids above it came after the fence
-        self._uptime = None         # the server's Uptime at the last tick
+        self._uptime: int | None = None  # the server's Uptime at the last tick
         self._stop = threading.Event()
         self._lock = threading.Lock()
 
@@ -80,7 +86,7 @@ class SourceGuard:
     def stop(self) -> None:
         self._stop.set()
 
-    def _loop(self):
+    def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
                 self.tick()
@@ -124,7 +130,7 @@ class SourceGuard:
                 LOG.info("source open again: %d replica(s) acknowledging", clients)
             return action
 
-    def _observe(self):
+    def _observe(self) -> tuple[int, float, list[int], int]:
         """(semi-sync clients, seconds the oldest commit waits for an ack, ids of
         the replicas' dump connections, the server's uptime)."""
         rows = self.replication._execute(

@@ -24,6 +24,8 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import pymysql
 
@@ -41,7 +43,7 @@ class ServerError(exceptions.TroveLiteError):
 
 
 
-def default_cache_dir():
+def default_cache_dir() -> str:
     return os.environ.get("TROVE_LITE_CACHE_DIR",
                           os.path.join(os.path.expanduser("~"), ".cache", "trove-lite"))
 
@@ -54,9 +56,10 @@ class MariaDBServer:
     the Python process that started it, like a database on a VM outlives its agent.
     """
 
-    def __init__(self, base_dir, bind_address="127.0.0.1", port=3306,
-                 binaries=SYSTEM_BINARIES, datadir=None, options=None,
-                 cache_dir=None):
+    def __init__(self, base_dir: str, bind_address: str="127.0.0.1", port: int=3306,
+                 binaries: Binaries = SYSTEM_BINARIES, datadir: str | None = None,
+                 options: dict[str, Any] | None = None,
+                 cache_dir: str | None = None) -> None:
         self.base_dir = os.path.abspath(base_dir)
         self.bind_address = bind_address
         self.port = port
@@ -67,27 +70,27 @@ class MariaDBServer:
 
     # -- paths ---------------------------------------------------------------
     @property
-    def config_file(self):
+    def config_file(self) -> str:
         return os.path.join(self.base_dir, "my.cnf")
 
     @property
-    def conf_d(self):
+    def conf_d(self) -> str:
         return os.path.join(self.base_dir, "conf.d")
 
     @property
-    def socket(self):
+    def socket(self) -> str:
         return os.path.join(self.base_dir, "mysqld.sock")
 
     @property
-    def pid_file(self):
+    def pid_file(self) -> str:
         return os.path.join(self.base_dir, "mysqld.pid")
 
     @property
-    def tmp_dir(self):
+    def tmp_dir(self) -> str:
         return os.path.join(self.base_dir, "tmp")
 
     @property
-    def error_log(self):
+    def error_log(self) -> str:
         return os.path.join(self.base_dir, "error.log")
 
     # -- configuration --------------------------------------------------------
@@ -112,7 +115,7 @@ class MariaDBServer:
             lines.append("lc-messages-dir = %s" % self.binaries.lc_messages_dir)
         return lines
 
-    def write_config(self):
+    def write_config(self) -> None:
         os.makedirs(self.conf_d, exist_ok=True)
         os.makedirs(self.tmp_dir, exist_ok=True)
         lines = ["!includedir %s" % self.conf_d, "", "[%s]" % self.section]
@@ -122,13 +125,13 @@ class MariaDBServer:
         lines += ["", "[client]", "socket = %s" % self.socket, "user = root", ""]
         _atomic_write(self.config_file, "\n".join(lines))
 
-    def write_conf_d(self, name, text):
+    def write_conf_d(self, name: str, text: str) -> None:
         """Write one file in conf.d (e.g. ``10-template.cnf``); takes effect on restart."""
         os.makedirs(self.conf_d, exist_ok=True)
         _atomic_write(os.path.join(self.conf_d, name), text)
 
     # -- initialisation -------------------------------------------------------
-    def initialize(self):
+    def initialize(self) -> None:
         """Create the datadir by copying a cached, freshly installed template."""
         if os.path.isdir(os.path.join(self.datadir, "mysql")):
             return
@@ -139,7 +142,7 @@ class MariaDBServer:
         subprocess.run(["cp", "-a", "--sparse=always", template + "/.", self.datadir],
                        check=True)
 
-    def template_datadir(self):
+    def template_datadir(self) -> str:
         """Return a pristine datadir for these binaries, building it once (locked)."""
         key = hashlib.sha1((self.binaries.mariadbd + self.binaries.version())
                            .encode()).hexdigest()[:12]
@@ -175,7 +178,7 @@ class MariaDBServer:
         return data
 
     # -- process control ------------------------------------------------------
-    def pid(self):
+    def pid(self) -> int | None:
         """The PID of the running mariadbd, or None."""
         try:
             with open(self.pid_file) as f:
@@ -195,10 +198,10 @@ class MariaDBServer:
             return None
         return pid
 
-    def is_running(self):
+    def is_running(self) -> bool:
         return self.pid() is not None
 
-    def start(self, timeout=60, extra_args=()):
+    def start(self, timeout: float = 60, extra_args: Sequence[str] = ()) -> None:
         """Start mariadbd detached and wait until a socket connection works."""
         if self.is_running():
             return
@@ -232,7 +235,7 @@ class MariaDBServer:
         raise ServerError("mariadbd did not accept connections within %ss: %s" % (
             timeout, self.tail_error_log()))
 
-    def stop(self, timeout=60):
+    def stop(self, timeout: float = 60) -> bool:
         """SIGTERM, wait for exit; SIGKILL after ``timeout``. Returns True if it was running."""
         pid = self.pid()
         if pid is None:
@@ -248,7 +251,7 @@ class MariaDBServer:
             time.sleep(0.05)
         return True
 
-    def kill(self):
+    def kill(self) -> None:
         """SIGKILL, as a crash would."""
         pid = self.pid()
         if pid is not None:
@@ -256,25 +259,26 @@ class MariaDBServer:
             while _alive(pid):
                 time.sleep(0.02)
 
-    def restart(self, timeout=60):
+    def restart(self, timeout: float = 60) -> None:
         self.stop(timeout)
         self.start(timeout)
 
-    def destroy(self):
+    def destroy(self) -> None:
         """Stop the server and remove everything under base_dir (and the datadir)."""
         self.stop()
         shutil.rmtree(self.datadir, ignore_errors=True)
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
     # -- connections ----------------------------------------------------------
-    def connect(self, user="root", password=None, database=None, **kw):
+    def connect(self, user: str="root", password: str | None = None,
+                database: str | None = None, **kw: Any) -> pymysql.connections.Connection:
         """Connect over the unix socket (root uses unix_socket auth)."""
         kw.setdefault("connect_timeout", 5)
         return pymysql.connect(unix_socket=self.socket, user=user,
                                password=password or "", database=database,
                                autocommit=True, **kw)
 
-    def tail_error_log(self, lines=20):
+    def tail_error_log(self, lines: int=20) -> str:
         try:
             with open(self.error_log, errors="replace") as f:
                 return "".join(f.readlines()[-lines:])
@@ -282,7 +286,7 @@ class MariaDBServer:
             return "(no error log)"
 
 
-def _alive(pid):
+def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -295,7 +299,7 @@ def _alive(pid):
         return False
 
 
-def _atomic_write(path, text):
+def _atomic_write(path: str, text: str) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)

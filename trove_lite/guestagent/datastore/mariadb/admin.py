@@ -20,6 +20,11 @@ a few statements; nothing here waits on anything else.
 
 import contextlib
 import re
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from pymysql.connections import Connection
+from pymysql.cursors import Cursor
 
 from trove_lite import datastores
 from trove_lite.datastores import passwords
@@ -32,9 +37,11 @@ from trove_lite.guestagent.datastore.mariadb import sql
 # Accounts of the server and the agent; never listed, never managed as users.
 INTERNAL_USERS = v.RESERVED_USERS | {""}
 ROOT_HOST = "%"
+T = TypeVar("T")
 
 
-def paginate(items, key, limit=None, marker=None):
+def paginate(items: Iterable[T], key: Callable[[T], Any], limit: Any = None,
+             marker: Hashable | None = None) -> tuple[list[T], Any]:
     """One page of ``items`` ordered by ``key``: (page, next_marker).
 
     ``marker`` is the key of the last item of the previous page; the page
@@ -56,20 +63,20 @@ def paginate(items, key, limit=None, marker=None):
     return page, key(page[-1])
 
 
-def is_system_database(name):
+def is_system_database(name: str) -> bool:
     return name.lower() in v.RESERVED_DATABASES or name.lower().startswith("#mysql50#")
 
 
-def user_key(user):
+def user_key(user: Mapping[str, Any]) -> str:
     return "%s@%s" % (user["name"], user["host"])
 
 
-def _charset_alias(name):
+def _charset_alias(name: str) -> str:
     # MariaDB 10.6+ reads "utf8" as "utf8mb3" (old_mode UTF8_IS_UTF8MB3)
     return re.sub(r"^utf8(?!mb)", "utf8mb3", name)
 
 
-def _password_hash(spec, manager="mariadb"):
+def _password_hash(spec: Mapping[str, Any], manager: str="mariadb") -> str:
     """The hash of a spec's ``password``, or its validated ``password_hash``."""
     if spec.get("password") is None and spec.get("password_hash") is not None:
         if not passwords.is_password_hash(spec["password_hash"]):
@@ -78,7 +85,7 @@ def _password_hash(spec, manager="mariadb"):
     return passwords.hash_for(manager, v.validate_password(spec.get("password")))
 
 
-def _db_names(databases):
+def _db_names(databases: Iterable[str | Mapping[str, Any]] | None) -> list[str]:
     return [v.validate_database_name(d["name"] if isinstance(d, dict) else d)
             for d in databases or []]
 
@@ -87,13 +94,14 @@ class MariaDBAdmin:
     """Administration of one server. ``connect()`` returns a pymysql connection
     with all privileges (root over the unix socket), autocommit on."""
 
-    def __init__(self, connect, datastore: Datastore | None = None):
+    def __init__(self, connect: Callable[[], Connection],
+                 datastore: Datastore | None = None) -> None:
         self._connect = connect
         self.datastore = datastore or datastores.get("mariadb")
         self._manager = self.datastore.name
 
     @contextlib.contextmanager
-    def _cursor(self):
+    def _cursor(self) -> Iterator[Cursor]:
         conn = self._connect()
         try:
             with conn.cursor() as cur:
@@ -104,21 +112,21 @@ class MariaDBAdmin:
 
     # -- reads used by the decisions ------------------------------------------
     @staticmethod
-    def _databases(cur):
+    def _databases(cur: Cursor) -> dict[str, tuple]:
         cur.execute(sql.list_schemata())
         return {row[0]: row for row in cur.fetchall()}
 
-    def _accounts(self, cur):
+    def _accounts(self, cur: Cursor) -> set[tuple[str, str]]:
         cur.execute(sql.list_accounts(has_roles_column=self._manager != "mysql"))
         return {(row[0], row[1]) for row in cur.fetchall()}
 
     @staticmethod
-    def _access(cur, name, host):
+    def _access(cur: Cursor, name: str, host: str) -> list[str]:
         cur.execute(sql.show_grants(name, host))
         return sql.parse_grant_databases(cur.fetchall())
 
     @staticmethod
-    def _check_charsets(cur, specs):
+    def _check_charsets(cur: Cursor, specs: Sequence[Mapping[str, Any]]) -> None:
         wanted = [s for s in specs if s["character_set"] or s["collate"]]
         if not wanted:
             return
@@ -137,18 +145,18 @@ class MariaDBAdmin:
                 raise BadRequest(reason="collation %r does not belong to character set %r"
                                  % (spec["collate"], spec["character_set"]))
 
-    def _require_user(self, cur, name, host):
+    def _require_user(self, cur: Cursor, name: str, host: str) -> None:
         if (name, host) not in self._accounts(cur):
             raise NotFound(kind="User", id="%s@%s" % (name, host))
 
-    def _require_databases(self, cur, names):
+    def _require_databases(self, cur: Cursor, names: Iterable[str]) -> None:
         existing = self._databases(cur)
         missing = [n for n in names if n not in existing]
         if missing:
             raise NotFound(kind="Database", id=", ".join(missing))
 
     # -- databases --------------------------------------------------------------
-    def create_databases(self, databases):
+    def create_databases(self, databases: Iterable[Any]) -> list[str]:
         """Create ``[{name, character_set?, collate?}]``; Conflict if any exists."""
         specs = [v.validate_database_spec(d) for d in databases]
         names = [s["name"] for s in specs]
@@ -164,7 +172,8 @@ class MariaDBAdmin:
                                                 spec["collate"]))
         return names
 
-    def list_databases(self, limit=None, marker=None):
+    def list_databases(self, limit: Any = None,
+                       marker: str | None = None) -> tuple[list[dict[str, Any]], Any]:
         """User databases as ([{name, character_set, collate}], next_marker)."""
         with self._cursor() as cur:
             rows = self._databases(cur).values()
@@ -172,14 +181,14 @@ class MariaDBAdmin:
                  for r in rows if not is_system_database(r[0])]
         return paginate(items, key=lambda d: d["name"], limit=limit, marker=marker)
 
-    def delete_database(self, name):
+    def delete_database(self, name: str) -> None:
         name = v.validate_database_name(name)
         with self._cursor() as cur:
             self._require_databases(cur, [name])
             cur.execute(sql.drop_database(name))
 
     # -- users ------------------------------------------------------------------
-    def create_users(self, users):
+    def create_users(self, users: Iterable[Any]) -> list[str]:
         """Create ``[{name, password (or password_hash), host?, databases?: [{name}]}]``
         with access to their databases. Conflict if any account exists, NotFound if a
         database is missing -- before anything is created."""
@@ -202,29 +211,32 @@ class MariaDBAdmin:
                                                           spec["host"]))
         return ["%s@%s" % k for k in keys]
 
-    def list_users(self, limit=None, marker=None):
+    def list_users(self, limit: Any = None,
+                   marker: str | None = None) -> tuple[list[dict[str, Any]], Any]:
         """Users (not root, the agent or the server's own) as
         ([{name, host, databases: [{name}]}], next_marker); marker is ``name@host``."""
         with self._cursor() as cur:
             accounts = [a for a in self._accounts(cur)
                         if a[0].lower() not in INTERNAL_USERS and a[1] != "localhost"]
+            users: list[dict[str, Any]] = [{"name": n, "host": h} for n, h in accounts]
             page, next_marker = paginate(
-                [{"name": n, "host": h} for n, h in accounts], key=user_key,
+                users, key=user_key,
                 limit=limit, marker=marker)
             for user in page:
                 user["databases"] = [{"name": d}
                                      for d in self._access(cur, user["name"], user["host"])]
         return page, next_marker
 
-    def get_user(self, name, host="%"):
+    def get_user(self, name: str, host: str="%") -> dict[str, Any]:
         name, host = v.validate_user_name(name), v.validate_host(host)
         with self._cursor() as cur:
             self._require_user(cur, name, host)
             databases = self._access(cur, name, host)
         return {"name": name, "host": host, "databases": [{"name": d} for d in databases]}
 
-    def update_user(self, name, host="%", new_name=None, new_host=None, new_password=None,
-                    new_password_hash=None):
+    def update_user(self, name: str, host: str="%", new_name: str | None = None,
+                    new_host: str | None = None, new_password: str | None = None,
+                    new_password_hash: str | None = None) -> dict[str, str]:
         """Rename and/or move and/or re-password one user; grants move with it.
         The new password may come as its mysql_native_password hash instead."""
         name, host = v.validate_user_name(name), v.validate_host(host)
@@ -252,13 +264,13 @@ class MariaDBAdmin:
                                              password_hash=new_password_hash))
         return {"name": target_name, "host": target_host}
 
-    def delete_user(self, name, host="%"):
+    def delete_user(self, name: str, host: str="%") -> None:
         name, host = v.validate_user_name(name), v.validate_host(host)
         with self._cursor() as cur:
             self._require_user(cur, name, host)
             cur.execute(sql.drop_user(name, host))
 
-    def change_passwords(self, users):
+    def change_passwords(self, users: Iterable[Mapping[str, Any]]) -> None:
         """Set ``[{name, host?, password (or password_hash)}]``; NotFound if any is
         missing, before any change."""
         specs = [(v.validate_user_name(u.get("name")), v.validate_host(u.get("host")),
@@ -272,7 +284,8 @@ class MariaDBAdmin:
                 cur.execute(sql.set_password(name, host, password_hash=password_hash))
 
     # -- access -------------------------------------------------------------------
-    def grant_access(self, name, host, databases):
+    def grant_access(self, name: str, host: str,
+                     databases: Iterable[str | Mapping[str, Any]]) -> None:
         """Grant ALL on each database (names or {name}) to the user."""
         name, host = v.validate_user_name(name), v.validate_host(host)
         names = _db_names(databases)
@@ -282,7 +295,7 @@ class MariaDBAdmin:
             for database in names:
                 cur.execute(sql.grant_all_on_database(database, name, host))
 
-    def revoke_access(self, name, host, database):
+    def revoke_access(self, name: str, host: str, database: str) -> None:
         """Revoke the user's access to one database; NotFound if it had none."""
         name, host = v.validate_user_name(name), v.validate_host(host)
         database = v.validate_database_name(database)
@@ -292,12 +305,13 @@ class MariaDBAdmin:
                 raise NotFound(kind="Access of %s@%s to database" % (name, host), id=database)
             cur.execute(sql.revoke_all_on_database(database, name, host))
 
-    def list_access(self, name, host="%"):
+    def list_access(self, name: str, host: str="%") -> list[dict[str, str]]:
         """[{name}] of the databases the user has database-level grants on."""
         return self.get_user(name, host)["databases"]
 
     # -- root -----------------------------------------------------------------------
-    def enable_root(self, password=None, password_hash=None):
+    def enable_root(self, password: str | None = None,
+                    password_hash: str | None = None) -> str | None:
         """Create or re-password ``root@'%'`` with all privileges; returns the password
         (a generated 32-character one when none is given), or None when the caller
         gave only its ``password_hash`` (and so keeps the password to itself)."""
@@ -315,7 +329,7 @@ class MariaDBAdmin:
             cur.execute(sql.grant_all_global("root", ROOT_HOST))
         return password
 
-    def disable_root(self):
+    def disable_root(self) -> bool:
         """Drop ``root@'%'`` (root over the local socket stays, for the agent).
         Returns False if root was not enabled."""
         with self._cursor() as cur:
@@ -324,6 +338,6 @@ class MariaDBAdmin:
             cur.execute(sql.drop_user("root", ROOT_HOST))
         return True
 
-    def is_root_enabled(self):
+    def is_root_enabled(self) -> bool:
         with self._cursor() as cur:
             return ("root", ROOT_HOST) in self._accounts(cur)

@@ -250,7 +250,7 @@ class MariaDBApp:
         return self.status_decision().status
 
     # -- root -------------------------------------------------------------------------
-    def enable_root(self, password: str | None = None) -> tuple[str, str]:
+    def enable_root(self, password: str | None = None) -> tuple[str | None, str]:
         """Enable root@'%'; returns (password, enabled_at) and records the time."""
         password = self.admin.enable_root(password)
         enabled_at = _now()

@@ -17,6 +17,8 @@ compiled-in default), so "detach restores the defaults" holds without a restart.
 
 import os
 import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import jinja2
 import pymysql
@@ -24,6 +26,7 @@ import pymysql
 from trove_lite.exceptions import InvalidConfigurationValue
 from trove_lite.guestagent.datastore.mariadb import sql
 from trove_lite.datastores.mariadb.validation import validate_parameter_name
+from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer
 
 TEMPLATE_FILE = "10-template.cnf"
 OVERRIDES_FILE = "50-configuration-group.cnf"
@@ -34,7 +37,7 @@ _SIZE_RE = re.compile(r"^(\d+)([KMGT])$", re.IGNORECASE)
 _MULTIPLIERS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
-def render_config(template_path, flavor, server_id):
+def render_config(template_path: str, flavor: Mapping[str, Any], server_id: int) -> str:
     """Render the config template for ``flavor`` ({ram: MB, vcpus}) and ``server_id``.
 
     Raises BadRequest-family errors for a flavor without RAM or a bad server_id.
@@ -52,12 +55,12 @@ def render_config(template_path, flavor, server_id):
                            server_id=server_id)
 
 
-def write_template_config(server, text):
+def write_template_config(server: MariaDBServer, text: str) -> None:
     server.write_conf_d(TEMPLATE_FILE, text)
 
 
 # -- option file values ---------------------------------------------------------
-def format_option_value(value):
+def format_option_value(value: Any) -> str:
     """A configuration-group value as it is written in an option file.
 
     bool -> ON/OFF, numbers as digits, strings verbatim (double-quoted when they
@@ -79,7 +82,7 @@ def format_option_value(value):
     return value
 
 
-def parse_option_value(text):
+def parse_option_value(text: str) -> str | int | float:
     """An option-file value as the typed value ``SET GLOBAL`` needs (``64M`` -> int)."""
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
@@ -94,7 +97,7 @@ def parse_option_value(text):
     return text
 
 
-def write_overrides(server, values):
+def write_overrides(server: MariaDBServer, values: Mapping[str, Any]) -> str | None:
     """Persist a configuration group's values; an empty group removes the file.
 
     Takes effect for restart-only values at the next start; returns the path
@@ -112,7 +115,7 @@ def write_overrides(server, values):
     return os.path.join(server.conf_d, OVERRIDES_FILE)
 
 
-def remove_overrides(server):
+def remove_overrides(server: MariaDBServer) -> bool:
     """Delete the configuration-group file; True if there was one."""
     try:
         os.unlink(os.path.join(server.conf_d, OVERRIDES_FILE))
@@ -121,7 +124,7 @@ def remove_overrides(server):
         return False
 
 
-def read_overrides(server):
+def read_overrides(server: MariaDBServer) -> dict[str, Any]:
     """The values in the configuration-group file (names normalised), {} if none."""
     path = os.path.join(server.conf_d, OVERRIDES_FILE)
     if not os.path.exists(path):
@@ -129,13 +132,13 @@ def read_overrides(server):
     return _parse_option_file(path)
 
 
-def file_values(server):
+def file_values(server: MariaDBServer) -> dict[str, Any]:
     """Server options the config files set, as mariadbd would read them (last wins).
 
     Names are normalised (``-`` -> ``_``, ``loose_`` dropped); values typed by
     :func:`parse_option_value`.
     """
-    values = {}
+    values: dict[str, Any] = {}
     if os.path.isdir(server.conf_d):
         for name in sorted(os.listdir(server.conf_d)):
             if name.endswith(".cnf"):
@@ -145,8 +148,9 @@ def file_values(server):
     return values
 
 
-def _parse_option_file(path):
-    values, section = {}, None
+def _parse_option_file(path: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    section = None
     with open(path) as f:
         for raw in f:
             line = raw.strip()
@@ -166,13 +170,14 @@ def _parse_option_file(path):
 
 
 # -- live values -----------------------------------------------------------------
-def _live_value(value):
+def _live_value(value: Any) -> Any:
     if isinstance(value, str) and _SIZE_RE.match(value.strip()):
         return parse_option_value(value)
     return value
 
 
-def apply_dynamic(conn, values):
+def apply_dynamic(conn: pymysql.connections.Connection,
+                  values: Mapping[str, Any]) -> dict[str, Any]:
     """``SET GLOBAL`` each of ``values`` (all must be dynamic) -- all or nothing.
 
     The previous values are read first; if the server refuses one value, those
@@ -181,7 +186,7 @@ def apply_dynamic(conn, values):
     """
     names = [validate_parameter_name(n) for n in values]
     typed = {validate_parameter_name(n): _live_value(v) for n, v in values.items()}
-    previous = {}
+    previous: dict[str, Any] = {}
     with conn.cursor() as cur:
         cur.execute(sql.session_setup())
         for name in names:
@@ -191,7 +196,7 @@ def apply_dynamic(conn, values):
                 raise InvalidConfigurationValue(
                     reason="unknown parameter %s: %s" % (name, exc.args[-1])) from exc
             previous[name] = cur.fetchone()[0]
-        done = []
+        done: list[str] = []
         for name in names:
             try:
                 cur.execute(sql.set_global(name, typed[name]))
@@ -204,13 +209,14 @@ def apply_dynamic(conn, values):
     return previous
 
 
-def restore_dynamic(server, conn, names):
+def restore_dynamic(server: MariaDBServer, conn: pymysql.connections.Connection,
+                    names: Iterable[str]) -> dict[str, Any]:
     """After :func:`remove_overrides`: set each dynamic ``names`` back to its file value.
 
     Names the remaining files do not set go back to the compiled-in default.
     """
     remaining = file_values(server)
-    wanted = {}
+    wanted: dict[str, Any] = {}
     for name in names:
         name = validate_parameter_name(name)
         wanted[name] = remaining[name] if name in remaining else compiled_default(name)
@@ -227,7 +233,7 @@ _START_VALUE_DEFAULTS = {"time_zone": "SYSTEM", "default_storage_engine": "InnoD
                          "collation_server": "latin1_swedish_ci"}
 
 
-def compiled_default(name):
+def compiled_default(name: str) -> str | None:
     """The compiled-in default of ``name`` for SET GLOBAL (None: the DEFAULT keyword).
 
     ``SET GLOBAL x = DEFAULT`` is the compiled-in value except for the few

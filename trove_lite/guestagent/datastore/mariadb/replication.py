@@ -24,6 +24,8 @@ stream is taken only if mbstream succeeded and the backup's closing files
 arrived. SQL comes from the pure builders at the top.
 """
 
+from __future__ import annotations
+
 import fcntl
 import hashlib
 import hmac
@@ -38,14 +40,23 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import pymysql
+from pymysql.cursors import Cursor
 
 from trove_lite import exceptions
 from trove_lite.datastores.mysql import gtid as oracle_gtid
 from trove_lite.guestagent.backup.strategies import MariaBackupStrategy
 from trove_lite.guestagent.datastore.mariadb import sql
+
+if TYPE_CHECKING:
+    from trove_lite.datastores.base import Binaries
+    from trove_lite.guestagent.datastore.mariadb.app import MariaDBApp
+    from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer
+    from trove_lite.guestagent.state import GuestState
 
 LOG = logging.getLogger(__name__)
 
@@ -72,7 +83,7 @@ class StaleTerm(ReplicationError):
                       "%(held)s (a later failover or promote of its set superseded it)")
 
 
-def check_term(held, given):
+def check_term(held: int | None, given: int | str | None) -> tuple[bool, int | None]:
     """(accepted?, term to keep) for a command of term ``given`` on a server at
     term ``held`` (pure). No term given (an older caller): accepted, unchanged."""
     if given is None:
@@ -83,19 +94,19 @@ def check_term(held, given):
 
 
 # -- pure SQL builders ------------------------------------------------------------
-def create_repl_user(password_hash):
+def create_repl_user(password_hash: str) -> list[str]:
     """Statements creating the replication account from its hash (no clear text)."""
     return [sql.create_user(REPL_USER, "%", password_hash=password_hash, if_not_exists=True),
             "GRANT REPLICATION SLAVE, SLAVE MONITOR ON *.* TO %s" % sql.account(REPL_USER, "%")]
 
 
-def create_heartbeat_table():
+def create_heartbeat_table() -> str:
     return ("CREATE TABLE IF NOT EXISTS %s (id TINYINT UNSIGNED PRIMARY KEY, "
             "ts DATETIME(6) NOT NULL, server_id INT UNSIGNED NOT NULL) ENGINE=InnoDB"
             % HEARTBEAT_TABLE)
 
 
-def write_heartbeat():
+def write_heartbeat() -> str:
     """The source's heartbeat; nothing (no binlog event) on a read_only server,
     whose root could otherwise write past read_only: a fenced source must not
     grow transactions its set never gets."""
@@ -103,13 +114,14 @@ def write_heartbeat():
             "WHERE @@GLOBAL.read_only = 0" % HEARTBEAT_TABLE)
 
 
-def read_lag():
+def read_lag() -> str:
     """Seconds between now and the source's last heartbeat as applied here."""
     return ("SELECT TIMESTAMPDIFF(MICROSECOND, ts, UTC_TIMESTAMP(6)) / 1e6 FROM %s "
             "WHERE id = 1" % HEARTBEAT_TABLE)
 
 
-def change_master(host, port, strategy, coords, user=None, password=None):
+def change_master(host: str, port: int, strategy: str | None, coords: Mapping[str, Any],
+                  user: str | None = None, password: str | None = None) -> str:
     """CHANGE MASTER for ``strategy``; ``coords`` {binlog_file, binlog_position} in
     binlog mode. User/password are kept by the server when not given."""
     parts = ["MASTER_HOST = %s" % sql.quote_string(host), "MASTER_PORT = %d" % int(port),
@@ -128,7 +140,8 @@ def change_master(host, port, strategy, coords, user=None, password=None):
     return "CHANGE MASTER TO " + ", ".join(parts)
 
 
-def wait_for_coords(strategy, coords, timeout):
+def wait_for_coords(strategy: str | None, coords: Mapping[str, Any],
+                    timeout: float) -> list[str]:
     """SELECTs, each returning 0 (or more) once this replica applied up to ``coords``
     and -1/NULL on timeout. In binlog mode the position wait is followed by a wait
     on the GTID the source logged last: with parallel apply MASTER_POS_WAIT can
@@ -144,8 +157,9 @@ def wait_for_coords(strategy, coords, timeout):
     return waits
 
 
-def render_config(template_dir, role, flavor, durability=None, semisync_timeout_ms=10000,
-                  writes_held=False):
+def render_config(template_dir: str, role: str | None, flavor: Mapping[str, Any],
+                  durability: str | None = None, semisync_timeout_ms: int=10000,
+                  writes_held: bool | None = False) -> str:
     """The replication option file of ``role`` (source, replica, fenced or None);
     ``writes_held``: a source starts read-only."""
     with open(os.path.join(template_dir, TEMPLATE)) as f:
@@ -169,7 +183,7 @@ SOURCE_READY = ("SELECT (SELECT COUNT(*) > 0 FROM mysql.user WHERE User = '%s'),
 FORMER_SOURCE_ROLES = ("source", "demoting", "fenced")
 
 
-def semisync_settings(role, durability, timeout_ms):
+def semisync_settings(role: str | None, durability: str | None, timeout_ms: int) -> list[str]:
     """SET GLOBAL statements giving ``role`` the semi-sync side ``durability`` asks
     for (pure): a source waits (AFTER_SYNC, lossless) for one replica's ack of each
     commit, for at most ``timeout_ms`` before it falls back to async; a replica
@@ -185,12 +199,13 @@ def semisync_settings(role, durability, timeout_ms):
     return stmts
 
 
-def semisync_view(role, durability, variables, status):
+def semisync_view(role: str | None, durability: str | None, variables: Mapping[str, Any],
+                  status: Mapping[str, Any]) -> dict[str, Any]:
     """The ``semisync`` part of the replication block from SHOW GLOBAL VARIABLES /
     STATUS LIKE 'rpl_semi_sync%' as dicts with lower-case names (pure)."""
-    def on(d, k):
+    def on(d: Mapping[str, Any], k: str) -> bool:
         return str(d.get(k, "")).upper() == "ON"
-    out = {"durability": durability or "async"}
+    out: dict[str, Any] = {"durability": durability or "async"}
     if role in ("source", "demoting"):
         enabled = on(variables, "rpl_semi_sync_master_enabled")
         out.update(enabled=enabled, side="source",
@@ -206,7 +221,7 @@ def semisync_view(role, durability, variables, status):
     return out
 
 
-def domain0_seq(gtid_pos):
+def domain0_seq(gtid_pos: str | None) -> int:
     """The sequence number of domain 0 in a GTID position ``'0-1-5,1-2-3'`` (0 if none);
     of an Oracle GTID set (MySQL), how many transactions it holds: either way the
     larger, the further along the set's one history."""
@@ -219,7 +234,7 @@ def domain0_seq(gtid_pos):
     return 0
 
 
-def first_event_after(events, seq):
+def first_event_after(events: Iterable[Sequence[Any]], seq: int) -> tuple[str, int] | None:
     """(file, pos) of the first transaction of domain 0 with a sequence number above
     ``seq``, from SHOW BINLOG EVENTS rows (Log_name, Pos, Event_type, Server_id,
     End_log_pos, Info) in binlog order; None if there is none (pure)."""
@@ -234,7 +249,8 @@ def first_event_after(events, seq):
 
 
 # -- pure decisions ---------------------------------------------------------------
-def decide_health(role, slave):
+def decide_health(role: str | None,
+                  slave: Mapping[str, Any] | None) -> tuple[bool, str | None]:
     """(broken?, reason) of a replica from its SHOW SLAVE STATUS dict (pure)."""
     if role != "replica" or slave is None:
         return False, None
@@ -247,14 +263,14 @@ def decide_health(role, slave):
     return False, None
 
 
-def most_advanced(candidates):
+def most_advanced(candidates: Mapping[str, Mapping[str, Any] | None]) -> str | None:
     """The id of the replica that applied the most of the dead source (pure).
 
     ``candidates``: {id: {"gtid": "d-s-n,...", "binlog_file", "binlog_position"}}
     as ``status()`` reports ``received_coords``. GTID seq_no of domain 0 first,
     then the source's file/position.
     """
-    def key(item):
+    def key(item: tuple[str, Mapping[str, Any] | None]) -> tuple[int, str, int]:
         coords = item[1] or {}
         seq = domain0_seq(coords.get("gtid"))
         return (seq, coords.get("binlog_file") or "", int(coords.get("binlog_position") or 0))
@@ -262,11 +278,11 @@ def most_advanced(candidates):
 
 
 # -- the seed stream ------------------------------------------------------------------
-def _header_key(token):
+def _header_key(token: str) -> bytes:
     return hashlib.sha256(b"trove-lite seed header\0" + token.encode()).digest()
 
 
-def seal_header(token, header):
+def seal_header(token: str, header: Mapping[str, Any]) -> bytes:
     """The seed stream's header frame (it carries the set's password), sealed with
     AES-256-GCM under a key derived from the one-time token: the password is not
     in clear in the TCP stream. (The token crosses the bus; the stream's data,
@@ -277,7 +293,7 @@ def seal_header(token, header):
                                                       b"trove-lite seed")
 
 
-def open_header(token, frame):
+def open_header(token: str, frame: bytes) -> dict[str, Any]:
     """The header ``seal_header`` sealed; ReplicationError if it does not open."""
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -291,11 +307,11 @@ def open_header(token, frame):
                                       "stream's token")
 
 
-def _send_frame(conn, data):
+def _send_frame(conn: socket.socket, data: bytes) -> None:
     conn.sendall(_LEN.pack(len(data)) + data)
 
 
-def _recv_exact(conn, n):
+def _recv_exact(conn: socket.socket, n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
         part = conn.recv(n - len(buf))
@@ -306,7 +322,7 @@ def _recv_exact(conn, n):
     return bytes(buf)
 
 
-def _recv_frame(conn):
+def _recv_frame(conn: socket.socket) -> bytes:
     (n,) = _LEN.unpack(_recv_exact(conn, _LEN.size))
     return _recv_exact(conn, n) if n else b""
 
@@ -328,18 +344,20 @@ class SeedSender:
 
     PRESTART_WINDOW = 30.0
 
-    def __init__(self, server, address, password, timeout=300, data=True):
+    def __init__(self, server: MariaDBServer, address: str, password: str,
+                 timeout: float = 300, data: bool=True) -> None:
         self.server, self.password, self.timeout = server, password, timeout
         self.data = data
         self.token = secrets.token_hex(16)
         self.sock = socket.create_server((address, 0))
         self.port = self.sock.getsockname()[1]
         self.strategy = MariaBackupStrategy(server.binaries)
-        self.backup = _PipedBackup(self.strategy, server.config_file) if data else None
+        self.backup: _PipedBackup | None = (_PipedBackup(self.strategy, server.config_file)
+                                            if data else None)
         self.thread = threading.Thread(target=self._serve, name="seed-sender", daemon=True)
         self.thread.start()
 
-    def _accept(self):
+    def _accept(self) -> tuple[socket.socket, Any]:
         """The replica's connection; a pre-started backup left waiting past
         PRESTART_WINDOW is replaced by a fresh one once it comes."""
         deadline = time.monotonic() + self.timeout
@@ -359,7 +377,7 @@ class SeedSender:
         finally:
             self.sock.close()
 
-    def _serve(self):
+    def _serve(self) -> None:
         try:
             conn, peer = self._accept()
         except OSError as e:
@@ -375,9 +393,12 @@ class SeedSender:
                 LOG.warning("seed stream: wrong token from %s; closed", peer)
                 return
             _send_frame(conn, seal_header(self.token, {"password": self.password}))
-            if self.data and self.backup is None:
-                self.backup = _PipedBackup(self.strategy, self.server.config_file)
-            ok, detail = self.backup.send(conn) if self.data else (True, "password only")
+            if not self.data:
+                ok, detail = True, "password only"
+            else:
+                if self.backup is None:
+                    self.backup = _PipedBackup(self.strategy, self.server.config_file)
+                ok, detail = self.backup.send(conn)
             LOG.info("seed stream to %s %s", peer, ("finished" if self.data else
                                                      "finished: account only, no data")
                      if ok else "failed: " + detail)
@@ -398,12 +419,13 @@ class _PipedBackup:
 
     PIPE_SIZE = 1 << 20
 
-    def __init__(self, strategy, config_file):
+    def __init__(self, strategy: MariaBackupStrategy, config_file: str) -> None:
         self.strategy = strategy
         self.lsn_dir = tempfile.TemporaryDirectory(prefix="trove-lite-seed-")
         self.log = tempfile.TemporaryFile()
         stage = strategy.backup_stage(config_file, self.lsn_dir.name)
         self.started = time.monotonic()
+        self.pipe: int | None
         self.pipe, write_end = os.pipe()
         try:
             fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, self.PIPE_SIZE)
@@ -420,8 +442,10 @@ class _PipedBackup:
         finally:
             os.close(write_end)
 
-    def send(self, conn):
+    def send(self, conn: socket.socket) -> tuple[bool, str]:
         """Splice the stream into ``conn`` until the backup ends; (ok, detail)."""
+        if self.pipe is None:
+            return False, "the backup was aborted"
         conn.setblocking(True)
         waited = time.monotonic() - self.started
         sent = 0
@@ -442,7 +466,7 @@ class _PipedBackup:
                                                      self.proc.returncode, tail)
         return True, "ok"
 
-    def abort(self):
+    def abort(self) -> None:
         """Stop the backup if it still runs and release its pipe, log and
         directory (idempotent)."""
         if self.proc.poll() is None:
@@ -455,7 +479,8 @@ class _PipedBackup:
             self.lsn_dir.cleanup()
 
 
-def receive_seed(stream, binaries, datadir):
+def receive_seed(stream: Mapping[str, Any], binaries: Binaries,
+                 datadir: str) -> tuple[str, dict[str, Any]]:
     """Stream the source's hot backup into the empty ``datadir`` and prepare it.
 
     mbstream reads the socket itself. Returns (password, binlog coordinates of
@@ -504,7 +529,7 @@ def receive_seed(stream, binaries, datadir):
     return header["password"], coords
 
 
-def receive_secret(stream):
+def receive_secret(stream: Mapping[str, Any]) -> str:
     """The set's replication password from a data-less seed stream (a replica
     seeded from a stored backup): the password never crosses the bus."""
     try:
@@ -520,28 +545,28 @@ def receive_secret(stream):
     return header["password"]
 
 
-def gtid_list_seq(info):
+def gtid_list_seq(info: Any) -> int:
     """Domain 0's sequence number in a Gtid_list event's Info ``'[0-1-5,1-2-3]'``."""
     return domain0_seq(str(info or "").strip("[] "))
 
 
-def binlogs_cover(first_gtid_list, gtid_pos):
+def binlogs_cover(first_gtid_list: Any, gtid_pos: str | None) -> bool:
     """Whether binlogs whose first file starts after ``first_gtid_list`` (the Info
     of its Gtid_list event) hold every transaction after ``gtid_pos`` (pure)."""
     return domain0_seq(gtid_pos) >= gtid_list_seq(first_gtid_list)
 
 
-def _size(datadir):
+def _size(datadir: str) -> int:
     return sum(os.path.getsize(os.path.join(root, n)) for root, _d, files in os.walk(datadir)
                for n in files)
 
 
-def empty_datadir(datadir):
+def empty_datadir(datadir: str) -> None:
     """Remove everything in ``datadir`` (the server is stopped)."""
     _empty(datadir)
 
 
-def _empty(datadir):
+def _empty(datadir: str) -> None:
     for name in os.listdir(datadir) if os.path.isdir(datadir) else ():
         path = os.path.join(datadir, name)
         shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
@@ -551,24 +576,25 @@ def _empty(datadir):
 class Replication:
     """Replication role of this instance's server. ``app_fn()`` gives the MariaDBApp."""
 
-    def __init__(self, app_fn, state, template_dir, address_fn):
+    def __init__(self, app_fn: Callable[[], MariaDBApp], state: GuestState,
+                 template_dir: str, address_fn: Callable[[], str]) -> None:
         self.app_fn, self.state = app_fn, state
         self.template_dir, self.address_fn = template_dir, address_fn
-        self._heartbeat = None
+        self._heartbeat: threading.Thread | None = None
         self._stop = threading.Event()
 
     # -- state --------------------------------------------------------------------
     @property
-    def info(self):
+    def info(self) -> dict[str, Any]:
         return self.state.read().get("replication") or {}
 
-    def _set(self, **fields):
+    def _set(self, **fields: Any) -> dict[str, Any]:
         info = dict(self.info)
         info.update(fields)
         self.state.update(replication=info)
         return info
 
-    def accept_term(self, term, command):
+    def accept_term(self, term: int | None, command: str) -> None:
         """Refuse (StaleTerm) a ``command`` of an older term than the one this
         server holds on its volume; keep a newer one."""
         held = self.info.get("term")
@@ -580,10 +606,10 @@ class Replication:
         if keep != held:
             self._set(term=keep)
 
-    def _secret_path(self):
+    def _secret_path(self) -> str:
         return os.path.join(os.path.dirname(self.state.path), SECRET_FILE)
 
-    def password(self, create=False):
+    def password(self, create: bool=False) -> str:
         try:
             with open(self._secret_path()) as f:
                 return f.read().strip()
@@ -594,21 +620,21 @@ class Replication:
         self._store_password(password)
         return password
 
-    def _store_password(self, password):
+    def _store_password(self, password: str) -> None:
         path = self._secret_path()
         fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(password)
         os.replace(path + ".tmp", path)
 
-    def _write_config(self, role, flavor):
+    def _write_config(self, role: str | None, flavor: Mapping[str, Any]) -> None:
         app = self.app_fn()
         info = self.info
         app.server.write_conf_d(CONF_FILE, render_config(
             self.template_dir, role, flavor, info.get("durability"),
             info.get("semisync_timeout_ms") or 10000, info.get("writes_held")))
 
-    def _apply_semisync(self, role):
+    def _apply_semisync(self, role: str | None) -> None:
         """Turn the semi-sync side of ``role`` on or off at runtime (see
         ``semisync_settings``); a replica's IO thread reconnects so that its
         source counts it as a semi-sync client."""
@@ -623,10 +649,12 @@ class Replication:
         if role == "replica" and was != now and self._execute("SHOW SLAVE STATUS"):
             self._execute("STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD", log_bin=False)
 
-    def _semisync_sql(self, role, durability, timeout_ms):
+    def _semisync_sql(self, role: str | None, durability: str | None,
+                      timeout_ms: int) -> list[str]:
         return semisync_settings(role, durability, timeout_ms)
 
-    def set_durability(self, durability, timeout_ms, flavor):
+    def set_durability(self, durability: str, timeout_ms: int,
+                       flavor: Mapping[str, Any]) -> None:
         """Semi-sync (``semisync``) or not (``async``) for this member's role, now
         and across restarts."""
         if durability not in DURABILITIES:
@@ -636,8 +664,9 @@ class Replication:
         self._apply_semisync(role)
         self._write_config(role, flavor)
 
-    def _execute(self, *statements, log_bin=True):
-        """Run statements as root over the socket; sql_log_bin=0 unless ``log_bin``."""
+    def _execute(self, *statements: str, log_bin: bool=True) -> Any:
+        """Run statements as root over the socket; sql_log_bin=0 unless ``log_bin``.
+        Returns the rows of the last statement that returned any (None if none did)."""
         with self.app_fn().connect() as conn, conn.cursor() as cur:
             if not log_bin:
                 cur.execute("SET SESSION sql_log_bin = 0")
@@ -647,7 +676,7 @@ class Replication:
                 out = cur.fetchall() if cur.description else out
             return out
 
-    def _coords(self, cur):
+    def _coords(self, cur: Cursor) -> dict[str, Any]:
         cur.execute(self.BINLOG_STATUS)
         row = cur.fetchone()
         cur.execute("SELECT %s" % self.EXECUTED_GTID)
@@ -664,40 +693,43 @@ class Replication:
     START_REPLICA = "START SLAVE"
     RESET_REPLICA = "RESET SLAVE ALL"
 
-    def _read_only_sql(self, on):
+    def _read_only_sql(self, on: bool) -> list[str]:
         """Statements that close (``on``) or open this server to writes."""
         return ["SET GLOBAL read_only = %s" % ("ON" if on else "OFF")]
 
-    def _replica_status(self, cur):
+    def _replica_status(self, cur: Cursor) -> dict[str, Any] | None:
         """SHOW SLAVE STATUS as a dict with MariaDB's column names, or None."""
         cur.execute("SHOW SLAVE STATUS")
         return cur.fetchone()
 
-    def _account_sql(self, password):
+    def _account_sql(self, password: str) -> list[str]:
         return create_repl_user(sql.native_password_hash(password))
 
-    def _change_source_sql(self, host, port, strategy, coords, user=None, password=None):
+    def _change_source_sql(self, host: str, port: int, strategy: str | None,
+                           coords: Mapping[str, Any], user: str | None = None,
+                           password: str | None = None) -> str:
         return change_master(host, port, strategy, coords, user, password)
 
-    def _wait_sql(self, strategy, coords, timeout):
+    def _wait_sql(self, strategy: str | None, coords: Mapping[str, Any],
+                  timeout: float) -> list[str]:
         return wait_for_coords(strategy, coords, timeout)
 
-    def _seed_replica_sql(self, coords):
+    def _seed_replica_sql(self, coords: Mapping[str, Any]) -> list[str]:
         """Where a freshly seeded replica starts (GTID strategy: the snapshot's)."""
         if self.info["strategy"] != "gtid":
             return []
         return ["SET GLOBAL gtid_slave_pos = %s" % sql.quote_string(coords.get("gtid") or "")]
 
-    def _continue_from_own_sql(self):
+    def _continue_from_own_sql(self) -> list[str]:
         """A former source following a new one continues from what it has itself."""
         return ["SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"]
 
-    def _status_sql(self):
+    def _status_sql(self) -> str:
         return ("SELECT @@GLOBAL.gtid_binlog_pos AS gtid_binlog_pos, "
                 "@@GLOBAL.gtid_slave_pos AS gtid_slave_pos, @@GLOBAL.read_only AS read_only")
 
     # -- source --------------------------------------------------------------------
-    def enable_source(self, strategy, flavor):
+    def enable_source(self, strategy: str, flavor: Mapping[str, Any]) -> None:
         """Make this server a source (idempotent): account, heartbeat, role."""
         password = self.password(create=True)
         # open first: MySQL's super_read_only (a promoted replica's) stops root too
@@ -708,14 +740,14 @@ class Replication:
         self._write_config("source", flavor)
         self.start_heartbeat()
 
-    def offer_seed(self, data=True):
+    def offer_seed(self, data: bool=True) -> dict[str, Any]:
         """Start a one-connection seed stream; returns {host, port, token}.
         ``data`` False: the password only (the replica restores a stored backup)."""
         sender = SeedSender(self.app_fn().server, self.address_fn(), self.password(),
                             data=data)
         return {"host": self.address_fn(), "port": sender.port, "token": sender.token}
 
-    def binlogs_cover(self, gtid_pos):
+    def binlogs_cover(self, gtid_pos: str | None) -> bool:
         """True if this server's binlogs still hold everything after ``gtid_pos``:
         the first binlog's Gtid_list event names what came before it (no scan)."""
         with self.app_fn().connect() as conn, conn.cursor() as cur:
@@ -727,7 +759,7 @@ class Replication:
             listed = next((row[5] for row in cur.fetchall() if row[2] == "Gtid_list"), "")
         return binlogs_cover(listed, gtid_pos)
 
-    def backup_options(self):
+    def backup_options(self) -> dict[str, Any]:
         """What a backup of this member adds to the backup request: a replica's
         backup runs with --slave-info --safe-slave-backup (its SQL thread pauses
         while the non-InnoDB files are copied: a consistent position) and is
@@ -742,7 +774,7 @@ class Replication:
         args = list(REPLICA_BACKUP_ARGS) if role == "replica" else []
         return {"backup_args": args, "extra_meta": meta}
 
-    def start_heartbeat(self):
+    def start_heartbeat(self) -> None:
         if self._heartbeat is not None and self._heartbeat.is_alive():
             return
         self._stop.clear()
@@ -750,13 +782,13 @@ class Replication:
                                            daemon=True)
         self._heartbeat.start()
 
-    def stop_heartbeat(self):
+    def stop_heartbeat(self) -> None:
         self._stop.set()
         if self._heartbeat is not None:
             self._heartbeat.join(timeout=5)
         self._heartbeat = None
 
-    def _beat(self):
+    def _beat(self) -> None:
         conn = None
         while not self._stop.is_set():
             try:
@@ -772,7 +804,7 @@ class Replication:
         if conn is not None:
             conn.close()
 
-    def resume(self, flavor=None):
+    def resume(self, flavor: Mapping[str, Any] | None = None) -> None:
         """After an agent (re)start. A source holds writes (read_only, from its
         option file too, so a server started now boots read-only) until the
         control plane confirms it is still its set's source (``open_source``):
@@ -791,7 +823,7 @@ class Replication:
         elif role == "source":
             self.start_heartbeat()
 
-    def open_source(self, flavor, term=None):
+    def open_source(self, flavor: Mapping[str, Any], term: int | None = None) -> None:
         """Still the source: take writes and write the heartbeat again."""
         self.accept_term(term, "open_source")
         if self.info.get("role") != "source":
@@ -803,7 +835,8 @@ class Replication:
         self.start_heartbeat()
         LOG.info("replication source confirmed by the control plane: writes open")
 
-    def fence(self, reason, replaced_by=None, term=None):
+    def fence(self, reason: str, replaced_by: str | None = None,
+              term: int | None = None) -> None:
         """Ejected while away: read-only now and across restarts, no heartbeat
         (its former replicas follow another source), semi-sync off. A replica
         is left alone: a fence sent before it rejoined its set as a replica
@@ -825,7 +858,7 @@ class Replication:
         LOG.warning("fenced: %s", reason)
 
     # -- replica ---------------------------------------------------------------------
-    def seed(self, request, server):
+    def seed(self, request: Mapping[str, Any], server: MariaDBServer) -> dict[str, Any]:
         """Prepare's first half on a replica: datadir from the source's stream, or
         (``seed_backup``) restored already from a stored backup by prepare, the
         rest coming from the source's binlog from ``coords`` on."""
@@ -851,12 +884,14 @@ class Replication:
                       semisync_timeout_ms=int(request.get("semisync_timeout_ms") or 10000))
         return coords
 
-    def _receive_seed(self, request, server):
+    def _receive_seed(self, request: Mapping[str, Any],
+                      server: MariaDBServer) -> tuple[str, dict[str, Any], dict[str, Any]]:
         """(password, coords, seed) of a replica seeded from its source's stream."""
         password, coords = receive_seed(request["stream"], server.binaries, server.datadir)
         return password, coords, {"method": "stream"}
 
-    def prepare_replica(self, request, flavor, prepare):
+    def prepare_replica(self, request: Mapping[str, Any], flavor: Mapping[str, Any],
+                        prepare: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """A replica's whole prepare: seed, role config, ``prepare()`` (the app's,
         without users or databases: they come seeded), replicate. Returns what
         ``prepare()`` returned."""
@@ -865,12 +900,12 @@ class Replication:
         self.start_replica(flavor)
         return result
 
-    def before_prepare(self, request, flavor):
+    def before_prepare(self, request: Mapping[str, Any], flavor: Mapping[str, Any]) -> None:
         """Seed the datadir and write the replica's config, before the first start."""
         self.seed(request, self.app_fn().server)
         self.write_role_config(flavor)
 
-    def start_replica(self, flavor):
+    def start_replica(self, flavor: Mapping[str, Any]) -> None:
         """Prepare's second half: config written, server running -> replicate."""
         info = self.info
         coords = info["seed_coords"]
@@ -884,7 +919,7 @@ class Replication:
         LOG.info("replicating from %s: both threads run %.2f s after CHANGE MASTER",
                  info["source_host"], time.monotonic() - started)
 
-    def wait_running(self, timeout=30):
+    def wait_running(self, timeout: float = 30) -> None:
         """Until both replication threads run (the first report then says so);
         raises ReplicationError with the server's error if one stops instead."""
         deadline = time.monotonic() + timeout
@@ -902,11 +937,11 @@ class Replication:
                                                slave.get("Last_IO_Error") or "no error"))
                 time.sleep(0.02)
 
-    def write_role_config(self, flavor):
+    def write_role_config(self, flavor: Mapping[str, Any]) -> None:
         self._write_config(self.info.get("role"), flavor)
 
     # -- switchover --------------------------------------------------------------------
-    def demote_begin(self, term=None):
+    def demote_begin(self, term: int | None = None) -> dict[str, Any]:
         """Old source, planned switchover: stop writes, return final coordinates."""
         self.accept_term(term, "demote_begin")
         self.stop_heartbeat()
@@ -929,12 +964,12 @@ class Replication:
                  time.monotonic() - started)
         return coords
 
-    def demote_abort(self):
+    def demote_abort(self) -> None:
         self._execute(*self._read_only_sql(False))
         self._set(role="source")
         self.start_heartbeat()
 
-    def wait_applied(self, coords, timeout):
+    def wait_applied(self, coords: Mapping[str, Any], timeout: float) -> None:
         strategy = self.info.get("strategy")
         with self.app_fn().connect(read_timeout=timeout + 5) as conn, conn.cursor() as cur:
             for stmt in self._wait_sql(strategy, coords, timeout):
@@ -948,12 +983,13 @@ class Replication:
             coords.get("gtid") if strategy == "gtid" else "%s:%s" % (
                 coords["binlog_file"], coords["binlog_position"]), timeout))
 
-    def promote(self, flavor, term=None):
+    def promote(self, flavor: Mapping[str, Any], term: int | None = None) -> dict[str, Any]:
         """Become the source: stop replicating, record where followers start, open."""
         self.accept_term(term, "promote")
         return self._promote(flavor)[0]
 
-    def take_over(self, coords, timeout, flavor, term=None, planned=False):
+    def take_over(self, coords: Mapping[str, Any], timeout: float, flavor: Mapping[str, Any],
+                  term: int | None = None, planned: bool=False) -> dict[str, Any]:
         """The chosen replica of a switchover or failover in one call: apply up
         to ``coords`` (the old source's last), stop replicating, open for
         writes. ``planned``: the old source is read_only and fully applied, so
@@ -968,7 +1004,8 @@ class Replication:
         phases = dict(catch_up=round(waited - started, 3), **phases)
         return {"coords": new_coords, "phases": phases}
 
-    def _promote(self, flavor, open_first=False):
+    def _promote(self, flavor: Mapping[str, Any],
+                 open_first: bool=False) -> tuple[dict[str, Any], dict[str, float]]:
         """(coords, phases): the account and heartbeat table in place, the
         semi-sync source side on BEFORE writes open (no commit through the new
         source is unprotected), read_only off; replication stopped before that,
@@ -977,9 +1014,9 @@ class Replication:
         t0 = time.monotonic()
         info = self.info
         password = self.password(create=True)
-        phases = {}
+        phases: dict[str, float] = {}
         with self.app_fn().connect() as conn, conn.cursor() as cur:
-            def stop_replica():
+            def stop_replica() -> None:
                 mark = time.monotonic()
                 cur.execute("SET SESSION sql_log_bin = 0")
                 for stmt in (self.STOP_REPLICA, self.RESET_REPLICA):
@@ -1021,7 +1058,7 @@ class Replication:
         # write path): write_role_config
         return coords, phases
 
-    def coords_after(self, gtid_pos):
+    def coords_after(self, gtid_pos: str | None) -> dict[str, Any]:
         """Where in THIS server's binlogs a replica that executed up to ``gtid_pos``
         resumes in binlog mode (positions are per server): the first later
         transaction, else the end. Refused if this server's binlogs start later."""
@@ -1041,7 +1078,9 @@ class Replication:
                     return {"binlog_file": found[0], "binlog_position": found[1]}
             return self._coords(cur)
 
-    def follow(self, host, port, coords, strategy, flavor, source_id=None, term=None):
+    def follow(self, host: str, port: int, coords: Mapping[str, Any], strategy: str,
+               flavor: Mapping[str, Any], source_id: str | None = None,
+               term: int | None = None) -> None:
         """Replicate from a new source starting at ``coords`` (its own positions)."""
         self.accept_term(term, "follow")
         was = self.info.get("role")
@@ -1063,7 +1102,7 @@ class Replication:
                   source_id=source_id, fenced_by=None, fenced_reason=None)
         self._write_config("replica", flavor)
 
-    def detach(self, flavor):
+    def detach(self, flavor: Mapping[str, Any]) -> None:
         """Stand alone: stop replicating, writable."""
         self._execute(self.STOP_REPLICA, self.RESET_REPLICA, *self._read_only_sql(False),
                       *self._semisync_sql(None, None, 0), log_bin=False)
@@ -1072,13 +1111,13 @@ class Replication:
         self._write_config(None, flavor)
 
     # -- status ------------------------------------------------------------------------
-    def status(self):
+    def status(self) -> dict[str, Any] | None:
         """The ``replication`` block the heartbeat carries (None for no role)."""
         info = self.info
         role = info.get("role")
         if not role:
             return None
-        out = {"role": role, "strategy": info.get("strategy"),
+        out: dict[str, Any] = {"role": role, "strategy": info.get("strategy"),
                "source_id": info.get("source_id"), "term": info.get("term")}
         if info.get("seed"):
             out["seed"] = info["seed"]
@@ -1117,7 +1156,7 @@ class Replication:
 
 
     @staticmethod
-    def _semisync_status(cur, role, info):
+    def _semisync_status(cur: Cursor, role: str, info: Mapping[str, Any]) -> dict[str, Any]:
         cur.execute("SHOW GLOBAL VARIABLES LIKE 'rpl_semi_sync%'")
         variables = {r["Variable_name"].lower(): r["Value"] for r in cur.fetchall()}
         cur.execute("SHOW GLOBAL STATUS LIKE 'rpl_semi_sync%'")
@@ -1125,7 +1164,7 @@ class Replication:
         return semisync_view(role, info.get("durability"), variables, status)
 
 
-def _first_seq(events):
+def _first_seq(events: Sequence[Sequence[Any]]) -> int:
     found = first_event_after(events, -1)
     if found is None:
         return 0
@@ -1136,7 +1175,7 @@ def _first_seq(events):
     return 0
 
 
-def _slave_fields(slave):
+def _slave_fields(slave: Mapping[str, Any] | None) -> dict[str, Any]:
     if not slave:
         return {"io_thread": None, "sql_thread": None, "last_error": None,
                 "source_coords": None, "received_coords": None}

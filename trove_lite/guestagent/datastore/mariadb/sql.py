@@ -19,6 +19,8 @@ Assumptions the callers must keep:
 
 import decimal
 import re
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from trove_lite.datastores import passwords
 from trove_lite.datastores.mariadb.passwords import (  # noqa: F401 (re-exported)
@@ -38,7 +40,7 @@ _STRING_ESCAPES = {
 _CHARSET_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
-def quote_identifier(name):
+def quote_identifier(name: Any) -> str:
     """THE identifier quoting function: backticks around, inner backticks doubled."""
     name = str(name)
     if "\0" in name:
@@ -46,29 +48,30 @@ def quote_identifier(name):
     return "`" + name.replace("`", "``") + "`"
 
 
-def quote_string(value):
+def quote_string(value: Any) -> str:
     """A single-quoted string literal (backslash style, see module docstring)."""
     return "'" + "".join(_STRING_ESCAPES.get(ch, ch) for ch in str(value)) + "'"
 
 
-def account(name, host="%"):
+def account(name: str, host: str="%") -> str:
     """``'name'@'host'`` as used by CREATE/ALTER/DROP USER, GRANT and SHOW GRANTS."""
     return "%s@%s" % (quote_string(name), quote_string(host))
 
 
-def session_setup():
+def session_setup() -> str:
     """Statement making :func:`quote_string` literals mean what they say."""
     return "SET SESSION sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '')"
 
 
-def _charset_word(kind, word):
+def _charset_word(kind: str, word: str) -> str:
     if not _CHARSET_RE.match(word or ""):
         raise ValueError("invalid %s %r" % (kind, word))
     return word
 
 
 # -- databases ----------------------------------------------------------------
-def create_database(name, character_set=None, collate=None):
+def create_database(name: str, character_set: str | None = None,
+                    collate: str | None = None) -> str:
     sql = "CREATE DATABASE %s" % quote_identifier(name)
     if character_set:
         sql += " CHARACTER SET %s" % _charset_word("character set", character_set)
@@ -77,11 +80,11 @@ def create_database(name, character_set=None, collate=None):
     return sql
 
 
-def drop_database(name):
+def drop_database(name: str) -> str:
     return "DROP DATABASE %s" % quote_identifier(name)
 
 
-def list_schemata():
+def list_schemata() -> str:
     """Rows (name, character set, collation) of every schema; callers filter."""
     return ("SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
             "FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
@@ -105,21 +108,23 @@ def _identified(password: str | None, password_hash: str | None) -> str:
     return "IDENTIFIED BY PASSWORD %s" % quote_string(password_hash)
 
 
-def create_user(name, host, password=None, password_hash=None, if_not_exists=False):
+def create_user(name: str, host: str, password: str | None = None,
+                password_hash: str | None = None, if_not_exists: bool=False) -> str:
     """``CREATE USER``; give the password or its :func:`native_password_hash`."""
     return "CREATE USER %s%s %s" % ("IF NOT EXISTS " if if_not_exists else "",
                                     account(name, host), _identified(password, password_hash))
 
 
-def set_password(name, host, password=None, password_hash=None):
+def set_password(name: str, host: str, password: str | None = None,
+                 password_hash: str | None = None) -> str:
     return "ALTER USER %s %s" % (account(name, host), _identified(password, password_hash))
 
 
-def rename_user(name, host, new_name, new_host):
+def rename_user(name: str, host: str, new_name: str, new_host: str) -> str:
     return "RENAME USER %s TO %s" % (account(name, host), account(new_name, new_host))
 
 
-def drop_user(name, host):
+def drop_user(name: str, host: str) -> str:
     return "DROP USER %s" % account(name, host)
 
 
@@ -132,33 +137,33 @@ def list_accounts(has_roles_column: bool = True) -> str:
     return "SELECT User, Host FROM mysql.user WHERE is_role = 'N' ORDER BY User, Host"
 
 
-def user_exists(name, host):
+def user_exists(name: str, host: str) -> str:
     return ("SELECT COUNT(*) FROM mysql.user WHERE User = %s AND Host = %s"
             % (quote_string(name), quote_string(host)))
 
 
 # -- privileges ---------------------------------------------------------------
-def grant_db_pattern(database):
+def grant_db_pattern(database: str) -> str:
     """``db`` quoted for the ``ON db.*`` clause, with ``_``/``%`` wildcards escaped."""
     return quote_identifier(re.sub(r"([_%\\])", r"\\\1", database))
 
 
-def grant_all_on_database(database, name, host):
+def grant_all_on_database(database: str, name: str, host: str) -> str:
     return "GRANT ALL PRIVILEGES ON %s.* TO %s" % (grant_db_pattern(database),
                                                   account(name, host))
 
 
-def revoke_all_on_database(database, name, host):
+def revoke_all_on_database(database: str, name: str, host: str) -> str:
     return "REVOKE ALL PRIVILEGES ON %s.* FROM %s" % (grant_db_pattern(database),
                                                      account(name, host))
 
 
-def grant_all_global(name, host, with_grant_option=True):
+def grant_all_global(name: str, host: str, with_grant_option: bool=True) -> str:
     sql = "GRANT ALL PRIVILEGES ON *.* TO %s" % account(name, host)
     return sql + (" WITH GRANT OPTION" if with_grant_option else "")
 
 
-def show_grants(name, host):
+def show_grants(name: str, host: str) -> str:
     return "SHOW GRANTS FOR %s" % account(name, host)
 
 
@@ -167,7 +172,7 @@ def show_grants(name, host):
 _GRANT_DB_RE = re.compile(r"^GRANT\s+.+?\s+ON\s+`((?:[^`]|``)+)`\.\*\s+TO\s")
 
 
-def parse_grant_databases(lines):
+def parse_grant_databases(lines: Iterable[str | Sequence[str]]) -> list[str]:
     """Database names a user holds database-level grants on, from SHOW GRANTS lines.
 
     Lines may be strings or 1-tuples (cursor rows). Wildcard escapes
@@ -175,9 +180,8 @@ def parse_grant_databases(lines):
     """
     found = set()
     for line in lines:
-        if isinstance(line, (tuple, list)):
-            line = line[0]
-        match = _GRANT_DB_RE.match(line)
+        text = line if isinstance(line, str) else line[0]
+        match = _GRANT_DB_RE.match(text)
         if match:
             raw = match.group(1).replace("``", "`")
             found.add(re.sub(r"\\(.)", r"\1", raw))
@@ -185,7 +189,7 @@ def parse_grant_databases(lines):
 
 
 # -- server variables ---------------------------------------------------------
-def sql_literal(value):
+def sql_literal(value: Any) -> str:
     """A configuration value as SQL: ON/OFF for bools, numbers bare, else a string."""
     if isinstance(value, bool):
         return "ON" if value else "OFF"
@@ -200,19 +204,19 @@ def sql_literal(value):
     return quote_string(value)
 
 
-def set_global(name, value):
+def set_global(name: str, value: Any) -> str:
     """``SET GLOBAL `name` = literal``; ``None`` means the compiled-in DEFAULT."""
     return "SET GLOBAL %s = %s" % (quote_identifier(name), sql_literal(value))
 
 
-def select_global(name):
+def select_global(name: str) -> str:
     return "SELECT @@GLOBAL.%s" % quote_identifier(name)
 
 
-def list_character_sets():
+def list_character_sets() -> str:
     return "SELECT CHARACTER_SET_NAME FROM information_schema.CHARACTER_SETS"
 
 
-def list_collations():
+def list_collations() -> str:
     """Rows (collation, character set)."""
     return "SELECT COLLATION_NAME, CHARACTER_SET_NAME FROM information_schema.COLLATIONS"

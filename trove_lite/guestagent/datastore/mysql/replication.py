@@ -34,13 +34,17 @@ stored (logical) backup.
 import logging
 import re
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import pymysql
+from pymysql.cursors import Cursor
 
 from trove_lite.datastores.mysql import gtid as oracle_gtid
 from trove_lite.datastores.mysql import passwords
 from trove_lite.guestagent.datastore.mariadb import replication as base
 from trove_lite.guestagent.datastore.mariadb import sql
+from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer
 
 LOG = logging.getLogger(__name__)
 
@@ -51,7 +55,7 @@ CLONE_BUSY = 3634
 CLONE_BUSY_WAIT = 300
 
 
-def create_repl_user(password_hash):
+def create_repl_user(password_hash: str) -> list[str]:
     """The replication account from its caching_sha2_password hash; it also
     donates CLONE snapshots (BACKUP_ADMIN)."""
     return [sql.create_user(base.REPL_USER, "%", password_hash=password_hash,
@@ -60,7 +64,8 @@ def create_repl_user(password_hash):
             % sql.account(base.REPL_USER, "%")]
 
 
-def change_source(host, port, user=None, password=None):
+def change_source(host: str, port: int, user: str | None = None,
+                  password: str | None = None) -> str:
     """CHANGE REPLICATION SOURCE with GTID auto-positioning; the account is kept by
     the server when not given."""
     parts = ["SOURCE_HOST = %s" % sql.quote_string(host), "SOURCE_PORT = %d" % int(port),
@@ -72,20 +77,20 @@ def change_source(host, port, user=None, password=None):
     return "CHANGE REPLICATION SOURCE TO " + ", ".join(parts)
 
 
-def wait_for_gtids(gtid_set, timeout):
+def wait_for_gtids(gtid_set: str | None, timeout: float) -> str:
     """A SELECT returning 0 once every transaction of ``gtid_set`` is executed
     here, -1 on timeout (the MariaDB waits' convention)."""
     return "SELECT IF(WAIT_FOR_EXECUTED_GTID_SET(%s, %d) = 0, 0, -1)" % (
         sql.quote_string(gtid_set or ""), int(timeout))
 
 
-def clone_from(host, port, password):
+def clone_from(host: str, port: int, password: str) -> str:
     return "CLONE INSTANCE FROM %s@%s:%d IDENTIFIED BY %s" % (
         sql.quote_string(base.REPL_USER), sql.quote_string(host), int(port),
         sql.quote_string(password))
 
 
-def mariadb_names(row):
+def mariadb_names(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """A SHOW REPLICA STATUS row with MariaDB's names beside MySQL's (pure):
     Replica_* -> Slave_*, *Source* -> *Master*; Gtid_Slave_Pos is the executed
     set, Gtid_IO_Pos the executed set plus what was received."""
@@ -104,7 +109,8 @@ _WORKER_FAILED = re.compile(r"Worker \d+ failed executing transaction .*")
 _ERROR_CODE = re.compile(r"Error_code: (?:MY-0*)?(\d+)")
 
 
-def worker_error(last_sql_error, error_log):
+def worker_error(last_sql_error: str | None,
+                 error_log: str | None) -> tuple[int | None, str] | None:
     """(errno, message) of the applier worker whose failure stopped the
     coordinator, from the server's error log (pure): SHOW REPLICA STATUS then
     says only "Coordinator stopped ... see error log and/or performance_schema"
@@ -130,12 +136,12 @@ class MySQLReplication(base.Replication):
     RESET_REPLICA = "RESET REPLICA ALL"
     OPEN_BEFORE_DDL = True     # super_read_only stops root's CREATE USER too
 
-    def _read_only_sql(self, on):
+    def _read_only_sql(self, on: bool) -> list[str]:
         if on:   # super_read_only implies read_only
             return ["SET GLOBAL super_read_only = ON"]
         return ["SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF"]
 
-    def _replica_status(self, cur):
+    def _replica_status(self, cur: Cursor) -> dict[str, Any] | None:
         cur.execute("SHOW REPLICA STATUS")
         row = cur.fetchone()
         if row is not None and not isinstance(row, dict):
@@ -148,69 +154,75 @@ class MySQLReplication(base.Replication):
                            Last_SQL_Error=worker[1])
         return mariadb_names(row)
 
-    def _account_sql(self, password):
+    def _account_sql(self, password: str) -> list[str]:
         return create_repl_user(passwords.caching_sha2_hash(password))
 
-    def _change_source_sql(self, host, port, strategy, coords, user=None, password=None):
+    def _change_source_sql(self, host: str, port: int, strategy: str | None,
+                           coords: Mapping[str, Any], user: str | None = None,
+                           password: str | None = None) -> str:
         if strategy != "gtid":
             raise base.ReplicationError(reason="MySQL replicates by GTID only, not %r"
                                                % strategy)
         return change_source(host, port, user, password)
 
-    def _wait_sql(self, strategy, coords, timeout):
+    def _wait_sql(self, strategy: str | None, coords: Mapping[str, Any],
+                  timeout: float) -> list[str]:
         return [wait_for_gtids(coords.get("gtid"), timeout)]
 
-    def _seed_replica_sql(self, coords):
+    def _seed_replica_sql(self, coords: Mapping[str, Any]) -> list[str]:
         return []     # CLONE brought the source's gtid_executed
 
-    def _continue_from_own_sql(self):
+    def _continue_from_own_sql(self) -> list[str]:
         return []     # auto-positioning sends what this server's gtid_executed lacks
 
-    def _status_sql(self):
+    def _status_sql(self) -> str:
         return ("SELECT @@GLOBAL.gtid_executed AS gtid_executed, "
                 "@@GLOBAL.gtid_executed AS gtid_binlog_pos, "
                 "@@GLOBAL.gtid_executed AS gtid_slave_pos, @@GLOBAL.read_only AS read_only, "
                 "@@GLOBAL.super_read_only AS super_read_only")
 
     # -- durability: asynchronous only, said so ------------------------------------
-    def _semisync_sql(self, role, durability, timeout_ms):
+    def _semisync_sql(self, role: str | None, durability: str | None,
+                      timeout_ms: int) -> list[str]:
         return []
 
-    def _apply_semisync(self, role):
+    def _apply_semisync(self, role: str | None) -> None:
         pass
 
-    def set_durability(self, durability, timeout_ms, flavor):
+    def set_durability(self, durability: str, timeout_ms: int,
+                       flavor: Mapping[str, Any]) -> None:
         if durability == "semisync":
             LOG.info("semi-synchronous replication is not offered for MySQL yet: "
                      "this set stays asynchronous")
         self._set(durability="async", semisync_timeout_ms=int(timeout_ms))
 
     @staticmethod
-    def _semisync_status(cur, role, info):
+    def _semisync_status(cur: Cursor, role: str, info: Mapping[str, Any]) -> dict[str, Any]:
         return {"durability": "async", "enabled": False, "active": False,
                 "side": "source" if role in ("source", "demoting") else "replica",
                 "supported": False}
 
     # -- seeding --------------------------------------------------------------------
-    def offer_seed(self, data=True):
+    def offer_seed(self, data: bool=True) -> dict[str, Any]:
         """The password only: the data comes by CLONE, which the replica asks for."""
         return super().offer_seed(data=False)
 
-    def binlogs_cover(self, gtid_pos):
+    def binlogs_cover(self, gtid_pos: str | None) -> bool:
         return False      # MySQL's backups are logical: no replica is seeded from them
 
-    def coords_after(self, gtid_pos):
+    def coords_after(self, gtid_pos: str | None) -> dict[str, Any]:
         raise base.ReplicationError(reason="MySQL replicas follow by GTID auto-positioning; "
                                            "binlog positions are not used")
 
-    def seed(self, request, server):
+    def seed(self, request: Mapping[str, Any], server: MariaDBServer) -> dict[str, Any]:
         return super().seed(dict(request, durability="async"), server)
 
-    def _receive_seed(self, request, server):
+    def _receive_seed(self, request: Mapping[str, Any],
+                      server: MariaDBServer) -> tuple[str, dict[str, Any], dict[str, Any]]:
         self._set(cloned=False)     # a re-seed clones again
         return base.receive_secret(request["stream"]), {}, {"method": "clone"}
 
-    def start_replica(self, flavor):
+    def start_replica(self, flavor: Mapping[str, Any]) -> None:
         """Clone the source once (a replica whose agent restarts after the clone
         does not clone again), then replicate from it."""
         if (self.info.get("seed") or {}).get("method") == "clone" and \
@@ -218,7 +230,7 @@ class MySQLReplication(base.Replication):
             self._clone()
         super().start_replica(flavor)
 
-    def _clone(self):
+    def _clone(self) -> None:
         info = self.info
         app = self.app_fn()
         host, port = info["source_host"], int(info["source_port"])
@@ -254,7 +266,7 @@ class MySQLReplication(base.Replication):
         LOG.info("cloned %s:%d in %.1f s, restarted in %.1f s", host, port,
                  seed["clone_seconds"], seed["restart_seconds"])
 
-    def backup_options(self):
+    def backup_options(self) -> dict[str, Any]:
         """A backup of a member is labelled with its set (mysqldump needs no
         replica-side options: --single-transaction reads a consistent view)."""
         options = super().backup_options()

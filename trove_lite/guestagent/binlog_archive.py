@@ -32,13 +32,22 @@ public key and the taskmanager sends the key again. The binlog files wait on the
 volume meanwhile.
 """
 
+from __future__ import annotations
+
 import io
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from trove_lite.datastores import binlog
+from trove_lite.drivers.storage.base import StorageDriver
+
+if TYPE_CHECKING:
+    from trove_lite.guestagent.state import GuestState
+    from trove_lite.rpc.conductor import ConductorAPI
 
 LOG = logging.getLogger(__name__)
 STATE_KEY = "binlog_archive"
@@ -58,8 +67,11 @@ class BinlogArchiver:
     """One thread per agent. ``datadir_fn()`` gives the datadir (None before
     prepare), ``storage_fn()`` the backup store, ``conductor_fn()`` the conductor."""
 
-    def __init__(self, instance_id, state, datadir_fn, storage_fn, conductor_fn,
-                 container, interval=0.5, max_segment=16 << 20, enabled=True):
+    def __init__(self, instance_id: str, state: GuestState,
+                 datadir_fn: Callable[[], str | None], storage_fn: Callable[[], StorageDriver],
+                 conductor_fn: Callable[[], ConductorAPI], container: str,
+                 interval: float = 0.5, max_segment: int = 16 << 20,
+                 enabled: bool=True) -> None:
         self.instance_id = instance_id
         self.state = state
         self.datadir_fn, self.storage_fn, self.conductor_fn = (datadir_fn, storage_fn,
@@ -68,15 +80,15 @@ class BinlogArchiver:
         self.interval = interval
         self.max_segment = max_segment
         self.enabled = enabled
-        self._cipher = None
+        self._cipher: binlog.SegmentCipher | None = None
         self._opener = binlog.KeyOpener()
-        self._store = None
+        self._store: StorageDriver | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread = None
+        self._thread: threading.Thread | None = None
         self._last_status = 0.0
         self._last_sent = 0.0
-        self.status = {"state": "needs_key", "public_key": self._opener.public_hex}
+        self.status: dict[str, Any] = {"state": "needs_key", "public_key": self._opener.public_hex}
 
     @property
     def public_key(self) -> str:
@@ -97,15 +109,15 @@ class BinlogArchiver:
         """Start the thread; a disabled archiver only reports its public key."""
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._loop, name="binlog-archive",
-                                        daemon=True)
-        self._thread.start()
+        thread = self._thread = threading.Thread(target=self._loop, name="binlog-archive",
+                                                 daemon=True)
+        thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
 
-    def _loop(self):
+    def _loop(self) -> None:
         while not self._stop.is_set():
             idle = True
             try:
@@ -126,13 +138,13 @@ class BinlogArchiver:
                 self._wake.clear()
 
     # -- reports ------------------------------------------------------------------
-    def _send(self, segments, status):
+    def _send(self, segments: list[dict[str, Any]], status: dict[str, Any]) -> None:
         sent = max(time.time(), self._last_sent + 1e-6)
         self._last_sent = sent
         self.conductor_fn().update_binlog_archive(self.instance_id, segments=segments,
                                                   status=status, sent=sent)
 
-    def _report_status(self, status, force=False):
+    def _report_status(self, status: dict[str, Any], force: bool=False) -> None:
         self.status = status
         now = time.monotonic()
         if force or now - self._last_status >= STATUS_EVERY:
@@ -185,7 +197,9 @@ class BinlogArchiver:
                              "lag_bytes": size - offset if last_file else None})
         return True
 
-    def _ship(self, file, start, end, data, events, caught_up_at):
+    def _ship(self, file: str, start: int, end: int, data: bytes,
+              events: Sequence[binlog.Event], caught_up_at: float | None) -> None:
+        assert self._cipher is not None     # step() runs only once the key came
         name = binlog.segment_name(self.instance_id, file, start, end)
         summary = binlog.summarize(events)
         if self._store is None:
@@ -199,12 +213,13 @@ class BinlogArchiver:
                    "last_ts": summary.last_ts, "first_gtid": summary.first_gtid,
                    "last_gtid": summary.last_gtid, "location": stored.location,
                    "name": name, "size": stored.size, "checksum": stored.checksum}
-        status = {"state": "running", "caught_up_at": caught_up_at, "lag_bytes": None}
+        status: dict[str, Any] = {"state": "running", "caught_up_at": caught_up_at,
+                                  "lag_bytes": None}
         self.status = status
         self._send([segment], status)
         self._last_status = time.monotonic()
 
-    def _gap(self, files, current, offset, size):
+    def _gap(self, files: list[str], current: str, offset: int, size: int | None) -> bool:
         later = [f for f in files if binlog.file_seq(f) > binlog.file_seq(current)]
         if current in files and size is not None and size < offset:
             reason = "binlog %s is shorter (%d bytes) than the archived %d" % (

@@ -25,16 +25,24 @@ file_id)``: bytes from ``offset`` of the current file when ``file_id`` matches,
 else from 0 of the new file (``rotated`` in the answer).
 """
 
+from __future__ import annotations
+
 import base64
 import logging
 import os
 import re
 import threading
+from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pymysql
 
 from trove_lite.datastores.logs import LOG_TYPES, SYS, USER, check_name
 from trove_lite.exceptions import BadRequest
+
+if TYPE_CHECKING:
+    from trove_lite.guestagent.datastore.mariadb.app import MariaDBApp
+    from trove_lite.guestagent.state import GuestState
 
 LOG = logging.getLogger(__name__)
 
@@ -61,7 +69,7 @@ _SECRET = re.compile(
 _KEYWORDS = (b"identified", b"password")
 
 
-def redact(data):
+def redact(data: bytes) -> bytes:
     """``data`` with password literals of account statements replaced (pure).
 
     Only lines holding a keyword go through the expression (a scan of all bytes
@@ -75,7 +83,8 @@ def redact(data):
             at = lower.find(word, at + len(word))
     if not starts:
         return data
-    out, done = [], 0
+    out: list[bytes] = []
+    done = 0
     for start in sorted(starts):
         if start < done:
             continue
@@ -88,7 +97,7 @@ def redact(data):
     return b"".join(out)
 
 
-def render_conf(enabled, paths):
+def render_conf(enabled: Collection[str], paths: Mapping[str, str | None]) -> str:
     """The conf.d text that keeps the USER logs' switches across restarts (pure)."""
     lines = ["# Written by the guest agent: datastore logs a user enabled.", "[mariadbd]",
              "log_output = FILE"]
@@ -98,7 +107,8 @@ def render_conf(enabled, paths):
     return "\n".join(lines) + "\n"
 
 
-def decide_status(log_type, enabled, restart_pending, size):
+def decide_status(log_type: str, enabled: bool | None, restart_pending: bool | None,
+                  size: int) -> str:
     """Guest-side status of one log (pure); the publisher adds Published/Partial."""
     if log_type == SYS:
         return "Ready" if size else "Unavailable"
@@ -109,14 +119,14 @@ def decide_status(log_type, enabled, restart_pending, size):
     return "Ready" if size else "Enabled"
 
 
-def should_rotate(size, max_size, read_to_end):
+def should_rotate(size: int, max_size: int, read_to_end: bool) -> bool:
     """Rotate what the publisher has read to its end once past ``max_size``, so
     nothing is lost; a log nobody publishes is rotated at 4 x ``max_size`` anyway,
     so it cannot fill the volume (pure)."""
     return size > max_size and (read_to_end or size > HARD_FACTOR * max_size)
 
 
-def _file_info(path):
+def _file_info(path: str) -> tuple[int, str | None]:
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -129,7 +139,10 @@ class GuestLogs:
     (keeps ``guest_logs``: {name: {"enabled", "restart_pending"}});
     ``guest_log_path()`` the agent's own log file (None if it has none)."""
 
-    def __init__(self, app, state, mount_point, guest_log_path, max_size, keep):
+    def __init__(self, app: Callable[[], MariaDBApp], state: GuestState,
+                 mount_point: Callable[[], str | None],
+                 guest_log_path: Callable[[], str | None], max_size: int,
+                 keep: int) -> None:
         self._app = app
         self.state = state
         self._mount_point = mount_point
@@ -139,11 +152,11 @@ class GuestLogs:
         self._rotating = threading.Lock()  # RPC reads and the heartbeat's maintain
 
     # -- paths and state ----------------------------------------------------------
-    def log_dir(self):
+    def log_dir(self) -> str | None:
         mount = self._mount_point()
         return os.path.join(mount, "logs") if mount else None
 
-    def path(self, name):
+    def path(self, name: str) -> str | None:
         if name == "error":
             return self._app().server.error_log
         if name == "guest":
@@ -151,10 +164,10 @@ class GuestLogs:
         log_dir = self.log_dir()
         return os.path.join(log_dir, _USER_VARS[name][2]) if log_dir else None
 
-    def _settings(self):
+    def _settings(self) -> dict[str, dict[str, Any]]:
         return dict(self.state.read().get("guest_logs") or {})
 
-    def describe(self, name):
+    def describe(self, name: str) -> dict[str, Any]:
         setting = self._settings().get(name) or {}
         path = self.path(name)
         size, file_id = _file_info(path) if path else (0, None)
@@ -163,11 +176,11 @@ class GuestLogs:
                 "status": decide_status(LOG_TYPES[name], setting.get("enabled"),
                                         setting.get("restart_pending"), size)}
 
-    def list(self):
+    def list(self) -> list[dict[str, Any]]:
         return [self.describe(name) for name in LOG_TYPES]
 
     # -- enable / disable ---------------------------------------------------------
-    def set_enabled(self, name, enable):
+    def set_enabled(self, name: str, enable: bool) -> dict[str, Any]:
         check_name(name)
         if LOG_TYPES[name] == SYS:
             raise BadRequest(reason="log %s is a system log (SYS): it is always on and "
@@ -187,7 +200,7 @@ class GuestLogs:
         self.state.update(guest_logs=settings)
         return self.describe(name)
 
-    def _apply_live(self, name, enable):
+    def _apply_live(self, name: str, enable: bool) -> bool:
         """SET GLOBAL the switch; False when the server refuses a dynamic change."""
         switch, file_var, _, _ = _USER_VARS[name]
         try:
@@ -209,7 +222,7 @@ class GuestLogs:
         finally:
             conn.close()
 
-    def after_restart(self):
+    def after_restart(self) -> None:
         """A restart applied the conf.d file: nothing is pending any more."""
         settings = self._settings()
         if any(s.get("restart_pending") for s in settings.values()):
@@ -218,12 +231,12 @@ class GuestLogs:
             self.state.update(guest_logs=settings)
 
     # -- rotation and reads ---------------------------------------------------------
-    def rotate_if_needed(self, name):
+    def rotate_if_needed(self, name: str) -> bool:
         """Rotate a USER log past ``max_size`` now; True if it rotated."""
         with self._rotating:
             return self._rotate(name)
 
-    def _rotate(self, name):
+    def _rotate(self, name: str) -> bool:
         path = self.path(name)
         if LOG_TYPES[name] != USER or not path or _file_info(path)[0] <= self.max_size:
             return False
@@ -246,7 +259,8 @@ class GuestLogs:
         LOG.info("log %s rotated at %d bytes (keeping %d)", name, self.max_size, self.keep)
         return True
 
-    def read(self, name, offset, limit, file_id=None):
+    def read(self, name: str, offset: int, limit: int,
+             file_id: str | None = None) -> dict[str, Any]:
         """Up to ``limit`` bytes from ``offset`` (from 0 if the file is not
         ``file_id`` any more: ``rotated``), cut after the last whole line, password
         literals redacted. Returns {"data": base64, "offset", "next_offset",
@@ -261,7 +275,7 @@ class GuestLogs:
         if rotated or offset > size:
             offset = 0
         data = b""
-        if current is not None:
+        if path is not None and current is not None:
             with open(path, "rb") as f:
                 f.seek(offset)
                 data = f.read(max(0, min(limit, READ_LIMIT)))
@@ -270,7 +284,8 @@ class GuestLogs:
                 data = data[:data.rindex(b"\n") + 1]
         next_offset, next_id = offset + len(data), current
         at_end = next_offset >= size
-        if (current is not None and should_rotate(size, self.max_size, at_end)
+        if (path is not None and current is not None
+                and should_rotate(size, self.max_size, at_end)
                 and self.rotate_if_needed(name)):
             # what the server wrote between our read and the rename is in .1
             with open(path + ".1", "rb") as f:
@@ -281,7 +296,7 @@ class GuestLogs:
                 "next_offset": next_offset, "size": size, "file_id": next_id,
                 "rotated": rotated, "at_end": at_end}
 
-    def maintain(self):
+    def maintain(self) -> None:
         """Rotate USER logs nobody publishes once past the hard bound (called from
         the heartbeat), so a busy log cannot fill the volume."""
         for name in _USER_VARS:

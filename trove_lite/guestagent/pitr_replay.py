@@ -14,24 +14,36 @@ them as root over the server's socket (no password), reporting the percent of
 events applied from what mariadb-binlog has read.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 import shutil
 import subprocess
 import time
 from bisect import bisect_right
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from trove_lite import exceptions
 from trove_lite.datastores import binlog
 from trove_lite.drivers.storage import base as storage_base
 from trove_lite.guestagent.backup.pipeline import Pipeline, PipelineError, Stage, io_counter
 
+if TYPE_CHECKING:
+    from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer
+
 LOG = logging.getLogger(__name__)
 CHUNK = 1 << 20
 PROGRESS_INTERVAL = 0.5
 
+Progress = Callable[[dict[str, Any]], None]
+# per binlog file, the (start, end) offsets of the events to apply
+EventSpans = list[tuple[str, list[tuple[int, int]]]]
 
-def download(request: dict, storage, workdir: str, progress=None) -> list[str]:
+
+def download(request: dict, storage: storage_base.StorageDriver, workdir: str,
+             progress: Progress | None = None) -> list[str]:
     """Decrypt the request's segments into ``workdir``; the files in order."""
     cipher = binlog.SegmentCipher(request["key"])
     files: list[str] = []
@@ -72,14 +84,17 @@ def download(request: dict, storage, workdir: str, progress=None) -> list[str]:
     return files
 
 
-def replay_plan(workdir: str, files: list[str], start: dict, stop_ts: int) -> tuple:
+def replay_plan(workdir: str, files: list[str], start: dict,
+                stop_ts: int) -> tuple[list[str], int, int | None, EventSpans]:
     """(files to give mariadb-binlog, start position, stop position or None,
     [(file, [(event start, end)])] of the events to apply)."""
     if start["file"] not in files:
         raise exceptions.RestoreError(reason="the archive does not hold the backup's "
                                              "binlog file %s" % start["file"])
     chosen = files[files.index(start["file"]):]
-    out, events_by_file, stop = [], [], None
+    out: list[str] = []
+    events_by_file: EventSpans = []
+    stop = None
     for name in chosen:
         with open(os.path.join(workdir, name), "rb") as f:
             if name == start["file"]:
@@ -102,9 +117,9 @@ class _EventProgress:
     between the two tools made the replay 1.7 x slower here). The header it
     reads first and the pipe to the client make it a little ahead."""
 
-    def __init__(self, events_by_file, callback):
+    def __init__(self, events_by_file: EventSpans, callback: Progress | None) -> None:
         # cumulative bytes from the start position to each event's end, all files
-        self.ends = []
+        self.ends: list[int] = []
         offset = 0
         for _name, spans in events_by_file:
             if spans:
@@ -114,7 +129,7 @@ class _EventProgress:
         self.total = max(len(self.ends), 1)
         self.callback = callback
 
-    def report(self, read_bytes, final=False):
+    def report(self, read_bytes: int, final: bool=False) -> None:
         if not self.callback:
             return
         done = self.total if final else bisect_right(self.ends, max(0, read_bytes))
@@ -124,8 +139,9 @@ class _EventProgress:
                        round(min(99.9, 100.0 * done / self.total), 1)})
 
 
-def apply(server, workdir: str, files: list[str], start_pos: int, stop_pos: int | None,
-          events_by_file: list, progress=None, binlog_tool: str = "mariadb-binlog",
+def apply(server: MariaDBServer, workdir: str, files: list[str], start_pos: int,
+          stop_pos: int | None, events_by_file: EventSpans, progress: Progress | None = None,
+          binlog_tool: str = "mariadb-binlog",
           client: str = "mariadb") -> int:
     """Run ``mariadb-binlog | mariadb`` over the server's socket as root."""
     argv = [binlog_tool, "--start-position=%d" % start_pos]
@@ -157,7 +173,8 @@ def apply(server, workdir: str, files: list[str], start_pos: int, stop_pos: int 
     return counter.total
 
 
-def run(request: dict, server, storage, workdir: str, progress=None) -> dict:
+def run(request: dict, server: MariaDBServer, storage: storage_base.StorageDriver,
+        workdir: str, progress: Progress | None = None) -> dict:
     """Download, plan and apply; the work directory is removed afterwards."""
     started = time.monotonic()
     os.makedirs(workdir, mode=0o700, exist_ok=True)
@@ -190,7 +207,7 @@ def run(request: dict, server, storage, workdir: str, progress=None) -> dict:
     return result
 
 
-def _tool(server, name):
+def _tool(server: MariaDBServer, name: str) -> str:
     """The client tool next to the image's mariadbd (an image tree), else the system's."""
     candidate = os.path.join(os.path.dirname(server.binaries.mariadbd), name)
     if server.binaries.basedir and os.path.exists(candidate):

@@ -25,17 +25,27 @@ original table is untouched. The engine creates no triggers on the original
 table, so there are none to remove.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from trove_lite import exceptions
 from trove_lite.common import steps
 from trove_lite.osc import sql as osc_sql
 from trove_lite.osc.context import MigrationRequest, Tunables
 from trove_lite.osc.migrator import Aborted, Migration
+
+if TYPE_CHECKING:
+    from pymysql.connections import Connection
+
+    from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer
+    from trove_lite.guestagent.state import GuestState
 
 LOG = logging.getLogger(__name__)
 
@@ -121,7 +131,8 @@ def progress_of(status: dict) -> dict:
 
 
 class _Job:
-    def __init__(self, record, migration, postpone_file):
+    def __init__(self, record: dict[str, Any], migration: Migration,
+                 postpone_file: str) -> None:
         self.record = record
         self.migration = migration
         self.postpone_file = postpone_file
@@ -131,7 +142,8 @@ class _Job:
 class SchemaMigrations:
     """The guest's migrations: start, act on, report, recover (see module docstring)."""
 
-    def __init__(self, server_fn, state, notify_fn, work_dir, instance_id=""):
+    def __init__(self, server_fn: Callable[[], MariaDBServer], state: GuestState,
+                 notify_fn: Callable[[], None], work_dir: str, instance_id: str="") -> None:
         """``server_fn()`` -> the MariaDBServer; ``notify_fn()`` asks for a heartbeat."""
         self.instance_id = instance_id
         self.server_fn = server_fn
@@ -139,15 +151,15 @@ class SchemaMigrations:
         self.notify = notify_fn
         self.work_dir = work_dir
         self._lock = threading.RLock()
-        self._jobs = {}
-        self._ticker = None
-        self._replica_lags = None  # the last {replica: lag} the control plane sent
+        self._jobs: dict[str, _Job] = {}
+        self._ticker: threading.Thread | None = None
+        self._replica_lags: dict | None = None  # the last {replica: lag} the control plane sent
 
     # -- records in GuestState ---------------------------------------------------
-    def _records(self):
+    def _records(self) -> dict[str, dict[str, Any]]:
         return dict(self.state.read().get("schema_migrations") or {})
 
-    def _save(self, record):
+    def _save(self, record: dict[str, Any]) -> None:
         with self._lock:
             records = self._records()
             records[record["id"]] = record
@@ -179,7 +191,7 @@ class SchemaMigrations:
         self.notify()
         return self._report_one(job)
 
-    def _launch(self, spec, server, resume=False):
+    def _launch(self, spec: dict, server: MariaDBServer, resume: bool=False) -> _Job:
         """Record and start the engine's thread (``resume``: from its checkpoint)."""
         record = {"id": spec["id"], "database": spec["database"], "table": spec["table"],
                   "status": "RUNNING", "progress": None, "fail_reason": None,
@@ -206,7 +218,7 @@ class SchemaMigrations:
         return job
 
     @staticmethod
-    def _request(spec, server, resume=False):
+    def _request(spec: dict, server: MariaDBServer, resume: bool=False) -> MigrationRequest:
         return MigrationRequest(
             database=spec["database"], table=spec["table"], alter=spec["alter"],
             user="root", password="", unix_socket=server.socket, host="localhost",
@@ -216,7 +228,7 @@ class SchemaMigrations:
             cut_over_lock_timeout_seconds=int(spec.get("cut_over_lock_timeout_seconds") or 3))
 
     @staticmethod
-    def _tunables(spec, postpone_file):
+    def _tunables(spec: dict, postpone_file: str) -> Tunables:
         values = {flag: spec[key] for key, flag in TUNABLE_KEYS.items()
                   if spec.get(key) is not None}
         values["postpone-cut-over-flag-file"] = postpone_file
@@ -224,7 +236,7 @@ class SchemaMigrations:
         values["throttle-additional-flag-file"] = ""
         return Tunables(values)
 
-    def _run(self, job):
+    def _run(self, job: _Job) -> None:
         m, record = job.migration, job.record
         error = m.run()
         if error is None:
@@ -252,12 +264,12 @@ class SchemaMigrations:
                  ": %s" % record["fail_reason"] if record["fail_reason"] else "")
         self.notify()
 
-    def _mark_step(self, event):
+    def _mark_step(self, event: str) -> None:
         step = HOOK_STEPS.get(event)
         if step:
             steps.mark("schema_migration", step, self.instance_id)
 
-    def _drop_helpers(self, db, table):
+    def _drop_helpers(self, db: str, table: str) -> None:
         """Drop the ghost, changelog and checkpoint tables, and the sentry if one is left."""
         conn = self.server_fn().connect()
         try:
@@ -300,7 +312,7 @@ class SchemaMigrations:
         self.notify()
         return self._report_one(job)
 
-    def report_replica_lags(self, lags: dict):
+    def report_replica_lags(self, lags: dict) -> None:
         """On a replication source: the replicas' lag (seconds, None unknown) as the
         control plane sees it; running migrations throttle above their max_lag_millis."""
         with self._lock:
@@ -310,7 +322,7 @@ class SchemaMigrations:
                     job.migration.tunables.report_replica_lags(lags)
 
     # -- reporting ----------------------------------------------------------------------
-    def _report_one(self, job):
+    def _report_one(self, job: _Job) -> dict[str, Any]:
         record = dict(job.record)
         if record["status"] not in FINAL:
             st = job.migration.status()
@@ -337,11 +349,11 @@ class SchemaMigrations:
                 out[mid] = record
         return list(out.values())
 
-    def _start_ticker(self):
+    def _start_ticker(self) -> None:
         if self._ticker is not None and self._ticker.is_alive():
             return
 
-        def tick():
+        def tick() -> None:
             while True:
                 time.sleep(REPORT_INTERVAL)
                 with self._lock:
@@ -349,11 +361,11 @@ class SchemaMigrations:
                 if not running:
                     return
                 self.notify()
-        self._ticker = threading.Thread(target=tick, name="osc-report", daemon=True)
-        self._ticker.start()
+        ticker = self._ticker = threading.Thread(target=tick, name="osc-report", daemon=True)
+        ticker.start()
 
     # -- after an agent restart -------------------------------------------------------
-    def recover(self):
+    def recover(self) -> None:
         """Settle the migrations a previous agent process left unfinished: resume from
         a checkpoint, or fail cleanly, or complete (see ``recovery_action``)."""
         with self._lock:
@@ -389,13 +401,13 @@ class SchemaMigrations:
             self._save(record)
 
 
-def _has_rows(conn, db, table):
+def _has_rows(conn: Connection, db: str, table: str) -> bool:
     with conn.cursor() as cur:
         cur.execute("select 1 from %s limit 1" % osc_sql.qualified(db, table))
         return cur.fetchone() is not None
 
 
-def apply_tunables(tunables: Tunables, values: dict):
+def apply_tunables(tunables: Tunables, values: dict) -> None:
     """Change a running migration's tunables (API names); a bad value is BadRequest."""
     try:
         for key, value in values.items():
@@ -406,7 +418,7 @@ def apply_tunables(tunables: Tunables, values: dict):
         raise exceptions.BadRequest(reason=str(exc))
 
 
-def _tunable_value(t, key):
+def _tunable_value(t: Tunables, key: str) -> Any:
     value = getattr(t, key)
     if isinstance(value, dict):
         return ",".join("%s=%g" % kv for kv in value.items())
@@ -420,7 +432,8 @@ ALTER_INPUT_ERRORS = frozenset([1054, 1060, 1061, 1063, 1064, 1067, 1068, 1071, 
                                 1075, 1089, 1091, 1101, 1166, 1170, 1176, 4161])
 
 
-def check_table_and_alter(connect, db: str, table: str, alter: str):
+def check_table_and_alter(connect: Callable[[], Connection], db: str, table: str,
+                          alter: str) -> None:
     """NotFound when the table is missing; BadRequest when the server refuses the ALTER
     on an empty temporary copy of it (nothing is written to the binlog)."""
     import pymysql
@@ -452,7 +465,7 @@ def check_table_and_alter(connect, db: str, table: str, alter: str):
         conn.close()  # drops the temporary table
 
 
-def existing_tables(conn, db: str, table: str) -> dict:
+def existing_tables(conn: Connection, db: str, table: str) -> dict:
     """{name: comment} of the original, helper and old tables that exist."""
     names = (table, osc_sql.ghost_name(table), osc_sql.changelog_name(table),
              osc_sql.checkpoint_name(table), osc_sql.old_name(table))
@@ -463,7 +476,7 @@ def existing_tables(conn, db: str, table: str) -> dict:
         return {r[0]: r[1] for r in cur.fetchall()}
 
 
-def _unlink(path):
+def _unlink(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -473,8 +486,8 @@ def _unlink(path):
 class _NullOut:
     """The engine's status lines go nowhere: the heartbeat carries the numbers."""
 
-    def write(self, text):
+    def write(self, text: str) -> None:
         pass
 
-    def flush(self):
+    def flush(self) -> None:
         pass

@@ -27,6 +27,8 @@ Timing here (small datadir): pre_upgrade 0.3-1 s (slow shutdown, copy),
 post_upgrade 1-2 s (start, mariadb-upgrade), rollback 0.5 s.
 """
 
+from __future__ import annotations
+
 import json
 import logging
 import os
@@ -34,11 +36,14 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from trove_lite.exceptions import TroveLiteError
 from trove_lite.guestagent import state as guest_state
 from trove_lite.guestagent import volume as volume_util
 from trove_lite.guestagent.datastore.mariadb import app as mdb_app
+from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer
 
 LOG = logging.getLogger(__name__)
 
@@ -65,17 +70,18 @@ class UpgradeAgent:
     that already runs post_upgrade from the injected request, if any.
     """
 
-    def __init__(self, state, make_app, mount_point, notify=lambda: None,
-                 upgrade_timeout=600):
+    def __init__(self, state: guest_state.GuestState, make_app: Callable[[], mdb_app.MariaDBApp],
+                 mount_point: str, notify: Callable[[], None] = lambda: None,
+                 upgrade_timeout: float = 600) -> None:
         self._state = state
         self._make_app = make_app
         self.mount_point = mount_point
         self.notify = notify
         self.upgrade_timeout = upgrade_timeout
-        self.early = None
+        self.early: EarlyUpgrade | None = None
         self.rebuild_expected = False   # pre_upgrade done: the server is rebuilt next
 
-    def _mount(self, volume_device=None):
+    def _mount(self, volume_device: str | None = None) -> str:
         st = self._state.read()
         device = volume_device or st.get("volume_device")
         mount = volume_util.mount(device, self.mount_point)
@@ -83,14 +89,15 @@ class UpgradeAgent:
         return mount
 
     # -- before the rebuild ---------------------------------------------------------
-    def pre_upgrade(self, slow_shutdown=True):
+    def pre_upgrade(self, slow_shutdown: bool=True) -> dict[str, Any]:
         """Stop the database (cleanly and slowly before a major upgrade), save what
         the instance needs on the volume, unmount it. Returns the upgrade info."""
         t0 = time.monotonic()
         app = self._make_app()
         server = app.server
         _check_room(server.datadir)
-        version, durability = None, None
+        version: str | None = None
+        durability: dict[str, int] | None = None
         if server.is_running():
             with app.connect() as conn, conn.cursor() as cur:
                 if slow_shutdown:
@@ -130,7 +137,8 @@ class UpgradeAgent:
                 "durability": durability}
 
     # -- after the rebuild ----------------------------------------------------------
-    def post_upgrade(self, upgrade_info, volume_device=None):
+    def post_upgrade(self, upgrade_info: Mapping[str, Any] | None,
+                     volume_device: str | None = None) -> dict[str, Any]:
         """Restore the saved configuration, start the new version on the old
         datadir, run its mariadb-upgrade. Returns {"version": what the server says}.
 
@@ -170,7 +178,8 @@ class UpgradeAgent:
                  t2 - t1, time.monotonic() - t2)
         return {"version": version}
 
-    def rollback_upgrade(self, upgrade_info, volume_device=None):
+    def rollback_upgrade(self, upgrade_info: Mapping[str, Any] | None,
+                         volume_device: str | None = None) -> dict[str, Any]:
         """Back on the old image: put the saved datadir back, restore, start."""
         st = self._state.read()
         mount = self._mount(volume_device or st.get("volume_device"))
@@ -188,7 +197,7 @@ class UpgradeAgent:
         LOG.info("rollback_upgrade: back on %s", version)
         return {"version": version}
 
-    def finish_upgrade(self):
+    def finish_upgrade(self) -> None:
         """The upgrade is confirmed: drop the saved copy (it holds a whole datadir).
 
         Renamed at once, deleted in the background: the instance turns ACTIVE
@@ -204,7 +213,7 @@ class UpgradeAgent:
                          name="drop-upgrade-copy", daemon=True).start()
 
     # -- helpers --------------------------------------------------------------------
-    def _restore(self, volume_device):
+    def _restore(self, volume_device: str | None) -> mdb_app.MariaDBApp:
         """Configuration, markers and state from the volume, not the local disk."""
         mount = self._mount(volume_device)
         save = os.path.join(mount, SAVE_DIR)
@@ -223,7 +232,7 @@ class UpgradeAgent:
                 shutil.copy2(src, os.path.join(server.base_dir, name))
         return self._make_app()
 
-    def _run_upgrade_tool(self, server):
+    def _run_upgrade_tool(self, server: MariaDBServer) -> None:
         b = server.binaries
         proc = subprocess.run([b.upgrade_tool, "--socket=%s" % server.socket, "--user=root",
                                "--silent"], env=b.env(), capture_output=True, text=True,
@@ -237,7 +246,7 @@ class UpgradeAgent:
 RELAXED = ("sync_binlog", "innodb_flush_log_at_trx_commit")
 
 
-def relaxed_args(durability):
+def relaxed_args(durability: Mapping[str, int] | None) -> Sequence[str]:
     """mariadbd options for the upgrade's start (pure); none when the old server's
     settings are unknown (it was not running at pre_upgrade)."""
     if not durability:
@@ -245,20 +254,20 @@ def relaxed_args(durability):
     return tuple("--%s=0" % name.replace("_", "-") for name in RELAXED)
 
 
-def restore_durability_sql(durability):
+def restore_durability_sql(durability: Mapping[str, int]) -> str:
     """Put back the settings the old server ran with (pure; values are ints)."""
     return "SET GLOBAL " + ", ".join("%s = %d" % (name, int(durability[name]))
                                      for name in RELAXED)
 
 
-def copy_datadir(datadir, target):
+def copy_datadir(datadir: str, target: str) -> None:
     """The rollback copy: a reflink where the filesystem shares extents (XFS,
     btrfs: instant, no space until the new version writes), else a sparse copy."""
     subprocess.run(["cp", "-a", "--reflink=auto", "--sparse=always", datadir, target],
                    check=True)
 
 
-def _check_room(datadir):
+def _check_room(datadir: str) -> None:
     """The rollback copy must fit on the volume: refuse before anything stops."""
     used = int(subprocess.run(["du", "-s", "--block-size=1", datadir], check=True,
                               capture_output=True, text=True).stdout.split()[0])
@@ -269,18 +278,18 @@ def _check_room(datadir):
                                       free // 2 ** 20, used * 1.1 // 2 ** 20))
 
 
-def _version(app):
+def _version(app: mdb_app.MariaDBApp) -> str:
     with app.connect() as conn, conn.cursor() as cur:
         cur.execute("SELECT VERSION()")
         return cur.fetchone()[0]
 
 
-def _write_json(path, data):
+def _write_json(path: str, data: Any) -> None:
     with open(path, "w") as f:
         json.dump(data, f)
 
 
-def _read_json(path):
+def _read_json(path: str) -> Any:
     with open(path) as f:
         return json.load(f)
 
@@ -291,14 +300,15 @@ class EarlyUpgrade:
     gets this outcome instead of doing the work again. The file is removed once
     read, so a later reboot does not upgrade again."""
 
-    def __init__(self, agent, request):
+    def __init__(self, agent: UpgradeAgent, request: Mapping[str, Any]) -> None:
         self.agent = agent
         self.request = request
         self.done = threading.Event()
-        self.result = self.error = None
+        self.result: dict[str, Any] | None = None
+        self.error: Exception | None = None
 
     @classmethod
-    def maybe_start(cls, server_dir):
+    def maybe_start(cls, server_dir: str | None) -> EarlyUpgrade | None:
         if not server_dir:
             return None
         path = os.path.join(server_dir, UPGRADE_FILE)
@@ -312,7 +322,7 @@ class EarlyUpgrade:
             server_dir))
         state = guest_state.state_of(work_dir)
 
-        def make_app():
+        def make_app() -> mdb_app.MariaDBApp:
             mount = state.read().get("mount_point")
             return mdb_app.MariaDBApp(make_server(os.path.join(mount, "data")
                                                   if mount else None), None)
@@ -321,7 +331,7 @@ class EarlyUpgrade:
         threading.Thread(target=early._run, name="early-upgrade", daemon=True).start()
         return early
 
-    def _run(self):
+    def _run(self) -> None:
         try:
             self.result = self.agent.post_upgrade(self.request["upgrade_info"],
                                                   self.request.get("volume_device"))
@@ -330,9 +340,10 @@ class EarlyUpgrade:
             self.error = e
         self.done.set()
 
-    def outcome(self, timeout):
+    def outcome(self, timeout: float) -> dict[str, Any]:
         if not self.done.wait(timeout):
             raise UpgradeError(reason="post_upgrade did not finish within %d s" % timeout)
         if self.error is not None:
             raise self.error
+        assert self.result is not None     # _run sets the result or the error
         return self.result

@@ -111,8 +111,9 @@ class MariaDBApp:
     tail; input problems raise BadRequest/InvalidName before anything is done.
     """
 
-    def __init__(self, server: MariaDBServer, template_path: str,
+    def __init__(self, server: MariaDBServer, template_path: str | None,
                  ping_timeout: float = 2) -> None:
+        """``template_path`` None: an app that is never asked to prepare (an upgrade's)."""
         self.server = server
         self.template_path = template_path
         self.ping_timeout = ping_timeout
@@ -194,6 +195,8 @@ class MariaDBApp:
         if fresh and unknown:
             raise BadRequest(reason="users refer to databases not being created: %s"
                              % ", ".join(unknown))
+        if self.template_path is None:
+            raise ValueError("this MariaDBApp has no config template: it cannot prepare")
         rendered = config.render_config(self.template_path, flavor, server_id)
         overrides = dict(config_overrides or {})
         for name, value in overrides.items():

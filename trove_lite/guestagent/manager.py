@@ -7,11 +7,15 @@ heartbeat. Its own small state (prepared?, volume device, flavor, configuration
 overrides) lives in ``GuestState`` so it survives an agent restart.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from trove_lite import datastores
 from trove_lite.guestagent import binlog_archive
@@ -32,6 +36,13 @@ from trove_lite.guestagent.state import (  # noqa: F401 (GuestState re-exported)
     GuestState, failure_text, server_id_of)
 from trove_lite.status import ServiceStatus
 
+if TYPE_CHECKING:
+    from oslo_config import cfg
+
+    from trove_lite.guestagent.datastore.mariadb.admin import MariaDBAdmin
+    from trove_lite.guestagent.datastore.mariadb.server import MariaDBServer
+    from trove_lite.guestagent.heartbeat import Heartbeat
+
 LOG = logging.getLogger(__name__)
 PROGRESS_NOTIFY = 0.5   # seconds between heartbeats sent for a restore's progress
 BLOCK_REUSE = 0.5     # seconds a replication block read for the status serves the beat
@@ -42,20 +53,26 @@ class GuestManager:
     # this module stays free of oslo.messaging so the agent can start fast.
     RPC_VERSION = "1.13"
 
-    def __init__(self, conf, instance_id, make_server, state, heartbeat, template_path):
-        """``make_server(datadir)`` returns the MariaDBServer for a datadir."""
+    def __init__(self, conf: cfg.ConfigOpts, instance_id: str,
+                 make_server: Callable[[str | None], MariaDBServer], state: GuestState,
+                 heartbeat: Heartbeat | None, template_path: str) -> None:
+        """``make_server(datadir)`` returns the MariaDBServer for a datadir;
+        ``heartbeat`` may be set after construction, before the agent serves."""
         self.conf = conf
         self.instance_id = instance_id
         self.make_server = make_server
         self.state = state
-        self.heartbeat = heartbeat
+        self._heartbeat = heartbeat
         self.template_path = template_path
         self._lock = threading.RLock()
-        self.restore_progress = None  # {"phase", "percent", ...} while restoring
+        # {"phase", "percent", ...} while restoring
+        self.restore_progress: dict[str, Any] | None = None
         self._progress_notified = 0.0
-        self._read_block = None  # (when, replication block) read by current_status
-        self.early = None  # an EarlyPrepare running the injected request, if any
-        self.server_dir = None  # local driver: where the injected request lies
+        # (when, replication block) read by current_status
+        self._read_block: tuple[float, dict[str, Any]] | None = None
+        # an EarlyPrepare running the injected request, if any
+        self.early: early_mod.EarlyPrepare | None = None
+        self.server_dir: str | None = None  # local driver: where the injected request lies
         self.backups = backup_agent.BackupAgent(conf, instance_id, state,
                                                 lambda: self.heartbeat.conductor,
                                                 lambda: self.heartbeat.notify())
@@ -84,8 +101,18 @@ class GuestManager:
             lambda: self._app().server, state, lambda: self.heartbeat.notify(),
             os.path.dirname(os.path.abspath(state.path)), instance_id)
 
+    @property
+    def heartbeat(self) -> Heartbeat:
+        if self._heartbeat is None:
+            raise RuntimeError("the agent's heartbeat is not set yet")
+        return self._heartbeat
+
+    @heartbeat.setter
+    def heartbeat(self, heartbeat: Heartbeat) -> None:
+        self._heartbeat = heartbeat
+
     # -- helpers --------------------------------------------------------------
-    def _app(self):
+    def _app(self) -> mdb_app.MariaDBApp:
         st = self.state.read()
         mount = st.get("mount_point")
         datadir = os.path.join(mount, "data") if mount else None
@@ -95,17 +122,17 @@ class GuestManager:
         """The facts of this instance's datastore (its image's binaries name it)."""
         return datastores.get(self.make_server(None).binaries.datastore)
 
-    def _archived_datadir(self):
+    def _archived_datadir(self) -> str | None:
         """The datadir whose binlog is archived: only a prepared instance's."""
         st = self.state.read()
         if not st.get("prepared") or not st.get("mount_point"):
             return None
         return os.path.join(st["mount_point"], "data")
 
-    def _admin(self):
+    def _admin(self) -> MariaDBAdmin:
         return self._app().admin
 
-    def current_status(self):
+    def current_status(self) -> tuple[str, str | None]:
         st = self.state.read()
         if st.get("prepare_failed"):
             return ServiceStatus.FAILED, st["prepare_failed"]
@@ -126,13 +153,13 @@ class GuestManager:
                 return ServiceStatus.BLOCKED, repl["broken_reason"]
         return status, None
 
-    def heartbeat_extra(self):
+    def heartbeat_extra(self) -> dict[str, Any]:
         """What the heartbeat carries besides the status: the replication block."""
         try:
             self.logs.maintain()  # rotate a log nobody publishes before it fills the volume
         except Exception:
             LOG.exception("rotating datastore logs failed")
-        extra = {"restore_progress": self.restore_progress}
+        extra: dict[str, Any] = {"restore_progress": self.restore_progress}
         try:
             self.schema_migrations.recover()  # settles what a previous agent left unfinished
             migrations = self.schema_migrations.report()
@@ -151,7 +178,7 @@ class GuestManager:
             extra["replication"] = None  # a member that left its set shows no stale block
         return extra
 
-    def _replication_block(self):
+    def _replication_block(self) -> dict[str, Any] | None:
         """The replication block: the one ``current_status`` read for this beat
         (a heartbeat reads the status, then its extra) if it is at most
         BLOCK_REUSE s old, else a new read; each read block is used once."""
@@ -160,7 +187,7 @@ class GuestManager:
             return dict(read[1])
         return self.replication.status()
 
-    def _set_restore_progress(self, progress):
+    def _set_restore_progress(self, progress: dict[str, Any]) -> None:
         """Keep the latest progress for the heartbeat; send one at once on a new
         phase and at most every PROGRESS_NOTIFY s otherwise."""
         previous = self.restore_progress or {}
@@ -169,10 +196,10 @@ class GuestManager:
         if previous.get("phase") != progress.get("phase") or \
                 now - self._progress_notified >= PROGRESS_NOTIFY:
             self._progress_notified = now
-            if self.heartbeat is not None:
-                self.heartbeat.notify()
+            if self._heartbeat is not None:
+                self._heartbeat.notify()
 
-    def volume_used(self):
+    def volume_used(self) -> float | None:
         mount = self.state.read().get("mount_point")
         if not mount or not os.path.isdir(mount):
             return None
@@ -180,8 +207,11 @@ class GuestManager:
         return round(usage.used / 1024 ** 3, 3)
 
     # -- lifecycle ------------------------------------------------------------
-    def prepare(self, ctx, flavor, databases, users, root_password=None, overrides=None,
-                backup=None, volume_device=None, replication=None):
+    def prepare(self, ctx: dict, flavor: dict[str, Any], databases: list[Any],
+                users: list[Any], root_password: str | None = None,
+                overrides: dict[str, Any] | None = None, backup: dict[str, Any] | None = None,
+                volume_device: str | None = None,
+                replication: dict[str, Any] | None = None) -> None:
         if self.early is not None:
             self.early.wait()
         with self._lock:
@@ -237,26 +267,26 @@ class GuestManager:
                                               if "password" not in k})
             self.heartbeat.notify()
 
-    def ping(self, ctx):
+    def ping(self, ctx: dict) -> str:
         return "pong"
 
-    def get_status(self, ctx):
+    def get_status(self, ctx: dict) -> dict[str, Any]:
         status, description = self.current_status()
         return {"service_status": status, "description": description}
 
-    def restart(self, ctx):
+    def restart(self, ctx: dict) -> None:
         with self._lock:
             self._app().restart()
             self.state.update(restart_required=False)
             self.logs.after_restart()
         self.heartbeat.notify()
 
-    def stop_db(self, ctx):
+    def stop_db(self, ctx: dict) -> None:
         with self._lock:
             self._app().stop()
         self.heartbeat.notify()
 
-    def start_db(self, ctx):
+    def start_db(self, ctx: dict) -> None:
         with self._lock:
             app = self._app()
             was_running = app.server.is_running()
@@ -265,14 +295,14 @@ class GuestManager:
                 self.started_fresh()
         self.heartbeat.notify()
 
-    def started_fresh(self):
+    def started_fresh(self) -> None:
         """mariadbd was started anew (start_db, or at boot): it read every option file,
         so no configuration change waits for a restart any more. Without this a
         reboot of a RESTART_REQUIRED instance kept reporting RESTART_REQUIRED and its
         reboot flow waited for a serving status until ``state_change_wait_time``."""
         self.state.update(restart_required=False)
 
-    def update_flavor(self, ctx, flavor):
+    def update_flavor(self, ctx: dict, flavor: dict[str, Any]) -> None:
         with self._lock:
             self.state.update(flavor=flavor)
             text = mdb_config.render_config(self.template_path, flavor,
@@ -281,17 +311,17 @@ class GuestManager:
             if (self.state.read().get("replication") or {}).get("role"):
                 self.replication.write_role_config(flavor)
 
-    def unmount_volume(self, ctx):
+    def unmount_volume(self, ctx: dict) -> None:
         with self._lock:
             st = self.state.read()
             volume_util.unmount(st.get("volume_device"), st.get("mount_point"))
 
-    def mount_volume(self, ctx, volume_device):
+    def mount_volume(self, ctx: dict, volume_device: str | None) -> None:
         with self._lock:
             mount = volume_util.mount(volume_device, self.conf.guest.mount_point)
             self.state.update(mount_point=mount, volume_device=volume_device)
 
-    def get_volume_info(self, ctx):
+    def get_volume_info(self, ctx: dict) -> dict[str, float]:
         mount = self.state.read().get("mount_point")
         if not mount:
             return {}
@@ -299,58 +329,64 @@ class GuestManager:
         return {"total": usage.total / 1024 ** 3, "used": usage.used / 1024 ** 3}
 
     # -- databases, users, root -------------------------------------------------
-    def create_databases(self, ctx, databases):
+    def create_databases(self, ctx: dict, databases: list[Any]) -> list[str]:
         return self._admin().create_databases(databases)
 
-    def list_databases(self, ctx, limit=None, marker=None):
+    def list_databases(self, ctx: dict, limit: Any = None,
+                       marker: str | None = None) -> tuple[list[dict[str, Any]], Any]:
         return self._admin().list_databases(limit=limit, marker=marker)
 
-    def delete_database(self, ctx, name):
+    def delete_database(self, ctx: dict, name: str) -> None:
         return self._admin().delete_database(name)
 
-    def create_users(self, ctx, users):
+    def create_users(self, ctx: dict, users: list[Any]) -> list[str]:
         return self._admin().create_users(users)
 
-    def list_users(self, ctx, limit=None, marker=None):
+    def list_users(self, ctx: dict, limit: Any = None,
+                   marker: str | None = None) -> tuple[list[dict[str, Any]], Any]:
         return self._admin().list_users(limit=limit, marker=marker)
 
-    def get_user(self, ctx, name, host):
+    def get_user(self, ctx: dict, name: str, host: str) -> dict[str, Any]:
         return self._admin().get_user(name, host)
 
-    def update_user(self, ctx, name, host, attrs):
+    def update_user(self, ctx: dict, name: str, host: str,
+                    attrs: dict[str, Any]) -> dict[str, str]:
         return self._admin().update_user(name, host, new_name=attrs.get("name"),
                                          new_host=attrs.get("host"),
                                          new_password=attrs.get("password"),
                                          new_password_hash=attrs.get("password_hash"))
 
-    def delete_user(self, ctx, name, host):
+    def delete_user(self, ctx: dict, name: str, host: str) -> None:
         return self._admin().delete_user(name, host)
 
-    def change_passwords(self, ctx, users):
+    def change_passwords(self, ctx: dict, users: list[dict[str, Any]]) -> None:
         return self._admin().change_passwords(users)
 
-    def grant_access(self, ctx, name, host, databases):
+    def grant_access(self, ctx: dict, name: str, host: str, databases: list[Any]) -> None:
         return self._admin().grant_access(name, host, databases)
 
-    def revoke_access(self, ctx, name, host, database):
+    def revoke_access(self, ctx: dict, name: str, host: str, database: str) -> None:
         return self._admin().revoke_access(name, host, database)
 
-    def list_access(self, ctx, name, host):
+    def list_access(self, ctx: dict, name: str, host: str) -> list[dict[str, str]]:
         return self._admin().list_access(name, host)
 
-    def enable_root(self, ctx, password=None, password_hash=None):
+    def enable_root(self, ctx: dict, password: str | None = None,
+                    password_hash: str | None = None) -> dict[str, Any]:
         password = self._admin().enable_root(password, password_hash=password_hash)
         self.heartbeat.report_root("root")
         return {"name": "root", "password": password}
 
-    def disable_root(self, ctx):
+    def disable_root(self, ctx: dict) -> bool:
         return self._admin().disable_root()
 
-    def is_root_enabled(self, ctx):
+    def is_root_enabled(self, ctx: dict) -> bool:
         return self._admin().is_root_enabled()
 
     # -- configuration --------------------------------------------------------
-    def apply_configuration(self, ctx, values, dynamic, options=None):
+    def apply_configuration(self, ctx: dict, values: dict[str, Any] | None,
+                            dynamic: list[str] | None,
+                            options: dict[str, str] | None = None) -> dict[str, bool]:
         """Attach (or replace) the configuration group ``values``.
 
         ``dynamic``: variables that SET GLOBAL changes (may include variables of
@@ -369,7 +405,8 @@ class GuestManager:
         self.heartbeat.notify()
         return {"restart_required": needs_restart}
 
-    def detach_configuration(self, ctx, dynamic, options=None):
+    def detach_configuration(self, ctx: dict, dynamic: list[str] | None,
+                             options: dict[str, str] | None = None) -> dict[str, bool]:
         """Remove the configuration group; dynamic values return to the defaults now."""
         with self._lock:
             needs_restart = self._app().detach_configuration(dynamic or (), options)
@@ -377,70 +414,73 @@ class GuestManager:
         self.heartbeat.notify()
         return {"restart_required": needs_restart}
 
-    def _after_configuration(self, values, needs_restart):
+    def _after_configuration(self, values: dict[str, Any], needs_restart: bool) -> None:
         restart = needs_restart or bool(self.state.read().get("restart_required", False))
         self.state.update(overrides=values, restart_required=restart)
 
-    def get_configuration(self, ctx, names):
+    def get_configuration(self, ctx: dict, names: list[str] | None) -> dict[str, Any]:
         """{name: live @@global value} for the server variables ``names``."""
         return self._app().live_values(names or ())
 
     # -- backups --------------------------------------------------------------
-    def create_backup(self, ctx, backup):
+    def create_backup(self, ctx: dict, backup: dict[str, Any]) -> None:
         """Start the backup in the background (see backup/agent.py); it reports
         through the conductor."""
         self.backups.start(dict(backup, **self.replication.backup_options()),
                            self._app().server)
 
     # -- binlog archive (1.6) ----------------------------------------------------
-    def start_binlog_archive(self, ctx, key):
+    def start_binlog_archive(self, ctx: dict, key: str) -> None:
         """The instance's archive key sealed to the archiver's public key (opened
         and kept in memory only); archiving starts."""
         self.archiver.set_key(key)
 
     # -- upgrades (1.2) ---------------------------------------------------------
-    def pre_upgrade(self, ctx, slow_shutdown=True):
+    def pre_upgrade(self, ctx: dict, slow_shutdown: bool=True) -> dict[str, Any]:
         """Stop, save configuration and state on the volume, unmount (see upgrade.py)."""
         with self._lock:
             info = self.upgrades.pre_upgrade(slow_shutdown)
         self.heartbeat.notify()
         return info
 
-    def post_upgrade(self, ctx, upgrade_info, volume_device=None):
+    def post_upgrade(self, ctx: dict, upgrade_info: dict[str, Any] | None,
+                     volume_device: str | None = None) -> dict[str, Any]:
         with self._lock:
             result = self.upgrades.post_upgrade(upgrade_info, volume_device)
         self.heartbeat.notify()
         return result
 
-    def rollback_upgrade(self, ctx, upgrade_info, volume_device=None):
+    def rollback_upgrade(self, ctx: dict, upgrade_info: dict[str, Any] | None,
+                         volume_device: str | None = None) -> dict[str, Any]:
         with self._lock:
             return self.upgrades.rollback_upgrade(upgrade_info, volume_device)
 
-    def finish_upgrade(self, ctx):
+    def finish_upgrade(self, ctx: dict) -> None:
         with self._lock:
             self.upgrades.finish_upgrade()
 
     # -- replication (1.3) ------------------------------------------------------
-    def _flavor(self):
+    def _flavor(self) -> dict[str, Any]:
         return self.state.read().get("flavor") or {}
 
-    def enable_as_source(self, ctx, strategy):
+    def enable_as_source(self, ctx: dict, strategy: str) -> None:
         with self._lock:
             self.replication.enable_source(strategy, self._flavor())
         self.heartbeat.notify()
 
-    def offer_seed(self, ctx, data=True):
+    def offer_seed(self, ctx: dict, data: bool=True) -> dict[str, Any]:
         """{host, port, token} of a one-connection seed stream (see replication.py);
         ``data`` False (1.7): the stream carries the account's password only (a
         replica seeded from a stored backup)."""
         return self.replication.offer_seed(data)
 
-    def binlogs_cover(self, ctx, gtid_pos):
+    def binlogs_cover(self, ctx: dict, gtid_pos: str | None) -> bool:
         """(1.7) Whether this server's binlogs still hold every transaction after
         ``gtid_pos`` (a replica seeded from a backup catches up from them)."""
         return self.replication.binlogs_cover(gtid_pos)
 
-    def fence(self, ctx, reason, replaced_by=None, term=None):
+    def fence(self, ctx: dict, reason: str, replaced_by: str | None = None,
+              term: int | None = None) -> None:
         """(1.7) Ejected from its set: stay read-only, write no heartbeat.
         ``term`` (1.13, here and in every role change below): refused
         (StaleTerm) when older than the term this server holds."""
@@ -448,30 +488,31 @@ class GuestManager:
             self.replication.fence(reason, replaced_by, term)
         self.heartbeat.notify()
 
-    def open_source(self, ctx, term=None):
+    def open_source(self, ctx: dict, term: int | None = None) -> None:
         """(1.7) A source that came back and is still the set's source: writable."""
         with self._lock:
             self.replication.open_source(self._flavor(), term)
         self.heartbeat.notify()
 
-    def demote_begin(self, ctx, term=None):
+    def demote_begin(self, ctx: dict, term: int | None = None) -> dict[str, Any]:
         with self._lock:
             return self.replication.demote_begin(term)
 
-    def demote_abort(self, ctx):
+    def demote_abort(self, ctx: dict) -> None:
         with self._lock:
             self.replication.demote_abort()
 
-    def wait_applied(self, ctx, coords, seconds):
+    def wait_applied(self, ctx: dict, coords: dict[str, Any], seconds: float) -> None:
         self.replication.wait_applied(coords, seconds)
 
-    def promote_to_source(self, ctx, term=None):
+    def promote_to_source(self, ctx: dict, term: int | None = None) -> dict[str, Any]:
         with self._lock:
             coords = self.replication.promote(self._flavor(), term)
         self.heartbeat.notify()
         return coords
 
-    def take_over(self, ctx, coords, seconds, term=None, planned=False):
+    def take_over(self, ctx: dict, coords: dict[str, Any], seconds: float,
+                  term: int | None = None, planned: bool=False) -> dict[str, Any]:
         """(1.13) Switchover/failover on the chosen replica in one call: apply up to
         ``coords``, stop replicating, open for writes; {coords, phases}."""
         with self._lock:
@@ -482,41 +523,45 @@ class GuestManager:
         self.heartbeat.notify()
         return out
 
-    def _write_role_config(self):
+    def _write_role_config(self) -> None:
         with self._lock:
             self.replication.write_role_config(self._flavor())
 
-    def follow_source(self, ctx, host, port, coords, strategy, source_id=None, term=None):
+    def follow_source(self, ctx: dict, host: str, port: int, coords: dict[str, Any],
+                      strategy: str, source_id: str | None = None,
+                      term: int | None = None) -> None:
         with self._lock:
             self.replication.follow(host, port, coords, strategy, self._flavor(), source_id,
                                     term)
         self.heartbeat.notify()
 
-    def coords_after(self, ctx, gtid_pos):
+    def coords_after(self, ctx: dict, gtid_pos: str | None) -> dict[str, Any]:
         return self.replication.coords_after(gtid_pos)
 
-    def detach_replica(self, ctx):
+    def detach_replica(self, ctx: dict) -> None:
         with self._lock:
             self.replication.detach(self._flavor())
         self.heartbeat.notify()
 
-    def replication_status(self, ctx):
+    def replication_status(self, ctx: dict) -> dict[str, Any] | None:
         return self.replication.status()
 
     # -- datastore logs (1.4) -----------------------------------------------------
-    def guest_log_list(self, ctx):
+    def guest_log_list(self, ctx: dict) -> list[dict[str, Any]]:
         """[{name, type, status, size, file_id, enabled}] (see guestagent/logs.py)."""
         return self.logs.list()
 
-    def guest_log_enable(self, ctx, name, enable):
+    def guest_log_enable(self, ctx: dict, name: str, enable: bool) -> dict[str, Any]:
         with self._lock:
             return self.logs.set_enabled(name, enable)
 
-    def guest_log_read(self, ctx, name, offset, limit, file_id=None):
+    def guest_log_read(self, ctx: dict, name: str, offset: int, limit: int,
+                       file_id: str | None = None) -> dict[str, Any]:
         return self.logs.read(name, offset, limit, file_id)
 
     # -- high availability (1.5) --------------------------------------------------
-    def set_durability(self, ctx, durability, timeout_ms, fence_after=None):
+    def set_durability(self, ctx: dict, durability: str, timeout_ms: int,
+                       fence_after: float | None = None) -> None:
         with self._lock:
             if fence_after is not None:
                 self.replication._set(fence_after=float(fence_after))
@@ -524,7 +569,7 @@ class GuestManager:
         self.heartbeat.notify()
 
     # -- failover and rejoin (1.9) ------------------------------------------------
-    def gtid_state(self, ctx) -> dict:
+    def gtid_state(self, ctx: dict) -> dict:
         """{gtid_binlog_state, gtid_binlog_pos, gtid_slave_pos, read_only} of the server."""
         rows = self.replication._execute(
             "SELECT @@GLOBAL.gtid_binlog_state, @@GLOBAL.gtid_binlog_pos, "
@@ -533,7 +578,7 @@ class GuestManager:
         return {"gtid_binlog_state": state, "gtid_binlog_pos": pos,
                 "gtid_slave_pos": slave_pos, "read_only": bool(read_only)}
 
-    def ha_fence(self, ctx, term: int | None = None) -> dict:
+    def ha_fence(self, ctx: dict, term: int | None = None) -> dict:
         """A failover left this source behind: stop writes for good (sessions
         waiting for an ack cut, read_only, heartbeat writer stopped, role
         ``demoting`` until the control plane makes it follow the new source).
@@ -550,7 +595,7 @@ class GuestManager:
         self.heartbeat.notify()
         return self.gtid_state(ctx)
 
-    def ha_reseed(self, ctx, replication: dict) -> None:
+    def ha_reseed(self, ctx: dict, replication: dict) -> None:
         """Rebuild a fenced former source as a replica from a fresh seed of the
         set's source (``replication``: what a replica's prepare gets): its
         datadir, with the transactions the set never got, is discarded."""
@@ -567,14 +612,15 @@ class GuestManager:
         self.heartbeat.notify()
 
     # -- online schema migrations (1.10) ------------------------------------------
-    def start_schema_migration(self, ctx, migration):
+    def start_schema_migration(self, ctx: dict, migration: dict[str, Any]) -> dict[str, Any]:
         """Check the table and the ALTER, start the migration in the background and
         return its first report (see guestagent/schema_migrations.py)."""
         return self.schema_migrations.start(migration)
 
-    def schema_migration_action(self, ctx, migration_id, action, values=None):
+    def schema_migration_action(self, ctx: dict, migration_id: str, action: str,
+                                values: dict | None = None) -> dict[str, Any]:
         return self.schema_migrations.action(migration_id, action, values)
 
-    def schema_migration_replica_lags(self, ctx, lags):
+    def schema_migration_replica_lags(self, ctx: dict, lags: dict | None) -> None:
         """Cast from the taskmanager on a replication source: {replica id: lag s}."""
         self.schema_migrations.report_replica_lags(lags or {})

@@ -34,6 +34,12 @@ CHECKPOINT_KEYS = ("backup_type", "from_lsn", "to_lsn", "last_lsn")
 class MariaBackupStrategy:
     name = "mariabackup"
     ok_marker = "completed OK!"
+    # The tool's redo-log copier looks for new redo every this many ms (its default
+    # is 1,000). A backup ends only once the copier has reached the last LSN, so
+    # on a server that commits anything while it runs (our own heartbeat row does,
+    # every second) the default adds up to a second to every backup and seed:
+    # measured here, 50 MB under one commit a second took 2.07 s, 0.52 s at 10 ms.
+    log_copy_interval_ms = 10
 
     def __init__(self, binaries: Binaries = SYSTEM_BINARIES, tool: str | None = None,
                  stream_tool: str | None = None) -> None:
@@ -48,7 +54,8 @@ class MariaBackupStrategy:
         ``extra_args``: more options (a replica's ``--slave-info``...)."""
         argv = [self.tool, "--defaults-file=%s" % defaults_file, "--backup",
                 "--stream=xbstream", "--user=%s" % user,
-                "--extra-lsndir=%s" % lsn_dir, "--target-dir=%s" % lsn_dir, *extra_args]
+                "--extra-lsndir=%s" % lsn_dir, "--target-dir=%s" % lsn_dir,
+                "--log-copy-interval=%d" % self.log_copy_interval_ms, *extra_args]
         if incremental_basedir:
             argv.append("--incremental-basedir=%s" % incremental_basedir)
         env = self.binaries.env()

@@ -16,28 +16,36 @@ prepare and shows ``applied``. A detach keeps its row (``configuration_id``
 None) until the guest removed the group; the instance shows that row's state.
 """
 
+from __future__ import annotations
+
 import json
 import logging
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from trove_lite.db import models
+from trove_lite.db.session import Database
 from trove_lite.instance import events
 from trove_lite.exceptions import TroveLiteError
+
+if TYPE_CHECKING:
+    from trove_lite.rpc.guest import GuestAPI
 
 LOG = logging.getLogger(__name__)
 
 APPLIED, PENDING, FAILED = "applied", "pending", "failed"
 
 
-def view(row):
+def view(row: models.ConfigurationApply | None) -> dict:
     """The ``apply`` block shown in an instance's ``configuration``."""
     if row is None:
         return {"state": APPLIED, "reason": None}
     return {"state": row.state, "reason": row.reason}
 
 
-def blocks(s, instances):
+def blocks(s: Session, instances: Sequence[models.Instance]) -> dict[str, dict]:
     """{instance id: {"name", "apply"}} of the instances that have a group."""
     ids = [i.id for i in instances if i.configuration_id]
     if not ids:
@@ -50,7 +58,8 @@ def blocks(s, instances):
             for i in instances if i.configuration_id}
 
 
-def record(s, instance_id, configuration_id, state, reason=None, applied=None):
+def record(s: Session, instance_id: str, configuration_id: str | None, state: str,
+           reason: str | None = None, applied: dict | None = None) -> None:
     """Write an instance's apply state (``applied``: the values now on the server)."""
     row = s.get(models.ConfigurationApply, instance_id)
     if row is None:
@@ -64,8 +73,8 @@ def record(s, instance_id, configuration_id, state, reason=None, applied=None):
     row.updated_at = models.utcnow()
 
 
-def mark_pending(s, instance_id, configuration_id, old_values,
-                 reason="waiting for the taskmanager"):
+def mark_pending(s: Session, instance_id: str, configuration_id: str | None,
+                 old_values: dict, reason: str = "waiting for the taskmanager") -> None:
     """A change is recorded for the instance (``configuration_id`` None: a detach);
     ``old_values``: the group's values before it (what the server runs, unless an
     earlier apply is still outstanding)."""
@@ -74,7 +83,7 @@ def mark_pending(s, instance_id, configuration_id, old_values,
     record(s, instance_id, configuration_id, PENDING, reason, applied)
 
 
-def detach_blocks(s, instances):
+def detach_blocks(s: Session, instances: Sequence[models.Instance]) -> dict[str, dict]:
     """{instance id: {"apply"}} of instances without a group whose detach has not
     reached the server yet (pending, or failed with the reason)."""
     ids = [i.id for i in instances if not i.configuration_id]
@@ -87,7 +96,7 @@ def detach_blocks(s, instances):
             models.ConfigurationApply.state != APPLIED)).scalars()}
 
 
-def forget(s, instance_id):
+def forget(s: Session, instance_id: str) -> None:
     row = s.get(models.ConfigurationApply, instance_id)
     if row is not None:
         s.delete(row)
@@ -96,11 +105,11 @@ def forget(s, instance_id):
 class Applier:
     """The taskmanager's side: push an instance's group to its guest, record the outcome."""
 
-    def __init__(self, db, guest_factory):
+    def __init__(self, db: Database, guest_factory: Callable[[str], GuestAPI]) -> None:
         self.db = db
         self.guest_factory = guest_factory
 
-    def apply(self, instance_id):
+    def apply(self, instance_id: str) -> None:
         """Bring the instance's server to its recorded group (or to none: a detach)."""
         from trove_lite.configuration import service   # service imports this module
         with self.db.session() as s:
@@ -141,7 +150,7 @@ class Applier:
         events.record(self.db, instance_id, "configuration", "%s applied%s" % (
             what, " (restart required)" if result.get("restart_required") else ""))
 
-    def _applied(self, instance_id, configuration_id, values):
+    def _applied(self, instance_id: str, configuration_id: str | None, values: dict) -> None:
         from trove_lite.configuration import service
         with self.db.session() as s:
             inst = s.get(models.Instance, instance_id)
@@ -156,7 +165,7 @@ class Applier:
             record(s, instance_id, now_id, state,
                    None if state == APPLIED else "a newer change is waiting", values)
 
-    def retry_due(self):
+    def retry_due(self) -> list[str]:
         """Ids of instances whose apply is pending or failed, whose guest sent a
         heartbeat after the last attempt, and which can take a change now."""
         from trove_lite.configuration import service

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+from typing import Any, Callable, Iterable, Mapping, cast
 
 from trove_lite.exceptions import InvalidConfigurationValue
 
@@ -40,6 +41,9 @@ STRING_MAX = 1024
 _UNSAFE_CHARS = set("\"'`\\#")
 _SHOWN_VALUES = 12
 
+# A validated value (what a configuration group stores).
+Value = bool | int | float | str
+
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
@@ -57,7 +61,7 @@ class Rule:
     cnf_option: str | None = None
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: Mapping[str, Any]) -> "Rule":
         """A rule from Trove's dict form or a database row; ValueError if malformed.
 
         Row spellings are accepted too: ``data_type``, ``min_size``/``max_size``
@@ -80,15 +84,15 @@ class Rule:
                    multiple=bool(data.get("multiple", False)),
                    pattern=data.get("pattern") or None,
                    cnf_option=data.get("cnf_option") or None)
-        if None not in (rule.min, rule.max) and rule.min > rule.max:
+        if rule.min is not None and rule.max is not None and rule.min > rule.max:
             raise ValueError("rule %s: min %s > max %s" % (name, rule.min, rule.max))
         if rule.pattern is not None:
             re.compile(rule.pattern)
         return rule
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Trove's form (what GET .../parameters shows) plus our non-empty extras."""
-        data = {"name": self.name, "type": self.type,
+        data: dict[str, Any] = {"name": self.name, "type": self.type,
                 "restart_required": self.restart_required, "dynamic": self.dynamic}
         if self.type in ("integer", "float"):
             data.update(min=self.min, max=self.max)
@@ -101,17 +105,21 @@ class Rule:
         return data
 
     @property
-    def option_name(self):
+    def option_name(self) -> str:
         """The name to write in an option file (my.cnf)."""
         return self.cnf_option or self.name
 
     @property
-    def applies_live(self):
+    def applies_live(self) -> bool:
         """True when SET GLOBAL is enough; False when the value waits for a restart."""
         return self.dynamic and not self.restart_required
 
 
-def _limit(value, kind, name):
+# Rules as {name: Rule}, or rule dicts (or Rules) in a list or by name.
+RuleSource = Mapping[str, "Rule | Mapping[str, Any]"] | Iterable["Rule | Mapping[str, Any]"]
+
+
+def _limit(value: Any, kind: str, name: str) -> int | float | None:
     if value is None or value == "" or kind not in ("integer", "float"):
         return None
     try:
@@ -120,7 +128,7 @@ def _limit(value, kind, name):
         raise ValueError("rule %s: limit %r is not a number" % (name, value)) from None
 
 
-def _allowed(value):
+def _allowed(value: Any) -> tuple | None:
     if not value:
         return None
     if isinstance(value, str):
@@ -128,12 +136,11 @@ def _allowed(value):
     return tuple(value)
 
 
-def parse_rules(rules):
+def parse_rules(rules: RuleSource) -> dict[str, Rule]:
     """{name: Rule} from an iterable of rule dicts (or Rules); ValueError on bad input."""
-    if isinstance(rules, collections.abc.Mapping):
-        rules = rules.values()
+    items = rules.values() if isinstance(rules, collections.abc.Mapping) else rules
     parsed = {}
-    for item in rules:
+    for item in items:
         rule = item if isinstance(item, Rule) else Rule.from_dict(item)
         if rule.name in parsed:
             raise ValueError("rule %s is defined twice" % rule.name)
@@ -141,25 +148,25 @@ def parse_rules(rules):
     return parsed
 
 
-def read_rules_file(path=DEFAULT_RULES_FILE):
+def read_rules_file(path: str = DEFAULT_RULES_FILE) -> list[dict[str, Any]]:
     """The rule dicts of a validation-rules.json file (validated by parsing them)."""
     with open(path) as f:
         data = json.load(f)
-    dicts = data["configuration-parameters"]
+    dicts: list[dict[str, Any]] = data["configuration-parameters"]
     parse_rules(dicts)
     return dicts
 
 
-def load_rules_file(path=DEFAULT_RULES_FILE):
+def load_rules_file(path: str = DEFAULT_RULES_FILE) -> dict[str, Rule]:
     return parse_rules(read_rules_file(path))
 
 
-def normalize_name(name):
+def normalize_name(name: str) -> str:
     """Variable names are case-insensitive and ``-`` equals ``_``, as in my.cnf."""
     return name.strip().lower().replace("-", "_") if isinstance(name, str) else name
 
 
-def validate_values(rules, values):
+def validate_values(rules: RuleSource, values: object) -> dict[str, Value]:
     """Check a configuration group's ``values`` against ``rules``; return them normalised.
 
     ``rules`` is {name: Rule} or an iterable of rule dicts. Normalised means:
@@ -174,7 +181,8 @@ def validate_values(rules, values):
         raise InvalidConfigurationValue(
             reason="Configuration values must be an object mapping parameter names "
                    "to values, not %s." % _json_type(values), errors=[])
-    result, errors = {}, []
+    result: dict[str, Value] = {}
+    errors: list[str] = []
     for raw_name, value in values.items():
         name = normalize_name(raw_name)
         rule = rules.get(name)
@@ -193,14 +201,16 @@ def validate_values(rules, values):
     return result
 
 
-def split_dynamic(rules, values):
+def split_dynamic(rules: RuleSource, values: Mapping[str, Any]
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split validated ``values`` into (applied live, applied at the next restart).
 
     A parameter is applied live when its rule is dynamic and not
     restart_required. Unknown names raise InvalidConfigurationValue.
     """
     rules = _as_rules(rules)
-    dynamic, restart = {}, {}
+    dynamic: dict[str, Any] = {}
+    restart: dict[str, Any] = {}
     for raw_name, value in values.items():
         name = normalize_name(raw_name)
         if name not in rules:
@@ -210,7 +220,7 @@ def split_dynamic(rules, values):
     return dynamic, restart
 
 
-def format_value(rule, value):
+def format_value(rule: Rule, value: Any) -> str:
     """A normalised value as mariadbd reads it (option file or SET GLOBAL literal)."""
     if rule.type == "boolean":
         return "ON" if value else "OFF"
@@ -225,7 +235,7 @@ class _Invalid(InvalidConfigurationValue):
     code = "invalid_configuration_parameter"
 
 
-def validate_value(rule, value):
+def validate_value(rule: Rule, value: Any) -> Value:
     """One parameter's normalised value; InvalidConfigurationValue if it is not valid.
 
     Checks the value alone (no cross-parameter rules: see validate_values).
@@ -236,13 +246,13 @@ def validate_value(rule, value):
         raise InvalidConfigurationValue(reason=str(exc), errors=[str(exc)]) from None
 
 
-def _validate_one(rule, value):
+def _validate_one(rule: Rule, value: Any) -> Value:
     if value is None:
         raise _Invalid("%s needs a value, not null." % rule.name)
     return _VALIDATORS[rule.type](rule, value)
 
 
-def _validate_integer(rule, value):
+def _validate_integer(rule: Rule, value: Any) -> int:
     number = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
@@ -256,7 +266,7 @@ def _validate_integer(rule, value):
     return number
 
 
-def _validate_float(rule, value):
+def _validate_float(rule: Rule, value: Any) -> float:
     number = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
@@ -268,7 +278,7 @@ def _validate_float(rule, value):
     return number
 
 
-def _validate_boolean(rule, value):
+def _validate_boolean(rule: Rule, value: Any) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower() if isinstance(value, (int, str)) else None
@@ -280,7 +290,7 @@ def _validate_boolean(rule, value):
                    % (rule.name, _show(value)))
 
 
-def _validate_string(rule, value):
+def _validate_string(rule: Rule, value: Any) -> str:
     if not isinstance(value, str):
         raise _Invalid("%s must be a string, not %s." % (rule.name, _show(value)))
     if len(value) > STRING_MAX:
@@ -300,10 +310,10 @@ def _validate_string(rule, value):
     return value
 
 
-def _match_allowed(rule, value):
-    canonical = {v.lower(): v for v in rule.allowed_values}
+def _match_allowed(rule: Rule, value: str) -> str:
+    canonical = {v.lower(): v for v in rule.allowed_values or ()}
     if rule.multiple:
-        chosen = []
+        chosen: list[str] = []
         for part in (p.strip() for p in value.split(",")):
             if not part:
                 continue
@@ -319,11 +329,12 @@ def _match_allowed(rule, value):
     return canonical[value.lower()]
 
 
-_VALIDATORS = {"integer": _validate_integer, "float": _validate_float,
-               "boolean": _validate_boolean, "string": _validate_string}
+_VALIDATORS: dict[str, Callable[[Rule, Any], Value]] = {
+    "integer": _validate_integer, "float": _validate_float,
+    "boolean": _validate_boolean, "string": _validate_string}
 
 
-def _check_range(rule, number, given):
+def _check_range(rule: Rule, number: int | float, given: Any) -> None:
     low = rule.min if rule.min is not None else -math.inf
     high = rule.max if rule.max is not None else math.inf
     if not low <= number <= high:
@@ -331,7 +342,7 @@ def _check_range(rule, number, given):
                        % (given, rule.name, rule.min, rule.max))
 
 
-def _check_combinations(values):
+def _check_combinations(values: Mapping[str, Value]) -> list[str]:
     """Cross-parameter rules that would stop mariadbd from starting.
 
     The instance's config template sets both character_set_server and
@@ -343,28 +354,28 @@ def _check_combinations(values):
     if (charset is None) != (collation is None):
         return ["character_set_server and collation_server must be set together."]
     if charset and not (collation == charset == "binary"
-                        or collation.startswith(charset + "_")):
+                        or str(collation).startswith(str(charset) + "_")):
         return ["collation_server %s does not belong to character_set_server %s."
                 % (collation, charset)]
     return []
 
 
-def _as_rules(rules):
+def _as_rules(rules: RuleSource) -> Mapping[str, Rule]:
     if isinstance(rules, collections.abc.Mapping) and all(
             isinstance(r, Rule) for r in rules.values()):
-        return rules
+        return cast(Mapping[str, Rule], rules)   # every value checked just above
     return parse_rules(rules)
 
 
-def _choices(rule):
-    values = rule.allowed_values
+def _choices(rule: Rule) -> str:
+    values = rule.allowed_values or ()
     shown = ", ".join(values[:_SHOWN_VALUES])
     if len(values) > _SHOWN_VALUES:
         shown += " ... (%d values)" % len(values)
     return shown
 
 
-def _show(value):
+def _show(value: Any) -> str:
     text = value if isinstance(value, str) else (
         json.dumps(value) if _jsonable(value) else repr(value))
     if len(text) > 60:
@@ -372,7 +383,7 @@ def _show(value):
     return repr(text) if isinstance(value, str) else "%s %s" % (_json_type(value), text)
 
 
-def _json_type(value):
+def _json_type(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -388,7 +399,7 @@ def _json_type(value):
     return type(value).__name__
 
 
-def _jsonable(value):
+def _jsonable(value: object) -> bool:
     try:
         json.dumps(value)
         return True

@@ -22,20 +22,32 @@ reports RESTART_REQUIRED until then. Detach removes the file and sets the
 dynamic values back to the template's (or compiled-in) values.
 """
 
+from __future__ import annotations
+
+import builtins
 import dataclasses
 import json
 import logging
 import os
 import re
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from oslo_config import cfg
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from trove_lite import catalog, config
 from trove_lite.configuration import apply as apply_mod
 from trove_lite.configuration import rules as rules_mod
 from trove_lite.db import models
+from trove_lite.db.session import Database
 from trove_lite.exceptions import BadRequest, Conflict, NotFound
 from trove_lite.status import ServiceStatus, TaskStatus
+
+if TYPE_CHECKING:
+    from trove_lite.rpc.context import RequestContext
+    from trove_lite.rpc.guest import GuestAPI
+    from trove_lite.rpc.taskmanager import TaskManagerAPI
 
 LOG = logging.getLogger(__name__)
 
@@ -99,9 +111,9 @@ class GroupView:
 
 
 # -- pure helpers ---------------------------------------------------------------
-def rule_dict(row):
+def rule_dict(row: models.DatastoreConfigurationParameter) -> dict[str, Any]:
     """A DatastoreConfigurationParameter row as a rule dict rules.Rule reads."""
-    data = {"name": row.name, "data_type": row.data_type, "min_size": row.min_size,
+    data: dict[str, Any] = {"name": row.name, "data_type": row.data_type, "min_size": row.min_size,
             "max_size": row.max_size, "restart_required": bool(row.restart_required),
             "dynamic": bool(row.dynamic), "allowed_values": row.allowed_values}
     if row.cnf_extra:
@@ -109,7 +121,8 @@ def rule_dict(row):
     return data
 
 
-def apply_plan(rules, old_values, new_values):
+def apply_plan(rules: Mapping[str, rules_mod.Rule], old_values: Mapping[str, Any],
+               new_values: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
     """What the guest needs to move an instance from ``old_values`` to ``new_values``.
 
     Returns (dynamic, options): the dynamic variables among both groups' names
@@ -123,13 +136,14 @@ def apply_plan(rules, old_values, new_values):
     return dynamic, options
 
 
-def option_values(rules, values):
+def option_values(rules: Mapping[str, rules_mod.Rule],
+                  values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` keyed by option-file name (what a prepare writes before the first start)."""
     return {(rules[n].option_name if n in rules else n).replace("-", "_"): v
             for n, v in values.items()}
 
 
-def refuse_apply(task_status, service_status):
+def refuse_apply(task_status: str, service_status: str | None) -> str | None:
     """Why an instance cannot take a configuration change now (None when it can)."""
     if task_status not in (TaskStatus.NONE, TaskStatus.RESTART_REQUIRED):
         return "task status is %s" % task_status
@@ -138,7 +152,7 @@ def refuse_apply(task_status, service_status):
     return None
 
 
-def template_parameter_names(conf):
+def template_parameter_names(conf: cfg.ConfigOpts) -> set[str]:
     """Option names the MariaDB config template sets (their live values are shown)."""
     path = os.path.join(config.templates_dir(conf), "mariadb", "config.template")
     try:
@@ -148,7 +162,7 @@ def template_parameter_names(conf):
         return set()
 
 
-def _validate_name(name):
+def _validate_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
         raise BadRequest(reason="the configuration group name must be 1-%d characters"
                          % NAME_MAX)
@@ -156,25 +170,26 @@ def _validate_name(name):
 
 
 # -- reads used by other services ---------------------------------------------------
-def load_rules(s, version_id):
+def load_rules(s: Session, version_id: str) -> dict[str, rules_mod.Rule]:
     rows = s.execute(select(models.DatastoreConfigurationParameter).where(
         models.DatastoreConfigurationParameter.datastore_version_id == version_id,
         models.DatastoreConfigurationParameter.deleted.is_(False))).scalars()
     return rules_mod.parse_rules(rule_dict(r) for r in rows)
 
 
-def load_values(s, configuration_id):
+def load_values(s: Session, configuration_id: str) -> dict[str, Any]:
     rows = s.execute(select(models.ConfigurationParameter).where(
         models.ConfigurationParameter.configuration_id == configuration_id)).scalars()
     return {r.key: json.loads(r.value) for r in rows}
 
 
-def find_group(s, tenant_id, configuration_id):
+def find_group(s: Session, tenant_id: str, configuration_id: str) -> models.Configuration:
     return models.get_owned(s, models.Configuration, tenant_id, configuration_id,
                             ConfigurationNotFound(id=configuration_id))
 
 
-def check_attachable(s, tenant_id, configuration_id, version_id):
+def check_attachable(s: Session, tenant_id: str, configuration_id: str,
+                     version_id: str) -> str:
     """The group's id if ``tenant_id`` may use it on an instance of ``version_id``."""
     row = find_group(s, tenant_id, configuration_id)
     if row.datastore_version_id != version_id:
@@ -183,7 +198,7 @@ def check_attachable(s, tenant_id, configuration_id, version_id):
     return row.id
 
 
-def prepare_overrides(db, configuration_id):
+def prepare_overrides(db: Database, configuration_id: str | None) -> dict[str, Any]:
     """{option name: value} of a group, for the prepare of a new instance ({} if none)."""
     if not configuration_id:
         return {}
@@ -198,7 +213,9 @@ def prepare_overrides(db, configuration_id):
 class ConfigurationService:
     """Configuration groups of one control plane; see the module docstring."""
 
-    def __init__(self, conf, db, guest_factory=None, taskmanager=None):
+    def __init__(self, conf: cfg.ConfigOpts, db: Database,
+                 guest_factory: Callable[[str], GuestAPI] | None = None,
+                 taskmanager: TaskManagerAPI | None = None) -> None:
         self.conf = conf
         self.db = db
         self._taskmanager = taskmanager
@@ -208,24 +225,30 @@ class ConfigurationService:
         self.guest_factory = guest_factory
 
     @property
-    def taskmanager(self):
+    def taskmanager(self) -> TaskManagerAPI:
         if self._taskmanager is None:
             from trove_lite.rpc import taskmanager as tm_rpc
             self._taskmanager = tm_rpc.TaskManagerAPI(self.conf)
         return self._taskmanager
 
     # -- parameters ------------------------------------------------------------------
-    def parameters(self, datastore=None, version=None, version_id=None):
+    def parameters(self, datastore: str | None = None, version: str | None = None,
+                   version_id: str | None = None
+                   ) -> tuple[models.DatastoreVersion, list[rules_mod.Rule]]:
         """(version row, [Rule]) of a datastore version, by names or by version id."""
         with self.db.session() as s:
             if version_id is not None:
                 v = catalog.get_version_by_id(s, version_id)
             else:
+                if datastore is None or version is None:
+                    raise TypeError("parameters() takes a version_id, or a datastore "
+                                    "and a version")
                 v = catalog.find_version(s, catalog.find_datastore(s, datastore), version)
             rules = load_rules(s, v.id)
         return v, [rules[n] for n in sorted(rules)]
 
-    def parameter(self, name, **version_ref):
+    def parameter(self, name: str, **version_ref: str
+                  ) -> tuple[models.DatastoreVersion, rules_mod.Rule]:
         v, rules = self.parameters(**version_ref)
         norm = rules_mod.normalize_name(name)
         for rule in rules:
@@ -234,7 +257,8 @@ class ConfigurationService:
         raise ParameterNotFound(name=name, version=v.name)
 
     # -- groups ----------------------------------------------------------------------
-    def list(self, tenant_id, limit, marker=None):
+    def list(self, tenant_id: str, limit: int, marker: str | None = None
+             ) -> tuple[builtins.list[GroupView], bool]:
         with self.db.session() as s:
             q = select(models.Configuration).where(
                 models.Configuration.tenant_id == tenant_id,
@@ -245,36 +269,37 @@ class ConfigurationService:
                              ).scalars().all()
             return [self._view(s, r) for r in rows[:limit]], len(rows) > limit
 
-    def get(self, tenant_id, configuration_id):
+    def get(self, tenant_id: str, configuration_id: str) -> GroupView:
         with self.db.session() as s:
             return self._view(s, find_group(s, tenant_id, configuration_id))
 
-    def _view(self, s, row):
-        version = s.get(models.DatastoreVersion, row.datastore_version_id)
+    def _view(self, s: Session, row: models.Configuration) -> GroupView:
+        version = catalog.get_version_by_id(s, row.datastore_version_id)
         count = s.execute(select(func.count()).select_from(models.Instance).where(
             models.Instance.configuration_id == row.id,
-            models.Instance.deleted.is_(False))).scalar()
+            models.Instance.deleted.is_(False))).scalar_one()
         return GroupView(row, load_values(s, row.id), version.datastore, version, count)
 
-    def create(self, tenant_id, name, values, description=None, datastore=None,
-               version=None, version_number=None):
+    def create(self, tenant_id: str, name: str, values: object,
+               description: str | None = None, datastore: str | None = None,
+               version: str | None = None, version_number: str | None = None) -> GroupView:
         _validate_name(name)
         now = models.utcnow()
         with self.db.session() as s:
             _, v = catalog.resolve_datastore_version(s, datastore, version, version_number)
-            values = rules_mod.validate_values(load_rules(s, v.id), values)
+            checked = rules_mod.validate_values(load_rules(s, v.id), values)
             row = models.Configuration(id=models.new_id(), name=name, description=description,
                                        tenant_id=tenant_id, datastore_version_id=v.id,
                                        created=now, updated=now)
             s.add(row)
             s.flush()
-            self._write_values(s, row.id, values)
+            self._write_values(s, row.id, checked)
         LOG.info("configuration group %s (%s) created for tenant %s: %s", row.id, name,
-                 tenant_id, sorted(values))
+                 tenant_id, sorted(checked))
         return self.get(tenant_id, row.id)
 
     @staticmethod
-    def _write_values(s, configuration_id, values):
+    def _write_values(s: Session, configuration_id: str, values: Mapping[str, Any]) -> None:
         for old in s.execute(select(models.ConfigurationParameter).where(
                 models.ConfigurationParameter.configuration_id == configuration_id)).scalars():
             s.delete(old)
@@ -283,8 +308,9 @@ class ConfigurationService:
             s.add(models.ConfigurationParameter(configuration_id=configuration_id, key=key,
                                                 value=json.dumps(value)))
 
-    def change(self, ctx, tenant_id, configuration_id, values, replace, name=None,
-               description=None):
+    def change(self, ctx: RequestContext, tenant_id: str, configuration_id: str,
+               values: object, replace: bool, name: str | None = None,
+               description: str | None = None) -> None:
         """PATCH (``replace`` False: merge) or PUT (replace): records the values, marks
         the attached instances pending and casts the apply to the taskmanager."""
         if name is not None:
@@ -311,7 +337,7 @@ class ConfigurationService:
         LOG.info("configuration group %s %s: %s; cast to %d instance(s)", configuration_id,
                  "replaced" if replace else "patched", sorted(new), len(attached))
 
-    def delete(self, tenant_id, configuration_id):
+    def delete(self, tenant_id: str, configuration_id: str) -> None:
         with self.db.session() as s:
             row = find_group(s, tenant_id, configuration_id)
             users = s.execute(select(models.Instance.id).where(
@@ -323,7 +349,8 @@ class ConfigurationService:
             row.deleted = True
             row.updated = models.utcnow()
 
-    def instances(self, tenant_id, configuration_id, limit, marker=None):
+    def instances(self, tenant_id: str, configuration_id: str, limit: int,
+                  marker: str | None = None) -> tuple[builtins.list[dict], bool]:
         with self.db.session() as s:
             find_group(s, tenant_id, configuration_id)
             q = select(models.Instance.id, models.Instance.name).where(
@@ -336,19 +363,20 @@ class ConfigurationService:
 
     # -- instances -------------------------------------------------------------------
     @staticmethod
-    def _instance(s, tenant_id, instance_id):
+    def _instance(s: Session, tenant_id: str, instance_id: str) -> models.Instance:
         return models.get_owned(s, models.Instance, tenant_id, instance_id,
                                 NotFound(kind="Instance", id=instance_id))
 
     @staticmethod
-    def _check_ready(s, inst):
+    def _check_ready(s: Session, inst: models.Instance) -> None:
         st = s.execute(select(models.ServiceStatus.status).where(
             models.ServiceStatus.instance_id == inst.id)).scalar()
         reason = refuse_apply(inst.task, st)
         if reason:
             raise InstanceNotReady(id=inst.id, reason=reason)
 
-    def attach(self, ctx, tenant_id, instance_id, configuration_id):
+    def attach(self, ctx: RequestContext, tenant_id: str, instance_id: str,
+               configuration_id: str) -> None:
         """Record the group on the instance (apply ``pending``) and cast the apply.
 
         Refusals (other datastore version, a group already attached, an instance
@@ -372,7 +400,7 @@ class ConfigurationService:
         LOG.info("instance %s: configuration %s attached; apply cast", instance_id,
                  configuration_id)
 
-    def detach(self, ctx, tenant_id, instance_id):
+    def detach(self, ctx: RequestContext, tenant_id: str, instance_id: str) -> None:
         """Record that the instance has no group (apply ``pending``) and cast the
         removal; the instance shows the detach's apply state until it is done."""
         with self.db.session() as s:
@@ -389,7 +417,7 @@ class ConfigurationService:
         LOG.info("instance %s: configuration %s detached; removal cast", instance_id,
                  configuration_id)
 
-    def effective(self, tenant_id, instance_id):
+    def effective(self, tenant_id: str, instance_id: str) -> dict[str, Any]:
         """{name: live value} of the template's and the group's parameters."""
         with self.db.session() as s:
             inst = self._instance(s, tenant_id, instance_id)

@@ -14,10 +14,12 @@ with ``limit``/``marker`` (the marker is the last event id of a page).
 """
 
 import logging
+from typing import Sequence
 
 from sqlalchemy import select
 
 from trove_lite.db import models
+from trove_lite.db.session import Database
 from trove_lite.exceptions import BadRequest
 from trove_lite.rpc.context import current_request_id
 
@@ -26,7 +28,7 @@ LOG = logging.getLogger(__name__)
 DETAIL_MAX = 1024
 
 
-def record(db, instance_id: str, kind: str, detail: str = "",
+def record(db: Database, instance_id: str, kind: str, detail: str = "",
            request_id: str | None = None) -> None:
     """Write one event of ``instance_id`` (never raises)."""
     try:
@@ -44,8 +46,8 @@ def record(db, instance_id: str, kind: str, detail: str = "",
         LOG.exception("could not record event %s of instance %s", kind, instance_id)
 
 
-def list_events(db, tenant_id: str, instance_id: str, limit: int,
-                marker: str | None) -> tuple[list, bool]:
+def list_events(db: Database, tenant_id: str, instance_id: str, limit: int,
+                marker: str | None) -> tuple[Sequence[models.InstanceEvent], bool]:
     """(events newest first, whether more follow) of one tenant's instance."""
     q = select(models.InstanceEvent).where(
         models.InstanceEvent.tenant_id == tenant_id,
@@ -62,7 +64,7 @@ def list_events(db, tenant_id: str, instance_id: str, limit: int,
     return rows[:limit], len(rows) > limit
 
 
-def view(row) -> dict:
+def view(row: models.InstanceEvent) -> dict:
     return {"id": str(row.id), "instance_id": row.instance_id,
             "time": row.created.strftime("%Y-%m-%dT%H:%M:%S"),
             "kind": row.kind, "detail": row.detail or "", "request_id": row.request_id}

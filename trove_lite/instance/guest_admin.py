@@ -17,15 +17,24 @@ Every method:
    raises (NotFound, Conflict, BadRequest) pass through with their status.
 """
 
-import dataclasses
+from __future__ import annotations
 
+import dataclasses
+from typing import TYPE_CHECKING, Any, Callable
+
+from oslo_config import cfg
 from sqlalchemy import select
 
 from trove_lite.datastores import passwords
 from trove_lite.datastores.mariadb import validation as v
 from trove_lite.db import create_requests, models
+from trove_lite.db.session import Database
 from trove_lite.exceptions import BadRequest, InstanceNotActive, NotFound
 from trove_lite.status import ServiceStatus, TaskStatus
+
+if TYPE_CHECKING:
+    from trove_lite.instance.service import InstanceService
+    from trove_lite.rpc.guest import GuestAPI
 
 _USABLE_TASKS = frozenset([TaskStatus.NONE, TaskStatus.RESTART_REQUIRED])
 _USABLE_SERVICE = ServiceStatus.SERVING | {ServiceStatus.RESTART_REQUIRED}
@@ -46,7 +55,7 @@ class RootHistory:
 _READS = ("listing", "showing")  # the actions a replica serves itself
 
 
-def refuse_guest_call(task_status, service_status):
+def refuse_guest_call(task_status: str, service_status: str) -> str | None:
     """Pure decision: why the guest may not be asked now (None when it may)."""
     if task_status not in _USABLE_TASKS:
         return "task status was %s" % task_status
@@ -55,18 +64,18 @@ def refuse_guest_call(task_status, service_status):
     return None
 
 
-def user_id(name, host):
+def user_id(name: object, host: object) -> str:
     """``name@host`` after validation; the form users are shown and addressed by."""
     return "%s@%s" % (v.validate_user_name(name), v.validate_host(host))
 
 
-def parse_user_path(user):
+def parse_user_path(user: str) -> tuple[str, str]:
     """The ``{user}`` of a path (already URL-decoded) -> validated (name, host)."""
     name, host = v.split_user_id(user)
     return v.validate_user_name(name), v.validate_host(host)
 
 
-def database_names(databases):
+def database_names(databases: object) -> list[str]:
     """[{name}] or [names] -> validated names, refusing duplicates."""
     if not isinstance(databases, list) or not databases:
         raise BadRequest(reason="give at least one database")
@@ -79,19 +88,21 @@ def database_names(databases):
 class GuestAdminService:
     """Guest administration of the instances of a tenant (see module docstring)."""
 
-    def __init__(self, conf, db, guest_factory, instances):
+    def __init__(self, conf: cfg.ConfigOpts, db: Database,
+                 guest_factory: Callable[[str], GuestAPI],
+                 instances: InstanceService) -> None:
         """``guest_factory(instance_id)`` -> GuestAPI; ``instances`` an InstanceService."""
         self.conf = conf
         self.db = db
         self.guest_factory = guest_factory
         self.instances = instances
 
-    def guest(self, tenant_id, instance_id, action):
+    def guest(self, tenant_id: str, instance_id: str, action: str) -> GuestAPI:
         """The GuestAPI of a serving instance of ``tenant_id``; 404/409 otherwise."""
         return self.guest_and_manager(tenant_id, instance_id, action)[0]
 
     def guest_and_manager(self, tenant_id: str, instance_id: str,
-                          action: str) -> tuple[object, str]:
+                          action: str) -> tuple[GuestAPI, str]:
         """(GuestAPI, datastore manager): the manager decides the password hash."""
         snap = self.instances.get(tenant_id, instance_id)
         reason = refuse_guest_call(snap.instance.task, snap.service_status)
@@ -109,7 +120,8 @@ class GuestAdminService:
         return self.guest_factory(instance_id), snap.version.manager
 
     # -- databases ----------------------------------------------------------------
-    def create_databases(self, tenant_id, instance_id, databases):
+    # The guest's replies (JSON) are passed on as they come.
+    def create_databases(self, tenant_id: str, instance_id: str, databases: list) -> Any:
         if not databases:
             raise BadRequest(reason="give at least one database")
         specs = [v.validate_database_spec(d) for d in databases]
@@ -118,16 +130,17 @@ class GuestAdminService:
         return self.guest(tenant_id, instance_id, "creating databases").create_databases(
             specs)
 
-    def list_databases(self, tenant_id, instance_id, limit, marker):
+    def list_databases(self, tenant_id: str, instance_id: str, limit: int | None,
+                       marker: str | None) -> Any:
         return self.guest(tenant_id, instance_id, "listing databases").list_databases(
             limit=limit, marker=marker)
 
-    def delete_database(self, tenant_id, instance_id, name):
+    def delete_database(self, tenant_id: str, instance_id: str, name: str) -> None:
         name = v.validate_database_name(name)
         self.guest(tenant_id, instance_id, "deleting a database").delete_database(name)
 
     # -- users ----------------------------------------------------------------------
-    def create_users(self, tenant_id, instance_id, users):
+    def create_users(self, tenant_id: str, instance_id: str, users: list) -> Any:
         if not users:
             raise BadRequest(reason="give at least one user")
         specs = [v.validate_user_spec(u) for u in users]
@@ -138,18 +151,19 @@ class GuestAdminService:
         return guest.create_users([dict(s, databases=[{"name": d} for d in s["databases"]])
                                    for s in create_requests.hashed_users(specs, manager)])
 
-    def list_users(self, tenant_id, instance_id, limit, marker):
+    def list_users(self, tenant_id: str, instance_id: str, limit: int | None,
+                   marker: str | None) -> Any:
         return self.guest(tenant_id, instance_id, "listing users").list_users(
             limit=limit, marker=marker)
 
-    def get_user(self, tenant_id, instance_id, user):
+    def get_user(self, tenant_id: str, instance_id: str, user: str) -> Any:
         name, host = parse_user_path(user)
         return self.guest(tenant_id, instance_id, "showing a user").get_user(name, host)
 
-    def update_user(self, tenant_id, instance_id, user, attrs):
+    def update_user(self, tenant_id: str, instance_id: str, user: str, attrs: dict) -> Any:
         """``attrs``: any of name, host, password (validated here)."""
         name, host = parse_user_path(user)
-        clean = {}
+        clean: dict[str, str] = {}
         if attrs.get("name") is not None:
             clean["name"] = v.validate_user_name(attrs["name"])
         if attrs.get("host") is not None:
@@ -164,11 +178,11 @@ class GuestAdminService:
             clean["password_hash"] = passwords.hash_for(manager, password)
         return guest.update_user(name, host, clean)
 
-    def delete_user(self, tenant_id, instance_id, user):
+    def delete_user(self, tenant_id: str, instance_id: str, user: str) -> None:
         name, host = parse_user_path(user)
         self.guest(tenant_id, instance_id, "deleting a user").delete_user(name, host)
 
-    def change_passwords(self, tenant_id, instance_id, users):
+    def change_passwords(self, tenant_id: str, instance_id: str, users: list[dict]) -> None:
         if not users:
             raise BadRequest(reason="give at least one user")
         specs = [{"name": v.validate_user_name(u.get("name")),
@@ -178,24 +192,27 @@ class GuestAdminService:
         guest.change_passwords(create_requests.hashed_users(specs, manager))
 
     # -- access ---------------------------------------------------------------------
-    def list_access(self, tenant_id, instance_id, user):
+    def list_access(self, tenant_id: str, instance_id: str, user: str) -> Any:
         name, host = parse_user_path(user)
         return self.guest(tenant_id, instance_id, "listing access").list_access(name, host)
 
-    def grant_access(self, tenant_id, instance_id, user, databases):
+    def grant_access(self, tenant_id: str, instance_id: str, user: str,
+                     databases: object) -> None:
         name, host = parse_user_path(user)
         names = database_names(databases)
         self.guest(tenant_id, instance_id, "granting access").grant_access(
             name, host, names)
 
-    def revoke_access(self, tenant_id, instance_id, user, database):
+    def revoke_access(self, tenant_id: str, instance_id: str, user: str,
+                      database: str) -> None:
         name, host = parse_user_path(user)
         database = v.validate_database_name(database)
         self.guest(tenant_id, instance_id, "revoking access").revoke_access(
             name, host, database)
 
     # -- root -------------------------------------------------------------------------
-    def enable_root(self, tenant_id, instance_id, password=None):
+    def enable_root(self, tenant_id: str, instance_id: str,
+                    password: str | None = None) -> tuple[str, str]:
         """(name, password); a generated password when none is given. The guest
         reports it to the conductor, which records it in the root history."""
         # made and hashed here: the bus and the guest never see the password
@@ -205,11 +222,11 @@ class GuestAdminService:
         result = guest.enable_root(password_hash=passwords.hash_for(manager, password))
         return result["name"], password
 
-    def disable_root(self, tenant_id, instance_id):
+    def disable_root(self, tenant_id: str, instance_id: str) -> None:
         if not self.guest(tenant_id, instance_id, "disabling root").disable_root():
             raise RootNotEnabled(id=instance_id)
 
-    def root_enabled(self, tenant_id, instance_id):
+    def root_enabled(self, tenant_id: str, instance_id: str) -> bool:
         """Was root ever enabled (Trove's ``rootEnabled``)?
 
         The root history answers; while it has no row (the conductor records a
@@ -220,7 +237,7 @@ class GuestAdminService:
             return True
         return bool(self.guest(tenant_id, instance_id, "showing root").is_root_enabled())
 
-    def root_history(self, instance_id, any_tenant=False):
+    def root_history(self, instance_id: str, any_tenant: bool = False) -> RootHistory:
         """When root was last enabled and which user the guest reported (mgmt API).
 
         ``any_tenant``: an admin lookup; 404 if no such instance exists at all.

@@ -8,15 +8,24 @@ member records it on the set and casts ``apply_durability`` (taskmanager RPC
 its ``rejoin`` state in the ``replication`` block.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from trove_lite.db import models
 from trove_lite.exceptions import BadRequest
 
+if TYPE_CHECKING:
+    from trove_lite.instance.service import InstanceService
+    from trove_lite.rpc.context import RequestContext
+
 DURABILITIES = ("semisync", "async")
 
 
-def set_id_of(s, instance: models.Instance) -> str:
+def set_id_of(s: Session, instance: models.Instance) -> str:
     """The set an instance belongs to: the id its endpoints carry (stable across
     promotes), else its source's id, else its own."""
     source_id = instance.slave_of_id or instance.id
@@ -27,8 +36,8 @@ def set_id_of(s, instance: models.Instance) -> str:
     return source_id
 
 
-def request_durability(service, ctx, tenant_id: str, instance_id: str,
-                       durability: str) -> None:
+def request_durability(service: InstanceService, ctx: RequestContext, tenant_id: str,
+                       instance_id: str, durability: str) -> None:
     if durability not in DURABILITIES:
         raise BadRequest(reason="durability must be one of %s, not %r" % (
             ", ".join(DURABILITIES), durability))
@@ -44,9 +53,9 @@ def request_durability(service, ctx, tenant_id: str, instance_id: str,
     service._cast("apply_durability", ctx, source_id)
 
 
-def blocks(s, rows, default: str) -> dict:
+def blocks(s: Session, rows: Sequence[models.Instance], default: str) -> dict[str, dict]:
     """{instance id: {"durability", "term"[, "rejoin"]}} for the instances in a set."""
-    out = {}
+    out: dict[str, dict] = {}
     sets = {r.id: set_id_of(s, r) for r in rows}
     records = {h.set_id: h for h in s.execute(select(models.HASet).where(
         models.HASet.set_id.in_(set(sets.values())))).scalars()}

@@ -7,16 +7,25 @@ Decisions (may this source take replicas, may this set eject its source) are
 pure functions of a snapshot.
 """
 
+from __future__ import annotations
+
+import datetime
 import json
 import logging
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 from oslo_config import cfg
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from trove_lite import catalog, datastores, quota
 from trove_lite.db import models
 from trove_lite.exceptions import BadRequest
 from trove_lite.status import ServiceStatus, TaskStatus
+
+if TYPE_CHECKING:
+    from trove_lite.instance.service import CreateRequest, InstanceService, InstanceSnapshot
+    from trove_lite.rpc.context import RequestContext
 
 LOG = logging.getLogger(__name__)
 
@@ -54,16 +63,23 @@ REPLICATION_OPTS = [
 MAX_REPLICAS = 10
 
 
-def list_opts():
+class Links(Protocol):
+    """What ``view`` needs of the API's link maker (api/views.py)."""
+
+    def links(self, path: str) -> list[dict]: ...
+
+
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     return [("replication", list(REPLICATION_OPTS))]
 
 
-def register(conf):
+def register(conf: cfg.ConfigOpts) -> None:
     for group, opts in list_opts():
         conf.register_opts(opts, group=group)
 
 
-def strategy_for(conf, version_name, manager=None):
+def strategy_for(conf: cfg.ConfigOpts, version_name: str,
+                 manager: str | None = None) -> str:
     """The strategy of a datastore version; a datastore that offers only some
     strategies (MySQL: gtid) gets its first when the configured one is not among
     them."""
@@ -85,7 +101,8 @@ class ReplicationRefused(BadRequest):
 
 
 # -- pure decisions --------------------------------------------------------------
-def refuse_as_source(source_task, source_service, source_slave_of):
+def refuse_as_source(source_task: str, source_service: str | None,
+                     source_slave_of: str | None) -> str | None:
     """Why an instance may not take a new replica now (None when it may)."""
     if source_slave_of:
         return "it is itself a replica (of %s); a replica of a replica is not " \
@@ -95,7 +112,8 @@ def refuse_as_source(source_task, source_service, source_slave_of):
     return None
 
 
-def refuse_eject(source_updated_at, now, expiry, source_service):
+def refuse_eject(source_updated_at: datetime.datetime | None, now: datetime.datetime,
+                 expiry: float, source_service: str | None) -> str | None:
     """Why a set may not eject its source (None when the source looks dead)."""
     if source_service in ServiceStatus.SERVING and source_updated_at is not None:
         age = (now - source_updated_at).total_seconds()
@@ -105,7 +123,7 @@ def refuse_eject(source_updated_at, now, expiry, source_service):
     return None
 
 
-def snapshot_gtid(meta):
+def snapshot_gtid(meta: dict) -> str | None:
     """The GTID position a stored backup's data is consistent with (its row's
     ``meta``): what a replica's ``--slave-info`` printed, else the backup's own
     binlog position (pure; None if the backup recorded neither)."""
@@ -114,7 +132,7 @@ def snapshot_gtid(meta):
             or (meta.get("binlog") or {}).get("gtid") or None)
 
 
-def backup_label(meta):
+def backup_label(meta: dict) -> dict | None:
     """The ``replication`` field of a backup of a set member (None otherwise):
     the member's role and set source when it was taken, and the GTID position
     a replica seeded from it starts at."""
@@ -124,7 +142,7 @@ def backup_label(meta):
     return dict(label, gtid=snapshot_gtid(meta))
 
 
-def replication_block(service_row):
+def replication_block(service_row: models.ServiceStatus | None) -> dict | None:
     """The stored guest report, or None."""
     raw = getattr(service_row, "replication", None) if service_row else None
     if not raw:
@@ -136,19 +154,21 @@ def replication_block(service_row):
 
 
 # -- reads ------------------------------------------------------------------------
-def replicas_of(s, source_ids):
+def replicas_of(s: Session, source_ids: Iterable[str]) -> dict[str, list[str]]:
     """{source id: [replica ids]} of live instances."""
     if not source_ids:
         return {}
-    out = {}
+    out: dict[str, list[str]] = {}
     for rid, src in s.execute(select(models.Instance.id, models.Instance.slave_of_id).where(
             models.Instance.slave_of_id.in_(list(source_ids)),
             models.Instance.deleted.is_(False)).order_by(models.Instance.id)):
-        out.setdefault(src, []).append(rid)
+        if src is not None:   # never: the query selects replicas of source_ids
+            out.setdefault(src, []).append(rid)
     return out
 
 
-def find_owned(s, tenant_id, ref, not_found):
+def find_owned(s: Session, tenant_id: str, ref: str,
+               not_found: Exception) -> models.Instance:
     """A tenant's live instance by id, else by unique name."""
     row = s.execute(select(models.Instance).where(
         models.Instance.id == ref, models.Instance.tenant_id == tenant_id,
@@ -165,13 +185,15 @@ def find_owned(s, tenant_id, ref, not_found):
     return rows[0]
 
 
-def _service(s, instance_id):
+def _service(s: Session, instance_id: str) -> models.ServiceStatus | None:
     return s.execute(select(models.ServiceStatus).where(
         models.ServiceStatus.instance_id == instance_id)).scalars().first()
 
 
 # -- writes (API side) ----------------------------------------------------------------
-def create_replicas(service, ctx, tenant_id, req, replica_of, replica_count):
+def create_replicas(service: InstanceService, ctx: RequestContext, tenant_id: str,
+                    req: CreateRequest, replica_of: str,
+                    replica_count: int | str | None) -> InstanceSnapshot:
     """Record ``replica_count`` replicas of ``replica_of`` and cast their creates.
 
     Same datastore version as the source (a different one asked for is refused);
@@ -241,8 +263,9 @@ def create_replicas(service, ctx, tenant_id, req, replica_of, replica_count):
     return service.get(tenant_id, ids[0])
 
 
-def start_promote(service, ctx, tenant_id, instance_id):
-    def refuse(snap):
+def start_promote(service: InstanceService, ctx: RequestContext, tenant_id: str,
+                  instance_id: str) -> None:
+    def refuse(snap: InstanceSnapshot) -> str | None:
         if not snap.instance.slave_of_id:
             return "it is not a replica"
         return service._refuse_action(snap)
@@ -251,7 +274,8 @@ def start_promote(service, ctx, tenant_id, instance_id):
     service._cast("promote_to_replica_source", ctx, instance_id)
 
 
-def start_eject(service, ctx, tenant_id, instance_id):
+def start_eject(service: InstanceService, ctx: RequestContext, tenant_id: str,
+                instance_id: str) -> None:
     with service.db.session() as s:
         inst = service._load(s, tenant_id, instance_id)
         if not inst.slave_of_id:
@@ -271,9 +295,10 @@ def start_eject(service, ctx, tenant_id, instance_id):
     service._cast("eject_replica_source", ctx, instance_id)
 
 
-def start_detach(service, ctx, tenant_id, instance_id):
+def start_detach(service: InstanceService, ctx: RequestContext, tenant_id: str,
+                 instance_id: str) -> None:
     """Detach a replica, or release a fenced former source to stand alone."""
-    def refuse(snap):
+    def refuse(snap: InstanceSnapshot) -> str | None:
         if not snap.instance.slave_of_id and not snap.instance.fenced_by:
             return "it is not a replica"
         return service._refuse_action(snap)
@@ -282,7 +307,7 @@ def start_detach(service, ctx, tenant_id, instance_id):
     service._cast("detach_replica", ctx, instance_id)
 
 
-def refuse_delete_source(service, tenant_id, instance_id):
+def refuse_delete_source(service: InstanceService, tenant_id: str, instance_id: str) -> None:
     """A source with replicas is not deleted (400), as in Trove."""
     with service.db.session() as s:
         replicas = replicas_of(s, [instance_id]).get(instance_id)
@@ -292,9 +317,10 @@ def refuse_delete_source(service, tenant_id, instance_id):
                                         % (instance_id, ", ".join(replicas)))
 
 
-def _bad_request(refuse):
+def _bad_request(refuse: Callable[[InstanceSnapshot], str | None]
+                 ) -> Callable[[InstanceSnapshot], str | None]:
     """A _start_task refusal whose 'not a replica' answer is a 400, not a 409."""
-    def check(snap):
+    def check(snap: InstanceSnapshot) -> str | None:
         reason = refuse(snap)
         if reason == "it is not a replica":
             raise BadRequest(reason="Instance %s is not a replica." % snap.instance.id)
@@ -302,9 +328,9 @@ def _bad_request(refuse):
     return check
 
 
-def view(snap, links):
+def view(snap: InstanceSnapshot, links: Links) -> dict[str, Any]:
     """replica_of / replicas (Trove's shapes) and the ``replication`` block."""
-    body = {}
+    body: dict[str, Any] = {}
     inst = snap.instance
     if inst.slave_of_id:
         body["replica_of"] = {"id": inst.slave_of_id,
@@ -327,6 +353,7 @@ def view(snap, links):
                                 if snap.service and snap.service.updated_at else None)
         block.update(getattr(snap, "ha", None) or {})   # durability, term, rejoin
         body["replication"] = block
-    if getattr(snap, "endpoints", None) and (inst.slave_of_id or replicas):
-        body["replication_endpoints"] = dict(snap.endpoints)
+    endpoints = getattr(snap, "endpoints", None)
+    if endpoints and (inst.slave_of_id or replicas):
+        body["replication_endpoints"] = dict(endpoints)
     return body

@@ -13,15 +13,23 @@ Actions (``cut_over``, ``abort``, ``throttle``, ``unthrottle``, ``set``) go to t
 guest, which holds the running engine; a final migration refuses them (409).
 """
 
+from __future__ import annotations
+
 import json
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from trove_lite.db import models
+from trove_lite.db.session import Database
 from trove_lite.exceptions import BadRequest, Conflict, NotFound
 from trove_lite.datastores.mariadb import validation as v
 from trove_lite.osc import inspector as osc_inspector
 from trove_lite.osc import parser as osc_parser
+
+if TYPE_CHECKING:
+    from trove_lite.instance.guest_admin import GuestAdminService
 
 FINAL = frozenset(["COMPLETED", "FAILED", "ABORTED"])
 SETTING_KEYS = ("chunk_size", "dml_batch_size", "nice_ratio", "max_lag_millis", "max_load",
@@ -60,7 +68,7 @@ def check_load(text: str | None) -> None:
         raise BadRequest(reason=str(exc))
 
 
-def view(row) -> dict:
+def view(row: models.SchemaMigration) -> dict:
     options = json.loads(row.options or "{}")
     progress = json.loads(row.progress or "null") or {}
     settings = progress.pop("settings", None)
@@ -76,12 +84,12 @@ def view(row) -> dict:
 
 
 class SchemaMigrationService:
-    def __init__(self, db, guests):
+    def __init__(self, db: Database, guests: GuestAdminService) -> None:
         """``guests``: a GuestAdminService (serving-instance checks and GuestAPI)."""
         self.db = db
         self.guests = guests
 
-    def _instance(self, s, tenant_id, instance_id):
+    def _instance(self, s: Session, tenant_id: str, instance_id: str) -> None:
         models.get_owned(s, models.Instance, tenant_id, instance_id,
                          NotFound(kind="Instance", id=instance_id))
 
@@ -119,9 +127,9 @@ class SchemaMigrationService:
             guest.start_schema_migration(spec)
         except Exception:
             with self.db.session() as s:
-                row = s.get(models.SchemaMigration, migration_id)
-                if row is not None and row.status == "NEW":
-                    s.delete(row)
+                stored = s.get(models.SchemaMigration, migration_id)
+                if stored is not None and stored.status == "NEW":
+                    s.delete(stored)
             raise
         return self.show(tenant_id, instance_id, migration_id)
 
@@ -134,7 +142,8 @@ class SchemaMigrationService:
                 .order_by(models.SchemaMigration.created)).scalars().all()
             return [view(r) for r in rows]
 
-    def _row(self, s, tenant_id, instance_id, migration_id):
+    def _row(self, s: Session, tenant_id: str, instance_id: str,
+             migration_id: str) -> models.SchemaMigration:
         self._instance(s, tenant_id, instance_id)
         row = s.get(models.SchemaMigration, migration_id)
         if row is None or row.tenant_id != tenant_id or row.instance_id != instance_id:

@@ -16,23 +16,36 @@ and MariaDB alike. The taskmanager adopts the claim when its flow starts and is
 the only writer of ``task_status``; ``Instance.task`` shows the claim until then.
 """
 
+from __future__ import annotations
+
+import builtins
 import dataclasses
 import json
 import logging
 import time
+from typing import TYPE_CHECKING, Any, Callable, Sequence, cast
 
+from oslo_config import cfg
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from trove_lite import catalog, datastores, quota
 from trove_lite.configuration import apply as configuration_apply
 from trove_lite.configuration import service as configuration_service
 from trove_lite.db import create_requests, models
+from trove_lite.db.session import Database
 from trove_lite.datastores.mariadb import validation
 from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
 from trove_lite.backup import pitr
 from trove_lite.instance import ha as instance_ha
 from trove_lite.instance import replication
 from trove_lite.status import ServiceStatus, TaskStatus, display_status
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+
+    from trove_lite.rpc.context import RequestContext
+    from trove_lite.rpc.taskmanager import TaskManagerAPI
 
 LOG = logging.getLogger(__name__)
 
@@ -97,25 +110,25 @@ class InstanceSnapshot:
     restorable_window: dict | None = None  # backup/pitr.py window (show only)
 
     @property
-    def service_status(self):
+    def service_status(self) -> str:
         return self.service.status if self.service else ServiceStatus.NEW
 
     @property
-    def status(self):
+    def status(self) -> str:
         return display_status(self.instance.task, self.service_status,
                               self.backup_running)
 
 
 # -- pure decisions -----------------------------------------------------------
 
-def _claim_none(inst):
+def _claim_none(inst: models.Instance) -> None:
     """Claim NONE on a loaded row (an admin's reset): shown at once, adopted by the
     taskmanager; the newest claim wins over any older one still pending."""
     inst.claimed_task, inst.claimed_at = TaskStatus.NONE, None
     inst.claim_seq = max(inst.claim_seq, inst.task_seq) + 1
 
 
-def refuse_action(task_status, service_status, backup_running):
+def refuse_action(task_status: str, service_status: str, backup_running: bool) -> str | None:
     """Why restart/resize may not start now (None when it may)."""
     if task_status not in (TaskStatus.NONE, TaskStatus.RESTART_REQUIRED):
         return "task status was %s" % task_status
@@ -126,20 +139,20 @@ def refuse_action(task_status, service_status, backup_running):
     return None
 
 
-def refuse_delete(task_status):
+def refuse_delete(task_status: str) -> str | None:
     """Why delete may not start now (None when it may): any running task blocks it."""
     if task_status in TaskStatus.ACTIVE:
         return "task status was %s" % task_status
     return None
 
 
-def validate_name(name):
+def validate_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
         raise BadRequest(reason="the instance name must be 1-%d characters" % NAME_MAX)
     return name
 
 
-def validate_volume_size(size, max_size):
+def validate_volume_size(size: int | str | None, max_size: int) -> int:
     if size is None:
         raise BadRequest(reason="a volume size is required (volume.size)")
     if isinstance(size, bool) or int(size) <= 0:
@@ -150,7 +163,7 @@ def validate_volume_size(size, max_size):
     return int(size)
 
 
-def flavor_id_from_ref(ref):
+def flavor_id_from_ref(ref: object) -> str:
     """``flavorRef`` may be an id or a link ending in the id."""
     ref = str(ref).rstrip("/")
     return ref.rsplit("/", 1)[-1]
@@ -159,7 +172,7 @@ def flavor_id_from_ref(ref):
 class InstanceService:
     """Instances of one control plane; see the module docstring for guarantees."""
 
-    def __init__(self, conf, db, taskmanager):
+    def __init__(self, conf: cfg.ConfigOpts, db: Database, taskmanager: TaskManagerAPI) -> None:
         replication.register(conf)
         self.conf = conf
         self.db = db
@@ -167,13 +180,14 @@ class InstanceService:
         self.quotas = quota.QuotaEngine(conf)
 
     # -- reads ------------------------------------------------------------------
-    def get(self, tenant_id, instance_id):
+    def get(self, tenant_id: str, instance_id: str) -> InstanceSnapshot:
         with self.db.session() as s:
             snap = self._snapshots(s, [self._load(s, tenant_id, instance_id)])[0]
             _, view = pitr.instance_window(s, instance_id)
             return dataclasses.replace(snap, restorable_window=view)
 
-    def list(self, tenant_id, limit, marker=None):
+    def list(self, tenant_id: str, limit: int, marker: str | None = None
+             ) -> tuple[builtins.list[InstanceSnapshot], bool]:
         """(snapshots ordered by id, more_after) for ids greater than ``marker``."""
         with self.db.session() as s:
             q = select(models.Instance).where(models.Instance.tenant_id == tenant_id,
@@ -183,11 +197,12 @@ class InstanceService:
             rows = s.execute(q.order_by(models.Instance.id).limit(limit + 1)).scalars().all()
             return self._snapshots(s, rows[:limit]), len(rows) > limit
 
-    def _load(self, s, tenant_id, instance_id):
+    def _load(self, s: Session, tenant_id: str, instance_id: str) -> models.Instance:
         return models.get_owned(s, models.Instance, tenant_id, instance_id,
                                 InstanceNotFound(id=instance_id))
 
-    def _snapshots(self, s, rows):
+    def _snapshots(self, s: Session, rows: Sequence[models.Instance]
+                   ) -> builtins.list[InstanceSnapshot]:
         ids = [r.id for r in rows]
         if not ids:
             return []
@@ -205,7 +220,7 @@ class InstanceService:
         groups.update(configuration_apply.detach_blocks(s, rows))
         out = []
         for row in rows:
-            version = s.get(models.DatastoreVersion, row.datastore_version_id)
+            version = catalog.get_version_by_id(s, row.datastore_version_id)
             out.append(InstanceSnapshot(row, services.get(row.id), version.datastore, version,
                                         None, row.id in backing_up,
                                         tuple(replicas.get(row.id, ())),
@@ -213,7 +228,7 @@ class InstanceService:
                                         ha_blocks.get(row.id)))
         return [self._with_fault(s, snap) for snap in out]
 
-    def _with_fault(self, s, snap):
+    def _with_fault(self, s: Session, snap: InstanceSnapshot) -> InstanceSnapshot:
         """The latest fault when in ERROR, or when the last operation left one (an
         upgrade rolled back: ACTIVE on the old version, and the reason shown)."""
         started = snap.instance.task_started_at
@@ -223,12 +238,14 @@ class InstanceService:
             models.InstanceFault.instance_id == snap.instance.id,
             models.InstanceFault.deleted.is_(False)).order_by(
             models.InstanceFault.created.desc())).scalars().first()
-        if snap.status != "ERROR" and (fault is None or fault.created < started):
+        if snap.status != "ERROR" and (fault is None or (started is not None
+                                                         and fault.created < started)):
             return snap
         return dataclasses.replace(snap, fault=fault)
 
     # -- create -----------------------------------------------------------------
-    def create(self, ctx, tenant_id, req):
+    def create(self, ctx: RequestContext, tenant_id: str,
+               req: CreateRequest) -> InstanceSnapshot:
         """Validate, insert Instance(BUILDING)+ServiceStatus(NEW) atomically, cast."""
         validate_name(req.name)
         size = validate_volume_size(req.volume_size, self.conf.api.max_volume_size)
@@ -272,7 +289,8 @@ class InstanceService:
                    backup_id=backup_id, root_password=None)
         return self.get(tenant_id, inst.id)
 
-    def _point_in_time(self, s, tenant_id, source_ref, restore_time):
+    def _point_in_time(self, s: Session, tenant_id: str, source_ref: str,
+                       restore_time: str) -> tuple[str, str]:
         """(backup id, restore_point JSON) of a point-in-time restore of the tenant's
         instance ``source_ref`` (it may have been deleted since); 400 when the time
         is outside its restorable window (the message states the window)."""
@@ -293,7 +311,8 @@ class InstanceService:
         return planned["backup_id"], json.dumps({"source_id": source.id,
                                                  "restore_time": when})
 
-    def _restorable_backup(self, s, tenant_id, backup_ref, version=None):
+    def _restorable_backup(self, s: Session, tenant_id: str, backup_ref: str | None,
+                           version: models.DatastoreVersion | None = None) -> str | None:
         if not backup_ref:
             return None
         backup = models.get_owned(s, models.Backup, tenant_id, backup_ref,
@@ -310,34 +329,37 @@ class InstanceService:
         return backup.id
 
     # -- updates ----------------------------------------------------------------
-    def rename(self, ctx, tenant_id, instance_id, name):
-        validate_name(name)
+    def rename(self, ctx: RequestContext, tenant_id: str, instance_id: str,
+               name: object) -> None:
+        checked = validate_name(name)
         with self.db.session() as s:
-            self._load(s, tenant_id, instance_id).name = name
+            self._load(s, tenant_id, instance_id).name = checked
 
-    def set_access(self, ctx, tenant_id, instance_id, access):
+    def set_access(self, ctx: RequestContext, tenant_id: str, instance_id: str,
+                   access: dict) -> None:
         """Merge ``access`` (``is_public`` and/or ``allowed_cidrs``) into the instance's;
         the taskmanager applies it to the server."""
         with self.db.session() as s:
             inst = self._load(s, tenant_id, instance_id)
-            current = {"is_public": False, "allowed_cidrs": []}
+            current: dict[str, Any] = {"is_public": False, "allowed_cidrs": []}
             current.update(json.loads(inst.access) if inst.access else {})
             current.update(access)
             inst.access = json.dumps(current)
         self._cast("update_access", ctx, instance_id)
 
-    def delete(self, ctx, tenant_id, instance_id):
+    def delete(self, ctx: RequestContext, tenant_id: str, instance_id: str) -> None:
         replication.refuse_delete_source(self, tenant_id, instance_id)
         self._start_task(tenant_id, instance_id, "delete", TaskStatus.DELETING,
                          lambda snap: refuse_delete(snap.instance.task))
         self._cast("delete_instance", ctx, instance_id)
 
-    def restart(self, ctx, tenant_id, instance_id):
+    def restart(self, ctx: RequestContext, tenant_id: str, instance_id: str) -> None:
         self._start_task(tenant_id, instance_id, "restart", TaskStatus.REBOOTING,
                          self._refuse_action)
         self._cast("restart_instance", ctx, instance_id)
 
-    def resize_flavor(self, ctx, tenant_id, instance_id, flavor_ref):
+    def resize_flavor(self, ctx: RequestContext, tenant_id: str, instance_id: str,
+                      flavor_ref: object) -> None:
         new_id = flavor_id_from_ref(flavor_ref)
         with self.db.session() as s:
             snap = self._snapshots(s, [self._load(s, tenant_id, instance_id)])[0]
@@ -346,7 +368,7 @@ class InstanceService:
                 raise BadRequest(reason="the new flavor id must be different than the "
                                         "current flavor id of '%s'" % flavor.id)
             catalog.check_flavor_allowed(s, flavor, snap.datastore, snap.version)
-            old_ram = s.get(models.Flavor, snap.instance.flavor_id).ram
+            old_ram = catalog.find_flavor(s, snap.instance.flavor_id).ram
         old = self._start_task(tenant_id, instance_id, "resize", TaskStatus.RESIZING,
                                self._refuse_action,
                                lambda s, _: self.quotas.reserve(
@@ -354,21 +376,23 @@ class InstanceService:
         self._cast("resize_flavor", ctx, instance_id,
                    old_flavor_id=old.instance.flavor_id, new_flavor_id=flavor.id)
 
-    def resize_volume(self, ctx, tenant_id, instance_id, new_size):
-        new_size = validate_volume_size(new_size, self.conf.api.max_volume_size)
+    def resize_volume(self, ctx: RequestContext, tenant_id: str, instance_id: str,
+                      new_size: int | str | None) -> None:
+        size = validate_volume_size(new_size, self.conf.api.max_volume_size)
         current = self.get(tenant_id, instance_id).instance.volume_size or 0
-        if new_size <= current:
+        if size <= current:
             raise BadRequest(reason="the new volume size %d GB must be larger than the "
-                                    "current size of %d GB" % (new_size, current))
+                                    "current size of %d GB" % (size, current))
         self._start_task(tenant_id, instance_id, "resize", TaskStatus.RESIZING,
                          self._refuse_action,
                          lambda s, snap: self.quotas.reserve(
                              s, tenant_id,
-                             {"volumes": new_size - (snap.instance.volume_size or 0)}))
-        self._cast("resize_volume", ctx, instance_id, new_size=new_size)
+                             {"volumes": size - (snap.instance.volume_size or 0)}))
+        self._cast("resize_volume", ctx, instance_id, new_size=size)
 
     # -- mgmt actions (any tenant's instance; the API checks the admin policy) ----
-    def reboot(self, ctx, tenant_id, instance_id, image_id=None):
+    def reboot(self, ctx: RequestContext, tenant_id: str, instance_id: str,
+               image_id: str | None = None) -> None:
         """Reboot the server, or rebuild it onto ``image_id`` (a registered image)."""
         if image_id is not None:
             with self.db.session() as s:
@@ -385,7 +409,7 @@ class InstanceService:
         else:
             self._cast("reboot_instance", ctx, instance_id)
 
-    def reset_task_status(self, tenant_id, instance_id):
+    def reset_task_status(self, tenant_id: str, instance_id: str) -> None:
         """mgmt reset-task-status: the task becomes NONE, nothing else changes (a
         claim of NONE: the taskmanager's reconciler adopts it)."""
         with self.db.session() as s:
@@ -393,7 +417,7 @@ class InstanceService:
             LOG.info("instance %s: task %s reset to NONE", instance_id, inst.task)
             _claim_none(inst)
 
-    def reset_status(self, ctx, tenant_id, instance_id):
+    def reset_status(self, ctx: RequestContext, tenant_id: str, instance_id: str) -> None:
         """Clear the task now (so a delete may follow at once), then tell the taskmanager.
 
         The taskmanager has the conductor (the only writer of service_statuses) set
@@ -405,11 +429,14 @@ class InstanceService:
         self._cast("reset_status", ctx, instance_id)
 
     @staticmethod
-    def _refuse_action(snap):
+    def _refuse_action(snap: InstanceSnapshot) -> str | None:
         return refuse_action(snap.instance.task, snap.service_status,
                              snap.backup_running)
 
-    def _start_task(self, tenant_id, instance_id, action, new_task, refuse, reserve=None):
+    def _start_task(self, tenant_id: str, instance_id: str, action: str, new_task: str,
+                    refuse: Callable[[InstanceSnapshot], str | None],
+                    reserve: Callable[[Session, InstanceSnapshot], None] | None = None
+                    ) -> InstanceSnapshot:
         """Move the instance to ``new_task`` if ``refuse(snapshot)`` says nothing; 409 else.
 
         ``reserve(session, snapshot)`` takes quota in the same transaction (413).
@@ -427,19 +454,21 @@ class InstanceService:
             if reserve is not None:
                 reserve(s, snap)
             inst = snap.instance
-            res = s.execute(update(models.Instance).where(
+            # an UPDATE's result is a CursorResult (Session.execute is typed for any)
+            res = cast("CursorResult[Any]", s.execute(update(models.Instance).where(
                 models.Instance.id == instance_id,
                 models.Instance.task_status == inst.task_status,
                 models.Instance.task_seq == inst.task_seq,
                 models.Instance.claim_seq == inst.claim_seq).values(
                 claim_seq=inst.claim_seq + 1, claimed_task=new_task,
-                claimed_at=models.utcnow(), updated=models.utcnow()))
+                claimed_at=models.utcnow(), updated=models.utcnow())))
             if res.rowcount != 1:
                 raise TaskInProgress(id=instance_id, action=action, task="changing")
         LOG.info("instance %s: %s requested (task %s claimed)", instance_id, action, new_task)
         return snap
 
-    def _cast(self, method, ctx, instance_id, **kwargs):
+    def _cast(self, method: str, ctx: RequestContext, instance_id: str,
+              **kwargs: Any) -> None:
         try:
             getattr(self.taskmanager, method)(ctx, instance_id=instance_id, **kwargs)
         except Exception:

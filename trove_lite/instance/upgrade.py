@@ -21,7 +21,12 @@ replica ACTIVE with no task, none on a version newer than the target, and each
 replica's own configuration group valid under the new version's rules.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from trove_lite import catalog
 from trove_lite.configuration import rules as rules_mod
@@ -30,8 +35,12 @@ from trove_lite.db import models
 from trove_lite.exceptions import BadRequest
 from trove_lite.status import TaskStatus
 
+if TYPE_CHECKING:
+    from trove_lite.instance.service import InstanceService
+    from trove_lite.rpc.context import RequestContext
 
-def version_key(text):
+
+def version_key(text: object) -> tuple[int, ...] | None:
     """'10.11' -> (10, 11); None if it is not a dotted number (pure)."""
     try:
         return tuple(int(p) for p in str(text).split("."))
@@ -39,7 +48,7 @@ def version_key(text):
         return None
 
 
-def refuse_upgrade(old, new):
+def refuse_upgrade(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     """Why the instance on version ``old`` cannot move to ``new`` (None if it can).
 
     ``old``/``new``: dicts with datastore_id, name, version, active (pure).
@@ -60,7 +69,8 @@ def refuse_upgrade(old, new):
     return None
 
 
-def refuse_set_upgrade(target, replicas):
+def refuse_set_upgrade(target: dict[str, Any],
+                       replicas: Sequence[dict[str, Any]]) -> str | None:
     """Why a source's set cannot be upgraded to ``target`` (None if it can).
 
     ``target``: dict with name and version; ``replicas``: dicts with id, status,
@@ -79,14 +89,14 @@ def refuse_set_upgrade(target, replicas):
     return None
 
 
-def _replicas(service, s, source_id):
+def _replicas(service: InstanceService, s: Session, source_id: str) -> list[dict[str, Any]]:
     """The source's replicas as refuse_set_upgrade wants them, plus their groups."""
     rows = s.execute(select(models.Instance).where(
         models.Instance.slave_of_id == source_id,
         models.Instance.deleted.is_(False)).order_by(models.Instance.id)).scalars().all()
     out = []
     for snap in service._snapshots(s, rows):
-        v = s.get(models.DatastoreVersion, snap.instance.datastore_version_id)
+        v = snap.version
         out.append({"id": snap.instance.id, "status": snap.status,
                     "task_status": snap.instance.task,
                     "version": v.version or v.name, "name": v.name,
@@ -94,12 +104,12 @@ def _replicas(service, s, source_id):
     return out
 
 
-def _as_dict(v):
+def _as_dict(v: models.DatastoreVersion) -> dict[str, Any]:
     return {"id": v.id, "datastore_id": v.datastore_id, "name": v.name,
             "version": v.version or v.name, "active": bool(v.active)}
 
 
-def find_target(s, datastore_id, ref):
+def find_target(s: Session, datastore_id: str, ref: str) -> models.DatastoreVersion:
     """The version ``ref`` names: an id (any datastore, refused later if another
     one) or a name within the instance's datastore."""
     row = s.get(models.DatastoreVersion, ref)
@@ -112,7 +122,8 @@ def find_target(s, datastore_id, ref):
     return row
 
 
-def check_configuration(s, configuration_id, new_version_id):
+def check_configuration(s: Session, configuration_id: str | None,
+                        new_version_id: str) -> None:
     """The attached group's values must pass the new version's rules (400 if not)."""
     if not configuration_id:
         return
@@ -121,13 +132,14 @@ def check_configuration(s, configuration_id, new_version_id):
     rules_mod.validate_values(rules, values)
 
 
-def request_upgrade(service, ctx, tenant_id, instance_id, ref):
+def request_upgrade(service: InstanceService, ctx: RequestContext, tenant_id: str,
+                    instance_id: str, ref: object) -> dict[str, Any]:
     """Check, set the UPGRADING task, cast. ``service`` is the InstanceService."""
     if not isinstance(ref, str) or not ref.strip():
         raise BadRequest(reason="instance.datastore_version must name a datastore version")
     with service.db.session() as s:
         inst = service._load(s, tenant_id, instance_id)
-        old = _as_dict(s.get(models.DatastoreVersion, inst.datastore_version_id))
+        old = _as_dict(catalog.get_version_by_id(s, inst.datastore_version_id))
         new = _as_dict(find_target(s, old["datastore_id"], ref))
         reason = refuse_upgrade(old, new)
         if reason:

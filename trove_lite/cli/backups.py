@@ -5,21 +5,29 @@ itself wants ``<instance> <name>``): the argument that names an existing
 instance is the instance. Restoring is ``trove-lite create ... --backup ID``.
 """
 
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any, Callable
+
 from troveclient import exceptions as trove_exceptions
 from troveclient import utils as trove_utils
 
 from trove_lite.cli import progress
 from trove_lite.cli.main import Record, Table, arg, command, find_instance
 
+if TYPE_CHECKING:
+    from troveclient.v1.client import Client
+
 LIST_FIELDS = ["id", "instance_id", "name", "status", "parent_id", "updated"]
 INSTANCE_LIST_FIELDS = ["id", "name", "status", "parent_id", "updated"]
 
 
-def find_backup(cs, ref):
+def find_backup(cs: Client, ref: str) -> Any:
     return trove_utils.find_resource(cs.backups, ref)
 
 
-def backup_record(backup):
+def backup_record(backup: Any) -> Record:
     info = dict(backup._info)
     flat = dict(info)
     ds = info.get("datastore") or {}
@@ -27,7 +35,7 @@ def backup_record(backup):
     return Record(raw=info, flat=flat)
 
 
-def _all_pages(fetch, limit):
+def _all_pages(fetch: Callable[..., Any], limit: int | None) -> list[dict]:
     page = fetch(limit=limit, marker=None)
     items = list(page)
     while limit is None and page.next:
@@ -36,7 +44,7 @@ def _all_pages(fetch, limit):
     return [b._info for b in items]
 
 
-def _instance_and_name(cs, first, second):
+def _instance_and_name(cs: Client, first: str, second: str) -> tuple[Any, str]:
     try:
         return find_instance(cs, first), second
     except trove_exceptions.CommandError:
@@ -58,7 +66,7 @@ def _instance_and_name(cs, first, second):
                   "the configured one)."),
          arg("--wait", action="store_true", default=False,
              help="Wait until it ends, with a progress bar; exit 1 with the fault."))
-def do_backup_create(cs, args):
+def do_backup_create(cs: Client, args: argparse.Namespace) -> Record:
     instance, name = _instance_and_name(cs, args.instance_or_name, args.name_or_instance)
     parent = find_backup(cs, args.parent).id if args.parent else None
     backup = cs.backups.create(name, instance.id, description=args.description,
@@ -74,7 +82,7 @@ def do_backup_create(cs, args):
          arg("--datastore", default=None, help="ID or name of the datastore."),
          arg("--instance-id", "--instance_id", default=None,
              help="Only the backups of this instance."))
-def do_backup_list(cs, args):
+def do_backup_list(cs: Client, args: argparse.Namespace) -> Table:
     raw = _all_pages(lambda limit, marker: cs.backups.list(
         limit=limit, marker=marker, datastore=args.datastore,
         instance_id=args.instance_id), args.limit)
@@ -84,7 +92,7 @@ def do_backup_list(cs, args):
 @command("backup-list-instance", "Lists available backups for an instance.",
          arg("instance", help="ID or name of the instance."),
          arg("--limit", type=int, default=None, help="Return up to N backups."))
-def do_backup_list_instance(cs, args):
+def do_backup_list_instance(cs: Client, args: argparse.Namespace) -> Table:
     instance = find_instance(cs, args.instance)
     raw = _all_pages(lambda limit, marker: cs.instances.backups(
         instance, limit=limit, marker=marker), args.limit)
@@ -93,13 +101,13 @@ def do_backup_list_instance(cs, args):
 
 @command("backup-show", "Shows details of a backup (progress while it runs).",
          arg("backup", help="ID or name of the backup."))
-def do_backup_show(cs, args):
+def do_backup_show(cs: Client, args: argparse.Namespace) -> Record:
     return backup_record(cs.backups.get(find_backup(cs, args.backup).id))
 
 
 @command("backup-delete", "Deletes a backup and its incremental children.",
          arg("backup", help="ID or name of the backup."))
-def do_backup_delete(cs, args):
+def do_backup_delete(cs: Client, args: argparse.Namespace) -> str:
     backup = find_backup(cs, args.backup)
     cs.backups.delete(backup)
     return "Request to delete backup %s has been accepted." % backup.id

@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import warnings
+from typing import Any, Callable, Literal, Sequence, TypeVar
 
 # troveclient imports eventlet, which warns about its own deprecation on every
 # run; a user of a CLI has nothing to do about that.
@@ -38,7 +39,6 @@ from troveclient.v1 import client as trove_client  # noqa: E402
 from trove_lite.cli import progress  # noqa: E402
 
 DEFAULT_URL = "http://127.0.0.1:8779/v1.0/%s"
-COMMANDS: dict[str, tuple] = {}
 
 
 @dataclasses.dataclass
@@ -46,9 +46,9 @@ class Table:
     """Rows of a list command: ``raw`` for --json, ``rows`` (flattened dicts) for the table."""
 
     raw: list
-    rows: list
-    fields: list
-    labels: dict = dataclasses.field(default_factory=dict)
+    rows: list[dict]
+    fields: list[str]
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
     order_by: str | None = None
 
 
@@ -56,16 +56,28 @@ class Table:
 class Record:
     """One resource: ``raw`` for --json, ``flat`` for the Property/Value table."""
 
-    raw: dict
+    raw: dict | list   # limit-list shows one record of a list
     flat: dict
 
 
-def arg(*names, **kwargs):
+# What a command returns: a table, a record, a message, or nothing to print.
+Result = Table | Record | str | None
+# One argument of a command: (names, add_argument's keywords).
+Arg = tuple[tuple[str, ...], dict[str, Any]]
+# python-troveclient has no type information: its client and resources are Any.
+Command = Callable[[trove_client.Client, argparse.Namespace], Result]
+_C = TypeVar("_C", bound=Callable[..., Result])
+
+COMMANDS: dict[str, tuple[Command, str, tuple[Arg, ...], Sequence[str]]] = {}
+
+
+def arg(*names: str, **kwargs: Any) -> Arg:
     return names, kwargs
 
 
-def command(name, help_text, *args, aliases=()):
-    def register(func):
+def command(name: str, help_text: str, *args: Arg,
+            aliases: Sequence[str] = ()) -> Callable[[_C], _C]:
+    def register(func: _C) -> _C:
         COMMANDS[name] = (func, help_text, args, aliases)
         return func
     return register
@@ -73,23 +85,23 @@ def command(name, help_text, *args, aliases=()):
 
 # -- rendering ---------------------------------------------------------------
 
-def _label(field):
+def _label(field: str) -> str:
     label = field.replace("_", " ").replace(" id", " ID")
     if len(label) < 3:
         return label.upper()
     return " ".join(word[0].upper() + word[1:] for word in label.split())
 
 
-def _sort_key(value):
+def _sort_key(value: object) -> tuple[int, float, str]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return (0, value, "")
     return (1, 0, str(value))
 
 
-def render_table(table):
+def render_table(table: Table) -> str:
     labels = {f: table.labels.get(f) or _label(f) for f in table.fields}
     pt = prettytable.PrettyTable([labels[f] for f in table.fields])
-    align = {labels[f]: "l" for f in table.fields}
+    align: dict[str, Literal["l", "r"]] = {labels[f]: "l" for f in table.fields}
     key = table.order_by or table.fields[0]
     # sort on the values, not their strings: RAM 1024 comes after 512
     rows = sorted(table.rows, key=lambda r: (r.get(key) is None, _sort_key(r.get(key))))
@@ -105,7 +117,7 @@ def render_table(table):
     return pt.get_string()
 
 
-def render_record(record):
+def render_record(record: Record) -> str:
     pt = prettytable.PrettyTable(["Property", "Value"])
     pt.align = "l"
     for key, value in record.flat.items():
@@ -113,7 +125,7 @@ def render_record(record):
     return pt.get_string(sortby="Property")
 
 
-def render(result, as_json):
+def render(result: Result, as_json: bool) -> str | None:
     if result is None:
         return None
     if isinstance(result, str):
@@ -127,7 +139,7 @@ def render(result, as_json):
 
 # -- shaping (as trove's shell flattens resources) -----------------------------
 
-def instance_row(info):
+def instance_row(info: dict) -> dict:
     row = dict(info)
     row["flavor_id"] = info.get("flavor", {}).get("id")
     row["size"] = info["volume"]["size"] if "volume" in info else "-"
@@ -138,7 +150,7 @@ def instance_row(info):
     return row
 
 
-def instance_record(info):
+def instance_record(info: dict) -> Record:
     flat = dict(info)
     flat.pop("links", None)
     flat["flavor"] = info["flavor"]["id"]
@@ -161,17 +173,17 @@ def instance_record(info):
     return Record(raw=info, flat=replication.flatten(info, flat))
 
 
-def _record(resource):
+def _record(resource: Any) -> Record:
     flat = dict(resource._info)
     flat.pop("links", None)
     return Record(raw=resource._info, flat=flat)
 
 
-def find_instance(cs, ref):
+def find_instance(cs: trove_client.Client, ref: str) -> Any:
     return trove_utils.find_resource(cs.instances, ref)
 
 
-def find_flavor(cs, ref):
+def find_flavor(cs: trove_client.Client, ref: str) -> Any:
     return trove_utils.find_resource(cs.flavors, ref)
 
 
@@ -185,7 +197,7 @@ INSTANCE_FIELDS = ["id", "name", "datastore", "datastore_version", "status",
          arg("--limit", type=int, default=None, help="Limit the number of results displayed."),
          arg("--marker", default=None, help="Begin displaying the results for IDs greater "
                                             "than the specified marker."))
-def do_list(cs, args):
+def do_list(cs: trove_client.Client, args: argparse.Namespace) -> Table:
     page = cs.instances.list(limit=args.limit, marker=args.marker)
     items = list(page)
     # no explicit page size: follow the next links and show everything
@@ -198,7 +210,7 @@ def do_list(cs, args):
 
 @command("show", "Shows details of an instance.",
          arg("instance", help="ID or name of the instance."))
-def do_show(cs, args):
+def do_show(cs: trove_client.Client, args: argparse.Namespace) -> Record:
     return instance_record(cs.instances.get(find_instance(cs, args.instance).id)._info)
 
 
@@ -230,7 +242,7 @@ def do_show(cs, args):
              help="Number of replicas to create (with --replica_of)."),
          arg("--wait", action="store_true", default=False,
              help="Wait until it ends, with a progress bar; exit 1 with the fault."))
-def do_create(cs, args):
+def do_create(cs: trove_client.Client, args: argparse.Namespace) -> Record:
     flavor_id = find_flavor(cs, args.flavor).id
     if args.size is not None and args.size <= 0:
         raise trove_exceptions.ValidationError(
@@ -262,7 +274,7 @@ def do_create(cs, args):
     return instance_record(instance._info)
 
 
-def _instance_ref(cs, ref):
+def _instance_ref(cs: trove_client.Client, ref: str | None) -> str | None:
     """The ID of a live instance named or identified by ``ref``; else ``ref`` as given
     (a deleted source is restorable by its ID)."""
     if not ref:
@@ -275,7 +287,7 @@ def _instance_ref(cs, ref):
 
 @command("delete", "Delete specified instance(s).",
          arg("instance", nargs="+", help="ID or name of the instance(s)."))
-def do_delete(cs, args):
+def do_delete(cs: trove_client.Client, args: argparse.Namespace) -> str:
     failed = []
     lines = []
     for ref in args.instance:
@@ -295,13 +307,14 @@ def do_delete(cs, args):
          arg("instance", help="ID or name of the instance."),
          arg("--wait", action="store_true", default=False,
              help="Wait until it ends, with a progress bar; exit 1 with the fault."))
-def do_restart(cs, args):
+def do_restart(cs: trove_client.Client, args: argparse.Namespace) -> Record | None:
     instance = find_instance(cs, args.instance)
     cs.instances.restart(instance)
     return _maybe_wait(cs, args, instance.id, "restart")
 
 
-def _maybe_wait(cs, args, instance_id, action):
+def _maybe_wait(cs: trove_client.Client, args: argparse.Namespace, instance_id: str,
+                action: str) -> Record | None:
     if args.wait:
         return instance_record(progress.wait_instance(cs, instance_id, action))
     return None
@@ -313,7 +326,7 @@ def _maybe_wait(cs, args, instance_id, action):
          arg("--wait", action="store_true", default=False,
              help="Wait until it ends, with a progress bar; exit 1 with the fault."),
          aliases=("resize-instance",))
-def do_resize_flavor(cs, args):
+def do_resize_flavor(cs: trove_client.Client, args: argparse.Namespace) -> Record | None:
     instance = find_instance(cs, args.instance)
     cs.instances.resize_instance(instance, find_flavor(cs, args.flavor).id)
     return _maybe_wait(cs, args, instance.id, "resize")
@@ -324,7 +337,7 @@ def do_resize_flavor(cs, args):
          arg("size", type=int, help="New size of the instance disk volume in GB."),
          arg("--wait", action="store_true", default=False,
              help="Wait until it ends, with a progress bar; exit 1 with the fault."))
-def do_resize_volume(cs, args):
+def do_resize_volume(cs: trove_client.Client, args: argparse.Namespace) -> Record | None:
     instance = find_instance(cs, args.instance)
     cs.instances.resize_volume(instance, args.size)
     return _maybe_wait(cs, args, instance.id, "resize")
@@ -336,7 +349,7 @@ def do_resize_volume(cs, args):
          arg("--wait", action="store_true", default=False,
              help="Wait until it ends, with a progress bar; exit 1 with the fault "
                   "(a rolled-back upgrade too)."))
-def do_upgrade(cs, args):
+def do_upgrade(cs: trove_client.Client, args: argparse.Namespace) -> Record | None:
     instance = find_instance(cs, args.instance)
     cs.instances.upgrade(instance, args.datastore_version)
     return _maybe_wait(cs, args, instance.id, "upgrade")
@@ -344,14 +357,14 @@ def do_upgrade(cs, args):
 
 @command("reset-status", "Clears the task of an instance stuck in BUILD or ERROR.",
          arg("instance", help="ID or name of the instance."))
-def do_reset_status(cs, args):
+def do_reset_status(cs: trove_client.Client, args: argparse.Namespace) -> None:
     cs.instances.reset_status(find_instance(cs, args.instance))
 
 
 @command("update", "Updates an instance: rename it.",
          arg("instance", help="ID or name of the instance."),
          arg("--name", required=True, help="New name of the instance."))
-def do_update(cs, args):
+def do_update(cs: trove_client.Client, args: argparse.Namespace) -> None:
     cs.instances.update(find_instance(cs, args.instance), name=args.name)
 
 
@@ -360,7 +373,7 @@ def do_update(cs, args):
              help="Type of the datastore (with --datastore_version_id)."),
          arg("--datastore_version_id", "--datastore-version-id", default=None,
              help="ID of the datastore version (with --datastore_type)."))
-def do_flavor_list(cs, args):
+def do_flavor_list(cs: trove_client.Client, args: argparse.Namespace) -> Table:
     if args.datastore_type and args.datastore_version_id:
         flavors = cs.flavors.list_datastore_version_associated_flavors(
             args.datastore_type, args.datastore_version_id)
@@ -376,12 +389,12 @@ def do_flavor_list(cs, args):
 
 @command("flavor-show", "Shows details of a flavor.",
          arg("flavor", help="ID or name of the flavor."))
-def do_flavor_show(cs, args):
+def do_flavor_show(cs: trove_client.Client, args: argparse.Namespace) -> Record:
     return _record(find_flavor(cs, args.flavor))
 
 
 @command("datastore-list", "Lists available datastores.")
-def do_datastore_list(cs, args):
+def do_datastore_list(cs: trove_client.Client, args: argparse.Namespace) -> Table:
     raw = [d._info for d in cs.datastores.list()]
     rows = [dict(r, versions=", ".join(v["name"] for v in r.get("versions", []))) for r in raw]
     return Table(raw=raw, rows=rows, fields=["id", "name", "versions"])
@@ -389,7 +402,7 @@ def do_datastore_list(cs, args):
 
 @command("datastore-show", "Shows details of a datastore.",
          arg("datastore", help="ID or name of the datastore."))
-def do_datastore_show(cs, args):
+def do_datastore_show(cs: trove_client.Client, args: argparse.Namespace) -> Record:
     ds = cs.datastores.get(args.datastore)
     record = _record(ds)
     versions = record.flat.pop("versions", [])
@@ -402,7 +415,7 @@ def do_datastore_show(cs, args):
 
 @command("datastore-version-list", "Lists available versions for a datastore.",
          arg("datastore", help="ID or name of the datastore."))
-def do_datastore_version_list(cs, args):
+def do_datastore_version_list(cs: trove_client.Client, args: argparse.Namespace) -> Table:
     raw = [v._info for v in cs.datastore_versions.list(args.datastore)]
     return Table(raw=raw, rows=raw, fields=["id", "name", "version"])
 
@@ -411,7 +424,7 @@ def do_datastore_version_list(cs, args):
          arg("datastore_version", help="ID or name of the datastore version."),
          arg("--datastore", default=None,
              help="ID or name of the datastore (optional with a version ID)."))
-def do_datastore_version_show(cs, args):
+def do_datastore_version_show(cs: trove_client.Client, args: argparse.Namespace) -> Record:
     if args.datastore:
         version = cs.datastore_versions.get(args.datastore, args.datastore_version)
     else:
@@ -428,7 +441,7 @@ COMMAND_MODULES = ("trove_lite.cli.databases", "trove_lite.cli.configurations",
                    "trove_lite.cli.schedules", "trove_lite.cli.schema_migrations")
 
 
-def load_command_modules():
+def load_command_modules() -> None:
     import importlib
     for name in COMMAND_MODULES:
         try:
@@ -438,7 +451,7 @@ def load_command_modules():
                 raise
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     load_command_modules()
     parser = argparse.ArgumentParser(prog="trove-lite", description=__doc__.split("\n")[0])
     parser.add_argument("--endpoint", default=os.environ.get("TROVE_LITE_ENDPOINT"),
@@ -465,12 +478,12 @@ def build_parser():
     return parser
 
 
-def make_client(endpoint, timeout=60.0):
+def make_client(endpoint: str, timeout: float = 60.0) -> trove_client.Client:
     auth = noauth.NoAuth(endpoint=endpoint)
     return trove_client.Client(session=ks_session.Session(auth=auth, timeout=timeout))
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     endpoint = args.endpoint or DEFAULT_URL % args.tenant
     try:

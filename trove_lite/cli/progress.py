@@ -16,11 +16,17 @@ with a ``CommandError`` (the CLI prints it and exits 1) naming the fault when th
 task fails, or after ``timeout`` seconds.
 """
 
+from __future__ import annotations
+
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
 
 from troveclient import exceptions as trove_exceptions
+
+if TYPE_CHECKING:
+    from troveclient.v1.client import Client
 
 WIDTH = 20
 POLL = 0.5
@@ -32,7 +38,7 @@ SERVING = ("HEALTHY", "RUNNING", None)   # None: an older API that shows no stat
 class Bar:
     """Draws status, percent, rate (percent per second) and ETA."""
 
-    def __init__(self, stream=None) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.started = time.monotonic()
@@ -117,7 +123,7 @@ def _poll(fetch: Callable[[], tuple[str, float, str | None, bool]], timeout: flo
         bar.done()
 
 
-def wait_instance(cs, instance_id: str, action: str, timeout: float = 600.0,
+def wait_instance(cs: Client, instance_id: str, action: str, timeout: float = 600.0,
                   bar: Bar | None = None) -> dict:
     """Until the instance is ACTIVE again; a fault recorded since the wait began (or
     an ERROR status) fails it. Returns the instance's last ``_info``."""
@@ -126,7 +132,7 @@ def wait_instance(cs, instance_id: str, action: str, timeout: float = 600.0,
     stopped = [False]
     before = (cs.instances.get(instance_id)._info.get("fault") or {}).get("created")
 
-    def fetch():
+    def fetch() -> tuple[str, float, str | None, bool]:
         info = cs.instances.get(instance_id)._info
         seen.update(info)
         stopped[0] = stopped[0] or info.get("operating_status") not in SERVING
@@ -147,11 +153,13 @@ def wait_instance(cs, instance_id: str, action: str, timeout: float = 600.0,
     return seen
 
 
-def wait_backup(cs, backup_id: str, timeout: float = 3600.0, bar: Bar | None = None):
-    """Until the backup is COMPLETED (FAILED raises with its reason)."""
-    last = {}
+def wait_backup(cs: Client, backup_id: str, timeout: float = 3600.0,
+                bar: Bar | None = None) -> Any:
+    """Until the backup is COMPLETED (FAILED raises with its reason); returns
+    troveclient's backup resource."""
+    last: dict[str, Any] = {}
 
-    def fetch():
+    def fetch() -> tuple[str, float, str | None, bool]:
         b = cs.backups.get(backup_id)
         last["backup"] = b
         failed = b.status not in BACKUP_RUNNING and b.status != "COMPLETED"

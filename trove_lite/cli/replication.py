@@ -6,7 +6,15 @@ Creating a replica is ``trove-lite create NAME FLAVOR --size N --replica_of SRC
 lag, threads, last error) from the instance's ``replication`` block.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+import argparse
+
 from trove_lite.cli.main import arg, command, find_instance
+
+if TYPE_CHECKING:
+    from troveclient.v1.client import Client
 
 # what ``show`` flattens out of the replication block, in this order
 SHOW_FIELDS = (("role", "replication_role"), ("strategy", "replication_strategy"),
@@ -18,7 +26,7 @@ SHOW_FIELDS = (("role", "replication_role"), ("strategy", "replication_strategy"
                ("durability", "replication_durability"), ("term", "replication_term"))
 
 
-def flatten(info, flat):
+def flatten(info: dict, flat: dict) -> dict:
     """Replace the nested replication keys of ``flat`` by one column each."""
     if "replica_of" in info:
         flat["replica_of"] = info["replica_of"]["id"]
@@ -41,20 +49,20 @@ def flatten(info, flat):
 @command("promote-to-replica-source", "Promotes a replica to be the new replica source "
                                       "of its set.",
          arg("instance", help="ID or name of the replica."))
-def do_promote(cs, args):
+def do_promote(cs: Client, args: argparse.Namespace) -> None:
     cs.instances.promote_to_replica_source(find_instance(cs, args.instance))
 
 
 @command("eject-replica-source", "Ejects the dead replica source of a set and elects a "
                                  "new one.",
          arg("instance", help="ID or name of a replica of the set."))
-def do_eject(cs, args):
+def do_eject(cs: Client, args: argparse.Namespace) -> None:
     cs.instances.eject_replica_source(find_instance(cs, args.instance))
 
 
 @command("detach-replica", "Detaches a replica from its replication source.",
          arg("instance", help="ID or name of the replica."))
-def do_detach(cs, args):
+def do_detach(cs: Client, args: argparse.Namespace) -> None:
     cs.instances.update(find_instance(cs, args.instance), detach_replica_source=True)
 
 
@@ -62,6 +70,6 @@ def do_detach(cs, args):
                            "acknowledge each commit (semisync) or not (async).",
          arg("instance", help="ID or name of any member of the set."),
          arg("durability", choices=["semisync", "async"], help="semisync or async."))
-def do_set_durability(cs, args):
+def do_set_durability(cs: Client, args: argparse.Namespace) -> None:
     cs.client.put("/instances/%s" % find_instance(cs, args.instance).id,
                   body={"instance": {"durability": args.durability}})

@@ -7,23 +7,31 @@ draws a progress bar on stderr until the migration is final (or POSTPONED, when
 the cut-over waits for ``migration-cut-over``). Also named ``schema-migration-*``.
 """
 
+from __future__ import annotations
+
+import argparse
 import sys
 import time
+from typing import TYPE_CHECKING, Any, TextIO
 
 from troveclient import exceptions as trove_exceptions
 
 from trove_lite.cli.main import Record, Table, arg, command, find_instance
+
+if TYPE_CHECKING:
+    from troveclient.v1.client import Client
 
 FINAL = ("COMPLETED", "FAILED", "ABORTED")
 LIST_FIELDS = ["id", "database", "table", "status", "percent", "rows_copied", "eta_seconds",
                "created"]
 
 
-def _client(cs):
+def _client(cs: Client) -> Any:
+    """troveclient's HTTP client (``get``/``post`` -> (response, body))."""
     return cs.instances.api.client
 
 
-def _path(instance, migration_id=None, suffix=""):
+def _path(instance: Any, migration_id: str | None = None, suffix: str = "") -> str:
     path = "/instances/%s/schema_migrations" % instance.id
     if migration_id:
         path += "/" + migration_id
@@ -40,7 +48,7 @@ def flatten(info: dict) -> dict:
     return flat
 
 
-def _record(info):
+def _record(info: dict) -> Record:
     return Record(raw=info, flat=flatten(info))
 
 
@@ -60,7 +68,8 @@ def progress_bar(info: dict, width: int = 30) -> str:
         " (%s)" % p["throttle_reason"] if p.get("throttle_reason") else "")
 
 
-def wait(cs, instance, migration_id, until=FINAL, interval=1.0, out=None):
+def wait(cs: Client, instance: Any, migration_id: str, until: tuple[str, ...] = FINAL,
+         interval: float = 1.0, out: TextIO | None = None) -> dict:
     """Poll until the status is in ``until``; draw the bar; return the last body."""
     out = out or sys.stderr  # looked up now: whoever runs us may have replaced it
     while True:
@@ -74,7 +83,7 @@ def wait(cs, instance, migration_id, until=FINAL, interval=1.0, out=None):
         time.sleep(interval)
 
 
-def _done(cs, instance, info, expected="COMPLETED"):
+def _done(cs: Client, instance: Any, info: dict, expected: str = "COMPLETED") -> Record:
     if info["status"] in FINAL and info["status"] != expected:
         raise trove_exceptions.CommandError("schema migration %s %s: %s" % (
             info["id"], info["status"], info.get("fail_reason")))
@@ -101,7 +110,7 @@ def _done(cs, instance, info, expected="COMPLETED"):
          arg("--wait", action="store_true", default=False,
              help="Show progress until it completes (or waits for its cut-over)."),
          aliases=("schema-migration-create",))
-def do_migration_create(cs, args):
+def do_migration_create(cs: Client, args: argparse.Namespace) -> Record:
     instance = find_instance(cs, args.instance)
     body = {"database": args.database, "table": args.table, "alter": args.alter,
             "postpone_cut_over": args.postpone_cut_over, "keep_old_table": args.keep_old_table}
@@ -119,7 +128,7 @@ def do_migration_create(cs, args):
 @command("migration-list", "Lists the schema migrations of an instance.",
          arg("instance", help="ID or name of the instance."),
          aliases=("schema-migration-list",))
-def do_migration_list(cs, args):
+def do_migration_list(cs: Client, args: argparse.Namespace) -> Table:
     instance = find_instance(cs, args.instance)
     _, body = _client(cs).get(_path(instance))
     raw = body["schema_migrations"]
@@ -133,7 +142,7 @@ def do_migration_list(cs, args):
          arg("--wait", action="store_true", default=False,
              help="Show progress until it is final; exit 1 unless it completed."),
          aliases=("schema-migration-show",))
-def do_migration_show(cs, args):
+def do_migration_show(cs: Client, args: argparse.Namespace) -> Record:
     instance = find_instance(cs, args.instance)
     if args.wait:  # exits 1 with the reason unless it completes
         return _done(cs, instance, wait(cs, instance, args.migration))
@@ -141,7 +150,8 @@ def do_migration_show(cs, args):
     return _record(body["schema_migration"])
 
 
-def _action(cs, args, name, values=None, expected="COMPLETED"):
+def _action(cs: Client, args: argparse.Namespace, name: str, values: dict | None = None,
+            expected: str = "COMPLETED") -> Record:
     instance = find_instance(cs, args.instance)
     _, body = _client(cs).post(_path(instance, args.migration, "/action"),
                                body={name: values or {}})
@@ -159,25 +169,25 @@ WAIT_ARG = arg("--wait", action="store_true", default=False,
 
 @command("migration-cut-over", "Lets a postponed cut-over happen.", *MIGRATION_ARGS,
          WAIT_ARG, aliases=("schema-migration-cutover",))
-def do_migration_cut_over(cs, args):
+def do_migration_cut_over(cs: Client, args: argparse.Namespace) -> Record:
     return _action(cs, args, "cut_over")
 
 
 @command("migration-abort", "Stops a migration; its ghost and changelog tables are dropped "
                             "and the table is left as it was.", *MIGRATION_ARGS, WAIT_ARG,
          aliases=("schema-migration-cancel",))
-def do_migration_abort(cs, args):
+def do_migration_abort(cs: Client, args: argparse.Namespace) -> Record:
     return _action(cs, args, "abort", expected="ABORTED")
 
 
 @command("migration-throttle", "Pauses a migration's row copy.", *MIGRATION_ARGS)
-def do_migration_throttle(cs, args):
+def do_migration_throttle(cs: Client, args: argparse.Namespace) -> Record:
     return _action(cs, args, "throttle")
 
 
 @command("migration-unthrottle", "Ends a throttle set by migration-throttle.",
          *MIGRATION_ARGS)
-def do_migration_unthrottle(cs, args):
+def do_migration_unthrottle(cs: Client, args: argparse.Namespace) -> Record:
     return _action(cs, args, "unthrottle")
 
 
@@ -188,7 +198,7 @@ def do_migration_unthrottle(cs, args):
          arg("--critical-load", "--critical_load", default=None),
          arg("--nice-ratio", "--nice_ratio", type=float, default=None),
          arg("--dml-batch-size", "--dml_batch_size", type=int, default=None))
-def do_migration_set(cs, args):
+def do_migration_set(cs: Client, args: argparse.Namespace) -> Record:
     values = {k: getattr(args, k) for k in ("chunk_size", "max_lag_millis", "max_load",
                                             "critical_load", "nice_ratio", "dml_batch_size")
               if getattr(args, k) is not None}

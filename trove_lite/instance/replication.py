@@ -193,7 +193,7 @@ def _service(s: Session, instance_id: str) -> models.ServiceStatus | None:
 # -- writes (API side) ----------------------------------------------------------------
 def create_replicas(service: InstanceService, ctx: RequestContext, tenant_id: str,
                     req: CreateRequest, replica_of: str,
-                    replica_count: int | str | None) -> InstanceSnapshot:
+                    replica_count: int | None) -> InstanceSnapshot:
     """Record ``replica_count`` replicas of ``replica_of`` and cast their creates.
 
     Same datastore version as the source (a different one asked for is refused);

@@ -78,8 +78,8 @@ class CreateRequest:
     """A validated-shape create body (schemas.py checked the JSON types)."""
 
     name: str
-    flavor_ref: str
-    volume_size: int | None
+    flavor_ref: str | None   # None: a replica takes its source's
+    volume_size: int | str | None   # a digit string too, as Trove accepts
     volume_type: str | None = None
     datastore: str | None = None
     datastore_version: str | None = None
@@ -359,7 +359,7 @@ class InstanceService:
         self._cast("restart_instance", ctx, instance_id)
 
     def resize_flavor(self, ctx: RequestContext, tenant_id: str, instance_id: str,
-                      flavor_ref: object) -> None:
+                      flavor_ref: str) -> None:
         new_id = flavor_id_from_ref(flavor_ref)
         with self.db.session() as s:
             snap = self._snapshots(s, [self._load(s, tenant_id, instance_id)])[0]

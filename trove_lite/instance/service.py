@@ -65,7 +65,7 @@ class CreateRequest:
     """A validated-shape create body (schemas.py checked the JSON types)."""
 
     name: str
-    flavor_ref: str
+    flavor_ref: str | None  # None: a replica takes its source's flavor
     volume_size: int | None
     volume_type: str | None = None
     datastore: str | None = None

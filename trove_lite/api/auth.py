@@ -32,14 +32,17 @@ request gets 401 (after its ``http_connect_timeout``).
 import json
 import logging
 import re
+from collections.abc import Iterable
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from keystonemiddleware import auth_token
 from oslo_config import cfg
 from oslo_policy import opts as policy_opts
+from oslo_policy import policy as oslo_policy
 
 from trove_lite.api import context as ctx
 from trove_lite.api import policy
-from trove_lite.exceptions import Forbidden, NotFound, Unauthorized, fault_body
+from trove_lite.exceptions import fault_body, Forbidden, NotFound, TroveLiteError, Unauthorized
 from trove_lite.api.request_id import ENVIRON_KEY as REQUEST_ID_KEY
 
 LOG = logging.getLogger(__name__)
@@ -71,19 +74,19 @@ _TENANT_PATH = re.compile(r"^/v1\.0/(?P<tenant>[^/]+)(?P<rest>/.*)?$")
 _PUBLIC_PATHS = {"", "/", "/v1.0", "/v1.0/", "/v1.0/openapi.json"}
 
 
-def list_opts():
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     """Options this module reads: ``[api]`` here, plus keystonemiddleware's and
     oslo.policy's groups so the sample config documents them."""
     return ([("api", list(AUTH_OPTS))] + auth_token.list_opts()
             + policy_opts.list_opts())
 
 
-def register_opts(conf):
+def register_opts(conf: cfg.ConfigOpts) -> None:
     for group, opts in list_opts():
         conf.register_opts(opts, group=group)
 
 
-def keystone_filter(app, conf):
+def keystone_filter(app: WSGIApplication, conf: cfg.ConfigOpts) -> WSGIApplication:
     """keystonemiddleware.auth_token around ``app``, configured from ``conf``.
 
     Reads ``[keystone_authtoken]`` (www_authenticate_uri, auth_url, auth_type,
@@ -95,7 +98,8 @@ def keystone_filter(app, conf):
                                          "delay_auth_decision": True})
 
 
-def fault_response(exc, start_response, headers=()):
+def fault_response(exc: TroveLiteError, start_response: StartResponse,
+                   headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
     status, body = fault_body(exc)
     data = json.dumps(body).encode()
     reason = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}.get(status, "Error")
@@ -108,13 +112,14 @@ def fault_response(exc, start_response, headers=()):
 class AuthContextMiddleware:
     """Turns a request into a RequestContext, or refuses it (401/404/403)."""
 
-    def __init__(self, app, conf, enforcer):
+    def __init__(self, app: WSGIApplication, conf: cfg.ConfigOpts,
+                 enforcer: oslo_policy.Enforcer) -> None:
         self.app = app
         self.conf = conf
         self.enforcer = enforcer
         self.keystone = conf.api.auth_strategy == "keystone"
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path in _PUBLIC_PATHS:
             return self.app(environ, start_response)
@@ -147,7 +152,7 @@ class AuthContextMiddleware:
         environ[ctx.CONTEXT_KEY] = context
         return self.app(environ, start_response)
 
-    def _authenticate_header(self):
+    def _authenticate_header(self) -> str:
         uri = self.conf.keystone_authtoken.www_authenticate_uri
         return "Keystone uri=\"%s\"" % uri if uri else "Keystone"
 
@@ -155,21 +160,23 @@ class AuthContextMiddleware:
 class _Headers:
     """Read-only, case-insensitive view of the HTTP headers in a WSGI environ."""
 
-    def __init__(self, environ):
+    def __init__(self, environ: WSGIEnvironment) -> None:
         self.environ = environ
 
-    def get(self, name, default=None):
+    def get(self, name: str, default: str | None = None) -> str | None:
         return self.environ.get("HTTP_" + name.upper().replace("-", "_"), default)
 
 
-def wrap_app(app, conf, enforcer=None, log=LOG):
+def wrap_app(app: WSGIApplication, conf: cfg.ConfigOpts,
+             enforcer: oslo_policy.Enforcer | None = None,
+             log: logging.Logger = LOG) -> WSGIApplication:
     """The authenticated application for ``conf.api.auth_strategy``.
 
     Logs at start which mode is in force (a WARNING for no-auth). ``enforcer``
     defaults to ``policy.make_enforcer(conf)``.
     """
     enforcer = enforcer or policy.make_enforcer(conf)
-    wrapped = AuthContextMiddleware(app, conf, enforcer)
+    wrapped: WSGIApplication = AuthContextMiddleware(app, conf, enforcer)
     if conf.api.auth_strategy == "keystone":
         wrapped = keystone_filter(wrapped, conf)
         log.info("Authentication: Keystone tokens (%s); the token's project must "

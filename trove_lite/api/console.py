@@ -5,6 +5,8 @@ so it sees exactly what that tenant's API calls see.
 """
 
 from importlib import resources
+from collections.abc import Iterable
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 import webob
 
@@ -33,7 +35,7 @@ class Console:
     def handles(path: str) -> bool:
         return path == "/console" or path.startswith("/console/")
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         name = environ.get("PATH_INFO", "")[len("/console/"):] or "index.html"
         found = self.files.get(name)
         response = webob.Response(headerlist=list(HEADERS))

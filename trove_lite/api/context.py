@@ -18,13 +18,23 @@ in ``environ["trove_lite.context"]``:
 project_id``; an admin may address another project's resources.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 CONTEXT_KEY = "trove_lite.context"
 
 
-def new_request_id():
+class Headers(Protocol):
+    """Case-insensitive, read-only HTTP headers (``auth._Headers``)."""
+
+    def get(self, name: str, default: str | None = None) -> str | None: ...
+
+
+def new_request_id() -> str:
     return "req-" + str(uuid.uuid4())
 
 
@@ -40,13 +50,14 @@ class RequestContext:
     user_name: str | None = None
     project_name: str | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.tenant is None:
             object.__setattr__(self, "tenant", self.project_id)
 
     @classmethod
-    def from_keystone_headers(cls, headers, tenant=None, request_id=None,
-                              admin_roles=("admin",)):
+    def from_keystone_headers(cls, headers: Headers, tenant: str | None = None,
+                              request_id: str | None = None,
+                              admin_roles: Iterable[str] = ("admin",)) -> RequestContext:
         """The context keystonemiddleware's headers describe (case-insensitive mapping).
 
         Call only when ``X-Identity-Status`` is ``Confirmed``; a header that is
@@ -66,7 +77,8 @@ class RequestContext:
                    project_name=headers.get("X-Project-Name"))
 
     @classmethod
-    def for_noauth(cls, tenant, admin_projects=(), request_id=None):
+    def for_noauth(cls, tenant: str | None, admin_projects: Iterable[str] | None = (),
+                   request_id: str | None = None) -> RequestContext:
         """No-auth mode: the URL tenant is the project and the user."""
         admin = tenant in set(admin_projects or ())
         return cls(project_id=tenant, user_id=tenant,
@@ -74,12 +86,12 @@ class RequestContext:
                    is_admin=admin, request_id=request_id or new_request_id(),
                    tenant=tenant)
 
-    def to_policy_values(self):
+    def to_policy_values(self) -> dict[str, Any]:
         """Credentials for oslo.policy (``role:``, ``project_id:``, ``is_admin:`` checks)."""
         return {"project_id": self.project_id, "user_id": self.user_id,
                 "roles": list(self.roles), "is_admin": self.is_admin}
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """For RPC (taskmanager casts): everything but the token."""
         data = dataclasses.asdict(self)
         data.pop("auth_token")
@@ -87,7 +99,7 @@ class RequestContext:
         return data
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: Mapping[str, Any]) -> RequestContext:
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in fields}
         values["roles"] = tuple(values.get("roles") or ())

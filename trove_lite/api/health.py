@@ -14,8 +14,10 @@ import amqp
 import oslo_messaging as messaging
 import sqlalchemy
 from sqlalchemy.pool import NullPool
+from oslo_config import cfg
 
 from trove_lite.exceptions import ServiceUnavailable
+from trove_lite.db.session import Database
 
 LOG = logging.getLogger(__name__)
 
@@ -25,12 +27,12 @@ PROBE_TIMEOUT = 2
 class Readiness:
     """The two probes; each returns None when reachable, else why not."""
 
-    def __init__(self, conf, db):
+    def __init__(self, conf: cfg.ConfigOpts, db: Database) -> None:
         self.conf = conf
         self.db = db
-        self._probe_engine = None
+        self._probe_engine: sqlalchemy.engine.Engine | None = None
 
-    def _engine(self):
+    def _engine(self) -> sqlalchemy.engine.Engine:
         if self.db.url.startswith("sqlite"):
             return self.db.engine
         if self._probe_engine is None:
@@ -42,7 +44,7 @@ class Readiness:
                               "read_timeout": PROBE_TIMEOUT})
         return self._probe_engine
 
-    def database(self):
+    def database(self) -> str | None:
         try:
             with self._engine().connect() as conn:
                 conn.execute(sqlalchemy.text("SELECT 1"))
@@ -54,7 +56,7 @@ class Readiness:
             return "control database at %s unreachable (%s)" % (where, type(e).__name__)
         return None
 
-    def message_bus(self):
+    def message_bus(self) -> str | None:
         url = messaging.TransportURL.parse(self.conf, self.conf.transport_url)
         errors = []
         for host in url.hosts or [None]:
@@ -75,7 +77,7 @@ class Readiness:
         LOG.warning("readyz: RabbitMQ unreachable: %s", ", ".join(errors))
         return "RabbitMQ unreachable at %s" % ", ".join(errors)
 
-    def check(self):
+    def check(self) -> None:
         """Raise ServiceUnavailable naming every dependency that is down."""
         # both at once: a load balancer's probe waits for the slower, not the sum
         with concurrent.futures.ThreadPoolExecutor(2) as pool:

@@ -1,6 +1,11 @@
 """Handlers of ``/instances``: policy check, body validation, service call, view."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 import ipaddress
+
+from oslo_config import cfg
 
 from trove_lite.api import schemas, views
 from trove_lite.api.pagination import next_links, page_params
@@ -8,10 +13,14 @@ from trove_lite.configuration.service import ConfigurationService
 from trove_lite.exceptions import BadRequest, NotFound, NotImplementedYet
 from trove_lite.instance import ha as instance_ha
 from trove_lite.instance import replication, upgrade
-from trove_lite.instance.service import CreateRequest
+from trove_lite.instance.service import CreateRequest, InstanceService
+from trove_lite.api.views import JsonBody, Result
+
+if TYPE_CHECKING:
+    from trove_lite.api.wsgi import ApiRequest
 
 
-def check_unoffered(b):
+def check_unoffered(b: JsonBody) -> None:
     """Modules and locality policies are not offered here: refused (4xx, never
     ignored, never 5xx). No module exists, so a module is not found, as Trove
     answers an unknown one."""
@@ -24,7 +33,7 @@ def check_unoffered(b):
                                 % b["locality"])
 
 
-def access_settings(access, partial=False):
+def access_settings(access: JsonBody, partial: bool = False) -> JsonBody:
     """``{is_public, allowed_cidrs}`` with each CIDR parsed and normalised (400 if not
     one); ``partial`` (an update) keeps only the keys given."""
     if partial:
@@ -39,7 +48,7 @@ def access_settings(access, partial=False):
     return {"is_public": bool(access.get("is_public", False)), "allowed_cidrs": cidrs}
 
 
-def check_placement(b, conf):
+def check_placement(b: JsonBody, conf: cfg.ConfigOpts) -> None:
     """Volume type, zone and networks: only what this deployment offers (400 else)."""
     vtype = (b.get("volume") or {}).get("type")
     if vtype is not None and vtype not in conf.api.volume_types:
@@ -54,7 +63,7 @@ def check_placement(b, conf):
                                 "attached to the deployment's network")
 
 
-def check_grants(b):
+def check_grants(b: JsonBody) -> None:
     """Users may be granted only databases created in the same request.
 
     A restore brings databases the request cannot name, so it is not checked.
@@ -69,7 +78,7 @@ def check_grants(b):
                                     "create" % (user["name"], ", ".join(missing)))
 
 
-def restore_point(rp):
+def restore_point(rp: JsonBody | None) -> tuple[str, str] | None:
     """(source instance ref, restoreTime text) of a point-in-time restore, or None;
     400 for a mix or half of the two forms."""
     if not rp or ("instanceRef" not in rp and "restoreTime" not in rp):
@@ -83,7 +92,7 @@ def restore_point(rp):
     return (rp["instanceRef"], rp["restoreTime"])
 
 
-def create_request(body, conf):
+def create_request(body: JsonBody, conf: cfg.ConfigOpts) -> CreateRequest:
     """A CreateRequest from a schema-valid create body."""
     b = body["instance"]
     check_unoffered(b)
@@ -112,12 +121,12 @@ def create_request(body, conf):
 
 
 class InstancesController:
-    def __init__(self, conf, service):
+    def __init__(self, conf: cfg.ConfigOpts, service: InstanceService) -> None:
         self.conf = conf
         self.service = service
         self.configurations = ConfigurationService(conf, service.db)
 
-    def _list(self, req, path, detailed):
+    def _list(self, req: ApiRequest, path: str, detailed: bool) -> Result:
         limit, marker = page_params(req.params, self.conf.api.max_limit)
         snaps, more = self.service.list(req.tenant_id, limit, marker)
         return 200, {
@@ -126,20 +135,20 @@ class InstancesController:
                                 [s.instance.id for s in snaps], more),
         }
 
-    def index(self, req):
+    def index(self, req: ApiRequest) -> Result:
         req.can("instance:index")
         return self._list(req, "instances", detailed=False)
 
-    def detail(self, req):
+    def detail(self, req: ApiRequest) -> Result:
         req.can("instance:index")
         return self._list(req, "instances/detail", detailed=True)
 
-    def show(self, req, instance_id):
+    def show(self, req: ApiRequest, instance_id: str) -> Result:
         req.can("instance:show", {"instance_id": instance_id})
         snap = self.service.get(req.tenant_id, instance_id)
         return 200, {"instance": views.instance(snap, req.links, detailed=True)}
 
-    def create(self, req):
+    def create(self, req: ApiRequest) -> Result:
         req.can("instance:create")
         body = req.body(schemas.INSTANCE_CREATE)
         create = create_request(body, self.conf)
@@ -153,12 +162,12 @@ class InstancesController:
             snap = self.service.create(req.ctx, req.tenant_id, create)
         return 200, {"instance": views.instance(snap, req.links, detailed=True)}
 
-    def update(self, req, instance_id):
+    def update(self, req: ApiRequest, instance_id: str) -> Result:
         """PUT: rename; attach (``configuration: ID``) or detach (``null``) a
         configuration group; set ``access``. Replica detach answers 501."""
         return self._update(req, instance_id, req.body(schemas.INSTANCE_UPDATE)["instance"])
 
-    def _update(self, req, instance_id, b):
+    def _update(self, req: ApiRequest, instance_id: str, b: JsonBody) -> Result:
         if "replica_of" in b:  # the schema lets only null through: detach
             req.can("instance:update", {"instance_id": instance_id})
             replication.start_detach(self.service, req.ctx, req.tenant_id, instance_id)
@@ -182,7 +191,7 @@ class InstancesController:
             self.configurations.detach(req.ctx, req.tenant_id, instance_id)
         return 202, None
 
-    def edit(self, req, instance_id):
+    def edit(self, req: ApiRequest, instance_id: str) -> Result:
         """PATCH: ``{"instance": {"datastore_version": ID|NAME}}`` upgrades (troveclient
         ``instances.upgrade``; see instance/upgrade.py for what is refused); ``name``,
         ``configuration`` and ``replica_of: null`` change what PUT changes (troveclient
@@ -199,12 +208,12 @@ class InstancesController:
             return 202, None
         return self._update(req, instance_id, b)
 
-    def delete(self, req, instance_id):
+    def delete(self, req: ApiRequest, instance_id: str) -> Result:
         req.can("instance:delete", {"instance_id": instance_id})
         self.service.delete(req.ctx, req.tenant_id, instance_id)
         return 202, None
 
-    def action(self, req, instance_id):
+    def action(self, req: ApiRequest, instance_id: str) -> Result:
         body = req.body(schemas.INSTANCE_ACTION)
         (name, args), = body.items()
         target = {"instance_id": instance_id}

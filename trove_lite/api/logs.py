@@ -9,19 +9,30 @@ control plane holds; with ``tenant_swift`` they are read from the tenant's Swift
 with the request's token, as troveclient reads them itself).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 import base64
 import json
 
+from oslo_config import cfg
+
 from trove_lite.api.schemas import name, obj
 from trove_lite.exceptions import BadRequest
-from trove_lite.instance.logs import UserAuth
+from trove_lite.instance.logs import LogService, UserAuth
+from trove_lite.db.session import Database
+from trove_lite.api.views import Result
+from trove_lite.instance.service import InstanceService
+
+if TYPE_CHECKING:
+    from trove_lite.api.wsgi import ApiRequest
 
 FLAG = {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 1}, {"type": "boolean"}]}
 LOG_ACTION = obj(["name"], name=name(64), enable=FLAG, disable=FLAG, publish=FLAG,
                  discard=FLAG)
 
 
-def user_auth(req) -> UserAuth:
+def user_auth(req: ApiRequest) -> UserAuth:
     """The request's token and service catalog (keystonemiddleware's
     ``X-Service-Catalog``), for publishing to the tenant's own Swift."""
     raw = req.webob.headers.get("X-Service-Catalog")
@@ -33,33 +44,33 @@ def user_auth(req) -> UserAuth:
 
 
 class LogsController:
-    def __init__(self, service):
+    def __init__(self, service: LogService) -> None:
         self.service = service
 
-    def index(self, req, instance_id):
+    def index(self, req: ApiRequest, instance_id: str) -> Result:
         req.can("instance:guest_log_list", {"instance_id": instance_id})
         logs = self.service.list(req.tenant_id, instance_id, user_auth(req))
         return 200, {"logs": logs}
 
-    def show(self, req, instance_id, log_name):
+    def show(self, req: ApiRequest, instance_id: str, log_name: str) -> Result:
         req.can("instance:guest_log_list", {"instance_id": instance_id})
         log = self.service.show(req.tenant_id, instance_id, log_name, user_auth(req))
         return 200, {"log": log}
 
-    def action(self, req, instance_id):
+    def action(self, req: ApiRequest, instance_id: str) -> Result:
         req.can("instance:guest_log_action", {"instance_id": instance_id})
         body = req.body(LOG_ACTION)
         actions = [a for a in ("enable", "disable", "publish", "discard") if body.get(a)]
         return 200, {"log": self.service.action(req.tenant_id, instance_id, body["name"],
                                                 actions, user_auth(req))}
 
-    def objects(self, req, instance_id, log_name):
+    def objects(self, req: ApiRequest, instance_id: str, log_name: str) -> Result:
         req.can("instance:guest_log_list", {"instance_id": instance_id})
         objects = self.service.objects(req.tenant_id, instance_id, log_name,
                                        user_auth(req))
         return 200, {"objects": objects}
 
-    def object_show(self, req, instance_id, log_name, number):
+    def object_show(self, req: ApiRequest, instance_id: str, log_name: str, number: str) -> Result:
         req.can("instance:guest_log_list", {"instance_id": instance_id})
         if not number.isdigit() or len(number) > 9:
             raise BadRequest(reason="object number %r is not a number" % number[:20])
@@ -69,10 +80,10 @@ class LogsController:
                                 "data": base64.b64encode(data).decode()}}
 
 
-def make_controllers(conf, db, instances):
+def make_controllers(conf: cfg.ConfigOpts, db: Database,
+                     instances: InstanceService) -> dict[str, object]:
     """The controllers of this module for ``wsgi.make_app``."""
     from trove_lite.instance.guest_admin import GuestAdminService
-    from trove_lite.instance.logs import LogService
     from trove_lite.rpc.guest import GuestAPI
     guests = GuestAdminService(conf, db, lambda instance_id: GuestAPI(conf, instance_id),
                                instances)

@@ -38,18 +38,21 @@ contacts a guest: guests' figures arrive with their heartbeats.
 import datetime
 import json
 import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CollectorRegistry, CONTENT_TYPE_LATEST, generate_latest, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
+from prometheus_client.metrics_core import Metric
 
 from trove_lite.db import models, step_durations
 from trove_lite.instance.schema_migrations import FINAL as MIGRATION_FINAL
 from trove_lite.instance.service import RUNNING_BACKUP_STATES
 from trove_lite.status import ServiceStatus, display_status
+from trove_lite.db.session import Database
 
 LOG = logging.getLogger(__name__)
 
@@ -60,10 +63,10 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 class ControlPlaneCollector:
     """Gauges read from the control database on each scrape."""
 
-    def __init__(self, db):
+    def __init__(self, db: Database) -> None:
         self.db = db
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("trove_lite_control_db_up",
                                "1 if this scrape read the control database")
         try:
@@ -77,7 +80,7 @@ class ControlPlaneCollector:
         yield up
         yield from families
 
-    def _read(self):
+    def _read(self) -> list[Metric]:
         instances = GaugeMetricFamily("trove_lite_instances",
                                       "Live instances by the status the API shows and task",
                                       labels=["status", "task"])
@@ -134,10 +137,11 @@ class ControlPlaneCollector:
                 models.SchemaMigration.status, models.SchemaMigration.progress)
                 .join(models.Instance, models.Instance.id == models.SchemaMigration.instance_id)
                 .where(models.Instance.deleted.is_(False))).all()
-        newest = {}
+        newest: dict[str, float] = {}
         for iid, created, updated, meta in completed:  # oldest first: the newest wins
             size = _json(meta).get("size_bytes")
-            if size and created and updated:
+            # a backup of no instance has no series (a None label fails the whole scrape)
+            if iid is not None and size and created and updated:
                 newest[iid] = size / max((updated - created).total_seconds(), 1.0)
         for iid, rate in sorted(newest.items()):
             throughput.add_metric([iid], rate)
@@ -146,7 +150,7 @@ class ControlPlaneCollector:
             if size and active_at:
                 restores.add_metric([iid], size / max(
                     (active_at - created).total_seconds(), 1.0))
-        counts = {}
+        counts: dict[tuple[str, str], int] = {}
         for iid, task, status, updated_at, replication in rows:
             key = (display_status(task, status or ServiceStatus.NEW, iid in backing_up),
                    task or "NONE")
@@ -165,7 +169,8 @@ class ControlPlaneCollector:
                 _step_histogram(step_rows), *_migration_families(migrations)]
 
 
-def _step_histogram(rows) -> HistogramMetricFamily:
+def _step_histogram(rows: dict[str, tuple[list[tuple[float, int]], float]]
+                    ) -> HistogramMetricFamily:
     family = HistogramMetricFamily("trove_lite_task_step_duration_seconds",
                                    "Duration of one step of a taskmanager flow",
                                    labels=["step"])
@@ -174,7 +179,7 @@ def _step_histogram(rows) -> HistogramMetricFamily:
     return family
 
 
-def _migration_families(rows) -> list:
+def _migration_families(rows: Iterable[tuple[str, str, str, bytes | str | None]]) -> list:
     by_status = GaugeMetricFamily("trove_lite_schema_migrations",
                                   "Schema migrations of live instances by status",
                                   labels=["status"])
@@ -205,7 +210,7 @@ def _migration_families(rows) -> list:
     return [by_status, percent, copied, eta, lag]
 
 
-def _json(raw):
+def _json(raw: bytes | str | None) -> dict[str, Any]:
     """A stored JSON object column as a dict ({} when empty or not an object)."""
     if not raw:
         return {}
@@ -219,7 +224,7 @@ def _json(raw):
 class Metrics:
     """One app's registry: the request histogram and the control-plane collector."""
 
-    def __init__(self, db):
+    def __init__(self, db: Database) -> None:
         self.registry = CollectorRegistry()
         self.latency = Histogram("trove_lite_api_request_duration_seconds",
                                  "API request latency by route template and status",
@@ -227,10 +232,10 @@ class Metrics:
                                  registry=self.registry)
         self.registry.register(ControlPlaneCollector(db))
 
-    def observe(self, method, route, status, seconds):
+    def observe(self, method: str, route: str | None, status: int, seconds: float) -> None:
         method = method if method in METHODS else "other"  # a client picks the method
         self.latency.labels(method, route or UNMATCHED, str(status)).observe(seconds)
 
-    def exposition(self):
+    def exposition(self) -> tuple[str, bytes]:
         """(content type, body bytes) of one scrape."""
         return CONTENT_TYPE_LATEST, generate_latest(self.registry)

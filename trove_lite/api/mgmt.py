@@ -6,7 +6,12 @@ middleware before routing (policy ``mgmt:access``); each handler checks its
 own rule too, so an operator can narrow one without the other.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
+from oslo_config import cfg
 
 from trove_lite import quota
 from trove_lite.api import schemas, views
@@ -14,7 +19,13 @@ from trove_lite.api.schemas import obj
 from trove_lite.api.pagination import next_links, page_params
 from trove_lite.db import models
 from trove_lite.exceptions import BadRequest
-from trove_lite.instance.service import InstanceNotFound
+from trove_lite.db.session import Database
+from trove_lite.api.views import JsonBody, Links, Result
+from trove_lite.instance.service import InstanceNotFound, InstanceService, InstanceSnapshot
+
+if TYPE_CHECKING:
+    from trove_lite.api.wsgi import ApiRequest
+    from trove_lite.instance.guest_admin import GuestAdminService
 
 QUOTAS_UPDATE = obj(["quotas"], quotas={
     "type": "object", "minProperties": 1, "maxProperties": 10,
@@ -26,7 +37,7 @@ MGMT_ACTION = obj(min_properties=1, max_properties=1, stop=schemas.EMPTY,
                   **{"reset-task-status": schemas.EMPTY})
 
 
-def _flag(value):
+def _flag(value: str | None) -> bool:
     """``?deleted=`` as troveclient sends it (``False``/``True``, any case) -> bool."""
     if value in (None, "", "None"):
         return False
@@ -37,7 +48,7 @@ def _flag(value):
     raise BadRequest(reason="deleted must be true or false, got %r" % value)
 
 
-def mgmt_instance(snap, links):
+def mgmt_instance(snap: InstanceSnapshot, links: Links) -> JsonBody:
     """The tenant view plus what an operator needs: owner, server, volume, task."""
     inst = snap.instance
     body = views.instance(snap, links, detailed=True)
@@ -49,7 +60,8 @@ def mgmt_instance(snap, links):
 
 
 class MgmtController:
-    def __init__(self, conf, db, engine, admin_service, instances):
+    def __init__(self, conf: cfg.ConfigOpts, db: Database, engine: quota.QuotaEngine,
+                 admin_service: GuestAdminService, instances: InstanceService) -> None:
         self.conf = conf
         self.db = db
         self.engine = engine
@@ -57,12 +69,12 @@ class MgmtController:
         self.instances = instances
 
     # -- quotas -----------------------------------------------------------------------
-    def quota_show(self, req, tenant):
+    def quota_show(self, req: ApiRequest, tenant: str) -> Result:
         req.can("quota:show", {"project_id": tenant})
         with self.db.session() as s:
             return 200, {"quotas": self.engine.show(s, tenant)}
 
-    def quota_update(self, req, tenant):
+    def quota_update(self, req: ApiRequest, tenant: str) -> Result:
         """PUT ``{"quotas": {resource: limit}}`` -> 200 ``{"quotas": {resource: limit}}``."""
         req.can("quota:update", {"project_id": tenant})
         values = quota.validate_limits(req.body(QUOTAS_UPDATE)["quotas"])
@@ -70,7 +82,7 @@ class MgmtController:
             return 200, {"quotas": self.engine.set_limits(s, tenant, values)}
 
     # -- instances ----------------------------------------------------------------------
-    def instance_index(self, req):
+    def instance_index(self, req: ApiRequest) -> Result:
         """Instances of every tenant, by id; ``?deleted=true`` lists deleted ones."""
         req.can("mgmt:instance:index")
         limit, marker = page_params(req.params, self.conf.api.max_limit)
@@ -86,7 +98,7 @@ class MgmtController:
                                          [snap.instance.id for snap in snaps],
                                          len(rows) > limit)}
 
-    def _snapshot(self, instance_id):
+    def _snapshot(self, instance_id: str) -> InstanceSnapshot:
         with self.db.session() as s:
             row = s.execute(select(models.Instance).where(
                 models.Instance.id == instance_id)).scalars().first()
@@ -94,11 +106,11 @@ class MgmtController:
                 raise InstanceNotFound(id=instance_id)
             return self.instances._snapshots(s, [row])[0]  # noqa: SLF001
 
-    def instance_show(self, req, instance_id):
+    def instance_show(self, req: ApiRequest, instance_id: str) -> Result:
         req.can("mgmt:instance:show", {"instance_id": instance_id})
         return 200, {"instance": mgmt_instance(self._snapshot(instance_id), req.links)}
 
-    def instance_action(self, req, instance_id):
+    def instance_action(self, req: ApiRequest, instance_id: str) -> Result:
         """troveclient's mgmt_instances.stop/reboot/reset_task_status/rebuild -> 202.
 
         ``stop`` stops the database (the guest reports SHUTDOWN) and returns once
@@ -119,7 +131,7 @@ class MgmtController:
                                   args.get("image_id"))
         return 202, None
 
-    def rpc_ping(self, req, instance_id):
+    def rpc_ping(self, req: ApiRequest, instance_id: str) -> Result:
         """204 when the guest agent answers a ping within the short timeout, else 503."""
         req.can("mgmt:instance:rpc_ping", {"instance_id": instance_id})
         snap = self._snapshot(instance_id)
@@ -128,7 +140,7 @@ class MgmtController:
         self.admin.guest_factory(instance_id).ping()
         return 204, None
 
-    def root_history(self, req, instance_id):
+    def root_history(self, req: ApiRequest, instance_id: str) -> Result:
         """Trove's mgmt root history: when root was last enabled and by whom."""
         req.can("mgmt:instance:show", {"instance_id": instance_id})
         history = self.admin.root_history(instance_id, any_tenant=True)

@@ -15,15 +15,23 @@ Success bodies are documented as JSON objects (their shapes are Trove's, in
 docs/trove-api.md); an operation answering 202/204 may have no body.
 """
 
+from __future__ import annotations
+
+from typing import Any, TYPE_CHECKING
 import ast
 import copy
 import functools
 import inspect
 import re
 import textwrap
+from collections.abc import Callable, Sequence
 
 from trove_lite.api import schemas
 from trove_lite.exceptions import FAULT_NAMES
+from trove_lite.api.views import Result
+
+if TYPE_CHECKING:
+    from trove_lite.api.wsgi import ApiRequest
 
 OPENAPI_VERSION = "3.1.0"
 PATH_PARAM = re.compile(r"{([^}]+)}")
@@ -39,7 +47,7 @@ TENANT_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 64,
                  "pattern": schemas.NO_CONTROL}
 
 
-def body_schema(handler) -> tuple[dict | None, bool]:
+def body_schema(handler: Callable[..., Any]) -> tuple[dict | None, bool]:
     """(schema, required) of the body ``handler`` validates, or (None, False).
 
     The schema is the object named in the handler's ``req.body(...)`` call; a
@@ -63,7 +71,7 @@ def body_schema(handler) -> tuple[dict | None, bool]:
     return None, False
 
 
-def _inside_if(node) -> bool:
+def _inside_if(node: ast.AST) -> bool:
     while hasattr(node, "_parent"):
         node = node._parent  # noqa: SLF001
         if isinstance(node, ast.If):
@@ -71,14 +79,15 @@ def _inside_if(node) -> bool:
     return False
 
 
-def _jsonschema_2020(schema):
+def _jsonschema_2020(schema: dict[str, Any]) -> dict[str, Any]:
     """Our draft-7 schemas read the same in OpenAPI 3.1 (JSON Schema 2020-12);
     a deep copy so the document never aliases a live schema."""
     return copy.deepcopy(schema)
 
 
-def _operation(path, method, controller, name, handler):
-    op = {
+def _operation(path: str, method: str, controller: str, name: str,
+               handler: Callable[..., Any]) -> dict[str, Any]:
+    op: dict[str, Any] = {
         "operationId": "%s.%s" % (controller, name),
         "tags": [controller],
         "responses": {
@@ -94,8 +103,10 @@ def _operation(path, method, controller, name, handler):
         op["description"] = doc
     params = []
     for param in PATH_PARAM.findall(path):
-        schema = TENANT_SCHEMA if param == "tenant_id" else {"type": "string", "minLength": 1}
-        params.append({"name": param, "in": "path", "required": True, "schema": schema})
+        param_schema = (TENANT_SCHEMA if param == "tenant_id"
+                        else {"type": "string", "minLength": 1})
+        params.append({"name": param, "in": "path", "required": True,
+                       "schema": param_schema})
     if params:
         op["parameters"] = params
     schema, required = body_schema(handler)
@@ -105,7 +116,8 @@ def _operation(path, method, controller, name, handler):
     return op
 
 
-def build(routes, controllers) -> dict:
+def build(routes: Sequence[tuple[str, dict[str, tuple[str, str]]]],
+          controllers: dict[str, Any]) -> dict:
     """The document for ``routes`` (``wsgi.ROUTES``) served by ``controllers``."""
     paths: dict = {}
     for path, methods in routes:
@@ -126,7 +138,8 @@ def build(routes, controllers) -> dict:
 class OpenApiController:
     """``GET /v1.0/openapi.json`` (no tenant, no token: like the version documents)."""
 
-    def __init__(self, routes, controllers):
+    def __init__(self, routes: Sequence[tuple[str, dict[str, tuple[str, str]]]],
+                 controllers: dict[str, Any]) -> None:
         self._routes = routes
         self._controllers = controllers
 
@@ -134,7 +147,7 @@ class OpenApiController:
     def document(self) -> dict:
         return build(self._routes, self._controllers)
 
-    def show(self, req):
+    def show(self, req: ApiRequest) -> Result:
         doc = dict(self.document)
         doc["servers"] = [{"url": req.webob.host_url}]
         return 200, doc

@@ -38,10 +38,10 @@ API_OPTS = [
 ]
 
 
-def list_opts():
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     return [("api", list(API_OPTS))]
 
 
-def register(conf):
+def register(conf: cfg.ConfigOpts) -> None:
     for group, opts in list_opts():
         conf.register_opts(opts, group=group)

@@ -6,11 +6,13 @@ follow; troveclient takes ``marker`` from its query string.
 """
 
 from urllib.parse import urlencode
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from trove_lite.exceptions import BadRequest
 
 
-def page_params(params, max_limit):
+def page_params(params: Mapping[str, Any], max_limit: int) -> tuple[int, str | None]:
     """(limit, marker) from a request's query parameters; 400 on a bad limit."""
     raw = params.get("limit")
     if raw in (None, "", "None"):
@@ -28,7 +30,8 @@ def page_params(params, max_limit):
     return min(limit, max_limit), marker
 
 
-def next_links(collection_url, params, limit, items, more):
+def next_links(collection_url: str, params: Mapping[str, Any], limit: int, items: Sequence[str],
+               more: bool) -> list[dict[str, str]]:
     """``[{"rel": "next", "href": ...}]`` when ``more``, else ``[]``."""
     if not more or not items:
         return []

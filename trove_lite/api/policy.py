@@ -19,11 +19,14 @@ trove_lite`` once the entry point is installed)::
 """
 
 import sys
+from typing import Any
 
 from oslo_policy import generator as _generator
 from oslo_policy import policy
+from oslo_config import cfg
 
 from trove_lite.exceptions import Forbidden
+from trove_lite.api.context import RequestContext
 
 ADMIN = "rule:admin"
 OWNER = "rule:admin_or_owner"
@@ -179,7 +182,7 @@ _ACTIONS = [
 ]
 
 
-def list_rules():
+def list_rules() -> list[policy.RuleDefault]:
     """All policy defaults; the ``oslo.policy.policies`` entry point of trove_lite."""
     rules = list(_BASE_RULES)
     for name, check, description, operations in _ACTIONS:
@@ -189,7 +192,7 @@ def list_rules():
     return rules
 
 
-def make_enforcer(conf):
+def make_enforcer(conf: cfg.ConfigOpts) -> policy.Enforcer:
     """An Enforcer on ``conf`` (its ``[oslo_policy]`` options) with our defaults.
 
     Rules in ``[oslo_policy] policy_file``, if that file exists, override the
@@ -201,7 +204,8 @@ def make_enforcer(conf):
     return enforcer
 
 
-def enforce(enforcer, context, action, target=None):
+def enforce(enforcer: policy.Enforcer, context: RequestContext, action: str,
+            target: dict[str, Any] | None = None) -> bool:
     """Raise Forbidden(action=...) unless ``context`` may do ``action`` on ``target``.
 
     ``target`` defaults to the URL tenant: ``{"project_id": context.tenant}``.
@@ -214,7 +218,7 @@ def enforce(enforcer, context, action, target=None):
                               do_raise=True, exc=Forbidden, action=action)
 
 
-def sample_text():
+def sample_text() -> str:
     """etc/policy.yaml.sample as oslopolicy-sample-generator writes it."""
     # the generator's own formatter, fed our rules directly, so the sample can be
     # produced before the entry point is installed
@@ -222,7 +226,7 @@ def sample_text():
         {"trove_lite": list_rules()}, include_help=True))
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     text = sample_text()
     if argv:

@@ -9,6 +9,9 @@ response header, faults included.
 """
 
 import re
+from collections.abc import Callable, Iterable
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+from typing import Any
 
 from trove_lite.api.context import new_request_id
 from trove_lite.rpc import context as rpc_context
@@ -27,15 +30,16 @@ def from_client(environ: dict) -> str | None:
 class RequestIdMiddleware:
     """Decides, binds and returns the request id (see the module docstring)."""
 
-    def __init__(self, app):
+    def __init__(self, app: WSGIApplication) -> None:
         self.app = app
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request_id = from_client(environ) or new_request_id()
         environ[ENVIRON_KEY] = request_id
         rpc_context.bind_request_id(request_id)
 
-        def start(status, headers, exc_info=None):
+        def start(status: str, headers: list[tuple[str, str]],
+                  exc_info: Any = None) -> Callable[[bytes], object]:
             headers = [(k, v) for k, v in headers if k.lower() != HEADER.lower()]
             return start_response(status, headers + [(HEADER, request_id)], exc_info)
         try:

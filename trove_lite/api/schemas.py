@@ -17,6 +17,9 @@ database) is the service's job. ``tests/unit/api/test_schemas.py`` walks
 every schema to keep it strict.
 """
 
+from typing import Any
+from collections.abc import Iterable
+
 import jsonschema
 
 from trove_lite.exceptions import BadRequest
@@ -28,27 +31,28 @@ NO_CONTROL_BUT_WHITESPACE = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"
 INT32_MAX = 2 ** 31 - 1
 
 
-def name(max_length, min_length=1, nullable=False):
+def name(max_length: int, min_length: int = 1, nullable: bool = False) -> dict[str, Any]:
     schema = {"type": ["string", "null"] if nullable else "string",
               "minLength": min_length, "maxLength": max_length, "pattern": NO_CONTROL}
     return schema
 
 
-def text(max_length, nullable=True):
+def text(max_length: int, nullable: bool = True) -> dict[str, Any]:
     return {"type": ["string", "null"] if nullable else "string",
             "maxLength": max_length, "pattern": NO_CONTROL_BUT_WHITESPACE}
 
 
-def integer(minimum, maximum=INT32_MAX, nullable=False):
+def integer(minimum: int, maximum: int = INT32_MAX, nullable: bool = False) -> dict[str, Any]:
     return {"type": ["integer", "null"] if nullable else "integer",
             "minimum": minimum, "maximum": maximum}
 
 
-def array(items, max_items=100, min_items=0):
+def array(items: dict[str, Any], max_items: int = 100, min_items: int = 0) -> dict[str, Any]:
     return {"type": "array", "items": items, "minItems": min_items, "maxItems": max_items}
 
 
-def obj(required=(), min_properties=0, max_properties=None, **properties):
+def obj(required: Iterable[str] = (), min_properties: int = 0, max_properties: int | None = None,
+        **properties: Any) -> dict[str, Any]:
     """A strict object: only ``properties``, the ``required`` ones present."""
     schema = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
@@ -85,7 +89,10 @@ DATASTORE = obj(type=name(255, nullable=True), version=name(255, nullable=True),
                 version_number=name(255, nullable=True))
 
 INSTANCE_NAME = name(255)
-INSTANCE_CREATE_FIELDS = {
+_NIC: dict[str, Any] = {"net-id": name(36, nullable=True), "v4-fixed-ip": name(15),
+                         "port-id": name(36, nullable=True), "network_id": ID,
+                         "subnet_id": ID, "ip_address": name(45)}
+INSTANCE_CREATE_FIELDS: dict[str, Any] = {
     "name": INSTANCE_NAME,
     "flavorRef": FLAVOR_REF,
     "volume": obj(["size"], size=VOLUME_SIZE, type=name(255, nullable=True)),
@@ -97,9 +104,7 @@ INSTANCE_CREATE_FIELDS = {
                         restoreTime=name(40)),
     "availability_zone": name(255, nullable=True),
     # any network but the deployment's own is refused by the service
-    "nics": array(obj(**{"net-id": name(36, nullable=True), "v4-fixed-ip": name(15),
-                         "port-id": name(36, nullable=True), "network_id": ID,
-                         "subnet_id": ID, "ip_address": name(45)}), max_items=8),
+    "nics": array(obj(**_NIC), max_items=8),
     "configuration": NULLABLE_ID,
     "replica_of": NULLABLE_ID,
     "replica_count": integer(1, 16, nullable=True),
@@ -129,7 +134,7 @@ INSTANCE_ACTION = obj(
 )
 
 
-def _is_strict_integer(_checker, instance):
+def _is_strict_integer(_checker: object, instance: object) -> bool:
     # JSON integers only: not bool (a Python int subclass), not 1.0
     return isinstance(instance, int) and not isinstance(instance, bool)
 
@@ -140,12 +145,12 @@ _Validator = jsonschema.validators.extend(
         "integer", _is_strict_integer))
 
 
-def _field(error):
+def _field(error: jsonschema.exceptions.ValidationError) -> str:
     path = "/".join(str(p) for p in error.absolute_path)
     return path or "body"
 
 
-def _detail(error):
+def _detail(error: jsonschema.exceptions.ValidationError) -> str:
     if error.validator == "oneOf" and error.context:
         return "%r is not valid here (%s)" % (
             _short(error.instance), "; ".join(sorted({e.message for e in error.context})))
@@ -159,12 +164,12 @@ def _detail(error):
     return error.message if len(error.message) < 300 else error.message[:300] + "..."
 
 
-def _short(value):
+def _short(value: object) -> str:
     text_ = repr(value)
     return text_ if len(text_) < 60 else text_[:60] + "..."
 
 
-def validate(schema, body):
+def validate(schema: dict[str, Any], body: Any) -> Any:
     """Return ``body`` if it matches ``schema``; else BadRequest naming the field."""
     error = jsonschema.exceptions.best_match(_Validator(schema).iter_errors(body))
     if error is None:

@@ -29,10 +29,15 @@ import logging
 import socket
 import threading
 import time
+from typing import Any
+from wsgiref.types import WSGIApplication
+from collections.abc import Callable
 
 from cheroot import errors as cheroot_errors
 from cheroot import server as cheroot_server
 from cheroot import wsgi as cheroot_wsgi
+from cheroot.workers import threadpool
+from oslo_config import cfg
 
 from trove_lite.api import opts as api_opts
 from trove_lite.exceptions import FAULT_NAMES
@@ -45,13 +50,15 @@ class _Gateway(cheroot_wsgi.Gateway_10):
     and first reads the unread rest of the body, waiting on a stalled client
     once more), and tells the watchdog when the body has been read."""
 
-    def get_environ(self):
+    # cheroot's stub says Gateway.get_environ returns None; it returns the environ
+    def get_environ(self) -> dict[str, Any]:  # type: ignore[override]
         env = super().get_environ()
         conn, watchdog = self.req.conn, self.req.server.watchdog
         env[ENVIRON_BODY_READ] = lambda: watchdog.release(conn)
         return env
 
-    def start_response(self, status, headers, exc_info=None):
+    def start_response(self, status: str, headers: list[tuple[str, str]],
+                       exc_info: Any = None) -> Callable[[bytes], None]:
         self.req.server.watchdog.release(self.req.conn)
         if any(k.lower() == "connection" and v.lower() == "close" for k, v in headers):
             self.req.close_connection = True
@@ -70,27 +77,27 @@ class _Watchdog:
     worker is idle: clients stalling their bodies hold workers until the read
     timeout, and others should not wait behind them."""
 
-    def __init__(self, limit, pool=None):
+    def __init__(self, limit: int, pool: threadpool.ThreadPool | None = None) -> None:
         self.limit = limit
         self.pool = pool
-        self._deadlines = {}
+        self._deadlines: dict[cheroot_server.HTTPConnection, float] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="api-watchdog", daemon=True)
         self._thread.start()
 
-    def watch(self, conn):
+    def watch(self, conn: cheroot_server.HTTPConnection) -> None:
         with self._lock:
             self._deadlines[conn] = time.monotonic() + self.limit
 
-    def release(self, conn):
+    def release(self, conn: cheroot_server.HTTPConnection) -> None:
         with self._lock:
             self._deadlines.pop(conn, None)
 
-    def stop(self):
+    def stop(self) -> None:
         self._stopped.set()
 
-    def _run(self):
+    def _run(self) -> None:
         while not self._stopped.wait(min(0.25, self.limit / 4)):
             now = time.monotonic()
             with self._lock:
@@ -105,19 +112,21 @@ class _Watchdog:
                 except OSError:
                     pass
             if self.pool is not None:
-                self._grow()
+                self._grow(self.pool)
 
-    def _grow(self):
-        pool = self.pool
+    @staticmethod
+    def _grow(pool: threadpool.ThreadPool) -> None:
         waiting = pool.qsize
-        if waiting and not pool.idle and len(pool._threads) < pool.max:  # noqa: SLF001
+        # cheroot's stub lacks the pool's _threads (its list of worker threads)
+        threads = pool._threads  # type: ignore[attr-defined]  # noqa: SLF001
+        if waiting and not pool.idle and len(threads) < pool.max:
             LOG.info("all %d API workers busy with %d request(s) waiting: adding workers",
-                     len(pool._threads), waiting)  # noqa: SLF001
+                     len(threads), waiting)
             pool.grow(waiting)
 
 
 class _Request(cheroot_server.HTTPRequest):
-    def parse_request(self):
+    def parse_request(self) -> None:
         """The request line and headers, and then the body (``read_body`` in the app
         calls ``environ[ENVIRON_BODY_READ]``), must arrive within the watchdog's limit."""
         watchdog = self.server.watchdog
@@ -128,11 +137,11 @@ class _Request(cheroot_server.HTTPRequest):
             if not (self.ready and self._expects_body()):
                 watchdog.release(self.conn)
 
-    def _expects_body(self):
+    def _expects_body(self) -> bool:
         length = self.inheaders.get(b"Content-Length", b"0")
         return self.chunked_read or (length.isdigit() and int(length) > 0)
 
-    def simple_response(self, status, msg=""):
+    def simple_response(self, status: int | str, msg: str = "") -> None:
         """What cheroot answers itself (a request line with raw non-ASCII bytes, a
         malformed header...) in Trove's fault format, not text/plain."""
         status = str(status)
@@ -162,18 +171,21 @@ class _Server(cheroot_wsgi.Server):
     ConnectionClass = _Connection
     # idle connections beyond this get no keep-alive (closed after their response)
     keep_alive_conn_limit = 256
+    watchdog: _Watchdog  # set by serve()
 
-    def process_conn(self, conn):
+    def process_conn(self, conn: cheroot_server.HTTPConnection) -> None:
         """A new connection waits in the selector until its first bytes arrive."""
         if not getattr(conn, "trove_lite_seen", False):
-            conn.trove_lite_seen = True
-            self._connections.put(conn)  # registers it for readability (or processes it)
+            setattr(conn, "trove_lite_seen", True)
+            # registers it for readability (or processes it); cheroot's stub lacks the
+            # server's _connections (its ConnectionManager)
+            self._connections.put(conn)  # type: ignore[attr-defined]
             return
         super().process_conn(conn)
 
 
 class ApiServer:
-    def __init__(self, server, shutdown_timeout):
+    def __init__(self, server: _Server, shutdown_timeout: float) -> None:
         self._server = server
         self._shutdown_timeout = shutdown_timeout
         self.host, self.port = server.bind_addr[:2]
@@ -181,16 +193,17 @@ class ApiServer:
         self._thread.start()
 
     @property
-    def url(self):
+    def url(self) -> str:
         return "http://%s:%d" % (self.host, self.port)
 
-    def shutdown(self):
+    def shutdown(self) -> None:
         self._server.watchdog.stop()
         self._server.stop()
         self._thread.join(self._shutdown_timeout + 1)
 
 
-def serve(conf, app, host=None, port=None):
+def serve(conf: cfg.ConfigOpts, app: WSGIApplication, host: str | None = None,
+          port: int | None = None) -> ApiServer:
     """Start serving ``app`` on ``host:port`` (default ``[api] bind_host/bind_port``)."""
     api_opts.register(conf)
     api = conf.api

@@ -7,13 +7,23 @@ known, as Trove does.
 """
 
 import json
+from typing import Any
+import datetime
+from collections.abc import Sequence
 
 from trove_lite.instance import replication
+from trove_lite.instance.service import InstanceSnapshot
+from trove_lite.db import models
 
 API_VERSION = "v1.0"
 
+# a JSON object as the API reads and answers it
+JsonBody = dict[str, Any]
+# what a handler returns: the HTTP status and the body (None: no body)
+Result = tuple[int, JsonBody | None]
 
-def isotime(dt):
+
+def isotime(dt: datetime.datetime | None) -> str | None:
     return dt.strftime("%Y-%m-%dT%H:%M:%S") if dt is not None else None
 
 
@@ -21,20 +31,20 @@ class Links:
     """Hrefs for one request: self ``<host>/v1.0/<tenant>/...``, bookmark
     ``<host>/<tenant>/...``."""
 
-    def __init__(self, host_url, tenant_id):
+    def __init__(self, host_url: str, tenant_id: str | None) -> None:
         self.host_url = host_url.rstrip("/")
         self.tenant_id = tenant_id
 
-    def url(self, path):
+    def url(self, path: str) -> str:
         return "%s/%s/%s/%s" % (self.host_url, API_VERSION, self.tenant_id, path.lstrip("/"))
 
-    def links(self, path):
+    def links(self, path: str) -> list[dict[str, str]]:
         path = path.lstrip("/")
         return [{"rel": "self", "href": self.url(path)},
                 {"rel": "bookmark", "href": "%s/%s/%s" % (self.host_url, self.tenant_id, path)}]
 
 
-def _access(inst):
+def _access(inst: models.Instance) -> JsonBody:
     access = {"is_public": False, "allowed_cidrs": []}
     if inst.access:
         try:
@@ -44,10 +54,10 @@ def _access(inst):
     return access
 
 
-def instance(snap, links, detailed=False):
+def instance(snap: InstanceSnapshot, links: Links, detailed: bool = False) -> JsonBody:
     """One instance (list form, or show/detail form when ``detailed``)."""
     inst = snap.instance
-    body = {
+    body: JsonBody = {
         "id": inst.id,
         "name": inst.name,
         "status": snap.status,
@@ -92,7 +102,7 @@ def instance(snap, links, detailed=False):
     return body
 
 
-def flavor(row, links):
+def flavor(row: models.Flavor, links: Links) -> JsonBody:
     return {
         # troveclient shows str_id when id is null; Trove gives numeric ids as ints
         "id": int(row.id) if row.id.isdigit() else row.id,
@@ -106,20 +116,21 @@ def flavor(row, links):
     }
 
 
-def version_summary(row, links):
+def version_summary(row: models.DatastoreVersion, links: Links) -> JsonBody:
     return {"id": row.id, "name": row.name, "active": bool(row.active),
             "version": row.version or row.name,
             "links": links.links("datastores/versions/%s" % row.id)}
 
 
-def version(row, links):
+def version(row: models.DatastoreVersion, links: Links) -> JsonBody:
     body = version_summary(row, links)
     body.update({"datastore": row.datastore_id, "image": row.image_id,
                  "packages": row.packages or ""})
     return body
 
 
-def datastore(row, versions, links):
+def datastore(row: models.Datastore, versions: Sequence[models.DatastoreVersion],
+              links: Links) -> JsonBody:
     body = {"id": row.id, "name": row.name,
             "versions": [version_summary(v, links) for v in versions],
             "links": links.links("datastores/%s" % row.id)}
@@ -128,7 +139,7 @@ def datastore(row, versions, links):
     return body
 
 
-def version_document(host_url):
+def version_document(host_url: str) -> JsonBody:
     return {"versions": [{
         "id": API_VERSION, "status": "CURRENT", "updated": "2012-08-01T00:00:00Z",
         "links": [{"rel": "self", "href": "%s/%s/" % (host_url.rstrip("/"), API_VERSION)}],

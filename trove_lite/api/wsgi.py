@@ -20,26 +20,29 @@ a WSGI callable. Request flow:
 import json
 import logging
 import time
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import routes
 import webob
+from oslo_config import cfg
 
 from trove_lite.api import (backup_schedules, backups, datastores, flavors, instances,
                             schemas, versions)
 from trove_lite.api import opts as api_opts
-from trove_lite.api import server
-from trove_lite.api import configurations
-from trove_lite.api import databases, quotas
-from trove_lite.api import logs
-from trove_lite.api import schema_migrations
+from trove_lite.api import configurations, databases, logs, quotas, schema_migrations, server
 from trove_lite.api import console, events, health, metrics
 from trove_lite.api import openapi
 from trove_lite.api import request_id
-from trove_lite.api.views import Links
+from trove_lite.api.views import JsonBody, Links
 from trove_lite.exceptions import BadRequest, NotFound, TroveLiteError, fault_body
 from trove_lite.instance.service import InstanceService
 from trove_lite.api.context import new_request_id
 from trove_lite.rpc.context import RequestContext
+from trove_lite.db.session import Database
+from trove_lite.rpc.taskmanager import TaskManagerAPI
+from trove_lite.api import context as api_context
 
 LOG = logging.getLogger(__name__)
 
@@ -48,6 +51,11 @@ ENVIRON_ROUTE = "trove_lite.route"  # the matched route template, for metrics
 ENVIRON_REQUEST_CONTEXT = "trove_lite.request_context"  # the context a handler got
 TENANT_MAX = 64
 BUG_LINE = "Unexpected exception raised, please report it as a BUG"
+
+# who asks: the auth middleware's context, or (no middleware) one for the URL tenant
+Context = api_context.RequestContext | RequestContext
+# the policy hook ``authorize(ctx, action, target)``: raises Forbidden to refuse
+Authorize = Callable[[Context, str, dict[str, Any]], None]
 
 T = "/v1.0/{tenant_id}"
 # path -> {HTTP method: (controller, handler name)}; order matters where
@@ -180,7 +188,7 @@ class PathNotFound(NotFound):
     message_format = "The resource %(path)s could not be found."
 
 
-def allow_all(ctx, action, target):
+def allow_all(ctx: Context, action: str, target: dict[str, Any] | None) -> None:
     """The default policy hook: allow everything (no-auth mode)."""
     return None
 
@@ -188,25 +196,28 @@ def allow_all(ctx, action, target):
 class ApiRequest:
     """What a handler sees of one request."""
 
-    def __init__(self, webob_request, tenant_id, ctx, authorize, limits):
+    def __init__(self, webob_request: webob.Request, tenant_id: str | None, ctx: Context,
+                 authorize: Authorize, limits: dict[str, int]) -> None:
         self.webob = webob_request
         self._limits = limits
-        self.tenant_id = tenant_id
+        # '' on the routes without a tenant (versions, openapi), which use neither
+        # ``can`` nor ``links``
+        self.tenant_id: str = tenant_id or ""
         self.ctx = ctx
         self._authorize = authorize
         try:
             self.params = dict(webob_request.GET)
         except UnicodeDecodeError:
             raise BadRequest(reason="the query string is not valid UTF-8") from None
-        self.links = Links(webob_request.host_url, tenant_id)
+        self.links = Links(webob_request.host_url, self.tenant_id)
 
-    def can(self, action, target=None):
+    def can(self, action: str, target: dict[str, Any] | None = None) -> None:
         """Policy check; the hook raises Forbidden (403) when refused."""
         target = dict(target or {})
         target.setdefault("project_id", self.tenant_id)
         self._authorize(self.ctx, action, target)
 
-    def body(self, schema=None):
+    def body(self, schema: dict[str, Any] | None = None) -> Any:
         """The JSON body (validated against ``schema``): 400 if malformed, 415 if not JSON."""
         ctype = self.webob.content_type or ""
         if ctype and ctype != "application/json" and not ctype.endswith("+json"):
@@ -220,7 +231,7 @@ class ApiRequest:
         return body
 
 
-def read_body(environ, limit):
+def read_body(environ: WSGIEnvironment, limit: int) -> bytes:
     """At most ``limit`` bytes of the request body: 413 beyond, 400 if it stops coming.
 
     A Content-Length over the limit was refused before routing; a chunked body
@@ -245,7 +256,7 @@ def read_body(environ, limit):
     return raw
 
 
-def parse_json(raw, max_depth):
+def parse_json(raw: bytes, max_depth: int) -> Any:
     """Decoded JSON, no deeper than ``max_depth`` and with every string storable."""
     _check_depth(raw, max_depth)
     try:
@@ -256,12 +267,12 @@ def parse_json(raw, max_depth):
     return body
 
 
-def _no_constant(name):
+def _no_constant(name: str) -> NoReturn:
     """NaN and Infinity are not JSON (Python's parser takes them by default)."""
     raise ValueError("%s is not a JSON number" % name)
 
 
-def _check_depth(raw, max_depth):
+def _check_depth(raw: bytes, max_depth: int) -> None:
     """Refuse nesting deeper than ``max_depth`` before parsing (the parser would
     recurse); brackets inside strings are skipped."""
     if raw.count(b"[") + raw.count(b"{") <= max_depth:
@@ -287,7 +298,7 @@ def _check_depth(raw, max_depth):
             depth -= 1
 
 
-def _check_strings(value):
+def _check_strings(value: Any) -> None:
     """Lone surrogates (``"\\ud800"``) decode but can be neither stored nor encoded."""
     stack = [value]
     while stack:
@@ -308,7 +319,9 @@ def _check_strings(value):
 class App:
     """The routed WSGI application (use ``make_app``)."""
 
-    def __init__(self, conf, controllers, authorize=None, metrics_=None):
+    def __init__(self, conf: cfg.ConfigOpts, controllers: dict[str, Any],
+                 authorize: Authorize | None = None,
+                 metrics_: metrics.Metrics | None = None) -> None:
         api_opts.register(conf)
         self.metrics = metrics_
         self.conf = conf
@@ -322,7 +335,7 @@ class App:
             self.mapper.connect(path, path)
             self.table[path] = methods
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = webob.Request(environ)
         started = time.monotonic()
         try:
@@ -346,7 +359,8 @@ class App:
             self.metrics.observe(request.method, environ.get(ENVIRON_ROUTE), status, elapsed)
         return response(environ, start_response)
 
-    def _dispatch(self, request):
+    def _dispatch(self,
+                  request: webob.Request) -> tuple[int, JsonBody | None, list[tuple[str, str]]]:
         length = request.environ.get("CONTENT_LENGTH")
         if length and length.isdigit() and int(length) > self.limits["max_request_body_size"]:
             raise RequestTooLarge(limit=self.limits["max_request_body_size"])
@@ -374,7 +388,7 @@ class App:
         return status, body, (result[2] if len(result) > 2 else [])
 
     @staticmethod
-    def _context(environ, tenant_id):
+    def _context(environ: WSGIEnvironment, tenant_id: str | None) -> Context:
         ctx = environ.get(ENVIRON_CONTEXT)
         if ctx is None:  # no auth middleware: the id api/request_id.py decided
             return RequestContext(project_id=tenant_id, request_id=environ.get(
@@ -386,14 +400,14 @@ class App:
         return ctx
 
 
-def validate_tenant(tenant_id):
+def validate_tenant(tenant_id: str) -> None:
     """A path's tenant must fit the tenant columns (64) and hold no control characters."""
     if len(tenant_id) > TENANT_MAX or any(ord(c) < 32 or ord(c) == 127 for c in tenant_id):
         raise BadRequest(reason="the tenant in the path must be at most %d printable "
                                 "characters" % TENANT_MAX)
 
 
-def _fault_headers(exc):
+def _fault_headers(exc: TroveLiteError) -> list[tuple[str, str]]:
     if isinstance(exc, BadMethod):
         return [("Allow", ", ".join(exc.kwargs["allow"]))]
     if isinstance(exc, (RequestTooLarge, BodyNotReceived)):
@@ -402,7 +416,7 @@ def _fault_headers(exc):
     return []
 
 
-def _loggable_path(environ):
+def _loggable_path(environ: WSGIEnvironment) -> str:
     """The raw path for the log line (webob's path_qs fails on undecodable bytes)."""
     path = environ.get("PATH_INFO", "")
     qs = environ.get("QUERY_STRING")
@@ -414,13 +428,14 @@ class OpsApp:
     """``/healthz``, ``/readyz``, ``/metrics`` and the console's static files in front
     of everything else, unauthenticated (outside the auth middleware) and outside /v1.0."""
 
-    def __init__(self, app, readiness, metrics_):
+    def __init__(self, app: WSGIApplication, readiness: health.Readiness,
+                 metrics_: metrics.Metrics) -> None:
         self.app = app
         self.readiness = readiness
         self.metrics = metrics_
         self.console = console.Console()
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if console.Console.handles(path):
             return self.console(environ, start_response)
@@ -449,7 +464,9 @@ class OpsApp:
         return response(environ, start_response)
 
 
-def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
+def make_app(conf: cfg.ConfigOpts, db: Database, taskmanager_api: TaskManagerAPI,
+             middleware: Iterable[Callable[[WSGIApplication], WSGIApplication]] = (),
+             authorize: Authorize | None = None) -> OpsApp:
     """The WSGI app. ``middleware``: callables ``app -> app``, first is outermost.
 
     ``authorize(ctx, action, target)`` is the policy hook (raise Forbidden to
@@ -479,7 +496,7 @@ def make_app(conf, db, taskmanager_api, middleware=(), authorize=None):
     }
     controllers["openapi"] = openapi.OpenApiController(ROUTES, controllers)
     app_metrics = metrics.Metrics(db)
-    app = App(conf, controllers, authorize, app_metrics)
+    app: WSGIApplication = App(conf, controllers, authorize, app_metrics)
     for mw in reversed(list(middleware)):
         app = mw(app)
     app = request_id.RequestIdMiddleware(app)  # outside auth: its refusals carry the id too

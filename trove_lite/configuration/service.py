@@ -45,7 +45,7 @@ from trove_lite.exceptions import BadRequest, Conflict, NotFound
 from trove_lite.status import ServiceStatus, TaskStatus
 
 if TYPE_CHECKING:
-    from trove_lite.rpc.context import RequestContext
+    from trove_lite.rpc.context import Context
     from trove_lite.rpc.guest import GuestAPI
     from trove_lite.rpc.taskmanager import TaskManagerAPI
 
@@ -308,7 +308,7 @@ class ConfigurationService:
             s.add(models.ConfigurationParameter(configuration_id=configuration_id, key=key,
                                                 value=json.dumps(value)))
 
-    def change(self, ctx: RequestContext, tenant_id: str, configuration_id: str,
+    def change(self, ctx: Context, tenant_id: str, configuration_id: str,
                values: object, replace: bool, name: str | None = None,
                description: str | None = None) -> None:
         """PATCH (``replace`` False: merge) or PUT (replace): records the values, marks
@@ -375,7 +375,7 @@ class ConfigurationService:
         if reason:
             raise InstanceNotReady(id=inst.id, reason=reason)
 
-    def attach(self, ctx: RequestContext, tenant_id: str, instance_id: str,
+    def attach(self, ctx: Context, tenant_id: str, instance_id: str,
                configuration_id: str) -> None:
         """Record the group on the instance (apply ``pending``) and cast the apply.
 
@@ -400,7 +400,7 @@ class ConfigurationService:
         LOG.info("instance %s: configuration %s attached; apply cast", instance_id,
                  configuration_id)
 
-    def detach(self, ctx: RequestContext, tenant_id: str, instance_id: str) -> None:
+    def detach(self, ctx: Context, tenant_id: str, instance_id: str) -> None:
         """Record that the instance has no group (apply ``pending``) and cast the
         removal; the instance shows the detach's apply state until it is done."""
         with self.db.session() as s:

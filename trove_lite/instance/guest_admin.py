@@ -20,6 +20,7 @@ Every method:
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
 from oslo_config import cfg
@@ -48,7 +49,7 @@ class RootNotEnabled(NotFound):
 @dataclasses.dataclass(frozen=True)
 class RootHistory:
     instance_id: str
-    enabled: object  # datetime or None
+    enabled: datetime.datetime | None
     user: str | None
 
 

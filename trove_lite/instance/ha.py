@@ -20,7 +20,7 @@ from trove_lite.exceptions import BadRequest
 
 if TYPE_CHECKING:
     from trove_lite.instance.service import InstanceService
-    from trove_lite.rpc.context import RequestContext
+    from trove_lite.rpc.context import Context
 
 DURABILITIES = ("semisync", "async")
 
@@ -36,7 +36,7 @@ def set_id_of(s: Session, instance: models.Instance) -> str:
     return source_id
 
 
-def request_durability(service: InstanceService, ctx: RequestContext, tenant_id: str,
+def request_durability(service: InstanceService, ctx: Context, tenant_id: str,
                        instance_id: str, durability: str) -> None:
     if durability not in DURABILITIES:
         raise BadRequest(reason="durability must be one of %s, not %r" % (

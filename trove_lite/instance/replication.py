@@ -25,7 +25,7 @@ from trove_lite.status import ServiceStatus, TaskStatus
 
 if TYPE_CHECKING:
     from trove_lite.instance.service import CreateRequest, InstanceService, InstanceSnapshot
-    from trove_lite.rpc.context import RequestContext
+    from trove_lite.rpc.context import Context
 
 LOG = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def _service(s: Session, instance_id: str) -> models.ServiceStatus | None:
 
 
 # -- writes (API side) ----------------------------------------------------------------
-def create_replicas(service: InstanceService, ctx: RequestContext, tenant_id: str,
+def create_replicas(service: InstanceService, ctx: Context, tenant_id: str,
                     req: CreateRequest, replica_of: str,
                     replica_count: int | None) -> InstanceSnapshot:
     """Record ``replica_count`` replicas of ``replica_of`` and cast their creates.
@@ -263,7 +263,7 @@ def create_replicas(service: InstanceService, ctx: RequestContext, tenant_id: st
     return service.get(tenant_id, ids[0])
 
 
-def start_promote(service: InstanceService, ctx: RequestContext, tenant_id: str,
+def start_promote(service: InstanceService, ctx: Context, tenant_id: str,
                   instance_id: str) -> None:
     def refuse(snap: InstanceSnapshot) -> str | None:
         if not snap.instance.slave_of_id:
@@ -274,7 +274,7 @@ def start_promote(service: InstanceService, ctx: RequestContext, tenant_id: str,
     service._cast("promote_to_replica_source", ctx, instance_id)
 
 
-def start_eject(service: InstanceService, ctx: RequestContext, tenant_id: str,
+def start_eject(service: InstanceService, ctx: Context, tenant_id: str,
                 instance_id: str) -> None:
     with service.db.session() as s:
         inst = service._load(s, tenant_id, instance_id)
@@ -295,7 +295,7 @@ def start_eject(service: InstanceService, ctx: RequestContext, tenant_id: str,
     service._cast("eject_replica_source", ctx, instance_id)
 
 
-def start_detach(service: InstanceService, ctx: RequestContext, tenant_id: str,
+def start_detach(service: InstanceService, ctx: Context, tenant_id: str,
                  instance_id: str) -> None:
     """Detach a replica, or release a fenced former source to stand alone."""
     def refuse(snap: InstanceSnapshot) -> str | None:

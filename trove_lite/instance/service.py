@@ -44,7 +44,7 @@ from trove_lite.status import ServiceStatus, TaskStatus, display_status
 if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
 
-    from trove_lite.rpc.context import RequestContext
+    from trove_lite.rpc.context import Context
     from trove_lite.rpc.taskmanager import TaskManagerAPI
 
 LOG = logging.getLogger(__name__)
@@ -244,7 +244,7 @@ class InstanceService:
         return dataclasses.replace(snap, fault=fault)
 
     # -- create -----------------------------------------------------------------
-    def create(self, ctx: RequestContext, tenant_id: str,
+    def create(self, ctx: Context, tenant_id: str,
                req: CreateRequest) -> InstanceSnapshot:
         """Validate, insert Instance(BUILDING)+ServiceStatus(NEW) atomically, cast."""
         validate_name(req.name)
@@ -329,13 +329,13 @@ class InstanceService:
         return backup.id
 
     # -- updates ----------------------------------------------------------------
-    def rename(self, ctx: RequestContext, tenant_id: str, instance_id: str,
+    def rename(self, ctx: Context, tenant_id: str, instance_id: str,
                name: object) -> None:
         checked = validate_name(name)
         with self.db.session() as s:
             self._load(s, tenant_id, instance_id).name = checked
 
-    def set_access(self, ctx: RequestContext, tenant_id: str, instance_id: str,
+    def set_access(self, ctx: Context, tenant_id: str, instance_id: str,
                    access: dict) -> None:
         """Merge ``access`` (``is_public`` and/or ``allowed_cidrs``) into the instance's;
         the taskmanager applies it to the server."""
@@ -347,18 +347,18 @@ class InstanceService:
             inst.access = json.dumps(current)
         self._cast("update_access", ctx, instance_id)
 
-    def delete(self, ctx: RequestContext, tenant_id: str, instance_id: str) -> None:
+    def delete(self, ctx: Context, tenant_id: str, instance_id: str) -> None:
         replication.refuse_delete_source(self, tenant_id, instance_id)
         self._start_task(tenant_id, instance_id, "delete", TaskStatus.DELETING,
                          lambda snap: refuse_delete(snap.instance.task))
         self._cast("delete_instance", ctx, instance_id)
 
-    def restart(self, ctx: RequestContext, tenant_id: str, instance_id: str) -> None:
+    def restart(self, ctx: Context, tenant_id: str, instance_id: str) -> None:
         self._start_task(tenant_id, instance_id, "restart", TaskStatus.REBOOTING,
                          self._refuse_action)
         self._cast("restart_instance", ctx, instance_id)
 
-    def resize_flavor(self, ctx: RequestContext, tenant_id: str, instance_id: str,
+    def resize_flavor(self, ctx: Context, tenant_id: str, instance_id: str,
                       flavor_ref: str) -> None:
         new_id = flavor_id_from_ref(flavor_ref)
         with self.db.session() as s:
@@ -376,7 +376,7 @@ class InstanceService:
         self._cast("resize_flavor", ctx, instance_id,
                    old_flavor_id=old.instance.flavor_id, new_flavor_id=flavor.id)
 
-    def resize_volume(self, ctx: RequestContext, tenant_id: str, instance_id: str,
+    def resize_volume(self, ctx: Context, tenant_id: str, instance_id: str,
                       new_size: int | str | None) -> None:
         size = validate_volume_size(new_size, self.conf.api.max_volume_size)
         current = self.get(tenant_id, instance_id).instance.volume_size or 0
@@ -391,7 +391,7 @@ class InstanceService:
         self._cast("resize_volume", ctx, instance_id, new_size=size)
 
     # -- mgmt actions (any tenant's instance; the API checks the admin policy) ----
-    def reboot(self, ctx: RequestContext, tenant_id: str, instance_id: str,
+    def reboot(self, ctx: Context, tenant_id: str, instance_id: str,
                image_id: str | None = None) -> None:
         """Reboot the server, or rebuild it onto ``image_id`` (a registered image)."""
         if image_id is not None:
@@ -417,7 +417,7 @@ class InstanceService:
             LOG.info("instance %s: task %s reset to NONE", instance_id, inst.task)
             _claim_none(inst)
 
-    def reset_status(self, ctx: RequestContext, tenant_id: str, instance_id: str) -> None:
+    def reset_status(self, ctx: Context, tenant_id: str, instance_id: str) -> None:
         """Clear the task now (so a delete may follow at once), then tell the taskmanager.
 
         The taskmanager has the conductor (the only writer of service_statuses) set
@@ -467,7 +467,7 @@ class InstanceService:
         LOG.info("instance %s: %s requested (task %s claimed)", instance_id, action, new_task)
         return snap
 
-    def _cast(self, method: str, ctx: RequestContext, instance_id: str,
+    def _cast(self, method: str, ctx: Context, instance_id: str,
               **kwargs: Any) -> None:
         try:
             getattr(self.taskmanager, method)(ctx, instance_id=instance_id, **kwargs)

@@ -37,7 +37,7 @@ from trove_lite.status import TaskStatus
 
 if TYPE_CHECKING:
     from trove_lite.instance.service import InstanceService
-    from trove_lite.rpc.context import RequestContext
+    from trove_lite.rpc.context import Context
 
 
 def version_key(text: object) -> tuple[int, ...] | None:
@@ -132,7 +132,7 @@ def check_configuration(s: Session, configuration_id: str | None,
     rules_mod.validate_values(rules, values)
 
 
-def request_upgrade(service: InstanceService, ctx: RequestContext, tenant_id: str,
+def request_upgrade(service: InstanceService, ctx: Context, tenant_id: str,
                     instance_id: str, ref: object) -> dict[str, Any]:
     """Check, set the UPGRADING task, cast. ``service`` is the InstanceService."""
     if not isinstance(ref, str) or not ref.strip():

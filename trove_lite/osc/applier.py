@@ -11,19 +11,30 @@ turns them into ``FATAL Error <code> (<state>): <message>``. With
 ``ERROR warnings detected in statement ...``.
 """
 
+from __future__ import annotations
+
 import concurrent.futures
 import datetime
 import json
 import re
 import threading
 import time
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from pymysql.constants import CLIENT
 
 from trove_lite.osc import conn as dbconn
 from trove_lite.osc import sql
 from trove_lite.osc.errors import MigrationError
-from trove_lite.osc.events import DELETE, INSERT, UPDATE
+from trove_lite.osc.events import Change, DELETE, INSERT, UPDATE
+from trove_lite.osc.conn import Connection, ConnectionConfig
+from trove_lite.osc.context import MigrationRequest
+from trove_lite.osc.inspector import Column, UniqueKey
+
+if TYPE_CHECKING:
+    from trove_lite.osc.migrator import TableNames
 
 _EPOCH = datetime.datetime(1970, 1, 1)
 REPLACE_ROWS_PER_STATEMENT = 500
@@ -31,7 +42,7 @@ _TEMPORAL_ZERO = {"date": "0000-00-00", "datetime": "0000-00-00 00:00:00",
                   "timestamp": "0000-00-00 00:00:00"}
 
 
-def session_sql_mode_expr(allow_zero_in_date, skip_strict):
+def session_sql_mode_expr(allow_zero_in_date: bool, skip_strict: bool) -> str:
     mode = "@@session.sql_mode"
     if allow_zero_in_date:
         mode = "replace(replace(%s, 'NO_ZERO_IN_DATE', ''), 'NO_ZERO_DATE', '')" % mode
@@ -39,7 +50,7 @@ def session_sql_mode_expr(allow_zero_in_date, skip_strict):
     return "concat(%s, '%s')" % (mode, extra)
 
 
-def binary_width(column):
+def binary_width(column: Column | None) -> int:
     """n of a BINARY(n) column (0 for any other type)."""
     if column is None or column.data_type != "binary":
         return 0
@@ -47,14 +58,15 @@ def binary_width(column):
     return int(m.group(1)) if m else 1
 
 
-def members(column):
+def members(column: Column) -> list[str]:
     """The values of an ENUM or SET column, in definition order."""
     m = re.match(r"^(?:enum|set)\((.*)\)$", column.column_type, re.I | re.S)
     return [v.replace("''", "'").replace("\\\\", "\\")
             for v in re.findall(r"'((?:[^']|'')*)'", m.group(1))] if m else []
 
 
-def value_converter(column, allow_zero_in_date, ghost=None):
+def value_converter(column: Column, allow_zero_in_date: bool,
+                    ghost: Column | None = None) -> Callable[[Any], Any]:
     """A function turning a python-mysql-replication value into a value that
     round-trips exactly when bound as a parameter (with time_zone +00:00).
 
@@ -69,7 +81,7 @@ def value_converter(column, allow_zero_in_date, ghost=None):
     set_order = members(ghost if ghost is not None and ghost.data_type == "set" else column) \
         if dt == "set" else []
 
-    def convert(v):
+    def convert(v: Any) -> Any:
         if v is None:
             return zero
         if pad and v == "":
@@ -89,7 +101,7 @@ def value_converter(column, allow_zero_in_date, ghost=None):
     return convert
 
 
-def stored_number(ghost):
+def stored_number(ghost: Column) -> Callable[[Any], Any]:
     """For an ENUM or SET ghost column: a function from a value's text to the number
     the ghost stores for it (its index, its bit mask). A key is compared on that
     number: as text, a SET compares in the order its members are written, and an
@@ -99,11 +111,11 @@ def stored_number(ghost):
     exact = {m: i for i, m in enumerate(names)}
     folded = {m.lower(): i for i, m in enumerate(names)}
 
-    def index(m):
+    def index(m: str) -> int | None:
         i = exact.get(m)
         return folded.get(m.lower()) if i is None else i
 
-    def convert(v):
+    def convert(v: Any) -> Any:
         if not isinstance(v, str):
             return v
         if ghost.data_type == "enum":
@@ -112,15 +124,17 @@ def stored_number(ghost):
         positions = [index(m) for m in v.split(",")] if v else []
         if any(i is None for i in positions):
             return v
-        return sum(1 << i for i in set(positions))
+        # every position is known here (checked above)
+        return sum(1 << i for i in set(cast("list[int]", positions)))
     return convert
 
 
 class RowMapper:
     """Maps binlog row dicts of the original table to ghost-table parameters."""
 
-    def __init__(self, orig_columns, src_cols, dst_cols, key_cols, allow_zero_in_date,
-                 ghost_columns=None):
+    def __init__(self, orig_columns: Sequence[Column], src_cols: Sequence[str],
+                 dst_cols: Sequence[str], key_cols: Sequence[str], allow_zero_in_date: bool,
+                 ghost_columns: Sequence[Column] | None = None) -> None:
         by_name = {c.name: c for c in orig_columns}
         ghost = {c.name: c for c in (ghost_columns or orig_columns)}
         self.src_cols = list(src_cols)
@@ -137,18 +151,19 @@ class RowMapper:
             for s, d in zip(src_cols, dst_cols)]
         self.key_placeholders = [self.placeholders[src_cols.index(c)] for c in key_cols]
 
-    def row(self, values):
+    def row(self, values: dict[str, Any]) -> list[Any]:
         return [self.conv[c](values.get(c)) for c in self.src_cols]
 
-    def key(self, values):
+    def key(self, values: dict[str, Any]) -> list[Any]:
         return [k(self.conv[c](values.get(c))) for c, k in zip(self.key_cols, self.key_conv)]
 
-    def key_of_row(self, row):
+    def key_of_row(self, row: Sequence[Any]) -> list[Any]:
         """The ghost key of a row as ``row()`` returns it."""
         return [k(row[self.dst_cols.index(d)]) for d, k in zip(self.dst_key, self.key_conv)]
 
 
-def plan_dml(changes, mapper, pending=None):
+def plan_dml(changes: Sequence[Change], mapper: RowMapper,
+             pending: PendingRange | None = None) -> list[tuple[Any, ...]]:
     """Binlog changes -> ordered [('delete', key) | ('replace', row)] operations.
 
     The binlog wins: INSERT and UPDATE write the full after-image (upsert); an
@@ -160,7 +175,7 @@ def plan_dml(changes, mapper, pending=None):
     would put rows in random places ahead of the copy, splitting the ghost
     table's pages, for nothing.
     """
-    ops = []
+    ops: list[tuple[Any, ...]] = []
     for kind, before, after in changes:
         if kind == DELETE:
             ops.append(("delete", mapper.key(before)))
@@ -181,10 +196,10 @@ class PendingRange:
     ``inclusive``) up to ``high``. Only for all-integer keys, whose order in
     Python is the server's order."""
 
-    def __init__(self, low, inclusive, high):
+    def __init__(self, low: Sequence[Any], inclusive: bool, high: Sequence[Any]) -> None:
         self.low, self.inclusive, self.high = list(low), inclusive, list(high)
 
-    def holds(self, key):
+    def holds(self, key: list[Any]) -> bool:
         if any(not isinstance(v, int) for v in key):
             return False
         above = key >= self.low if self.inclusive else key > self.low
@@ -194,21 +209,24 @@ class PendingRange:
 class Applier:
     """Writes to the applier server (master, or the replica with --migrate-on-replica)."""
 
-    def __init__(self, conn_config, request, names, log):
+    # set by set_plan(), before any row is copied or any binlog change applied
+    key: UniqueKey
+    mapper: RowMapper
+
+    def __init__(self, conn_config: ConnectionConfig, request: MigrationRequest, names: TableNames,
+                 log: logging.Logger) -> None:
         self.cfg = conn_config
         self.req = request
         self.names = names
         self.db = request.database
         self.log = log
-        self.copy_conn = None
-        self.dml_conn = None
-        self.bound_conn = None      # reads the next chunk's end while a chunk copies
-        self._bound_pool = None
-        self.mapper = None
-        self.key = None
-        self.pending = None         # PendingRange while the row copy runs
+        self.copy_conn: Connection | None = None
+        self.dml_conn: Connection | None = None
+        self.bound_conn: Connection | None = None  # reads the next chunk's end meanwhile
+        self._bound_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.pending: PendingRange | None = None   # while the row copy runs
 
-    def connect(self):
+    def connect(self) -> None:
         mode = session_sql_mode_expr(self.req.allow_zero_in_date, self.req.skip_strict_mode)
         self.copy_conn = dbconn.connect(self.cfg, self.db)
         self.dml_conn = dbconn.connect(self.cfg, self.db, client_flag=CLIENT.MULTI_STATEMENTS)
@@ -223,7 +241,7 @@ class Applier:
         dbconn.execute(self.dml_conn, "set session time_zone = '+00:00', sql_mode = %s, "
                        "@trove_osc_tz = %%s" % mode, (server_tz,))
 
-    def close(self):
+    def close(self) -> None:
         if self._bound_pool is not None:
             self._bound_pool.shutdown(wait=True, cancel_futures=True)
         for c in (self.copy_conn, self.dml_conn, self.bound_conn):
@@ -233,28 +251,28 @@ class Applier:
             except Exception:  # already gone; closing is best effort
                 pass
 
-    def run(self, statement, args=None):
+    def run(self, statement: str, args: Sequence[Any] | None = None) -> int:
         self.log.debug("%s", statement)
         return dbconn.execute(self.copy_conn, statement, args)
 
     # -- tables -----------------------------------------------------------
-    def table_exists(self, table):
+    def table_exists(self, table: str) -> bool:
         return dbconn.query_one(self.copy_conn, "select count(*) from information_schema.tables "
                                 "where table_schema=%s and table_name=%s",
                                 (self.db, table))[0] > 0
 
-    def drop(self, table):
+    def drop(self, table: str) -> None:
         self.run(sql.drop_table(self.db, table))
 
-    def create_changelog(self):
+    def create_changelog(self) -> None:
         self.drop(self.names.changelog)
         self.run(sql.create_changelog(self.db, self.names.changelog))
 
-    def create_ghost(self, alter):
+    def create_ghost(self, alter: str) -> None:
         self.run(sql.create_ghost(self.db, self.req.table, self.names.ghost))
         self.run(sql.alter_table(self.db, self.names.ghost, alter))
 
-    def copy_auto_increment(self, alter):
+    def copy_auto_increment(self, alter: str) -> None:
         """Give the ghost the original's AUTO_INCREMENT (unless the ALTER sets one), so
         ids of rows deleted at the end of the table are not handed out again."""
         if "auto_increment" in alter.lower().replace("auto_increment primary", ""):
@@ -266,14 +284,14 @@ class Applier:
             self.run("alter /* gh-ost */ table %s AUTO_INCREMENT=%d" % (
                 sql.qualified(self.db, self.names.ghost), int(row[0])))
 
-    def write_changelog(self, hint, value, row_id=0):
+    def write_changelog(self, hint: str, value: str, row_id: int = 0) -> None:
         self.run(sql.changelog_write(self.db, self.names.changelog), (row_id, hint, value))
 
     # -- row copy -----------------------------------------------------------
-    def set_plan(self, key, mapper):
+    def set_plan(self, key: UniqueKey, mapper: RowMapper) -> None:
         self.key, self.mapper = key, mapper
 
-    def read_range(self):
+    def read_range(self) -> tuple[list[Any], list[Any]] | tuple[None, None]:
         """(min, max) of the unique key in one consistent read; (None, None) if empty."""
         cols = self.key.columns
         dbconn.execute(self.copy_conn, "start transaction with consistent snapshot")
@@ -286,22 +304,27 @@ class Applier:
             dbconn.execute(self.copy_conn, "commit")
         return (list(lo), list(hi)) if lo else (None, None)
 
-    def next_chunk_end(self, start, range_max, chunk_size, inclusive):
+    def next_chunk_end(self, start: Sequence[Any], range_max: Sequence[Any], chunk_size: int,
+                       inclusive: bool) -> list[Any]:
         return self._chunk_end(self.copy_conn, start, range_max, chunk_size, inclusive)
 
-    def prefetch_chunk_end(self, start, range_max, chunk_size, inclusive):
+    def prefetch_chunk_end(self, start: Sequence[Any], range_max: Sequence[Any], chunk_size: int,
+                           inclusive: bool) -> concurrent.futures.Future[list[Any]]:
         """The same read on its own session and thread, so it overlaps the running
         chunk copy (one round trip fewer per chunk); returns a future."""
+        assert self._bound_pool is not None  # connect() made it
         return self._bound_pool.submit(self._chunk_end, self.bound_conn, start, range_max,
                                        chunk_size, inclusive)
 
-    def _chunk_end(self, c, start, range_max, chunk_size, inclusive):
+    def _chunk_end(self, c: Connection, start: Sequence[Any], range_max: Sequence[Any],
+                   chunk_size: int, inclusive: bool) -> list[Any]:
         row = dbconn.query_one(c, *sql.chunk_end(
             self.db, self.req.table, self.key.name, self.key.columns, start, range_max,
             chunk_size, inclusive, self.key.enum_set))
         return list(row) if row else list(range_max)
 
-    def copy_chunk(self, start, end, inclusive, changes=None):
+    def copy_chunk(self, start: Sequence[Any], end: Sequence[Any], inclusive: bool,
+                   changes: Sequence[Change] | None = None) -> tuple[int, int]:
         """Copy one key range; returns (rows inserted, binlog ops applied).
 
         ``changes``, the binlog batch that must be applied before this chunk, goes
@@ -320,6 +343,7 @@ class Applier:
             # one autocommitted statement is its own transaction: two round trips fewer
             return dbconn.execute(c, statement, args), applied
         dbconn.execute(c, "begin")
+        assert c is not None  # connect() opened it
         try:
             with c.cursor() as cur:
                 n = cur.execute(statement, args)
@@ -332,17 +356,19 @@ class Applier:
             raise
         return n, applied
 
-    def _apply_and_copy(self, changes, statement, args):
+    def _apply_and_copy(self, changes: Sequence[Change], statement: str,
+                        args: Sequence[Any] | None) -> tuple[int, int]:
         ops = plan_dml(changes, self.mapper, self.pending)
         counts = self._transaction(self._batch_statements(ops) + [
             ("set session time_zone = @trove_osc_tz", None), (statement, args),
             ("set session time_zone = '+00:00'", None)])
         return counts[-2], len(ops)
 
-    def _transaction(self, statements):
+    def _transaction(self, statements: list[tuple[str, Any]]) -> list[int]:
         """Run [(sql, args)] as one transaction in one round trip (a multi-statement
         request on the DML session); returns each statement's affected-row count."""
         c = self.dml_conn
+        assert c is not None  # connect() opened it
         try:
             with c.cursor() as cur:
                 cur.execute(";\n".join(["begin"] + [cur.mogrify(s, a) for s, a in statements]
@@ -356,7 +382,8 @@ class Applier:
             raise
         return counts[:len(statements)]
 
-    def _check_warnings(self, c, statement, args, number=1, total=1):
+    def _check_warnings(self, c: Connection, statement: str, args: Sequence[Any] | None,
+                        number: int = 1, total: int = 1) -> None:
         """--panic-on-warnings, worded as gh-ost words it: each server warning but a
         duplicate on the migration's own key is logged as ``Level: message (code)``,
         and the statement fails with ``ERROR warnings detected in statement <n> of
@@ -375,7 +402,7 @@ class Applier:
                 number, total, " ".join(bad)))
 
     # -- binlog DML -----------------------------------------------------------
-    def apply_changes(self, changes):
+    def apply_changes(self, changes: Sequence[Change]) -> int:
         """Apply row changes in one transaction (time_zone +00:00); returns ops count.
 
         The whole transaction goes to the server as one multi-statement request
@@ -405,12 +432,13 @@ class Applier:
             raise
         return len(ops)
 
-    def _batch_statements(self, ops):
+    def _batch_statements(self, ops: list[tuple[Any, ...]]) -> list[tuple[str, Any]]:
         """Binlog-ordered ops -> statements: replaces become multi-row REPLACEs (bounded,
         so one statement stays far below max_allowed_packet)."""
-        statements, pending = [], []
+        statements: list[tuple[str, Any]] = []
+        pending: list[list[Any]] = []
 
-        def flush():
+        def flush() -> None:
             for i in range(0, len(pending), REPLACE_ROWS_PER_STATEMENT):
                 statements.append(sql.replace_rows(
                     self.db, self.names.ghost, self.mapper.dst_cols,
@@ -423,7 +451,7 @@ class Applier:
             # (A REPLACE that evicts a row on another unique key is followed by that
             # row's own later REPLACE, as in binlog order.)
             key_at = [self.mapper.dst_cols.index(k) for k in self.mapper.dst_key]
-            last = {}
+            last: dict[tuple[Any, ...], tuple[str, Any]] = {}
             for op, values in ops:
                 key = tuple(values) if op == "delete" else tuple(values[i] for i in key_at)
                 last.pop(key, None)
@@ -445,7 +473,8 @@ class Applier:
         flush()
         return statements
 
-    def _insert_strict(self, c, row, number=1, total=1):
+    def _insert_strict(self, c: Connection, row: Sequence[Any], number: int = 1,
+                       total: int = 1) -> None:
         """--panic-on-warnings: evict the same-key row, then insert; a collision on
         another unique key shows up as a warning and fails the migration."""
         key = self.mapper.key_of_row(row)
@@ -460,16 +489,17 @@ class Applier:
                 self._check_warnings(c, statement, args, number, total)
 
     # -- checkpoint -----------------------------------------------------------
-    def create_checkpoint_table(self):
+    def create_checkpoint_table(self) -> None:
         if not self.table_exists(self.names.checkpoint):
             self.run(sql.create_checkpoint_table(self.db, self.names.checkpoint))
 
-    def write_checkpoint(self, coords, iteration, rows_copied, dml_applied, chunk_end, range_max):
+    def write_checkpoint(self, coords: str, iteration: int, rows_copied: int, dml_applied: int,
+                         chunk_end: Sequence[Any] | None, range_max: Sequence[Any]) -> None:
         self.run(sql.insert_checkpoint(self.db, self.names.checkpoint), (
             time.time_ns(), coords, iteration, rows_copied, dml_applied,
             json.dumps(_jsonable(chunk_end)), json.dumps(_jsonable(range_max))))
 
-    def read_checkpoint(self):
+    def read_checkpoint(self) -> dict[str, Any] | None:
         if not self.table_exists(self.names.checkpoint):
             return None
         row = dbconn.query_one(self.copy_conn, sql.latest_checkpoint(self.db,
@@ -481,10 +511,10 @@ class Applier:
                 "range_max": json.loads(row[5])}
 
 
-def _jsonable(values):
+def _jsonable(values: Sequence[Any] | None) -> list[Any] | None:
     if values is None:
         return None
-    out = []
+    out: list[Any] = []
     for v in values:
         if isinstance(v, (bytes, bytearray)):
             out.append({"hex": bytes(v).hex()})
@@ -495,13 +525,13 @@ def _jsonable(values):
     return out
 
 
-def from_jsonable(values):
+def from_jsonable(values: Sequence[Any] | None) -> list[Any] | None:
     if values is None:
         return None
     return [bytes.fromhex(v["hex"]) if isinstance(v, dict) else v for v in values]
 
 
-def _rollback(c):
+def _rollback(c: Connection) -> None:
     try:
         dbconn.execute(c, "rollback")
     except Exception:  # the connection may be dead; the server rolls back for us
@@ -512,23 +542,24 @@ class Heartbeat:
     """Writes ``heartbeat`` (epoch nanoseconds) to the changelog every interval on
     its own connection; errors are counted and retried, never raised."""
 
-    def __init__(self, conn_config, db, changelog, interval, log, paused=None):
+    def __init__(self, conn_config: ConnectionConfig, db: str, changelog: str, interval: float,
+                 log: logging.Logger, paused: Callable[[], bool] | None = None) -> None:
         self.cfg, self.db, self.changelog = conn_config, db, changelog
         self.interval = interval
         self.paused = paused or (lambda: False)  # critical-load hibernation: write nothing
         self.log = log
         self.lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = None
-        self._conn = None
+        self._thread: threading.Thread | None = None
+        self._conn: Connection | None = None
 
-    def start(self):
+    def start(self) -> None:
         self._conn = dbconn.connect(self.cfg, self.db)
         self.beat()
         self._thread = threading.Thread(target=self._run, name="osc-heartbeat", daemon=True)
         self._thread.start()
 
-    def write(self, hint, value, row_id=0):
+    def write(self, hint: str, value: str, row_id: int = 0) -> None:
         """Write a changelog row on the heartbeat session (thread-safe)."""
         with self.lock:
             try:
@@ -539,10 +570,10 @@ class Heartbeat:
                 dbconn.execute(self._conn, sql.changelog_write(self.db, self.changelog),
                                (row_id, hint, value))
 
-    def beat(self):
+    def beat(self) -> None:
         self.write("heartbeat", str(time.time_ns()), sql.CHANGELOG_HEARTBEAT_ID)
 
-    def _run(self):
+    def _run(self) -> None:
         while not self._stop.wait(self.interval):
             if self.paused():
                 continue
@@ -551,11 +582,12 @@ class Heartbeat:
             except Exception as exc:  # lag will show it; keep trying
                 self.log.debug("heartbeat failed: %s", exc)
 
-    def stop(self):
+    def stop(self) -> None:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=2)
         try:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
         except Exception:  # best effort
             pass

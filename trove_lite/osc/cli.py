@@ -4,22 +4,26 @@ Exit codes: 0 success, 1 refusal or failure (``FATAL <message>`` on stderr),
 2 command-line error (Go flag wording plus usage).
 """
 
+from __future__ import annotations
+
 import configparser
 import faulthandler
 import logging
 import os
 import signal
 import sys
+from typing import Any
 
 from trove_lite.osc import flags as flags_mod
 from trove_lite.osc.context import Tunables, request_from_flags
 from trove_lite.osc.migrator import Migration
 from trove_lite.osc.server import ControlServer
+from trove_lite.osc.errors import MigrationError
 
 VERSION = "trove-lite-osc 0.1 (gh-ost compatible)"
 
 
-def _logger(values):
+def _logger(values: dict[str, Any]) -> logging.Logger:
     log = logging.getLogger("trove_lite.osc")
     log.handlers[:] = []
     handler = logging.StreamHandler(sys.stderr)
@@ -38,7 +42,7 @@ def _logger(values):
     return log
 
 
-def _validate(values, given):
+def _validate(values: dict[str, Any], given: set[str]) -> str | None:
     """Argument errors gh-ost reports before doing anything (message, or None)."""
     if not values["alter"]:
         return "--alter must be provided and statement must not be empty"
@@ -57,7 +61,7 @@ def _validate(values, given):
     return None
 
 
-def _apply_conf(values, given):
+def _apply_conf(values: dict[str, Any], given: set[str]) -> None:
     """--conf: a my.cnf-style file whose [client] user/password fill unset flags."""
     parser = configparser.ConfigParser(allow_no_value=True, interpolation=None,
                                        strict=False)
@@ -69,7 +73,7 @@ def _apply_conf(values, given):
                 values[key] = parser.get("client", key).strip().strip("'\"")
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     # `kill -USR1 <pid>` dumps every thread's stack: how to see where a stuck run waits
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     argv = sys.argv[1:] if argv is None else argv
@@ -99,7 +103,7 @@ def main(argv=None):
         plan = parse_alter(values["alter"])
         values["table"] = plan.explicit_table
         values["database"] = values["database"] or plan.explicit_schema or ""
-    error = _validate(values, given)
+    error: str | MigrationError | None = _validate(values, given)
     if error:
         sys.stderr.write("FATAL %s\n" % error)
         return 1

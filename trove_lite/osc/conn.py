@@ -5,9 +5,14 @@ after ``timeout`` seconds of connect failure. ``fatal_text`` renders a server
 error the way gh-ost prints it: ``Error <code> (<state>): <message>``.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Sequence
+from typing import Any
 
 import pymysql
+from pymysql.connections import Connection  # no type information: Any
 
 # fallback SQLSTATEs for when the failed session cannot be asked (it died)
 _SQLSTATE = {1044: "42000", 1045: "28000", 1048: "23000", 1050: "42S01", 1051: "42S02",
@@ -27,17 +32,17 @@ class ConnectionConfig:
     unix_socket: str | None = None
     timeout: float = 10.0
 
-    def with_host(self, host, port):
+    def with_host(self, host: str, port: int) -> ConnectionConfig:
         return dataclasses.replace(self, host=host, port=port, unix_socket=None)
 
-    def replication_settings(self):
+    def replication_settings(self) -> dict[str, Any]:
         kw = {"host": self.host, "port": self.port, "user": self.user, "passwd": self.password}
         if self.unix_socket:
             kw["unix_socket"] = self.unix_socket
         return kw
 
 
-def connect(config, database=None, **kw):
+def connect(config: ConnectionConfig, database: str | None = None, **kw: Any) -> Connection:
     kw.setdefault("connect_timeout", max(1, int(config.timeout)))
     if config.unix_socket:
         kw["unix_socket"] = config.unix_socket
@@ -47,12 +52,12 @@ def connect(config, database=None, **kw):
                            autocommit=True, charset="utf8mb4", **kw)
 
 
-def error_code(exc):
+def error_code(exc: BaseException) -> int | None:
     args = getattr(exc, "args", ())
     return args[0] if args and isinstance(args[0], int) else None
 
 
-def fatal_text(exc, conn=None):
+def fatal_text(exc: BaseException, conn: Connection | None = None) -> str:
     """``Error 1146 (42S02): Table 'test.x' doesn't exist`` for a pymysql error."""
     code = error_code(exc)
     if code is None:
@@ -70,18 +75,21 @@ def fatal_text(exc, conn=None):
     return "Error %d (%s): %s" % (code, state or _SQLSTATE.get(code, "HY000"), message)
 
 
-def query_all(conn, sql, args=None):
+def query_all(conn: Connection, sql: str,
+              args: Sequence[Any] | None = None) -> tuple[tuple[Any, ...], ...]:
     with conn.cursor() as cur:
         cur.execute(sql, args)
         return cur.fetchall()
 
 
-def query_one(conn, sql, args=None):
+def query_one(conn: Connection, sql: str, args: Sequence[Any] | None = None) -> Any:
+    """The first row (a tuple), or None for no row. Typed Any: callers index the
+    queries that always return a row (``select @@version``, ``count(*)``)."""
     with conn.cursor() as cur:
         cur.execute(sql, args)
         return cur.fetchone()
 
 
-def execute(conn, sql, args=None):
+def execute(conn: Connection, sql: str, args: Sequence[Any] | None = None) -> int:
     with conn.cursor() as cur:
         return cur.execute(sql, args)

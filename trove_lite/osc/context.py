@@ -7,9 +7,13 @@
   read by status reporting. Plain attributes; each has a single writer.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import threading
 import time
+from collections.abc import Mapping
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +88,7 @@ class MigrationRequest:
     tungsten: bool = False
 
     @property
-    def table_prefix(self):
+    def table_prefix(self) -> str:
         return self.force_table_names or self.table
 
 
@@ -95,7 +99,7 @@ TUNABLE_FLAGS = ("chunk-size", "dml-batch-size", "nice-ratio", "max-lag-millis",
                  "throttle-control-replicas")
 
 
-def request_from_flags(values):
+def request_from_flags(values: Mapping[str, Any]) -> MigrationRequest:
     """Build the frozen request from parsed flag values (dashes become underscores)."""
     fields = {f.name for f in dataclasses.fields(MigrationRequest)}
     kw = {}
@@ -108,7 +112,7 @@ def request_from_flags(values):
     return MigrationRequest(**kw)
 
 
-def parse_replicas(text):
+def parse_replicas(text: str | None) -> list[tuple[str, int]]:
     """``h1:3307,h2`` -> [('h1', 3307), ('h2', 3306)]."""
     out = []
     for part in (text or "").split(","):
@@ -119,7 +123,7 @@ def parse_replicas(text):
     return out
 
 
-def parse_load(text):
+def parse_load(text: str | None) -> dict[str, float]:
     """``Threads_running=25,Threads_connected=100`` -> {'Threads_running': 25, ...}."""
     out = {}
     for part in (text or "").split(","):
@@ -136,26 +140,26 @@ def parse_load(text):
 class Tunables:
     """Live settings; every setter clamps to gh-ost's bounds."""
 
-    def __init__(self, values=None):
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
         values = values or {}
         self._lock = threading.Lock()
         self.chunk_size = 1000
         self.dml_batch_size = 10
         self.nice_ratio = 0.0
         self.max_lag_millis = 1500
-        self.max_load = {}
-        self.critical_load = {}
+        self.max_load: dict[str, float] = {}
+        self.critical_load: dict[str, float] = {}
         self.throttle_query = ""
         self.throttle_flag_file = ""
         self.throttle_additional_flag_file = "/tmp/gh-ost.throttle"
         self.postpone_flag_file = ""
-        self.throttle_control_replicas = []
+        self.throttle_control_replicas: list[tuple[str, int]] = []
         self.user_throttle = False
         self.user_unpostponed = False
         # {replica name: (lag seconds or None, time.monotonic() of the report)}: replica
         # lags measured by the program embedding the engine (the guest agent, from the
         # control plane), throttled on like --throttle-control-replicas
-        self.reported_replica_lags = {}
+        self.reported_replica_lags: dict[str, tuple[float | None, float]] = {}
         self.set_chunk_size(values.get("chunk-size", 1000))
         self.set_dml_batch_size(values.get("dml-batch-size", 10))
         self.nice_ratio = max(0.0, float(values.get("nice-ratio", 0.0)))
@@ -169,15 +173,15 @@ class Tunables:
         self.postpone_flag_file = values.get("postpone-cut-over-flag-file", "")
         self.throttle_control_replicas = parse_replicas(values.get("throttle-control-replicas"))
 
-    def set_chunk_size(self, n):
+    def set_chunk_size(self, n: int | str) -> None:
         with self._lock:
             self.chunk_size = min(100000, max(10, int(n)))
 
-    def set_dml_batch_size(self, n):
+    def set_dml_batch_size(self, n: int | str) -> None:
         with self._lock:
             self.dml_batch_size = min(100, max(1, int(n)))
 
-    def set(self, flag, value):
+    def set(self, flag: str, value: Any) -> None:
         """Set one tunable by its flag name (``chunk-size``, ``max-load``...) from text or a
         number, clamped as at start; ValueError for a bad value or an unknown flag."""
         if flag == "chunk-size":
@@ -195,13 +199,13 @@ class Tunables:
         else:
             raise ValueError("unknown setting %r" % flag)
 
-    def report_replica_lags(self, lags, now=None):
+    def report_replica_lags(self, lags: dict[str, float | None], now: float | None = None) -> None:
         """``lags``: {replica name: seconds or None (unknown)}, measured just now."""
         now = time.monotonic() if now is None else now
         with self._lock:
             self.reported_replica_lags = {k: (v, now) for k, v in lags.items()}
 
-    def snapshot(self):
+    def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
@@ -209,7 +213,9 @@ class Tunables:
 REPORTED_LAG_MAX_AGE = 30.0
 
 
-def fresh_replica_lags(reported, now, max_age=REPORTED_LAG_MAX_AGE):
+def fresh_replica_lags(reported: dict[str, tuple[float | None, float]], now: float,
+                       max_age: float = REPORTED_LAG_MAX_AGE
+                      ) -> tuple[tuple[str, float | None], ...]:
     """((name, lag), ...) of reported lags; one older than ``max_age`` seconds is unknown
     (None): whoever reported it stopped, and an unknown lag throttles (pure)."""
     return tuple((name, lag if now - at <= max_age else None)
@@ -219,10 +225,10 @@ def fresh_replica_lags(reported, now, max_age=REPORTED_LAG_MAX_AGE):
 class Progress:
     """Counters and phase of one migration (single writer per field)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.start_time = time.time()
-        self.copy_start_time = None
-        self.copy_end_time = None
+        self.copy_start_time: float | None = None
+        self.copy_end_time: float | None = None
         self.rows_estimate = 0
         self.rows_copied = 0
         self.dml_applied = 0
@@ -234,11 +240,12 @@ class Progress:
         self.streamer_coords = ""
         self.applied_coords = ""
         self.iteration = 0
-        self.cut_over_lock_seconds = []
+        self.cut_over_lock_seconds: list[float] = []
         # where the time goes (seconds, migrator thread): see Migration.profile()
         self.timings = {"copy": 0.0, "apply": 0.0, "bounds": 0.0, "throttled": 0.0,
                         "nice": 0.0}
         self.chunks = 0
-        self.cut_over_phases = {}    # last attempt: phase -> seconds since the lock
-        self.result = None           # None while running, then "success" or error text
+        # last attempt: phase -> seconds since the lock
+        self.cut_over_phases: dict[str, float] = {}
+        self.result: str | None = None  # None while running, then "success" or error text
         self.done = threading.Event()

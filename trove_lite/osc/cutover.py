@@ -18,14 +18,24 @@ complete table; the caller retries.
 raises CutOverFailed (the caller cleans up with ``cleanup_sentry`` and retries).
 """
 
+from __future__ import annotations
+
 import threading
 import time
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pymysql
 
 from trove_lite.osc import conn as dbconn
 from trove_lite.osc import sql
 from trove_lite.osc.errors import MigrationError
+from trove_lite.osc.conn import Connection, ConnectionConfig
+from trove_lite.osc.context import MigrationRequest
+
+if TYPE_CHECKING:
+    from trove_lite.osc.migrator import TableNames
 
 
 class CutOverFailed(MigrationError):
@@ -37,11 +47,11 @@ POLL_INTERVAL = 0.002
 ER_LOCK_WAIT_TIMEOUT, ER_NO_SUCH_TABLE = 1205, 1146
 
 
-def _conn_id(c):
+def _conn_id(c: Connection) -> int:
     return dbconn.query_one(c, "select connection_id()")[0]
 
 
-def _close(c):
+def _close(c: Connection | None) -> None:
     try:
         if c is not None:
             c.close()
@@ -49,7 +59,7 @@ def _close(c):
         pass
 
 
-def rename_probe_name(table, old, ghost):
+def rename_probe_name(table: str, old: str, ghost: str) -> str | None:
     """The last name the atomic RENAME locks before ``table`` (the server takes a
     statement's metadata locks in the byte order of their names), or None when
     ``table`` sorts first: once the RENAME holds that name, it waits on ``table``."""
@@ -57,7 +67,7 @@ def rename_probe_name(table, old, ghost):
     return before[-1] if before else None
 
 
-def sentry_sorts_first(table, old, ghost):
+def sentry_sorts_first(table: str, old: str, ghost: str) -> bool:
     """True when the sentry (``old``) is the first name the atomic RENAME locks: while
     it waits there, it holds neither the ghost nor the original table, so it may be
     started before the last binlog events are applied to the ghost."""
@@ -68,7 +78,8 @@ def sentry_sorts_first(table, old, ghost):
 class CutOver:
     """One cut-over attempt at a time; see module docstring."""
 
-    def __init__(self, conn_config, request, names, log, pause=None):
+    def __init__(self, conn_config: ConnectionConfig, request: MigrationRequest, names: TableNames,
+                 log: logging.Logger, pause: Callable[[str], None] | None = None) -> None:
         self.cfg = conn_config
         self.req = request
         self.names = names
@@ -76,9 +87,10 @@ class CutOver:
         self.log = log
         self.pause = pause or (lambda phase: None)
         self.timeout = request.cut_over_lock_timeout_seconds
-        self.phases = {}    # last attempt: phase -> seconds after the lock was taken
+        # last attempt: phase -> seconds after the lock was taken
+        self.phases: dict[str, float] = {}
 
-    def cleanup_sentry(self):
+    def cleanup_sentry(self) -> None:
         """Drop a sentry table left by a dead lock session (only ours: checked by comment)."""
         c = dbconn.connect(self.cfg, self.db)
         try:
@@ -92,12 +104,16 @@ class CutOver:
         finally:
             _close(c)
 
-    def attempt(self, wait_for_events, before_rename=None, before_lock=None):
+    def attempt(self, wait_for_events: Callable[[float], object],
+                before_rename: Callable[[], None] | None = None,
+                before_lock: Callable[[], None] | None = None) -> float:
         lock_c = rename_c = watch_c = None
-        locked_at = None
+        locked_at: float | None = None
         renamer = _Renamer()
         self.phases = {}
-        mark = lambda phase: self.phases.__setitem__(phase, time.monotonic() - locked_at)
+        def mark(phase: str) -> None:
+            assert locked_at is not None  # marks follow the lock
+            self.phases[phase] = time.monotonic() - locked_at
         try:
             lock_c = dbconn.connect(self.cfg, self.db)
             watch_c = dbconn.connect(self.cfg, self.db)
@@ -157,6 +173,7 @@ class CutOver:
             if renamer.done.is_set() and renamer.error is None and renamer.conn_id:
                 # the rename went through before the failure (e.g. A died after dropping
                 # the sentry): the swap happened, atomically
+                assert locked_at is not None  # the rename starts after the lock
                 return time.monotonic() - locked_at
             text = dbconn.fatal_text(exc) if dbconn.error_code(exc) else str(exc)
             raise CutOverFailed("cut-over attempt failed: %s" % text)
@@ -164,7 +181,8 @@ class CutOver:
             for c in (lock_c, rename_c, watch_c):
                 _close(c)
 
-    def _wait_rename_blocked(self, watch_c, rename_id, renamer, locked_at):
+    def _wait_rename_blocked(self, watch_c: Connection, rename_id: int, renamer: _Renamer,
+                             locked_at: float) -> None:
         deadline = locked_at + self.timeout
         while time.monotonic() < deadline:
             if renamer.done.is_set():
@@ -183,7 +201,8 @@ class CutOver:
             time.sleep(POLL_INTERVAL)
         raise CutOverFailed("Timeout while waiting for rename to block")
 
-    def _wait_rename_queued_on_table(self, watch_c, renamer, locked_at):
+    def _wait_rename_queued_on_table(self, watch_c: Connection, renamer: _Renamer,
+                                     locked_at: float) -> None:
         """Wait until the RENAME waits for the original table itself, not before it.
 
         The server takes a statement's metadata locks one at a time, in the byte
@@ -222,7 +241,8 @@ class CutOver:
         raise CutOverFailed("Timeout while waiting for rename to queue on %s"
                             % sql.quote(self.req.table))
 
-    def _abort(self, lock_c, watch_c, renamer):
+    def _abort(self, lock_c: Connection | None, watch_c: Connection | None,
+               renamer: _Renamer) -> None:
         """Release locks without letting a pending rename win: kill it, then unlock."""
         if renamer.conn_id is not None and not renamer.done.is_set() and watch_c is not None:
             try:
@@ -240,7 +260,7 @@ class CutOver:
         renamer.join(self.timeout + 5)
         self.cleanup_sentry()
 
-    def two_step(self, wait_for_events):
+    def two_step(self, wait_for_events: Callable[[float], object]) -> float:
         """Non-atomic: rename the original away while locked, then the ghost in."""
         c = dbconn.connect(self.cfg, self.db)
         try:
@@ -260,17 +280,17 @@ class CutOver:
 class _Renamer:
     """Runs the blocking RENAME in its own thread and records how it ended."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.done = threading.Event()
         self.started = threading.Event()
-        self.error = None
-        self.conn_id = None
-        self._thread = None
+        self.error: BaseException | None = None
+        self.conn_id: int | None = None
+        self._thread: threading.Thread | None = None
 
-    def start(self, c, statement, conn_id=None):
+    def start(self, c: Connection, statement: str, conn_id: int | None = None) -> None:
         self.conn_id = _conn_id(c) if conn_id is None else conn_id
 
-        def run():
+        def run() -> None:
             self.started.set()
             try:
                 dbconn.execute(c, statement)
@@ -281,6 +301,6 @@ class _Renamer:
         self._thread = threading.Thread(target=run, name="osc-rename", daemon=True)
         self._thread.start()
 
-    def join(self, timeout):
+    def join(self, timeout: float) -> None:
         if self._thread is not None:
             self._thread.join(timeout)

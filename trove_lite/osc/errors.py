@@ -1,5 +1,7 @@
 """The engine's error class (a member of the project's one hierarchy)."""
 
+from __future__ import annotations
+
 from trove_lite.exceptions import TroveLiteError
 
 
@@ -9,5 +11,5 @@ class MigrationError(TroveLiteError):
     code = "osc_migration_failed"
     message_format = "%(reason)s"
 
-    def __init__(self, message):
+    def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -7,7 +7,11 @@ bad value raises FlagError with Go's wording (``flag provided but not defined:
 -x``); the CLI prints it with the usage and exits 2, as gh-ost does.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Sequence
+from typing import Any
 
 from trove_lite.exceptions import TroveLiteError
 
@@ -22,7 +26,7 @@ class Flag:
     usage: str
 
 
-def _f(name, kind, default, usage=""):
+def _f(name: str, kind: str, default: object, usage: str = "") -> Flag:
     return Flag(name, kind, default, usage)
 
 
@@ -129,7 +133,7 @@ class FlagError(TroveLiteError, ValueError):
     code = "osc_bad_flag"
 
 
-def _convert(flag, raw):
+def _convert(flag: Flag, raw: str) -> object:
     try:
         if flag.kind == BOOL:
             low = raw.lower()
@@ -147,10 +151,10 @@ def _convert(flag, raw):
         raise FlagError('invalid value "%s" for flag -%s: parse error' % (raw, flag.name))
 
 
-def parse(argv):
+def parse(argv: Sequence[str]) -> tuple[dict[str, Any], set[str], Sequence[str]]:
     """Parse argv (without the program name) into (values dict, set of names given, rest)."""
-    values = {name: f.default for name, f in FLAGS.items()}
-    given = set()
+    values: dict[str, Any] = {name: f.default for name, f in FLAGS.items()}
+    given: set[str] = set()
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -182,7 +186,7 @@ def parse(argv):
     return values, given, argv[i:]
 
 
-def usage():
+def usage() -> str:
     lines = ["Usage of gh-ost:"]
     for name in sorted(FLAGS):
         f = FLAGS[name]

@@ -6,10 +6,18 @@ MigrationError if one exits non-zero (a failing hook aborts the migration).
 A hook that runs longer than ``timeout`` seconds is killed and counts as failed.
 """
 
+from __future__ import annotations
+
 import os
 import subprocess
+import logging
+from typing import TYPE_CHECKING, Callable
 
 from trove_lite.osc.errors import MigrationError
+from trove_lite.osc.context import MigrationRequest
+
+if TYPE_CHECKING:
+    from trove_lite.osc.migrator import TableNames
 
 EVENTS = ("startup", "validated", "rowcount-complete", "before-row-copy", "status",
           "interactive-command", "row-copy-complete", "stop-replication", "start-replication",
@@ -17,7 +25,8 @@ EVENTS = ("startup", "validated", "rowcount-complete", "before-row-copy", "statu
 
 
 class Hooks:
-    def __init__(self, request, names, log, timeout=600):
+    def __init__(self, request: MigrationRequest, names: TableNames, log: logging.Logger,
+                 timeout: int = 600) -> None:
         self.path = request.hooks_path
         self.req = request
         self.names = names
@@ -25,9 +34,9 @@ class Hooks:
         self.timeout = timeout
         # on_event(event): told of each event before its executables run (the guest
         # agent logs its declared steps from it)
-        self.on_event = None
+        self.on_event: Callable[[str], None] | None = None
 
-    def base_env(self):
+    def base_env(self) -> dict[str, str]:
         r = self.req
         return {
             "GH_OST_DATABASE_NAME": r.database, "GH_OST_TABLE_NAME": r.table,
@@ -40,7 +49,7 @@ class Hooks:
             "GH_OST_DRY_RUN": str(not r.execute).lower(),
         }
 
-    def executables(self, event):
+    def executables(self, event: str) -> list[str]:
         if not self.path or not os.path.isdir(self.path):
             return []
         prefix = "gh-ost-on-" + event
@@ -55,7 +64,8 @@ class Hooks:
                 out.append(full)
         return out
 
-    def run(self, event, progress_env=None, extra=None):
+    def run(self, event: str, progress_env: dict[str, str] | None = None,
+            extra: dict[str, str] | None = None) -> None:
         if self.on_event is not None:
             self.on_event(event)
         for exe in self.executables(event):

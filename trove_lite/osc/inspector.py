@@ -5,12 +5,20 @@ refusal text; the pure helpers (``choose_shared_key``, ``check_alter_plan``,
 ``shared_columns``) are unit-tested without a database.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import time
+import logging
+from collections.abc import Sequence
+from typing import Any
 
 from trove_lite.osc import conn as dbconn
 from trove_lite.osc import sql
 from trove_lite.osc.errors import MigrationError
+from trove_lite.osc.conn import Connection
+from trove_lite.osc.context import MigrationRequest
+from trove_lite.osc.parser import AlterPlan
 
 _INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 _TEXT_TYPES = {"char", "varchar", "text", "tinytext", "mediumtext", "longtext", "enum", "set"}
@@ -38,15 +46,15 @@ class UniqueKey:
     enum_set: tuple = ()    # ENUM/SET columns: ranges compare their stored numbers
 
     @property
-    def is_primary(self):
+    def is_primary(self) -> bool:
         return self.name == "PRIMARY"
 
-    def sort_key(self):
+    def sort_key(self) -> tuple[bool, bool, bool, bool, int]:
         return (not self.is_primary, self.nullable, self.has_text, not self.all_integer,
                 len(self.columns))
 
 
-def read_columns(conn, db, table):
+def read_columns(conn: Connection, db: str, table: str) -> list[Column]:
     rows = dbconn.query_all(conn, (
         "select column_name, lower(data_type), column_type, is_nullable, "
         "coalesce(extra, ''), character_set_name, coalesce(is_generated, 'NEVER') "
@@ -58,13 +66,16 @@ def read_columns(conn, db, table):
                    or r[6] == "ALWAYS", r[5]) for r in rows]
 
 
-def read_unique_keys(conn, db, table, columns):
+def read_unique_keys(conn: Connection, db: str, table: str,
+                     columns: Sequence[Column]) -> list[UniqueKey]:
     rows = dbconn.query_all(conn, (
         "select index_name, column_name, sub_part from information_schema.statistics "
         "where table_schema=%s and table_name=%s and non_unique=0 "
         "order by index_name, seq_in_index"), (db, table))
     by_name = {c.name: c for c in columns}
-    keys, order, prefixed = {}, [], set()
+    keys: dict[str, list[str]] = {}
+    order: list[str] = []
+    prefixed: set[str] = set()
     for name, col, sub_part in rows:
         if name not in keys:
             keys[name] = []
@@ -87,7 +98,8 @@ def read_unique_keys(conn, db, table, columns):
     return out
 
 
-def shared_columns(orig_columns, ghost_columns, plan, skip_renamed=False):
+def shared_columns(orig_columns: Sequence[Column], ghost_columns: Sequence[Column], plan: AlterPlan,
+                   skip_renamed: bool = False) -> tuple[list[str], list[str]]:
     """(source names, ghost names) of the columns the copy carries over.
 
     Column names are case-insensitive (``modify NAME ...`` keeps column ``name``'s
@@ -109,13 +121,15 @@ def shared_columns(orig_columns, ghost_columns, plan, skip_renamed=False):
     return src, dst
 
 
-def _names(columns, plan=None):
+def _names(columns: Sequence[str], plan: AlterPlan | None = None) -> frozenset[str]:
     """A key's column set as compared before and after the ALTER: renames applied,
     case and order ignored (a key is the same key whatever its name and order)."""
     return frozenset((plan.mapped_name(c) if plan else c).lower() for c in columns)
 
 
-def choose_shared_key(orig_keys, ghost_keys, plan, allow_nullable=False):
+def choose_shared_key(orig_keys: Sequence[UniqueKey], ghost_keys: Sequence[UniqueKey],
+                      plan: AlterPlan,
+                      allow_nullable: bool = False) -> tuple[UniqueKey, None] | tuple[None, str]:
     """The best unique key present, with the same column set, before and after the ALTER
     (under any name, in any column order: gh-ost's shared unique key).
 
@@ -139,7 +153,7 @@ def choose_shared_key(orig_keys, ghost_keys, plan, allow_nullable=False):
     return best, None
 
 
-def check_alter_plan(plan, approve_renamed, skip_renamed):
+def check_alter_plan(plan: AlterPlan, approve_renamed: bool, skip_renamed: bool) -> str | None:
     """Refusals that need only the ALTER text."""
     if plan.renames_table:
         return ("alter statement seems to RENAME the table. This is not supported, and you "
@@ -154,7 +168,8 @@ def check_alter_plan(plan, approve_renamed, skip_renamed):
     return None
 
 
-def check_datetime_to_timestamp(orig_columns, ghost_columns, key, plan):
+def check_datetime_to_timestamp(orig_columns: Sequence[Column], ghost_columns: Sequence[Column],
+                                key: UniqueKey, plan: AlterPlan) -> str | None:
     ghost = {c.name.lower(): c for c in ghost_columns}
     orig = {c.name: c for c in orig_columns}
     for name in key.columns:
@@ -170,20 +185,20 @@ class Inspector:
     """Read-only checks on the inspected server (the replica, or the master with
     --allow-on-master). Each method raises MigrationError with gh-ost's text."""
 
-    def __init__(self, conn, request, log):
+    def __init__(self, conn: Connection, request: MigrationRequest, log: logging.Logger) -> None:
         self.conn = conn
         self.req = request
         self.log = log
 
     @property
-    def address(self):
+    def address(self) -> str:
         """``host:port`` of the inspected server, as gh-ost's messages name it."""
         return "%s:%d" % (self.req.host, self.req.port)
 
-    def q1(self, sql_text, args=None):
+    def q1(self, sql_text: str, args: Sequence[Any] | None = None) -> Any:
         return dbconn.query_one(self.conn, sql_text, args)
 
-    def validate_grants(self):
+    def validate_grants(self) -> None:
         rows = [r[0] for r in dbconn.query_all(self.conn, "show grants for current_user()")]
         text = " ".join(rows).upper()
         if "ALL PRIVILEGES ON *.*" in text or "ALL PRIVILEGES ON `*`.*" in text:
@@ -196,7 +211,7 @@ class Inspector:
                 "user has insufficient privileges for migration. Needed: SUPER|REPLICATION "
                 "CLIENT, REPLICATION SLAVE and ALL on %s.*" % sql.quote(self.req.database))
 
-    def validate_binlogs(self):
+    def validate_binlogs(self) -> None:
         log_bin, fmt, image = self.q1("select @@global.log_bin, @@global.binlog_format, "
                                       "@@global.binlog_row_image")
         where = self.address
@@ -221,7 +236,7 @@ class Inspector:
             raise MigrationError("%s has %s binlog_row_image, and only FULL is supported. "
                                  "This operation cannot proceed." % (where, image))
 
-    def validate_table(self, db, table):
+    def validate_table(self, db: str, table: str) -> int:
         row = self.q1("select engine, table_type, table_rows from information_schema.tables "
                       "where table_schema=%s and table_name=%s", (db, table))
         if row is None:
@@ -234,7 +249,7 @@ class Inspector:
             raise MigrationError("Table engine is %s; expecting InnoDB" % engine)
         return int(rows or 0)
 
-    def validate_foreign_keys(self, db, table):
+    def validate_foreign_keys(self, db: str, table: str) -> None:
         if self.req.skip_foreign_key_checks:
             return
         child = self.q1("select count(*) from information_schema.referential_constraints "
@@ -251,14 +266,14 @@ class Inspector:
                                  "keys are not supported. Bailing out"
                                  % (child, sql.qualified(db, table)))
 
-    def triggers(self, db, table):
+    def triggers(self, db: str, table: str) -> tuple[tuple[Any, ...], ...]:
         return dbconn.query_all(self.conn, (
             "select trigger_name, action_timing, event_manipulation, action_statement "
             "from information_schema.triggers where event_object_schema=%s "
             "and event_object_table=%s order by action_timing, event_manipulation, action_order"),
             (db, table))
 
-    def validate_triggers(self, db, table):
+    def validate_triggers(self, db: str, table: str) -> Sequence[tuple[Any, ...]]:
         found = self.triggers(db, table)
         if not found:
             return []
@@ -277,13 +292,13 @@ class Inspector:
                                  % (sql.qualified(db, table), ", ".join(clash)))
         return found
 
-    def estimate_rows(self, db, table, estimate):
+    def estimate_rows(self, db: str, table: str, estimate: int) -> int:
         if self.req.exact_rowcount:
             return int(self.q1("select /* gh-ost */ count(*) from %s"
                                % sql.qualified(db, table))[0])
         return estimate
 
-    def restart_replication(self, max_wait=10.0):
+    def restart_replication(self, max_wait: float = 10.0) -> None:
         """Stop and start replication (if this server is a replica) so that its SQL
         thread logs with the current global binlog settings; wait until both
         threads run again."""
@@ -304,7 +319,7 @@ class Inspector:
                                      "of %ds" % max_wait)
             time.sleep(0.25)
 
-    def validate_log_slave_updates(self, purpose):
+    def validate_log_slave_updates(self, purpose: str) -> None:
         """The streamer reads this replica's binlog: the master's writes must be in it.
         ``purpose`` completes gh-ost's refusal ("executing migration", "testing/...")."""
         if self.q1("select @@global.log_slave_updates")[0]:
@@ -317,7 +332,7 @@ class Inspector:
         raise MigrationError("%s must have log_slave_updates enabled for %s"
                              % (self.address, purpose))
 
-    def replica_status(self):
+    def replica_status(self) -> dict[str, Any] | None:
         with self.conn.cursor() as cur:
             cur.execute("show slave status")
             row = cur.fetchone()
@@ -326,7 +341,7 @@ class Inspector:
             return dict(zip([d[0] for d in cur.description], row))
 
 
-def ghost_trigger_name(name, req):
+def ghost_trigger_name(name: str, req: MigrationRequest) -> str:
     suffix = req.trigger_suffix
     if req.remove_trigger_suffix_if_exists and suffix and name.endswith(suffix):
         return name[:-len(suffix)]

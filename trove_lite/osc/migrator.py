@@ -14,6 +14,8 @@ with gh-ost's text or a server error rendered as ``Error <code> (<state>): ...``
 the ghost and changelog tables are left for inspection, the original is untouched.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import logging
 import os
@@ -21,6 +23,8 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import pymysql
 
@@ -30,13 +34,14 @@ from trove_lite.osc import cutover as cutover_mod
 from trove_lite.osc import inspector as insp
 from trove_lite.osc import sql
 from trove_lite.osc import status as status_mod
-from trove_lite.osc.context import Progress, Tunables
+from trove_lite.osc.context import MigrationRequest, Progress, Tunables
 from trove_lite.osc.errors import MigrationError
 from trove_lite.osc.hooks import Hooks
-from trove_lite.osc.parser import parse_alter
-from trove_lite.osc.events import STATE
+from trove_lite.osc.parser import AlterPlan, parse_alter
+from trove_lite.osc.events import Change, STATE
 from trove_lite.osc.streamer_process import ProcessStreamer
 from trove_lite.osc.throttler import CriticalLoad, HttpCheck, Throttler
+from trove_lite.osc.conn import Connection, ConnectionConfig
 
 SENTINEL = "AllEventsUpToLockProcessed"
 CATCH_UP = "AllEventsUpToCatchUpProcessed"     # the same round trip, before the lock
@@ -54,7 +59,7 @@ class TableNames:
     checkpoint: str
 
     @classmethod
-    def for_request(cls, req):
+    def for_request(cls, req: MigrationRequest) -> TableNames:
         prefix = req.table_prefix
         stamp = time.strftime("%Y%m%d%H%M%S") if req.timestamp_old_table else None
         return cls(sql.ghost_name(prefix), sql.changelog_name(prefix),
@@ -65,10 +70,20 @@ class Aborted(MigrationError):
     code = "osc_aborted"
 
 
+class StatusOut(Protocol):
+    """Where the status lines go (stdout by default; the guest discards them)."""
+
+    def write(self, text: str, /) -> Any: ...
+
+    def flush(self) -> Any: ...
+
+
 class Migration:
     """One online schema migration; see module docstring for the API."""
 
-    def __init__(self, request, tunables=None, log=None, status_out=None, test_pause=""):
+    def __init__(self, request: MigrationRequest, tunables: Tunables | None = None,
+                 log: logging.Logger | None = None, status_out: StatusOut | None = None,
+                 test_pause: str = "") -> None:
         self.request = request
         self.tunables = tunables or Tunables()
         self.progress = Progress()
@@ -76,40 +91,44 @@ class Migration:
         self.status_out = status_out
         self.names = TableNames.for_request(request)
         self.hooks = Hooks(request, self.names, self.log)
-        self.error = None
+        self.error: MigrationError | None = None
         self._test_pause = test_pause           # "phase:seconds", first attempt only
         self._panic = threading.Event()
-        self._thread = None
-        self._parts = []
-        self.streamer = self.applier = self.throttler = self.heartbeat = None
-        self.servers = {}
-        self._sentinel_seen = set()
+        self._thread: threading.Thread | None = None
+        self._parts: list[Callable[[], object]] = []
+        # each part from its phase of the script on
+        self.streamer: ProcessStreamer | None = None
+        self.applier: applier_mod.Applier | None = None
+        self.throttler: Throttler | None = None
+        self.heartbeat: applier_mod.Heartbeat | None = None
+        self.servers: dict[str, str] = {}
+        self._sentinel_seen: set[str] = set()
         self._last_status_second = -1
         self._applied_coords = ""
 
     # -- library API --------------------------------------------------------
-    def start(self):
+    def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="osc-migrator", daemon=True)
         self._thread.start()
 
-    def wait(self, timeout=None):
+    def wait(self, timeout: float | None = None) -> bool:
         return self.progress.done.wait(timeout)
 
-    def throttle(self):
+    def throttle(self) -> None:
         self.tunables.user_throttle = True
 
-    def no_throttle(self):
+    def no_throttle(self) -> None:
         self.tunables.user_throttle = False
 
-    def unpostpone(self):
+    def unpostpone(self) -> None:
         self.tunables.user_unpostponed = True
 
-    def panic(self):
+    def panic(self) -> None:
         self._panic.set()
 
     abort = panic
 
-    def status(self):
+    def status(self) -> dict[str, Any]:
         s = self._snapshot()
         out = dataclasses.asdict(s)
         out.update(phase=self.progress.phase, result=self.progress.result,
@@ -118,12 +137,12 @@ class Migration:
                    eta_seconds=status_mod.eta_seconds(s))
         return out
 
-    def server_text(self, role):
+    def server_text(self, role: str) -> str:
         """``Host: h:p, Version: v`` of the 'inspector' or 'applier' (empty before it
         is connected), as gh-ost's socket commands of those names print it."""
         return self.servers.get(role, "")
 
-    def status_text(self, detailed=True):
+    def status_text(self, detailed: bool = True) -> str:
         line = status_mod.status_line(self._snapshot())
         if not detailed:
             return line
@@ -138,11 +157,11 @@ class Migration:
                     self.tunables.max_load, self.tunables.critical_load, self.tunables.nice_ratio,
                     self.tunables.throttle_flag_file, self.tunables.postpone_flag_file, line))
 
-    def coordinates(self):
+    def coordinates(self) -> str:
         return self.streamer.coordinates if self.streamer else ""
 
     # -- the script -----------------------------------------------------------
-    def run(self):
+    def run(self) -> MigrationError | None:
         """Run to the end in this thread. Returns None on success; sets and returns ``error``."""
         try:
             self._migrate()
@@ -161,7 +180,7 @@ class Migration:
             self.progress.done.set()
         return self.error
 
-    def _migrate(self):
+    def _migrate(self) -> None:
         req = self.request
         self.hooks.run("startup", self._hook_env())
         plan = parse_alter(req.alter)
@@ -199,6 +218,7 @@ class Migration:
             return
         self.hooks.run("validated", self._hook_env())
         self._start_background(applier_cfg, inspector_cfg)
+        assert self.heartbeat is not None  # started just above
         self.heartbeat.write("state", "GhostTableMigrated", sql.CHANGELOG_STATE_ID)
         self.progress.rows_estimate = inspector.estimate_rows(req.database, req.table,
                                                              self._table_rows)
@@ -215,7 +235,8 @@ class Migration:
         self.hooks.run("success", self._hook_env())
 
     # -- phases ------------------------------------------------------------------
-    def _choose_servers(self, inspector, inspector_cfg):
+    def _choose_servers(self, inspector: insp.Inspector,
+                        inspector_cfg: ConnectionConfig) -> ConnectionConfig:
         """Decide where writes go: the inspected server, or the master found from it."""
         req = self.request
         replica = inspector.replica_status()
@@ -232,10 +253,12 @@ class Migration:
                     "it would be executed on a replica (and this reduces load from the master). "
                     "To proceed please provide --allow-on-master.")
             return inspector_cfg
+        port: str | int
         if req.assume_master_host:
             host, _, port = req.assume_master_host.partition(":")
             port = int(port or 3306)
         else:
+            assert replica is not None  # else refused or returned above
             host, port = replica["Master_Host"], int(replica["Master_Port"])
         if replica is not None:
             inspector.validate_log_slave_updates("executing migration")
@@ -246,7 +269,7 @@ class Migration:
                                       password=req.master_password or req.password)
         return cfg
 
-    def _inspect(self, inspector, req):
+    def _inspect(self, inspector: insp.Inspector, req: MigrationRequest) -> None:
         inspector.validate_grants()
         inspector.validate_binlogs()
         self._table_rows = inspector.validate_table(req.database, req.table)
@@ -254,7 +277,7 @@ class Migration:
         self._triggers = inspector.validate_triggers(req.database, req.table)
         self.log.info("Inspector initiated on %s:%d", req.host, req.port)
 
-    def _try_instant(self, applier_cfg, plan):
+    def _try_instant(self, applier_cfg: ConnectionConfig, plan: AlterPlan) -> bool:
         c = dbconn.connect(applier_cfg, self.request.database)
         try:
             dbconn.execute(c, sql.alter_table(self.request.database, self.request.table,
@@ -269,9 +292,10 @@ class Migration:
         finally:
             c.close()
 
-    def _prepare_tables(self, plan):
+    def _prepare_tables(self, plan: AlterPlan) -> dict[str, Any] | None:
         """Create (or, with --resume, reuse) changelog, ghost and checkpoint tables."""
         req, a, n = self.request, self.applier, self.names
+        assert a is not None  # connected before the tables
         if req.resume:
             if not a.table_exists(n.ghost):
                 raise MigrationError("--resume requested but ghost table %s does not exist"
@@ -303,9 +327,10 @@ class Migration:
             a.create_checkpoint_table()
         return None
 
-    def _plan_rows(self, iconn, plan):
+    def _plan_rows(self, iconn: Connection, plan: AlterPlan) -> None:
         req = self.request
         orig_cols = insp.read_columns(iconn, req.database, req.table)
+        assert self.applier is not None  # connected before the plan
         ghost_cols = insp.read_columns(self.applier.copy_conn, req.database, self.names.ghost)
         orig_keys = insp.read_unique_keys(iconn, req.database, req.table, orig_cols)
         ghost_keys = insp.read_unique_keys(self.applier.copy_conn, req.database,
@@ -314,6 +339,7 @@ class Migration:
                                             req.allow_nullable_unique_key)
         if error:
             raise MigrationError(error)
+        assert key is not None  # a key, or the error raised above
         error = insp.check_datetime_to_timestamp(orig_cols, ghost_cols, key, plan)
         if error:
             raise MigrationError(error)
@@ -324,7 +350,7 @@ class Migration:
                                        ghost_cols)
         self.applier.set_plan(key, mapper)
 
-    def _start_streamer(self, cfg, start_gtid):
+    def _start_streamer(self, cfg: ConnectionConfig, start_gtid: str) -> None:
         self.streamer = ProcessStreamer(cfg, self.request.database, self.request.table,
                                         self.names.changelog, start_gtid,
                                         self.request.replica_server_id, self.log)
@@ -332,7 +358,8 @@ class Migration:
         self._parts.append(self.streamer.stop)
         self.log.info("Beginning streaming at gtid %s", start_gtid or "(empty)")
 
-    def _start_background(self, applier_cfg, inspector_cfg):
+    def _start_background(self, applier_cfg: ConnectionConfig,
+                          inspector_cfg: ConnectionConfig) -> None:
         req = self.request
         self.heartbeat = applier_mod.Heartbeat(
             applier_cfg, req.database, self.names.changelog,
@@ -344,8 +371,10 @@ class Migration:
         if req.throttle_http:
             http = HttpCheck(req.throttle_http, req.throttle_http_interval_millis,
                              req.throttle_http_timeout_millis, req.ignore_http_errors, self.log)
+        streamer = self.streamer
+        assert streamer is not None  # streaming since the tables were prepared
         self.throttler = Throttler(
-            inspector_cfg, req.database, self.tunables, lambda: self.streamer.heartbeat_lag,
+            inspector_cfg, req.database, self.tunables, lambda: streamer.heartbeat_lag,
             req.panic_flag_file, self.log, changelog=self.names.changelog,
             critical=CriticalLoad(req.critical_load_interval_millis,
                                   req.critical_load_hibernate_seconds, self.log),
@@ -358,7 +387,7 @@ class Migration:
         t.start()
         self._parts.append(stop.set)
 
-    def _stop_parts(self):
+    def _stop_parts(self) -> None:
         for stop in reversed(self._parts):
             try:
                 stop()
@@ -367,8 +396,9 @@ class Migration:
         self._parts = []
 
     # -- row copy ----------------------------------------------------------------
-    def _copy_rows(self, checkpoint):
+    def _copy_rows(self, checkpoint: dict[str, Any] | None) -> None:
         a, p = self.applier, self.progress
+        assert a is not None  # connected before the copy
         p.phase = "migrating"
         p.copy_start_time = time.time()
         if checkpoint:
@@ -391,6 +421,7 @@ class Migration:
         track = (a.key.all_integer and not a.key.nullable and range_max is not None
                  and not checkpoint)
         if track:
+            assert start is not None and range_max is not None  # a range was read
             a.pending = applier_mod.PendingRange(start, inclusive, range_max)
         t = p.timings
         while start is not None and range_max is not None:
@@ -438,16 +469,18 @@ class Migration:
         p.copy_end_time = time.time()
         self.log.info("Row copy complete")
 
-    def _checkpoint(self, chunk_end, range_max):
+    def _checkpoint(self, chunk_end: list[Any] | None, range_max: list[Any]) -> None:
         self._apply_backlog(max_seconds=5.0)
         p = self.progress
+        assert self.applier is not None  # checkpoints are taken while copying
         self.applier.write_checkpoint(self._applied_coords, p.iteration, p.rows_copied,
                                       p.dml_applied, chunk_end, range_max)
         self.log.info("checkpoint success at coords=%s", self._applied_coords)
 
-    def _wait_unthrottled(self):
+    def _wait_unthrottled(self) -> None:
         while True:
             self._check_abort()
+            assert self.throttler is not None  # started before the copy
             d = self.throttler.current
             if d.panic:
                 raise MigrationError(d.panic)
@@ -461,7 +494,7 @@ class Migration:
                 self._apply_backlog(max_seconds=0.05)
             time.sleep(0.05)
 
-    def _check_abort(self):
+    def _check_abort(self) -> None:
         if self._panic.is_set():
             raise Aborted("User commanded 'panic'. The migration will be aborted without "
                           "cleanup. Please drop the gh-ost tables before trying again.")
@@ -469,7 +502,8 @@ class Migration:
             raise MigrationError("binlog streamer failed: %s" % self.streamer.error)
 
     # -- binlog events -------------------------------------------------------------
-    def _apply_backlog(self, max_seconds, keep_last=False):
+    def _apply_backlog(self, max_seconds: float,
+                       keep_last: bool = False) -> tuple[list[Change], str] | None:
         """Apply queued binlog transactions (batched) until the queue is empty or time is up.
 
         With ``keep_last`` the last batch (the one that empties the queue) is returned
@@ -481,12 +515,13 @@ class Migration:
             batch = self._take_batch()
             if batch is None:
                 return None
+            assert self.streamer is not None and self.applier is not None  # _take_batch read it
             if keep_last and self.streamer.queue.empty():
                 return batch
             self._applied(batch, self.applier.apply_changes(batch[0]) if batch[0] else 0)
         return None
 
-    def _take_batch(self):
+    def _take_batch(self) -> tuple[list[Change], str] | None:
         """Whole queued transactions up to --dml-batch-size row changes: (changes, coords),
         or None when nothing is queued.
 
@@ -496,9 +531,12 @@ class Migration:
         changes instead of one per ten (each commit is a round trip and a log flush).
         Whole transactions only, in binlog order, so the batch is applied atomically
         and its coordinates are a transaction boundary, as with the small batches."""
+        assert self.streamer is not None  # streaming since the tables were prepared
         q = self.streamer.queue
         limit = self.tunables.dml_batch_size
-        changes, coords, size = [], None, 0
+        changes: list[Change] = []
+        coords: str | None = None
+        size = 0
         while size < BACKLOG_BATCH_BYTES:
             if len(changes) >= limit:
                 if limit >= BACKLOG_BATCH_ROWS or q.empty():
@@ -517,20 +555,23 @@ class Migration:
             coords = txn.coords
         return None if coords is None else (changes, coords)
 
-    def _applied(self, batch, ops):
+    def _applied(self, batch: tuple[list[Change], str], ops: int) -> None:
         self.progress.dml_applied += ops
         self._applied_coords = self.progress.applied_coords = batch[1]
+        assert self.streamer is not None  # batches come from it
         self.progress.backlog = self.streamer.queue.qsize()
 
-    def _on_state(self, value, pending):
+    def _on_state(self, value: str | None, pending: list[Change]) -> None:
         if value and value.startswith((SENTINEL, CATCH_UP)):
             if pending:
+                assert self.applier is not None  # changes are applied once it connected
                 self.progress.dml_applied += self.applier.apply_changes(pending)
                 pending.clear()
             self._sentinel_seen.add(value)
 
-    def _wait_for_sentinel(self, timeout, marker=SENTINEL):
+    def _wait_for_sentinel(self, timeout: float, marker: str = SENTINEL) -> bool:
         value = "%s:%d" % (marker, time.time_ns())
+        assert self.heartbeat is not None  # started before the copy
         self.heartbeat.write("state", value, sql.CHANGELOG_STATE_ID)
         deadline = time.monotonic() + timeout
         while value not in self._sentinel_seen:
@@ -546,7 +587,7 @@ class Migration:
         return True
 
     # -- postpone and cut-over ---------------------------------------------------------
-    def _postpone(self):
+    def _postpone(self) -> None:
         t = self.tunables
         announced = False
         while t.postpone_flag_file and os.path.exists(t.postpone_flag_file) \
@@ -556,6 +597,7 @@ class Migration:
                 self.log.info("postponing cut-over: flag file %s exists", t.postpone_flag_file)
                 self.hooks.run("begin-postponed", self._hook_env())
                 announced = True
+            assert self.throttler is not None  # started before the copy
             if not self.throttler.hibernating():  # critical-load: hands off the server
                 self._apply_backlog(max_seconds=0.2)
             self._check_abort()
@@ -564,9 +606,10 @@ class Migration:
             time.sleep(0.05)
         self.progress.postponing = False
 
-    def _cut_over(self, inspector):
+    def _cut_over(self, inspector: insp.Inspector) -> None:
         req = self.request
         self.progress.phase = "cut-over"
+        assert self.applier is not None  # connected before the copy
         cut = cutover_mod.CutOver(self.applier.cfg, req, self.names, self.log,
                                   pause=self._test_pause_at)
         if req.test_on_replica:
@@ -593,29 +636,31 @@ class Migration:
                     raise
                 self._backoff(attempt)
 
-    def _catch_up(self, max_seconds=30.0):
+    def _catch_up(self, max_seconds: float = 30.0) -> None:
         """Before locking: apply the backlog until the streamer is near the head of the
         binlog, so the lock is held only for the last few events."""
         deadline = time.monotonic() + max_seconds
         while time.monotonic() < deadline:
             self._apply_backlog(max_seconds=1.0)
+            assert self.streamer is not None  # streaming since the tables were prepared
             if self.streamer.queue.qsize() == 0 and self.streamer.heartbeat_lag < 0.5:
                 return
             time.sleep(0.01)
 
-    def _catch_up_marker(self):
+    def _catch_up_marker(self) -> None:
         """Just before the lock: a marker through the binlog, as the sentinel goes under
         the lock. Everything written before it is applied, so the locked wait covers
         only the events of the last moment."""
         self._wait_for_sentinel(2.0, CATCH_UP)
 
-    def _backoff(self, attempt):
+    def _backoff(self, attempt: int) -> None:
         if self.request.cut_over_exponential_backoff:
             time.sleep(min(2 ** (attempt - 1), self.request.exponential_backoff_max_interval))
         else:
             time.sleep(0.5)
 
-    def _cut_over_on_replica(self, cut):
+    def _cut_over_on_replica(self, cut: cutover_mod.CutOver) -> None:
+        assert self.applier is not None  # connected before the copy
         req, c = self.request, self.applier.copy_conn
         if not req.test_on_replica_skip_replica_stop:
             self.hooks.run("stop-replication", self._hook_env())
@@ -629,9 +674,10 @@ class Migration:
         self.log.info("Tables swapped and swapped back; replication left stopped. "
                       "Compare %s with %s", req.table, self.names.ghost)
 
-    def _create_ghost_triggers(self):
+    def _create_ghost_triggers(self) -> None:
         for name, timing, event, body in (getattr(self, "_triggers", None) or []):
             new = insp.ghost_trigger_name(name, self.request)
+            assert self.applier is not None  # connected before the cut-over
             # a failed earlier attempt may have created some of them already
             self.applier.run("drop trigger if exists %s" % sql.qualified(
                 self.request.database, new))
@@ -639,14 +685,14 @@ class Migration:
                                                 self.names.ghost, body))
             self.log.info("Created trigger %s on ghost table", sql.quote(new))
 
-    def profile(self):
+    def profile(self) -> dict[str, Any]:
         """Where the migration's time went: the migrator thread's seconds copying
         chunks (with the binlog batch each one carries), applying binlog batches
         between chunks, waiting for a chunk's bounds, throttled and resting
         (--nice-ratio); the binlog reader process's CPU seconds (row event decoding);
         and the phases of the last cut-over attempt, in seconds since the lock."""
         p = self.progress
-        out = {k: round(v, 3) for k, v in p.timings.items()}
+        out: dict[str, Any] = {k: round(v, 3) for k, v in p.timings.items()}
         out.update(chunks=p.chunks, dml_applied=p.dml_applied,
                    decode_cpu=round(self.streamer.cpu_seconds(), 3) if self.streamer else 0.0,
                    cut_over={k: round(v * 1000, 1) for k, v in p.cut_over_phases.items()})
@@ -654,8 +700,9 @@ class Migration:
             out["copy_wall"] = round((p.copy_end_time or time.time()) - p.copy_start_time, 3)
         return out
 
-    def _finish(self):
+    def _finish(self) -> None:
         req, a = self.request, self.applier
+        assert a is not None  # connected before the cut-over
         self.progress.phase = "done"
         self.log.info("Profile: %s", " ".join(
             "%s=%s" % (k, ",".join("%s:%sms" % kv for kv in v.items()) if isinstance(v, dict)
@@ -669,8 +716,9 @@ class Migration:
             a.drop(self.names.old)
         self.log.info("Done migrating %s", sql.qualified(req.database, req.table))
 
-    def _stop_parts_except_applier(self):
-        keep = [self.applier.close]
+    def _stop_parts_except_applier(self) -> None:
+        assert self.applier is not None  # connected before the cut-over
+        keep: list[Callable[[], object]] = [self.applier.close]
         for stop in reversed(self._parts):
             if stop in keep:
                 continue
@@ -681,7 +729,7 @@ class Migration:
         self._parts = keep
 
     # -- status and hooks --------------------------------------------------------------
-    def _state_text(self):
+    def _state_text(self) -> str:
         p = self.progress
         if p.postponing:
             return "postponing cut-over"
@@ -689,7 +737,7 @@ class Migration:
             return "throttled, %s" % p.throttle_reason
         return "migrating"
 
-    def _snapshot(self):
+    def _snapshot(self) -> status_mod.StatusSnapshot:
         p, s, now = self.progress, self.streamer, time.time()
         copy_elapsed = ((p.copy_end_time or now) - p.copy_start_time) if p.copy_start_time else 0
         lag = s.heartbeat_lag if s else 0.0
@@ -700,7 +748,7 @@ class Migration:
             coords=s.coordinates if s else "", lag=lag, heartbeat_lag=lag,
             state=self._state_text(), copy_complete=p.copy_end_time is not None)
 
-    def _print_status(self, force=False):
+    def _print_status(self, force: bool = False) -> None:
         elapsed = time.time() - self.progress.start_time
         if not force and not status_mod.should_print(elapsed, self._last_status_second):
             return
@@ -709,7 +757,7 @@ class Migration:
         out.write(status_mod.status_line(self._snapshot()) + "\n")
         out.flush()
 
-    def _status_loop(self, stop):
+    def _status_loop(self, stop: threading.Event) -> None:
         last_hook = time.monotonic()
         while not stop.wait(0.2):
             try:
@@ -720,7 +768,7 @@ class Migration:
             except Exception as exc:  # status must never kill the migration
                 self.log.warning("status reporting failed: %s", exc)
 
-    def _hook_env(self):
+    def _hook_env(self) -> dict[str, str]:
         s = self._snapshot()
         return {"GH_OST_ELAPSED_SECONDS": str(int(s.elapsed)),
                 "GH_OST_ELAPSED_COPY_SECONDS": str(int(s.copy_elapsed)),
@@ -730,7 +778,7 @@ class Migration:
                 "GH_OST_ETA_SECONDS": str(status_mod.eta_seconds(s)),
                 "GH_OST_MIGRATED_HOST": self.request.host}
 
-    def _test_pause_at(self, phase):
+    def _test_pause_at(self, phase: str) -> None:
         """Test lever: TROVE_LITE_OSC_TEST_PAUSE=<phase>:<seconds> sleeps once at that phase."""
         if not self._test_pause:
             return
@@ -741,7 +789,7 @@ class Migration:
             time.sleep(float(seconds or 1))
 
 
-def _change_bytes(change):
+def _change_bytes(change: Change) -> int:
     """A row change's size as it will be sent: its after-image (or its key's row, for a
     delete), estimated from the values' lengths."""
     values = change[2] if change[2] is not None else change[1]
@@ -749,11 +797,11 @@ def _change_bytes(change):
                for v in (values or {}).values()) + 16
 
 
-def _since(mark):
+def _since(mark: float) -> float:
     return time.monotonic() - mark
 
 
-def _server_text(cfg, conn):
+def _server_text(cfg: ConnectionConfig, conn: Connection) -> str:
     version = dbconn.query_one(conn, "select @@version")[0]
     where = cfg.unix_socket if cfg.unix_socket else "%s:%d" % (cfg.host, cfg.port)
     return "Host: %s, Version: %s" % (where, version)

@@ -6,6 +6,8 @@ dropped columns, added columns, a table RENAME, an explicit table name (when
 ``--alter`` is a whole ``alter table t ...`` statement) and engine changes.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import re
 
@@ -49,14 +51,14 @@ class AlterPlan:
     renames_table: bool = False
     engine: str | None = None
 
-    def mapped_name(self, column):
+    def mapped_name(self, column: str) -> str:
         """The column's name after the ALTER; column names are case-insensitive."""
         for old, new in self.renamed_columns.items():
             if old.lower() == column.lower():
                 return new
         return column
 
-    def readds(self, column):
+    def readds(self, column: str) -> bool:
         """True when the ALTER drops the column and adds one of the same name: a new
         column (its own default applies), not a shared one."""
         name = column.lower()
@@ -64,14 +66,14 @@ class AlterPlan:
                 and name in {c.lower() for c in self.added_columns})
 
 
-def unquote(ident):
+def unquote(ident: str) -> str:
     ident = ident.strip()
     if ident.startswith("`") and ident.endswith("`"):
         return ident[1:-1].replace("``", "`")
     return ident
 
 
-def split_clauses(text):
+def split_clauses(text: str) -> list[str]:
     """Split on top-level commas, ignoring commas inside quotes, backticks, parentheses."""
     clauses, depth, quote, buf = [], 0, None, []
     i = 0
@@ -107,7 +109,7 @@ def split_clauses(text):
     return clauses
 
 
-def parse_alter(alter):
+def parse_alter(alter: str) -> AlterPlan:
     """Parse ``--alter`` (clauses, or a whole ``alter table`` statement) into an AlterPlan."""
     text = alter.strip().rstrip(";").strip()
     plan = AlterPlan(alter=text)
@@ -125,7 +127,7 @@ def parse_alter(alter):
     return plan
 
 
-def _parse_clause(clause, plan):
+def _parse_clause(clause: str, plan: AlterPlan) -> None:
     m = _CHANGE_RE.match(clause)
     if m:
         old, new = unquote(m.group(1)), unquote(m.group(2))

@@ -4,11 +4,17 @@ One line in, text out, connection closed. ``handle`` maps a command to a call
 on the Migration (the same calls the library exposes) and returns the reply.
 """
 
+from __future__ import annotations
+
 import os
 import socketserver
 import threading
+from typing import TYPE_CHECKING
 
 from trove_lite.osc.context import parse_replicas
+
+if TYPE_CHECKING:
+    from trove_lite.osc.migrator import Migration
 
 HELP = """available commands:
 status                               # Print a detailed status message
@@ -32,7 +38,7 @@ help                                 # This message
 - use '?' (question mark) as argument to get info rather than set. e.g. "max-load=?" will just print out current max-load."""
 
 
-def handle(line, migration):
+def handle(line: str, migration: Migration) -> str:
     """Run one command against ``migration``; returns the reply text."""
     line = line.strip()
     cmd, _, arg = line.partition("=")
@@ -84,22 +90,26 @@ def handle(line, migration):
     return migration.status_text(detailed=False) + "\n" if cmd in readers else ""
 
 
-def _load(d):
+def _load(d: dict[str, float]) -> str:
     return ",".join("%s=%s" % (k, int(v) if float(v).is_integer() else v) for k, v in d.items())
 
 
 class _Handler(socketserver.StreamRequestHandler):
-    def handle(self):
+    server: _Unix | _Tcp
+
+    def handle(self) -> None:
         line = self.rfile.readline().decode("utf-8", "replace")
         reply = handle(line, self.server.migration)
         self.wfile.write(reply.encode())
 
 
 class _Unix(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    migration: Migration  # set by ControlServer.start
     daemon_threads = True
 
 
 class _Tcp(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    migration: Migration  # set by ControlServer.start
     daemon_threads = True
     allow_reuse_address = True
 
@@ -107,14 +117,15 @@ class _Tcp(socketserver.ThreadingMixIn, socketserver.TCPServer):
 class ControlServer:
     """Serves the socket file and/or TCP port until ``stop()``; removes the socket file."""
 
-    def __init__(self, migration, socket_file="", tcp_port=0, drop_stale=False):
+    def __init__(self, migration: Migration, socket_file: str = "", tcp_port: int = 0,
+                 drop_stale: bool = False) -> None:
         self.migration = migration
         self.socket_file = socket_file
         self.tcp_port = tcp_port
         self.drop_stale = drop_stale
-        self.servers = []
+        self.servers: list[_Unix | _Tcp] = []
 
-    def start(self):
+    def start(self) -> None:
         if self.socket_file:
             if os.path.exists(self.socket_file):
                 if not self.drop_stale:
@@ -128,7 +139,7 @@ class ControlServer:
             threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2},
                              name="osc-control", daemon=True).start()
 
-    def stop(self):
+    def stop(self) -> None:
         for s in self.servers:
             s.shutdown()
             s.server_close()

@@ -4,6 +4,8 @@ Pure: ``status_line`` takes a StatusSnapshot; ``should_print`` decides the
 cadence (every second in the first minute, every 5 s to 3 minutes, then 30 s).
 """
 
+from __future__ import annotations
+
 import dataclasses
 
 
@@ -23,7 +25,7 @@ class StatusSnapshot:
     copy_complete: bool
 
 
-def go_duration(seconds):
+def go_duration(seconds: float) -> str:
     """Go's Duration.String() for whole seconds: 0s, 45s, 1m5s, 2h0m3s."""
     s = int(round(max(0.0, seconds)))
     h, rem = divmod(s, 3600)
@@ -35,7 +37,7 @@ def go_duration(seconds):
     return "%ds" % sec
 
 
-def progress_pct(s):
+def progress_pct(s: StatusSnapshot) -> float:
     if s.copy_complete:
         return 100.0
     if s.rows_estimate <= 0:
@@ -43,7 +45,7 @@ def progress_pct(s):
     return min(100.0, 100.0 * s.rows_copied / s.rows_estimate)
 
 
-def eta(s):
+def eta(s: StatusSnapshot) -> str:
     if s.copy_complete:
         return "due"
     if s.rows_copied <= 0 or s.rows_estimate <= 0 or s.copy_elapsed <= 0:
@@ -54,7 +56,7 @@ def eta(s):
     return go_duration(s.copy_elapsed / s.rows_copied * remaining)
 
 
-def eta_seconds(s):
+def eta_seconds(s: StatusSnapshot) -> int:
     if s.copy_complete:
         return 0
     if s.rows_copied <= 0 or s.rows_estimate <= 0 or s.copy_elapsed <= 0:
@@ -62,7 +64,7 @@ def eta_seconds(s):
     return int(s.copy_elapsed / s.rows_copied * max(0, s.rows_estimate - s.rows_copied))
 
 
-def status_line(s):
+def status_line(s: StatusSnapshot) -> str:
     return ("Copy: %d/%d %.1f%%; Applied: %d; Backlog: %d/%d; Time: %s(total), %s(copy); "
             "streamer: %s; Lag: %.2fs, HeartbeatLag: %.2fs, State: %s; ETA: %s" % (
                 s.rows_copied, max(s.rows_estimate, s.rows_copied), progress_pct(s),
@@ -70,7 +72,7 @@ def status_line(s):
                 go_duration(s.copy_elapsed), s.coords, s.lag, s.heartbeat_lag, s.state, eta(s)))
 
 
-def should_print(elapsed_seconds, last_printed_second):
+def should_print(elapsed_seconds: float, last_printed_second: int) -> bool:
     """Whether to print at this whole second (called about every second)."""
     sec = int(elapsed_seconds)
     if sec == last_printed_second:

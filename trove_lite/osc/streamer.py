@@ -13,11 +13,14 @@ Failure: an exception in the reader thread is stored in ``error`` and the
 thread ends; the migrator polls ``error``. ``stop()`` closes the stream.
 """
 
+from __future__ import annotations
+
 import datetime
 import importlib.metadata
 import logging
 import socket
 import threading
+from typing import Any
 
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.constants.NONE_SOURCE import EMPTY_SET
@@ -26,14 +29,15 @@ from pymysqlreplication.row_event import (DeleteRowsEvent, RowsEvent, UpdateRows
                                          WriteRowsEvent)
 
 from trove_lite.osc.errors import MigrationError
-
 # the types the engine process uses live in events.py, which imports no binlog
 # library: only the reader process (streamer_process.py) needs it
 from trove_lite.osc.events import (DELETE, INSERT, STATE, UPDATE,  # noqa: F401
                                    StreamState, Txn, format_gtid_state, parse_gtid_state)
+from trove_lite.osc.conn import ConnectionConfig
+from trove_lite.osc.events import Change
 
 
-def _read_date(self):
+def _read_date(self: RowsEvent) -> datetime.date | str:
     raw = self.packet.read_uint24()
     year, month, day = (raw >> 9) & 0x7FFF, (raw >> 5) & 0xF, raw & 0x1F
     if year and month and day:
@@ -41,7 +45,7 @@ def _read_date(self):
     return "%04d-%02d-%02d" % (year, month, day)
 
 
-def _read_datetime2(self, column):
+def _read_datetime2(self: RowsEvent, column: Any) -> datetime.datetime | str:
     data = self.packet.read_int_be_by_size(5)
     year_month = (data >> 22) & 0x1FFFF
     parts = (year_month // 13, year_month % 13, (data >> 17) & 0x1F, (data >> 12) & 0x1F,
@@ -57,7 +61,7 @@ def _read_datetime2(self, column):
 _FSP_BYTES = {0: 0, 1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 3}
 
 
-def _read_time2(self, column):
+def _read_time2(self: RowsEvent, column: Any) -> datetime.timedelta:
     """TIME(n) as the server packs it: a 3-byte offset integer part plus a
     fraction that borrows from it when negative (the library gets negative
     fractions wrong: -00:00:00.000099 came back as -00:00:00.999901)."""
@@ -89,7 +93,7 @@ def _read_time2(self, column):
 PINNED_LIBRARY_VERSION = "1.0.17"
 
 
-def _keep_zero_dates():
+def _keep_zero_dates() -> None:
     """python-mysql-replication turns zero and partly-zero dates ('0000-00-00',
     '2020-00-15') into None, which would write NULL or fail, and gets negative TIME
     fractions wrong; decode them to the literal text (and the right TIME) instead so
@@ -113,8 +117,9 @@ def _keep_zero_dates():
 class Streamer(StreamState):
     """Reads binlog events for one table; see module docstring."""
 
-    def __init__(self, conn_config, database, table, changelog, start_gtid, server_id,
-                 log, maxsize=10000):
+    def __init__(self, conn_config: ConnectionConfig, database: str, table: str, changelog: str,
+                 start_gtid: str, server_id: int, log: logging.Logger,
+                 maxsize: int = 10000) -> None:
         super().__init__(log, maxsize)
         self.conn_config = conn_config
         self.database = database
@@ -122,9 +127,9 @@ class Streamer(StreamState):
         self.changelog = changelog
         self.gtid_state = parse_gtid_state(start_gtid)
         self.server_id = server_id
-        self._stream = None
+        self._stream: BinLogStreamReader | None = None
 
-    def start(self):
+    def start(self) -> None:
         _keep_zero_dates()
         # the library warns when stop() shuts its socket on purpose
         logging.getLogger("pymysqlreplication").setLevel(logging.ERROR)
@@ -142,7 +147,7 @@ class Streamer(StreamState):
         self._thread = threading.Thread(target=self._run, name="osc-streamer", daemon=True)
         self._thread.start()
 
-    def stop(self):
+    def stop(self) -> None:
         """End the reader within ~1 s. Closing the connection from this thread would
         deadlock on the reader's buffer lock, so the socket is shut down instead, and
         the library is told it is past its end position so it does not reconnect."""
@@ -165,7 +170,7 @@ class Streamer(StreamState):
             except Exception:  # already torn down
                 pass
 
-    def _run(self):
+    def _run(self) -> None:
         try:
             self._read()
         except Exception as exc:  # reported through .error to the migrator
@@ -173,8 +178,10 @@ class Streamer(StreamState):
                 self.error = exc
                 self.log.error("binlog streamer failed: %s", exc)
 
-    def _read(self):
-        gtid, changes = None, []
+    def _read(self) -> None:
+        assert self._stream is not None  # start() opened it
+        gtid: str | None = None
+        changes: list[Change] = []
         for event in self._stream:
             if self._stopping.is_set():
                 return
@@ -195,7 +202,7 @@ class Streamer(StreamState):
                 self.events_seen += len(event.rows)
                 changes.extend(_row_changes(event))
 
-    def _changelog_rows(self, event, changes):
+    def _changelog_rows(self, event: RowsEvent, changes: list[Change]) -> None:
         for row in event.rows:
             values = row.get("after_values") or row.get("values")
             if values is None or isinstance(event, DeleteRowsEvent):
@@ -211,7 +218,7 @@ class Streamer(StreamState):
 
 
 
-def _with_empty_sets(values, none_sources):
+def _with_empty_sets(values: dict[str, Any], none_sources: dict[str, Any] | None) -> dict[str, Any]:
     """The library reports an empty SET as None; put the empty string back."""
     for name, source in (none_sources or {}).items():
         if source == EMPTY_SET:
@@ -219,7 +226,7 @@ def _with_empty_sets(values, none_sources):
     return values
 
 
-def _row_changes(event):
+def _row_changes(event: RowsEvent) -> list[Change]:
     if isinstance(event, WriteRowsEvent):
         return [(INSERT, None, _with_empty_sets(r["values"], r.get("none_sources")))
                 for r in event.rows]

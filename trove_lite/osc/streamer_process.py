@@ -20,6 +20,8 @@ Backpressure: a full ``queue`` stops the parent's reader, the pipe fills, the
 child's decoder blocks, and the server keeps the binlog.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 import pickle
@@ -28,10 +30,12 @@ import struct
 import subprocess
 import sys
 import threading
+from typing import Any, BinaryIO
 
 from trove_lite.osc import conn as dbconn
 from trove_lite.osc.errors import MigrationError
 from trove_lite.osc.events import StreamState
+from trove_lite.osc.conn import ConnectionConfig
 
 _HEADER = struct.Struct("!I")
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -72,8 +76,9 @@ def end_child(proc: subprocess.Popen) -> None:
 class ProcessStreamer(StreamState):
     """Parent side; see the module docstring."""
 
-    def __init__(self, conn_config, database, table, changelog, start_gtid, server_id,
-                 log, maxsize=10000):
+    def __init__(self, conn_config: ConnectionConfig, database: str, table: str, changelog: str,
+                 start_gtid: str, server_id: int, log: logging.Logger,
+                 maxsize: int = 10000) -> None:
         super().__init__(log, maxsize)
         self._settings = {
             "conn": {"host": conn_config.host, "port": conn_config.port,
@@ -81,11 +86,12 @@ class ProcessStreamer(StreamState):
                      "unix_socket": conn_config.unix_socket, "timeout": conn_config.timeout},
             "database": database, "table": table, "changelog": changelog,
             "start_gtid": start_gtid, "server_id": server_id}
-        self._proc = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._cpu_at_exit = 0.0
 
-    def start(self):
+    def start(self) -> None:
         self._proc = spawn_child()
+        assert self._proc.stdin is not None  # spawned with pipes
         self._proc.stdin.write(pickle.dumps(self._settings))
         self._proc.stdin.flush()
         self._thread = threading.Thread(target=self._run, name="osc-streamer", daemon=True)
@@ -105,7 +111,7 @@ class ProcessStreamer(StreamState):
         self._cpu_at_exit = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         return self._cpu_at_exit
 
-    def stop(self):
+    def stop(self) -> None:
         """End the child (EOF on its stdin, then SIGKILL after 3 s) and the reader."""
         proc = self._proc
         if proc is None:
@@ -116,9 +122,11 @@ class ProcessStreamer(StreamState):
         end_child(proc)
         if self._thread is not None:
             self._thread.join(timeout=5)
+        assert proc.stdout is not None  # spawned with pipes
         proc.stdout.close()
 
-    def _run(self):
+    def _run(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None  # start() spawned it
         out = self._proc.stdout
         try:
             while not self._stopping.is_set():
@@ -138,7 +146,7 @@ class ProcessStreamer(StreamState):
                                               % code)
             self.log.error("binlog streamer failed: %s", self.error)
 
-    def _handle(self, item):
+    def _handle(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
         if kind == "txn":
             self._put(item[1])
@@ -151,19 +159,19 @@ class ProcessStreamer(StreamState):
 
 # -- child side ------------------------------------------------------------------
 
-def _write_frame(out, items):
+def _write_frame(out: BinaryIO, items: list[tuple[Any, ...]]) -> None:
     data = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
     out.write(_HEADER.pack(len(data)) + data)
     out.flush()
 
 
-def _exit_on_eof(stdin):
+def _exit_on_eof(stdin: BinaryIO) -> None:
     while stdin.read(65536):
         pass
     os._exit(0)
 
 
-def child_main():
+def child_main() -> None:
     # here only: the engine's own process never imports the binlog library
     from trove_lite.osc.streamer import Streamer
 
@@ -179,7 +187,7 @@ def child_main():
     streamer.start()
     sent = None
     while True:
-        items = []
+        items: list[tuple[Any, ...]] = []
         try:
             items.append(("txn", streamer.queue.get(timeout=0.05)))
             while len(items) < 500:

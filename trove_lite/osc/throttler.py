@@ -11,6 +11,8 @@ its own thread (a slow endpoint must not stall the 100 ms loop). Collection
 errors are logged and count as "no signal", never as a reason to stop.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import datetime
 import os
@@ -18,10 +20,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from trove_lite.osc import conn as dbconn
 from trove_lite.osc import sql
-from trove_lite.osc.context import fresh_replica_lags
+from trove_lite.osc.context import fresh_replica_lags, Tunables
+from trove_lite.osc.conn import Connection, ConnectionConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +49,7 @@ class Decision:
     critical: str = ""                # "name=value, >=limit" when critical-load is met
 
 
-def decide(m, t):
+def decide(m: Metrics, t: dict[str, Any]) -> Decision:
     """Pure throttle decision. ``t`` is a Tunables snapshot dict."""
     if m.panic_flag_exists:
         return Decision(False, panic="Found panic-file; aborting")
@@ -56,11 +62,11 @@ def decide(m, t):
     return dataclasses.replace(_throttle_reason(m, t), critical=critical)
 
 
-def _number(v):
+def _number(v: float) -> str:
     return "%d" % v if float(v).is_integer() else "%s" % v
 
 
-def _throttle_reason(m, t):
+def _throttle_reason(m: Metrics, t: dict[str, Any]) -> Decision:
     if t.get("user_throttle"):
         return Decision(True, "commanded by user")
     if m.flag_files:
@@ -83,7 +89,7 @@ def _throttle_reason(m, t):
     return Decision(False)
 
 
-def _wall(ts):
+def _wall(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -103,20 +109,20 @@ class CriticalLoad:
     returns a Decision that overrides the plain one, or None.
     """
 
-    def __init__(self, interval_millis, hibernate_seconds, log):
+    def __init__(self, interval_millis: int, hibernate_seconds: int, log: logging.Logger) -> None:
         self.interval_millis = max(0, int(interval_millis or 0))
         self.hibernate_seconds = max(0, int(hibernate_seconds or 0))
         self.log = log
         self.hibernate_until = 0.0
-        self.recheck_at = None
+        self.recheck_at: float | None = None
 
-    def hibernating(self, now):
+    def hibernating(self, now: float) -> bool:
         return now < self.hibernate_until
 
-    def recheck_due(self, now):
+    def recheck_due(self, now: float) -> bool:
         return self.recheck_at is not None and now >= self.recheck_at
 
-    def react(self, met, now):
+    def react(self, met: str, now: float) -> Decision | None:
         if self.hibernating(now):
             return Decision(True, "critical-load-hibernate until %s" % _wall(self.hibernate_until))
         if self.recheck_due(now):
@@ -147,7 +153,8 @@ class HttpCheck:
     the signal (anything but 200 throttles). A request that fails counts as -1
     (throttles) unless ``--ignore-http-errors``, then as no signal."""
 
-    def __init__(self, url, interval_millis, timeout_millis, ignore_errors, log):
+    def __init__(self, url: str, interval_millis: int, timeout_millis: int, ignore_errors: bool,
+                 log: logging.Logger) -> None:
         self.url = url
         self.interval = max(0.01, (interval_millis or 100) / 1000.0)
         self.timeout = max(0.01, (timeout_millis or 1000) / 1000.0)
@@ -155,7 +162,7 @@ class HttpCheck:
         self.log = log
         self.status = 0
 
-    def check(self):
+    def check(self) -> int:
         try:
             req = urllib.request.Request(self.url, method="HEAD")
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
@@ -170,26 +177,28 @@ class HttpCheck:
 
 
 class Throttler:
-    def __init__(self, conn_config, database, tunables, streamer_lag, panic_flag_file, log,
-                 changelog=None, critical=None, http=None):
+    def __init__(self, conn_config: ConnectionConfig, database: str, tunables: Tunables,
+                 streamer_lag: Callable[[], float], panic_flag_file: str, log: logging.Logger,
+                 changelog: str | None = None, critical: CriticalLoad | None = None,
+                 http: HttpCheck | None = None) -> None:
         self.cfg = conn_config
         self.critical = critical or CriticalLoad(0, 0, log)
         self.http = http
         self.database = database
         self.changelog = changelog
-        self._replica_conns = {}
+        self._replica_conns: dict[str, Connection] = {}
         self.tunables = tunables
         self.streamer_lag = streamer_lag
         self.panic_flag_file = panic_flag_file
         self.log = log
         self.current = Decision(False)
         self._stop = threading.Event()
-        self._thread = None
-        self._conn = None
+        self._thread: threading.Thread | None = None
+        self._conn: Connection | None = None
         self._slow = Metrics()
         self._slow_at = 0.0
 
-    def start(self):
+    def start(self) -> None:
         self._conn = dbconn.connect(self.cfg, self.database)
         if self.http is not None:
             self.http.check()
@@ -199,29 +208,33 @@ class Throttler:
         self._thread = threading.Thread(target=self._run, name="osc-throttler", daemon=True)
         self._thread.start()
 
-    def hibernating(self):
+    def hibernating(self) -> bool:
         return self.critical.hibernating(time.time())
 
-    def evaluate(self):
+    def evaluate(self) -> Decision:
         """One collection and decision (the migrator reads the result as ``current``)."""
         now = time.time()
         if self.critical.hibernating(now):  # touch nothing on the server
             self._slow_at = 0.0             # and read it afresh on waking
             if self.panic_flag_file and os.path.exists(self.panic_flag_file):
                 return Decision(False, panic="Found panic-file; aborting")
-            return self.critical.react("", now)
+            hibernation = self.critical.react("", now)
+            assert hibernation is not None  # react() decides while it hibernates
+            return hibernation
         t = self.tunables.snapshot()
         d = decide(self.collect(force_server=self.critical.recheck_due(now)), t)
         if d.panic:
             return d
         return self.critical.react(d.critical, now) or d
 
-    def _run_http(self):
-        while not self._stop.wait(self.http.interval):
+    def _run_http(self) -> None:
+        http = self.http
+        assert http is not None  # started only with --throttle-http
+        while not self._stop.wait(http.interval):
             if not self.hibernating():
-                self.http.check()
+                http.check()
 
-    def stop(self):
+    def stop(self) -> None:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=3)
@@ -231,11 +244,12 @@ class Throttler:
             except Exception:  # best effort
                 pass
         try:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
         except Exception:  # best effort
             pass
 
-    def _run(self):
+    def _run(self) -> None:
         # a panic is final: the migrator may look only after its current chunk and
         # nice sleep, and must still see it then (a later look could start over)
         while not self.current.panic and not self._stop.wait(0.1):
@@ -244,7 +258,7 @@ class Throttler:
             except Exception as exc:  # no signal this cycle; keep going
                 self.log.debug("throttler collection failed: %s", exc)
 
-    def collect(self, force_server=False):
+    def collect(self, force_server: bool = False) -> Metrics:
         t = self.tunables.snapshot()
         now = time.monotonic()
         if force_server or now - self._slow_at >= 1.0 or not self._slow_at:
@@ -259,7 +273,7 @@ class Throttler:
             http_status=self.http.status if self.http is not None else 0,
             panic_flag_exists=bool(self.panic_flag_file and os.path.exists(self.panic_flag_file)))
 
-    def _collect_server(self, t):
+    def _collect_server(self, t: dict[str, Any]) -> Metrics:
         status = {}
         names = set(t["max_load"]) | set(t["critical_load"])
         if names:
@@ -283,7 +297,8 @@ class Throttler:
         return Metrics(status=status, throttle_query_result=result,
                        replica_lags=self._replica_lags(t["throttle_control_replicas"]))
 
-    def _replica_lags(self, replicas):
+    def _replica_lags(self,
+                      replicas: Sequence[tuple[str, int]]) -> tuple[tuple[str, float | None], ...]:
         """--throttle-control-replicas: the age of our newest heartbeat on each replica
         (gh-ost's measure), on a connection kept per replica."""
         out = []

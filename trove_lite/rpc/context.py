@@ -11,6 +11,7 @@ import contextvars
 import dataclasses
 import logging
 import uuid
+from typing import Any, Protocol
 
 _REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "trove_lite_request_id", default=None)
@@ -31,6 +32,17 @@ class RequestIdLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = _REQUEST_ID.get() or "-"
         return True
+
+
+class Context(Protocol):
+    """What the services and the RPC clients need of a caller's context. The
+    API's own (trove_lite.api.context, with its Keystone fields) and this
+    module's RequestContext both are one."""
+
+    @property
+    def request_id(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclasses.dataclass

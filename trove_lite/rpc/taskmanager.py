@@ -19,7 +19,7 @@ from typing import Any
 from oslo_config import cfg
 
 from trove_lite.rpc import transport
-from trove_lite.rpc.context import RequestContext
+from trove_lite.rpc.context import Context
 
 VERSION = "1.10"
 
@@ -29,11 +29,11 @@ class TaskManagerAPI:
         self.conf = conf
         self._client = transport.make_client(conf, conf.taskmanager.topic, VERSION)
 
-    def _cast(self, ctx: RequestContext, method: str, version: str = "1.0",
+    def _cast(self, ctx: Context, method: str, version: str = "1.0",
               **kwargs: Any) -> None:
         self._client.prepare(version=version).cast(ctx.to_dict(), method, **kwargs)
 
-    def create_instance(self, ctx: RequestContext, instance_id: str,
+    def create_instance(self, ctx: Context, instance_id: str,
                         databases: list[dict] | None = None, users: list[dict] | None = None,
                         backup_id: str | None = None,
                         root_password: str | None = None) -> None:
@@ -41,66 +41,66 @@ class TaskManagerAPI:
                    databases=databases or [], users=users or [], backup_id=backup_id,
                    root_password=root_password)
 
-    def delete_instance(self, ctx: RequestContext, instance_id: str) -> None:
+    def delete_instance(self, ctx: Context, instance_id: str) -> None:
         self._cast(ctx, "delete_instance", instance_id=instance_id)
 
-    def force_delete_instance(self, ctx: RequestContext, instance_id: str) -> None:
+    def force_delete_instance(self, ctx: Context, instance_id: str) -> None:
         self._cast(ctx, "force_delete_instance", instance_id=instance_id)
 
-    def restart_instance(self, ctx: RequestContext, instance_id: str) -> None:
+    def restart_instance(self, ctx: Context, instance_id: str) -> None:
         self._cast(ctx, "restart_instance", instance_id=instance_id)
 
-    def resize_flavor(self, ctx: RequestContext, instance_id: str, old_flavor_id: str,
+    def resize_flavor(self, ctx: Context, instance_id: str, old_flavor_id: str,
                       new_flavor_id: str) -> None:
         self._cast(ctx, "resize_flavor", instance_id=instance_id,
                    old_flavor_id=old_flavor_id, new_flavor_id=new_flavor_id)
 
-    def resize_volume(self, ctx: RequestContext, instance_id: str, new_size: int) -> None:
+    def resize_volume(self, ctx: Context, instance_id: str, new_size: int) -> None:
         self._cast(ctx, "resize_volume", instance_id=instance_id, new_size=new_size)
 
-    def reset_status(self, ctx: RequestContext, instance_id: str) -> None:
+    def reset_status(self, ctx: Context, instance_id: str) -> None:
         self._cast(ctx, "reset_status", instance_id=instance_id)
 
     # 1.1
-    def create_backup(self, ctx: RequestContext, backup_id: str,
+    def create_backup(self, ctx: Context, backup_id: str,
                       instance_id: str) -> None:
         self._cast(ctx, "create_backup", "1.1", backup_id=backup_id, instance_id=instance_id)
 
-    def delete_backup(self, ctx: RequestContext, backup_id: str) -> None:
+    def delete_backup(self, ctx: Context, backup_id: str) -> None:
         self._cast(ctx, "delete_backup", "1.1", backup_id=backup_id)
 
     # 1.2
-    def update_configuration(self, ctx: RequestContext, instance_id: str,
+    def update_configuration(self, ctx: Context, instance_id: str,
                              configuration_id: str | None) -> None:
         self._cast(ctx, "update_configuration", "1.2", instance_id=instance_id,
                    configuration_id=configuration_id)
 
     # 1.3
-    def upgrade(self, ctx: RequestContext, instance_id: str,
+    def upgrade(self, ctx: Context, instance_id: str,
                 datastore_version_id: str) -> None:
         self._cast(ctx, "upgrade", "1.3", instance_id=instance_id,
                    datastore_version_id=datastore_version_id)
 
-    def promote_to_replica_source(self, ctx: RequestContext, instance_id: str) -> None:
+    def promote_to_replica_source(self, ctx: Context, instance_id: str) -> None:
         self._cast(ctx, "promote_to_replica_source", "1.4", instance_id=instance_id)
 
-    def eject_replica_source(self, ctx: RequestContext, instance_id: str) -> None:
+    def eject_replica_source(self, ctx: Context, instance_id: str) -> None:
         self._cast(ctx, "eject_replica_source", "1.4", instance_id=instance_id)
 
-    def detach_replica(self, ctx: RequestContext, instance_id: str) -> None:
+    def detach_replica(self, ctx: Context, instance_id: str) -> None:
         self._cast(ctx, "detach_replica", "1.4", instance_id=instance_id)
 
-    def update_access(self, ctx: RequestContext, instance_id: str) -> None:
+    def update_access(self, ctx: Context, instance_id: str) -> None:
         self._cast(ctx, "update_access", "1.5", instance_id=instance_id)
 
-    def reboot_instance(self, ctx: RequestContext, instance_id: str) -> None:
+    def reboot_instance(self, ctx: Context, instance_id: str) -> None:
         self._cast(ctx, "reboot_instance", "1.5", instance_id=instance_id)
 
     # 1.10
-    def apply_durability(self, ctx: RequestContext, instance_id: str) -> None:
+    def apply_durability(self, ctx: Context, instance_id: str) -> None:
         """Give every member of the set of ``instance_id`` (its source's id) the
         semi-sync side of the set's recorded durability."""
         self._cast(ctx, "apply_durability", "1.10", instance_id=instance_id)
 
-    def rebuild_instance(self, ctx: RequestContext, instance_id: str, image_id: str) -> None:
+    def rebuild_instance(self, ctx: Context, instance_id: str, image_id: str) -> None:
         self._cast(ctx, "rebuild_instance", "1.5", instance_id=instance_id, image_id=image_id)

@@ -7,6 +7,8 @@ taskmanager; it needs the schema in place (``trove-lite-manage db_sync``).
 import logging
 import sys
 
+from oslo_config import cfg
+
 from trove_lite.cmd import common
 
 common.prefer_threading_backend()
@@ -24,7 +26,8 @@ from trove_lite.rpc.taskmanager import TaskManagerAPI  # noqa: E402
 LOG = logging.getLogger("trove_lite.api")
 
 
-def start(conf, db, taskmanager_api=None):
+def start(conf: cfg.ConfigOpts, db: Database,
+          taskmanager_api: TaskManagerAPI | None = None) -> api_server.ApiServer:
     """Build the authenticated app and serve it on [api] bind_host:bind_port.
 
     Auth per ``[api] auth_strategy`` (``auth.wrap_app``), policy from
@@ -38,7 +41,7 @@ def start(conf, db, taskmanager_api=None):
     return api_server.serve(conf, app)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     conf = config.make_conf(sys.argv[1:] if argv is None else argv)
     common.setup_logging("api")
     db = Database(config.database_url(conf))

@@ -13,7 +13,7 @@ the objects, children first, then the rows.
 
 import dataclasses
 import logging
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from oslo_config import cfg
 from sqlalchemy import select
@@ -27,7 +27,6 @@ from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFo
 # one class per error code: a restore's missing backup is the same error
 from trove_lite.instance.service import BackupNotFound, InstanceService
 from trove_lite.rpc.context import RequestContext
-from trove_lite.rpc.taskmanager import TaskManagerAPI
 
 LOG = logging.getLogger(__name__)
 
@@ -53,6 +52,16 @@ class BackupView:
     backup: models.Backup
     datastore: str | None
     version: str | None
+
+
+class BackupCasts(Protocol):
+    """Where the service sends its work: the taskmanager's RPC client
+    (rpc/taskmanager.py, ``ctx`` a RequestContext), or the taskmanager itself
+    when its backup scheduler creates and deletes backups (``ctx`` None)."""
+
+    def create_backup(self, ctx: Any, backup_id: str, instance_id: str) -> None: ...
+
+    def delete_backup(self, ctx: Any, backup_id: str) -> None: ...
 
 
 # -- pure decisions ---------------------------------------------------------------
@@ -100,7 +109,7 @@ def descendants(rows: Iterable[tuple[str, str | None]], root_id: str) -> list[st
 
 
 class BackupService:
-    def __init__(self, conf: cfg.ConfigOpts, db: Database, taskmanager: TaskManagerAPI) -> None:
+    def __init__(self, conf: cfg.ConfigOpts, db: Database, taskmanager: BackupCasts) -> None:
         opts.register(conf)
         self.conf = conf
         self.db = db
@@ -145,7 +154,8 @@ class BackupService:
             return self._views(s, rows[:limit]), len(rows) > limit
 
     # -- create -------------------------------------------------------------------
-    def create(self, ctx: RequestContext, tenant_id: str, body: dict[str, Any]) -> BackupView:
+    def create(self, ctx: RequestContext | None, tenant_id: str,
+               body: dict[str, Any]) -> BackupView:
         """Record a NEW backup of an ACTIVE instance and cast; returns its view."""
         name = body.get("name")
         if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
@@ -233,7 +243,7 @@ class BackupService:
         return found
 
     # -- delete -------------------------------------------------------------------
-    def delete(self, ctx: RequestContext, tenant_id: str, backup_id: str) -> None:
+    def delete(self, ctx: RequestContext | None, tenant_id: str, backup_id: str) -> None:
         """Refuse (409) while the backup or any descendant runs; else cast the delete."""
         with self.db.session() as s:
             self._load(s, tenant_id, backup_id)

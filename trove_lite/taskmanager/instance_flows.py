@@ -133,9 +133,7 @@ class InstanceFlows:
             s.add(models.InstanceFault(instance_id=instance_id, message=message[:1024],
                                        details=details))
             if task is not None:
-                inst = s.get(models.Instance, instance_id)
-                assert inst is not None, "instance rows are never removed"
-                inst.task_status = task
+                existing(s, models.Instance, instance_id).task_status = task
         events.record(self.db, instance_id, "fault", message)
 
     def fail(self, instance_id: str, task: str, message: str,
@@ -169,9 +167,7 @@ class InstanceFlows:
 
     def image_id(self, datastore_version_id: str) -> str:
         with self.db.session() as s:
-            version = s.get(models.DatastoreVersion, datastore_version_id)
-            assert version is not None, "an instance's version row is never removed"
-            return version.image_id
+            return existing(s, models.DatastoreVersion, datastore_version_id).image_id
 
     def wait_for_service(self, instance_id: str, ok: Collection[str], deadline: float,
                          fail: Collection[str] = (ServiceStatus.FAILED,),

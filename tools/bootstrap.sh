@@ -21,7 +21,8 @@ fi
 
 stamp=.venv/.installed-$(cat setup.cfg | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
-    [ -x .venv/bin/python ] || python3 -m venv .venv
+    # pip too: a venv cut off while it was being made has a python and no pip
+    [ -x .venv/bin/python ] && [ -x .venv/bin/pip ] || python3 -m venv --clear .venv
     .venv/bin/pip install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
     .venv/bin/python -c 'import trove_lite, oslo_messaging, troveclient, swift' 
     rm -f .venv/.installed-*

@@ -57,3 +57,14 @@ def test_layer_contracts_waive_no_import():
         contracts = tomllib.load(f)["tool"]["importlinter"]["contracts"]
     assert {c["id"]: c.get("ignore_imports", []) for c in contracts} == {
         c["id"]: [] for c in contracts}
+
+
+def test_every_function_of_the_package_is_annotated():
+    """mypy checks every function's body only when it is annotated: the switch is
+    on for the whole package, and no module is let off it."""
+    import tomllib
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        mypy = tomllib.load(f)["tool"]["mypy"]
+    assert mypy.get("disallow_untyped_defs") is True
+    assert [o["module"] for o in mypy.get("overrides", [])
+            if o.get("disallow_untyped_defs") is False or o.get("ignore_errors")] == []

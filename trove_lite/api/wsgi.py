@@ -54,8 +54,9 @@ BUG_LINE = "Unexpected exception raised, please report it as a BUG"
 
 # who asks: the auth middleware's context, or (no middleware) one for the URL tenant
 Context = api_context.RequestContext | RequestContext
-# the policy hook ``authorize(ctx, action, target)``: raises Forbidden to refuse
-Authorize = Callable[[Context, str, dict[str, Any]], None]
+# the policy hook ``authorize(ctx, action, target)``: raises Forbidden to refuse (what
+# it returns is not used)
+Authorize = Callable[[Context, str, dict[str, Any]], object]
 
 T = "/v1.0/{tenant_id}"
 # path -> {HTTP method: (controller, handler name)}; order matters where

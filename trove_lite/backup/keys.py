@@ -14,10 +14,12 @@ import logging
 import secrets
 
 from cryptography.fernet import InvalidToken
+from oslo_config import cfg
 from sqlalchemy.exc import IntegrityError
 
 from trove_lite.common.master_key import master_fernet
 from trove_lite.db import models
+from trove_lite.db.session import Database
 from trove_lite.exceptions import TroveLiteError
 
 LOG = logging.getLogger(__name__)
@@ -28,18 +30,18 @@ class BackupKeyError(TroveLiteError):
     message_format = "%(reason)s"
 
 
-def new_key():
+def new_key() -> str:
     return secrets.token_urlsafe(32)
 
 
 class TenantKeys:
     """Per-tenant keys in the control-plane database (``db``)."""
 
-    def __init__(self, conf, db):
+    def __init__(self, conf: cfg.ConfigOpts, db: Database) -> None:
         self._fernet = master_fernet(conf)
         self.db = db
 
-    def get(self, tenant_id, create=True):
+    def get(self, tenant_id: str, create: bool = True) -> str:
         """The tenant's key; made and stored first if ``create``. BackupKeyError if
         there is none (and not ``create``) or the master key cannot open it."""
         with self.db.session() as s:
@@ -56,7 +58,7 @@ class TenantKeys:
             raise BackupKeyError(reason="the backup key of tenant %s cannot be decrypted "
                                         "with this control plane's master key" % tenant_id)
 
-    def _store_new(self, tenant_id):
+    def _store_new(self, tenant_id: str) -> str:
         token = self._fernet.encrypt(new_key().encode()).decode()
         try:
             with self.db.session() as s:
@@ -64,11 +66,13 @@ class TenantKeys:
         except IntegrityError:
             # another request made it first: use that one
             with self.db.session() as s:
-                return s.get(models.BackupKey, tenant_id).encrypted_key
+                row = s.get(models.BackupKey, tenant_id)
+                assert row is not None, "key rows are never deleted"
+                return row.encrypted_key
         LOG.info("created the backup encryption key of tenant %s", tenant_id)
         return token
 
-    def replace(self, tenant_id, key):
+    def replace(self, tenant_id: str, key: str) -> None:
         """Store ``key`` as the tenant's key (rotation; existing backups then need
         the old one)."""
         token = self._fernet.encrypt(key.encode()).decode()

@@ -24,6 +24,7 @@ import math
 from typing import Iterable, NamedTuple
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from trove_lite.datastores import binlog
 from trove_lite.db import models
@@ -73,7 +74,7 @@ def iso(ts: float | None) -> str | None:
     return dt.strftime(fmt)
 
 
-def parse_time(text) -> float:
+def parse_time(text: object) -> float:
     """Epoch seconds of 'YYYY-MM-DDTHH:MM:SS[.ffffff]Z' (400 otherwise)."""
     if not isinstance(text, str) or not text.endswith("Z"):
         raise BadRequest(reason="restoreTime %r must look like 2026-01-31T12:00:00Z or "
@@ -197,11 +198,11 @@ def archive_floor(backups: Iterable[BackupPoint]) -> tuple[bool, int | None]:
 
 
 # -- database -------------------------------------------------------------------------
-def _epoch(dt):
+def _epoch(dt: datetime.datetime) -> float:
     return dt.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
-def load(s, instance_id: str) -> tuple[list, list, float | None]:
+def load(s: Session, instance_id: str) -> tuple[list, list, float | None]:
     """(backups, segments, caught_up_at) of an instance (deleted or not)."""
     backups = []
     for row in s.execute(select(models.Backup).where(
@@ -226,7 +227,7 @@ def load(s, instance_id: str) -> tuple[list, list, float | None]:
     return backups, segments, archive.caught_up_at if archive else None
 
 
-def instance_window(s, instance_id: str) -> tuple[list, dict | None]:
+def instance_window(s: Session, instance_id: str) -> tuple[list, dict | None]:
     """(coverages, view) of an instance from the database."""
     backups, segments, caught_up = load(s, instance_id)
     return window(backups, segments, caught_up)

@@ -10,13 +10,18 @@ removes it on its next tick; its backups stay, as any backup outlives its instan
 """
 
 import dataclasses
+import datetime
 import logging
+from typing import Any, Callable
 
-from sqlalchemy import func, select
+from oslo_config import cfg
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
 
 from trove_lite.backup import schedule_rules
 from trove_lite.common import backup_opts as opts
 from trove_lite.db import models
+from trove_lite.db.session import Database
 from trove_lite.exceptions import BadRequest, NotFound, QuotaExceeded
 from trove_lite.instance.service import InstanceNotFound
 
@@ -37,20 +42,21 @@ class ScheduleView:
 
 
 class ScheduleService:
-    def __init__(self, conf, db, clock=models.utcnow):
+    def __init__(self, conf: cfg.ConfigOpts, db: Database,
+                 clock: Callable[[], datetime.datetime] = models.utcnow) -> None:
         opts.register(conf)
         self.conf = conf
         self.db = db
         self.clock = clock
 
     # -- reads ------------------------------------------------------------------
-    def _live(self, tenant_id):
+    def _live(self, tenant_id: str) -> Select[models.BackupSchedule]:
         return select(models.BackupSchedule).join(
             models.Instance, models.Instance.id == models.BackupSchedule.instance_id).where(
             models.BackupSchedule.tenant_id == tenant_id,
             models.BackupSchedule.deleted.is_(False), models.Instance.deleted.is_(False))
 
-    def _load(self, s, tenant_id, schedule_id):
+    def _load(self, s: Session, tenant_id: str, schedule_id: str) -> models.BackupSchedule:
         row = s.execute(self._live(tenant_id).where(
             models.BackupSchedule.id == schedule_id)).scalars().first()
         if row is None:
@@ -58,7 +64,7 @@ class ScheduleService:
         return row
 
     @staticmethod
-    def _view(s, row):
+    def _view(s: Session, row: models.BackupSchedule) -> ScheduleView:
         backup = s.get(models.Backup, row.last_backup_id) if row.last_backup_id else None
         return ScheduleView(row, backup.status if backup else None)
 
@@ -76,7 +82,7 @@ class ScheduleService:
             return [self._view(s, r) for r in rows]
 
     # -- writes -------------------------------------------------------------------
-    def _first_run(self, pattern):
+    def _first_run(self, pattern: str) -> datetime.datetime:
         try:
             return schedule_rules.check_pattern(
                 pattern, self.clock(), self.conf.backup_schedule.allow_seconds_field)
@@ -85,14 +91,14 @@ class ScheduleService:
                              % e) from None
 
     @staticmethod
-    def _name(body):
+    def _name(body: dict[str, Any]) -> str:
         if not body["name"].strip():
             raise BadRequest(reason="invalid input for field 'backup_schedule/name': "
                                     "it is blank")
         return body["name"].strip()
 
     @staticmethod
-    def _retention(body):
+    def _retention(body: dict[str, Any]) -> tuple[int | None, int | None]:
         retention = body["retention"]
         return retention.get("count"), retention.get("days")
 

@@ -13,15 +13,23 @@ the objects, children first, then the rows.
 
 import dataclasses
 import logging
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Sequence, cast
 
+from oslo_config import cfg
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from trove_lite import datastores, quota
 from trove_lite.common import backup_opts as opts
 from trove_lite.db import models
+from trove_lite.db.session import Database
 from trove_lite.exceptions import BadRequest, Conflict, InstanceNotActive, NotFound
 # one class per error code: a restore's missing backup is the same error
 from trove_lite.instance.service import BackupNotFound, InstanceService
+from trove_lite.rpc.context import Context
+
+if TYPE_CHECKING:
+    from trove_lite.rpc.taskmanager import TaskManagerAPI
 
 LOG = logging.getLogger(__name__)
 
@@ -49,9 +57,19 @@ class BackupView:
     version: str | None
 
 
+class BackupCasts(Protocol):
+    """Where the service sends its work: the taskmanager's RPC client
+    (rpc/taskmanager.py, ``ctx`` a RequestContext), or the taskmanager itself
+    when its backup scheduler creates and deletes backups (``ctx`` None)."""
+
+    def create_backup(self, ctx: Any, backup_id: str, instance_id: str) -> None: ...
+
+    def delete_backup(self, ctx: Any, backup_id: str) -> None: ...
+
+
 # -- pure decisions ---------------------------------------------------------------
 
-def refuse_backup(instance_status):
+def refuse_backup(instance_status: str) -> str | None:
     """Why a backup of an instance shown as ``instance_status`` may not start."""
     if instance_status == "BACKUP":
         return "a backup of it is running"
@@ -60,7 +78,8 @@ def refuse_backup(instance_status):
     return None
 
 
-def choose_container(explicit, parent_container, strategies, default):
+def choose_container(explicit: str | None, parent_container: str | None,
+                     strategies: Mapping[str, str], default: str) -> str:
     """Where a new backup goes: the request, else its parent's (a chain stays in one
     container), else the instance's strategy, the project's, the configured one.
     ``strategies``: {instance_id or '': container} of the tenant, instance first."""
@@ -71,19 +90,20 @@ def choose_container(explicit, parent_container, strategies, default):
     return default
 
 
-def validate_container(name):
+def validate_container(name: object) -> str:
     if not isinstance(name, str) or not name or len(name) > 200 or "/" in name:
         raise BadRequest(reason="container %r must be 1-200 characters without '/'" % name)
     return name
 
 
-def descendants(rows, root_id):
+def descendants(rows: Iterable[tuple[str, str | None]], root_id: str) -> list[str]:
     """Ids of ``root_id``'s children, grandchildren... deepest first (delete order).
     ``rows``: (id, parent_id) pairs of the tenant's live backups."""
-    children = {}
+    children: dict[str | None, list[str]] = {}
     for bid, parent in rows:
         children.setdefault(parent, []).append(bid)
-    order, stack = [], [(root_id, 0)]
+    order: list[tuple[int, str]] = []
+    stack = [(root_id, 0)]
     while stack:
         bid, depth = stack.pop()
         order.append((depth, bid))
@@ -92,20 +112,21 @@ def descendants(rows, root_id):
 
 
 class BackupService:
-    def __init__(self, conf, db, taskmanager):
+    def __init__(self, conf: cfg.ConfigOpts, db: Database, taskmanager: BackupCasts) -> None:
         opts.register(conf)
         self.conf = conf
         self.db = db
         self.taskmanager = taskmanager
-        self.instances = InstanceService(conf, db, taskmanager)
+        # only its reads (get) are used here: they send nothing to the taskmanager
+        self.instances = InstanceService(conf, db, cast("TaskManagerAPI", taskmanager))
         self.quotas = quota.QuotaEngine(conf)
 
     # -- reads ------------------------------------------------------------------
-    def _load(self, s, tenant_id, backup_id):
+    def _load(self, s: Session, tenant_id: str, backup_id: str) -> models.Backup:
         return models.get_owned(s, models.Backup, tenant_id, backup_id,
                                 BackupNotFound(id=backup_id))
 
-    def _views(self, s, rows):
+    def _views(self, s: Session, rows: Iterable[models.Backup]) -> list[BackupView]:
         out = []
         for row in rows:
             version = s.get(models.DatastoreVersion, row.datastore_version_id) \
@@ -114,11 +135,13 @@ class BackupService:
                                   version.name if version else None))
         return out
 
-    def get(self, tenant_id, backup_id):
+    def get(self, tenant_id: str, backup_id: str) -> BackupView:
         with self.db.session() as s:
             return self._views(s, [self._load(s, tenant_id, backup_id)])[0]
 
-    def list(self, tenant_id, limit, marker=None, instance_id=None, datastore=None):
+    def list(self, tenant_id: str, limit: int, marker: str | None = None,
+             instance_id: str | None = None,
+             datastore: str | None = None) -> tuple[list[BackupView], bool]:
         """(views ordered by id, more_after)."""
         with self.db.session() as s:
             q = select(models.Backup).where(models.Backup.tenant_id == tenant_id,
@@ -135,7 +158,8 @@ class BackupService:
             return self._views(s, rows[:limit]), len(rows) > limit
 
     # -- create -------------------------------------------------------------------
-    def create(self, ctx, tenant_id, body):
+    def create(self, ctx: Context | None, tenant_id: str,
+               body: dict[str, Any]) -> BackupView:
         """Record a NEW backup of an ACTIVE instance and cast; returns its view."""
         name = body.get("name")
         if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
@@ -192,7 +216,8 @@ class BackupService:
                           row.id)
         return self.get(tenant_id, row.id)
 
-    def _parent(self, s, tenant_id, instance_id, parent_id, incremental):
+    def _parent(self, s: Session, tenant_id: str, instance_id: str, parent_id: str | None,
+                incremental: bool) -> models.Backup | None:
         """The parent backup: the one named, else with ``incremental`` the newest
         COMPLETED backup of the instance (none: a full backup)."""
         if parent_id:
@@ -213,7 +238,7 @@ class BackupService:
             models.Backup.deleted.is_(False), models.Backup.status == "COMPLETED")
             .order_by(models.Backup.created.desc())).scalars().first()
 
-    def _strategies(self, s, tenant_id, instance_id):
+    def _strategies(self, s: Session, tenant_id: str, instance_id: str) -> dict[str, str]:
         found = {}
         for row in s.execute(select(models.BackupStrategy).where(
                 models.BackupStrategy.tenant_id == tenant_id,
@@ -222,7 +247,7 @@ class BackupService:
         return found
 
     # -- delete -------------------------------------------------------------------
-    def delete(self, ctx, tenant_id, backup_id):
+    def delete(self, ctx: Context | None, tenant_id: str, backup_id: str) -> None:
         """Refuse (409) while the backup or any descendant runs; else cast the delete."""
         with self.db.session() as s:
             self._load(s, tenant_id, backup_id)
@@ -241,7 +266,8 @@ class BackupService:
         self.taskmanager.delete_backup(ctx, backup_id=backup_id)
 
     # -- strategies ---------------------------------------------------------------
-    def create_strategy(self, tenant_id, instance_id, container):
+    def create_strategy(self, tenant_id: str, instance_id: str | None,
+                        container: str) -> models.BackupStrategy:
         validate_container(container)
         if instance_id:
             self.instances.get(tenant_id, instance_id)
@@ -259,7 +285,8 @@ class BackupService:
                 row.swift_container = container
             return row
 
-    def list_strategies(self, tenant_id, instance_id=None):
+    def list_strategies(self, tenant_id: str,
+                        instance_id: str | None = None) -> Sequence[models.BackupStrategy]:
         with self.db.session() as s:
             q = select(models.BackupStrategy).where(
                 models.BackupStrategy.tenant_id == tenant_id)
@@ -267,7 +294,7 @@ class BackupService:
                 q = q.where(models.BackupStrategy.instance_id == instance_id)
             return s.execute(q.order_by(models.BackupStrategy.created)).scalars().all()
 
-    def delete_strategy(self, tenant_id, instance_id=None):
+    def delete_strategy(self, tenant_id: str, instance_id: str | None = None) -> None:
         with self.db.session() as s:
             row = s.execute(select(models.BackupStrategy).where(
                 models.BackupStrategy.tenant_id == tenant_id,

@@ -14,11 +14,13 @@ import logging
 import os
 import sys
 import time
+from typing import Any, Callable, Iterable
 
 from trove_lite.cmd import common
 
 common.prefer_threading_backend()
 
+from oslo_config import cfg  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from trove_lite import config  # noqa: E402
@@ -26,8 +28,10 @@ from trove_lite.cmd import conductor as conductor_cmd  # noqa: E402
 from trove_lite.cmd import manage  # noqa: E402
 from trove_lite.cmd import taskmanager as taskmanager_cmd  # noqa: E402
 from trove_lite.db import deployment, models  # noqa: E402
+from trove_lite.api.server import ApiServer  # noqa: E402
 from trove_lite.db.session import Database  # noqa: E402
 from trove_lite.rpc import transport  # noqa: E402
+from trove_lite.taskmanager.manager import TaskManager  # noqa: E402
 
 LOG = logging.getLogger("trove_lite.aio")
 
@@ -41,7 +45,7 @@ DEFAULT_FLAVORS = [
 DATASTORE, VERSION, IMAGE = "mariadb", "10.11", "mariadb-10.11"
 
 
-def bootstrap(conf, db):
+def bootstrap(conf: cfg.ConfigOpts, db: Database) -> None:
     """First-start setup; idempotent (runs every start, changes nothing the second time)."""
     db.sync()
     manage.image_register_system(conf, IMAGE)
@@ -66,12 +70,15 @@ def bootstrap(conf, db):
 class AllInOne:
     """The three control-plane services of one process (also used by the tests)."""
 
-    def __init__(self, conf):
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.conf = conf
         self.db = Database(config.database_url(conf))
-        self.conductor = self.taskmanager = self.tm_server = self.api = None
+        self.conductor: Any = None     # oslo.messaging RPC servers
+        self.tm_server: Any = None
+        self.taskmanager: TaskManager | None = None
+        self.api: ApiServer | None = None
 
-    def start(self):
+    def start(self) -> "AllInOne":
         from trove_lite.cmd import api as api_cmd
         bootstrap(self.conf, self.db)
         transport.isolate(self.conf, deployment.deployment_id(self.db))
@@ -83,7 +90,7 @@ class AllInOne:
                  self.conf.api.auth_strategy)
         return self
 
-    def stop(self):
+    def stop(self) -> None:
         """Stop the three services side by side, within ``[api] shutdown_timeout``
         + 0.2 s: the API lets in-flight requests finish for up to its timeout.
 
@@ -93,7 +100,7 @@ class AllInOne:
         queued, and the taskmanager's reconciler resumes a flow cut off
         mid-way at the next start.
         """
-        stoppers = []
+        stoppers: list[tuple[str, Callable[[], None]]] = []
         if self.api is not None:
             stoppers.append(("api", self.api.shutdown))
         if self.taskmanager is not None:
@@ -106,14 +113,14 @@ class AllInOne:
         self.db.dispose()
 
 
-def _stop_and_wait(server):
-    def stop():
+def _stop_and_wait(server: Any) -> Callable[[], None]:
+    def stop() -> None:
         server.stop()
         server.wait()
     return stop
 
 
-def parse_args(argv):
+def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="trove-lite-aio", description=__doc__.splitlines()[0])
     p.add_argument("--state-dir", required=True)
     p.add_argument("--port", type=int, default=8779)
@@ -123,17 +130,19 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def make_aio_conf(state_dir, port=8779, transport_url=None, config_files=(), extra=None):
+def make_aio_conf(state_dir: str, port: int = 8779, transport_url: str | None = None,
+                  config_files: Iterable[str] = (),
+                  extra: dict[str, Any] | None = None) -> cfg.ConfigOpts:
     state_dir = os.path.abspath(state_dir)
     os.makedirs(state_dir, exist_ok=True)
-    overrides = {"state_dir": state_dir, "api.bind_port": port}
+    overrides: dict[str, Any] = {"state_dir": state_dir, "api.bind_port": port}
     if transport_url:
         overrides["transport_url"] = transport_url
     overrides.update(extra or {})
     return config.make_conf([], config_files=config_files, overrides=overrides)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     common.setup_logging("aio", debug=args.debug)
     conf = make_aio_conf(args.state_dir, args.port, args.transport_url, args.config_file)
@@ -147,4 +156,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()   # exits through common.exit_now

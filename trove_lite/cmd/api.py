@@ -7,12 +7,15 @@ taskmanager; it needs the schema in place (``trove-lite-manage db_sync``).
 import logging
 import sys
 
+from oslo_config import cfg
+
 from trove_lite.cmd import common
 
 common.prefer_threading_backend()
 
 from trove_lite import config  # noqa: E402
 from trove_lite.api import auth  # noqa: E402
+from trove_lite.api import context as api_context  # noqa: E402
 from trove_lite.api import policy  # noqa: E402
 from trove_lite.api import server as api_server  # noqa: E402
 from trove_lite.api import wsgi  # noqa: E402
@@ -24,7 +27,8 @@ from trove_lite.rpc.taskmanager import TaskManagerAPI  # noqa: E402
 LOG = logging.getLogger("trove_lite.api")
 
 
-def start(conf, db, taskmanager_api=None):
+def start(conf: cfg.ConfigOpts, db: Database,
+          taskmanager_api: TaskManagerAPI | None = None) -> api_server.ApiServer:
     """Build the authenticated app and serve it on [api] bind_host:bind_port.
 
     Auth per ``[api] auth_strategy`` (``auth.wrap_app``), policy from
@@ -34,11 +38,20 @@ def start(conf, db, taskmanager_api=None):
     app = wsgi.make_app(
         conf, db, taskmanager_api or TaskManagerAPI(conf),
         middleware=[lambda inner: auth.wrap_app(inner, conf, enforcer)],
-        authorize=lambda ctx, action, target: policy.enforce(enforcer, ctx, action, target))
+        authorize=lambda ctx, action, target: policy.enforce(enforcer, _own(ctx), action,
+                                                             target))
     return api_server.serve(conf, app)
 
 
-def main(argv=None):
+def _own(ctx: wsgi.Context) -> api_context.RequestContext:
+    """Behind ``auth.wrap_app`` every request carries the API's own context."""
+    if not isinstance(ctx, api_context.RequestContext):
+        raise TypeError("a request reached the policy check without the auth "
+                        "middleware's context")
+    return ctx
+
+
+def main(argv: list[str] | None = None) -> None:
     conf = config.make_conf(sys.argv[1:] if argv is None else argv)
     common.setup_logging("api")
     db = Database(config.database_url(conf))

@@ -7,6 +7,8 @@ import sys
 import threading
 import time
 import warnings
+from types import FrameType
+from typing import Callable, Iterable, TextIO
 
 from trove_lite.rpc import context
 
@@ -19,7 +21,7 @@ warnings.filterwarnings("ignore", message="Eventlet is deprecated")
 LOG = logging.getLogger(__name__)
 
 
-def prefer_threading_backend():
+def prefer_threading_backend() -> None:
     """Keep oslo libraries off eventlet (we never monkey-patch)."""
     from oslo_service import backend  # here: importing it costs ~0.1 s
     try:
@@ -28,7 +30,7 @@ def prefer_threading_backend():
         pass
 
 
-def setup_logging(name, debug=False, stream=None):
+def setup_logging(name: str, debug: bool = False, stream: TextIO | None = None) -> None:
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO, stream=stream or sys.stderr,
         format="%(asctime)s %(process)d %(levelname)s " + name
@@ -39,12 +41,12 @@ def setup_logging(name, debug=False, stream=None):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def wait_for_termination():
+def wait_for_termination() -> str:
     """Block until SIGTERM or SIGINT; return the signal's name."""
-    got = {}
+    got: dict[str, str] = {}
     done = threading.Event()
 
-    def handler(signum, _frame):
+    def handler(signum: int, _frame: FrameType | None) -> None:
         got["name"] = signal.Signals(signum).name
         done.set()
 
@@ -55,7 +57,8 @@ def wait_for_termination():
     return got["name"]
 
 
-def stop_in_parallel(stoppers, timeout=5.0):
+def stop_in_parallel(stoppers: Iterable[tuple[str, Callable[[], object]]],
+                     timeout: float = 5.0) -> list[str]:
     """Run each ``(name, callable)`` in its own thread; wait up to ``timeout`` for all.
 
     Stopping an oslo.messaging server waits up to a second for its listener's
@@ -70,7 +73,7 @@ def stop_in_parallel(stoppers, timeout=5.0):
         thread.start()
         threads.append((name, thread))
     deadline = time.monotonic() + timeout
-    late = []
+    late: list[str] = []
     for name, thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
         if thread.is_alive():
@@ -80,8 +83,8 @@ def stop_in_parallel(stoppers, timeout=5.0):
     return late
 
 
-def _logged(name, stop):
-    def run():
+def _logged(name: str, stop: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
         started = time.monotonic()
         try:
             stop()
@@ -91,7 +94,7 @@ def _logged(name, stop):
     return run
 
 
-def exit_now(code=0):
+def exit_now(code: int = 0) -> None:
     """Exit once the services are stopped, skipping interpreter finalization.
 
     Tearing down the modules these processes import (oslo, kombu, keystone

@@ -3,6 +3,9 @@
 import logging
 import socket
 import sys
+from typing import Any
+
+from oslo_config import cfg
 
 from trove_lite.cmd import common
 
@@ -17,7 +20,8 @@ from trove_lite.rpc import sealed, transport  # noqa: E402
 LOG = logging.getLogger("trove_lite.conductor")
 
 
-def start(conf, db):
+def start(conf: cfg.ConfigOpts, db: Database) -> Any:
+    """Start the conductor's RPC server; returns it (an oslo.messaging server)."""
     # guests' messages are sealed: each under the key of the instance it reports for
     endpoint = sealed.SealedEndpoint(
         ConductorManager(db, conf.conductor.heartbeat_batch_ms), sealed.control_key_for(conf),
@@ -29,7 +33,7 @@ def start(conf, db):
     return server
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     conf = config.make_conf(sys.argv[1:] if argv is None else argv)
     common.setup_logging("conductor")
     db = Database(config.database_url(conf))

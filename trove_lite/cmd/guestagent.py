@@ -7,12 +7,15 @@ image holds; on Nova, where there is no server dir, the agent binds to 0.0.0.0
 and uses the system's binaries.
 """
 
+from __future__ import annotations
+
 import configparser
 import logging
 import os
 import socket
 import sys
 import threading
+from typing import TYPE_CHECKING, Sequence
 
 # Only light modules here: the early prepare starts before the RPC stack loads.
 from trove_lite import datastores
@@ -24,11 +27,15 @@ from trove_lite.guestagent.upgrade import EarlyUpgrade
 
 LOG = logging.getLogger("trove_lite.guestagent")
 
+if TYPE_CHECKING:
+    # imported inside main: the early prepare starts before these load
+    from trove_lite.guestagent.manager import GuestManager
+
 DEFAULT_TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "templates")
 
 
-def _arg_values(argv, name):
+def _arg_values(argv: Sequence[str], name: str) -> list[str]:
     values = []
     for i, arg in enumerate(argv):
         if arg == name and i + 1 < len(argv):
@@ -38,7 +45,7 @@ def _arg_values(argv, name):
     return values
 
 
-def _template_path(config_files, datastore="mariadb"):
+def _template_path(config_files: list[str], datastore: str = "mariadb") -> str:
     """The config template of the image's datastore under ``[guest] templates_dir``
     (read from the config files without oslo.config)."""
     parser = configparser.ConfigParser(interpolation=None, strict=False)
@@ -47,10 +54,11 @@ def _template_path(config_files, datastore="mariadb"):
     return datastores.get(datastore).config_template(base)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     common.setup_logging("guestagent")
-    server_dir = (_arg_values(argv, "--server-dir") or [None])[-1]
+    server_dirs = _arg_values(argv, "--server-dir")
+    server_dir = server_dirs[-1] if server_dirs else None
     try:
         image = guest_state.read_server_info(server_dir).get("image")
     except (OSError, ValueError):
@@ -64,7 +72,8 @@ def main(argv=None):
 
     # futurist imports eventlet whenever it is installed; the agent never uses
     # it and it costs ~0.2 s of CPU per guest start (it matters with many at once)
-    sys.modules.setdefault("eventlet", None)
+    # None in sys.modules blocks an import (documented); typeshed allows modules only
+    sys.modules.setdefault("eventlet", None)  # type: ignore[arg-type]
     common.prefer_threading_backend()
     import oslo_messaging as messaging
 
@@ -85,7 +94,9 @@ def main(argv=None):
     state = guest_state.state_of(work_dir)
     manager = gm.GuestManager(conf, instance_id, guest_state.server_factory(work_dir, info),
                               state, None, template)
-    manager.target = messaging.Target(version=gm.GuestManager.RPC_VERSION)
+    # read by the RPC dispatcher (via SealedEndpoint.target); guestagent/manager.py
+    # stays free of oslo.messaging, so the attribute is set here
+    setattr(manager, "target", messaging.Target(version=gm.GuestManager.RPC_VERSION))
     manager.early = early
     manager.server_dir = server_dir
     beat = hb.Heartbeat(conductor_rpc.ConductorAPI(conf), instance_id,
@@ -93,8 +104,11 @@ def main(argv=None):
                         manager.volume_used, manager.heartbeat_extra)
     manager.heartbeat = beat
     if early is not None:
-        early.on_done(lambda e: (beat.report_root("root") if e.root_enabled() else None,
-                                 beat.notify()))
+        def reported(e: EarlyPrepare) -> None:
+            if e.root_enabled():
+                beat.report_root("root")
+            beat.notify()
+        early.on_done(reported)
     manager.upgrades.early = early_upgrade
     if early_upgrade is None:   # else it starts the database, on the new version
         boot(manager, state)
@@ -126,7 +140,7 @@ def main(argv=None):
     server.wait()
 
 
-def boot(manager, state):
+def boot(manager: GuestManager, state: guest_state.GuestState) -> None:
     """Like a VM boot: start the database of a prepared instance unless it was stopped."""
     st = state.read()
     if not st.get("prepared"):

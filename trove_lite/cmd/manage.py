@@ -20,7 +20,9 @@ import argparse
 import json
 import os
 import sys
+from typing import Callable
 
+from oslo_config import cfg
 from sqlalchemy import select
 
 from trove_lite import catalog, config, datastores, exceptions
@@ -29,7 +31,7 @@ from trove_lite.db.session import Database
 
 
 # -- operations (also used by trove-lite-aio) ---------------------------------------
-def datastore_update(db, name, default_version):
+def datastore_update(db: Database, name: str, default_version: str) -> str:
     with db.session() as s:
         ds = s.execute(select(models.Datastore).where(
             models.Datastore.name == name)).scalar_one_or_none()
@@ -43,8 +45,9 @@ def datastore_update(db, name, default_version):
         return "Datastore '%s' updated." % name
 
 
-def datastore_version_update(db, datastore, version, manager, image_id, packages, active,
-                             version_number=None):
+def datastore_version_update(db: Database, datastore: str, version: str, manager: str,
+                             image_id: str, packages: str | None, active: object,
+                             version_number: str | None = None) -> str:
     datastores.get(manager)   # a manager no guest implements is refused
     with db.session() as s:
         ds = catalog.find_datastore(s, datastore)
@@ -63,10 +66,11 @@ def datastore_version_update(db, datastore, version, manager, image_id, packages
         return "Datastore version '%s' of '%s' updated." % (version, datastore)
 
 
-def datastore_version_flavor_add(db, datastore, version, flavor_ids):
+def datastore_version_flavor_add(db: Database, datastore: str, version: str,
+                                 flavor_ids: str) -> str:
     with db.session() as s:
         v = catalog.find_version(s, catalog.find_datastore(s, datastore), version)
-        added = []
+        added: list[str] = []
         for fid in [f.strip() for f in flavor_ids.split(",") if f.strip()]:
             if s.get(models.Flavor, fid) is None:
                 raise exceptions.NotFound(kind="Flavor", id=fid)
@@ -80,7 +84,8 @@ def datastore_version_flavor_add(db, datastore, version, flavor_ids):
                                                 version)
 
 
-def datastore_version_flavor_delete(db, datastore, version, flavor_id):
+def datastore_version_flavor_delete(db: Database, datastore: str, version: str,
+                                    flavor_id: str) -> str:
     with db.session() as s:
         v = catalog.find_version(s, catalog.find_datastore(s, datastore), version)
         row = s.execute(select(models.DatastoreVersionFlavor).where(
@@ -92,7 +97,7 @@ def datastore_version_flavor_delete(db, datastore, version, flavor_id):
         return "Removed flavor %s from %s %s." % (flavor_id, datastore, version)
 
 
-def load_config_parameters(db, datastore, version, rules_path):
+def load_config_parameters(db: Database, datastore: str, version: str, rules_path: str) -> str:
     with open(rules_path) as f:
         rules = json.load(f)["configuration-parameters"]
     with db.session() as s:
@@ -118,7 +123,8 @@ def load_config_parameters(db, datastore, version, rules_path):
                                                                    version)
 
 
-def flavor_create(db, flavor_id, name, ram, vcpus, disk):
+def flavor_create(db: Database, flavor_id: str, name: str, ram: int | str, vcpus: int | str,
+                  disk: int | str) -> str:
     for label, value in (("RAM_MB", ram), ("VCPUS", vcpus), ("DISK_GB", disk)):
         if int(value) < (1 if label != "DISK_GB" else 0):
             raise exceptions.BadRequest(reason="%s must be positive, not %s" % (label, value))
@@ -130,7 +136,7 @@ def flavor_create(db, flavor_id, name, ram, vcpus, disk):
         return "Flavor %s (%s) created." % (flavor_id, name)
 
 
-def flavor_list(db):
+def flavor_list(db: Database) -> str:
     with db.session() as s:
         rows = s.execute(select(models.Flavor).order_by(models.Flavor.ram)).scalars().all()
         lines = ["%-6s %-12s %8s %6s %6s" % ("ID", "Name", "RAM(MB)", "vCPUs", "Disk")]
@@ -139,7 +145,7 @@ def flavor_list(db):
         return "\n".join(lines)
 
 
-def image_register_system(conf, image_id=None):
+def image_register_system(conf: cfg.ConfigOpts, image_id: str | None = None) -> str:
     from trove_lite.drivers import factory
     registry = factory.build_image_registry(conf, register_system=False)
     spec = registry.ensure_system_mariadb(*([image_id] if image_id else []))
@@ -147,7 +153,8 @@ def image_register_system(conf, image_id=None):
     return "Registered local image %s (%s)." % (image_id or "mariadb-10.11", version)
 
 
-def image_fetch(conf, db, image_id, active=True, progress=print):
+def image_fetch(conf: cfg.ConfigOpts, db: Database, image_id: str, active: bool = True,
+                progress: Callable[[str], None] = print) -> str:
     """Build (or take from the cache) a local image of another server version, register
     it and its datastore version, and load that version's own configuration rules."""
     from trove_lite.drivers import factory, imagebuild
@@ -175,7 +182,7 @@ def image_fetch(conf, db, image_id, active=True, progress=print):
         image_id, datastore, spec["version"], datastore, version)
 
 
-def _bool(text):
+def _bool(text: object) -> bool:
     if str(text).lower() in ("1", "true", "yes", "on"):
         return True
     if str(text).lower() in ("0", "false", "no", "off"):
@@ -184,7 +191,7 @@ def _bool(text):
 
 
 # -- command line ---------------------------------------------------------------
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="trove-lite-manage")
     p.add_argument("--config-file", action="append", default=[])
     sub = p.add_subparsers(dest="command", required=True)
@@ -213,7 +220,7 @@ def build_parser():
     return p
 
 
-def run(args, conf, db):
+def run(args: argparse.Namespace, conf: cfg.ConfigOpts, db: Database) -> str:
     cmd = args.command
     if cmd == "db_sync":
         db.sync()
@@ -243,7 +250,7 @@ def run(args, conf, db):
     raise AssertionError(cmd)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     conf = config.make_conf([], config_files=args.config_file)
     db = Database(config.database_url(conf))

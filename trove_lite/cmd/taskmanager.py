@@ -3,6 +3,9 @@
 import logging
 import socket
 import sys
+from typing import Any
+
+from oslo_config import cfg
 
 from trove_lite.cmd import common
 
@@ -18,7 +21,7 @@ from trove_lite.taskmanager.manager import TaskManager  # noqa: E402
 LOG = logging.getLogger("trove_lite.taskmanager")
 
 
-def start(conf, db):
+def start(conf: cfg.ConfigOpts, db: Database) -> tuple[TaskManager, Any]:
     """Start the RPC server and the reconciler; returns (manager, rpc server)."""
     drivers = factory.build_drivers(conf, deployment.deployment_id(db))
     manager = TaskManager(conf, db, drivers.compute, drivers.volume)
@@ -31,7 +34,7 @@ def start(conf, db):
     return manager, server
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     conf = config.make_conf(sys.argv[1:] if argv is None else argv)
     common.setup_logging("taskmanager")
     db = Database(config.database_url(conf))

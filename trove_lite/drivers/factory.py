@@ -8,27 +8,37 @@ local image registry (None for Nova, where Glance holds images); the system's
 MariaDB 10.11 is registered in it as ``mariadb-10.11`` on first use.
 """
 
+from __future__ import annotations
+
 import os
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from keystoneauth1 import loading as ks_loading
+from oslo_config import cfg
 
 from trove_lite.drivers import images as images_mod
 from trove_lite.drivers import opts
+from trove_lite.drivers.compute.base import ComputeDriver
+from trove_lite.drivers.volume.base import VolumeDriver
 from trove_lite.exceptions import DriverError
+
+if TYPE_CHECKING:
+    from trove_lite.drivers.compute.local import LocalComputeDriver
+    from trove_lite.drivers.volume.local import LocalVolumeDriver
 
 
 class Drivers(NamedTuple):
-    compute: object
-    volume: object
-    images: object   # LocalImageRegistry or None
+    compute: ComputeDriver
+    volume: VolumeDriver
+    images: images_mod.LocalImageRegistry | None   # None with Nova (Glance holds images)
 
 
-def local_state_dir(conf, group):
+def local_state_dir(conf: cfg.ConfigOpts, group: str) -> str:
     return getattr(conf, group).state_dir or conf.state_dir
 
 
-def build_image_registry(conf, register_system=True):
+def build_image_registry(conf: cfg.ConfigOpts,
+                         register_system: bool = True) -> images_mod.LocalImageRegistry:
     registry = images_mod.LocalImageRegistry(
         os.path.join(local_state_dir(conf, "local_compute"), "images.json"))
     if register_system:
@@ -36,14 +46,16 @@ def build_image_registry(conf, register_system=True):
     return registry
 
 
-def build_local_volume(conf):
+def build_local_volume(conf: cfg.ConfigOpts) -> LocalVolumeDriver:
     from trove_lite.drivers.volume.local import LocalVolumeDriver
     g = conf.local_volume
     return LocalVolumeDriver(local_state_dir(conf, "local_volume"),
                              force_directory=g.force_directory, busy_timeout=g.busy_timeout)
 
 
-def build_local_compute(conf, images, volumes=None, deployment_id=None):
+def build_local_compute(conf: cfg.ConfigOpts, images: images_mod.LocalImageRegistry,
+                        volumes: LocalVolumeDriver | None = None,
+                        deployment_id: str | None = None) -> LocalComputeDriver:
     from trove_lite.drivers.compute.local import LocalComputeDriver
     g = conf.local_compute
     return LocalComputeDriver(local_state_dir(conf, "local_compute"), images,
@@ -54,7 +66,7 @@ def build_local_compute(conf, images, volumes=None, deployment_id=None):
                               preload_guests=g.preload_guests)
 
 
-def openstack_session(conf):
+def openstack_session(conf: cfg.ConfigOpts) -> Any:
     """A keystoneauth1 session from ``[openstack_auth]``.
 
     Like ``keystoneauth1.loading.load_auth_from_conf_options``, except that the
@@ -67,7 +79,7 @@ def openstack_session(conf):
     if not conf[group].auth_type:
         raise DriverError(reason="[%s] auth_type is not set; the Nova and Cinder drivers "
                                  "need credentials" % group)
-    loader = ks_loading.get_plugin_loader(conf[group].auth_type)
+    loader: ks_loading.BaseLoader[Any] = ks_loading.get_plugin_loader(conf[group].auth_type)
     known = set(conf[group].keys())
     conf.register_opts([o._to_oslo_opt() for o in loader.get_options()
                         if o.dest not in known], group=group)
@@ -75,24 +87,28 @@ def openstack_session(conf):
     return ks_loading.load_session_from_conf_options(conf, group, auth=auth)
 
 
-def build_nova_client(conf, session):
+def build_nova_client(conf: cfg.ConfigOpts, session: Any) -> Any:
     from trove_lite.drivers.compute import nova
     return nova.make_client(session, conf.nova.endpoint_override, conf.nova.region_name)
 
 
-def build_drivers(conf, deployment_id=None):
-    compute = volume = images = None
+def build_drivers(conf: cfg.ConfigOpts, deployment_id: str | None = None) -> Drivers:
+    compute: ComputeDriver
+    volume: VolumeDriver | None = None
+    local_volume: LocalVolumeDriver | None = None
+    images = None
     session = None
     if conf.drivers.compute == "nova" or conf.drivers.volume == "cinder":
         session = openstack_session(conf)
     if conf.drivers.volume == "local":
-        volume = build_local_volume(conf)
+        volume = local_volume = build_local_volume(conf)
     if conf.drivers.compute == "local":
         images = build_image_registry(conf)
-        compute = build_local_compute(conf, images, volumes=volume,
-                                      deployment_id=deployment_id)
-        if volume is not None:
-            volume.server_exists = compute.server_exists
+        local_compute = build_local_compute(conf, images, volumes=local_volume,
+                                            deployment_id=deployment_id)
+        compute = local_compute
+        if local_volume is not None:
+            local_volume.server_exists = local_compute.server_exists
     else:
         from trove_lite.drivers.compute.nova import NovaComputeDriver
         compute = NovaComputeDriver(build_nova_client(conf, session),
@@ -109,4 +125,6 @@ def build_drivers(conf, deployment_id=None):
             availability_zone=conf.cinder.availability_zone,
             status_timeout=conf.cinder.status_timeout,
             poll_interval=conf.cinder.poll_interval)
+    # the [drivers] volume option's choices are local and cinder
+    assert volume is not None, conf.drivers.volume
     return Drivers(compute, volume, images)

@@ -37,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from typing import Any, Callable, Iterable
 
 from trove_lite.drivers import localutil
 from trove_lite.drivers.images import parse_version
@@ -65,8 +66,8 @@ class Recipe:
     datastore: str
     version: str
     suite: str
-    packages: tuple
-    extra: tuple = ()
+    packages: tuple[str, ...]
+    extra: tuple[str, ...] = ()
     closure: bool = False
 
 
@@ -84,11 +85,14 @@ RECIPES = {
 }
 
 
-def cache_root():
+Progress = Callable[[str], None]
+
+
+def cache_root() -> str:
     return os.environ.get("TROVE_LITE_IMAGE_CACHE") or DEFAULT_CACHE
 
 
-def recipe_of(image_id):
+def recipe_of(image_id: str) -> Recipe:
     try:
         return RECIPES[image_id]
     except KeyError:
@@ -97,7 +101,8 @@ def recipe_of(image_id):
                                      % ", ".join(sorted(RECIPES))) from None
 
 
-def cached_image(image_id, root=None):
+def cached_image(image_id: str,
+                 root: str | None = None) -> tuple[dict[str, Any], str] | None:
     """(spec, rules path) of a complete cached build, or None."""
     d = os.path.join(root or cache_root(), image_id)
     if not os.path.exists(os.path.join(d, ".complete")):
@@ -105,7 +110,8 @@ def cached_image(image_id, root=None):
     return localutil.read_json(os.path.join(d, "image.json")), os.path.join(d, "rules.json")
 
 
-def build(image_id, root=None, progress=print):
+def build(image_id: str, root: str | None = None,
+          progress: Progress = print) -> tuple[dict[str, Any], str]:
     """Build ``image_id`` into the cache unless it is there; returns (spec, rules path)."""
     recipe = recipe_of(image_id)
     root = os.path.abspath(root or cache_root())
@@ -153,7 +159,7 @@ def build(image_id, root=None, progress=print):
 class PrivateApt:
     """apt-get/apt-cache with their own sources, lists and cache; system untouched."""
 
-    def __init__(self, base, suite):
+    def __init__(self, base: str, suite: str) -> None:
         self.base, self.suite = base, suite
         for d in ("lists/partial", "cache/archives/partial"):
             os.makedirs(os.path.join(base, d), exist_ok=True)
@@ -161,7 +167,7 @@ class PrivateApt:
         with open(self.sources, "w") as f:
             f.write("deb [signed-by=%s] %s %s main\n" % (KEYRING, MIRROR, suite))
 
-    def _opts(self):
+    def _opts(self) -> list[str]:
         return ["-o", "Dir::Etc::sourcelist=" + self.sources,
                 "-o", "Dir::Etc::sourceparts=-",
                 "-o", "Dir::State::Lists=" + os.path.join(self.base, "lists"),
@@ -170,31 +176,31 @@ class PrivateApt:
                 "-o", "Dir::State::status=/dev/null",
                 "-o", "APT::Sandbox::User=root", "-q"]
 
-    def update(self):
+    def update(self) -> None:
         _run(self.suite, "apt-get update", ["apt-get", *self._opts(), "update"])
 
-    def closure(self, packages):
+    def closure(self, packages: Iterable[str]) -> list[str]:
         out = _run(self.suite, "apt-cache depends", [
             "apt-cache", *self._opts(), "depends", "--recurse", "--no-recommends",
             "--no-suggests", "--no-conflicts", "--no-breaks", "--no-replaces",
             "--no-enhances", *packages])
         return parse_depends(out)
 
-    def download(self, names, dest):
+    def download(self, names: Iterable[str], dest: str) -> list[str]:
         os.makedirs(dest, exist_ok=True)
         _run(self.suite, "apt-get download", ["apt-get", *self._opts(), "download", *names],
              cwd=dest)
         return sorted(os.path.join(dest, n) for n in os.listdir(dest) if n.endswith(".deb"))
 
 
-def parse_depends(text):
+def parse_depends(text: str) -> list[str]:
     """Package names of ``apt-cache depends --recurse`` output (pure): the unindented
     lines, without virtual packages (``<name>``), which a real package provides."""
     return sorted({line.strip() for line in text.splitlines()
                    if line.strip() and not line.startswith(" ") and not line.startswith("<")})
 
 
-def patch_tree(image_id, tree):
+def patch_tree(image_id: str, tree: str) -> None:
     """Point every ELF executable of the tree at the tree's loader and libraries."""
     lib = os.path.join(tree, LIB_DIR)
     loader = os.path.join(lib, "ld-linux-x86-64.so.2")
@@ -209,12 +215,13 @@ def patch_tree(image_id, tree):
                 "--set-rpath", lib, path])
 
 
-def image_spec(image_id, tree, lib_path, datastore="mariadb"):
+def image_spec(image_id: str, tree: str, lib_path: bool,
+               datastore: str = "mariadb") -> dict[str, Any]:
     """The Binaries spec of an unpacked tree; checks that its server runs."""
     share = os.path.join(tree, "usr/share/mariadb")
     if not os.path.isdir(share):
         share = os.path.join(tree, "usr/share/mysql")
-    spec = mysql_spec(tree, share) if datastore == "mysql" else {
+    spec: dict[str, Any] = mysql_spec(tree, share) if datastore == "mysql" else {
         "mariadbd": os.path.join(tree, "usr/sbin/mariadbd"),
         "install_db": os.path.join(tree, "usr/bin/mariadb-install-db"),
         "basedir": os.path.join(tree, "usr"),
@@ -235,7 +242,7 @@ def image_spec(image_id, tree, lib_path, datastore="mariadb"):
     return spec
 
 
-def mysql_spec(tree: str, share: str) -> dict:
+def mysql_spec(tree: str, share: str) -> dict[str, Any]:
     """A MySQL tree's Binaries: mysqld initialises its own datadir, mysqldump backs up,
     the client restores, and the server upgrades a datadir itself on start."""
     mysqld = os.path.join(tree, "usr/sbin/mysqld")
@@ -248,7 +255,7 @@ def mysql_spec(tree: str, share: str) -> dict:
             "plugin_dir": os.path.join(tree, "usr/lib/mysql/plugin")}
 
 
-def write_rules(image_id, spec, path, work):
+def write_rules(image_id: str, spec: dict[str, Any], path: str, work: str) -> None:
     """Rules for this version from its own variables: the guest's probe starts a
     throw-away server in a process of its own (guestagent/rules_probe.py)."""
     spec_path = os.path.join(work, "rules-spec.json")
@@ -257,12 +264,12 @@ def write_rules(image_id, spec, path, work):
                              spec_path, path, work])
 
 
-def _is_elf(path):
+def _is_elf(path: str) -> bool:
     with open(path, "rb") as f:
         return f.read(4) == b"\x7fELF"
 
 
-def _run(image_id, step, cmd, **kw):
+def _run(image_id: str, step: str, cmd: list[str], **kw: Any) -> str:
     proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
     if proc.returncode != 0:
         raise ImageBuildError(image=image_id, step=step,
@@ -270,7 +277,7 @@ def _run(image_id, step, cmd, **kw):
     return proc.stdout
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     """``python -m trove_lite.drivers.imagebuild IMAGE_ID...``: fill the cache only
     (bootstrap); ``trove-lite-manage image_fetch`` also registers the version."""
     ids = list(sys.argv[1:] if argv is None else argv) or sorted(RECIPES)

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+from typing import Any, Mapping
 
 from trove_lite.drivers import localutil
 from trove_lite.drivers.compute.base import DriverError, ImageNotFound
@@ -21,12 +22,12 @@ from trove_lite.datastores.base import (  # noqa: F401 (re-exported)
 SYSTEM_MARIADB_IMAGE_ID = "mariadb-10.11"
 
 
-def system_mariadb_image():
+def system_mariadb_image() -> dict[str, Any]:
     """The spec of the system's MariaDB (Debian bookworm: 10.11).
 
     Raises DriverError if a binary is missing or ``mariadbd --version`` fails.
     """
-    def which(name, fallback_dirs=("/usr/sbin", "/usr/bin")):
+    def which(name: str, fallback_dirs: tuple[str, ...] = ("/usr/sbin", "/usr/bin")) -> str:
         found = shutil.which(name)
         if found:
             return found
@@ -35,7 +36,7 @@ def system_mariadb_image():
                 return os.path.join(d, name)
         raise DriverError(reason="system MariaDB binary %s not found" % name)
 
-    spec = {
+    spec: dict[str, Any] = {
         "mariadbd": which("mariadbd"),
         "install_db": which("mariadb-install-db"),
         "backup_tool": which("mariadb-backup"),
@@ -53,7 +54,7 @@ def system_mariadb_image():
     return spec
 
 
-def parse_version(text):
+def parse_version(text: str) -> str | None:
     """'mariadbd  Ver 10.11.14-MariaDB-0+deb12u2 for ...' -> '10.11.14'."""
     m = re.search(r"Ver\s+(\d+\.\d+\.\d+)", text)
     return m.group(1) if m else None
@@ -66,10 +67,11 @@ class LocalImageRegistry:
     processes (API, taskmanager) may share the registry.
     """
 
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         self.path = os.path.abspath(path)
 
-    def register(self, image_id, name, binaries):
+    def register(self, image_id: str, name: str,
+                 binaries: Mapping[str, Any]) -> dict[str, Any]:
         """Add or replace an image; ``binaries`` is a spec (see module docstring)."""
         unknown = set(binaries) - set(BINARY_FIELDS) - {"version"}
         if unknown:
@@ -83,17 +85,17 @@ class LocalImageRegistry:
             self._write(images)
         return image
 
-    def get(self, image_id):
+    def get(self, image_id: str) -> dict[str, Any]:
         """``{id, name, binaries}``; raises ImageNotFound."""
         try:
             return self._read()[image_id]
         except KeyError:
             raise ImageNotFound(id=image_id) from None
 
-    def list(self):
+    def list(self) -> list[dict[str, Any]]:
         return sorted(self._read().values(), key=lambda i: i["id"])
 
-    def ensure_system_mariadb(self, image_id=SYSTEM_MARIADB_IMAGE_ID):
+    def ensure_system_mariadb(self, image_id: str = SYSTEM_MARIADB_IMAGE_ID) -> dict[str, Any]:
         """Register the system's MariaDB under ``image_id`` unless already there."""
         try:
             return self.get(image_id)
@@ -101,14 +103,15 @@ class LocalImageRegistry:
             spec = system_mariadb_image()
             return self.register(image_id, "MariaDB %s (system)" % spec["version"], spec)
 
-    def _read(self):
+    def _read(self) -> dict[str, dict[str, Any]]:
         try:
-            return localutil.read_json(self.path)
+            images: dict[str, dict[str, Any]] = localutil.read_json(self.path)
         except FileNotFoundError:
             return {}
+        return images
 
-    def _write(self, images):
+    def _write(self, images: dict[str, dict[str, Any]]) -> None:
         localutil.write_json(self.path, images)
 
-    def _locked(self):
+    def _locked(self) -> localutil.FileLock:
         return localutil.FileLock(self.path + ".lock")

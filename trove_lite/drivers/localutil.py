@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import time
+from typing import IO, Any, Iterable
 
 ENV_SERVER_ID = "TROVE_LITE_SERVER_ID"
 ENV_SERVER_DIR = "TROVE_LITE_SERVER_DIR"
@@ -23,34 +24,35 @@ LAUNCHER_MODULE = "trove_lite.cmd.guest_launcher"
 class FileLock:
     """An exclusive ``flock`` on ``path`` (created if missing), as a context manager."""
 
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         self.path = path
-        self.f = None
+        self.f: IO[str] | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> "FileLock":
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self.f = open(self.path, "a")
         fcntl.flock(self.f, fcntl.LOCK_EX)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
+        assert self.f is not None, "__exit__ without __enter__"
         fcntl.flock(self.f, fcntl.LOCK_UN)
         self.f.close()
 
 
-def read_json(path):
+def read_json(path: str) -> Any:
     with open(path) as f:
         return json.load(f)
 
 
-def write_json(path, data):
+def write_json(path: str, data: Any) -> None:
     tmp = "%s.tmp.%d" % (path, os.getpid())
     with open(tmp, "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)
     os.replace(tmp, path)
 
 
-def tail(path, lines=20, limit=2000):
+def tail(path: str, lines: int = 20, limit: int = 2000) -> str:
     try:
         with open(path, errors="replace") as f:
             text = "".join(f.readlines()[-lines:])
@@ -61,7 +63,7 @@ def tail(path, lines=20, limit=2000):
 
 # -- processes ------------------------------------------------------------------
 
-def start_time(pid):
+def start_time(pid: int) -> int | None:
     """The process start time (clock ticks since boot) or None if it is gone/zombie."""
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -73,7 +75,7 @@ def start_time(pid):
     return int(fields[19])
 
 
-def environ(pid):
+def environ(pid: int) -> list[bytes]:
     try:
         with open("/proc/%d/environ" % pid, "rb") as f:
             return f.read().split(b"\0")
@@ -81,7 +83,7 @@ def environ(pid):
         return []
 
 
-def cmdline(pid):
+def cmdline(pid: int) -> str:
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
             return f.read().replace(b"\0", b" ").decode(errors="replace")
@@ -89,23 +91,23 @@ def cmdline(pid):
         return ""
 
 
-def cwd(pid):
+def cwd(pid: int) -> str | None:
     try:
         return os.readlink("/proc/%d/cwd" % pid).removesuffix(" (deleted)")
     except OSError:
         return None
 
 
-def launched_in(pid, server_dir):
+def launched_in(pid: int, server_dir: str) -> bool:
     """True if ``pid`` is a guest process the fork server started for ``server_dir``."""
     return LAUNCHER_MODULE in cmdline(pid) and cwd(pid) == server_dir
 
 
-def processes_marked(server_id, server_dir=None):
+def processes_marked(server_id: str, server_dir: str | None = None) -> list[tuple[int, int]]:
     """(pid, start_time) of every live process whose environment names ``server_id``
     (or, given ``server_dir``, that the fork server started for it)."""
     marker = ("%s=%s" % (ENV_SERVER_ID, server_id)).encode()
-    found = []
+    found: list[tuple[int, int]] = []
     me = os.getpid()
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
@@ -118,7 +120,7 @@ def processes_marked(server_id, server_dir=None):
     return found
 
 
-def owned(pid, server_id, server_dir):
+def owned(pid: int, server_id: str, server_dir: str) -> tuple[int, int] | None:
     """(pid, start_time) if ``pid`` lives and provably belongs to the server, else None.
 
     Proof: the server's marker in its environment (inherited from the guest
@@ -135,13 +137,15 @@ def owned(pid, server_id, server_dir):
     return None
 
 
-def terminate(procs, timeout, group_leaders=()):
+def terminate(procs: Iterable[tuple[int, int]], timeout: float,
+              group_leaders: Iterable[tuple[int, int]] = ()) -> list[int]:
     """SIGTERM every (pid, start_time), wait up to ``timeout`` s, then SIGKILL the rest.
 
     ``group_leaders`` are signalled as process groups. Returns the PIDs that
     needed SIGKILL. A PID whose start time changed is never signalled.
     """
-    procs = set(procs) | set(group_leaders)
+    group_leaders = set(group_leaders)
+    procs = set(procs) | group_leaders
     _signal_all(procs, group_leaders, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -156,7 +160,8 @@ def terminate(procs, timeout, group_leaders=()):
     return stubborn
 
 
-def _signal_all(procs, group_leaders, sig):
+def _signal_all(procs: Iterable[tuple[int, int]], group_leaders: set[tuple[int, int]],
+                sig: signal.Signals) -> None:
     for pid, st in procs:
         if start_time(pid) != st:
             continue
@@ -169,7 +174,7 @@ def _signal_all(procs, group_leaders, sig):
             pass
 
 
-def port_free(address, port):
+def port_free(address: str, port: int) -> bool:
     """True if nothing listens on ``address:port`` (a bind succeeds)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

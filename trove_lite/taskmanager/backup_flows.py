@@ -19,8 +19,11 @@ import json
 import logging
 import os
 import time
+from typing import Any, Callable, Collection, TypeVar
 
+from oslo_config import cfg
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from trove_lite import datastores, exceptions, quota
 from trove_lite.backup import pitr
@@ -29,17 +32,20 @@ from trove_lite.common import backup_opts
 from trove_lite.backup.keys import TenantKeys
 from trove_lite.backup.service import RUNNING, descendants
 from trove_lite.db import models
+from trove_lite.db.session import Database
 from trove_lite.drivers import storage as storage_drivers
+from trove_lite.rpc import guest as guest_rpc
 from trove_lite.instance import events
 from trove_lite.common import steps
 
 LOG = logging.getLogger(__name__)
 
+R = TypeVar("R", models.Backup, models.BinlogArchive)
 FAIL = "fail"
 NOTHING = "nothing"
 
 
-def decide_stalled(status, seconds_since_report, timeout):
+def decide_stalled(status: str, seconds_since_report: float, timeout: float) -> tuple[str, str]:
     """(action, reason) for one backup from its status and report age (pure)."""
     if status not in RUNNING:
         return NOTHING, "not running (%s)" % status
@@ -50,22 +56,29 @@ def decide_stalled(status, seconds_since_report, timeout):
     return NOTHING, "last report %.0f s ago" % seconds_since_report
 
 
-def _epoch(dt):
+def _epoch(dt: datetime.datetime) -> float:
     return dt.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
-def _meta(row):
+def _meta(row: models.Backup) -> dict[str, Any]:
     try:
         return json.loads(row.meta) if row.meta else {}
     except ValueError:
         return {}
 
 
-def local_root(conf):
+def _row(s: Session, model: type[R], key: str) -> R:
+    """A row known to exist: backup and archive rows are marked deleted, never removed."""
+    row = s.get(model, key)
+    assert row is not None, "%s %s vanished" % (model.__name__, key)
+    return row
+
+
+def local_root(conf: cfg.ConfigOpts) -> str:
     return os.path.abspath(conf.storage_local.root or os.path.join(conf.state_dir, "backups"))
 
 
-def guest_storage_conf(conf):
+def guest_storage_conf(conf: cfg.ConfigOpts) -> str:
     """The store options of this control plane as guest-config text (the guest
     writes backups and reads restores itself)."""
     backup_opts.register(conf)
@@ -90,11 +103,11 @@ def guest_storage_conf(conf):
     return "\n".join(lines) + "\n"
 
 
-def restore_request(conf, db, backup_id):
+def restore_request(conf: cfg.ConfigOpts, db: Database, backup_id: str) -> dict[str, Any]:
     """What a guest's prepare needs to restore ``backup_id``: the chain (full
     first) with locations and stored metadata, and the tenant's key.
     Raises RestoreError if the chain is incomplete or the key is missing."""
-    chain = []
+    chain: list[dict[str, Any]] = []
     with db.session() as s:
         row = s.get(models.Backup, backup_id)
         tenant = row.tenant_id if row else None
@@ -107,7 +120,7 @@ def restore_request(conf, db, backup_id):
             chain.insert(0, {"id": row.id, "location": row.location,
                              "size": meta.get("size_bytes"), "metadata": meta["metadata"]})
             row = s.get(models.Backup, row.parent_id) if row.parent_id else None
-    if not chain:
+    if not chain or tenant is None:
         raise exceptions.RestoreError(reason="backup %s does not exist" % backup_id)
     try:
         key = TenantKeys(conf, db).get(tenant, create=False)
@@ -116,7 +129,7 @@ def restore_request(conf, db, backup_id):
     return {"id": backup_id, "chain": chain, "key": key}
 
 
-def pitr_request(conf, db, restore_point: str) -> dict:
+def pitr_request(conf: cfg.ConfigOpts, db: Database, restore_point: str) -> dict[str, Any]:
     """The binlog part of a point-in-time restore request: the plan (backup to
     restore, segments, stop second) and the source's archive key. Planned again
     here, with the same rules the API used (backup/pitr.py), from what is
@@ -125,7 +138,9 @@ def pitr_request(conf, db, restore_point: str) -> dict:
     source_id = rp["source_id"]
     with db.session() as s:
         covers, view = pitr.instance_window(s, source_id)
-        tenant = s.get(models.Instance, source_id).tenant_id
+        source = s.get(models.Instance, source_id)
+        assert source is not None, "instance rows are never removed"
+        tenant = source.tenant_id
     try:
         planned = pitr.plan(covers, view, rp["restore_time"], now=time.time())
         key = TenantKeys(conf, db).get(tenant, create=False)
@@ -134,7 +149,7 @@ def pitr_request(conf, db, restore_point: str) -> dict:
     return dict(planned, source_id=source_id, key=binlog.archive_key(key, source_id))
 
 
-def injectable(prepare):
+def injectable(prepare: dict[str, Any]) -> dict[str, Any]:
     """The prepare request as injected into the server's files: a restore's key
     and chain stay out (the file outlives the boot; the prepare cast carries them,
     and only that runs restores)."""
@@ -144,7 +159,10 @@ def injectable(prepare):
 
 
 class BackupFlows:
-    def __init__(self, conf, db, guest_factory, storage_factory=None):
+    def __init__(self, conf: cfg.ConfigOpts, db: Database,
+                 guest_factory: Callable[[str], guest_rpc.GuestAPI],
+                 storage_factory: Callable[[], storage_drivers.StorageDriver] | None = None
+                 ) -> None:
         backup_opts.register(conf)
         self.conf = conf
         self.db = db
@@ -154,10 +172,10 @@ class BackupFlows:
         self.quotas = quota.QuotaEngine(conf)
 
     # -- helpers ------------------------------------------------------------------
-    def _fail(self, backup_id, reason, only_if=RUNNING):
+    def _fail(self, backup_id: str, reason: str, only_if: Collection[str] = RUNNING) -> bool:
         """Mark FAILED unless it left ``only_if`` meanwhile; True if this call did."""
         with self.db.session() as s:
-            res = s.execute(update(models.Backup).where(
+            res: Any = s.execute(update(models.Backup).where(
                 models.Backup.id == backup_id, models.Backup.status.in_(only_if)).values(
                 status="FAILED", fail_reason=reason[:1024], updated=models.utcnow()))
         if res.rowcount:
@@ -165,7 +183,7 @@ class BackupFlows:
         return bool(res.rowcount)
 
     # -- create -------------------------------------------------------------------
-    def create(self, backup_id, instance_id):
+    def create(self, backup_id: str, instance_id: str) -> None:
         """Hand the backup to the guest (a cast); it reports from then on."""
         with self.db.session() as s:
             row = s.get(models.Backup, backup_id)
@@ -194,7 +212,7 @@ class BackupFlows:
         steps.mark("backup", "handed_to_guest", instance_id)
 
     @staticmethod
-    def _parent_request(parent):
+    def _parent_request(parent: models.Backup | None) -> dict[str, Any] | None:
         if parent is None:
             return None
         meta = _meta(parent)
@@ -226,11 +244,11 @@ class BackupFlows:
                 LOG.warning("archive key for %s not sent: %s", row.instance_id, e)
                 continue
             with self.db.session() as s:
-                s.get(models.BinlogArchive, row.instance_id).key_sent_at = now
+                _row(s, models.BinlogArchive, row.instance_id).key_sent_at = now
             LOG.info("binlog archive key sent to the guest of %s", row.instance_id)
 
     # -- delete -------------------------------------------------------------------
-    def delete(self, backup_id):
+    def delete(self, backup_id: str) -> None:
         """Delete the backup and its descendants, deepest first: objects, then rows.
         A store failure stops there: that backup becomes DELETE_FAILED (with the
         reason) and its ancestors stay."""
@@ -241,10 +259,10 @@ class BackupFlows:
             rows = s.execute(select(models.Backup.id, models.Backup.parent_id).where(
                 models.Backup.tenant_id == row.tenant_id,
                 models.Backup.deleted.is_(False))).all()
-        storage = None
+        storage: storage_drivers.StorageDriver | None = None
         for bid in descendants([(r.id, r.parent_id) for r in rows], backup_id):
             with self.db.session() as s:
-                location = s.get(models.Backup, bid).location
+                location = _row(s, models.Backup, bid).location
             try:
                 if location:
                     storage = storage or self.storage_factory()
@@ -255,7 +273,7 @@ class BackupFlows:
                 self._fail_delete(bid, reason)
                 return
             with self.db.session() as s:
-                b = s.get(models.Backup, bid)
+                b = _row(s, models.Backup, bid)
                 if b.deleted:
                     continue   # a concurrent delete of the same chain got here first
                 b.deleted, b.status = True, "DELETED"
@@ -294,14 +312,14 @@ class BackupFlows:
         LOG.info("binlog archive of %s: %d segments no backup needs removed",
                  instance_id, len(doomed))
 
-    def _fail_delete(self, backup_id, reason):
+    def _fail_delete(self, backup_id: str, reason: str) -> None:
         LOG.warning("backup %s DELETE_FAILED: %s", backup_id, reason)
         with self.db.session() as s:
-            b = s.get(models.Backup, backup_id)
+            b = _row(s, models.Backup, backup_id)
             b.status, b.fail_reason = "DELETE_FAILED", reason[:1024]
 
     # -- stalled backups ----------------------------------------------------------
-    def check_stalled(self, now=None):
+    def check_stalled(self, now: datetime.datetime | None = None) -> None:
         """Fail running backups whose guest went silent; remove their partial data."""
         now = now or models.utcnow()
         timeout = self.conf.backup.progress_timeout
@@ -320,7 +338,7 @@ class BackupFlows:
             cleaned = self._cleanup(row.location)
             self._fail(row.id, reason + "; " + cleaned, only_if=(row.status,))
 
-    def _cleanup(self, location):
+    def _cleanup(self, location: str | None) -> str:
         if not location:
             return "nothing was stored"
         try:

@@ -54,6 +54,8 @@ catches up: a source cut off from its replicas does not block forever, and
 writes it takes meanwhile are not protected.
 """
 
+from __future__ import annotations
+
 import datetime
 import json
 import logging
@@ -62,18 +64,23 @@ import socket
 import threading
 import time
 import uuid
-from types import SimpleNamespace
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple
 
 from oslo_config import cfg
 from sqlalchemy import delete, exc, or_, select, update
 
 from trove_lite import datastores, exceptions
 from trove_lite.db import models
+from trove_lite.drivers.compute.base import ComputeDriver
 from trove_lite.drivers.endpoint import base as endpoint_base
 from trove_lite.instance import events
 from trove_lite.guestagent.datastore.mariadb.replication import domain0_seq
 from trove_lite.status import ServiceStatus, TaskStatus
+
+from trove_lite.taskmanager.instance_flows import existing
+
+if TYPE_CHECKING:
+    from trove_lite.taskmanager.instance_flows import InstanceFlows
 
 LOG = logging.getLogger(__name__)
 
@@ -123,12 +130,12 @@ PROBES_TO_DEAD = 2
 NOTHING, WAIT, FAILOVER = "nothing", "wait", "failover"
 
 
-def list_opts():
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     from trove_lite.drivers.endpoint import octavia
     return [("ha", list(HA_OPTS))] + octavia.list_opts()
 
 
-def register(conf):
+def register(conf: cfg.ConfigOpts) -> None:
     for group, opts in list_opts():
         conf.register_opts(opts, group=group)
 
@@ -138,6 +145,14 @@ class MemberSnapshot(NamedTuple):
     address: str | None
     service_status: str | None
     report: dict | None        # the replication block the guest last reported
+
+
+class SeedTarget(NamedTuple):
+    """The replica a seed is for when it is not a new instance row (a former
+    source re-seeded by its rejoin): seed_request reads only these two."""
+
+    id: str
+    slave_of_id: str
 
 
 class Phases:
@@ -165,11 +180,13 @@ class Phases:
 
 
 # -- pure decision --------------------------------------------------------------------
-def decide_layout(source, replicas, max_lag):
+def decide_layout(source: MemberSnapshot, replicas: Iterable[MemberSnapshot],
+                  max_lag: float) -> tuple[endpoint_base.Layout, list[str]]:
     """(Layout, [reason...]): rw to the source, ro to the replicas fit to serve
     reads (pure). A replica is left out, with a reason, when it is not serving,
     has not reported, is broken, or lags more than ``max_lag`` seconds."""
-    reasons, ro = [], []
+    reasons: list[str] = []
+    ro: list[endpoint_base.Member] = []
     for m in sorted(replicas, key=lambda m: m.id):
         report = m.report or {}
         lag = report.get("lag_seconds")
@@ -200,10 +217,10 @@ class SetHealth(NamedTuple):
     window: float
 
 
-def replica_lags(replicas):
+def replica_lags(replicas: Iterable[MemberSnapshot]) -> dict[str, float | None]:
     """{replica id: lag seconds or None (not reported, broken)} of a set, for the
     source's schema migrations to throttle on (pure)."""
-    out = {}
+    out: dict[str, float | None] = {}
     for m in replicas:
         report = m.report or {}
         lag = report.get("lag_seconds")
@@ -211,7 +228,7 @@ def replica_lags(replicas):
     return out
 
 
-def decide_failover(h):
+def decide_failover(h: SetHealth) -> tuple[str, str | None, str]:
     """(action, target replica id or None, reason) for one set (pure)."""
     if h.busy:
         return NOTHING, None, "a flow (%s) is changing the set of %s" % (h.busy, h.source_id)
@@ -243,7 +260,7 @@ def decide_failover(h):
             h.probe_failures, winner[0], winner[2]))
 
 
-def next_term(row_term, reported) -> int:
+def next_term(row_term: int | None, reported: Iterable[int | str | None]) -> int:
     """A set's next term: one above its row's and every term a member reported
     (pure)."""
     return max([row_term or 0] + [int(t) for t in reported if t is not None]) + 1
@@ -292,7 +309,7 @@ def errant_gtids(old: dict, new: dict) -> list:
     return errant
 
 
-def probe(address, port=PORT, timeout=1.0):
+def probe(address: str, port: int = PORT, timeout: float = 1.0) -> bool:
     """True if a mariadbd answers at ``address`` with its greeting."""
     try:
         with socket.create_connection((address, port), timeout=timeout) as s:
@@ -302,7 +319,8 @@ def probe(address, port=PORT, timeout=1.0):
         return False
 
 
-def build_endpoints(conf, compute):
+def build_endpoints(conf: cfg.ConfigOpts,
+                    compute: ComputeDriver | None) -> endpoint_base.EndpointDriver | None:
     """The endpoint driver ``[ha] endpoint_driver`` names, or None."""
     register(conf)
     if conf.ha.endpoint_driver == "octavia":
@@ -312,7 +330,8 @@ def build_endpoints(conf, compute):
         return OctaviaEndpoints(factory.openstack_session(conf), g.vip_subnet_id,
                                 g.endpoint_override, g.region_name, g.status_timeout,
                                 g.poll_interval)
-    if conf.ha.endpoint_driver == "none" or not hasattr(compute, "subnet"):
+    from trove_lite.drivers.compute.local import LocalComputeDriver
+    if conf.ha.endpoint_driver == "none" or not isinstance(compute, LocalComputeDriver):
         return None
     from trove_lite import config
     from trove_lite.drivers.endpoint.haproxy import LocalHAProxy
@@ -321,20 +340,22 @@ def build_endpoints(conf, compute):
 
 
 class HA:
-    def __init__(self, flows, endpoints):
+    def __init__(self, flows: InstanceFlows,
+                 endpoints: endpoint_base.EndpointDriver | None) -> None:
         """``flows``: the InstanceFlows; ``endpoints``: an EndpointDriver or None."""
         self.flows, self.db, self.conf = flows, flows.db, flows.conf
         register(self.conf)
         self.endpoints = endpoints
         self._lock = threading.Lock()
-        self._applied = {}      # set id -> the last Layout applied
-        self._held = {}         # set ids whose lease this taskmanager holds
-        self._rejoining = set()   # former sources a rejoin thread works on
-        self._rejoin_waits = {}   # former source id -> why its rejoin waits (logged once)
-        self._probe_failures = {}   # source id -> consecutive failed probes
-        self._watched: set = set()  # sources of the sets whose lease this one holds
+        self._applied: dict[str, endpoint_base.Layout] = {}  # set id -> the last applied
+        self._held: dict[str, bool] = {}  # set ids whose lease this taskmanager holds
+        self._rejoining: set[str] = set()  # former sources a rejoin thread works on
+        # former source id -> why its rejoin waits (logged once)
+        self._rejoin_waits: dict[str, str] = {}
+        self._probe_failures: dict[str, int] = {}  # source id -> consecutive failed probes
+        self._watched: set[str] = set()  # sources of the sets whose lease this one holds
         # dead sources a failover works on: no refresh puts rw back on them
-        self._failing_over: set = set()
+        self._failing_over: set[str] = set()
         self._stop = threading.Event()
         self.holder = "%s:%d:%s" % (socket.gethostname(), os.getpid(),
                                     uuid.uuid4().hex[:8])
@@ -379,12 +400,13 @@ class HA:
             pass        # the other taskmanager created it at the same moment
         try:
             with self.db.session() as s:
-                taken = s.execute(update(models.HASet).where(
+                res: Any = s.execute(update(models.HASet).where(
                     models.HASet.set_id == set_id,
                     or_(models.HASet.lease_holder == self.holder,
                         models.HASet.lease_holder.is_(None),
                         models.HASet.lease_expires < now)).values(
-                    lease_holder=self.holder, lease_expires=until)).rowcount
+                    lease_holder=self.holder, lease_expires=until))
+                taken = res.rowcount
         except exc.SQLAlchemyError as e:
             LOG.warning("lease on set %s not renewed: %s", set_id, e)
             return False
@@ -403,7 +425,8 @@ class HA:
                 lease_holder=None, lease_expires=None))
         self._held.clear()
 
-    def point_rw(self, source_id, address, then=None) -> float | None:
+    def point_rw(self, source_id: str, address: str | None,
+                 then: Callable[[], object] | None = None) -> float | None:
         """rw to ``source_id`` at once, the rest of the set's endpoints as last
         applied (the write path of a promote or failover: no control DB write
         before it), then ``then()`` (the flow records the new topology) under
@@ -418,6 +441,9 @@ class HA:
         with self._lock:
             try:
                 set_id = self.set_id_of(source_id)
+                if address is None:
+                    raise endpoint_base.EndpointError(reason="the new source %s has no "
+                                                             "address" % source_id)
                 layout = self._applied.get(set_id) or endpoint_base.Layout(rw=None, ro=())
                 layout = layout._replace(rw=endpoint_base.Member(source_id, address, PORT))
                 self.endpoints.ensure(set_id, layout)
@@ -430,27 +456,29 @@ class HA:
                     then()
         return moved
 
-    def sync_endpoints(self, source_id, keep=True):
+    def sync_endpoints(self, source_id: str, keep: bool = True) -> None:
         """``sync`` that logs a failure rather than raising it (a flow goes on)."""
         try:
             self.sync(source_id, keep=keep)
         except Exception as e:
             LOG.warning("endpoints of the set of %s not updated: %s", source_id, _msg(e))
 
-    def set_changed(self, source_id, keep=False):
+    def set_changed(self, source_id: str, keep: bool = False) -> None:
         """After a flow changed the set of ``source_id``: endpoints first (the
         shortest write outage), then every member's semi-sync side."""
         self.sync_endpoints(source_id, keep=keep)
         if source_id and self._alive(source_id):
+            assert self.flows.replication is not None, "set by the TaskManager"
             self.flows.replication.apply_durability(source_id)
 
     # -- snapshot ------------------------------------------------------------------------
-    def _alive(self, instance_id):
+    def _alive(self, instance_id: str) -> bool:
         with self.db.session() as s:
             inst = s.get(models.Instance, instance_id)
             return inst is not None and not inst.deleted
 
-    def snapshot(self, source_id):
+    def snapshot(self, source_id: str
+                 ) -> tuple[MemberSnapshot | None, list[MemberSnapshot], str | None]:
         """(source MemberSnapshot, [replica MemberSnapshot], set id or None)."""
         with self.db.session() as s:
             source = s.get(models.Instance, source_id)
@@ -464,7 +492,7 @@ class HA:
             set_ids = [e.set_id for e in s.execute(select(models.ReplicationEndpoint).where(
                 models.ReplicationEndpoint.instance_id.in_(ids))).scalars()]
 
-            def member(inst):
+            def member(inst: models.Instance) -> MemberSnapshot:
                 st = services.get(inst.id)
                 report = None
                 if st is not None and st.replication:
@@ -479,7 +507,7 @@ class HA:
             return src, [member(r) for r in rows], set_id
 
     # -- act -----------------------------------------------------------------------------
-    def sync(self, source_id, keep=False, fence=False):
+    def sync(self, source_id: str, keep: bool = False, fence: bool = False) -> None:
         """Apply the set's layout; ``keep``: a source left without replicas by a
         failover keeps its endpoints (its clients use them); ``fence``: rw off
         the source."""
@@ -514,7 +542,7 @@ class HA:
                         row.set_id, row.rw, row.ro = set_id, eps.rw, eps.ro
             self._applied[set_id] = layout
 
-    def _remove(self, source_id):
+    def _remove(self, source_id: str) -> None:
         """Endpoints go with the set whose source ``source_id`` was deleted or left
         alone; a member that left a set has no row any more, so removing by it
         never touches the set it left."""
@@ -525,17 +553,18 @@ class HA:
             set_id = own.set_id
             s.execute(delete(models.ReplicationEndpoint).where(
                 models.ReplicationEndpoint.set_id == set_id))
-        self.endpoints.remove(set_id)
+        if self.endpoints is not None:   # sync checked it; a stop may race
+            self.endpoints.remove(set_id)
         self._applied.pop(set_id, None)
         LOG.info("set %s (source %s) has no replica left: endpoints removed", set_id,
                  source_id)
 
-    def refresh_all(self):
+    def refresh_all(self) -> None:
         with self.db.session() as s:
-            sources = set(s.execute(select(models.Instance.slave_of_id).where(
+            sources = {sid for sid in s.execute(select(models.Instance.slave_of_id).where(
                 models.Instance.slave_of_id.is_not(None),
-                models.Instance.deleted.is_(False))).scalars())
-        watched = set()
+                models.Instance.deleted.is_(False))).scalars() if sid is not None}
+        watched: set[str] = set()
         for source_id in sorted(sources):
             if not self.acquire(self.set_id_of(source_id)):
                 continue        # another taskmanager watches this set
@@ -555,12 +584,12 @@ class HA:
         self._watched = watched      # the probe loop checks these sources
         self.rejoin_all()
 
-    def check_all(self):
+    def check_all(self) -> None:
         """Every ``[ha] probe_interval``: the health of each watched set's source."""
         for source_id in sorted(self._watched):
             self.check_source(source_id)
 
-    def push_migration_lags(self, source_id):
+    def push_migration_lags(self, source_id: str) -> None:
         """A source running schema migrations gets its replicas' lag (they throttle on it)."""
         with self.db.session() as s:
             live = s.execute(select(models.SchemaMigration.id).where(
@@ -575,11 +604,11 @@ class HA:
                 replica_lags(replicas))
 
     # -- failover ---------------------------------------------------------------------
-    def health(self, source_id):
+    def health(self, source_id: str) -> SetHealth:
         """The SetHealth snapshot of a set (reads the control DB, probes the source)."""
         now = models.utcnow()
         with self.db.session() as s:
-            source = s.get(models.Instance, source_id)
+            source = existing(s, models.Instance, source_id)
             st = s.execute(select(models.ServiceStatus).where(
                 models.ServiceStatus.instance_id == source_id)).scalar_one_or_none()
             rows = s.execute(select(models.Instance).where(
@@ -590,7 +619,7 @@ class HA:
             members = [(r.id, r.address) for r in rows]
             address = source.address
             age = (now - st.updated_at).total_seconds() if st and st.updated_at else None
-            serving = (bool(st) and st.status in ServiceStatus.SERVING
+            serving = (st is not None and st.status in ServiceStatus.SERVING
                        and not _report(st).get("fenced"))
         ok = probe(address) if address else False
         failures = 0 if ok else self._probe_failures.get(source_id, 0) + 1
@@ -598,21 +627,22 @@ class HA:
         _src, reports, _set = self.snapshot(source_id)
         seqs = {m.id: domain0_seq(((m.report or {}).get("received_coords") or {}).get("gtid"))
                 for m in reports}
-        replicas = tuple((mid, bool(addr) and probe(addr), seqs.get(mid, 0))
+        replicas = tuple((mid, probe(addr) if addr else False, seqs.get(mid, 0))
                          for mid, addr in members) if failures >= PROBES_TO_DEAD else ()
         return SetHealth(source_id, age, serving, failures, replicas, busy,
                          self.conf.ha.failover_window)
 
-    def check_source(self, source_id):
+    def check_source(self, source_id: str) -> None:
         health = self.health(source_id)
         action, target, reason = decide_failover(health)
         if action == NOTHING and reason.endswith("alive"):
             return
         LOG.info("failover check: %s", reason)
-        if action == FAILOVER:
+        if action == FAILOVER and target is not None:
             self.failover(source_id, target, reason, health.heartbeat_age)
 
-    def failover(self, source_id, target, reason, detected_after=None):
+    def failover(self, source_id: str, target: str, reason: str,
+                 detected_after: float | None = None) -> None:
         started = time.monotonic()
         ph = Phases()
         set_id = self.set_id_of(source_id)
@@ -632,12 +662,12 @@ class HA:
         LOG.warning("failover of %s done in %.2f s: %s is the source (%s%s; %s)", source_id,
                     time.monotonic() - started, winner, reason, detected, ph)
 
-    def _fail_over(self, source_id, target, set_id, ph):
+    def _fail_over(self, source_id: str, target: str, set_id: str, ph: Phases) -> str:
         """rw off the dead source, a new term, the eject; returns the new source."""
         members = [source_id] + [r.id for r in self.snapshot(source_id)[1]]
-        terms = []
+        terms: list[int] = []
 
-        def fence():
+        def fence() -> int:
             """While the eject asks the replicas where they are: rw off the dead
             source (before any replica opens), a new term, a fence to its guest."""
             started = time.monotonic()
@@ -653,12 +683,16 @@ class HA:
             return terms[0]
         ph.mark("decided")
         # clears the task; a fault if it failed
+        assert self.flows.replication is not None, "set by the TaskManager"
         self.flows.replication.eject(target, phases=ph, prelude=fence)
         term = terms[0] if terms else None
         new = self.flows.load(target)
         winner = target if not new.slave_of_id else new.slave_of_id
         self._probe_failures.pop(source_id, None)
         if winner != source_id:
+            # a topology change means the eject ran its prelude (fence), which took
+            # the term (the column is NOT NULL)
+            assert term is not None, "an eject that changed the set without its prelude"
             with self.db.session() as s:
                 row = s.get(models.HARejoin, source_id)
                 if row is None:
@@ -670,13 +704,13 @@ class HA:
         self.set_changed(winner, keep=True)
         return winner
 
-    def new_term(self, set_id: str, member_ids) -> int:
+    def new_term(self, set_id: str, member_ids: Iterable[str]) -> int:
         """Bump and return the set's term: above its row's, any term a member
         reported and any row under a member's id (a set's row may be younger
         than its members)."""
         ids = list(member_ids)
         with self.db.session() as s:
-            reported = [_report(st).get("term") for st in s.execute(
+            reported: list[int | str | None] = [_report(st).get("term") for st in s.execute(
                 select(models.ServiceStatus).where(
                     models.ServiceStatus.instance_id.in_(ids))).scalars()]
             # with no endpoints a set's id is its source's: it changes on a promote
@@ -704,7 +738,7 @@ class HA:
             threading.Thread(target=self._rejoin_once, args=(instance_id,),
                              name="ha-rejoin", daemon=True).start()
 
-    def _rejoin_once(self, instance_id):
+    def _rejoin_once(self, instance_id: str) -> None:
         try:
             self.rejoin(instance_id)
         except (exceptions.TroveLiteError, OSError) as e:
@@ -734,12 +768,13 @@ class HA:
             back = st is not None and former_source_back(
                 st.status, _report(st), st.updated_at, row.failed_over_at)
             if not back or inst.task != TaskStatus.NONE or not inst.address:
-                return self._waiting(instance_id, "not back yet (%s, task %s)" % (
+                self._waiting(instance_id, "not back yet (%s, task %s)" % (
                     st.status if st else None, inst.task_status))
+                return None
             address, term, new_id = inst.address, row.term, row.source_id
         if not probe(address):
-            return self._waiting(instance_id, "its agent reports, its database does not "
-                                 "answer")
+            self._waiting(instance_id, "its agent reports, its database does not answer")
+            return None
         new = self.flows.load(new_id)
         while new.slave_of_id:            # promoted again since: follow the set's source
             new = self.flows.load(new.slave_of_id)
@@ -755,12 +790,13 @@ class HA:
                           instance_id, len(errant), new.id, ", ".join(errant[:5])))
             self.flows.fail(instance_id, TaskStatus.REJOIN_ERROR, "Rejoin refused: " + reason)
             return self._rejoin_state(instance_id, NEEDS_REBUILD, reason)
+        assert self.flows.replication is not None, "set by the TaskManager"
         strategy = self.flows.replication.strategy(new)
         coords = None
         if strategy == "binlog":
             coords = self.flows.guest_factory(new.id).coords_after(
                 old_state["gtid_binlog_pos"])
-        self.flows.guest_factory(instance_id).follow_source(new.address, PORT, coords,
+        self.flows.guest_factory(instance_id).follow_source(_address(new), PORT, coords,
                                                             strategy, new.id, term)
         self._rejoined(instance_id, new.id, None)
         LOG.warning("former source %s rejoined the set as a replica of %s (term %s)",
@@ -768,7 +804,8 @@ class HA:
         self.set_changed(new.id, keep=True)
         return REJOINED
 
-    def _reseed(self, instance_id, new, term, errant):
+    def _reseed(self, instance_id: str, new: models.Instance, term: int | None,
+                errant: list[str]) -> str:
         """Patroni's rewind, MariaDB style: the former source's datadir goes and a
         fresh seed of the new source replaces it; it then follows as a replica."""
         reason = ("re-seeded from %s: its %d transaction(s) the set never got (never "
@@ -776,9 +813,8 @@ class HA:
                       new.id, len(errant), ", ".join(errant[:5])))
         LOG.warning("former source %s: %s", instance_id, reason)
         started = time.monotonic()
-        # seed_request reads only the replica's id and its source's
-        request = self.flows.replication.seed_request(
-            SimpleNamespace(id=instance_id, slave_of_id=new.id))
+        assert self.flows.replication is not None, "set by the TaskManager"
+        request = self.flows.replication.seed_request(SeedTarget(instance_id, new.id))
         self.flows.guest_factory(instance_id).ha_reseed(request)
         self._rejoined(instance_id, new.id, reason)
         LOG.warning("former source %s rejoined the set as a replica of %s after a re-seed "
@@ -786,32 +822,32 @@ class HA:
         self.set_changed(new.id, keep=True)
         return REJOINED
 
-    def _waiting(self, instance_id, why):
+    def _waiting(self, instance_id: str, why: str) -> None:
         if self._rejoin_waits.get(instance_id) != why:
             self._rejoin_waits[instance_id] = why
             LOG.info("rejoin of former source %s waits: %s", instance_id, why)
 
-    def _rejoined(self, instance_id, source_id, reason):
+    def _rejoined(self, instance_id: str, source_id: str, reason: str | None) -> None:
         """The topology and the rejoin's state change together (show never sees
         a replica whose rejoin is still pending); the eject's ``fenced_by`` goes:
         it is a member of the set again, not a fenced outsider."""
         with self.db.session() as s:
-            inst = s.get(models.Instance, instance_id)
+            inst = existing(s, models.Instance, instance_id)
             inst.slave_of_id, inst.fenced_by = source_id, None
-            row = s.get(models.HARejoin, instance_id)
+            row = existing(s, models.HARejoin, instance_id)
             row.state, row.reason = REJOINED, reason
 
-    def _rejoin_state(self, instance_id, state, reason):
+    def _rejoin_state(self, instance_id: str, state: str, reason: str) -> str:
         with self.db.session() as s:
-            row = s.get(models.HARejoin, instance_id)
+            row = existing(s, models.HARejoin, instance_id)
             row.state, row.reason = state, reason
         return state
 
-    def start(self):
+    def start(self) -> None:
         if self.endpoints is None:
             return
 
-        def loop(interval, step):
+        def loop(interval: float, step: Callable[[], None]) -> None:
             while not self._stop.wait(interval):
                 try:
                     step()
@@ -825,7 +861,7 @@ class HA:
                                                 self.check_all),
                              name="ha-probes", daemon=True).start()
 
-    def stop(self):
+    def stop(self) -> None:
         self._stop.set()
         try:
             self.release_all()
@@ -833,12 +869,18 @@ class HA:
             LOG.warning("leases not released: %s", e)
 
 
-def _report(st):
+def _report(st: models.ServiceStatus) -> dict[str, Any]:
     try:
         return json.loads(st.replication or "null") or {}
     except ValueError:
         return {}
 
 
-def _msg(e):
+def _address(inst: models.Instance) -> str:
+    if not inst.address:
+        raise exceptions.TroveLiteError("instance %s has no address yet" % inst.id)
+    return inst.address
+
+
+def _msg(e: BaseException) -> str:
     return getattr(e, "message", None) or str(e)

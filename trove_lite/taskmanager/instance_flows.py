@@ -7,6 +7,8 @@ taskmanager can be resumed (reconcile.py decides when). Failures end in an
 instance fault row whose message the user sees in ``instance show``.
 """
 
+from __future__ import annotations
+
 import concurrent.futures
 import contextvars
 import datetime
@@ -15,9 +17,11 @@ import json
 import logging
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, TypeVar
 
+from oslo_config import cfg
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from trove_lite import exceptions, logs_opts, quota
 from trove_lite.datastores import binlog
@@ -28,12 +32,17 @@ from trove_lite.db.session import Database
 from trove_lite.instance import events
 from trove_lite.drivers.compute import base as compute_base
 from trove_lite.drivers.compute import firewall as access_firewall
+from trove_lite.drivers.volume import base as volume_base
 from trove_lite.rpc import conductor as conductor_rpc
 from trove_lite.rpc import guest as guest_rpc
 from trove_lite.rpc import sealed
 from trove_lite.rpc import transport
 from trove_lite.status import ServiceStatus, TaskStatus
 from trove_lite.taskmanager import backup_flows
+
+if TYPE_CHECKING:
+    from trove_lite.taskmanager.ha import HA
+    from trove_lite.taskmanager.replication_flows import ReplicationFlows
 
 
 LOG = logging.getLogger(__name__)
@@ -43,10 +52,20 @@ GUEST_CONF_PATH = "etc/trove-lite/guest.conf"
 # while it still connects to the bus; the prepare cast follows and is idempotent.
 PREPARE_PATH = "etc/trove-lite/prepare.json"
 POLL = 0.1
+# instance id -> its guest's RPC client (tests pass stand-ins)
+GuestFactory = Callable[[str], guest_rpc.GuestAPI]
+T = TypeVar("T")
 
 
+def existing(s: Session, model: type[T], key: str) -> T:
+    """A row that must exist: instances, versions, backups and set rows are marked
+    deleted, never removed, while a flow uses them."""
+    row = s.get(model, key)
+    assert row is not None, "%s %s vanished" % (model.__name__, key)
+    return row
 
-def utcnow():
+
+def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
@@ -55,7 +74,7 @@ class FlowError(exceptions.TroveLiteError):
 
     code = "flow_failed"
 
-    def __init__(self, task, message, details=None):
+    def __init__(self, task: str | None, message: str, details: str | None = None) -> None:
         super().__init__(message)
         self.task, self.details = task, details
 
@@ -70,20 +89,22 @@ class FlowCancelled(Exception):
 
 
 class InstanceFlows:
-    def __init__(self, conf, db, compute, volumes, guest_factory=None, firewall=None):
+    def __init__(self, conf: cfg.ConfigOpts, db: Database, compute: compute_base.ComputeDriver,
+                 volumes: volume_base.VolumeDriver, guest_factory: GuestFactory | None = None,
+                 firewall: access_firewall.AccessFirewall | None = None) -> None:
         self.conf = conf
         self.db = db
         self.compute = compute
         self.volumes = volumes
         self.firewall = firewall or access_firewall.for_compute(compute, conf)
-        self.guest_factory = guest_factory or (
+        self.guest_factory: GuestFactory = guest_factory or (
             lambda instance_id: guest_rpc.GuestAPI(conf, instance_id))
         self.requests = create_requests.CreateRequests(conf, db)
-        self.replication = None  # ReplicationFlows, set by the TaskManager
-        self.ha = None  # taskmanager/ha.py's HA, set by the TaskManager
+        self.replication: ReplicationFlows | None = None  # set by the TaskManager
+        self.ha: HA | None = None  # set by the TaskManager
 
     # -- small state helpers ---------------------------------------------------
-    def load(self, instance_id):
+    def load(self, instance_id: str) -> models.Instance:
         with self.db.session() as s:
             inst = s.get(models.Instance, instance_id)
             if inst is None:
@@ -91,19 +112,20 @@ class InstanceFlows:
             s.expunge(inst)
             return inst
 
-    def update(self, instance_id, **fields):
+    def update(self, instance_id: str, **fields: Any) -> None:
         with self.db.session() as s:
             inst = s.get(models.Instance, instance_id)
             for key, value in fields.items():
                 setattr(inst, key, value)
 
-    def set_task(self, instance_id, task):
+    def set_task(self, instance_id: str, task: str) -> None:
         self.update(instance_id, task_status=task)
 
     def adopt_claims(self, instance_id: str | None = None) -> int:
         return adopt_claims(self.db, instance_id)
 
-    def add_fault(self, instance_id, message, details=None, task=None):
+    def add_fault(self, instance_id: str, message: str, details: str | None = None,
+                  task: str | None = None) -> None:
         """Record a fault; with ``task`` (an error task) set the task in the same
         transaction, so no client sees the ERROR without the reason."""
         LOG.warning("instance %s fault: %s", instance_id, message)
@@ -111,27 +133,31 @@ class InstanceFlows:
             s.add(models.InstanceFault(instance_id=instance_id, message=message[:1024],
                                        details=details))
             if task is not None:
-                s.get(models.Instance, instance_id).task_status = task
+                existing(s, models.Instance, instance_id).task_status = task
         events.record(self.db, instance_id, "fault", message)
 
-    def fail(self, instance_id, task, message, details=None):
+    def fail(self, instance_id: str, task: str, message: str,
+             details: str | None = None) -> None:
         """The flow ended in ``task`` (an error) because of ``message``."""
         self.add_fault(instance_id, message, details, task=task)
 
-    def service_status(self, instance_id):
+    def service_status(
+            self, instance_id: str
+    ) -> tuple[str | None, str | None, datetime.datetime | None]:
         with self.db.session() as s:
             row = s.execute(select(models.ServiceStatus).where(
                 models.ServiceStatus.instance_id == instance_id)).scalar_one_or_none()
             return (row.status, row.status_description, row.updated_at) if row else (
                 None, None, None)
 
-    def set_service_status(self, instance_id, status, description=None):
+    def set_service_status(self, instance_id: str, status: str,
+                           description: str | None = None) -> None:
         """Tell the conductor, the only writer of service_statuses, what this flow
         learned; it orders the report with the guest's heartbeats."""
         conductor_rpc.ConductorAPI(self.conf, instance_id, self.rpc_key_for).report_status(
             instance_id, status, description)
 
-    def flavor(self, flavor_id):
+    def flavor(self, flavor_id: str) -> dict[str, Any]:
         with self.db.session() as s:
             f = s.get(models.Flavor, flavor_id)
             if f is None:
@@ -139,12 +165,14 @@ class InstanceFlows:
             return {"id": f.id, "name": f.name, "ram": f.ram, "vcpus": f.vcpus,
                     "disk": f.disk}
 
-    def image_id(self, datastore_version_id):
+    def image_id(self, datastore_version_id: str) -> str:
         with self.db.session() as s:
-            return s.get(models.DatastoreVersion, datastore_version_id).image_id
+            return existing(s, models.DatastoreVersion, datastore_version_id).image_id
 
-    def wait_for_service(self, instance_id, ok, deadline, fail=(ServiceStatus.FAILED,),
-                         since=None, server_id=None):
+    def wait_for_service(self, instance_id: str, ok: Collection[str], deadline: float,
+                         fail: Collection[str] = (ServiceStatus.FAILED,),
+                         since: datetime.datetime | None = None,
+                         server_id: str | None = None) -> str:
         """Poll the conductor-written status until it is in ``ok`` (returns it).
 
         Raises FlowError on a status in ``fail`` or when ``deadline`` (monotonic)
@@ -155,7 +183,7 @@ class InstanceFlows:
             self._check_not_deleting(instance_id)
             status, description, updated = self.service_status(instance_id)
             fresh = since is None or (updated is not None and updated >= since)
-            if fresh and status in ok:
+            if fresh and status is not None and status in ok:
                 return status
             if fresh and status in fail:
                 raise FlowError(None, "The guest reported %s: %s" % (
@@ -172,8 +200,9 @@ class InstanceFlows:
             time.sleep(POLL)
 
     # -- create ---------------------------------------------------------------
-    def create(self, instance_id, databases=(), users=(), backup_id=None,
-               root_password=None):
+    def create(self, instance_id: str, databases: Iterable[dict] = (),
+               users: Iterable[dict] = (), backup_id: str | None = None,
+               root_password: str | None = None) -> None:
         """Run (or resume) a create. Users, databases and root password come from the
         stored request (create_requests.py) when there is one, else from the
         arguments; the request is erased when the create ends, either way."""
@@ -182,7 +211,8 @@ class InstanceFlows:
         finally:
             self.requests.erase(instance_id)
 
-    def _create(self, instance_id, databases, users, backup_id, root_password):
+    def _create(self, instance_id: str, databases: Iterable[dict], users: Iterable[dict],
+                backup_id: str | None, root_password: str | None) -> None:
         inst = self.load(instance_id)
         if inst.task != TaskStatus.BUILDING:
             # a late cast (or resume) of a create that has ended: nothing left to do
@@ -227,7 +257,8 @@ class InstanceFlows:
         events.record(self.db, instance_id, "create", "ACTIVE after %.1f s" % (
             (utcnow() - started).total_seconds()))
 
-    def move_rw(self, source_id, address, then):
+    def move_rw(self, source_id: str, address: str | None,
+                then: Callable[[], object]) -> float | None:
         """Point the set's rw endpoint at its new source now (the write path), then
         ``then()`` (the flow records the topology), before the rest of a promote
         or failover (see taskmanager/ha.py). Seconds until rw moved, or None."""
@@ -236,7 +267,7 @@ class InstanceFlows:
             return None
         return self.ha.point_rw(source_id, address, then)
 
-    def set_changed(self, source_id):
+    def set_changed(self, source_id: str) -> None:
         """A replication set's membership or source changed (see taskmanager/ha.py)."""
         if self.ha is None:
             return
@@ -245,14 +276,16 @@ class InstanceFlows:
         except Exception:    # the flow that changed the set succeeded all the same
             LOG.exception("Unexpected exception raised, please report it as a BUG")
 
-    def _step(self, inst, what, started):
+    def _step(self, inst: models.Instance, what: str, started: float) -> float:
         """Log a finished step of a long flow: the operator's view of its progress."""
         now = time.monotonic()
         LOG.info("instance %s: %s (%.2f s)", inst.id, what, now - started)
         step_durations.record(self.db, what, now - started)
         return now
 
-    def _create_steps(self, inst, databases, users, backup_id, root_password, deadline):
+    def _create_steps(self, inst: models.Instance, databases: Iterable[dict],
+                      users: Iterable[dict], backup_id: str | None,
+                      root_password: str | None, deadline: float) -> None:
         t = time.monotonic()
         flow = "restore" if backup_id else "create"
         flavor = self.flavor(inst.flavor_id)
@@ -270,7 +303,7 @@ class InstanceFlows:
             self.update(inst.id, volume_id=volume_id)
             t = self._step(inst, "volume %s created" % volume_id, t)
             steps.mark(flow, "volume_created", inst.id)
-        prepare = {"flavor": flavor, "databases": list(databases or []),
+        prepare: dict[str, Any] = {"flavor": flavor, "databases": list(databases or []),
                    "users": list(users or []), "root_password": root_password,
                    "overrides": self.configuration_values(inst.configuration_id),
                    "backup": self.backup_info(backup_id, inst.restore_point)}
@@ -341,7 +374,7 @@ class InstanceFlows:
             raise FlowError(TaskStatus.BUILDING_ERROR_RESTORE if backup_id
                             else TaskStatus.BUILDING_ERROR, e.message)
 
-    def _guest_public_key(self, instance_id, deadline):
+    def _guest_public_key(self, instance_id: str, deadline: float) -> str:
         """The X25519 public key the instance's agent reported (binlog_archive.py)."""
         while True:
             self._check_not_deleting(instance_id)
@@ -355,13 +388,15 @@ class InstanceFlows:
                                 "point-in-time restore's key is sealed to")
             time.sleep(POLL)
 
-    def _seed_request(self, inst):
+    def _seed_request(self, inst: models.Instance) -> dict[str, Any]:
+        assert self.replication is not None, "set by the TaskManager"
         try:
             return self.replication.seed_request(inst)
         except Exception as e:
             raise FlowError(TaskStatus.BUILDING_ERROR, "Replica creation failed: %s" % e)
 
-    def _send_prepare(self, inst, prepare, volume_id, device=None, booting=False):
+    def _send_prepare(self, inst: models.Instance, prepare: dict[str, Any], volume_id: str | None,
+                      device: str | None = None, booting: bool = False) -> bool:
         """Cast prepare unless the guest serves already; ``booting``: only if the
         volume's device is known without attaching. True if sent."""
         if booting:
@@ -375,18 +410,19 @@ class InstanceFlows:
         self.guest_factory(inst.id).prepare(volume_device=device, **prepare)
         return True
 
-    def _server_died(self, server_id):
+    def _server_died(self, server_id: str) -> str | None:
         """A reason if the server is in ERROR or SHUTOFF (its guest cannot answer)."""
         server = self.compute.get_server(server_id)
         if server.status in ("ERROR", "SHUTOFF"):
             return "%s%s" % (server.status, ": %s" % server.fault if server.fault else "")
         return None
 
-    def _check_not_deleting(self, instance_id):
+    def _check_not_deleting(self, instance_id: str) -> None:
         if self.load(instance_id).task == TaskStatus.DELETING:
             raise FlowCancelled()
 
-    def _wait_server_active(self, instance_id, server_id, deadline):
+    def _wait_server_active(self, instance_id: str, server_id: str,
+                            deadline: float) -> compute_base.Server:
         while True:
             self._check_not_deleting(instance_id)
             server = self.compute.get_server(server_id)
@@ -401,7 +437,7 @@ class InstanceFlows:
                                     server_id, server.status))
             time.sleep(POLL)
 
-    def _orphan_server(self, inst):
+    def _orphan_server(self, inst: models.Instance) -> str | None:
         """A server a cut-off flow created before it could record its id."""
         for server in self.compute.list_servers():
             if server.name == "trove-" + inst.id:
@@ -410,7 +446,7 @@ class InstanceFlows:
                 return server.id
         return None
 
-    def _usable_server(self, server_id):
+    def _usable_server(self, server_id: str | None) -> str | None:
         """Keep a server found on resume only if its guest can still come up: one
         left SHUTOFF or in ERROR by a cut-off flow is deleted and made again."""
         if not server_id:
@@ -425,7 +461,7 @@ class InstanceFlows:
             return None
         return server_id
 
-    def _orphan_volume(self, inst):
+    def _orphan_volume(self, inst: models.Instance) -> str | None:
         lister = getattr(self.volumes, "list_volumes", None)
         for volume in (lister() if lister else []):
             if volume.name == "trove-" + inst.id:
@@ -435,7 +471,7 @@ class InstanceFlows:
                 return volume.id
         return None
 
-    def _attach(self, volume_id, server_id, timeout=60):
+    def _attach(self, volume_id: str, server_id: str, timeout: float = 60) -> str:
         """The volume's device, attaching it unless it is attached already (at boot,
         or by a flow that was cut off: the guest may be using it)."""
         deadline = time.monotonic() + timeout
@@ -447,7 +483,7 @@ class InstanceFlows:
             return volume.device
         return self.volumes.attach_volume(volume_id, server_id)
 
-    def _precreate_guest_queue(self, instance_id):
+    def _precreate_guest_queue(self, instance_id: str) -> None:
         """Declare the guest's queue so a prepare cast waits there for the agent."""
         server = transport.make_server(self.conf, guest_rpc.guest_topic(instance_id),
                                        "precreate", [])
@@ -456,11 +492,11 @@ class InstanceFlows:
         server.wait()
 
     @functools.cached_property
-    def rpc_key_for(self):
+    def rpc_key_for(self) -> Callable[[str], bytes]:
         """Instance id -> its RPC key (derived from the master secret, cached)."""
         return sealed.control_key_for(self.conf)
 
-    def guest_conf(self, instance_id):
+    def guest_conf(self, instance_id: str) -> str:
         conf = self.conf
         lines = [
             "[DEFAULT]",
@@ -486,11 +522,12 @@ class InstanceFlows:
             lines.append(conf.taskmanager.guest_config_template)
         return "\n".join(lines)
 
-    def configuration_values(self, configuration_id):
+    def configuration_values(self, configuration_id: str | None) -> dict[str, Any]:
         """The group's values keyed by option-file name (the guest writes them as is)."""
         return configuration_service.prepare_overrides(self.db, configuration_id)
 
-    def backup_info(self, backup_id, restore_point=None):
+    def backup_info(self, backup_id: str | None,
+                    restore_point: str | None = None) -> dict[str, Any] | None:
         """The restore request for prepare (chain, key; for a point-in-time restore
         the binlog replay in ``pitr``), or None."""
         if not backup_id:
@@ -507,9 +544,9 @@ class InstanceFlows:
                             "Restore from backup %s is not possible: %s" % (backup_id, _msg(e)))
 
     # -- delete ---------------------------------------------------------------
-    def delete(self, instance_id, force=False):
+    def delete(self, instance_id: str, force: bool = False) -> None:
         inst = self.load(instance_id)
-        errors = []
+        errors: list[str] = []
         if inst.server_id:
             try:
                 self.compute.delete_server(inst.server_id)
@@ -543,7 +580,7 @@ class InstanceFlows:
         self.set_changed(inst.slave_of_id or instance_id)
 
     # -- restart --------------------------------------------------------------
-    def restart(self, instance_id):
+    def restart(self, instance_id: str) -> None:
         guest = self.guest_factory(instance_id)
         since = utcnow()
         try:
@@ -560,7 +597,7 @@ class InstanceFlows:
         finally:
             self.set_task(instance_id, TaskStatus.NONE)
 
-    def reboot(self, instance_id, image_id=None):
+    def reboot(self, instance_id: str, image_id: str | None = None) -> None:
         """mgmt reboot (the whole server), or rebuild onto ``image_id``; the data
         volume stays attached. The database is started even if it was stopped on
         purpose (mgmt stop), which a plain boot leaves stopped: a reboot is how an
@@ -570,10 +607,11 @@ class InstanceFlows:
         since = utcnow()
         try:
             self.set_service_status(instance_id, ServiceStatus.RESTARTING)
+            server_id = server_of(inst)
             if image_id:
-                self.compute.rebuild_server(inst.server_id, image_id)
+                self.compute.rebuild_server(server_id, image_id)
             else:
-                self.compute.reboot_server(inst.server_id)
+                self.compute.reboot_server(server_id)
             # waits in the guest's queue until the rebooted agent consumes it
             self.guest_factory(instance_id).start_db()
             self.wait_for_service(instance_id, ServiceStatus.SERVING, self._state_deadline(),
@@ -584,15 +622,17 @@ class InstanceFlows:
             self.set_task(instance_id, TaskStatus.NONE)
 
     # -- access -----------------------------------------------------------------
-    def apply_access(self):
+    def apply_access(self) -> bool:
         """Every live instance's ``allowed_cidrs`` onto its database port (see
         drivers/compute/firewall.py); called on each change and reconcile pass."""
-        entries = []
+        entries: list[access_firewall.Entry] = []
         with self.db.session() as s:
             rows = s.execute(select(models.Instance.address, models.Instance.access).where(
                 models.Instance.deleted.is_(False), models.Instance.address.is_not(None),
                 models.Instance.access.is_not(None))).all()
         for address, access in rows:
+            if address is None or access is None:   # not selected (see the query)
+                continue
             try:
                 cidrs = json.loads(access).get("allowed_cidrs") or []
             except (ValueError, AttributeError):
@@ -601,11 +641,11 @@ class InstanceFlows:
                 entries.append((address, 3306, tuple(cidrs)))
         return self.firewall.apply(entries)
 
-    def _state_deadline(self):
+    def _state_deadline(self) -> float:
         return time.monotonic() + self.conf.taskmanager.state_change_wait_time
 
     # -- resize ---------------------------------------------------------------
-    def resize_flavor(self, instance_id, old_flavor_id, new_flavor_id):
+    def resize_flavor(self, instance_id: str, old_flavor_id: str, new_flavor_id: str) -> None:
         guest = self.guest_factory(instance_id)
         new, old = self.flavor(new_flavor_id), self.flavor(old_flavor_id)
         since = utcnow()
@@ -631,20 +671,21 @@ class InstanceFlows:
         finally:
             self.set_task(instance_id, TaskStatus.NONE)
 
-    def resize_volume(self, instance_id, new_size):
+    def resize_volume(self, instance_id: str, new_size: int) -> None:
         inst = self.load(instance_id)
         guest = self.guest_factory(instance_id)
         since = utcnow()
         try:
             mark = functools.partial(steps.mark, "resize_volume", instance_id=instance_id)
+            volume_id, server_id = volume_of(inst), server_of(inst)
             guest.stop_db()
             mark("db_stopped")
             guest.unmount_volume()
-            self.volumes.detach_volume(inst.volume_id, inst.server_id)
+            self.volumes.detach_volume(volume_id, server_id)
             mark("volume_detached")
-            self.volumes.extend_volume(inst.volume_id, new_size)
+            self.volumes.extend_volume(volume_id, new_size)
             mark("volume_extended")
-            device = self.volumes.attach_volume(inst.volume_id, inst.server_id)
+            device = self.volumes.attach_volume(volume_id, server_id)
             mark("volume_attached")
             guest.mount_volume(device)
             guest.start_db()
@@ -662,15 +703,15 @@ class InstanceFlows:
         finally:
             self.set_task(instance_id, TaskStatus.NONE)
 
-    def _try_start_again(self, inst, guest):
+    def _try_start_again(self, inst: models.Instance, guest: guest_rpc.GuestAPI) -> None:
         try:
-            guest.mount_volume(self._attach(inst.volume_id, inst.server_id))
+            guest.mount_volume(self._attach(volume_of(inst), server_of(inst)))
             guest.start_db()
         except Exception:
             LOG.exception("could not bring %s back after a failed volume resize", inst.id)
 
     # -- reset ----------------------------------------------------------------
-    def reset_status(self, instance_id):
+    def reset_status(self, instance_id: str) -> None:
         """Clear a stuck or failed task; the next heartbeat sets the real status."""
         status, _, _ = self.service_status(instance_id)
         self.set_task(instance_id, TaskStatus.NONE)
@@ -679,7 +720,7 @@ class InstanceFlows:
                                     "status reset by request; waiting for the guest")
 
 
-def _in_thread(fn, *args):
+def _in_thread(fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
     """``fn(*args)`` started in a thread of its own (with this thread's context:
     the request id); its Future."""
     pool = concurrent.futures.ThreadPoolExecutor(1)
@@ -705,15 +746,27 @@ def adopt_claims(db: Database, instance_id: str | None = None) -> int:
     return res.rowcount
 
 
-def new_root_password():
+def server_of(inst: models.Instance) -> str:
+    if not inst.server_id:
+        raise FlowError(None, "instance %s has no server" % inst.id)
+    return inst.server_id
+
+
+def volume_of(inst: models.Instance) -> str:
+    if not inst.volume_id:
+        raise FlowError(None, "instance %s has no volume" % inst.id)
+    return inst.volume_id
+
+
+def new_root_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-def _flavor_tuple(flavor):
+def _flavor_tuple(flavor: dict[str, Any]) -> compute_base.Flavor:
     return compute_base.Flavor(id=flavor["id"], name=flavor["name"], ram=flavor["ram"],
                   vcpus=flavor["vcpus"], disk=flavor["disk"])
 
 
-def _msg(e):
+def _msg(e: BaseException) -> str:
     return getattr(e, "message", None) or str(e)
 

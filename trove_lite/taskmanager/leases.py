@@ -16,10 +16,12 @@ import os
 import socket
 import threading
 import uuid
+from typing import Any
 
 from sqlalchemy import delete, exc, or_, select, update
 
 from trove_lite.db import models
+from trove_lite.db.session import Database
 
 LOG = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ def dead_here(holder: str) -> bool:
 
 
 class FlowLeases:
-    def __init__(self, db, seconds: float, holder: str | None = None) -> None:
+    def __init__(self, db: Database, seconds: float, holder: str | None = None) -> None:
         self.db = db
         self.seconds = seconds
         self.holder = holder or new_holder()
@@ -70,13 +72,14 @@ class FlowLeases:
                 with self.db.session() as s:
                     current = s.get(models.FlowLease, key)
                     dead = [current.holder] if current and dead_here(current.holder) else []
-                    taken = s.execute(update(models.FlowLease).where(
+                    res: Any = s.execute(update(models.FlowLease).where(
                         models.FlowLease.key == key,
                         or_(models.FlowLease.holder == self.holder,
                             models.FlowLease.holder.in_(dead),
                             models.FlowLease.expires < now)).values(
                         holder=self.holder, flow=flow[:64],
-                        expires=self._until(now))).rowcount == 1
+                        expires=self._until(now)))
+                    taken = res.rowcount == 1
             except exc.SQLAlchemyError as e:
                 LOG.warning("lease on %s not taken: %s", key, e)
                 return False
@@ -103,10 +106,11 @@ class FlowLeases:
         for key in keys:
             try:
                 with self.db.session() as s:
-                    n = s.execute(update(models.FlowLease).where(
+                    res: Any = s.execute(update(models.FlowLease).where(
                         models.FlowLease.key == key,
                         models.FlowLease.holder == self.holder).values(
-                        expires=self._until(now))).rowcount
+                        expires=self._until(now)))
+                    n = res.rowcount
             except exc.SQLAlchemyError as e:
                 LOG.warning("lease on %s not renewed: %s", key, e)
                 continue
@@ -123,7 +127,7 @@ class FlowLeases:
         return {key for key, holder in rows if not dead_here(holder)}
 
     def start(self) -> None:
-        def loop():
+        def loop() -> None:
             while not self._stop.wait(self.seconds / 3.0):
                 try:
                     self.renew()

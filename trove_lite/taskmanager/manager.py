@@ -12,12 +12,19 @@ import json
 import logging
 import threading
 import time
+from typing import Any, Callable, Iterator
 
 import oslo_messaging as messaging
+from oslo_config import cfg
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from trove_lite.configuration import apply as configuration_apply
 from trove_lite.db import models
+from trove_lite.db.session import Database
+from trove_lite.drivers.compute.base import ComputeDriver
+from trove_lite.drivers.volume.base import VolumeDriver
+from trove_lite.rpc.context import RequestContext
 from trove_lite.status import ServiceStatus, TaskStatus
 from trove_lite.taskmanager import (backup_flows, ha, instance_flows, leases, reconcile,
                                    replication_flows, scheduler, upgrade_flows)
@@ -33,7 +40,9 @@ ACTION_WAIT = 60
 class TaskManager:
     target = messaging.Target(version="1.10")
 
-    def __init__(self, conf, db, compute, volumes, guest_factory=None):
+    def __init__(self, conf: cfg.ConfigOpts, db: Database, compute: ComputeDriver,
+                 volumes: VolumeDriver,
+                 guest_factory: instance_flows.GuestFactory | None = None) -> None:
         self.conf = conf
         self.db = db
         self.flows = instance_flows.InstanceFlows(conf, db, compute, volumes, guest_factory)
@@ -45,16 +54,18 @@ class TaskManager:
         self.ha = ha.HA(self.flows, ha.build_endpoints(conf, compute))
         self.configurations = configuration_apply.Applier(db, self.flows.guest_factory)
         self.flows.ha = self.ha
-        self._driving = set()
+        self._driving: set[str] = set()
         self.upgrades.claim = self._claim
         self.leases = leases.FlowLeases(db, conf.taskmanager.flow_lease_seconds)
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = None
+        self._thread: threading.Thread | None = None
+        self._keys_thread: threading.Thread | None = None
 
     # -- bookkeeping of flows run by this process ----------------------------
-    def _drive(self, instance_id, fn, *args, wait=0, **kwargs):
+    def _drive(self, instance_id: str, fn: Callable[..., object], *args: Any, wait: float = 0,
+               **kwargs: Any) -> None:
         """Run ``fn`` for an instance unless another flow drives it, here or in
         another taskmanager (the instance's lease in ``flow_leases``).
 
@@ -88,7 +99,7 @@ class TaskManager:
                 self.leases.release(instance_id)
 
     @contextlib.contextmanager
-    def _claim(self, instance_id):
+    def _claim(self, instance_id: str) -> Iterator[None]:
         """Mark an instance driven here while a flow of another instance acts on it
         (the set upgrade upgrades the replicas inside the source's flow)."""
         with self._lock:
@@ -100,18 +111,20 @@ class TaskManager:
                 self._driving.discard(instance_id)
 
     # -- RPC endpoints (1.0) ---------------------------------------------------
-    def create_instance(self, ctx, instance_id, databases=None, users=None, backup_id=None,
-                        root_password=None):
+    def create_instance(self, ctx: RequestContext, instance_id: str,
+                        databases: list[dict] | None = None, users: list[dict] | None = None,
+                        backup_id: str | None = None,
+                        root_password: str | None = None) -> None:
         self._drive(instance_id, self.flows.create, databases or [], users or [], backup_id,
                     root_password)
 
-    def delete_instance(self, ctx, instance_id):
+    def delete_instance(self, ctx: RequestContext, instance_id: str) -> None:
         self._drive(instance_id, self.delete, wait=60)
 
-    def force_delete_instance(self, ctx, instance_id):
+    def force_delete_instance(self, ctx: RequestContext, instance_id: str) -> None:
         self._drive(instance_id, self.delete, force=True, wait=60)
 
-    def delete(self, instance_id, force=False):
+    def delete(self, instance_id: str, force: bool = False) -> None:
         """The delete flow, then the binlog archive no remaining backup of the instance
         needs goes (one deleted with no backup keeps none: nothing could restore it)."""
         self.flows.delete(instance_id, force=force)
@@ -124,32 +137,33 @@ class TaskManager:
             except Exception:   # the next backup delete of the instance tries again
                 LOG.exception("binlog archive of deleted instance %s not pruned", instance_id)
 
-    def restart_instance(self, ctx, instance_id):
+    def restart_instance(self, ctx: RequestContext, instance_id: str) -> None:
         self._drive(instance_id, self.flows.restart, wait=ACTION_WAIT)
 
-    def resize_flavor(self, ctx, instance_id, old_flavor_id, new_flavor_id):
+    def resize_flavor(self, ctx: RequestContext, instance_id: str, old_flavor_id: str,
+                      new_flavor_id: str) -> None:
         self._drive(instance_id, self.flows.resize_flavor, old_flavor_id, new_flavor_id,
                     wait=ACTION_WAIT)
 
-    def resize_volume(self, ctx, instance_id, new_size):
+    def resize_volume(self, ctx: RequestContext, instance_id: str, new_size: int) -> None:
         self._drive(instance_id, self.flows.resize_volume, new_size, wait=ACTION_WAIT)
 
-    def reset_status(self, ctx, instance_id):
+    def reset_status(self, ctx: RequestContext, instance_id: str) -> None:
         self.flows.adopt_claims(instance_id)
         self.flows.reset_status(instance_id)
 
     # -- mgmt and access (1.5) -------------------------------------------------
-    def reboot_instance(self, ctx, instance_id):
+    def reboot_instance(self, ctx: RequestContext, instance_id: str) -> None:
         self._drive(instance_id, self.flows.reboot, wait=ACTION_WAIT)
 
-    def rebuild_instance(self, ctx, instance_id, image_id):
+    def rebuild_instance(self, ctx: RequestContext, instance_id: str, image_id: str) -> None:
         self._drive(instance_id, self.flows.reboot, image_id, wait=ACTION_WAIT)
 
-    def update_access(self, ctx, instance_id):
+    def update_access(self, ctx: RequestContext, instance_id: str) -> None:
         self.flows.apply_access()
 
     # -- backups (1.1) ---------------------------------------------------------
-    def create_backup(self, ctx, backup_id, instance_id):
+    def create_backup(self, ctx: RequestContext, backup_id: str, instance_id: str) -> None:
         key = "backup:" + backup_id
         if not self.leases.acquire(key, "create_backup"):
             LOG.warning("backup %s already runs in another taskmanager; cast ignored",
@@ -160,45 +174,46 @@ class TaskManager:
         finally:
             self.leases.release(key)
 
-    def delete_backup(self, ctx, backup_id):
+    def delete_backup(self, ctx: RequestContext, backup_id: str) -> None:
         self.backups.delete(backup_id)
 
     # -- configuration (1.2) ------------------------------------------------------
-    def update_configuration(self, ctx, instance_id, configuration_id):
+    def update_configuration(self, ctx: RequestContext, instance_id: str,
+                             configuration_id: str | None) -> None:
         """Apply the instance's group (the id is the one the API recorded; the apply
         reads the current one). A flow running on the instance leaves the apply
         pending for the reconcile pass."""
         self._drive(instance_id, self.configurations.apply, wait=10)
 
-    def retry_configurations(self):
+    def retry_configurations(self) -> None:
         for instance_id in self.configurations.retry_due():
             LOG.info("reconcile %s: configuration apply retried after a heartbeat",
                      instance_id)
             self._spawn(instance_id, self.configurations.apply)
 
     # -- upgrade (1.3) -----------------------------------------------------------
-    def upgrade(self, ctx, instance_id, datastore_version_id):
+    def upgrade(self, ctx: RequestContext, instance_id: str, datastore_version_id: str) -> None:
         self._drive(instance_id, self.upgrades.upgrade, datastore_version_id,
                     wait=ACTION_WAIT)
 
     # -- replication (1.4) -------------------------------------------------------
-    def promote_to_replica_source(self, ctx, instance_id):
+    def promote_to_replica_source(self, ctx: RequestContext, instance_id: str) -> None:
         self._drive(instance_id, self.replication.promote, wait=ACTION_WAIT)
 
-    def eject_replica_source(self, ctx, instance_id):
+    def eject_replica_source(self, ctx: RequestContext, instance_id: str) -> None:
         self._drive(instance_id, self.replication.eject, wait=ACTION_WAIT)
 
-    def detach_replica(self, ctx, instance_id):
+    def detach_replica(self, ctx: RequestContext, instance_id: str) -> None:
         self._drive(instance_id, self.replication.detach, wait=ACTION_WAIT)
 
     # -- 1.10 ---------------------------------------------------------------------
-    def apply_durability(self, ctx, instance_id):
+    def apply_durability(self, ctx: RequestContext, instance_id: str) -> None:
         """The set's durability (recorded by the API) onto every member."""
         inst = self.flows.load(instance_id)
         self.replication.apply_durability(inst.slave_of_id or inst.id)
 
     # -- reconciliation ---------------------------------------------------------
-    def snapshots(self):
+    def snapshots(self) -> list[reconcile.Snapshot]:
         now = instance_flows.utcnow()
         with self.db.session() as s:
             rows = s.execute(
@@ -231,10 +246,11 @@ class TaskManager:
             set_upgrade_of=set_of.get(inst.id)) for inst, st in rows]
 
     @staticmethod
-    def _set_upgrades(s):
+    def _set_upgrades(s: Session) -> tuple[dict[str, str], dict[str, str]]:
         """({source: stage}, {member: source}) of the set upgrades whose source is
         still UPGRADING (a row left by a flow cut off after its end is ignored)."""
-        steps, of = {}, {}
+        steps: dict[str, str] = {}
+        of: dict[str, str] = {}
         for row in s.execute(select(models.SetUpgrade).join(
                 models.Instance, models.Instance.id == models.SetUpgrade.source_id).where(
                 models.Instance.task_status == TaskStatus.UPGRADING,
@@ -243,7 +259,7 @@ class TaskManager:
             of.update((member, row.source_id) for member in json.loads(row.members))
         return steps, of
 
-    def reconcile(self):
+    def reconcile(self) -> None:
         for check in (self.flows.adopt_claims, self.backups.check_stalled,
                       self.flows.apply_access,
                       self.retry_configurations):
@@ -276,12 +292,12 @@ class TaskManager:
             elif action == reconcile.RESUME_UPGRADE:
                 self._spawn(snap.instance_id, self.upgrades.resume)
 
-    def _spawn(self, instance_id, fn, *args):
+    def _spawn(self, instance_id: str, fn: Callable[..., object], *args: Any) -> None:
         t = threading.Thread(target=self._drive, args=(instance_id, fn) + args,
                              name="flow-%s" % instance_id[:8], daemon=True)
         t.start()
 
-    def start_reconciler(self):
+    def start_reconciler(self) -> None:
         self._thread = scheduler.run_every(
             self._stop, lambda: self.conf.taskmanager.reconcile_interval, self.reconcile,
             "reconciler")
@@ -293,7 +309,7 @@ class TaskManager:
         self.scheduler.start()
         self.replication.start_fence_checks(self._stop)
 
-    def stop(self):
+    def stop(self) -> None:
         self._stop.set()
         self.leases.stop()
         self.ha.stop()

@@ -48,7 +48,7 @@ WAIT = "wait"
 NOTHING = "nothing"
 
 
-def decide(s):
+def decide(s: Snapshot) -> tuple[str, str]:
     """Return (action, reason) for one instance."""
     if s.driven_here:
         return NOTHING, "a flow of this taskmanager is driving it"

@@ -44,11 +44,15 @@ strategy: from the source's file/position of the next transaction, found by its
 GTID); the account password alone comes over a data-less seed connection.
 """
 
+from __future__ import annotations
+
 import concurrent.futures
+import datetime
 import json
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, Union
 
 from sqlalchemy import select
 
@@ -58,10 +62,17 @@ from trove_lite.db import models
 from trove_lite.instance import events, replication
 from trove_lite.status import TaskStatus
 from trove_lite.taskmanager import backup_flows
-from trove_lite.taskmanager.ha import REJOIN_DETACHED, REJOIN_PENDING, Phases
+from trove_lite.rpc import guest as guest_rpc
+from trove_lite.taskmanager.ha import REJOIN_DETACHED, REJOIN_PENDING, Phases, SeedTarget
+from trove_lite.taskmanager.instance_flows import existing
+
+if TYPE_CHECKING:
+    from trove_lite.taskmanager.instance_flows import InstanceFlows
 
 LOG = logging.getLogger(__name__)
 PORT = 3306
+# where a member starts following: coordinates, or a function of the member
+Coords = Union[dict[str, Any], Callable[[models.Instance], dict[str, Any]]]
 
 
 class ReplicationFlowError(exceptions.TroveLiteError):
@@ -71,23 +82,23 @@ class ReplicationFlowError(exceptions.TroveLiteError):
 
 
 class ReplicationFlows:
-    def __init__(self, flows):
+    def __init__(self, flows: InstanceFlows) -> None:
         """``flows``: the InstanceFlows (state helpers and the guest factory)."""
         self.flows = flows
         self.conf = flows.conf
         self.db = flows.db
         replication.register(self.conf)
 
-    def _guest(self, instance_id):
+    def _guest(self, instance_id: str) -> guest_rpc.GuestAPI:
         return self.flows.guest_factory(instance_id)
 
-    def strategy(self, inst):
+    def strategy(self, inst: models.Instance) -> str:
         with self.db.session() as s:
-            version = s.get(models.DatastoreVersion, inst.datastore_version_id)
+            version = existing(s, models.DatastoreVersion, inst.datastore_version_id)
             name, manager = version.name, version.manager
         return replication.strategy_for(self.conf, name, manager)
 
-    def members(self, source_id):
+    def members(self, source_id: str) -> Sequence[models.Instance]:
         with self.db.session() as s:
             rows = s.execute(select(models.Instance).where(
                 models.Instance.slave_of_id == source_id,
@@ -98,9 +109,10 @@ class ReplicationFlows:
             return rows
 
     # -- create ----------------------------------------------------------------------
-    def seed_request(self, inst):
+    def seed_request(self, inst: models.Instance | SeedTarget) -> dict[str, Any]:
         """What a replica's prepare needs: the source, strategy, a seed stream, and
         (``seed_backup``, ``coords``) the stored backup it restores instead."""
+        assert inst.slave_of_id is not None, "a replica's create"
         source = self.flows.load(inst.slave_of_id)
         strategy = self.strategy(source)
         guest = self._guest(source.id)
@@ -118,7 +130,7 @@ class ReplicationFlows:
                                        "snapshot: %s" % (source.id, _msg(e)))
         # the replica starts with its semi-sync side in place: set_durability
         # after the create then changes nothing (no IO thread restart)
-        request = {"source_id": source.id, "source_host": source.address,
+        request: dict[str, Any] = {"source_id": source.id, "source_host": source.address,
                    "source_port": PORT, "strategy": strategy, "stream": stream,
                    "durability": self.conf.replication.durability,
                    "semisync_timeout_ms": self.conf.replication.semisync_timeout_ms}
@@ -129,7 +141,8 @@ class ReplicationFlows:
                  if from_backup else "%s (%s)" % (source.id, source.address), strategy)
         return request
 
-    def _seed_backup(self, source, strategy, guest):
+    def _seed_backup(self, source: models.Instance, strategy: str,
+                     guest: guest_rpc.GuestAPI) -> tuple[str, dict[str, Any]] | None:
         """(backup id, coords to replicate from) of the set's backup to seed from,
         or None to stream from the source (decided by ``choose_seed_backup``)."""
         max_age = self.conf.replication.seed_backup_max_age
@@ -142,7 +155,7 @@ class ReplicationFlows:
                 models.Backup.status == "COMPLETED")).scalars().all()
             candidates = [(r.id, r.created, _meta(r)) for r in rows]
         backup_id, gtid, reason = choose_seed_backup(candidates, models.utcnow(), max_age)
-        if backup_id is None:
+        if backup_id is None or gtid is None:
             LOG.info("set of %s: streaming a new seed: %s", source.id, reason)
             return None
         try:
@@ -159,7 +172,7 @@ class ReplicationFlows:
         LOG.info("set of %s: seeding from backup %s (%s)", source.id, backup_id, reason)
         return backup_id, coords
 
-    def apply_durability(self, source_id):
+    def apply_durability(self, source_id: str) -> None:
         """Give every member of the set the semi-sync side of its role (the
         source waits for an ack only while it has a replica); a member that cannot
         is logged, not fatal: the set still replicates, only asynchronously.
@@ -194,7 +207,7 @@ class ReplicationFlows:
                  durability, asked, len(ids), time.monotonic() - started)
 
     # -- promote -----------------------------------------------------------------------
-    def promote(self, replica_id):
+    def promote(self, replica_id: str) -> None:
         ph = Phases()
         try:
             self.switchover(replica_id, ph)
@@ -210,7 +223,7 @@ class ReplicationFlows:
         LOG.info("instance %s promoted to replication source in %.2f s; %s", replica_id,
                  ph.total(), ph)
 
-    def switchover(self, replica_id: str, phases: "Phases | None" = None) -> None:
+    def switchover(self, replica_id: str, phases: Phases | None = None) -> None:
         """The planned promote of ``replica_id`` (zero loss); raises on failure,
         the old source reopened if the chosen replica could not catch up. rw
         moves as soon as the new source is writable: the siblings and the old
@@ -219,6 +232,8 @@ class ReplicationFlows:
         promote and by the set upgrade; ``phases`` gets each step's time."""
         ph = phases if phases is not None else Phases()
         new = self.flows.load(replica_id)
+        if new.slave_of_id is None:
+            raise ReplicationFlowError("instance %s is not a replica" % replica_id)
         old = self.flows.load(new.slave_of_id)
         siblings = [m for m in self.members(old.id) if m.id != new.id]
         strategy = self.strategy(old)
@@ -274,13 +289,15 @@ class ReplicationFlows:
             raise ReplicationFlowError("these members did not follow the new source: "
                                        + "; ".join(errors))
 
-    def _new_term(self, source_id, member_ids):
+    def _new_term(self, source_id: str, member_ids: list[str]) -> int | None:
         """The set's next term (every role change of this flow carries it), or
         None when this taskmanager keeps no HA record."""
         ha = self.flows.ha
         return ha.new_term(ha.set_id_of(source_id), member_ids) if ha else None
 
-    def _follow_after(self, waits, members, new, coords, strategy, term):
+    def _follow_after(self, waits: dict[str, concurrent.futures.Future[Any]],
+                      members: Sequence[models.Instance], new: models.Instance,
+                      coords: Coords, strategy: str, term: int | None) -> list[str]:
         """Each of ``members`` follows ``new`` once its catch-up wait returned;
         the errors, not raised (the write path moved already)."""
         for member in members:
@@ -291,18 +308,20 @@ class ReplicationFlows:
                             new.id, _msg(e))
         return self._follow_all(members, new, coords, strategy, term)
 
-    def _record_topology(self, new, followers, fenced=None):
+    def _record_topology(self, new: models.Instance, followers: Iterable[models.Instance],
+                         fenced: models.Instance | None = None) -> None:
         """``new`` is the source of ``followers`` (and ``fenced`` left the set,
         fenced by it), before they follow it: the endpoints move on it."""
         with self.db.session() as s:
-            s.get(models.Instance, new.id).slave_of_id = None
+            existing(s, models.Instance, new.id).slave_of_id = None
             for member in followers:
-                s.get(models.Instance, member.id).slave_of_id = new.id
+                existing(s, models.Instance, member.id).slave_of_id = new.id
             if fenced is not None:
-                row = s.get(models.Instance, fenced.id)
+                row = existing(s, models.Instance, fenced.id)
                 row.slave_of_id, row.fenced_by = None, new.id
 
-    def _follow(self, followers, new, coords, strategy, term=None):
+    def _follow(self, followers: Sequence[models.Instance], new: models.Instance,
+                coords: Coords, strategy: str, term: int | None = None) -> None:
         """Point ``followers`` at ``new`` (from ``coords``, or ``coords(member)``)
         and record the topology; raises naming the members that did not."""
         errors = self._follow_all(followers, new, coords, strategy, term)
@@ -310,26 +329,28 @@ class ReplicationFlows:
             raise ReplicationFlowError("these members did not follow the new source: "
                                        + "; ".join(errors))
 
-    def _follow_all(self, followers, new, coords, strategy, term=None):
+    def _follow_all(self, followers: Sequence[models.Instance], new: models.Instance,
+                    coords: Coords, strategy: str, term: int | None = None) -> list[str]:
         """``_follow`` returning the errors ("member: why") instead."""
-        errors = []
+        errors: list[str] = []
 
-        def follow(member):
+        def follow(member: models.Instance) -> None:
             try:
                 start = coords(member) if callable(coords) else coords
-                self._guest(member.id).follow_source(new.address, PORT, start, strategy,
+                self._guest(member.id).follow_source(_address(new), PORT, start, strategy,
                                                      new.id, term)
             except exceptions.TroveLiteError as e:
                 errors.append("%s: %s" % (member.id, _msg(e)))
         _each(followers, follow)     # each repoints its own server: at once
         with self.db.session() as s:
-            s.get(models.Instance, new.id).slave_of_id = None
+            existing(s, models.Instance, new.id).slave_of_id = None
             for member in followers:
-                s.get(models.Instance, member.id).slave_of_id = new.id
+                existing(s, models.Instance, member.id).slave_of_id = new.id
         return errors
 
     # -- eject ---------------------------------------------------------------------------
-    def eject(self, replica_id, term=None, phases=None, prelude=None):
+    def eject(self, replica_id: str, term: int | None = None, phases: Phases | None = None,
+              prelude: Callable[[], int | None] | None = None) -> None:
         """The source of ``replica_id``'s set is dead: its most advanced replica
         takes over (``term``: the failover's, else a new one). rw moves as soon
         as the winner is writable; the others follow it meanwhile. ``prelude``
@@ -339,12 +360,15 @@ class ReplicationFlows:
         try:
             asked = self.flows.load(replica_id)
             dead_id = asked.slave_of_id
+            if dead_id is None:
+                raise ReplicationFlowError("instance %s is not a replica" % replica_id)
             members = self.members(dead_id)
             dead = self.flows.load(dead_id)
             strategy = self.strategy(dead)
-            reports, errors = {}, []
+            reports: dict[str, Any] = {}
+            errors: list[str] = []
 
-            def status(member):
+            def status(member: models.Instance) -> None:
                 try:
                     reports[member.id] = self._guest(member.id).replication_status()
                 except exceptions.TroveLiteError as e:
@@ -375,7 +399,7 @@ class ReplicationFlows:
                     ph.add("  new source: %s" % step, seconds)
                 ph.mark("catch-up and promote (new source writable)")
                 steps.mark("eject", "winner_promoted", replica_id)
-                coords = took["coords"]
+                coords: Coords = took["coords"]
                 if strategy == "binlog":
                     # a replica that had received less than the winner resumes at the
                     # winner's copy of its next transaction
@@ -409,15 +433,19 @@ class ReplicationFlows:
         finally:
             self.flows.set_task(replica_id, TaskStatus.NONE)
 
-    def _binlog_resume_point(self, winner):
-        def coords(member):
+    def _binlog_resume_point(
+            self, winner: models.Instance) -> Callable[[models.Instance], dict[str, Any]]:
+        def coords(member: models.Instance) -> dict[str, Any]:
             executed = (self._guest(member.id).replication_status() or {}).get(
                 "gtid_slave_pos")
+            if executed is None:
+                raise ReplicationFlowError("%s reports no executed GTID position" % member.id)
             return self._guest(winner.id).coords_after(executed)
         return coords
 
     # -- fencing ---------------------------------------------------------------------------
-    def _fence(self, instance_id, replaced_by, term=None):
+    def _fence(self, instance_id: str, replaced_by: str | None,
+              term: int | None = None) -> None:
         """Cast ``fence`` to an ejected source: its agent is dead or cut off, so the
         cast waits in its queue; the fence check covers an agent that reports
         holding writes before it consumed it."""
@@ -428,7 +456,7 @@ class ReplicationFlows:
         except Exception as e:       # the check loop fences it when it reports
             LOG.warning("fence of %s not sent: %s", instance_id, _msg(e))
 
-    def check_returning_sources(self):
+    def check_returning_sources(self) -> None:
         """Open or fence each source whose agent came back holding writes."""
         with self.db.session() as s:
             rows = s.execute(select(models.Instance, models.ServiceStatus).join(
@@ -451,8 +479,8 @@ class ReplicationFlows:
             except Exception as e:
                 LOG.warning("source %s: %s not sent: %s", instance_id, action, _msg(e))
 
-    def start_fence_checks(self, stop):
-        def loop():
+    def start_fence_checks(self, stop: threading.Event) -> None:
+        def loop() -> None:
             while not stop.wait(self.conf.replication.fence_check_interval):
                 try:
                     self.check_returning_sources()
@@ -470,7 +498,7 @@ class ReplicationFlows:
                 row.state, row.reason = REJOIN_DETACHED, ("released by a detach: it "
                                                           "stands alone")
 
-    def detach(self, replica_id):
+    def detach(self, replica_id: str) -> None:
         try:
             source_id = self.flows.load(replica_id).slave_of_id
             self._guest(replica_id).detach_replica()
@@ -492,7 +520,7 @@ FENCE = "fence"
 NOTHING = "nothing"
 
 
-def needs_enable(report, strategy):
+def needs_enable(report: dict[str, Any] | None, strategy: str) -> bool:
     """Whether a source must be (re)enabled before it seeds a replica (pure): not
     when its last report shows it serving as a source of ``strategy`` (account,
     heartbeat writer and role in place), which spares each further replica's
@@ -502,7 +530,7 @@ def needs_enable(report, strategy):
                 and not report.get("error") and report.get("read_only") is False)
 
 
-def needs_durability(report, role, durability):
+def needs_durability(report: dict[str, Any] | None, role: str, durability: str) -> bool:
     """Whether a member with the last replication ``report`` must be asked to
     take the semi-sync side of ``role`` under ``durability`` (pure). Asked
     unless the report shows that role with that durability and side enabled as
@@ -514,7 +542,9 @@ def needs_durability(report, role, durability):
     return bool(semi.get("enabled")) != want or semi.get("side") != role
 
 
-def decide_returning_source(report, fenced_by, slave_of_id, task_status):
+def decide_returning_source(report: dict[str, Any] | None, fenced_by: str | None,
+                            slave_of_id: str | None,
+                            task_status: str | None) -> tuple[str, str]:
     """(action, reason) for an instance whose agent reports a replication block
     ``report`` (pure). A source holding writes after its agent restarted is
     opened if the control plane still has it as a source, fenced if it was
@@ -532,7 +562,9 @@ def decide_returning_source(report, fenced_by, slave_of_id, task_status):
     return OPEN, "still the source of its set: writes open"
 
 
-def choose_seed_backup(candidates, now, max_age):
+def choose_seed_backup(
+        candidates: Sequence[tuple[str, datetime.datetime | None, dict[str, Any]]],
+        now: datetime.datetime, max_age: float) -> tuple[str | None, str | None, str]:
     """(backup id, GTID, reason) of the newest of ``candidates`` [(id, created,
     meta)] that is younger than ``max_age`` seconds and records its GTID
     position; (None, None, reason) when none is (pure)."""
@@ -550,31 +582,31 @@ def choose_seed_backup(candidates, now, max_age):
     return None, None, "no recent backup records its GTID position"
 
 
-def _meta(row):
+def _meta(row: models.Backup) -> dict[str, Any]:
     return backup_flows._meta(row)
 
 
-def _report(raw):
+def _report(raw: str | None) -> dict[str, Any] | None:
     try:
         return json.loads(raw) if raw else None
     except ValueError:
         return None
 
 
-def replication_winner(reports):
+def replication_winner(reports: dict[str, dict[str, Any] | None]) -> str | None:
     """The member that executed the most of the dead source's changes (pure)."""
     from trove_lite.guestagent.datastore.mariadb.replication import most_advanced
     return most_advanced({mid: (r or {}).get("received_coords")
                           for mid, r in reports.items() if r and r.get("received_coords")})
 
 
-def _received(report):
+def _received(report: dict[str, Any]) -> dict[str, Any]:
     """What a replica received of the dead source: it applies all of it before it
     is repointed (its relay log is dropped by CHANGE MASTER)."""
     return dict(report.get("received_coords") or {})
 
 
-def _each(members, fn):
+def _each(members: Sequence[models.Instance], fn: Callable[[models.Instance], None]) -> None:
     """``fn(member)`` for every member at once (each is a call to its own guest);
     the first exception raised is raised again once all returned."""
     if len(members) < 2:
@@ -587,5 +619,11 @@ def _each(members, fn):
         future.result()
 
 
-def _msg(e):
+def _address(inst: models.Instance) -> str:
+    if not inst.address:
+        raise ReplicationFlowError("instance %s has no address yet" % inst.id)
+    return inst.address
+
+
+def _msg(e: BaseException) -> str:
     return getattr(e, "message", None) or str(e)

@@ -26,8 +26,10 @@ import logging
 import os
 import socket
 import threading
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from sqlalchemy import delete, select, update
+from oslo_config import cfg
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from trove_lite import exceptions
@@ -35,6 +37,10 @@ from trove_lite.common import backup_opts
 from trove_lite.backup import schedule_rules
 from trove_lite.backup.service import BackupService
 from trove_lite.db import models
+from trove_lite.db.session import Database
+
+if TYPE_CHECKING:
+    from trove_lite.taskmanager.backup_flows import BackupFlows
 
 LOG = logging.getLogger(__name__)
 LEASE_KEPT = datetime.timedelta(days=1)
@@ -44,7 +50,7 @@ def run_key(due: datetime.datetime) -> str:
     return "run " + due.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def claim(db, schedule_id: str, key: str, holder: str, now: datetime.datetime) -> bool:
+def claim(db: Database, schedule_id: str, key: str, holder: str, now: datetime.datetime) -> bool:
     """Insert the lease row (its own transaction); False if another holder has it."""
     try:
         with db.session() as s:
@@ -59,13 +65,13 @@ class _InProcessTaskManager:
     """What BackupService casts to, answered in this process: the scheduler is in
     the taskmanager already."""
 
-    def __init__(self, flows):
+    def __init__(self, flows: "BackupFlows") -> None:
         self.flows = flows
 
-    def create_backup(self, ctx, backup_id, instance_id):
+    def create_backup(self, ctx: None, backup_id: str, instance_id: str) -> None:
         self.flows.create(backup_id, instance_id)
 
-    def delete_backup(self, ctx, backup_id):
+    def delete_backup(self, ctx: None, backup_id: str) -> None:
         self.flows.delete(backup_id)
 
 
@@ -73,7 +79,9 @@ class Scheduler:
     """``tick()`` does one pass; ``start()`` runs it every tick_interval in a thread.
     ``clock`` (naive UTC) and ``holder`` are injectable for tests."""
 
-    def __init__(self, conf, db, backup_flows, clock=models.utcnow, holder=None):
+    def __init__(self, conf: cfg.ConfigOpts, db: Database, backup_flows: "BackupFlows",
+                 clock: Callable[[], datetime.datetime] = models.utcnow,
+                 holder: str | None = None) -> None:
         backup_opts.register(conf)
         self.conf = conf
         self.db = db
@@ -81,10 +89,12 @@ class Scheduler:
         self.holder = holder or "%s:%d" % (socket.gethostname(), os.getpid())
         self.backups = BackupService(conf, db, _InProcessTaskManager(backup_flows))
         self._stop = threading.Event()
-        self._thread = None
+        self._thread: threading.Thread | None = None
 
     # -- one pass -------------------------------------------------------------------
-    def snapshot(self):
+    # the bool is None for a schedule whose instance row is missing (outer join)
+    def snapshot(self) -> tuple[Sequence[Row[models.BackupSchedule, bool]],
+                                dict[str, list[schedule_rules.Item]], dict[str, set[str]]]:
         """One read per tick: live schedules (with whether their instance is gone),
         the live backups each made, and the backups a user chained onto them."""
         with self.db.session() as s:
@@ -99,15 +109,18 @@ class Scheduler:
             children = s.execute(select(models.Backup.parent_id, models.Backup.id).where(
                 models.Backup.deleted.is_(False),
                 models.Backup.parent_id.is_not(None))).all()
-        items, owner = {}, {}
+        items: dict[str, list[schedule_rules.Item]] = {}
+        owner: dict[str, str] = {}
         for sid, bid, parent, status, created in made:
             items.setdefault(sid, []).append(schedule_rules.Item(bid, parent, status, created))
             owner[bid] = sid
-        pinned = {}
+        pinned: dict[str, set[str]] = {}
         for parent, child in children:
-            sid = owner.get(parent)
-            if sid is not None and owner.get(child) != sid:
-                pinned.setdefault(sid, set()).add(parent)
+            if parent is None:   # not selected (see the query)
+                continue
+            owning = owner.get(parent)
+            if owning is not None and owner.get(child) != owning:
+                pinned.setdefault(owning, set()).add(parent)
         return rows, items, pinned
 
     def tick(self) -> None:
@@ -124,7 +137,7 @@ class Scheduler:
             except Exception:
                 LOG.exception("Unexpected exception raised, please report it as a BUG")
 
-    def _remove(self, schedule, now):
+    def _remove(self, schedule: models.BackupSchedule, now: datetime.datetime) -> None:
         with self.db.session() as s:
             s.execute(update(models.BackupSchedule).where(
                 models.BackupSchedule.id == schedule.id).values(
@@ -133,7 +146,8 @@ class Scheduler:
         LOG.info("backup schedule %s removed: its instance %s was deleted (its backups "
                  "stay)", schedule.id, schedule.instance_id)
 
-    def _run_if_due(self, schedule, items, now):
+    def _run_if_due(self, schedule: models.BackupSchedule, items: list[schedule_rules.Item],
+                    now: datetime.datetime) -> None:
         due = schedule_rules.due_time(schedule.pattern, schedule.next_run, now)
         if due is None:
             return
@@ -162,7 +176,8 @@ class Scheduler:
                 next_run=following))
         self._forget(schedule.id, now)
 
-    def _start_backup(self, schedule, items, due):
+    def _start_backup(self, schedule: models.BackupSchedule, items: list[schedule_rules.Item],
+                      due: datetime.datetime) -> tuple[str | None, str]:
         """(backup id or None, what happened)."""
         parent, why = schedule_rules.choose_parent(
             items, schedule.incremental, self.conf.backup_schedule.max_chain_length)
@@ -176,7 +191,8 @@ class Scheduler:
         return view.backup.id, "backup %s started: %s" % (view.backup.id, why)
 
     # -- retention ------------------------------------------------------------------
-    def _trim(self, schedule, items, pinned, now):
+    def _trim(self, schedule: models.BackupSchedule, items: list[schedule_rules.Item],
+              pinned: frozenset[str], now: datetime.datetime) -> None:
         doomed, reason = schedule_rules.retention(
             items, schedule.retention_count, schedule.retention_days, now, pinned)
         if doomed:
@@ -189,7 +205,7 @@ class Scheduler:
                     LOG.warning("backup schedule %s: backup %s not deleted: %s",
                                 schedule.id, backup_id, e.message)
 
-    def _forget(self, schedule_id, now):
+    def _forget(self, schedule_id: str, now: datetime.datetime) -> None:
         """Drop leases nobody can contend for any more: a day old, and not the link
         to a live backup."""
         live = select(models.Backup.id).where(models.Backup.deleted.is_(False))
@@ -209,10 +225,11 @@ class Scheduler:
         self._stop.set()
 
 
-def run_every(stop: threading.Event, interval, fn, name: str) -> threading.Thread:
+def run_every(stop: threading.Event, interval: Callable[[], float], fn: Callable[[], object],
+              name: str) -> threading.Thread:
     """Call ``fn`` now and then every ``interval()`` seconds until ``stop`` is set,
     in a daemon thread; an exception is logged with the BUG line and the loop goes on."""
-    def loop():
+    def loop() -> None:
         while not stop.is_set():
             try:
                 fn()

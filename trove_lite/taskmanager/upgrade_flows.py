@@ -34,17 +34,20 @@ reconciler leaves that member alone; a switchover that happened is not redone).
 """
 
 import contextlib
-
+import datetime
 import json
 import logging
 import time
+from typing import Any, Callable, ContextManager
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from trove_lite import exceptions
 from trove_lite.common import steps
 from trove_lite.db import models
 from trove_lite.instance import events
+from trove_lite.rpc import guest as guest_rpc
 from trove_lite.status import ServiceStatus, TaskStatus
 from trove_lite.taskmanager import instance_flows as flows_mod
 
@@ -54,12 +57,12 @@ LOG = logging.getLogger(__name__)
 UPGRADE_PATH = "etc/trove-lite/upgrade.json"
 
 
-def is_major(old_version, new_version):
+def is_major(old_version: str, new_version: str) -> bool:
     """A change of major.minor: MariaDB's on-disk formats may change (pure)."""
     return tuple(old_version.split(".")[:2]) != tuple(new_version.split(".")[:2])
 
 
-def answers_as(reported, version):
+def answers_as(reported: str, version: str) -> bool:
     """Does ``SELECT VERSION()`` output ``reported`` belong to ``version`` (pure)?
 
     '11.8.9-MariaDB-0+deb13u1' belongs to '11.8' and to '11.8.9', not to '11.80'.
@@ -69,15 +72,16 @@ def answers_as(reported, version):
 
 
 class UpgradeFlows:
-    def __init__(self, flows):
+    def __init__(self, flows: flows_mod.InstanceFlows) -> None:
         self.flows = flows   # InstanceFlows: state helpers, compute, volumes, guests
         # claim(instance_id): a context in which no other flow of this taskmanager
         # (nor its reconciler) touches that instance; the TaskManager sets it
-        self.claim = lambda instance_id: contextlib.nullcontext()
+        self.claim: Callable[[str], ContextManager[object]] = (
+            lambda instance_id: contextlib.nullcontext())
 
-    def _version(self, version_id):
+    def _version(self, version_id: str) -> dict[str, Any]:
         with self.flows.db.session() as s:
-            v = s.get(models.DatastoreVersion, version_id)
+            v = flows_mod.existing(s, models.DatastoreVersion, version_id)
             return {"id": v.id, "name": v.name, "version": v.version or v.name,
                     "image_id": v.image_id}
 
@@ -93,6 +97,7 @@ class UpgradeFlows:
 
         Each stage is recorded (``set_upgrades``) before it starts, so the next
         taskmanager finishes the set from there (``resume`` -> ``_run_set``)."""
+        assert self.flows.replication is not None, "set by the TaskManager"
         members = [r.id for r in self.flows.replication.members(source_id)]
         with self.flows.db.session() as s:
             old = s.get(models.SetUpgrade, source_id)
@@ -103,7 +108,8 @@ class UpgradeFlows:
                                     step="replicas", members=json.dumps(members)))
         self._run_set(source_id, datastore_version_id, "replicas", members, None)
 
-    def _run_set(self, source_id, version_id, step, members, new_source):
+    def _run_set(self, source_id: str, version_id: str, step: str, members: list[str],
+                 new_source: str | None) -> None:
         """The set procedure from ``step`` on; every stage is repeatable."""
         f = self.flows
         t0 = time.monotonic()
@@ -121,6 +127,8 @@ class UpgradeFlows:
                          % len(members), t0)
         if step == "switchover":
             try:
+                assert new_source is not None and self.flows.replication is not None, \
+                    "the switchover stage records its new source"
                 if not self._switched_over(source_id, new_source):
                     with self.claim(new_source):
                         self.flows.replication.switchover(new_source)
@@ -137,7 +145,7 @@ class UpgradeFlows:
         self._set_done(source_id)
         f._step(f.load(source_id), "set upgrade finished; %s is the source" % new_source, t0)
 
-    def _upgrade_member(self, instance_id, version_id, own=False):
+    def _upgrade_member(self, instance_id: str, version_id: str, own: bool = False) -> bool:
         """One member's hop, resumed if it was cut off; True when it runs
         ``version_id`` after it. ``own``: the set's source, driven by this flow."""
         f = self.flows
@@ -154,26 +162,26 @@ class UpgradeFlows:
                 self.upgrade_one(instance_id, version_id)
         with f.db.session() as s:
             return (s.get(models.UpgradeProgress, instance_id) is None
-                    and s.get(models.Instance, instance_id).datastore_version_id
+                    and flows_mod.existing(s, models.Instance, instance_id).datastore_version_id
                     == version_id)
 
-    def _switched_over(self, source_id, new_source):
+    def _switched_over(self, source_id: str, new_source: str) -> bool:
         new, old = self.flows.load(new_source), self.flows.load(source_id)
         return new.slave_of_id is None and old.slave_of_id == new.id
 
-    def _set_step(self, source_id, step, new_source):
+    def _set_step(self, source_id: str, step: str, new_source: str | None) -> None:
         with self.flows.db.session() as s:
-            row = s.get(models.SetUpgrade, source_id)
+            row = flows_mod.existing(s, models.SetUpgrade, source_id)
             row.step, row.new_source_id = step, new_source
             row.updated_at = flows_mod.utcnow()
 
-    def _set_done(self, source_id):
+    def _set_done(self, source_id: str) -> None:
         with self.flows.db.session() as s:
             row = s.get(models.SetUpgrade, source_id)
             if row is not None:
                 s.delete(row)
 
-    def _set_failed(self, source_id, fault):
+    def _set_failed(self, source_id: str, fault: str) -> None:
         self.flows.add_fault(source_id, fault)
         self._set_done(source_id)
         self.flows.set_task(source_id, TaskStatus.NONE)
@@ -211,7 +219,8 @@ class UpgradeFlows:
         f._step(inst, "pre_upgrade done: database stopped, configuration saved", t0)
         return self._from_rebuild(inst, old, new, info, t0)
 
-    def _from_rebuild(self, inst, old, new, info, t0):
+    def _from_rebuild(self, inst: models.Instance, old: dict[str, Any], new: dict[str, Any],
+                      info: dict[str, Any], t0: float) -> bool:
         """Rebuild onto the new image, post_upgrade, check; roll back on failure."""
         f = self.flows
         guest = f.guest_factory(inst.id)
@@ -224,7 +233,8 @@ class UpgradeFlows:
                 {"upgrade_info": info, "volume_device": device})})
             steps.mark("upgrade", "server_rebuilt", inst.id)
             t = f._step(inst, "server rebuilt with image %s" % new["image_id"], t)
-            device = f._attach(inst.volume_id, inst.server_id) if inst.volume_id else None
+            device = (f._attach(inst.volume_id, flows_mod.server_of(inst)) if inst.volume_id
+                      else None)
             since = flows_mod.utcnow()
             result = guest.post_upgrade(info, volume_device=device)
             if not answers_as(result["version"], new["version"]):
@@ -246,7 +256,7 @@ class UpgradeFlows:
         events.record(f.db, inst.id, "upgrade", "%s finished" % what)
         return True
 
-    def _finish(self, inst, since):
+    def _finish(self, inst: models.Instance, since: datetime.datetime) -> None:
         try:
             self.flows.guest_factory(inst.id).finish_upgrade()
         except exceptions.TroveLiteError:
@@ -255,7 +265,8 @@ class UpgradeFlows:
         self._serving_then_done(inst.id, since)
 
     # -- resume after a taskmanager died ----------------------------------------------
-    def _progress(self, instance_id, step, old_id=None, new_id=None, info=None):
+    def _progress(self, instance_id: str, step: str, old_id: str | None = None,
+                  new_id: str | None = None, info: dict[str, Any] | None = None) -> None:
         """Record the step the upgrade reached (a new row when old_id is given)."""
         with self.flows.db.session() as s:
             row = s.get(models.UpgradeProgress, instance_id)
@@ -266,12 +277,13 @@ class UpgradeFlows:
                 row = models.UpgradeProgress(instance_id=instance_id, old_version_id=old_id,
                                              new_version_id=new_id)
                 s.add(row)
+            assert row is not None, "the first step (given old_id) makes the row"
             row.step = step
             row.updated_at = flows_mod.utcnow()
             if info is not None:
                 row.info = json.dumps(info)
 
-    def _progress_done(self, instance_id):
+    def _progress_done(self, instance_id: str) -> None:
         with self.flows.db.session() as s:
             row = s.get(models.UpgradeProgress, instance_id)
             if row is not None:
@@ -283,7 +295,7 @@ class UpgradeFlows:
         if not self.resume_set(instance_id):
             self._resume_one(instance_id)
 
-    def _resume_one(self, instance_id):
+    def _resume_one(self, instance_id: str) -> None:
         """Continue one instance's upgrade from the step it reached:
 
         pre_upgrade  the guest was asked to stop: if the database still serves,
@@ -300,9 +312,9 @@ class UpgradeFlows:
             if row is None:
                 return
             step, info = row.step, json.loads(row.info) if row.info else {}
-            old, new, stepped_at = row.old_version_id, row.new_version_id, row.updated_at
+            old_id, new_id, stepped_at = row.old_version_id, row.new_version_id, row.updated_at
         inst = f.load(instance_id)
-        old, new = self._version(old), self._version(new)
+        old, new = self._version(old_id), self._version(new_id)
         what = "Upgrade from %s to %s" % (old["name"], new["name"])
         LOG.info("instance %s: resuming the upgrade cut off at step %s", instance_id, step)
         if step == "finish":
@@ -317,7 +329,7 @@ class UpgradeFlows:
             self._rollback(inst, old, info, "%s was cut off while the database stopped (its "
                            "taskmanager died) and was rolled back" % what)
 
-    def _record_version(self, instance_id, version_id):
+    def _record_version(self, instance_id: str, version_id: str) -> None:
         """The instance runs ``version_id`` now; its configuration group follows.
 
         A group belongs to one version (as an RDS parameter group to one family),
@@ -329,14 +341,14 @@ class UpgradeFlows:
         the group that upgrades after (a replication set ends on one copy). The
         server's values do not change either way."""
         with self.flows.db.session() as s:
-            inst = s.get(models.Instance, instance_id)
+            inst = flows_mod.existing(s, models.Instance, instance_id)
             inst.datastore_version_id = version_id
             progress = s.get(models.UpgradeProgress, instance_id)
             if progress is not None:
                 progress.step = "finish"
             if not inst.configuration_id:
                 return
-            group = s.get(models.Configuration, inst.configuration_id)
+            group = flows_mod.existing(s, models.Configuration, inst.configuration_id)
             if group.datastore_version_id == version_id:
                 return
             shared = s.execute(select(func.count()).select_from(models.Instance).where(
@@ -355,24 +367,28 @@ class UpgradeFlows:
                      "instances using it; this one now has its copy %s (%s)", instance_id,
                      group.id, copy.id, copy.name)
 
-    def _device(self, inst):
+    def _device(self, inst: models.Instance) -> str | None:
         if not inst.volume_id:
             return None
         return self.flows.volumes.get_volume(inst.volume_id).device
 
-    def _rebuild(self, inst, image_id, extra_files=None):
+    def _rebuild(self, inst: models.Instance, image_id: str,
+                 extra_files: dict[str, str] | None = None) -> None:
         f = self.flows
         files = {flows_mod.GUEST_CONF_PATH: f.guest_conf(inst.id), **(extra_files or {})}
-        f.compute.rebuild_server(inst.server_id, image_id, files=files)
-        f.compute.wait_for_status(inst.server_id, "ACTIVE",
+        server_id = flows_mod.server_of(inst)
+        f.compute.rebuild_server(server_id, image_id, files=files)
+        f.compute.wait_for_status(server_id, "ACTIVE",
                                   f.conf.taskmanager.state_change_wait_time)
 
-    def _rollback(self, inst, old, info, fault):
+    def _rollback(self, inst: models.Instance, old: dict[str, Any], info: dict[str, Any],
+                  fault: str) -> None:
         f = self.flows
         guest = f.guest_factory(inst.id)
         try:
             self._rebuild(inst, old["image_id"])
-            device = f._attach(inst.volume_id, inst.server_id) if inst.volume_id else None
+            device = (f._attach(inst.volume_id, flows_mod.server_of(inst)) if inst.volume_id
+                      else None)
             since = flows_mod.utcnow()
             guest.rollback_upgrade(info, volume_device=device)
         except Exception as e:
@@ -384,7 +400,7 @@ class UpgradeFlows:
         f.add_fault(inst.id, fault)
         self._serving_then_done(inst.id, since)
 
-    def _start_again(self, instance_id, guest):
+    def _start_again(self, instance_id: str, guest: guest_rpc.GuestAPI) -> None:
         since = flows_mod.utcnow()
         try:
             guest.start_db()
@@ -392,7 +408,7 @@ class UpgradeFlows:
             LOG.exception("instance %s: could not start the database again", instance_id)
         self._serving_then_done(instance_id, since)
 
-    def _serving_then_done(self, instance_id, since):
+    def _serving_then_done(self, instance_id: str, since: datetime.datetime) -> None:
         """Wait for a heartbeat newer than ``since`` saying the database serves."""
         f = self.flows
         try:
@@ -410,11 +426,12 @@ def copy_name(name: str, version_name: str) -> str:
     return name[:255 - len(suffix)] + suffix
 
 
-def _copy_for(s, group, version_id, make):
+def _copy_for(s: Session, group: models.Configuration, version_id: str,
+              make: bool) -> models.Configuration | None:
     """``group``'s copy for ``version_id``: an undeleted group of its tenant with the
     copy's name, that version and the same values; made when missing and ``make``."""
     values = _stored_values(s, group.id)
-    name = copy_name(group.name, s.get(models.DatastoreVersion, version_id).name)
+    name = copy_name(group.name, flows_mod.existing(s, models.DatastoreVersion, version_id).name)
     for candidate in s.execute(select(models.Configuration).where(
             models.Configuration.tenant_id == group.tenant_id,
             models.Configuration.datastore_version_id == version_id,
@@ -433,16 +450,17 @@ def _copy_for(s, group, version_id, make):
     return copy
 
 
-def _stored_values(s, configuration_id):
+def _stored_values(s: Session, configuration_id: str) -> dict[str, str]:
     return {p.key: p.value for p in s.execute(select(models.ConfigurationParameter).where(
         models.ConfigurationParameter.configuration_id == configuration_id)).scalars()}
 
 
-def _serving_since(service, when):
+def _serving_since(service: tuple[str | None, str | None, datetime.datetime | None],
+                   when: datetime.datetime) -> bool:
     """A heartbeat newer than ``when`` says the database serves (pure)."""
     status, _, updated_at = service
     return status in ServiceStatus.SERVING and updated_at is not None and updated_at > when
 
 
-def _msg(e):
+def _msg(e: BaseException) -> str:
     return getattr(e, "message", None) or str(e)

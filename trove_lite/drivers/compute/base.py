@@ -62,7 +62,7 @@ class Server(NamedTuple):
     name: str
     status: str            # one of STATUSES
     addresses: list        # IPv4 addresses (str); local: exactly one 127.x.y.z
-    image_id: str
+    image_id: str | None   # None: a Nova server that names no image
     fault: str | None
 
 
@@ -94,15 +94,29 @@ class ComputeDriver(abc.ABC):
         ``volume_id``: attach this (available) volume at boot, like Nova's block
         device mapping, so the guest finds it when it starts; its device is then
         in the volume's ``device``.
+
+        Timing: returns once the backend accepted it (local ~0.02 s; Nova: one
+        API call). Failures: ``ImageNotFound``; ``DriverError`` when the request
+        is refused (local: no free address, no volume driver for ``volume_id``).
+        A volume that cannot be attached, or a guest that exits at boot, does not
+        raise: the server goes to ERROR with a ``fault``.
         """
 
     @abc.abstractmethod
     def get_server(self, server_id: str) -> Server:
-        """The server's current state; raises ServerNotFound."""
+        """The server's current state.
+
+        Timing: local reads a file and /proc (ms); Nova one API call. Failures:
+        ``ServerNotFound``; ``DriverError`` if the backend cannot be asked.
+        """
 
     @abc.abstractmethod
     def list_servers(self) -> list[Server]:
-        """All servers this driver manages."""
+        """All servers this driver manages.
+
+        Timing: as ``get_server`` once per server. A server vanishing meanwhile is
+        left out, not raised; ``DriverError`` if the backend cannot be asked.
+        """
 
     @abc.abstractmethod
     def rebuild_server(self, server_id: str, image_id: str,
@@ -111,17 +125,33 @@ class ComputeDriver(abc.ABC):
 
         ``files`` replaces the injected files when given; otherwise the ones
         from creation are kept. The server passes through REBUILD to ACTIVE.
+
+        Timing: local blocks while the old processes stop (SIGTERM, SIGKILL after
+        ``stop_timeout``, 30 s by default) and the guest is started again; Nova:
+        one API call. Failures: ``ServerNotFound``, ``ImageNotFound``,
+        ``DriverError``.
         """
 
     @abc.abstractmethod
     def reboot_server(self, server_id: str) -> None:
-        """Restart the server (every process on it); addresses are kept."""
+        """Restart the server (every process on it); addresses are kept.
+
+        Timing: local blocks as ``rebuild_server`` does (0.07 s typical, at most
+        ``stop_timeout`` plus 5 s); Nova: one API call (a SOFT reboot).
+        Failures: ``ServerNotFound``, ``DriverError``.
+        """
 
     @abc.abstractmethod
     def delete_server(self, server_id: str) -> None:
         """Delete the server and wait until it is gone; unknown ids are fine.
 
         Attached volumes are detached (they become ``available``), not deleted.
+
+        Timing: local at most ``stop_timeout`` plus 5 s (SIGTERM, then SIGKILL);
+        Nova polls until the server is gone, at most ``delete_timeout`` (300 s).
+        Failures: ``DriverError`` if it is still there then (Nova) or the backend
+        refuses; local raises ``VolumeBusy`` (volume driver) if an attached
+        volume cannot be unmounted.
         """
 
     def wait_for_status(self, server_id: str, statuses: str | Iterable[str], timeout: float,

@@ -21,16 +21,25 @@ import logging
 import os
 import shutil
 import subprocess
+from typing import Iterable, Sequence
+
+from oslo_config import cfg
+
+from trove_lite.drivers.compute.base import ComputeDriver
 
 LOG = logging.getLogger(__name__)
 
 
-def table_name(deployment_key):
+# (address, port, allowed CIDRs) of one instance
+Entry = tuple[str, int, Sequence[str]]
+
+
+def table_name(deployment_key: str) -> str:
     """The nftables table of one deployment (``deployment_key``: its local state dir)."""
     return "trove_lite_" + hashlib.sha1(deployment_key.encode()).hexdigest()[:12]
 
 
-def ruleset(table, entries):
+def ruleset(table: str, entries: Iterable[Entry]) -> str:
     """The ``nft -f`` script that makes ``table`` hold exactly ``entries``.
 
     Declaring the table first makes the delete valid when it does not exist
@@ -59,31 +68,35 @@ def ruleset(table, entries):
 
 class AccessFirewall(abc.ABC):
     @abc.abstractmethod
-    def apply(self, entries):
-        """Make the rules exactly ``entries``; True when enforced. Returns within 10 s."""
+    def apply(self, entries: Sequence[Entry]) -> bool:
+        """Make the rules exactly ``entries``; True when enforced. Returns within 10 s.
+
+        Never raises: a failure is logged and returns False (retried on the next call).
+        """
 
 
 class NotEnforced(AccessFirewall):
-    def __init__(self, reason):
+    def __init__(self, reason: str) -> None:
         self.reason = reason
-        self._last = None
+        self._last: list[Entry] | None = None
 
-    def apply(self, entries):
-        entries = sorted(entries)
-        if entries and entries != self._last:
+    def apply(self, entries: Sequence[Entry]) -> bool:
+        wanted = sorted(entries)
+        if wanted and wanted != self._last:
             LOG.warning("allowed_cidrs of %d instance(s) are recorded but NOT enforced: %s",
-                        len(entries), self.reason)
-        self._last = entries
+                        len(wanted), self.reason)
+        self._last = wanted
         return False
 
 
 class NftablesFirewall(AccessFirewall):
-    def __init__(self, table, nft="nft"):
+    def __init__(self, table: str, nft: str = "nft") -> None:
         self.table = table
         self.nft = nft
-        self._applied = self._failed = None
+        self._applied: str | None = None
+        self._failed: str | None = None
 
-    def apply(self, entries):
+    def apply(self, entries: Sequence[Entry]) -> bool:
         script = ruleset(self.table, entries)
         if script == self._applied:
             return True
@@ -104,7 +117,7 @@ class NftablesFirewall(AccessFirewall):
         return True
 
 
-def for_compute(compute, conf):
+def for_compute(compute: ComputeDriver, conf: cfg.ConfigOpts) -> AccessFirewall:
     """The firewall that fits ``compute``: nftables for the local driver when
     ``nft`` is installed (its table named after the driver's state directory),
     else one that says why it cannot enforce."""

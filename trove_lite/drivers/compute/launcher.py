@@ -32,12 +32,13 @@ import subprocess
 import sys
 import threading
 import traceback
-from typing import Callable, TextIO
+from typing import Any, Callable, Mapping, Sequence, TextIO
 
 from trove_lite.drivers import localutil
 
 
-def _run_guest(guest_main, argv, env):
+def _run_guest(guest_main: Callable[[list[str]], object], argv: list[str],
+               env: Mapping[str, str]) -> None:
     os.environ.clear()
     os.environ.update(env)
     code = 1
@@ -54,7 +55,7 @@ def _run_guest(guest_main, argv, env):
     os._exit(code)
 
 
-def _session_leader(request, guest_main):
+def _session_leader(request: dict[str, Any], guest_main: Callable[[list[str]], object]) -> None:
     """In the forked child: become the guest's session leader and wrapper."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()
@@ -90,7 +91,7 @@ def _session_leader(request, guest_main):
     os._exit(0)
 
 
-def _exit_code(status):
+def _exit_code(status: int) -> int:
     # as a shell reports it: 128 + signal for a killed process
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
@@ -132,11 +133,12 @@ class Launcher:
     plain way).
     """
 
-    def __init__(self):
-        self._proc = None
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
 
-    def spawn(self, argv, env, server_dir, log):
+    def spawn(self, argv: Sequence[str], env: Mapping[str, str], server_dir: str,
+              log: str) -> int:
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._proc = subprocess.Popen(
@@ -145,6 +147,8 @@ class Launcher:
                     start_new_session=True, close_fds=True)
             request = {"argv": list(argv), "env": dict(env), "server_dir": server_dir,
                        "log": log}
+            # pipes requested above
+            assert self._proc.stdin is not None and self._proc.stdout is not None
             try:
                 self._proc.stdin.write(json.dumps(request) + "\n")
                 self._proc.stdin.flush()
@@ -156,9 +160,10 @@ class Launcher:
             raise OSError("guest launcher: %s" % (answer or "exited"))
         return int(answer)
 
-    def stop(self):
+    def stop(self) -> None:
         with self._lock:
             if self._proc is not None and self._proc.poll() is None:
+                assert self._proc.stdin is not None   # a pipe (see spawn)
                 self._proc.stdin.close()
                 self._proc.wait(timeout=10)
             self._proc = None

@@ -42,6 +42,8 @@ of guest.log) or could not be started at all. A reboot, like a VM's, stops every
 process of the server (the guest's database too) and starts the guest again.
 """
 
+from __future__ import annotations
+
 import hashlib
 import logging
 import os
@@ -51,9 +53,14 @@ import sys
 import tempfile
 import time
 import uuid
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from trove_lite.drivers import localutil
 from trove_lite.drivers.compute import base, launcher
+
+if TYPE_CHECKING:
+    from trove_lite.drivers.images import LocalImageRegistry
+    from trove_lite.drivers.volume.local import LocalVolumeDriver
 
 LOG = logging.getLogger(__name__)
 
@@ -62,7 +69,7 @@ DEFAULT_CLAIMS_DIR = os.path.join(tempfile.gettempdir(), "trove-lite-address-cla
 WRAPPER = 'cd "$TROVE_LITE_SERVER_DIR" && rm -f guest.exit; "$@"; echo $? > guest.exit'
 
 
-def default_guest_command():
+def default_guest_command() -> list[str]:
     return [sys.executable, "-m", "trove_lite.cmd.guestagent"]
 
 
@@ -74,9 +81,11 @@ class LocalComputeDriver(base.ComputeDriver):
     the server is deleted, as Nova does.
     """
 
-    def __init__(self, state_dir, images, guest_command=None, address_prefix="127.77",
-                 boot_seconds=0.2, stop_timeout=30.0, volumes=None, deployment_id=None,
-                 claims_dir=None, preload_guests=True):
+    def __init__(self, state_dir: str, images: LocalImageRegistry,
+                 guest_command: Sequence[str] | None = None, address_prefix: str = "127.77",
+                 boot_seconds: float = 0.2, stop_timeout: float = 30.0,
+                 volumes: LocalVolumeDriver | None = None, deployment_id: str | None = None,
+                 claims_dir: str | None = None, preload_guests: bool = True) -> None:
         self.servers_dir = os.path.join(os.path.abspath(state_dir), "servers")
         self.images = images
         # the default agent boots from a pre-loaded fork server (launcher.py)
@@ -86,15 +95,18 @@ class LocalComputeDriver(base.ComputeDriver):
         self.address_prefix = address_prefix.rstrip(".")
         self.deployment_id = deployment_id
         self.claims_dir = claims_dir or DEFAULT_CLAIMS_DIR
-        self._subnet = None     # the /24 this driver hands addresses out of
+        self._subnet: str | None = None     # the /24 this driver hands addresses out of
         self.boot_seconds = boot_seconds
         self.stop_timeout = stop_timeout
         self.volumes = volumes
-        self._children = {}     # server_id -> Popen, only to reap our own children
+        # server_id -> Popen, only to reap our own children
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
         os.makedirs(self.servers_dir, exist_ok=True)
 
     # -- interface ----------------------------------------------------------------
-    def create_server(self, name, image_id, flavor, files, metadata, volume_id=None):
+    def create_server(self, name: str, image_id: str, flavor: base.Flavor,
+                      files: dict[str, str], metadata: dict[str, str],
+                      volume_id: str | None = None) -> base.Server:
         image = self.images.get(image_id)
         if volume_id is not None and self.volumes is None:
             raise base.DriverError(reason="this compute driver has no volume driver to "
@@ -114,6 +126,7 @@ class LocalComputeDriver(base.ComputeDriver):
                 "started_at": None, "fault": None})
         _write_files(sdir, files)
         if volume_id is not None:
+            assert self.volumes is not None   # checked above
             try:
                 device = self.volumes.attach_volume(volume_id, server_id)
             except Exception as exc:
@@ -124,10 +137,10 @@ class LocalComputeDriver(base.ComputeDriver):
         self._launch(server_id)
         return self.get_server(server_id)
 
-    def get_server(self, server_id):
+    def get_server(self, server_id: str) -> base.Server:
         return self._to_server(self._load(server_id))
 
-    def list_servers(self):
+    def list_servers(self) -> list[base.Server]:
         servers = []
         for sid in sorted(os.listdir(self.servers_dir)):
             try:
@@ -136,7 +149,8 @@ class LocalComputeDriver(base.ComputeDriver):
                 pass   # a directory being created or deleted right now
         return servers
 
-    def rebuild_server(self, server_id, image_id, files=None):
+    def rebuild_server(self, server_id: str, image_id: str,
+                       files: dict[str, str] | None = None) -> None:
         record = self._load(server_id)
         image = self.images.get(image_id)
         files = None if files is None else _checked_files(files)
@@ -151,7 +165,7 @@ class LocalComputeDriver(base.ComputeDriver):
                   files=record["files"])
         self._launch(server_id)
 
-    def reboot_server(self, server_id):
+    def reboot_server(self, server_id: str) -> None:
         self._load(server_id)
         self._set(server_id, status="REBOOT")
         self._halt(server_id)
@@ -163,7 +177,7 @@ class LocalComputeDriver(base.ComputeDriver):
         self._load(server_id)
         self._launch(server_id)
 
-    def delete_server(self, server_id):
+    def delete_server(self, server_id: str) -> None:
         sdir = self._dir(server_id)
         if not os.path.isdir(sdir):
             return
@@ -174,42 +188,42 @@ class LocalComputeDriver(base.ComputeDriver):
         shutil.rmtree(sdir, ignore_errors=True)
         self._children.pop(server_id, None)
 
-    def server_exists(self, server_id):
+    def server_exists(self, server_id: str) -> bool:
         return os.path.exists(self._json(server_id))
 
-    def server_dir(self, server_id):
+    def server_dir(self, server_id: str) -> str:
         """Where the server lives (tests and the AIO tooling look inside)."""
         return self._dir(server_id)
 
     # -- state ----------------------------------------------------------------------
-    def _dir(self, server_id):
+    def _dir(self, server_id: str) -> str:
         if not server_id or "/" in server_id or server_id.startswith("."):
             raise base.ServerNotFound(id=server_id)
         return os.path.join(self.servers_dir, server_id)
 
-    def _json(self, server_id):
+    def _json(self, server_id: str) -> str:
         return os.path.join(self._dir(server_id), "server.json")
 
-    def _load(self, server_id):
+    def _load(self, server_id: str) -> dict[str, Any]:
         try:
             return localutil.read_json(self._json(server_id))
         except (FileNotFoundError, NotADirectoryError):
             raise base.ServerNotFound(id=server_id) from None
 
-    def _set(self, server_id, **changes):
+    def _set(self, server_id: str, **changes: Any) -> dict[str, Any]:
         with localutil.FileLock(os.path.join(self._dir(server_id), ".lock")):
             record = self._load(server_id)
             record.update(changes)
             localutil.write_json(self._json(server_id), record)
         return record
 
-    def _to_server(self, record):
+    def _to_server(self, record: dict[str, Any]) -> base.Server:
         status, fault = self._status(record)
         return base.Server(id=record["id"], name=record["name"], status=status,
                            addresses=[record["address"]], image_id=record["image_id"],
                            fault=fault)
 
-    def _status(self, record):
+    def _status(self, record: dict[str, Any]) -> tuple[str, str | None]:
         """Derive Nova's status from the stored intent and the guest process."""
         if record["status"] in ("REBOOT", "REBUILD", "ERROR"):
             return record["status"], record.get("fault")
@@ -234,7 +248,7 @@ class LocalComputeDriver(base.ComputeDriver):
         return "SHUTOFF", None
 
     # -- addresses ------------------------------------------------------------------
-    def _allocate_address(self):
+    def _allocate_address(self) -> str:
         """The first free address of our /24; call with the servers lock held."""
         taken = set()
         for sid in os.listdir(self.servers_dir):
@@ -250,7 +264,7 @@ class LocalComputeDriver(base.ComputeDriver):
                 return address
         raise base.DriverError(reason="no free address left in %s.*" % subnet)
 
-    def subnet(self):
+    def subnet(self) -> str:
         """The /24 (``a.b.c``) addresses come from; claimed on first use."""
         if self._subnet is None:
             octets = self.address_prefix.split(".")
@@ -260,7 +274,7 @@ class LocalComputeDriver(base.ComputeDriver):
                 self._subnet = self._claim_subnet(octets)
         return self._subnet
 
-    def _claim_subnet(self, octets):
+    def _claim_subnet(self, octets: list[str]) -> str:
         """Claim a /24 of the ``octets`` range for this servers directory (see the
         module docstring); DriverError when every one is held."""
         candidates = ["%s.%d" % (".".join(octets + ["%d" % a for a in head]), c)
@@ -284,7 +298,7 @@ class LocalComputeDriver(base.ComputeDriver):
         raise base.DriverError(reason="every /24 of %s.* is claimed by another deployment "
                                       "(see %s)" % (self.address_prefix, self.claims_dir))
 
-    def _take_claim(self, subnet):
+    def _take_claim(self, subnet: str) -> bool:
         """True if ``subnet`` is ours now: claimed by us before, or free (no claim, or
         a stale one) with nothing of anyone else listening in it."""
         path = os.path.join(self.claims_dir, subnet)
@@ -305,7 +319,7 @@ class LocalComputeDriver(base.ComputeDriver):
         return True
 
     # -- processes ------------------------------------------------------------------
-    def _launch(self, server_id):
+    def _launch(self, server_id: str) -> None:
         record = self._load(server_id)
         sdir = self._dir(server_id)
         if self.volumes is not None:
@@ -320,7 +334,7 @@ class LocalComputeDriver(base.ComputeDriver):
         env[localutil.ENV_SERVER_ID] = server_id
         env[localutil.ENV_SERVER_DIR] = sdir
         log_path = os.path.join(sdir, "guest.log")
-        pid = None
+        pid: int | None = None
         if self._launcher is not None:
             try:
                 pid = self._launcher.spawn(cmd[len(self.guest_command):], env, sdir,
@@ -344,17 +358,17 @@ class LocalComputeDriver(base.ComputeDriver):
             f.write("%d %s\n" % (pid, st))
         self._set(server_id, status="ACTIVE", started_at=time.time(), fault=None)
 
-    def _guest(self, server_id):
+    def _guest(self, server_id: str) -> tuple[int, int] | None:
         """(pid, start_time) of the live guest wrapper (the group leader), or None."""
         try:
             with open(os.path.join(self._dir(server_id), "guest.pid")) as f:
-                pid, st = f.read().split()
-            pid, st = int(pid), int(st)
+                pid_text, st_text = f.read().split()
+            pid, st = int(pid_text), int(st_text)
         except (OSError, ValueError):
             return None
         return (pid, st) if localutil.start_time(pid) == st else None
 
-    def _halt(self, server_id):
+    def _halt(self, server_id: str) -> None:
         """Stop every process of the server: the guest's group, pids/, marked ones."""
         sdir = self._dir(server_id)
         leader = self._guest(server_id)
@@ -378,7 +392,7 @@ class LocalComputeDriver(base.ComputeDriver):
             _unlink(os.path.join(pids_dir, name))
 
 
-def _checked_files(files):
+def _checked_files(files: Mapping[str, str]) -> dict[str, str]:
     """Injected files must be relative paths inside the server's root."""
     for path in files:
         norm = os.path.normpath(path)
@@ -387,7 +401,7 @@ def _checked_files(files):
     return {os.path.normpath(p): c for p, c in files.items()}
 
 
-def _write_files(sdir, files):
+def _write_files(sdir: str, files: Mapping[str, str]) -> None:
     for path, content in files.items():
         target = os.path.join(sdir, "root", path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -397,7 +411,7 @@ def _write_files(sdir, files):
             f.write(content)
 
 
-def _product(ranges):
+def _product(ranges: Sequence[range]) -> Iterator[tuple[int, ...]]:
     if not ranges:
         yield ()
         return
@@ -406,14 +420,14 @@ def _product(ranges):
             yield (head,) + rest
 
 
-def _listdir(path):
+def _listdir(path: str) -> list[str]:
     try:
         return sorted(os.listdir(path))
     except OSError:
         return []
 
 
-def _unlink(path):
+def _unlink(path: str) -> None:
     try:
         os.unlink(path)
     except OSError:

@@ -11,6 +11,8 @@ here; nothing above the driver sees novaclient types.
 """
 
 import time
+from types import TracebackType
+from typing import Any, Literal
 
 from keystoneauth1 import exceptions as ks_exc
 from novaclient import client as nova_client
@@ -21,7 +23,8 @@ from trove_lite.drivers.compute import base
 MICROVERSION = "2.1"
 
 
-def make_client(session, endpoint_override=None, region_name=None):
+def make_client(session: Any, endpoint_override: str | None = None,
+                region_name: str | None = None) -> Any:
     return nova_client.Client(MICROVERSION, session=session,
                               endpoint_override=endpoint_override,
                               region_name=region_name)
@@ -30,16 +33,19 @@ def make_client(session, endpoint_override=None, region_name=None):
 class NovaComputeDriver(base.ComputeDriver):
     """Servers in Nova. ``client`` is a novaclient Client (see ``make_client``)."""
 
-    def __init__(self, client, network_id=None, availability_zone=None,
-                 delete_timeout=300.0, poll_interval=2.0):
+    def __init__(self, client: Any, network_id: str | None = None,
+                 availability_zone: str | None = None, delete_timeout: float = 300.0,
+                 poll_interval: float = 2.0) -> None:
         self.client = client
         self.network_id = network_id
         self.availability_zone = availability_zone
         self.delete_timeout = delete_timeout
         self.poll_interval = poll_interval
 
-    def create_server(self, name, image_id, flavor, files, metadata, volume_id=None):
-        kwargs = {"meta": dict(metadata or {}), "files": _absolute(files)}
+    def create_server(self, name: str, image_id: str, flavor: base.Flavor,
+                      files: dict[str, str], metadata: dict[str, str],
+                      volume_id: str | None = None) -> base.Server:
+        kwargs: dict[str, Any] = {"meta": dict(metadata or {}), "files": _absolute(files)}
         if volume_id is not None:
             kwargs["block_device_mapping_v2"] = [{
                 "uuid": volume_id, "source_type": "volume", "destination_type": "volume",
@@ -52,24 +58,25 @@ class NovaComputeDriver(base.ComputeDriver):
             created = self.client.servers.create(name, image_id, flavor.id, **kwargs)
         return self.get_server(created.id)
 
-    def get_server(self, server_id):
+    def get_server(self, server_id: str) -> base.Server:
         with _translated(server_id=server_id):
             return _to_server(self.client.servers.get(server_id))
 
-    def list_servers(self):
+    def list_servers(self) -> list[base.Server]:
         with _translated():
             return [_to_server(s) for s in self.client.servers.list()]
 
-    def rebuild_server(self, server_id, image_id, files=None):
+    def rebuild_server(self, server_id: str, image_id: str,
+                       files: dict[str, str] | None = None) -> None:
         kwargs = {} if files is None else {"files": _absolute(files)}
         with _translated(server_id=server_id, image_id=image_id):
             self.client.servers.rebuild(server_id, image_id, **kwargs)
 
-    def reboot_server(self, server_id):
+    def reboot_server(self, server_id: str) -> None:
         with _translated(server_id=server_id):
             self.client.servers.reboot(server_id, reboot_type="SOFT")
 
-    def delete_server(self, server_id):
+    def delete_server(self, server_id: str) -> None:
         try:
             with _translated(server_id=server_id):
                 self.client.servers.delete(server_id)
@@ -87,12 +94,12 @@ class NovaComputeDriver(base.ComputeDriver):
             server_id, self.delete_timeout))
 
 
-def _absolute(files):
+def _absolute(files: dict[str, str] | None) -> dict[str, str]:
     return {("/" + path.lstrip("/")): content for path, content in (files or {}).items()}
 
 
-def _to_server(server):
-    addresses = []
+def _to_server(server: Any) -> base.Server:
+    addresses: list[str] = []
     for addrs in (getattr(server, "addresses", None) or {}).values():
         addresses += [a["addr"] for a in addrs if a.get("version") == 4]
     image = getattr(server, "image", None)
@@ -106,14 +113,15 @@ def _to_server(server):
 class _translated:
     """Map novaclient exceptions to ours (a context manager, so call sites stay flat)."""
 
-    def __init__(self, server_id=None, image_id=None):
+    def __init__(self, server_id: str | None = None, image_id: str | None = None) -> None:
         self.server_id = server_id
         self.image_id = image_id
 
-    def __enter__(self):
+    def __enter__(self) -> "_translated":
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if not isinstance(exc, (nova_exc.ClientException, ks_exc.ClientException)):
             return False
         if isinstance(exc, ks_exc.ClientException):

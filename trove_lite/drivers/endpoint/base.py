@@ -58,12 +58,29 @@ class EndpointDriver(abc.ABC):
     cuts_sessions = True      # see the contract above
     @abc.abstractmethod
     def ensure(self, set_id: str, layout: Layout) -> Endpoints:
-        """Make the set's endpoints route as ``layout`` says; returns Endpoints."""
+        """Make the set's endpoints route as ``layout`` says; returns Endpoints.
+
+        Timing: local within 5 s (first call starts the proxy, ~0.1 s; later
+        ones a few ms on its admin socket). Octavia waits for the load balancer
+        to be ACTIVE after each changed pool, at most ``[octavia]
+        status_timeout`` each (creating one takes minutes). Failures:
+        ``EndpointError`` (no free address or slot, the proxy refused a command,
+        an Octavia call failed or timed out).
+        """
 
     @abc.abstractmethod
     def remove(self, set_id: str) -> None:
-        """Tear the set's endpoints down (idempotent)."""
+        """Tear the set's endpoints down (idempotent).
+
+        Timing: local stops the proxy (waits up to 2.5 s for it to exit);
+        Octavia deletes the load balancer and polls until it is gone, at most
+        ``status_timeout``. Failures: ``EndpointError`` (Octavia only).
+        """
 
     @abc.abstractmethod
     def get(self, set_id: str) -> Endpoints | None:
-        """The set's Endpoints, or None if it has none."""
+        """The set's Endpoints, or None if it has none.
+
+        Timing: local reads a file; Octavia one GET. Failures: ``EndpointError``
+        if Octavia cannot be asked.
+        """

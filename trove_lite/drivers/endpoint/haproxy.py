@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import time
+from typing import Any, Callable, Mapping
 
 import jinja2
 
@@ -36,7 +37,12 @@ TEMPLATE = "haproxy.cfg.template"
 SLOTS = 12          # a source and up to 10 replicas, with room for one in transit
 
 
-def admin_commands(backend, table, wanted, cut=False):
+# {slot: [member id, "host:port"] or None}
+SlotTable = dict[str, list[str] | None]
+
+
+def admin_commands(backend: str, table: Mapping[str, list[str] | None],
+                   wanted: Mapping[str, str], cut: bool = False) -> tuple[list[str], SlotTable]:
     """Admin-socket commands moving ``backend``'s ``table`` ({slot: [member id,
     "host:port"] or None}) to ``wanted`` ({member id: "host:port"}) (pure).
 
@@ -45,14 +51,15 @@ def admin_commands(backend, table, wanted, cut=False):
     ready; a member that stays keeps its slot untouched.
     """
     table = dict(table)
-    leaving, keep = [], {}
+    leaving: list[str] = []
+    keep: dict[str, str] = {}
     for slot, entry in sorted(table.items()):
         if entry and wanted.get(entry[0]) == entry[1]:
             keep[entry[0]] = slot
         elif entry:
             leaving.append(slot)
             table[slot] = None
-    cmds = []
+    cmds: list[str] = []
     for slot in leaving:
         cmds.append("set server %s/%s state maint" % (backend, slot))
         if cut:
@@ -72,35 +79,36 @@ def admin_commands(backend, table, wanted, cut=False):
 
 
 class LocalHAProxy(base.EndpointDriver):
-    def __init__(self, state_dir, subnet_fn, template_dir, binary="haproxy", rw_port=3306,
-                 ro_port=3307):
+    def __init__(self, state_dir: str, subnet_fn: Callable[[], str] | None,
+                 template_dir: str | None, binary: str = "haproxy", rw_port: int = 3306,
+                 ro_port: int = 3307) -> None:
         self.root = os.path.join(state_dir, "endpoints")
         self.subnet_fn, self.template_dir = subnet_fn, template_dir
         self.binary, self.rw_port, self.ro_port = binary, rw_port, ro_port
 
     # -- paths and state ------------------------------------------------------------
-    def _dir(self, set_id):
+    def _dir(self, set_id: str) -> str:
         return os.path.join(self.root, set_id)
 
-    def _meta(self, set_id):
+    def _meta(self, set_id: str) -> dict[str, Any] | None:
         try:
             return localutil.read_json(os.path.join(self._dir(set_id), "endpoint.json"))
         except (OSError, ValueError):
             return None
 
-    def _save(self, set_id, meta):
+    def _save(self, set_id: str, meta: dict[str, Any]) -> None:
         localutil.write_json(os.path.join(self._dir(set_id), "endpoint.json"), meta)
 
-    def _endpoints(self, meta):
+    def _endpoints(self, meta: dict[str, Any]) -> base.Endpoints:
         return base.Endpoints(rw="%s:%d" % (meta["address"], self.rw_port),
                               ro="%s:%d" % (meta["address"], self.ro_port))
 
     # -- interface ------------------------------------------------------------------
-    def get(self, set_id):
+    def get(self, set_id: str) -> base.Endpoints | None:
         meta = self._meta(set_id)
         return self._endpoints(meta) if meta else None
 
-    def ensure(self, set_id, layout):
+    def ensure(self, set_id: str, layout: base.Layout) -> base.Endpoints:
         with localutil.FileLock(os.path.join(self.root, ".lock")):
             meta = self._meta(set_id) or self._create(set_id)
             if not self._running(set_id):
@@ -124,7 +132,7 @@ class LocalHAProxy(base.EndpointDriver):
                      ", ".join(ro.values()) or "the source")
             return self._endpoints(meta)
 
-    def remove(self, set_id):
+    def remove(self, set_id: str) -> None:
         with localutil.FileLock(os.path.join(self.root, ".lock")):
             pid = self._pid(set_id)
             if pid:
@@ -136,12 +144,13 @@ class LocalHAProxy(base.EndpointDriver):
             shutil.rmtree(self._dir(set_id), ignore_errors=True)
 
     # -- the proxy process -----------------------------------------------------------
-    def _create(self, set_id):
+    def _create(self, set_id: str) -> dict[str, Any]:
         taken = set()
         for other in os.listdir(self.root) if os.path.isdir(self.root) else ():
             meta = self._meta(other)
             if meta:
                 taken.add(meta["address"])
+        assert self.subnet_fn is not None, "a driver made without subnet_fn only removes"
         subnet = self.subnet_fn()
         for n in range(254, 0, -1):
             address = "%s.%d" % (subnet, n)
@@ -155,13 +164,14 @@ class LocalHAProxy(base.EndpointDriver):
         self._save(set_id, meta)
         return meta
 
-    def _paths(self, set_id):
+    def _paths(self, set_id: str) -> tuple[str, str, str]:
         d = self._dir(set_id)
         return (os.path.join(d, "haproxy.cfg"), os.path.join(d, "admin.sock"),
                 os.path.join(d, "haproxy.pid"))
 
-    def _start(self, set_id, meta):
+    def _start(self, set_id: str, meta: dict[str, Any]) -> None:
         cfg, sock, pidfile = self._paths(set_id)
+        assert self.template_dir is not None, "a driver made without template_dir only removes"
         with open(os.path.join(self.template_dir, TEMPLATE)) as f:
             text = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(
                 f.read()).render(address=meta["address"], rw_port=self.rw_port,
@@ -185,7 +195,7 @@ class LocalHAProxy(base.EndpointDriver):
                                                 % set_id)
             time.sleep(0.02)
 
-    def _pid(self, set_id):
+    def _pid(self, set_id: str) -> int | None:
         cfg, _sock, pidfile = self._paths(set_id)
         try:
             with open(pidfile) as f:
@@ -195,10 +205,10 @@ class LocalHAProxy(base.EndpointDriver):
         # only a process running this set's config is ours
         return pid if cfg in localutil.cmdline(pid) else None
 
-    def _running(self, set_id):
+    def _running(self, set_id: str) -> bool:
         return self._pid(set_id) is not None
 
-    def _admin(self, set_id, commands):
+    def _admin(self, set_id: str, commands: list[str]) -> None:
         if not commands:
             return
         sock_path = self._paths(set_id)[1]
@@ -219,7 +229,7 @@ class LocalHAProxy(base.EndpointDriver):
             raise base.EndpointError(reason="haproxy refused %s: %s" % (commands, text))
 
 
-def remove_all(state_dir):
+def remove_all(state_dir: str) -> None:
     """Stop every set's proxy under ``state_dir`` (a deployment being torn down)."""
     driver = LocalHAProxy(state_dir, None, None)
     for set_id in os.listdir(driver.root) if os.path.isdir(driver.root) else ():

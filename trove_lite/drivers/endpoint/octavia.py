@@ -23,6 +23,7 @@ call and Octavia's ``faultstring``.
 
 import logging
 import time
+from typing import Any
 
 from keystoneauth1 import adapter
 from keystoneauth1 import exceptions as ks_exc
@@ -46,11 +47,11 @@ OCTAVIA_OPTS = [
 LISTENERS = (("rw", 3306, "ROUND_ROBIN"), ("ro", 3307, "ROUND_ROBIN"))
 
 
-def list_opts():
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     return [("octavia", list(OCTAVIA_OPTS))]
 
 
-def wanted_members(layout: base.Layout) -> dict:
+def wanted_members(layout: base.Layout) -> dict[str, dict[str, str]]:
     """{pool name: {member id: "host:port"}} for a Layout (pure): ro falls back to
     the source when it names no replica."""
     rw = {layout.rw.id: "%s:%d" % (layout.rw.host, layout.rw.port)} if layout.rw else {}
@@ -58,7 +59,7 @@ def wanted_members(layout: base.Layout) -> dict:
     return {"rw": rw, "ro": ro}
 
 
-def member_body(wanted: dict) -> dict:
+def member_body(wanted: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
     """The batch update body of one pool (pure)."""
     members = []
     for member_id, addr in sorted(wanted.items()):
@@ -70,8 +71,9 @@ def member_body(wanted: dict) -> dict:
 class OctaviaEndpoints(base.EndpointDriver):
     cuts_sessions = False
 
-    def __init__(self, session, vip_subnet_id, endpoint_override=None, region_name=None,
-                 status_timeout=300.0, poll_interval=1.0):
+    def __init__(self, session: Any, vip_subnet_id: str | None,
+                 endpoint_override: str | None = None, region_name: str | None = None,
+                 status_timeout: float = 300.0, poll_interval: float = 1.0) -> None:
         self.api = adapter.Adapter(session, service_type="load-balancer",
                                    endpoint_override=endpoint_override,
                                    region_name=region_name)
@@ -79,7 +81,9 @@ class OctaviaEndpoints(base.EndpointDriver):
         self.status_timeout, self.poll_interval = status_timeout, poll_interval
 
     # -- REST -------------------------------------------------------------------------
-    def _call(self, method, path, body=None, ok=(200, 201, 202, 204), **params):
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
+              ok: tuple[int, ...] = (200, 201, 202, 204), **params: str) -> Any:
+        """Octavia's JSON answer ({} when empty; None for a 404 of GET/DELETE)."""
         try:
             resp = self.api.request("/v2/lbaas" + path, method, json=body, params=params,
                                     raise_exc=False)
@@ -97,12 +101,12 @@ class OctaviaEndpoints(base.EndpointDriver):
                 method, path, resp.status_code, fault))
         return resp.json() if resp.content else {}
 
-    def _find(self, set_id):
+    def _find(self, set_id: str) -> dict[str, Any] | None:
         found = self._call("GET", "/loadbalancers", name=_lb_name(set_id))
         lbs = (found or {}).get("loadbalancers") or []
         return lbs[0] if lbs else None
 
-    def _wait_active(self, lb_id):
+    def _wait_active(self, lb_id: str) -> dict[str, Any]:
         deadline = time.monotonic() + self.status_timeout
         while True:
             lb = (self._call("GET", "/loadbalancers/%s" % lb_id) or {}).get("loadbalancer")
@@ -135,7 +139,7 @@ class OctaviaEndpoints(base.EndpointDriver):
                      ", ".join(sorted(wanted.values())) or "nothing")
         return self._endpoints(lb)
 
-    def _create(self, set_id):
+    def _create(self, set_id: str) -> dict[str, Any]:
         lb = self._call("POST", "/loadbalancers", {"loadbalancer": {
             "name": _lb_name(set_id), "vip_subnet_id": self.vip_subnet_id,
             "description": "trove-lite replication set %s" % set_id}})["loadbalancer"]
@@ -152,12 +156,12 @@ class OctaviaEndpoints(base.EndpointDriver):
                  lb.get("vip_address"))
         return lb
 
-    def _pools(self, lb_id):
+    def _pools(self, lb_id: str) -> dict[str, str]:
         pools = self._call("GET", "/pools", loadbalancer_id=lb_id)["pools"]
         return {p["name"]: p["id"] for p in pools}
 
     @staticmethod
-    def _endpoints(lb):
+    def _endpoints(lb: dict[str, Any]) -> base.Endpoints:
         vip = lb["vip_address"]
         return base.Endpoints(rw="%s:%d" % (vip, LISTENERS[0][1]),
                               ro="%s:%d" % (vip, LISTENERS[1][1]))
@@ -179,5 +183,5 @@ class OctaviaEndpoints(base.EndpointDriver):
         return self._endpoints(lb) if lb is not None else None
 
 
-def _lb_name(set_id):
+def _lb_name(set_id: str) -> str:
     return "trove-lite-%s" % set_id

@@ -85,32 +85,64 @@ class StorageDriver(abc.ABC):
 
     @abc.abstractmethod
     def location_for(self, location_hint: str) -> str:
-        """The location ``save(location_hint, ...)`` will use ('container/name')."""
+        """The location ``save(location_hint, ...)`` will use ('container/name').
+
+        Pure: no I/O. Raises ``StorageError`` for a hint that is not
+        'container/name'.
+        """
 
     @abc.abstractmethod
     def save(self, location_hint: str, stream: Any, metadata: dict,
              progress: Callable[[int], None] | None = None) -> StoredObject:
-        """Store ``stream`` (``read(n)`` returning b'' at EOF); return a StoredObject."""
+        """Store ``stream`` (``read(n)`` returning b'' at EOF); return a StoredObject.
+
+        Blocks until the object is complete and durable (see the class
+        docstring); takes as long as the stream and the store's bandwidth.
+        Raises ``StorageError`` with the backend's reason (Swift: also
+        ``ChecksumMismatch`` for a segment whose etag differs); whatever
+        ``stream.read`` raises propagates.
+        """
 
     @abc.abstractmethod
     def load(self, location: str) -> "VerifyingReader":
-        """A readable stream of the stored bytes, verified at EOF."""
+        """A readable stream of the stored bytes, verified at EOF.
+
+        Returns at once (one open/GET); reading takes as long as the data.
+        Raises ``ObjectNotFound``; its ``read`` raises ``ChecksumMismatch`` at
+        EOF and ``StorageError`` when the backend fails mid-way.
+        """
 
     @abc.abstractmethod
     def metadata(self, location: str) -> StoredObject:
-        """The StoredObject (size, checksum, metadata) without reading the data."""
+        """The StoredObject (size, checksum, metadata) without reading the data.
+
+        One stat/HEAD. Raises ``ObjectNotFound``; ``StorageError`` for an object
+        that was not written by ``save`` or a backend failure.
+        """
 
     @abc.abstractmethod
     def delete(self, location: str) -> bool:
-        """Remove the object and all its segments; True if something was removed."""
+        """Remove the object and all its segments; True if something was removed.
+
+        Idempotent. Swift: one delete plus a sweep of the segments' prefix.
+        Raises ``StorageError`` on a backend failure.
+        """
 
     @abc.abstractmethod
     def exists(self, location: str) -> bool:
-        """True if a complete object is at ``location``."""
+        """True if a complete object is at ``location``.
+
+        One stat/HEAD; raises ``StorageError`` on a backend failure (never for a
+        missing object).
+        """
 
     @abc.abstractmethod
     def cleanup_partial(self, location: str) -> bool:
-        """Remove what an interrupted save left at ``location``; True if anything was."""
+        """Remove what an interrupted save left at ``location``; True if anything was.
+
+        Idempotent; a completed object is left alone (False). Raises
+        ``StorageError`` on a backend failure.
+        """
 
 
 def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,9 @@ so ``<root>/container/name`` exists only when complete. Timing: disk speed.
 
 import json
 import os
+from typing import IO, Any, Callable
+
+from oslo_config import cfg
 
 from trove_lite.drivers.storage import base
 
@@ -18,20 +21,20 @@ WRITEBACK = 8 << 20
 class LocalStorage(base.StorageDriver):
     scheme = "file"
 
-    def __init__(self, root):
+    def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
 
     @classmethod
-    def from_conf(cls, conf):
+    def from_conf(cls, conf: cfg.ConfigOpts) -> "LocalStorage":
         group = conf.storage_local
         return cls(group.root or os.path.join(conf.state_dir, "backups"))
 
     # -- locations -----------------------------------------------------------
-    def location_for(self, location_hint):
+    def location_for(self, location_hint: str) -> str:
         container, name = base.split_hint(location_hint)
         return "file://" + os.path.join(self.root, container, name)
 
-    def _path(self, location):
+    def _path(self, location: str) -> str:
         prefix = "file://"
         path = location[len(prefix):] if location.startswith(prefix) else None
         if not path or os.path.commonpath([self.root, os.path.abspath(path)]) != self.root:
@@ -40,7 +43,8 @@ class LocalStorage(base.StorageDriver):
         return os.path.abspath(path)
 
     # -- interface -----------------------------------------------------------
-    def save(self, location_hint, stream, metadata, progress=None):
+    def save(self, location_hint: str, stream: Any, metadata: dict,
+             progress: Callable[[int], None] | None = None) -> base.StoredObject:
         location = self.location_for(location_hint)
         path = self._path(location)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -71,7 +75,7 @@ class LocalStorage(base.StorageDriver):
         _fsync_dir(os.path.dirname(path))
         return stored
 
-    def metadata(self, location):
+    def metadata(self, location: str) -> base.StoredObject:
         path = self._path(location)
         try:
             with open(path + META) as f:
@@ -82,36 +86,36 @@ class LocalStorage(base.StorageDriver):
             raise base.ObjectNotFound(location=location)
         return base.StoredObject(location, meta["size"], meta["checksum"], meta["metadata"])
 
-    def load(self, location):
+    def load(self, location: str) -> base.VerifyingReader:
         stored = self.metadata(location)
         f = open(self._path(location), "rb")
         chunks = iter(lambda: f.read(base.CHUNK), b"")
         return base.VerifyingReader(location, chunks, stored.size, stored.checksum,
                                     close_fn=f.close)
 
-    def exists(self, location):
+    def exists(self, location: str) -> bool:
         path = self._path(location)
         return os.path.exists(path) and os.path.exists(path + META)
 
-    def delete(self, location):
+    def delete(self, location: str) -> bool:
         path = self._path(location)
         removed = [_unlink(p) for p in (path, path + META, path + PARTIAL)]
         return any(removed)
 
-    def cleanup_partial(self, location):
+    def cleanup_partial(self, location: str) -> bool:
         path = self._path(location)
         if os.path.exists(path):
             return _unlink(path + PARTIAL)
         return any([_unlink(path + PARTIAL), _unlink(path + META)])
 
 
-def _write_all(f, data):
+def _write_all(f: IO[bytes], data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[f.write(view):]
 
 
-def _unlink(path):
+def _unlink(path: str) -> bool:
     try:
         os.unlink(path)
         return True
@@ -119,7 +123,7 @@ def _unlink(path):
         return False
 
 
-def _write_json(path, doc):
+def _write_json(path: str, doc: dict[str, Any]) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(doc, f)
@@ -128,7 +132,7 @@ def _write_json(path, doc):
     os.replace(tmp, path)
 
 
-def _fsync_dir(path):
+def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

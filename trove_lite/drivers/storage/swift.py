@@ -18,10 +18,14 @@ an upload fails the save with the connection error as the reason.
 
 import json
 import logging
+from types import TracebackType
+from typing import Any, Callable, Iterable, Iterator, Literal
 
 import swiftclient
 from swiftclient import exceptions as swift_exc
 import requests
+
+from oslo_config import cfg
 
 from trove_lite.drivers.storage import base
 
@@ -36,23 +40,24 @@ SEGMENTS_SUFFIX = "_segments"
 class SwiftStorage(base.StorageDriver):
     scheme = "swift"
 
-    def __init__(self, connection_factory, segment_size=2 * 1024 ** 3):
+    def __init__(self, connection_factory: Callable[[], Any],
+                 segment_size: int = 2 * 1024 ** 3) -> None:
         """``connection_factory()`` returns a new ``swiftclient.Connection``."""
         if segment_size < 1:
             raise ValueError("segment_size must be positive")
         self._factory = connection_factory
         self.segment_size = segment_size
-        self._conn = None
+        self._conn: Any = None
 
     @classmethod
-    def from_conf(cls, conf):
+    def from_conf(cls, conf: cfg.ConfigOpts) -> "SwiftStorage":
         g = conf.storage_swift
         os_options = {k: v for k, v in (("project_name", g.project_name),
                                         ("user_domain_name", g.user_domain_name),
                                         ("project_domain_name", g.project_domain_name),
                                         ("region_name", g.region_name)) if v}
 
-        def factory():
+        def factory() -> swiftclient.Connection:
             return swiftclient.Connection(
                 authurl=g.auth_url, user=g.user, key=g.key, auth_version=g.auth_version,
                 os_options=os_options, retries=g.retries, timeout=g.timeout,
@@ -60,25 +65,27 @@ class SwiftStorage(base.StorageDriver):
         return cls(factory, segment_size=g.segment_size)
 
     @property
-    def conn(self):
+    def conn(self) -> Any:
+        """The ``swiftclient.Connection``, made on first use."""
         if self._conn is None:
             self._conn = self._factory()
         return self._conn
 
     # -- locations -----------------------------------------------------------
-    def location_for(self, location_hint):
+    def location_for(self, location_hint: str) -> str:
         container, name = base.split_hint(location_hint)
         return "swift://%s/%s" % (container, name)
 
     @staticmethod
-    def _split(location):
+    def _split(location: str) -> tuple[str, str]:
         prefix = "swift://"
         if not location.startswith(prefix):
             raise base.StorageError("%s is not a Swift location" % location)
         return base.split_hint(location[len(prefix):])
 
     # -- save ----------------------------------------------------------------
-    def save(self, location_hint, stream, metadata, progress=None):
+    def save(self, location_hint: str, stream: Any, metadata: dict,
+             progress: Callable[[int], None] | None = None) -> base.StoredObject:
         location = self.location_for(location_hint)
         container, name = self._split(location)
         seg_container = container + SEGMENTS_SUFFIX
@@ -86,7 +93,7 @@ class SwiftStorage(base.StorageDriver):
         with _reason(location, "creating containers"):
             self.conn.put_container(container)
             self.conn.put_container(seg_container)
-        manifest = []
+        manifest: list[dict[str, Any]] = []
         source = _Pushback(whole)
         while source.peek() or not manifest:
             seg_name = "%s/%08d" % (name, len(manifest))
@@ -110,7 +117,7 @@ class SwiftStorage(base.StorageDriver):
                                  content_type="application/octet-stream")
         return stored
 
-    def _put_once(self, container, name, segment):
+    def _put_once(self, container: str, name: str, segment: "_SegmentReader") -> str:
         # Streamed data cannot be sent twice; with retries swiftclient would fail
         # with "no ability to reset contents" and lose the real reason.
         conn = self.conn
@@ -121,13 +128,13 @@ class SwiftStorage(base.StorageDriver):
             conn.retries = retries
 
     # -- read ----------------------------------------------------------------
-    def metadata(self, location):
+    def metadata(self, location: str) -> base.StoredObject:
         container, name = self._split(location)
         with _reason(location, "reading metadata"):
             headers = self.conn.head_object(container, name)
         return _stored(location, headers)
 
-    def load(self, location):
+    def load(self, location: str) -> base.VerifyingReader:
         container, name = self._split(location)
         with _reason(location, "starting the download"):
             headers, body = self.conn.get_object(container, name,
@@ -136,7 +143,7 @@ class SwiftStorage(base.StorageDriver):
         return base.VerifyingReader(location, _guarded(location, body), stored.size,
                                     stored.checksum, close_fn=getattr(body, "close", None))
 
-    def exists(self, location):
+    def exists(self, location: str) -> bool:
         try:
             self.metadata(location)
             return True
@@ -144,7 +151,7 @@ class SwiftStorage(base.StorageDriver):
             return False
 
     # -- delete --------------------------------------------------------------
-    def delete(self, location):
+    def delete(self, location: str) -> bool:
         container, name = self._split(location)
         # a multipart-manifest=delete of a missing object answers 200 with the
         # 404 inside its body, so ask first
@@ -158,12 +165,12 @@ class SwiftStorage(base.StorageDriver):
                 pass
         return self._delete_segments(location) or removed
 
-    def cleanup_partial(self, location):
+    def cleanup_partial(self, location: str) -> bool:
         if self.exists(location):
             return False
         return self._delete_segments(location)
 
-    def _delete_segments(self, location):
+    def _delete_segments(self, location: str) -> bool:
         container, name = self._split(location)
         seg_container = container + SEGMENTS_SUFFIX
         try:
@@ -180,7 +187,7 @@ class SwiftStorage(base.StorageDriver):
                 pass
         return bool(listing)
 
-    def list_segments(self, location):
+    def list_segments(self, location: str) -> list[str]:
         """Names of the segments stored for ``location`` (for checks and tests)."""
         container, name = self._split(location)
         try:
@@ -195,16 +202,16 @@ class SwiftStorage(base.StorageDriver):
 class _Pushback:
     """A source with a one-chunk look-ahead, to tell EOF before opening a segment."""
 
-    def __init__(self, source):
+    def __init__(self, source: base.HashingReader) -> None:
         self.source = source
         self.head = b""
 
-    def peek(self):
+    def peek(self) -> bool:
         if not self.head:
             self.head = self.source.read(base.CHUNK)
         return bool(self.head)
 
-    def read(self, n=base.CHUNK):
+    def read(self, n: int = base.CHUNK) -> bytes:
         if self.head:
             data, self.head = self.head[:n], self.head[n:]
             return data
@@ -214,13 +221,13 @@ class _Pushback:
 class _SegmentReader:
     """At most ``limit`` bytes of ``source``, md5-hashed as they pass."""
 
-    def __init__(self, source, limit):
+    def __init__(self, source: _Pushback, limit: int) -> None:
         self.source = source
         self.remaining = limit
         self.size = 0
         self.md5 = base.hashlib.md5()
 
-    def read(self, n=base.CHUNK):
+    def read(self, n: int = base.CHUNK) -> bytes:
         if self.remaining <= 0:
             return b""
         data = self.source.read(min(n, self.remaining))
@@ -230,7 +237,7 @@ class _SegmentReader:
         return data
 
 
-def _stored(location, headers):
+def _stored(location: str, headers: dict[str, str]) -> base.StoredObject:
     headers = {k.lower(): v for k, v in headers.items()}
     if _SHA256 not in headers:
         raise base.StorageError("%s is not a backup object written by trove-lite "
@@ -240,7 +247,7 @@ def _stored(location, headers):
     return base.StoredObject(location, int(headers[_SIZE]), headers[_SHA256], meta)
 
 
-def _guarded(location, body):
+def _guarded(location: str, body: Iterable[bytes]) -> Iterator[bytes]:
     with _reason(location, "downloading"):
         yield from body
 
@@ -248,13 +255,14 @@ def _guarded(location, body):
 class _reason:
     """Turns swiftclient/requests errors into StorageError naming the step."""
 
-    def __init__(self, location, step):
+    def __init__(self, location: str, step: str) -> None:
         self.location, self.step = location, step
 
-    def __enter__(self):
+    def __enter__(self) -> "_reason":
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if exc is None or isinstance(exc, base.StorageError):
             return False
         if isinstance(exc, swift_exc.ClientException) and exc.http_status == 404:
@@ -266,6 +274,6 @@ class _reason:
         return False
 
 
-def _short(exc):
+def _short(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) < 300 else text[:300] + "..."

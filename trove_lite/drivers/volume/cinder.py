@@ -10,6 +10,8 @@ extended volume is grown by the guest (resize2fs), not here.
 """
 
 import time
+from types import TracebackType
+from typing import Any, Literal
 
 from keystoneauth1 import exceptions as ks_exc
 from cinderclient import client as cinder_client
@@ -21,7 +23,8 @@ from trove_lite.drivers.volume import base
 MICROVERSION = "3.42"
 
 
-def make_client(session, endpoint_override=None, region_name=None):
+def make_client(session: Any, endpoint_override: str | None = None,
+                region_name: str | None = None) -> Any:
     return cinder_client.Client(MICROVERSION, session=session,
                                 endpoint_override=endpoint_override,
                                 region_name=region_name)
@@ -30,8 +33,9 @@ def make_client(session, endpoint_override=None, region_name=None):
 class CinderVolumeDriver(base.VolumeDriver):
     """Volumes in Cinder; ``cinder`` and ``nova`` are the two API clients."""
 
-    def __init__(self, cinder, nova, volume_type=None, availability_zone=None,
-                 status_timeout=300.0, poll_interval=2.0):
+    def __init__(self, cinder: Any, nova: Any, volume_type: str | None = None,
+                 availability_zone: str | None = None, status_timeout: float = 300.0,
+                 poll_interval: float = 2.0) -> None:
         self.cinder = cinder
         self.nova = nova
         self.volume_type = volume_type
@@ -39,24 +43,27 @@ class CinderVolumeDriver(base.VolumeDriver):
         self.status_timeout = status_timeout
         self.poll_interval = poll_interval
 
-    def create_volume(self, size_gb, name):
+    def create_volume(self, size_gb: int, name: str) -> base.Volume:
         with _translated():
             volume = self.cinder.volumes.create(int(size_gb), name=name,
                                                 volume_type=self.volume_type,
                                                 availability_zone=self.availability_zone)
         return self._wait(volume.id, ("available",))
 
-    def get_volume(self, volume_id):
+    def get_volume(self, volume_id: str) -> base.Volume:
         with _translated(volume_id):
             return _to_volume(self.cinder.volumes.get(volume_id))
 
-    def attach_volume(self, volume_id, server_id):
+    def attach_volume(self, volume_id: str, server_id: str) -> str:
         with _translated(volume_id):
             attachment = self.nova.volumes.create_server_volume(server_id, volume_id)
         volume = self._wait(volume_id, ("in-use",))
-        return volume.device or getattr(attachment, "device", None)
+        device: str | None = volume.device or getattr(attachment, "device", None)
+        if device is None:   # Nova names the device of every attachment it makes
+            raise base.DriverError(reason="volume %s is in-use but has no device" % volume_id)
+        return device
 
-    def detach_volume(self, volume_id, server_id):
+    def detach_volume(self, volume_id: str, server_id: str) -> None:
         with _translated(volume_id):
             volume = self.cinder.volumes.get(volume_id)
         if not any(a.get("server_id") == server_id for a in volume.attachments or []):
@@ -65,7 +72,7 @@ class CinderVolumeDriver(base.VolumeDriver):
             self.nova.volumes.delete_server_volume(server_id, volume_id)
         self._wait(volume_id, ("available",))
 
-    def extend_volume(self, volume_id, new_size_gb):
+    def extend_volume(self, volume_id: str, new_size_gb: int) -> None:
         with _translated(volume_id):
             before = self.cinder.volumes.get(volume_id)
             self.cinder.volumes.extend(volume_id, int(new_size_gb))
@@ -74,7 +81,7 @@ class CinderVolumeDriver(base.VolumeDriver):
             raise base.DriverError(reason="volume %s is %d GB after extending to %d GB" % (
                 volume_id, volume.size, new_size_gb))
 
-    def delete_volume(self, volume_id):
+    def delete_volume(self, volume_id: str) -> None:
         try:
             with _translated(volume_id):
                 raw = self.cinder.volumes.get(volume_id)
@@ -95,7 +102,7 @@ class CinderVolumeDriver(base.VolumeDriver):
         raise base.DriverError(reason="volume %s was not deleted (it is %s)" % (
             volume_id, volume.status))
 
-    def _wait(self, volume_id, statuses):
+    def _wait(self, volume_id: str, statuses: tuple[str, ...]) -> base.Volume:
         deadline = time.monotonic() + self.status_timeout
         while True:
             volume = self.get_volume(volume_id)
@@ -109,7 +116,7 @@ class CinderVolumeDriver(base.VolumeDriver):
             time.sleep(self.poll_interval)
 
 
-def _to_volume(volume):
+def _to_volume(volume: Any) -> base.Volume:
     attachments = volume.attachments or []
     return base.Volume(id=volume.id, name=volume.name, size=volume.size,
                        status=volume.status,
@@ -120,13 +127,14 @@ def _to_volume(volume):
 class _translated:
     """Map cinderclient/novaclient exceptions to ours."""
 
-    def __init__(self, volume_id=None):
+    def __init__(self, volume_id: str | None = None) -> None:
         self.volume_id = volume_id
 
-    def __enter__(self):
+    def __enter__(self) -> "_translated":
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if not isinstance(exc, (cinder_exc.ClientException, nova_exc.ClientException,
                                 ks_exc.ClientException)):
             return False

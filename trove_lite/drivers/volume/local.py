@@ -27,6 +27,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from typing import Any, Callable
 
 from trove_lite.drivers import localutil
 from trove_lite.drivers.volume import base
@@ -36,7 +37,7 @@ GB = 1024 ** 3
 _LOOP_PROBE: dict[str, bool] = {}   # result of the one-time loop mount probe, per process
 
 
-def loop_mount_works(scratch_dir):
+def loop_mount_works(scratch_dir: str) -> bool:
     """True if ``mount -o loop`` works here; probed once (about 30 ms)."""
     if "ok" in _LOOP_PROBE:
         return _LOOP_PROBE["ok"]
@@ -69,8 +70,8 @@ class LocalVolumeDriver(base.VolumeDriver):
     lets attach refuse unknown servers.
     """
 
-    def __init__(self, state_dir, force_directory=False, busy_timeout=5.0,
-                 server_exists=None):
+    def __init__(self, state_dir: str, force_directory: bool = False, busy_timeout: float = 5.0,
+                 server_exists: Callable[[str], bool] | None = None) -> None:
         self.volumes_dir = os.path.join(os.path.abspath(state_dir), "volumes")
         self.force_directory = force_directory
         self.busy_timeout = busy_timeout
@@ -78,7 +79,7 @@ class LocalVolumeDriver(base.VolumeDriver):
         os.makedirs(self.volumes_dir, exist_ok=True)
 
     # -- interface ----------------------------------------------------------------
-    def create_volume(self, size_gb, name):
+    def create_volume(self, size_gb: int, name: str) -> base.Volume:
         size_gb = int(size_gb)
         if size_gb < 1:
             raise base.DriverError(reason="volume size must be at least 1 GB")
@@ -102,13 +103,13 @@ class LocalVolumeDriver(base.VolumeDriver):
         self._set(volume_id, status="available")
         return self.get_volume(volume_id)
 
-    def get_volume(self, volume_id):
+    def get_volume(self, volume_id: str) -> base.Volume:
         r = self._load(volume_id)
         device = self._mount_path(volume_id) if r["attached_to"] else None
         return base.Volume(id=r["id"], name=r["name"], size=r["size"], status=r["status"],
                            device=device, backing=r["backing"])
 
-    def list_volumes(self):
+    def list_volumes(self) -> list[base.Volume]:
         out = []
         for vid in sorted(os.listdir(self.volumes_dir)):
             if not vid.startswith("."):
@@ -118,11 +119,11 @@ class LocalVolumeDriver(base.VolumeDriver):
                     pass
         return out
 
-    def volumes_attached_to(self, server_id):
+    def volumes_attached_to(self, server_id: str) -> list[str]:
         return [v.id for v in self.list_volumes()
                 if self._load(v.id).get("attached_to") == server_id]
 
-    def attach_volume(self, volume_id, server_id):
+    def attach_volume(self, volume_id: str, server_id: str) -> str:
         with self._lock(volume_id):
             r = self._load(volume_id)
             if r["attached_to"] == server_id:
@@ -140,7 +141,7 @@ class LocalVolumeDriver(base.VolumeDriver):
             self._set(volume_id, status="in-use", attached_to=server_id)
             return self._mount_path(volume_id)
 
-    def detach_volume(self, volume_id, server_id):
+    def detach_volume(self, volume_id: str, server_id: str) -> None:
         with self._lock(volume_id):
             r = self._load(volume_id)
             if not r["attached_to"]:
@@ -151,7 +152,7 @@ class LocalVolumeDriver(base.VolumeDriver):
             self._umount(volume_id)
             self._set(volume_id, status="available", attached_to=None)
 
-    def extend_volume(self, volume_id, new_size_gb):
+    def extend_volume(self, volume_id: str, new_size_gb: int) -> None:
         new_size_gb = int(new_size_gb)
         with self._lock(volume_id):
             r = self._load(volume_id)
@@ -177,7 +178,7 @@ class LocalVolumeDriver(base.VolumeDriver):
                 self._mount(volume_id)
             self._set(volume_id, size=new_size_gb, status=r["status"])
 
-    def delete_volume(self, volume_id):
+    def delete_volume(self, volume_id: str) -> None:
         try:
             self._load(volume_id)
         except base.VolumeNotFound:
@@ -192,43 +193,43 @@ class LocalVolumeDriver(base.VolumeDriver):
             pass
 
     # -- state ----------------------------------------------------------------------
-    def _dir(self, volume_id):
+    def _dir(self, volume_id: str) -> str:
         if not volume_id or "/" in volume_id or volume_id.startswith("."):
             raise base.VolumeNotFound(id=volume_id)
         return os.path.join(self.volumes_dir, volume_id)
 
-    def _json(self, volume_id):
+    def _json(self, volume_id: str) -> str:
         return os.path.join(self._dir(volume_id), "volume.json")
 
-    def _mount_path(self, volume_id):
+    def _mount_path(self, volume_id: str) -> str:
         return os.path.join(self._dir(volume_id), "mnt")
 
-    def _lock(self, volume_id):
+    def _lock(self, volume_id: str) -> localutil.FileLock:
         return localutil.FileLock(os.path.join(self.volumes_dir, ".%s.lock" % volume_id))
 
-    def _load(self, volume_id):
+    def _load(self, volume_id: str) -> dict[str, Any]:
         try:
             return localutil.read_json(self._json(volume_id))
         except (FileNotFoundError, NotADirectoryError):
             raise base.VolumeNotFound(id=volume_id) from None
 
-    def _set(self, volume_id, **changes):
+    def _set(self, volume_id: str, **changes: Any) -> dict[str, Any]:
         record = self._load(volume_id)
         record.update(changes)
         localutil.write_json(self._json(volume_id), record)
         return record
 
     # -- mounts ---------------------------------------------------------------------
-    def _mounted(self, volume_id):
+    def _mounted(self, volume_id: str) -> bool:
         return self._mount_path(volume_id) in mounted_paths()
 
-    def _mount(self, volume_id):
+    def _mount(self, volume_id: str) -> None:
         if self._mounted(volume_id):
             return
         _run(["mount", "-o", "loop", os.path.join(self._dir(volume_id), "disk.img"),
               self._mount_path(volume_id)])
 
-    def _umount(self, volume_id):
+    def _umount(self, volume_id: str) -> None:
         """Unmount, retrying while busy; VolumeBusy names the holders."""
         path = self._mount_path(volume_id)
         deadline = time.monotonic() + self.busy_timeout
@@ -246,7 +247,7 @@ class LocalVolumeDriver(base.VolumeDriver):
         except FileExistsError:
             pass
 
-    def _grow_image(self, volume_id, new_size_gb):
+    def _grow_image(self, volume_id: str, new_size_gb: int) -> None:
         img = os.path.join(self._dir(volume_id), "disk.img")
         _run(["truncate", "-s", str(new_size_gb * GB), img])
         fsck = subprocess.run(["e2fsck", "-f", "-y", img], capture_output=True, text=True)
@@ -256,7 +257,7 @@ class LocalVolumeDriver(base.VolumeDriver):
         _run(["resize2fs", img])
 
 
-def mounted_paths():
+def mounted_paths() -> set[str]:
     """Mount points from /proc/mounts (octal escapes decoded)."""
     paths = set()
     with open("/proc/mounts") as f:
@@ -267,7 +268,7 @@ def mounted_paths():
     return paths
 
 
-def processes_using(path):
+def processes_using(path: str) -> list[str]:
     """'name[pid]' of processes with their cwd or an open file under ``path``."""
     found = []
     prefix = path.rstrip("/") + "/"
@@ -287,7 +288,7 @@ def processes_using(path):
     return found
 
 
-def _detach_loops(img):
+def _detach_loops(img: str) -> None:
     """Detach loop devices still backed by ``img`` (normally none: umount autoclears)."""
     proc = subprocess.run(["losetup", "-j", img], capture_output=True, text=True)
     for line in proc.stdout.splitlines():
@@ -296,7 +297,7 @@ def _detach_loops(img):
             subprocess.run(["losetup", "-d", device], capture_output=True)
 
 
-def _run(cmd):
+def _run(cmd: list[str]) -> str:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True)
     except OSError as exc:

@@ -7,9 +7,15 @@ reads its binlog files directly, so it needs no account or password (nothing to
 keep in a defaults file), no long-lived child process to supervise and reconnect,
 and it resumes exactly where it stopped: its position (file, byte offset, always
 an event boundary) is kept in GuestState and advanced only after the segment is
-stored and reported. A guest killed mid-upload starts again from the last
-reported position (the same bytes are shipped again under the same name), so a
-restart leaves no gap as long as the binlog files are still there. When the file
+stored and the conductor confirmed its row: the report is a call
+(``record_binlog_segments``), sent again until it is answered, so a report lost
+on the way (a conductor killed after it took the message, or down) is neither a
+hole in the archive nor an object in the store that no row records. Meanwhile
+the archive waits (the binlog stays on the volume). A guest killed mid-upload
+starts again from the last confirmed position (shipped again from there: the
+row of that start is replaced; an object the cut-off upload left under another
+name is swept with the archive once its instance is deleted and no backup
+needs it), so a restart leaves no gap as long as the binlog files are still there. When the file
 it stood in is gone (purged while the agent was down, a RESET MASTER), it reports
 a ``gap`` segment and goes on from the next file: the control plane then knows
 the restorable window has a hole.
@@ -43,6 +49,7 @@ from trove_lite.datastores import binlog
 LOG = logging.getLogger(__name__)
 STATE_KEY = "binlog_archive"
 STATUS_EVERY = 1.0     # seconds between status-only reports when idle
+RESEND_WAIT = (0.2, 5.0)   # first and longest wait before an unconfirmed report goes again
 
 
 def read_index(datadir: str, index_name: str = "mysql-bin.index") -> list[str]:
@@ -126,11 +133,34 @@ class BinlogArchiver:
                 self._wake.clear()
 
     # -- reports ------------------------------------------------------------------
-    def _send(self, segments, status):
+    def _next_sent(self):
         sent = max(time.time(), self._last_sent + 1e-6)
         self._last_sent = sent
+        return sent
+
+    def _send(self, segments, status):
         self.conductor_fn().update_binlog_archive(self.instance_id, segments=segments,
-                                                  status=status, sent=sent)
+                                                  status=status, sent=self._next_sent())
+
+    def _confirm(self, segments, status):
+        """Report segments until the conductor confirms their rows; only then does
+        the caller move its position on. Sending again is harmless (one row per
+        segment). Raises if the archiver is stopped first."""
+        wait = RESEND_WAIT[0]
+        while True:
+            try:
+                self.conductor_fn().record_binlog_segments(
+                    self.instance_id, segments=segments, status=status,
+                    sent=self._next_sent())
+                return
+            except Exception as e:
+                LOG.warning("binlog archive: report of %s not confirmed (%s: %s); sending "
+                            "it again in %.1f s", ", ".join(
+                                "%s:%s-%s" % (s["file"], s["start"], s["end"])
+                                for s in segments), type(e).__name__, e, wait)
+            if self._stop.wait(wait):
+                raise RuntimeError("stopped before the conductor confirmed the segments")
+            wait = min(wait * 2, RESEND_WAIT[1])
 
     def _report_status(self, status, force=False):
         self.status = status
@@ -201,7 +231,7 @@ class BinlogArchiver:
                    "name": name, "size": stored.size, "checksum": stored.checksum}
         status = {"state": "running", "caught_up_at": caught_up_at, "lag_bytes": None}
         self.status = status
-        self._send([segment], status)
+        self._confirm([segment], status)
         self._last_status = time.monotonic()
 
     def _gap(self, files, current, offset, size):
@@ -221,7 +251,7 @@ class BinlogArchiver:
         LOG.warning("binlog archive: GAP: %s; continuing at %s", reason, resume)
         segment = {"kind": "gap", "file": current, "start": offset, "end": offset,
                    "events": 0, "detail": "%s; archive resumed at %s" % (reason, resume)}
-        self._send([segment], {"state": "running", "caught_up_at": None,
-                               "error": reason})
+        self._confirm([segment], {"state": "running", "caught_up_at": None,
+                                  "error": reason})
         self.state.update(**{STATE_KEY: {"file": resume, "pos": 0}})
         return False

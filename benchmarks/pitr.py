@@ -67,6 +67,11 @@ class Conductor:
         with self.lock:
             self.reports.append((time.time(), list(segments), dict(status)))
 
+    def record_binlog_segments(self, instance_id, segments, status, sent=None):
+        """The call a segment's report is (RPC 1.2); answered once noted."""
+        self.update_binlog_archive(instance_id, segments, status, sent)
+        return True
+
 
 def sql(server, *statements):
     conn = server.connect()

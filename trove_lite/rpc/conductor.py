@@ -22,6 +22,8 @@ from trove_lite.rpc import sealed, transport
 
 LOG = logging.getLogger(__name__)
 VERSION = "1.2"
+# the methods a guest calls (its reply is sealed); every other one is a cast
+CALLS = frozenset(["record_binlog_segments"])
 RECORD_TIMEOUT = 10.0   # s a guest waits for its segments' rows before sending again
 
 

@@ -83,8 +83,8 @@ class ConductorAPI:
         answer came in ``timeout`` s (the conductor is down, or was killed after it
         took the message): the segments may or may not be recorded, and sending
         them again is harmless (recorded once). A conductor older than 1.2 gets
-        them as the ``update_binlog_archive`` cast, from then on, and False is
-        returned: nothing confirms those."""
+        them as the ``update_binlog_archive`` cast, from then on (until this
+        process restarts), and False is returned: nothing confirms those."""
         if not self._legacy:
             cctxt = self._client.prepare(version="1.2", timeout=timeout)
             try:

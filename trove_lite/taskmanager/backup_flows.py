@@ -323,9 +323,8 @@ class BackupFlows:
                 removed += bool(storage.delete(location))
             except Exception as e:
                 LOG.warning("unrecorded archived binlog %s not removed: %s", location, e)
-        if strays:
-            LOG.info("binlog archive of deleted instance %s: %d unrecorded objects "
-                     "removed: %s", instance_id, removed, ", ".join(strays))
+        LOG.info("binlog archive of deleted instance %s swept: %d unrecorded objects "
+                 "removed%s", instance_id, removed, strays and ": " + ", ".join(strays) or "")
 
     def _fail_delete(self, backup_id, reason):
         LOG.warning("backup %s DELETE_FAILED: %s", backup_id, reason)

@@ -13,9 +13,9 @@ on the way (a conductor killed after it took the message, or down) is neither a
 hole in the archive nor an object in the store that no row records. Meanwhile
 the archive waits (the binlog stays on the volume). A guest killed mid-upload
 starts again from the last confirmed position (shipped again from there: the
-row of that start is replaced; an object the cut-off upload left under another
-name is swept with the archive once its instance is deleted and no backup
-needs it), so a restart leaves no gap as long as the binlog files are still there. When the file
+row of that start is replaced, and the object the cut-off upload left under
+another name, noted in GuestState before it, is removed once the new one is
+confirmed), so a restart leaves no gap as long as the binlog files are still there. When the file
 it stood in is gone (purged while the agent was down, a RESET MASTER), it reports
 a ``gap`` segment and goes on from the next file: the control plane then knows
 the restorable window has a hole.
@@ -199,7 +199,7 @@ class BinlogArchiver:
             end = events[-1].end
             at_eof = end >= size and last_file
             self._ship(current, offset, end, data[:end - offset], events,
-                       read_started if at_eof else None)
+                       read_started if at_eof else None, pos.get("shipping") or [])
             offset = end
             self.state.update(**{STATE_KEY: {"file": current, "pos": end}})
             if not at_eof:
@@ -215,11 +215,17 @@ class BinlogArchiver:
                              "lag_bytes": size - offset if last_file else None})
         return True
 
-    def _ship(self, file, start, end, data, events, caught_up_at):
+    def _ship(self, file, start, end, data, events, caught_up_at, earlier):
+        """Store and report one segment. ``earlier``: names of segments at this
+        position an agent killed before their confirmation stored; once this one
+        (same start, so the same row) is confirmed, those objects are no row's
+        and go (the file had grown meanwhile: the segment is longer now)."""
         name = binlog.segment_name(self.instance_id, file, start, end)
         summary = binlog.summarize(events)
         if self._store is None:
             self._store = self.storage_fn()
+        shipping = [n for n in earlier if n != name] + [name]
+        self.state.update(**{STATE_KEY: {"file": file, "pos": start, "shipping": shipping}})
         stored = self._store.save(
             "%s/%s" % (self.container, name),
             io.BytesIO(self._cipher.encrypt(data, name)),
@@ -233,6 +239,13 @@ class BinlogArchiver:
         self.status = status
         self._confirm([segment], status)
         self._last_status = time.monotonic()
+        for stale in shipping[:-1]:
+            try:
+                self._store.delete(self._store.location_for("%s/%s" % (self.container, stale)))
+                LOG.info("binlog archive: %s, cut off before its report, replaced by %s",
+                         stale, name)
+            except Exception:   # left for the sweep of a deleted instance's archive
+                LOG.warning("binlog archive: %s not removed", stale, exc_info=True)
 
     def _gap(self, files, current, offset, size):
         later = [f for f in files if binlog.file_seq(f) > binlog.file_seq(current)]

@@ -181,3 +181,44 @@ def test_a_segment_report_lost_with_the_conductor_is_sent_again(app, archiver):
     assert stored_bytes(archiver, current) == on_disk
     stored = set(archiver.store.list_objects(archiver.container + "/inst-1/binlog/"))
     assert stored and stored <= {s["location"] for s in recorded}, "stored, never recorded"
+
+
+class KillingConductor(Conductor):
+    """Never answers; the agent is killed while it waits (``arch`` stops)."""
+
+    arch = None
+
+    def record_binlog_segments(self, instance_id, segments, status, sent=None):
+        self.arch.stop()
+        raise messaging.MessagingTimeout("no reply to record_binlog_segments")
+
+
+def test_a_segment_cut_off_before_its_report_is_replaced_not_left_behind(app, archiver):
+    """An agent killed between a segment's upload and its confirmation ships it
+    again, longer, after its restart; the first upload does not stay in the store."""
+    drain(archiver)
+    killing = KillingConductor()
+    killing.arch = archiver
+    archiver.conductor_fn = lambda: killing
+    run_sql(app, "CREATE DATABASE IF NOT EXISTS cut",
+            "CREATE TABLE IF NOT EXISTS cut.t (i INT AUTO_INCREMENT PRIMARY KEY)",
+            "INSERT INTO cut.t VALUES (NULL)")
+    with pytest.raises(RuntimeError, match="stopped before"):
+        archiver.step()
+    prefix = archiver.container + "/inst-1/binlog/"
+    cut_off = set(archiver.store.list_objects(prefix)) - {
+        s["location"] for s in archiver.conductor.segments}
+    assert len(cut_off) == 1                        # stored, never confirmed
+    run_sql(app, "INSERT INTO cut.t VALUES (NULL)")   # the file grows meanwhile
+    restarted = BinlogArchiver("inst-1", archiver.state, archiver.datadir_fn,
+                               archiver.storage_fn, lambda: archiver.conductor,
+                               archiver.container, interval=0.1)
+    restarted.set_key(binlog.seal(restarted.public_key, KEY))
+    restarted.conductor, restarted.store = archiver.conductor, archiver.store
+    drain(restarted)
+    current = read_index(app.server.datadir)[-1]
+    with open(os.path.join(app.server.datadir, current), "rb") as f:
+        assert stored_bytes(restarted, current) == f.read()
+    stored = set(archiver.store.list_objects(prefix))
+    assert not stored & cut_off, "the cut-off upload was left behind"
+    assert stored <= {s["location"] for s in archiver.conductor.segments}

@@ -127,7 +127,7 @@ class Guests:
     """N simulated guests: each a sealed conductor client under its own key."""
 
     def __init__(self, conf, ids, sealed_=True):
-        from trove_lite.backup import keys
+        from trove_lite.common import master_key as keys
         from trove_lite.rpc import sealed, transport
         raw = transport.make_client(conf, conf.conductor.topic, "1.0")
         master = keys.load_master(conf)

@@ -306,6 +306,8 @@ class EarlyUpgrade:
         self.done = threading.Event()
         self.result: dict[str, Any] | None = None
         self.error: Exception | None = None
+        self._callbacks: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
 
     @classmethod
     def maybe_start(cls, server_dir: str | None) -> EarlyUpgrade | None:
@@ -338,7 +340,20 @@ class EarlyUpgrade:
         except Exception as e:
             LOG.exception("early post_upgrade failed")
             self.error = e
-        self.done.set()
+        with self._lock:
+            self.done.set()
+            callbacks = list(self._callbacks)
+        for cb in callbacks:
+            cb()
+
+    def on_done(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the early post_upgrade ended, whatever its
+        outcome (at once if it has)."""
+        with self._lock:
+            if not self.done.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
 
     def outcome(self, timeout: float) -> dict[str, Any]:
         if not self.done.wait(timeout):

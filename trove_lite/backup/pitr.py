@@ -227,6 +227,19 @@ def load(s: Session, instance_id: str) -> tuple[list, list, float | None]:
     return backups, segments, archive.caught_up_at if archive else None
 
 
+def archive_abandoned(s: Session, instance_id: str) -> bool:
+    """The instance is deleted (or unknown) and no backup of it is left but failed
+    ones (a running one may still complete): nothing can restore from its archive
+    any more, and its prune removes all of it (taskmanager/backup_flows.py
+    ``prune_archive``)."""
+    inst = s.get(models.Instance, instance_id)
+    if inst is not None and not inst.deleted:
+        return False
+    return s.execute(select(models.Backup.id).where(
+        models.Backup.instance_id == instance_id, models.Backup.deleted.is_(False),
+        models.Backup.status != "FAILED").limit(1)).first() is None
+
+
 def instance_window(s: Session, instance_id: str) -> tuple[list, dict | None]:
     """(coverages, view) of an instance from the database."""
     backups, segments, caught_up = load(s, instance_id)

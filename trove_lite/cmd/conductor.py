@@ -15,6 +15,7 @@ from trove_lite import config  # noqa: E402
 from trove_lite.conductor.manager import ConductorManager  # noqa: E402
 from trove_lite.db import deployment  # noqa: E402
 from trove_lite.db.session import Database  # noqa: E402
+from trove_lite.rpc import conductor as conductor_rpc  # noqa: E402
 from trove_lite.rpc import sealed, transport  # noqa: E402
 
 LOG = logging.getLogger("trove_lite.conductor")
@@ -25,7 +26,7 @@ def start(conf: cfg.ConfigOpts, db: Database) -> Any:
     # guests' messages are sealed: each under the key of the instance it reports for
     endpoint = sealed.SealedEndpoint(
         ConductorManager(db, conf.conductor.heartbeat_batch_ms), sealed.control_key_for(conf),
-        sealed.TO_CONDUCTOR, sealed.window_of(conf), replies=False)
+        sealed.TO_CONDUCTOR, sealed.window_of(conf), replies=conductor_rpc.CALLS)
     server = transport.make_server(conf, conf.conductor.topic, socket.gethostname(),
                                    [endpoint])
     server.start()

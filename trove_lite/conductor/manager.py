@@ -11,6 +11,13 @@ newer than the last one applied for the same (instance, method); older ones are
 dropped, so a heartbeat delayed in the bus can never overwrite a newer status.
 The check and the write happen in one transaction (row lock on MariaDB, an
 immediate transaction on SQLite).
+
+Archived binlog segments come as a call, ``record_binlog_segments`` (RPC 1.2):
+it returns only once their rows are committed, so a guest counts a segment as
+archived only then, and sends it again if the answer never comes (e.g. this
+process was killed after oslo.messaging acknowledged the message). A segment
+sent twice is recorded once. Guests older than 1.2 still cast
+``update_binlog_archive``.
 """
 
 import datetime
@@ -22,8 +29,10 @@ from typing import Any, cast
 
 import oslo_messaging as messaging
 from sqlalchemy import Table, bindparam, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from trove_lite.backup import pitr
 from trove_lite.datastores import binlog
 from trove_lite.db import models
 from trove_lite.db.session import Database
@@ -51,7 +60,7 @@ def should_apply(last_sent: float | None, sent: float | None) -> tuple[bool, str
 
 
 class ConductorManager:
-    target = messaging.Target(version="1.1")
+    target = messaging.Target(version="1.2")
 
     def __init__(self, db: Database, heartbeat_batch_ms: float = 0.0) -> None:
         self.db = db
@@ -300,12 +309,35 @@ class ConductorManager:
         """Record archived segments (idempotent, whatever the order: a segment shipped
         again after a guest restart replaces its row) and, if newer than the last
         applied, the archive's state."""
+        self._update_archive(instance_id, segments or [], status, sent)
+
+    def record_binlog_segments(self, ctx: dict, instance_id: str, segments: list[dict],
+                               status: dict | None = None,
+                               sent: float | None = None) -> dict:
+        """(1.2, a call) ``update_binlog_archive`` that answers once the segments'
+        rows are committed: {"recorded": n, "discarded": m} (discarded: the instance
+        is deleted and no backup of it is left). The same segment sent again
+        updates its row. A transaction that lost a race for the same new row (two
+        deliveries of one report at once, on MariaDB) is run again."""
+        for attempt in (1, 2):
+            try:
+                kept = self._update_archive(instance_id, segments, status, sent)
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                LOG.info("binlog segments of %s recorded concurrently; again", instance_id)
+        return {"recorded": len(segments) if kept else 0,
+                "discarded": 0 if kept else len(segments)}
+
+    def _update_archive(self, instance_id: str, segments: list[dict], status: dict | None,
+                        sent: float | None) -> bool:
+        """Record segments and the state; False if the segments were discarded."""
         with self.db.session() as session:
-            for seg in segments or ():
-                record_segment(session, instance_id, seg)
+            kept = self._record_segments(session, instance_id, segments)
             ok, reason = self._claim(session, instance_id, "update_binlog_archive", sent)
             if not ok or not status:
-                return
+                return kept
             row = session.get(models.BinlogArchive, instance_id)
             if row is None:
                 row = models.BinlogArchive(instance_id=instance_id, state="new")
@@ -319,6 +351,22 @@ class ConductorManager:
             row.lag_bytes = status.get("lag_bytes")
             row.error = (status.get("error") or None) and str(status["error"])[:1024]
             row.updated_at = _from_ts(sent)
+            return kept
+
+    @staticmethod
+    def _record_segments(session: Session, instance_id: str, segments: list[dict]) -> bool:
+        if not segments:
+            return True
+        if pitr.archive_abandoned(session, instance_id):
+            # deleted and no backup of it is left: nothing can restore from these,
+            # and the prune of its archive sweeps their objects from the store
+            LOG.info("binlog segments of deleted instance %s not recorded: no backup "
+                     "of it is left (%s)", instance_id,
+                     ", ".join("%s:%s" % (s.get("file"), s.get("start")) for s in segments))
+            return False
+        for seg in segments:
+            record_segment(session, instance_id, seg)
+        return True
 
     def report_root(self, ctx: dict, instance_id: str, user: str,
                     sent: float | None = None) -> None:

@@ -144,9 +144,15 @@ class SegmentCipher:
         return self._aead.decrypt(blob[:12], blob[12:], name.encode())
 
 
+def archive_prefix(instance_id: str) -> str:
+    """The object name prefix (under the container) of every segment of an
+    instance's archive; it ends with '/', so it never names another instance's."""
+    return "%s/binlog/" % instance_id
+
+
 def segment_name(instance_id: str, file: str, start: int, end: int) -> str:
     """The object name (under the container) of an archived segment."""
-    return "%s/binlog/%s.%012d-%012d.aes" % (instance_id, file, start, end)
+    return "%s%s.%012d-%012d.aes" % (archive_prefix(instance_id), file, start, end)
 
 
 _SEAL_INFO = b"trove-lite binlog archive key"

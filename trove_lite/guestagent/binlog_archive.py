@@ -7,9 +7,15 @@ reads its binlog files directly, so it needs no account or password (nothing to
 keep in a defaults file), no long-lived child process to supervise and reconnect,
 and it resumes exactly where it stopped: its position (file, byte offset, always
 an event boundary) is kept in GuestState and advanced only after the segment is
-stored and reported. A guest killed mid-upload starts again from the last
-reported position (the same bytes are shipped again under the same name), so a
-restart leaves no gap as long as the binlog files are still there. When the file
+stored and the conductor confirmed its row: the report is a call
+(``record_binlog_segments``), sent again until it is answered, so a report lost
+on the way (a conductor killed after it took the message, or down) is neither a
+hole in the archive nor an object in the store that no row records. Meanwhile
+the archive waits (the binlog stays on the volume). A guest killed mid-upload
+starts again from the last confirmed position (shipped again from there: the
+row of that start is replaced, and the object the cut-off upload left under
+another name, noted in GuestState before it, is removed once the new one is
+confirmed), so a restart leaves no gap as long as the binlog files are still there. When the file
 it stood in is gone (purged while the agent was down, a RESET MASTER), it reports
 a ``gap`` segment and goes on from the next file: the control plane then knows
 the restorable window has a hole.
@@ -52,6 +58,7 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 STATE_KEY = "binlog_archive"
 STATUS_EVERY = 1.0     # seconds between status-only reports when idle
+RESEND_WAIT = (0.2, 5.0)   # first and longest wait before an unconfirmed report goes again
 
 
 def read_index(datadir: str, index_name: str = "mysql-bin.index") -> list[str]:
@@ -148,11 +155,34 @@ class BinlogArchiver:
                 self._wake.clear()
 
     # -- reports ------------------------------------------------------------------
-    def _send(self, segments: list[dict[str, Any]], status: dict[str, Any]) -> None:
+    def _next_sent(self) -> float:
         sent = max(time.time(), self._last_sent + 1e-6)
         self._last_sent = sent
+        return sent
+
+    def _send(self, segments: list[dict[str, Any]], status: dict[str, Any]) -> None:
         self.conductor_fn().update_binlog_archive(self.instance_id, segments=segments,
-                                                  status=status, sent=sent)
+                                                  status=status, sent=self._next_sent())
+
+    def _confirm(self, segments: list[dict[str, Any]], status: dict[str, Any]) -> None:
+        """Report segments until the conductor confirms their rows; only then does
+        the caller move its position on. Sending again is harmless (one row per
+        segment). Raises if the archiver is stopped first."""
+        wait = RESEND_WAIT[0]
+        while True:
+            try:
+                self.conductor_fn().record_binlog_segments(
+                    self.instance_id, segments=segments, status=status,
+                    sent=self._next_sent())
+                return
+            except Exception as e:
+                LOG.warning("binlog archive: report of %s not confirmed (%s: %s); sending "
+                            "it again in %.1f s", ", ".join(
+                                "%s:%s-%s" % (s["file"], s["start"], s["end"])
+                                for s in segments), type(e).__name__, e, wait)
+            if self._stop.wait(wait):
+                raise RuntimeError("stopped before the conductor confirmed the segments")
+            wait = min(wait * 2, RESEND_WAIT[1])
 
     def _report_status(self, status: dict[str, Any], force: bool=False) -> None:
         self.status = status
@@ -191,7 +221,7 @@ class BinlogArchiver:
             end = events[-1].end
             at_eof = end >= size and last_file
             self._ship(current, offset, end, data[:end - offset], events,
-                       read_started if at_eof else None)
+                       read_started if at_eof else None, pos.get("shipping") or [])
             offset = end
             self.state.update(**{STATE_KEY: {"file": current, "pos": end}})
             if not at_eof:
@@ -208,12 +238,19 @@ class BinlogArchiver:
         return True
 
     def _ship(self, file: str, start: int, end: int, data: bytes,
-              events: Sequence[binlog.Event], caught_up_at: float | None) -> None:
+              events: Sequence[binlog.Event], caught_up_at: float | None,
+              earlier: Sequence[str]) -> None:
+        """Store and report one segment. ``earlier``: names of segments at this
+        position an agent killed before their confirmation stored; once this one
+        (same start, so the same row) is confirmed, those objects are no row's
+        and go (the file had grown meanwhile: the segment is longer now)."""
         assert self._cipher is not None     # step() runs only once the key came
         name = binlog.segment_name(self.instance_id, file, start, end)
         summary = binlog.summarize(events)
         if self._store is None:
             self._store = self.storage_fn()
+        shipping = [n for n in earlier if n != name] + [name]
+        self.state.update(**{STATE_KEY: {"file": file, "pos": start, "shipping": shipping}})
         stored = self._store.save(
             "%s/%s" % (self.container, name),
             io.BytesIO(self._cipher.encrypt(data, name)),
@@ -226,8 +263,15 @@ class BinlogArchiver:
         status: dict[str, Any] = {"state": "running", "caught_up_at": caught_up_at,
                                   "lag_bytes": None}
         self.status = status
-        self._send([segment], status)
+        self._confirm([segment], status)
         self._last_status = time.monotonic()
+        for stale in shipping[:-1]:
+            try:
+                self._store.delete(self._store.location_for("%s/%s" % (self.container, stale)))
+                LOG.info("binlog archive: %s, cut off before its report, replaced by %s",
+                         stale, name)
+            except Exception:   # left for the sweep of a deleted instance's archive
+                LOG.warning("binlog archive: %s not removed", stale, exc_info=True)
 
     def _gap(self, files: list[str], current: str, offset: int, size: int | None) -> bool:
         later = [f for f in files if binlog.file_seq(f) > binlog.file_seq(current)]
@@ -246,7 +290,7 @@ class BinlogArchiver:
         LOG.warning("binlog archive: GAP: %s; continuing at %s", reason, resume)
         segment = {"kind": "gap", "file": current, "start": offset, "end": offset,
                    "events": 0, "detail": "%s; archive resumed at %s" % (reason, resume)}
-        self._send([segment], {"state": "running", "caught_up_at": None,
-                               "error": reason})
+        self._confirm([segment], {"state": "running", "caught_up_at": None,
+                                  "error": reason})
         self.state.update(**{STATE_KEY: {"file": resume, "pos": 0}})
         return False

@@ -1,20 +1,30 @@
-"""Client API of the conductor: casts carrying a ``sent`` timestamp.
+"""Client API of the conductor: casts carrying a ``sent`` timestamp, and one call.
 
-Timing and failure: every method is a cast; it returns once RabbitMQ took the
-message (oslo.messaging raises MessageDeliveryFailure when it cannot) and never
-waits for the conductor. The conductor applies a message only if its ``sent`` is
+Timing and failure: every method but ``record_binlog_segments`` is a cast; it
+returns once RabbitMQ took the message (oslo.messaging raises
+MessageDeliveryFailure when it cannot) and never waits for the conductor: a cast
+the conductor acknowledged and then lost (killed meanwhile) is lost.
+``record_binlog_segments`` (1.2) is a call that waits for the rows to be
+committed, at most its ``timeout``. The conductor applies a message only if its ``sent`` is
 newer than the last one applied for the same instance and method, so a delayed
 heartbeat can never overwrite a newer status; a message it drops is not retried.
 Every cast is sealed under the instance's own key (rpc/sealed.py); the conductor
 refuses one sealed for another instance.
 """
 
+import logging
 import time
 from typing import Any
 
+import oslo_messaging as messaging
+
 from trove_lite.rpc import sealed, transport
 
-VERSION = "1.1"
+LOG = logging.getLogger(__name__)
+VERSION = "1.2"
+# the methods a guest calls (its reply is sealed); every other one is a cast
+CALLS = frozenset(["record_binlog_segments"])
+RECORD_TIMEOUT = 10.0   # s a guest waits for its segments' rows before sending again
 
 
 class ConductorAPI:
@@ -29,6 +39,7 @@ class ConductorAPI:
             key_for = sealed.guest_key_for(conf)
         elif key_for is None:
             key_for = sealed.control_key_for(conf)
+        self._legacy = False     # the conductor is older than 1.2
         self._client = sealed.SealedClient(
             transport.make_client(conf, conf.conductor.topic, VERSION),
             key_for(instance_id), instance_id, sealed.TO_CONDUCTOR, sealed.window_of(conf))
@@ -62,3 +73,29 @@ class ConductorAPI:
         """Archived segments (recorded whatever the order) and the archive's state."""
         self._cast("update_binlog_archive", instance_id=instance_id, segments=segments,
                    status=status, sent=sent)
+
+    def record_binlog_segments(self, instance_id: str, segments: list, status: dict,
+                               sent: float | None = None,
+                               timeout: float = RECORD_TIMEOUT) -> bool:
+        """(1.2) Archived segments and the archive's state, as a call: returns True
+        once the conductor committed their rows (or discarded them: the instance is
+        deleted and no backup of it is left). Raises ``MessagingTimeout`` when no
+        answer came in ``timeout`` s (the conductor is down, or was killed after it
+        took the message): the segments may or may not be recorded, and sending
+        them again is harmless (recorded once). A conductor older than 1.2 gets
+        them as the ``update_binlog_archive`` cast, from then on (until this
+        process restarts), and False is returned: nothing confirms those."""
+        if not self._legacy:
+            cctxt = self._client.prepare(version="1.2", timeout=timeout)
+            try:
+                cctxt.call({}, "record_binlog_segments", instance_id=instance_id,
+                           segments=segments, status=status, sent=sent or time.time())
+                return True
+            except messaging.RemoteError as e:
+                if e.exc_type not in ("UnsupportedVersion", "NoSuchMethod"):
+                    raise
+                LOG.warning("the conductor is older than RPC 1.2: archived binlog "
+                            "segments are cast, unconfirmed (%s)", e.exc_type)
+                self._legacy = True
+        self.update_binlog_archive(instance_id, segments, status, sent)
+        return False

@@ -37,7 +37,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import oslo_messaging as messaging
@@ -244,10 +244,13 @@ class SealedEndpoint:
     """
 
     def __init__(self, endpoint: object, key_for: Callable[[str], bytes | None], to: str,
-                 window: float, seen_path: str | None = None, replies: bool = True) -> None:
+                 window: float, seen_path: str | None = None,
+                 replies: bool | Collection[str] = True) -> None:
         """``seen_path``: the file that keeps the replay record across restarts;
-        ``replies=False``: every method is a cast (the conductor), so its result
-        is not sealed (nobody would read it)."""
+        ``replies``: True if any method may be called; False if every method is a
+        cast, so no result is sealed (nobody would read it); or the names of the
+        only methods that are calls (the conductor's: sealing a reply to each
+        heartbeat would cost its core for nothing)."""
         self._endpoint = endpoint
         self._replies = replies
         self._key_for = key_for
@@ -276,7 +279,7 @@ class SealedEndpoint:
                 # logs no traceback for an expected exception
                 raise messaging.ExpectedException() from None
             result = func(envelope["ctxt"], **envelope["args"])
-            if not self._replies:
+            if not (self._replies is True or (self._replies and method in self._replies)):
                 return None
             key = self._key_for(instance_id)
             assert key is not None   # _open refused a message with no key here

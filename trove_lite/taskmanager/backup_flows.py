@@ -34,6 +34,7 @@ from trove_lite.backup.service import RUNNING, descendants
 from trove_lite.db import models
 from trove_lite.db.session import Database
 from trove_lite.drivers import storage as storage_drivers
+from trove_lite.drivers.storage.base import StorageDriver
 from trove_lite.rpc import guest as guest_rpc
 from trove_lite.instance import events
 from trove_lite.common import steps
@@ -284,7 +285,11 @@ class BackupFlows:
 
     def prune_archive(self, instance_id: str) -> None:
         """Remove the archived binlog no remaining backup of the instance needs
-        (retention of the archive follows the backups)."""
+        (retention of the archive follows the backups). Once the instance is
+        deleted and no backup of it is left, the whole archive goes: the recorded
+        segments, then whatever else the store holds under the instance's archive
+        prefix (a segment whose report never became a row: the instance's agent
+        was cut off between its upload and its report)."""
         with self.db.session() as s:
             backups, _, _ = pitr.load(s, instance_id)
             keep_all, floor = pitr.archive_floor(backups)
@@ -295,22 +300,50 @@ class BackupFlows:
             if floor is not None:
                 q = q.where(models.BinlogSegment.file_seq < floor)
             doomed = [(r.id, r.location) for r in s.execute(q).scalars()]
-        if not doomed:
+            whole = floor is None and pitr.archive_abandoned(s, instance_id)
+        if not doomed and not whole:
             return
         storage = self.storage_factory()
+        failed = 0
         for seg_id, location in doomed:
             try:
                 if location:
                     storage.delete(location)
             except Exception as e:   # kept for the next delete to try again
                 LOG.warning("archived binlog %s not removed: %s", location, e)
+                failed += 1
                 continue
             with self.db.session() as s:
                 seg = s.get(models.BinlogSegment, seg_id)
                 if seg is not None:
                     s.delete(seg)
         LOG.info("binlog archive of %s: %d segments no backup needs removed",
-                 instance_id, len(doomed))
+                 instance_id, len(doomed) - failed)
+        if whole:
+            self._sweep_archive(storage, instance_id)
+
+    def _sweep_archive(self, storage: StorageDriver, instance_id: str) -> None:
+        """Delete the objects under the archive prefix of a deleted instance that no
+        row records (the prefix ends with '/': another instance's, or a backup's,
+        never match)."""
+        prefix = "%s/%s" % (self.conf.backup_storage.container,
+                            binlog.archive_prefix(instance_id))
+        with self.db.session() as s:
+            recorded = set(s.execute(select(models.BinlogSegment.location).where(
+                models.BinlogSegment.instance_id == instance_id)).scalars())
+        try:
+            strays = [loc for loc in storage.list_objects(prefix) if loc not in recorded]
+        except Exception as e:   # the next prune (a backup delete) tries again
+            LOG.warning("binlog archive of %s: %s not listed: %s", instance_id, prefix, e)
+            return
+        removed = 0
+        for location in strays:
+            try:
+                removed += bool(storage.delete(location))
+            except Exception as e:
+                LOG.warning("unrecorded archived binlog %s not removed: %s", location, e)
+        LOG.info("binlog archive of deleted instance %s swept: %d unrecorded objects "
+                 "removed%s", instance_id, removed, strays and ": " + ", ".join(strays) or "")
 
     def _fail_delete(self, backup_id: str, reason: str) -> None:
         LOG.warning("backup %s DELETE_FAILED: %s", backup_id, reason)

@@ -137,3 +137,32 @@ def test_get_storage_builds_each_driver_from_config(driver, swift_aio, tmp_state
     with storage.load(stored.location) as stream:
         assert read_all(stream) == b"y" * 2500
     assert storage.delete(stored.location)
+
+
+def test_list_objects_names_a_prefix_complete_and_partial_and_nothing_else(store):
+    """What a sweep of one instance's archive finds: its objects, finished or cut
+    off mid-save, and never another instance's or a backup's."""
+    storage, container = store
+    assert storage.list_objects(container + "/inst-a/binlog/") == []    # nothing yet
+    mine = [storage.save(container + "/inst-a/binlog/mysql-bin.00000%d.aes" % n,
+                         io.BytesIO(payload(SEGMENT + n)), {"n": n}).location
+            for n in (1, 2)]
+    dead = container + "/inst-a/binlog/mysql-bin.000003.aes"
+    with pytest.raises(RuntimeError, match="producer died"):
+        storage.save(dead, Exploding(payload(3 * SEGMENT), after=SEGMENT + 1), {})
+    others = [storage.save(container + hint, io.BytesIO(b"z" * 10), {}).location
+              for hint in ("/inst-ab/binlog/mysql-bin.000001.aes",
+                           "/inst-b/binlog/mysql-bin.000001.aes", "/inst-a.xbstream",
+                           "/backup-1.xbstream.zst")]
+    listed = storage.list_objects(container + "/inst-a/binlog/")
+    assert listed == sorted(mine + [storage.location_for(dead)])
+    assert storage.list_objects(container + "/inst-a") == sorted(
+        listed + [others[0], others[2]])      # a prefix, not a folder, without the '/'
+    for location in listed:
+        assert storage.delete(location) is True
+    assert storage.list_objects(container + "/inst-a/binlog/") == []
+    assert [n for n in stored_names(storage, container) if "inst-a/" in n] == []
+    for location in others:                   # untouched
+        assert storage.exists(location)
+        storage.delete(location)
+    assert storage.list_objects("no-such-container-%s/x/" % container) == []

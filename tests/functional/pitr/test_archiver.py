@@ -6,7 +6,9 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 
+import oslo_messaging as messaging
 import pytest
 
 from tests.functional.backup.conftest import swift_storage
@@ -21,12 +23,43 @@ KEY = binlog.archive_key("tenant-key", "inst-1")
 
 
 class Conductor:
+    """Records what reaches it, as the conductor's rows would."""
+
     def __init__(self):
         self.segments, self.statuses = [], []
 
     def update_binlog_archive(self, instance_id, segments, status, sent=None):
         self.segments.extend(segments)
         self.statuses.append(status)
+
+    def record_binlog_segments(self, instance_id, segments, status, sent=None):
+        self.update_binlog_archive(instance_id, segments, status, sent)
+        return True
+
+
+class LosingConductor(Conductor):
+    """Takes the first ``lose`` segment reports off the bus and loses them, as a
+    conductor killed right after oslo.messaging acknowledged them: a cast returns
+    as if delivered, a call never gets its answer."""
+
+    def __init__(self, lose):
+        super().__init__()
+        self.lose = lose
+
+    def _lost(self, segments):
+        if segments and self.lose:
+            self.lose -= 1
+            return True
+        return False
+
+    def update_binlog_archive(self, instance_id, segments, status, sent=None):
+        if not self._lost(segments):
+            super().update_binlog_archive(instance_id, segments, status, sent)
+
+    def record_binlog_segments(self, instance_id, segments, status, sent=None):
+        if self._lost(segments):
+            raise messaging.MessagingTimeout("no reply to record_binlog_segments")
+        return super().record_binlog_segments(instance_id, segments, status, sent)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +83,7 @@ def archiver(request, app):
     conductor = Conductor()
     arch = BinlogArchiver("inst-1", GuestState(os.path.join(work, "state.json")),
                           lambda: app.server.datadir, lambda: store, lambda: conductor,
-                          "backups", interval=0.1)
+                          "b-" + uuid.uuid4().hex[:10], interval=0.1)
     arch.set_key(binlog.seal(arch.public_key, KEY))
     arch.conductor, arch.store = conductor, store
     yield arch
@@ -125,6 +158,70 @@ def test_rotation_is_followed_and_a_purged_file_is_reported_as_a_gap(app, archiv
     assert len(gaps) == 1 and gaps[0]["file"] == second and "removed" in gaps[0]["detail"]
     assert stored_bytes(archiver, third) == open(
         os.path.join(app.server.datadir, third), "rb").read()
+
+
+def test_a_segment_report_lost_with_the_conductor_is_sent_again(app, archiver):
+    """The restorable window has no silent hole and the store holds no segment the
+    control plane does not know (issue 19): the archiver counts a segment as
+    archived only once the conductor confirmed it."""
+    conductor = LosingConductor(lose=2)
+    archiver.conductor_fn = lambda: conductor
+    archiver.conductor = conductor
+    run_sql(app, "CREATE DATABASE IF NOT EXISTS lost",
+            "CREATE TABLE IF NOT EXISTS lost.t (i INT PRIMARY KEY)")
+    drain(archiver)
+    run_sql(app, "INSERT IGNORE INTO lost.t VALUES (1), (2)")
+    drain(archiver)
+    assert conductor.lose == 0                 # both reports were lost on the way
+    current = read_index(app.server.datadir)[-1]
+    with open(os.path.join(app.server.datadir, current), "rb") as f:
+        on_disk = f.read()
+    recorded = [s for s in conductor.segments if s["kind"] == "data"]
+    # contiguous from the file's start (stored_bytes asserts it), and whole
+    assert stored_bytes(archiver, current) == on_disk
+    stored = set(archiver.store.list_objects(archiver.container + "/inst-1/binlog/"))
+    assert stored and stored <= {s["location"] for s in recorded}, "stored, never recorded"
+
+
+class KillingConductor(Conductor):
+    """Never answers; the agent is killed while it waits (``arch`` stops)."""
+
+    arch = None
+
+    def record_binlog_segments(self, instance_id, segments, status, sent=None):
+        self.arch.stop()
+        raise messaging.MessagingTimeout("no reply to record_binlog_segments")
+
+
+def test_a_segment_cut_off_before_its_report_is_replaced_not_left_behind(app, archiver):
+    """An agent killed between a segment's upload and its confirmation ships it
+    again, longer, after its restart; the first upload does not stay in the store."""
+    drain(archiver)
+    killing = KillingConductor()
+    killing.arch = archiver
+    archiver.conductor_fn = lambda: killing
+    run_sql(app, "CREATE DATABASE IF NOT EXISTS cut",
+            "CREATE TABLE IF NOT EXISTS cut.t (i INT AUTO_INCREMENT PRIMARY KEY)",
+            "INSERT INTO cut.t VALUES (NULL)")
+    with pytest.raises(RuntimeError, match="stopped before"):
+        archiver.step()
+    prefix = archiver.container + "/inst-1/binlog/"
+    cut_off = set(archiver.store.list_objects(prefix)) - {
+        s["location"] for s in archiver.conductor.segments}
+    assert len(cut_off) == 1                        # stored, never confirmed
+    run_sql(app, "INSERT INTO cut.t VALUES (NULL)")   # the file grows meanwhile
+    restarted = BinlogArchiver("inst-1", archiver.state, archiver.datadir_fn,
+                               archiver.storage_fn, lambda: archiver.conductor,
+                               archiver.container, interval=0.1)
+    restarted.set_key(binlog.seal(restarted.public_key, KEY))
+    restarted.conductor, restarted.store = archiver.conductor, archiver.store
+    drain(restarted)
+    current = read_index(app.server.datadir)[-1]
+    with open(os.path.join(app.server.datadir, current), "rb") as f:
+        assert stored_bytes(restarted, current) == f.read()
+    stored = set(archiver.store.list_objects(prefix))
+    assert not stored & cut_off, "the cut-off upload was left behind"
+    assert stored <= {s["location"] for s in archiver.conductor.segments}
 
 
 def wait_until(predicate, timeout=5.0):

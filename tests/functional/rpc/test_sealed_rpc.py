@@ -51,6 +51,15 @@ class Recorder:
     def ping(self, ctx):
         return "pong"
 
+    def update_binlog_archive(self, ctx, instance_id, segments, status, sent=None):
+        self._keep("update_binlog_archive", {"instance_id": instance_id,
+                                             "segments": segments})
+
+    def record_binlog_segments(self, ctx, instance_id, segments, status=None, sent=None):
+        self._keep("record_binlog_segments", {"instance_id": instance_id,
+                                              "segments": segments})
+        return {"recorded": len(segments), "discarded": 0}
+
     def prepare(self, ctx, **kwargs):
         self._keep("prepare", kwargs)
 
@@ -59,6 +68,13 @@ class Recorder:
         while len(self.got) < count and time.monotonic() < deadline:
             time.sleep(0.05)
         return len(self.got) >= count
+
+
+class OldConductor(Recorder):
+    """A conductor of RPC 1.1: segments come only as the update_binlog_archive cast."""
+
+    target = messaging.Target(version="1.1")
+    record_binlog_segments = None
 
 
 @pytest.fixture
@@ -81,7 +97,7 @@ def bus(tmp_path):
 
     conductor = Recorder()
     endpoint = sealed.SealedEndpoint(conductor, sealed.control_key_for(control),
-                                     sealed.TO_CONDUCTOR, 30)
+                                     sealed.TO_CONDUCTOR, 30, replies=conductor_rpc.CALLS)
     server = transport.make_server(control, control.conductor.topic, "test", [endpoint])
     # a queue bound to the exchange, receiving every message sent to any topic
     conn = kombu.Connection(BROKER)
@@ -130,6 +146,34 @@ def test_guest_reports_reach_the_conductor_sealed(bus):
                                                 "payload": {"service_status": "HEALTHY"}})]
     wire = bus.sniffed()
     assert wire and "HEALTHY" not in "".join(wire)  # even the status is not in clear
+
+
+def test_archived_segments_are_confirmed_by_the_conductor_or_cast_to_an_old_one(bus):
+    """A guest knows its segment is recorded (issue 19); against a conductor older
+    than 1.2 it falls back to the cast, as before, and says nothing is confirmed."""
+    iid = str(uuid.uuid4())
+    seg = {"kind": "data", "file": "mysql-bin.000001", "start": 0, "end": 99}
+    api = conductor_rpc.ConductorAPI(bus.guest_conf(iid))
+    assert api.record_binlog_segments(iid, [seg], {"state": "running"}) is True
+    assert bus.conductor.got == [("record_binlog_segments",
+                                  {"instance_id": iid, "segments": [seg]})]
+    old = OldConductor()
+    topic = bus.control.conductor.topic + "-old"
+    server = transport.make_server(bus.control, topic, "old", [sealed.SealedEndpoint(
+        old, sealed.control_key_for(bus.control), sealed.TO_CONDUCTOR, 30, replies=False)])
+    server.start()
+    try:
+        conf = bus.guest_conf(iid)
+        conf.set_override("topic", topic, group="conductor")
+        api = conductor_rpc.ConductorAPI(conf)
+        assert api.record_binlog_segments(iid, [seg], {"state": "running"}) is False
+        assert old.wait(1) and old.got == [("update_binlog_archive",
+                                            {"instance_id": iid, "segments": [seg]})]
+        assert api.record_binlog_segments(iid, [seg], {}) is False   # no second try
+        assert old.wait(2)
+    finally:
+        server.stop()
+        server.wait()
 
 
 def test_forged_and_clear_messages_are_refused_and_logged(bus, caplog):

@@ -79,6 +79,13 @@ class StorageDriver(abc.ABC):
     Failures: ``ObjectNotFound`` from ``load``/``metadata`` for a missing
     object; ``delete`` and ``cleanup_partial`` are idempotent (False if there was
     nothing); a location of another driver raises ``StorageError``.
+
+    Listing: ``list_objects(prefix)`` names what the store holds under a prefix,
+    so a caller can sweep what it never recorded (an archived binlog segment whose
+    report was lost). It is not a snapshot: an object saved or deleted while it
+    runs may or may not be listed, and on Swift a container listing may lag a
+    write that just completed (Swift updates listings asynchronously). A caller
+    sweeps only a prefix nothing writes to any more.
     """
 
     scheme: str | None = None
@@ -144,12 +151,30 @@ class StorageDriver(abc.ABC):
         ``StorageError`` on a backend failure.
         """
 
+    @abc.abstractmethod
+    def list_objects(self, prefix: str) -> list[str]:
+        """Sorted locations of every object whose hint starts with ``prefix``
+        ('container/name prefix'; end it with '/' to stay inside one folder), the
+        partial ones (left by an interrupted save) included: ``delete`` of a listed
+        location removes either kind. One request per 10,000 names on Swift (two
+        containers: objects and segments), a directory walk locally. A container
+        that does not exist lists nothing; a backend failure raises
+        ``StorageError``."""
+
 
 def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     for key in metadata:
         if not _META_KEY.match(key):
             raise StorageError("metadata key %r must match [a-z0-9_]{1,64}" % key)
     return dict(metadata)
+
+
+def split_prefix(prefix: str) -> tuple[str, str]:
+    """'container/some/pre' -> ('container', 'some/pre'); the name part may be empty."""
+    container, _, name = prefix.lstrip("/").partition("/")
+    if not container or ".." in prefix.split("/"):
+        raise StorageError("prefix %r must be 'container/name prefix'" % prefix)
+    return container, name
 
 
 def split_hint(location_hint: str) -> tuple[str, str]:

@@ -3,6 +3,7 @@
 ``save('container/name')`` writes ``<root>/container/name.partial``, fsyncs it,
 writes ``name.meta.json`` (size, sha256, metadata) and renames the data into place,
 so ``<root>/container/name`` exists only when complete. Timing: disk speed.
+``list_objects`` walks the prefix's directory (what is on disk as it reads it).
 """
 
 import json
@@ -107,6 +108,22 @@ class LocalStorage(base.StorageDriver):
         if os.path.exists(path):
             return _unlink(path + PARTIAL)
         return any([_unlink(path + PARTIAL), _unlink(path + META)])
+
+    def list_objects(self, prefix: str) -> list[str]:
+        container, name_prefix = base.split_prefix(prefix)
+        top = os.path.join(self.root, container)
+        start = os.path.join(top, os.path.dirname(name_prefix))
+        names = set()
+        for d, _dirs, files in os.walk(start):
+            for f in files:
+                name = os.path.relpath(os.path.join(d, f), top)
+                for suffix in (META + ".tmp", META, PARTIAL):
+                    if name.endswith(suffix):
+                        name = name[:-len(suffix)]
+                        break
+                if name.startswith(name_prefix):
+                    names.add(name)
+        return sorted(self.location_for("%s/%s" % (container, n)) for n in names)
 
 
 def _write_all(f: IO[bytes], data: bytes) -> None:

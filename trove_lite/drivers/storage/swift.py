@@ -8,7 +8,9 @@ and metadata as ``X-Object-Meta-*`` headers. The manifest appears only after
 every segment is in place, so a complete object is atomic; a failed or killed
 save leaves only segments, which ``cleanup_partial`` removes by prefix.
 ``delete`` uses ``multipart-manifest=delete`` (Swift removes the segments) and
-then sweeps the prefix for strays.
+then sweeps the prefix for strays. ``list_objects`` reads both containers'
+listings (Swift updates them asynchronously: an object written a moment ago may
+be missing from them for a while).
 
 Timing: one HTTP PUT per segment, streamed with chunked transfer encoding (no
 buffering beyond 1 MiB); swiftclient retries only requests it can repeat
@@ -186,6 +188,22 @@ class SwiftStorage(base.StorageDriver):
             except base.ObjectNotFound:
                 pass
         return bool(listing)
+
+    def list_objects(self, prefix: str) -> list[str]:
+        container, name_prefix = base.split_prefix(prefix)
+        names: set[str] = set()
+        for c in (container, container + SEGMENTS_SUFFIX):
+            try:
+                with _reason("swift://%s/%s" % (c, name_prefix), "listing"):
+                    _, listing = self.conn.get_container(c, prefix=name_prefix,
+                                                         full_listing=True)
+            except base.ObjectNotFound:
+                continue
+            for entry in listing:
+                # a segment is '<name>/00000001' in the segments container
+                names.add(entry["name"] if c == container
+                          else entry["name"].rpartition("/")[0])
+        return sorted("swift://%s/%s" % (container, n) for n in names if n)
 
     def list_segments(self, location: str) -> list[str]:
         """Names of the segments stored for ``location`` (for checks and tests)."""

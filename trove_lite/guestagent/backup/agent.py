@@ -143,6 +143,9 @@ class RateLimitedStorage(storage_base.StorageDriver):
     def cleanup_partial(self, location: str) -> bool:
         return self.store.cleanup_partial(location)
 
+    def list_objects(self, prefix: str) -> list[str]:
+        return self.store.list_objects(prefix)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
 

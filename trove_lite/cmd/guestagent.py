@@ -110,16 +110,28 @@ def main(argv: Sequence[str] | None = None) -> None:
             beat.notify()
         early.on_done(reported)
     manager.upgrades.early = early_upgrade
+
+    def background() -> None:
+        threading.Thread(target=manager.backups.recover, name="backup-recover",
+                         daemon=True).start()
+        beat.start()  # its first beat goes out at once
+        manager.archiver.release()
     if early_upgrade is None:   # else it starts the database, on the new version
         boot(manager, state)
-    threading.Thread(target=manager.backups.recover, name="backup-recover",
-                     daemon=True).start()
-    beat.start()  # first: the status goes out while the RPC server still connects
+        background()  # first: the status goes out while the RPC server still connects
+    else:
+        # The upgrade's start and mariadb-upgrade get this machine's CPU to
+        # themselves: the binlog archiver (parsing and encrypting the binlogs the
+        # old version left) and the heartbeat's checks wait until it ends, and the
+        # first beat then says how it ended (a beat now would say the database
+        # crashed). The taskmanager, blocked in post_upgrade, needs no beat meanwhile.
+        manager.archiver.hold()
+        early_upgrade.on_done(background)
+    manager.archiver.start()  # reports this agent's public key at once
     # the control plane's messages are sealed under this instance's own key
     endpoint = sealed.SealedEndpoint(manager, sealed.guest_key_for(conf), sealed.TO_GUEST,
                                      sealed.window_of(conf),
                                      seen_path=os.path.join(work_dir, "rpc_seen"))
-    manager.archiver.start()
     server = transport.make_server(conf, guest_rpc.guest_topic(instance_id),
                                    socket.gethostname(), [endpoint])
     server.start()

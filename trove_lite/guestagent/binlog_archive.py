@@ -92,6 +92,7 @@ class BinlogArchiver:
         self._store: StorageDriver | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._held = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_status = 0.0
         self._last_sent = 0.0
@@ -124,6 +125,15 @@ class BinlogArchiver:
         self._stop.set()
         self._wake.set()
 
+    def hold(self) -> None:
+        """Ship nothing until ``release()``; the status (and so the public key a
+        new agent needs its archive key sealed to) still goes out."""
+        self._held.set()
+
+    def release(self) -> None:
+        self._held.clear()
+        self._wake.set()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             idle = True
@@ -134,7 +144,7 @@ class BinlogArchiver:
                 elif self._cipher is None:
                     self._report_status({"state": "needs_key",
                                          "public_key": self._opener.public_hex})
-                else:
+                elif not self._held.is_set():
                     idle = self.step()
             except Exception as e:
                 LOG.exception("binlog archive step failed; retrying")

@@ -222,3 +222,45 @@ def test_a_segment_cut_off_before_its_report_is_replaced_not_left_behind(app, ar
     stored = set(archiver.store.list_objects(prefix))
     assert not stored & cut_off, "the cut-off upload was left behind"
     assert stored <= {s["location"] for s in archiver.conductor.segments}
+
+
+def wait_until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_held_archiver_ships_nothing_until_released(app, archiver):
+    # an agent upgrading its database holds the archiver (cmd/guestagent.py)
+    archiver.hold()
+    archiver.start()
+    run_sql(app, "CREATE DATABASE IF NOT EXISTS h", "CREATE TABLE IF NOT EXISTS h.t (i INT)",
+            "INSERT INTO h.t VALUES (1)")
+    time.sleep(1)       # 10 of its passes
+    assert archiver.conductor.segments == []
+    archiver.release()
+    current = read_index(app.server.datadir)[-1]
+    assert wait_until(lambda: any(s["file"] == current for s in archiver.conductor.segments))
+
+
+def test_a_held_archiver_still_reports_the_key_it_needs(app):
+    conductor = Conductor()
+    work = tempfile.mkdtemp(prefix="trove-lite-arch-")
+    arch = BinlogArchiver("inst-2", GuestState(os.path.join(work, "state.json")),
+                          lambda: app.server.datadir,
+                          lambda: LocalStorage(os.path.join(work, "store")),
+                          lambda: conductor, "backups", interval=0.1)
+    try:
+        arch.hold()
+        arch.start()
+        # the control plane seals the archive key to this public key: a new agent
+        # must send it even while held, else it gets its predecessor's
+        assert wait_until(lambda: conductor.statuses)
+        assert conductor.statuses[0] == {"state": "needs_key",
+                                         "public_key": arch.public_key}
+    finally:
+        arch.stop()
+        shutil.rmtree(work, ignore_errors=True)

@@ -60,12 +60,13 @@ def binaries(version):
 
 
 def raw_run(rows, on=None):
-    """The raw hops on a datadir under ``on`` (a directory; default: the host's
-    temporary directory)."""
-    """One raw 10.5 -> 10.11 -> 11.8: {hop: seconds}."""
-    work = tempfile.mkdtemp(prefix="tl-bench-upg-raw-", dir=on)
+    """One raw 10.5 -> 10.11 -> 11.8 on a datadir under ``on`` (a directory;
+    default: the host's temporary directory): {hop: seconds}."""
+    work = tempfile.mkdtemp(prefix="tl-bench-upg-raw-")     # socket, logs: short paths
+    data = os.path.join(tempfile.mkdtemp(prefix="tl-bench-upg-raw-", dir=on), "data") \
+        if on else None
     try:
-        first = MariaDBServer(work, binaries=binaries("10.5"),
+        first = MariaDBServer(work, binaries=binaries("10.5"), datadir=data,
                               options={"skip-networking": None})
         first.initialize()
         first.start()
@@ -81,7 +82,7 @@ def raw_run(rows, on=None):
                 cur.execute("SET GLOBAL innodb_fast_shutdown = 0")
             server.stop()
             t1 = time.monotonic()
-            server = MariaDBServer(work, binaries=binaries(new),
+            server = MariaDBServer(work, binaries=binaries(new), datadir=data,
                                    options={"skip-networking": None})
             server.start()
             t2 = time.monotonic()
@@ -100,6 +101,8 @@ def raw_run(rows, on=None):
         return out
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if data:
+            shutil.rmtree(os.path.dirname(data), ignore_errors=True)
 
 
 def trove_run(trove, name, rows, servers_dir=None):

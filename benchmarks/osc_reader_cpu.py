@@ -44,6 +44,9 @@ COLUMNS = ("id int primary key, b varbinary(32), e enum('a','b','c'), s set('x',
            "j json, f bit(7), dt datetime(6), t time(3), u varchar(64) charset utf8mb4, "
            "l varchar(64) charset latin1, d decimal(12,3), g int as (id * 2) stored, "
            "pad varchar(120)")
+# benchmarks/osc.py's table (sysbench's sbtest1)
+SBTEST = ("id int unsigned not null primary key, k int unsigned not null default 0, "
+          "c varchar(120) not null default '', pad varchar(60) not null default ''")
 
 
 def free_address(bind: str | None) -> str:
@@ -56,7 +59,7 @@ def free_address(bind: str | None) -> str:
     raise RuntimeError("no free address in 127.88.0.0/24")
 
 
-def write_binlog(server: MariaDBServer, events: int) -> str:
+def write_binlog(server: MariaDBServer, events: int, schema: str) -> str:
     """Write the fixed workload; return the GTID state before it."""
     conn = server.connect()
     with conn.cursor() as cur:
@@ -64,7 +67,8 @@ def write_binlog(server: MariaDBServer, events: int) -> str:
         cur.execute("GRANT ALL PRIVILEGES ON *.* TO '%s'@'%%'" % USER)
         cur.execute("CREATE DATABASE IF NOT EXISTS %s" % DB)
         for table in ("t", "other"):
-            cur.execute("CREATE TABLE %s.%s (%s)" % (DB, table, COLUMNS))
+            cur.execute("CREATE TABLE %s.%s (%s)" % (
+                DB, table, COLUMNS if schema == "types" else SBTEST))
         cur.execute("CREATE TABLE %s._t_ghc (id bigint primary key, hint varchar(64), "
                     "value text)" % DB)
         cur.execute("SELECT @@gtid_binlog_pos")
@@ -75,7 +79,13 @@ def write_binlog(server: MariaDBServer, events: int) -> str:
         for i in range(events * 2):
             table = "t" if i % 2 == 0 else "other"
             r = rng.random()
-            if r < 0.5 or len(live[table]) < 10:
+            if (r < 0.5 or len(live[table]) < 10) and schema == "sbtest":
+                cur.execute("INSERT INTO " + DB + "." + table + " VALUES (%s, %s, %s, %s)",
+                            (next_id, rng.randint(0, 10 ** 6), "c-%d-%s" % (next_id, "x" * 90),
+                             "p" * 50))
+                live[table].append(next_id)
+                next_id += 1
+            elif r < 0.5 or len(live[table]) < 10:
                 cur.execute(
                     "INSERT INTO " + DB + "." + table + " (id, b, e, s, j, f, dt, t, u, l, d, pad)"
                     " VALUES (%s, %s, %s, %s, %s, b'1010101', %s, %s, %s, %s, %s, %s)",
@@ -88,8 +98,9 @@ def write_binlog(server: MariaDBServer, events: int) -> str:
                 next_id += 1
             elif r < 0.75:
                 key = rng.choice(live[table])
-                cur.execute("UPDATE " + DB + "." + table + " SET pad = %s, d = d + 1 "
-                            "WHERE id = %s", ("q" * rng.randint(1, 120), key))
+                # a new value each time: an update that changes nothing logs no row
+                cur.execute("UPDATE " + DB + "." + table + " SET pad = %s "
+                            "WHERE id = %s", ("q%d-%s" % (i, "q" * rng.randint(1, 50)), key))
             else:
                 key = live[table].pop(rng.randrange(len(live[table])))
                 cur.execute("DELETE FROM " + DB + "." + table + " WHERE id = %s", (key,))
@@ -110,7 +121,7 @@ def measure(kind: str, cfg: ConnectionConfig, start_gtid: str, events: int) -> f
     before = time.process_time()
     streamer.start()  # type: ignore[attr-defined]
     taken = 0
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 120
     try:
         while taken < events:
             if time.monotonic() > deadline or streamer.error:  # type: ignore[attr-defined]
@@ -136,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--kinds", default="thread,process")
     parser.add_argument("--bind", help="loopback address for the scratch server")
+    parser.add_argument("--schema", choices=("types", "sbtest"), default="types",
+                        help="13 columns of many types, or benchmarks/osc.py's 4 columns")
     cfg = parser.parse_args(argv)
     options = dict(BINLOG_OPTIONS)
     server = MariaDBServer(tempfile.mkdtemp(prefix="osc-reader-cpu-"),
@@ -144,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     server.start()
     try:
         started = time.monotonic()
-        start_gtid = write_binlog(server, cfg.events)
+        start_gtid = write_binlog(server, cfg.events, cfg.schema)
         print("wrote %d row events of the table and %d of another in %.1fs" % (
             cfg.events, cfg.events, time.monotonic() - started), flush=True)
         conn = ConnectionConfig(host=server.bind_address, port=3306, user=USER,

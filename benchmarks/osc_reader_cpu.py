@@ -109,7 +109,8 @@ def write_binlog(server: MariaDBServer, events: int, schema: str) -> str:
 
 
 def measure(kind: str, cfg: ConnectionConfig, start_gtid: str, events: int) -> float:
-    """CPU seconds to read ``events`` row events of the table."""
+    """CPU ms per row event to read ``events`` row events of the table, from the first
+    one taken (start-up and connection are not counted)."""
     log = logging.getLogger("osc-reader-cpu")
     server_id = random.randint(100000, 2 ** 31)
     if kind == "thread":
@@ -120,7 +121,7 @@ def measure(kind: str, cfg: ConnectionConfig, start_gtid: str, events: int) -> f
         streamer = ProcessStreamer(cfg, DB, "t", "_t_ghc", start_gtid, server_id, log)
     before = time.process_time()
     streamer.start()  # type: ignore[attr-defined]
-    taken = 0
+    taken, first, child_before = 0, 0, 0.0
     deadline = time.monotonic() + 120
     try:
         while taken < events:
@@ -131,13 +132,24 @@ def measure(kind: str, cfg: ConnectionConfig, start_gtid: str, events: int) -> f
                 txn = streamer.queue.get(timeout=0.5)  # type: ignore[attr-defined]
             except queue.Empty:
                 continue
+            if not taken:
+                # from the first event on: the child's start-up (imports, connecting)
+                # is not per event
+                first = len(txn.changes)
+                before = time.process_time()
+                if kind == "process":
+                    child_before = streamer.cpu_seconds()  # type: ignore[attr-defined]
             taken += len(txn.changes)
         spent = time.process_time() - before
+        events -= first
         if kind == "process":
-            spent += streamer.cpu_seconds()  # type: ignore[attr-defined]
+            child = streamer.cpu_seconds() - child_before  # type: ignore[attr-defined]
+            print("  process: child %.3f ms, parent %.3f ms per row event" % (
+                child / events * 1000, spent / events * 1000), flush=True)
+            spent += child
     finally:
         streamer.stop()  # type: ignore[attr-defined]
-    return spent
+    return spent / events * 1000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         conn = ConnectionConfig(host=server.bind_address, port=3306, user=USER,
                                 password=PASSWORD)
         for kind in cfg.kinds.split(","):
-            per_event = [measure(kind, conn, start_gtid, cfg.events) / cfg.events * 1000
+            per_event = [measure(kind, conn, start_gtid, cfg.events)
                          for _ in range(cfg.repeat)]
             print("%-8s CPU per row event: median %.3f ms (runs: %s)" % (
                 kind, statistics.median(per_event),

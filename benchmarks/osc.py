@@ -91,11 +91,12 @@ class Outcome:
 
 # -- server and table -------------------------------------------------------------------
 
-def start_server():
+def start_server(bind=None):
     options = dict(BINLOG_OPTIONS, innodb_buffer_pool_size="1G",
                    innodb_log_file_size="256M", max_connections=200)
     server = MariaDBServer(tempfile.mkdtemp(prefix="osc-bench-"),
-                           bind_address=free_loopback(205), port=3306, options=options)
+                           bind_address=bind or free_loopback(205), port=3306,
+                           options=options)
     server.initialize()
     server.start()
     with server.connect() as conn, conn.cursor() as cur:
@@ -653,8 +654,10 @@ def main(argv=None):
     parser.add_argument("--logs", metavar="DIR", help="save each tool's output under DIR")
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds before a tool's run is stopped and counted as failed")
+    parser.add_argument("--bind", help="loopback address for the benchmark's server "
+                        "(default: a free 127.205.x.y)")
     cfg = parser.parse_args(argv)
-    server, target = start_server()
+    server, target = start_server(cfg.bind)
     outcomes = []
     try:
         started = time.monotonic()

@@ -45,6 +45,10 @@ from trove_lite.osc.conn import Connection, ConnectionConfig
 
 SENTINEL = "AllEventsUpToLockProcessed"
 CATCH_UP = "AllEventsUpToCatchUpProcessed"     # the same round trip, before the lock
+# while this engine's own binlog reader lags, each chunk copy is followed by a rest this
+# many times as long as the chunk took (at most half the copy rate)
+READER_LAG_NICE_RATIO = 1.0
+
 # a backlog is applied in batches this large (see Migration._take_batch); 4 MiB stays
 # far below the server's max_allowed_packet (16 MiB) with the statements' text
 BACKLOG_BATCH_ROWS = 1000
@@ -378,7 +382,7 @@ class Migration:
             req.panic_flag_file, self.log, changelog=self.names.changelog,
             critical=CriticalLoad(req.critical_load_interval_millis,
                                   req.critical_load_hibernate_seconds, self.log),
-            http=http)
+            http=http, own_reader_lag=_same_server(applier_cfg, inspector_cfg))
         self.throttler.start()
         self._parts.append(self.throttler.stop)
         stop = threading.Event()
@@ -431,6 +435,8 @@ class Migration:
             mark = time.monotonic()
             batch = self._apply_backlog(max_seconds=1.0, keep_last=True)
             t["apply"] += _since(mark)
+            assert self.throttler is not None  # started before the copy
+            reader_lag = self.throttler.current.reader_lag
             chunk = self.tunables.chunk_size
             mark = time.monotonic()
             if ahead is not None and ahead[0] == (start, inclusive, chunk):
@@ -457,9 +463,16 @@ class Migration:
             else:
                 start, inclusive = end, False
             self._test_pause_at("row-copy")
-            if self.tunables.nice_ratio > 0:
-                nap = (time.monotonic() - began) * self.tunables.nice_ratio
-                time.sleep(nap)
+            # our own binlog reader is behind: binlog events first, and the copy goes on at
+            # half its rate or less, so the reader gets the CPU and the server the time it
+            # needs, and the migration converges whenever the reader keeps up on average
+            nice = max(self.tunables.nice_ratio, READER_LAG_NICE_RATIO if reader_lag else 0.0)
+            if nice > 0:
+                nap = (time.monotonic() - began) * nice
+                rest_end = time.monotonic() + nap
+                if reader_lag:  # the rest goes to the backlog first
+                    self._apply_backlog(max_seconds=nap)
+                time.sleep(max(0.0, rest_end - time.monotonic()))
                 t["nice"] += nap
             if self.request.checkpoint and (
                     time.monotonic() - last_cp >= self.request.checkpoint_seconds):
@@ -477,13 +490,18 @@ class Migration:
                                       p.dml_applied, chunk_end, range_max)
         self.log.info("checkpoint success at coords=%s", self._applied_coords)
 
-    def _wait_unthrottled(self) -> None:
+    def _wait_unthrottled(self, reader_caught_up: bool = False) -> None:
+        """Wait while throttled, applying the backlog where that helps. With
+        ``reader_caught_up`` (before the cut-over) also wait until this engine's own binlog
+        reader is within max-lag-millis, applying what it reads meanwhile."""
         while True:
             self._check_abort()
             assert self.throttler is not None  # started before the copy
             d = self.throttler.current
             if d.panic:
                 raise MigrationError(d.panic)
+            if reader_caught_up and not d.throttle and d.reader_lag:
+                d = dataclasses.replace(d, throttle=True, reason=d.reader_lag)
             if not d.throttle:
                 self.progress.throttle_reason = ""
                 return
@@ -616,7 +634,7 @@ class Migration:
             return self._cut_over_on_replica(cut)
         retries = max(1, req.default_retries)
         for attempt in range(1, retries + 1):
-            self._wait_unthrottled()
+            self._wait_unthrottled(reader_caught_up=True)
             self._catch_up()
             try:
                 if req.cut_over == "two-step":
@@ -805,3 +823,9 @@ def _server_text(cfg: ConnectionConfig, conn: Connection) -> str:
     version = dbconn.query_one(conn, "select @@version")[0]
     where = cfg.unix_socket if cfg.unix_socket else "%s:%d" % (cfg.host, cfg.port)
     return "Host: %s, Version: %s" % (where, version)
+
+
+def _same_server(a: ConnectionConfig, b: ConnectionConfig) -> bool:
+    """Whether two connection settings reach the same server (the heartbeat then goes
+    through no replication on its way back to the binlog reader)."""
+    return (a.host, a.port, a.unix_socket) == (b.host, b.port, b.unix_socket)

@@ -33,6 +33,9 @@ from trove_lite.osc.conn import Connection, ConnectionConfig
 @dataclasses.dataclass(frozen=True)
 class Metrics:
     heartbeat_lag: float = 0.0
+    # the heartbeat is written to and read back from the same server: its lag is this
+    # engine's own binlog reader's, not a replica's
+    own_reader_lag: bool = False
     status: dict = dataclasses.field(default_factory=dict)
     throttle_query_result: int | None = None
     flag_files: tuple = ()            # paths that exist
@@ -47,6 +50,10 @@ class Decision:
     reason: str = ""
     panic: str = ""
     critical: str = ""                # "name=value, >=limit" when critical-load is met
+    # "lag=...s" when this engine's own binlog reader is behind by more than max-lag-millis:
+    # not a throttle (the row copy goes on at a reduced rate while the backlog is applied
+    # first, as gh-ost's applier does), but the cut-over waits for it
+    reader_lag: str = ""
 
 
 def decide(m: Metrics, t: dict[str, Any]) -> Decision:
@@ -59,7 +66,10 @@ def decide(m: Metrics, t: dict[str, Any]) -> Decision:
         if value is not None and value >= limit:
             critical = "%s=%s, >=%s" % (name, _number(value), _number(limit))
             break
-    return dataclasses.replace(_throttle_reason(m, t), critical=critical)
+    reader_lag = ""
+    if m.own_reader_lag and m.heartbeat_lag * 1000 > t.get("max_lag_millis", 1500):
+        reader_lag = "lag=%.6fs" % m.heartbeat_lag
+    return dataclasses.replace(_throttle_reason(m, t), critical=critical, reader_lag=reader_lag)
 
 
 def _number(v: float) -> str:
@@ -71,7 +81,7 @@ def _throttle_reason(m: Metrics, t: dict[str, Any]) -> Decision:
         return Decision(True, "commanded by user")
     if m.flag_files:
         return Decision(True, "flag-file")
-    if m.heartbeat_lag * 1000 > t.get("max_lag_millis", 1500):
+    if not m.own_reader_lag and m.heartbeat_lag * 1000 > t.get("max_lag_millis", 1500):
         return Decision(True, "lag=%.6fs" % m.heartbeat_lag)
     for name, lag in m.replica_lags:
         if lag is None:
@@ -180,8 +190,9 @@ class Throttler:
     def __init__(self, conn_config: ConnectionConfig, database: str, tunables: Tunables,
                  streamer_lag: Callable[[], float], panic_flag_file: str, log: logging.Logger,
                  changelog: str | None = None, critical: CriticalLoad | None = None,
-                 http: HttpCheck | None = None) -> None:
+                 http: HttpCheck | None = None, own_reader_lag: bool = False) -> None:
         self.cfg = conn_config
+        self.own_reader_lag = own_reader_lag
         self.critical = critical or CriticalLoad(0, 0, log)
         self.http = http
         self.database = database
@@ -267,7 +278,8 @@ class Throttler:
         files = tuple(f for f in (t["throttle_flag_file"], t["throttle_additional_flag_file"])
                       if f and os.path.exists(f))
         return dataclasses.replace(
-            self._slow, heartbeat_lag=self.streamer_lag(), flag_files=files,
+            self._slow, heartbeat_lag=self.streamer_lag(), own_reader_lag=self.own_reader_lag,
+            flag_files=files,
             replica_lags=self._slow.replica_lags + fresh_replica_lags(
                 t["reported_replica_lags"], now),
             http_status=self.http.status if self.http is not None else 0,

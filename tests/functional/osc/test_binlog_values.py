@@ -72,3 +72,93 @@ def test_binlog_applied_values_round_trip(mariadb_factory, tmp_path):
     c.close()
     assert support.checksum(kw, "t", COLUMNS) == support.checksum(kw, "_t_del", COLUMNS)
     assert support.checksum(kw, "t", COLUMNS)[0] == 3
+
+
+DECODED_TABLE = (
+    "create table d (id int primary key, ti tinyint, tiu tinyint unsigned, si smallint, "
+    "siu smallint unsigned, mi mediumint, miu mediumint unsigned, i int, iu int unsigned, "
+    "bi bigint, biu bigint unsigned, c4 char(4) charset latin1, c10 char(10) charset utf8mb4, "
+    "bn binary(4), vb varbinary(300), v300 varchar(300) charset utf8mb4, "
+    "vl varchar(20) charset latin1, tt tinytext, mt mediumtext charset utf8mb4, lb longblob, "
+    "tb tinyblob, e enum('x','y','z'), s set('a','b','c'), j json, b bit(11), "
+    "dt datetime(6), t time(2), y year, dec1 decimal(30,10), f float, "
+    "gv int as (i + 1) virtual, gs varchar(30) as (concat(vl, '!')) stored)")
+DECODED_COLUMNS = ("id", "ti", "tiu", "si", "siu", "mi", "miu", "i", "iu", "bi", "biu", "c4",
+                   "c10", "bn", "vb", "v300", "vl", "tt", "mt", "lb", "tb", "e", "s", "j", "b",
+                   "dt", "t", "y", "dec1", "f")
+DECODED_ROWS = [
+    (1, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295,
+     -2 ** 63, 2 ** 64 - 1, "\u00e9t\u00e9", "\U0001F680 na\u00efve", b"\x00\x01", b"\xff" * 300,
+     "\u00e9" * 300, "caf\u00e9 \u00fc", "tiny", "\U0001F600" * 100, b"\x00" * 70000,
+     b"\x80\x81", "z", "a,c", '{"k": [1, "\u00e9", null]}', 2047,
+     "2024-02-29 23:59:59.999999", "-838:59:59.99", 2155, "-12345678901234567890.0123456789",
+     -1.5),
+    (2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", b"", b"", "", "", "", "", b"", b"", "x", "", "[]",
+     0, "1000-01-01 00:00:00", "00:00:00", 1901, "0", 0.0),
+    (3,) + (None,) * (len(DECODED_COLUMNS) - 1),
+]
+
+
+def _decoded_changes(kw, start_gtid, events, decoder, monkeypatch):
+    """Every change of table d as the reader queues it, decoded with ``decoder``."""
+    import logging
+    import queue as queue_mod
+
+    from trove_lite.osc import streamer as streamer_mod
+    from trove_lite.osc.conn import ConnectionConfig
+    with monkeypatch.context() as patch:
+        patch.setattr(streamer_mod, "_read_column_data", decoder)
+        reader = streamer_mod.Streamer(
+            ConnectionConfig(kw["host"], kw["port"], kw["user"], kw["password"]), "test", "d",
+            "_d_ghc", start_gtid, 4242 + id(decoder) % 100000, logging.getLogger("test"))
+        reader.start()
+        try:
+            changes = []
+            deadline = time.monotonic() + 30
+            while len(changes) < events and time.monotonic() < deadline:
+                try:
+                    changes.extend(reader.queue.get(timeout=0.2).changes)
+                except queue_mod.Empty:
+                    assert reader.error is None, reader.error
+        finally:
+            reader.stop()
+    return changes
+
+
+def test_the_reader_decodes_every_type_as_the_library_does(mariadb_factory, monkeypatch):
+    """streamer._read_column_data decodes integers and strings itself: every value, its
+    type included, must be what the library's own decoder gives for the same binlog."""
+    from trove_lite.osc import streamer as streamer_mod
+    server = mariadb_factory(area=201)
+    kw = support.prepare(server)
+    c = support.connect(kw)
+    cur = c.cursor()
+    cur.execute(DECODED_TABLE)
+    cur.execute("select @@gtid_binlog_pos")
+    start = cur.fetchone()[0]
+    marks = ", ".join(["%s"] * len(DECODED_COLUMNS))
+    for row in DECODED_ROWS:
+        cur.execute("insert into d (%s) values (%s)" % (", ".join(DECODED_COLUMNS), marks), row)
+    cur.execute("update d set vl = 'x\u00e9', s = '', j = '{}', bn = 'ab' where id = 1")
+    cur.execute("update d set ti = null, v300 = repeat('\u00fc', 200) where id = 2")
+    cur.execute("delete from d where id in (1, 3)")
+    c.close()
+    events = 3 + 2 + 2
+    ours = _decoded_changes(kw, start, events, streamer_mod._read_column_data, monkeypatch)
+    library = _decoded_changes(kw, start, events, streamer_mod._LIBRARY_READ_COLUMN_DATA,
+                               monkeypatch)
+    assert len(ours) == events
+
+    def typed(changes):
+        return [(kind, None if b is None else {k: (type(v), v) for k, v in b.items()},
+                 None if a is None else {k: (type(v), v) for k, v in a.items()})
+                for kind, b, a in changes]
+    for mine, theirs in zip(typed(ours), typed(library)):
+        for image in (1, 2):
+            if mine[image] != theirs[image]:
+                assert {k: v for k, v in mine[image].items() if theirs[image][k] != v} == \
+                    {k: v for k, v in theirs[image].items() if mine[image][k] != v}
+    assert typed(ours) == typed(library)
+    inserted = ours[0][2]
+    assert inserted["tiu"] == 255 and inserted["bi"] == -2 ** 63 and inserted["gs"] == \
+        "caf\u00e9 \u00fc!" and inserted["lb"] == b"\x00" * 70000

@@ -161,7 +161,8 @@ class ControlServer:
         if self._wake_w >= 0:
             os.write(self._wake_w, b"x")
         for t in self._threads:
-            t.join()
+            t.join(timeout=2)     # bounded: an accept stuck on a vanished client ends with
+                                  # the socket closed below (the thread is a daemon)
         for s in self.servers:
             s.server_close()
         for fd in (self._wake_r, self._wake_w):

@@ -84,6 +84,7 @@ def main(argv=None):
                 "%10.3f" % statistics.median(r[k] for r in results[repo]) for k in keys))
     finally:
         server.stop()
+        shutil.rmtree(server.base_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ on the Migration (the same calls the library exposes) and returns the reply.
 from __future__ import annotations
 
 import os
+import selectors
 import socketserver
 import threading
 from typing import TYPE_CHECKING
@@ -124,6 +125,8 @@ class ControlServer:
         self.tcp_port = tcp_port
         self.drop_stale = drop_stale
         self.servers: list[_Unix | _Tcp] = []
+        self._threads: list[threading.Thread] = []
+        self._wake_r, self._wake_w = -1, -1
 
     def start(self) -> None:
         if self.socket_file:
@@ -134,14 +137,37 @@ class ControlServer:
             self.servers.append(_Unix(self.socket_file, _Handler))
         if self.tcp_port:
             self.servers.append(_Tcp(("127.0.0.1", self.tcp_port), _Handler))
+        if self.servers:
+            self._wake_r, self._wake_w = os.pipe()
         for s in self.servers:
             s.migration = self.migration
-            threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2},
-                             name="osc-control", daemon=True).start()
+            t = threading.Thread(target=self._serve, args=(s,), name="osc-control", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _serve(self, server: _Unix | _Tcp) -> None:
+        """Accept until ``stop()`` writes to the wake-up pipe: the stop takes effect at
+        once (serve_forever's shutdown waits for its next poll, up to 0.2 s at exit)."""
+        with selectors.DefaultSelector() as sel:
+            sel.register(server, selectors.EVENT_READ)
+            sel.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                ready = [key.fileobj for key, _ in sel.select()]
+                if self._wake_r in ready:
+                    return
+                server.handle_request()   # the socket is readable: accepts without waiting
 
     def stop(self) -> None:
+        if self._wake_w >= 0:
+            os.write(self._wake_w, b"x")
+        for t in self._threads:
+            t.join(timeout=2)     # bounded: an accept stuck on a vanished client ends with
+                                  # the socket closed below (the thread is a daemon)
         for s in self.servers:
-            s.shutdown()
             s.server_close()
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self._threads, self._wake_r, self._wake_w = [], -1, -1
         if self.socket_file and os.path.exists(self.socket_file):
             os.unlink(self.socket_file)

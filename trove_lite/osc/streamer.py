@@ -36,7 +36,7 @@ from trove_lite.osc.errors import MigrationError
 # library: only the reader process (streamer_process.py) needs it
 from trove_lite.osc.events import (DELETE, INSERT, STATE, UPDATE,  # noqa: F401
                                    StreamState, Txn, format_gtid_state, parse_gtid_state)
-from trove_lite.osc.conn import ConnectionConfig
+from trove_lite.osc.conn import ConnectionConfig, SharedTlsConnection
 from trove_lite.osc.events import Change
 
 
@@ -242,6 +242,8 @@ class Streamer(StreamState):
             only_events=[MariadbGtidEvent, RotateEvent, XidEvent, WriteRowsEvent,
                          UpdateRowsEvent, DeleteRowsEvent],
             freeze_schema=True, enable_logging=False,
+            # its two connections share the process's TLS context (see conn.py)
+            pymysql_wrapper=SharedTlsConnection,
             # the server sends a heartbeat each second when idle, so its dump thread
             # notices within a second that a killed engine's connection is gone
             slave_heartbeat=1)

@@ -18,8 +18,6 @@ import datetime
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -173,6 +171,11 @@ class HttpCheck:
         self.status = 0
 
     def check(self) -> int:
+        # here, not at the top: urllib.request (with http.client and email) is a tenth of
+        # the engine's import time, and only --throttle-http uses it
+        import urllib.error
+        import urllib.request
+
         try:
             req = urllib.request.Request(self.url, method="HEAD")
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:

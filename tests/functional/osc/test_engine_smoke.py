@@ -220,7 +220,7 @@ def test_changes_ahead_of_the_copy_reach_the_new_table(mariadb_factory, tmp_path
     flag.write_text("")
     log = str(tmp_path / "engine.log")
     proc = support.start_engine(support.engine_cmd(
-        kw, "t", "add column extra int default 3", "--chunk-size=100", "--nice-ratio=1",
+        kw, "t", "add column extra int default 3", "--chunk-size=50", "--nice-ratio=1",
         "--postpone-cut-over-flag-file=%s" % flag), log)
     try:
         support.wait_log(log, "postponing cut-over", proc, timeout=120)

@@ -1,5 +1,8 @@
 import os
 import socket
+import time
+
+import pytest
 
 from trove_lite.osc import server
 from trove_lite.osc.context import MigrationRequest, Tunables
@@ -80,3 +83,21 @@ def test_unix_socket_round_trip(tmp_path):
     finally:
         srv.stop()
     assert not os.path.exists(path)
+
+
+def test_stop_returns_at_once(tmp_path):
+    """The engine stops its control socket on the way out: that must not add a poll
+    interval to every migration's run time (it added up to 0.2 s, 0.1 s on average)."""
+    srv = server.ControlServer(_Migration(), socket_file=str(tmp_path / "s.sock"),
+                               tcp_port=0)
+    srv.start()
+    time.sleep(0.02)                          # the accept loop is waiting
+    began = time.monotonic()
+    srv.stop()
+    assert time.monotonic() - began < 0.05
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        with pytest.raises(OSError):          # and it no longer answers
+            s.connect(str(tmp_path / "s.sock"))
+    finally:
+        s.close()

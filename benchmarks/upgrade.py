@@ -162,6 +162,7 @@ def main():
     args = ap.parse_args()
     base_dir = tempfile.mkdtemp(prefix="tl-bench-upg-")
     cp = ControlPlane(base_dir, usage_timeout=300)
+    raw_volume = []
     try:
         cp.start_aio()
         subprocess.run([sys.executable, "-m", "trove_lite.cmd.manage", "--config-file",
@@ -174,6 +175,7 @@ def main():
         # which cost more there than on the host's disk
         volumes = LocalVolumeDriver(base_dir + "-vols")
         vol_id = volumes.create_volume(1, "bench-raw").id
+        raw_volume.append((volumes, vol_id))      # removed in the finally below
         vol = volumes.attach_volume(vol_id, "bench-raw")
         raw_run(100)                       # warm-up: template datadirs, page cache
         raw_run(100, on=vol)
@@ -196,8 +198,6 @@ def main():
             print("run %d (%s first, load %.1f): raw %s | raw on a volume %s | trove-lite %s"
                   % (i + 1, order[0], loads[-1], fmt(raw[-1]), fmt(raw_vol[-1]),
                      fmt(api[-1])), flush=True)
-        volumes.detach_volume(vol_id, "bench-raw")
-        volumes.delete_volume(vol_id)
         print("\nupgrade hops on %d cores, %d rows, %d runs, load (1 min) %s" % (
             os.cpu_count(), args.rows, args.runs, "/".join("%.1f" % x for x in loads)))
         for old, new in HOPS:
@@ -225,6 +225,10 @@ def main():
             pass
         time.sleep(2)
         cp.stop()
+        for volumes, vol_id in raw_volume:
+            volumes.detach_volume(vol_id, "bench-raw")
+            volumes.delete_volume(vol_id)
+            shutil.rmtree(base_dir + "-vols", ignore_errors=True)
         shutil.rmtree(base_dir, ignore_errors=True)
 
 

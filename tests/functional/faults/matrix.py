@@ -353,8 +353,8 @@ class Matrix:
         finally:
             self.clean(made, backups)
             # the restore setup's source lives on across cells and keeps archiving
-            # its binlog (its first segments ship once its backup exists, sometimes
-            # after ``before``): its archive is not the cell's to clean
+            # its binlog (CI saw the first segment of its binlog ship after
+            # ``before``): its archive is not the cell's to clean
             live = ("/%s/binlog/" % self._backup[0]
                     if flow == "restore" and self._backup is not None else None)
             after = self.settled_inventory(before, live_archive=live)

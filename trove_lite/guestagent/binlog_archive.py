@@ -164,17 +164,19 @@ class BinlogArchiver:
         self.conductor_fn().update_binlog_archive(self.instance_id, segments=segments,
                                                   status=status, sent=self._next_sent())
 
-    def _confirm(self, segments: list[dict[str, Any]], status: dict[str, Any]) -> None:
+    def _confirm(self, segments: list[dict[str, Any]], status: dict[str, Any]) -> bool:
         """Report segments until the conductor confirms their rows; only then does
         the caller move its position on. Sending again is harmless (one row per
-        segment). Raises if the archiver is stopped first."""
+        segment). True when the conductor discarded them (their instance is
+        deleted and nothing needs its archive). Raises if the archiver is stopped
+        first."""
         wait = RESEND_WAIT[0]
         while True:
             try:
-                self.conductor_fn().record_binlog_segments(
+                answer = self.conductor_fn().record_binlog_segments(
                     self.instance_id, segments=segments, status=status,
                     sent=self._next_sent())
-                return
+                return isinstance(answer, dict) and bool(answer.get("discarded"))
             except Exception as e:
                 LOG.warning("binlog archive: report of %s not confirmed (%s: %s); sending "
                             "it again in %.1f s", ", ".join(
@@ -263,13 +265,15 @@ class BinlogArchiver:
         status: dict[str, Any] = {"state": "running", "caught_up_at": caught_up_at,
                                   "lag_bytes": None}
         self.status = status
-        self._confirm([segment], status)
+        discarded = self._confirm([segment], status)
         self._last_status = time.monotonic()
-        for stale in shipping[:-1]:
+        # discarded: no row will ever name it, and the prune may have swept already
+        for stale in shipping[:-1] + ([name] if discarded else []):
             try:
                 self._store.delete(self._store.location_for("%s/%s" % (self.container, stale)))
-                LOG.info("binlog archive: %s, cut off before its report, replaced by %s",
-                         stale, name)
+                LOG.info("binlog archive: %s removed (%s)", stale,
+                         "its instance is deleted" if stale == name
+                         else "cut off before its report, replaced by %s" % name)
             except Exception:   # left for the sweep of a deleted instance's archive
                 LOG.warning("binlog archive: %s not removed", stale, exc_info=True)
 

@@ -76,10 +76,12 @@ class ConductorAPI:
 
     def record_binlog_segments(self, instance_id: str, segments: list, status: dict,
                                sent: float | None = None,
-                               timeout: float = RECORD_TIMEOUT) -> bool:
-        """(1.2) Archived segments and the archive's state, as a call: returns True
-        once the conductor committed their rows (or discarded them: the instance is
-        deleted and no backup of it is left). Raises ``MessagingTimeout`` when no
+                               timeout: float = RECORD_TIMEOUT) -> dict[str, int] | bool:
+        """(1.2) Archived segments and the archive's state, as a call: returns the
+        conductor's answer ``{"recorded": n, "discarded": m}`` once it committed
+        their rows or discarded them (discarded: the instance is deleted and no
+        backup of it is left, so no prune will look for them: the sender removes
+        what it stored). Raises ``MessagingTimeout`` when no
         answer came in ``timeout`` s (the conductor is down, or was killed after it
         took the message): the segments may or may not be recorded, and sending
         them again is harmless (recorded once). A conductor older than 1.2 gets
@@ -88,9 +90,11 @@ class ConductorAPI:
         if not self._legacy:
             cctxt = self._client.prepare(version="1.2", timeout=timeout)
             try:
-                cctxt.call({}, "record_binlog_segments", instance_id=instance_id,
-                           segments=segments, status=status, sent=sent or time.time())
-                return True
+                answer = cctxt.call({}, "record_binlog_segments", instance_id=instance_id,
+                                    segments=segments, status=status,
+                                    sent=sent or time.time())
+                # discarded: the instance is deleted and no backup of it is left
+                return {"discarded": 0} if not isinstance(answer, dict) else answer
             except messaging.RemoteError as e:
                 if e.exc_type not in ("UnsupportedVersion", "NoSuchMethod"):
                     raise

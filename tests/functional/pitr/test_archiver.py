@@ -183,6 +183,29 @@ def test_a_segment_report_lost_with_the_conductor_is_sent_again(app, archiver):
     assert stored and stored <= {s["location"] for s in recorded}, "stored, never recorded"
 
 
+class DeletedConductor(Conductor):
+    """The instance is deleted and no backup of it is left: the conductor answers
+    and records nothing, as its ``_record_segments`` does then."""
+
+    def record_binlog_segments(self, instance_id, segments, status, sent=None):
+        self.statuses.append(status)
+        return {"recorded": 0, "discarded": len(segments)}
+
+
+def test_a_segment_the_conductor_discards_is_removed_from_the_store(app, archiver):
+    """A segment shipped after its instance was deleted (and its archive swept) is
+    recorded by no row, so no prune would ever remove it: the archiver does."""
+    conductor = DeletedConductor()
+    archiver.conductor_fn = lambda: conductor
+    archiver.conductor = conductor
+    run_sql(app, "CREATE DATABASE IF NOT EXISTS gone",
+            "CREATE TABLE IF NOT EXISTS gone.t (i INT PRIMARY KEY)",
+            "INSERT IGNORE INTO gone.t VALUES (1)")
+    drain(archiver)
+    assert conductor.statuses, "nothing was shipped"
+    assert archiver.store.list_objects(archiver.container + "/inst-1/binlog/") == []
+
+
 class KillingConductor(Conductor):
     """Never answers; the agent is killed while it waits (``arch`` stops)."""
 

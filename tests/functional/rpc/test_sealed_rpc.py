@@ -154,7 +154,8 @@ def test_archived_segments_are_confirmed_by_the_conductor_or_cast_to_an_old_one(
     iid = str(uuid.uuid4())
     seg = {"kind": "data", "file": "mysql-bin.000001", "start": 0, "end": 99}
     api = conductor_rpc.ConductorAPI(bus.guest_conf(iid))
-    assert api.record_binlog_segments(iid, [seg], {"state": "running"}) is True
+    assert api.record_binlog_segments(iid, [seg], {"state": "running"}) == {
+        "recorded": 1, "discarded": 0}
     assert bus.conductor.got == [("record_binlog_segments",
                                   {"instance_id": iid, "segments": [seg]})]
     old = OldConductor()
